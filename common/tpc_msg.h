@@ -1,0 +1,212 @@
+/*  tpc_msg: every protocol message of tpc, and its strict JSON codec.
+ *
+ *  TRANSPORT
+ *  Each message is one ZeroMQ frame holding one UTF-8 JSON object (on a
+ *  ROUTER socket the routing-id frame comes first, as ZeroMQ adds it).
+ *  Clients talk to the coordinator's client endpoint with a DEALER socket;
+ *  agents talk to its agent endpoint with a DEALER socket whose routing id
+ *  is the agent's name.  Every object carries:
+ *
+ *      "v"     integer   protocol version, TPC_PROTOCOL_VERSION (1).  A
+ *                        larger number is refused (TPC_EMSG_VERSION).
+ *      "type"  string    one of the message names below.
+ *
+ *  and then exactly the fields its type defines (an unknown field is an
+ *  error: TPC_EMSG_UNKNOWN_FIELD).  Integers are JSON numbers without a
+ *  fraction in 0 .. 2^53-1.  A "stmt" is {"on"?: string, "sql": string,
+ *  "params"?: [string|null, ...]} ("on" names the participant; required in
+ *  "submit", absent in "work").  SQL values travel as text, null for NULL.
+ *
+ *  CLIENT -> COORDINATOR            reply
+ *  begin    rid, timeout_ms?, protocol?          begun  {rid, gid}
+ *  exec     rid, gid, on, sql, params?           result {rid, gid, columns,
+ *                                                        rows, affected}
+ *  commit   rid, gid                             outcome
+ *  rollback rid, gid                             outcome
+ *  submit   rid, stmts[], timeout_ms?, protocol? outcome (one shot: all
+ *                                                 statements, then commit)
+ *  status   rid, gid                             txstatus {rid, gid, state,
+ *                                                        outcome}
+ *  list     rid                                  txlist {rid, txns[]}
+ *
+ *  COORDINATOR -> CLIENT
+ *  outcome  rid, gid, outcome, reason?   final: "committed" | "aborted"
+ *  error    rid, code, message, gid?     any request that failed; code is a
+ *                                        tpc_err_t (tpc_error.h)
+ *  txlist.txns[] = {gid, state, age_ms, parts: [string]}
+ *
+ *  AGENT -> COORDINATOR
+ *  hello    name, prepared?      at connect and every heartbeat; prepared
+ *                                lists tpc gids the database holds prepared
+ *  worked   gid, seq, ok, columns?, rows?, affected?, reason?
+ *                                reply to work with then="none"
+ *  vote     gid, vote, reason?   reply to prepare, or to work then="prepare"
+ *  ack      gid, outcome, reason?  reply to decide, or work then="commit"
+ *  query    gid                  "what became of gid?" (recovery)
+ *
+ *  COORDINATOR -> AGENT
+ *  work     gid, seq, stmts[], then   run statements in gid's transaction;
+ *                                then "none" (reply worked), "prepare"
+ *                                (prepare and vote), "commit" (one-phase
+ *                                commit, reply ack)
+ *  prepare  gid                  reply vote
+ *  decide   gid, outcome         "committed" = COMMIT PREPARED, "aborted" =
+ *                                ROLLBACK [PREPARED]; reply ack
+ *  answer   gid, outcome         reply to query: committed | aborted |
+ *                                in_progress (never presume abort for a gid
+ *                                the coordinator is still working on)
+ *
+ *  Field types: rid, seq, timeout_ms, age_ms, code: integer; affected:
+ *  integer (-1 = not applicable); ok: boolean; gid: string that parses as a
+ *  tpc gid (tpc_gid.h); columns: [string]; rows: [[string|null]] each row as
+ *  long as columns; protocol: "2pc" | "3pc"; vote: "yes" | "no" |
+ *  "readonly"; outcome: "committed" | "aborted" | "in_progress"; then:
+ *  "none" | "prepare" | "commit"; all other fields: string.
+ *
+ *  DECODER
+ *  Strict and bounded: size limit checked first, then UTF-8, nesting depth
+ *  (scanned before parsing, so no deep recursion), JSON syntax, trailing
+ *  bytes, version, type, then each field's presence, type and range.  Each
+ *  failure has its own code (tpc_error.h, TPC_EMSG_*) and a sentence naming
+ *  the field.  It never reads past LEN and needs no NUL terminator.
+ */
+#ifndef TPC_MSG_H
+#define TPC_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TPC_PROTOCOL_VERSION 1
+#define TPC_MSG_MAX_SIZE_DEFAULT (1024 * 1024)
+#define TPC_MSG_MAX_DEPTH_DEFAULT 8
+
+typedef enum {
+    TPC_MSG_NONE = 0,
+    /* client -> coordinator */
+    TPC_MSG_BEGIN, TPC_MSG_EXEC, TPC_MSG_COMMIT, TPC_MSG_ROLLBACK,
+    TPC_MSG_SUBMIT, TPC_MSG_STATUS, TPC_MSG_LIST,
+    /* coordinator -> client */
+    TPC_MSG_BEGUN, TPC_MSG_RESULT, TPC_MSG_OUTCOME, TPC_MSG_TXSTATUS,
+    TPC_MSG_TXLIST, TPC_MSG_ERROR,
+    /* agent -> coordinator */
+    TPC_MSG_HELLO, TPC_MSG_WORKED, TPC_MSG_VOTE, TPC_MSG_ACK, TPC_MSG_QUERY,
+    /* coordinator -> agent */
+    TPC_MSG_WORK, TPC_MSG_PREPARE, TPC_MSG_DECIDE, TPC_MSG_ANSWER,
+    TPC_MSG_TYPE_COUNT
+} tpc_msg_type_t;
+
+typedef enum { TPC_PROTO_2PC = 0, TPC_PROTO_3PC = 1 } tpc_proto_t;
+typedef enum {
+    TPC_VOTE_NONE = 0, TPC_VOTE_YES, TPC_VOTE_NO, TPC_VOTE_READONLY
+} tpc_vote_t;
+typedef enum {
+    TPC_OUTCOME_NONE = 0, TPC_OUTCOME_COMMITTED, TPC_OUTCOME_ABORTED,
+    TPC_OUTCOME_IN_PROGRESS
+} tpc_outcome_t;
+typedef enum { TPC_THEN_NONE = 0, TPC_THEN_PREPARE, TPC_THEN_COMMIT } tpc_then_t;
+
+typedef struct {
+    char *on;                   /* participant name (submit), else NULL */
+    char *sql;
+    size_t nparams;
+    char **params;              /* element NULL = SQL NULL */
+} tpc_stmt_t;
+
+typedef struct {
+    char *gid;
+    char *state;
+    uint64_t age_ms;
+    size_t nparts;
+    char **parts;
+} tpc_txinfo_t;
+
+/*  A decoded or to-be-encoded message.  Every pointer is owned by the
+ *  message and freed by tpc_msg_destroy(); unused fields are 0/NULL.
+ *  Which fields a type uses is listed in the comment at the top.         */
+typedef struct {
+    tpc_msg_type_t type;
+    uint64_t rid;               /* client request id, echoed in the reply */
+    char *gid;
+    char *name;                 /* hello */
+    char *on;                   /* exec */
+    char *sql;                  /* exec */
+    size_t nparams;             /* exec */
+    char **params;              /* exec; element NULL = SQL NULL */
+    uint64_t timeout_ms;        /* begin, submit; 0 = coordinator default */
+    tpc_proto_t protocol;       /* begin, submit */
+    bool has_protocol;          /* protocol was given (encode: emit it) */
+    size_t nstmts;              /* submit, work */
+    tpc_stmt_t *stmts;
+    uint64_t seq;               /* work, worked */
+    tpc_then_t then;            /* work */
+    bool ok;                    /* worked */
+    size_t ncolumns;            /* result, worked */
+    char **columns;
+    size_t nrows;               /* result, worked */
+    char **cells;               /* nrows * ncolumns, row-major; NULL = SQL NULL */
+    int64_t affected;           /* result, worked; -1 = not applicable */
+    bool has_result;            /* worked: columns/rows/affected present */
+    tpc_vote_t vote;            /* vote */
+    tpc_outcome_t outcome;      /* outcome, txstatus, ack, decide, answer */
+    char *reason;               /* outcome, vote, ack, worked: optional text */
+    char *state;                /* txstatus */
+    int code;                   /* error: a tpc_err_t */
+    char *message;              /* error */
+    size_t ngids;               /* hello: prepared gids */
+    char **gids;
+    size_t ntxns;               /* txlist */
+    tpc_txinfo_t *txns;
+} tpc_msg_t;
+
+typedef struct {
+    size_t max_size;            /* 0 = TPC_MSG_MAX_SIZE_DEFAULT */
+    int max_depth;              /* 0 = TPC_MSG_MAX_DEPTH_DEFAULT */
+} tpc_msg_limits_t;
+
+/*  A zeroed message of TYPE (affected = -1), or NULL on out of memory.   */
+tpc_msg_t *tpc_msg_new (tpc_msg_type_t type);
+
+/*  Free SELF and everything it owns; *self_p becomes NULL.  Idempotent.  */
+void tpc_msg_destroy (tpc_msg_t **self_p);
+
+/*  Replace *FIELD (a char * member of a message) by a copy of VALUE
+ *  (NULL clears it).  Returns 0 or TPC_ENOMEM.                           */
+int tpc_msg_set_str (char **field, const char *value);
+
+/*  Append a statement (ON may be NULL) with NPARAMS parameters (copied).
+ *  Returns 0 or TPC_ENOMEM.                                              */
+int tpc_msg_add_stmt (tpc_msg_t *self, const char *on, const char *sql,
+                      size_t nparams, const char *const *params);
+
+/*  Set the result set (copied): NCOLS column names and NROWS rows of
+ *  cells, row-major.  Returns 0 or TPC_ENOMEM.                           */
+int tpc_msg_set_rows (tpc_msg_t *self, size_t ncols,
+                      const char *const *columns, size_t nrows,
+                      const char *const *cells);
+
+/*  Append a string to a string array member (parts of a txinfo, gids).  */
+int tpc_msg_strv_push (char ***v, size_t *n, const char *value);
+
+/*  Encode SELF as JSON.  On success *OUT is a malloc'd buffer (NUL
+ *  terminated, the NUL not counted in *LEN) the caller frees.  Returns 0,
+ *  TPC_EINVAL if a required field is missing or out of range, TPC_ENOMEM. */
+int tpc_msg_encode (const tpc_msg_t *self, char **out, size_t *len);
+
+/*  Decode LEN bytes at BUF strictly (see DECODER above).  On success
+ *  returns 0 and *OUT is a new message.  On failure returns a TPC_EMSG_*
+ *  code (or TPC_ENOMEM), *OUT is NULL and, if ERRBUF is not NULL, a
+ *  sentence naming the offending field is written there.  LIMITS may be
+ *  NULL for the defaults.                                                */
+int tpc_msg_decode (const void *buf, size_t len,
+                    const tpc_msg_limits_t *limits, tpc_msg_t **out,
+                    char *errbuf, size_t errlen);
+
+/*  Names on the wire: "begin", "yes", "committed", "prepare", "2pc" ...  */
+const char *tpc_msg_type_name (tpc_msg_type_t type);
+const char *tpc_vote_name (tpc_vote_t vote);
+const char *tpc_outcome_name (tpc_outcome_t outcome);
+const char *tpc_then_name (tpc_then_t then);
+const char *tpc_proto_name (tpc_proto_t proto);
+
+#endif
