@@ -20,7 +20,11 @@
  *  what cJSON is lenient about (raw control bytes, leading zeros, bad \u
  *  escapes that cJSON would turn into NUL, a byte-order mark).  cJSON's
  *  own number printer rounds integers above 10^15, so integers are
- *  emitted as raw text with PRIu64/PRId64.
+ *  emitted as raw text with PRId64.
+ *
+ *  cJSON returns NULL both for bad JSON and for an allocation failure
+ *  while parsing; the two cannot be told apart, so the latter also reads
+ *  as TPC_EMSG_SYNTAX.  Every other allocation failure is TPC_ENOMEM.
  */
 #include "tpc_msg.h"
 #include "tpc_error.h"
@@ -559,38 +563,38 @@ s_is_number_byte (unsigned char c)
            || c == 'E';
 }
 
+/*  What the raw scan found; offsets are SIZE_MAX when nothing.           */
 typedef struct {
-    int code;                   /* first lexical fault, or 0 */
-    size_t at;
-    const char *why;
-} s_fault_t;
+    size_t nul_at;              /* an escaped U+0000 */
+    size_t deep_at;             /* the first container past max_depth */
+    size_t syntax_at;           /* the first lexical fault ... */
+    const char *syntax_why;     /* ... and what it is */
+} s_scan_t;
 
 static void
-s_note (s_fault_t *f, int code, size_t at, const char *why)
+s_syntax (s_scan_t *r, size_t at, const char *why)
 {
-    if (!f->code) {
-        f->code = code;
-        f->at = at;
-        f->why = why;
+    if (r->syntax_at == SIZE_MAX) {
+        r->syntax_at = at;
+        r->syntax_why = why;
     }
 }
 
-/*  Scan the raw bytes once, outside strings counting container depth and
- *  inside strings following escapes.  Returns TPC_EMSG_TOO_DEEP as soon
- *  as the depth passes MAX_DEPTH, else the first lexical fault in *F (a
- *  fault does not stop the depth count, so depth is reported first).     */
-static int
-s_scan (const unsigned char *p, size_t len, int max_depth, s_fault_t *f,
-        size_t *deep_at)
+/*  Scan all LEN raw bytes once: outside strings count container depth
+ *  and check tokens, inside strings follow escapes.  Linear, no
+ *  recursion; the caller ranks what it finds (NUL, depth, syntax).       */
+static void
+s_scan (const unsigned char *p, size_t len, int max_depth, s_scan_t *r)
 {
-    int depth = 0;
+    size_t depth = 0;
+    r->nul_at = r->deep_at = r->syntax_at = SIZE_MAX;
+    r->syntax_why = NULL;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = p[i];
         if (c == '"') {
             for (i++; i < len && p[i] != '"'; i++) {
                 if (p[i] < 0x20)
-                    s_note (f, TPC_EMSG_SYNTAX, i,
-                            "raw control character in a string");
+                    s_syntax (r, i, "raw control character in a string");
                 if (p[i] != '\\')
                     continue;
                 if (i + 1 >= len)
@@ -600,25 +604,23 @@ s_scan (const unsigned char *p, size_t len, int max_depth, s_fault_t *f,
                     if (len - i < 5 || !s_is_hex (p[i + 1])
                         || !s_is_hex (p[i + 2]) || !s_is_hex (p[i + 3])
                         || !s_is_hex (p[i + 4])) {
-                        s_note (f, TPC_EMSG_SYNTAX, i - 1,
-                                "\\u not followed by four hex digits");
+                        s_syntax (r, i - 1,
+                                  "\\u not followed by four hex digits");
                         continue;
                     }
-                    if (!memcmp (p + i + 1, "0000", 4))
-                        s_note (f, TPC_EMSG_NOT_UTF8, i - 1,
-                                "escaped U+0000 (\\u0000)");
+                    if (!memcmp (p + i + 1, "0000", 4)
+                        && r->nul_at == SIZE_MAX)
+                        r->nul_at = i - 1;
                     i += 4;
                 }
                 else if (!strchr ("\"\\/bfnrt", e) || e == '\0')
-                    s_note (f, TPC_EMSG_SYNTAX, i - 1, "unknown escape");
+                    s_syntax (r, i - 1, "unknown escape");
             }
             continue;
         }
         if (c == '{' || c == '[') {
-            if (++depth > max_depth) {
-                *deep_at = i;
-                return TPC_EMSG_TOO_DEEP;
-            }
+            if (++depth > (size_t) max_depth && r->deep_at == SIZE_MAX)
+                r->deep_at = i;
         }
         else if (c == '}' || c == ']') {
             if (depth > 0)
@@ -629,14 +631,13 @@ s_scan (const unsigned char *p, size_t len, int max_depth, s_fault_t *f,
             while (j < len && s_is_number_byte (p[j]))
                 j++;
             if (!s_number_ok (p + i, j - i))
-                s_note (f, TPC_EMSG_SYNTAX, i, "malformed number");
+                s_syntax (r, i, "malformed number");
             i = j - 1;
         }
         else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\r'
                    || c == ',' || c == ':' || (c >= 'a' && c <= 'z')))
-            s_note (f, TPC_EMSG_SYNTAX, i, "unexpected byte");
+            s_syntax (r, i, "unexpected byte");
     }
-    return 0;
 }
 
 /*  --------------------------------------------------------------------
@@ -1284,16 +1285,19 @@ tpc_msg_decode (const void *buf, size_t len, const tpc_msg_limits_t *limits,
                        len, max_size);
     if ((rc = s_utf8_check (p, len, &at, &why)))
         return s_fail (&ctx, rc, "not UTF-8 at byte %zu: %s", at, why);
-    s_fault_t fault = { 0, 0, NULL };
-    if ((rc = s_scan (p, len, max_depth, &fault, &at)))
-        return s_fail (&ctx, rc, "nesting deeper than %d at byte %zu",
-                       max_depth, at);
-    if (fault.code == TPC_EMSG_NOT_UTF8)
-        return s_fail (&ctx, fault.code, "at byte %zu: %s", fault.at,
-                       fault.why);
-    if (fault.code)
-        return s_fail (&ctx, fault.code, "not JSON at byte %zu: %s",
-                       fault.at, fault.why);
+    s_scan_t scan;
+    s_scan (p, len, max_depth, &scan);
+    if (scan.nul_at != SIZE_MAX)
+        return s_fail (&ctx, TPC_EMSG_NOT_UTF8,
+                       "escaped U+0000 (\\u0000) at byte %zu: strings "
+                       "cannot hold NUL", scan.nul_at);
+    if (scan.deep_at != SIZE_MAX)
+        return s_fail (&ctx, TPC_EMSG_TOO_DEEP,
+                       "nesting deeper than %d at byte %zu", max_depth,
+                       scan.deep_at);
+    if (scan.syntax_at != SIZE_MAX)
+        return s_fail (&ctx, TPC_EMSG_SYNTAX, "not JSON at byte %zu: %s",
+                       scan.syntax_at, scan.syntax_why);
 
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts (buf, len, &end, 0);

@@ -109,8 +109,11 @@
  *        name, a row not as long as columns, an
  *        array over TPC_MSG_MAX_ITEMS               TPC_EMSG_FIELD_VALUE
  *      a gid that tpc_gid_parse refuses             TPC_EMSG_BAD_GID
+ *  A number with an integral value (1, 1.0, 1e2) counts as an integer.
  *  Decoding sets has_protocol and has_result when those fields were there;
- *  absent optional fields stay 0/NULL (affected -1).
+ *  absent optional fields stay 0/NULL (affected -1).  Keys may come in any
+ *  order.  Thread-safe, but for cJSON's global last-error record, which
+ *  cJSON writes on every parse and this codec never reads.
  *
  *  Each failure has its own code (tpc_error.h) and a sentence naming the
  *  message type and field, e.g. `field "gid" of "commit": missing`.  The

@@ -458,6 +458,15 @@ static const s_bad_t s_bad[] = {
     { L ",\"x\":[[[[[[[[1]]]]]]]]}", 0, TPC_EMSG_TOO_DEEP, "deeper than 8" },
     { "[[[[[[[[[", 0, TPC_EMSG_TOO_DEEP, NULL },
     { "{\"a\":\"\\\"\",\"b\":[[[[[[[[{}]]]]]]]]}", 0, TPC_EMSG_TOO_DEEP, NULL },
+    /* several faults: the one ranked first in tpc_msg.h wins */
+    { "{\"a\":01,\"b\":[[[[[[[[1]]]]]]]]}", 0, TPC_EMSG_TOO_DEEP, NULL },
+    { "{\"b\":[[[[[[[[1]]]]]]]],\"a\":\"\\u0000\"}", 0,
+      TPC_EMSG_NOT_UTF8, "U+0000" },
+    { "{\"b\":[[[[[[[[1]]]]]]]],\"a\":\"\xc0\xaf\"}", 0,
+      TPC_EMSG_NOT_UTF8, "overlong" },
+    { "[1] x", 0, TPC_EMSG_TRAILING, NULL },
+    { "{\"v\":2,\"type\":\"frob\"}", 0, TPC_EMSG_VERSION, NULL },
+    { "{\"v\":1,\"type\":\"frob\",\"v\":1}", 0, TPC_EMSG_UNKNOWN_TYPE, NULL },
     /* syntax */
     { "", 0, TPC_EMSG_SYNTAX, NULL },
     { "   ", 0, TPC_EMSG_SYNTAX, NULL },
