@@ -47,6 +47,32 @@ fx_clear (fx_t *fx)
     fx->n = 0;
 }
 
+/*  Every message the engine emits must survive the wire: encode it and
+ *  decode it back strictly.                                              */
+static void
+fx_wire_check (const tpc_msg_t *msg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = tpc_msg_encode (msg, &buf, &len);
+    CU_ASSERT_EQUAL (rc, 0);
+    if (rc) {
+        fprintf (stderr, "cannot encode a '%s'\n",
+                 tpc_msg_type_name (msg->type));
+        return;
+    }
+    tpc_msg_t *back = NULL;
+    char err[256] = "";
+    rc = tpc_msg_decode (buf, len, NULL, &back, err, sizeof err);
+    CU_ASSERT_EQUAL (rc, 0);
+    if (rc)
+        fprintf (stderr, "cannot decode %s: %s\n", buf, err);
+    else
+        CU_ASSERT_EQUAL (back->type, msg->type);
+    tpc_msg_destroy (&back);
+    free (buf);
+}
+
 static void
 fx_drain (fx_t *fx)
 {
@@ -82,6 +108,8 @@ fx_drain (fx_t *fx)
             coord_action_clear (&act);
             continue;
         }
+        if (act.type == COORD_ACT_CLIENT || act.type == COORD_ACT_AGENT)
+            fx_wire_check (act.msg);
         if (fx->n == fx->cap) {
             fx->cap = fx->cap ? fx->cap * 2 : 64;
             fx->a = realloc (fx->a, fx->cap * sizeof *fx->a);
