@@ -181,6 +181,15 @@ s_maybe_checkpoint (coord_server_t *self)
     int rc = tpc_log_checkpoint_begin (self->log);
     if (rc)
         s_fatal_log ("checkpoint begin", rc);
+    /* the older segments go, and with them the EPOCH records: carry the
+     * highest epoch over, or the next boot would reuse gids */
+    uint64_t epoch = self->cfg.recover_only
+                     ? coord_engine_replayed_epoch (self->engine)
+                     : self->epoch;
+    if (epoch > 0) {
+        tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = epoch };
+        s_append_record (self, &ep);
+    }
     rc = coord_engine_foreach_decided (self->engine, s_checkpoint_one, self);
     if (rc)
         s_fatal ("checkpoint", rc);
