@@ -51,6 +51,9 @@ struct coord_server {
     bool commit_pending;        /* a COMMIT among them */
     uint64_t ckpt_records, ckpt_bytes;
     size_t finished;            /* recover_only: gids ended */
+    tpc_io_t io;                /* the log's I/O: POSIX, or with faults */
+    const tpc_io_t *base_io;
+    bool sync_fails;            /* debug_fail_sync armed */
     char errbuf[256];           /* replay errors */
 };
 
@@ -104,6 +107,87 @@ s_crash_point (coord_server_t *self, s_crash_t point)
         fflush (stdout);
         _exit (S_EXIT_DEBUG_CRASH);
     }
+}
+
+/*  Test hook: the log's I/O is POSIX except that, once armed, fdatasync
+ *  fails (EIO) as a dying disk would.                                    */
+static int
+s_io_open (void *c, const char *p, int f, mode_t m)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->open (b->ctx, p, f, m);
+}
+
+static int
+s_io_close (void *c, int fd)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->close (b->ctx, fd);
+}
+
+static ssize_t
+s_io_pwrite (void *c, int fd, const void *buf, size_t n, off_t off)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->pwrite (b->ctx, fd, buf, n, off);
+}
+
+static ssize_t
+s_io_pread (void *c, int fd, void *buf, size_t n, off_t off)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->pread (b->ctx, fd, buf, n, off);
+}
+
+static int
+s_io_fdatasync (void *c, int fd)
+{
+    coord_server_t *self = c;
+    if (self->sync_fails) {
+        errno = EIO;
+        return -1;
+    }
+    return self->base_io->fdatasync (self->base_io->ctx, fd);
+}
+
+static int
+s_io_fsync (void *c, int fd)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->fsync (b->ctx, fd);
+}
+
+static int
+s_io_ftruncate (void *c, int fd, off_t len)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->ftruncate (b->ctx, fd, len);
+}
+
+static int
+s_io_rename (void *c, const char *from, const char *to)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->rename (b->ctx, from, to);
+}
+
+static int
+s_io_unlink (void *c, const char *path)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->unlink (b->ctx, path);
+}
+
+static void
+s_io_setup (coord_server_t *self)
+{
+    self->base_io = tpc_io_posix ();
+    self->io = (tpc_io_t) {
+        .open = s_io_open, .close = s_io_close, .pwrite = s_io_pwrite,
+        .pread = s_io_pread, .fdatasync = s_io_fdatasync,
+        .fsync = s_io_fsync, .ftruncate = s_io_ftruncate,
+        .rename = s_io_rename, .unlink = s_io_unlink, .ctx = self
+    };
 }
 
 static void
@@ -516,8 +600,10 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
         goto fail;
     }
 
+    s_io_setup (self);
     tpc_log_config_t lcfg = { .dir = cfg->log_dir,
                               .segment_bytes = cfg->log_segment_bytes,
+                              .io = cfg->debug_fail_sync ? &self->io : NULL,
                               .warn = s_log_warn, .warn_arg = self };
     char lerr[256] = "";
     int rc = tpc_log_open (&lcfg, s_replay_one, self, &self->log, lerr,
@@ -603,6 +689,7 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
                         ? s_now () + self->cfg.recover_timeout_ms
                         : COORD_NEVER;
     int status = 0;
+    self->sync_fails = self->cfg.debug_fail_sync;
     s_flush (self);
     while (!*stop) {
         if (self->cfg.recover_only && coord_engine_in_doubt (self->engine) == 0)

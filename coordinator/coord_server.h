@@ -59,6 +59,8 @@ typedef struct {
     uint64_t checkpoint_bytes;      /* 0 = 64 MiB */
     bool debug_exit_after_decision; /* test hook: _exit(99) after the first
                                        durable COMMIT, before any decide */
+    bool debug_fail_sync;       /* test hook: once serving, every fdatasync
+                                   of the log fails with EIO */
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on

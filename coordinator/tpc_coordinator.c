@@ -8,6 +8,10 @@
  *  cleanly (exit 0).  Exit status: 0 clean stop, 1 --recover-only left
  *  transactions unfinished, 2 usage or start-up error, 3 the decision log
  *  failed, 99 the test hook TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 fired.
+ *  Test hooks (environment): TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 exits
+ *  with 99 right after the first COMMIT decision is durable, before any
+ *  decide is sent; TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of
+ *  the log fail (EIO) once the coordinator is serving.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -280,6 +284,8 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
     }
     const char *hook = getenv ("TPC_COORD_DEBUG_EXIT_AFTER_DECISION");
     cfg->debug_exit_after_decision = hook && strcmp (hook, "1") == 0;
+    hook = getenv ("TPC_COORD_DEBUG_FAIL_SYNC");
+    cfg->debug_fail_sync = hook && strcmp (hook, "1") == 0;
     return 0;
 }
 

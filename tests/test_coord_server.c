@@ -594,7 +594,45 @@ test_checkpoint (void)
     fx_destroy (&fx);
 }
 
+static void
+test_failed_sync_stops (void)
+{
+    fx_t *fx = fx_new ();
+    char *env[] = { "TPC_COORD_DEBUG_FAIL_SYNC=1", NULL };
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, env, true, NULL);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_commit_two (fx, 1));
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "FATAL: fdatasync", off,
+                                        100), 0);
+    /* the decision was never announced, to agents or to the client */
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *m;
+        while ((m = s_recv (fx->agent[i], 200))) {
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            tpc_msg_destroy (&m);
+        }
+    }
+    tpc_msg_t *r = s_recv (fx->client, 200);
+    CU_ASSERT_PTR_NULL (r);
+    tpc_msg_destroy (&r);
+    /* a restart settles it one way, the same for everybody */
+    fx_start (fx, NULL, true, NULL);
+    tpc_outcome_t o = fx_status (fx, 2, gid);
+    CU_ASSERT (o == TPC_OUTCOME_COMMITTED || o == TPC_OUTCOME_ABORTED);
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"query\",\"gid\":\"%s\"}",
+             gid);
+    tpc_msg_t *a = s_agent_wait (fx, 0, TPC_MSG_ANSWER, gid, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (a->outcome, o);
+    tpc_msg_destroy (&a);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
+    { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
     { "crash_after_decision_restart", test_crash_after_decision_restart },
     { "recover_only", test_recover_only },
