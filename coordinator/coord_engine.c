@@ -768,9 +768,9 @@ s_abort_settle (coord_engine_t *self, s_txn_t *t, uint64_t now)
         s_log (self, 0, "%s: aborted, %zu participant(s) never acked; "
                "presumed abort covers them", t->gid, t->nunacked);
     }
-    bool acks_done = t->nunacked == 0 || t->lingered;
-    bool client_done = !t->client_open || now >= t->deadline;
-    if (acks_done && client_done) {
+    if (t->client_open && now >= t->deadline)
+        t->client_open = false;     /* it will not learn the reason */
+    if ((t->nunacked == 0 || t->lingered) && !t->client_open) {
         s_forget (self, t, S_END_ABORTED);
         return true;
     }
@@ -1844,15 +1844,30 @@ coord_engine_agent (coord_engine_t *self, const char *name,
     return s_finish (self);
 }
 
-int
-coord_engine_send_failed (coord_engine_t *self, const char *name,
-                          const tpc_msg_t *msg, uint64_t now)
+static void
+s_agent_gone (coord_engine_t *self, const char *name, const char *why)
 {
     s_agent_t *a = zhashx_lookup (self->agents, name);
     if (a && a->connected) {
         a->connected = false;
-        s_log (self, 1, "agent '%s' not reachable: marked gone", name);
+        s_log (self, 1, "agent '%s' gone (%s)", name, why);
     }
+}
+
+int
+coord_engine_agent_gone (coord_engine_t *self, const char *name,
+                         uint64_t now)
+{
+    (void) now;
+    s_agent_gone (self, name, "reported by the shell");
+    return s_finish (self);
+}
+
+int
+coord_engine_send_failed (coord_engine_t *self, const char *name,
+                          const tpc_msg_t *msg, uint64_t now)
+{
+    s_agent_gone (self, name, "not reachable");
     s_txn_t *t = msg ? s_txn_lookup (self, msg->gid) : NULL;
     size_t idx;
     s_part_t *p = t ? s_part_find (t, name, &idx) : NULL;

@@ -134,6 +134,13 @@ int coord_engine_client (coord_engine_t *self, const void *id, size_t len,
 int coord_engine_agent (coord_engine_t *self, const char *name,
                         const tpc_msg_t *msg, uint64_t now);
 
+/*  Agent NAME is gone (e.g. a socket monitor saw it disconnect): nothing
+ *  is sent to it until its next hello, which brings every pending decision
+ *  again.  Undecided work on it is left to the vote and transaction
+ *  timeouts (it may only be slow).                                        */
+int coord_engine_agent_gone (coord_engine_t *self, const char *name,
+                             uint64_t now);
+
 /*  The shell could not send MSG (an AGENT action) to NAME: the agent is
  *  not connected now.  Undecided work on it aborts; decisions stay pending
  *  and are resent when it says hello again.                              */

@@ -962,6 +962,13 @@ test_resend_backoff (void)
     /* its hello brings the decision again at once */
     fx_agent (fx, "b", m_hello ("b"));
     CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    /* the shell says it is gone: nothing until its hello */
+    fx_clear (fx);
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now), 0);
+    fx_advance (fx, 5000);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
     /* a send that fails marks it gone; it is resent at the next hello */
     fx_clear (fx);
     tpc_msg_t *d = m_new (TPC_MSG_DECIDE, 0, gid);
@@ -1151,6 +1158,25 @@ test_worked_failure_dooms (void)
     CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "duplicate key"));
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
     CU_ASSERT_EQUAL (fx->nlog, 0);          /* nothing prepared: no record */
+    fx_destroy (&fx);
+
+    /* the client never comes back and an agent never acks: the client's
+     * deadline passes, then the linger; no busy timer in between */
+    coord_engine_config_t cfg = { .coord_id = "c1", .txn_timeout_ms = 1000,
+                                  .abort_linger_ms = 10000,
+                                  .heartbeat_ms = 100000 };
+    fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "x"));
+    fx_agent (fx, "a", m_worked (gid, 1, false, "boom"));
+    for (int i = 0; i < 40; i++) {
+        fx_advance (fx, 250);
+        CU_ASSERT (coord_engine_next_wake (fx->e) > fx->now);
+    }
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_ABORTED);
     fx_destroy (&fx);
 }
 
