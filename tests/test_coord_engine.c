@@ -1088,8 +1088,15 @@ test_interactive (void)
     fx_clear (fx);
     fx_agent (fx, "a", m_worked (gid, 1, true, NULL));   /* stale seq */
     CU_ASSERT_EQUAL (fx_count_client (fx), 0);
-    fx_agent (fx, "a", m_worked (gid, 2, true, NULL));
-    CU_ASSERT_PTR_NOT_NULL (fx_reply (fx, C1, 7));
+    tpc_msg_t *nores = m_new (TPC_MSG_WORKED, 0, gid);   /* no result set */
+    nores->seq = 2;
+    nores->ok = true;
+    fx_agent (fx, "a", nores);
+    r = fx_reply (fx, C1, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_RESULT);
+    CU_ASSERT_EQUAL (r->ncolumns, 0);
+    CU_ASSERT_EQUAL (r->affected, -1);
     /* list shows it with both participants */
     fx_clear (fx);
     fx->now += 250;
