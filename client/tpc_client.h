@@ -122,7 +122,8 @@ int tpc_begin (tpc_client_t *self, const tpc_txn_opts_t *opts,
  *  within transaction GID.  On success *RESULT (if RESULT is not NULL) is
  *  a new result the caller destroys.  On failure *RESULT is NULL; a
  *  database error comes back as TPC_CLIENT_EDB with the database's text in
- *  tpc_client_errmsg().                                                  */
+ *  tpc_client_errmsg().  After TPC_CLIENT_ETIMEDOUT the statement may or
+ *  may not have run: do not resend it, roll the transaction back.        */
 int tpc_exec (tpc_client_t *self, const char *gid, const char *on,
               const char *sql, size_t nparams, const char *const *params,
               tpc_result_t **result);
