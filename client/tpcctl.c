@@ -6,7 +6,7 @@
  *  module.  Exit codes are listed in s_usage and are part of the interface:
  *  scripts rely on them.
  */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -442,8 +442,11 @@ main (int argc, char **argv)
         s_usage (stdout);
         return S_EXIT_OK;
     }
-    /* Command families with their own module dispatch here, before the
-     * transaction commands: `log` (decision log tools) is one.           */
+    /* Command families with their own module dispatch here, handing on
+     * argv from the command word, e.g. `log` (decision log tools,
+     * client/tpcctl_log.c):
+     *     if (!strcmp (cmd, "log"))
+     *         return tpcctl_log_main (argc - i + 1, argv + i - 1);       */
 
     /* Transaction commands: ARGS are a gid (status, show) or nothing.   */
     const char *gid = NULL;

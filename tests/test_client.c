@@ -8,7 +8,7 @@
  *  request is recorded so the test can assert what the client sent.  The
  *  tpcctl cases run the built binary and check its stdout and exit status.
  */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
