@@ -45,6 +45,9 @@
 #define TPC_LOG_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
 #define TPC_LOG_RECORD_MAX (1024 * 1024)   /* payload bytes */
 #define TPC_LOG_TYPE_INTERNAL 0xF0          /* types >= this are reserved */
+#define TPC_LOG_TYPE_CHECKPOINT 0xF1        /* the log's checkpoint marker
+                                               (seen by tpc_log_scan only);
+                                               payload begin_segment:u64 LE */
 
 typedef struct tpc_log tpc_log_t;
 
