@@ -92,7 +92,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,18 @@
 #define S_SEGMENT_MIN 64
 #define S_ZERO_CHUNK (1u << 20)
 
+/*  A tpc_log_sync caller asleep until its LSN is durable (it lives on
+ *  that caller's stack).  Whoever wakes it unlinks it first and sets
+ *  result: 0 durable, < 0 the log failed, S_LEAD go and run fdatasync.  */
+typedef struct s_waiter {
+    uint64_t lsn;
+    int result;
+    sem_t sem;
+    struct s_waiter *next;
+} s_waiter_t;
+
+#define S_LEAD 1
+
 struct tpc_log {
     const tpc_io_t *io;
     char *dir;
@@ -123,22 +137,30 @@ struct tpc_log {
     void *warn_arg;
     int lock_fd;
 
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    /* everything below is guarded by mutex */
-    int seg_fd;                 /* tail segment, open read-write */
+    /* append side, guarded by append_mutex (taken before sync_mutex) */
+    pthread_mutex_t append_mutex;
+    int seg_fd;                 /* tail segment, open read-write; changed
+                                   only by a rotation, which holds syncing */
     uint64_t seg_no;            /* its number */
     uint64_t seg_off;           /* where the next record goes */
     uint64_t seg_cap;           /* its size: records must end by here */
     uint64_t first_seg;         /* oldest segment in the directory */
     uint64_t last_lsn;          /* last LSN appended */
-    uint64_t durable_lsn;       /* last LSN covered by an fdatasync */
-    uint64_t sync_count;        /* fdatasync calls */
-    bool syncing;               /* a leader or a rotation is syncing */
-    int err;                    /* first failure; 0 while healthy */
     uint64_t ckpt_seg;          /* checkpoint in progress began here, or 0 */
     uint8_t *buf;               /* record encode buffer */
     size_t buf_size;
+
+    /* sync side, guarded by sync_mutex */
+    pthread_mutex_t sync_mutex;
+    pthread_cond_t sync_cond;   /* syncing went false (rotation waits) */
+    uint64_t durable_lsn;       /* last LSN covered by an fdatasync */
+    bool syncing;               /* a leader or a rotation is syncing */
+    s_waiter_t *waiters;        /* tpc_log_sync callers asleep */
+
+    /* read without a lock */
+    _Atomic uint64_t written_lsn;   /* = last_lsn, published after pwrite */
+    _Atomic int err;                /* first failure (set under sync_mutex) */
+    _Atomic uint64_t sync_count;    /* fdatasync calls */
 };
 
 /*  --------------------------------------------------------------------
@@ -809,49 +831,122 @@ cleanup:
     return rc;
 }
 
-/*  Enter FAILED (first error wins) and wake every waiter.  Mutex held.  */
+/*  Unlink the sleepers to wake: those whose LSN is durable (all of them
+ *  once the log has failed) and, when some remain and nobody syncs, one
+ *  more to lead the next fdatasync (last in the list).  sync_mutex held;
+ *  the caller posts them with s_wake_post() after unlocking.            */
+static s_waiter_t *
+s_wake_collect (tpc_log_t *self)
+{
+    int err = atomic_load (&self->err);
+    s_waiter_t *wake = NULL, **tail = &wake;
+    s_waiter_t **pp = &self->waiters;
+    while (*pp) {
+        s_waiter_t *w = *pp;
+        if (err || w->lsn <= self->durable_lsn) {
+            *pp = w->next;
+            w->result = err;
+            w->next = NULL;
+            *tail = w;
+            tail = &w->next;
+        }
+        else
+            pp = &w->next;
+    }
+    if (!self->syncing && self->waiters) {
+        s_waiter_t *w = self->waiters;
+        self->waiters = w->next;
+        w->result = S_LEAD;
+        w->next = NULL;
+        *tail = w;
+    }
+    pthread_cond_broadcast (&self->sync_cond);
+    return wake;
+}
+
+static void
+s_wake_post (s_waiter_t *w)
+{
+    while (w) {
+        s_waiter_t *next = w->next;     /* W may vanish once posted */
+        sem_post (&w->sem);
+        w = next;
+    }
+}
+
+/*  End of an fdatasync run by a leader or a rotation: publish DURABLE
+ *  (0 = unchanged) or enter FAILED with ERR, and wake who is due.       */
+static void
+s_sync_finish (tpc_log_t *self, uint64_t durable, int err)
+{
+    pthread_mutex_lock (&self->sync_mutex);
+    self->syncing = false;
+    if (err && !atomic_load (&self->err))
+        atomic_store (&self->err, err);
+    if (!err && durable > self->durable_lsn)
+        self->durable_lsn = durable;
+    s_waiter_t *wake = s_wake_collect (self);
+    pthread_mutex_unlock (&self->sync_mutex);
+    s_wake_post (wake);
+}
+
+/*  Enter FAILED (first error wins) and wake everyone.                   */
 static int
 s_fail (tpc_log_t *self, int rc)
 {
-    if (!self->err)
-        self->err = rc;
-    pthread_cond_broadcast (&self->cond);
+    pthread_mutex_lock (&self->sync_mutex);
+    if (!atomic_load (&self->err))
+        atomic_store (&self->err, rc);
+    s_waiter_t *wake = s_wake_collect (self);
+    pthread_mutex_unlock (&self->sync_mutex);
+    s_wake_post (wake);
     return rc;
 }
 
-/*  Make the tail segment durable and start the next one.  Mutex held.   */
+/*  Make the tail segment durable and start the next one.  append_mutex
+ *  held; takes the sync role so that no leader uses the old fd.         */
 static int
 s_rotate (tpc_log_t *self)
 {
-    while (self->syncing && !self->err)
-        pthread_cond_wait (&self->cond, &self->mutex);
-    if (self->err)
+    pthread_mutex_lock (&self->sync_mutex);
+    while (self->syncing && !atomic_load (&self->err))
+        pthread_cond_wait (&self->sync_cond, &self->sync_mutex);
+    if (atomic_load (&self->err)) {
+        pthread_mutex_unlock (&self->sync_mutex);
         return TPC_ELOG_FAILED;
-    if (self->last_lsn > self->durable_lsn) {
-        self->sync_count++;
-        if (self->io->fdatasync (self->io->ctx, self->seg_fd) < 0)
-            return s_fail (self, s_errno_code (errno));
-        self->durable_lsn = self->last_lsn;
-        pthread_cond_broadcast (&self->cond);
     }
-    int fd;
-    int rc = s_segment_create (self, self->seg_no + 1, self->last_lsn + 1, &fd);
-    if (rc)
-        return s_fail (self, rc);
-    self->io->close (self->io->ctx, self->seg_fd);
-    self->seg_fd = fd;
-    self->seg_no++;
-    self->seg_off = S_SEG_HDR;
-    self->seg_cap = self->segment_bytes;
-    return 0;
+    self->syncing = true;
+    bool need_sync = self->durable_lsn < self->last_lsn;
+    pthread_mutex_unlock (&self->sync_mutex);
+
+    int rc = 0;
+    if (need_sync) {
+        atomic_fetch_add (&self->sync_count, 1);
+        if (self->io->fdatasync (self->io->ctx, self->seg_fd) < 0)
+            rc = s_errno_code (errno);
+    }
+    int synced = rc == 0 && need_sync;
+    int fd = -1;
+    if (!rc)
+        rc = s_segment_create (self, self->seg_no + 1, self->last_lsn + 1, &fd);
+    if (!rc) {
+        self->io->close (self->io->ctx, self->seg_fd);
+        self->seg_fd = fd;
+        self->seg_no++;
+        self->seg_off = S_SEG_HDR;
+        self->seg_cap = self->segment_bytes;
+    }
+
+    s_sync_finish (self, synced ? self->last_lsn : 0, rc);
+    return rc;
 }
 
-/*  Append one record of any type.  Mutex held.                         */
+/*  Append one record of any type.  append_mutex held.                  */
 static int
 s_append_locked (tpc_log_t *self, uint8_t type, const void *payload,
                  size_t len, uint64_t *lsn)
 {
-    if (self->err)
+    if (atomic_load (&self->err))
         return TPC_ELOG_FAILED;
     size_t size = s_rec_size (len);
     if (self->seg_off + size > self->seg_cap) {
@@ -875,6 +970,7 @@ s_append_locked (tpc_log_t *self, uint8_t type, const void *payload,
         return s_fail (self, rc);
     self->seg_off += size;
     self->last_lsn++;
+    atomic_store (&self->written_lsn, self->last_lsn);
     if (lsn)
         *lsn = self->last_lsn;
     return 0;
@@ -887,9 +983,9 @@ s_append (tpc_log_t *self, uint8_t type, const void *payload, size_t len,
     if (len > TPC_LOG_RECORD_MAX
         || S_SEG_HDR + s_rec_size (len) > self->segment_bytes)
         return TPC_ELOG_TOO_BIG;
-    pthread_mutex_lock (&self->mutex);
+    pthread_mutex_lock (&self->append_mutex);
     int rc = s_append_locked (self, type, payload, len, lsn);
-    pthread_mutex_unlock (&self->mutex);
+    pthread_mutex_unlock (&self->append_mutex);
     return rc;
 }
 
@@ -907,96 +1003,88 @@ int
 tpc_log_sync (tpc_log_t *self, uint64_t lsn)
 {
     assert (self);
+    if (lsn > atomic_load (&self->written_lsn) && !atomic_load (&self->err))
+        return TPC_EINVAL;
     int rc;
-    pthread_mutex_lock (&self->mutex);
-    if (lsn > self->last_lsn && !self->err) {
-        rc = TPC_EINVAL;
-        goto cleanup;
-    }
+    pthread_mutex_lock (&self->sync_mutex);
     for (;;) {
-        if (self->err) {
-            rc = self->err;
+        rc = atomic_load (&self->err);
+        if (rc)
             break;
-        }
-        if (self->durable_lsn >= lsn) {
-            rc = 0;
+        if (self->durable_lsn >= lsn)
             break;
-        }
         if (self->syncing) {
-            pthread_cond_wait (&self->cond, &self->mutex);
+            /* follower: sleep until a leader's fdatasync covers LSN */
+            s_waiter_t w = { lsn, 0, { { 0 } }, self->waiters };
+            sem_init (&w.sem, 0, 0);
+            self->waiters = &w;
+            pthread_mutex_unlock (&self->sync_mutex);
+            while (sem_wait (&w.sem) < 0)
+                ;               /* EINTR */
+            sem_destroy (&w.sem);
+            if (w.result != S_LEAD)
+                return w.result;
+            pthread_mutex_lock (&self->sync_mutex);
             continue;
         }
-        /* leader: one fdatasync for everything appended so far */
+        /* leader: one fdatasync for everything written so far.  No
+         * rotation can run while syncing is set, so seg_fd holds every
+         * record up to target that an earlier rotation did not sync.    */
         self->syncing = true;
-        uint64_t target = self->last_lsn;
+        uint64_t target = atomic_load (&self->written_lsn);
         int fd = self->seg_fd;
-        self->sync_count++;
-        pthread_mutex_unlock (&self->mutex);
-        int r = self->io->fdatasync (self->io->ctx, fd);
-        int e = errno;
-        pthread_mutex_lock (&self->mutex);
-        self->syncing = false;
-        if (r < 0)
-            s_fail (self, s_errno_code (e));
-        else if (target > self->durable_lsn)
-            self->durable_lsn = target;
-        pthread_cond_broadcast (&self->cond);
+        pthread_mutex_unlock (&self->sync_mutex);
+        atomic_fetch_add (&self->sync_count, 1);
+        rc = self->io->fdatasync (self->io->ctx, fd) < 0
+             ? s_errno_code (errno) : 0;
+        s_sync_finish (self, target, rc);
+        return rc;      /* target >= lsn: ours is covered too */
     }
-cleanup:
-    pthread_mutex_unlock (&self->mutex);
+    pthread_mutex_unlock (&self->sync_mutex);
     return rc;
 }
 
 uint64_t
 tpc_log_last_lsn (tpc_log_t *self)
 {
-    pthread_mutex_lock (&self->mutex);
-    uint64_t v = self->last_lsn;
-    pthread_mutex_unlock (&self->mutex);
-    return v;
+    return atomic_load (&self->written_lsn);
 }
 
 uint64_t
 tpc_log_durable_lsn (tpc_log_t *self)
 {
-    pthread_mutex_lock (&self->mutex);
+    pthread_mutex_lock (&self->sync_mutex);
     uint64_t v = self->durable_lsn;
-    pthread_mutex_unlock (&self->mutex);
+    pthread_mutex_unlock (&self->sync_mutex);
     return v;
 }
 
 uint64_t
 tpc_log_sync_count (tpc_log_t *self)
 {
-    pthread_mutex_lock (&self->mutex);
-    uint64_t v = self->sync_count;
-    pthread_mutex_unlock (&self->mutex);
-    return v;
+    return atomic_load (&self->sync_count);
 }
 
 int
 tpc_log_error (tpc_log_t *self)
 {
-    pthread_mutex_lock (&self->mutex);
-    int v = self->err;
-    pthread_mutex_unlock (&self->mutex);
-    return v;
+    return atomic_load (&self->err);
 }
 
 int
 tpc_log_checkpoint_begin (tpc_log_t *self)
 {
     assert (self);
-    pthread_mutex_lock (&self->mutex);
-    int rc = self->err ? TPC_ELOG_FAILED
+    pthread_mutex_lock (&self->append_mutex);
+    int rc = atomic_load (&self->err) ? TPC_ELOG_FAILED
              : self->ckpt_seg ? TPC_ESTATE : s_rotate (self);
     if (!rc)
         self->ckpt_seg = self->seg_no;
-    pthread_mutex_unlock (&self->mutex);
+    pthread_mutex_unlock (&self->append_mutex);
     return rc;
 }
 
-/*  Unlink segments [from, to) and make that durable.  Mutex NOT held:
+/*  Unlink segments [from, to) and make that durable.  No lock needed:
  *  appends never touch those files.                                    */
 static int
 s_drop_segments (tpc_log_t *self, uint64_t from, uint64_t to)
@@ -1022,29 +1110,29 @@ tpc_log_checkpoint_end (tpc_log_t *self)
     assert (self);
     uint8_t payload[8];
     uint64_t lsn = 0, begin, first;
-    pthread_mutex_lock (&self->mutex);
+    pthread_mutex_lock (&self->append_mutex);
     begin = self->ckpt_seg;
     first = self->first_seg;
-    int rc = self->err ? TPC_ELOG_FAILED : begin ? 0 : TPC_ESTATE;
+    int rc = atomic_load (&self->err) ? TPC_ELOG_FAILED : begin ? 0 : TPC_ESTATE;
     if (!rc) {
         s_put64 (payload, begin);
-        rc = s_append_locked (self, TPC_LOG_TYPE_CHECKPOINT, payload, sizeof payload,
-                              &lsn);
+        rc = s_append_locked (self, TPC_LOG_TYPE_CHECKPOINT, payload,
+                              sizeof payload, &lsn);
     }
-    pthread_mutex_unlock (&self->mutex);
+    pthread_mutex_unlock (&self->append_mutex);
     if (rc)
         return rc;
     rc = tpc_log_sync (self, lsn);
     if (rc)
         return rc;
     rc = s_drop_segments (self, first, begin);
-    pthread_mutex_lock (&self->mutex);
+    pthread_mutex_lock (&self->append_mutex);
     if (rc)
         s_fail (self, rc);      /* a failed directory fsync is never retried */
     else
         self->first_seg = begin;
     self->ckpt_seg = 0;
-    pthread_mutex_unlock (&self->mutex);
+    pthread_mutex_unlock (&self->append_mutex);
     return rc;
 }
 
@@ -1153,8 +1241,14 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
     self->warn_arg = cfg->warn_arg;
     self->lock_fd = -1;
     self->seg_fd = -1;
-    pthread_mutex_init (&self->mutex, NULL);
-    pthread_cond_init (&self->cond, NULL);
+    /* adaptive: spin briefly first, the holder is in a short pwrite */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init (&attr);
+    pthread_mutexattr_settype (&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init (&self->append_mutex, &attr);
+    pthread_mutex_init (&self->sync_mutex, &attr);
+    pthread_mutexattr_destroy (&attr);
+    pthread_cond_init (&self->sync_cond, NULL);
     const tpc_io_t *io = self->io;
 
     if (mkdir (self->dir, 0755) < 0 && errno != EEXIST) {
@@ -1198,6 +1292,7 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
     if (rc)
         goto cleanup;
     self->last_lsn = self->durable_lsn = r.next_lsn - 1;
+    atomic_store (&self->written_lsn, self->last_lsn);
     self->first_seg = r.nkeep ? r.nos[0] : 0;
     if (r.ckpt_seg > self->first_seg) {
         /* crashed between a checkpoint marker and the unlinks: finish */
@@ -1255,8 +1350,9 @@ tpc_log_destroy (tpc_log_t **self_p)
         self->io->close (self->io->ctx, self->seg_fd);
     if (self->lock_fd >= 0)
         self->io->close (self->io->ctx, self->lock_fd);
-    pthread_mutex_destroy (&self->mutex);
-    pthread_cond_destroy (&self->cond);
+    pthread_mutex_destroy (&self->append_mutex);
+    pthread_mutex_destroy (&self->sync_mutex);
+    pthread_cond_destroy (&self->sync_cond);
     free (self->buf);
     free (self->dir);
     free (self);
