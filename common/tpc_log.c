@@ -44,6 +44,7 @@
  *  READING (open and scan)
  *  Pass 1 checks everything: headers (magic, CRC, numbers consecutive,
  *  first LSN continuing the previous segment), then records in LSN order.
+ *  It reads each segment whole, so memory use is one segment.
  *  The first problem (bad header, bad or out-of-sequence record, non-zero
  *  bytes after the end) at segment S offset O ends the valid prefix.  Then
  *  the rest of S and every later segment is searched, byte by byte, for any
@@ -54,16 +55,23 @@
  *  CHECKPOINT record (or the first segment) to the end of the valid prefix.
  *
  *  WRITING
- *    append:  mutex; pwrite at the tail; LSN = last + 1; unlock.  A record
- *             that does not fit the segment first rotates: fdatasync the
- *             old segment (so a later segment never follows a torn one),
- *             create the next, switch.
- *    sync:    group commit, leader/follower.  Under the mutex: a caller
- *             whose LSN is durable returns; if nobody is syncing it becomes
- *             the leader, notes the last LSN appended and the segment fd,
- *             drops the mutex, runs fdatasync, retakes the mutex, publishes
- *             the durable LSN and wakes everyone; otherwise it waits on the
- *             condition variable and looks again.
+ *    append:  append_mutex; pwrite at the tail; LSN = last + 1; publish
+ *             written_lsn; unlock.  A record that does not fit the segment
+ *             first rotates: fdatasync the old segment (so a later segment
+ *             never follows a torn one), create the next, switch.
+ *    sync:    group commit, leader/follower, under sync_mutex (never held
+ *             across I/O).  A caller whose LSN is durable returns at once.
+ *             If nobody is syncing it becomes the leader: notes
+ *             written_lsn and the segment fd, unlocks, runs fdatasync,
+ *             publishes the durable LSN.  Otherwise it sleeps on its own
+ *             semaphore in the waiter list.  A finishing leader wakes
+ *             exactly the sleepers it covered, plus one of the others to
+ *             lead the next fdatasync, posting them after unlocking, so a
+ *             wake-up costs one context switch and no lock convoy.
+ *    locks:   append_mutex before sync_mutex, never the other way; the
+ *             leader takes only sync_mutex.  A segment fdatasync failing,
+ *             or a write, puts the log in FAILED and wakes every sleeper
+ *             with the error.
  *
  *  STATES
  *
@@ -284,6 +292,25 @@ s_sync_dir (const tpc_io_t *io, const char *dir)
     int rc = io->fsync (io->ctx, fd) < 0 ? s_errno_code (errno) : 0;
     io->close (io->ctx, fd);
     return rc;
+}
+
+/*  fsync the directory that holds PATH.                                 */
+static int
+s_sync_parent (const tpc_io_t *io, const char *path)
+{
+    char parent[4096];
+    snprintf (parent, sizeof parent, "%s", path);
+    size_t n = strlen (parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr (parent, '/');
+    if (!slash)
+        snprintf (parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    return s_sync_dir (io, parent);
 }
 
 /*  Read the whole file at PATH into *BUF (grown as needed; *SIZE gets the
@@ -1251,10 +1278,14 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
     pthread_cond_init (&self->sync_cond, NULL);
     const tpc_io_t *io = self->io;
 
-    if (mkdir (self->dir, 0755) < 0 && errno != EEXIST) {
+    if (mkdir (self->dir, 0755) == 0)
+        rc = s_sync_parent (io, self->dir);     /* the new name lasts */
+    else if (errno != EEXIST)
         rc = errno == ENOENT ? TPC_ENOENT : s_errno_code (errno);
+    if (rc) {
         s_errf (errbuf, errlen, "cannot create log directory %s: %s",
-                self->dir, strerror (errno));
+                self->dir, rc == TPC_ENOENT ? "parent directory missing"
+                : tpc_strerror (rc));
         goto cleanup;
     }
     char path[4096];
