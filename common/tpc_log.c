@@ -576,6 +576,7 @@ typedef struct {
     uint64_t *end;              /* per segment: end of the valid records */
     uint64_t *size;             /* per segment: file size */
     size_t nkeep;               /* segments [0, nkeep) have valid headers */
+    bool corrupt;               /* pass 1 found corruption after the prefix */
     bool torn;                  /* a torn tail starts at torn_idx/torn_off */
     size_t torn_idx;
     uint64_t torn_off;
@@ -720,6 +721,7 @@ s_check (s_reader_t *r, char *errbuf, size_t errlen)
                     "copy or inspect it with 'tpcctl log dump'",
                     r->nos[bad_idx], bad_off, r->dir, r->nos[bad_idx],
                     bad_why, r->nos[i], found);
+            r->corrupt = true;  /* nkeep/end still bound the valid prefix */
             return TPC_ELOG_CORRUPT;
         }
     }
@@ -793,6 +795,13 @@ tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
     }
     s_reader_t r;
     int rc = s_reader_open (&r, tpc_io_posix (), dir, errbuf, errlen);
+    if (rc == TPC_ELOG_CORRUPT && r.corrupt) {
+        /* show the valid records before the damage, then report it */
+        int rrc = s_replay (&r, 0, true, fn, arg, NULL, 0);
+        if (rrc && rrc != TPC_ELOG_CORRUPT)
+            rc = rrc;
+        goto cleanup;
+    }
     if (rc)
         goto cleanup;
     if (r.torn) {

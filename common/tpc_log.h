@@ -80,7 +80,8 @@ int tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn,
 /*  Read-only pass over DIR for dump and verify: calls FN for every record,
  *  owner's and internal, modifies nothing, takes no lock.  A torn tail
  *  is reported through WARN and is not an error; corruption returns
- *  TPC_ELOG_CORRUPT with segment and offset in ERRBUF.                   */
+ *  TPC_ELOG_CORRUPT with segment and offset in ERRBUF (after FN has seen
+ *  the valid records before it).                                         */
 int tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
                   void (*warn) (void *arg, const char *text),
                   char *errbuf, size_t errlen);
