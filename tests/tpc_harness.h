@@ -1,0 +1,61 @@
+/*  tpc_harness: real processes and real PostgreSQL for integration tests.
+ *
+ *  Starts throwaway PostgreSQL clusters (scripts/pgtmp), spawns the tpc
+ *  daemons with their stderr captured to a file, waits for their "ready"
+ *  line, kills them with any signal, and runs SQL for assertions.  Every
+ *  failure is reported as a failure: a missing PostgreSQL never skips.
+ */
+#ifndef TPC_HARNESS_H
+#define TPC_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*  Absolute path of the source tree (env abs_top_srcdir / srcdir, or the
+ *  compile-time TPC_TOP_SRCDIR) and of the build tree (TPC_TOP_BUILDDIR). */
+const char *tpc_harness_srcdir (void);
+const char *tpc_harness_builddir (void);
+
+/*  A throwaway cluster in DIR: start returns 0 and fills CONNINFO.      */
+int tpc_harness_pg_start (const char *dir, char *conninfo, size_t size);
+int tpc_harness_pg_cmd (const char *cmd, const char *dir);  /* stop|kill|destroy */
+
+/*  Run SQL (several statements allowed); 0 or -1 with the error printed. */
+int tpc_harness_sql (const char *conninfo, const char *sql);
+
+/*  First column of the first row of SQL as an integer; INT64_MIN on error. */
+int64_t tpc_harness_sql_int (const char *conninfo, const char *sql);
+
+typedef struct {
+    pid_t pid;
+    char log[512];              /* stderr+stdout of the process */
+} tpc_proc_t;
+
+/*  Spawn ARGV (argv[0] a path) with extra environment ENV ("K=V", NULL
+ *  terminated, may be NULL), output to LOGPATH (appended).  Returns 0.  */
+int tpc_proc_spawn (tpc_proc_t *p, char *const argv[], char *const env[],
+                    const char *logpath);
+
+/*  Wait until the log contains NEEDLE (a new occurrence after OFFSET bytes
+ *  if OFFSET >= 0) or the process exits or TIMEOUT_MS passes.  0 if found. */
+int tpc_proc_wait_log (const tpc_proc_t *p, const char *needle,
+                       long offset, int timeout_ms);
+
+/*  Current size of the process log (to wait for later occurrences).      */
+long tpc_proc_log_size (const tpc_proc_t *p);
+
+/*  Send SIG; then wait up to TIMEOUT_MS for exit.  Returns the exit status
+ *  as from waitpid (or -1 if it did not exit).                           */
+int tpc_proc_kill (tpc_proc_t *p, int sig, int timeout_ms);
+
+/*  Wait up to TIMEOUT_MS for exit; returns the waitpid status or -1.     */
+int tpc_proc_wait (tpc_proc_t *p, int timeout_ms);
+
+/*  A TCP port on 127.0.0.1 that nothing listens on right now.            */
+int tpc_harness_free_port (void);
+
+/*  Milliseconds from a monotonic clock.                                  */
+int64_t tpc_harness_now_ms (void);
+
+#endif
