@@ -11,7 +11,9 @@
  *  A segment is created full size (segment_bytes, zero-filled) under its
  *  .tmp name, fsync()ed, renamed into place and the directory fsync()ed, so
  *  a segment file always has a complete header, and fdatasync() of an append
- *  never has to flush file-size or block-allocation metadata.
+ *  never has to flush file-size or block-allocation metadata.  (Real zeros,
+ *  not fallocate(): writing into unwritten extents would make every
+ *  fdatasync commit an extent conversion.)
  *
  *    offset size  segment header
  *       0    4    magic "TPCL" (54 50 43 4C)
@@ -72,6 +74,13 @@
  *             leader takes only sync_mutex.  A segment fdatasync failing,
  *             or a write, puts the log in FAILED and wakes every sleeper
  *             with the error.
+ *
+ *  LIMIT
+ *    The rule "bad record followed by a valid one = corruption" is strict:
+ *    should the page cache write a later page of an unsynced group before
+ *    an earlier one and the power fail in between, the next open reports
+ *    corruption although no acknowledged record was harmed.  Nothing is
+ *    cut in that case; an operator inspects it with tpcctl log.
  *
  *  STATES
  *
