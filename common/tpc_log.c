@@ -562,7 +562,8 @@ s_list (const char *dir, const char *suffix, uint64_t **out, size_t *n)
         }
         (*out)[(*n)++] = no;
     }
-    qsort (*out, *n, sizeof **out, s_cmp_u64);
+    if (*n > 1)
+        qsort (*out, *n, sizeof **out, s_cmp_u64);
 cleanup:
     closedir (d);
     if (rc) {
