@@ -3,8 +3,8 @@
  *  Parses global options and one COMMAND, then runs it: the transaction
  *  commands (exec, status, show, list) talk to the coordinator through
  *  libtpc (tpc_client.h); other command families dispatch to their own
- *  module.  Exit codes are listed in s_usage and are part of the interface:
- *  scripts rely on them.
+ *  module (`log`: client/tpcctl_log.c).  Exit codes are listed in s_usage
+ *  and are part of the interface: scripts rely on them.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include "tpc_client.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
+#include "tpcctl_log.h"
 
 enum {
     S_EXIT_OK = 0,              /* success, committed */
@@ -56,6 +57,8 @@ s_usage (FILE *f)
 "  status GID        outcome and state of a transaction\n"
 "  show GID          everything the coordinator knows of a transaction\n"
 "  list              in-flight and in-doubt transactions: age, participants\n"
+"  log dump|verify DIR  read a coordinator's decision log, read-only\n"
+"                    (`tpcctl log --help`; exit 1 means corruption)\n"
 "  help              this text\n"
 "\n"
 "options (before or after COMMAND):\n"
@@ -443,10 +446,9 @@ main (int argc, char **argv)
         return S_EXIT_OK;
     }
     /* Command families with their own module dispatch here, handing on
-     * argv from the command word, e.g. `log` (decision log tools,
-     * client/tpcctl_log.c):
-     *     if (!strcmp (cmd, "log"))
-     *         return tpcctl_log_main (argc - i + 1, argv + i - 1);       */
+     * argv from the command word.                                        */
+    if (!strcmp (cmd, "log"))
+        return tpcctl_log_main (argc - i + 1, argv + i - 1);
 
     /* Transaction commands: ARGS are a gid (status, show) or nothing.   */
     const char *gid = NULL;

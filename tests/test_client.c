@@ -755,6 +755,10 @@ test_tpcctl_usage (void)
     CU_ASSERT_EQUAL (TPCCTL (out, "status", "not_a_gid"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "show", S_GID, S_GID), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", "bogus", "list"), 2);
+    /* `log` is handed to its own module, argv from the command word on */
+    CU_ASSERT_EQUAL (TPCCTL (out, "log", "--help"), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "tpcctl log dump"));
+    CU_ASSERT_EQUAL (TPCCTL (out, "log", "verify", "/nonexistent/tpc/log"), 1);
     CU_ASSERT_EQUAL (s_nreqs (), 0);    /* none of these reached the fake */
 }
 
