@@ -58,7 +58,19 @@ part_agent_log (void *arg, int level, const char *line)
     const bool *verbose = arg;
     if (level > 0 && !(verbose && *verbose))
         return;
-    fprintf (stderr, "tpc-participant: %s\n", line);
+    /* one log line per event: fold PostgreSQL's multi-line messages */
+    char flat[1024];
+    size_t n = 0;
+    for (const char *p = line; *p && n + 1 < sizeof flat; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r') {
+            if (n && flat[n - 1] != ' ')
+                flat[n++] = ' ';
+        }
+        else
+            flat[n++] = *p;
+    }
+    flat[n] = '\0';
+    fprintf (stderr, "tpc-participant: %s\n", flat);
 }
 
 static void

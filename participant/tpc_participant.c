@@ -224,6 +224,10 @@ s_parse (int argc, char **argv, s_opts_t *o)
         fprintf (stderr, "tpc-participant: --backend must be pg or mem\n");
         return 2;
     }
+    if (o->pool > 250) {
+        fprintf (stderr, "tpc-participant: --pool is at most 250\n");
+        return 2;
+    }
     if (o->pg && o->pg_file) {
         fprintf (stderr, "tpc-participant: give --pg or --pg-file, not both\n");
         return 2;

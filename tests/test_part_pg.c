@@ -181,8 +181,19 @@ typedef struct {
 /*  Start tpc-participant NAME; wait for its ready line (and, if FOUND is
  *  not NULL, check "prepared_found=FOUND").  DEBUG_EXIT sets the crash
  *  hook.  Returns 0 when ready.                                          */
+static int s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
+                               const char *found, const char *pool,
+                               const char *queue);
+
 static int
 s_agent_start (s_agent_t *a, const char *name, bool debug_exit, const char *found)
+{
+    return s_agent_start_with (a, name, debug_exit, found, "4", "1024");
+}
+
+static int
+s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
+                    const char *found, const char *pool, const char *queue)
 {
     memset (a, 0, sizeof *a);
     snprintf (a->name, sizeof a->name, "%s", name);
@@ -191,7 +202,8 @@ s_agent_start (s_agent_t *a, const char *name, bool debug_exit, const char *foun
     snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     char *argv[] = {
         bin, "--name", a->name, "--coordinator", s_endpoint,
-        "--pg-file", s_pgfile, "--pool", "4", "-v", NULL
+        "--pg-file", s_pgfile, "--pool", (char *) pool, "--queue",
+        (char *) queue, "-v", NULL
     };
     char *env[] = { "TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1", NULL };
     if (tpc_proc_spawn (&a->proc, argv, debug_exit ? env : NULL, a->log) != 0)
@@ -551,6 +563,55 @@ test_postgres_restart (void)
 }
 
 static void
+test_pool_queue_and_cancel (void)
+{
+    /* pool 2: one connection for transactions, one kept for phase 2 */
+    s_agent_t a;
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank5", false, "0", "2", "1") == 0);
+    const char *ga = "tpc_t_5_1", *gb = "tpc_t_5_2", *gc = "tpc_t_5_3";
+    s_work (a.name, ga, 1, TPC_THEN_NONE, "INSERT INTO acct VALUES (50, 1)", 0, NULL);
+    tpc_msg_t *w = s_expect (TPC_MSG_WORKED, ga, 10000);
+    CU_ASSERT (w && w->ok);
+    tpc_msg_destroy (&w);
+    s_work (a.name, gb, 1, TPC_THEN_NONE, "INSERT INTO acct VALUES (50, 2)", 0, NULL);
+    s_work (a.name, gc, 1, TPC_THEN_NONE, "INSERT INTO acct VALUES (51, 1)", 0, NULL);
+    w = s_expect (TPC_MSG_WORKED, gc, 10000);           /* queue full */
+    CU_ASSERT (w && !w->ok && w->reason && !strcmp (w->reason, "busy"));
+    tpc_msg_destroy (&w);
+    CU_ASSERT_PTR_NULL (s_expect (TPC_MSG_WORKED, gb, 300));  /* waits */
+
+    /* A prepares (its connection is free again): B gets it and blocks on
+     * A's uncommitted key 50 */
+    s_simple (a.name, TPC_MSG_PREPARE, ga, 0);
+    CU_ASSERT_EQUAL (s_vote_of (ga, NULL, 0), TPC_VOTE_YES);
+    CU_ASSERT_PTR_NULL (s_expect (TPC_MSG_WORKED, gb, 300));
+    /* the coordinator gives up on B: the blocked statement is cancelled */
+    s_simple (a.name, TPC_MSG_DECIDE, gb, TPC_OUTCOME_ABORTED);
+    w = s_expect (TPC_MSG_WORKED, gb, 10000);
+    CU_ASSERT (w && !w->ok);
+    tpc_msg_destroy (&w);
+    CU_ASSERT_EQUAL (s_ack_of (gb), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (s_marker (gb), 'T');
+    CU_ASSERT_EQUAL (s_prepared (ga), 1);
+
+    /* phase 2 while the transaction connection is taken again */
+    const char *gd = "tpc_t_5_4";
+    s_work (a.name, gd, 1, TPC_THEN_NONE, "INSERT INTO acct VALUES (52, 1)", 0, NULL);
+    w = s_expect (TPC_MSG_WORKED, gd, 10000);
+    CU_ASSERT (w && w->ok);
+    tpc_msg_destroy (&w);
+    s_simple (a.name, TPC_MSG_DECIDE, ga, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_ack_of (ga), TPC_OUTCOME_COMMITTED);
+    s_simple (a.name, TPC_MSG_DECIDE, gd, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (s_ack_of (gd), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (s_int ("SELECT bal FROM acct WHERE id = %s", "50"), 1);
+    CU_ASSERT_EQUAL (s_rows ("51"), 0);
+    CU_ASSERT_EQUAL (s_rows ("52"), 0);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
+static void
 test_no_prepared_transactions (void)
 {
     /* a cluster with max_prepared_transactions = 0: refuse with a hint */
@@ -580,6 +641,7 @@ static const tpc_test_case_t s_cases[] = {
     { "errors_and_readonly", test_errors_and_readonly },
     { "agent_crash_after_prepare", test_agent_crash_after_prepare },
     { "postgres_restart", test_postgres_restart },
+    { "pool_queue_and_cancel", test_pool_queue_and_cancel },
     { "no_prepared_transactions", test_no_prepared_transactions },
     { NULL, NULL }
 };
