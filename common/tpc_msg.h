@@ -12,8 +12,9 @@
  *      "type"  string    one of the message names below.
  *
  *  and then exactly the fields its type defines (an unknown field is an
- *  error: TPC_EMSG_UNKNOWN_FIELD).  Integers are JSON numbers without a
- *  fraction in 0 .. 2^53-1.  A "stmt" is {"on"?: string, "sql": string,
+ *  error: TPC_EMSG_UNKNOWN_FIELD), each at most once.  Integers are JSON
+ *  numbers without a fraction in 0 .. 2^53-1 (but see affected and code
+ *  below).  A "stmt" is {"on"?: string, "sql": string,
  *  "params"?: [string|null, ...]} ("on" names the participant; required in
  *  "submit", absent in "work").  SQL values travel as text, null for NULL.
  *
@@ -56,19 +57,67 @@
  *                                in_progress (never presume abort for a gid
  *                                the coordinator is still working on)
  *
- *  Field types: rid, seq, timeout_ms, age_ms, code: integer; affected:
- *  integer (-1 = not applicable); ok: boolean; gid: string that parses as a
- *  tpc gid (tpc_gid.h); columns: [string]; rows: [[string|null]] each row as
- *  long as columns; protocol: "2pc" | "3pc"; vote: "yes" | "no" |
- *  "readonly"; outcome: "committed" | "aborted" | "in_progress"; then:
- *  "none" | "prepare" | "commit"; all other fields: string.
+ *  Field types: rid, seq, timeout_ms, age_ms: integer; affected: integer
+ *  -1 .. 2^53-1 (-1 = not applicable); code: integer -2^31 .. -1 (a
+ *  tpc_err_t); ok: boolean; gid: string that parses as a tpc gid
+ *  (tpc_gid.h); prepared: [gid]; columns, parts: [string]; rows:
+ *  [[string|null]] each row as long as columns; protocol: "2pc" | "3pc";
+ *  vote: "yes" | "no" | "readonly"; outcome: "committed" | "aborted" |
+ *  "in_progress" ("in_progress" only in txstatus and answer); then: "none"
+ *  | "prepare" | "commit"; all other fields: string.  No array holds more
+ *  than TPC_MSG_MAX_ITEMS elements, nor a result more cells.  In "worked",
+ *  columns, rows and affected come all together or not at all.
  *
- *  DECODER
- *  Strict and bounded: size limit checked first, then UTF-8, nesting depth
- *  (scanned before parsing, so no deep recursion), JSON syntax, trailing
- *  bytes, version, type, then each field's presence, type and range.  Each
- *  failure has its own code (tpc_error.h, TPC_EMSG_*) and a sentence naming
- *  the field.  It never reads past LEN and needs no NUL terminator.
+ *  ENCODER (struct -> JSON)
+ *  Emits "v", "type", then the type's fields in the order listed above,
+ *  as compact JSON (no spaces); equal structs give identical bytes.  A
+ *  required field is always emitted: a NULL string, an invalid gid, an
+ *  unset vote or outcome (or "in_progress" where not allowed), an integer
+ *  out of range, a NULL array with a non-zero count, a NULL element of a
+ *  [string] array or a string that is not UTF-8 makes the encoder refuse
+ *  (TPC_EINVAL).  An optional field is emitted when it is set:
+ *      strings (reason, gid of error)   non-NULL
+ *      timeout_ms                       non-zero (0 = coordinator default)
+ *      protocol                         has_protocol
+ *      params, prepared                 count non-zero
+ *      columns, rows, affected (worked) has_result
+ *  Members a type does not use are ignored (e.g. stmt.on in "work").
+ *
+ *  DECODER (JSON -> struct)
+ *  Strict and bounded, in this order (the first failure decides):
+ *      size > max_size                              TPC_EMSG_TOO_BIG
+ *      not UTF-8: overlong, surrogate, > U+10FFFF,
+ *        truncated sequence, NUL byte; also an
+ *        escaped \u0000 (strings are C strings)     TPC_EMSG_NOT_UTF8
+ *      containers nested deeper than max_depth
+ *        (the top object is depth 1), scanned on
+ *        the raw bytes before parsing               TPC_EMSG_TOO_DEEP
+ *      not JSON (cJSON, plus what it is lenient
+ *        about: control bytes, leading zeros, bad
+ *        escapes, a byte-order mark)                TPC_EMSG_SYNTAX
+ *      non-whitespace after the value               TPC_EMSG_TRAILING
+ *      top-level value not an object                TPC_EMSG_NOT_OBJECT
+ *      "v" missing, not an integer, or < 1          TPC_EMSG_NO_VERSION
+ *      "v" > TPC_PROTOCOL_VERSION                   TPC_EMSG_VERSION
+ *      "type" missing, not a string, not a name     TPC_EMSG_UNKNOWN_TYPE
+ *      a required field absent (anywhere in the
+ *        message, nested stmts and txns too)        TPC_EMSG_MISSING_FIELD
+ *      a field of the wrong JSON type               TPC_EMSG_FIELD_TYPE
+ *      a field the type does not define             TPC_EMSG_UNKNOWN_FIELD
+ *      a key given twice, an integer negative,
+ *        fractional or too big, an unknown enum
+ *        name, a row not as long as columns, an
+ *        array over TPC_MSG_MAX_ITEMS               TPC_EMSG_FIELD_VALUE
+ *      a gid that tpc_gid_parse refuses             TPC_EMSG_BAD_GID
+ *  A number with an integral value (1, 1.0, 1e2) counts as an integer.
+ *  Decoding sets has_protocol and has_result when those fields were there;
+ *  absent optional fields stay 0/NULL (affected -1).  Keys may come in any
+ *  order.  Thread-safe, but for cJSON's global last-error record, which
+ *  cJSON writes on every parse and this codec never reads.
+ *
+ *  Each failure has its own code (tpc_error.h) and a sentence naming the
+ *  message type and field, e.g. `field "gid" of "commit": missing`.  The
+ *  decoder never reads past LEN and needs no NUL terminator.
  */
 #ifndef TPC_MSG_H
 #define TPC_MSG_H
@@ -80,6 +129,7 @@
 #define TPC_PROTOCOL_VERSION 1
 #define TPC_MSG_MAX_SIZE_DEFAULT (1024 * 1024)
 #define TPC_MSG_MAX_DEPTH_DEFAULT 8
+#define TPC_MSG_MAX_ITEMS 262144        /* elements per array, cells per result */
 
 typedef enum {
     TPC_MSG_NONE = 0,
@@ -164,7 +214,8 @@ typedef struct {
     int max_depth;              /* 0 = TPC_MSG_MAX_DEPTH_DEFAULT */
 } tpc_msg_limits_t;
 
-/*  A zeroed message of TYPE (affected = -1), or NULL on out of memory.   */
+/*  A zeroed message of TYPE (affected = -1), or NULL on out of memory or
+ *  when TYPE is not a tpc_msg_type_t.                                    */
 tpc_msg_t *tpc_msg_new (tpc_msg_type_t type);
 
 /*  Free SELF and everything it owns; *self_p becomes NULL.  Idempotent.  */
@@ -179,18 +230,22 @@ int tpc_msg_set_str (char **field, const char *value);
 int tpc_msg_add_stmt (tpc_msg_t *self, const char *on, const char *sql,
                       size_t nparams, const char *const *params);
 
-/*  Set the result set (copied): NCOLS column names and NROWS rows of
- *  cells, row-major.  Returns 0 or TPC_ENOMEM.                           */
+/*  Set the result set (copied, replacing any earlier one): NCOLS column
+ *  names and NROWS rows of cells, row-major (a NULL cell = SQL NULL), and
+ *  set has_result.  Returns 0 or TPC_ENOMEM (SELF then unchanged).       */
 int tpc_msg_set_rows (tpc_msg_t *self, size_t ncols,
                       const char *const *columns, size_t nrows,
                       const char *const *cells);
 
-/*  Append a string to a string array member (parts of a txinfo, gids).  */
+/*  Append a copy of VALUE (NULL appends a NULL element) to a string
+ *  array member (parts of a txinfo, gids, params) and count it in *N.
+ *  Returns 0 or TPC_ENOMEM (array then unchanged).                       */
 int tpc_msg_strv_push (char ***v, size_t *n, const char *value);
 
-/*  Encode SELF as JSON.  On success *OUT is a malloc'd buffer (NUL
- *  terminated, the NUL not counted in *LEN) the caller frees.  Returns 0,
- *  TPC_EINVAL if a required field is missing or out of range, TPC_ENOMEM. */
+/*  Encode SELF as JSON (see ENCODER above).  On success *OUT is a
+ *  malloc'd buffer (NUL terminated, the NUL not counted in *LEN) the
+ *  caller frees with free().  Returns 0, TPC_EINVAL if the type is unknown
+ *  or a field is missing, out of range or not UTF-8, or TPC_ENOMEM.      */
 int tpc_msg_encode (const tpc_msg_t *self, char **out, size_t *len);
 
 /*  Decode LEN bytes at BUF strictly (see DECODER above).  On success
@@ -202,7 +257,8 @@ int tpc_msg_decode (const void *buf, size_t len,
                     const tpc_msg_limits_t *limits, tpc_msg_t **out,
                     char *errbuf, size_t errlen);
 
-/*  Names on the wire: "begin", "yes", "committed", "prepare", "2pc" ...  */
+/*  Names on the wire: "begin", "yes", "committed", "prepare", "2pc" ...
+ *  A value with no wire name (TPC_MSG_NONE, TPC_VOTE_NONE, ...) gives "?". */
 const char *tpc_msg_type_name (tpc_msg_type_t type);
 const char *tpc_vote_name (tpc_vote_t vote);
 const char *tpc_outcome_name (tpc_outcome_t outcome);
