@@ -5,26 +5,36 @@
  *  in the record's queue, except "decide aborted", which is noted at once
  *  (rec->want) and interrupts a running statement.
  *
- *               work seq 1                 prepare / work then=prepare
- *   UNKNOWN ---------------> ACTIVE -----------------------> PREPARING
- *      |   (BEGIN, EXEC...)    |  \ statement fails,            |   |
- *      |                       |   \ BEGIN fails: reply failure, |   | RM: prepared
- *      |          work then=   |    v ROLLBACK                   |   v (durable)
- *      |          commit       |   ABORTED <---------------------+  PREPARED --vote yes
- *      |     (COMMIT_ONEPHASE) |   (remembered     RM: failed,   |   |  ^  (in doubt after
- *      |                       v    forget_ms;     vote no       |   |  |   recovery: query
- *      |                  COMMITTING  tombstoned?)  readonly:    |   |  |   every query_ms,
- *      |                       |      ^    |     vote readonly --+   |  |   answer applies)
- *      | decide committed      |      |    | decide aborted    (DONE)|  |
- *      +---------------------> |      |    v                         |  | RECOVER lists gid
- *      | (COMMIT_PREPARED;     |      |  ROLLING_BACK <--------------+  +-- (UNKNOWN)
- *      |  not prepared:        |      |   (ROLLBACK of the open txn,   decide aborted,
- *      |  OUTCOME_OF marker)   |      |    then TOMBSTONE; or           answer aborted
- *      | decide aborted        |      |    ROLLBACK_PREPARED, not
- *      +----------------------------------> prepared: TOMBSTONE)
- *                              |      |        |
- *                              v      +--------+ ack aborted
- *                         DONE (record freed) - ack committed
+ *   UNKNOWN --work seq 1: BEGIN (pins a session), EXEC--> ACTIVE
+ *   ACTIVE  --work seq n: EXEC, reply worked-----------> ACTIVE
+ *   ACTIVE  --BEGIN/statement fails: reply the failure,
+ *             ROLLBACK--------------------------------> ABORTED
+ *   ACTIVE  --work then=commit: COMMIT_ONEPHASE--------> COMMITTING
+ *   ACTIVE  --decide aborted: interrupt, ROLLBACK------> ROLLING_BACK
+ *             (decide committed here is a coordinator bug: the same,
+ *             and the ack says aborted)
+ *   ACTIVE  --prepare | work then=prepare: PREPARE-----> PREPARING
+ *   PREPARING --RM: read-only (committed): vote readonly-> DONE
+ *   PREPARING --RM: failed: vote no-------------------> ABORTED
+ *   PREPARING --RM: prepared, durable: VOTE YES--------> PREPARED
+ *   UNKNOWN --RECOVER lists gid (in doubt: query every
+ *             query_ms until answered)----------------> PREPARED
+ *   PREPARED --decide|answer committed: COMMIT_PREPARED-> COMMITTING
+ *   PREPARED --decide|answer aborted: ROLLBACK_PREPARED-> ROLLING_BACK
+ *   UNKNOWN --decide committed: COMMIT_PREPARED--------> COMMITTING
+ *   UNKNOWN --decide aborted: ROLLBACK_PREPARED--------> ROLLING_BACK
+ *   COMMITTING --done: ack committed-------------------> DONE
+ *   COMMITTING --not prepared: OUTCOME_OF (marker)-----> DONE | ABORTED
+ *   ROLLING_BACK --ROLLBACK_PREPARED done: ack aborted--> ABORTED
+ *   ROLLING_BACK --open txn: ROLLBACK, then TOMBSTONE;
+ *                  not prepared: TOMBSTONE; ack truth--> ABORTED | DONE
+ *   ABORTED --decide: ROLLBACK_PREPARED if it may be
+ *             prepared, else TOMBSTONE (or ack at once
+ *             when the tombstone is known)------------> ROLLING_BACK
+ *   ABORTED --forget_ms idle---------------------------> UNKNOWN
+ *
+ *   DONE = the record is freed; the database (prepared set, marker
+ *   table) still answers every later message about the gid.
  *
  *  Failed phase-2 steps (lost session, database busy) are retried after
  *  retry_ms; the RM queues them until the database is back.

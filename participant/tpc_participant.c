@@ -4,7 +4,8 @@
  *  the command line (which wins), opens the resource manager (PostgreSQL
  *  or in-memory), and serves the coordinator until SIGTERM or SIGINT.
  *
- *  Config file: one JSON object; every key optional, unknown keys refused:
+ *  Config file: one JSON object; every key optional, unknown keys refused
+ *  (the flag spellings "pg-file" and "heartbeat" are accepted too):
  *      {"name": "bank1", "coordinator": "tcp://127.0.0.1:7401",
  *       "pg": "host=... dbname=...", "pg_file": "/etc/tpc/bank1.conninfo",
  *       "backend": "pg", "pool": 8, "queue": 1024, "heartbeat_ms": 1000,
@@ -122,11 +123,12 @@ s_load_config (const char *path, s_opts_t *o)
         char **str = !strcmp (k, "name") ? &o->name
                      : !strcmp (k, "coordinator") ? &o->coordinator
                      : !strcmp (k, "pg") ? &o->pg
-                     : !strcmp (k, "pg_file") ? &o->pg_file
+                     : !strcmp (k, "pg_file") || !strcmp (k, "pg-file") ? &o->pg_file
                      : !strcmp (k, "backend") ? &o->backend : NULL;
         long *num = !strcmp (k, "pool") ? &o->pool
                     : !strcmp (k, "queue") ? &o->queue
-                    : !strcmp (k, "heartbeat_ms") ? &o->heartbeat_ms : NULL;
+                    : !strcmp (k, "heartbeat_ms") || !strcmp (k, "heartbeat")
+                    ? &o->heartbeat_ms : NULL;
         if (str) {
             if (!cJSON_IsString (it)) {
                 fprintf (stderr, "tpc-participant: %s: \"%s\" must be a string\n", path, k);
