@@ -16,7 +16,7 @@
 #include "tpc_msg.h"
 #include "tpc_test.h"
 
-#define BACKLOG 64
+#define BACKLOG 1024
 
 static char *s_dir;                 /* temp dir: cluster, logs, files */
 static char s_conninfo[512];
@@ -612,6 +612,42 @@ test_pool_queue_and_cancel (void)
 }
 
 static void
+test_many_concurrent (void)
+{
+    /* 90 transactions at once through 3 connections (pgtmp allows 100
+     * prepared transactions): all wait their turn, all prepare, half
+     * commit, half abort */
+    enum { N = 90 };
+    s_agent_t a;
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank6", false, "0", "3", "1024") == 0);
+    char gid[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf (gid[i], sizeof gid[i], "tpc_t_6_%d", i + 1);
+        char id[16], sql[128];
+        snprintf (id, sizeof id, "%d", 1000 + i);
+        snprintf (sql, sizeof sql, "INSERT INTO acct VALUES (%s, 1)", id);
+        s_work (a.name, gid[i], 1, TPC_THEN_PREPARE, sql, 0, NULL);
+    }
+    int yes = 0;
+    for (int i = 0; i < N; i++)
+        yes += s_vote_of (gid[i], NULL, 0) == TPC_VOTE_YES;
+    CU_ASSERT_EQUAL (yes, N);
+    CU_ASSERT_EQUAL (s_prepared (NULL), N);
+    for (int i = 0; i < N; i++)
+        s_simple (a.name, TPC_MSG_DECIDE, gid[i],
+                  i % 2 ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_COMMITTED);
+    int right = 0;
+    for (int i = 0; i < N; i++)
+        right += s_ack_of (gid[i]) == (i % 2 ? TPC_OUTCOME_ABORTED
+                                             : TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (right, N);
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (s_conninfo, "SELECT count(*) FROM acct "
+                                          "WHERE id BETWEEN 1000 AND 1199"), N / 2);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
+static void
 test_no_prepared_transactions (void)
 {
     /* a cluster with max_prepared_transactions = 0: refuse with a hint */
@@ -642,6 +678,7 @@ static const tpc_test_case_t s_cases[] = {
     { "agent_crash_after_prepare", test_agent_crash_after_prepare },
     { "postgres_restart", test_postgres_restart },
     { "pool_queue_and_cancel", test_pool_queue_and_cancel },
+    { "many_concurrent", test_many_concurrent },
     { "no_prepared_transactions", test_no_prepared_transactions },
     { NULL, NULL }
 };
