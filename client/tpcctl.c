@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tpc_error.h"
+#include "tpcctl_log.h"
 
 static void
 s_usage (FILE *f)
@@ -15,6 +16,7 @@ s_usage (FILE *f)
              "\n"
              "commands:\n"
              "  help              this text\n"
+             "  log dump|verify DIR   read a decision log (tpcctl log --help)\n"
              "\n"
              "exit codes: 0 success, 1 failure reported by tpc, 2 usage error\n");
 }
@@ -31,6 +33,8 @@ main (int argc, char **argv)
         s_usage (stdout);
         return 0;
     }
+    if (!strcmp (argv[1], "log"))
+        return tpcctl_log_main (argc - 1, argv + 1);
     fprintf (stderr, "tpcctl: unknown command '%s'\n", argv[1]);
     s_usage (stderr);
     return 2;
