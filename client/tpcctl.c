@@ -1,37 +1,509 @@
 /*  tpcctl: the operator's command line for tpc.
  *
- *  Subcommands are dispatched from here to one module each; see --help.
+ *  Parses global options and one COMMAND, then runs it: the transaction
+ *  commands (exec, status, show, list) talk to the coordinator through
+ *  libtpc (tpc_client.h); other command families dispatch to their own
+ *  module (`log`: client/tpcctl_log.c).  Exit codes are listed in s_usage
+ *  and are part of the interface: scripts rely on them.
  */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "tpc_client.h"
 #include "tpc_error.h"
+#include "tpc_gid.h"
+#include "tpcctl_log.h"
+
+enum {
+    S_EXIT_OK = 0,              /* success, committed */
+    S_EXIT_FAILED = 1,          /* aborted, or an error reply */
+    S_EXIT_USAGE = 2,
+    S_EXIT_UNREACHABLE = 3,     /* coordinator unreachable or no reply */
+    S_EXIT_IN_DOUBT = 4         /* decision sent, outcome not known */
+};
+
+typedef struct {
+    const char *coordinator;    /* NULL = $TPC_COORDINATOR or default */
+    int timeout_ms;             /* 0 = library default */
+    bool json;
+} s_global_t;
+
+/*  The statements of `exec`, as they are parsed.                         */
+typedef struct {
+    tpc_client_stmt_t *stmts;
+    size_t nstmts;
+    const char ***params;       /* params[i] backs stmts[i].params */
+    tpc_txn_opts_t opts;
+} s_exec_t;
 
 static void
 s_usage (FILE *f)
 {
     fprintf (f,
-             "usage: tpcctl COMMAND [ARGS]\n"
-             "\n"
-             "commands:\n"
-             "  help              this text\n"
-             "\n"
-             "exit codes: 0 success, 1 failure reported by tpc, 2 usage error\n");
+"usage: tpcctl [--coordinator EP] [--timeout-ms N] [--json] COMMAND [ARGS]\n"
+"\n"
+"commands:\n"
+"  exec --on P 'SQL' [--param V | --null ...] [--on P 'SQL' ...]\n"
+"       [--protocol 2pc|3pc] [--txn-timeout-ms N]\n"
+"                    run the statements (each on participant P, parameters\n"
+"                    $1, $2 ... from --param; --null passes SQL NULL) as one\n"
+"                    atomic transaction; prints `committed gid=G` or\n"
+"                    `aborted gid=G reason=R`\n"
+"  status GID        outcome and state of a transaction\n"
+"  show GID          everything the coordinator knows of a transaction\n"
+"  list              in-flight and in-doubt transactions: age, participants\n"
+"  log dump|verify DIR  read a coordinator's decision log, read-only\n"
+"                    (`tpcctl log --help`; exit 1 means corruption)\n"
+"  help              this text\n"
+"\n"
+"options (before or after COMMAND):\n"
+"  --coordinator EP  the coordinator's client endpoint; default\n"
+"                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
+"  --timeout-ms N    how long to wait for each reply (default %d)\n"
+"  --json            print one JSON document on stdout\n"
+"\n"
+"exit codes:\n"
+"  0  success; the transaction committed\n"
+"  1  the transaction aborted, or the coordinator answered with an error\n"
+"  2  usage error\n"
+"  3  coordinator unreachable, or no reply within the timeout\n"
+"  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`\n",
+             TPC_CLIENT_TIMEOUT_DEFAULT);
+}
+
+static int
+s_usage_error (const char *fmt, const char *arg)
+{
+    fputs ("tpcctl: ", stderr);
+    fprintf (stderr, fmt, arg);
+    fputs ("\n(`tpcctl help` lists commands and options)\n", stderr);
+    return S_EXIT_USAGE;
+}
+
+/*  Parse a decimal in 1..MAX; 0 or TPC_EINVAL.                           */
+static int
+s_parse_uint (const char *text, uint64_t max, uint64_t *out)
+{
+    if (!text || *text < '0' || *text > '9')
+        return TPC_EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno || *end || v == 0 || v > max)
+        return TPC_EINVAL;
+    *out = v;
+    return 0;
+}
+
+/*  If ARGV[*I] is a global option, consume it (and its value) and return
+ *  1; 0 if it is not one; -1 (usage error printed) if it is malformed.   */
+static int
+s_global_opt (int argc, char **argv, int *i, s_global_t *g)
+{
+    const char *a = argv[*i];
+    if (!strcmp (a, "--json")) {
+        g->json = true;
+        return 1;
+    }
+    bool coord = !strcmp (a, "--coordinator");
+    bool timeout = !strcmp (a, "--timeout-ms");
+    if (!coord && !timeout)
+        return 0;
+    if (*i + 1 >= argc) {
+        s_usage_error ("%s needs a value", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (coord) {
+        if (!*v) {
+            s_usage_error ("%s needs a non-empty endpoint", a);
+            return -1;
+        }
+        g->coordinator = v;
+    }
+    else {
+        uint64_t n;
+        if (s_parse_uint (v, 24ULL * 3600 * 1000, &n)) {
+            s_usage_error ("--timeout-ms: '%s' is not a number of "
+                           "milliseconds (1 .. 86400000)", v);
+            return -1;
+        }
+        g->timeout_ms = (int) n;
+    }
+    return 1;
+}
+
+/*  Map a libtpc return code to the exit status.                          */
+static int
+s_exit_for (int rc)
+{
+    switch (rc) {
+    case 0: return S_EXIT_OK;
+    case TPC_EIN_DOUBT: return S_EXIT_IN_DOUBT;
+    case TPC_ECONNECT:
+    case TPC_ETIMEDOUT: return S_EXIT_UNREACHABLE;
+    default: return S_EXIT_FAILED;
+    }
+}
+
+static int
+s_report (tpc_client_t *client, const char *what, int rc)
+{
+    const char *msg = tpc_client_errmsg (client);
+    fprintf (stderr, "tpcctl: %s: %s (%s)\n", what,
+             *msg ? msg : tpc_client_strerror (rc), tpc_errname (rc));
+    return s_exit_for (rc);
+}
+
+/*  Print JSON document DOC (consumed) on stdout.  0 or 1 (out of memory). */
+static int
+s_print_json (cJSON *doc)
+{
+    char *text = doc ? cJSON_PrintUnformatted (doc) : NULL;
+    cJSON_Delete (doc);
+    if (!text) {
+        fprintf (stderr, "tpcctl: out of memory\n");
+        return S_EXIT_FAILED;
+    }
+    printf ("%s\n", text);
+    free (text);
+    return S_EXIT_OK;
+}
+
+static void
+s_exec_free (s_exec_t *x)
+{
+    for (size_t i = 0; i < x->nstmts; i++)
+        free (x->params[i]);
+    free (x->params);
+    free (x->stmts);
+    memset (x, 0, sizeof *x);
+}
+
+/*  Parse the arguments of `exec` from ARGV[*I] on.  0 or S_EXIT_USAGE.   */
+static int
+s_exec_parse (int argc, char **argv, int i, s_global_t *g, s_exec_t *x)
+{
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        int grc = s_global_opt (argc, argv, &i, g);
+        if (grc < 0)
+            return S_EXIT_USAGE;
+        if (grc > 0)
+            continue;
+        if (!strcmp (a, "--on")) {
+            if (i + 2 >= argc || !*argv[i + 1])
+                return s_usage_error ("%s needs a participant and SQL", a);
+            tpc_client_stmt_t *s = realloc (x->stmts, (x->nstmts + 1)
+                                                      * sizeof *s);
+            if (s)
+                x->stmts = s;
+            const char ***p = realloc (x->params, (x->nstmts + 1)
+                                                  * sizeof *p);
+            if (p)
+                x->params = p;
+            if (!s || !p) {
+                fprintf (stderr, "tpcctl: out of memory\n");
+                return S_EXIT_FAILED;
+            }
+            x->stmts[x->nstmts] = (tpc_client_stmt_t) {
+                .on = argv[i + 1], .sql = argv[i + 2]
+            };
+            x->params[x->nstmts++] = NULL;
+            i += 2;
+        }
+        else if (!strcmp (a, "--param") || !strcmp (a, "--null")) {
+            bool null = !strcmp (a, "--null");
+            if (x->nstmts == 0)
+                return s_usage_error ("%s must follow an --on P 'SQL'", a);
+            if (!null && i + 1 >= argc)
+                return s_usage_error ("%s needs a value", a);
+            size_t k = x->nstmts - 1;
+            tpc_client_stmt_t *s = &x->stmts[k];
+            const char **p = realloc (x->params[k],
+                                      (s->nparams + 1) * sizeof *p);
+            if (!p) {
+                fprintf (stderr, "tpcctl: out of memory\n");
+                return S_EXIT_FAILED;
+            }
+            p[s->nparams++] = null ? NULL : argv[++i];
+            x->params[k] = p;
+            s->params = p;
+        }
+        else if (!strcmp (a, "--protocol")) {
+            if (i + 1 >= argc || (strcmp (argv[i + 1], "2pc")
+                                  && strcmp (argv[i + 1], "3pc")))
+                return s_usage_error ("%s needs 2pc or 3pc", a);
+            x->opts.protocol = argv[++i];
+        }
+        else if (!strcmp (a, "--txn-timeout-ms")) {
+            uint64_t n;
+            if (i + 1 >= argc
+                || s_parse_uint (argv[i + 1], (1ULL << 53) - 1, &n))
+                return s_usage_error ("%s needs a positive number", a);
+            x->opts.timeout_ms = n;
+            i++;
+        }
+        else
+            return s_usage_error ("exec: unexpected argument '%s'", a);
+    }
+    if (x->nstmts == 0)
+        return s_usage_error ("%s needs at least one --on P 'SQL'", "exec");
+    return 0;
+}
+
+static int
+s_cmd_exec (tpc_client_t *client, const s_global_t *g, const s_exec_t *x)
+{
+    char gid[TPC_CLIENT_GID_MAX] = "", reason[512] = "";
+    tpc_client_outcome_t outcome;
+    int rc = tpc_submit (client, x->stmts, x->nstmts, &x->opts, gid,
+                         &outcome, reason, sizeof reason);
+    bool decided = rc == 0 || rc == TPC_EABORTED;
+    const char *word = rc == TPC_EIN_DOUBT ? "in_doubt"
+                       : decided ? tpc_client_outcome_name (outcome)
+                                 : "error";
+    if (rc && !decided)
+        s_report (client, "exec", rc);
+    if (g->json) {
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON_AddStringToObject (doc, "outcome", word);
+        if (*gid)
+            cJSON_AddStringToObject (doc, "gid", gid);
+        else
+            cJSON_AddNullToObject (doc, "gid");
+        if (rc == TPC_EABORTED)
+            cJSON_AddStringToObject (doc, "reason", reason);
+        if (rc && !decided) {
+            cJSON_AddNumberToObject (doc, "code", rc);
+            cJSON_AddStringToObject (doc, "error",
+                                     tpc_client_errmsg (client));
+        }
+        int prc = s_print_json (doc);
+        return prc ? prc : s_exit_for (rc);
+    }
+    if (decided || rc == TPC_EIN_DOUBT) {
+        printf ("%s gid=%s", word, *gid ? gid : "?");
+        if (rc == TPC_EABORTED)
+            printf (" reason=%s", *reason ? reason : "(none given)");
+        printf ("\n");
+    }
+    return s_exit_for (rc);
+}
+
+static int
+s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
+              bool show)
+{
+    char state[128] = "";
+    tpc_client_outcome_t outcome;
+    tpc_txlist_t *list = NULL;
+    int rc = tpc_status (client, gid, &outcome, state, sizeof state);
+    if (rc)
+        return s_report (client, show ? "show" : "status", rc);
+    size_t at = SIZE_MAX;       /* gid's entry in the list, if any */
+    if (show) {
+        rc = tpc_list (client, &list);
+        if (rc)
+            return s_report (client, "show", rc);
+        for (size_t i = 0; i < tpc_txlist_size (list); i++)
+            if (!strcmp (tpc_txlist_gid (list, i), gid))
+                at = i;
+    }
+    int exit_code = S_EXIT_OK;
+    if (g->json) {
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON_AddStringToObject (doc, "gid", gid);
+        cJSON_AddStringToObject (doc, "outcome",
+                                 tpc_client_outcome_name (outcome));
+        cJSON_AddStringToObject (doc, "state", state);
+        if (show) {
+            cJSON_AddBoolToObject (doc, "in_flight", at != SIZE_MAX);
+            if (at != SIZE_MAX) {
+                cJSON_AddNumberToObject (doc, "age_ms",
+                                         (double) tpc_txlist_age_ms (list, at));
+                cJSON *parts = cJSON_AddArrayToObject (doc, "participants");
+                for (size_t j = 0; j < tpc_txlist_nparts (list, at); j++)
+                    cJSON_AddItemToArray (parts, cJSON_CreateString (
+                                          tpc_txlist_part (list, at, j)));
+            }
+        }
+        exit_code = s_print_json (doc);
+    }
+    else if (!show)
+        printf ("gid=%s outcome=%s state=%s\n", gid,
+                tpc_client_outcome_name (outcome), state);
+    else {
+        printf ("gid:          %s\n", gid);
+        printf ("outcome:      %s\n", tpc_client_outcome_name (outcome));
+        printf ("state:        %s\n", state);
+        printf ("in flight:    %s\n", at != SIZE_MAX ? "yes" : "no");
+        if (at != SIZE_MAX) {
+            printf ("age:          %" PRIu64 " ms\n",
+                    tpc_txlist_age_ms (list, at));
+            printf ("participants:");
+            for (size_t j = 0; j < tpc_txlist_nparts (list, at); j++)
+                printf (" %s", tpc_txlist_part (list, at, j));
+            printf ("\n");
+        }
+    }
+    tpc_txlist_destroy (&list);
+    return exit_code;
+}
+
+static int
+s_cmd_list (tpc_client_t *client, const s_global_t *g)
+{
+    tpc_txlist_t *list = NULL;
+    int rc = tpc_list (client, &list);
+    if (rc)
+        return s_report (client, "list", rc);
+    size_t n = tpc_txlist_size (list);
+    int exit_code = S_EXIT_OK;
+    if (g->json) {
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON *txns = cJSON_AddArrayToObject (doc, "txns");
+        for (size_t i = 0; i < n; i++) {
+            cJSON *t = cJSON_CreateObject ();
+            cJSON_AddItemToArray (txns, t);
+            cJSON_AddStringToObject (t, "gid", tpc_txlist_gid (list, i));
+            cJSON_AddStringToObject (t, "state", tpc_txlist_state (list, i));
+            cJSON_AddNumberToObject (t, "age_ms",
+                                     (double) tpc_txlist_age_ms (list, i));
+            cJSON *parts = cJSON_AddArrayToObject (t, "participants");
+            for (size_t j = 0; j < tpc_txlist_nparts (list, i); j++)
+                cJSON_AddItemToArray (parts, cJSON_CreateString (
+                                      tpc_txlist_part (list, i, j)));
+        }
+        exit_code = s_print_json (doc);
+    }
+    else if (n == 0)
+        printf ("no transactions in flight\n");
+    else {
+        printf ("%-40s %-14s %10s  %s\n", "GID", "STATE", "AGE_MS",
+                "PARTICIPANTS");
+        for (size_t i = 0; i < n; i++) {
+            printf ("%-40s %-14s %10" PRIu64 " ", tpc_txlist_gid (list, i),
+                    tpc_txlist_state (list, i), tpc_txlist_age_ms (list, i));
+            for (size_t j = 0; j < tpc_txlist_nparts (list, i); j++)
+                printf ("%s%s", j ? "," : " ", tpc_txlist_part (list, i, j));
+            printf ("\n");
+        }
+    }
+    tpc_txlist_destroy (&list);
+    return exit_code;
+}
+
+/*  Connect to the coordinator named by G.  NULL after printing why.      */
+static tpc_client_t *
+s_connect (const s_global_t *g, int *exit_code)
+{
+    const char *ep = g->coordinator;
+    if (!ep) {
+        ep = getenv ("TPC_COORDINATOR");
+        if (!ep || !*ep)
+            ep = TPC_CLIENT_ENDPOINT_DEFAULT;
+    }
+    tpc_client_opts_t opts = { .timeout_ms = g->timeout_ms };
+    tpc_client_t *client = tpc_client_new (ep, &opts);
+    if (!client) {
+        bool bad = errno == EINVAL;
+        fprintf (stderr, "tpcctl: %s coordinator endpoint '%s'\n",
+                 bad ? "invalid" : "cannot open a socket to", ep);
+        *exit_code = bad ? S_EXIT_USAGE : S_EXIT_UNREACHABLE;
+    }
+    return client;
 }
 
 int
 main (int argc, char **argv)
 {
-    if (argc < 2) {
+    s_global_t g = { NULL, 0, false };
+    s_exec_t x = { NULL, 0, NULL, { 0, NULL } };
+    tpc_client_t *client = NULL;
+    int exit_code = S_EXIT_OK;
+    int i = 1;
+    for (; i < argc; i++) {
+        int grc = s_global_opt (argc, argv, &i, &g);
+        if (grc < 0)
+            return S_EXIT_USAGE;
+        if (grc == 0)
+            break;
+    }
+    if (i >= argc) {
         s_usage (stderr);
-        return 2;
+        return S_EXIT_USAGE;
     }
-    if (!strcmp (argv[1], "help") || !strcmp (argv[1], "--help")
-        || !strcmp (argv[1], "-h")) {
+    const char *cmd = argv[i++];
+    if (!strcmp (cmd, "help") || !strcmp (cmd, "--help")
+        || !strcmp (cmd, "-h")) {
         s_usage (stdout);
-        return 0;
+        return S_EXIT_OK;
     }
-    fprintf (stderr, "tpcctl: unknown command '%s'\n", argv[1]);
-    s_usage (stderr);
-    return 2;
+    /* Command families with their own module dispatch here, handing on
+     * argv from the command word.                                        */
+    if (!strcmp (cmd, "log"))
+        return tpcctl_log_main (argc - i + 1, argv + i - 1);
+
+    /* Transaction commands: ARGS are a gid (status, show) or nothing.   */
+    const char *gid = NULL;
+    if (!strcmp (cmd, "exec")) {
+        exit_code = s_exec_parse (argc, argv, i, &g, &x);
+        if (exit_code)
+            goto cleanup;
+    }
+    else if (!strcmp (cmd, "status") || !strcmp (cmd, "show")
+             || !strcmp (cmd, "list")) {
+        bool wants_gid = strcmp (cmd, "list") != 0;
+        for (; i < argc; i++) {
+            int grc = s_global_opt (argc, argv, &i, &g);
+            if (grc < 0) {
+                exit_code = S_EXIT_USAGE;
+                goto cleanup;
+            }
+            if (grc > 0)
+                continue;
+            if (!wants_gid || gid || argv[i][0] == '-') {
+                exit_code = s_usage_error ("unexpected argument '%s'",
+                                           argv[i]);
+                goto cleanup;
+            }
+            if (tpc_gid_parse (argv[i], NULL)) {
+                exit_code = s_usage_error ("'%s' is not a gid "
+                                           "(tpc_<coord>_<epoch>_<seq>)",
+                                           argv[i]);
+                goto cleanup;
+            }
+            gid = argv[i];
+        }
+        if (wants_gid && !gid) {
+            exit_code = s_usage_error ("%s needs a GID", cmd);
+            goto cleanup;
+        }
+    }
+    else {
+        fprintf (stderr, "tpcctl: unknown command '%s'\n", cmd);
+        s_usage (stderr);
+        exit_code = S_EXIT_USAGE;
+        goto cleanup;
+    }
+
+    client = s_connect (&g, &exit_code);
+    if (!client)
+        goto cleanup;
+    if (!strcmp (cmd, "exec"))
+        exit_code = s_cmd_exec (client, &g, &x);
+    else if (!strcmp (cmd, "list"))
+        exit_code = s_cmd_list (client, &g);
+    else
+        exit_code = s_cmd_status (client, &g, gid, !strcmp (cmd, "show"));
+cleanup:
+    tpc_client_destroy (&client);
+    s_exec_free (&x);
+    return exit_code;
 }

@@ -45,6 +45,9 @@
 #define TPC_LOG_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
 #define TPC_LOG_RECORD_MAX (1024 * 1024)   /* payload bytes */
 #define TPC_LOG_TYPE_INTERNAL 0xF0          /* types >= this are reserved */
+#define TPC_LOG_TYPE_CHECKPOINT 0xF1        /* the log's checkpoint marker
+                                               (seen by tpc_log_scan only);
+                                               payload begin_segment:u64 LE */
 
 typedef struct tpc_log tpc_log_t;
 
@@ -77,7 +80,8 @@ int tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn,
 /*  Read-only pass over DIR for dump and verify: calls FN for every record,
  *  owner's and internal, modifies nothing, takes no lock.  A torn tail
  *  is reported through WARN and is not an error; corruption returns
- *  TPC_ELOG_CORRUPT with segment and offset in ERRBUF.                   */
+ *  TPC_ELOG_CORRUPT with segment and offset in ERRBUF (after FN has seen
+ *  the valid records before it).                                         */
 int tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
                   void (*warn) (void *arg, const char *text),
                   char *errbuf, size_t errlen);

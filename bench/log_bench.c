@@ -1,0 +1,311 @@
+/*  log_bench: durable appends per second of the decision log.
+ *
+ *  Runs, each for --seconds N (default 2) on a fresh log in a temporary
+ *  directory on the real disk ($TMPDIR, else /var/tmp; never tmpfs):
+ *    baseline   one writer, pwrite of the same framed ~100-byte record at
+ *               the tail of a zero-filled file + fdatasync per append
+ *               (what a log without group commit costs); run first and
+ *               last, the faster of the two counts (disk noise must not
+ *               flatter the ratio);
+ *    naive      the same with write(O_APPEND) to a growing file;
+ *    tpc_log    1, 8 and 64 threads, each looping tpc_log_append +
+ *               tpc_log_sync of a 100-byte record (group commit).
+ *  Prints a table, then as its last line:
+ *    log_bench appenders=64 appends_per_s=N fsyncs_per_append=N baseline_appends_per_s=N
+ *  It never asserts timing; the directory is removed at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tpc_crc32c.h"
+#include "tpc_error.h"
+#include "tpc_log.h"
+
+#define S_RECORD 100
+#define S_PREALLOC (16ull * 1024 * 1024)    /* baseline file */
+
+typedef struct {
+    const char *name;
+    int threads;
+    uint64_t appends;
+    uint64_t fsyncs;
+    double seconds;
+} s_result_t;
+
+static double
+s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static const char *
+s_fs_name (const char *path)
+{
+    struct statfs st;
+    if (statfs (path, &st) < 0)
+        return "unknown";
+    switch ((unsigned long) st.f_type) {
+    case 0xEF53: return "ext2/3/4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs";
+    case 0x794C7630: return "overlayfs";
+    case 0x2FC12FC1: return "zfs";
+    case 0x6969: return "nfs";
+    default: return "other";
+    }
+}
+
+static bool
+s_is_tmpfs (const char *path)
+{
+    struct statfs st;
+    return statfs (path, &st) == 0 && (unsigned long) st.f_type == 0x01021994;
+}
+
+/*  A record framed like the log's: 16-byte header, payload, CRC.        */
+static size_t
+s_frame (uint8_t *out, uint64_t seq)
+{
+    memset (out, 0, 16);
+    out[0] = 0xD7;
+    out[1] = 1;
+    out[2] = 9;
+    memcpy (out + 8, &seq, 8);
+    memset (out + 16, 'x', S_RECORD);
+    uint32_t crc = tpc_crc32c (0, out, 16 + S_RECORD);
+    memcpy (out + 16 + S_RECORD, &crc, 4);
+    return 20 + S_RECORD;
+}
+
+/*  One writer, fdatasync per append, into a zero-filled file (APPEND:
+ *  a growing O_APPEND file instead).                                   */
+static int
+s_baseline (const char *dir, bool append, double seconds, s_result_t *res)
+{
+    char path[4200];
+    snprintf (path, sizeof path, "%s/baseline-%s", dir, append ? "append" : "prealloc");
+    int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | (append ? O_APPEND : 0), 0644);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    if (!append) {
+        static const uint8_t zeros[1 << 20];
+        for (uint64_t off = 0; off < S_PREALLOC && !rc; off += sizeof zeros)
+            if (pwrite (fd, zeros, sizeof zeros, (off_t) off) != sizeof zeros)
+                rc = -1;
+        if (!rc && fsync (fd) < 0)
+            rc = -1;
+        if (rc)
+            goto cleanup;
+    }
+    uint8_t rec[256];
+    uint64_t n = 0, off = 0;
+    double start = s_now (), end = start + seconds, now = start;
+    while (now < end && off + 256 < S_PREALLOC) {
+        size_t len = s_frame (rec, n + 1);
+        ssize_t w = append ? write (fd, rec, len) : pwrite (fd, rec, len, (off_t) off);
+        if (w != (ssize_t) len || fdatasync (fd) < 0) {
+            rc = -1;
+            goto cleanup;
+        }
+        off += len;
+        n++;
+        now = s_now ();
+    }
+    res->appends = n;
+    res->fsyncs = n;
+    res->seconds = now - start;
+cleanup:
+    close (fd);
+    unlink (path);
+    return rc;
+}
+
+typedef struct {
+    tpc_log_t *log;
+    pthread_barrier_t *start;
+    double seconds;
+    uint64_t appends;
+    int error;
+} s_worker_t;
+
+static void *
+s_worker (void *arg)
+{
+    s_worker_t *w = arg;
+    uint8_t payload[S_RECORD];
+    memset (payload, 'y', sizeof payload);
+    pthread_barrier_wait (w->start);
+    double end = s_now () + w->seconds;
+    while (s_now () < end) {
+        uint64_t lsn;
+        int rc = tpc_log_append (w->log, 9, payload, sizeof payload, &lsn);
+        if (!rc)
+            rc = tpc_log_sync (w->log, lsn);
+        if (rc) {
+            w->error = rc;
+            break;
+        }
+        w->appends++;
+    }
+    return NULL;
+}
+
+static int
+s_log_run (const char *dir, int threads, double seconds, s_result_t *res)
+{
+    char path[4200];
+    snprintf (path, sizeof path, "%s/log-%d", dir, threads);
+    tpc_log_config_t cfg = { path, 0, NULL, NULL, NULL };
+    tpc_log_t *log = NULL;
+    char err[512];
+    int rc = tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err);
+    if (rc) {
+        fprintf (stderr, "log_bench: %s\n", err);
+        return rc;
+    }
+    s_worker_t *w = calloc ((size_t) threads, sizeof *w);
+    pthread_t *th = calloc ((size_t) threads, sizeof *th);
+    pthread_barrier_t start;
+    pthread_barrier_init (&start, NULL, (unsigned) threads + 1);
+    uint64_t syncs0 = tpc_log_sync_count (log);
+    for (int i = 0; i < threads; i++) {
+        w[i].log = log;
+        w[i].start = &start;
+        w[i].seconds = seconds;
+        pthread_create (&th[i], NULL, s_worker, &w[i]);
+    }
+    pthread_barrier_wait (&start);      /* the clock starts with everyone */
+    double begin = s_now ();
+    res->appends = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join (th[i], NULL);
+        res->appends += w[i].appends;
+        if (w[i].error)
+            rc = w[i].error;
+    }
+    res->seconds = s_now () - begin;
+    res->fsyncs = tpc_log_sync_count (log) - syncs0;
+    res->threads = threads;
+    pthread_barrier_destroy (&start);
+    free (w);
+    free (th);
+    tpc_log_destroy (&log);
+    if (rc)
+        fprintf (stderr, "log_bench: append/sync failed: %s\n", tpc_strerror (rc));
+    return rc;
+}
+
+static int
+s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+static void
+s_print (const s_result_t *r)
+{
+    double rate = r->seconds > 0 ? (double) r->appends / r->seconds : 0;
+    double per = r->appends ? (double) r->fsyncs / (double) r->appends : 0;
+    printf ("%-34s %7d %10" PRIu64 " %12.0f %11" PRIu64 " %14.4f\n", r->name,
+            r->threads, r->appends, rate, r->fsyncs, per);
+}
+
+int
+main (int argc, char **argv)
+{
+    double seconds = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof (argv[++i]);
+        else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
+            printf ("usage: log_bench [--seconds N]\n");
+            return 0;
+        }
+        else {
+            fprintf (stderr, "log_bench: unknown argument '%s'\n"
+                     "usage: log_bench [--seconds N]\n", argv[i]);
+            return 2;
+        }
+    }
+    if (seconds <= 0)
+        seconds = 2;
+    const char *base = getenv ("TMPDIR");
+    if (!base || !*base || s_is_tmpfs (base))
+        base = "/var/tmp";
+    if (s_is_tmpfs (base)) {
+        fprintf (stderr, "log_bench: %s is tmpfs; set TMPDIR to a directory "
+                 "on a real disk\n", base);
+        return 1;
+    }
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s/tpc-log-bench-XXXXXX", base);
+    if (!mkdtemp (dir)) {
+        fprintf (stderr, "log_bench: cannot create a directory in %s: %s\n",
+                 base, strerror (errno));
+        return 1;
+    }
+    printf ("log_bench: directory %s (filesystem %s), %.1f s per run, "
+            "%d-byte records\n\n", dir, s_fs_name (dir), seconds, S_RECORD);
+    printf ("%-34s %7s %10s %12s %11s %14s\n", "run", "threads", "appends",
+            "appends/s", "fdatasyncs", "fsyncs/append");
+
+    int rc = 0;
+    s_result_t base_r = { "baseline: pwrite+fdatasync each", 1, 0, 0, 0 };
+    s_result_t base2_r = { "baseline again, after the runs", 1, 0, 0, 0 };
+    s_result_t naive_r = { "naive: O_APPEND write+fdatasync", 1, 0, 0, 0 };
+    s_result_t runs[3] = {
+        { "tpc_log group commit", 1, 0, 0, 0 },
+        { "tpc_log group commit", 8, 0, 0, 0 },
+        { "tpc_log group commit", 64, 0, 0, 0 },
+    };
+    if (s_baseline (dir, false, seconds, &base_r)
+        || s_baseline (dir, true, seconds, &naive_r)) {
+        fprintf (stderr, "log_bench: baseline failed: %s\n", strerror (errno));
+        rc = 1;
+        goto cleanup;
+    }
+    s_print (&base_r);
+    s_print (&naive_r);
+    for (int i = 0; i < 3; i++) {
+        if (s_log_run (dir, runs[i].threads, seconds, &runs[i])) {
+            rc = 1;
+            goto cleanup;
+        }
+        s_print (&runs[i]);
+    }
+    if (s_baseline (dir, false, seconds, &base2_r)) {
+        fprintf (stderr, "log_bench: baseline failed: %s\n", strerror (errno));
+        rc = 1;
+        goto cleanup;
+    }
+    s_print (&base2_r);
+    double base_rate = (double) base_r.appends / base_r.seconds;
+    if ((double) base2_r.appends / base2_r.seconds > base_rate)
+        base_rate = (double) base2_r.appends / base2_r.seconds;
+    double rate64 = (double) runs[2].appends / runs[2].seconds;
+    double per64 = runs[2].appends
+                   ? (double) runs[2].fsyncs / (double) runs[2].appends : 0;
+    printf ("\n64 appenders: %.1fx the baseline's appends/s, one fdatasync per "
+            "%.1f appends\n", base_rate > 0 ? rate64 / base_rate : 0,
+            per64 > 0 ? 1 / per64 : 0);
+    printf ("log_bench appenders=64 appends_per_s=%.0f fsyncs_per_append=%.4f "
+            "baseline_appends_per_s=%.0f\n", rate64, per64, base_rate);
+cleanup:
+    nftw (dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}

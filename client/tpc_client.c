@@ -1,0 +1,762 @@
+/*  tpc_client: libtpc, blocking request/reply over a DEALER socket.
+ *
+ *  Each call builds one request (tpc_msg), stamps it with the next request
+ *  id (rid, 1, 2, 3 ... per client), sends it as one frame and waits until
+ *  the matching reply arrives or the deadline passes:
+ *
+ *      send ---------> wait for a frame ---- deadline passed --> timeout
+ *        |                  |
+ *        | no connected     +-- not one frame / not a message --> EPROTO
+ *        | peer in time     +-- rid of an earlier request -------> drop it,
+ *        v                  |                                      wait on
+ *      ECONNECT             +-- "error" (our rid, or rid 0) -----> its code
+ *      (nothing sent)       +-- the expected type, our rid ------> done
+ *
+ *  ZMQ_IMMEDIATE makes a send wait for a connected coordinator rather than
+ *  queue the request, so "unreachable" (nothing sent, nothing happened) is
+ *  told apart from "no reply" (the request may have been acted on).  For
+ *  commit, rollback and submit a missing or unreadable reply is reported as
+ *  TPC_EIN_DOUBT, never as an outcome.  An "error" with rid 0 answers a
+ *  request whose rid the coordinator could not read; as a client has one
+ *  request in flight at a time, it is taken as the answer to that one.
+ */
+#include "tpc_client.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "tpc_error.h"
+#include "tpc_gid.h"
+#include "tpc_msg.h"
+
+/*  The installed header mirrors these numbers; they must never drift.    */
+_Static_assert (TPC_CLIENT_ENOMEM == TPC_ENOMEM, "code drift");
+_Static_assert (TPC_CLIENT_EINVAL == TPC_EINVAL, "code drift");
+_Static_assert (TPC_CLIENT_ETIMEDOUT == TPC_ETIMEDOUT, "code drift");
+_Static_assert (TPC_CLIENT_EBUSY == TPC_EBUSY, "code drift");
+_Static_assert (TPC_CLIENT_ESTATE == TPC_ESTATE, "code drift");
+_Static_assert (TPC_CLIENT_ECONNECT == TPC_ECONNECT, "code drift");
+_Static_assert (TPC_CLIENT_EDB == TPC_EDB, "code drift");
+_Static_assert (TPC_CLIENT_EPROTO == TPC_EPROTO, "code drift");
+_Static_assert (TPC_CLIENT_EMSG_TOO_BIG == TPC_EMSG_TOO_BIG, "code drift");
+_Static_assert (TPC_CLIENT_EUNKNOWN_GID == TPC_EUNKNOWN_GID, "code drift");
+_Static_assert (TPC_CLIENT_EUNKNOWN_PART == TPC_EUNKNOWN_PART, "code drift");
+_Static_assert (TPC_CLIENT_EABORTED == TPC_EABORTED, "code drift");
+_Static_assert (TPC_CLIENT_EIN_DOUBT == TPC_EIN_DOUBT, "code drift");
+_Static_assert (TPC_CLIENT_GID_MAX == TPC_GID_MAX, "gid size drift");
+_Static_assert ((int) TPC_CLIENT_COMMITTED == (int) TPC_OUTCOME_COMMITTED
+                && (int) TPC_CLIENT_ABORTED == (int) TPC_OUTCOME_ABORTED
+                && (int) TPC_CLIENT_IN_PROGRESS
+                   == (int) TPC_OUTCOME_IN_PROGRESS, "outcome drift");
+
+#define S_ERRMSG_MAX 512
+
+struct tpc_client {
+    void *ctx;                  /* own ZeroMQ context */
+    void *sock;                 /* DEALER, connected to endpoint */
+    char *endpoint;
+    int timeout_ms;
+    size_t max_msg_size;
+    uint64_t last_rid;          /* rid of the latest request sent */
+    char errmsg[S_ERRMSG_MAX];
+};
+
+struct tpc_result {
+    tpc_msg_t *msg;             /* the "result" reply, owned */
+};
+
+struct tpc_txlist {
+    tpc_msg_t *msg;             /* the "txlist" reply, owned */
+};
+
+static int
+s_fail (tpc_client_t *self, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static int
+s_fail (tpc_client_t *self, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (self->errmsg, sizeof self->errmsg, fmt, ap);
+    va_end (ap);
+    return code;
+}
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+s_copy (char *dst, size_t size, const char *src)
+{
+    if (dst && size > 0)
+        snprintf (dst, size, "%s", src ? src : "");
+}
+
+tpc_client_t *
+tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
+{
+    if (!endpoint)
+        endpoint = TPC_CLIENT_ENDPOINT_DEFAULT;
+    if (opts && opts->timeout_ms < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    tpc_client_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int err = ENOMEM;
+    self->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
+                                                : TPC_CLIENT_TIMEOUT_DEFAULT;
+    self->max_msg_size = opts && opts->max_msg_size ? opts->max_msg_size
+                                                    : TPC_MSG_MAX_SIZE_DEFAULT;
+    self->endpoint = strdup (endpoint);
+    self->ctx = zmq_ctx_new ();
+    if (!self->endpoint || !self->ctx)
+        goto fail;
+    self->sock = zmq_socket (self->ctx, ZMQ_DEALER);
+    if (!self->sock)
+        goto fail;
+    int linger = 0, immediate = 1;
+    if (zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger)
+        || zmq_setsockopt (self->sock, ZMQ_IMMEDIATE, &immediate,
+                           sizeof immediate))
+        goto fail;
+    if (zmq_connect (self->sock, endpoint)) {
+        err = errno == ENOMEM ? ENOMEM : EINVAL;
+        goto fail;
+    }
+    return self;
+fail:
+    tpc_client_destroy (&self);
+    errno = err;
+    return NULL;
+}
+
+void
+tpc_client_destroy (tpc_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tpc_client_t *self = *self_p;
+    if (self->sock)
+        zmq_close (self->sock);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+tpc_client_errmsg (const tpc_client_t *self)
+{
+    return self ? self->errmsg : "";
+}
+
+const char *
+tpc_client_strerror (int code)
+{
+    return tpc_strerror (code);
+}
+
+const char *
+tpc_client_outcome_name (tpc_client_outcome_t outcome)
+{
+    switch (outcome) {
+    case TPC_CLIENT_COMMITTED: return "committed";
+    case TPC_CLIENT_ABORTED: return "aborted";
+    case TPC_CLIENT_IN_PROGRESS: return "in_progress";
+    default: return "unknown";
+    }
+}
+
+/*  Send REQ (its rid is set here) and wait for the reply of type WANT.
+ *  0: *REPLY is that reply.  Otherwise a negative code, errmsg set, and
+ *  *REPLY NULL; for an "error" reply that names a gid, ERR_GID (may be
+ *  NULL, TPC_GID_MAX bytes) receives it.                                 */
+static int
+s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
+        tpc_msg_t **reply, char *err_gid)
+{
+    *reply = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = 0;
+    const char *what = tpc_msg_type_name (req->type);
+
+    req->rid = ++self->last_rid;
+    rc = tpc_msg_encode (req, &buf, &len);
+    if (rc) {
+        rc = s_fail (self, rc, "cannot encode %s request: %s", what,
+                     tpc_strerror (rc));
+        goto cleanup;
+    }
+    if (len > self->max_msg_size) {
+        rc = s_fail (self, TPC_EMSG_TOO_BIG,
+                     "%s request is %zu bytes, over the limit of %zu", what,
+                     len, self->max_msg_size);
+        goto cleanup;
+    }
+    int64_t deadline = s_now_ms () + self->timeout_ms;
+    int sndtimeo = self->timeout_ms;
+    zmq_setsockopt (self->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
+    while (zmq_send (self->sock, buf, len, 0) < 0) {
+        if (errno == EINTR && s_now_ms () < deadline)
+            continue;
+        if (errno == EAGAIN || errno == EINTR)
+            rc = s_fail (self, TPC_ECONNECT,
+                         "coordinator at %s not reachable within %d ms "
+                         "(%s request not sent)", self->endpoint,
+                         self->timeout_ms, what);
+        else
+            rc = s_fail (self, TPC_ECONNECT, "cannot send to %s: %s",
+                         self->endpoint, zmq_strerror (errno));
+        goto cleanup;
+    }
+    for (;;) {
+        int64_t left = deadline - s_now_ms ();
+        if (left <= 0) {
+            rc = s_fail (self, TPC_ETIMEDOUT,
+                         "no reply to %s (rid %llu) from %s within %d ms",
+                         what, (unsigned long long) req->rid, self->endpoint,
+                         self->timeout_ms);
+            goto cleanup;
+        }
+        zmq_pollitem_t item = { self->sock, 0, ZMQ_POLLIN, 0 };
+        int n = zmq_poll (&item, 1, (long) left);
+        if (n < 0 && errno != EINTR) {
+            rc = s_fail (self, TPC_EIO, "poll failed: %s",
+                         zmq_strerror (errno));
+            goto cleanup;
+        }
+        if (n <= 0)
+            continue;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            continue;
+        }
+        int more = zmq_msg_more (&frame);
+        tpc_msg_limits_t limits = { self->max_msg_size, 0 };
+        char why[256] = "";
+        tpc_msg_t *msg = NULL;
+        int drc = more ? TPC_EPROTO
+                       : tpc_msg_decode (zmq_msg_data (&frame),
+                                         zmq_msg_size (&frame), &limits,
+                                         &msg, why, sizeof why);
+        zmq_msg_close (&frame);
+        if (more) {
+            /* drain the rest of a multi-frame reply */
+            while (more) {
+                zmq_msg_init (&frame);
+                if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0)
+                    more = 0;
+                else
+                    more = zmq_msg_more (&frame);
+                zmq_msg_close (&frame);
+            }
+            rc = s_fail (self, TPC_EPROTO,
+                         "malformed reply to %s from %s: several frames, "
+                         "one expected", what, self->endpoint);
+            goto cleanup;
+        }
+        if (drc) {
+            rc = s_fail (self, TPC_EPROTO,
+                         "malformed reply to %s from %s: %s (%s)", what,
+                         self->endpoint, why[0] ? why : tpc_strerror (drc),
+                         tpc_errname (drc));
+            goto cleanup;
+        }
+        bool ours = msg->rid == req->rid
+                    || (msg->type == TPC_MSG_ERROR && msg->rid == 0);
+        if (!ours) {            /* stale: answer to a timed-out request */
+            tpc_msg_destroy (&msg);
+            continue;
+        }
+        if (msg->type == TPC_MSG_ERROR) {
+            rc = msg->code < 0 ? msg->code : TPC_EPROTO;
+            s_fail (self, rc, "%s", msg->message ? msg->message : "");
+            if (err_gid)
+                s_copy (err_gid, TPC_GID_MAX, msg->gid);
+            tpc_msg_destroy (&msg);
+            goto cleanup;
+        }
+        if (msg->type != want) {
+            rc = s_fail (self, TPC_EPROTO,
+                         "malformed reply to %s from %s: type \"%s\", "
+                         "expected \"%s\"", what, self->endpoint,
+                         tpc_msg_type_name (msg->type),
+                         tpc_msg_type_name (want));
+            tpc_msg_destroy (&msg);
+            goto cleanup;
+        }
+        *reply = msg;
+        rc = 0;
+        goto cleanup;
+    }
+cleanup:
+    free (buf);
+    return rc;
+}
+
+/*  A reply must be about the transaction it was asked about.             */
+static int
+s_check_gid (tpc_client_t *self, const tpc_msg_t *reply, const char *gid)
+{
+    if (!reply->gid || strcmp (reply->gid, gid))
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply from %s: gid \"%s\", expected "
+                       "\"%s\"", self->endpoint,
+                       reply->gid ? reply->gid : "", gid);
+    return 0;
+}
+
+static int
+s_check_args (tpc_client_t *self, const char *gid)
+{
+    if (!self)
+        return TPC_EINVAL;
+    self->errmsg[0] = '\0';
+    if (gid && tpc_gid_parse (gid, NULL))
+        return s_fail (self, TPC_EINVAL, "invalid gid \"%.100s\"", gid);
+    return 0;
+}
+
+static int
+s_txn_opts (tpc_client_t *self, tpc_msg_t *req, const tpc_txn_opts_t *opts)
+{
+    if (!opts)
+        return 0;
+    req->timeout_ms = opts->timeout_ms;
+    if (opts->protocol) {
+        if (!strcmp (opts->protocol, "2pc"))
+            req->protocol = TPC_PROTO_2PC;
+        else if (!strcmp (opts->protocol, "3pc"))
+            req->protocol = TPC_PROTO_3PC;
+        else
+            return s_fail (self, TPC_EINVAL,
+                           "unknown protocol \"%.40s\" (2pc or 3pc)",
+                           opts->protocol);
+        req->has_protocol = true;
+    }
+    return 0;
+}
+
+int
+tpc_begin (tpc_client_t *self, const tpc_txn_opts_t *opts,
+           char gid_out[TPC_CLIENT_GID_MAX])
+{
+    int rc = s_check_args (self, NULL);
+    if (rc)
+        return rc;
+    if (gid_out)
+        gid_out[0] = '\0';
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_BEGIN), *reply = NULL;
+    if (!req)
+        return s_fail (self, TPC_ENOMEM, "out of memory");
+    rc = s_txn_opts (self, req, opts);
+    if (rc)
+        goto cleanup;
+    rc = s_call (self, req, TPC_MSG_BEGUN, &reply, NULL);
+    if (rc)
+        goto cleanup;
+    if (!reply->gid || tpc_gid_parse (reply->gid, NULL)) {
+        rc = s_fail (self, TPC_EPROTO, "malformed begun reply: no gid");
+        goto cleanup;
+    }
+    s_copy (gid_out, TPC_GID_MAX, reply->gid);
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+int
+tpc_exec (tpc_client_t *self, const char *gid, const char *on,
+          const char *sql, size_t nparams, const char *const *params,
+          tpc_result_t **result)
+{
+    if (result)
+        *result = NULL;
+    int rc = s_check_args (self, gid);
+    if (rc)
+        return rc;
+    if (!gid || !on || !*on || !sql || (nparams && !params))
+        return s_fail (self, TPC_EINVAL,
+                       "tpc_exec needs a gid, a participant and SQL");
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_EXEC), *reply = NULL;
+    if (!req)
+        return s_fail (self, TPC_ENOMEM, "out of memory");
+    if (tpc_msg_set_str (&req->gid, gid) || tpc_msg_set_str (&req->on, on)
+        || tpc_msg_set_str (&req->sql, sql)) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (nparams) {
+        req->params = calloc (nparams, sizeof *req->params);
+        if (!req->params) {
+            rc = s_fail (self, TPC_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        req->nparams = nparams;
+        for (size_t i = 0; i < nparams; i++)
+            if (params[i] && !(req->params[i] = strdup (params[i]))) {
+                rc = s_fail (self, TPC_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+    }
+    rc = s_call (self, req, TPC_MSG_RESULT, &reply, NULL);
+    if (rc)
+        goto cleanup;
+    rc = s_check_gid (self, reply, gid);
+    if (rc)
+        goto cleanup;
+    if (result) {
+        tpc_result_t *res = malloc (sizeof *res);
+        if (!res) {
+            rc = s_fail (self, TPC_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        res->msg = reply;
+        reply = NULL;
+        *result = res;
+    }
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+/*  Turn the reply (or failure RC) of a decision-bearing request into the
+ *  caller's outcome.  WANT is the outcome the request asks for.           */
+static int
+s_decided (tpc_client_t *self, int rc, const tpc_msg_t *reply,
+           tpc_client_outcome_t want, const char *what, const char *gid,
+           tpc_client_outcome_t *outcome, char *reason, size_t reason_size)
+{
+    if (rc == TPC_ETIMEDOUT || rc == TPC_EPROTO) {
+        /* the request may have been acted on: never guess */
+        char cause[S_ERRMSG_MAX];
+        snprintf (cause, sizeof cause, "%s", self->errmsg);
+        if (gid && *gid)
+            s_fail (self, TPC_EIN_DOUBT,
+                    "outcome of %s of %s unknown (%s); ask tpc_status",
+                    what, gid, cause);
+        else
+            s_fail (self, TPC_EIN_DOUBT,
+                    "outcome of %s unknown and no gid came back (%s); "
+                    "list in-flight transactions to find it", what, cause);
+        return TPC_EIN_DOUBT;
+    }
+    if (rc == TPC_EABORTED) {   /* an error reply that says aborted */
+        *outcome = TPC_CLIENT_ABORTED;
+        s_copy (reason, reason_size, self->errmsg);
+        return want == TPC_CLIENT_ABORTED ? 0 : TPC_EABORTED;
+    }
+    if (rc)
+        return rc;
+    if (reply->outcome == TPC_OUTCOME_COMMITTED) {
+        *outcome = TPC_CLIENT_COMMITTED;
+        if (want == TPC_CLIENT_COMMITTED)
+            return 0;
+        return s_fail (self, TPC_ESTATE, "%s was already committed", gid);
+    }
+    if (reply->outcome == TPC_OUTCOME_ABORTED) {
+        *outcome = TPC_CLIENT_ABORTED;
+        s_copy (reason, reason_size, reply->reason);
+        if (want == TPC_CLIENT_ABORTED)
+            return 0;
+        return s_fail (self, TPC_EABORTED, "%s aborted%s%s", reply->gid,
+                       reply->reason ? ": " : "",
+                       reply->reason ? reply->reason : "");
+    }
+    return s_fail (self, TPC_EIN_DOUBT,
+                   "coordinator reports %s of %s still in progress; ask "
+                   "tpc_status", what, reply->gid);
+}
+
+static int
+s_finish (tpc_client_t *self, tpc_msg_type_t type, const char *gid,
+          tpc_client_outcome_t want, tpc_client_outcome_t *outcome,
+          char *reason, size_t reason_size)
+{
+    tpc_client_outcome_t dummy;
+    if (!outcome)
+        outcome = &dummy;
+    *outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    s_copy (reason, reason_size, "");
+    int rc = s_check_args (self, gid);
+    if (rc)
+        return rc;
+    if (!gid)
+        return s_fail (self, TPC_EINVAL, "no gid given");
+    tpc_msg_t *req = tpc_msg_new (type), *reply = NULL;
+    if (!req || tpc_msg_set_str (&req->gid, gid)) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_call (self, req, TPC_MSG_OUTCOME, &reply, NULL);
+    if (!rc)
+        rc = s_check_gid (self, reply, gid);
+    rc = s_decided (self, rc, reply, want, tpc_msg_type_name (type), gid,
+                    outcome, reason, reason_size);
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+int
+tpc_commit (tpc_client_t *self, const char *gid,
+            tpc_client_outcome_t *outcome, char *reason, size_t reason_size)
+{
+    return s_finish (self, TPC_MSG_COMMIT, gid, TPC_CLIENT_COMMITTED,
+                     outcome, reason, reason_size);
+}
+
+int
+tpc_rollback (tpc_client_t *self, const char *gid,
+              tpc_client_outcome_t *outcome, char *reason,
+              size_t reason_size)
+{
+    return s_finish (self, TPC_MSG_ROLLBACK, gid, TPC_CLIENT_ABORTED,
+                     outcome, reason, reason_size);
+}
+
+int
+tpc_submit (tpc_client_t *self, const tpc_client_stmt_t *stmts,
+            size_t nstmts, const tpc_txn_opts_t *opts,
+            char gid_out[TPC_CLIENT_GID_MAX], tpc_client_outcome_t *outcome,
+            char *reason, size_t reason_size)
+{
+    tpc_client_outcome_t dummy;
+    if (!outcome)
+        outcome = &dummy;
+    *outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    s_copy (reason, reason_size, "");
+    s_copy (gid_out, TPC_GID_MAX, "");
+    int rc = s_check_args (self, NULL);
+    if (rc)
+        return rc;
+    if (!stmts || nstmts == 0)
+        return s_fail (self, TPC_EINVAL, "submit needs at least one statement");
+    for (size_t i = 0; i < nstmts; i++)
+        if (!stmts[i].on || !*stmts[i].on || !stmts[i].sql
+            || (stmts[i].nparams && !stmts[i].params))
+            return s_fail (self, TPC_EINVAL,
+                           "statement %zu needs a participant and SQL", i + 1);
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_SUBMIT), *reply = NULL;
+    char gid[TPC_GID_MAX] = "";
+    if (!req) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_txn_opts (self, req, opts);
+    if (rc)
+        goto cleanup;
+    for (size_t i = 0; i < nstmts; i++)
+        if (tpc_msg_add_stmt (req, stmts[i].on, stmts[i].sql,
+                              stmts[i].nparams, stmts[i].params)) {
+            rc = s_fail (self, TPC_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+    rc = s_call (self, req, TPC_MSG_OUTCOME, &reply, gid);
+    if (!rc) {
+        if (!reply->gid || tpc_gid_parse (reply->gid, NULL))
+            rc = s_fail (self, TPC_EPROTO, "malformed outcome reply: no gid");
+        else
+            s_copy (gid, sizeof gid, reply->gid);
+    }
+    s_copy (gid_out, TPC_GID_MAX, gid);
+    rc = s_decided (self, rc, reply, TPC_CLIENT_COMMITTED, "submit", gid,
+                    outcome, reason, reason_size);
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+int
+tpc_status (tpc_client_t *self, const char *gid,
+            tpc_client_outcome_t *outcome, char *state, size_t state_size)
+{
+    if (outcome)
+        *outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    s_copy (state, state_size, "");
+    int rc = s_check_args (self, gid);
+    if (rc)
+        return rc;
+    if (!gid)
+        return s_fail (self, TPC_EINVAL, "no gid given");
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_STATUS), *reply = NULL;
+    if (!req || tpc_msg_set_str (&req->gid, gid)) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_call (self, req, TPC_MSG_TXSTATUS, &reply, NULL);
+    if (rc)
+        goto cleanup;
+    rc = s_check_gid (self, reply, gid);
+    if (rc)
+        goto cleanup;
+    if (outcome)
+        *outcome = (tpc_client_outcome_t) reply->outcome;
+    s_copy (state, state_size, reply->state);
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+int
+tpc_list (tpc_client_t *self, tpc_txlist_t **list)
+{
+    if (list)
+        *list = NULL;
+    int rc = s_check_args (self, NULL);
+    if (rc)
+        return rc;
+    if (!list)
+        return s_fail (self, TPC_EINVAL, "no list pointer given");
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_LIST), *reply = NULL;
+    if (!req) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_call (self, req, TPC_MSG_TXLIST, &reply, NULL);
+    if (rc)
+        goto cleanup;
+    tpc_txlist_t *out = malloc (sizeof *out);
+    if (!out) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    out->msg = reply;
+    reply = NULL;
+    *list = out;
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+size_t
+tpc_result_ncolumns (const tpc_result_t *self)
+{
+    return self ? self->msg->ncolumns : 0;
+}
+
+const char *
+tpc_result_column (const tpc_result_t *self, size_t col)
+{
+    if (!self || col >= self->msg->ncolumns)
+        return NULL;
+    return self->msg->columns[col];
+}
+
+size_t
+tpc_result_nrows (const tpc_result_t *self)
+{
+    return self ? self->msg->nrows : 0;
+}
+
+const char *
+tpc_result_value (const tpc_result_t *self, size_t row, size_t col)
+{
+    if (!self || row >= self->msg->nrows || col >= self->msg->ncolumns)
+        return NULL;
+    return self->msg->cells[row * self->msg->ncolumns + col];
+}
+
+bool
+tpc_result_is_null (const tpc_result_t *self, size_t row, size_t col)
+{
+    return tpc_result_value (self, row, col) == NULL;
+}
+
+int64_t
+tpc_result_affected (const tpc_result_t *self)
+{
+    return self ? self->msg->affected : -1;
+}
+
+void
+tpc_result_destroy (tpc_result_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tpc_msg_destroy (&(*self_p)->msg);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+size_t
+tpc_txlist_size (const tpc_txlist_t *self)
+{
+    return self ? self->msg->ntxns : 0;
+}
+
+static const tpc_txinfo_t *
+s_txn (const tpc_txlist_t *self, size_t i)
+{
+    return self && i < self->msg->ntxns ? &self->msg->txns[i] : NULL;
+}
+
+const char *
+tpc_txlist_gid (const tpc_txlist_t *self, size_t i)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t ? t->gid : NULL;
+}
+
+const char *
+tpc_txlist_state (const tpc_txlist_t *self, size_t i)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t ? t->state : NULL;
+}
+
+uint64_t
+tpc_txlist_age_ms (const tpc_txlist_t *self, size_t i)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t ? t->age_ms : 0;
+}
+
+size_t
+tpc_txlist_nparts (const tpc_txlist_t *self, size_t i)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t ? t->nparts : 0;
+}
+
+const char *
+tpc_txlist_part (const tpc_txlist_t *self, size_t i, size_t j)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t && j < t->nparts ? t->parts[j] : NULL;
+}
+
+void
+tpc_txlist_destroy (tpc_txlist_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tpc_msg_destroy (&(*self_p)->msg);
+    free (*self_p);
+    *self_p = NULL;
+}

@@ -1,0 +1,14 @@
+/*  tpcctl_log: `tpcctl log dump|verify DIR`, the operator's view of a
+ *  coordinator's decision log (read-only: it takes no lock and changes
+ *  nothing, so it is safe beside a running coordinator).
+ */
+#ifndef TPCCTL_LOG_H
+#define TPCCTL_LOG_H
+
+/*  ARGV[0] is "log".  Prints to stdout (records, summary) and stderr
+ *  (warnings, errors).  Returns the process exit status: 0 success (a
+ *  torn tail is only a warning), 1 corruption, undecodable payload or I/O
+ *  error, 2 usage error.                                                 */
+int tpcctl_log_main (int argc, char **argv);
+
+#endif

@@ -1,0 +1,439 @@
+/*  bank: money transfers between accounts in two PostgreSQL databases,
+ *  through tpc, and the checker that proves nothing was half-done.
+ *
+ *  Schema (same in both databases):
+ *      accounts  (id int PRIMARY KEY, balance bigint CHECK (balance >= 0))
+ *      transfers (tid text PRIMARY KEY, amount bigint)
+ *
+ *  A transfer moves AMOUNT from an account in one database to an account in
+ *  the other: one UPDATE and one INSERT of the transfer id (tid) on each
+ *  side, submitted as one tpc transaction.  Overdrafts violate the CHECK,
+ *  the debit side votes no and the whole transfer aborts.
+ *
+ *    bank setup --db URL --db URL [--accounts N] [--balance B]
+ *    bank run   [--coordinator EP] --on NAME --on NAME [--transfers N]
+ *               [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]
+ *    bank check --db URL --db URL [--accounts N] [--balance B]
+ *               [--ledger FILE] [--wait-ms T]
+ *
+ *  The ledger has one line per transfer: "<tid> <outcome> <gid>", outcome
+ *  committed | aborted | in_doubt (no answer reached the client).  check
+ *  proves: the sum of all balances is unchanged; every tid is in both
+ *  databases or in neither (no mixed outcome); every acknowledged commit is
+ *  in both and every acknowledged abort in neither; no prepared transaction
+ *  is left (after waiting up to --wait-ms for recovery to finish).  It
+ *  prints one line:
+ *      bank check: verdict=OK|FAIL transfers=.. committed=.. aborted=..
+ *        in_doubt=.. mixed=.. lost=.. prepared_left=.. sum_before=..
+ *        sum_after=..
+ *  and exits 0 only for OK.
+ */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tpc_client.h"
+
+#define MAX_DBS 2
+
+typedef struct {
+    const char *db[MAX_DBS];
+    const char *on[MAX_DBS];
+    int ndb, non;
+    const char *coordinator;
+    const char *ledger;
+    long accounts, balance, transfers, clients, timeout_ms, wait_ms;
+    unsigned seed;
+} s_args_t;
+
+/* ---------------------------------------------------------------- setup */
+
+static PGconn *
+s_connect (const char *url)
+{
+    PGconn *c = PQconnectdb (url);
+    if (PQstatus (c) != CONNECTION_OK) {
+        fprintf (stderr, "bank: cannot connect: %s", PQerrorMessage (c));
+        PQfinish (c);
+        return NULL;
+    }
+    return c;
+}
+
+static int
+s_exec (PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec (c, sql);
+    ExecStatusType st = PQresultStatus (r);
+    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+    if (rc)
+        fprintf (stderr, "bank: %s: %s", sql, PQresultErrorMessage (r));
+    PQclear (r);
+    return rc;
+}
+
+static int
+s_setup (const s_args_t *a)
+{
+    for (int i = 0; i < a->ndb; i++) {
+        PGconn *c = s_connect (a->db[i]);
+        if (!c)
+            return 1;
+        char sql[512];
+        snprintf (sql, sizeof sql,
+                  "SET client_min_messages = warning;"
+                  "DROP TABLE IF EXISTS accounts, transfers;"
+                  "CREATE TABLE accounts (id int PRIMARY KEY,"
+                  " balance bigint NOT NULL CHECK (balance >= 0));"
+                  "CREATE TABLE transfers (tid text PRIMARY KEY,"
+                  " amount bigint NOT NULL);"
+                  "INSERT INTO accounts SELECT g, %ld"
+                  " FROM generate_series(1, %ld) g;",
+                  a->balance, a->accounts);
+        int rc = s_exec (c, sql);
+        PQfinish (c);
+        if (rc)
+            return 1;
+    }
+    printf ("bank setup: databases=%d accounts=%ld balance=%ld total=%ld\n",
+            a->ndb, a->accounts, a->balance,
+            (long) a->ndb * a->accounts * a->balance);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ run */
+
+typedef struct {
+    const s_args_t *a;
+    int id;
+    long todo;
+    FILE *ledger;
+    pthread_mutex_t *lock;
+    long committed, aborted, in_doubt;
+} s_worker_t;
+
+static void *
+s_worker (void *arg)
+{
+    s_worker_t *w = arg;
+    const s_args_t *a = w->a;
+    tpc_client_opts_t o = { .timeout_ms = (int) a->timeout_ms };
+    tpc_client_t *c = tpc_client_new (a->coordinator, &o);
+    if (!c) {
+        fprintf (stderr, "bank: client %d: cannot create client\n", w->id);
+        w->in_doubt += w->todo;
+        return NULL;
+    }
+    unsigned seed = a->seed * 7919u + (unsigned) w->id;
+    for (long n = 0; n < w->todo; n++) {
+        char tid[64], amount[24], from[24], to[24];
+        snprintf (tid, sizeof tid, "t%u_%d_%ld", a->seed, w->id, n);
+        snprintf (amount, sizeof amount, "%d", 1 + rand_r (&seed) % 50);
+        snprintf (from, sizeof from, "%ld", 1 + (long) (rand_r (&seed) % a->accounts));
+        snprintf (to, sizeof to, "%ld", 1 + (long) (rand_r (&seed) % a->accounts));
+        int dir = rand_r (&seed) % 2;
+        const char *debit_p[] = { amount, from };
+        const char *credit_p[] = { amount, to };
+        const char *log_p[] = { tid, amount };
+        tpc_client_stmt_t st[4] = {
+            { a->on[dir], "UPDATE accounts SET balance = balance - $1 WHERE id = $2", 2, debit_p },
+            { a->on[dir], "INSERT INTO transfers (tid, amount) VALUES ($1, $2)", 2, log_p },
+            { a->on[1 - dir], "UPDATE accounts SET balance = balance + $1 WHERE id = $2", 2, credit_p },
+            { a->on[1 - dir], "INSERT INTO transfers (tid, amount) VALUES ($1, $2)", 2, log_p },
+        };
+        char gid[TPC_CLIENT_GID_MAX] = "";
+        tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+        char reason[256] = "";
+        int rc = tpc_submit (c, st, 4, NULL, gid, &out, reason, sizeof reason);
+        const char *word;
+        if (rc == 0 && out == TPC_CLIENT_COMMITTED) {
+            word = "committed";
+            w->committed++;
+        }
+        else if (rc == TPC_CLIENT_EABORTED || out == TPC_CLIENT_ABORTED) {
+            word = "aborted";
+            w->aborted++;
+        }
+        else {
+            word = "in_doubt";
+            w->in_doubt++;
+        }
+        pthread_mutex_lock (w->lock);
+        if (w->ledger)
+            fprintf (w->ledger, "%s %s %s\n", tid, word, *gid ? gid : "-");
+        pthread_mutex_unlock (w->lock);
+    }
+    tpc_client_destroy (&c);
+    return NULL;
+}
+
+static int
+s_run (const s_args_t *a)
+{
+    if (a->non != 2) {
+        fprintf (stderr, "bank run: give exactly two --on NAME\n");
+        return 2;
+    }
+    FILE *ledger = a->ledger ? fopen (a->ledger, "a") : NULL;
+    if (a->ledger && !ledger) {
+        perror (a->ledger);
+        return 1;
+    }
+    if (ledger)
+        setvbuf (ledger, NULL, _IOLBF, 0);
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    long nc = a->clients > 0 ? a->clients : 1;
+    s_worker_t *w = calloc ((size_t) nc, sizeof *w);
+    pthread_t *t = calloc ((size_t) nc, sizeof *t);
+    if (!w || !t)
+        return 1;
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < nc; i++) {
+        w[i] = (s_worker_t) { .a = a, .id = (int) i, .ledger = ledger,
+                              .lock = &lock,
+                              .todo = a->transfers / nc + (i < a->transfers % nc) };
+        pthread_create (&t[i], NULL, s_worker, &w[i]);
+    }
+    long c = 0, ab = 0, d = 0;
+    for (long i = 0; i < nc; i++) {
+        pthread_join (t[i], NULL);
+        c += w[i].committed;
+        ab += w[i].aborted;
+        d += w[i].in_doubt;
+    }
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    double s = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf ("bank run: transfers=%ld committed=%ld aborted=%ld in_doubt=%ld "
+            "clients=%ld seconds=%.2f tps=%.0f\n",
+            c + ab + d, c, ab, d, nc, s, s > 0 ? (double) (c + ab + d) / s : 0.0);
+    if (ledger)
+        fclose (ledger);
+    free (w);
+    free (t);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- check */
+
+static int64_t
+s_int (PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec (c, sql);
+    int64_t v = INT64_MIN;
+    if (PQresultStatus (r) == PGRES_TUPLES_OK && PQntuples (r) == 1)
+        v = PQgetisnull (r, 0, 0) ? 0 : strtoll (PQgetvalue (r, 0, 0), NULL, 10);
+    else
+        fprintf (stderr, "bank: %s: %s", sql, PQresultErrorMessage (r));
+    PQclear (r);
+    return v;
+}
+
+/*  1 if TID is in the transfers table of C, 0 if not, -1 on error.       */
+static int
+s_has_tid (PGconn *c, const char *tid)
+{
+    const char *p[] = { tid };
+    PGresult *r = PQexecParams (c, "SELECT count(*) FROM transfers WHERE tid = $1",
+                                1, NULL, p, NULL, NULL, 0);
+    int v = -1;
+    if (PQresultStatus (r) == PGRES_TUPLES_OK)
+        v = atoi (PQgetvalue (r, 0, 0)) > 0;
+    PQclear (r);
+    return v;
+}
+
+/*  Number of tids present in exactly one of the two databases (-1 on
+ *  error): a merge of both sorted tid lists.                             */
+static long
+s_unmatched_tids (PGconn *c0, PGconn *c1)
+{
+    const char *q = "SELECT tid FROM transfers ORDER BY tid COLLATE \"C\"";
+    PGresult *r0 = PQexec (c0, q), *r1 = PQexec (c1, q);
+    long n = -1;
+    if (PQresultStatus (r0) != PGRES_TUPLES_OK
+        || PQresultStatus (r1) != PGRES_TUPLES_OK)
+        goto cleanup;
+    int i = 0, j = 0, n0 = PQntuples (r0), n1 = PQntuples (r1);
+    n = 0;
+    while (i < n0 || j < n1) {
+        int cmp = i >= n0 ? 1 : j >= n1 ? -1
+                  : strcmp (PQgetvalue (r0, i, 0), PQgetvalue (r1, j, 0));
+        if (cmp == 0) {
+            i++;
+            j++;
+            continue;
+        }
+        n++;
+        fprintf (stderr, "bank check: MIXED tid=%s only in db%d\n",
+                 cmp < 0 ? PQgetvalue (r0, i, 0) : PQgetvalue (r1, j, 0),
+                 cmp < 0 ? 1 : 2);
+        if (cmp < 0)
+            i++;
+        else
+            j++;
+    }
+cleanup:
+    PQclear (r0);
+    PQclear (r1);
+    return n;
+}
+
+static int
+s_check (const s_args_t *a)
+{
+    if (a->ndb != 2) {
+        fprintf (stderr, "bank check: give exactly two --db URL\n");
+        return 2;
+    }
+    PGconn *c[2] = { s_connect (a->db[0]), s_connect (a->db[1]) };
+    if (!c[0] || !c[1])
+        return 1;
+    /* Recovery may still be finishing: wait for prepared transactions. */
+    int64_t prepared = 0;
+    for (long waited = 0;; waited += 200) {
+        prepared = 0;
+        for (int i = 0; i < 2; i++)
+            prepared += s_int (c[i], "SELECT count(*) FROM pg_prepared_xacts"
+                                     " WHERE database = current_database()");
+        if (prepared == 0 || waited >= a->wait_ms)
+            break;
+        usleep (200 * 1000);
+    }
+    int64_t sum_before = 2 * (int64_t) a->accounts * a->balance;
+    int64_t sum_after = s_int (c[0], "SELECT sum(balance) FROM accounts")
+                        + s_int (c[1], "SELECT sum(balance) FROM accounts");
+    /* mixed: a tid present on one side only (full outer join per side). */
+    int64_t n0 = s_int (c[0], "SELECT count(*) FROM transfers");
+    int64_t n1 = s_int (c[1], "SELECT count(*) FROM transfers");
+    long mixed = 0, lost = 0, committed = 0, aborted = 0, doubt = 0, lines = 0;
+    FILE *f = a->ledger ? fopen (a->ledger, "r") : NULL;
+    char line[512];
+    while (f && fgets (line, sizeof line, f)) {
+        char tid[128], outcome[32];
+        if (sscanf (line, "%127s %31s", tid, outcome) != 2)
+            continue;
+        lines++;
+        int h0 = s_has_tid (c[0], tid), h1 = s_has_tid (c[1], tid);
+        if (h0 != h1) {
+            mixed++;
+            fprintf (stderr, "bank check: MIXED tid=%s db1=%d db2=%d\n", tid, h0, h1);
+        }
+        if (!strcmp (outcome, "committed")) {
+            committed++;
+            if (!h0 || !h1) {
+                lost++;
+                fprintf (stderr, "bank check: LOST acknowledged commit tid=%s\n", tid);
+            }
+        }
+        else if (!strcmp (outcome, "aborted")) {
+            aborted++;
+            if (h0 || h1) {
+                lost++;
+                fprintf (stderr, "bank check: acknowledged abort applied tid=%s\n", tid);
+            }
+        }
+        else
+            doubt++;
+    }
+    if (f)
+        fclose (f);
+    /* Every tid in either database, ledger or not, must be in both. */
+    long unmatched = s_unmatched_tids (c[0], c[1]);
+    if (unmatched < 0)
+        unmatched = 1;
+    if (unmatched > mixed)
+        mixed = unmatched;
+    bool ok = sum_after == sum_before && mixed == 0 && lost == 0
+              && prepared == 0 && n0 >= 0 && n1 >= 0;
+    printf ("bank check: verdict=%s transfers=%ld committed=%ld aborted=%ld "
+            "in_doubt=%ld applied=%" PRId64 " mixed=%ld lost=%ld prepared_left=%" PRId64
+            " sum_before=%" PRId64 " sum_after=%" PRId64 "\n",
+            ok ? "OK" : "FAIL", lines, committed, aborted, doubt, n0, mixed,
+            lost, prepared, sum_before, sum_after);
+    PQfinish (c[0]);
+    PQfinish (c[1]);
+    return ok ? 0 : 1;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void
+s_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: bank setup --db URL --db URL [--accounts N] [--balance B]\n"
+             "       bank run [--coordinator EP] --on NAME --on NAME [--transfers N]\n"
+             "                [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]\n"
+             "       bank check --db URL --db URL [--accounts N] [--balance B]\n"
+             "                [--ledger FILE] [--wait-ms T]\n"
+             "exit: 0 ok, 1 failure (check: verdict FAIL), 2 usage\n");
+}
+
+int
+main (int argc, char **argv)
+{
+    s_args_t a = { .accounts = 1000, .balance = 1000, .transfers = 200,
+                   .clients = 8, .timeout_ms = 5000, .wait_ms = 30000,
+                   .seed = 1 };
+    if (argc < 2) {
+        s_usage (stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *k = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf (stderr, "bank: %s needs a value\n", k);
+            return 2;
+        }
+        i++;
+        if (!strcmp (k, "--db") && a.ndb < MAX_DBS)
+            a.db[a.ndb++] = v;
+        else if (!strcmp (k, "--on") && a.non < MAX_DBS)
+            a.on[a.non++] = v;
+        else if (!strcmp (k, "--coordinator"))
+            a.coordinator = v;
+        else if (!strcmp (k, "--ledger"))
+            a.ledger = v;
+        else if (!strcmp (k, "--accounts"))
+            a.accounts = atol (v);
+        else if (!strcmp (k, "--balance"))
+            a.balance = atol (v);
+        else if (!strcmp (k, "--transfers"))
+            a.transfers = atol (v);
+        else if (!strcmp (k, "--clients"))
+            a.clients = atol (v);
+        else if (!strcmp (k, "--timeout-ms"))
+            a.timeout_ms = atol (v);
+        else if (!strcmp (k, "--wait-ms"))
+            a.wait_ms = atol (v);
+        else if (!strcmp (k, "--seed"))
+            a.seed = (unsigned) atol (v);
+        else {
+            fprintf (stderr, "bank: unknown option %s\n", k);
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (a.accounts < 1 || a.balance < 0 || a.transfers < 0 || a.clients < 1) {
+        fprintf (stderr, "bank: accounts >= 1, balance >= 0, clients >= 1\n");
+        return 2;
+    }
+    if (!strcmp (cmd, "setup"))
+        return s_setup (&a);
+    if (!strcmp (cmd, "run"))
+        return s_run (&a);
+    if (!strcmp (cmd, "check"))
+        return s_check (&a);
+    s_usage (stderr);
+    return 2;
+}

@@ -1,0 +1,53 @@
+/*  part_agent: the I/O shell of tpc-participant.
+ *
+ *  One thread, one loop (zmq_poll) over: the DEALER socket to the
+ *  coordinator's agent endpoint (ZMQ_ROUTING_ID = the agent's name), the
+ *  resource manager's descriptors (part_rm.h), and an optional stop
+ *  descriptor (a signalfd in the program).  It decodes messages into the
+ *  engine (part_engine), runs the RM's process() and the engine's timers,
+ *  and encodes what the engine sends.  Each wire message is one frame of
+ *  JSON (tpc_msg.h); a frame that does not decode is logged and dropped.
+ *  When the first recovery listing is done it prints, on stderr:
+ *
+ *      tpc-participant: ready name=<name> backend=<pg|mem> prepared_found=<k>
+ */
+#ifndef PART_AGENT_H
+#define PART_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "part_rm.h"
+
+typedef struct part_agent part_agent_t;
+
+typedef struct {
+    const char *name;           /* [A-Za-z0-9_-]{1,63} */
+    const char *endpoint;       /* coordinator's agent endpoint */
+    uint64_t heartbeat_ms;      /* hello interval; 0 = 1000 */
+    int stop_fd;                /* readable = stop; -1 = none */
+    bool verbose;
+    /*  Test hook (TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1): _exit(99) after
+     *  the first prepare succeeded, before its vote is sent.             */
+    bool debug_exit_after_prepare;
+} part_agent_config_t;
+
+/*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */
+int part_agent_name_valid (const char *name);
+
+/*  Log a line on stderr as "tpc-participant: ..." (LEVEL 1 only when
+ *  VERBOSE).  ARG points to a bool: verbose.                             */
+void part_agent_log (void *arg, int level, const char *line);
+
+/*  A new agent over RM (borrowed), connected to config->endpoint, or NULL
+ *  with a sentence in ERRBUF.                                            */
+part_agent_t *part_agent_new (const part_agent_config_t *config,
+                              const part_rm_t *rm, char *errbuf,
+                              size_t errlen);
+void part_agent_destroy (part_agent_t **self_p);
+
+/*  Serve until the stop descriptor is readable.  Returns 0, or a negative
+ *  tpc_err_t when polling failed.                                        */
+int part_agent_run (part_agent_t *self);
+
+#endif

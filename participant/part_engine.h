@@ -1,0 +1,81 @@
+/*  part_engine: the agent's pure state machine (no sockets, no clock).
+ *
+ *  It turns coordinator messages (work, prepare, decide, answer), resource
+ *  manager completions (part_rm.h), the "database (re)connected" event and
+ *  timer ticks into actions: RM operations (through the part_rm_t table),
+ *  messages to the coordinator (through io->send) and a timer (asked with
+ *  part_engine_timeout).  Every event carries the current time, so tests
+ *  drive it deterministically.  The per-transaction state machine and its
+ *  invariants are drawn at the top of part_engine.c; the protocol it
+ *  implements is notes/agent_protocol.md.
+ */
+#ifndef PART_ENGINE_H
+#define PART_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "part_rm.h"
+#include "tpc_msg.h"
+
+typedef struct part_engine part_engine_t;
+
+typedef struct {
+    const char *name;           /* the agent's name, sent in hello */
+    uint64_t heartbeat_ms;      /* hello interval; 0 = 1000 */
+    uint64_t query_ms;          /* re-ask an in-doubt gid; 0 = 1000 */
+    uint64_t retry_ms;          /* retry a failed phase-2 step; 0 = 500 */
+    uint64_t forget_ms;         /* remember an aborted gid; 0 = 60000 */
+    size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
+} part_engine_config_t;
+
+typedef struct {
+    void *arg;
+    /*  Send MSG to the coordinator.  Takes ownership (*msg_p = NULL) even
+     *  when sending fails.                                               */
+    int (*send) (void *arg, tpc_msg_t **msg_p);
+    /*  Optional: a log line; LEVEL 0 = warning, 1 = verbose.             */
+    void (*log) (void *arg, int level, const char *line);
+} part_engine_io_t;
+
+/*  A new engine or NULL (out of memory, or config->name is NULL).  RM and
+ *  IO are borrowed and must outlive the engine.                          */
+part_engine_t *part_engine_new (const part_engine_config_t *config,
+                                const part_rm_t *rm,
+                                const part_engine_io_t *io);
+void part_engine_destroy (part_engine_t **self_p);
+
+/*  Send the first hello.  Recovery starts with the RM's CONNECTED event. */
+void part_engine_start (part_engine_t *self, uint64_t now);
+
+/*  A message from the coordinator; the engine takes it (*msg_p = NULL).
+ *  Types an agent does not receive are logged and dropped.               */
+void part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p,
+                             uint64_t now);
+
+/*  A completion or event from the RM (use as the emit callback's body).  */
+void part_engine_on_result (part_engine_t *self,
+                            const part_rm_result_t *result, uint64_t now);
+
+/*  The database is reachable again: list prepared gids and ask about them.
+ *  (part_engine_on_result calls it for PART_RM_CONNECTED.)               */
+void part_engine_on_connected (part_engine_t *self, uint64_t now);
+
+/*  Time passed: hellos, queries for in-doubt gids, retries, forgetting.  */
+void part_engine_tick (part_engine_t *self, uint64_t now);
+
+/*  Milliseconds until part_engine_tick should run (0 = now).             */
+int64_t part_engine_timeout (part_engine_t *self, uint64_t now);
+
+/*  True once the first recovery listing completed; *FOUND (may be NULL)
+ *  gets the number of prepared gids it found.                            */
+bool part_engine_ready (part_engine_t *self, size_t *found);
+
+/*  For tests and logs: the state of GID ("active", "preparing",
+ *  "prepared", "committing", "rolling_back", "aborted") or NULL when the
+ *  engine holds no record of it; and the number of records.              */
+const char *part_engine_state (part_engine_t *self, const char *gid);
+size_t part_engine_size (part_engine_t *self);
+
+#endif

@@ -1,0 +1,88 @@
+/*  part_pg: the PostgreSQL resource manager (part_rm.h) over libpq's
+ *  asynchronous API.
+ *
+ *  A pool of POOL non-blocking connections in pipeline mode.  A
+ *  transaction pins one connection from BEGIN until PREPARE, one-phase
+ *  COMMIT or ROLLBACK finishes; one connection stays unpinned (pool >= 2)
+ *  so phase-2 commands (COMMIT/ROLLBACK PREPARED, marker lookups,
+ *  recovery), which run on any free connection, can always make progress.
+ *  Work beyond the pool waits in a bounded FIFO (QUEUE_MAX); beyond that
+ *  the operation fails with TPC_EBUSY.  Broken connections are re-opened
+ *  with exponential backoff; the open transaction of a broken connection
+ *  is lost (TPC_ECONNECT), prepared ones survive in PostgreSQL.
+ *
+ *  SQL sent, per operation ('gid' is validated by tpc_gid_parse, so it is
+ *  [A-Za-z0-9_] only, and still written as a quoted literal):
+ *
+ *    BEGIN              nothing yet: pins a connection; "BEGIN" is sent in
+ *                       the same pipeline as the first statements
+ *    EXEC               [BEGIN;] stmt1; ... stmtN; Sync  (one round trip)
+ *    PREPARE            [BEGIN;] SELECT pg_current_xact_id_if_assigned()
+ *                       IS NULL; Sync -> true: COMMIT (readonly); false:
+ *                       INSERT INTO tpc_marker (gid) VALUES ($1);
+ *                       PREPARE TRANSACTION 'gid'; Sync.  Success only
+ *                       when the PREPARE TRANSACTION result is
+ *                       PGRES_COMMAND_OK with command tag "PREPARE
+ *                       TRANSACTION" (on an aborted transaction the tag is
+ *                       "ROLLBACK").
+ *    COMMIT_ONEPHASE    [BEGIN;] INSERT INTO tpc_marker (gid) SELECT $1
+ *                       WHERE pg_current_xact_id_if_assigned() IS NOT
+ *                       NULL; COMMIT; Sync
+ *    ROLLBACK           ROLLBACK (nothing if BEGIN was never sent)
+ *    COMMIT_PREPARED    COMMIT PREPARED 'gid'   (42704 -> TPC_ENOENT)
+ *    ROLLBACK_PREPARED  ROLLBACK PREPARED 'gid' (42704 -> TPC_ENOENT)
+ *    OUTCOME_OF         SELECT (SELECT kind FROM tpc_marker WHERE gid = $1),
+ *                       EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid
+ *                       = $1)
+ *    TOMBSTONE          BEGIN; SET LOCAL lock_timeout = '5s'; INSERT 'T'
+ *                       ON CONFLICT DO NOTHING, returning the kind now
+ *                       stored; COMMIT
+ *    RECOVER            SELECT gid FROM pg_prepared_xacts WHERE database =
+ *                       current_database() AND gid LIKE 'tpc\_%'
+ *
+ *  A connection goes back to the pool only when PQtransactionStatus says
+ *  it is idle (else ROLLBACK first, else it is re-opened).
+ */
+#ifndef PART_PG_H
+#define PART_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "part_rm.h"
+
+typedef struct part_pg part_pg_t;
+
+typedef struct {
+    const char *conninfo;       /* libpq connection string (never logged) */
+    size_t pool;                /* connections; 0 = 8 */
+    size_t queue_max;           /* waiting operations; 0 = 1024 */
+    uint64_t connect_timeout_ms;/* per (re)connect attempt; 0 = 10000 */
+    uint64_t backoff_min_ms;    /* first reconnect delay; 0 = 100 */
+    uint64_t backoff_max_ms;    /* largest reconnect delay; 0 = 5000 */
+    /*  Optional log sink; LEVEL 0 = warning, 1 = verbose.               */
+    void (*log) (void *arg, int level, const char *line);
+    void *log_arg;
+} part_pg_config_t;
+
+/*  Connect (blocking, once), check that max_prepared_transactions > 0,
+ *  create the marker table if missing, then open the rest of the pool
+ *  asynchronously.  Returns NULL on failure with a sentence (and a hint
+ *  where one helps) in ERRBUF.                                           */
+part_pg_t *part_pg_new (const part_pg_config_t *config, char *errbuf,
+                        size_t errlen);
+void part_pg_destroy (part_pg_t **self_p);
+
+/*  The function table bound to SELF (owned by SELF).                     */
+const part_rm_t *part_pg_rm (part_pg_t *self);
+
+/*  Connections usable right now (for logs and tests).                    */
+size_t part_pg_connected (part_pg_t *self);
+
+/*  The marker table's definition (shared with tests and docs).           */
+#define PART_PG_MARKER_DDL \
+    "CREATE TABLE IF NOT EXISTS tpc_marker (gid text PRIMARY KEY, " \
+    "kind char(1) NOT NULL DEFAULT 'C', " \
+    "at timestamptz NOT NULL DEFAULT now())"
+
+#endif

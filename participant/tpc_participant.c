@@ -1,0 +1,360 @@
+/*  tpc-participant: the agent that sits beside one database.
+ *
+ *  Reads its settings from --config FILE.json (keys below) and then from
+ *  the command line (which wins), opens the resource manager (PostgreSQL
+ *  or in-memory), and serves the coordinator until SIGTERM or SIGINT.
+ *
+ *  Config file: one JSON object; every key optional, unknown keys refused
+ *  (the flag spellings "pg-file" and "heartbeat" are accepted too):
+ *      {"name": "bank1", "coordinator": "tcp://127.0.0.1:7401",
+ *       "pg": "host=... dbname=...", "pg_file": "/etc/tpc/bank1.conninfo",
+ *       "backend": "pg", "pool": 8, "queue": 1024, "heartbeat_ms": 1000,
+ *       "verbose": false}
+ *  The connection string is never printed.  Prefer pg_file (first line is
+ *  the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for passwords.
+ *
+ *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage.
+ */
+#include <cJSON.h>
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "part_agent.h"
+#include "part_mem.h"
+#include "part_pg.h"
+#include "tpc_error.h"
+
+#define S_DEFAULT_ENDPOINT "tcp://127.0.0.1:7401"
+
+typedef struct {
+    char *name;
+    char *coordinator;
+    char *pg;
+    char *pg_file;
+    char *backend;
+    long pool;
+    long queue;
+    long heartbeat_ms;
+    bool verbose;
+} s_opts_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: tpc-participant --name NAME [options]\n"
+        "  --name NAME          agent name, [A-Za-z0-9_-]{1,63}\n"
+        "  --coordinator EP     coordinator's agent endpoint (default %s)\n"
+        "  --pg CONNINFO        PostgreSQL connection string (libpq)\n"
+        "  --pg-file FILE       read the connection string from FILE's first\n"
+        "                       line (keeps passwords off the command line)\n"
+        "  --backend pg|mem     resource manager (default pg)\n"
+        "  --pool N             PostgreSQL connections (default 8)\n"
+        "  --queue N            operations that may wait for one (default 1024)\n"
+        "  --heartbeat MS       hello interval (default 1000)\n"
+        "  --config FILE.json   settings with the same names (pg_file,\n"
+        "                       heartbeat_ms); the command line wins\n"
+        "  -v, --verbose        log every step\n"
+        "  -h, --help\n", S_DEFAULT_ENDPOINT);
+}
+
+static int
+s_set (char **field, const char *value)
+{
+    char *copy = strdup (value);
+    if (!copy)
+        return TPC_ENOMEM;
+    free (*field);
+    *field = copy;
+    return 0;
+}
+
+static int
+s_number (const char *text, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol (text, &end, 10);
+    if (errno || end == text || *end || v <= 0)
+        return TPC_EINVAL;
+    *out = v;
+    return 0;
+}
+
+static char *
+s_read_file (const char *path, size_t max)
+{
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return NULL;
+    char *buf = malloc (max + 1);
+    size_t n = buf ? fread (buf, 1, max, f) : 0;
+    fclose (f);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+/*  Apply the JSON config file PATH to O.  0 or -1 (message printed).    */
+static int
+s_load_config (const char *path, s_opts_t *o)
+{
+    int rc = -1;
+    cJSON *root = NULL;
+    char *text = s_read_file (path, 1024 * 1024);
+    if (!text) {
+        fprintf (stderr, "tpc-participant: cannot read %s: %s\n", path, strerror (errno));
+        return -1;
+    }
+    root = cJSON_Parse (text);
+    if (!cJSON_IsObject (root)) {
+        fprintf (stderr, "tpc-participant: %s is not a JSON object\n", path);
+        goto cleanup;
+    }
+    for (cJSON *it = root->child; it; it = it->next) {
+        const char *k = it->string;
+        char **str = !strcmp (k, "name") ? &o->name
+                     : !strcmp (k, "coordinator") ? &o->coordinator
+                     : !strcmp (k, "pg") ? &o->pg
+                     : !strcmp (k, "pg_file") || !strcmp (k, "pg-file") ? &o->pg_file
+                     : !strcmp (k, "backend") ? &o->backend : NULL;
+        long *num = !strcmp (k, "pool") ? &o->pool
+                    : !strcmp (k, "queue") ? &o->queue
+                    : !strcmp (k, "heartbeat_ms") || !strcmp (k, "heartbeat")
+                    ? &o->heartbeat_ms : NULL;
+        if (str) {
+            if (!cJSON_IsString (it)) {
+                fprintf (stderr, "tpc-participant: %s: \"%s\" must be a string\n", path, k);
+                goto cleanup;
+            }
+            if (s_set (str, it->valuestring) != 0)
+                goto cleanup;
+        }
+        else if (num) {
+            if (!cJSON_IsNumber (it) || it->valuedouble < 1
+                || it->valuedouble > 1e9 || it->valuedouble != (long) it->valuedouble) {
+                fprintf (stderr, "tpc-participant: %s: \"%s\" must be a positive "
+                         "integer\n", path, k);
+                goto cleanup;
+            }
+            *num = (long) it->valuedouble;
+        }
+        else if (!strcmp (k, "verbose") && cJSON_IsBool (it))
+            o->verbose = cJSON_IsTrue (it);
+        else {
+            fprintf (stderr, "tpc-participant: %s: unknown or mistyped key \"%s\"\n",
+                     path, k);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    cJSON_Delete (root);
+    free (text);
+    return rc;
+}
+
+/*  Parse ARGV into O.  0, or 2 (usage error, printed), or 3 (help).     */
+static int
+s_parse (int argc, char **argv, s_opts_t *o)
+{
+    /* the config file first, so that flags override it */
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (!strcmp (argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        else if (!strncmp (argv[i], "--config=", 9))
+            path = argv[i] + 9;
+        if (path && s_load_config (path, o) != 0)
+            return 2;
+    }
+    static const struct option longopts[] = {
+        { "name", required_argument, NULL, 'n' },
+        { "coordinator", required_argument, NULL, 'c' },
+        { "pg", required_argument, NULL, 'p' },
+        { "pg-file", required_argument, NULL, 'f' },
+        { "backend", required_argument, NULL, 'b' },
+        { "pool", required_argument, NULL, 'P' },
+        { "queue", required_argument, NULL, 'Q' },
+        { "heartbeat", required_argument, NULL, 'H' },
+        { "config", required_argument, NULL, 'C' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int ch;
+    while ((ch = getopt_long (argc, argv, "vh", longopts, NULL)) != -1) {
+        int rc = 0;
+        switch (ch) {
+        case 'n': rc = s_set (&o->name, optarg); break;
+        case 'c': rc = s_set (&o->coordinator, optarg); break;
+        case 'p': rc = s_set (&o->pg, optarg); break;
+        case 'f': rc = s_set (&o->pg_file, optarg); break;
+        case 'b': rc = s_set (&o->backend, optarg); break;
+        case 'P': rc = s_number (optarg, &o->pool); break;
+        case 'Q': rc = s_number (optarg, &o->queue); break;
+        case 'H': rc = s_number (optarg, &o->heartbeat_ms); break;
+        case 'C': break;
+        case 'v': o->verbose = true; break;
+        case 'h': s_usage (stdout); return 3;
+        default: s_usage (stderr); return 2;
+        }
+        if (rc != 0) {
+            fprintf (stderr, "tpc-participant: bad value for an option: %s\n", optarg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "tpc-participant: unexpected argument %s\n", argv[optind]);
+        return 2;
+    }
+    if (!o->name || part_agent_name_valid (o->name) != 0) {
+        fprintf (stderr, "tpc-participant: --name is required: 1 to 63 of "
+                 "A-Z a-z 0-9 _ -\n");
+        return 2;
+    }
+    if (!o->backend && s_set (&o->backend, "pg") != 0)
+        return 2;
+    if (strcmp (o->backend, "pg") && strcmp (o->backend, "mem")) {
+        fprintf (stderr, "tpc-participant: --backend must be pg or mem\n");
+        return 2;
+    }
+    if (o->pool > 250) {
+        fprintf (stderr, "tpc-participant: --pool is at most 250\n");
+        return 2;
+    }
+    if (o->pg && o->pg_file) {
+        fprintf (stderr, "tpc-participant: give --pg or --pg-file, not both\n");
+        return 2;
+    }
+    return 0;
+}
+
+/*  The connection string: --pg, or the first line of --pg-file, or ""
+ *  (libpq's environment: PGHOST, PGDATABASE, PGPASSFILE ...).            */
+static char *
+s_conninfo (const s_opts_t *o)
+{
+    if (!o->pg_file)
+        return strdup (o->pg ? o->pg : "");
+    char *text = s_read_file (o->pg_file, 64 * 1024);
+    if (!text) {
+        fprintf (stderr, "tpc-participant: cannot read --pg-file %s: %s\n",
+                 o->pg_file, strerror (errno));
+        return NULL;
+    }
+    text[strcspn (text, "\r\n")] = '\0';
+    return text;
+}
+
+static void
+s_opts_free (s_opts_t *o)
+{
+    free (o->name);
+    free (o->coordinator);
+    if (o->pg)
+        memset (o->pg, 0, strlen (o->pg));
+    free (o->pg);
+    free (o->pg_file);
+    free (o->backend);
+}
+
+int
+main (int argc, char **argv)
+{
+    int status = 1;
+    s_opts_t o = { 0 };
+    char *conninfo = NULL;
+    part_pg_t *pg = NULL;
+    part_mem_t *mem = NULL;
+    part_agent_t *agent = NULL;
+    int sfd = -1;
+
+    int prc = s_parse (argc, argv, &o);
+    if (prc != 0) {
+        status = prc == 3 ? 0 : 2;
+        goto cleanup;
+    }
+    if (o.pg && strstr (o.pg, "password"))
+        fprintf (stderr, "tpc-participant: warning: a password on the command "
+                 "line is visible to other users; use --pg-file or ~/.pgpass\n");
+
+    /* SIGTERM / SIGINT arrive on a descriptor the loop polls (blocked
+     * before any thread exists, so ZeroMQ's threads inherit the mask)    */
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGINT);
+    if (sigprocmask (SIG_BLOCK, &mask, NULL) != 0
+        || (sfd = signalfd (-1, &mask, SFD_CLOEXEC)) < 0) {
+        fprintf (stderr, "tpc-participant: cannot set up signals: %s\n", strerror (errno));
+        goto cleanup;
+    }
+    signal (SIGPIPE, SIG_IGN);
+    zsys_handler_set (NULL);
+
+    const part_rm_t *rm = NULL;
+    char err[1024];
+    if (!strcmp (o.backend, "pg")) {
+        if (!(conninfo = s_conninfo (&o)))
+            goto cleanup;
+        part_pg_config_t pc = {
+            .conninfo = conninfo, .pool = (size_t) o.pool,
+            .queue_max = (size_t) o.queue, .log = part_agent_log,
+            .log_arg = &o.verbose
+        };
+        pg = part_pg_new (&pc, err, sizeof err);
+        memset (conninfo, 0, strlen (conninfo));
+        if (!pg) {
+            fprintf (stderr, "tpc-participant: %s\n", err);
+            goto cleanup;
+        }
+        rm = part_pg_rm (pg);
+    }
+    else {
+        part_mem_config_t mc = { .pool = (size_t) o.pool, .queue_max = (size_t) o.queue };
+        if (!(mem = part_mem_new (&mc))) {
+            fprintf (stderr, "tpc-participant: out of memory\n");
+            goto cleanup;
+        }
+        rm = part_mem_rm (mem);
+    }
+
+    part_agent_config_t ac = {
+        .name = o.name,
+        .endpoint = o.coordinator ? o.coordinator : S_DEFAULT_ENDPOINT,
+        .heartbeat_ms = (uint64_t) o.heartbeat_ms,
+        .stop_fd = sfd,
+        .verbose = o.verbose,
+    };
+    const char *dbg = getenv ("TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE");
+    ac.debug_exit_after_prepare = dbg && !strcmp (dbg, "1");
+    agent = part_agent_new (&ac, rm, err, sizeof err);
+    if (!agent) {
+        fprintf (stderr, "tpc-participant: %s\n", err);
+        goto cleanup;
+    }
+    if (o.verbose)
+        fprintf (stderr, "tpc-participant: %s serving %s (backend %s)\n",
+                 o.name, ac.endpoint, o.backend);
+    if (part_agent_run (agent) == 0) {
+        fprintf (stderr, "tpc-participant: stopped\n");
+        status = 0;
+    }
+cleanup:
+    part_agent_destroy (&agent);
+    part_pg_destroy (&pg);
+    part_mem_destroy (&mem);
+    free (conninfo);
+    s_opts_free (&o);
+    if (sfd >= 0)
+        close (sfd);
+    return status;
+}

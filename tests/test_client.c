@@ -1,0 +1,926 @@
+/*  test_client: libtpc and tpcctl against a fake coordinator.
+ *
+ *  The fake is a ROUTER socket on an ephemeral TCP port, served by a thread
+ *  of this test.  Each test installs a script: a function that receives
+ *  every decoded request and answers with raw JSON text (hand-written, so
+ *  the client is checked against bytes, not against our own encoder), with
+ *  nothing (to provoke a timeout), with stale or malformed replies.  Every
+ *  request is recorded so the test can assert what the client sent.  The
+ *  tpcctl cases run the built binary and check its stdout and exit status.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "tpc_client.h"
+#include "tpc_error.h"
+#include "tpc_msg.h"
+#include "tpc_test.h"
+
+#ifndef TPCCTL_PATH
+#define TPCCTL_PATH "./tpcctl"
+#endif
+
+#define S_GID "tpc_c1_1_7"
+#define S_MAX_REQS 16
+
+typedef struct s_fake s_fake_t;
+typedef void (s_script_fn) (s_fake_t *fake, const tpc_msg_t *req, int n);
+
+struct s_fake {
+    void *ctx;
+    void *router;
+    char endpoint[128];
+    pthread_t thread;
+    atomic_bool stop;
+    s_script_fn *_Atomic script;
+    zmq_msg_t peer;             /* routing id of the request being served */
+    pthread_mutex_t lock;
+    int nreqs;                  /* requests received (decoded or not) */
+    tpc_msg_t *reqs[S_MAX_REQS];
+    int bad_reqs;               /* requests our codec refused */
+};
+
+static s_fake_t s_fake;         /* one fake per test, set up/torn down */
+
+/*  Send one reply frame (printf format) to the peer being served.         */
+static void
+s_reply (s_fake_t *fake, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_reply (s_fake_t *fake, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    int n = vsnprintf (buf, sizeof buf, fmt, ap);
+    va_end (ap);
+    zmq_msg_t id;
+    zmq_msg_init (&id);
+    zmq_msg_copy (&id, &fake->peer);
+    zmq_msg_send (&id, fake->router, ZMQ_SNDMORE);
+    zmq_send (fake->router, buf, (size_t) n, 0);
+}
+
+static void *
+s_fake_run (void *arg)
+{
+    s_fake_t *fake = arg;
+    while (!atomic_load (&fake->stop)) {
+        zmq_pollitem_t item = { fake->router, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 20) <= 0)
+            continue;
+        zmq_msg_init (&fake->peer);
+        if (zmq_msg_recv (&fake->peer, fake->router, 0) < 0)
+            continue;
+        zmq_msg_t body;
+        zmq_msg_init (&body);
+        zmq_msg_recv (&body, fake->router, 0);
+        tpc_msg_t *req = NULL;
+        int rc = tpc_msg_decode (zmq_msg_data (&body), zmq_msg_size (&body),
+                                 NULL, &req, NULL, 0);
+        zmq_msg_close (&body);
+        pthread_mutex_lock (&fake->lock);
+        int n = fake->nreqs++;
+        if (rc)
+            fake->bad_reqs++;
+        else if (n < S_MAX_REQS)
+            fake->reqs[n] = req;
+        pthread_mutex_unlock (&fake->lock);
+        s_script_fn *script = atomic_load (&fake->script);
+        if (!rc && script)
+            script (fake, req, n);
+        if (rc || n >= S_MAX_REQS)
+            tpc_msg_destroy (&req);
+        zmq_msg_close (&fake->peer);
+    }
+    return NULL;
+}
+
+static int
+s_fake_start (void)
+{
+    memset (&s_fake, 0, sizeof s_fake);
+    pthread_mutex_init (&s_fake.lock, NULL);
+    s_fake.ctx = zmq_ctx_new ();
+    s_fake.router = zmq_socket (s_fake.ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt (s_fake.router, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind (s_fake.router, "tcp://127.0.0.1:*"))
+        return -1;
+    size_t len = sizeof s_fake.endpoint;
+    zmq_getsockopt (s_fake.router, ZMQ_LAST_ENDPOINT, s_fake.endpoint, &len);
+    return pthread_create (&s_fake.thread, NULL, s_fake_run, &s_fake);
+}
+
+static void
+s_fake_stop (void)
+{
+    atomic_store (&s_fake.stop, true);
+    pthread_join (s_fake.thread, NULL);
+    zmq_close (s_fake.router);
+    zmq_ctx_term (s_fake.ctx);
+    for (int i = 0; i < S_MAX_REQS; i++)
+        tpc_msg_destroy (&s_fake.reqs[i]);
+    pthread_mutex_destroy (&s_fake.lock);
+}
+
+/*  Request number N as the fake decoded it (NULL if none).               */
+static const tpc_msg_t *
+s_req (int n)
+{
+    pthread_mutex_lock (&s_fake.lock);
+    const tpc_msg_t *r = n < S_MAX_REQS ? s_fake.reqs[n] : NULL;
+    pthread_mutex_unlock (&s_fake.lock);
+    return r;
+}
+
+static int
+s_nreqs (void)
+{
+    pthread_mutex_lock (&s_fake.lock);
+    int n = s_fake.nreqs;
+    pthread_mutex_unlock (&s_fake.lock);
+    return n;
+}
+
+static tpc_client_t *
+s_client (int timeout_ms)
+{
+    tpc_client_opts_t opts = { .timeout_ms = timeout_ms };
+    return tpc_client_new (s_fake.endpoint, &opts);
+}
+
+/*  An endpoint where nothing listens: bind a port, then let it go.        */
+static void
+s_dead_endpoint (char *buf, size_t size)
+{
+    void *ctx = zmq_ctx_new ();
+    void *s = zmq_socket (ctx, ZMQ_ROUTER);
+    zmq_bind (s, "tcp://127.0.0.1:*");
+    zmq_getsockopt (s, ZMQ_LAST_ENDPOINT, buf, &size);
+    zmq_close (s);
+    zmq_ctx_term (ctx);
+}
+
+static int
+s_setup (void)
+{
+    return s_fake_start ();
+}
+
+/*  Fails the suite if the client ever sent what our codec refuses.       */
+static int
+s_teardown (void)
+{
+    int bad = s_fake.bad_reqs;
+    s_fake_stop ();
+    if (bad)
+        fprintf (stderr, "test_client: %d request(s) did not decode\n", bad);
+    return bad ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  Scripts.                                                              */
+
+#define RID(req) ((unsigned long long) (req)->rid)
+
+/*  A well-behaved coordinator for the interactive API.                   */
+static void
+s_script_interactive (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    switch (req->type) {
+    case TPC_MSG_BEGIN:
+        s_reply (f, "{\"v\":1,\"type\":\"begun\",\"rid\":%llu,\"gid\":\""
+                 S_GID "\"}", RID (req));
+        break;
+    case TPC_MSG_EXEC:
+        s_reply (f, "{\"v\":1,\"type\":\"result\",\"rid\":%llu,\"gid\":\"%s\","
+                 "\"columns\":[\"id\",\"owner\"],\"rows\":[[\"1\",\"ann\"],"
+                 "[\"2\",null]],\"affected\":2}", RID (req), req->gid);
+        break;
+    case TPC_MSG_COMMIT:
+        s_reply (f, "{\"v\":1,\"type\":\"outcome\",\"rid\":%llu,\"gid\":\"%s\","
+                 "\"outcome\":\"committed\"}", RID (req), req->gid);
+        break;
+    case TPC_MSG_ROLLBACK:
+        s_reply (f, "{\"v\":1,\"type\":\"outcome\",\"rid\":%llu,\"gid\":\"%s\","
+                 "\"outcome\":\"aborted\",\"reason\":\"rolled back by "
+                 "client\"}", RID (req), req->gid);
+        break;
+    case TPC_MSG_SUBMIT:
+        s_reply (f, "{\"v\":1,\"type\":\"outcome\",\"rid\":%llu,\"gid\":\""
+                 S_GID "\",\"outcome\":\"committed\"}", RID (req));
+        break;
+    case TPC_MSG_STATUS:
+        s_reply (f, "{\"v\":1,\"type\":\"txstatus\",\"rid\":%llu,\"gid\":\"%s\","
+                 "\"state\":\"prepared\",\"outcome\":\"in_progress\"}",
+                 RID (req), req->gid);
+        break;
+    case TPC_MSG_LIST:
+        s_reply (f, "{\"v\":1,\"type\":\"txlist\",\"rid\":%llu,\"txns\":["
+                 "{\"gid\":\"" S_GID "\",\"state\":\"prepared\",\"age_ms\":1500,"
+                 "\"parts\":[\"db1\",\"db2\"]},{\"gid\":\"tpc_c1_1_9\","
+                 "\"state\":\"active\",\"age_ms\":3,\"parts\":[]}]}",
+                 RID (req));
+        break;
+    default:
+        break;
+    }
+}
+
+/*  Every decision is "aborted", with a reason.                            */
+static void
+s_script_aborts (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    s_reply (f, "{\"v\":1,\"type\":\"outcome\",\"rid\":%llu,\"gid\":\"%s\","
+             "\"outcome\":\"aborted\",\"reason\":\"db2 voted no: "
+             "insufficient funds\"}", RID (req), req->gid ? req->gid : S_GID);
+}
+
+/*  Every request fails with a database error.                            */
+static void
+s_script_db_error (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    s_reply (f, "{\"v\":1,\"type\":\"error\",\"rid\":%llu,\"code\":-11,"
+             "\"message\":\"db1: relation \\\"nope\\\" does not exist\","
+             "\"gid\":\"" S_GID "\"}", RID (req));
+}
+
+static void
+s_script_unknown_gid (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    s_reply (f, "{\"v\":1,\"type\":\"error\",\"rid\":%llu,\"code\":-300,"
+             "\"message\":\"no transaction %s\"}", RID (req),
+             req->gid ? req->gid : "?");
+}
+
+/*  Request 0 gets no answer; later ones first get a stale reply carrying
+ *  request 0's rid, then their own.                                      */
+static void
+s_script_stale (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    if (n == 0)
+        return;
+    s_reply (f, "{\"v\":1,\"type\":\"txstatus\",\"rid\":1,\"gid\":\"%s\","
+             "\"state\":\"committed\",\"outcome\":\"committed\"}", req->gid);
+    s_reply (f, "{\"v\":1,\"type\":\"txstatus\",\"rid\":%llu,\"gid\":\"%s\","
+             "\"state\":\"aborted\",\"outcome\":\"aborted\"}", RID (req),
+             req->gid);
+}
+
+/*  A different kind of garbage for each request number.                  */
+static void
+s_script_malformed (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    switch (n) {
+    case 0:
+        s_reply (f, "this is { not json");
+        break;
+    case 1:                     /* a reply lacking required fields */
+        s_reply (f, "{\"v\":1,\"type\":\"txstatus\",\"rid\":%llu}",
+                 RID (req));
+        break;
+    case 2: {                   /* two frames */
+        zmq_msg_t id;
+        zmq_msg_init (&id);
+        zmq_msg_copy (&id, &f->peer);
+        zmq_msg_send (&id, f->router, ZMQ_SNDMORE);
+        zmq_send (f->router, "{}", 2, ZMQ_SNDMORE);
+        zmq_send (f->router, "{}", 2, 0);
+        break;
+    }
+    case 3:                     /* the wrong type of reply */
+        s_reply (f, "{\"v\":1,\"type\":\"begun\",\"rid\":%llu,\"gid\":\"%s\"}",
+                 RID (req), req->gid);
+        break;
+    case 4:                     /* a commit answered with garbage */
+        s_reply (f, "\xff\xfe garbage");
+        break;
+    case 5:                     /* a reply about another transaction */
+        s_reply (f, "{\"v\":1,\"type\":\"outcome\",\"rid\":%llu,\"gid\":"
+                 "\"tpc_c1_1_999\",\"outcome\":\"committed\"}", RID (req));
+        break;
+    default:                    /* then behave */
+        s_script_interactive (f, req, n);
+        break;
+    }
+}
+
+/*  Silence: the coordinator took the request and never answered.         */
+static void
+s_script_silent (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) f; (void) req; (void) n;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  libtpc                                                                */
+
+static void
+test_begin_exec_rows (void)
+{
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_client (2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_txn_opts_t opts = { .timeout_ms = 5000, .protocol = "3pc" };
+    CU_ASSERT_EQUAL (tpc_begin (c, &opts, gid), 0);
+    CU_ASSERT_STRING_EQUAL (gid, S_GID);
+    const tpc_msg_t *r = s_req (0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_BEGIN);
+    CU_ASSERT_EQUAL (r->rid, 1);
+    CU_ASSERT_EQUAL (r->timeout_ms, 5000);
+    CU_ASSERT (r->has_protocol && r->protocol == TPC_PROTO_3PC);
+
+    const char *params[] = { "7", NULL, "o'brien \"quoted\" ünï" };
+    tpc_result_t *res = NULL;
+    CU_ASSERT_EQUAL (tpc_exec (c, gid, "db1",
+                               "SELECT id, owner FROM acct WHERE id <> $1 "
+                               "OR owner IS NOT DISTINCT FROM $2 OR owner = $3",
+                               3, params, &res), 0);
+    r = s_req (1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_EXEC);
+    CU_ASSERT_EQUAL (r->rid, 2);
+    CU_ASSERT_STRING_EQUAL (r->gid, S_GID);
+    CU_ASSERT_STRING_EQUAL (r->on, "db1");
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->sql, "$3"));
+    CU_ASSERT_EQUAL_FATAL (r->nparams, 3);
+    CU_ASSERT_STRING_EQUAL (r->params[0], "7");
+    CU_ASSERT_PTR_NULL (r->params[1]);
+    CU_ASSERT_STRING_EQUAL (r->params[2], params[2]);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL (res);
+    CU_ASSERT_EQUAL (tpc_result_ncolumns (res), 2);
+    CU_ASSERT_STRING_EQUAL (tpc_result_column (res, 0), "id");
+    CU_ASSERT_STRING_EQUAL (tpc_result_column (res, 1), "owner");
+    CU_ASSERT_PTR_NULL (tpc_result_column (res, 2));
+    CU_ASSERT_EQUAL (tpc_result_nrows (res), 2);
+    CU_ASSERT_STRING_EQUAL (tpc_result_value (res, 0, 0), "1");
+    CU_ASSERT_STRING_EQUAL (tpc_result_value (res, 0, 1), "ann");
+    CU_ASSERT_STRING_EQUAL (tpc_result_value (res, 1, 0), "2");
+    CU_ASSERT_PTR_NULL (tpc_result_value (res, 1, 1));
+    CU_ASSERT (tpc_result_is_null (res, 1, 1));
+    CU_ASSERT (!tpc_result_is_null (res, 1, 0));
+    CU_ASSERT_PTR_NULL (tpc_result_value (res, 2, 0));
+    CU_ASSERT_EQUAL (tpc_result_affected (res), 2);
+    tpc_result_destroy (&res);
+    CU_ASSERT_PTR_NULL (res);
+    tpc_result_destroy (&res);
+
+    /* bad arguments are refused before anything is sent */
+    CU_ASSERT_EQUAL (tpc_exec (c, "not-a-gid", "db1", "SELECT 1", 0, NULL,
+                               NULL), TPC_CLIENT_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "not-a-gid"));
+    CU_ASSERT_EQUAL (tpc_exec (c, gid, NULL, "SELECT 1", 0, NULL, NULL),
+                     TPC_CLIENT_EINVAL);
+    tpc_txn_opts_t bad = { .protocol = "4pc" };
+    CU_ASSERT_EQUAL (tpc_begin (c, &bad, gid), TPC_CLIENT_EINVAL);
+    CU_ASSERT_EQUAL (s_nreqs (), 2);
+    tpc_client_destroy (&c);
+    CU_ASSERT_PTR_NULL (c);
+    tpc_client_destroy (&c);
+}
+
+static void
+test_commit_rollback (void)
+{
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_client (2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    char reason[64] = "junk";
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, reason, sizeof reason),
+                     0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (reason, "");
+    CU_ASSERT_EQUAL (s_req (0)->type, TPC_MSG_COMMIT);
+    CU_ASSERT_STRING_EQUAL (s_req (0)->gid, S_GID);
+
+    CU_ASSERT_EQUAL (tpc_rollback (c, S_GID, &outcome, reason, sizeof reason),
+                     0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_ABORTED);
+    CU_ASSERT_STRING_EQUAL (reason, "rolled back by client");
+    CU_ASSERT_EQUAL (s_req (1)->type, TPC_MSG_ROLLBACK);
+
+    atomic_store (&s_fake.script, s_script_aborts);
+    char small[8];
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, small, sizeof small),
+                     TPC_CLIENT_EABORTED);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_ABORTED);
+    CU_ASSERT_STRING_EQUAL (small, "db2 vot");      /* truncated, NUL'd */
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c),
+                                    "insufficient funds"));
+    /* outcome and reason are optional */
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, NULL, NULL, 0),
+                     TPC_CLIENT_EABORTED);
+    tpc_client_destroy (&c);
+}
+
+static void
+test_submit (void)
+{
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_client (2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    const char *p1[] = { "10", "1" };
+    const char *p2[] = { "10", NULL };
+    tpc_client_stmt_t stmts[] = {
+        { "db1", "UPDATE acct SET bal = bal - $1 WHERE id = $2", 2, p1 },
+        { "db2", "UPDATE acct SET bal = bal + $1 WHERE id = coalesce($2, 1)",
+          2, p2 },
+        { "db2", "INSERT INTO audit VALUES ('transfer')", 0, NULL },
+    };
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t outcome;
+    char reason[128];
+    tpc_txn_opts_t opts = { .protocol = "2pc" };
+    CU_ASSERT_EQUAL (tpc_submit (c, stmts, 3, &opts, gid, &outcome, reason,
+                                 sizeof reason), 0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (gid, S_GID);
+    const tpc_msg_t *r = s_req (0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_SUBMIT);
+    CU_ASSERT (r->has_protocol && r->protocol == TPC_PROTO_2PC);
+    CU_ASSERT_EQUAL (r->timeout_ms, 0);
+    CU_ASSERT_EQUAL_FATAL (r->nstmts, 3);
+    CU_ASSERT_STRING_EQUAL (r->stmts[0].on, "db1");
+    CU_ASSERT_STRING_EQUAL (r->stmts[1].on, "db2");
+    CU_ASSERT_STRING_EQUAL (r->stmts[1].sql, stmts[1].sql);
+    CU_ASSERT_EQUAL_FATAL (r->stmts[1].nparams, 2);
+    CU_ASSERT_STRING_EQUAL (r->stmts[1].params[0], "10");
+    CU_ASSERT_PTR_NULL (r->stmts[1].params[1]);
+    CU_ASSERT_EQUAL (r->stmts[2].nparams, 0);
+
+    atomic_store (&s_fake.script, s_script_aborts);
+    CU_ASSERT_EQUAL (tpc_submit (c, stmts, 2, NULL, gid, &outcome, reason,
+                                 sizeof reason), TPC_CLIENT_EABORTED);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_ABORTED);
+    CU_ASSERT_STRING_EQUAL (gid, S_GID);
+    CU_ASSERT_STRING_EQUAL (reason, "db2 voted no: insufficient funds");
+    CU_ASSERT (!s_req (1)->has_protocol);
+
+    /* a statement without its participant is refused locally */
+    tpc_client_stmt_t nowhere = { NULL, "SELECT 1", 0, NULL };
+    CU_ASSERT_EQUAL (tpc_submit (c, &nowhere, 1, NULL, gid, &outcome, NULL,
+                                 0), TPC_CLIENT_EINVAL);
+    CU_ASSERT_EQUAL (tpc_submit (c, stmts, 0, NULL, gid, &outcome, NULL, 0),
+                     TPC_CLIENT_EINVAL);
+    CU_ASSERT_EQUAL (s_nreqs (), 2);
+    tpc_client_destroy (&c);
+}
+
+static void
+test_status_list (void)
+{
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_client (2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome;
+    char state[32];
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state), 0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "prepared");
+    CU_ASSERT_STRING_EQUAL (tpc_client_outcome_name (outcome), "in_progress");
+
+    tpc_txlist_t *list = NULL;
+    CU_ASSERT_EQUAL (tpc_list (c, &list), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (list);
+    CU_ASSERT_EQUAL (tpc_txlist_size (list), 2);
+    CU_ASSERT_STRING_EQUAL (tpc_txlist_gid (list, 0), S_GID);
+    CU_ASSERT_STRING_EQUAL (tpc_txlist_state (list, 0), "prepared");
+    CU_ASSERT_EQUAL (tpc_txlist_age_ms (list, 0), 1500);
+    CU_ASSERT_EQUAL (tpc_txlist_nparts (list, 0), 2);
+    CU_ASSERT_STRING_EQUAL (tpc_txlist_part (list, 0, 1), "db2");
+    CU_ASSERT_PTR_NULL (tpc_txlist_part (list, 0, 2));
+    CU_ASSERT_EQUAL (tpc_txlist_nparts (list, 1), 0);
+    CU_ASSERT_PTR_NULL (tpc_txlist_gid (list, 2));
+    tpc_txlist_destroy (&list);
+    CU_ASSERT_PTR_NULL (list);
+    tpc_client_destroy (&c);
+}
+
+static void
+test_error_reply (void)
+{
+    atomic_store (&s_fake.script, s_script_db_error);
+    tpc_client_t *c = s_client (2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_result_t *res = (tpc_result_t *) 1;
+    CU_ASSERT_EQUAL (tpc_exec (c, S_GID, "db1", "SELECT * FROM nope", 0, NULL,
+                               &res), TPC_CLIENT_EDB);
+    CU_ASSERT_PTR_NULL (res);
+    CU_ASSERT_STRING_EQUAL (tpc_client_errmsg (c),
+                            "db1: relation \"nope\" does not exist");
+    CU_ASSERT_STRING_EQUAL (tpc_client_strerror (TPC_CLIENT_EDB),
+                            "database error");
+
+    /* an error reply to submit still hands back the gid it names */
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t outcome;
+    tpc_client_stmt_t st = { "db1", "SELECT * FROM nope", 0, NULL };
+    CU_ASSERT_EQUAL (tpc_submit (c, &st, 1, NULL, gid, &outcome, NULL, 0),
+                     TPC_CLIENT_EDB);
+    CU_ASSERT_STRING_EQUAL (gid, S_GID);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+
+    atomic_store (&s_fake.script, s_script_unknown_gid);
+    CU_ASSERT_EQUAL (tpc_status (c, "tpc_c1_1_42", &outcome, NULL, 0),
+                     TPC_CLIENT_EUNKNOWN_GID);
+    CU_ASSERT_STRING_EQUAL (tpc_client_errmsg (c),
+                            "no transaction tpc_c1_1_42");
+    tpc_client_destroy (&c);
+}
+
+static void
+test_timeout_in_doubt (void)
+{
+    atomic_store (&s_fake.script, s_script_silent);
+    tpc_client_t *c = s_client (300);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome = TPC_CLIENT_COMMITTED;
+    char reason[32] = "junk";
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, reason, sizeof reason),
+                     TPC_CLIENT_EIN_DOUBT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    CU_ASSERT_STRING_EQUAL (reason, "");
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "tpc_status"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), S_GID));
+    CU_ASSERT_EQUAL (s_nreqs (), 1);   /* it was sent: hence the doubt */
+
+    char gid[TPC_CLIENT_GID_MAX] = "junk";
+    tpc_client_stmt_t st = { "db1", "UPDATE t SET x = 1", 0, NULL };
+    CU_ASSERT_EQUAL (tpc_submit (c, &st, 1, NULL, gid, &outcome, NULL, 0),
+                     TPC_CLIENT_EIN_DOUBT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    CU_ASSERT_STRING_EQUAL (gid, "");
+    CU_ASSERT_EQUAL (tpc_rollback (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_EIN_DOUBT);
+
+    /* requests that decide nothing simply time out */
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), TPC_CLIENT_ETIMEDOUT);
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_ETIMEDOUT);
+    tpc_client_destroy (&c);
+
+    /* nobody listening: nothing is sent, and the caller is told so */
+    char dead[128];
+    s_dead_endpoint (dead, sizeof dead);
+    tpc_client_opts_t opts = { .timeout_ms = 200 };
+    c = tpc_client_new (dead, &opts);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_ECONNECT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "not reachable"));
+    tpc_client_destroy (&c);
+}
+
+static void
+test_stale_reply (void)
+{
+    atomic_store (&s_fake.script, s_script_stale);
+    tpc_client_t *c = s_client (300);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome;
+    char state[32];
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state),
+                     TPC_CLIENT_ETIMEDOUT);
+    /* the second call sees the stale answer (rid 1) first: it must skip it */
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state), 0);
+    CU_ASSERT_EQUAL (s_req (1)->rid, 2);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_ABORTED);
+    CU_ASSERT_STRING_EQUAL (state, "aborted");
+    tpc_client_destroy (&c);
+}
+
+static void
+test_malformed_reply (void)
+{
+    atomic_store (&s_fake.script, s_script_malformed);
+    tpc_client_t *c = s_client (1000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome;
+    char state[32];
+    /* 0: not JSON */
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state),
+                     TPC_CLIENT_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "malformed"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "TPC_EMSG_SYNTAX"));
+    /* 1: required fields missing */
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state),
+                     TPC_CLIENT_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "malformed"));
+    /* 2: two frames */
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state),
+                     TPC_CLIENT_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "frames"));
+    /* 3: the wrong reply type */
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state),
+                     TPC_CLIENT_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "\"begun\""));
+    /* 4, 5: a commit answered with garbage, or about another gid: doubt */
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_EIN_DOUBT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "malformed"));
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_EIN_DOUBT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "tpc_c1_1_999"));
+    /* 6: and the client still works */
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, state, sizeof state), 0);
+    CU_ASSERT_STRING_EQUAL (state, "prepared");
+    tpc_client_destroy (&c);
+}
+
+static void
+test_client_new (void)
+{
+    tpc_client_t *c = tpc_client_new ("no-such-transport://x", NULL);
+    CU_ASSERT_PTR_NULL (c);
+    tpc_client_opts_t bad = { .timeout_ms = -1 };
+    CU_ASSERT_PTR_NULL (tpc_client_new (s_fake.endpoint, &bad));
+    c = tpc_client_new (NULL, NULL);  /* default endpoint: lazy connect */
+    CU_ASSERT_PTR_NOT_NULL (c);
+    tpc_client_destroy (&c);
+    CU_ASSERT_STRING_EQUAL (tpc_client_errmsg (NULL), "");
+
+    /* a request over the size limit is refused before it is sent */
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_opts_t small = { .timeout_ms = 1000, .max_msg_size = 100 };
+    c = tpc_client_new (s_fake.endpoint, &small);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char sql[200];
+    memset (sql, 'x', sizeof sql - 1);
+    sql[sizeof sql - 1] = '\0';
+    CU_ASSERT_EQUAL (tpc_exec (c, S_GID, "db1", sql, 0, NULL, NULL),
+                     TPC_CLIENT_EMSG_TOO_BIG);
+    CU_ASSERT_EQUAL (s_nreqs (), 0);
+    /* a reply over the limit is a protocol error, not a crash */
+    tpc_txlist_t *list = NULL;
+    CU_ASSERT_EQUAL (tpc_list (c, &list), TPC_CLIENT_EPROTO);
+    CU_ASSERT_PTR_NULL (list);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "TOO_BIG"));
+    tpc_client_destroy (&c);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  tpcctl                                                                */
+
+/*  Run tpcctl with ARGV (NULL-terminated, without argv[0]); its stdout
+ *  goes to OUT (SIZE bytes, NUL-terminated).  Returns the exit status, or
+ *  -1 if it did not exit normally.  ENV_COORD, if not NULL, is put in
+ *  TPC_COORDINATOR (else that variable is removed).                      */
+static int
+s_tpcctl (const char *env_coord, char *out, size_t size, ...)
+{
+    const char *argv[32] = { TPCCTL_PATH };
+    int argc = 1;
+    va_list ap;
+    va_start (ap, size);
+    const char *a;
+    while ((a = va_arg (ap, const char *)) && argc < 31)
+        argv[argc++] = a;
+    va_end (ap);
+    argv[argc] = NULL;
+
+    int fds[2];
+    if (pipe (fds))
+        return -1;
+    pid_t pid = fork ();
+    if (pid == 0) {
+        dup2 (fds[1], 1);
+        close (fds[0]);
+        close (fds[1]);
+        if (env_coord)
+            setenv ("TPC_COORDINATOR", env_coord, 1);
+        else
+            unsetenv ("TPC_COORDINATOR");
+        execv (TPCCTL_PATH, (char *const *) argv);
+        _exit (127);
+    }
+    close (fds[1]);
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read (fds[0], out + got, size - 1 - got)) > 0)
+        got += (size_t) n;
+    out[got] = '\0';
+    close (fds[0]);
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+#define TPCCTL(out, ...) s_tpcctl (NULL, out, sizeof out, __VA_ARGS__, NULL)
+
+static void
+test_tpcctl_usage (void)
+{
+    char out[8192];
+    CU_ASSERT_EQUAL (TPCCTL (out, "help"), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "exit codes"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "4  outcome in doubt"));
+    CU_ASSERT_EQUAL (s_tpcctl (NULL, out, sizeof out, NULL), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "frobnicate"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec", "--on", "db1"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec", "--param", "1", "--on", "db1",
+                             "SELECT 1"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec", "--on", "db1", "SELECT 1",
+                             "--protocol", "4pc"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec", "--on", "db1", "SELECT 1",
+                             "stray"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--timeout-ms", "abc", "list"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--timeout-ms", "0", "list"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "list", "--coordinator"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "list", "extra"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "status"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "status", "not_a_gid"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "show", S_GID, S_GID), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", "bogus", "list"), 2);
+    /* `log` is handed to its own module, argv from the command word on */
+    CU_ASSERT_EQUAL (TPCCTL (out, "log", "--help"), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "tpcctl log dump"));
+    CU_ASSERT_EQUAL (TPCCTL (out, "log", "verify", "/nonexistent/tpc/log"), 1);
+    CU_ASSERT_EQUAL (s_nreqs (), 0);    /* none of these reached the fake */
+}
+
+static void
+test_tpcctl_unreachable (void)
+{
+    char out[4096], dead[128];
+    s_dead_endpoint (dead, sizeof dead);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", dead, "--timeout-ms",
+                             "200", "list"), 3);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", dead, "--timeout-ms",
+                             "200", "exec", "--on", "db1", "SELECT 1"), 3);
+    CU_ASSERT_STRING_EQUAL (out, "");
+    /* the endpoint can come from the environment */
+    CU_ASSERT_EQUAL (s_tpcctl (dead, out, sizeof out, "--timeout-ms", "200",
+                               "status", S_GID, NULL), 3);
+    /* a silent coordinator: no reply is "unreachable" for a read ... */
+    atomic_store (&s_fake.script, s_script_silent);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint,
+                             "--timeout-ms", "200", "list"), 3);
+    /* ... and "in doubt" for a transaction */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint,
+                             "--timeout-ms", "200", "exec", "--on", "db1",
+                             "UPDATE t SET x = 1"), 4);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "in_doubt"));
+    CU_ASSERT_EQUAL (s_nreqs (), 2);
+}
+
+static void
+test_tpcctl_exec (void)
+{
+    char out[4096];
+    atomic_store (&s_fake.script, s_script_interactive);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint, "exec",
+                             "--on", "db1",
+                             "UPDATE acct SET bal = bal - $1 WHERE id = $2",
+                             "--param", "10", "--param", "1",
+                             "--on", "db2",
+                             "UPDATE acct SET bal = bal + $1 WHERE id = $2",
+                             "--param", "10", "--null",
+                             "--protocol", "3pc", "--txn-timeout-ms", "9000"),
+                     0);
+    CU_ASSERT_STRING_EQUAL (out, "committed gid=" S_GID "\n");
+    const tpc_msg_t *r = s_req (0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_SUBMIT);
+    CU_ASSERT (r->has_protocol && r->protocol == TPC_PROTO_3PC);
+    CU_ASSERT_EQUAL (r->timeout_ms, 9000);
+    CU_ASSERT_EQUAL_FATAL (r->nstmts, 2);
+    CU_ASSERT_STRING_EQUAL (r->stmts[0].on, "db1");
+    CU_ASSERT_EQUAL_FATAL (r->stmts[0].nparams, 2);
+    CU_ASSERT_STRING_EQUAL (r->stmts[0].params[1], "1");
+    CU_ASSERT_STRING_EQUAL (r->stmts[1].on, "db2");
+    CU_ASSERT_EQUAL_FATAL (r->stmts[1].nparams, 2);
+    CU_ASSERT_PTR_NULL (r->stmts[1].params[1]);
+
+    atomic_store (&s_fake.script, s_script_aborts);
+    CU_ASSERT_EQUAL (s_tpcctl (s_fake.endpoint, out, sizeof out, "exec",
+                               "--on", "db1", "UPDATE t SET x = 1", NULL), 1);
+    CU_ASSERT_STRING_EQUAL (out, "aborted gid=" S_GID
+                            " reason=db2 voted no: insufficient funds\n");
+
+    atomic_store (&s_fake.script, s_script_db_error);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint, "--json",
+                             "exec", "--on", "db1", "SELECT * FROM nope"), 1);
+    cJSON *doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (doc, "outcome")), "error");
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (doc, "code")->valueint, -11);
+    cJSON_Delete (doc);
+}
+
+static void
+test_tpcctl_read (void)
+{
+    char out[8192];
+    const char *ep = s_fake.endpoint;
+    atomic_store (&s_fake.script, s_script_interactive);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status", S_GID), 0);
+    CU_ASSERT_STRING_EQUAL (out, "gid=" S_GID
+                            " outcome=in_progress state=prepared\n");
+
+    CU_ASSERT_EQUAL (TPCCTL (out, "list", "--coordinator", ep), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, S_GID));
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "db1,db2"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "1500"));
+
+    CU_ASSERT_EQUAL (TPCCTL (out, "--json", "--coordinator", ep, "list"), 0);
+    cJSON *doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    cJSON *txns = cJSON_GetObjectItem (doc, "txns");
+    CU_ASSERT_EQUAL (cJSON_GetArraySize (txns), 2);
+    cJSON *t0 = cJSON_GetArrayItem (txns, 0);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (t0, "gid")), S_GID);
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (t0, "age_ms")->valueint, 1500);
+    CU_ASSERT_EQUAL (cJSON_GetArraySize (
+                     cJSON_GetObjectItem (t0, "participants")), 2);
+    cJSON_Delete (doc);
+
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "show", S_GID,
+                             "--json"), 0);
+    doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (doc, "state")), "prepared");
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (doc, "outcome")),
+                            "in_progress");
+    CU_ASSERT (cJSON_IsTrue (cJSON_GetObjectItem (doc, "in_flight")));
+    cJSON *parts = cJSON_GetObjectItem (doc, "participants");
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetArrayItem (parts, 1)), "db2");
+    cJSON_Delete (doc);
+
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "show", S_GID), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "participants: db1 db2"));
+
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "--json", "status",
+                             S_GID), 0);
+    doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL (doc);
+    cJSON_Delete (doc);
+
+    atomic_store (&s_fake.script, s_script_unknown_gid);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status",
+                             "tpc_c1_1_42"), 1);
+    CU_ASSERT_STRING_EQUAL (out, "");
+}
+
+static const tpc_test_case_t s_cases[] = {
+    { "begin_exec_rows", test_begin_exec_rows },
+    { "commit_rollback", test_commit_rollback },
+    { "submit", test_submit },
+    { "status_list", test_status_list },
+    { "error_reply", test_error_reply },
+    { "timeout_in_doubt", test_timeout_in_doubt },
+    { "stale_reply", test_stale_reply },
+    { "malformed_reply", test_malformed_reply },
+    { "client_new", test_client_new },
+    { "tpcctl_usage", test_tpcctl_usage },
+    { "tpcctl_unreachable", test_tpcctl_unreachable },
+    { "tpcctl_exec", test_tpcctl_exec },
+    { "tpcctl_read", test_tpcctl_read },
+    { NULL, NULL }
+};
+
+#define S_NCASES (sizeof s_cases / sizeof s_cases[0] - 1)
+
+int
+main (void)
+{
+    /* one suite per case, so that each case meets a fresh fake */
+    static tpc_test_case_t one[S_NCASES][2];
+    static tpc_test_suite_t suites[S_NCASES + 1];
+    for (size_t i = 0; i < S_NCASES; i++) {
+        one[i][0] = s_cases[i];
+        one[i][1] = (tpc_test_case_t) { NULL, NULL };
+        suites[i] = (tpc_test_suite_t) { s_cases[i].name, s_setup,
+                                         s_teardown, one[i] };
+    }
+    suites[S_NCASES] = (tpc_test_suite_t) { NULL, NULL, NULL, NULL };
+    return tpc_test_main ("test_client", suites);
+}

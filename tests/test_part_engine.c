@@ -1,0 +1,804 @@
+/*  test_part_engine: the agent's state machine driven with the in-memory
+ *  resource manager (part_mem) and a scripted coordinator.  Time is a
+ *  variable; every message the engine sends is captured and checked, and
+ *  so is what the "database" holds afterwards (prepared set, markers,
+ *  committed writes, open transactions).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "part_engine.h"
+#include "part_mem.h"
+#include "tpc_error.h"
+#include "tpc_test.h"
+
+#define MAX_OUT 512
+
+typedef struct {
+    part_mem_t *mem;
+    part_engine_t *eng;
+    part_engine_config_t cfg;
+    uint64_t now;
+    tpc_msg_t *out[MAX_OUT];
+    size_t nout;
+} s_fx_t;
+
+static int
+s_send (void *arg, tpc_msg_t **msg_p)
+{
+    s_fx_t *fx = arg;
+    if (fx->nout < MAX_OUT)
+        fx->out[fx->nout++] = *msg_p;
+    else
+        tpc_msg_destroy (msg_p);
+    *msg_p = NULL;
+    return 0;
+}
+
+static void
+s_log (void *arg, int level, const char *line)
+{
+    (void) arg;
+    if (level == 0 || getenv ("TPC_TEST_VERBOSE"))
+        fprintf (stderr, "  engine: %s\n", line);
+}
+
+static void
+s_emit (void *arg, const part_rm_result_t *res)
+{
+    s_fx_t *fx = arg;
+    part_engine_on_result (fx->eng, res, fx->now);
+}
+
+/*  Run everything that is due now.                                       */
+static void
+s_pump (s_fx_t *fx)
+{
+    const part_rm_t *rm = part_mem_rm (fx->mem);
+    for (int guard = 0; guard < 1000; guard++) {
+        bool did = false;
+        if (rm->timeout (rm->self, fx->now) == 0) {
+            rm->process (rm->self, fx->now, s_emit, fx);
+            did = true;
+        }
+        if (part_engine_timeout (fx->eng, fx->now) == 0) {
+            part_engine_tick (fx->eng, fx->now);
+            did = true;
+        }
+        if (!did)
+            return;
+    }
+    CU_FAIL ("engine and RM never settle");
+}
+
+/*  Let MS milliseconds pass, running every timer on its time.            */
+static void
+s_wait (s_fx_t *fx, uint64_t ms)
+{
+    const part_rm_t *rm = part_mem_rm (fx->mem);
+    uint64_t end = fx->now + ms;
+    s_pump (fx);
+    while (fx->now < end) {
+        int64_t a = rm->timeout (rm->self, fx->now);
+        int64_t b = part_engine_timeout (fx->eng, fx->now);
+        int64_t step = a < 0 ? b : b < 0 ? a : a < b ? a : b;
+        if (step < 0 || fx->now + (uint64_t) step > end)
+            fx->now = end;
+        else
+            fx->now += step ? (uint64_t) step : 1;
+        s_pump (fx);
+    }
+}
+
+static void
+s_engine_new (s_fx_t *fx)
+{
+    part_engine_io_t io = { .arg = fx, .send = s_send, .log = s_log };
+    fx->eng = part_engine_new (&fx->cfg, part_mem_rm (fx->mem), &io);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->eng);
+    part_engine_start (fx->eng, fx->now);
+}
+
+static void
+s_clear_out (s_fx_t *fx)
+{
+    for (size_t i = 0; i < fx->nout; i++)
+        tpc_msg_destroy (&fx->out[i]);
+    fx->nout = 0;
+}
+
+static void
+s_setup (s_fx_t *fx, size_t pool, size_t queue_max)
+{
+    memset (fx, 0, sizeof *fx);
+    part_mem_config_t mc = { .pool = pool, .queue_max = queue_max };
+    fx->mem = part_mem_new (&mc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->mem);
+    fx->cfg.name = "agent1";
+    fx->now = 1000;
+    s_engine_new (fx);
+    s_pump (fx);
+    CU_ASSERT (part_engine_ready (fx->eng, NULL));
+}
+
+static void
+s_teardown (s_fx_t *fx)
+{
+    s_clear_out (fx);
+    part_engine_destroy (&fx->eng);
+    part_engine_destroy (&fx->eng);     /* idempotent */
+    CU_ASSERT_PTR_NULL (fx->eng);
+    part_mem_destroy (&fx->mem);
+}
+
+/*  Restart the agent: a new engine on the same "database".              */
+static void
+s_restart (s_fx_t *fx)
+{
+    part_engine_destroy (&fx->eng);
+    part_mem_reconnect (fx->mem);
+    s_clear_out (fx);
+    s_engine_new (fx);
+}
+
+/*  Remove and return the first sent message of TYPE about GID (NULL gid:
+ *  any), or NULL.                                                        */
+static tpc_msg_t *
+s_take (s_fx_t *fx, tpc_msg_type_t type, const char *gid)
+{
+    for (size_t i = 0; i < fx->nout; i++) {
+        tpc_msg_t *m = fx->out[i];
+        if (m->type != type || (gid && (!m->gid || strcmp (m->gid, gid))))
+            continue;
+        memmove (&fx->out[i], &fx->out[i + 1], (fx->nout - i - 1) * sizeof m);
+        fx->nout--;
+        return m;
+    }
+    return NULL;
+}
+
+static size_t
+s_count (s_fx_t *fx, tpc_msg_type_t type, const char *gid)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->nout; i++)
+        if (fx->out[i]->type == type
+            && (!gid || (fx->out[i]->gid && !strcmp (fx->out[i]->gid, gid))))
+            n++;
+    return n;
+}
+
+static void
+s_deliver (s_fx_t *fx, tpc_msg_t *msg)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
+    part_engine_on_message (fx->eng, &msg, fx->now);
+    CU_ASSERT_PTR_NULL (msg);
+}
+
+/*  work {gid, seq, stmts, then}: NSQL statements without parameters.    */
+static void
+s_work (s_fx_t *fx, const char *gid, uint64_t seq, tpc_then_t then,
+        size_t nsql, const char *const *sql)
+{
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, gid);
+    m->seq = seq;
+    m->then = then;
+    for (size_t i = 0; i < nsql; i++)
+        tpc_msg_add_stmt (m, NULL, sql[i], 0, NULL);
+    s_deliver (fx, m);
+}
+
+static void
+s_work1 (s_fx_t *fx, const char *gid, uint64_t seq, tpc_then_t then,
+         const char *sql)
+{
+    s_work (fx, gid, seq, then, 1, &sql);
+}
+
+static void
+s_gid_msg (s_fx_t *fx, tpc_msg_type_t type, const char *gid,
+           tpc_outcome_t outcome)
+{
+    tpc_msg_t *m = tpc_msg_new (type);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, gid);
+    m->outcome = outcome;
+    s_deliver (fx, m);
+}
+
+/*  Expect a vote V (reason containing WHY if not NULL) for GID.         */
+static void
+s_expect_vote (s_fx_t *fx, const char *gid, tpc_vote_t v, const char *why)
+{
+    tpc_msg_t *m = s_take (fx, TPC_MSG_VOTE, gid);
+    CU_ASSERT_PTR_NOT_NULL (m);
+    if (!m)
+        return;
+    CU_ASSERT_EQUAL (m->vote, v);
+    if (v != TPC_VOTE_NO)
+        CU_ASSERT_PTR_NULL (m->reason);
+    if (why) {
+        CU_ASSERT (m->reason && strstr (m->reason, why));
+        if (!m->reason || !strstr (m->reason, why))
+            fprintf (stderr, "  reason was: %s\n", m->reason ? m->reason : "(null)");
+    }
+    tpc_msg_destroy (&m);
+}
+
+static void
+s_expect_ack (s_fx_t *fx, const char *gid, tpc_outcome_t o)
+{
+    tpc_msg_t *m = s_take (fx, TPC_MSG_ACK, gid);
+    CU_ASSERT_PTR_NOT_NULL (m);
+    if (m)
+        CU_ASSERT_EQUAL (m->outcome, o);
+    tpc_msg_destroy (&m);
+}
+
+static void
+s_expect_worked (s_fx_t *fx, const char *gid, uint64_t seq, bool ok,
+                 const char *why)
+{
+    tpc_msg_t *m = s_take (fx, TPC_MSG_WORKED, gid);
+    CU_ASSERT_PTR_NOT_NULL (m);
+    if (!m)
+        return;
+    CU_ASSERT_EQUAL (m->seq, seq);
+    CU_ASSERT_EQUAL (m->ok, ok);
+    CU_ASSERT_EQUAL (m->has_result, ok);
+    if (why)
+        CU_ASSERT (m->reason && strstr (m->reason, why));
+    tpc_msg_destroy (&m);
+}
+
+#define G1 "tpc_c1_1_1"
+#define G2 "tpc_c1_1_2"
+#define G3 "tpc_c1_1_3"
+#define G4 "tpc_c1_1_4"
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_two_phase_commit (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    tpc_msg_t *hello = s_take (&fx, TPC_MSG_HELLO, NULL);
+    CU_ASSERT (hello && hello->name && !strcmp (hello->name, "agent1"));
+    tpc_msg_destroy (&hello);
+
+    const char *two[] = { "INSERT a", "SELECT x" };
+    s_work (&fx, G1, 1, TPC_THEN_NONE, 2, two);
+    s_pump (&fx);
+    tpc_msg_t *w = s_take (&fx, TPC_MSG_WORKED, G1);
+    CU_ASSERT_FATAL (w != NULL);
+    CU_ASSERT (w->ok && w->has_result);
+    CU_ASSERT_EQUAL (w->seq, 1);
+    /* the last statement's result */
+    CU_ASSERT_EQUAL (w->ncolumns, 1);
+    CU_ASSERT_EQUAL (w->nrows, 1);
+    CU_ASSERT (w->nrows == 1 && w->cells[0] && !strcmp (w->cells[0], "x"));
+    tpc_msg_destroy (&w);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+
+    s_work1 (&fx, G1, 2, TPC_THEN_NONE, "UPDATE b");
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 2, true, NULL);
+
+    /* prepare: no vote before the RM reported the prepare durable */
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_VOTE, G1), 0);
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "preparing");
+    CU_ASSERT (!part_mem_is_prepared (fx.mem, G1));
+    s_pump (&fx);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "prepared");
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);    /* session freed */
+
+    /* the heartbeat lists it */
+    s_wait (&fx, 1000);
+    hello = s_take (&fx, TPC_MSG_HELLO, NULL);
+    CU_ASSERT (hello && hello->ngids == 1 && !strcmp (hello->gids[0], G1));
+    tpc_msg_destroy (&hello);
+
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 2);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    s_teardown (&fx);
+}
+
+static void
+test_work_then_prepare_and_abort (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 0);
+    s_teardown (&fx);
+}
+
+static void
+test_readonly (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "SELECT 1");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_READONLY, NULL);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 0);
+    s_teardown (&fx);
+}
+
+static void
+test_one_phase (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    const char *two[] = { "INSERT a", "INSERT b" };
+    s_work (&fx, G1, 1, TPC_THEN_COMMIT, 2, two);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 2);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+
+    /* a failing statement: ack aborted with the database's message */
+    const char *bad[] = { "INSERT a", "FAIL no such table" };
+    s_work (&fx, G2, 1, TPC_THEN_COMMIT, 2, bad);
+    s_pump (&fx);
+    tpc_msg_t *m = s_take (&fx, TPC_MSG_ACK, G2);
+    CU_ASSERT (m && m->outcome == TPC_OUTCOME_ABORTED && m->reason
+               && !strcmp (m->reason, "no such table"));
+    tpc_msg_destroy (&m);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 2);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+
+    /* the session died during COMMIT: the marker tells the truth */
+    part_mem_fail_next (fx.mem, PART_RM_COMMIT_ONEPHASE, TPC_ECONNECT,
+                        "server closed the connection", true);
+    s_work1 (&fx, G3, 1, TPC_THEN_COMMIT, "INSERT c");
+    s_pump (&fx);
+    s_expect_ack (&fx, G3, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 3);
+    part_mem_fail_next (fx.mem, PART_RM_COMMIT_ONEPHASE, TPC_ECONNECT,
+                        "server closed the connection", false);
+    s_work1 (&fx, G4, 1, TPC_THEN_COMMIT, "INSERT d");
+    s_pump (&fx);
+    s_expect_ack (&fx, G4, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 3);
+    s_teardown (&fx);
+}
+
+static void
+test_no_vote_on_failure (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    /* a statement fails inside work then=prepare: vote no, rolled back */
+    const char *bad[] = { "INSERT a", "FAIL duplicate key value violates x" };
+    s_work (&fx, G1, 1, TPC_THEN_PREPARE, 2, bad);
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, "duplicate key value violates x");
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT (!part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
+
+    /* worked error, then the coordinator still asks to prepare */
+    s_work1 (&fx, G2, 1, TPC_THEN_NONE, "FAIL division by zero");
+    s_pump (&fx);
+    s_expect_worked (&fx, G2, 1, false, "division by zero");
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G2, 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_NO, "division by zero");
+    s_work1 (&fx, G2, 2, TPC_THEN_NONE, "INSERT x");
+    s_pump (&fx);
+    s_expect_worked (&fx, G2, 2, false, "aborted");
+
+    /* the prepare itself fails: vote no with the database's message */
+    part_mem_fail_next (fx.mem, PART_RM_PREPARE, TPC_EDB,
+                        "could not fsync file", false);
+    s_work1 (&fx, G3, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G3, TPC_VOTE_NO, "could not fsync file");
+    CU_ASSERT (!part_mem_is_prepared (fx.mem, G3));
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+
+    /* the prepare happened but its answer was lost: vote no; the abort
+     * that follows must roll the prepared transaction back */
+    part_mem_fail_next (fx.mem, PART_RM_PREPARE, TPC_ECONNECT,
+                        "server closed the connection", true);
+    s_work1 (&fx, G4, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G4, TPC_VOTE_NO, "lost during prepare");
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G4));
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G4, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G4, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+
+    /* prepare of a gid nobody began */
+    s_gid_msg (&fx, TPC_MSG_PREPARE, "tpc_c1_9_9", 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, "tpc_c1_9_9", TPC_VOTE_NO, "unknown transaction");
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+static void
+test_decide_idempotent (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+
+    /* repeated commit: not prepared any more, answered from the marker */
+    uint64_t before = part_mem_submitted (fx.mem, PART_RM_OUTCOME_OF);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_OUTCOME_OF), before + 1);
+    /* a contradicting late abort gets the truth too */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+
+    /* the same after an agent restart */
+    s_restart (&fx);
+    s_pump (&fx);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+
+    /* abort of a gid never seen: tombstone, and a later prepare votes no */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 'T');
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    s_work1 (&fx, G2, 1, TPC_THEN_PREPARE, "INSERT late");
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_NO, NULL);
+    /* ... also when the agent no longer remembers it: the marker's key */
+    s_restart (&fx);
+    s_pump (&fx);
+    s_work1 (&fx, G2, 1, TPC_THEN_PREPARE, "INSERT late");
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_NO, "duplicate key");
+    CU_ASSERT (!part_mem_is_prepared (fx.mem, G2));
+    /* ... and a decide committed for it tells the truth: aborted */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+
+    /* abort of an open transaction: rollback + tombstone */
+    s_work1 (&fx, G3, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G3, 1, true, NULL);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G3, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G3, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G3), 'T');
+    s_teardown (&fx);
+}
+
+static void
+test_recovery (void)
+{
+    s_fx_t fx;
+    memset (&fx, 0, sizeof fx);
+    fx.mem = part_mem_new (NULL);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G2), 0);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, "tpc_c1_1_5"), 0);
+    fx.cfg.name = "agent1";
+    fx.now = 5000;
+    s_engine_new (&fx);
+    CU_ASSERT (!part_engine_ready (fx.eng, NULL));
+    s_pump (&fx);
+    size_t found = 0;
+    CU_ASSERT (part_engine_ready (fx.eng, &found));
+    CU_ASSERT_EQUAL (found, 3);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, "tpc_c1_1_5"), 1);
+    s_clear_out (&fx);
+
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_COMMITTED);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_IN_PROGRESS);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (!part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G2));
+    /* unanswered and in_progress gids are asked again every second */
+    s_clear_out (&fx);
+    s_wait (&fx, 999);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, NULL), 0);
+    s_wait (&fx, 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, "tpc_c1_1_5"), 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 0);
+    s_clear_out (&fx);
+    s_wait (&fx, 3000);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 3);
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_ABORTED);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, "tpc_c1_1_5", TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    s_expect_ack (&fx, "tpc_c1_1_5", TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    /* a late duplicate answer changes nothing */
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 0);
+    CU_ASSERT_EQUAL (fx.nout, 0);
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, NULL), 0);
+
+    /* the database restarts while G3 is prepared and G4 open */
+    s_work1 (&fx, G3, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_work1 (&fx, G4, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G3, TPC_VOTE_YES, NULL);
+    s_expect_worked (&fx, G4, 1, true, NULL);
+    part_mem_crash (fx.mem);
+    s_work1 (&fx, G4, 2, TPC_THEN_PREPARE, "INSERT b");
+    s_pump (&fx);
+    s_expect_vote (&fx, G4, TPC_VOTE_NO, NULL);
+    /* a decide while the database is down waits, then applies */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G3, TPC_OUTCOME_COMMITTED);
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, G3), 0);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G3));
+    part_mem_set_down (fx.mem, false);
+    s_pump (&fx);
+    s_expect_ack (&fx, G3, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_RECOVER), 2);
+    s_teardown (&fx);
+}
+
+static void
+test_reconnect_queries (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_clear_out (&fx);
+    part_mem_crash (fx.mem);
+    part_mem_set_down (fx.mem, false);
+    s_pump (&fx);
+    /* recovery after the reconnect asks about the prepared gid */
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+
+    /* an agent crash after PREPARE, before the vote: the new agent finds
+     * the gid and finishes it per the answer */
+    s_work1 (&fx, G2, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_restart (&fx);
+    s_pump (&fx);
+    size_t found = 0;
+    CU_ASSERT (part_engine_ready (fx.eng, &found));
+    CU_ASSERT_EQUAL (found, 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 1);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
+static void
+test_duplicates_and_stale (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_clear_out (&fx);
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");     /* duplicate */
+    s_work1 (&fx, G1, 2, TPC_THEN_NONE, "INSERT b");     /* waits its turn */
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_WORKED, G1), 2);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    s_expect_worked (&fx, G1, 2, true, NULL);
+    s_work1 (&fx, G1, 2, TPC_THEN_NONE, "INSERT b");     /* old seq */
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (fx.nout, 0);
+
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);             /* while preparing */
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    CU_ASSERT_EQUAL (fx.nout, 0);
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);             /* again: still yes */
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_work1 (&fx, G1, 3, TPC_THEN_NONE, "INSERT c");     /* after prepare */
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 3, false, "already prepared");
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+
+    /* answers nobody asked for, messages an agent never gets */
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_COMMITTED);
+    s_gid_msg (&fx, TPC_MSG_VOTE, G1, 0);
+    tpc_msg_t *bad = tpc_msg_new (TPC_MSG_DECIDE);
+    tpc_msg_set_str (&bad->gid, "tpc_bad");
+    bad->outcome = TPC_OUTCOME_ABORTED;
+    s_deliver (&fx, bad);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (fx.nout, 0);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+
+    /* two decides in a row: both acked, one commit */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, G1), 1);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 2);
+
+    /* work for a transaction the agent never began (seq > 1) */
+    s_work1 (&fx, G2, 2, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G2, 2, false, "unknown transaction");
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+
+    /* a gap in seq aborts the transaction */
+    s_work1 (&fx, G3, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G3, 1, true, NULL);
+    s_work1 (&fx, G3, 3, TPC_THEN_NONE, "INSERT c");
+    s_pump (&fx);
+    s_expect_worked (&fx, G3, 3, false, "expected");
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G3, 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, G3, TPC_VOTE_NO, NULL);
+    s_teardown (&fx);
+}
+
+static void
+test_abort_interrupts_statement (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_clear_out (&fx);
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "SLEEP 60000");
+    s_work1 (&fx, G1, 2, TPC_THEN_PREPARE, "INSERT x");  /* queued behind */
+    s_wait (&fx, 100);
+    CU_ASSERT_EQUAL (fx.nout, 0);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 1, false, "aborted");
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, "aborted");
+    s_expect_ack (&fx, G1, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'T');
+    CU_ASSERT (fx.now < 2000);
+
+    /* abort while PREPARE runs: roll the prepared transaction back */
+    s_work1 (&fx, G2, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+static void
+test_busy (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 1, 1);
+    s_clear_out (&fx);
+    const char *slow[] = { "INSERT a", "SLEEP 100" };
+    s_work (&fx, G1, 1, TPC_THEN_NONE, 2, slow);
+    s_work1 (&fx, G2, 1, TPC_THEN_NONE, "INSERT a");     /* waits */
+    s_work1 (&fx, G3, 1, TPC_THEN_PREPARE, "INSERT a");  /* overflow */
+    s_pump (&fx);
+    s_expect_vote (&fx, G3, TPC_VOTE_NO, "busy");
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_WORKED, NULL), 0);
+    s_wait (&fx, 100);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_WORKED, G2), 0);  /* G1 holds it */
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_expect_worked (&fx, G2, 1, true, NULL);                /* its turn */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+static void
+test_forget (void)
+{
+    s_fx_t fx;
+    memset (&fx, 0, sizeof fx);
+    fx.mem = part_mem_new (NULL);
+    fx.cfg.name = "agent1";
+    fx.cfg.forget_ms = 5000;
+    fx.now = 1;
+    s_engine_new (&fx);
+    s_pump (&fx);
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "FAIL x");
+    s_pump (&fx);
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
+    s_wait (&fx, 4900);
+    CU_ASSERT_PTR_NOT_NULL (part_engine_state (fx.eng, G1));
+    s_wait (&fx, 200);
+    CU_ASSERT_PTR_NULL (part_engine_state (fx.eng, G1));
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    s_teardown (&fx);
+}
+
+static const tpc_test_case_t s_cases[] = {
+    { "two_phase_commit", test_two_phase_commit },
+    { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
+    { "readonly", test_readonly },
+    { "one_phase", test_one_phase },
+    { "no_vote_on_failure", test_no_vote_on_failure },
+    { "decide_idempotent", test_decide_idempotent },
+    { "recovery", test_recovery },
+    { "reconnect_queries", test_reconnect_queries },
+    { "duplicates_and_stale", test_duplicates_and_stale },
+    { "abort_interrupts_statement", test_abort_interrupts_statement },
+    { "busy", test_busy },
+    { "forget", test_forget },
+    { NULL, NULL }
+};
+
+int
+main (void)
+{
+    const tpc_test_suite_t suites[] = {
+        { "part_engine", NULL, NULL, s_cases },
+        { NULL, NULL, NULL, NULL }
+    };
+    return tpc_test_main ("test_part_engine", suites);
+}
