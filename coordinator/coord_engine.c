@@ -1,46 +1,60 @@
 /*  coord_engine: two-phase commit with presumed abort, as a pure state
  *  machine (see coord_engine.h for events and actions).
  *
- *  PER-TRANSACTION STATE MACHINE (gid = tpc_<id>_<epoch>_<seq>)
+ *  PER-TRANSACTION STATE MACHINE (gid = tpc_<id>_<epoch>_<seq>); each arrow
+ *  names the function that takes it.
  *
- *        begin                         submit, >= 2 participants:
- *          |                           work(then=prepare) to each
- *          v                                     |
- *     +---------+  commit, >= 2 parts:           v
- *     | ACTIVE  |--- prepare to each ------> +-----------+  all voted, every
- *     +---------+                            | PREPARING |--- vote readonly ---> ENDED
- *      |  ^  | |   commit, 0 parts --------> +-----------+    (commit, no record,
- *      |  |  | |     ENDED(committed)          |   |   |       no phase 2)
- *      |  |  | |                               |   |   |
- *      | exec: work(then=none) -> worked       |   |   | all voted, >= 1 yes:
- *      |       (ok: result to the client;      |   |   | append COMMIT(gid, yes
- *      |        failed: error, then abort)     |   |   | voters), FORCED
- *      |                                       |   |   v
- *      |  commit, 1 part: work(then=commit)    |   | +------------------------+
- *      |  ---------------------------------+   |   | | COMMITTING, !durable   |
- *      |  submit, 1 part ------------------+   |   | +------------------------+
- *      |                                   v   |   |   | coord_engine_durable(ticket)
- *      |                          +----------+ |   |   v
- *      |                          | ONEPHASE | |   | +------------------------+
- *      |                          +----------+ |   | | COMMITTING, durable    |
- *      |        ack(outcome): reply, ENDED  |  |   | | decide(committed) to   |
- *      |        vote timeout: client told   |  |   | | each yes voter, resent |
- *      |          in doubt, keep waiting    |  |   | | 100 ms doubling to 5 s,|
- *      |          abort_linger, then forget |  |   | | and on its reconnect   |
- *      |        send failed: -> ABORTING    |  |   | +------------------------+
- *      |                                       |   |   | every yes voter acked:
- *      | rollback, txn timeout, worked failed, |   |   v append END (lazy)
- *      | send failed                           |   |  ENDED(committed)
- *      v                                       |   |
- *     +-----------+ <-- vote no, vote timeout, txn timeout, rollback,
- *     | ABORTING  |     send failed ----------+   +
- *     +-----------+  (ABORT record appended lazily if prepares went out)
- *      | decide(aborted) to each participant that did not vote no/readonly,
- *      | resent with backoff until acked or abort_linger passed; an
- *      | interactive client that has not yet said commit/rollback is kept
- *      | until it does (and learns the reason) or its deadline passes
- *      v
- *     ENDED(aborted)
+ *                        begin (s_on_begin)
+ *                             |
+ *  exec: work(then=none)      v         commit, 0 participants:
+ *  worked ok: result   +-------------+  reply committed -> ENDED(committed)
+ *  (s_on_exec,         |   ACTIVE    |
+ *   s_on_worked)       +-------------+
+ *      commit, >= 2 parts:  |   |   |  commit, 1 part: work(then=commit)
+ *      prepare to each      |   |   +---------------------------+
+ *      (s_on_commit)        |   |  rollback, txn timeout,       |
+ *                           |   |  worked failed, send failed,  |
+ *  submit, >= 2 parts:      |   |  part gone (s_abort)          |
+ *  work(then=prepare)       |   +------------> ABORTING         |
+ *  (s_on_submit) ---+       |                                   v
+ *                   v       v      submit, 1 part:        +----------+
+ *                +-------------+   work(then=commit) ---> | ONEPHASE |
+ *                |  PREPARING  |                          +----------+
+ *                +-------------+              ack: reply its outcome, ENDED
+ *   vote no, vote   |   |   |                 vote timeout: client gets
+ *   timeout, txn    |   |   |                   EIN_DOUBT; forgotten
+ *   timeout,        |   |   |                   abort_linger_ms later
+ *   rollback, send  |   |   |                 send failed: -> ABORTING
+ *   failed          |   |   |  every vote in, all readonly: reply
+ *   (s_abort)       |   |   +- committed, no record, no phase 2
+ *   -> ABORTING <---+   |      -> ENDED(committed) (s_votes_complete)
+ *                       |
+ *   every vote in, >= 1 yes: append COMMIT(gid, yes voters), FORCED,
+ *   ticket t (s_votes_complete)
+ *                       v
+ *         +------------------------+
+ *         | COMMITTING, !durable   |  every send that depends on it is held
+ *         +------------------------+
+ *                       | coord_engine_durable(>= t) (s_commit_durable)
+ *                       v
+ *         +------------------------+  decide(committed) to each yes voter,
+ *         | COMMITTING, durable    |  resent 100 ms doubling to 5 s and at
+ *         +------------------------+  its hello; reply_on=decision: reply
+ *                       |             now; applied: at the last ack or
+ *                       |             ack_wait_ms later (s_txn_due)
+ *                       | every yes voter acked: append END, lazy
+ *                       v (s_on_ack, s_commit_finished)
+ *                ENDED(committed)
+ *
+ *         +------------------------+  decide(aborted) at once to each
+ *         |        ABORTING        |  participant that did not vote no or
+ *         +------------------------+  readonly, resent until acked or
+ *                       |             abort_linger_ms passed; ABORT record,
+ *                       |             lazy, if prepares went out
+ *                       | acks in (or lingered) and an interactive client
+ *                       | heard the outcome (or its deadline passed)
+ *                       v (s_abort_settle)
+ *                 ENDED(aborted)
  *
  *  ENDED is not a state in memory: the transaction is removed from the table
  *  and its gid and outcome go to a bounded cache of recent ends, so status
@@ -95,7 +109,9 @@ static const char *s_state_names[] = {
 
 /*  What the cache of ended transactions remembers (non-zero: zhashx items
  *  are pointers and NULL means absent).                                   */
-typedef enum { S_END_COMMITTED = 1, S_END_ABORTED = 2, S_END_UNKNOWN = 3 } s_end_t;
+typedef enum {
+    S_END_COMMITTED = 1, S_END_ABORTED = 2, S_END_UNKNOWN = 3
+} s_end_t;
 
 typedef struct {
     char name[TPC_RECORD_NAME_MAX];
@@ -884,7 +900,8 @@ typedef struct {
 static s_view_t
 s_view (coord_engine_t *self, const char *gid)
 {
-    s_view_t v = { "unknown", TPC_OUTCOME_ABORTED, TPC_OUTCOME_ABORTED, false };
+    s_view_t v = { "unknown", TPC_OUTCOME_ABORTED, TPC_OUTCOME_ABORTED,
+                   false };
     s_txn_t *t = s_txn_lookup (self, gid);
     if (t) {
         v.state = s_state_names[t->state];
@@ -1272,7 +1289,8 @@ s_sorted (coord_engine_t *self, size_t *n)
         self->err = TPC_ENOMEM;
         return NULL;
     }
-    for (s_txn_t *t = zhashx_first (self->txns); t; t = zhashx_next (self->txns))
+    for (s_txn_t *t = zhashx_first (self->txns); t;
+         t = zhashx_next (self->txns))
         v[(*n)++] = t;
     qsort (v, *n, sizeof *v, s_txn_cmp);
     return v;

@@ -102,7 +102,8 @@ s_fatal (const char *what, int rc)
 static void
 s_crash_point (coord_server_t *self, s_crash_t point)
 {
-    if (point == S_CRASH_AFTER_DECISION && self->cfg.debug_exit_after_decision) {
+    if (point == S_CRASH_AFTER_DECISION
+        && self->cfg.debug_exit_after_decision) {
         fprintf (stderr, "tpc-coordinator: debug exit after decision\n");
         fflush (stdout);
         _exit (S_EXIT_DEBUG_CRASH);
@@ -692,7 +693,8 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
     self->sync_fails = self->cfg.debug_fail_sync;
     s_flush (self);
     while (!*stop) {
-        if (self->cfg.recover_only && coord_engine_in_doubt (self->engine) == 0)
+        if (self->cfg.recover_only
+            && coord_engine_in_doubt (self->engine) == 0)
             break;
         uint64_t now = s_now ();
         if (now >= deadline)

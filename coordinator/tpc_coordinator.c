@@ -34,7 +34,8 @@ typedef struct {
 
 static const s_opt_t s_opts[] = {
     { "bind", O_STR, "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")" },
-    { "agent-bind", O_STR, "agent endpoint (default " COORD_AGENT_EP_DEFAULT ")" },
+    { "agent-bind", O_STR,
+      "agent endpoint (default " COORD_AGENT_EP_DEFAULT ")" },
     { "log-dir", O_STR, "decision log directory (required)" },
     { "id", O_STR, "coordinator id, [A-Za-z0-9]{1,32} (required)" },
     { "config", O_STR, "JSON file with any of these settings" },
@@ -47,7 +48,8 @@ static const s_opt_t s_opts[] = {
     { "recover-only", O_FLAG, "finish decided transactions and exit" },
     { "recover-timeout-ms", O_U64, "--recover-only gives up after (30000)" },
     { "log-segment-bytes", O_U64, "log segment size (64 MiB)" },
-    { "checkpoint-records", O_U64, "checkpoint after this many records (100000)" },
+    { "checkpoint-records", O_U64,
+      "checkpoint after this many records (100000)" },
     { "verbose", O_FLAG, "log every event (-v)" },
     { NULL, 0, NULL }
 };
@@ -130,8 +132,8 @@ s_load_config (s_settings_t *st, const char *file)
     for (cJSON *it = root->child; it; it = it->next) {
         int i = s_find (it->string);
         if (i < 0 || strcmp (it->string, "config") == 0) {
-            fprintf (stderr, "tpc-coordinator: config %s: unknown key \"%s\"\n",
-                     file, it->string);
+            fprintf (stderr, "tpc-coordinator: config %s: unknown key "
+                     "\"%s\"\n", file, it->string);
             goto cleanup;
         }
         if (st->val[i])
@@ -141,7 +143,8 @@ s_load_config (s_settings_t *st, const char *file)
         if (s_opts[i].kind == O_FLAG && cJSON_IsBool (it))
             v = cJSON_IsTrue (it) ? "1" : NULL;
         else if (s_opts[i].kind == O_U64 && cJSON_IsNumber (it)
-                 && it->valuedouble >= 0 && it->valuedouble < 9007199254740992.0
+                 && it->valuedouble >= 0
+                 && it->valuedouble < 9007199254740992.0
                  && it->valuedouble == (double) (uint64_t) it->valuedouble) {
             snprintf (num, sizeof num, "%" PRIu64, (uint64_t) it->valuedouble);
             v = num;
