@@ -76,9 +76,12 @@ s_usage (FILE *f)
     fprintf (f, "usage: tpc-coordinator --id ID --log-dir DIR [options]\n"
                 "  runs two-phase commit (presumed abort) for clients "
                 "against tpc agents\n");
-    for (const s_opt_t *o = s_opts; o->name; o++)
-        fprintf (f, "  --%-22s %s%s\n", o->name,
-                 o->kind == O_FLAG ? "" : "V  ", o->help);
+    for (const s_opt_t *o = s_opts; o->name; o++) {
+        char flag[64];
+        snprintf (flag, sizeof flag, "--%s%s", o->name,
+                  o->kind == O_FLAG ? "" : " V");
+        fprintf (f, "  %-24s %s\n", flag, o->help);
+    }
     fprintf (f, "  -h, --help\n");
 }
 
