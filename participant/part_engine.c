@@ -863,6 +863,11 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
     if (res->status == 0) {
         s_set_state (self, rec, S_PREPARED, now);
         s_vote (self, rec->gid, TPC_VOTE_YES, NULL);
+        /* Should the decision never come (a coordinator that restarted
+         * forgot an undecided gid: presumed abort pushes nothing), start
+         * asking after doubt_ms; a decide clears this timer.  (in_doubt
+         * is set only when we ask: answers nobody asked for are ignored.) */
+        s_timer_set (self, rec, now + self->cfg.doubt_ms);
         return rec;
     }
     const char *why = res->status == TPC_ECONNECT
@@ -1145,6 +1150,24 @@ part_engine_start (part_engine_t *self, uint64_t now)
 }
 
 void
+part_engine_coordinator_up (part_engine_t *self, uint64_t now)
+{
+    if (!self->started)
+        return;
+    s_hello (self);
+    self->hello_at = now + self->cfg.heartbeat_ms;
+    /* The coordinator may have restarted: every gid we voted yes on is in
+     * doubt until it answers again.                                      */
+    for (s_rec_t *rec = zhashx_first (self->recs); rec;
+         rec = zhashx_next (self->recs))
+        if (rec->state == S_PREPARED && !s_busy (rec) && !rec->qhead) {
+            rec->in_doubt = true;
+            s_query (self, rec->gid);
+            s_timer_set (self, rec, now + self->cfg.query_ms);
+        }
+}
+
+void
 part_engine_tick (part_engine_t *self, uint64_t now)
 {
     if (self->started && now >= self->hello_at) {
@@ -1175,7 +1198,8 @@ part_engine_tick (part_engine_t *self, uint64_t now)
                     s_timer_clear (self, rec);
                     s_submit (self, rec, op, now);
                 }
-                else if (rec->in_doubt && rec->state == S_PREPARED && !rec->req) {
+                else if (rec->state == S_PREPARED && !rec->req) {
+                    rec->in_doubt = true;   /* in doubt or doubt_ms passed */
                     s_query (self, rec->gid);
                     s_timer_set (self, rec, now + self->cfg.query_ms);
                 }
@@ -1230,6 +1254,8 @@ part_engine_new (const part_engine_config_t *config, const part_rm_t *rm,
         self->cfg.heartbeat_ms = 1000;
     if (!self->cfg.query_ms)
         self->cfg.query_ms = 1000;
+    if (!self->cfg.doubt_ms)
+        self->cfg.doubt_ms = 3000;
     if (!self->cfg.retry_ms)
         self->cfg.retry_ms = 500;
     if (!self->cfg.forget_ms)

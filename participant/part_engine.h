@@ -25,6 +25,8 @@ typedef struct {
     const char *name;           /* the agent's name, sent in hello */
     uint64_t heartbeat_ms;      /* hello interval; 0 = 1000 */
     uint64_t query_ms;          /* re-ask an in-doubt gid; 0 = 1000 */
+    uint64_t doubt_ms;          /* voted yes and no decision for this long:
+                                   start asking (query); 0 = 3000 */
     uint64_t retry_ms;          /* retry a failed phase-2 step; 0 = 500 */
     uint64_t forget_ms;         /* remember an aborted gid; 0 = 60000 */
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
@@ -61,6 +63,10 @@ void part_engine_on_result (part_engine_t *self,
 /*  The database is reachable again: list prepared gids and ask about them.
  *  (part_engine_on_result calls it for PART_RM_CONNECTED.)               */
 void part_engine_on_connected (part_engine_t *self, uint64_t now);
+
+/*  A (new) connection to the coordinator is up: say hello at once, so a
+ *  restarted coordinator knows this agent without waiting a heartbeat.   */
+void part_engine_coordinator_up (part_engine_t *self, uint64_t now);
 
 /*  Time passed: hellos, queries for in-doubt gids, retries, forgetting.  */
 void part_engine_tick (part_engine_t *self, uint64_t now);

@@ -627,6 +627,49 @@ test_reconnect_queries (void)
     s_teardown (&fx);
 }
 
+/*  Regression: a coordinator that restarted forgets an undecided gid
+ *  (presumed abort pushes nothing), so an agent that voted yes must ask
+ *  by itself: after doubt_ms, and at once when the coordinator connection
+ *  comes back.  Before the fix the gid stayed prepared for ever.         */
+static void
+test_yes_voter_asks_when_no_decision (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 0);  /* not yet */
+    s_wait (&fx, 1500);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);  /* doubt_ms */
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
+    s_wait (&fx, 1100);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);  /* asks again */
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+
+    /* the coordinator connection comes back: every yes-voted gid is
+     * queried at once, and a hello goes out */
+    s_work1 (&fx, G2, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_YES, NULL);
+    s_clear_out (&fx);
+    part_engine_coordinator_up (fx.eng, fx.now);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 1);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_HELLO, NULL), 1);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
 static void
 test_duplicates_and_stale (void)
 {
@@ -786,6 +829,7 @@ static const tpc_test_case_t s_cases[] = {
     { "decide_idempotent", test_decide_idempotent },
     { "recovery", test_recovery },
     { "reconnect_queries", test_reconnect_queries },
+    { "yes_voter_asks_when_no_decision", test_yes_voter_asks_when_no_decision },
     { "duplicates_and_stale", test_duplicates_and_stale },
     { "abort_interrupts_statement", test_abort_interrupts_statement },
     { "busy", test_busy },
