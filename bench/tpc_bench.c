@@ -32,7 +32,8 @@
  *    bench-run mode=<m> clients=<n> tps=<x> p50_ms=<x> p99_ms=<x> p999_ms=<x> max_ms=<x> errors=<n>
  *  mode is --label if given (e.g. tpc-mem), else --mode.  --hist-out FILE
  *  saves the run (line "bench-file mode=<m> clients=<n> seconds=<s>
- *  ok=<n> errors=<n>" then the histogram, bench_hist.h format);
+ *  ok=<n> errors=<n> all=<n>", all = every transfer that ended, warm-up
+ *  included, then the histogram, bench_hist.h format);
  *  --merge adds saved runs of one mode and client count together and
  *  prints the same two lines for the whole.
  *
@@ -229,7 +230,7 @@ s_report (const char *mode, int clients, double seconds, uint64_t ok,
 
 static int
 s_save (const char *path, const char *mode, int clients, double seconds,
-        uint64_t ok, uint64_t errors, const bench_hist_t *h)
+        uint64_t ok, uint64_t errors, uint64_t all, const bench_hist_t *h)
 {
     FILE *f = fopen (path, "w");
     if (!f) {
@@ -237,7 +238,8 @@ s_save (const char *path, const char *mode, int clients, double seconds,
         return -1;
     }
     int rc = fprintf (f, "bench-file mode=%s clients=%d seconds=%.6f ok=%" PRIu64
-                      " errors=%" PRIu64 "\n", mode, clients, seconds, ok, errors) < 0
+                      " errors=%" PRIu64 " all=%" PRIu64 "\n",
+                      mode, clients, seconds, ok, errors, all) < 0
              || bench_hist_save (h, f) < 0 ? -1 : 0;
     if (fclose (f) != 0)
         rc = -1;
@@ -254,7 +256,7 @@ s_merge (char **files, int nfiles)
     char mode[64] = "", m[64];
     int clients = -1, c;
     double seconds = 0, s;
-    uint64_t ok = 0, errors = 0, o, e;
+    uint64_t ok = 0, errors = 0, all = 0, o, e, a;
     bench_hist_t *h = bench_hist_new ();
     if (!h)
         goto cleanup;
@@ -265,7 +267,8 @@ s_merge (char **files, int nfiles)
             goto cleanup;
         }
         bool good = fscanf (f, "bench-file mode=%63s clients=%d seconds=%lf ok=%" SCNu64
-                            " errors=%" SCNu64 " ", m, &c, &s, &o, &e) == 5
+                            " errors=%" SCNu64 " all=%" SCNu64 " ",
+                            m, &c, &s, &o, &e, &a) == 6
                     && bench_hist_load (h, f) == 0;
         fclose (f);
         if (!good || (clients >= 0 && (c != clients || strcmp (m, mode) != 0))) {
@@ -279,9 +282,11 @@ s_merge (char **files, int nfiles)
         seconds += s;
         ok += o;
         errors += e;
+        all += a;
     }
-    char extra[64];
-    snprintf (extra, sizeof extra, " (%d runs merged)", nfiles);
+    char extra[96];
+    snprintf (extra, sizeof extra, "; %" PRIu64 " transfers in all (%d runs merged)",
+              all, nfiles);
     s_report (mode, clients, seconds, ok, errors, h, extra);
     rc = 0;
 cleanup:
@@ -501,9 +506,9 @@ s_bench (const s_opts_t *o)
     const char *name = o->label ? o->label : o->mode;
     s_client_t *cl = calloc ((size_t) o->clients, sizeof *cl);
     pthread_t *th = calloc ((size_t) o->clients, sizeof *th);
-    bench_hist_t *all = bench_hist_new ();
+    bench_hist_t *merged = bench_hist_new ();
     s_clock_t clock;
-    if (!cl || !th || !all) {
+    if (!cl || !th || !merged) {
         fprintf (stderr, "tpc_bench: out of memory\n");
         goto cleanup;
     }
@@ -538,27 +543,29 @@ s_bench (const s_opts_t *o)
     if (started < o->clients)
         goto cleanup;
 
-    uint64_t ok = 0, errors = 0, unsent = 0, last_end = clock.window_end;
+    uint64_t ok = 0, errors = 0, unsent = 0, all = 0, last_end = clock.window_end;
     const char *first_err = NULL;
     for (int i = 0; i < o->clients; i++) {
-        bench_hist_merge (all, cl[i].hist);
+        bench_hist_merge (merged, cl[i].hist);
         ok += cl[i].ok;
         errors += cl[i].errors;
         unsent += cl[i].unsent;
+        all += cl[i].done;
         if (o->rate > 0 && cl[i].last_end > last_end)
             last_end = cl[i].last_end;
         if (!first_err && cl[i].first_err[0])
             first_err = cl[i].first_err;
     }
     double seconds = (double) (last_end - clock.window_start) / 1e9;
-    char extra[S_ERRLEN + 128] = "";
+    char extra[192];
+    int used = snprintf (extra, sizeof extra, "; %" PRIu64 " transfers in all", all);
     if (o->rate > 0)
-        snprintf (extra, sizeof extra, "; open loop %.1f/s offered, %" PRIu64 " unsent",
-                  o->rate, unsent);
-    s_report (name, o->clients, seconds, ok, errors, all, extra);
+        snprintf (extra + used, sizeof extra - (size_t) used,
+                  "; open loop %.1f/s offered, %" PRIu64 " unsent", o->rate, unsent);
+    s_report (name, o->clients, seconds, ok, errors, merged, extra);
     if (first_err)
         fprintf (stderr, "tpc_bench: %s: first error: %s\n", name, first_err);
-    if (o->hist_out && s_save (o->hist_out, name, o->clients, seconds, ok, errors, all) < 0)
+    if (o->hist_out && s_save (o->hist_out, name, o->clients, seconds, ok, errors, all, merged) < 0)
         goto cleanup;
     if (ok == 0) {
         fprintf (stderr, "tpc_bench: %s: no transfer committed\n", name);
@@ -571,7 +578,7 @@ cleanup:
             o->work->close (&cl[i].session);
         bench_hist_destroy (&cl[i].hist);
     }
-    bench_hist_destroy (&all);
+    bench_hist_destroy (&merged);
     free (th);
     free (cl);
     return rc;
