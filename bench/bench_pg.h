@@ -15,6 +15,12 @@
  *    plain  no atomicity at all: "BEGIN; UPDATE ...; COMMIT" to both at
  *           once (reference only)
  *
+ *  lock_timeout matters for floor: two transfers that lock each other's
+ *  rows in opposite order on the two servers wait for each other across
+ *  clusters, where no deadlock detector sees them; the timeout breaks the
+ *  wait (an error, counted).  bare never holds a lock on db2 while waiting
+ *  on db1, so it cannot meet this.
+ *
  *  Gids: bench_<pid>_<thread>_<seq>_<k> (k = 1, 2), unique per run and
  *  per thread even when both databases live in one cluster.
  *
