@@ -1,0 +1,2045 @@
+/*  coord_engine: two-phase commit with presumed abort, as a pure state
+ *  machine (see coord_engine.h for events and actions).
+ *
+ *  PER-TRANSACTION STATE MACHINE (gid = tpc_<id>_<epoch>_<seq>); each arrow
+ *  names the function that takes it.
+ *
+ *                        begin (s_on_begin)
+ *                             |
+ *  exec: work(then=none)      v         commit, 0 participants:
+ *  worked ok: result   +-------------+  reply committed -> ENDED(committed)
+ *  (s_on_exec,         |   ACTIVE    |
+ *   s_on_worked)       +-------------+
+ *      commit, >= 2 parts:  |   |   |  commit, 1 part: work(then=commit)
+ *      prepare to each      |   |   +---------------------------+
+ *      (s_on_commit)        |   |  rollback, txn timeout,       |
+ *                           |   |  worked failed, send failed,  |
+ *  submit, >= 2 parts:      |   |  part gone (s_abort)          |
+ *  work(then=prepare)       |   +------------> ABORTING         |
+ *  (s_on_submit) ---+       |                                   v
+ *                   v       v      submit, 1 part:        +----------+
+ *                +-------------+   work(then=commit) ---> | ONEPHASE |
+ *                |  PREPARING  |                          +----------+
+ *                +-------------+              ack: reply its outcome, ENDED
+ *   vote no, vote   |   |   |                 vote timeout: client gets
+ *   timeout, txn    |   |   |                   EIN_DOUBT; forgotten
+ *   timeout,        |   |   |                   abort_linger_ms later
+ *   rollback, send  |   |   |                 send failed: -> ABORTING
+ *   failed          |   |   |  every vote in, all readonly: reply
+ *   (s_abort)       |   |   +- committed, no record, no phase 2
+ *   -> ABORTING <---+   |      -> ENDED(committed) (s_votes_complete)
+ *                       |
+ *   every vote in, >= 1 yes: append COMMIT(gid, yes voters), FORCED,
+ *   ticket t (s_votes_complete)
+ *                       v
+ *         +------------------------+
+ *         | COMMITTING, !durable   |  every send that depends on it is held
+ *         +------------------------+
+ *                       | coord_engine_durable(>= t) (s_commit_durable)
+ *                       v
+ *         +------------------------+  decide(committed) to each yes voter,
+ *         | COMMITTING, durable    |  resent 100 ms doubling to 5 s and at
+ *         +------------------------+  its hello; reply_on=decision: reply
+ *                       |             now; applied: at the last ack or
+ *                       |             ack_wait_ms later (s_txn_due)
+ *                       | every yes voter acked: append END, lazy
+ *                       v (s_on_ack, s_commit_finished)
+ *                ENDED(committed)
+ *
+ *         +------------------------+  decide(aborted) at once to each
+ *         |        ABORTING        |  participant that did not vote no or
+ *         +------------------------+  readonly, resent until acked or
+ *                       |             abort_linger_ms passed; ABORT record,
+ *                       |             lazy, if prepares went out
+ *                       | acks in (or lingered) and an interactive client
+ *                       | heard the outcome (or its deadline passed)
+ *                       v (s_abort_settle)
+ *                 ENDED(aborted)
+ *
+ *  ENDED is not a state in memory: the transaction is removed from the table
+ *  and its gid and outcome go to a bounded cache of recent ends, so status
+ *  and retried commits still get the right answer for a while.
+ *
+ *  INVARIANTS
+ *  - A decide(committed), a client's outcome "committed" for a transaction
+ *    with a COMMIT record, a status/answer "committed": only after
+ *    coord_engine_durable() covered the COMMIT record's ticket.  Before,
+ *    status and query answer in_progress.
+ *  - A decision never changes: COMMITTING and ABORTING accept only acks;
+ *    votes, worked replies, timeouts and rollbacks there change nothing.
+ *  - After a yes vote only the coordinator decides (there is no path from a
+ *    participant's message to a commit without every vote being in).
+ *  - Readonly voters are out of phase 2 and out of the COMMIT record; if no
+ *    one voted yes there is no record at all (nothing to recover).
+ *  - One participant = one phase: work(then=commit); the agent decides, the
+ *    coordinator logs nothing.
+ *  - Presumed abort: a gid of this coordinator that is neither live nor
+ *    remembered as committed is aborted; a live undecided gid is
+ *    in_progress, never presumed aborted.  A gid of another coordinator,
+ *    or of a future epoch, is answered in_progress (not ours to presume).
+ *  - Stale messages (worked for an old seq, a vote outside PREPARING, an
+ *    ack for a gid not waiting for that agent's ack) are ignored.  A yes
+ *    vote for a gid presumed aborted gets decide(aborted) so the agent does
+ *    not keep a prepared transaction until its next restart.
+ *
+ *  TIMERS
+ *  Each transaction has one wake time derived from its state (deadline,
+ *  vote deadline, resend time, ack-wait end, linger end) and sits in a
+ *  binary min-heap keyed by it; agents' liveness is swept every heartbeat.
+ *  The shell keeps one timer: the WAKE action / coord_engine_next_wake().
+ */
+#include "coord_engine.h"
+#include "tpc_error.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    S_ACTIVE, S_PREPARING, S_ONEPHASE, S_COMMITTING, S_ABORTING
+} s_state_t;
+
+static const char *s_state_names[] = {
+    "active", "preparing", "onephase", "committing", "aborting"
+};
+
+/*  What the cache of ended transactions remembers (non-zero: zhashx items
+ *  are pointers and NULL means absent).                                   */
+typedef enum {
+    S_END_COMMITTED = 1, S_END_ABORTED = 2, S_END_UNKNOWN = 3
+} s_end_t;
+
+typedef struct {
+    char name[TPC_RECORD_NAME_MAX];
+    uint64_t seq;               /* last work seq sent to it */
+    tpc_vote_t vote;            /* TPC_VOTE_NONE until it voted */
+    bool asked;                 /* a vote is expected from it */
+    bool phase2;                /* receives the decision */
+    bool acked;
+} s_part_t;
+
+typedef struct {
+    bool set;
+    uint8_t *id;
+    size_t len;
+    uint64_t rid;
+} s_req_t;
+
+typedef struct s_txn s_txn_t;
+struct s_txn {
+    char gid[TPC_GID_MAX];
+    uint64_t epoch, seq;
+    s_state_t state;
+    bool client_open;           /* interactive: commit/rollback not yet
+                                   answered */
+    bool replied;               /* final outcome sent to a client */
+    bool durable;               /* COMMITTING: COMMIT record durable */
+    bool lingered;              /* ABORTING: gave up resending */
+    bool indoubt;               /* ONEPHASE: vote timeout passed */
+    bool logged_abort;          /* prepares went out: log ABORT */
+    uint64_t created, deadline, vote_deadline;
+    uint64_t resend_at, backoff, linger_until, ack_wait_until;
+    uint64_t ticket;            /* COMMIT record's forced ticket */
+    s_part_t *parts;
+    size_t nparts, capparts;
+    size_t nunacked;            /* phase-2 participants still to ack */
+    s_req_t exec;               /* exec waiting for worked */
+    size_t exec_part;
+    uint64_t exec_seq;
+    s_req_t done;               /* commit/submit waiting for the outcome */
+    char *reason;               /* why it aborts */
+    s_txn_t *dnext;             /* FIFO of transactions waiting durability */
+    size_t heap_idx;            /* SIZE_MAX: not in the heap */
+    uint64_t wake;
+};
+
+typedef struct {
+    char name[TPC_RECORD_NAME_MAX];
+    bool connected;
+    uint64_t last_hello;
+} s_agent_t;
+
+struct coord_engine {
+    char coord_id[TPC_COORD_ID_MAX];
+    coord_engine_config_t cfg;
+    bool started;
+    uint64_t epoch, seq, replayed_epoch;
+    zhashx_t *txns;             /* gid -> s_txn_t * */
+    zhashx_t *agents;           /* name -> s_agent_t * (owned) */
+    zhashx_t *ended;            /* gid -> (void *) s_end_t */
+    char (*ring)[TPC_GID_MAX];  /* FIFO of ended gids, for eviction */
+    size_t ring_head, ring_n;
+    s_txn_t **heap;
+    size_t heap_n, heap_cap;
+    s_txn_t **due;              /* scratch for tick */
+    size_t due_cap;
+    uint64_t next_sweep;
+    uint64_t wake_reported;
+    s_txn_t *dhead, *dtail;     /* waiting for coord_engine_durable */
+    uint64_t tickets;
+    size_t in_doubt;
+    coord_action_t *q;
+    size_t qhead, qn, qcap;
+    int err;                    /* sticky TPC_ENOMEM within one event */
+};
+
+#define S_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* ---------------------------------------------------------------------
+ *  Action queue
+ */
+
+static void
+s_push (coord_engine_t *self, coord_action_t *act)
+{
+    if (self->qhead + self->qn == self->qcap) {
+        if (self->qhead > 0) {
+            memmove (self->q, self->q + self->qhead,
+                     self->qn * sizeof *self->q);
+            self->qhead = 0;
+        }
+        else {
+            size_t cap = self->qcap ? self->qcap * 2 : 64;
+            coord_action_t *q = realloc (self->q, cap * sizeof *q);
+            if (!q) {
+                self->err = TPC_ENOMEM;
+                coord_action_clear (act);
+                return;
+            }
+            self->q = q;
+            self->qcap = cap;
+        }
+    }
+    self->q[self->qhead + self->qn++] = *act;
+}
+
+static void
+s_log (coord_engine_t *self, int level, const char *fmt, ...)
+{
+    coord_action_t act = { .type = COORD_ACT_LOG, .level = level };
+    va_list ap;
+    va_start (ap, fmt);
+    if (vasprintf (&act.text, fmt, ap) < 0) {
+        act.text = NULL;
+        self->err = TPC_ENOMEM;
+    }
+    va_end (ap);
+    if (act.text)
+        s_push (self, &act);
+}
+
+static tpc_msg_t *
+s_msg (coord_engine_t *self, tpc_msg_type_t type)
+{
+    tpc_msg_t *msg = tpc_msg_new (type);
+    if (!msg)
+        self->err = TPC_ENOMEM;
+    return msg;
+}
+
+/*  Check a helper's result: remember an allocation failure.              */
+static void
+s_check (coord_engine_t *self, int rc)
+{
+    if (rc)
+        self->err = rc;
+}
+
+/*  Queue MSG (taken) for the client ID/LEN.                              */
+static void
+s_to_client (coord_engine_t *self, const uint8_t *id, size_t len,
+             tpc_msg_t *msg)
+{
+    if (!msg)
+        return;
+    coord_action_t act = { .type = COORD_ACT_CLIENT, .msg = msg };
+    act.client = malloc (len ? len : 1);
+    if (!act.client) {
+        self->err = TPC_ENOMEM;
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    memcpy (act.client, id, len);
+    act.client_len = len;
+    s_push (self, &act);
+}
+
+static void
+s_to_agent (coord_engine_t *self, const char *name, tpc_msg_t *msg)
+{
+    if (!msg)
+        return;
+    coord_action_t act = { .type = COORD_ACT_AGENT, .msg = msg };
+    snprintf (act.agent, sizeof act.agent, "%s", name);
+    s_push (self, &act);
+}
+
+/*  Queue an append of REC (taken); returns the ticket if FORCED.         */
+static uint64_t
+s_append (coord_engine_t *self, tpc_record_t *rec, bool forced)
+{
+    coord_action_t act = { .type = COORD_ACT_APPEND, .rec = rec,
+                           .forced = forced };
+    if (forced)
+        act.ticket = ++self->tickets;
+    s_push (self, &act);
+    return act.ticket;
+}
+
+static void
+s_reply_error (coord_engine_t *self, const uint8_t *id, size_t len,
+               uint64_t rid, int code, const char *gid, const char *fmt, ...)
+{
+    tpc_msg_t *msg = s_msg (self, TPC_MSG_ERROR);
+    if (!msg)
+        return;
+    msg->rid = rid;
+    msg->code = code;
+    va_list ap;
+    va_start (ap, fmt);
+    char *text = NULL;
+    if (vasprintf (&text, fmt, ap) < 0)
+        text = NULL;
+    va_end (ap);
+    if (!text || tpc_msg_set_str (&msg->message, text)
+        || (gid && tpc_msg_set_str (&msg->gid, gid))) {
+        self->err = TPC_ENOMEM;
+        free (text);
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    free (text);
+    s_to_client (self, id, len, msg);
+}
+
+static void
+s_reply_outcome (coord_engine_t *self, const uint8_t *id, size_t len,
+                 uint64_t rid, const char *gid, tpc_outcome_t outcome,
+                 const char *reason)
+{
+    tpc_msg_t *msg = s_msg (self, TPC_MSG_OUTCOME);
+    if (!msg)
+        return;
+    msg->rid = rid;
+    msg->outcome = outcome;
+    if (tpc_msg_set_str (&msg->gid, gid)
+        || (reason && tpc_msg_set_str (&msg->reason, reason))) {
+        self->err = TPC_ENOMEM;
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    s_to_client (self, id, len, msg);
+}
+
+/* ---------------------------------------------------------------------
+ *  Requests kept in a transaction (a client's routing id and rid)
+ */
+
+static void
+s_req_clear (s_req_t *req)
+{
+    free (req->id);
+    memset (req, 0, sizeof *req);
+}
+
+static void
+s_req_set (coord_engine_t *self, s_req_t *req, const void *id, size_t len,
+           uint64_t rid)
+{
+    s_req_clear (req);
+    req->id = malloc (len ? len : 1);
+    if (!req->id) {
+        self->err = TPC_ENOMEM;
+        return;
+    }
+    memcpy (req->id, id, len);
+    req->len = len;
+    req->rid = rid;
+    req->set = true;
+}
+
+/*  Reply the final OUTCOME to the pending commit/submit, if any.         */
+static void
+s_answer_done (coord_engine_t *self, s_txn_t *t, tpc_outcome_t outcome,
+               const char *reason)
+{
+    if (t->done.set) {
+        s_reply_outcome (self, t->done.id, t->done.len, t->done.rid, t->gid,
+                         outcome, reason);
+        s_req_clear (&t->done);
+        t->replied = true;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ *  Agents
+ */
+
+static bool
+s_name_valid (const char *name)
+{
+    if (!name)
+        return false;
+    size_t n = strlen (name);
+    if (n == 0 || n >= TPC_RECORD_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool
+s_agent_connected (coord_engine_t *self, const char *name)
+{
+    s_agent_t *a = zhashx_lookup (self->agents, name);
+    return a && a->connected;
+}
+
+static void
+s_agent_destroy (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+/* ---------------------------------------------------------------------
+ *  Timer heap (min-heap on txn->wake, index kept in txn->heap_idx)
+ */
+
+static void
+s_heap_swap (coord_engine_t *self, size_t a, size_t b)
+{
+    s_txn_t *t = self->heap[a];
+    self->heap[a] = self->heap[b];
+    self->heap[b] = t;
+    self->heap[a]->heap_idx = a;
+    self->heap[b]->heap_idx = b;
+}
+
+static void
+s_heap_up (coord_engine_t *self, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (self->heap[p]->wake <= self->heap[i]->wake)
+            break;
+        s_heap_swap (self, p, i);
+        i = p;
+    }
+}
+
+static void
+s_heap_down (coord_engine_t *self, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < self->heap_n && self->heap[l]->wake < self->heap[m]->wake)
+            m = l;
+        if (r < self->heap_n && self->heap[r]->wake < self->heap[m]->wake)
+            m = r;
+        if (m == i)
+            break;
+        s_heap_swap (self, i, m);
+        i = m;
+    }
+}
+
+static void
+s_heap_remove (coord_engine_t *self, s_txn_t *t)
+{
+    size_t i = t->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    t->heap_idx = SIZE_MAX;
+    self->heap_n--;
+    if (i == self->heap_n)
+        return;
+    self->heap[i] = self->heap[self->heap_n];
+    self->heap[i]->heap_idx = i;
+    s_heap_up (self, i);
+    s_heap_down (self, self->heap[i]->heap_idx);
+}
+
+static void
+s_heap_set (coord_engine_t *self, s_txn_t *t, uint64_t wake)
+{
+    if (wake == COORD_NEVER) {
+        s_heap_remove (self, t);
+        t->wake = wake;
+        return;
+    }
+    if (t->heap_idx == SIZE_MAX) {
+        if (self->heap_n == self->heap_cap) {
+            size_t cap = self->heap_cap ? self->heap_cap * 2 : 256;
+            s_txn_t **h = realloc (self->heap, cap * sizeof *h);
+            if (!h) {
+                self->err = TPC_ENOMEM;
+                return;
+            }
+            self->heap = h;
+            self->heap_cap = cap;
+        }
+        t->wake = wake;
+        t->heap_idx = self->heap_n;
+        self->heap[self->heap_n++] = t;
+        s_heap_up (self, t->heap_idx);
+        return;
+    }
+    uint64_t old = t->wake;
+    t->wake = wake;
+    if (wake < old)
+        s_heap_up (self, t->heap_idx);
+    else
+        s_heap_down (self, t->heap_idx);
+}
+
+/*  The next time T needs attention, from its state.                      */
+static uint64_t
+s_wake_of (coord_engine_t *self, const s_txn_t *t)
+{
+    uint64_t w = COORD_NEVER;
+    switch (t->state) {
+    case S_ACTIVE:
+        w = t->deadline;
+        break;
+    case S_PREPARING:
+        w = S_MIN (t->deadline, t->vote_deadline);
+        break;
+    case S_ONEPHASE:
+        w = t->indoubt ? t->linger_until : t->vote_deadline;
+        break;
+    case S_COMMITTING:
+        if (!t->durable)
+            break;
+        if (t->nunacked > 0)
+            w = t->resend_at;
+        if (t->done.set && !t->replied
+            && self->cfg.reply_on == COORD_REPLY_ON_APPLIED)
+            w = S_MIN (w, t->ack_wait_until);
+        break;
+    case S_ABORTING:
+        if (t->nunacked > 0 && !t->lingered)
+            w = S_MIN (t->resend_at, t->linger_until);
+        if (t->client_open)
+            w = S_MIN (w, t->deadline);
+        break;
+    }
+    return w;
+}
+
+static void
+s_reschedule (coord_engine_t *self, s_txn_t *t)
+{
+    s_heap_set (self, t, s_wake_of (self, t));
+}
+
+/* ---------------------------------------------------------------------
+ *  Cache of ended transactions
+ */
+
+static void
+s_remember (coord_engine_t *self, const char *gid, s_end_t end)
+{
+    void *item = (void *) (uintptr_t) end;
+    if (zhashx_lookup (self->ended, gid)) {
+        zhashx_update (self->ended, gid, item);
+        return;
+    }
+    size_t cap = self->cfg.ended_cache;
+    if (self->ring_n == cap) {
+        zhashx_delete (self->ended, self->ring[self->ring_head]);
+        self->ring_head = (self->ring_head + 1) % cap;
+        self->ring_n--;
+    }
+    size_t slot = (self->ring_head + self->ring_n) % cap;
+    snprintf (self->ring[slot], TPC_GID_MAX, "%s", gid);
+    self->ring_n++;
+    zhashx_insert (self->ended, gid, item);
+}
+
+static s_end_t
+s_recall (coord_engine_t *self, const char *gid)
+{
+    return (s_end_t) (uintptr_t) zhashx_lookup (self->ended, gid);
+}
+
+/* ---------------------------------------------------------------------
+ *  Transactions
+ */
+
+static void
+s_txn_free (s_txn_t **t_p)
+{
+    s_txn_t *t = *t_p;
+    if (!t)
+        return;
+    s_req_clear (&t->exec);
+    s_req_clear (&t->done);
+    free (t->parts);
+    free (t->reason);
+    free (t);
+    *t_p = NULL;
+}
+
+static s_txn_t *
+s_txn_lookup (coord_engine_t *self, const char *gid)
+{
+    return gid ? zhashx_lookup (self->txns, gid) : NULL;
+}
+
+/*  Insert a new transaction for GID in STATE (no heap entry yet).        */
+static s_txn_t *
+s_txn_add (coord_engine_t *self, const char *gid, s_state_t state)
+{
+    tpc_gid_t g;
+    if (tpc_gid_parse (gid, &g))
+        return NULL;
+    s_txn_t *t = calloc (1, sizeof *t);
+    if (!t) {
+        self->err = TPC_ENOMEM;
+        return NULL;
+    }
+    snprintf (t->gid, sizeof t->gid, "%s", gid);
+    t->epoch = g.epoch;
+    t->seq = g.seq;
+    t->state = state;
+    t->heap_idx = SIZE_MAX;
+    t->wake = COORD_NEVER;
+    t->exec_part = SIZE_MAX;
+    if (zhashx_insert (self->txns, t->gid, t) != 0) {
+        free (t);
+        return NULL;
+    }
+    return t;
+}
+
+/*  A new transaction of this boot, with a fresh gid.                     */
+static s_txn_t *
+s_txn_begin (coord_engine_t *self, uint64_t timeout_ms, uint64_t now)
+{
+    tpc_gid_t g;
+    memset (&g, 0, sizeof g);
+    snprintf (g.coord, sizeof g.coord, "%s", self->coord_id);
+    g.epoch = self->epoch;
+    g.seq = self->seq + 1;
+    char gid[TPC_GID_MAX];
+    if (tpc_gid_format (&g, gid, sizeof gid))
+        return NULL;
+    s_txn_t *t = s_txn_add (self, gid, S_ACTIVE);
+    if (!t)
+        return NULL;
+    self->seq++;
+    t->created = now;
+    t->deadline = now + (timeout_ms ? timeout_ms : self->cfg.txn_timeout_ms);
+    return t;
+}
+
+static s_part_t *
+s_part_find (s_txn_t *t, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < t->nparts; i++)
+        if (strcmp (t->parts[i].name, name) == 0) {
+            if (idx)
+                *idx = i;
+            return &t->parts[i];
+        }
+    return NULL;
+}
+
+static s_part_t *
+s_part_add (coord_engine_t *self, s_txn_t *t, const char *name)
+{
+    if (t->nparts == t->capparts) {
+        size_t cap = t->capparts ? t->capparts * 2 : 2;
+        s_part_t *p = realloc (t->parts, cap * sizeof *p);
+        if (!p) {
+            self->err = TPC_ENOMEM;
+            return NULL;
+        }
+        t->parts = p;
+        t->capparts = cap;
+    }
+    s_part_t *p = &t->parts[t->nparts++];
+    memset (p, 0, sizeof *p);
+    snprintf (p->name, sizeof p->name, "%s", name);
+    return p;
+}
+
+static void
+s_set_reason (coord_engine_t *self, s_txn_t *t, const char *fmt, ...)
+{
+    free (t->reason);
+    t->reason = NULL;
+    va_list ap;
+    va_start (ap, fmt);
+    if (vasprintf (&t->reason, fmt, ap) < 0) {
+        t->reason = NULL;
+        self->err = TPC_ENOMEM;
+    }
+    va_end (ap);
+}
+
+static size_t
+s_nacked (const s_txn_t *t, size_t *nphase2)
+{
+    size_t n = 0, acked = 0;
+    for (size_t i = 0; i < t->nparts; i++)
+        if (t->parts[i].phase2) {
+            n++;
+            acked += t->parts[i].acked;
+        }
+    if (nphase2)
+        *nphase2 = n;
+    return acked;
+}
+
+/*  Remove T from everything and free it; END is what status will say.   */
+static void
+s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
+{
+    coord_action_t act = { .type = COORD_ACT_ENDED };
+    snprintf (act.gid, sizeof act.gid, "%s", t->gid);
+    act.outcome = end == S_END_COMMITTED ? TPC_OUTCOME_COMMITTED
+                : end == S_END_ABORTED ? TPC_OUTCOME_ABORTED
+                : TPC_OUTCOME_IN_PROGRESS;
+    act.nacked = s_nacked (t, &act.nparts);
+    if (self->started)
+        s_push (self, &act);
+    if (t->state == S_COMMITTING)
+        self->in_doubt--;
+    s_heap_remove (self, t);
+    assert (!t->dnext && self->dtail != t);
+    zhashx_delete (self->txns, t->gid);
+    s_remember (self, t->gid, end);
+    s_txn_free (&t);
+}
+
+static tpc_msg_t *
+s_decide_msg (coord_engine_t *self, const char *gid, tpc_outcome_t outcome)
+{
+    tpc_msg_t *msg = s_msg (self, TPC_MSG_DECIDE);
+    if (msg) {
+        msg->outcome = outcome;
+        if (tpc_msg_set_str (&msg->gid, gid)) {
+            self->err = TPC_ENOMEM;
+            tpc_msg_destroy (&msg);
+        }
+    }
+    return msg;
+}
+
+/*  Send the decision to every phase-2 participant that has not acked and
+ *  whose agent is connected (ONLY_AGENT: just that one).                 */
+static void
+s_drive (coord_engine_t *self, s_txn_t *t, const char *only_agent)
+{
+    tpc_outcome_t outcome = t->state == S_COMMITTING ? TPC_OUTCOME_COMMITTED
+                                                     : TPC_OUTCOME_ABORTED;
+    for (size_t i = 0; i < t->nparts; i++) {
+        s_part_t *p = &t->parts[i];
+        if (!p->phase2 || p->acked)
+            continue;
+        if (only_agent && strcmp (only_agent, p->name))
+            continue;
+        if (!s_agent_connected (self, p->name))
+            continue;
+        s_to_agent (self, p->name, s_decide_msg (self, t->gid, outcome));
+    }
+}
+
+static tpc_record_t *
+s_record_new (coord_engine_t *self, tpc_rec_type_t type, const s_txn_t *t)
+{
+    tpc_record_t *rec = calloc (1, sizeof *rec);
+    if (!rec) {
+        self->err = TPC_ENOMEM;
+        return NULL;
+    }
+    rec->type = type;
+    snprintf (rec->gid, sizeof rec->gid, "%s", t->gid);
+    if (type == TPC_REC_COMMIT || type == TPC_REC_ABORT)
+        for (size_t i = 0; i < t->nparts && rec->nparts < TPC_RECORD_PARTS_MAX;
+             i++)
+            if (t->parts[i].phase2)
+                snprintf (rec->parts[rec->nparts++], TPC_RECORD_NAME_MAX,
+                          "%s", t->parts[i].name);
+    return rec;
+}
+
+/*  ABORTING: forget T once phase 2 is over and its client is done.
+ *  Returns true if T was freed.                                           */
+static bool
+s_abort_settle (coord_engine_t *self, s_txn_t *t, uint64_t now)
+{
+    if (t->nunacked > 0 && !t->lingered && now >= t->linger_until) {
+        t->lingered = true;
+        s_log (self, 0, "%s: aborted, %zu participant(s) never acked; "
+               "presumed abort covers them", t->gid, t->nunacked);
+    }
+    if (t->client_open && now >= t->deadline)
+        t->client_open = false;     /* it will not learn the reason */
+    if ((t->nunacked == 0 || t->lingered) && !t->client_open) {
+        s_forget (self, t, S_END_ABORTED);
+        return true;
+    }
+    s_reschedule (self, t);
+    return false;
+}
+
+/*  Decide abort for an undecided T (reason already set).  Returns true if
+ *  T was freed.                                                           */
+static bool
+s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
+{
+    assert (t->state == S_ACTIVE || t->state == S_PREPARING
+            || t->state == S_ONEPHASE);
+    const char *reason = t->reason ? t->reason : "aborted";
+    s_log (self, 0, "%s: abort: %s", t->gid, reason);
+    if (t->exec.set) {
+        s_reply_error (self, t->exec.id, t->exec.len, t->exec.rid,
+                       TPC_EABORTED, t->gid, "transaction aborted: %s",
+                       reason);
+        s_req_clear (&t->exec);
+    }
+    t->state = S_ABORTING;
+    t->nunacked = 0;
+    for (size_t i = 0; i < t->nparts; i++) {
+        s_part_t *p = &t->parts[i];
+        p->phase2 = p->vote != TPC_VOTE_NO && p->vote != TPC_VOTE_READONLY;
+        p->acked = false;
+        t->nunacked += p->phase2;
+    }
+    if (t->logged_abort)
+        s_append (self, s_record_new (self, TPC_REC_ABORT, t), false);
+    s_answer_done (self, t, TPC_OUTCOME_ABORTED, reason);
+    t->backoff = self->cfg.resend_min_ms;
+    t->resend_at = now + t->backoff;
+    t->linger_until = now + self->cfg.abort_linger_ms;
+    t->lingered = false;
+    s_drive (self, t, NULL);
+    return s_abort_settle (self, t, now);
+}
+
+/*  Every vote of a PREPARING T is in and none is no.                     */
+static void
+s_votes_complete (coord_engine_t *self, s_txn_t *t, uint64_t now)
+{
+    size_t yes = 0;
+    for (size_t i = 0; i < t->nparts; i++) {
+        t->parts[i].phase2 = t->parts[i].vote == TPC_VOTE_YES;
+        t->parts[i].acked = false;
+        yes += t->parts[i].phase2;
+    }
+    if (yes == 0) {
+        s_log (self, 0, "%s: committed (every participant read-only)",
+               t->gid);
+        s_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
+        s_forget (self, t, S_END_COMMITTED);
+        return;
+    }
+    t->state = S_COMMITTING;
+    self->in_doubt++;
+    t->nunacked = yes;
+    t->durable = false;
+    t->ticket = s_append (self, s_record_new (self, TPC_REC_COMMIT, t), true);
+    t->dnext = NULL;
+    if (self->dtail)
+        self->dtail->dnext = t;
+    else
+        self->dhead = t;
+    self->dtail = t;
+    s_log (self, 0, "%s: commit decided (%zu yes), waiting for ticket %"
+           PRIu64 " to be durable", t->gid, yes, t->ticket);
+    (void) now;
+    s_reschedule (self, t);
+}
+
+/*  The COMMIT record of T is durable: tell everyone.                     */
+static void
+s_commit_durable (coord_engine_t *self, s_txn_t *t, uint64_t now)
+{
+    t->durable = true;
+    t->backoff = self->cfg.resend_min_ms;
+    t->resend_at = now + t->backoff;
+    t->ack_wait_until = now + self->cfg.ack_wait_ms;
+    s_drive (self, t, NULL);
+    if (self->cfg.reply_on == COORD_REPLY_ON_DECISION)
+        s_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
+    s_reschedule (self, t);
+}
+
+/*  Every yes voter of a committed T acked.                               */
+static void
+s_commit_finished (coord_engine_t *self, s_txn_t *t)
+{
+    s_append (self, s_record_new (self, TPC_REC_END, t), false);
+    s_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
+    s_log (self, 0, "%s: committed and applied everywhere", t->gid);
+    s_forget (self, t, S_END_COMMITTED);
+}
+
+/* ---------------------------------------------------------------------
+ *  Outcomes as seen from outside (status, query)
+ */
+
+typedef struct {
+    const char *state;
+    tpc_outcome_t outcome;      /* for a status request */
+    tpc_outcome_t answer;       /* for an agent's query */
+    bool foreign;               /* not this coordinator's gid */
+} s_view_t;
+
+static s_view_t
+s_view (coord_engine_t *self, const char *gid)
+{
+    s_view_t v = { "unknown", TPC_OUTCOME_ABORTED, TPC_OUTCOME_ABORTED,
+                   false };
+    s_txn_t *t = s_txn_lookup (self, gid);
+    if (t) {
+        v.state = s_state_names[t->state];
+        v.outcome = TPC_OUTCOME_IN_PROGRESS;
+        if (t->state == S_COMMITTING && t->durable)
+            v.outcome = TPC_OUTCOME_COMMITTED;
+        else if (t->state == S_ABORTING)
+            v.outcome = TPC_OUTCOME_ABORTED;
+        v.answer = v.outcome;
+        return v;
+    }
+    switch (s_recall (self, gid)) {
+    case S_END_COMMITTED:
+        v.state = "ended";
+        v.outcome = v.answer = TPC_OUTCOME_COMMITTED;
+        return v;
+    case S_END_ABORTED:
+        v.state = "ended";
+        return v;
+    case S_END_UNKNOWN:
+        /* one-phase with no ack: nothing is prepared anywhere, so an
+         * agent may roll back; a client is told the truth: not known */
+        v.state = "in_doubt";
+        v.outcome = TPC_OUTCOME_IN_PROGRESS;
+        return v;
+    }
+    tpc_gid_t g;
+    if (tpc_gid_parse (gid, &g) || strcmp (g.coord, self->coord_id)) {
+        v.foreign = true;
+        v.outcome = v.answer = TPC_OUTCOME_IN_PROGRESS;
+    }
+    else if (!self->started || g.epoch > self->epoch
+             || (g.epoch == self->epoch && g.seq > self->seq)) {
+        /* not issued by this boot yet: the log must have lost it; do not
+         * presume anything */
+        v.outcome = v.answer = TPC_OUTCOME_IN_PROGRESS;
+    }
+    return v;
+}
+
+/* ---------------------------------------------------------------------
+ *  Client requests
+ */
+
+static bool
+s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
+         const tpc_msg_t *msg)
+{
+    if (msg->has_protocol && msg->protocol != TPC_PROTO_2PC) {
+        s_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
+                       "protocol %s is not supported by this coordinator "
+                       "(use 2pc)", tpc_proto_name (msg->protocol));
+        return false;
+    }
+    if (zhashx_size (self->txns) >= self->cfg.max_txns) {
+        s_reply_error (self, id, len, msg->rid, TPC_EBUSY, NULL,
+                       "%zu transactions in flight (the limit): retry later",
+                       zhashx_size (self->txns));
+        return false;
+    }
+    return true;
+}
+
+static void
+s_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
+            const tpc_msg_t *msg, uint64_t now)
+{
+    if (!s_admit (self, id, len, msg))
+        return;
+    s_txn_t *t = s_txn_begin (self, msg->timeout_ms, now);
+    if (!t) {
+        s_reply_error (self, id, len, msg->rid, TPC_ENOMEM, NULL,
+                       "cannot create a transaction");
+        return;
+    }
+    t->client_open = true;
+    s_reschedule (self, t);
+    tpc_msg_t *reply = s_msg (self, TPC_MSG_BEGUN);
+    if (!reply)
+        return;
+    reply->rid = msg->rid;
+    s_check (self, tpc_msg_set_str (&reply->gid, t->gid));
+    s_to_client (self, id, len, reply);
+}
+
+static void
+s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
+             const tpc_msg_t *msg, uint64_t now)
+{
+    const char *names[TPC_RECORD_PARTS_MAX];
+    size_t nnames = 0;
+    if (msg->nstmts == 0) {
+        s_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
+                       "submit needs at least one statement");
+        return;
+    }
+    for (size_t i = 0; i < msg->nstmts; i++) {
+        const char *on = msg->stmts[i].on;
+        if (!s_name_valid (on) || !s_agent_connected (self, on)) {
+            s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_PART, NULL,
+                           "participant '%s' (statement %zu) is not "
+                           "connected", on ? on : "", i + 1);
+            return;
+        }
+        size_t j = 0;
+        while (j < nnames && strcmp (names[j], on))
+            j++;
+        if (j < nnames)
+            continue;
+        if (nnames == TPC_RECORD_PARTS_MAX) {
+            s_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
+                           "more than %d participants", TPC_RECORD_PARTS_MAX);
+            return;
+        }
+        names[nnames++] = on;
+    }
+    if (!s_admit (self, id, len, msg))
+        return;
+    s_txn_t *t = s_txn_begin (self, msg->timeout_ms, now);
+    if (!t) {
+        s_reply_error (self, id, len, msg->rid, TPC_ENOMEM, NULL,
+                       "cannot create a transaction");
+        return;
+    }
+    bool onephase = nnames == 1;
+    t->state = onephase ? S_ONEPHASE : S_PREPARING;
+    t->logged_abort = !onephase;
+    t->vote_deadline = now + self->cfg.vote_timeout_ms;
+    s_req_set (self, &t->done, id, len, msg->rid);
+    for (size_t j = 0; j < nnames; j++) {
+        s_part_t *p = s_part_add (self, t, names[j]);
+        tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
+        if (!p || !work) {
+            tpc_msg_destroy (&work);
+            continue;
+        }
+        p->seq = 1;
+        p->asked = !onephase;
+        work->seq = 1;
+        work->then = onephase ? TPC_THEN_COMMIT : TPC_THEN_PREPARE;
+        s_check (self, tpc_msg_set_str (&work->gid, t->gid));
+        for (size_t i = 0; i < msg->nstmts; i++) {
+            const tpc_stmt_t *s = &msg->stmts[i];
+            if (strcmp (s->on, names[j]) == 0)
+                s_check (self, tpc_msg_add_stmt (
+                    work, NULL, s->sql, s->nparams,
+                    (const char *const *) s->params));
+        }
+        s_to_agent (self, names[j], work);
+    }
+    s_log (self, 0, "%s: submit, %zu participant(s), %s", t->gid, nnames,
+           onephase ? "one phase" : "two phases");
+    s_reschedule (self, t);
+}
+
+static void
+s_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
+           const tpc_msg_t *msg, s_txn_t *t)
+{
+    if (t->state != S_ACTIVE) {
+        if (t->state == S_ABORTING)
+            s_reply_error (self, id, len, msg->rid, TPC_EABORTED, t->gid,
+                           "transaction aborted: %s",
+                           t->reason ? t->reason : "aborted");
+        else
+            s_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
+                           "transaction is %s: exec not allowed",
+                           s_state_names[t->state]);
+        return;
+    }
+    if (t->exec.set) {
+        s_reply_error (self, id, len, msg->rid, TPC_EBUSY, t->gid,
+                       "an exec is still running in this transaction");
+        return;
+    }
+    if (!s_name_valid (msg->on) || !s_agent_connected (self, msg->on)) {
+        s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_PART, t->gid,
+                       "participant '%s' is not connected",
+                       msg->on ? msg->on : "");
+        return;
+    }
+    size_t idx;
+    s_part_t *p = s_part_find (t, msg->on, &idx);
+    if (!p) {
+        if (t->nparts == TPC_RECORD_PARTS_MAX) {
+            s_reply_error (self, id, len, msg->rid, TPC_EINVAL, t->gid,
+                           "more than %d participants", TPC_RECORD_PARTS_MAX);
+            return;
+        }
+        p = s_part_add (self, t, msg->on);
+        if (!p)
+            return;
+        idx = t->nparts - 1;
+    }
+    tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
+    if (!work)
+        return;
+    work->seq = ++p->seq;
+    work->then = TPC_THEN_NONE;
+    s_check (self, tpc_msg_set_str (&work->gid, t->gid));
+    s_check (self, tpc_msg_add_stmt (work, NULL, msg->sql, msg->nparams,
+                                     (const char *const *) msg->params));
+    s_req_set (self, &t->exec, id, len, msg->rid);
+    t->exec_part = idx;
+    t->exec_seq = work->seq;
+    s_to_agent (self, p->name, work);
+}
+
+static void
+s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
+             const tpc_msg_t *msg, s_txn_t *t, uint64_t now)
+{
+    switch (t->state) {
+    case S_ACTIVE:
+        break;
+    case S_ONEPHASE:
+        if (t->indoubt) {
+            s_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, t->gid,
+                           "one-phase commit on '%s' not acknowledged: "
+                           "outcome unknown", t->parts[0].name);
+            return;
+        }
+        s_req_set (self, &t->done, id, len, msg->rid);   /* a retry */
+        return;
+    case S_PREPARING:
+        s_req_set (self, &t->done, id, len, msg->rid);   /* a retry */
+        return;
+    case S_COMMITTING:
+        if (t->durable && (t->replied
+                           || self->cfg.reply_on == COORD_REPLY_ON_DECISION))
+            s_reply_outcome (self, id, len, msg->rid, t->gid,
+                             TPC_OUTCOME_COMMITTED, NULL);
+        else
+            s_req_set (self, &t->done, id, len, msg->rid);
+        return;
+    case S_ABORTING:
+        s_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
+                         t->reason);
+        t->client_open = false;
+        s_abort_settle (self, t, now);
+        return;
+    }
+    if (t->exec.set) {
+        s_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
+                       "an exec is still running in this transaction");
+        return;
+    }
+    t->client_open = false;
+    s_req_set (self, &t->done, id, len, msg->rid);
+    if (t->nparts == 0) {
+        s_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
+        s_forget (self, t, S_END_COMMITTED);
+        return;
+    }
+    for (size_t i = 0; i < t->nparts; i++)
+        if (!s_agent_connected (self, t->parts[i].name)) {
+            s_set_reason (self, t, "participant '%s' is not connected",
+                          t->parts[i].name);
+            s_abort (self, t, now);
+            return;
+        }
+    t->vote_deadline = now + self->cfg.vote_timeout_ms;
+    if (t->nparts == 1) {
+        s_part_t *p = &t->parts[0];
+        tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
+        if (work) {
+            work->seq = ++p->seq;
+            work->then = TPC_THEN_COMMIT;
+            s_check (self, tpc_msg_set_str (&work->gid, t->gid));
+            s_to_agent (self, p->name, work);
+        }
+        t->state = S_ONEPHASE;
+    }
+    else {
+        for (size_t i = 0; i < t->nparts; i++) {
+            tpc_msg_t *prep = s_msg (self, TPC_MSG_PREPARE);
+            if (!prep)
+                continue;
+            s_check (self, tpc_msg_set_str (&prep->gid, t->gid));
+            t->parts[i].asked = true;
+            s_to_agent (self, t->parts[i].name, prep);
+        }
+        t->state = S_PREPARING;
+        t->logged_abort = true;
+    }
+    s_reschedule (self, t);
+}
+
+static void
+s_on_rollback (coord_engine_t *self, const uint8_t *id, size_t len,
+               const tpc_msg_t *msg, s_txn_t *t, uint64_t now)
+{
+    switch (t->state) {
+    case S_ACTIVE:
+    case S_PREPARING:
+        t->client_open = false;
+        s_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
+                         "rolled back by the client");
+        s_set_reason (self, t, "rolled back by the client");
+        s_abort (self, t, now);
+        return;
+    case S_ONEPHASE:
+        s_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, t->gid,
+                       "one-phase commit in progress: too late to roll back");
+        return;
+    case S_COMMITTING:
+        s_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
+                       "transaction is committed: too late to roll back");
+        return;
+    case S_ABORTING:
+        s_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
+                         t->reason);
+        t->client_open = false;
+        s_abort_settle (self, t, now);
+        return;
+    }
+}
+
+/*  commit/rollback/exec for a gid that is not live.                      */
+static void
+s_on_gone_gid (coord_engine_t *self, const uint8_t *id, size_t len,
+               const tpc_msg_t *msg)
+{
+    s_end_t end = s_recall (self, msg->gid);
+    if (msg->type == TPC_MSG_COMMIT && end == S_END_COMMITTED)
+        s_reply_outcome (self, id, len, msg->rid, msg->gid,
+                         TPC_OUTCOME_COMMITTED, NULL);
+    else if (msg->type != TPC_MSG_EXEC && end == S_END_ABORTED)
+        s_reply_outcome (self, id, len, msg->rid, msg->gid,
+                         TPC_OUTCOME_ABORTED, NULL);
+    else if (msg->type == TPC_MSG_EXEC && end == S_END_ABORTED)
+        s_reply_error (self, id, len, msg->rid, TPC_EABORTED, msg->gid,
+                       "transaction aborted");
+    else if (end == S_END_COMMITTED)
+        s_reply_error (self, id, len, msg->rid, TPC_ESTATE, msg->gid,
+                       "transaction already committed");
+    else if (end == S_END_UNKNOWN)
+        s_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, msg->gid,
+                       "one-phase commit never acknowledged: outcome unknown");
+    else
+        s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
+                       "no such transaction");
+}
+
+static void
+s_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
+             const tpc_msg_t *msg)
+{
+    s_view_t v = s_view (self, msg->gid);
+    if (v.foreign) {
+        s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
+                       "gid does not belong to coordinator '%s'",
+                       self->coord_id);
+        return;
+    }
+    tpc_msg_t *reply = s_msg (self, TPC_MSG_TXSTATUS);
+    if (!reply)
+        return;
+    reply->rid = msg->rid;
+    reply->outcome = v.outcome;
+    s_check (self, tpc_msg_set_str (&reply->gid, msg->gid));
+    s_check (self, tpc_msg_set_str (&reply->state, v.state));
+    s_to_client (self, id, len, reply);
+}
+
+static int
+s_txn_cmp (const void *a, const void *b)
+{
+    const s_txn_t *x = *(s_txn_t *const *) a, *y = *(s_txn_t *const *) b;
+    if (x->epoch != y->epoch)
+        return x->epoch < y->epoch ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return strcmp (x->gid, y->gid);
+}
+
+/*  Live transactions sorted by gid order (caller frees), or NULL.        */
+static s_txn_t **
+s_sorted (coord_engine_t *self, size_t *n)
+{
+    size_t cap = zhashx_size (self->txns);
+    s_txn_t **v = malloc ((cap ? cap : 1) * sizeof *v);
+    *n = 0;
+    if (!v) {
+        self->err = TPC_ENOMEM;
+        return NULL;
+    }
+    for (s_txn_t *t = zhashx_first (self->txns); t;
+         t = zhashx_next (self->txns))
+        v[(*n)++] = t;
+    qsort (v, *n, sizeof *v, s_txn_cmp);
+    return v;
+}
+
+static void
+s_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
+           const tpc_msg_t *msg, uint64_t now)
+{
+    size_t n;
+    s_txn_t **v = s_sorted (self, &n);
+    tpc_msg_t *reply = s_msg (self, TPC_MSG_TXLIST);
+    if (!v || !reply)
+        goto cleanup;
+    reply->rid = msg->rid;
+    if (n > self->cfg.list_max)
+        n = self->cfg.list_max;
+    if (n > 0) {
+        reply->txns = calloc (n, sizeof *reply->txns);
+        if (!reply->txns) {
+            self->err = TPC_ENOMEM;
+            goto cleanup;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        tpc_txinfo_t *info = &reply->txns[reply->ntxns++];
+        const s_txn_t *t = v[i];
+        info->age_ms = now > t->created ? now - t->created : 0;
+        s_check (self, tpc_msg_set_str (&info->gid, t->gid));
+        s_check (self, tpc_msg_set_str (&info->state,
+                                        s_state_names[t->state]));
+        for (size_t j = 0; j < t->nparts; j++)
+            s_check (self, tpc_msg_strv_push (&info->parts, &info->nparts,
+                                              t->parts[j].name));
+    }
+    s_to_client (self, id, len, reply);
+    reply = NULL;
+cleanup:
+    tpc_msg_destroy (&reply);
+    free (v);
+}
+
+/* ---------------------------------------------------------------------
+ *  Agent messages
+ */
+
+static void
+s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
+            uint64_t now)
+{
+    if (msg->name && strcmp (msg->name, name))
+        s_log (self, 1, "agent '%s' says hello as '%s': using its routing id",
+               name, msg->name);
+    s_agent_t *a = zhashx_lookup (self->agents, name);
+    if (!a) {
+        a = calloc (1, sizeof *a);
+        if (!a) {
+            self->err = TPC_ENOMEM;
+            return;
+        }
+        snprintf (a->name, sizeof a->name, "%s", name);
+        zhashx_insert (self->agents, name, a);
+    }
+    a->last_hello = now;
+    if (a->connected)
+        return;
+    a->connected = true;
+    s_log (self, 0, "agent '%s' connected", name);
+    /* resend every pending decision this agent has not acked */
+    for (s_txn_t *t = zhashx_first (self->txns); t;
+         t = zhashx_next (self->txns))
+        if ((t->state == S_COMMITTING && t->durable)
+            || (t->state == S_ABORTING && !t->lingered))
+            s_drive (self, t, name);
+}
+
+static void
+s_on_worked (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
+             uint64_t now)
+{
+    s_txn_t *t = s_txn_lookup (self, msg->gid);
+    if (!t || t->state != S_ACTIVE || !t->exec.set
+        || strcmp (t->parts[t->exec_part].name, name)
+        || msg->seq != t->exec_seq) {
+        s_log (self, 0, "%s: stale worked seq %" PRIu64 " from '%s' ignored",
+               msg->gid, msg->seq, name);
+        return;
+    }
+    if (msg->ok) {
+        tpc_msg_t *reply = s_msg (self, TPC_MSG_RESULT);
+        if (reply) {
+            reply->rid = t->exec.rid;
+            reply->affected = msg->has_result ? msg->affected : -1;
+            s_check (self, tpc_msg_set_str (&reply->gid, t->gid));
+            if (msg->has_result)
+                s_check (self, tpc_msg_set_rows (
+                    reply, msg->ncolumns,
+                    (const char *const *) msg->columns, msg->nrows,
+                    (const char *const *) msg->cells));
+            s_to_client (self, t->exec.id, t->exec.len, reply);
+        }
+        s_req_clear (&t->exec);
+        return;
+    }
+    const char *why = msg->reason ? msg->reason : "statement failed";
+    s_reply_error (self, t->exec.id, t->exec.len, t->exec.rid, TPC_EDB,
+                   t->gid, "%s", why);
+    s_req_clear (&t->exec);
+    s_set_reason (self, t, "statement failed on '%s': %s", name, why);
+    s_abort (self, t, now);
+}
+
+static void
+s_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
+           uint64_t now)
+{
+    s_txn_t *t = s_txn_lookup (self, msg->gid);
+    s_part_t *p = t ? s_part_find (t, name, NULL) : NULL;
+    if (t && p && t->state == S_PREPARING && p->asked
+        && p->vote == TPC_VOTE_NONE) {
+        p->vote = msg->vote;
+        if (msg->vote == TPC_VOTE_NO) {
+            s_set_reason (self, t, "participant '%s' voted no: %s", name,
+                          msg->reason ? msg->reason : "(no reason given)");
+            s_abort (self, t, now);
+            return;
+        }
+        for (size_t i = 0; i < t->nparts; i++)
+            if (t->parts[i].asked && t->parts[i].vote == TPC_VOTE_NONE)
+                return;
+        s_votes_complete (self, t, now);
+        return;
+    }
+    if (t && p && p->phase2 && !p->acked
+        && ((t->state == S_COMMITTING && t->durable)
+            || t->state == S_ABORTING)) {
+        s_drive (self, t, name);        /* a repeated vote: remind it */
+        return;
+    }
+    s_log (self, 0, "%s: stale %s vote from '%s' ignored", msg->gid,
+           tpc_vote_name (msg->vote), name);
+    if (!t && msg->vote == TPC_VOTE_YES
+        && s_view (self, msg->gid).answer == TPC_OUTCOME_ABORTED)
+        s_to_agent (self, name,
+                    s_decide_msg (self, msg->gid, TPC_OUTCOME_ABORTED));
+}
+
+static void
+s_heuristic (coord_engine_t *self, s_txn_t *t, const char *name,
+             const tpc_msg_t *msg)
+{
+    bool we_commit = t->state == S_COMMITTING;
+    s_log (self, 1, "%s: HEURISTIC: decided %s but '%s' reports %s%s%s",
+           t->gid, we_commit ? "committed" : "aborted", name,
+           tpc_outcome_name (msg->outcome), msg->reason ? ": " : "",
+           msg->reason ? msg->reason : "");
+    tpc_record_t *rec = s_record_new (self, TPC_REC_HEURISTIC, t);
+    if (!rec)
+        return;
+    rec->outcome = msg->outcome == TPC_OUTCOME_COMMITTED ? 1 : 2;
+    snprintf (rec->reason, sizeof rec->reason, "%.*s: %s",
+              (int) TPC_RECORD_NAME_MAX, name,
+              msg->reason ? msg->reason : "outcome differs from decision");
+    s_append (self, rec, false);
+}
+
+static void
+s_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
+          uint64_t now)
+{
+    s_txn_t *t = s_txn_lookup (self, msg->gid);
+    s_part_t *p = t ? s_part_find (t, name, NULL) : NULL;
+    if (!t || !p) {
+        s_log (self, 0, "%s: stale ack from '%s' ignored", msg->gid, name);
+        return;
+    }
+    if (t->state == S_ONEPHASE) {
+        bool ok = msg->outcome == TPC_OUTCOME_COMMITTED;
+        if (!ok && msg->outcome != TPC_OUTCOME_ABORTED)
+            return;
+        p->acked = p->phase2 = true;
+        s_answer_done (self, t, msg->outcome,
+                       ok ? NULL : (msg->reason ? msg->reason
+                                                : "aborted by participant"));
+        s_log (self, 0, "%s: one-phase %s", t->gid,
+               tpc_outcome_name (msg->outcome));
+        s_forget (self, t, ok ? S_END_COMMITTED : S_END_ABORTED);
+        return;
+    }
+    bool waiting = (t->state == S_COMMITTING && t->durable)
+                   || t->state == S_ABORTING;
+    if (!waiting || !p->phase2 || p->acked) {
+        s_log (self, 0, "%s: stale ack from '%s' ignored", msg->gid, name);
+        return;
+    }
+    tpc_outcome_t want = t->state == S_COMMITTING ? TPC_OUTCOME_COMMITTED
+                                                  : TPC_OUTCOME_ABORTED;
+    if (msg->outcome == TPC_OUTCOME_IN_PROGRESS)
+        return;
+    if (msg->outcome != want)
+        s_heuristic (self, t, name, msg);
+    p->acked = true;
+    t->nunacked--;
+    if (t->state == S_ABORTING) {
+        s_abort_settle (self, t, now);
+        return;
+    }
+    if (t->nunacked == 0)
+        s_commit_finished (self, t);
+}
+
+static void
+s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
+{
+    s_view_t v = s_view (self, msg->gid);
+    if (v.foreign)
+        s_log (self, 1, "agent '%s' asks about %s, which is not this "
+               "coordinator's: answered in_progress", name, msg->gid);
+    tpc_msg_t *answer = s_msg (self, TPC_MSG_ANSWER);
+    if (!answer)
+        return;
+    answer->outcome = v.answer;
+    s_check (self, tpc_msg_set_str (&answer->gid, msg->gid));
+    s_to_agent (self, name, answer);
+}
+
+/* ---------------------------------------------------------------------
+ *  Timers
+ */
+
+/*  T's wake time has come.                                               */
+static void
+s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now)
+{
+    switch (t->state) {
+    case S_ACTIVE:
+        if (now >= t->deadline) {
+            s_set_reason (self, t, "transaction timeout");
+            s_abort (self, t, now);
+            return;
+        }
+        break;
+    case S_PREPARING:
+        if (now >= t->vote_deadline) {
+            const char *who = "?";
+            for (size_t i = 0; i < t->nparts; i++)
+                if (t->parts[i].asked && t->parts[i].vote == TPC_VOTE_NONE) {
+                    who = t->parts[i].name;
+                    break;
+                }
+            s_set_reason (self, t, "vote timeout: no vote from '%s'", who);
+            s_abort (self, t, now);
+            return;
+        }
+        if (now >= t->deadline) {
+            s_set_reason (self, t, "transaction timeout");
+            s_abort (self, t, now);
+            return;
+        }
+        break;
+    case S_ONEPHASE:
+        if (!t->indoubt && now >= t->vote_deadline) {
+            t->indoubt = true;
+            t->linger_until = now + self->cfg.abort_linger_ms;
+            s_log (self, 1, "%s: one-phase commit on '%s' not acknowledged: "
+                   "outcome in doubt", t->gid, t->parts[0].name);
+        }
+        if (t->indoubt && t->done.set) {
+            s_reply_error (self, t->done.id, t->done.len, t->done.rid,
+                           TPC_EIN_DOUBT, t->gid,
+                           "one-phase commit on '%s' not acknowledged: "
+                           "outcome unknown", t->parts[0].name);
+            s_req_clear (&t->done);
+        }
+        if (t->indoubt && now >= t->linger_until) {
+            s_forget (self, t, S_END_UNKNOWN);
+            return;
+        }
+        break;
+    case S_COMMITTING:
+        if (!t->durable)
+            break;
+        if (t->nunacked > 0 && now >= t->resend_at) {
+            s_drive (self, t, NULL);
+            t->backoff = S_MIN (t->backoff * 2, self->cfg.resend_max_ms);
+            t->resend_at = now + t->backoff;
+        }
+        if (t->done.set && !t->replied && now >= t->ack_wait_until)
+            s_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
+        break;
+    case S_ABORTING:
+        if (t->nunacked > 0 && !t->lingered && now >= t->resend_at
+            && now < t->linger_until) {
+            s_drive (self, t, NULL);
+            t->backoff = S_MIN (t->backoff * 2, self->cfg.resend_max_ms);
+            t->resend_at = now + t->backoff;
+        }
+        s_abort_settle (self, t, now);
+        return;
+    }
+    s_reschedule (self, t);
+}
+
+static void
+s_sweep_agents (coord_engine_t *self, uint64_t now)
+{
+    uint64_t limit = 3 * self->cfg.heartbeat_ms;
+    for (s_agent_t *a = zhashx_first (self->agents); a;
+         a = zhashx_next (self->agents))
+        if (a->connected && now > a->last_hello + limit) {
+            a->connected = false;
+            s_log (self, 1, "agent '%s' gone (no hello for %" PRIu64 " ms)",
+                   a->name, now - a->last_hello);
+        }
+}
+
+/*  End of every public event: report a changed wake time, return the
+ *  sticky error.                                                          */
+static int
+s_finish (coord_engine_t *self)
+{
+    uint64_t w = coord_engine_next_wake (self);
+    if (w != self->wake_reported) {
+        self->wake_reported = w;
+        coord_action_t act = { .type = COORD_ACT_WAKE, .at = w };
+        s_push (self, &act);
+    }
+    int rc = self->err;
+    self->err = 0;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ *  Public API
+ */
+
+coord_engine_t *
+coord_engine_new (const coord_engine_config_t *cfg)
+{
+    if (!cfg || tpc_coord_id_valid (cfg->coord_id))
+        return NULL;
+    coord_engine_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf (self->coord_id, sizeof self->coord_id, "%s", cfg->coord_id);
+    self->cfg = *cfg;
+    self->cfg.coord_id = self->coord_id;
+#define S_DEFAULT(f, v) if (!self->cfg.f) self->cfg.f = (v)
+    S_DEFAULT (txn_timeout_ms, 60000);
+    S_DEFAULT (vote_timeout_ms, 10000);
+    S_DEFAULT (ack_wait_ms, 5000);
+    S_DEFAULT (resend_min_ms, 100);
+    S_DEFAULT (resend_max_ms, 5000);
+    S_DEFAULT (heartbeat_ms, 1000);
+    S_DEFAULT (abort_linger_ms, 60000);
+    S_DEFAULT (max_txns, 100000);
+    S_DEFAULT (ended_cache, 16384);
+    S_DEFAULT (list_max, 10000);
+#undef S_DEFAULT
+    if (self->cfg.resend_max_ms < self->cfg.resend_min_ms)
+        self->cfg.resend_max_ms = self->cfg.resend_min_ms;
+    self->txns = zhashx_new ();
+    self->agents = zhashx_new ();
+    self->ended = zhashx_new ();
+    self->ring = calloc (self->cfg.ended_cache, sizeof *self->ring);
+    if (!self->txns || !self->agents || !self->ended || !self->ring) {
+        coord_engine_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->agents, s_agent_destroy);
+    self->next_sweep = COORD_NEVER;
+    self->wake_reported = COORD_NEVER;
+    return self;
+}
+
+void
+coord_engine_destroy (coord_engine_t **self_p)
+{
+    coord_engine_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->txns) {
+        for (s_txn_t *t = zhashx_first (self->txns); t;
+             t = zhashx_next (self->txns))
+            s_txn_free (&t);
+        zhashx_destroy (&self->txns);
+    }
+    zhashx_destroy (&self->agents);
+    zhashx_destroy (&self->ended);
+    while (self->qn > 0) {
+        coord_action_clear (&self->q[self->qhead++]);
+        self->qn--;
+    }
+    free (self->q);
+    free (self->ring);
+    free (self->heap);
+    free (self->due);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
+{
+    if (self->started)
+        return TPC_ESTATE;
+    s_txn_t *t;
+    switch (rec->type) {
+    case TPC_REC_EPOCH:
+        if (rec->epoch > self->replayed_epoch)
+            self->replayed_epoch = rec->epoch;
+        break;
+    case TPC_REC_COMMIT:
+        if (s_txn_lookup (self, rec->gid))
+            break;              /* a checkpoint's copy */
+        t = s_txn_add (self, rec->gid, S_COMMITTING);
+        if (!t)
+            break;
+        t->durable = true;
+        for (size_t i = 0; i < rec->nparts; i++) {
+            s_part_t *p = s_part_add (self, t, rec->parts[i]);
+            if (p) {
+                p->vote = TPC_VOTE_YES;
+                p->phase2 = true;
+                t->nunacked++;
+            }
+        }
+        self->in_doubt++;
+        if (t->nunacked == 0) /* cannot happen: COMMIT names its voters */
+            s_forget (self, t, S_END_COMMITTED);
+        break;
+    case TPC_REC_END:
+        t = s_txn_lookup (self, rec->gid);
+        if (t)
+            s_forget (self, t, S_END_COMMITTED);
+        else
+            s_remember (self, rec->gid, S_END_COMMITTED);
+        break;
+    case TPC_REC_ABORT:
+        if (!s_txn_lookup (self, rec->gid))
+            s_remember (self, rec->gid, S_END_ABORTED);
+        break;
+    default:
+        break;                  /* HEURISTIC, PRECOMMIT: history only */
+    }
+    int rc = self->err;
+    self->err = 0;
+    return rc;
+}
+
+int
+coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now)
+{
+    if (self->started)
+        return TPC_ESTATE;
+    if (epoch == 0 || epoch <= self->replayed_epoch)
+        return TPC_EINVAL;
+    self->started = true;
+    self->epoch = epoch;
+    self->seq = 0;
+    for (s_txn_t *t = zhashx_first (self->txns); t;
+         t = zhashx_next (self->txns)) {
+        t->created = now;
+        t->backoff = self->cfg.resend_min_ms;
+        t->resend_at = now + t->backoff;
+        s_reschedule (self, t);
+    }
+    self->next_sweep = now + self->cfg.heartbeat_ms;
+    if (self->in_doubt > 0)
+        s_log (self, 0, "%zu decided transaction(s) to drive to the end",
+               self->in_doubt);
+    return s_finish (self);
+}
+
+int
+coord_engine_client (coord_engine_t *self, const void *id, size_t len,
+                     const tpc_msg_t *msg, uint64_t now)
+{
+    const uint8_t *cid = id;
+    if (!self->started) {
+        s_reply_error (self, cid, len, msg->rid, TPC_EBUSY, NULL,
+                       "coordinator is recovering: retry later");
+        return s_finish (self);
+    }
+    s_txn_t *t = NULL;
+    switch (msg->type) {
+    case TPC_MSG_BEGIN:
+        s_on_begin (self, cid, len, msg, now);
+        break;
+    case TPC_MSG_SUBMIT:
+        s_on_submit (self, cid, len, msg, now);
+        break;
+    case TPC_MSG_STATUS:
+        if (msg->gid)
+            s_on_status (self, cid, len, msg);
+        else
+            s_reply_error (self, cid, len, msg->rid, TPC_EINVAL, NULL,
+                           "gid missing");
+        break;
+    case TPC_MSG_LIST:
+        s_on_list (self, cid, len, msg, now);
+        break;
+    case TPC_MSG_EXEC:
+    case TPC_MSG_COMMIT:
+    case TPC_MSG_ROLLBACK:
+        if (!msg->gid) {
+            s_reply_error (self, cid, len, msg->rid, TPC_EINVAL, NULL,
+                           "gid missing");
+            break;
+        }
+        t = s_txn_lookup (self, msg->gid);
+        if (!t)
+            s_on_gone_gid (self, cid, len, msg);
+        else if (msg->type == TPC_MSG_EXEC)
+            s_on_exec (self, cid, len, msg, t);
+        else if (msg->type == TPC_MSG_COMMIT)
+            s_on_commit (self, cid, len, msg, t, now);
+        else
+            s_on_rollback (self, cid, len, msg, t, now);
+        break;
+    default:
+        s_reply_error (self, cid, len, msg->rid, TPC_EPROTO, NULL,
+                       "'%s' is not a client request",
+                       tpc_msg_type_name (msg->type));
+        break;
+    }
+    return s_finish (self);
+}
+
+int
+coord_engine_agent (coord_engine_t *self, const char *name,
+                    const tpc_msg_t *msg, uint64_t now)
+{
+    if (!s_name_valid (name)) {
+        s_log (self, 1, "message from an agent with an invalid name dropped");
+        return s_finish (self);
+    }
+    if (msg->type != TPC_MSG_HELLO && !msg->gid) {
+        s_log (self, 1, "agent '%s' sent '%s' without a gid: dropped", name,
+               tpc_msg_type_name (msg->type));
+        return s_finish (self);
+    }
+    if (msg->type != TPC_MSG_HELLO && !s_agent_connected (self, name)) {
+        /* a message proves it is there; treat it as a hello */
+        tpc_msg_t hello = { .type = TPC_MSG_HELLO };
+        s_on_hello (self, name, &hello, now);
+    }
+    switch (msg->type) {
+    case TPC_MSG_HELLO:
+        s_on_hello (self, name, msg, now);
+        break;
+    case TPC_MSG_WORKED:
+        s_on_worked (self, name, msg, now);
+        break;
+    case TPC_MSG_VOTE:
+        s_on_vote (self, name, msg, now);
+        break;
+    case TPC_MSG_ACK:
+        s_on_ack (self, name, msg, now);
+        break;
+    case TPC_MSG_QUERY:
+        s_on_query (self, name, msg);
+        break;
+    default:
+        s_log (self, 1, "agent '%s' sent '%s', not an agent message: dropped",
+               name, tpc_msg_type_name (msg->type));
+        break;
+    }
+    return s_finish (self);
+}
+
+static void
+s_agent_gone (coord_engine_t *self, const char *name, const char *why)
+{
+    s_agent_t *a = zhashx_lookup (self->agents, name);
+    if (a && a->connected) {
+        a->connected = false;
+        s_log (self, 1, "agent '%s' gone (%s)", name, why);
+    }
+}
+
+int
+coord_engine_agent_gone (coord_engine_t *self, const char *name,
+                         uint64_t now)
+{
+    (void) now;
+    s_agent_gone (self, name, "reported by the shell");
+    return s_finish (self);
+}
+
+int
+coord_engine_send_failed (coord_engine_t *self, const char *name,
+                          const tpc_msg_t *msg, uint64_t now)
+{
+    s_agent_gone (self, name, "not reachable");
+    s_txn_t *t = msg ? s_txn_lookup (self, msg->gid) : NULL;
+    size_t idx;
+    s_part_t *p = t ? s_part_find (t, name, &idx) : NULL;
+    if (!t || !p)
+        return s_finish (self);
+    if (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_NONE) {
+        if (t->state != S_ACTIVE || !t->exec.set || t->exec_part != idx
+            || t->exec_seq != msg->seq)
+            return s_finish (self);
+        s_reply_error (self, t->exec.id, t->exec.len, t->exec.rid,
+                       TPC_EUNKNOWN_PART, t->gid,
+                       "participant '%s' is not connected", name);
+        s_req_clear (&t->exec);
+        if (p->seq == 1 && idx == t->nparts - 1) {
+            t->nparts--;        /* it never heard of gid: forget it */
+            return s_finish (self);
+        }
+        s_set_reason (self, t, "participant '%s' unreachable", name);
+        s_abort (self, t, now);
+    }
+    else if ((msg->type == TPC_MSG_WORK || msg->type == TPC_MSG_PREPARE)
+             && (t->state == S_PREPARING || t->state == S_ONEPHASE)) {
+        /* not queued anywhere: nobody can have committed it */
+        s_set_reason (self, t, "participant '%s' unreachable", name);
+        s_abort (self, t, now);
+    }
+    return s_finish (self);
+}
+
+int
+coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
+{
+    while (self->dhead && self->dhead->ticket <= ticket) {
+        s_txn_t *t = self->dhead;
+        self->dhead = t->dnext;
+        if (!self->dhead)
+            self->dtail = NULL;
+        t->dnext = NULL;
+        s_commit_durable (self, t, now);
+    }
+    return s_finish (self);
+}
+
+int
+coord_engine_tick (coord_engine_t *self, uint64_t now)
+{
+    if (self->started && now >= self->next_sweep) {
+        s_sweep_agents (self, now);
+        self->next_sweep = now + self->cfg.heartbeat_ms;
+    }
+    size_t n = 0;
+    while (self->heap_n > 0 && self->heap[0]->wake <= now) {
+        s_txn_t *t = self->heap[0];
+        s_heap_remove (self, t);
+        if (n == self->due_cap) {
+            size_t cap = self->due_cap ? self->due_cap * 2 : 256;
+            s_txn_t **d = realloc (self->due, cap * sizeof *d);
+            if (!d) {
+                self->err = TPC_ENOMEM;
+                s_reschedule (self, t);
+                break;
+            }
+            self->due = d;
+            self->due_cap = cap;
+        }
+        self->due[n++] = t;
+    }
+    /* handling one transaction never frees another one */
+    for (size_t i = 0; i < n; i++)
+        s_txn_due (self, self->due[i], now);
+    return s_finish (self);
+}
+
+uint64_t
+coord_engine_next_wake (coord_engine_t *self)
+{
+    uint64_t w = self->heap_n ? self->heap[0]->wake : COORD_NEVER;
+    return S_MIN (w, self->next_sweep);
+}
+
+bool
+coord_engine_pop (coord_engine_t *self, coord_action_t *out)
+{
+    if (self->qn == 0)
+        return false;
+    *out = self->q[self->qhead++];
+    if (--self->qn == 0)
+        self->qhead = 0;
+    return true;
+}
+
+void
+coord_action_clear (coord_action_t *act)
+{
+    if (!act)
+        return;
+    free (act->client);
+    tpc_msg_destroy (&act->msg);
+    free (act->rec);
+    free (act->text);
+    memset (act, 0, sizeof *act);
+}
+
+size_t
+coord_engine_live (coord_engine_t *self)
+{
+    return zhashx_size (self->txns);
+}
+
+size_t
+coord_engine_in_doubt (coord_engine_t *self)
+{
+    return self->in_doubt;
+}
+
+uint64_t
+coord_engine_replayed_epoch (coord_engine_t *self)
+{
+    return self->replayed_epoch;
+}
+
+uint64_t
+coord_engine_last_ticket (coord_engine_t *self)
+{
+    return self->tickets;
+}
+
+int
+coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
+                              void *arg)
+{
+    size_t n;
+    int rc = 0;
+    s_txn_t **v = s_sorted (self, &n);
+    tpc_record_t *rec = malloc (sizeof *rec);
+    if (!v || !rec) {
+        rc = TPC_ENOMEM;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (v[i]->state != S_COMMITTING)
+            continue;
+        memset (rec, 0, sizeof *rec);
+        rec->type = TPC_REC_COMMIT;
+        snprintf (rec->gid, sizeof rec->gid, "%s", v[i]->gid);
+        for (size_t j = 0; j < v[i]->nparts; j++)
+            if (v[i]->parts[j].phase2)
+                snprintf (rec->parts[rec->nparts++], TPC_RECORD_NAME_MAX,
+                          "%s", v[i]->parts[j].name);
+        rc = fn (arg, rec, s_nacked (v[i], NULL));
+    }
+cleanup:
+    self->err = 0;
+    free (rec);
+    free (v);
+    return rc;
+}

@@ -1,0 +1,181 @@
+/*  coord_engine: the coordinator's pure two-phase-commit engine (presumed
+ *  abort).
+ *
+ *  The engine owns every transaction's state and decides what happens next,
+ *  but performs no I/O and reads no clock: the shell (coord_server) feeds it
+ *  events, each stamped with the current time in milliseconds from a
+ *  monotonic clock, and then drains the actions it queued, in order:
+ *
+ *    CLIENT  send MSG to the client whose ROUTER routing id is CLIENT
+ *    AGENT   send MSG to the agent named AGENT; if the send fails (peer not
+ *            connected, EHOSTUNREACH / EAGAIN) report it back with
+ *            coord_engine_send_failed()
+ *    APPEND  append REC to the decision log.  FORCED appends carry a TICKET
+ *            (1, 2, 3 ... per engine): the shell must make every appended
+ *            record durable and then call coord_engine_durable(ticket).
+ *            Nothing the engine has already queued depends on a forced
+ *            append: every send that needs the record durable (decide
+ *            committed, a client's "committed", an answer "committed") is
+ *            held inside the engine and queued only by coord_engine_durable.
+ *            Lazy appends (ABORT, END, HEURISTIC) never need a sync.
+ *    WAKE    call coord_engine_tick() at time AT (UINT64_MAX: no timer);
+ *            replaces any earlier WAKE (one timer for the whole engine)
+ *    ENDED   GID finished with OUTCOME, NACKED of NPARTS participants acked
+ *            (for reporting: --recover-only prints these)
+ *    LOG     TEXT for the operator's log; LEVEL 0 = verbose, 1 = warning
+ *
+ *  Life cycle: coord_engine_new -> coord_engine_replay (each owner record of
+ *  the log, in LSN order) -> coord_engine_start (epoch of this boot, whose
+ *  EPOCH record the shell has already made durable) -> events ... ->
+ *  coord_engine_destroy.  Single-threaded; the struct is opaque.
+ */
+#ifndef COORD_ENGINE_H
+#define COORD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tpc_gid.h"
+#include "tpc_msg.h"
+#include "tpc_record.h"
+
+#define COORD_NEVER UINT64_MAX
+
+typedef struct coord_engine coord_engine_t;
+
+typedef enum {
+    COORD_REPLY_ON_APPLIED = 0,  /* reply "committed" once every yes voter
+                                    acked, or ack_wait_ms after the durable
+                                    decision, whichever comes first */
+    COORD_REPLY_ON_DECISION = 1  /* reply once the decision is durable */
+} coord_reply_on_t;
+
+typedef struct {
+    const char *coord_id;       /* [A-Za-z0-9]{1,32}, required */
+    uint64_t txn_timeout_ms;    /* undecided transactions abort; 0 = 60000 */
+    uint64_t vote_timeout_ms;   /* votes (and one-phase acks); 0 = 10000 */
+    uint64_t ack_wait_ms;       /* reply_on applied: 0 = 5000 */
+    coord_reply_on_t reply_on;
+    uint64_t resend_min_ms;     /* decide resend backoff start; 0 = 100 */
+    uint64_t resend_max_ms;     /* ... doubling up to; 0 = 5000 */
+    uint64_t heartbeat_ms;      /* agents' hello period; 3 missed = gone;
+                                   0 = 1000 */
+    uint64_t abort_linger_ms;   /* resend decide(aborted) this long, then
+                                   forget (presumed abort); 0 = 60000 */
+    size_t max_txns;            /* live transactions; 0 = 100000 */
+    size_t ended_cache;         /* ended gids remembered for status;
+                                   0 = 16384 */
+    size_t list_max;            /* entries in a txlist; 0 = 10000 */
+} coord_engine_config_t;
+
+typedef enum {
+    COORD_ACT_CLIENT = 1,
+    COORD_ACT_AGENT,
+    COORD_ACT_APPEND,
+    COORD_ACT_WAKE,
+    COORD_ACT_ENDED,
+    COORD_ACT_LOG
+} coord_act_type_t;
+
+/*  One queued action; the fields used by each type are listed above.
+ *  After coord_engine_pop() the caller owns MSG, REC, CLIENT and TEXT and
+ *  releases them with coord_action_clear() (it may steal MSG first by
+ *  setting it to NULL).                                                   */
+typedef struct {
+    coord_act_type_t type;
+    uint8_t *client;            /* CLIENT: routing id bytes */
+    size_t client_len;
+    char agent[TPC_RECORD_NAME_MAX];   /* AGENT */
+    tpc_msg_t *msg;             /* CLIENT, AGENT */
+    tpc_record_t *rec;          /* APPEND */
+    bool forced;                /* APPEND: must be durable, report ticket */
+    uint64_t ticket;            /* APPEND (forced) */
+    uint64_t at;                /* WAKE */
+    char gid[TPC_GID_MAX];      /* ENDED */
+    tpc_outcome_t outcome;      /* ENDED */
+    size_t nacked, nparts;      /* ENDED */
+    int level;                  /* LOG */
+    char *text;                 /* LOG */
+} coord_action_t;
+
+/*  Called by coord_engine_foreach_decided() for each live transaction with
+ *  a commit decision (durable or not) that has not ended: REC is its COMMIT
+ *  record, NACKED how many of its participants acked so far.  A non-zero
+ *  return stops the walk and becomes its result.                          */
+typedef int (coord_decided_fn) (void *arg, const tpc_record_t *rec,
+                                size_t nacked);
+
+/*  A new engine, or NULL on bad config (invalid coord_id) or no memory.   */
+coord_engine_t *coord_engine_new (const coord_engine_config_t *cfg);
+
+/*  Free everything, queued actions included; *self_p becomes NULL.       */
+void coord_engine_destroy (coord_engine_t **self_p);
+
+/*  Replay one owner record of the log (before coord_engine_start).
+ *  COMMIT makes the gid live and decided (driven again after start), END
+ *  forgets it, ABORT/EPOCH/others are remembered or ignored.  Returns 0,
+ *  TPC_ESTATE after start, TPC_ENOMEM.                                   */
+int coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec);
+
+/*  Replay is done; EPOCH (>= 1, durable in the log) names this boot's gids.
+ *  Replayed decided transactions are driven again (decide sent to each
+ *  participant as soon as its agent says hello).  Returns 0, TPC_EINVAL,
+ *  TPC_ESTATE (twice).                                                    */
+int coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now);
+
+/*  A decoded request from a client (routing id ID of LEN bytes).  Replies
+ *  are queued as CLIENT actions.  Returns 0 or TPC_ENOMEM.               */
+int coord_engine_client (coord_engine_t *self, const void *id, size_t len,
+                         const tpc_msg_t *msg, uint64_t now);
+
+/*  A decoded message from agent NAME (its routing id).  Returns 0 or
+ *  TPC_ENOMEM.  Stale, duplicate and foreign messages are ignored.        */
+int coord_engine_agent (coord_engine_t *self, const char *name,
+                        const tpc_msg_t *msg, uint64_t now);
+
+/*  Agent NAME is gone (e.g. a socket monitor saw it disconnect): nothing
+ *  is sent to it until its next hello, which brings every pending decision
+ *  again.  Undecided work on it is left to the vote and transaction
+ *  timeouts (it may only be slow).                                        */
+int coord_engine_agent_gone (coord_engine_t *self, const char *name,
+                             uint64_t now);
+
+/*  The shell could not send MSG (an AGENT action) to NAME: the agent is
+ *  not connected now.  Undecided work on it aborts; decisions stay pending
+ *  and are resent when it says hello again.                              */
+int coord_engine_send_failed (coord_engine_t *self, const char *name,
+                              const tpc_msg_t *msg, uint64_t now);
+
+/*  Every forced append up to TICKET is durable: held decisions go out.   */
+int coord_engine_durable (coord_engine_t *self, uint64_t ticket,
+                          uint64_t now);
+
+/*  Timers: handle everything due at NOW (timeouts, resends, liveness).   */
+int coord_engine_tick (coord_engine_t *self, uint64_t now);
+
+/*  When coord_engine_tick() must next be called (COORD_NEVER: no timer).  */
+uint64_t coord_engine_next_wake (coord_engine_t *self);
+
+/*  Move the oldest queued action into *OUT; false when the queue is empty. */
+bool coord_engine_pop (coord_engine_t *self, coord_action_t *out);
+
+/*  Release what an action owns and zero it.  Idempotent.                  */
+void coord_action_clear (coord_action_t *act);
+
+/*  Live transactions, and those of them with a commit decision.           */
+size_t coord_engine_live (coord_engine_t *self);
+size_t coord_engine_in_doubt (coord_engine_t *self);
+
+/*  Highest EPOCH replayed (0 if none): this boot's epoch is that plus 1.  */
+uint64_t coord_engine_replayed_epoch (coord_engine_t *self);
+
+/*  Walk the live committed-but-not-ended transactions (for checkpoints and
+ *  --recover-only reports) in gid order.                                  */
+int coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
+                                  void *arg);
+
+/*  Highest forced ticket issued so far (0 = none).                        */
+uint64_t coord_engine_last_ticket (coord_engine_t *self);
+
+#endif

@@ -1,0 +1,771 @@
+/*  coord_server: sockets, log, clock and the group-commit loop around the
+ *  pure coord_engine (see coord_server.h for the loop and its rules).
+ *
+ *  WIRE (both ROUTER sockets): [routing id][one JSON frame] (tpc_msg.h).
+ *  A client frame sequence that is not exactly that gets an error reply;
+ *  an agent's routing id is its name and must be [A-Za-z0-9_-]{1,63}.
+ *  Agent socket: ZMQ_ROUTER_MANDATORY (a send to an agent that is not
+ *  connected fails at once and is reported to the engine, which keeps the
+ *  decision pending) and ZMQ_ROUTER_HANDOVER (a reconnecting agent takes
+ *  its name over from a stale connection).
+ */
+#include "coord_server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "tpc_error.h"
+#include "tpc_log.h"
+#include "tpc_msg.h"
+#include "tpc_record.h"
+
+#define S_EXIT_LOG_FAILED 3     /* append/sync failed: stop at once */
+#define S_EXIT_DEBUG_CRASH 99   /* TPC_COORD_DEBUG_EXIT_AFTER_DECISION */
+#define S_RECBUF 8192           /* > largest encoded record (~4.3 KiB) */
+#define S_HWM 100000            /* queued messages per peer */
+
+/*  Named points where a test may ask the process to die.                 */
+typedef enum { S_CRASH_AFTER_DECISION } s_crash_t;
+
+struct coord_server {
+    coord_server_config_t cfg;
+    char id[TPC_COORD_ID_MAX];
+    coord_engine_t *engine;
+    tpc_log_t *log;
+    void *ctx, *clients, *agents;
+    char client_ep[256], agent_ep[256];
+    tpc_msg_limits_t limits;
+    uint64_t epoch, replayed;
+    size_t in_doubt_start;
+    tpc_record_t rec;           /* replay scratch */
+    uint8_t recbuf[S_RECBUF];
+    uint64_t pending_lsn;       /* highest forced LSN not yet synced */
+    uint64_t pending_ticket;    /* ... and its engine ticket */
+    bool commit_pending;        /* a COMMIT among them */
+    uint64_t ckpt_records, ckpt_bytes;
+    size_t finished;            /* recover_only: gids ended */
+    tpc_io_t io;                /* the log's I/O: POSIX, or with faults */
+    const tpc_io_t *base_io;
+    bool sync_fails;            /* debug_fail_sync armed */
+    char errbuf[256];           /* replay errors */
+};
+
+static uint64_t
+s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void
+s_say (coord_server_t *self, int level, const char *fmt, ...)
+{
+    if (level == 0 && !self->cfg.verbose)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    fprintf (stderr, "tpc-coordinator: ");
+    vfprintf (stderr, fmt, ap);
+    fprintf (stderr, "\n");
+    va_end (ap);
+}
+
+/*  The log is dead: say so and stop before anything else leaves.         */
+static void
+s_fatal_log (const char *what, int rc)
+{
+    fprintf (stderr, "tpc-coordinator: FATAL: %s failed: %s (%s); "
+             "stopping now, restart recovers from the log\n", what,
+             tpc_strerror (rc), tpc_errname (rc));
+    fflush (stdout);
+    _exit (S_EXIT_LOG_FAILED);
+}
+
+static void
+s_fatal (const char *what, int rc)
+{
+    fprintf (stderr, "tpc-coordinator: FATAL: %s: %s\n", what,
+             tpc_strerror (rc));
+    fflush (stdout);
+    _exit (2);
+}
+
+/*  Test hook: die at POINT if asked to.  One place to grow crash points. */
+static void
+s_crash_point (coord_server_t *self, s_crash_t point)
+{
+    if (point == S_CRASH_AFTER_DECISION
+        && self->cfg.debug_exit_after_decision) {
+        fprintf (stderr, "tpc-coordinator: debug exit after decision\n");
+        fflush (stdout);
+        _exit (S_EXIT_DEBUG_CRASH);
+    }
+}
+
+/*  Test hook: the log's I/O is POSIX except that, once armed, fdatasync
+ *  fails (EIO) as a dying disk would.                                    */
+static int
+s_io_open (void *c, const char *p, int f, mode_t m)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->open (b->ctx, p, f, m);
+}
+
+static int
+s_io_close (void *c, int fd)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->close (b->ctx, fd);
+}
+
+static ssize_t
+s_io_pwrite (void *c, int fd, const void *buf, size_t n, off_t off)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->pwrite (b->ctx, fd, buf, n, off);
+}
+
+static ssize_t
+s_io_pread (void *c, int fd, void *buf, size_t n, off_t off)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->pread (b->ctx, fd, buf, n, off);
+}
+
+static int
+s_io_fdatasync (void *c, int fd)
+{
+    coord_server_t *self = c;
+    if (self->sync_fails) {
+        errno = EIO;
+        return -1;
+    }
+    return self->base_io->fdatasync (self->base_io->ctx, fd);
+}
+
+static int
+s_io_fsync (void *c, int fd)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->fsync (b->ctx, fd);
+}
+
+static int
+s_io_ftruncate (void *c, int fd, off_t len)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->ftruncate (b->ctx, fd, len);
+}
+
+static int
+s_io_rename (void *c, const char *from, const char *to)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->rename (b->ctx, from, to);
+}
+
+static int
+s_io_unlink (void *c, const char *path)
+{
+    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
+    return b->unlink (b->ctx, path);
+}
+
+static void
+s_io_setup (coord_server_t *self)
+{
+    self->base_io = tpc_io_posix ();
+    self->io = (tpc_io_t) {
+        .open = s_io_open, .close = s_io_close, .pwrite = s_io_pwrite,
+        .pread = s_io_pread, .fdatasync = s_io_fdatasync,
+        .fsync = s_io_fsync, .ftruncate = s_io_ftruncate,
+        .rename = s_io_rename, .unlink = s_io_unlink, .ctx = self
+    };
+}
+
+static void
+s_engine_rc (int rc)
+{
+    if (rc)
+        s_fatal ("engine", rc);
+}
+
+/* ---------------------------------------------------------------------
+ *  Log
+ */
+
+static uint64_t
+s_append_record (coord_server_t *self, const tpc_record_t *rec)
+{
+    size_t len = 0;
+    int rc = tpc_record_encode (rec, self->recbuf, sizeof self->recbuf, &len);
+    if (rc)
+        s_fatal ("encoding a log record", rc);
+    uint64_t lsn = 0;
+    rc = tpc_log_append (self->log, (uint8_t) rec->type, self->recbuf, len,
+                         &lsn);
+    if (rc)
+        s_fatal_log ("log append", rc);
+    self->ckpt_records++;
+    self->ckpt_bytes += len + 20;
+    return lsn;
+}
+
+static int
+s_replay_one (void *arg, const tpc_log_rec_t *lrec, const void *payload,
+              size_t len)
+{
+    coord_server_t *self = arg;
+    int rc = tpc_record_decode (lrec->type, payload, len, &self->rec);
+    if (rc) {
+        snprintf (self->errbuf, sizeof self->errbuf,
+                  "record LSN %" PRIu64 " (segment %" PRIu64 " offset %"
+                  PRIu64 ", type %u) does not decode", lrec->lsn,
+                  lrec->segment, lrec->offset, lrec->type);
+        return rc;
+    }
+    self->replayed++;
+    rc = coord_engine_replay (self->engine, &self->rec);
+    if (rc)
+        snprintf (self->errbuf, sizeof self->errbuf,
+                  "replaying LSN %" PRIu64 ": %s", lrec->lsn,
+                  tpc_strerror (rc));
+    return rc;
+}
+
+static void
+s_log_warn (void *arg, const char *text)
+{
+    (void) arg;
+    fprintf (stderr, "tpc-coordinator: log: %s\n", text);
+}
+
+static int
+s_checkpoint_one (void *arg, const tpc_record_t *rec, size_t nacked)
+{
+    (void) nacked;
+    s_append_record (arg, rec);
+    return 0;
+}
+
+/*  Start a new segment holding only what is live, drop the older ones.   */
+static void
+s_maybe_checkpoint (coord_server_t *self)
+{
+    if (self->ckpt_records < self->cfg.checkpoint_records
+        && self->ckpt_bytes < self->cfg.checkpoint_bytes)
+        return;
+    int rc = tpc_log_checkpoint_begin (self->log);
+    if (rc)
+        s_fatal_log ("checkpoint begin", rc);
+    /* the older segments go, and with them the EPOCH records: carry the
+     * highest epoch over, or the next boot would reuse gids */
+    uint64_t epoch = self->cfg.recover_only
+                     ? coord_engine_replayed_epoch (self->engine)
+                     : self->epoch;
+    if (epoch > 0) {
+        tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = epoch };
+        s_append_record (self, &ep);
+    }
+    rc = coord_engine_foreach_decided (self->engine, s_checkpoint_one, self);
+    if (rc)
+        s_fatal ("checkpoint", rc);
+    rc = tpc_log_checkpoint_end (self->log);
+    if (rc)
+        s_fatal_log ("checkpoint end", rc);
+    s_say (self, 0, "checkpoint: %zu live decision(s) carried over",
+           coord_engine_in_doubt (self->engine));
+    self->ckpt_records = self->ckpt_bytes = 0;
+}
+
+/* ---------------------------------------------------------------------
+ *  Sending
+ */
+
+static int
+s_send (void *sock, const void *id, size_t idlen, const tpc_msg_t *msg,
+        bool *unroutable)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    *unroutable = false;
+    int rc = tpc_msg_encode (msg, &buf, &len);
+    if (rc)
+        return rc;
+    rc = 0;
+    if (zmq_send (sock, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        *unroutable = errno == EHOSTUNREACH || errno == EAGAIN;
+        rc = TPC_ECONNECT;
+    }
+    else if (zmq_send (sock, buf, len, ZMQ_DONTWAIT) < 0)
+        rc = TPC_ECONNECT;
+    free (buf);
+    return rc;
+}
+
+static void
+s_reply_error (coord_server_t *self, const void *id, size_t idlen, int code,
+               const char *text)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_ERROR);
+    bool unroutable;
+    if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
+        msg->code = code;
+        s_send (self->clients, id, idlen, msg, &unroutable);
+    }
+    tpc_msg_destroy (&msg);
+}
+
+/*  Perform every queued action: sends go out, appends are written.      */
+static void
+s_perform (coord_server_t *self)
+{
+    coord_action_t act;
+    bool unroutable;
+    int rc;
+    while (coord_engine_pop (self->engine, &act)) {
+        switch (act.type) {
+        case COORD_ACT_CLIENT:
+            rc = s_send (self->clients, act.client, act.client_len, act.msg,
+                         &unroutable);
+            if (rc)
+                s_say (self, 0, "reply '%s' not delivered: %s",
+                       tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
+            break;
+        case COORD_ACT_AGENT:
+            rc = s_send (self->agents, act.agent, strlen (act.agent), act.msg,
+                         &unroutable);
+            if (rc && unroutable)
+                s_engine_rc (coord_engine_send_failed (
+                    self->engine, act.agent, act.msg, s_now ()));
+            else if (rc)
+                s_say (self, 1, "'%s' to agent '%s' not sent: %s",
+                       tpc_msg_type_name (act.msg->type), act.agent,
+                       tpc_strerror (rc));
+            break;
+        case COORD_ACT_APPEND: {
+            uint64_t lsn = s_append_record (self, act.rec);
+            if (act.forced) {
+                self->pending_lsn = lsn;
+                self->pending_ticket = act.ticket;
+                if (act.rec->type == TPC_REC_COMMIT)
+                    self->commit_pending = true;
+            }
+            break;
+        }
+        case COORD_ACT_ENDED:
+            if (self->cfg.recover_only) {
+                printf ("recover gid=%s outcome=%s acked=%zu/%zu\n", act.gid,
+                        tpc_outcome_name (act.outcome), act.nacked,
+                        act.nparts);
+                fflush (stdout);
+                self->finished++;
+            }
+            break;
+        case COORD_ACT_LOG:
+            s_say (self, act.level, "%s", act.text);
+            break;
+        case COORD_ACT_WAKE:
+            break;              /* the loop asks coord_engine_next_wake() */
+        }
+        coord_action_clear (&act);
+    }
+}
+
+/*  Perform the queue; while forced records wait, ONE sync covers them all,
+ *  then the engine releases what waited for them.                        */
+static void
+s_flush (coord_server_t *self)
+{
+    for (;;) {
+        s_perform (self);
+        if (self->pending_ticket == 0)
+            return;
+        int rc = tpc_log_sync (self->log, self->pending_lsn);
+        if (rc)
+            s_fatal_log ("fdatasync of the decision log", rc);
+        if (self->commit_pending)
+            s_crash_point (self, S_CRASH_AFTER_DECISION);
+        uint64_t ticket = self->pending_ticket;
+        self->pending_ticket = self->pending_lsn = 0;
+        self->commit_pending = false;
+        s_engine_rc (coord_engine_durable (self->engine, ticket, s_now ()));
+    }
+}
+
+/* ---------------------------------------------------------------------
+ *  Receiving
+ */
+
+/*  One whole message from SOCK without waiting: the routing id in ID, the
+ *  first payload frame in BODY, the number of frames after the id in
+ *  *NBODY.  Returns false when nothing is waiting.                       */
+static bool
+s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
+{
+    zmq_msg_init (id);
+    zmq_msg_init (body);
+    *nbody = 0;
+    if (zmq_msg_recv (id, sock, ZMQ_DONTWAIT) < 0)
+        return false;
+    bool more = zmq_msg_more (id);
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, sock, 0) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+        more = zmq_msg_more (&part);
+        if (*nbody == 0)
+            zmq_msg_move (body, &part);
+        (*nbody)++;
+        zmq_msg_close (&part);
+    }
+    return true;
+}
+
+static void
+s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
+{
+    const void *cid = zmq_msg_data (id);
+    size_t cidlen = zmq_msg_size (id);
+    if (nbody != 1) {
+        s_reply_error (self, cid, cidlen, TPC_EPROTO,
+                       "expected exactly one JSON frame per message");
+        return;
+    }
+    tpc_msg_t *msg = NULL;
+    char err[256] = "";
+    int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
+                             &self->limits, &msg, err, sizeof err);
+    if (rc) {
+        s_reply_error (self, cid, cidlen, rc, *err ? err : tpc_strerror (rc));
+        return;
+    }
+    s_engine_rc (coord_engine_client (self->engine, cid, cidlen, msg,
+                                      s_now ()));
+    tpc_msg_destroy (&msg);
+    s_perform (self);
+}
+
+static void
+s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
+{
+    char name[TPC_RECORD_NAME_MAX];
+    size_t len = zmq_msg_size (id);
+    if (len == 0 || len >= sizeof name
+        || memchr (zmq_msg_data (id), 0, len)) {
+        s_say (self, 1, "message from an agent without a valid routing id "
+               "(its name) dropped");
+        return;
+    }
+    memcpy (name, zmq_msg_data (id), len);
+    name[len] = '\0';
+    if (nbody != 1) {
+        s_say (self, 1, "agent '%s': %d frames instead of one: dropped", name,
+               nbody);
+        return;
+    }
+    tpc_msg_t *msg = NULL;
+    char err[256] = "";
+    int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
+                             &self->limits, &msg, err, sizeof err);
+    if (rc) {
+        s_say (self, 1, "agent '%s': malformed message dropped: %s (%s)",
+               name, err, tpc_errname (rc));
+        return;
+    }
+    s_engine_rc (coord_engine_agent (self->engine, name, msg, s_now ()));
+    tpc_msg_destroy (&msg);
+    s_perform (self);
+}
+
+/*  Read whatever is waiting on both sockets, up to batch_max messages.   */
+static void
+s_batch (coord_server_t *self)
+{
+    size_t n = 0;
+    bool progress = true;
+    while (progress && n < self->cfg.batch_max) {
+        progress = false;
+        for (int i = 0; i < 2; i++) {
+            void *sock = i == 0 ? self->agents : self->clients;
+            if (!sock)
+                continue;
+            zmq_msg_t id, body;
+            int nbody;
+            if (s_recv (sock, &id, &body, &nbody)) {
+                if (sock == self->agents)
+                    s_on_agent (self, &id, &body, nbody);
+                else
+                    s_on_client (self, &id, &body, nbody);
+                progress = true;
+                n++;
+            }
+            zmq_msg_close (&id);
+            zmq_msg_close (&body);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ *  Setup
+ */
+
+static void *
+s_bind (coord_server_t *self, const char *ep, bool agents, char *bound,
+        size_t size, char *errbuf, size_t errlen)
+{
+    void *sock = zmq_socket (self->ctx, ZMQ_ROUTER);
+    if (!sock)
+        goto fail;
+    int one = 1, linger = 1000, hwm = S_HWM;
+    int64_t maxmsg = (int64_t) self->limits.max_size * 2 + 4096;
+    if (zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger)
+        || zmq_setsockopt (sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
+        goto fail;
+    if (agents
+        && (zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one)
+            || zmq_setsockopt (sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one)))
+        goto fail;
+    if (zmq_bind (sock, ep) != 0)
+        goto fail;
+    size_t len = size;
+    if (zmq_getsockopt (sock, ZMQ_LAST_ENDPOINT, bound, &len) != 0)
+        snprintf (bound, size, "%s", ep);
+    return sock;
+fail:
+    snprintf (errbuf, errlen, "cannot bind the %s endpoint %s: %s",
+              agents ? "agent" : "client", ep, zmq_strerror (errno));
+    if (sock)
+        zmq_close (sock);
+    return NULL;
+}
+
+coord_server_t *
+coord_server_new (const coord_server_config_t *cfg, char *errbuf,
+                  size_t errlen)
+{
+    char dummy[8];
+    if (!errbuf) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    *errbuf = '\0';
+    if (!cfg || tpc_coord_id_valid (cfg->id)) {
+        snprintf (errbuf, errlen, "invalid coordinator id '%s': use 1 to 32 "
+                  "of [A-Za-z0-9]", cfg && cfg->id ? cfg->id : "");
+        return NULL;
+    }
+    if (!cfg->log_dir || !*cfg->log_dir) {
+        snprintf (errbuf, errlen, "a log directory is required (--log-dir)");
+        return NULL;
+    }
+    coord_server_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    snprintf (self->id, sizeof self->id, "%s", cfg->id);
+    self->cfg.id = self->id;
+    if (!self->cfg.bind)
+        self->cfg.bind = COORD_CLIENT_EP_DEFAULT;
+    if (!self->cfg.agent_bind)
+        self->cfg.agent_bind = COORD_AGENT_EP_DEFAULT;
+    if (!self->cfg.recover_timeout_ms)
+        self->cfg.recover_timeout_ms = 30000;
+    if (!self->cfg.batch_max)
+        self->cfg.batch_max = 1024;
+    if (!self->cfg.checkpoint_records)
+        self->cfg.checkpoint_records = 100000;
+    if (!self->cfg.checkpoint_bytes)
+        self->cfg.checkpoint_bytes = 64ull * 1024 * 1024;
+    self->limits.max_size = cfg->max_msg_bytes ? cfg->max_msg_bytes
+                                               : TPC_MSG_MAX_SIZE_DEFAULT;
+    self->cfg.engine.coord_id = self->id;
+    self->engine = coord_engine_new (&self->cfg.engine);
+    if (!self->engine) {
+        snprintf (errbuf, errlen, "cannot create the engine (out of memory)");
+        goto fail;
+    }
+
+    s_io_setup (self);
+    tpc_log_config_t lcfg = { .dir = cfg->log_dir,
+                              .segment_bytes = cfg->log_segment_bytes,
+                              .io = cfg->debug_fail_sync ? &self->io : NULL,
+                              .warn = s_log_warn, .warn_arg = self };
+    char lerr[256] = "";
+    int rc = tpc_log_open (&lcfg, s_replay_one, self, &self->log, lerr,
+                           sizeof lerr);
+    if (rc) {
+        snprintf (errbuf, errlen, "cannot open the log in %s: %s%s%s",
+                  cfg->log_dir, *self->errbuf ? self->errbuf : lerr,
+                  *self->errbuf || *lerr ? ": " : "", tpc_strerror (rc));
+        goto fail;
+    }
+    self->epoch = coord_engine_replayed_epoch (self->engine) + 1;
+    if (!cfg->recover_only) {
+        /* the boot number is durable before any gid of this boot exists */
+        tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = self->epoch };
+        uint64_t lsn = s_append_record (self, &ep);
+        rc = tpc_log_sync (self->log, lsn);
+        if (rc) {
+            snprintf (errbuf, errlen, "cannot sync the EPOCH record: %s",
+                      tpc_strerror (rc));
+            goto fail;
+        }
+    }
+    self->in_doubt_start = coord_engine_in_doubt (self->engine);
+    rc = coord_engine_start (self->engine, self->epoch, s_now ());
+    if (rc) {
+        snprintf (errbuf, errlen, "cannot start the engine: %s",
+                  tpc_strerror (rc));
+        goto fail;
+    }
+
+    self->ctx = zmq_ctx_new ();
+    if (!self->ctx) {
+        snprintf (errbuf, errlen, "cannot create a ZeroMQ context");
+        goto fail;
+    }
+    self->agents = s_bind (self, self->cfg.agent_bind, true, self->agent_ep,
+                           sizeof self->agent_ep, errbuf, errlen);
+    if (!self->agents)
+        goto fail;
+    if (!cfg->recover_only) {
+        self->clients = s_bind (self, self->cfg.bind, false, self->client_ep,
+                                sizeof self->client_ep, errbuf, errlen);
+        if (!self->clients)
+            goto fail;
+    }
+    return self;
+fail:
+    coord_server_destroy (&self);
+    return NULL;
+}
+
+void
+coord_server_destroy (coord_server_t **self_p)
+{
+    coord_server_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->clients)
+        zmq_close (self->clients);
+    if (self->agents)
+        zmq_close (self->agents);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    tpc_log_destroy (&self->log);
+    coord_engine_destroy (&self->engine);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_report_unfinished (void *arg, const tpc_record_t *rec, size_t nacked)
+{
+    (void) arg;
+    printf ("recover gid=%s outcome=committed acked=%zu/%zu unfinished\n",
+            rec->gid, nacked, rec->nparts);
+    return 0;
+}
+
+int
+coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
+{
+    uint64_t deadline = self->cfg.recover_only
+                        ? s_now () + self->cfg.recover_timeout_ms
+                        : COORD_NEVER;
+    int status = 0;
+    self->sync_fails = self->cfg.debug_fail_sync;
+    s_flush (self);
+    while (!*stop) {
+        if (self->cfg.recover_only
+            && coord_engine_in_doubt (self->engine) == 0)
+            break;
+        uint64_t now = s_now ();
+        if (now >= deadline)
+            break;
+        uint64_t wake = coord_engine_next_wake (self->engine);
+        uint64_t until = wake < deadline ? wake : deadline;
+        long timeout = until <= now ? 0
+                     : until - now > 1000 ? 1000 : (long) (until - now);
+        zmq_pollitem_t items[2] = {
+            { .socket = self->agents, .events = ZMQ_POLLIN },
+            { .socket = self->clients, .events = ZMQ_POLLIN },
+        };
+        int rc = zmq_poll (items, self->clients ? 2 : 1, timeout);
+        if (rc < 0 && errno != EINTR) {
+            s_say (self, 1, "poll failed: %s", zmq_strerror (errno));
+            status = 2;
+            break;
+        }
+        if (rc > 0)
+            s_batch (self);
+        now = s_now ();
+        if (now >= coord_engine_next_wake (self->engine))
+            s_engine_rc (coord_engine_tick (self->engine, now));
+        s_flush (self);
+        s_maybe_checkpoint (self);
+    }
+    if (self->cfg.recover_only && status == 0) {
+        size_t left = coord_engine_in_doubt (self->engine);
+        coord_engine_foreach_decided (self->engine, s_report_unfinished, self);
+        fflush (stdout);
+        s_say (self, 1, "recover-only: %zu finished, %zu unfinished",
+               self->finished, left);
+        status = left ? 1 : 0;
+    }
+    /* lazy records (END, ABORT) need no sync, but a clean stop keeps them */
+    if (tpc_log_last_lsn (self->log) > tpc_log_durable_lsn (self->log)) {
+        int rc = tpc_log_sync (self->log, tpc_log_last_lsn (self->log));
+        if (rc) {
+            s_say (self, 1, "final sync failed: %s", tpc_strerror (rc));
+            status = S_EXIT_LOG_FAILED;
+        }
+    }
+    return status;
+}
+
+uint64_t
+coord_server_epoch (coord_server_t *self)
+{
+    return self->epoch;
+}
+
+uint64_t
+coord_server_replayed (coord_server_t *self)
+{
+    return self->replayed;
+}
+
+size_t
+coord_server_in_doubt (coord_server_t *self)
+{
+    return self->in_doubt_start;
+}
+
+const char *
+coord_server_client_endpoint (coord_server_t *self)
+{
+    return self->clients ? self->client_ep : NULL;
+}
+
+const char *
+coord_server_agent_endpoint (coord_server_t *self)
+{
+    return self->agents ? self->agent_ep : NULL;
+}

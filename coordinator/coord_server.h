@@ -1,0 +1,87 @@
+/*  coord_server: the coordinator's I/O shell around coord_engine.
+ *
+ *  Owns everything the engine may not touch: two ZeroMQ ROUTER sockets
+ *  (clients on `bind`, agents on `agent_bind`), the decision log, the clock
+ *  and the process's fate.  At start it opens the log, replays every record
+ *  into the engine, appends and syncs an EPOCH record (boot number = highest
+ *  replayed + 1) and only then starts the engine, so no gid is ever issued
+ *  twice.  Then one thread runs the loop:
+ *
+ *    poll both sockets until a message arrives or the engine's wake time
+ *    -> drain up to batch_max messages: decode, feed the engine, perform
+ *       the actions it queued (sends go out at once; appends are written,
+ *       not synced)
+ *    -> tick the engine if its wake time has come
+ *    -> GROUP COMMIT: if a forced record was appended, ONE tpc_log_sync()
+ *       for the highest LSN, then coord_engine_durable(): only now are the
+ *       held decisions queued, and sent
+ *    -> checkpoint when the log grew by checkpoint_records/_bytes.
+ *
+ *  A failed append or sync is fatal: the error is printed and the process
+ *  exits with status 3 at once; no decision is ever sent after a failed
+ *  sync.  Malformed client messages get an "error" reply (rid 0, the
+ *  decoder's code and sentence); malformed agent messages are logged and
+ *  dropped.
+ *
+ *  recover_only: no client socket, no EPOCH record; replayed decided
+ *  transactions are driven to their end, agents' queries answered, one line
+ *  per gid printed on stdout; coord_server_run() returns 0 when all ended,
+ *  1 when recover_timeout_ms passed first.
+ */
+#ifndef COORD_SERVER_H
+#define COORD_SERVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coord_engine.h"
+
+#define COORD_CLIENT_EP_DEFAULT "tcp://127.0.0.1:7400"
+#define COORD_AGENT_EP_DEFAULT "tcp://127.0.0.1:7401"
+
+typedef struct coord_server coord_server_t;
+
+typedef struct {
+    const char *id;             /* coordinator id, [A-Za-z0-9]{1,32} */
+    const char *bind;           /* client endpoint; NULL = default */
+    const char *agent_bind;     /* agent endpoint; NULL = default */
+    const char *log_dir;        /* required */
+    uint64_t log_segment_bytes; /* 0 = the log's default */
+    coord_engine_config_t engine;   /* timeouts etc.; coord_id ignored */
+    size_t max_msg_bytes;       /* decoder limit; 0 = 1 MiB */
+    int verbose;                /* 0 warnings only, 1 every event */
+    bool recover_only;
+    uint64_t recover_timeout_ms;    /* 0 = 30000 */
+    size_t batch_max;           /* messages per group commit; 0 = 1024 */
+    uint64_t checkpoint_records;    /* 0 = 100000 */
+    uint64_t checkpoint_bytes;      /* 0 = 64 MiB */
+    bool debug_exit_after_decision; /* test hook: _exit(99) after the first
+                                       durable COMMIT, before any decide */
+    bool debug_fail_sync;       /* test hook: once serving, every fdatasync
+                                   of the log fails with EIO */
+} coord_server_config_t;
+
+/*  Open the log, replay it, write the EPOCH record, bind.  NULL on
+ *  failure with a sentence in ERRBUF.                                     */
+coord_server_t *coord_server_new (const coord_server_config_t *cfg,
+                                  char *errbuf, size_t errlen);
+
+/*  Close sockets and log; *self_p becomes NULL.  Idempotent.              */
+void coord_server_destroy (coord_server_t **self_p);
+
+/*  Serve until *STOP becomes non-zero (a signal handler sets it).  Returns
+ *  the process exit status: 0 clean stop (or recover_only: everything
+ *  ended), 1 recover_only with unfinished transactions, 2 a fatal error.  */
+int coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop);
+
+/*  This boot's epoch, records replayed, decided-but-unended transactions
+ *  at start, and the endpoints actually bound (NULL if none).             */
+uint64_t coord_server_epoch (coord_server_t *self);
+uint64_t coord_server_replayed (coord_server_t *self);
+size_t coord_server_in_doubt (coord_server_t *self);
+const char *coord_server_client_endpoint (coord_server_t *self);
+const char *coord_server_agent_endpoint (coord_server_t *self);
+
+#endif

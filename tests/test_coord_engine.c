@@ -1,0 +1,1425 @@
+/*  test_coord_engine: the pure 2PC engine driven by scripted events (fake
+ *  agents, a fake clock, fake log durability); every test asserts the
+ *  actions it queued: messages, log records and when they may go out.    */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord_engine.h"
+#include "tpc_error.h"
+#include "tpc_test.h"
+
+/* ---------------------------------------------------------------------
+ *  Fixture: an engine, a clock, the drained actions and a fake log
+ */
+
+typedef struct {
+    uint8_t type;
+    char gid[TPC_GID_MAX];
+    char parts[256];            /* "a,b" */
+    bool forced;
+    uint64_t ticket;
+} fx_rec_t;
+
+typedef struct {
+    coord_engine_t *e;
+    uint64_t now;
+    coord_action_t *a;          /* CLIENT, AGENT and ENDED actions drained */
+    size_t n, cap;
+    fx_rec_t *log;              /* APPEND actions, in order */
+    size_t nlog, caplog;
+    uint64_t wake;              /* last WAKE */
+    uint64_t ticket;            /* highest forced ticket appended */
+    size_t ndropped;            /* actions not kept (keep == false) */
+    bool keep;
+} fx_t;
+
+static const uint8_t C1[] = { 0, 'c', '1' };
+static const uint8_t C2[] = { 0, 'c', '2' };
+
+static void
+fx_clear (fx_t *fx)
+{
+    for (size_t i = 0; i < fx->n; i++)
+        coord_action_clear (&fx->a[i]);
+    fx->n = 0;
+}
+
+/*  Every message the engine emits must survive the wire: encode it and
+ *  decode it back strictly.                                              */
+static void
+fx_wire_check (const tpc_msg_t *msg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = tpc_msg_encode (msg, &buf, &len);
+    CU_ASSERT_EQUAL (rc, 0);
+    if (rc) {
+        fprintf (stderr, "cannot encode a '%s'\n",
+                 tpc_msg_type_name (msg->type));
+        return;
+    }
+    tpc_msg_t *back = NULL;
+    char err[256] = "";
+    rc = tpc_msg_decode (buf, len, NULL, &back, err, sizeof err);
+    CU_ASSERT_EQUAL (rc, 0);
+    if (rc)
+        fprintf (stderr, "cannot decode %s: %s\n", buf, err);
+    else
+        CU_ASSERT_EQUAL (back->type, msg->type);
+    tpc_msg_destroy (&back);
+    free (buf);
+}
+
+static void
+fx_drain (fx_t *fx)
+{
+    coord_action_t act;
+    while (coord_engine_pop (fx->e, &act)) {
+        if (act.type == COORD_ACT_APPEND) {
+            if (fx->nlog == fx->caplog) {
+                fx->caplog = fx->caplog ? fx->caplog * 2 : 64;
+                fx->log = realloc (fx->log, fx->caplog * sizeof *fx->log);
+            }
+            fx_rec_t *r = &fx->log[fx->nlog++];
+            memset (r, 0, sizeof *r);
+            r->type = (uint8_t) act.rec->type;
+            snprintf (r->gid, sizeof r->gid, "%s", act.rec->gid);
+            for (size_t i = 0; i < act.rec->nparts; i++) {
+                size_t l = strlen (r->parts);
+                snprintf (r->parts + l, sizeof r->parts - l, "%s%s",
+                          i ? "," : "", act.rec->parts[i]);
+            }
+            r->forced = act.forced;
+            r->ticket = act.ticket;
+            if (act.forced)
+                fx->ticket = act.ticket;
+            coord_action_clear (&act);
+            continue;
+        }
+        if (act.type == COORD_ACT_WAKE)
+            fx->wake = act.at;
+        if (act.type == COORD_ACT_LOG || act.type == COORD_ACT_WAKE
+            || !fx->keep) {
+            if (act.type != COORD_ACT_LOG && act.type != COORD_ACT_WAKE)
+                fx->ndropped++;
+            coord_action_clear (&act);
+            continue;
+        }
+        if (act.type == COORD_ACT_CLIENT || act.type == COORD_ACT_AGENT)
+            fx_wire_check (act.msg);
+        if (fx->n == fx->cap) {
+            fx->cap = fx->cap ? fx->cap * 2 : 64;
+            fx->a = realloc (fx->a, fx->cap * sizeof *fx->a);
+        }
+        fx->a[fx->n++] = act;
+    }
+}
+
+static fx_t *
+fx_new_cfg (const coord_engine_config_t *cfg)
+{
+    fx_t *fx = calloc (1, sizeof *fx);
+    fx->e = coord_engine_new (cfg);
+    fx->now = 1000000;
+    fx->keep = true;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->e);
+    return fx;
+}
+
+static fx_t *
+fx_new_started (const coord_engine_config_t *cfg)
+{
+    fx_t *fx = fx_new_cfg (cfg);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 1, fx->now), 0);
+    fx_drain (fx);
+    return fx;
+}
+
+static fx_t *
+fx_new (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    return fx_new_started (&cfg);
+}
+
+static void
+fx_destroy (fx_t **fx_p)
+{
+    fx_t *fx = *fx_p;
+    fx_clear (fx);
+    free (fx->a);
+    free (fx->log);
+    coord_engine_destroy (&fx->e);
+    CU_ASSERT_PTR_NULL (fx->e);
+    free (fx);
+    *fx_p = NULL;
+}
+
+/*  Feed a message (destroyed afterwards) and drain.                     */
+static void
+fx_client (fx_t *fx, const uint8_t *cid, tpc_msg_t *msg)
+{
+    CU_ASSERT_EQUAL (coord_engine_client (fx->e, cid, 3, msg, fx->now), 0);
+    tpc_msg_destroy (&msg);
+    fx_drain (fx);
+}
+
+static void
+fx_agent (fx_t *fx, const char *name, tpc_msg_t *msg)
+{
+    CU_ASSERT_EQUAL (coord_engine_agent (fx->e, name, msg, fx->now), 0);
+    tpc_msg_destroy (&msg);
+    fx_drain (fx);
+}
+
+static void
+fx_advance (fx_t *fx, uint64_t ms)
+{
+    fx->now += ms;
+    CU_ASSERT_EQUAL (coord_engine_tick (fx->e, fx->now), 0);
+    fx_drain (fx);
+}
+
+static void
+fx_durable (fx_t *fx)
+{
+    CU_ASSERT_EQUAL (coord_engine_durable (fx->e, fx->ticket, fx->now), 0);
+    fx_drain (fx);
+}
+
+/* --- message builders ------------------------------------------------ */
+
+static tpc_msg_t *
+m_new (tpc_msg_type_t type, uint64_t rid, const char *gid)
+{
+    tpc_msg_t *m = tpc_msg_new (type);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    m->rid = rid;
+    if (gid)
+        tpc_msg_set_str (&m->gid, gid);
+    return m;
+}
+
+/*  submit: pairs of (participant, sql), NULL terminated.                 */
+static tpc_msg_t *
+m_submit (uint64_t rid, ...)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_SUBMIT, rid, NULL);
+    va_list ap;
+    va_start (ap, rid);
+    const char *on;
+    while ((on = va_arg (ap, const char *))) {
+        const char *sql = va_arg (ap, const char *);
+        tpc_msg_add_stmt (m, on, sql, 0, NULL);
+    }
+    va_end (ap);
+    return m;
+}
+
+static tpc_msg_t *
+m_exec (uint64_t rid, const char *gid, const char *on, const char *sql)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_EXEC, rid, gid);
+    tpc_msg_set_str (&m->on, on);
+    tpc_msg_set_str (&m->sql, sql);
+    return m;
+}
+
+static tpc_msg_t *
+m_hello (const char *name)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_HELLO, 0, NULL);
+    tpc_msg_set_str (&m->name, name);
+    return m;
+}
+
+static tpc_msg_t *
+m_vote (const char *gid, tpc_vote_t vote, const char *reason)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_VOTE, 0, gid);
+    m->vote = vote;
+    if (reason)
+        tpc_msg_set_str (&m->reason, reason);
+    return m;
+}
+
+static tpc_msg_t *
+m_ack (const char *gid, tpc_outcome_t outcome)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_ACK, 0, gid);
+    m->outcome = outcome;
+    return m;
+}
+
+static tpc_msg_t *
+m_worked (const char *gid, uint64_t seq, bool ok, const char *reason)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_WORKED, 0, gid);
+    m->seq = seq;
+    m->ok = ok;
+    if (ok) {
+        const char *cols[] = { "n" }, *cells[] = { "42" };
+        tpc_msg_set_rows (m, 1, cols, 1, cells);
+        m->affected = 1;
+        m->has_result = true;
+    }
+    if (reason)
+        tpc_msg_set_str (&m->reason, reason);
+    return m;
+}
+
+/* --- finders ------------------------------------------------------------ */
+
+/*  Number of drained AGENT actions to AGENT (NULL = any) of TYPE.        */
+static size_t
+fx_count_agent (fx_t *fx, const char *agent, tpc_msg_type_t type)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->a[i].type == COORD_ACT_AGENT && fx->a[i].msg->type == type
+            && (!agent || strcmp (fx->a[i].agent, agent) == 0))
+            k++;
+    return k;
+}
+
+static const tpc_msg_t *
+fx_find_agent (fx_t *fx, const char *agent, tpc_msg_type_t type)
+{
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->a[i].type == COORD_ACT_AGENT && fx->a[i].msg->type == type
+            && strcmp (fx->a[i].agent, agent) == 0)
+            return fx->a[i].msg;
+    return NULL;
+}
+
+static size_t
+fx_count_client (fx_t *fx)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < fx->n; i++)
+        k += fx->a[i].type == COORD_ACT_CLIENT;
+    return k;
+}
+
+/*  The client reply with RID (to client CID), or NULL.                  */
+static const tpc_msg_t *
+fx_reply (fx_t *fx, const uint8_t *cid, uint64_t rid)
+{
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->a[i].type == COORD_ACT_CLIENT && fx->a[i].msg->rid == rid
+            && fx->a[i].client_len == 3
+            && memcmp (fx->a[i].client, cid, 3) == 0)
+            return fx->a[i].msg;
+    return NULL;
+}
+
+static size_t
+fx_count_log (fx_t *fx, uint8_t type)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < fx->nlog; i++)
+        k += fx->log[i].type == type;
+    return k;
+}
+
+static const fx_rec_t *
+fx_find_log (fx_t *fx, uint8_t type, const char *gid)
+{
+    for (size_t i = 0; i < fx->nlog; i++)
+        if (fx->log[i].type == type && strcmp (fx->log[i].gid, gid) == 0)
+            return &fx->log[i];
+    return NULL;
+}
+
+static size_t
+fx_count_ended (fx_t *fx, tpc_outcome_t outcome)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < fx->n; i++)
+        k += fx->a[i].type == COORD_ACT_ENDED && fx->a[i].outcome == outcome;
+    return k;
+}
+
+/*  Status of GID as the client sees it: outcome, and state into STATE.  */
+static tpc_outcome_t
+fx_status (fx_t *fx, const char *gid, char *state, size_t size)
+{
+    fx_clear (fx);
+    fx_client (fx, C2, m_new (TPC_MSG_STATUS, 999, gid));
+    const tpc_msg_t *r = fx_reply (fx, C2, 999);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL_FATAL (r->type, TPC_MSG_TXSTATUS);
+    if (state)
+        snprintf (state, size, "%s", r->state);
+    tpc_outcome_t o = r->outcome;
+    fx_clear (fx);
+    return o;
+}
+
+/*  What an agent's query for GID is answered.                           */
+static tpc_outcome_t
+fx_query (fx_t *fx, const char *agent, const char *gid)
+{
+    fx_clear (fx);
+    fx_agent (fx, agent, m_new (TPC_MSG_QUERY, 0, gid));
+    const tpc_msg_t *r = fx_find_agent (fx, agent, TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_STRING_EQUAL (r->gid, gid);
+    tpc_outcome_t o = r->outcome;
+    fx_clear (fx);
+    return o;
+}
+
+static void
+fx_hellos (fx_t *fx, const char *const *names)
+{
+    for (; *names; names++)
+        fx_agent (fx, *names, m_hello (*names));
+    fx_clear (fx);
+}
+
+/*  Submit one statement per agent in NAMES; returns the gid (static).    */
+static const char *
+fx_submit (fx_t *fx, uint64_t rid, const char *const *names)
+{
+    static char gid[TPC_GID_MAX];
+    tpc_msg_t *m = m_new (TPC_MSG_SUBMIT, rid, NULL);
+    for (const char *const *n = names; *n; n++)
+        tpc_msg_add_stmt (m, *n, "UPDATE t SET x = x + 1", 0, NULL);
+    fx_clear (fx);
+    fx_client (fx, C1, m);
+    const tpc_msg_t *w = fx_find_agent (fx, names[0], TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    snprintf (gid, sizeof gid, "%s", w->gid);
+    return gid;
+}
+
+static const char *const AB[] = { "a", "b", NULL };
+static const char *const ABC[] = { "a", "b", "c", NULL };
+
+/* ---------------------------------------------------------------------
+ *  Tests
+ */
+
+static void
+test_two_phase_commit (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_submit (7, "a", "UPDATE x SET v = 1",
+                                 "b", "UPDATE y SET v = 2",
+                                 "a", "UPDATE x SET v = 3", NULL));
+    /* one work per participant, all its statements, then=prepare */
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_WORK), 2);
+    const tpc_msg_t *wa = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    const tpc_msg_t *wb = fx_find_agent (fx, "b", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (wa);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (wb);
+    CU_ASSERT_EQUAL (wa->then, TPC_THEN_PREPARE);
+    CU_ASSERT_EQUAL (wa->seq, 1);
+    CU_ASSERT_EQUAL (wa->nstmts, 2);
+    CU_ASSERT_STRING_EQUAL (wa->stmts[0].sql, "UPDATE x SET v = 1");
+    CU_ASSERT_STRING_EQUAL (wa->stmts[1].sql, "UPDATE x SET v = 3");
+    CU_ASSERT_PTR_NULL (wa->stmts[0].on);
+    CU_ASSERT_EQUAL (wb->nstmts, 1);
+    CU_ASSERT_STRING_EQUAL (wa->gid, "tpc_c1_1_1");
+    CU_ASSERT_STRING_EQUAL (wb->gid, "tpc_c1_1_1");
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    const char *gid = "tpc_c1_1_1";
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "preparing");
+
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    /* decision record, forced, and nothing sent yet */
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 1);
+    CU_ASSERT_EQUAL (fx->log[0].type, TPC_REC_COMMIT);
+    CU_ASSERT_STRING_EQUAL (fx->log[0].gid, gid);
+    CU_ASSERT_STRING_EQUAL (fx->log[0].parts, "a,b");
+    CU_ASSERT (fx->log[0].forced);
+    CU_ASSERT_EQUAL (fx->log[0].ticket, 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    /* not durable: still in progress for everybody, even after time */
+    fx_advance (fx, 3000);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "committing");
+    CU_ASSERT_EQUAL (coord_engine_durable (fx->e, 0, fx->now), 0);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 2);
+    const tpc_msg_t *d = fx_find_agent (fx, "b", TPC_MSG_DECIDE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (d);
+    CU_ASSERT_EQUAL (d->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);      /* reply_on applied */
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 1);
+
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));  /* duplicate */
+    CU_ASSERT_EQUAL (fx->nlog, 1);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 2);
+    CU_ASSERT_EQUAL (fx->log[1].type, TPC_REC_END);
+    CU_ASSERT_FALSE (fx->log[1].forced);
+    const tpc_msg_t *r = fx_reply (fx, C1, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_OUTCOME);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (r->gid, gid);
+    CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    /* ended: still known as committed; stale ack ignored */
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (state, "ended");
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid), TPC_OUTCOME_COMMITTED);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    CU_ASSERT_EQUAL (fx->nlog, 2);
+    fx_destroy (&fx);
+}
+
+static void
+test_reply_on_decision (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1",
+                                  .reply_on = COORD_REPLY_ON_DECISION };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    const char *gid = fx_submit (fx, 5, AB);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 5));
+    fx_durable (fx);
+    const tpc_msg_t *r = fx_reply (fx, C1, 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    /* the reply is in the queue after the decides, never before them */
+    size_t i_reply = 0, i_decide = 0;
+    for (size_t i = 0; i < fx->n; i++) {
+        if (fx->a[i].type == COORD_ACT_CLIENT)
+            i_reply = i;
+        if (fx->a[i].type == COORD_ACT_AGENT)
+            i_decide = i;
+    }
+    CU_ASSERT (i_decide < i_reply);
+    fx_destroy (&fx);
+}
+
+static void
+test_ack_wait (void)
+{
+    fx_t *fx = fx_new ();                   /* applied, ack_wait 5000 */
+    fx_hellos (fx, AB);
+    const char *gid = fx_submit (fx, 5, AB);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_clear (fx);
+    /* keep b alive and silent on acks */
+    for (int i = 0; i < 9; i++) {
+        fx_advance (fx, 500);
+        fx_agent (fx, "b", m_hello ("b"));
+    }
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 5));
+    fx_advance (fx, 600);
+    const tpc_msg_t *r = fx_reply (fx, C1, 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    /* still driven to the end: b hears decide again, END after its ack */
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 1);
+    CU_ASSERT_PTR_NULL (fx_find_log (fx, TPC_REC_END, gid));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_END, gid));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_one_phase (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_submit (3, "a", "INSERT 1", "a", "INSERT 2", NULL));
+    const tpc_msg_t *w = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_COMMIT);
+    CU_ASSERT_EQUAL (w->nstmts, 2);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PREPARE), 0);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", w->gid);
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "onephase");
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    const tpc_msg_t *r = fx_reply (fx, C1, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx->nlog, 0);          /* no decision record at all */
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+
+    /* interactive, one participant: work then=commit with no statement */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 10, NULL));
+    r = fx_reply (fx, C1, 10);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_BEGUN);
+    snprintf (gid, sizeof gid, "%s", r->gid);
+    CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_1_2");
+    fx_client (fx, C1, m_exec (11, gid, "b", "UPDATE z SET v = 0"));
+    w = fx_find_agent (fx, "b", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_NONE);
+    CU_ASSERT_EQUAL (w->seq, 1);
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 12, gid));
+    w = fx_find_agent (fx, "b", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_COMMIT);
+    CU_ASSERT_EQUAL (w->seq, 2);
+    CU_ASSERT_EQUAL (w->nstmts, 0);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_ABORTED));
+    r = fx_reply (fx, C1, 12);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+}
+
+static void
+test_one_phase_no_ack (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    static const char *const A[] = { "a", NULL };
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_submit (fx, 4, A));
+    fx_advance (fx, 10001);
+    const tpc_msg_t *r = fx_reply (fx, C1, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
+    CU_ASSERT_EQUAL (r->code, TPC_EIN_DOUBT);
+    /* never presumed aborted while it might be committing */
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_IN_PROGRESS);
+    /* a late ack still settles it */
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+}
+
+static void
+test_readonly (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, ABC);
+    const char *gid = fx_submit (fx, 1, ABC);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_READONLY, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "c", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 1);
+    CU_ASSERT_STRING_EQUAL (fx->log[0].parts, "b,c");   /* a left out */
+    fx_clear (fx);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_DECIDE), 1);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "c", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_reply (fx, C1, 1));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_END), 1);
+
+    /* everybody read-only: committed, no record, no phase 2 */
+    fx->nlog = 0;
+    fx_clear (fx);
+    gid = fx_submit (fx, 2, AB);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_READONLY, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_READONLY, NULL));
+    const tpc_msg_t *r = fx_reply (fx, C1, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_vote_no (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, ABC);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_submit (fx, 1, ABC));
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_NO, "duplicate key"));
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r->reason);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "duplicate key"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "'b'"));
+    /* the yes voter and the silent one hear abort, the no voter does not */
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    /* abort is not forced and there is no COMMIT */
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    const fx_rec_t *ab = fx_find_log (fx, TPC_REC_ABORT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (ab);
+    CU_ASSERT_FALSE (ab->forced);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_ABORTED);
+    /* c's late yes never changes the decision */
+    fx_clear (fx);
+    fx_agent (fx, "c", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "c", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_ABORTED));
+    fx_agent (fx, "c", m_ack (gid, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "c", gid), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_END), 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_vote_timeout (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .vote_timeout_ms = 2000,
+                                  .heartbeat_ms = 10000 };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_submit (fx, 1, AB));
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT (fx->wake <= fx->now + 2000);
+    fx_advance (fx, 1999);
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 1));
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    fx_advance (fx, 1);
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "vote timeout"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    /* b's vote arrives late: decision stays abort */
+    fx_clear (fx);
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "b", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+}
+
+static void
+test_txn_timeout (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .heartbeat_ms = 100000 };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    tpc_msg_t *b = m_new (TPC_MSG_BEGIN, 1, NULL);
+    b->timeout_ms = 500;
+    fx_client (fx, C1, b);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "UPDATE t SET x = 1"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_clear (fx);
+    fx_advance (fx, 499);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    fx_advance (fx, 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    /* the client comes back too late */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 3, gid));
+    const tpc_msg_t *r = fx_reply (fx, C1, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_OUTCOME);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+
+    /* the default timeout (60 s) applies to submit too, vote pending */
+    coord_engine_config_t cfg2 = { .coord_id = "c1",
+                                   .vote_timeout_ms = 120000,
+                                   .heartbeat_ms = 100000 };
+    fx_t *fx2 = fx_new_started (&cfg2);
+    fx_hellos (fx2, AB);
+    fx_submit (fx2, 9, AB);
+    fx_advance (fx2, 59999);
+    CU_ASSERT_PTR_NULL (fx_reply (fx2, C1, 9));
+    fx_advance (fx2, 1);
+    r = fx_reply (fx2, C1, 9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "transaction timeout"));
+    fx_destroy (&fx2);
+    fx_destroy (&fx);
+}
+
+static void
+test_query_answers (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    /* unknown gid of ours: presumed abort; another coordinator's or a
+     * gid not issued yet: not ours to presume */
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_77"),
+                     TPC_OUTCOME_IN_PROGRESS);
+    const char *gid = fx_submit (fx, 1, AB);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    fx_submit (fx, 2, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_ROLLBACK, 3, "tpc_c1_1_2"));
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_2"), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_other_1_1"),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_9_1"),
+                     TPC_OUTCOME_IN_PROGRESS);
+    /* status: unknown of ours aborted, foreign is an error */
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_1_2", state, sizeof state),
+                     TPC_OUTCOME_ABORTED);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 5, "tpc_other_1_1"));
+    const tpc_msg_t *r = fx_reply (fx, C1, 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
+    CU_ASSERT_EQUAL (r->code, TPC_EUNKNOWN_GID);
+    fx_destroy (&fx);
+
+    /* an old epoch never seen in the log: presumed abort */
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 4 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 5, fx->now), 0);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_4_1"), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_4_1", state, sizeof state),
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_STRING_EQUAL (state, "unknown");
+    fx_destroy (&fx);
+}
+
+static tpc_record_t *
+rec_commit (const char *gid, const char *p1, const char *p2)
+{
+    static tpc_record_t r;
+    memset (&r, 0, sizeof r);
+    r.type = TPC_REC_COMMIT;
+    snprintf (r.gid, sizeof r.gid, "%s", gid);
+    snprintf (r.parts[r.nparts++], TPC_RECORD_NAME_MAX, "%s", p1);
+    if (p2)
+        snprintf (r.parts[r.nparts++], TPC_RECORD_NAME_MAX, "%s", p2);
+    return &r;
+}
+
+static tpc_record_t *
+rec_gid (tpc_rec_type_t type, const char *gid)
+{
+    static tpc_record_t r;
+    memset (&r, 0, sizeof r);
+    r.type = type;
+    snprintf (r.gid, sizeof r.gid, "%s", gid);
+    return &r;
+}
+
+static int
+s_collect (void *arg, const tpc_record_t *rec, size_t nacked)
+{
+    char *out = arg;
+    size_t l = strlen (out);
+    snprintf (out + l, 512 - l, "%s[%zu/%zu];", rec->gid, nacked,
+              rec->nparts);
+    return 0;
+}
+
+static void
+test_replay_restart (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    coord_engine_t *e = fx->e;
+    CU_ASSERT_EQUAL (coord_engine_replay (e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_1", "a",
+                                                         "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_2", "a",
+                                                         NULL)), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_gid (TPC_REC_END,
+                                                      "tpc_c1_1_2")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_gid (TPC_REC_ABORT,
+                                                      "tpc_c1_1_3")), 0);
+    ep.epoch = 2;
+    CU_ASSERT_EQUAL (coord_engine_replay (e, &ep), 0);
+    /* a checkpoint's copy of a live COMMIT is harmless */
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_1", "a",
+                                                         "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replayed_epoch (e), 2);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 1);
+    CU_ASSERT_EQUAL (coord_engine_live (e), 1);
+    CU_ASSERT_EQUAL (coord_engine_start (e, 2, fx->now), TPC_EINVAL);
+    CU_ASSERT_EQUAL (coord_engine_start (e, 3, fx->now), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (e, 4, fx->now), TPC_ESTATE);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, &ep), TPC_ESTATE);
+    fx_drain (fx);
+    /* nobody connected yet: nothing sent */
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    char walk[512] = "";
+    CU_ASSERT_EQUAL (coord_engine_foreach_decided (e, s_collect, walk), 0);
+    CU_ASSERT_STRING_EQUAL (walk, "tpc_c1_1_1[0/2];");
+
+    fx_agent (fx, "a", m_hello ("a"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->gid,
+                            "tpc_c1_1_1");
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_1"), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_2"), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_3"), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_9"), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_1_1", NULL, 0),
+                     TPC_OUTCOME_COMMITTED);
+    /* a does not ack: resent after the backoff, only to a */
+    fx_advance (fx, 100);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    fx_agent (fx, "a", m_ack ("tpc_c1_1_1", TPC_OUTCOME_COMMITTED));
+    walk[0] = '\0';
+    coord_engine_foreach_decided (e, s_collect, walk);
+    CU_ASSERT_STRING_EQUAL (walk, "tpc_c1_1_1[1/2];");
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 0);
+    fx_agent (fx, "b", m_ack ("tpc_c1_1_1", TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_END, "tpc_c1_1_1"));
+    CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 0);
+    /* new gids use the new epoch */
+    const char *gid = fx_submit (fx, 1, AB);
+    CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_3_1");
+    fx_destroy (&fx);
+}
+
+static void
+test_resend_backoff (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .heartbeat_ms = 2000 };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    const char *gid = fx_submit (fx, 1, AB);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    /* b stays connected but does not ack: 100, 200, 400, 800 ms ... */
+    uint64_t expect[] = { 100, 200, 400, 800, 1600, 3200, 5000, 5000 };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        fx_clear (fx);
+        fx_agent (fx, "b", m_hello ("b"));
+        fx_advance (fx, expect[i] - 1);
+        fx_agent (fx, "b", m_hello ("b"));
+        CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+        fx_advance (fx, 1);
+        CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+        CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 0);
+    }
+    /* b goes silent: marked gone after 3 heartbeats, nothing sent to it */
+    fx_clear (fx);
+    fx_advance (fx, 3500);
+    fx_clear (fx);
+    fx_advance (fx, 5000);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    /* its hello brings the decision again at once */
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    /* the shell says it is gone: nothing until its hello */
+    fx_clear (fx);
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now), 0);
+    fx_advance (fx, 5000);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    /* a send that fails marks it gone; it is resent at the next hello */
+    fx_clear (fx);
+    tpc_msg_t *d = m_new (TPC_MSG_DECIDE, 0, gid);
+    d->outcome = TPC_OUTCOME_COMMITTED;
+    CU_ASSERT_EQUAL (coord_engine_send_failed (fx->e, "b", d, fx->now), 0);
+    tpc_msg_destroy (&d);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 1);
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_stale_and_duplicates (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, ABC);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_submit (fx, 1, AB));
+    /* vote from a non-participant, ack before any decision, worked for
+     * nothing, query-less garbage: all ignored */
+    fx_agent (fx, "c", m_vote (gid, TPC_VOTE_NO, "meddling"));
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "a", m_worked (gid, 1, false, "boom"));
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 1);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_NO, "changed my mind"));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 1);
+    /* before durability: acks and repeated votes change nothing */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_NO, "late no"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 2);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_COMMITTED);
+    /* rollback now is refused; status still committed */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_ROLLBACK, 2, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 2)->code, TPC_ESTATE);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+    /* a repeated vote after the decision: the decision is resent */
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_END), 1);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 1);
+    /* ack, vote for gids never seen */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_ack ("tpc_c1_1_50", TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "a", m_vote ("tpc_zz_1_50", TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    /* a yes for a gid of ours presumed aborted: tell it to roll back */
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 3, NULL));
+    char g2[TPC_GID_MAX];
+    snprintf (g2, sizeof g2, "%s", fx_reply (fx, C1, 3)->gid);
+    fx_client (fx, C1, m_new (TPC_MSG_ROLLBACK, 4, g2));
+    fx_clear (fx);
+    fx_agent (fx, "b", m_vote (g2, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "b", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    /* a yes for a committed, ended gid is not answered with an abort */
+    fx_clear (fx);
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    /* invalid agent name, message types that are not agent messages */
+    fx_agent (fx, "bad name", m_hello ("bad name"));
+    fx_agent (fx, "a", m_new (TPC_MSG_BEGIN, 1, NULL));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_interactive (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_clear (fx);
+    fx_client (fx, C1, m_exec (2, gid, "a", "SELECT 42"));
+    const tpc_msg_t *w = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_NONE);
+    CU_ASSERT_EQUAL (w->nstmts, 1);
+    CU_ASSERT_STRING_EQUAL (w->stmts[0].sql, "SELECT 42");
+    /* one exec at a time */
+    fx_client (fx, C1, m_exec (3, gid, "b", "SELECT 1"));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 3)->code, TPC_EBUSY);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 4, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 4)->code, TPC_ESTATE);
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    const tpc_msg_t *r = fx_reply (fx, C1, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_RESULT);
+    CU_ASSERT_EQUAL (r->ncolumns, 1);
+    CU_ASSERT_EQUAL (r->nrows, 1);
+    CU_ASSERT_STRING_EQUAL (r->cells[0], "42");
+    CU_ASSERT_EQUAL (r->affected, 1);
+    /* exec on an unknown participant: error, transaction unharmed */
+    fx_client (fx, C1, m_exec (5, gid, "zz", "SELECT 1"));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 5)->code, TPC_EUNKNOWN_PART);
+    fx_client (fx, C1, m_exec (6, gid, "b", "UPDATE t SET x = 2"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (7, gid, "a", "UPDATE t SET x = 3"));
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_WORK)->seq, 1);
+    fx_clear (fx);
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));   /* stale seq */
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    tpc_msg_t *nores = m_new (TPC_MSG_WORKED, 0, gid);   /* no result set */
+    nores->seq = 2;
+    nores->ok = true;
+    fx_agent (fx, "a", nores);
+    r = fx_reply (fx, C1, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_RESULT);
+    CU_ASSERT_EQUAL (r->ncolumns, 0);
+    CU_ASSERT_EQUAL (r->affected, -1);
+    /* list shows it with both participants */
+    fx_clear (fx);
+    fx->now += 250;
+    fx_client (fx, C2, m_new (TPC_MSG_LIST, 8, NULL));
+    r = fx_reply (fx, C2, 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL_FATAL (r->ntxns, 1);
+    CU_ASSERT_STRING_EQUAL (r->txns[0].gid, gid);
+    CU_ASSERT_STRING_EQUAL (r->txns[0].state, "active");
+    CU_ASSERT_EQUAL (r->txns[0].age_ms, 250);
+    CU_ASSERT_EQUAL_FATAL (r->txns[0].nparts, 2);
+    CU_ASSERT_STRING_EQUAL (r->txns[0].parts[0], "a");
+    CU_ASSERT_STRING_EQUAL (r->txns[0].parts[1], "b");
+    /* commit: prepare to each, then the usual */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 9, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PREPARE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PREPARE), 1);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    r = fx_reply (fx, C1, 9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    /* a retried commit after the end still says committed */
+    fx_clear (fx);
+    fx_client (fx, C2, m_new (TPC_MSG_COMMIT, 10, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C2, 10)->outcome, TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+}
+
+static void
+test_worked_failure_dooms (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "UPDATE t SET x = 1"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (3, gid, "b", "INSERT dup"));
+    fx_clear (fx);
+    fx_agent (fx, "b", m_worked (gid, 1, false,
+                                 "duplicate key value violates ..."));
+    const tpc_msg_t *r = fx_reply (fx, C1, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
+    CU_ASSERT_EQUAL (r->code, TPC_EDB);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->message, "duplicate key"));
+    /* the others roll back now */
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    /* more exec: aborted; commit: aborted with the reason */
+    fx_client (fx, C1, m_exec (4, gid, "a", "SELECT 1"));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 4)->code, TPC_EABORTED);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_ABORTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 1);  /* client not done */
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 5, gid));
+    r = fx_reply (fx, C1, 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_OUTCOME);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "duplicate key"));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx->nlog, 0);          /* nothing prepared: no record */
+    fx_destroy (&fx);
+
+    /* the client never comes back and an agent never acks: the client's
+     * deadline passes, then the linger; no busy timer in between */
+    coord_engine_config_t cfg = { .coord_id = "c1", .txn_timeout_ms = 1000,
+                                  .abort_linger_ms = 10000,
+                                  .heartbeat_ms = 100000 };
+    fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "x"));
+    fx_agent (fx, "a", m_worked (gid, 1, false, "boom"));
+    for (int i = 0; i < 40; i++) {
+        fx_advance (fx, 250);
+        CU_ASSERT (coord_engine_next_wake (fx->e) > fx->now);
+    }
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+}
+
+static void
+test_rollback (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    /* during PREPARING: the pending commit and the rollback say aborted */
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "x"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (3, gid, "b", "y"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 4, gid));
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_clear (fx);
+    fx_client (fx, C2, m_new (TPC_MSG_ROLLBACK, 5, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 4)->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_reply (fx, C2, 5)->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 2);
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    /* an empty transaction commits with nothing to do */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 6, NULL));
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 6)->gid);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 7, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 7)->outcome, TPC_OUTCOME_COMMITTED);
+    /* rollback of an active transaction */
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 8, NULL));
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 8)->gid);
+    fx_client (fx, C1, m_exec (9, gid, "a", "x"));
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_ROLLBACK, 10, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 10)->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 9)->code, TPC_EABORTED);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    fx_destroy (&fx);
+}
+
+static void
+test_send_failed (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    /* work(then=prepare) could not be sent: abort at once */
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_submit (fx, 1, AB));
+    tpc_msg_t *w = m_new (TPC_MSG_WORK, 0, gid);
+    w->then = TPC_THEN_PREPARE;
+    w->seq = 1;
+    CU_ASSERT_EQUAL (coord_engine_send_failed (fx->e, "b", w, fx->now), 0);
+    tpc_msg_destroy (&w);
+    fx_drain (fx);
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->reason, "unreachable"));
+    /* b is now gone: submits and execs naming it are refused */
+    fx_clear (fx);
+    fx_client (fx, C1, m_submit (2, "a", "x", "b", "y", NULL));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 2)->code, TPC_EUNKNOWN_PART);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_WORK), 0);
+    /* the first exec on a participant whose send fails: error, and the
+     * transaction goes on without it */
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 3, NULL));
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 3)->gid);
+    fx_client (fx, C1, m_exec (4, gid, "b", "x"));
+    w = m_new (TPC_MSG_WORK, 0, gid);
+    w->seq = 1;
+    CU_ASSERT_EQUAL (coord_engine_send_failed (fx->e, "b", w, fx->now), 0);
+    tpc_msg_destroy (&w);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 4)->code, TPC_EUNKNOWN_PART);
+    fx_client (fx, C1, m_exec (5, gid, "a", "y"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 6, gid));
+    /* only a is left: one phase */
+    const tpc_msg_t *c = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT_EQUAL (c->then, TPC_THEN_COMMIT);
+    fx_destroy (&fx);
+}
+
+static void
+test_bad_requests (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .max_txns = 2 };
+    fx_t *fx = fx_new_cfg (&cfg);
+    /* before start: busy */
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 1)->code, TPC_EBUSY);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 1, fx->now), 0);
+    fx_hellos (fx, AB);
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_VOTE, 2, "tpc_c1_1_1"));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 2)->code, TPC_EPROTO);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 3, "tpc_c1_1_1"));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 3)->code, TPC_EUNKNOWN_GID);
+    fx_client (fx, C1, m_exec (4, "tpc_c1_1_1", "a", "x"));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 4)->code, TPC_EUNKNOWN_GID);
+    tpc_msg_t *b = m_new (TPC_MSG_BEGIN, 5, NULL);
+    b->protocol = TPC_PROTO_3PC;
+    b->has_protocol = true;
+    fx_client (fx, C1, b);
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 5)->code, TPC_EINVAL);
+    fx_client (fx, C1, m_new (TPC_MSG_SUBMIT, 6, NULL));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 6)->code, TPC_EINVAL);
+    fx_client (fx, C1, m_submit (7, "a", "x", "nosuch", "y", NULL));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 7)->code, TPC_EUNKNOWN_PART);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    /* the limit on live transactions */
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 8, NULL));
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 9, NULL));
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 10, NULL));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 9)->type, TPC_MSG_BEGUN);
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 10)->code, TPC_EBUSY);
+    /* replies always carry the right rid and go to the asking client */
+    fx_client (fx, C2, m_new (TPC_MSG_STATUS, 11, "tpc_c1_1_1"));
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 11));
+    CU_ASSERT_PTR_NOT_NULL (fx_reply (fx, C2, 11));
+    /* invalid config */
+    coord_engine_config_t bad = { .coord_id = "bad_id" };
+    CU_ASSERT_PTR_NULL (coord_engine_new (&bad));
+    fx_destroy (&fx);
+}
+
+static void
+test_many_concurrent (void)
+{
+    enum { N = 10000 };
+    coord_engine_config_t cfg = { .coord_id = "c1",
+                                  .reply_on = COORD_REPLY_ON_APPLIED };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    fx->keep = false;
+    for (uint64_t i = 1; i <= N; i++) {
+        tpc_msg_t *m = m_submit (i, "a", "UPDATE t SET x = x + 1",
+                                 "b", "UPDATE t SET x = x - 1", NULL);
+        CU_ASSERT_EQUAL (coord_engine_client (fx->e, C1, 3, m, fx->now), 0);
+        tpc_msg_destroy (&m);
+    }
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx->ndropped, 2 * N);          /* 2 works each */
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), N);
+    char gid[TPC_GID_MAX];
+    for (uint64_t i = 1; i <= N; i++) {
+        snprintf (gid, sizeof gid, "tpc_c1_1_%" PRIu64, i);
+        fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+        fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    }
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), N);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), N);
+    CU_ASSERT_EQUAL (fx->ticket, N);
+    fx->ndropped = 0;
+    fx_durable (fx);                        /* one sync for all: group */
+    CU_ASSERT_EQUAL (fx->ndropped, 2 * N);  /* 2 decides each */
+    fx->ndropped = 0;
+    for (uint64_t i = N; i >= 1; i--) {
+        snprintf (gid, sizeof gid, "tpc_c1_1_%" PRIu64, i);
+        fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+        fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    }
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_END), N);
+    CU_ASSERT_EQUAL (fx->ndropped, 2 * N);  /* outcome + ENDED each */
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_next_wake (fx->e) > fx->now, true);
+    fx_destroy (&fx);
+}
+
+static void
+test_many_timeouts (void)
+{
+    /* thousands of timers in the heap fire in deadline order */
+    enum { N = 3000 };
+    coord_engine_config_t cfg = { .coord_id = "c1", .heartbeat_ms = 1000000 };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    for (uint64_t i = 1; i <= N; i++) {
+        tpc_msg_t *b = m_new (TPC_MSG_BEGIN, i, NULL);
+        b->timeout_ms = 1000 + (i * 7919) % 5000;   /* shuffled */
+        CU_ASSERT_EQUAL (coord_engine_client (fx->e, C1, 3, b, fx->now), 0);
+        tpc_msg_destroy (&b);
+    }
+    fx_drain (fx);
+    fx_clear (fx);
+    size_t left = N;
+    for (uint64_t t = 0; t < 6000; t += 250) {
+        fx_advance (fx, 250);
+        fx_clear (fx);
+        size_t expect = 0;
+        for (uint64_t i = 1; i <= N; i++)
+            expect += 1000 + (i * 7919) % 5000 > t + 250;
+        CU_ASSERT_EQUAL (coord_engine_live (fx->e), expect);
+        left = expect;
+    }
+    CU_ASSERT_EQUAL (left, 0);
+    fx_destroy (&fx);
+}
+
+static const tpc_test_case_t s_cases[] = {
+    { "two_phase_commit", test_two_phase_commit },
+    { "reply_on_decision", test_reply_on_decision },
+    { "ack_wait", test_ack_wait },
+    { "one_phase", test_one_phase },
+    { "one_phase_no_ack", test_one_phase_no_ack },
+    { "readonly", test_readonly },
+    { "vote_no", test_vote_no },
+    { "vote_timeout", test_vote_timeout },
+    { "txn_timeout", test_txn_timeout },
+    { "query_answers", test_query_answers },
+    { "replay_restart", test_replay_restart },
+    { "resend_backoff", test_resend_backoff },
+    { "stale_and_duplicates", test_stale_and_duplicates },
+    { "interactive", test_interactive },
+    { "worked_failure_dooms", test_worked_failure_dooms },
+    { "rollback", test_rollback },
+    { "send_failed", test_send_failed },
+    { "bad_requests", test_bad_requests },
+    { "many_concurrent", test_many_concurrent },
+    { "many_timeouts", test_many_timeouts },
+    { NULL, NULL }
+};
+
+int
+main (void)
+{
+    const tpc_test_suite_t suites[] = {
+        { "coord_engine", NULL, NULL, s_cases },
+        { NULL, NULL, NULL, NULL }
+    };
+    return tpc_test_main ("test_coord_engine", suites);
+}

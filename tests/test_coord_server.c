@@ -1,0 +1,653 @@
+/*  test_coord_server: the real tpc-coordinator process against scripted
+ *  agents and clients written here with plain ZeroMQ DEALER sockets (no
+ *  PostgreSQL).  Crashes it right after a durable commit decision (the
+ *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION hook), restarts it on the same log
+ *  and checks that the decision is driven to the end; runs --recover-only.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "tpc_error.h"
+#include "tpc_gid.h"
+#include "tpc_harness.h"
+#include "tpc_msg.h"
+#include "tpc_test.h"
+
+typedef struct {
+    char *dir;                  /* test directory */
+    char logdir[512];
+    char cep[600], aep[600];    /* client and agent endpoints */
+    char out[600];              /* coordinator output file */
+    void *ctx;
+    void *client;
+    void *agent[2];             /* "a", "b" */
+    tpc_proc_t coord;
+} fx_t;
+
+static const char *s_names[2] = { "a", "b" };
+
+static void *
+s_dealer (void *ctx, const char *ep, const char *name)
+{
+    void *s = zmq_socket (ctx, ZMQ_DEALER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+    int linger = 0;
+    zmq_setsockopt (s, ZMQ_LINGER, &linger, sizeof linger);
+    if (name)
+        zmq_setsockopt (s, ZMQ_ROUTING_ID, name, strlen (name));
+    CU_ASSERT_EQUAL_FATAL (zmq_connect (s, ep), 0);
+    return s;
+}
+
+static void
+s_sendf (void *sock, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (buf, sizeof buf, fmt, ap);
+    va_end (ap);
+    CU_ASSERT (zmq_send (sock, buf, strlen (buf), 0) >= 0);
+}
+
+/*  One decoded message within TIMEOUT_MS, or NULL.                       */
+static tpc_msg_t *
+s_recv (void *sock, int timeout_ms)
+{
+    zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+    if (zmq_poll (&it, 1, timeout_ms) <= 0)
+        return NULL;
+    char buf[65536];
+    int n = zmq_recv (sock, buf, sizeof buf, 0);
+    if (n < 0)
+        return NULL;
+    tpc_msg_t *msg = NULL;
+    char err[256];
+    int rc = tpc_msg_decode (buf, (size_t) n, NULL, &msg, err, sizeof err);
+    CU_ASSERT_EQUAL (rc, 0);
+    if (rc)
+        fprintf (stderr, "undecodable: %.*s: %s\n", n, buf, err);
+    return msg;
+}
+
+static void
+s_hellos (fx_t *fx)
+{
+    for (int i = 0; i < 2; i++)
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"hello\",\"name\":\"%s\"}",
+                 s_names[i]);
+}
+
+/*  Wait for a message of TYPE (for GID if not NULL) on agent I, sending
+ *  hellos from both agents meanwhile; other messages are dropped.        */
+static tpc_msg_t *
+s_agent_wait (fx_t *fx, int i, tpc_msg_type_t type, const char *gid,
+              int timeout_ms)
+{
+    int64_t end = tpc_harness_now_ms () + timeout_ms;
+    int64_t next_hello = 0;
+    while (tpc_harness_now_ms () < end) {
+        if (tpc_harness_now_ms () >= next_hello) {
+            s_hellos (fx);
+            next_hello = tpc_harness_now_ms () + 200;
+        }
+        tpc_msg_t *m = s_recv (fx->agent[i], 50);
+        if (m && m->type == type && (!gid || strcmp (m->gid, gid) == 0))
+            return m;
+        tpc_msg_destroy (&m);
+    }
+    return NULL;
+}
+
+/*  A client request and its reply (RID matched), hellos kept flowing.    */
+static tpc_msg_t *
+s_request (fx_t *fx, uint64_t rid, const char *json)
+{
+    CU_ASSERT (zmq_send (fx->client, json, strlen (json), 0) >= 0);
+    int64_t end = tpc_harness_now_ms () + 10000;
+    while (tpc_harness_now_ms () < end) {
+        tpc_msg_t *m = s_recv (fx->client, 100);
+        if (m && m->rid == rid)
+            return m;
+        tpc_msg_destroy (&m);
+        s_hellos (fx);
+    }
+    return NULL;
+}
+
+static fx_t *
+fx_new (void)
+{
+    fx_t *fx = calloc (1, sizeof *fx);
+    fx->dir = tpc_test_tmpdir ("coordsrv");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->dir);
+    snprintf (fx->logdir, sizeof fx->logdir, "%s/log", fx->dir);
+    snprintf (fx->cep, sizeof fx->cep, "ipc://%s/clients.sock", fx->dir);
+    snprintf (fx->aep, sizeof fx->aep, "ipc://%s/agents.sock", fx->dir);
+    snprintf (fx->out, sizeof fx->out, "%s/coordinator.out", fx->dir);
+    fx->ctx = zmq_ctx_new ();
+    fx->client = s_dealer (fx->ctx, fx->cep, NULL);
+    for (int i = 0; i < 2; i++)
+        fx->agent[i] = s_dealer (fx->ctx, fx->aep, s_names[i]);
+    return fx;
+}
+
+static void
+fx_destroy (fx_t **fx_p)
+{
+    fx_t *fx = *fx_p;
+    if (fx->coord.pid > 0)
+        tpc_proc_kill (&fx->coord, SIGKILL, 5000);
+    zmq_close (fx->client);
+    for (int i = 0; i < 2; i++)
+        zmq_close (fx->agent[i]);
+    zmq_ctx_term (fx->ctx);
+    if (!getenv ("TPC_TEST_KEEP"))
+        tpc_test_rmtree (fx->dir);
+    free (fx->dir);
+    free (fx);
+    *fx_p = NULL;
+}
+
+/*  Start the coordinator with EXTRA flags (NULL terminated) and ENV;
+ *  wait for its ready line (not for --recover-only runs that may end
+ *  before we look: WAIT false).                                          */
+static void
+fx_start (fx_t *fx, char *const env[], bool wait, ...)
+{
+    char bin[600];
+    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char *argv[32] = {
+        bin, "--id", "c1", "--log-dir", fx->logdir, "--bind", fx->cep,
+        "--agent-bind", fx->aep, "--log-segment-bytes", "1048576", "-v"
+    };
+    int n = 12;
+    va_list ap;
+    va_start (ap, wait);
+    char *a;
+    while ((a = va_arg (ap, char *)) && n < 31)
+        argv[n++] = a;
+    va_end (ap);
+    argv[n] = NULL;
+    long off = tpc_proc_log_size (&fx->coord);
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&fx->coord, argv, env, fx->out), 0);
+    if (wait)
+        CU_ASSERT_EQUAL_FATAL (tpc_proc_wait_log (&fx->coord,
+                                                  "tpc-coordinator: ready",
+                                                  off, 10000), 0);
+}
+
+/*  Submit one statement on each agent; both vote yes.  Returns the gid
+ *  (static buffer).                                                      */
+static const char *
+fx_commit_two (fx_t *fx, uint64_t rid)
+{
+    static char gid[TPC_GID_MAX];
+    char json[512];
+    snprintf (json, sizeof json,
+              "{\"v\":1,\"type\":\"submit\",\"rid\":%llu,\"stmts\":["
+              "{\"on\":\"a\",\"sql\":\"UPDATE acct SET bal = bal - 10\"},"
+              "{\"on\":\"b\",\"sql\":\"UPDATE acct SET bal = bal + 10\"}]}",
+              (unsigned long long) rid);
+    /* until both hellos are in, the coordinator answers EUNKNOWN_PART */
+    tpc_msg_t *w[2] = { NULL, NULL };
+    for (int attempt = 0; attempt < 50 && !w[0]; attempt++) {
+        s_hellos (fx);
+        usleep (50 * 1000);
+        CU_ASSERT (zmq_send (fx->client, json, strlen (json), 0) >= 0);
+        bool refused = false;
+        int64_t end = tpc_harness_now_ms () + 3000;
+        while (!w[0] && !refused && tpc_harness_now_ms () < end) {
+            w[0] = s_agent_wait (fx, 0, TPC_MSG_WORK, NULL, 50);
+            tpc_msg_t *r = s_recv (fx->client, 0);
+            refused = r && r->type == TPC_MSG_ERROR
+                      && r->code == TPC_EUNKNOWN_PART;
+            tpc_msg_destroy (&r);   /* or an older transaction's outcome */
+        }
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w[0]);
+    w[1] = s_agent_wait (fx, 1, TPC_MSG_WORK, w[0]->gid, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w[1]);
+    CU_ASSERT_EQUAL (w[0]->then, TPC_THEN_PREPARE);
+    CU_ASSERT_EQUAL (w[1]->nstmts, 1);
+    CU_ASSERT_STRING_EQUAL (w[1]->stmts[0].sql,
+                            "UPDATE acct SET bal = bal + 10");
+    snprintf (gid, sizeof gid, "%s", w[0]->gid);
+    for (int i = 0; i < 2; i++) {
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"vote\",\"gid\":\"%s\","
+                 "\"vote\":\"yes\"}", gid);
+        tpc_msg_destroy (&w[i]);
+    }
+    return gid;
+}
+
+/*  Crash right after the decision is durable; returns the gid.           */
+static const char *
+fx_crash_after_decision (fx_t *fx, uint64_t rid)
+{
+    char *env[] = { "TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1", NULL };
+    fx_start (fx, env, true, NULL);
+    const char *gid = fx_commit_two (fx, rid);
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    /* nobody heard the decision before the crash */
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *m;
+        while ((m = s_recv (fx->agent[i], 100))) {
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            tpc_msg_destroy (&m);
+        }
+    }
+    return gid;
+}
+
+static tpc_outcome_t
+fx_status (fx_t *fx, uint64_t rid, const char *gid)
+{
+    char json[256];
+    snprintf (json, sizeof json, "{\"v\":1,\"type\":\"status\",\"rid\":%llu,"
+              "\"gid\":\"%s\"}", (unsigned long long) rid, gid);
+    tpc_msg_t *r = s_request (fx, rid, json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL_FATAL (r->type, TPC_MSG_TXSTATUS);
+    tpc_outcome_t o = r->outcome;
+    tpc_msg_destroy (&r);
+    return o;
+}
+
+static void
+test_crash_after_decision_restart (void)
+{
+    fx_t *fx = fx_new ();
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_crash_after_decision (fx, 1));
+    CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_1_1");
+
+    /* restart on the same log: the decision is replayed and driven */
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "epoch=2", off, 1000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 1000),
+                     0);
+    tpc_msg_t *d[2];
+    for (int i = 0; i < 2; i++) {
+        d[i] = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (d[i]);
+        CU_ASSERT_EQUAL (d[i]->outcome, TPC_OUTCOME_COMMITTED);
+        tpc_msg_destroy (&d[i]);
+    }
+    CU_ASSERT_EQUAL (fx_status (fx, 2, gid), TPC_OUTCOME_COMMITTED);
+    /* an agent's recovery query gets committed too */
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"query\",\"gid\":\"%s\"}", gid);
+    tpc_msg_t *a = s_agent_wait (fx, 0, TPC_MSG_ANSWER, gid, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (a->outcome, TPC_OUTCOME_COMMITTED);
+    tpc_msg_destroy (&a);
+    /* a gid of the crashed boot that was never decided: presumed abort */
+    s_sendf (fx->agent[1], "{\"v\":1,\"type\":\"query\",\"gid\":"
+             "\"tpc_c1_1_2\"}");
+    a = s_agent_wait (fx, 1, TPC_MSG_ANSWER, "tpc_c1_1_2", 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (a->outcome, TPC_OUTCOME_ABORTED);
+    tpc_msg_destroy (&a);
+    /* b acks at once; a does not yet: decide comes again (backoff) */
+    s_sendf (fx->agent[1], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+             "\"outcome\":\"committed\"}", gid);
+    d[0] = s_agent_wait (fx, 0, TPC_MSG_DECIDE, gid, 10000);
+    CU_ASSERT_PTR_NOT_NULL (d[0]);
+    tpc_msg_destroy (&d[0]);
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+             "\"outcome\":\"committed\"}", gid);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "committed and applied "
+                                        "everywhere", off, 5000), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, 3, gid), TPC_OUTCOME_COMMITTED);
+    /* new transactions get the new epoch */
+    tpc_msg_t *r = s_request (fx, 4, "{\"v\":1,\"type\":\"begin\",\"rid\":4}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_STRING_EQUAL (r->gid, "tpc_c1_2_1");
+    tpc_msg_destroy (&r);
+
+    /* clean stop; the END is kept: the next boot has nothing in doubt */
+    int st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "epoch=3 ", off, 1000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=0", off, 1000),
+                     0);
+    st = tpc_proc_kill (&fx->coord, SIGINT, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_recover_only (void)
+{
+    fx_t *fx = fx_new ();
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_crash_after_decision (fx, 1));
+    /* --recover-only: drives it, answers queries, exits 0 when acked */
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, false, "--recover-only", "--recover-timeout-ms",
+              "20000", NULL);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *d = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (d);
+        CU_ASSERT_EQUAL (d->outcome, TPC_OUTCOME_COMMITTED);
+        tpc_msg_destroy (&d);
+    }
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"query\",\"gid\":"
+             "\"tpc_c1_1_7\"}");
+    tpc_msg_t *a = s_agent_wait (fx, 0, TPC_MSG_ANSWER, "tpc_c1_1_7", 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (a->outcome, TPC_OUTCOME_ABORTED);
+    tpc_msg_destroy (&a);
+    for (int i = 0; i < 2; i++)
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+                 "\"outcome\":\"committed\"}", gid);
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    char line[200];
+    snprintf (line, sizeof line, "recover gid=%s outcome=committed "
+              "acked=2/2\n", gid);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, line, off, 1000), 0);
+
+    /* again, but b never acks: exit 1 and an "unfinished" line */
+    snprintf (gid, sizeof gid, "%s", fx_crash_after_decision (fx, 2));
+    CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_2_1");   /* recover-only: no epoch */
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, false, "--recover-only", "--recover-timeout-ms",
+              "1500", NULL);
+    tpc_msg_t *d = s_agent_wait (fx, 0, TPC_MSG_DECIDE, gid, 10000);
+    CU_ASSERT_PTR_NOT_NULL (d);
+    tpc_msg_destroy (&d);
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+             "\"outcome\":\"committed\"}", gid);
+    int64_t end = tpc_harness_now_ms () + 10000;
+    while ((st = tpc_proc_wait (&fx->coord, 100)) == -1
+           && tpc_harness_now_ms () < end)
+        s_hellos (fx);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 1);
+    snprintf (line, sizeof line, "recover gid=%s outcome=committed "
+              "acked=1/2 unfinished", gid);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, line, off, 1000), 0);
+    /* the normal daemon still has it in doubt and drives it */
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 1000),
+                     0);
+    d = s_agent_wait (fx, 1, TPC_MSG_DECIDE, gid, 10000);
+    CU_ASSERT_PTR_NOT_NULL (d);
+    tpc_msg_destroy (&d);
+    fx_destroy (&fx);
+}
+
+static void
+test_client_protocol (void)
+{
+    fx_t *fx = fx_new ();
+    fx_start (fx, NULL, true, "--reply-on", "decision", NULL);
+    /* malformed: error with the decoder's code and sentence */
+    tpc_msg_t *r = s_request (fx, 0, "{\"v\":1,\"type\":\"begin\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
+    CU_ASSERT_EQUAL (r->code, TPC_EMSG_SYNTAX);
+    tpc_msg_destroy (&r);
+    r = s_request (fx, 0, "{\"v\":1,\"type\":\"begin\",\"rid\":1,"
+                   "\"colour\":\"red\"}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->code, TPC_EMSG_UNKNOWN_FIELD);
+    CU_ASSERT_PTR_NOT_NULL (strstr (r->message, "colour"));
+    tpc_msg_destroy (&r);
+    /* a malformed agent message is dropped; the agent still works */
+    CU_ASSERT (zmq_send (fx->agent[0], "garbage", 7, 0) == 7);
+    /* reply-on decision: outcome as soon as the decision is durable */
+    const char *gid = fx_commit_two (fx, 5);
+    tpc_msg_t *o = NULL;
+    int64_t end = tpc_harness_now_ms () + 5000;
+    while (!o && tpc_harness_now_ms () < end) {
+        tpc_msg_t *m = s_recv (fx->client, 100);
+        if (m && m->type == TPC_MSG_OUTCOME)
+            o = m;
+        else
+            tpc_msg_destroy (&m);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_EQUAL (o->rid, 5);
+    CU_ASSERT_STRING_EQUAL (o->gid, gid);
+    CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_COMMITTED);
+    tpc_msg_destroy (&o);
+    /* not acked yet: still listed, committing */
+    r = s_request (fx, 6, "{\"v\":1,\"type\":\"list\",\"rid\":6}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_TXLIST);
+    CU_ASSERT_EQUAL_FATAL (r->ntxns, 1);
+    CU_ASSERT_STRING_EQUAL (r->txns[0].gid, gid);
+    CU_ASSERT_STRING_EQUAL (r->txns[0].state, "committing");
+    CU_ASSERT_EQUAL (r->txns[0].nparts, 2);
+    tpc_msg_destroy (&r);
+    /* interactive: begin, exec -> result, one participant -> one phase */
+    r = s_request (fx, 7, "{\"v\":1,\"type\":\"begin\",\"rid\":7}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    char g2[TPC_GID_MAX];
+    snprintf (g2, sizeof g2, "%s", r->gid);
+    tpc_msg_destroy (&r);
+    char json[512];
+    snprintf (json, sizeof json, "{\"v\":1,\"type\":\"exec\",\"rid\":8,"
+              "\"gid\":\"%s\",\"on\":\"a\",\"sql\":\"SELECT $1\","
+              "\"params\":[\"x\"]}", g2);
+    CU_ASSERT (zmq_send (fx->client, json, strlen (json), 0) >= 0);
+    tpc_msg_t *w = s_agent_wait (fx, 0, TPC_MSG_WORK, g2, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_NONE);
+    CU_ASSERT_EQUAL (w->stmts[0].nparams, 1);
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"worked\",\"gid\":\"%s\","
+             "\"seq\":%llu,\"ok\":true,\"columns\":[\"c\"],\"rows\":"
+             "[[\"x\"]],\"affected\":1}", g2, (unsigned long long) w->seq);
+    tpc_msg_destroy (&w);
+    r = s_recv (fx->client, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_RESULT);
+    CU_ASSERT_EQUAL (r->rid, 8);
+    CU_ASSERT_EQUAL (r->nrows, 1);
+    tpc_msg_destroy (&r);
+    snprintf (json, sizeof json, "{\"v\":1,\"type\":\"commit\",\"rid\":9,"
+              "\"gid\":\"%s\"}", g2);
+    CU_ASSERT (zmq_send (fx->client, json, strlen (json), 0) >= 0);
+    w = s_agent_wait (fx, 0, TPC_MSG_WORK, g2, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_COMMIT);
+    tpc_msg_destroy (&w);
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+             "\"outcome\":\"committed\"}", g2);
+    r = s_recv (fx->client, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_OUTCOME);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    tpc_msg_destroy (&r);
+    int st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_bad_flags (void)
+{
+    char *dir = tpc_test_tmpdir ("coordflags");
+    char bin[600], out[600], cfgpath[600], logdir[600], ep[700];
+    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    snprintf (out, sizeof out, "%s/out", dir);
+    snprintf (cfgpath, sizeof cfgpath, "%s/c.json", dir);
+    snprintf (logdir, sizeof logdir, "%s/log", dir);
+    snprintf (ep, sizeof ep, "ipc://%s/c.sock", dir);
+    tpc_proc_t p;
+    char *bad_id[] = { bin, "--id", "no_underscores", "--log-dir", logdir,
+                       NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, bad_id, NULL, out), 0);
+    int st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    char *bad_opt[] = { bin, "--frobnicate", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, bad_opt, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    /* config file keys = long flags; flags win */
+    FILE *f = fopen (cfgpath, "w");
+    fprintf (f, "{\"id\": \"fromfile\", \"log-dir\": \"%s\", \"bind\": "
+             "\"%s\", \"agent-bind\": \"ipc://%s/a.sock\", "
+             "\"txn-timeout-ms\": 1000, \"log-segment-bytes\": 1048576}",
+             logdir, ep, dir);
+    fclose (f);
+    char *with_cfg[] = { bin, "--config", cfgpath, "--id", "fromflag", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, with_cfg, NULL, out), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready id=fromflag epoch=1", 0,
+                                        10000), 0);
+    st = tpc_proc_kill (&p, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    f = fopen (cfgpath, "w");
+    fprintf (f, "{\"id\": \"x\", \"no-such-key\": 1}");
+    fclose (f);
+    char *bad_cfg[] = { bin, "--config", cfgpath, NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, bad_cfg, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "unknown key \"no-such-key\"", 0,
+                                        100), 0);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+static size_t
+s_count_segments (const char *dir)
+{
+    size_t n = 0;
+    DIR *d = opendir (dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir (d)))
+        n += strstr (e->d_name, ".tpclog") != NULL
+             && strstr (e->d_name, ".tmp") == NULL;
+    closedir (d);
+    return n;
+}
+
+static void
+s_ack (fx_t *fx, int i, const char *gid)
+{
+    s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+             "\"outcome\":\"committed\"}", gid);
+}
+
+/*  Commit on both agents; both ack (NACK = 2) or only a (NACK = 1).     */
+static void
+fx_full_commit (fx_t *fx, uint64_t rid, int nack, char *gid)
+{
+    snprintf (gid, TPC_GID_MAX, "%s", fx_commit_two (fx, rid));
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *d = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid, 5000);
+        CU_ASSERT_PTR_NOT_NULL (d);
+        tpc_msg_destroy (&d);
+        if (i < nack)
+            s_ack (fx, i, gid);
+    }
+}
+
+static void
+test_checkpoint (void)
+{
+    fx_t *fx = fx_new ();
+    fx_start (fx, NULL, true, "--checkpoint-records", "4", NULL);
+    char gid[TPC_GID_MAX], open_gid[TPC_GID_MAX];
+    fx_full_commit (fx, 1, 2, gid);
+    fx_full_commit (fx, 2, 1, open_gid);    /* b never acks this one */
+    for (uint64_t rid = 3; rid < 9; rid++)
+        fx_full_commit (fx, rid, 2, gid);
+    char line[128];
+    snprintf (line, sizeof line, "%s: committed and applied", gid);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, line, 0, 5000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "checkpoint: 1 live", 0,
+                                        100), 0);
+    /* old segments are gone: only the newest checkpoint's and later */
+    CU_ASSERT (s_count_segments (fx->logdir) <= 2);
+    tpc_proc_kill (&fx->coord, SIGKILL, 5000);
+    /* the epoch and the open decision survived the checkpoints */
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "epoch=2 ", off, 100), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 100),
+                     0);
+    tpc_msg_t *d = s_agent_wait (fx, 1, TPC_MSG_DECIDE, open_gid, 5000);
+    CU_ASSERT_PTR_NOT_NULL (d);
+    tpc_msg_destroy (&d);
+    CU_ASSERT_EQUAL (fx_status (fx, 20, open_gid), TPC_OUTCOME_COMMITTED);
+    tpc_proc_kill (&fx->coord, SIGKILL, 5000);
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "epoch=3 ", off, 100), 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_failed_sync_stops (void)
+{
+    fx_t *fx = fx_new ();
+    char *env[] = { "TPC_COORD_DEBUG_FAIL_SYNC=1", NULL };
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, env, true, NULL);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_commit_two (fx, 1));
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "FATAL: fdatasync", off,
+                                        100), 0);
+    /* the decision was never announced, to agents or to the client */
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *m;
+        while ((m = s_recv (fx->agent[i], 200))) {
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            tpc_msg_destroy (&m);
+        }
+    }
+    tpc_msg_t *r = s_recv (fx->client, 200);
+    CU_ASSERT_PTR_NULL (r);
+    tpc_msg_destroy (&r);
+    /* a restart settles it one way, the same for everybody */
+    fx_start (fx, NULL, true, NULL);
+    tpc_outcome_t o = fx_status (fx, 2, gid);
+    CU_ASSERT (o == TPC_OUTCOME_COMMITTED || o == TPC_OUTCOME_ABORTED);
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"query\",\"gid\":\"%s\"}",
+             gid);
+    tpc_msg_t *a = s_agent_wait (fx, 0, TPC_MSG_ANSWER, gid, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (a->outcome, o);
+    tpc_msg_destroy (&a);
+    fx_destroy (&fx);
+}
+
+static const tpc_test_case_t s_cases[] = {
+    { "failed_sync_stops", test_failed_sync_stops },
+    { "checkpoint", test_checkpoint },
+    { "crash_after_decision_restart", test_crash_after_decision_restart },
+    { "recover_only", test_recover_only },
+    { "client_protocol", test_client_protocol },
+    { "bad_flags", test_bad_flags },
+    { NULL, NULL }
+};
+
+int
+main (void)
+{
+    signal (SIGPIPE, SIG_IGN);
+    const tpc_test_suite_t suites[] = {
+        { "coord_server", NULL, NULL, s_cases },
+        { NULL, NULL, NULL, NULL }
+    };
+    return tpc_test_main ("test_coord_server", suites);
+}
