@@ -14,6 +14,8 @@
  *             (decide committed here is a coordinator bug: the same,
  *             and the ack says aborted)
  *   ACTIVE  --prepare | work then=prepare: PREPARE-----> PREPARING
+ *             (a work's statements ride with its PREPARE or
+ *             COMMIT_ONEPHASE: one RM operation, one round trip)
  *   PREPARING --RM: read-only (committed): vote readonly-> DONE
  *   PREPARING --RM: failed: vote no-------------------> ABORTED
  *   PREPARING --RM: prepared, durable: VOTE YES--------> PREPARED
@@ -94,6 +96,8 @@ struct s_rec {
     bool ack_wanted;            /* send ack when the outcome is known */
     bool in_doubt;              /* found by RECOVER: query until answered */
     bool tombstoned;            /* a tombstone for gid is committed */
+    bool interrupted;           /* interrupt() sent during a PREPARE that
+                                   carried statements */
     tpc_outcome_t want;         /* ABORTED: abort as soon as idle */
     tpc_outcome_t decision;     /* COMMITTING / ROLLING_BACK: target */
     char *reason;               /* why ABORTED */
@@ -428,7 +432,8 @@ static void
 s_submit (part_engine_t *self, s_rec_t *rec, part_rm_op_t op, uint64_t now)
 {
     part_rm_req_t req = { .req = ++self->next_req, .op = op, .gid = rec->gid };
-    if (op == PART_RM_EXEC && rec->cur) {
+    if ((op == PART_RM_EXEC || op == PART_RM_PREPARE
+         || op == PART_RM_COMMIT_ONEPHASE) && rec->cur) {
         req.nstmts = rec->cur->nstmts;
         req.stmts = rec->cur->stmts;
     }
@@ -496,36 +501,26 @@ s_done (part_engine_t *self, s_rec_t *rec, tpc_outcome_t outcome,
 /* ------------------------------------------------------------------ */
 /*  Coordinator messages                                               */
 
-/*  Run the current work's statements (or go straight to its "then").    */
 static void s_after_exec (part_engine_t *self, s_rec_t *rec,
                           const part_rm_result_t *res, uint64_t now);
-
-static void
-s_start_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
-{
-    rec->cur = msg;
-    if (!rec->begun)
-        s_submit (self, rec, PART_RM_BEGIN, now);
-    else if (msg->nstmts)
-        s_submit (self, rec, PART_RM_EXEC, now);
-    else
-        s_after_exec (self, rec, NULL, now);
-}
 
 static void
 s_start_prepare (part_engine_t *self, s_rec_t *rec, uint64_t now)
 {
     rec->maybe_prepared = true;
+    rec->interrupted = false;
     s_set_state (self, rec, S_PREPARING, now);
     s_submit (self, rec, PART_RM_PREPARE, now);
 }
 
+/*  The session is pinned: run the current work.  Statements followed by
+ *  a prepare or a one-phase commit go to the RM as ONE operation (their
+ *  statements ride along in rec->cur), so the database sees them, the
+ *  marker and PREPARE TRANSACTION / COMMIT in one round trip.             */
 static void
-s_after_exec (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
-              uint64_t now)
+s_run_work (part_engine_t *self, s_rec_t *rec, uint64_t now)
 {
     tpc_msg_t *work = rec->cur;
-    rec->cur = NULL;
     switch (work->then) {
     case TPC_THEN_PREPARE:
         s_start_prepare (self, rec, now);
@@ -537,9 +532,33 @@ s_after_exec (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         s_submit (self, rec, PART_RM_COMMIT_ONEPHASE, now);
         break;
     default:
-        s_worked_ok (self, work, res);
+        if (work->nstmts)
+            s_submit (self, rec, PART_RM_EXEC, now);
+        else
+            s_after_exec (self, rec, NULL, now);
         break;
     }
+}
+
+static void
+s_start_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
+{
+    rec->cur = msg;
+    if (!rec->begun)
+        s_submit (self, rec, PART_RM_BEGIN, now);
+    else
+        s_run_work (self, rec, now);
+}
+
+/*  A work with then=none ran: reply its result.                          */
+static void
+s_after_exec (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
+              uint64_t now)
+{
+    (void) now;
+    tpc_msg_t *work = rec->cur;
+    rec->cur = NULL;
+    s_worked_ok (self, work, res);
     tpc_msg_destroy (&work);
 }
 
@@ -695,6 +714,13 @@ s_on_decide (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
         if (outcome == TPC_OUTCOME_ABORTED) {
             rec->want = TPC_OUTCOME_ABORTED;
             rec->ack_wanted = true;
+            if (rec->req && rec->cur && rec->cur->nstmts && !rec->interrupted) {
+                /* its statements may be blocked: cancel them.  Should the
+                 * cancel land on PREPARE TRANSACTION itself, a failure is
+                 * no proof that nothing is prepared (see s_on_prepared). */
+                rec->interrupted = true;
+                self->rm->interrupt (self->rm->self, rec->gid);
+            }
             break;
         }
         s_enqueue (self, rec, msg);
@@ -810,10 +836,8 @@ s_on_begun (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
             s_reply_failure (self, rec->cur, "aborted by the coordinator");
             tpc_msg_destroy (&rec->cur);
         }
-        else if (rec->cur->nstmts)
-            s_submit (self, rec, PART_RM_EXEC, now);
         else
-            s_after_exec (self, rec, NULL, now);
+            s_run_work (self, rec, now);
         return rec;
     }
     const char *why = res->status == TPC_EBUSY ? "busy" : res->error;
@@ -849,6 +873,7 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
                uint64_t now)
 {
     rec->begun = false;
+    tpc_msg_destroy (&rec->cur);        /* statements that rode along */
     if (res->status == 0 && res->readonly) {
         s_vote (self, rec->gid, TPC_VOTE_READONLY, NULL);
         if (!rec->want) {
@@ -874,8 +899,9 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
                       ? "connection to the database lost during prepare"
                       : res->error;
     s_vote (self, rec->gid, TPC_VOTE_NO, why);
-    /* a lost session may have prepared it after all: roll back on abort */
-    rec->maybe_prepared = res->status == TPC_ECONNECT;
+    /* a lost session, or a cancel, may have prepared it after all: roll
+     * back on abort */
+    rec->maybe_prepared = res->status == TPC_ECONNECT || rec->interrupted;
     s_set_reason (rec, why);
     s_set_state (self, rec, S_ABORTED, now);
     return rec;
@@ -886,6 +912,7 @@ s_on_onephase (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
                uint64_t now)
 {
     rec->begun = false;
+    tpc_msg_destroy (&rec->cur);        /* statements that rode along */
     if (res->status == 0)
         return s_done (self, rec, TPC_OUTCOME_COMMITTED, NULL, now);
     if (res->status == TPC_ECONNECT) {

@@ -154,7 +154,9 @@ s_submit (void *self_, const part_rm_req_t *req, uint64_t now_ms)
     op->op = req->op;
     if (req->gid)
         snprintf (op->gid, sizeof op->gid, "%s", req->gid);
-    if (req->op == PART_RM_EXEC && s_copy_stmts (op, req) != 0) {
+    if ((req->op == PART_RM_EXEC || req->op == PART_RM_PREPARE
+         || req->op == PART_RM_COMMIT_ONEPHASE)
+        && s_copy_stmts (op, req) != 0) {
         s_op_free (&op);
         return TPC_ENOMEM;
     }
@@ -170,7 +172,9 @@ s_interrupt (void *self_, const char *gid)
     part_mem_t *self = self_;
     for (s_op_t *op = self->head; op; op = op->next)
         if (strcmp (op->gid, gid) == 0
-            && (op->op == PART_RM_EXEC || op->op == PART_RM_BEGIN)) {
+            && (op->op == PART_RM_EXEC || op->op == PART_RM_BEGIN
+                || (op->nstmts && (op->op == PART_RM_PREPARE
+                                   || op->op == PART_RM_COMMIT_ONEPHASE)))) {
             op->interrupted = true;
             op->due = 0;
         }
@@ -395,6 +399,14 @@ s_apply (part_mem_t *self, s_op_t *op, s_out_t *out)
             s_fail (out, TPC_EUNKNOWN_GID, NULL, "no open transaction");
             break;
         }
+        if (op->nstmts && !txn->failed)
+            s_run_exec (self, op, txn, out);    /* statements that rode along */
+        if (out->res.status != 0) {
+            s_release (self, op->gid);
+            break;
+        }
+        out->res.ncolumns = out->res.nrows = 0;
+        out->res.affected = -1;
         if (txn->failed) {
             s_fail (out, TPC_EDB, "25P02", "current transaction is aborted");
             s_release (self, op->gid);

@@ -26,8 +26,11 @@
 #include "part_pg.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +50,8 @@ struct s_job {
     part_rm_op_t op;
     char gid[TPC_GID_MAX];
     size_t nstmts;
-    tpc_stmt_t *stmts;          /* EXEC: deep copy */
-    int step;                   /* PREPARE: 0 check, 1 prepare, 2 commit */
+    tpc_stmt_t *stmts;          /* EXEC, PREPARE, COMMIT_ONEPHASE: copy */
+    int step;                   /* PREPARE: 1 prepare, 2 read-only: commit */
     /* completion */
     int status;
     char *error;
@@ -80,6 +83,8 @@ typedef struct s_conn {
     bool cleaning;              /* internal ROLLBACK round */
     bool in_round;
     bool want_write;            /* PQflush has more to send */
+    int wfd;                    /* socket registered in the epoll set, -1 */
+    uint32_t wev;               /* ... with these events */
     int nq, qi;                 /* queries in the round, query being read */
     int base;                   /* 1 when the round starts with our BEGIN */
     PGresult **res;             /* last result of each query */
@@ -101,6 +106,8 @@ struct part_pg {
     bool had_ready;             /* a connection is READY since the last outage */
     bool outage_logged;
     bool dispatching, dispatch_again;
+    int epfd;                   /* epoll set of the sessions' sockets */
+    struct epoll_event *evs;    /* process(): what epoll_wait reports */
     uint64_t now;
 };
 
@@ -290,9 +297,20 @@ s_round_reset (s_conn_t *c)
     c->in_round = false;
 }
 
+/*  Take C's socket out of the epoll set (before libpq closes it).        */
 static void
-s_conn_close (s_conn_t *c)
+s_unwatch (part_pg_t *self, s_conn_t *c)
 {
+    if (c->wfd >= 0 && self->epfd >= 0)
+        epoll_ctl (self->epfd, EPOLL_CTL_DEL, c->wfd, NULL);
+    c->wfd = -1;
+    c->wev = 0;
+}
+
+static void
+s_conn_close (part_pg_t *self, s_conn_t *c)
+{
+    s_unwatch (self, c);
     s_round_reset (c);
     if (c->cancel)
         PQfreeCancel (c->cancel);
@@ -345,7 +363,7 @@ s_conn_broken (part_pg_t *self, s_conn_t *c, const char *why)
         zhashx_insert (self->lost, c->gid, (void *) 1);
     free (reason);
     s_unpin (self, c);
-    s_conn_close (c);
+    s_conn_close (self, c);
     s_schedule_retry (self, c);
     s_outage (self);
 }
@@ -379,7 +397,7 @@ s_connect_failed (part_pg_t *self, s_conn_t *c, const char *why)
            c->index, (unsigned long long) c->backoff, reason ? reason : "?");
     self->outage_logged = true;
     free (reason);
-    s_conn_close (c);
+    s_conn_close (self, c);
     s_schedule_retry (self, c);
 }
 
@@ -540,10 +558,12 @@ s_send_txn_round (part_pg_t *self, s_conn_t *c, const s_query_t *queries, int n)
     return rc;
 }
 
+/*  The statements of JOB, then TAIL (NTAIL queries), in one round on C.  */
 static void
-s_start_exec (part_pg_t *self, s_conn_t *c, s_job_t *job)
+s_start_stmts (part_pg_t *self, s_conn_t *c, s_job_t *job,
+               const s_query_t *tail, int ntail)
 {
-    s_query_t *q = calloc (job->nstmts ? job->nstmts : 1, sizeof *q);
+    s_query_t *q = calloc (job->nstmts + (size_t) ntail + 1, sizeof *q);
     if (!q) {
         c->job = NULL;
         s_complete (self, job, TPC_ENOMEM, NULL, NULL);
@@ -561,9 +581,19 @@ s_start_exec (part_pg_t *self, s_conn_t *c, s_job_t *job)
         q[i].nparams = (int) job->stmts[i].nparams;
         q[i].params = (const char *const *) job->stmts[i].params;
     }
-    s_send_txn_round (self, c, q, (int) job->nstmts);
+    memcpy (q + job->nstmts, tail, (size_t) ntail * sizeof *q);
+    s_send_txn_round (self, c, q, (int) job->nstmts + ntail);
     free (q);
 }
+
+/*  Ends PREPARE and COMMIT_ONEPHASE rounds.  LOCK TABLE takes no lock the
+ *  INSERT would not take, but fails outside a transaction block: should a
+ *  statement have ended the transaction (COMMIT, ROLLBACK), the marker is
+ *  not inserted and the round fails there (S_Q_GUARD before the end).    */
+#define S_GUARD_SQL "LOCK TABLE tpc_marker IN ROW EXCLUSIVE MODE"
+#define S_MARKER_SQL "INSERT INTO tpc_marker (gid) SELECT $1::text " \
+                     "WHERE pg_current_xact_id_if_assigned() IS NOT NULL"
+#define S_Q_GUARD 3             /* queries from the end: guard, marker, end */
 
 static void
 s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
@@ -578,21 +608,20 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
             s_complete (self, job, 0, NULL, NULL);
             return;
         }
-        s_start_exec (self, c, job);
+        s_start_stmts (self, c, job, NULL, 0);
         return;
-    case PART_RM_PREPARE: {
-        s_query_t q = { "SELECT pg_current_xact_id_if_assigned() IS NULL", 0, NULL };
-        job->step = 0;
-        s_send_txn_round (self, c, &q, 1);
-        return;
-    }
+    case PART_RM_PREPARE:
     case PART_RM_COMMIT_ONEPHASE: {
-        s_query_t q[2] = {
-            { "INSERT INTO tpc_marker (gid) SELECT $1::text "
-              "WHERE pg_current_xact_id_if_assigned() IS NOT NULL", 1, gidp },
-            { "COMMIT", 0, NULL }
+        /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
+        if (job->op == PART_RM_PREPARE)
+            snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s'", job->gid);
+        else
+            snprintf (sql, sizeof sql, "COMMIT");
+        s_query_t q[S_Q_GUARD] = {
+            { S_GUARD_SQL, 0, NULL }, { S_MARKER_SQL, 1, gidp }, { sql, 0, NULL }
         };
-        s_send_txn_round (self, c, q, 2);
+        job->step = 1;
+        s_start_stmts (self, c, job, q, S_Q_GUARD);
         return;
     }
     case PART_RM_ROLLBACK:
@@ -688,6 +717,7 @@ s_txn_over (part_pg_t *self, s_conn_t *c)
 static void
 s_on_round (part_pg_t *self, s_conn_t *c)
 {
+    char sql[200];
     s_job_t *job = c->job;
     if (!job) {                         /* our own cleanup ROLLBACK */
         s_round_reset (c);
@@ -713,54 +743,58 @@ s_on_round (part_pg_t *self, s_conn_t *c)
         s_round_reset (c);
         return;
     case PART_RM_PREPARE:
-        if (e >= 0) {
-            s_complete_pgerr (self, c, job, c->res[e]);
-            s_txn_over (self, c);
-            return;
-        }
-        if (job->step == 0) {
-            bool ro = PQntuples (last) == 1 && PQgetvalue (last, 0, 0)[0] == 't';
-            s_round_reset (c);
-            c->job = job;
-            if (ro) {
-                job->step = 2;
-                s_query_t q = { "COMMIT", 0, NULL };
-                s_send_round (self, c, &q, 1, 0);
+        if (job->step == 2) {           /* read-only: its COMMIT PREPARED */
+            if (e >= 0) {
+                /* it stays prepared: say so the way a lost session does,
+                 * so that an abort rolls it back */
+                char msg[600];
+                const char *m = c->res[e] ? PQresultErrorMessage (c->res[e]) : "";
+                snprintf (msg, sizeof msg, "read-only transaction prepared but "
+                          "not committed: %s", m && *m ? m : PQerrorMessage (c->pq));
+                s_complete (self, job, TPC_ECONNECT, msg, NULL);
             }
             else {
-                job->step = 1;
-                char sql[200];
-                snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s'", job->gid);
-                const char *gidp[1] = { job->gid };
-                s_query_t q[2] = {
-                    { "INSERT INTO tpc_marker (gid) VALUES ($1)", 1, gidp },
-                    { sql, 0, NULL }
-                };
-                s_send_round (self, c, q, 2, 0);
+                job->readonly = true;
+                s_complete (self, job, 0, NULL, NULL);
             }
-            return;
+            break;
         }
-        if (job->step == 1 && s_tag_is (last, "PREPARE TRANSACTION"))
-            s_complete (self, job, 0, NULL, NULL);   /* durable: vote yes */
-        else if (job->step == 2 && s_tag_is (last, "COMMIT")) {
-            job->readonly = true;
-            s_complete (self, job, 0, NULL, NULL);
-        }
-        else
-            s_complete (self, job, TPC_EDB, "the transaction was rolled back "
-                        "instead of prepared", "40000");
-        s_txn_over (self, c);
-        return;
-    case PART_RM_COMMIT_ONEPHASE:
-        if (e >= 0)
+        /* fall through */
+    case PART_RM_COMMIT_ONEPHASE: {
+        const char *tag = job->op == PART_RM_PREPARE ? "PREPARE TRANSACTION"
+                                                     : "COMMIT";
+        if (e >= 0 && e == c->nq - S_Q_GUARD)
+            s_complete (self, job, TPC_EDB, "a statement ended the transaction "
+                        "(COMMIT, ROLLBACK and PREPARE TRANSACTION are not "
+                        "allowed in work)", "25000");
+        else if (e >= 0)
             s_complete_pgerr (self, c, job, c->res[e]);
-        else if (!s_tag_is (last, "COMMIT"))
-            s_complete (self, job, TPC_EDB, "the transaction was rolled back "
-                        "instead of committed", "40000");
-        else
-            s_complete (self, job, 0, NULL, NULL);
+        else if (!s_tag_is (last, tag))
+            s_complete (self, job, TPC_EDB, job->op == PART_RM_PREPARE
+                        ? "the transaction was rolled back instead of prepared"
+                        : "the transaction was rolled back instead of committed",
+                        "40000");
+        else {
+            const char *n = PQcmdTuples (c->res[c->nq - 2]);
+            bool wrote = n && *n && strcmp (n, "0") != 0;
+            if (job->op == PART_RM_PREPARE && !wrote) {
+                /* nothing written, yet prepared: commit it, then vote
+                 * readonly (the rare case pays a second round trip so that
+                 * the common one needs one) */
+                s_unpin (self, c);
+                s_round_reset (c);
+                c->job = job;
+                job->step = 2;
+                snprintf (sql, sizeof sql, "COMMIT PREPARED '%s'", job->gid);
+                s_query_t q = { sql, 0, NULL };
+                s_send_round (self, c, &q, 1, 0);
+                return;
+            }
+            s_complete (self, job, 0, NULL, NULL);  /* PREPARE: durable, vote yes */
+        }
         s_txn_over (self, c);
         return;
+    }
     case PART_RM_ROLLBACK:
         s_complete (self, job, 0, NULL, NULL);
         s_txn_over (self, c);
@@ -831,7 +865,7 @@ s_release (part_pg_t *self, s_conn_t *c)
     }
     /* still not idle after ROLLBACK, or in an unknown state: start over */
     s_log (self, 0, "connection %zu left in a transaction: re-opening it", c->index);
-    s_conn_close (c);
+    s_conn_close (self, c);
     c->state = C_DOWN;
     c->retry_at = self->now;
     s_outage (self);
@@ -877,7 +911,8 @@ s_job_new (const part_rm_req_t *req)
     job->op = req->op;
     if (req->gid)
         snprintf (job->gid, sizeof job->gid, "%s", req->gid);
-    if (req->op != PART_RM_EXEC || req->nstmts == 0)
+    if ((req->op != PART_RM_EXEC && req->op != PART_RM_PREPARE
+         && req->op != PART_RM_COMMIT_ONEPHASE) || req->nstmts == 0)
         return job;
     job->stmts = calloc (req->nstmts, sizeof *job->stmts);
     if (!job->stmts)
@@ -1008,23 +1043,68 @@ s_interrupt (void *self_, const char *gid)
     }
 }
 
+/*  Is FD the open socket of a session other than C?                     */
+static bool
+s_fd_taken (const part_pg_t *self, const s_conn_t *c, int fd)
+{
+    for (size_t i = 0; i < self->npool; i++) {
+        const s_conn_t *o = &self->conns[i];
+        if (o != c && o->state != C_DOWN && o->pq && PQsocket (o->pq) == fd)
+            return true;
+    }
+    return false;
+}
+
+/*  Bring C's entry in the epoll set in line with what C waits for: a
+ *  CONNECTING socket what PQconnectPoll asked, a READY one input (and
+ *  output while a send is unfinished).  A system call only on change.    */
+static void
+s_watch (part_pg_t *self, s_conn_t *c)
+{
+    int fd = c->state != C_DOWN && c->pq ? PQsocket (c->pq) : -1;
+    uint32_t ev = 0;
+    if (fd >= 0 && c->state == C_CONNECTING)
+        ev = c->polling == PGRES_POLLING_READING ? EPOLLIN : EPOLLOUT;
+    else if (fd >= 0)
+        ev = EPOLLIN | (c->want_write ? EPOLLOUT : 0);
+    if (fd != c->wfd) {
+        /* libpq changed sockets (closing the old one, whose number another
+         * session may have since): drop the old entry unless reused */
+        if (c->wfd >= 0 && !s_fd_taken (self, c, c->wfd))
+            epoll_ctl (self->epfd, EPOLL_CTL_DEL, c->wfd, NULL);
+        c->wfd = -1;
+        c->wev = 0;
+    }
+    if (fd < 0 || ev == c->wev)
+        return;
+    struct epoll_event e = { .events = ev, .data.u64 = c->index };
+    int rc = epoll_ctl (self->epfd, c->wfd < 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &e);
+    if (rc < 0 && errno == EEXIST)
+        rc = epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &e);
+    else if (rc < 0 && errno == ENOENT)
+        rc = epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &e);
+    if (rc == 0) {
+        c->wfd = fd;
+        c->wev = ev;
+    }
+    else
+        s_log (self, 0, "connection %zu: epoll_ctl failed: %s", c->index,
+               strerror (errno));
+}
+
+/*  One descriptor for the whole pool: the epoll set, readable when any
+ *  session has something to do.                                           */
 static size_t
 s_pollfds (void *self_, part_rm_pollfd_t *fds, size_t max)
 {
     part_pg_t *self = self_;
-    size_t n = 0;
-    for (size_t i = 0; i < self->npool && n < max; i++) {
-        s_conn_t *c = &self->conns[i];
-        if (c->state == C_DOWN || !c->pq || PQsocket (c->pq) < 0)
-            continue;
-        fds[n].fd = PQsocket (c->pq);
-        if (c->state == C_CONNECTING)
-            fds[n].events = c->polling == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-        else
-            fds[n].events = POLLIN | (c->want_write ? POLLOUT : 0);
-        n++;
-    }
-    return n;
+    for (size_t i = 0; i < self->npool; i++)
+        s_watch (self, &self->conns[i]);
+    if (max < 1)
+        return 0;
+    fds[0].fd = self->epfd;
+    fds[0].events = POLLIN;
+    return 1;
 }
 
 static int64_t
@@ -1118,7 +1198,16 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
             s_connect_start (self, c);
         if (c->state == C_CONNECTING)
             s_connect_step (self, c);
-        else if (c->state == C_READY)
+    }
+    /* Only the READY sessions the epoll set reports are stepped: a wake-up
+     * costs one system call, not one recv() per session of the pool.      */
+    int n = epoll_wait (self->epfd, self->evs, (int) self->npool, 0);
+    for (int k = 0; k < n; k++) {
+        size_t i = (size_t) self->evs[k].data.u64;
+        s_conn_t *c = i < self->npool ? &self->conns[i] : NULL;
+        /* stepping one may have closed another: check it is still it */
+        if (c && c->state == C_READY && c->pq && c->wfd >= 0
+            && PQsocket (c->pq) == c->wfd)
             s_ready_step (self, c);
     }
     s_dispatch (self);
@@ -1195,6 +1284,7 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
         snprintf (errbuf, errlen, "out of memory");
         return NULL;
     }
+    self->epfd = -1;
     self->cfg = *config;
     if (!self->cfg.pool)
         self->cfg.pool = 8;
@@ -1210,9 +1300,12 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
     self->conninfo = strdup (config->conninfo);
     self->cfg.conninfo = NULL;          /* never kept where it may be logged */
     self->conns = calloc (self->npool, sizeof *self->conns);
+    self->evs = calloc (self->npool, sizeof *self->evs);
+    self->epfd = epoll_create1 (EPOLL_CLOEXEC);
     self->pins = zhashx_new ();
     self->lost = zhashx_new ();
-    if (!self->conninfo || !self->conns || !self->pins || !self->lost) {
+    if (!self->conninfo || !self->conns || !self->evs || self->epfd < 0
+        || !self->pins || !self->lost) {
         snprintf (errbuf, errlen, "out of memory");
         part_pg_destroy (&self);
         return NULL;
@@ -1221,6 +1314,7 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
         self->conns[i].index = i;
         self->conns[i].state = C_DOWN;
         self->conns[i].backoff = self->cfg.backoff_min_ms;
+        self->conns[i].wfd = -1;
     }
     PGconn *pq = PQconnectdb (self->conninfo);
     if (!pq || PQstatus (pq) != CONNECTION_OK) {
@@ -1264,7 +1358,7 @@ part_pg_destroy (part_pg_t **self_p)
     if (self->conns) {
         for (size_t i = 0; i < self->npool; i++) {
             s_job_free (&self->conns[i].job);
-            s_conn_close (&self->conns[i]);
+            s_conn_close (self, &self->conns[i]);
         }
         free (self->conns);
     }
@@ -1277,6 +1371,9 @@ part_pg_destroy (part_pg_t **self_p)
         s_job_free (&job);
     zhashx_destroy (&self->pins);
     zhashx_destroy (&self->lost);
+    free (self->evs);
+    if (self->epfd >= 0)
+        close (self->epfd);
     free (self->conninfo);
     free (self);
     *self_p = NULL;

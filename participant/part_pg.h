@@ -17,17 +17,25 @@
  *    BEGIN              nothing yet: pins a connection; "BEGIN" is sent in
  *                       the same pipeline as the first statements
  *    EXEC               [BEGIN;] stmt1; ... stmtN; Sync  (one round trip)
- *    PREPARE            [BEGIN;] SELECT pg_current_xact_id_if_assigned()
- *                       IS NULL; Sync -> true: COMMIT (readonly); false:
- *                       INSERT INTO tpc_marker (gid) VALUES ($1);
- *                       PREPARE TRANSACTION 'gid'; Sync.  Success only
- *                       when the PREPARE TRANSACTION result is
+ *    PREPARE            [BEGIN;] stmt1; ... stmtN; LOCK TABLE tpc_marker
+ *                       IN ROW EXCLUSIVE MODE; INSERT INTO tpc_marker (gid)
+ *                       SELECT $1 WHERE pg_current_xact_id_if_assigned() IS
+ *                       NOT NULL; PREPARE TRANSACTION 'gid'; Sync - ONE
+ *                       round trip for a work's statements and its prepare.
+ *                       Success only when the PREPARE TRANSACTION result is
  *                       PGRES_COMMAND_OK with command tag "PREPARE
  *                       TRANSACTION" (on an aborted transaction the tag is
- *                       "ROLLBACK").
- *    COMMIT_ONEPHASE    [BEGIN;] INSERT INTO tpc_marker (gid) SELECT $1
- *                       WHERE pg_current_xact_id_if_assigned() IS NOT
- *                       NULL; COMMIT; Sync
+ *                       "ROLLBACK").  The INSERT's row count tells whether
+ *                       the transaction wrote: when it inserted nothing, the
+ *                       (read-only) prepared transaction is committed with
+ *                       COMMIT PREPARED 'gid' before completing with
+ *                       readonly, a second round trip for the rare case.
+ *                       The LOCK takes no lock the INSERT would not take;
+ *                       it fails outside a transaction block, so a
+ *                       statement that ended the transaction (COMMIT,
+ *                       ROLLBACK) makes the round fail before the marker.
+ *    COMMIT_ONEPHASE    [BEGIN;] stmt1; ... stmtN; the same LOCK and INSERT;
+ *                       COMMIT; Sync
  *    ROLLBACK           ROLLBACK (nothing if BEGIN was never sent)
  *    COMMIT_PREPARED    COMMIT PREPARED 'gid'   (42704 -> TPC_ENOENT)
  *    ROLLBACK_PREPARED  ROLLBACK PREPARED 'gid' (42704 -> TPC_ENOENT)
@@ -42,6 +50,11 @@
  *
  *  A connection goes back to the pool only when PQtransactionStatus says
  *  it is idle (else ROLLBACK first, else it is re-opened).
+ *
+ *  The sockets of the pool sit in one epoll set (level-triggered): pollfds()
+ *  hands the agent that one descriptor, and process() steps only the
+ *  sessions epoll reports, so a wake-up costs the same for 4 sessions or
+ *  256 (an idle session is not polled or read).
  */
 #ifndef PART_PG_H
 #define PART_PG_H

@@ -20,13 +20,17 @@
  *                       the first failure stops the batch (status TPC_EDB,
  *                       error = the database's message).  The transaction
  *                       stays open (in error) until ROLLBACK.
- *    PREPARE            if the transaction wrote nothing: commit it and
+ *    PREPARE            first run stmts[] if any (as EXEC would; the rows
+ *                       are not reported), in the same round trip.  Then:
+ *                       if the transaction wrote nothing, commit it and
  *                       complete with readonly = true.  Otherwise insert the
  *                       commit marker (gid, kind 'C') and prepare it; status
  *                       0 means the database reported the prepare durable.
- *                       On any failure the transaction is rolled back.
+ *                       On any failure (a statement's included: TPC_EDB
+ *                       with its message) the transaction is rolled back.
  *                       Either way the session is released.
- *    COMMIT_ONEPHASE    insert the commit marker (only if the transaction
+ *    COMMIT_ONEPHASE    first run stmts[] if any, as PREPARE does; then
+ *                       insert the commit marker (only if the transaction
  *                       wrote something) and commit; releases the session.
  *    ROLLBACK           roll the open transaction back and release the
  *                       session; success if gid has no open transaction.
@@ -107,8 +111,8 @@ typedef struct {
     uint64_t req;               /* caller's id, echoed in the completion */
     part_rm_op_t op;
     const char *gid;            /* every op but RECOVER */
-    size_t nstmts;              /* EXEC */
-    const tpc_stmt_t *stmts;    /* EXEC; "on" is ignored */
+    size_t nstmts;              /* EXEC, PREPARE, COMMIT_ONEPHASE */
+    const tpc_stmt_t *stmts;    /* the same; "on" is ignored */
 } part_rm_req_t;
 
 typedef struct {

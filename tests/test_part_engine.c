@@ -324,12 +324,33 @@ test_work_then_prepare_and_abort (void)
     s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
     s_pump (&fx);
     s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    /* the statements rode with the prepare: one RM operation after BEGIN */
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_EXEC), 0);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_PREPARE), 1);
     s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
     s_pump (&fx);
     s_expect_ack (&fx, G1, TPC_OUTCOME_ABORTED);
     CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
     CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
     CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 0);
+
+    /* abort while the statements riding with the prepare are blocked:
+     * they are interrupted, the vote is no, and since the cancel might
+     * have hit PREPARE itself the gid is rolled back as maybe prepared */
+    const char *slow[] = { "INSERT b", "SLEEP 60000" };
+    uint64_t rbp = part_mem_submitted (fx.mem, PART_RM_ROLLBACK_PREPARED);
+    s_work (&fx, G2, 1, TPC_THEN_PREPARE, 2, slow);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_VOTE, G2), 0);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_NO, NULL);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_ROLLBACK_PREPARED),
+                     rbp + 1);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 'T');
     s_teardown (&fx);
 }
 
