@@ -13,10 +13,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -34,6 +36,29 @@
 /*  Named points where a test may ask the process to die.                 */
 typedef enum { S_CRASH_AFTER_DECISION } s_crash_t;
 
+/*  The sync thread: runs tpc_log_sync() for the loop, so that the loop
+ *  goes on reading, deciding and sending while the disk works.  The loop
+ *  asks (want_*), the thread makes the log durable up to want_lsn, then
+ *  publishes want_ticket as done_ticket and writes to the eventfd the loop
+ *  polls.  Only the loop feeds coord_engine_durable(), with done_ticket:
+ *  so a decide(committed) still leaves only after the fdatasync covering
+ *  its COMMIT record returned 0.  A failed sync ends the process from the
+ *  thread at once (s_fatal_log).                                         */
+typedef struct {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    uint64_t want_lsn, want_ticket; /* newest request */
+    bool want_commit;               /* ... covers a COMMIT record */
+    uint64_t done_ticket;           /* durable up to this ticket */
+    bool done_commit;               /* a COMMIT became durable, not yet
+                                       seen by the loop */
+    uint64_t applied_ticket;        /* loop: given to the engine so far */
+    bool stop;
+    int efd;                        /* eventfd: done_ticket moved */
+} s_syncer_t;
+
 struct coord_server {
     coord_server_config_t cfg;
     char id[TPC_COORD_ID_MAX];
@@ -46,9 +71,7 @@ struct coord_server {
     size_t in_doubt_start;
     tpc_record_t rec;           /* replay scratch */
     uint8_t recbuf[S_RECBUF];
-    uint64_t pending_lsn;       /* highest forced LSN not yet synced */
-    uint64_t pending_ticket;    /* ... and its engine ticket */
-    bool commit_pending;        /* a COMMIT among them */
+    s_syncer_t syncer;          /* group commit off the loop */
     uint64_t ckpt_records, ckpt_bytes;
     size_t finished;            /* recover_only: gids ended */
     tpc_io_t io;                /* the log's I/O: POSIX, or with faults */
@@ -287,6 +310,82 @@ s_maybe_checkpoint (coord_server_t *self)
 }
 
 /* ---------------------------------------------------------------------
+ *  The sync thread (see s_syncer_t)
+ */
+
+static void *
+s_sync_main (void *arg)
+{
+    coord_server_t *self = arg;
+    s_syncer_t *y = &self->syncer;
+    pthread_mutex_lock (&y->mutex);
+    while (!y->stop) {
+        if (y->want_ticket <= y->done_ticket) {
+            pthread_cond_wait (&y->cond, &y->mutex);
+            continue;
+        }
+        uint64_t lsn = y->want_lsn, ticket = y->want_ticket;
+        bool commit = y->want_commit;
+        y->want_commit = false;
+        pthread_mutex_unlock (&y->mutex);
+        int rc = tpc_log_sync (self->log, lsn);
+        if (rc)
+            s_fatal_log ("fdatasync of the decision log", rc);
+        pthread_mutex_lock (&y->mutex);
+        y->done_ticket = ticket;
+        y->done_commit |= commit;
+        uint64_t one = 1;
+        if (write (y->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+            s_fatal ("waking the loop from the sync thread", TPC_EIO);
+    }
+    pthread_mutex_unlock (&y->mutex);
+    return NULL;
+}
+
+/*  Ask the sync thread to make the log durable up to LSN (ticket TICKET;
+ *  COMMIT: a COMMIT record is among them).                                */
+static void
+s_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
+                bool commit)
+{
+    s_syncer_t *y = &self->syncer;
+    pthread_mutex_lock (&y->mutex);
+    if (ticket > y->want_ticket) {
+        y->want_ticket = ticket;
+        y->want_lsn = lsn;
+    }
+    y->want_commit |= commit;
+    pthread_cond_signal (&y->cond);
+    pthread_mutex_unlock (&y->mutex);
+}
+
+static int
+s_sync_start (coord_server_t *self)
+{
+    s_syncer_t *y = &self->syncer;
+    if (pthread_create (&y->thread, NULL, s_sync_main, self) != 0)
+        return TPC_ENOMEM;
+    y->running = true;
+    return 0;
+}
+
+/*  Stop the thread once its current sync is over (requests still queued
+ *  are left: the caller syncs what remains itself).                      */
+static void
+s_sync_stop (coord_server_t *self)
+{
+    s_syncer_t *y = &self->syncer;
+    if (!y->running)
+        return;
+    pthread_mutex_lock (&y->mutex);
+    y->stop = true;
+    pthread_cond_signal (&y->cond);
+    pthread_mutex_unlock (&y->mutex);
+    pthread_join (y->thread, NULL);
+    y->running = false;
+}
+
+/* ---------------------------------------------------------------------
  *  Sending
  */
 
@@ -353,12 +452,9 @@ s_perform (coord_server_t *self)
             break;
         case COORD_ACT_APPEND: {
             uint64_t lsn = s_append_record (self, act.rec);
-            if (act.forced) {
-                self->pending_lsn = lsn;
-                self->pending_ticket = act.ticket;
-                if (act.rec->type == TPC_REC_COMMIT)
-                    self->commit_pending = true;
-            }
+            if (act.forced)
+                s_sync_request (self, lsn, act.ticket,
+                                act.rec->type == TPC_REC_COMMIT);
             break;
         }
         case COORD_ACT_ENDED:
@@ -380,24 +476,26 @@ s_perform (coord_server_t *self)
     }
 }
 
-/*  Perform the queue; while forced records wait, ONE sync covers them all,
- *  then the engine releases what waited for them.                        */
+/*  The sync thread told the loop something became durable: hand it to the
+ *  engine (which now queues the held decisions) and send.                */
 static void
-s_flush (coord_server_t *self)
+s_durable (coord_server_t *self)
 {
-    for (;;) {
-        s_perform (self);
-        if (self->pending_ticket == 0)
-            return;
-        int rc = tpc_log_sync (self->log, self->pending_lsn);
-        if (rc)
-            s_fatal_log ("fdatasync of the decision log", rc);
-        if (self->commit_pending)
-            s_crash_point (self, S_CRASH_AFTER_DECISION);
-        uint64_t ticket = self->pending_ticket;
-        self->pending_ticket = self->pending_lsn = 0;
-        self->commit_pending = false;
+    s_syncer_t *y = &self->syncer;
+    uint64_t n;
+    if (read (y->efd, &n, sizeof n) < 0 && errno != EAGAIN)
+        s_fatal ("reading the sync thread's eventfd", TPC_EIO);
+    pthread_mutex_lock (&y->mutex);
+    uint64_t ticket = y->done_ticket;
+    bool commit = y->done_commit;
+    y->done_commit = false;
+    pthread_mutex_unlock (&y->mutex);
+    if (commit)
+        s_crash_point (self, S_CRASH_AFTER_DECISION);
+    if (ticket > y->applied_ticket) {
+        y->applied_ticket = ticket;
         s_engine_rc (coord_engine_durable (self->engine, ticket, s_now ()));
+        s_perform (self);
     }
 }
 
@@ -489,28 +587,30 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     s_perform (self);
 }
 
-/*  Read whatever is waiting on both sockets, up to batch_max messages.   */
+/*  Read whatever is waiting on both sockets, up to batch_max messages;
+ *  a socket that said "nothing" is not asked again in this batch (each
+ *  empty read costs ZeroMQ system calls).                                 */
 static void
 s_batch (coord_server_t *self)
 {
     size_t n = 0;
-    bool progress = true;
-    while (progress && n < self->cfg.batch_max) {
-        progress = false;
+    bool live[2] = { self->agents != NULL, self->clients != NULL };
+    while ((live[0] || live[1]) && n < self->cfg.batch_max) {
         for (int i = 0; i < 2; i++) {
-            void *sock = i == 0 ? self->agents : self->clients;
-            if (!sock)
+            if (!live[i])
                 continue;
+            void *sock = i == 0 ? self->agents : self->clients;
             zmq_msg_t id, body;
             int nbody;
             if (s_recv (sock, &id, &body, &nbody)) {
-                if (sock == self->agents)
+                if (i == 0)
                     s_on_agent (self, &id, &body, nbody);
                 else
                     s_on_client (self, &id, &body, nbody);
-                progress = true;
                 n++;
             }
+            else
+                live[i] = false;
             zmq_msg_close (&id);
             zmq_msg_close (&body);
         }
@@ -575,6 +675,15 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     coord_server_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init (&self->syncer.mutex, NULL);
+    pthread_cond_init (&self->syncer.cond, NULL);
+    self->syncer.efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->syncer.efd < 0) {
+        snprintf (errbuf, errlen, "cannot create an eventfd: %s",
+                  strerror (errno));
+        coord_server_destroy (&self);
         return NULL;
     }
     self->cfg = *cfg;
@@ -668,8 +777,13 @@ coord_server_destroy (coord_server_t **self_p)
         zmq_close (self->agents);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
+    s_sync_stop (self);
     tpc_log_destroy (&self->log);
     coord_engine_destroy (&self->engine);
+    if (self->syncer.efd >= 0)
+        close (self->syncer.efd);
+    pthread_mutex_destroy (&self->syncer.mutex);
+    pthread_cond_destroy (&self->syncer.cond);
     free (self);
     *self_p = NULL;
 }
@@ -691,7 +805,11 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
                         : COORD_NEVER;
     int status = 0;
     self->sync_fails = self->cfg.debug_fail_sync;
-    s_flush (self);
+    if (s_sync_start (self) != 0) {
+        s_say (self, 1, "cannot start the sync thread");
+        return 2;
+    }
+    s_perform (self);
     while (!*stop) {
         if (self->cfg.recover_only
             && coord_engine_in_doubt (self->engine) == 0)
@@ -703,24 +821,28 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
         uint64_t until = wake < deadline ? wake : deadline;
         long timeout = until <= now ? 0
                      : until - now > 1000 ? 1000 : (long) (until - now);
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
+            { .fd = self->syncer.efd, .events = ZMQ_POLLIN },
             { .socket = self->agents, .events = ZMQ_POLLIN },
             { .socket = self->clients, .events = ZMQ_POLLIN },
         };
-        int rc = zmq_poll (items, self->clients ? 2 : 1, timeout);
+        int rc = zmq_poll (items, self->clients ? 3 : 2, timeout);
         if (rc < 0 && errno != EINTR) {
             s_say (self, 1, "poll failed: %s", zmq_strerror (errno));
             status = 2;
             break;
         }
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            s_durable (self);
         if (rc > 0)
             s_batch (self);
         now = s_now ();
         if (now >= coord_engine_next_wake (self->engine))
             s_engine_rc (coord_engine_tick (self->engine, now));
-        s_flush (self);
+        s_perform (self);
         s_maybe_checkpoint (self);
     }
+    s_sync_stop (self);
     if (self->cfg.recover_only && status == 0) {
         size_t left = coord_engine_in_doubt (self->engine);
         coord_engine_foreach_decided (self->engine, s_report_unfinished, self);

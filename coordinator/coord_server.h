@@ -5,21 +5,26 @@
  *  and the process's fate.  At start it opens the log, replays every record
  *  into the engine, appends and syncs an EPOCH record (boot number = highest
  *  replayed + 1) and only then starts the engine, so no gid is ever issued
- *  twice.  Then one thread runs the loop:
+ *  twice.  Then one thread runs the loop, and a second one syncs the log:
  *
- *    poll both sockets until a message arrives or the engine's wake time
+ *    poll both sockets and the sync thread's eventfd until a message
+ *    arrives, a sync finished or the engine's wake time came
+ *    -> a sync finished: coord_engine_durable(highest ticket it covered):
+ *       only now are the held decisions queued, and sent
  *    -> drain up to batch_max messages: decode, feed the engine, perform
  *       the actions it queued (sends go out at once; appends are written,
- *       not synced)
+ *       not synced; a forced append asks the sync thread for its LSN)
  *    -> tick the engine if its wake time has come
- *    -> GROUP COMMIT: if a forced record was appended, ONE tpc_log_sync()
- *       for the highest LSN, then coord_engine_durable(): only now are the
- *       held decisions queued, and sent
  *    -> checkpoint when the log grew by checkpoint_records/_bytes.
  *
+ *  GROUP COMMIT: the sync thread runs ONE tpc_log_sync() for the newest
+ *  LSN asked, then reports its ticket; whatever was appended meanwhile
+ *  goes into the next one.  The loop never waits for the disk: it keeps
+ *  reading votes and sending work while a sync runs.
+ *
  *  A failed append or sync is fatal: the error is printed and the process
- *  exits with status 3 at once; no decision is ever sent after a failed
- *  sync.  Malformed client messages get an "error" reply (rid 0, the
+ *  exits with status 3 at once (from the sync thread for a sync); no
+ *  decision is ever sent after a failed sync.  Malformed client messages get an "error" reply (rid 0, the
  *  decoder's code and sentence); malformed agent messages are logged and
  *  dropped.
  *
