@@ -41,6 +41,7 @@
 
 #define S_MAX_PARAMS 65535
 #define S_LOST_MAX 10000
+#define S_SEEN 64               /* statement cache: hashes seen once */
 
 typedef enum { C_DOWN, C_CONNECTING, C_READY } s_cstate_t;
 
@@ -67,6 +68,28 @@ typedef struct {
     size_t size;
 } s_jobq_t;
 
+/*  A statement prepared on one session (see STATEMENT CACHE above).      */
+typedef struct {
+    uint64_t hash;
+    char *sql;
+    int nparams;
+    bool live;                  /* the server has it (its Parse succeeded) */
+    unsigned id;                /* server-side name "tpc_s<id>" */
+} s_stmt_t;
+
+/*  One protocol command of a round: what it is and which query's result
+ *  slot it reports into.                                                  */
+typedef enum { I_UNNAMED, I_PREPARE, I_NAMED } s_item_kind_t;
+
+typedef struct {
+    s_item_kind_t kind;
+    int slot;                   /* the query (index into res) */
+    int stmt;                   /* I_PREPARE, I_NAMED: cache entry, else -1 */
+    uint64_t hash;              /* I_UNNAMED of a cacheable query, else 0 */
+    ExecStatusType status;      /* what came back (PGRES_FATAL_ERROR: none) */
+    char sqlstate[6];
+} s_item_t;
+
 typedef struct s_conn {
     size_t index;
     PGconn *pq;
@@ -85,9 +108,17 @@ typedef struct s_conn {
     bool want_write;            /* PQflush has more to send */
     int wfd;                    /* socket registered in the epoll set, -1 */
     uint32_t wev;               /* ... with these events */
-    int nq, qi;                 /* queries in the round, query being read */
+    int nq;                     /* queries in the round */
     int base;                   /* 1 when the round starts with our BEGIN */
-    PGresult **res;             /* last result of each query */
+    PGresult **res;             /* result of each query (the first error
+                                   of its commands, else its last result) */
+    s_item_t *items;            /* the round's commands */
+    int nitems, ii;             /* ... how many, the one being read */
+    s_stmt_t *stmts;            /* statement cache, stmt_cache entries */
+    size_t nstmts;
+    uint64_t seen[S_SEEN];      /* statements that ran once, unnamed */
+    size_t seen_next;
+    unsigned next_id;
 } s_conn_t;
 
 struct part_pg {
@@ -115,6 +146,7 @@ typedef struct {
     const char *sql;
     int nparams;
     const char *const *params;
+    bool cache;                 /* may be prepared once per session */
 } s_query_t;
 
 static void s_dispatch (part_pg_t *self);
@@ -293,8 +325,21 @@ s_round_reset (s_conn_t *c)
         free (c->res);
     }
     c->res = NULL;
-    c->nq = c->qi = c->base = 0;
+    free (c->items);
+    c->items = NULL;
+    c->nq = c->base = c->nitems = c->ii = 0;
     c->in_round = false;
+}
+
+/*  Forget every prepared statement of C (the session is gone, or the
+ *  server lost them).                                                     */
+static void
+s_stmts_clear (s_conn_t *c)
+{
+    for (size_t i = 0; i < c->nstmts; i++)
+        free (c->stmts[i].sql);
+    c->nstmts = 0;
+    memset (c->seen, 0, sizeof c->seen);
 }
 
 /*  Take C's socket out of the epoll set (before libpq closes it).        */
@@ -312,6 +357,7 @@ s_conn_close (part_pg_t *self, s_conn_t *c)
 {
     s_unwatch (self, c);
     s_round_reset (c);
+    s_stmts_clear (c);
     if (c->cancel)
         PQfreeCancel (c->cancel);
     c->cancel = NULL;
@@ -445,22 +491,128 @@ s_connect_step (part_pg_t *self, s_conn_t *c)
         c->polling = st;
 }
 
+/*  FNV-1a of SQL and NPARAMS; never 0.                                   */
+static uint64_t
+s_hash (const char *sql, int nparams)
+{
+    uint64_t h = 14695981039346656037ull ^ (uint64_t) nparams;
+    for (const unsigned char *p = (const unsigned char *) sql; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static int
+s_stmt_find (const s_conn_t *c, uint64_t h, const s_query_t *q)
+{
+    for (size_t i = 0; i < c->nstmts; i++)
+        if (c->stmts[i].hash == h && c->stmts[i].nparams == q->nparams
+            && !strcmp (c->stmts[i].sql, q->sql))
+            return (int) i;
+    return -1;
+}
+
+static bool
+s_seen (const s_conn_t *c, uint64_t h)
+{
+    for (size_t i = 0; i < S_SEEN; i++)
+        if (c->seen[i] == h)
+            return true;
+    return false;
+}
+
+/*  Queue the commands of query Q (number SLOT) on C: the prepared
+ *  statement if the session has it, a Parse of it first when Q ran here
+ *  before and the cache has room, else an unnamed statement.  false when
+ *  libpq refused (no memory, connection broken).                        */
+static bool
+s_send_query (part_pg_t *self, s_conn_t *c, const s_query_t *q, int slot)
+{
+    uint64_t h = q->cache && self->cfg.stmt_cache ? s_hash (q->sql, q->nparams) : 0;
+    int k = h ? s_stmt_find (c, h, q) : -1;
+    char name[24];
+    if (k < 0 && h && s_seen (c, h) && c->nstmts < self->cfg.stmt_cache) {
+        char *copy = strdup (q->sql);
+        if (copy) {
+            k = (int) c->nstmts++;
+            c->stmts[k] = (s_stmt_t) { .hash = h, .sql = copy,
+                                       .nparams = q->nparams, .live = false,
+                                       .id = ++c->next_id };
+            snprintf (name, sizeof name, "tpc_s%u", c->stmts[k].id);
+            s_log (self, 1, "connection %zu: preparing %s: %.80s", c->index,
+                   name, q->sql);
+            if (!PQsendPrepare (c->pq, name, q->sql, q->nparams, NULL))
+                return false;
+            c->items[c->nitems++] = (s_item_t) { I_PREPARE, slot, k, 0,
+                                                 PGRES_FATAL_ERROR, "" };
+        }
+    }
+    if (k >= 0) {
+        snprintf (name, sizeof name, "tpc_s%u", c->stmts[k].id);
+        if (!PQsendQueryPrepared (c->pq, name, q->nparams, q->params, NULL,
+                                  NULL, 0))
+            return false;
+        c->items[c->nitems++] = (s_item_t) { I_NAMED, slot, k, 0,
+                                             PGRES_FATAL_ERROR, "" };
+        return true;
+    }
+    if (!PQsendQueryParams (c->pq, q->sql, q->nparams, NULL, q->params,
+                            NULL, NULL, 0))
+        return false;
+    c->items[c->nitems++] = (s_item_t) { I_UNNAMED, slot, -1, h,
+                                         PGRES_FATAL_ERROR, "" };
+    return true;
+}
+
+/*  The round is over: keep what the server now holds.  A Parse that
+ *  succeeded makes its statement usable; one that failed (or never ran)
+ *  is dropped; an unnamed statement that ran and returned no rows is
+ *  noted, to be prepared when it comes again (statements returning rows
+ *  are never prepared: a schema change could change their row type, which
+ *  a prepared statement refuses); a prepared statement the server no
+ *  longer knows (26000, e.g. DEALLOCATE ALL) empties the cache.          */
+static void
+s_stmts_settle (s_conn_t *c)
+{
+    bool lost = false;
+    for (int i = 0; i < c->nitems; i++) {
+        s_item_t *it = &c->items[i];
+        if (it->kind == I_PREPARE)
+            c->stmts[it->stmt].live = it->status == PGRES_COMMAND_OK;
+        else if (it->kind == I_UNNAMED && it->hash
+                 && it->status == PGRES_COMMAND_OK && !s_seen (c, it->hash)) {
+            c->seen[c->seen_next] = it->hash;
+            c->seen_next = (c->seen_next + 1) % S_SEEN;
+        }
+        else if (it->kind == I_NAMED && !strcmp (it->sqlstate, "26000"))
+            lost = true;
+    }
+    if (lost) {
+        s_stmts_clear (c);
+        return;
+    }
+    /* drop entries whose Parse did not succeed (they are the newest) */
+    while (c->nstmts && !c->stmts[c->nstmts - 1].live) {
+        free (c->stmts[c->nstmts - 1].sql);
+        c->nstmts--;
+    }
+}
+
 /*  Send N queries and a Sync.  0, or -1 when the connection broke (its
  *  job has been completed with TPC_ECONNECT).                            */
 static int
 s_send_round (part_pg_t *self, s_conn_t *c, const s_query_t *q, int n, int base)
 {
+    c->res = calloc ((size_t) n, sizeof *c->res);
+    c->items = calloc ((size_t) n * 2, sizeof *c->items);
+    if (!c->res || !c->items)
+        goto broken;
+    c->nq = n;
+    c->nitems = c->ii = 0;
     for (int i = 0; i < n; i++)
-        if (!PQsendQueryParams (c->pq, q[i].sql, q[i].nparams, NULL,
-                                q[i].params, NULL, NULL, 0))
+        if (!s_send_query (self, c, &q[i], i))
             goto broken;
     if (!PQpipelineSync (c->pq))
         goto broken;
-    c->res = calloc ((size_t) n, sizeof *c->res);
-    if (!c->res)
-        goto broken;
-    c->nq = n;
-    c->qi = 0;
     c->base = base;
     c->in_round = true;
     int r = PQflush (c->pq);
@@ -482,21 +634,34 @@ s_read_results (part_pg_t *self, s_conn_t *c)
         if (!r) {
             if (PQstatus (c->pq) == CONNECTION_BAD)
                 break;
-            if (c->qi < c->nq)
-                c->qi++;
+            if (c->ii < c->nitems)
+                c->ii++;
             else
                 break;
             continue;
         }
-        if (PQresultStatus (r) == PGRES_PIPELINE_SYNC) {
+        ExecStatusType st = PQresultStatus (r);
+        if (st == PGRES_PIPELINE_SYNC) {
             PQclear (r);
             c->in_round = false;
+            s_stmts_settle (c);
             s_on_round (self, c);
             return;
         }
-        if (c->qi < c->nq) {
-            PQclear (c->res[c->qi]);
-            c->res[c->qi] = r;
+        if (c->ii < c->nitems) {
+            s_item_t *it = &c->items[c->ii];
+            const char *state = PQresultErrorField (r, PG_DIAG_SQLSTATE);
+            it->status = st;
+            snprintf (it->sqlstate, sizeof it->sqlstate, "%s", state ? state : "");
+            PGresult **slot = &c->res[it->slot];
+            ExecStatusType was = *slot ? PQresultStatus (*slot) : PGRES_COMMAND_OK;
+            if (was == PGRES_COMMAND_OK || was == PGRES_TUPLES_OK
+                || was == PGRES_EMPTY_QUERY) {
+                PQclear (*slot);        /* keep the first error of a query */
+                *slot = r;
+            }
+            else
+                PQclear (r);
         }
         else
             PQclear (r);
@@ -580,8 +745,10 @@ s_start_stmts (part_pg_t *self, s_conn_t *c, s_job_t *job,
         q[i].sql = job->stmts[i].sql;
         q[i].nparams = (int) job->stmts[i].nparams;
         q[i].params = (const char *const *) job->stmts[i].params;
+        q[i].cache = true;
     }
-    memcpy (q + job->nstmts, tail, (size_t) ntail * sizeof *q);
+    if (ntail)
+        memcpy (q + job->nstmts, tail, (size_t) ntail * sizeof *q);
     s_send_txn_round (self, c, q, (int) job->nstmts + ntail);
     free (q);
 }
@@ -618,7 +785,8 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
         else
             snprintf (sql, sizeof sql, "COMMIT");
         s_query_t q[S_Q_GUARD] = {
-            { S_GUARD_SQL, 0, NULL }, { S_MARKER_SQL, 1, gidp }, { sql, 0, NULL }
+            { S_GUARD_SQL, 0, NULL, true }, { S_MARKER_SQL, 1, gidp, true },
+            { sql, 0, NULL, false }
         };
         job->step = 1;
         s_start_stmts (self, c, job, q, S_Q_GUARD);
@@ -633,7 +801,7 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
             return;
         }
         {
-            s_query_t q = { "ROLLBACK", 0, NULL };
+            s_query_t q = { "ROLLBACK", 0, NULL, false };
             s_send_round (self, c, &q, 1, 0);
         }
         return;
@@ -643,33 +811,33 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
         snprintf (sql, sizeof sql, "%s PREPARED '%s'",
                   job->op == PART_RM_COMMIT_PREPARED ? "COMMIT" : "ROLLBACK",
                   job->gid);
-        s_query_t q = { sql, 0, NULL };
+        s_query_t q = { sql, 0, NULL, false };
         s_send_round (self, c, &q, 1, 0);
         return;
     }
     case PART_RM_OUTCOME_OF: {
         s_query_t q = { "SELECT (SELECT kind FROM tpc_marker WHERE gid = $1), "
                         "EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1)",
-                        1, gidp };
+                        1, gidp, false };
         s_send_round (self, c, &q, 1, 0);
         return;
     }
     case PART_RM_TOMBSTONE: {
         s_query_t q[4] = {
-            { "BEGIN", 0, NULL },
-            { "SET LOCAL lock_timeout = '5s'", 0, NULL },
+            { "BEGIN", 0, NULL, false },
+            { "SET LOCAL lock_timeout = '5s'", 0, NULL, false },
             { "WITH ins AS (INSERT INTO tpc_marker (gid, kind) VALUES ($1, 'T') "
               "ON CONFLICT (gid) DO NOTHING RETURNING kind) "
               "SELECT kind FROM ins UNION ALL "
-              "SELECT kind FROM tpc_marker WHERE gid = $1", 1, gidp },
-            { "COMMIT", 0, NULL }
+              "SELECT kind FROM tpc_marker WHERE gid = $1", 1, gidp, false },
+            { "COMMIT", 0, NULL, false }
         };
         s_send_round (self, c, q, 4, 0);
         return;
     }
     case PART_RM_RECOVER: {
         s_query_t q = { "SELECT gid FROM pg_prepared_xacts WHERE database = "
-                        "current_database() AND gid LIKE 'tpc\\_%'", 0, NULL };
+                        "current_database() AND gid LIKE 'tpc\\_%'", 0, NULL, false };
         s_send_round (self, c, &q, 1, 0);
         return;
     }
@@ -786,7 +954,7 @@ s_on_round (part_pg_t *self, s_conn_t *c)
                 c->job = job;
                 job->step = 2;
                 snprintf (sql, sizeof sql, "COMMIT PREPARED '%s'", job->gid);
-                s_query_t q = { sql, 0, NULL };
+                s_query_t q = { sql, 0, NULL, false };
                 s_send_round (self, c, &q, 1, 0);
                 return;
             }
@@ -859,7 +1027,7 @@ s_release (part_pg_t *self, s_conn_t *c)
     }
     if ((ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) && !c->cleaning) {
         c->cleaning = true;
-        s_query_t q = { "ROLLBACK", 0, NULL };
+        s_query_t q = { "ROLLBACK", 0, NULL, false };
         s_send_round (self, c, &q, 1, 0);
         return;
     }
@@ -1296,6 +1464,10 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
         self->cfg.backoff_min_ms = 100;
     if (!self->cfg.backoff_max_ms)
         self->cfg.backoff_max_ms = 5000;
+    if (self->cfg.no_stmt_cache)
+        self->cfg.stmt_cache = 0;
+    else if (!self->cfg.stmt_cache)
+        self->cfg.stmt_cache = 64;
     self->npool = self->cfg.pool;
     self->conninfo = strdup (config->conninfo);
     self->cfg.conninfo = NULL;          /* never kept where it may be logged */
@@ -1315,6 +1487,13 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
         self->conns[i].state = C_DOWN;
         self->conns[i].backoff = self->cfg.backoff_min_ms;
         self->conns[i].wfd = -1;
+        if (self->cfg.stmt_cache
+            && !(self->conns[i].stmts = calloc (self->cfg.stmt_cache,
+                                                sizeof (s_stmt_t)))) {
+            snprintf (errbuf, errlen, "out of memory");
+            part_pg_destroy (&self);
+            return NULL;
+        }
     }
     PGconn *pq = PQconnectdb (self->conninfo);
     if (!pq || PQstatus (pq) != CONNECTION_OK) {
@@ -1359,6 +1538,7 @@ part_pg_destroy (part_pg_t **self_p)
         for (size_t i = 0; i < self->npool; i++) {
             s_job_free (&self->conns[i].job);
             s_conn_close (self, &self->conns[i]);
+            free (self->conns[i].stmts);
         }
         free (self->conns);
     }

@@ -51,6 +51,17 @@
  *  A connection goes back to the pool only when PQtransactionStatus says
  *  it is idle (else ROLLBACK first, else it is re-opened).
  *
+ *  STATEMENT CACHE: a statement (a work's, or the marker INSERT and its
+ *  LOCK) that ran on a session without returning rows is prepared there
+ *  (Parse "tpc_s<n>", in the same pipeline) the next time it comes, and
+ *  executed by name from then on: PostgreSQL no longer parses, analyses
+ *  and plans it for every transaction.  At most stmt_cache per session;
+ *  beyond that, statements go unnamed.  Statements returning rows are
+ *  never prepared (after a schema change PostgreSQL would refuse to run
+ *  them: "cached plan must not change result type").  PostgreSQL's
+ *  plan_cache_mode applies (after 5 runs it may keep a generic plan).
+ *  A session that lost its statements (26000) forgets its cache.
+ *
  *  The sockets of the pool sit in one epoll set (level-triggered): pollfds()
  *  hands the agent that one descriptor, and process() steps only the
  *  sessions epoll reports, so a wake-up costs the same for 4 sessions or
@@ -73,6 +84,9 @@ typedef struct {
     uint64_t connect_timeout_ms;/* per (re)connect attempt; 0 = 10000 */
     uint64_t backoff_min_ms;    /* first reconnect delay; 0 = 100 */
     uint64_t backoff_max_ms;    /* largest reconnect delay; 0 = 5000 */
+    size_t stmt_cache;          /* statements prepared per session; 0 = 64 */
+    bool no_stmt_cache;         /* prepare nothing (every statement is sent
+                                   unnamed, parsed and planned each time) */
     /*  Optional log sink; LEVEL 0 = warning, 1 = verbose.               */
     void (*log) (void *arg, int level, const char *line);
     void *log_arg;

@@ -9,7 +9,7 @@
  *      {"name": "bank1", "coordinator": "tcp://127.0.0.1:7401",
  *       "pg": "host=... dbname=...", "pg_file": "/etc/tpc/bank1.conninfo",
  *       "backend": "pg", "pool": 8, "queue": 1024, "heartbeat_ms": 1000,
- *       "verbose": false}
+ *       "stmt_cache": 64, "verbose": false}
  *  The connection string is never printed.  Prefer pg_file (first line is
  *  the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for passwords.
  *
@@ -42,6 +42,7 @@ typedef struct {
     long pool;
     long queue;
     long heartbeat_ms;
+    long stmt_cache;            /* -1 = the default */
     bool verbose;
 } s_opts_t;
 
@@ -59,6 +60,8 @@ s_usage (FILE *out)
         "  --pool N             PostgreSQL connections (default 8)\n"
         "  --queue N            operations that may wait for one (default 1024)\n"
         "  --heartbeat MS       hello interval (default 1000)\n"
+        "  --stmt-cache N       statements prepared per PostgreSQL connection\n"
+        "                       (default 64; 0: none, all parsed every time)\n"
         "  --config FILE.json   settings with the same names (pg_file,\n"
         "                       heartbeat_ms); the command line wins\n"
         "  -v, --verbose        log every step\n"
@@ -125,6 +128,16 @@ s_load_config (const char *path, s_opts_t *o)
                      : !strcmp (k, "pg") ? &o->pg
                      : !strcmp (k, "pg_file") || !strcmp (k, "pg-file") ? &o->pg_file
                      : !strcmp (k, "backend") ? &o->backend : NULL;
+        if (!strcmp (k, "stmt_cache") || !strcmp (k, "stmt-cache")) {
+            if (!cJSON_IsNumber (it) || it->valuedouble < 0
+                || it->valuedouble > 1e6 || it->valuedouble != (long) it->valuedouble) {
+                fprintf (stderr, "tpc-participant: %s: \"%s\" must be an integer "
+                         ">= 0\n", path, k);
+                goto cleanup;
+            }
+            o->stmt_cache = (long) it->valuedouble;
+            continue;
+        }
         long *num = !strcmp (k, "pool") ? &o->pool
                     : !strcmp (k, "queue") ? &o->queue
                     : !strcmp (k, "heartbeat_ms") || !strcmp (k, "heartbeat")
@@ -184,6 +197,7 @@ s_parse (int argc, char **argv, s_opts_t *o)
         { "pool", required_argument, NULL, 'P' },
         { "queue", required_argument, NULL, 'Q' },
         { "heartbeat", required_argument, NULL, 'H' },
+        { "stmt-cache", required_argument, NULL, 'S' },
         { "config", required_argument, NULL, 'C' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -201,6 +215,13 @@ s_parse (int argc, char **argv, s_opts_t *o)
         case 'P': rc = s_number (optarg, &o->pool); break;
         case 'Q': rc = s_number (optarg, &o->queue); break;
         case 'H': rc = s_number (optarg, &o->heartbeat_ms); break;
+        case 'S':                       /* 0 is allowed: no cache */
+            if (!strcmp (optarg, "0"))
+                o->stmt_cache = 0;
+            else if ((rc = s_number (optarg, &o->stmt_cache)) == 0
+                     && o->stmt_cache > 1000000)
+                rc = TPC_EINVAL;
+            break;
         case 'C': break;
         case 'v': o->verbose = true; break;
         case 'h': s_usage (stdout); return 3;
@@ -270,7 +291,7 @@ int
 main (int argc, char **argv)
 {
     int status = 1;
-    s_opts_t o = { 0 };
+    s_opts_t o = { .stmt_cache = -1 };
     char *conninfo = NULL;
     part_pg_t *pg = NULL;
     part_mem_t *mem = NULL;
@@ -308,7 +329,9 @@ main (int argc, char **argv)
         part_pg_config_t pc = {
             .conninfo = conninfo, .pool = (size_t) o.pool,
             .queue_max = (size_t) o.queue, .log = part_agent_log,
-            .log_arg = &o.verbose
+            .log_arg = &o.verbose,
+            .stmt_cache = o.stmt_cache > 0 ? (size_t) o.stmt_cache : 0,
+            .no_stmt_cache = o.stmt_cache == 0
         };
         pg = part_pg_new (&pc, err, sizeof err);
         memset (conninfo, 0, strlen (conninfo));

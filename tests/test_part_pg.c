@@ -183,17 +183,18 @@ typedef struct {
  *  hook.  Returns 0 when ready.                                          */
 static int s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
                                const char *found, const char *pool,
-                               const char *queue);
+                               const char *queue, const char *stmt_cache);
 
 static int
 s_agent_start (s_agent_t *a, const char *name, bool debug_exit, const char *found)
 {
-    return s_agent_start_with (a, name, debug_exit, found, "4", "1024");
+    return s_agent_start_with (a, name, debug_exit, found, "4", "1024", NULL);
 }
 
 static int
 s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
-                    const char *found, const char *pool, const char *queue)
+                    const char *found, const char *pool, const char *queue,
+                    const char *stmt_cache)
 {
     memset (a, 0, sizeof *a);
     snprintf (a->name, sizeof a->name, "%s", name);
@@ -203,8 +204,12 @@ s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
     char *argv[] = {
         bin, "--name", a->name, "--coordinator", s_endpoint,
         "--pg-file", s_pgfile, "--pool", (char *) pool, "--queue",
-        (char *) queue, "-v", NULL
+        (char *) queue, "-v", NULL, NULL, NULL
     };
+    if (stmt_cache) {
+        argv[12] = "--stmt-cache";
+        argv[13] = (char *) stmt_cache;
+    }
     char *env[] = { "TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1", NULL };
     if (tpc_proc_spawn (&a->proc, argv, debug_exit ? env : NULL, a->log) != 0)
         return -1;
@@ -251,6 +256,20 @@ s_log_has (const char *path, const char *needle)
         found = strstr (line, needle) != NULL;
     fclose (f);
     return found;
+}
+
+static int
+s_log_count (const char *path, const char *needle)
+{
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    int n = 0;
+    while (fgets (line, sizeof line, f))
+        n += strstr (line, needle) != NULL;
+    fclose (f);
+    return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -646,7 +665,7 @@ test_pool_queue_and_cancel (void)
 {
     /* pool 2: one connection for transactions, one kept for phase 2 */
     s_agent_t a;
-    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank5", false, "0", "2", "1") == 0);
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank5", false, "0", "2", "1", NULL) == 0);
     const char *ga = "tpc_t_5_1", *gb = "tpc_t_5_2", *gc = "tpc_t_5_3";
     s_work (a.name, ga, 1, TPC_THEN_NONE, "INSERT INTO acct VALUES (50, 1)", 0, NULL);
     tpc_msg_t *w = s_expect (TPC_MSG_WORKED, ga, 10000);
@@ -709,7 +728,7 @@ test_many_concurrent (void)
      * commit, half abort */
     enum { N = 90 };
     s_agent_t a;
-    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank6", false, "0", "3", "1024") == 0);
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank6", false, "0", "3", "1024", NULL) == 0);
     char gid[N][64];
     for (int i = 0; i < N; i++) {
         snprintf (gid[i], sizeof gid[i], "tpc_t_6_%d", i + 1);
@@ -733,6 +752,102 @@ test_many_concurrent (void)
     CU_ASSERT_EQUAL (right, N);
     CU_ASSERT_EQUAL (tpc_harness_sql_int (s_conninfo, "SELECT count(*) FROM acct "
                                           "WHERE id BETWEEN 1000 AND 1199"), N / 2);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
+/*  One transaction on agent A: work GID then=prepare SQL (NPARAMS, P),
+ *  commit it when it votes yes.  Returns the vote.                       */
+static tpc_vote_t
+s_transfer (const char *agent, const char *gid, const char *sql,
+            size_t nparams, const char *const *p)
+{
+    s_work (agent, gid, 1, TPC_THEN_PREPARE, sql, nparams, p);
+    tpc_vote_t v = s_vote_of (gid, NULL, 0);
+    if (v == TPC_VOTE_YES) {
+        s_simple (agent, TPC_MSG_DECIDE, gid, TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_ack_of (gid), TPC_OUTCOME_COMMITTED);
+    }
+    return v;
+}
+
+static void
+test_statement_cache (void)
+{
+    /* pool 2: every transaction runs on the same session */
+    s_agent_t a;
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank7", false, "0", "2", "1024", NULL) == 0);
+    CU_ASSERT_EQUAL (tpc_harness_sql (s_conninfo, "INSERT INTO acct VALUES (70, 100)"), 0);
+    const char *upd = "UPDATE acct SET bal = bal - $2 WHERE id = $1";
+    const char *one[] = { "70", "1" }, *lots[] = { "70", "1000" };
+    char gid[32];
+    /* the same UPDATE five times: unnamed, then prepared, then by name;
+     * the marker INSERT and its LOCK the same way */
+    for (int i = 1; i <= 5; i++) {
+        snprintf (gid, sizeof gid, "tpc_t_7_%d", i);
+        CU_ASSERT_EQUAL (s_transfer (a.name, gid, upd, 2, one), TPC_VOTE_YES);
+    }
+    CU_ASSERT_EQUAL (s_int ("SELECT bal FROM acct WHERE id = %s", "70"), 95);
+    CU_ASSERT_EQUAL (s_log_count (a.log, "preparing tpc_s"), 3);
+    CU_ASSERT_EQUAL (s_log_count (a.log, ": UPDATE acct SET bal = bal - $2"), 1);
+    CU_ASSERT_EQUAL (s_log_count (a.log, ": INSERT INTO tpc_marker"), 1);
+    CU_ASSERT_EQUAL (s_log_count (a.log, ": LOCK TABLE tpc_marker"), 1);
+    for (int i = 1; i <= 5; i++) {
+        snprintf (gid, sizeof gid, "tpc_t_7_%d", i);
+        CU_ASSERT_EQUAL (s_marker (gid), 'C');
+    }
+
+    /* a prepared statement failing at run time: the database's message */
+    char why[512];
+    s_work (a.name, "tpc_t_7_6", 1, TPC_THEN_PREPARE, upd, 2, lots);
+    CU_ASSERT_EQUAL (s_vote_of ("tpc_t_7_6", why, sizeof why), TPC_VOTE_NO);
+    CU_ASSERT (strstr (why, "violates check constraint") != NULL);
+    CU_ASSERT_EQUAL (s_marker ("tpc_t_7_6"), 0);
+    CU_ASSERT_EQUAL (s_transfer (a.name, "tpc_t_7_7", upd, 2, one), TPC_VOTE_YES);
+
+    /* statements that return rows are never prepared; their rows are right */
+    for (int i = 8; i <= 10; i++) {
+        snprintf (gid, sizeof gid, "tpc_t_7_%d", i);
+        s_work (a.name, gid, 1, TPC_THEN_NONE, "SELECT bal FROM acct WHERE id = $1",
+                1, one);
+        tpc_msg_t *w = s_expect (TPC_MSG_WORKED, gid, 10000);
+        CU_ASSERT (w && w->ok && w->nrows == 1 && w->cells[0]
+                   && !strcmp (w->cells[0], "94"));
+        tpc_msg_destroy (&w);
+        s_simple (a.name, TPC_MSG_DECIDE, gid, TPC_OUTCOME_ABORTED);
+        CU_ASSERT_EQUAL (s_ack_of (gid), TPC_OUTCOME_ABORTED);
+    }
+    CU_ASSERT_EQUAL (s_log_count (a.log, ": SELECT bal FROM acct"), 0);
+
+    /* a statement that drops every prepared statement: the next run of a
+     * prepared one fails once (the server no longer knows it), then the
+     * session's cache starts over */
+    s_work (a.name, "tpc_t_7_11", 1, TPC_THEN_NONE, "DEALLOCATE ALL", 0, NULL);
+    tpc_msg_t *w = s_expect (TPC_MSG_WORKED, "tpc_t_7_11", 10000);
+    CU_ASSERT (w && w->ok);
+    tpc_msg_destroy (&w);
+    s_simple (a.name, TPC_MSG_DECIDE, "tpc_t_7_11", TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (s_ack_of ("tpc_t_7_11"), TPC_OUTCOME_ABORTED);
+    s_work (a.name, "tpc_t_7_12", 1, TPC_THEN_PREPARE, upd, 2, one);
+    CU_ASSERT_EQUAL (s_vote_of ("tpc_t_7_12", why, sizeof why), TPC_VOTE_NO);
+    CU_ASSERT (strstr (why, "does not exist") != NULL);
+    for (int i = 13; i <= 15; i++) {
+        snprintf (gid, sizeof gid, "tpc_t_7_%d", i);
+        CU_ASSERT_EQUAL (s_transfer (a.name, gid, upd, 2, one), TPC_VOTE_YES);
+    }
+    CU_ASSERT_EQUAL (s_int ("SELECT bal FROM acct WHERE id = %s", "70"), 91);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+
+    /* --stmt-cache 0: nothing is prepared, everything still works */
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank7b", false, "0", "2", "1024",
+                                         "0") == 0);
+    for (int i = 16; i <= 18; i++) {
+        snprintf (gid, sizeof gid, "tpc_t_7_%d", i);
+        CU_ASSERT_EQUAL (s_transfer (a.name, gid, upd, 2, one), TPC_VOTE_YES);
+    }
+    CU_ASSERT_EQUAL (s_int ("SELECT bal FROM acct WHERE id = %s", "70"), 88);
+    CU_ASSERT_EQUAL (s_log_count (a.log, "preparing tpc_s"), 0);
     s_agent_stop (&a);
     CU_ASSERT_EQUAL (s_prepared (NULL), 0);
 }
@@ -769,6 +884,7 @@ static const tpc_test_case_t s_cases[] = {
     { "postgres_restart", test_postgres_restart },
     { "pool_queue_and_cancel", test_pool_queue_and_cancel },
     { "many_concurrent", test_many_concurrent },
+    { "statement_cache", test_statement_cache },
     { "no_prepared_transactions", test_no_prepared_transactions },
     { NULL, NULL }
 };
