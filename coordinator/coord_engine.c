@@ -220,6 +220,8 @@ s_push (coord_engine_t *self, coord_action_t *act)
 static void
 s_log (coord_engine_t *self, int level, const char *fmt, ...)
 {
+    if (level == 0 && !self->cfg.verbose)
+        return;                 /* nobody would print it: do not format it */
     coord_action_t act = { .type = COORD_ACT_LOG, .level = level };
     va_list ap;
     va_start (ap, fmt);

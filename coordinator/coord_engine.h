@@ -67,6 +67,8 @@ typedef struct {
     size_t ended_cache;         /* ended gids remembered for status;
                                    0 = 16384 */
     size_t list_max;            /* entries in a txlist; 0 = 10000 */
+    bool verbose;               /* queue LOG actions of level 0 (every
+                                   event); else only warnings (level 1) */
 } coord_engine_config_t;
 
 typedef enum {

@@ -704,6 +704,7 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     self->limits.max_size = cfg->max_msg_bytes ? cfg->max_msg_bytes
                                                : TPC_MSG_MAX_SIZE_DEFAULT;
     self->cfg.engine.coord_id = self->id;
+    self->cfg.engine.verbose = cfg->verbose != 0;
     self->engine = coord_engine_new (&self->cfg.engine);
     if (!self->engine) {
         snprintf (errbuf, errlen, "cannot create the engine (out of memory)");

@@ -314,7 +314,8 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         return NULL;
     }
     part_engine_config_t ec = {
-        .name = self->name, .heartbeat_ms = config->heartbeat_ms
+        .name = self->name, .heartbeat_ms = config->heartbeat_ms,
+        .verbose = config->verbose
     };
     part_engine_io_t io = { .arg = self, .send = s_send, .log = s_engine_log };
     self->engine = part_engine_new (&ec, rm, &io);

@@ -137,8 +137,8 @@ static void s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued,
 static void
 s_log (part_engine_t *self, int level, const char *fmt, ...)
 {
-    if (!self->io.log)
-        return;
+    if (!self->io.log || (level > 0 && !self->cfg.verbose))
+        return;                 /* nobody would print it: do not format it */
     char line[512];
     va_list ap;
     va_start (ap, fmt);

@@ -34,6 +34,8 @@ typedef struct {
     uint64_t retry_ms;          /* retry a failed phase-2 step; 0 = 500 */
     uint64_t forget_ms;         /* remember an aborted gid; 0 = 60000 */
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
+    bool verbose;               /* pass level-1 (every step) lines to
+                                   io.log; else only warnings */
 } part_engine_config_t;
 
 typedef struct {
