@@ -53,8 +53,24 @@
  *  valid record: if one exists the log is corrupt (TPC_ELOG_CORRUPT naming
  *  S and O, nothing is changed); if none does, it is a torn tail: open cuts
  *  S at O (ftruncate + fsync), unlinks later segments (+ directory fsync)
- *  and warns.  Pass 2 replays from the segment named by the newest
- *  CHECKPOINT record (or the first segment) to the end of the valid prefix.
+ *  and warns.  Then the tail is made durable (below).  Pass 2 replays from
+ *  the segment named by the newest CHECKPOINT record (or the first
+ *  segment) to the end of the valid prefix.
+ *
+ *  Nothing is replayed that is not durable.  What pass 1 reads comes from
+ *  the page cache, and after an fdatasync that failed (the error is
+ *  reported once, to one descriptor) Linux may keep pages there marked
+ *  clean that never reached the disk; a later fdatasync, even on a new
+ *  descriptor, returns 0 without writing them ("fsyncgate").  Replaying
+ *  such a COMMIT and then losing it to a power cut would let presumed
+ *  abort contradict participants that already committed.  So open writes
+ *  the valid bytes of the tail segment again, exactly as read (the pages
+ *  are dirty again), and fdatasyncs; if either fails, open fails and
+ *  replays nothing.  Only the tail needs it: a rotation starts the next
+ *  segment only after an fdatasync of the old one returned 0, and that
+ *  fdatasync really wrote everything, since an earlier failure on that
+ *  file would have failed the log, and every open has rewritten the tail
+ *  it found.  So every segment before the tail is durable.
  *
  *  WRITING
  *    append:  append_mutex; pwrite at the tail; LSN = last + 1; publish
@@ -1260,6 +1276,55 @@ cleanup:
     return 0;
 }
 
+/*  Open segment T (the tail) for appending after its last valid record,
+ *  and make its valid bytes durable for real: write them again, exactly
+ *  as pass 1 read them (so the pages are dirty once more), then fdatasync.
+ *  A plain fdatasync would not do: after an fdatasync that failed, the
+ *  kernel may have marked the pages clean while they never reached the
+ *  disk (the error is reported once, to one file descriptor), and a later
+ *  fdatasync returns 0 without writing them.                            */
+static int
+s_open_tail (tpc_log_t *self, s_reader_t *r, size_t t, char *errbuf,
+             size_t errlen)
+{
+    const tpc_io_t *io = self->io;
+    char path[4096];
+    s_seg_path (path, sizeof path, self->dir, r->nos[t], S_SEG_SUFFIX);
+    size_t size;
+    int rc = s_reader_load (r, t, &size, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (size < r->end[t]) {
+        s_errf (errbuf, errlen, "%s changed while the log was opened", path);
+        return TPC_ELOG_CORRUPT;
+    }
+    self->seg_fd = io->open (io->ctx, path, O_RDWR, 0);
+    if (self->seg_fd < 0) {
+        rc = s_errno_code (errno);
+        s_errf (errbuf, errlen, "cannot open %s: %s", path, strerror (errno));
+        return rc;
+    }
+    const char *what = "write";
+    rc = s_write_all (io, self->seg_fd, r->buf, r->end[t], 0);
+    if (!rc) {
+        what = "fdatasync";
+        atomic_fetch_add (&self->sync_count, 1);
+        if (io->fdatasync (io->ctx, self->seg_fd) < 0)
+            rc = s_errno_code (errno);
+    }
+    if (rc) {
+        s_errf (errbuf, errlen, "cannot make the tail of the log durable "
+                "before replaying it: %s of the %" PRIu64 " valid bytes of "
+                "%s failed (%s); nothing was replayed: check the disk, then "
+                "start again", what, r->end[t], path, tpc_strerror (rc));
+        return rc;
+    }
+    self->seg_no = r->nos[t];
+    self->seg_off = r->end[t];
+    self->seg_cap = r->size[t];
+    return 0;
+}
+
 int
 tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
               tpc_log_t **out, char *errbuf, size_t errlen)
@@ -1334,6 +1399,12 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
         if (rc)
             goto cleanup;
     }
+    if (r.nkeep) {
+        /* the tail's bytes become durable for real before replay */
+        rc = s_open_tail (self, &r, r.nkeep - 1, errbuf, errlen);
+        if (rc)
+            goto cleanup;
+    }
     /* replay from the newest complete checkpoint */
     size_t from = 0;
     while (r.ckpt_seg && from < r.nkeep && r.nos[from] < r.ckpt_seg)
@@ -1355,21 +1426,7 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
         self->first_seg = r.ckpt_seg;
     }
 
-    if (r.nkeep) {
-        /* append after the last valid record of the last segment */
-        size_t t = r.nkeep - 1;
-        s_seg_path (path, sizeof path, self->dir, r.nos[t], S_SEG_SUFFIX);
-        self->seg_fd = io->open (io->ctx, path, O_RDWR, 0);
-        if (self->seg_fd < 0) {
-            rc = s_errno_code (errno);
-            s_errf (errbuf, errlen, "cannot open %s: %s", path, strerror (errno));
-            goto cleanup;
-        }
-        self->seg_no = r.nos[t];
-        self->seg_off = r.end[t];
-        self->seg_cap = r.size[t];
-    }
-    else {
+    if (!r.nkeep) {
         /* empty directory, or every segment was cut */
         uint64_t no = r.nos ? r.nos[0] : 1;
         rc = s_segment_create (self, no, r.next_lsn, &self->seg_fd);

@@ -21,6 +21,11 @@
  *    reported through the warn callback; a bad record followed by a valid
  *    one is corruption: open fails with TPC_ELOG_CORRUPT, naming segment and
  *    offset, and truncates nothing.
+ *  - Nothing is replayed that is not durable: before replay, open writes
+ *    the tail segment's valid bytes again and fdatasyncs them (a record
+ *    whose fdatasync failed may still sit in the page cache, marked clean
+ *    but not on disk).  If that fails, open fails and replays nothing;
+ *    after a successful open, durable_lsn = last_lsn.
  *  - New segments, truncations and unlinks are made durable (fsync of the
  *    file and of the directory).
  *  - Checkpoint: tpc_log_checkpoint_begin() starts a new segment; the owner

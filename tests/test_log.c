@@ -351,6 +351,18 @@ s_poke (const char *dir, uint64_t no, uint64_t off, const void *bytes,
  *  s_fault_t: a tpc_io_t that fails on demand
  */
 
+/*  One traced call: a pwrite (its bytes) or an fdatasync (its result).   */
+typedef struct {
+    bool sync;
+    char path[512];
+    uint64_t off;
+    size_t n;
+    uint8_t *data;
+    int result;
+} s_event_t;
+
+#define S_FD_MAX 1024
+
 typedef struct {
     tpc_io_t io;                /* first: a tpc_io_t * is an s_fault_t * */
     pthread_mutex_t mutex;
@@ -364,6 +376,10 @@ typedef struct {
     long crash_after;           /* pwrites that happen; later ones vanish */
     bool crashed;
     struct { int fd; uint64_t lo, hi; } dirty[32];
+    bool trace;                 /* record pwrites and fdatasyncs in ev */
+    s_event_t *ev;
+    size_t nev, evcap;
+    char *fd_path[S_FD_MAX];    /* with trace: the path of each open fd */
 } s_fault_t;
 
 static s_fault_t *
@@ -381,7 +397,14 @@ s_fault_open (void *ctx, const char *path, int flags, mode_t mode)
     pthread_mutex_unlock (&f->mutex);
     if (crashed)                /* a dead process creates nothing */
         return open ("/dev/null", O_RDWR | O_CLOEXEC);
-    return tpc_io_posix ()->open (NULL, path, flags, mode);
+    int fd = tpc_io_posix ()->open (NULL, path, flags, mode);
+    pthread_mutex_lock (&f->mutex);
+    if (f->trace && fd >= 0 && fd < S_FD_MAX) {
+        free (f->fd_path[fd]);
+        f->fd_path[fd] = strdup (path);
+    }
+    pthread_mutex_unlock (&f->mutex);
+    return fd;
 }
 
 static int
@@ -392,8 +415,51 @@ s_fault_close (void *ctx, int fd)
     for (size_t i = 0; i < 32; i++)
         if (f->dirty[i].fd == fd)
             f->dirty[i].fd = -1;
+    if (fd >= 0 && fd < S_FD_MAX) {
+        free (f->fd_path[fd]);
+        f->fd_path[fd] = NULL;
+    }
     pthread_mutex_unlock (&f->mutex);
     return close (fd);
+}
+
+/*  With trace set, note a call (mutex held).                            */
+static void
+s_fault_event (s_fault_t *f, bool sync, int fd, const void *buf, size_t n,
+               uint64_t off, int result)
+{
+    if (!f->trace)
+        return;
+    if (f->nev == f->evcap) {
+        f->evcap = f->evcap ? f->evcap * 2 : 64;
+        f->ev = realloc (f->ev, f->evcap * sizeof *f->ev);
+        CU_ASSERT_FATAL (f->ev != NULL);
+    }
+    s_event_t *e = &f->ev[f->nev++];
+    memset (e, 0, sizeof *e);
+    e->sync = sync;
+    snprintf (e->path, sizeof e->path, "%s",
+              fd >= 0 && fd < S_FD_MAX && f->fd_path[fd] ? f->fd_path[fd] : "?");
+    e->off = off;
+    e->n = n;
+    e->result = result;
+    if (buf && n) {
+        e->data = malloc (n);
+        CU_ASSERT_FATAL (e->data != NULL);
+        memcpy (e->data, buf, n);
+    }
+}
+
+static void
+s_fault_free (s_fault_t *f)
+{
+    for (size_t i = 0; i < f->nev; i++)
+        free (f->ev[i].data);
+    free (f->ev);
+    for (size_t i = 0; i < S_FD_MAX; i++)
+        free (f->fd_path[i]);
+    pthread_mutex_destroy (&f->mutex);
+    memset (f, 0, sizeof *f);
 }
 
 static void
@@ -442,8 +508,12 @@ s_fault_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
     else {
         size_t m = f->max_write && n > f->max_write ? f->max_write : n;
         r = pwrite (fd, buf, m, off);
-        if (r > 0)
+        int e = errno;
+        if (r > 0) {
             s_fault_dirty (f, fd, (uint64_t) off, (size_t) r);
+            s_fault_event (f, false, fd, buf, (size_t) r, (uint64_t) off, 0);
+        }
+        errno = e;
     }
     int e = errno;
     pthread_mutex_unlock (&f->mutex);
@@ -480,11 +550,16 @@ s_fault_sync (s_fault_t *f, int fd, bool data)
                     f->dirty[i].fd = -1;
                 }
         }
+        s_fault_event (f, true, fd, NULL, 0, 0, -1);
         errno = f->fail_errno;
         r = -1;
     }
     else {
         r = data ? fdatasync (fd) : fsync (fd);
+        int e = errno;
+        if (data)
+            s_fault_event (f, true, fd, NULL, 0, 0, r);
+        errno = e;
         for (size_t i = 0; r == 0 && i < 32; i++)
             if (f->dirty[i].fd == fd)
                 f->dirty[i].fd = -1;
@@ -1053,6 +1128,121 @@ test_sync_enospc (void)
     s_sync_failure (ENOSPC);
 }
 
+/*  Replay callback of test_sync_failure_rewritten_at_open: before a
+ *  record reaches the owner, the open must have written its bytes again
+ *  and then run an fdatasync of that file that succeeded.               */
+typedef struct {
+    s_fault_t *f;
+    const char *dir;
+    s_collect_t *c;
+    int proven;                 /* records with a rewrite + sync before */
+    int unproven;
+} s_gate_t;
+
+static int
+s_gate_fn (void *arg, const tpc_log_rec_t *rec, const void *payload,
+           size_t len)
+{
+    s_gate_t *g = arg;
+    char path[4096];
+    s_seg_path (path, sizeof path, g->dir, rec->segment);
+    size_t size = 20 + len;
+    uint8_t bytes[256];
+    CU_ASSERT_FATAL (size <= sizeof bytes);
+    int fd = open (path, O_RDONLY);
+    CU_ASSERT_FATAL (fd >= 0);
+    CU_ASSERT_FATAL (pread (fd, bytes, size, (off_t) rec->offset)
+                     == (ssize_t) size);
+    close (fd);
+    bool written = false, synced = false;
+    pthread_mutex_lock (&g->f->mutex);
+    for (size_t i = 0; i < g->f->nev; i++) {
+        const s_event_t *e = &g->f->ev[i];
+        if (strcmp (e->path, path))
+            continue;
+        if (!e->sync && e->off <= rec->offset
+            && e->off + e->n >= rec->offset + size
+            && !memcmp (e->data + (rec->offset - e->off), bytes, size))
+            written = true;
+        else if (e->sync && written)
+            synced = e->result == 0;    /* the last one after the write */
+    }
+    pthread_mutex_unlock (&g->f->mutex);
+    if (written && synced)
+        g->proven++;
+    else
+        g->unproven++;
+    return s_collect_fn (g->c, rec, payload, len);
+}
+
+static void
+test_sync_failure_rewritten_at_open (void)
+{
+    /* fsyncgate: after a failed fdatasync the kernel may keep the pages
+     * in its cache, marked clean, although they never reached the disk.
+     * Reopening must not replay such a record on the strength of what
+     * the cache shows: it writes the tail again and syncs it first.     */
+    char *dir = tpc_test_tmpdir ("log-gate");
+    s_fault_t f;
+    s_fault_init (&f);
+    tpc_log_t *log = s_fault_log (dir, &f, 5, 65536);
+    uint8_t buf[64], type;
+    size_t len = s_gen (6, 60, buf, &type);
+    uint64_t lsn;
+    CU_ASSERT_EQUAL (tpc_log_append (log, type, buf, len, &lsn), 0);
+    CU_ASSERT_EQUAL (lsn, 6);
+    s_fault_arm (&f, 0, 1, EIO);    /* fails, the cache keeps the bytes */
+    CU_ASSERT_EQUAL (tpc_log_sync (log, 6), TPC_EIO);
+    CU_ASSERT_EQUAL (tpc_log_error (log), TPC_EIO);
+    tpc_log_destroy (&log);
+    s_fault_free (&f);
+
+    /* the disk still fails: the open fails, nothing is replayed */
+    s_fault_t g;
+    s_fault_init (&g);
+    s_fault_arm (&g, 0, 1, EIO);
+    s_collect_t c = { 0 };
+    int rc;
+    char err[512] = "";
+    log = s_open (dir, 65536, &c, &g.io, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NULL (log);
+    CU_ASSERT_EQUAL (rc, TPC_EIO);
+    CU_ASSERT_EQUAL (c.n, 0);
+    CU_ASSERT_EQUAL (g.syncs, 1);           /* tried once, not retried */
+    CU_ASSERT (strstr (err, "fdatasync") != NULL);
+    CU_ASSERT (strstr (err, "nothing was replayed") != NULL);
+    printf ("\n  open on a failing disk: %s\n", err);
+    s_fault_free (&g);
+
+    /* a healthy disk: every record replayed was first rewritten + synced */
+    s_fault_t h;
+    s_fault_init (&h);
+    h.trace = true;
+    s_gate_t gate = { &h, dir, &c, 0, 0 };
+    tpc_log_config_t cfg = s_config (dir, 65536, &c, &h.io);
+    rc = tpc_log_open (&cfg, s_gate_fn, &gate, &log, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
+    CU_ASSERT_EQUAL (c.n, 6);
+    CU_ASSERT (s_is_gen_prefix (&c, 1, 60));
+    CU_ASSERT_EQUAL (gate.proven, 6);
+    CU_ASSERT_EQUAL (gate.unproven, 0);
+    CU_ASSERT_EQUAL (tpc_log_durable_lsn (log), 6);
+    /* and it goes on after record 6 */
+    len = s_gen (7, 60, buf, &type);
+    CU_ASSERT_EQUAL (tpc_log_append (log, type, buf, len, &lsn), 0);
+    CU_ASSERT_EQUAL (lsn, 7);
+    CU_ASSERT_EQUAL (tpc_log_sync (log, 7), 0);
+    tpc_log_destroy (&log);
+    s_fault_free (&h);
+    s_collect_reset (&c);
+    s_reopen (dir, 65536, &c);
+    CU_ASSERT_EQUAL (c.n, 7);
+    CU_ASSERT (s_is_gen_prefix (&c, 1, 60));
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
 /*  Many threads append+sync through a log whose Nth fdatasync fails.   */
 #define S_MT_THREADS 8
 #define S_MT_MAX 4096
@@ -1570,6 +1760,7 @@ static const tpc_test_case_t s_cases[] = {
     { "write_enospc_torn", test_write_enospc_torn },
     { "sync_eio", test_sync_eio },
     { "sync_enospc", test_sync_enospc },
+    { "sync_failure_rewritten_at_open", test_sync_failure_rewritten_at_open },
     { "sync_failure_many_threads", test_sync_failure_many_threads },
     { "short_writes", test_short_writes },
     { "crash_after_nth_write", test_crash_after_nth_write },
