@@ -17,6 +17,8 @@
  *               loop waits for at each checkpoint).
  *  Per run it prints the 99th percentile and the maximum of one
  *  append+sync (the stall a caller sees, e.g. at a segment rotation).
+ *  --segment-bytes N runs the log with segments of N bytes (default: the
+ *  log's default).
  *  Prints a table, then as its last line:
  *    log_bench appenders=64 appends_per_s=N fsyncs_per_append=N baseline_appends_per_s=N
  *  It never asserts timing; the directory is removed at the end.
@@ -255,12 +257,12 @@ s_count_segments (const char *dir)
 }
 
 static int
-s_log_run (const char *dir, int threads, size_t record, double seconds,
-           s_result_t *res)
+s_log_run (const char *dir, uint64_t segment_bytes, int threads, size_t record,
+           double seconds, s_result_t *res)
 {
     char path[4200];
     snprintf (path, sizeof path, "%s/log-%d-%zu", dir, threads, record);
-    tpc_log_config_t cfg = { path, 0, NULL, NULL, NULL };
+    tpc_log_config_t cfg = { path, segment_bytes, NULL, NULL, NULL };
     tpc_log_t *log = NULL;
     char err[512];
     int rc = tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err);
@@ -317,12 +319,13 @@ s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 /*  Time tpc_log_checkpoint_begin() and _end() on an idle log with a few
  *  records, ROUNDS times, PAUSE seconds apart.                          */
 static int
-s_checkpoint_run (const char *dir, int rounds, double pause, double *begin_ms,
-                  double *begin_max_ms, double *end_ms)
+s_checkpoint_run (const char *dir, uint64_t segment_bytes, int rounds,
+                  double pause, double *begin_ms, double *begin_max_ms,
+                  double *end_ms)
 {
     char path[4200];
     snprintf (path, sizeof path, "%s/log-ckpt", dir);
-    tpc_log_config_t cfg = { path, 0, NULL, NULL, NULL };
+    tpc_log_config_t cfg = { path, segment_bytes, NULL, NULL, NULL };
     tpc_log_t *log = NULL;
     char err[512];
     int rc = tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err);
@@ -380,16 +383,20 @@ int
 main (int argc, char **argv)
 {
     double seconds = 2;
+    uint64_t segment_bytes = 0;
+    const char *usage = "usage: log_bench [--seconds N] [--segment-bytes N]\n";
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--seconds") && i + 1 < argc)
             seconds = atof (argv[++i]);
+        else if (!strcmp (argv[i], "--segment-bytes") && i + 1 < argc)
+            segment_bytes = strtoull (argv[++i], NULL, 10);
         else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
-            printf ("usage: log_bench [--seconds N]\n");
+            printf ("%s", usage);
             return 0;
         }
         else {
-            fprintf (stderr, "log_bench: unknown argument '%s'\n"
-                     "usage: log_bench [--seconds N]\n", argv[i]);
+            fprintf (stderr, "log_bench: unknown argument '%s'\n%s", argv[i],
+                     usage);
             return 2;
         }
     }
@@ -411,7 +418,10 @@ main (int argc, char **argv)
         return 1;
     }
     printf ("log_bench: directory %s (filesystem %s), %.1f s per run, "
-            "%d-byte records\n\n", dir, s_fs_name (dir), seconds, S_RECORD);
+            "%d-byte records, segments of %" PRIu64 " bytes\n\n", dir,
+            s_fs_name (dir), seconds, S_RECORD,
+            segment_bytes ? segment_bytes
+            : (uint64_t) TPC_LOG_SEGMENT_BYTES_DEFAULT);
     printf ("%-34s %7s %10s %12s %11s %14s %8s %8s %9s\n", "run", "threads",
             "appends", "appends/s", "fdatasyncs", "fsyncs/append", "p99 ms",
             "max ms", "new segs");
@@ -435,13 +445,15 @@ main (int argc, char **argv)
     s_print (&base_r);
     s_print (&naive_r);
     for (int i = 0; i < 3; i++) {
-        if (s_log_run (dir, runs[i].threads, S_RECORD, seconds, &runs[i])) {
+        if (s_log_run (dir, segment_bytes, runs[i].threads, S_RECORD, seconds,
+                       &runs[i])) {
             rc = 1;
             goto cleanup;
         }
         s_print (&runs[i]);
     }
-    if (s_log_run (dir, rot_r.threads, S_BIG_RECORD, seconds, &rot_r)) {
+    if (s_log_run (dir, segment_bytes, rot_r.threads, S_BIG_RECORD, seconds,
+                   &rot_r)) {
         rc = 1;
         goto cleanup;
     }
@@ -462,7 +474,8 @@ main (int argc, char **argv)
             "%.1f appends\n", base_rate > 0 ? rate64 / base_rate : 0,
             per64 > 0 ? 1 / per64 : 0);
     double cb_ms, cb_max_ms, ce_ms;
-    if (s_checkpoint_run (dir, 5, 0.5, &cb_ms, &cb_max_ms, &ce_ms)) {
+    if (s_checkpoint_run (dir, segment_bytes, 5, 0.5, &cb_ms, &cb_max_ms,
+                          &ce_ms)) {
         rc = 1;
         goto cleanup;
     }

@@ -53,7 +53,7 @@
 
 #include "tpc_io.h"
 
-#define TPC_LOG_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)  /* 2 on disk:
+#define TPC_LOG_SEGMENT_BYTES_DEFAULT (16ull * 1024 * 1024)  /* 2 on disk:
                                                the tail and the spare */
 #define TPC_LOG_RECORD_MAX (1024 * 1024)   /* payload bytes */
 #define TPC_LOG_TYPE_INTERNAL 0xF0          /* types >= this are reserved */
