@@ -14,6 +14,8 @@
  *             (decide committed here is a coordinator bug: the same,
  *             and the ack says aborted)
  *   ACTIVE  --prepare | work then=prepare: PREPARE-----> PREPARING
+ *   ACTIVE  --idle doubt_ms: query; a final answer (the
+ *             coordinator lost or ended the gid): ROLLBACK-> ROLLING_BACK
  *   PREPARING --RM: read-only (committed): vote readonly-> DONE
  *   PREPARING --RM: failed: vote no-------------------> ABORTED
  *   PREPARING --RM: prepared, durable: VOTE YES--------> PREPARED
@@ -25,6 +27,9 @@
  *   UNKNOWN --decide aborted: ROLLBACK_PREPARED--------> ROLLING_BACK
  *   COMMITTING --done: ack committed-------------------> DONE
  *   COMMITTING --not prepared: OUTCOME_OF (marker)-----> DONE | ABORTED
+ *   ACTIVE | COMMITTING | UNKNOWN --a one-phase work that cannot commit
+ *             (BEGIN, statement or COMMIT failed; unknown gid at seq > 1):
+ *             [ROLLBACK,] TOMBSTONE, ack its verdict-> ROLLING_BACK
  *   ROLLING_BACK --ROLLBACK_PREPARED done: ack aborted--> ABORTED
  *   ROLLING_BACK --open txn: ROLLBACK, then TOMBSTONE;
  *                  not prepared: TOMBSTONE; ack truth--> ABORTED | DONE
@@ -48,10 +53,15 @@
  *    -> committed, none or tombstone -> aborted).  A repeated decide is
  *    therefore answered from the marker: phase 2 is idempotent.
  *  - an abort of a gid that is not prepared leaves a tombstone, so a late
- *    PREPARE of that gid fails on the marker's key and votes no.
+ *    PREPARE of that gid fails on the marker's key and votes no.  So does
+ *    a one-phase work that does not commit: a late copy of it can never
+ *    commit, and its ack is the tombstone's verdict (committed if the
+ *    commit marker was there first).
  *  - a gid that was never voted yes on (ABORTED) but is found prepared is
- *    rolled back without asking; every other prepared gid found by
- *    RECOVER (at start and on every reconnect) is queried until answered.
+ *    rolled back without asking, and so is one whose PREPARE lost its
+ *    session (vote no: it may be prepared all the same); every other
+ *    prepared gid found by RECOVER (at start and on every reconnect) is
+ *    queried until answered.
  *  - duplicate or stale messages (old work seq, second prepare, late
  *    answer, stale completion) never change a decision.
  */
@@ -92,7 +102,9 @@ struct s_rec {
     bool begun;                 /* BEGIN succeeded: a session is pinned */
     bool maybe_prepared;        /* PREPARE was sent: the db may hold gid */
     bool ack_wanted;            /* send ack when the outcome is known */
-    bool in_doubt;              /* found by RECOVER: query until answered */
+    bool in_doubt;              /* asked the coordinator: query until
+                                   answered (PREPARED: found by RECOVER or
+                                   no decision; ACTIVE: idle too long) */
     bool tombstoned;            /* a tombstone for gid is committed */
     tpc_outcome_t want;         /* ABORTED: abort as soon as idle */
     tpc_outcome_t decision;     /* COMMITTING / ROLLING_BACK: target */
@@ -493,6 +505,24 @@ s_done (part_engine_t *self, s_rec_t *rec, tpc_outcome_t outcome,
     return rec;
 }
 
+/*  A one-phase work (then=commit) that cannot commit here: roll back
+ *  what is open, then TOMBSTONE; the ack (wanted) is its verdict.  So a
+ *  copy of the work arriving late (after the record is forgotten) can
+ *  never commit what was acked aborted, and a copy of a committed one is
+ *  acked committed.                                                      */
+static void
+s_onephase_fail (part_engine_t *self, s_rec_t *rec, const char *why,
+                 uint64_t now)
+{
+    tpc_msg_destroy (&rec->cur);
+    s_set_reason (rec, why ? why : "one-phase commit failed");
+    rec->decision = TPC_OUTCOME_ABORTED;
+    rec->ack_wanted = true;
+    s_set_state (self, rec, S_ROLLING_BACK, now);
+    s_submit (self, rec, rec->begun ? PART_RM_ROLLBACK : PART_RM_TOMBSTONE,
+              now);
+}
+
 /* ------------------------------------------------------------------ */
 /*  Coordinator messages                                               */
 
@@ -503,6 +533,9 @@ static void s_after_exec (part_engine_t *self, s_rec_t *rec,
 static void
 s_start_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 {
+    if (!rec->retry_op)
+        s_timer_clear (self, rec);      /* not idle any more */
+    rec->in_doubt = false;
     rec->cur = msg;
     if (!rec->begun)
         s_submit (self, rec, PART_RM_BEGIN, now);
@@ -538,6 +571,11 @@ s_after_exec (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         break;
     default:
         s_worked_ok (self, work, res);
+        /* Idle, open, waiting for the next work.  Should the coordinator
+         * lose the transaction (it restarted; presumed abort pushes
+         * nothing), nobody would ever end it: ask after doubt_ms.       */
+        if (!rec->retry_op)
+            s_timer_set (self, rec, now + self->cfg.doubt_ms);
         break;
     }
     tpc_msg_destroy (&work);
@@ -549,8 +587,15 @@ s_on_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
 {
     if (!rec) {
         if (msg->seq != 1) {
-            s_reply_failure (self, msg, "unknown transaction: the agent has "
-                             "no open transaction for it (lost in a restart?)");
+            const char *why = "unknown transaction: the agent has no open "
+                              "transaction for it (lost in a restart?)";
+            if (msg->then == TPC_THEN_COMMIT
+                && (rec = s_rec_new (self, msg->gid, S_ACTIVE))) {
+                rec->seq = msg->seq;
+                s_onephase_fail (self, rec, why, now);
+            }
+            else
+                s_reply_failure (self, msg, why);
             goto drop;
         }
         rec = s_rec_new (self, msg->gid, S_ACTIVE);
@@ -731,9 +776,30 @@ drop:
 static void
 s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 {
-    if (!rec || !rec->in_doubt || rec->state != S_PREPARED || s_busy (rec)) {
+    if (!rec || !rec->in_doubt || s_busy (rec) || rec->qhead
+        || (rec->state != S_PREPARED && rec->state != S_ACTIVE)) {
         s_log (self, 1, "%s: stale answer %s ignored", msg->gid,
                tpc_outcome_name (msg->outcome));
+    }
+    else if (rec->state == S_ACTIVE) {
+        /* An idle open transaction.  Any final answer means the
+         * coordinator is done with the gid without this open copy (it
+         * lost it in a restart: presumed abort; or this copy came from a
+         * late repeated work after the gid ended): nobody will ever end
+         * it but us.  in_progress: it is still working on it.           */
+        rec->in_doubt = false;
+        if (msg->outcome != TPC_OUTCOME_IN_PROGRESS && !rec->want) {
+            s_log (self, 0, "%s: open transaction the coordinator has "
+                   "finished (%s): rolled back", rec->gid,
+                   tpc_outcome_name (msg->outcome));
+            s_timer_clear (self, rec);
+            s_set_reason (rec, "the coordinator no longer knows this open "
+                          "transaction (presumed abort)");
+            rec->want = TPC_OUTCOME_ABORTED;
+            s_advance (self, rec, now);
+        }
+        else
+            s_timer_set (self, rec, now + self->cfg.doubt_ms);
     }
     else if (msg->outcome == TPC_OUTCOME_COMMITTED
              || msg->outcome == TPC_OUTCOME_ABORTED) {
@@ -817,6 +883,10 @@ s_on_begun (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         return rec;
     }
     const char *why = res->status == TPC_EBUSY ? "busy" : res->error;
+    if (rec->cur->then == TPC_THEN_COMMIT && !rec->want) {
+        s_onephase_fail (self, rec, why, now);
+        return rec;
+    }
     s_reply_failure (self, rec->cur, why);
     tpc_msg_destroy (&rec->cur);
     s_set_reason (rec, why);
@@ -833,6 +903,10 @@ s_on_executed (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         return rec;
     }
     const char *why = rec->want ? "aborted by the coordinator" : res->error;
+    if (rec->cur->then == TPC_THEN_COMMIT && !rec->want) {
+        s_onephase_fail (self, rec, why, now);
+        return rec;
+    }
     s_reply_failure (self, rec->cur, why);
     tpc_msg_destroy (&rec->cur);
     if (!rec->want) {
@@ -874,8 +948,13 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
                       ? "connection to the database lost during prepare"
                       : res->error;
     s_vote (self, rec->gid, TPC_VOTE_NO, why);
-    /* a lost session may have prepared it after all: roll back on abort */
+    /* A lost session may have prepared it after all.  We voted no, so it
+     * can only abort, and the coordinator sends no decide to a no voter:
+     * roll it back now rather than leave it prepared (and its locks held)
+     * until the next recovery.                                          */
     rec->maybe_prepared = res->status == TPC_ECONNECT;
+    if (rec->maybe_prepared)
+        rec->want = TPC_OUTCOME_ABORTED;
     s_set_reason (rec, why);
     s_set_state (self, rec, S_ABORTED, now);
     return rec;
@@ -888,12 +967,11 @@ s_on_onephase (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
     rec->begun = false;
     if (res->status == 0)
         return s_done (self, rec, TPC_OUTCOME_COMMITTED, NULL, now);
-    if (res->status == TPC_ECONNECT) {
-        /* did the COMMIT happen?  The commit marker tells, once back. */
-        s_submit (self, rec, PART_RM_OUTCOME_OF, now);
-        return rec;
-    }
-    return s_done (self, rec, TPC_OUTCOME_ABORTED, res->error, now);
+    /* Did this COMMIT happen after all (a lost session), or an earlier
+     * one (a repeated work fails on the marker's key)?  TOMBSTONE settles
+     * it for good and its verdict is the ack (s_onephase_fail).          */
+    s_onephase_fail (self, rec, res->error, now);
+    return rec;
 }
 
 static s_rec_t *
@@ -1200,6 +1278,12 @@ part_engine_tick (part_engine_t *self, uint64_t now)
                 }
                 else if (rec->state == S_PREPARED && !rec->req) {
                     rec->in_doubt = true;   /* in doubt or doubt_ms passed */
+                    s_query (self, rec->gid);
+                    s_timer_set (self, rec, now + self->cfg.query_ms);
+                }
+                else if (rec->state == S_ACTIVE && !s_busy (rec)
+                         && !rec->qhead && !rec->want) {
+                    rec->in_doubt = true;   /* idle for doubt_ms */
                     s_query (self, rec->gid);
                     s_timer_set (self, rec, now + self->cfg.query_ms);
                 }
