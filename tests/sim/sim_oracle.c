@@ -32,7 +32,8 @@ typedef struct {
     bool coord_aborted;         /* the coordinator said or logged abort */
     char abort_how[96];
     uint32_t onephase;          /* participants sent work then=commit */
-    uint32_t writes;            /* participants sent a write statement */
+    uint32_t writes;            /* participants sent a write statement
+                                   (not SELECT, SLEEP: part_mem.h) */
     bool told_committed, told_aborted;    /* coordinator -> client */
     bool heard_committed, heard_aborted;  /* a client received it */
     s_part_t parts[SIM_ORACLE_PARTS_MAX];
@@ -214,7 +215,8 @@ sim_oracle_to_agent (sim_oracle_t *self, size_t part, const tpc_msg_t *msg)
         return;
     if (msg->type == TPC_MSG_WORK)
         for (size_t i = 0; i < msg->nstmts; i++)
-            if (strncmp (msg->stmts[i].sql, "SELECT", 6) != 0) {
+            if (strncmp (msg->stmts[i].sql, "SELECT", 6) != 0
+                && strncmp (msg->stmts[i].sql, "SLEEP", 5) != 0) {
                 s_gid_t *g = s_gid (self, msg->gid);
                 if (g)
                     g->writes |= 1u << part;
@@ -270,11 +272,28 @@ sim_oracle_to_agent (sim_oracle_t *self, size_t part, const tpc_msg_t *msg)
 void
 sim_oracle_to_client (sim_oracle_t *self, const tpc_msg_t *msg)
 {
-    if (msg->type != TPC_MSG_OUTCOME || !msg->gid)
+    if ((msg->type != TPC_MSG_OUTCOME && msg->type != TPC_MSG_TXSTATUS)
+        || !msg->gid)
         return;
     s_gid_t *g = s_gid (self, msg->gid);
     if (!g)
         return;
+    if (msg->type == TPC_MSG_TXSTATUS) {
+        if (msg->outcome == TPC_OUTCOME_COMMITTED) {
+            if (g->commit_appended && !g->commit_durable)
+                sim_oracle_fail (self, "write-ahead: %s: status committed "
+                                 "before the COMMIT record is durable",
+                                 g->gid);
+            if (g->coord_aborted)
+                sim_oracle_fail (self, "one decision: %s: status committed "
+                                 "after the coordinator aborted it (%s)",
+                                 g->gid, g->abort_how);
+        }
+        else if (msg->outcome == TPC_OUTCOME_ABORTED && !g->onephase
+                 && !g->ended)  /* presumed: see sim_oracle_to_agent */
+            s_coord_abort (self, g, "status aborted");
+        return;
+    }
     if (msg->outcome == TPC_OUTCOME_COMMITTED) {
         if (g->commit_appended && !g->commit_durable)
             sim_oracle_fail (self, "write-ahead: %s: client told committed "

@@ -32,7 +32,10 @@
  *                 its effect, as a connection lost before the reply).
  *    client k     one transaction: a one-shot submit, or begin / exec ... /
  *                 commit (or rollback, or abandoned), retrying a commit
- *                 that got no answer.
+ *                 that got no answer, sometimes racing it with a
+ *                 rollback, sometimes asking its status afterwards.
+ *                 Statements write, read (SELECT: read-only), fail
+ *                 (FAIL: a no vote) or take time (SLEEP: interruptible).
  *
  *  NETWORK
  *  Messages travel encoded (tpc_msg JSON) and are decoded on arrival, so
@@ -69,7 +72,7 @@
 #include "tpc_error.h"
 
 #define S_PARTS 3
-#define S_CLIENTS_MAX 12
+#define S_CLIENTS_MAX 64
 #define S_STMTS_MAX 12
 #define S_NEVER UINT64_MAX
 #define S_QUIET_MS 60000        /* quiet phase: simulated time bound */
@@ -77,12 +80,12 @@
 
 typedef enum {
     EV_MSG = 1, EV_TIMER, EV_SYNC_DONE, EV_CLIENT_START, EV_CLIENT_TIMEOUT,
-    EV_COORD_RESTART, EV_AGENT_RESTART, EV_DB_UP, EV_COORD_UP, EV_AGENT_GONE
+    EV_CLIENT_STATUS, EV_COORD_RESTART, EV_AGENT_RESTART, EV_DB_UP, EV_COORD_UP, EV_AGENT_GONE
 } s_ev_type_t;
 
 static const char *const s_ev_names[] = {
     "?", "msg", "timer", "sync-done", "client-start", "client-timeout",
-    "coord-restart", "agent-restart", "db-up", "coord-up", "agent-gone"
+    "client-status", "coord-restart", "agent-restart", "db-up", "coord-up", "agent-gone"
 };
 
 typedef enum { TO_COORD_FROM_AGENT, TO_COORD_FROM_CLIENT, TO_AGENT,
@@ -133,11 +136,12 @@ typedef struct {
 } s_agent_t;
 
 typedef enum { C_IDLE, C_SUBMIT, C_BEGUN, C_EXEC, C_COMMIT, C_ROLLBACK,
-               C_DONE } s_cstate_t;
+               C_LATER, C_STATUS, C_DONE } s_cstate_t;
 
 typedef struct {
     s_cstate_t state;
     bool interactive, abandon, rollback;
+    uint64_t timeout_ms;        /* asked of the coordinator; 0: default */
     size_t nstmts, next;
     struct {
         size_t part;
@@ -824,6 +828,8 @@ s_client_msg (sim_world_t *w, int k, tpc_msg_type_t type)
         return NULL;
     }
     msg->rid = c->wait_rid = ++c->rid;
+    if (type == TPC_MSG_SUBMIT || type == TPC_MSG_BEGIN)
+        msg->timeout_ms = c->timeout_ms;
     if (type != TPC_MSG_SUBMIT && type != TPC_MSG_BEGIN)
         tpc_msg_set_str (&msg->gid, c->gid);
     return msg;
@@ -838,6 +844,27 @@ s_client_put (sim_world_t *w, int k, tpc_msg_t *msg, s_cstate_t next)
     s_send (w, TO_COORD_FROM_CLIENT, k, 0, msg);
     tpc_msg_destroy (&msg);
     s_client_arm (w, k);
+}
+
+/*  The transaction is over for client K: sometimes it asks for its
+ *  status a while later (the coordinator may have restarted since).      */
+static void
+s_client_finish (sim_world_t *w, int k)
+{
+    s_client_t *c = &w->clients[k];
+    if (c->gid[0] && c->state != C_STATUS && sim_rng_chance (&w->rng, 300)) {
+        c->state = C_LATER;
+        s_at (w, w->now + sim_rng_range (&w->rng, 0, 3000), EV_CLIENT_STATUS,
+              k, 0);
+    }
+    else
+        c->state = C_DONE;
+}
+
+static void
+s_client_status (sim_world_t *w, int k)
+{
+    s_client_put (w, k, s_client_msg (w, k, TPC_MSG_STATUS), C_STATUS);
 }
 
 /*  Interactive: the next statement, or the end.                          */
@@ -856,13 +883,23 @@ s_client_next (sim_world_t *w, int k)
     }
     else if (c->abandon) {
         s_trace (w, "client%d: walks away from %s", k, c->gid);
-        c->state = C_DONE;
+        s_client_finish (w, k);
     }
     else if (c->rollback)
         s_client_put (w, k, s_client_msg (w, k, TPC_MSG_ROLLBACK), C_ROLLBACK);
     else {
         c->tries = 1;
         s_client_put (w, k, s_client_msg (w, k, TPC_MSG_COMMIT), C_COMMIT);
+        if (sim_rng_chance (&w->rng, 50)) {
+            /* a rollback races the commit (its reply is not awaited) */
+            tpc_msg_t *rb = tpc_msg_new (TPC_MSG_ROLLBACK);
+            if (rb) {
+                rb->rid = ++c->rid;
+                tpc_msg_set_str (&rb->gid, c->gid);
+                s_send (w, TO_COORD_FROM_CLIENT, k, 0, rb);
+            }
+            tpc_msg_destroy (&rb);
+        }
     }
 }
 
@@ -887,9 +924,11 @@ s_client_on_msg (sim_world_t *w, int k, tpc_msg_t *msg)
     s_client_t *c = &w->clients[k];
     if (msg->type == TPC_MSG_OUTCOME)
         sim_oracle_client_heard (w->oracle, msg);
-    if (msg->rid != c->wait_rid || c->state == C_DONE)
+    if (msg->rid != c->wait_rid || c->state == C_DONE || c->state == C_LATER)
         return;                         /* a late or duplicate reply */
     bool error = msg->type == TPC_MSG_ERROR;
+    if (!c->gid[0] && msg->gid)
+        snprintf (c->gid, sizeof c->gid, "%s", msg->gid);
     switch (c->state) {
     case C_BEGUN:
         if (error || msg->type != TPC_MSG_BEGUN || !msg->gid) {
@@ -908,10 +947,13 @@ s_client_on_msg (sim_world_t *w, int k, tpc_msg_t *msg)
             s_client_put (w, k, s_client_msg (w, k, TPC_MSG_ROLLBACK),
                           C_ROLLBACK);
         else
-            c->state = C_DONE;
+            s_client_finish (w, k);
+        break;
+    case C_STATUS:
+        c->state = C_DONE;
         break;
     default:
-        c->state = C_DONE;
+        s_client_finish (w, k);
         break;
     }
 }
@@ -920,7 +962,7 @@ static void
 s_client_timeout (sim_world_t *w, int k, uint64_t token)
 {
     s_client_t *c = &w->clients[k];
-    if (token != c->token || c->state == C_DONE)
+    if (token != c->token || c->state == C_DONE || c->state == C_LATER)
         return;
     s_trace (w, "client%d: no answer (state %d)", k, c->state);
     if (c->state == C_COMMIT && c->tries < 3) {
@@ -929,8 +971,10 @@ s_client_timeout (sim_world_t *w, int k, uint64_t token)
     }
     else if (c->state == C_EXEC)
         s_client_put (w, k, s_client_msg (w, k, TPC_MSG_ROLLBACK), C_ROLLBACK);
-    else
+    else if (c->state == C_STATUS)
         c->state = C_DONE;
+    else
+        s_client_finish (w, k);
 }
 
 /*  Draw the transaction of client K.                                     */
@@ -945,6 +989,7 @@ s_client_plan (sim_world_t *w, int k)
     c->interactive = sim_rng_chance (r, 300);
     c->abandon = c->interactive && sim_rng_chance (r, 60);
     c->rollback = c->interactive && sim_rng_chance (r, 100);
+    c->timeout_ms = sim_rng_chance (r, 200) ? sim_rng_range (r, 100, 3000) : 0;
     unsigned pick = (unsigned) sim_rng_below (r, 100);
     size_t nparts = pick < 12 ? 1 : pick < 60 ? 2 : 3;
     size_t order[S_PARTS] = { 0, 1, 2 };
@@ -959,7 +1004,12 @@ s_client_plan (sim_world_t *w, int k)
         bool readonly = sim_rng_chance (r, 250);
         size_t n = sim_rng_range (r, 1, 2);
         for (size_t j = 0; j < n; j++) {
-            const char *sql = readonly || sim_rng_chance (r, 200)
+            static const char *const sleeps[] = {
+                "SLEEP 20", "SLEEP 150", "SLEEP 700"
+            };
+            const char *sql = sim_rng_chance (r, 60)
+                              ? sleeps[sim_rng_below (r, 3)]
+                              : readonly || sim_rng_chance (r, 200)
                               ? "SELECT 1" : "UPDATE t SET v = v + 1";
             c->stmts[c->nstmts].part = order[i];
             c->stmts[c->nstmts++].sql = sql;
@@ -1143,6 +1193,9 @@ s_step (sim_world_t *w, s_ev_t *ev)
     case EV_CLIENT_TIMEOUT:
         s_client_timeout (w, ev->node, ev->arg);
         break;
+    case EV_CLIENT_STATUS:
+        s_client_status (w, ev->node);
+        break;
     case EV_COORD_RESTART:
         s_coord_restart (w);
         break;
@@ -1295,8 +1348,8 @@ s_world_new (const sim_config_t *cfg)
         snprintf (a->name, sizeof a->name, "p%zu", i);
         a->cfg.name = a->name;
         part_mem_config_t mc = {
-            .pool = sim_rng_range (&w->rng, 2, 8),
-            .queue_max = sim_rng_range (&w->rng, 4, 64)
+            .pool = sim_rng_range (&w->rng, 1, 6),
+            .queue_max = sim_rng_range (&w->rng, 1, 16)
         };
         a->mem = w->mems[i] = part_mem_new (&mc);
         names[i] = a->name;
@@ -1310,11 +1363,15 @@ s_world_new (const sim_config_t *cfg)
         s_world_free (w);
         return NULL;
     }
-    w->nclients = sim_rng_range (&w->rng, 3, 10);
+    /* 3-10 clients over 2.5 s per 400 fault-phase steps */
+    uint64_t scale = w->cfg.steps < 400 ? 1 : w->cfg.steps / 400;
+    w->nclients = sim_rng_range (&w->rng, 3, 10) * scale;
+    if (w->nclients > S_CLIENTS_MAX)
+        w->nclients = S_CLIENTS_MAX;
     for (size_t k = 0; k < w->nclients; k++) {
         s_client_plan (w, (int) k);
-        s_at (w, sim_rng_range (&w->rng, 50, 2500), EV_CLIENT_START, (int) k,
-              0);
+        s_at (w, sim_rng_range (&w->rng, 50, 2500 * scale), EV_CLIENT_START,
+              (int) k, 0);
     }
     if (w->cfg.trace) {
         const s_profile_t *p = &w->prof;
