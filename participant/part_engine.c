@@ -14,8 +14,6 @@
  *             (decide committed here is a coordinator bug: the same,
  *             and the ack says aborted)
  *   ACTIVE  --prepare | work then=prepare: PREPARE-----> PREPARING
- *   ACTIVE  --idle doubt_ms: query; a final answer (the
- *             coordinator lost or ended the gid): ROLLBACK-> ROLLING_BACK
  *   PREPARING --RM: read-only (committed): vote readonly-> DONE
  *   PREPARING --RM: failed: vote no-------------------> ABORTED
  *   PREPARING --RM: prepared, durable: VOTE YES--------> PREPARED
@@ -102,9 +100,7 @@ struct s_rec {
     bool begun;                 /* BEGIN succeeded: a session is pinned */
     bool maybe_prepared;        /* PREPARE was sent: the db may hold gid */
     bool ack_wanted;            /* send ack when the outcome is known */
-    bool in_doubt;              /* asked the coordinator: query until
-                                   answered (PREPARED: found by RECOVER or
-                                   no decision; ACTIVE: idle too long) */
+    bool in_doubt;              /* found by RECOVER: query until answered */
     bool tombstoned;            /* a tombstone for gid is committed */
     tpc_outcome_t want;         /* ABORTED: abort as soon as idle */
     tpc_outcome_t decision;     /* COMMITTING / ROLLING_BACK: target */
@@ -533,9 +529,6 @@ static void s_after_exec (part_engine_t *self, s_rec_t *rec,
 static void
 s_start_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 {
-    if (!rec->retry_op)
-        s_timer_clear (self, rec);      /* not idle any more */
-    rec->in_doubt = false;
     rec->cur = msg;
     if (!rec->begun)
         s_submit (self, rec, PART_RM_BEGIN, now);
@@ -571,11 +564,6 @@ s_after_exec (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         break;
     default:
         s_worked_ok (self, work, res);
-        /* Idle, open, waiting for the next work.  Should the coordinator
-         * lose the transaction (it restarted; presumed abort pushes
-         * nothing), nobody would ever end it: ask after doubt_ms.       */
-        if (!rec->retry_op)
-            s_timer_set (self, rec, now + self->cfg.doubt_ms);
         break;
     }
     tpc_msg_destroy (&work);
@@ -776,30 +764,23 @@ drop:
 static void
 s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 {
-    if (!rec || !rec->in_doubt || s_busy (rec) || rec->qhead
-        || (rec->state != S_PREPARED && rec->state != S_ACTIVE)) {
+    if (rec && rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead
+        && (msg->outcome == TPC_OUTCOME_ABORTED
+            || msg->outcome == TPC_OUTCOME_COMMITTED)) {
+        /* the coordinator no longer knows this open transaction, or is done
+         * with the gid without it (a late copy of a work re-opened it after
+         * the gid ended: any final answer): roll it back (and leave a
+         * tombstone) as a decide aborted would                            */
+        s_log (self, 0, "%s: open transaction unknown to the coordinator: "
+               "rolled back", rec->gid);
+        msg->type = TPC_MSG_DECIDE;
+        msg->outcome = TPC_OUTCOME_ABORTED;
+        s_on_decide (self, rec, msg, true, now);
+        return;
+    }
+    if (!rec || !rec->in_doubt || rec->state != S_PREPARED || s_busy (rec)) {
         s_log (self, 1, "%s: stale answer %s ignored", msg->gid,
                tpc_outcome_name (msg->outcome));
-    }
-    else if (rec->state == S_ACTIVE) {
-        /* An idle open transaction.  Any final answer means the
-         * coordinator is done with the gid without this open copy (it
-         * lost it in a restart: presumed abort; or this copy came from a
-         * late repeated work after the gid ended): nobody will ever end
-         * it but us.  in_progress: it is still working on it.           */
-        rec->in_doubt = false;
-        if (msg->outcome != TPC_OUTCOME_IN_PROGRESS && !rec->want) {
-            s_log (self, 0, "%s: open transaction the coordinator has "
-                   "finished (%s): rolled back", rec->gid,
-                   tpc_outcome_name (msg->outcome));
-            s_timer_clear (self, rec);
-            s_set_reason (rec, "the coordinator no longer knows this open "
-                          "transaction (presumed abort)");
-            rec->want = TPC_OUTCOME_ABORTED;
-            s_advance (self, rec, now);
-        }
-        else
-            s_timer_set (self, rec, now + self->cfg.doubt_ms);
     }
     else if (msg->outcome == TPC_OUTCOME_COMMITTED
              || msg->outcome == TPC_OUTCOME_ABORTED) {
@@ -1079,10 +1060,19 @@ s_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
             s_submit (self, rec, PART_RM_ROLLBACK_PREPARED, now);
         }
     }
+    /* Open transactions the coordinator may have forgotten (it restarted,
+     * or its abort was lost): ask; "aborted" rolls them back.  The sweep
+     * repeats every sweep_ms: a prepared gid whose session broke during
+     * PREPARE (we voted no) or whose decision was lost is found again.   */
+    for (s_rec_t *rec = zhashx_first (self->recs); rec;
+         rec = zhashx_next (self->recs))
+        if (rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead)
+            s_query (self, rec->gid);
     if (!self->ready) {
         self->ready = true;
         self->found = res->ngids;
     }
+    self->recover_at = now + self->cfg.sweep_ms;
     if (self->recover_again) {
         self->recover_again = false;
         s_submit_recover (self, now);
@@ -1243,6 +1233,8 @@ part_engine_coordinator_up (part_engine_t *self, uint64_t now)
             s_query (self, rec->gid);
             s_timer_set (self, rec, now + self->cfg.query_ms);
         }
+        else if (rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead)
+            s_query (self, rec->gid);
 }
 
 void
@@ -1278,12 +1270,6 @@ part_engine_tick (part_engine_t *self, uint64_t now)
                 }
                 else if (rec->state == S_PREPARED && !rec->req) {
                     rec->in_doubt = true;   /* in doubt or doubt_ms passed */
-                    s_query (self, rec->gid);
-                    s_timer_set (self, rec, now + self->cfg.query_ms);
-                }
-                else if (rec->state == S_ACTIVE && !s_busy (rec)
-                         && !rec->qhead && !rec->want) {
-                    rec->in_doubt = true;   /* idle for doubt_ms */
                     s_query (self, rec->gid);
                     s_timer_set (self, rec, now + self->cfg.query_ms);
                 }
@@ -1340,6 +1326,8 @@ part_engine_new (const part_engine_config_t *config, const part_rm_t *rm,
         self->cfg.query_ms = 1000;
     if (!self->cfg.doubt_ms)
         self->cfg.doubt_ms = 3000;
+    if (!self->cfg.sweep_ms)
+        self->cfg.sweep_ms = 10000;
     if (!self->cfg.retry_ms)
         self->cfg.retry_ms = 500;
     if (!self->cfg.forget_ms)

@@ -671,6 +671,65 @@ test_yes_voter_asks_when_no_decision (void)
     s_teardown (&fx);
 }
 
+/*  Regression (review #1): the session breaks during PREPARE after the
+ *  database prepared: the agent votes no and the coordinator sends no
+ *  decide to a no-voter.  The periodic sweep must find the prepared gid
+ *  and roll it back; before the fix it stayed prepared for ever.         */
+static void
+test_sweep_rolls_back_lost_prepare (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    part_mem_fail_next (fx.mem, PART_RM_PREPARE, TPC_ECONNECT,
+                        "connection lost", true);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, NULL);
+    /* (the agent now rolls it back at once: lost_prepare_rolled_back;
+     * the sweep stays the safety net) */
+    s_clear_out (&fx);
+    s_wait (&fx, 11000);                                 /* one sweep */
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+/*  Regression (review #2): an open (unprepared) transaction whose
+ *  coordinator restarted and forgot it kept its session pinned for ever.
+ *  The agent asks about open transactions on reconnect and every sweep;
+ *  "aborted" rolls them back, "in_progress" leaves them alone.           */
+static void
+test_forgotten_open_transaction_rolled_back (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+    s_clear_out (&fx);
+    part_engine_coordinator_up (fx.eng, fx.now);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
+    s_pump (&fx);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));          /* still live */
+    s_wait (&fx, 11000);                                 /* a sweep asks */
+    CU_ASSERT (s_count (&fx, TPC_MSG_QUERY, G1) >= 1);
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_FALSE (part_mem_is_open (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'T');  /* tombstone */
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    /* a late prepare of that gid votes no */
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, NULL);
+    s_teardown (&fx);
+}
+
 static void
 test_duplicates_and_stale (void)
 {
@@ -821,7 +880,8 @@ test_forget (void)
     s_teardown (&fx);
 }
 
-/*  Found by the seeded simulation (tests/sim, seed 367 at the time): a
+/*  Found by the seeded simulation (tests/sim, seed 367 at the time, before
+ *  the periodic sweep of main, which now also catches it later): a
  *  PREPARE whose session broke after PostgreSQL prepared the transaction
  *  votes no; the coordinator aborts but sends no decide to a no voter, so
  *  the prepared transaction (and its locks) stayed until the agent's next
@@ -852,13 +912,14 @@ test_lost_prepare_rolled_back (void)
     s_teardown (&fx);
 }
 
-/*  Found by the seeded simulation (tests/sim, seeds 2818 and 3123 at the
- *  time): a second copy of a one-phase work (then=commit) arriving after
- *  the first committed ran again, failed on the commit marker's key (or,
- *  at seq > 1, met no record) and was acked "aborted"; the coordinator
- *  told the client aborted although the database had committed.  The
- *  ack now comes from the marker (TOMBSTONE's verdict), and a one-phase
- *  work that fails leaves a tombstone so no late copy can commit it.    */
+/*  Found by the seeded simulation (tests/sim --seed 1002, --seed 17256
+ *  without the fix): a second copy of a one-phase work (then=commit)
+ *  arriving after the first committed ran again, failed on the commit
+ *  marker's key (or, at seq > 1, met no record) and was acked "aborted";
+ *  the coordinator told the client aborted although the database had
+ *  committed.  The ack now comes from the marker (TOMBSTONE's verdict),
+ *  and a one-phase work that fails leaves a tombstone so no late copy
+ *  can commit it.                                                        */
 static void
 test_onephase_repeat_acks_truth (void)
 {
@@ -918,14 +979,14 @@ test_onephase_repeat_acks_truth (void)
     s_teardown (&fx);
 }
 
-/*  Found by the seeded simulation (tests/sim, seed 105 at the time): an
- *  interactive transaction open at an agent when the coordinator
- *  restarted stayed open forever (a session pinned, locks held): the new
- *  coordinator does not know the gid and presumed abort sends nothing.
- *  An open transaction idle for doubt_ms now asks; "aborted" rolls it
- *  back (and leaves a tombstone), "in_progress" keeps it.               */
+/*  Found by the seeded simulation (tests/sim --seed 17833 without the
+ *  fix): a late copy of a work (seq 1) re-opened a transaction after its
+ *  gid had ended committed (here: read-only at this agent).  Asked about
+ *  it, the coordinator answers "committed", which left the copy open for
+ *  ever (only "aborted" rolled an open transaction back).  Any final
+ *  answer now rolls an open copy back; in_progress leaves it.           */
 static void
-test_idle_open_asks_coordinator (void)
+test_stray_open_copy_rolled_back (void)
 {
     s_fx_t fx;
     s_setup (&fx, 0, 0);
@@ -933,38 +994,31 @@ test_idle_open_asks_coordinator (void)
     s_pump (&fx);
     s_expect_worked (&fx, G1, 1, true, NULL);
     s_clear_out (&fx);
-    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 1);
-    s_wait (&fx, 2900);
-    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 0);
-    s_wait (&fx, 200);
+    part_engine_coordinator_up (fx.eng, fx.now);
     CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
-    s_clear_out (&fx);
-    /* still live at the coordinator: keep it, ask again later */
     s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
     s_pump (&fx);
-    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 1);
-    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "active");
-    /* more work: not idle; the statement runs in the same transaction */
-    s_work1 (&fx, G1, 2, TPC_THEN_NONE, "INSERT b");
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_COMMITTED);
     s_pump (&fx);
-    s_expect_worked (&fx, G1, 2, true, NULL);
-    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);   /* stale */
+    CU_ASSERT_FALSE (part_mem_is_open (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'T');
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
+    /* a copy of a gid that committed here: the tombstone says so */
+    s_work1 (&fx, G2, 1, TPC_THEN_COMMIT, "INSERT b");
     s_pump (&fx);
-    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 1);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_COMMITTED);
+    s_work1 (&fx, G2, 1, TPC_THEN_NONE, "INSERT b");
+    s_pump (&fx);
+    s_expect_worked (&fx, G2, 1, true, NULL);
     s_clear_out (&fx);
-    s_wait (&fx, 3100);
-    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
-    /* the coordinator restarted and does not know it: roll back */
-    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_COMMITTED);
     s_pump (&fx);
     CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
-    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'T');
-    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
-    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, NULL), 0);
-    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
-    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
-    s_pump (&fx);
-    s_expect_vote (&fx, G1, TPC_VOTE_NO, "presumed abort");
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 'C');
     s_teardown (&fx);
 }
 
@@ -978,13 +1032,15 @@ static const tpc_test_case_t s_cases[] = {
     { "recovery", test_recovery },
     { "reconnect_queries", test_reconnect_queries },
     { "yes_voter_asks_when_no_decision", test_yes_voter_asks_when_no_decision },
+    { "sweep_rolls_back_lost_prepare", test_sweep_rolls_back_lost_prepare },
+    { "forgotten_open_transaction_rolled_back", test_forgotten_open_transaction_rolled_back },
     { "duplicates_and_stale", test_duplicates_and_stale },
     { "abort_interrupts_statement", test_abort_interrupts_statement },
     { "busy", test_busy },
     { "forget", test_forget },
     { "lost_prepare_rolled_back", test_lost_prepare_rolled_back },
     { "onephase_repeat_acks_truth", test_onephase_repeat_acks_truth },
-    { "idle_open_asks_coordinator", test_idle_open_asks_coordinator },
+    { "stray_open_copy_rolled_back", test_stray_open_copy_rolled_back },
     { NULL, NULL }
 };
 
