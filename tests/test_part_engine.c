@@ -912,7 +912,7 @@ test_lost_prepare_rolled_back (void)
     s_teardown (&fx);
 }
 
-/*  Found by the seeded simulation (tests/sim --seed 1002, --seed 17256
+/*  Found by the seeded simulation (tests/sim --seed 2276, --seed 3364
  *  without the fix): a second copy of a one-phase work (then=commit)
  *  arriving after the first committed ran again, failed on the commit
  *  marker's key (or, at seq > 1, met no record) and was acked "aborted";
@@ -979,7 +979,7 @@ test_onephase_repeat_acks_truth (void)
     s_teardown (&fx);
 }
 
-/*  Found by the seeded simulation (tests/sim --seed 17833 without the
+/*  Found by the seeded simulation (tests/sim --seed 1901 without the
  *  fix): a late copy of a work (seq 1) re-opened a transaction after its
  *  gid had ended committed (here: read-only at this agent).  Asked about
  *  it, the coordinator answers "committed", which left the copy open for

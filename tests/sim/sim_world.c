@@ -1306,6 +1306,7 @@ s_profile (sim_world_t *w)
             .doubt_ms = sim_rng_range (r, 300, 1500),
             .retry_ms = sim_rng_range (r, 50, 200),
             .forget_ms = sim_rng_range (r, 500, 3000),
+            .sweep_ms = sim_rng_range (r, 500, 10000),
         };
 }
 
