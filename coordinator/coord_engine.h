@@ -67,6 +67,16 @@ typedef struct {
     size_t ended_cache;         /* ended gids remembered for status;
                                    0 = 16384 */
     size_t list_max;            /* entries in a txlist; 0 = 10000 */
+    /* limits: each refusal is an error reply, the engine keeps serving */
+    size_t max_stmts;           /* statements per transaction (submit, or
+                                   execs of one interactive transaction):
+                                   over it TPC_ELIMIT; 0 = 10000 */
+    size_t max_txns_per_client; /* live transactions of one client (its
+                                   key's name, else its connection): over
+                                   it TPC_EBUSY; 0 = 10000 */
+    size_t max_result_rows;     /* rows of one exec result: over it
+                                   TPC_ELIMIT and the transaction aborts;
+                                   0 = 100000 */
 } coord_engine_config_t;
 
 typedef enum {
@@ -129,6 +139,15 @@ int coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now);
 int coord_engine_client (coord_engine_t *self, const void *id, size_t len,
                          const tpc_msg_t *msg, uint64_t now);
 
+/*  The same, for a client whose live transactions count against the
+ *  budget (max_txns_per_client) of OWNER, e.g. its key's name; NULL = the
+ *  connection (routing id).  Also takes the operator requests: resolve
+ *  (see coord_engine.c, "Operations"; the shell checks the sender's role)
+ *  and summary.                                                          */
+int coord_engine_client_as (coord_engine_t *self, const void *id,
+                            size_t len, const char *owner,
+                            const tpc_msg_t *msg, uint64_t now);
+
 /*  A decoded message from agent NAME (its routing id).  Returns 0 or
  *  TPC_ENOMEM.  Stale, duplicate and foreign messages are ignored.        */
 int coord_engine_agent (coord_engine_t *self, const char *name,
@@ -174,6 +193,11 @@ uint64_t coord_engine_replayed_epoch (coord_engine_t *self);
  *  --recover-only reports) in gid order.                                  */
 int coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
                                   void *arg);
+
+/*  Walk the gids an operator resolved (HEURISTIC records, for
+ *  checkpoints); NACKED is 0.                                            */
+int coord_engine_foreach_resolved (coord_engine_t *self,
+                                   coord_decided_fn *fn, void *arg);
 
 /*  Highest forced ticket issued so far (0 = none).                        */
 uint64_t coord_engine_last_ticket (coord_engine_t *self);

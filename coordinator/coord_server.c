@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "coord_zap.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_log.h"
 #include "tpc_msg.h"
@@ -55,6 +57,9 @@ struct coord_server {
     const tpc_io_t *base_io;
     bool sync_fails;            /* debug_fail_sync armed */
     char errbuf[256];           /* replay errors */
+    coord_zap_t *zap;           /* CURVE on: the ZAP handler */
+    tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
+    char security[96];
 };
 
 static uint64_t
@@ -276,6 +281,9 @@ s_maybe_checkpoint (coord_server_t *self)
         s_append_record (self, &ep);
     }
     rc = coord_engine_foreach_decided (self->engine, s_checkpoint_one, self);
+    if (!rc)    /* gids an operator resolved: their HEURISTIC records */
+        rc = coord_engine_foreach_resolved (self->engine, s_checkpoint_one,
+                                            self);
     if (rc)
         s_fatal ("checkpoint", rc);
     rc = tpc_log_checkpoint_end (self->log);
@@ -451,10 +459,42 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         s_reply_error (self, cid, cidlen, rc, *err ? err : tpc_strerror (rc));
         return;
     }
-    s_engine_rc (coord_engine_client (self->engine, cid, cidlen, msg,
-                                      s_now ()));
+    /* CURVE: the key's role (ZAP user id) decides what it may ask, and
+     * its budget of transactions is per key; plain text: per connection */
+    const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
+    coord_role_t role = self->zap ? coord_role_parse (user, NULL, 0)
+                                  : COORD_ROLE_ADMIN;
+    if (coord_role_may (COORD_ROLE_ADMIN, msg->type)
+        && !coord_role_may (role, msg->type)) {
+        snprintf (err, sizeof err, "'%s' needs an admin key; this key's "
+                  "role is %s", tpc_msg_type_name (msg->type),
+                  coord_role_name (role));
+        s_say (self, 1, "refused '%s' from %s: not an admin key",
+               tpc_msg_type_name (msg->type), user ? user : "?");
+        s_reply_error (self, cid, cidlen, TPC_EPERM, err);
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    s_engine_rc (coord_engine_client_as (self->engine, cid, cidlen, user,
+                                         msg, s_now ()));
     tpc_msg_destroy (&msg);
     s_perform (self);
+}
+
+/*  CURVE: the message came with an agent key (ZAP let nothing else in)
+ *  whose certificate names this agent: one agent's key cannot speak for
+ *  another.                                                              */
+static bool
+s_agent_key_ok (coord_server_t *self, const char *name, zmq_msg_t *body)
+{
+    char keyname[TPC_CURVE_NAME_MAX];
+    const char *user = zmq_msg_gets (body, "User-Id");
+    if (coord_role_parse (user, keyname, sizeof keyname) == COORD_ROLE_AGENT
+        && !strcmp (keyname, name))
+        return true;
+    s_say (self, 1, "message from agent '%s' dropped: its key is %s, not "
+           "agent:%s", name, user ? user : "unknown", name);
+    return false;
 }
 
 static void
@@ -475,6 +515,8 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                nbody);
         return;
     }
+    if (self->zap && !s_agent_key_ok (self, name, body))
+        return;
     tpc_msg_t *msg = NULL;
     char err[256] = "";
     int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
@@ -539,6 +581,10 @@ s_bind (coord_server_t *self, const char *ep, bool agents, char *bound,
         && (zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one)
             || zmq_setsockopt (sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one)))
         goto fail;
+    if (self->zap
+        && tpc_curve_server_setup (sock, &self->cert, agents
+                                   ? COORD_ZAP_AGENTS : COORD_ZAP_CLIENTS))
+        goto fail;
     if (zmq_bind (sock, ep) != 0)
         goto fail;
     size_t len = size;
@@ -551,6 +597,53 @@ fail:
     if (sock)
         zmq_close (sock);
     return NULL;
+}
+
+/*  CURVE on (curve_secret given): load the key pair, start the ZAP
+ *  handler before any socket binds.  0 or -1 with ERRBUF set.            */
+static int
+s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
+{
+    const coord_server_config_t *cfg = &self->cfg;
+    snprintf (self->security, sizeof self->security, "plaintext");
+    if (!cfg->curve_secret) {
+        if (cfg->allow_clients || cfg->allow_admins || cfg->allow_agents) {
+            snprintf (errbuf, errlen, "allow-lists given without "
+                      "--curve-secret: the coordinator needs its own key "
+                      "pair to use them");
+            return -1;
+        }
+        return 0;
+    }
+    char err[512];
+    if (tpc_curve_cert_load (cfg->curve_secret, true, &self->cert, err,
+                             sizeof err)) {
+        snprintf (errbuf, errlen, "--curve-secret: %s", err);
+        return -1;
+    }
+    if (!cfg->allow_agents) {
+        snprintf (errbuf, errlen, "--allow-agents DIR is required with "
+                  "--curve-secret: no agent could connect");
+        return -1;
+    }
+    if (!cfg->recover_only && !cfg->allow_clients && !cfg->allow_admins) {
+        snprintf (errbuf, errlen, "--allow-clients DIR or --allow-admins "
+                  "DIR is required with --curve-secret: no client could "
+                  "connect");
+        return -1;
+    }
+    coord_zap_config_t zc = { .allow_clients = cfg->allow_clients,
+                              .allow_admins = cfg->allow_admins,
+                              .allow_agents = cfg->allow_agents };
+    self->zap = coord_zap_new (self->ctx, &zc, errbuf, errlen);
+    if (!self->zap)
+        return -1;
+    snprintf (self->security, sizeof self->security,
+              "curve clients=%zu admins=%zu agents=%zu",
+              coord_zap_keys (self->zap, COORD_ROLE_CLIENT),
+              coord_zap_keys (self->zap, COORD_ROLE_ADMIN),
+              coord_zap_keys (self->zap, COORD_ROLE_AGENT));
+    return 0;
 }
 
 coord_server_t *
@@ -640,6 +733,8 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
         snprintf (errbuf, errlen, "cannot create a ZeroMQ context");
         goto fail;
     }
+    if (s_curve_setup (self, errbuf, errlen))
+        goto fail;
     self->agents = s_bind (self, self->cfg.agent_bind, true, self->agent_ep,
                            sizeof self->agent_ep, errbuf, errlen);
     if (!self->agents)
@@ -666,6 +761,8 @@ coord_server_destroy (coord_server_t **self_p)
         zmq_close (self->clients);
     if (self->agents)
         zmq_close (self->agents);
+    coord_zap_destroy (&self->zap);
+    explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     tpc_log_destroy (&self->log);
@@ -768,4 +865,10 @@ const char *
 coord_server_agent_endpoint (coord_server_t *self)
 {
     return self->agents ? self->agent_ep : NULL;
+}
+
+const char *
+coord_server_security (coord_server_t *self)
+{
+    return self->security;
 }

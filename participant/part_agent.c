@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "part_engine.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
 
@@ -299,6 +300,13 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
         || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
         goto zerr;
+    if ((config->curve_secret || config->coordinator_public)
+        && tpc_curve_client_files (self->sock, config->curve_secret,
+                                   config->coordinator_public, errbuf,
+                                   errlen)) {
+        part_agent_destroy (&self);
+        return NULL;
+    }
     char monep[64];
     snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p", (void *) self);
     if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
