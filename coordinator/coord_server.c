@@ -332,6 +332,21 @@ s_reply_error (coord_server_t *self, const void *id, size_t idlen, int code,
     tpc_msg_destroy (&msg);
 }
 
+/*  An "error" reply to request RID (a decoded request refused here).    */
+static void
+s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
+          int code, const char *text)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_ERROR);
+    bool unroutable;
+    if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
+        msg->code = code;
+        msg->rid = rid;
+        s_send (self->clients, id, idlen, msg, &unroutable);
+    }
+    tpc_msg_destroy (&msg);
+}
+
 /*  Perform every queued action: sends go out, appends are written.      */
 static void
 s_perform (coord_server_t *self)
@@ -441,6 +456,33 @@ s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
     return true;
 }
 
+/*  The rid of an oversize request, if it starts as the encoder writes
+ *  every request (tpc_msg.h): {"v":1,"type":"<name>","rid":<digits>,
+ *  Its error reply then names the request, so the client knows for sure
+ *  that this request was refused unread; otherwise 0.                    */
+static uint64_t
+s_peek_rid (const char *p, size_t len)
+{
+    const char *end = p + (len < 128 ? len : 128);
+    static const char head[] = "{\"v\":1,\"type\":\"";
+    if ((size_t) (end - p) < sizeof head || memcmp (p, head, sizeof head - 1))
+        return 0;
+    p += sizeof head - 1;
+    while (p < end && *p >= 'a' && *p <= 'z')
+        p++;
+    static const char mid[] = "\",\"rid\":";
+    if ((size_t) (end - p) < sizeof mid || memcmp (p, mid, sizeof mid - 1))
+        return 0;
+    p += sizeof mid - 1;
+    uint64_t rid = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 16) {
+        rid = rid * 10 + (uint64_t) (*p++ - '0');
+        digits++;
+    }
+    return p < end && *p == ',' && digits > 0 ? rid : 0;
+}
+
 static void
 s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -456,7 +498,10 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
                              &self->limits, &msg, err, sizeof err);
     if (rc) {
-        s_reply_error (self, cid, cidlen, rc, *err ? err : tpc_strerror (rc));
+        uint64_t rid = rc == TPC_EMSG_TOO_BIG
+                       ? s_peek_rid (zmq_msg_data (body), zmq_msg_size (body))
+                       : 0;
+        s_refuse (self, cid, cidlen, rid, rc, *err ? err : tpc_strerror (rc));
         return;
     }
     /* CURVE: the key's role (ZAP user id) decides what it may ask, and
@@ -471,7 +516,7 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                   coord_role_name (role));
         s_say (self, 1, "refused '%s' from %s: not an admin key",
                tpc_msg_type_name (msg->type), user ? user : "?");
-        s_reply_error (self, cid, cidlen, TPC_EPERM, err);
+        s_refuse (self, cid, cidlen, msg->rid, TPC_EPERM, err);
         tpc_msg_destroy (&msg);
         return;
     }
