@@ -157,6 +157,8 @@ struct s_txn {
     uint64_t wake;
     char *owner;                /* client whose budget it counts in */
     size_t nexec;               /* statements run (exec) so far */
+    uint64_t prepare_at, voted_at, durable_at;  /* phase starts (metrics);
+                                                   0 = not reached */
 };
 
 /*  An outcome an operator forced (resolve): what status and queries say. */
@@ -207,6 +209,8 @@ struct coord_engine {
     s_resolve_t *resolving;     /* resolves waiting for their record */
     size_t nresolving, capresolving;
     uint64_t n_committed, n_aborted;    /* ended since start */
+    uint64_t agent_connects;
+    uint64_t now;               /* time of the event being handled */
 };
 
 #define S_RESOLVE_TAG "resolve --force"     /* reason prefix of a HEURISTIC
@@ -768,6 +772,18 @@ s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
                 : end == S_END_ABORTED ? TPC_OUTCOME_ABORTED
                 : TPC_OUTCOME_IN_PROGRESS;
     act.nacked = s_nacked (t, &act.nparts);
+    uint64_t now = self->now;
+    act.age_ms = now > t->created ? now - t->created : 0;
+    act.prepare_ms = act.decide_ms = act.commit_ms = COORD_NEVER;
+    if (t->prepare_at) {
+        uint64_t to = t->voted_at ? t->voted_at : now;
+        if (t->voted_at || t->state == S_ONEPHASE)
+            act.prepare_ms = to > t->prepare_at ? to - t->prepare_at : 0;
+    }
+    if (t->voted_at && t->durable_at)
+        act.decide_ms = t->durable_at - t->voted_at;
+    if (t->durable_at && end == S_END_COMMITTED)
+        act.commit_ms = now > t->durable_at ? now - t->durable_at : 0;
     if (self->started) {
         s_push (self, &act);
         self->n_committed += end == S_END_COMMITTED;
@@ -908,6 +924,7 @@ s_votes_complete (coord_engine_t *self, s_txn_t *t, uint64_t now)
     }
     t->state = S_COMMITTING;
     self->in_doubt++;
+    t->voted_at = now;
     t->nunacked = yes;
     t->durable = false;
     t->ticket = s_append (self, s_record_new (self, TPC_REC_COMMIT, t), true);
@@ -928,6 +945,7 @@ static void
 s_commit_durable (coord_engine_t *self, s_txn_t *t, uint64_t now)
 {
     t->durable = true;
+    t->durable_at = now;
     t->backoff = self->cfg.resend_min_ms;
     t->resend_at = now + t->backoff;
     t->ack_wait_until = now + self->cfg.ack_wait_ms;
@@ -1111,6 +1129,7 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     s_owner_take (self, t, owner);
     bool onephase = nnames == 1;
     t->state = onephase ? S_ONEPHASE : S_PREPARING;
+    t->prepare_at = now;
     t->logged_abort = !onephase;
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     s_req_set (self, &t->done, id, len, msg->rid);
@@ -1255,6 +1274,7 @@ s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
             return;
         }
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
+    t->prepare_at = now;
     if (t->nparts == 1) {
         s_part_t *p = &t->parts[0];
         tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
@@ -1460,6 +1480,7 @@ s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     if (a->connected)
         return;
     a->connected = true;
+    self->agent_connects++;
     s_log (self, 0, "agent '%s' connected", name);
     /* resend every pending decision this agent has not acked */
     for (s_txn_t *t = zhashx_first (self->txns); t;
@@ -2119,6 +2140,7 @@ coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now)
         return TPC_ESTATE;
     if (epoch == 0 || epoch <= self->replayed_epoch)
         return TPC_EINVAL;
+    self->now = now;
     self->started = true;
     self->epoch = epoch;
     self->seq = 0;
@@ -2150,6 +2172,7 @@ coord_engine_client_as (coord_engine_t *self, const void *id, size_t len,
 {
     const uint8_t *cid = id;
     char conn[2 * 64 + 8];
+    self->now = now;
     if (!owner) {               /* the connection: its routing id, in hex */
         size_t n = len < 64 ? len : 64;
         memcpy (conn, "conn:", 5);
@@ -2218,6 +2241,7 @@ int
 coord_engine_agent (coord_engine_t *self, const char *name,
                     const tpc_msg_t *msg, uint64_t now)
 {
+    self->now = now;
     if (!s_name_valid (name)) {
         s_log (self, 1, "message from an agent with an invalid name dropped");
         return s_finish (self);
@@ -2270,7 +2294,7 @@ int
 coord_engine_agent_gone (coord_engine_t *self, const char *name,
                          uint64_t now)
 {
-    (void) now;
+    self->now = now;
     s_agent_gone (self, name, "reported by the shell");
     return s_finish (self);
 }
@@ -2279,6 +2303,7 @@ int
 coord_engine_send_failed (coord_engine_t *self, const char *name,
                           const tpc_msg_t *msg, uint64_t now)
 {
+    self->now = now;
     s_agent_gone (self, name, "not reachable");
     s_txn_t *t = msg ? s_txn_lookup (self, msg->gid) : NULL;
     size_t idx;
@@ -2312,6 +2337,7 @@ coord_engine_send_failed (coord_engine_t *self, const char *name,
 int
 coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
 {
+    self->now = now;
     while (self->dhead && self->dhead->ticket <= ticket) {
         s_txn_t *t = self->dhead;
         self->dhead = t->dnext;
@@ -2327,6 +2353,7 @@ coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
 int
 coord_engine_tick (coord_engine_t *self, uint64_t now)
 {
+    self->now = now;
     if (self->started && now >= self->next_sweep) {
         s_sweep_agents (self, now);
         self->next_sweep = now + self->cfg.heartbeat_ms;
@@ -2388,6 +2415,21 @@ size_t
 coord_engine_live (coord_engine_t *self)
 {
     return zhashx_size (self->txns);
+}
+
+void
+coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->live = zhashx_size (self->txns);
+    out->in_doubt = self->in_doubt;
+    for (s_agent_t *a = zhashx_first (self->agents); a;
+         a = zhashx_next (self->agents))
+        out->agents_connected += a->connected;
+    out->heuristic = zhashx_size (self->heuristics);
+    out->agent_connects = self->agent_connects;
+    out->committed = self->n_committed;
+    out->aborted = self->n_aborted;
 }
 
 size_t

@@ -107,6 +107,12 @@ typedef struct {
     size_t nacked, nparts;      /* ENDED */
     int level;                  /* LOG */
     char *text;                 /* LOG */
+    /* ENDED, for metrics: milliseconds from begin to end, and of each
+     * phase the transaction went through (COORD_NEVER: not this one):
+     * prepare = prepares sent -> every vote in (one phase: work sent ->
+     * ack), decide = every vote in -> COMMIT durable, commit = COMMIT
+     * durable -> every ack in                                            */
+    uint64_t age_ms, prepare_ms, decide_ms, commit_ms;
 } coord_action_t;
 
 /*  Called by coord_engine_foreach_decided() for each live transaction with
@@ -185,6 +191,18 @@ void coord_action_clear (coord_action_t *act);
 /*  Live transactions, and those of them with a commit decision.           */
 size_t coord_engine_live (coord_engine_t *self);
 size_t coord_engine_in_doubt (coord_engine_t *self);
+
+/*  Counters and gauges for metrics and status.                          */
+typedef struct {
+    size_t live;                /* transactions in memory */
+    size_t in_doubt;            /* decided commit, not acked by all */
+    size_t agents_connected;
+    size_t heuristic;           /* gids resolved by an operator */
+    uint64_t agent_connects;    /* agents (re)connected since start */
+    uint64_t committed, aborted;    /* ended since start */
+} coord_engine_stats_t;
+
+void coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out);
 
 /*  Highest EPOCH replayed (0 if none): this boot's epoch is that plus 1.  */
 uint64_t coord_engine_replayed_epoch (coord_engine_t *self);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "coord_metrics.h"
 #include "coord_zap.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
@@ -60,6 +61,7 @@ struct coord_server {
     coord_zap_t *zap;           /* CURVE on: the ZAP handler */
     tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
     char security[96];
+    coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
 };
 
 static uint64_t
@@ -385,6 +387,7 @@ s_perform (coord_server_t *self)
             break;
         }
         case COORD_ACT_ENDED:
+            coord_metrics_ended (self->metrics, &act);
             if (self->cfg.recover_only) {
                 printf ("recover gid=%s outcome=%s acked=%zu/%zu\n", act.gid,
                         tpc_outcome_name (act.outcome), act.nacked,
@@ -412,9 +415,15 @@ s_flush (coord_server_t *self)
         s_perform (self);
         if (self->pending_ticket == 0)
             return;
+        struct timespec t0, t1;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
         int rc = tpc_log_sync (self->log, self->pending_lsn);
         if (rc)
             s_fatal_log ("fdatasync of the decision log", rc);
+        clock_gettime (CLOCK_MONOTONIC, &t1);
+        coord_metrics_sync (self->metrics, (uint64_t) (t1.tv_sec - t0.tv_sec)
+                            * 1000000 + (uint64_t) (t1.tv_nsec / 1000)
+                            - (uint64_t) (t0.tv_nsec / 1000));
         if (self->commit_pending)
             s_crash_point (self, S_CRASH_AFTER_DECISION);
         uint64_t ticket = self->pending_ticket;
@@ -790,6 +799,10 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
         if (!self->clients)
             goto fail;
     }
+    if (cfg->metrics_bind
+        && !(self->metrics = coord_metrics_new (cfg->metrics_bind, errbuf,
+                                                errlen)))
+        goto fail;
     return self;
 fail:
     coord_server_destroy (&self);
@@ -807,6 +820,7 @@ coord_server_destroy (coord_server_t **self_p)
     if (self->agents)
         zmq_close (self->agents);
     coord_zap_destroy (&self->zap);
+    coord_metrics_destroy (&self->metrics);
     explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
@@ -862,6 +876,11 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             s_engine_rc (coord_engine_tick (self->engine, now));
         s_flush (self);
         s_maybe_checkpoint (self);
+        if (self->metrics) {
+            coord_engine_stats_t st;
+            coord_engine_stats (self->engine, &st);
+            coord_metrics_publish (self->metrics, &st);
+        }
     }
     if (self->cfg.recover_only && status == 0) {
         size_t left = coord_engine_in_doubt (self->engine);
@@ -916,4 +935,10 @@ const char *
 coord_server_security (coord_server_t *self)
 {
     return self->security;
+}
+
+int
+coord_server_metrics_port (coord_server_t *self)
+{
+    return coord_metrics_port (self->metrics);
 }

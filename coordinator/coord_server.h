@@ -71,6 +71,9 @@ typedef struct {
     const char *allow_clients;
     const char *allow_admins;
     const char *allow_agents;
+    /*  HOST:PORT for GET /metrics (Prometheus text, coord_metrics.h);
+     *  NULL = no metrics endpoint.                                       */
+    const char *metrics_bind;
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on
@@ -97,5 +100,8 @@ const char *coord_server_agent_endpoint (coord_server_t *self);
 /*  "curve clients=<n> admins=<n> agents=<n>" (keys in the allow-lists at
  *  start) or "plaintext", for the ready line.                            */
 const char *coord_server_security (coord_server_t *self);
+
+/*  The metrics endpoint's port (0 = none).                               */
+int coord_server_metrics_port (coord_server_t *self);
 
 #endif

@@ -68,6 +68,8 @@ static const s_opt_t s_opts[] = {
       "transactions in flight per client key or connection (10000)" },
     { "max-stmts", O_U64, "statements per transaction (10000)" },
     { "max-result-rows", O_U64, "rows in one exec result (100000)" },
+    { "metrics-bind", O_STR,
+      "HOST:PORT: serve Prometheus metrics at /metrics (off)" },
     { NULL, 0, NULL }
 };
 
@@ -300,6 +302,8 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
             cfg->engine.max_stmts = (size_t) u;
         else if (!strcmp (name, "max-result-rows"))
             cfg->engine.max_result_rows = (size_t) u;
+        else if (!strcmp (name, "metrics-bind"))
+            cfg->metrics_bind = v;
         else if (!strcmp (name, "reply-on")) {
             if (!strcmp (v, "applied"))
                 cfg->engine.reply_on = COORD_REPLY_ON_APPLIED;
@@ -386,12 +390,13 @@ main (int argc, char **argv)
     const char *cep = coord_server_client_endpoint (server);
     fprintf (stderr, "tpc-coordinator: ready id=%s epoch=%" PRIu64
              " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s"
-             " security=%s\n",
+             " security=%s metrics=%d\n",
              cfg.id, coord_server_epoch (server), cep ? cep : "none",
              coord_server_agent_endpoint (server),
              coord_server_replayed (server), coord_server_in_doubt (server),
              cfg.recover_only ? " mode=recover-only" : "",
-             coord_server_security (server));
+             coord_server_security (server),
+             coord_server_metrics_port (server));
     status = coord_server_run (server, &s_stop);
 cleanup:
     coord_server_destroy (&server);
