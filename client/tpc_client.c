@@ -305,8 +305,7 @@ static int
 s_send_request (tpc_client_t *self, const char *buf, size_t len,
                 const char *what, int64_t deadline)
 {
-    s_monitor_drain (self);
-    self->hs_failed = false;
+    bool first = true;
     for (;;) {
         if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) >= 0)
             return 0;
@@ -314,6 +313,9 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
             return s_fail (self, TPC_ECONNECT, "cannot send to %s: %s",
                            self->endpoint, zmq_strerror (errno));
         s_monitor_drain (self);
+        if (first)      /* failures before this call are not its own */
+            self->hs_failed = false;
+        first = false;
         if (self->hs_failed)
             return s_fail (self, TPC_EAUTH, "%s refused the connection "
                            "(%s request not sent): %s", self->endpoint, what,

@@ -1847,15 +1847,15 @@ s_strp_cmp (const void *a, const void *b)
     return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-static void
-s_on_summary (coord_engine_t *self, const uint8_t *id, size_t len,
-              const tpc_msg_t *msg, uint64_t now)
+/*  Transactions prepared somewhere whose outcome is not applied
+ *  everywhere yet: a yes vote is in and not every ack (or the one-phase
+ *  ack never came).  *OLDEST (if not NULL) gets the age of the oldest.  */
+static size_t
+s_count_in_doubt (coord_engine_t *self, uint64_t now, uint64_t *oldest)
 {
-    tpc_msg_t *reply = s_msg (self, TPC_MSG_TXSUMMARY);
-    if (!reply)
-        return;
-    reply->rid = msg->rid;
-    reply->in_flight = zhashx_size (self->txns);
+    size_t n = 0;
+    if (oldest)
+        *oldest = 0;
     for (s_txn_t *t = zhashx_first (self->txns); t;
          t = zhashx_next (self->txns)) {
         bool doubt = t->state == S_COMMITTING
@@ -1865,11 +1865,24 @@ s_on_summary (coord_engine_t *self, const uint8_t *id, size_t len,
             doubt = t->parts[i].vote == TPC_VOTE_YES;
         if (!doubt)
             continue;
-        reply->in_doubt++;
+        n++;
         uint64_t age = now > t->created ? now - t->created : 0;
-        if (age > reply->oldest_ms)
-            reply->oldest_ms = age;
+        if (oldest && age > *oldest)
+            *oldest = age;
     }
+    return n;
+}
+
+static void
+s_on_summary (coord_engine_t *self, const uint8_t *id, size_t len,
+              const tpc_msg_t *msg, uint64_t now)
+{
+    tpc_msg_t *reply = s_msg (self, TPC_MSG_TXSUMMARY);
+    if (!reply)
+        return;
+    reply->rid = msg->rid;
+    reply->in_flight = zhashx_size (self->txns);
+    reply->in_doubt = s_count_in_doubt (self, now, &reply->oldest_ms);
     reply->committed = self->n_committed;
     reply->aborted = self->n_aborted;
     reply->heuristic = zhashx_size (self->heuristics);
@@ -2422,7 +2435,7 @@ coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out)
 {
     memset (out, 0, sizeof *out);
     out->live = zhashx_size (self->txns);
-    out->in_doubt = self->in_doubt;
+    out->in_doubt = s_count_in_doubt (self, self->now, NULL);
     for (s_agent_t *a = zhashx_first (self->agents); a;
          a = zhashx_next (self->agents))
         out->agents_connected += a->connected;

@@ -195,7 +195,8 @@ size_t coord_engine_in_doubt (coord_engine_t *self);
 /*  Counters and gauges for metrics and status.                          */
 typedef struct {
     size_t live;                /* transactions in memory */
-    size_t in_doubt;            /* decided commit, not acked by all */
+    size_t in_doubt;            /* prepared somewhere (a yes vote is in),
+                                   not applied everywhere yet; O(live) */
     size_t agents_connected;
     size_t heuristic;           /* gids resolved by an operator */
     uint64_t agent_connects;    /* agents (re)connected since start */

@@ -2,7 +2,8 @@
  *  Prometheus text format (version 0.0.4) at GET /metrics.
  *
  *  The main loop records events (a transaction ended, a log sync) and
- *  publishes gauges (coord_engine_stats) with lock-free atomic updates; a
+ *  publishes gauges (coord_engine_stats, at most once a second: counting
+ *  the in-doubt walks every live transaction) with lock-free atomics; a
  *  small HTTP/1.0 server in its own thread renders them on request.  It
  *  answers one request per connection, GET /metrics only (404 for other
  *  paths, 405 for other methods), reads at most 8 KiB of request within

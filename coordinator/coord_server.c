@@ -62,6 +62,8 @@ struct coord_server {
     tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
     char security[96];
     coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
+    uint64_t metrics_at;        /* next publication of the gauges */
+    uint64_t replay_said;       /* replay progress: last line, ms */
 };
 
 static uint64_t
@@ -240,6 +242,18 @@ s_replay_one (void *arg, const tpc_log_rec_t *lrec, const void *payload,
         return rc;
     }
     self->replayed++;
+    if (self->replayed % 4096 == 0) {   /* a long replay says how far */
+        uint64_t now = s_now ();
+        if (!self->replay_said)
+            self->replay_said = now;
+        else if (now >= self->replay_said + 2000) {
+            self->replay_said = now;
+            s_say (self, 1, "replaying the log: %" PRIu64 " records, LSN %"
+                   PRIu64 ", %zu decided transactions so far",
+                   self->replayed, lrec->lsn,
+                   coord_engine_in_doubt (self->engine));
+        }
+    }
     rc = coord_engine_replay (self->engine, &self->rec);
     if (rc)
         snprintf (self->errbuf, sizeof self->errbuf,
@@ -876,10 +890,11 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             s_engine_rc (coord_engine_tick (self->engine, now));
         s_flush (self);
         s_maybe_checkpoint (self);
-        if (self->metrics) {
+        if (self->metrics && now >= self->metrics_at) {
             coord_engine_stats_t st;
             coord_engine_stats (self->engine, &st);
             coord_metrics_publish (self->metrics, &st);
+            self->metrics_at = now + 1000;
         }
     }
     if (self->cfg.recover_only && status == 0) {
