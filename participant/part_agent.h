@@ -30,6 +30,13 @@ typedef struct {
     /*  Test hook (TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1): _exit(99) after
      *  the first prepare succeeded, before its vote is sent.             */
     bool debug_exit_after_prepare;
+    /*  CurveZMQ (tpc_curve.h): this agent's key pair and the coordinator's
+     *  public certificate.  The DEALER then completes a handshake only
+     *  with the coordinator holding that key, so the agent takes commands
+     *  from nobody else.  Both NULL = plain TCP (tpc-participant allows
+     *  that only with --insecure-plaintext).                             */
+    const char *curve_secret;
+    const char *coordinator_public;
 } part_agent_config_t;
 
 /*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */
