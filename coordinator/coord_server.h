@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "coord_engine.h"
+#include "tpc_crash.h"
 
 #define COORD_CLIENT_EP_DEFAULT "tcp://127.0.0.1:7400"
 #define COORD_AGENT_EP_DEFAULT "tcp://127.0.0.1:7401"
@@ -57,8 +58,8 @@ typedef struct {
     size_t batch_max;           /* messages per group commit; 0 = 1024 */
     uint64_t checkpoint_records;    /* 0 = 100000 */
     uint64_t checkpoint_bytes;      /* 0 = 64 MiB */
-    bool debug_exit_after_decision; /* test hook: _exit(99) after the first
-                                       durable COMMIT, before any decide */
+    tpc_crash_config_t crash;   /* crash points (tpc_crash.h): the coord.*
+                                   points; disarmed when zero */
     bool debug_fail_sync;       /* test hook: once serving, every fdatasync
                                    of the log fails with EIO */
 } coord_server_config_t;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "part_rm.h"
+#include "tpc_crash.h"
 
 typedef struct part_agent part_agent_t;
 
@@ -27,9 +28,8 @@ typedef struct {
     uint64_t heartbeat_ms;      /* hello interval; 0 = 1000 */
     int stop_fd;                /* readable = stop; -1 = none */
     bool verbose;
-    /*  Test hook (TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1): _exit(99) after
-     *  the first prepare succeeded, before its vote is sent.             */
-    bool debug_exit_after_prepare;
+    /*  Crash points (tpc_crash.h): the agent.* points; zero = disarmed. */
+    tpc_crash_config_t crash;
 } part_agent_config_t;
 
 /*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */
