@@ -23,6 +23,13 @@
  *  decoder's code and sentence); malformed agent messages are logged and
  *  dropped.
  *
+ *  Crash points (cfg.crash, tpc_crash.h) sit where the loop does each step:
+ *  coord.registered after a begin/submit is fed, coord.prepare_sent and
+ *  coord.commit_sent after such a send, coord.votes_in after the vote that
+ *  made the engine force a COMMIT, coord.before_decision / coord.
+ *  after_decision_append around that append, coord.after_fsync between the
+ *  sync and coord_engine_durable(), coord.before_end before an END append.
+ *
  *  recover_only: no client socket, no EPOCH record; replayed decided
  *  transactions are driven to their end, agents' queries answered, one line
  *  per gid printed on stdout; coord_server_run() returns 0 when all ended,

@@ -287,8 +287,9 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
     self->cfg.crash.point = NULL;       /* the copy below owns the name */
     self->crash = tpc_crash_new (&config->crash);
     if (!self->crash) {
-        snprintf (errbuf, errlen, "bad crash point (or out of memory)");
-        free (self);
+        snprintf (errbuf, errlen, "bad crash point '%s' (or out of memory)",
+                  config->crash.point ? config->crash.point : "");
+        part_agent_destroy (&self);
         return NULL;
     }
     self->verbose = config->verbose;

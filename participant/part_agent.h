@@ -7,6 +7,10 @@
  *  engine (part_engine), runs the RM's process() and the engine's timers,
  *  and encodes what the engine sends.  Each wire message is one frame of
  *  JSON (tpc_msg.h); a frame that does not decode is logged and dropped.
+ *  Crash points (config->crash, tpc_crash.h): agent.after_work,
+ *  agent.after_prepare and agent.after_commit_prepared are passed when the
+ *  RM's completion arrives, BEFORE the engine sees it; agent.after_vote
+ *  after a yes vote was handed to ZeroMQ.
  *  When the first recovery listing is done it prints, on stderr:
  *
  *      tpc-participant: ready name=<name> backend=<pg|mem> prepared_found=<k>
