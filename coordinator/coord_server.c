@@ -30,18 +30,15 @@
 #include "tpc_record.h"
 
 #define S_EXIT_LOG_FAILED 3     /* append/sync failed: stop at once */
-#define S_EXIT_DEBUG_CRASH 99   /* TPC_COORD_DEBUG_EXIT_AFTER_DECISION */
 #define S_RECBUF 8192           /* > largest encoded record (~4.3 KiB) */
 #define S_HWM 100000            /* queued messages per peer */
-
-/*  Named points where a test may ask the process to die.                 */
-typedef enum { S_CRASH_AFTER_DECISION } s_crash_t;
 
 struct coord_server {
     coord_server_config_t cfg;
     char id[TPC_COORD_ID_MAX];
     coord_engine_t *engine;
     tpc_log_t *log;
+    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     void *ctx, *clients, *agents;
     char client_ep[256], agent_ep[256];
     tpc_msg_limits_t limits;
@@ -105,18 +102,6 @@ s_fatal (const char *what, int rc)
              tpc_strerror (rc));
     fflush (stdout);
     _exit (2);
-}
-
-/*  Test hook: die at POINT if asked to.  One place to grow crash points. */
-static void
-s_crash_point (coord_server_t *self, s_crash_t point)
-{
-    if (point == S_CRASH_AFTER_DECISION
-        && self->cfg.debug_exit_after_decision) {
-        fprintf (stderr, "tpc-coordinator: debug exit after decision\n");
-        fflush (stdout);
-        _exit (S_EXIT_DEBUG_CRASH);
-    }
 }
 
 /*  Test hook: the log's I/O is POSIX except that, once armed, fdatasync
@@ -363,6 +348,18 @@ s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
     tpc_msg_destroy (&msg);
 }
 
+/*  Crash points after a message to an agent left.                        */
+static void
+s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
+{
+    if (msg->type == TPC_MSG_PREPARE
+        || (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_PREPARE))
+        tpc_crash_hit (self->crash, "coord.prepare_sent");
+    else if (msg->type == TPC_MSG_DECIDE
+             && msg->outcome == TPC_OUTCOME_COMMITTED)
+        tpc_crash_hit (self->crash, "coord.commit_sent");
+}
+
 /*  Perform every queued action: sends go out, appends are written.      */
 static void
 s_perform (coord_server_t *self)
@@ -389,9 +386,17 @@ s_perform (coord_server_t *self)
                 s_say (self, 1, "'%s' to agent '%s' not sent: %s",
                        tpc_msg_type_name (act.msg->type), act.agent,
                        tpc_strerror (rc));
+            else
+                s_crash_sent (self, act.msg);
             break;
         case COORD_ACT_APPEND: {
+            if (act.rec->type == TPC_REC_COMMIT)
+                tpc_crash_hit (self->crash, "coord.before_decision");
+            else if (act.rec->type == TPC_REC_END)
+                tpc_crash_hit (self->crash, "coord.before_end");
             uint64_t lsn = s_append_record (self, act.rec);
+            if (act.rec->type == TPC_REC_COMMIT)
+                tpc_crash_hit (self->crash, "coord.after_decision_append");
             if (act.forced) {
                 self->pending_lsn = lsn;
                 self->pending_ticket = act.ticket;
@@ -439,7 +444,7 @@ s_flush (coord_server_t *self)
                             * 1000000 + (uint64_t) (t1.tv_nsec / 1000)
                             - (uint64_t) (t0.tv_nsec / 1000));
         if (self->commit_pending)
-            s_crash_point (self, S_CRASH_AFTER_DECISION);
+            tpc_crash_hit (self->crash, "coord.after_fsync");
         uint64_t ticket = self->pending_ticket;
         self->pending_ticket = self->pending_lsn = 0;
         self->commit_pending = false;
@@ -543,8 +548,12 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         tpc_msg_destroy (&msg);
         return;
     }
+    size_t live = coord_engine_live (self->engine);
     s_engine_rc (coord_engine_client_as (self->engine, cid, cidlen, user,
                                          msg, s_now ()));
+    if ((msg->type == TPC_MSG_BEGIN || msg->type == TPC_MSG_SUBMIT)
+        && coord_engine_live (self->engine) > live)
+        tpc_crash_hit (self->crash, "coord.registered");
     tpc_msg_destroy (&msg);
     s_perform (self);
 }
@@ -594,7 +603,12 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                name, err, tpc_errname (rc));
         return;
     }
+    uint64_t ticket = coord_engine_last_ticket (self->engine);
     s_engine_rc (coord_engine_agent (self->engine, name, msg, s_now ()));
+    /* a vote that made the engine force a record completed a commit */
+    if (msg->type == TPC_MSG_VOTE
+        && coord_engine_last_ticket (self->engine) > ticket)
+        tpc_crash_hit (self->crash, "coord.votes_in");
     tpc_msg_destroy (&msg);
     s_perform (self);
 }
@@ -756,6 +770,13 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     self->limits.max_size = cfg->max_msg_bytes ? cfg->max_msg_bytes
                                                : TPC_MSG_MAX_SIZE_DEFAULT;
     self->cfg.engine.coord_id = self->id;
+    self->cfg.crash.point = NULL;       /* the copy below owns the name */
+    self->crash = tpc_crash_new (&cfg->crash);
+    if (!self->crash) {
+        snprintf (errbuf, errlen, "bad crash point '%s' (or out of memory)",
+                  cfg->crash.point ? cfg->crash.point : "");
+        goto fail;
+    }
     self->engine = coord_engine_new (&self->cfg.engine);
     if (!self->engine) {
         snprintf (errbuf, errlen, "cannot create the engine (out of memory)");
@@ -840,6 +861,7 @@ coord_server_destroy (coord_server_t **self_p)
         zmq_ctx_term (self->ctx);
     tpc_log_destroy (&self->log);
     coord_engine_destroy (&self->engine);
+    tpc_crash_destroy (&self->crash);
     free (self);
     *self_p = NULL;
 }

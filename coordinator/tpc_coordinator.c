@@ -7,13 +7,15 @@
  *  false}) and then from the flags, which win.  SIGTERM and SIGINT stop it
  *  cleanly (exit 0).  Exit status: 0 clean stop, 1 --recover-only left
  *  transactions unfinished, 2 usage or start-up error, 3 the decision log
- *  failed, 99 the test hook TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 fired.
+ *  failed, 99 a crash point fired.
  *  Security: --curve-secret with --allow-agents and --allow-clients /
  *  --allow-admins turns CurveZMQ on (coord_zap.h); without them it refuses
  *  to start unless --insecure-plaintext says so, and then it warns loudly.
- *  Test hooks (environment): TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 exits
- *  with 99 right after the first COMMIT decision is durable, before any
- *  decide is sent; TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of
+ *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
+ *  TPC_CRASH_ACTION=exit|stop arm one crash point (common/tpc_crash.h);
+ *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 is the older spelling of
+ *  TPC_CRASH_POINT=coord.after_fsync (the first COMMIT decision is durable,
+ *  no decide sent); TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of
  *  the log fail (EIO) once the coordinator is serving.
  */
 #include <cjson/cJSON.h>
@@ -339,8 +341,15 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
                  "anyone unencrypted (tests only)\n");
         return TPC_EINVAL;
     }
+    char err[512];
+    if (tpc_crash_config_from_env (&cfg->crash, "coord.", err, sizeof err)) {
+        fprintf (stderr, "tpc-coordinator: %s\n", err);
+        return TPC_EINVAL;
+    }
     const char *hook = getenv ("TPC_COORD_DEBUG_EXIT_AFTER_DECISION");
-    cfg->debug_exit_after_decision = hook && strcmp (hook, "1") == 0;
+    if (!cfg->crash.point && hook && strcmp (hook, "1") == 0)
+        cfg->crash = (tpc_crash_config_t) { .point = "coord.after_fsync",
+                                            .at = 1 };
     hook = getenv ("TPC_COORD_DEBUG_FAIL_SYNC");
     cfg->debug_fail_sync = hook && strcmp (hook, "1") == 0;
     return 0;
@@ -397,6 +406,10 @@ main (int argc, char **argv)
              cfg.recover_only ? " mode=recover-only" : "",
              coord_server_security (server),
              coord_server_metrics_port (server));
+    if (cfg.crash.point)
+        fprintf (stderr, "tpc-coordinator: crash point %s armed at pass %"
+                 PRIu64 "%s\n", cfg.crash.point, cfg.crash.at,
+                 cfg.crash.action == TPC_CRASH_STOP ? " (stop)" : "");
     status = coord_server_run (server, &s_stop);
 cleanup:
     coord_server_destroy (&server);

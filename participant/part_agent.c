@@ -26,6 +26,7 @@ struct part_agent {
     void *zctx;
     void *sock;
     void *monitor;              /* PAIR receiving the socket's connect events */
+    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     bool verbose;
     bool announced;
     uint64_t now;
@@ -85,18 +86,6 @@ s_engine_log (void *arg, int level, const char *line)
     part_agent_log (&self->verbose, level, line);
 }
 
-/*  The one crash point for now: a prepare succeeded, its vote is not out. */
-static void
-s_crash_point_after_prepare (part_agent_t *self, const tpc_msg_t *msg)
-{
-    if (self->cfg.debug_exit_after_prepare && msg->type == TPC_MSG_VOTE
-        && msg->vote == TPC_VOTE_YES) {
-        fprintf (stderr, "tpc-participant: TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE: "
-                 "exit after PREPARE of %s, before its vote\n", msg->gid);
-        _exit (99);
-    }
-}
-
 static int
 s_send (void *arg, tpc_msg_t **msg_p)
 {
@@ -105,7 +94,6 @@ s_send (void *arg, tpc_msg_t **msg_p)
     *msg_p = NULL;
     if (!msg)
         return TPC_EINVAL;
-    s_crash_point_after_prepare (self, msg);
     char *buf = NULL;
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
@@ -119,15 +107,27 @@ s_send (void *arg, tpc_msg_t **msg_p)
                  tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
                  zmq_strerror (errno));
     }
+    else if (msg->type == TPC_MSG_VOTE && msg->vote == TPC_VOTE_YES)
+        tpc_crash_hit (self->crash, "agent.after_vote");
     free (buf);
     tpc_msg_destroy (&msg);
     return rc;
 }
 
+/*  A completion from the RM; the crash points here come BEFORE the engine
+ *  hears of it, so nothing of its consequences has left the process.     */
 static void
 s_emit (void *arg, const part_rm_result_t *res)
 {
     part_agent_t *self = arg;
+    if (res->status == 0) {
+        if (res->op == PART_RM_EXEC)
+            tpc_crash_hit (self->crash, "agent.after_work");
+        else if (res->op == PART_RM_PREPARE && !res->readonly)
+            tpc_crash_hit (self->crash, "agent.after_prepare");
+        else if (res->op == PART_RM_COMMIT_PREPARED)
+            tpc_crash_hit (self->crash, "agent.after_commit_prepared");
+    }
     part_engine_on_result (self->engine, res, self->now);
 }
 
@@ -322,6 +322,14 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         return NULL;
     }
     self->cfg = *config;
+    self->cfg.crash.point = NULL;       /* the copy below owns the name */
+    self->crash = tpc_crash_new (&config->crash);
+    if (!self->crash) {
+        snprintf (errbuf, errlen, "bad crash point '%s' (or out of memory)",
+                  config->crash.point ? config->crash.point : "");
+        part_agent_destroy (&self);
+        return NULL;
+    }
     self->verbose = config->verbose;
     self->rm = rm;
     self->name = strdup (config->name);
@@ -395,6 +403,7 @@ part_agent_destroy (part_agent_t **self_p)
         zmq_close (self->monitor);
     if (self->zctx)
         zmq_ctx_term (self->zctx);
+    tpc_crash_destroy (&self->crash);
     free (self->name);
     free (self);
     *self_p = NULL;

@@ -18,7 +18,11 @@
  *  the coordinator CurveZMQ; without them the agent refuses to start
  *  unless --insecure-plaintext says so, and then it warns loudly.
  *
- *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage.
+ *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage,
+ *  99 a crash point fired.  Test hooks (environment): TPC_CRASH_POINT=
+ *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
+ *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1 is the
+ *  older spelling of TPC_CRASH_POINT=agent.after_prepare.
  */
 #include <cJSON.h>
 #include <czmq.h>
@@ -395,8 +399,16 @@ main (int argc, char **argv)
                  "coordinator at %s can commit or roll back in this "
                  "database; statements cross the network in clear text.\n",
                  ac.endpoint);
+    if (tpc_crash_config_from_env (&ac.crash, "agent.", err, sizeof err)) {
+        fprintf (stderr, "tpc-participant: %s\n", err);
+        status = 2;
+        goto cleanup;
+    }
+    /* the older spelling of TPC_CRASH_POINT=agent.after_prepare */
     const char *dbg = getenv ("TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE");
-    ac.debug_exit_after_prepare = dbg && !strcmp (dbg, "1");
+    if (!ac.crash.point && dbg && !strcmp (dbg, "1"))
+        ac.crash = (tpc_crash_config_t) { .point = "agent.after_prepare",
+                                          .at = 1 };
     agent = part_agent_new (&ac, rm, err, sizeof err);
     if (!agent) {
         fprintf (stderr, "tpc-participant: %s\n", err);
