@@ -13,7 +13,16 @@
  *  The connection string is never printed.  Prefer pg_file (first line is
  *  the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for passwords.
  *
- *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage.
+ *  Security: --curve-secret (this agent's key pair) and
+ *  --coordinator-public (the coordinator's public key) make the link to
+ *  the coordinator CurveZMQ; without them the agent refuses to start
+ *  unless --insecure-plaintext says so, and then it warns loudly.
+ *
+ *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage,
+ *  99 a crash point fired.  Test hooks (environment): TPC_CRASH_POINT=
+ *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
+ *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1 is the
+ *  older spelling of TPC_CRASH_POINT=agent.after_prepare.
  */
 #include <cJSON.h>
 #include <czmq.h>
@@ -44,6 +53,9 @@ typedef struct {
     long heartbeat_ms;
     long stmt_cache;            /* -1 = the default */
     bool verbose;
+    char *curve_secret;
+    char *coordinator_public;
+    bool insecure_plaintext;
 } s_opts_t;
 
 static void
@@ -62,8 +74,16 @@ s_usage (FILE *out)
         "  --heartbeat MS       hello interval (default 1000)\n"
         "  --stmt-cache N       statements prepared per PostgreSQL connection\n"
         "                       (default 64; 0: none, all parsed every time)\n"
+        "  --curve-secret FILE  this agent's CURVE key pair (tpcctl keygen:\n"
+        "                       NAME.key_secret; its name must be --name)\n"
+        "  --coordinator-public FILE  the coordinator's public key (.key):\n"
+        "                       commands are taken from that key only\n"
+        "  --insecure-plaintext no CURVE: no authentication, no encryption\n"
+        "                       (tests only; says so loudly)\n"
         "  --config FILE.json   settings with the same names (pg_file,\n"
-        "                       heartbeat_ms); the command line wins\n"
+        "                       heartbeat_ms, curve_secret,\n"
+        "                       coordinator_public, insecure_plaintext);\n"
+        "                       the command line wins\n"
         "  -v, --verbose        log every step\n"
         "  -h, --help\n", S_DEFAULT_ENDPOINT);
 }
@@ -127,7 +147,12 @@ s_load_config (const char *path, s_opts_t *o)
                      : !strcmp (k, "coordinator") ? &o->coordinator
                      : !strcmp (k, "pg") ? &o->pg
                      : !strcmp (k, "pg_file") || !strcmp (k, "pg-file") ? &o->pg_file
-                     : !strcmp (k, "backend") ? &o->backend : NULL;
+                     : !strcmp (k, "backend") ? &o->backend
+                     : !strcmp (k, "curve_secret")
+                       || !strcmp (k, "curve-secret") ? &o->curve_secret
+                     : !strcmp (k, "coordinator_public")
+                       || !strcmp (k, "coordinator-public")
+                       ? &o->coordinator_public : NULL;
         if (!strcmp (k, "stmt_cache") || !strcmp (k, "stmt-cache")) {
             if (!cJSON_IsNumber (it) || it->valuedouble < 0
                 || it->valuedouble > 1e6 || it->valuedouble != (long) it->valuedouble) {
@@ -161,6 +186,9 @@ s_load_config (const char *path, s_opts_t *o)
         }
         else if (!strcmp (k, "verbose") && cJSON_IsBool (it))
             o->verbose = cJSON_IsTrue (it);
+        else if ((!strcmp (k, "insecure_plaintext")
+                  || !strcmp (k, "insecure-plaintext")) && cJSON_IsBool (it))
+            o->insecure_plaintext = cJSON_IsTrue (it);
         else {
             fprintf (stderr, "tpc-participant: %s: unknown or mistyped key \"%s\"\n",
                      path, k);
@@ -197,9 +225,12 @@ s_parse (int argc, char **argv, s_opts_t *o)
         { "pool", required_argument, NULL, 'P' },
         { "queue", required_argument, NULL, 'Q' },
         { "heartbeat", required_argument, NULL, 'H' },
-        { "stmt-cache", required_argument, NULL, 'S' },
+        { "stmt-cache", required_argument, NULL, 'T' },
         { "config", required_argument, NULL, 'C' },
         { "verbose", no_argument, NULL, 'v' },
+        { "curve-secret", required_argument, NULL, 'S' },
+        { "coordinator-public", required_argument, NULL, 'K' },
+        { "insecure-plaintext", no_argument, NULL, 'I' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -215,7 +246,7 @@ s_parse (int argc, char **argv, s_opts_t *o)
         case 'P': rc = s_number (optarg, &o->pool); break;
         case 'Q': rc = s_number (optarg, &o->queue); break;
         case 'H': rc = s_number (optarg, &o->heartbeat_ms); break;
-        case 'S':                       /* 0 is allowed: no cache */
+        case 'T':                       /* 0 is allowed: no cache */
             if (!strcmp (optarg, "0"))
                 o->stmt_cache = 0;
             else if ((rc = s_number (optarg, &o->stmt_cache)) == 0
@@ -224,6 +255,9 @@ s_parse (int argc, char **argv, s_opts_t *o)
             break;
         case 'C': break;
         case 'v': o->verbose = true; break;
+        case 'S': rc = s_set (&o->curve_secret, optarg); break;
+        case 'K': rc = s_set (&o->coordinator_public, optarg); break;
+        case 'I': o->insecure_plaintext = true; break;
         case 'h': s_usage (stdout); return 3;
         default: s_usage (stderr); return 2;
         }
@@ -253,6 +287,25 @@ s_parse (int argc, char **argv, s_opts_t *o)
     }
     if (o->pg && o->pg_file) {
         fprintf (stderr, "tpc-participant: give --pg or --pg-file, not both\n");
+        return 2;
+    }
+    bool curve = o->curve_secret || o->coordinator_public;
+    if (curve && o->insecure_plaintext) {
+        fprintf (stderr, "tpc-participant: --insecure-plaintext and CURVE "
+                 "keys contradict each other: give one\n");
+        return 2;
+    }
+    if (curve && !(o->curve_secret && o->coordinator_public)) {
+        fprintf (stderr, "tpc-participant: CURVE needs both --curve-secret "
+                 "FILE and --coordinator-public FILE\n");
+        return 2;
+    }
+    if (!curve && !o->insecure_plaintext) {
+        fprintf (stderr, "tpc-participant: refusing to start without "
+                 "authentication: give --curve-secret FILE (this agent's "
+                 "keys, `tpcctl keygen %s DIR`) and --coordinator-public "
+                 "FILE, or --insecure-plaintext to obey anyone, unencrypted "
+                 "(tests only)\n", o->name);
         return 2;
     }
     return 0;
@@ -285,6 +338,8 @@ s_opts_free (s_opts_t *o)
     free (o->pg);
     free (o->pg_file);
     free (o->backend);
+    free (o->curve_secret);
+    free (o->coordinator_public);
 }
 
 int
@@ -356,9 +411,27 @@ main (int argc, char **argv)
         .heartbeat_ms = (uint64_t) o.heartbeat_ms,
         .stop_fd = sfd,
         .verbose = o.verbose,
+        .curve_secret = o.curve_secret,
+        .coordinator_public = o.coordinator_public,
     };
+    if (o.insecure_plaintext)
+        fprintf (stderr,
+                 "tpc-participant: WARNING: --insecure-plaintext: NO "
+                 "AUTHENTICATION, NO ENCRYPTION.\n"
+                 "tpc-participant: WARNING: anyone who can pose as the "
+                 "coordinator at %s can commit or roll back in this "
+                 "database; statements cross the network in clear text.\n",
+                 ac.endpoint);
+    if (tpc_crash_config_from_env (&ac.crash, "agent.", err, sizeof err)) {
+        fprintf (stderr, "tpc-participant: %s\n", err);
+        status = 2;
+        goto cleanup;
+    }
+    /* the older spelling of TPC_CRASH_POINT=agent.after_prepare */
     const char *dbg = getenv ("TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE");
-    ac.debug_exit_after_prepare = dbg && !strcmp (dbg, "1");
+    if (!ac.crash.point && dbg && !strcmp (dbg, "1"))
+        ac.crash = (tpc_crash_config_t) { .point = "agent.after_prepare",
+                                          .at = 1 };
     agent = part_agent_new (&ac, rm, err, sizeof err);
     if (!agent) {
         fprintf (stderr, "tpc-participant: %s\n", err);
