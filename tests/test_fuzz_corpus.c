@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,14 +65,18 @@ s_slurp (const char *path, size_t *size)
     return buf;
 }
 
-/*  Run FN over every regular file in tests/corpus/SUB; returns how many
+/*  Run FN over every regular file in tests/corpus/SUB (which may be
+ *  missing unless REQUIRED: git keeps no empty folder); returns how many
  *  files there were (each failure is a CUnit failure naming the file).   */
 static int
-s_run_dir (const char *sub, int (*fn) (const uint8_t *, size_t))
+s_run_dir (const char *sub, int (*fn) (const uint8_t *, size_t),
+           bool required)
 {
     char dir[4096];
     snprintf (dir, sizeof dir, "%s/tests/corpus/%s", s_srcdir (), sub);
     DIR *d = opendir (dir);
+    if (!d && !required)
+        return 0;
     CU_ASSERT_PTR_NOT_NULL_FATAL (d);
     int files = 0;
     struct dirent *e;
@@ -102,25 +107,25 @@ s_run_dir (const char *sub, int (*fn) (const uint8_t *, size_t))
 static void
 test_msg_seeds (void)
 {
-    CU_ASSERT (s_run_dir ("msg", fuzz_msg_one) >= TPC_MSG_TYPE_COUNT - 1);
+    CU_ASSERT (s_run_dir ("msg", fuzz_msg_one, true) >= TPC_MSG_TYPE_COUNT - 1);
 }
 
 static void
 test_log_seeds (void)
 {
-    CU_ASSERT (s_run_dir ("log", fuzz_log_one) >= 4);
+    CU_ASSERT (s_run_dir ("log", fuzz_log_one, true) >= 4);
 }
 
 static void
 test_msg_regressions (void)
 {
-    s_run_dir ("regress/msg", fuzz_msg_one);
+    s_run_dir ("regress/msg", fuzz_msg_one, false);
 }
 
 static void
 test_log_regressions (void)
 {
-    s_run_dir ("regress/log", fuzz_log_one);
+    s_run_dir ("regress/log", fuzz_log_one, false);
 }
 
 /*  ------------------------------------------------------------------

@@ -279,7 +279,7 @@ s_segment (const uint8_t *data, size_t size)
         s_broken ("append or sync failed after open");
         goto cleanup;
     }
-    if (scan.n && lsn != scan.v[scan.n - 1].lsn + 1) {
+    if (lsn && scan.n && lsn != scan.v[scan.n - 1].lsn + 1) {
         fprintf (stderr, "fuzz_log: last LSN %" PRIu64 ", appended %" PRIu64
                  "\n", scan.v[scan.n - 1].lsn, lsn);
         s_broken ("the appended record does not follow the last one");
