@@ -288,7 +288,11 @@ s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
             continue;
         }
         if (msg->type == TPC_MSG_ERROR) {
-            rc = msg->code < 0 ? msg->code : TPC_EPROTO;
+            /* rid 0: the coordinator could not read SOME request of ours,
+             * maybe an older one: it says nothing certain about this one,
+             * so a decision-bearing call must report doubt, not failure. */
+            rc = msg->rid == 0 ? TPC_EPROTO
+                 : msg->code < 0 ? msg->code : TPC_EPROTO;
             s_fail (self, rc, "%s", msg->message ? msg->message : "");
             if (err_gid)
                 s_copy (err_gid, TPC_GID_MAX, msg->gid);

@@ -1257,6 +1257,17 @@ s_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
                        self->coord_id);
         return;
     }
+    if (!strcmp (v.state, "unknown")) {
+        /* Neither live nor remembered.  Presumed abort is right for an
+         * agent (none holds an ended gid prepared) but not for a client:
+         * the gid may have committed long ago and been forgotten.  Never
+         * tell a client "aborted" without knowing it.                    */
+        s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
+                       "outcome no longer known to the coordinator (ended "
+                       "long ago or never issued); the participants' "
+                       "tpc_marker tables hold the truth");
+        return;
+    }
     tpc_msg_t *reply = s_msg (self, TPC_MSG_TXSTATUS);
     if (!reply)
         return;

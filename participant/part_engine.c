@@ -731,6 +731,16 @@ drop:
 static void
 s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 {
+    if (rec && rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead
+        && msg->outcome == TPC_OUTCOME_ABORTED) {
+        /* the coordinator no longer knows this open transaction: roll it
+         * back (and leave a tombstone) as a decide aborted would          */
+        s_log (self, 0, "%s: open transaction unknown to the coordinator: "
+               "rolled back", rec->gid);
+        msg->type = TPC_MSG_DECIDE;
+        s_on_decide (self, rec, msg, true, now);
+        return;
+    }
     if (!rec || !rec->in_doubt || rec->state != S_PREPARED || s_busy (rec)) {
         s_log (self, 1, "%s: stale answer %s ignored", msg->gid,
                tpc_outcome_name (msg->outcome));
@@ -1001,10 +1011,19 @@ s_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
             s_submit (self, rec, PART_RM_ROLLBACK_PREPARED, now);
         }
     }
+    /* Open transactions the coordinator may have forgotten (it restarted,
+     * or its abort was lost): ask; "aborted" rolls them back.  The sweep
+     * repeats every sweep_ms: a prepared gid whose session broke during
+     * PREPARE (we voted no) or whose decision was lost is found again.   */
+    for (s_rec_t *rec = zhashx_first (self->recs); rec;
+         rec = zhashx_next (self->recs))
+        if (rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead)
+            s_query (self, rec->gid);
     if (!self->ready) {
         self->ready = true;
         self->found = res->ngids;
     }
+    self->recover_at = now + self->cfg.sweep_ms;
     if (self->recover_again) {
         self->recover_again = false;
         s_submit_recover (self, now);
@@ -1165,6 +1184,8 @@ part_engine_coordinator_up (part_engine_t *self, uint64_t now)
             s_query (self, rec->gid);
             s_timer_set (self, rec, now + self->cfg.query_ms);
         }
+        else if (rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead)
+            s_query (self, rec->gid);
 }
 
 void
@@ -1256,6 +1277,8 @@ part_engine_new (const part_engine_config_t *config, const part_rm_t *rm,
         self->cfg.query_ms = 1000;
     if (!self->cfg.doubt_ms)
         self->cfg.doubt_ms = 3000;
+    if (!self->cfg.sweep_ms)
+        self->cfg.sweep_ms = 10000;
     if (!self->cfg.retry_ms)
         self->cfg.retry_ms = 500;
     if (!self->cfg.forget_ms)

@@ -670,6 +670,64 @@ test_yes_voter_asks_when_no_decision (void)
     s_teardown (&fx);
 }
 
+/*  Regression (review #1): the session breaks during PREPARE after the
+ *  database prepared: the agent votes no and the coordinator sends no
+ *  decide to a no-voter.  The periodic sweep must find the prepared gid
+ *  and roll it back; before the fix it stayed prepared for ever.         */
+static void
+test_sweep_rolls_back_lost_prepare (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    part_mem_fail_next (fx.mem, PART_RM_PREPARE, TPC_ECONNECT,
+                        "connection lost", true);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, NULL);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));      /* it did prepare */
+    s_clear_out (&fx);
+    s_wait (&fx, 11000);                                 /* one sweep */
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+/*  Regression (review #2): an open (unprepared) transaction whose
+ *  coordinator restarted and forgot it kept its session pinned for ever.
+ *  The agent asks about open transactions on reconnect and every sweep;
+ *  "aborted" rolls them back, "in_progress" leaves them alone.           */
+static void
+test_forgotten_open_transaction_rolled_back (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+    s_clear_out (&fx);
+    part_engine_coordinator_up (fx.eng, fx.now);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
+    s_pump (&fx);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));          /* still live */
+    s_wait (&fx, 11000);                                 /* a sweep asks */
+    CU_ASSERT (s_count (&fx, TPC_MSG_QUERY, G1) >= 1);
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_FALSE (part_mem_is_open (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'T');  /* tombstone */
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    /* a late prepare of that gid votes no */
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, NULL);
+    s_teardown (&fx);
+}
+
 static void
 test_duplicates_and_stale (void)
 {
@@ -830,6 +888,8 @@ static const tpc_test_case_t s_cases[] = {
     { "recovery", test_recovery },
     { "reconnect_queries", test_reconnect_queries },
     { "yes_voter_asks_when_no_decision", test_yes_voter_asks_when_no_decision },
+    { "sweep_rolls_back_lost_prepare", test_sweep_rolls_back_lost_prepare },
+    { "forgotten_open_transaction_rolled_back", test_forgotten_open_transaction_rolled_back },
     { "duplicates_and_stale", test_duplicates_and_stale },
     { "abort_interrupts_statement", test_abort_interrupts_statement },
     { "busy", test_busy },
