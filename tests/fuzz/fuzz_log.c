@@ -42,6 +42,7 @@ typedef struct {
     s_seen_t *v;
     size_t n, cap;
     uint64_t file_size;         /* > 0: offsets must fit in it */
+    bool owner_only;            /* a replay: the log's own records skipped */
     int broken;                 /* a property broke inside the callback */
 } s_list_t;
 
@@ -93,8 +94,11 @@ s_collect (void *arg, const tpc_log_rec_t *rec, const void *payload,
            size_t len)
 {
     s_list_t *l = arg;
-    if (l->n && rec->lsn != l->v[l->n - 1].lsn + 1)
+    if (l->n && (l->owner_only ? rec->lsn <= l->v[l->n - 1].lsn
+                               : rec->lsn != l->v[l->n - 1].lsn + 1))
         l->broken = s_broken ("records not in LSN sequence");
+    if (l->owner_only && rec->type >= TPC_LOG_TYPE_INTERNAL)
+        l->broken = s_broken ("a replay showed the log's own record");
     if (rec->offset < S_SEG_HDR
         || (l->file_size && rec->offset + S_REC_HDR + len + 4 > l->file_size))
         l->broken = s_broken ("a record reported outside its segment");
@@ -222,6 +226,7 @@ s_segment (const uint8_t *data, size_t size)
 
     /* 2. open: replay, and cut a torn tail */
     replay.file_size = size;
+    replay.owner_only = true;
     tpc_log_config_t cfg = { .dir = dir, .segment_bytes = S_SEGMENT_BYTES,
                              .warn = s_quiet };
     int orc = tpc_log_open (&cfg, s_collect, &replay, &log, err, sizeof err);
