@@ -17,7 +17,12 @@
  *  transaction is open there, maybe idle between operations), or running a
  *  round.  It returns to the free pool only when PQtransactionStatus is
  *  IDLE: otherwise an internal ROLLBACK round runs first, and if even that
- *  leaves a transaction the connection is re-opened.
+ *  leaves a transaction the connection is re-opened.  A connection that
+ *  ran a client's statements is reset (DISCARD ALL, its own round) before
+ *  it is free again: a SET, a temporary table or a SET ROLE of one
+ *  transaction must not reach the next one (a temporary tpc_marker would
+ *  even take the agent's own marker rows).  A failed cleanup round
+ *  re-opens the connection.
  *
  *  When the last READY connection breaks, waiting BEGINs fail (there is no
  *  database to wait for) while phase-2 work keeps waiting; when the first
@@ -35,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tpc_error.h"
 #include "tpc_gid.h"
@@ -103,12 +109,16 @@ typedef struct s_conn {
     char gid[TPC_GID_MAX];
     bool begun;                 /* BEGIN sent for the pinned transaction */
     s_job_t *job;
-    bool cleaning;              /* internal ROLLBACK round */
+    bool cleaning;              /* internal ROLLBACK / DISCARD ALL round */
+    bool dirty;                 /* ran client statements since the reset */
+    bool dirty_full;            /* ... and one may have touched prepared
+                                   statements: only DISCARD ALL will do */
     bool in_round;
     bool want_write;            /* PQflush has more to send */
     int wfd;                    /* socket registered in the epoll set, -1 */
     uint32_t wev;               /* ... with these events */
     int nq;                     /* queries in the round */
+    bool resets;                /* the round undoes the session state */
     int base;                   /* 1 when the round starts with our BEGIN */
     PGresult **res;             /* result of each query (the first error
                                    of its commands, else its last result) */
@@ -152,6 +162,7 @@ typedef struct {
 static void s_dispatch (part_pg_t *self);
 static void s_release (part_pg_t *self, s_conn_t *c);
 static void s_on_round (part_pg_t *self, s_conn_t *c);
+static void s_txn_over (part_pg_t *self, s_conn_t *c);
 
 /* ------------------------------------------------------------------ */
 /*  Small helpers                                                      */
@@ -328,6 +339,7 @@ s_round_reset (s_conn_t *c)
     free (c->items);
     c->items = NULL;
     c->nq = c->base = c->nitems = c->ii = 0;
+    c->resets = false;
     c->in_round = false;
 }
 
@@ -366,6 +378,7 @@ s_conn_close (part_pg_t *self, s_conn_t *c)
     c->pq = NULL;
     c->want_write = false;
     c->cleaning = false;
+    c->dirty = c->dirty_full = false;
 }
 
 static void
@@ -597,6 +610,31 @@ s_stmts_settle (s_conn_t *c)
     }
 }
 
+/*  SESSION RESET.  A connection that ran a client's statements goes back to
+ *  the pool only after the session state they may have left is undone: a
+ *  SET (search_path, a role), an advisory lock, a temporary table, a
+ *  cursor WITH HOLD, a LISTEN, a prepared statement must not reach the
+ *  next transaction.  Two weights:
+ *    - every transaction that ran client statements ends with RESET ALL,
+ *      INSIDE the transaction right before the marker and PREPARE
+ *      TRANSACTION / COMMIT, in the same round trip: the GUCs a statement
+ *      or a function SET are back to their defaults when it prepares or
+ *      commits (and the marker goes to the real tpc_marker under the
+ *      default search_path);
+ *    - a statement whose text mentions any other kind of session state
+ *      (s_needs_discard: role, authorization, advisory, temp, listen,
+ *      cursor, declare, prepare, deallocate, discard, case-insensitive,
+ *      anywhere) or a transaction that failed (its RESET rolled back with
+ *      it) get a full DISCARD ALL from s_release(), a round of its own,
+ *      which also empties the statement cache.
+ *  What slips through: session state other than GUCs created by a
+ *  function whose call does not name it (DISCARD ALL on every transaction
+ *  would catch it, for a fifth of the throughput).                       */
+static const s_query_t s_reset_gucs[] = {
+    { "RESET ALL", 0, NULL, true },
+};
+#define S_RESET_MAX 1
+
 /*  Send N queries and a Sync.  0, or -1 when the connection broke (its
  *  job has been completed with TPC_ECONNECT).                            */
 static int
@@ -723,44 +761,157 @@ s_send_txn_round (part_pg_t *self, s_conn_t *c, const s_query_t *queries, int n)
     return rc;
 }
 
+/*  Skip white space and comments (-- to the end of the line, nested
+ *  slash-star) from P on.                                               */
+static const char *
+s_skip_blank (const char *p)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
+               || *p == '\f' || *p == '\v')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        }
+        else if (p[0] == '/' && p[1] == '*') {
+            int depth = 0;
+            do {
+                if (p[0] == '/' && p[1] == '*') {
+                    depth++;
+                    p += 2;
+                }
+                else if (p[0] == '*' && p[1] == '/') {
+                    depth--;
+                    p += 2;
+                }
+                else
+                    p++;
+            } while (*p && depth > 0);
+        }
+        else
+            return p;
+    }
+}
+
+/*  The next word at *P (after blanks) equals WORD, ignoring case; *P is
+ *  moved past it when it does.                                          */
+static bool
+s_word (const char **p, const char *word)
+{
+    const char *q = s_skip_blank (*p);
+    size_t n = strlen (word);
+    if (strncasecmp (q, word, n))
+        return false;
+    char next = q[n];
+    if ((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z')
+        || (next >= '0' && next <= '9') || next == '_' || next == '$'
+        || (unsigned char) next >= 0x80)
+        return false;
+    *p = q + n;
+    return true;
+}
+
+/*  True when SQL would end or prepare the transaction the agent holds
+ *  open: COMMIT, END, ROLLBACK (but not ROLLBACK [WORK|TRANSACTION] TO, a
+ *  savepoint), ABORT, PREPARE TRANSACTION, and the PREPARED forms.  Run,
+ *  such a statement commits this participant's part on its own (or
+ *  prepares it under a name no coordinator knows) while the others roll
+ *  back.  The first keyword decides: the extended protocol runs one
+ *  command per query, and every other way to end a transaction (CALL or
+ *  DO with COMMIT inside) fails inside a transaction block.             */
+static bool
+s_ends_transaction (const char *sql)
+{
+    const char *p = sql;
+    if (s_word (&p, "commit") || s_word (&p, "end") || s_word (&p, "abort"))
+        return true;
+    if (s_word (&p, "prepare"))
+        return s_word (&p, "transaction");
+    if (s_word (&p, "rollback")) {
+        if (!s_word (&p, "work"))
+            s_word (&p, "transaction");
+        return !s_word (&p, "to");
+    }
+    return false;
+}
+
+/*  True when SQL may leave session state that RESET ALL does not undo
+ *  (see SESSION RESET): the session then gets DISCARD ALL before reuse.  */
+static bool
+s_needs_discard (const char *sql)
+{
+    static const char *const words[] = {
+        "role", "authorization", "advisory", "temp", "listen", "cursor",
+        "declare", "prepare", "deallocate", "discard"
+    };
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcasestr (sql, words[i]))
+            return true;
+    return false;
+}
+
 /*  The statements of JOB, then TAIL (NTAIL queries), in one round on C.  */
 static void
 s_start_stmts (part_pg_t *self, s_conn_t *c, s_job_t *job,
                const s_query_t *tail, int ntail)
 {
-    s_query_t *q = calloc (job->nstmts + (size_t) ntail + 1, sizeof *q);
-    if (!q) {
-        c->job = NULL;
-        s_complete (self, job, TPC_ENOMEM, NULL, NULL);
-        return;
-    }
-    for (size_t i = 0; i < job->nstmts; i++) {
+    const char *refused = NULL, *state = NULL;
+    int status = TPC_EDB;
+    s_query_t *q = calloc (job->nstmts + S_RESET_MAX + (size_t) ntail + 1,
+                           sizeof *q);
+    if (!q)
+        status = TPC_ENOMEM;
+    for (size_t i = 0; q && !refused && i < job->nstmts; i++) {
         if (job->stmts[i].nparams > S_MAX_PARAMS) {
-            free (q);
-            c->job = NULL;
-            s_complete (self, job, TPC_EDB, "too many parameters in one "
-                        "statement (at most 65535)", "54000");
-            return;
+            refused = "too many parameters in one statement (at most 65535)";
+            state = "54000";
+        }
+        else if (s_ends_transaction (job->stmts[i].sql)) {
+            refused = "COMMIT, ROLLBACK, END, ABORT and PREPARE TRANSACTION "
+                      "are not allowed in work: the coordinator ends every "
+                      "transaction";
+            state = "25000";
         }
         q[i].sql = job->stmts[i].sql;
         q[i].nparams = (int) job->stmts[i].nparams;
         q[i].params = (const char *const *) job->stmts[i].params;
         q[i].cache = true;
     }
+    if (!q || refused) {
+        /* nothing was sent; a PREPARE or one-phase COMMIT ends the
+         * transaction either way (rolled back), an EXEC leaves it open */
+        free (q);
+        c->job = NULL;
+        s_complete (self, job, status, refused, state);
+        if (job->op != PART_RM_EXEC)
+            s_txn_over (self, c);
+        return;
+    }
+    for (size_t i = 0; i < job->nstmts; i++) {
+        c->dirty = true;
+        c->dirty_full |= s_needs_discard (job->stmts[i].sql);
+    }
+    /* the transaction ends in this round: undo its session state before
+     * the tail (see SESSION RESET) */
+    int nreset = 0;
+    if (ntail && c->dirty && !c->dirty_full) {
+        nreset = (int) (sizeof s_reset_gucs / sizeof *s_reset_gucs);
+        memcpy (q + job->nstmts, s_reset_gucs, (size_t) nreset * sizeof *q);
+        c->resets = true;
+    }
     if (ntail)
-        memcpy (q + job->nstmts, tail, (size_t) ntail * sizeof *q);
-    s_send_txn_round (self, c, q, (int) job->nstmts + ntail);
+        memcpy (q + job->nstmts + nreset, tail, (size_t) ntail * sizeof *q);
+    s_send_txn_round (self, c, q, (int) job->nstmts + nreset + ntail);
     free (q);
 }
 
-/*  Ends PREPARE and COMMIT_ONEPHASE rounds.  LOCK TABLE takes no lock the
- *  INSERT would not take, but fails outside a transaction block: should a
- *  statement have ended the transaction (COMMIT, ROLLBACK), the marker is
- *  not inserted and the round fails there (S_Q_GUARD before the end).    */
-#define S_GUARD_SQL "LOCK TABLE tpc_marker IN ROW EXCLUSIVE MODE"
+/*  Ends PREPARE and COMMIT_ONEPHASE rounds, before PREPARE TRANSACTION /
+ *  COMMIT: the commit marker, only if the transaction wrote something (its
+ *  row count then tells whether it did).  No statement of the round can
+ *  have ended the transaction: s_ends_transaction() refused those.       */
 #define S_MARKER_SQL "INSERT INTO tpc_marker (gid) SELECT $1::text " \
                      "WHERE pg_current_xact_id_if_assigned() IS NOT NULL"
-#define S_Q_GUARD 3             /* queries from the end: guard, marker, end */
 
 static void
 s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
@@ -784,12 +935,11 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
             snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s'", job->gid);
         else
             snprintf (sql, sizeof sql, "COMMIT");
-        s_query_t q[S_Q_GUARD] = {
-            { S_GUARD_SQL, 0, NULL, true }, { S_MARKER_SQL, 1, gidp, true },
-            { sql, 0, NULL, false }
+        s_query_t q[2] = {
+            { S_MARKER_SQL, 1, gidp, true }, { sql, 0, NULL, false }
         };
         job->step = 1;
-        s_start_stmts (self, c, job, q, S_Q_GUARD);
+        s_start_stmts (self, c, job, q, 2);
         return;
     }
     case PART_RM_ROLLBACK:
@@ -887,7 +1037,20 @@ s_on_round (part_pg_t *self, s_conn_t *c)
 {
     char sql[200];
     s_job_t *job = c->job;
-    if (!job) {                         /* our own cleanup ROLLBACK */
+    if (!job) {                         /* our own cleanup round */
+        int e = s_first_error (c);
+        if (e >= 0) {
+            char *why = s_trimmed (c->res[e] ? PQresultErrorMessage (c->res[e])
+                                             : PQerrorMessage (c->pq));
+            s_log (self, 0, "connection %zu: cleanup failed (%s): re-opening it",
+                   c->index, why ? why : "?");
+            free (why);
+            s_conn_close (self, c);
+            c->state = C_DOWN;
+            c->retry_at = self->now;
+            s_outage (self);
+            return;
+        }
         s_round_reset (c);
         s_release (self, c);
         return;
@@ -931,11 +1094,7 @@ s_on_round (part_pg_t *self, s_conn_t *c)
     case PART_RM_COMMIT_ONEPHASE: {
         const char *tag = job->op == PART_RM_PREPARE ? "PREPARE TRANSACTION"
                                                      : "COMMIT";
-        if (e >= 0 && e == c->nq - S_Q_GUARD)
-            s_complete (self, job, TPC_EDB, "a statement ended the transaction "
-                        "(COMMIT, ROLLBACK and PREPARE TRANSACTION are not "
-                        "allowed in work)", "25000");
-        else if (e >= 0)
+        if (e >= 0)
             s_complete_pgerr (self, c, job, c->res[e]);
         else if (!s_tag_is (last, tag))
             s_complete (self, job, TPC_EDB, job->op == PART_RM_PREPARE
@@ -943,6 +1102,9 @@ s_on_round (part_pg_t *self, s_conn_t *c)
                         : "the transaction was rolled back instead of committed",
                         "40000");
         else {
+            /* committed or prepared: so are its resets */
+            if (c->resets)
+                c->dirty = false;
             const char *n = PQcmdTuples (c->res[c->nq - 2]);
             bool wrote = n && *n && strcmp (n, "0") != 0;
             if (job->op == PART_RM_PREPARE && !wrote) {
@@ -1020,6 +1182,14 @@ s_release (part_pg_t *self, s_conn_t *c)
     if (c->state != C_READY || c->pinned || c->job || c->in_round)
         return;
     PGTransactionStatusType ts = PQtransactionStatus (c->pq);
+    if (ts == PQTRANS_IDLE && c->dirty) {
+        c->dirty = c->dirty_full = false;
+        c->cleaning = true;
+        s_stmts_clear (c);              /* DISCARD ALL deallocates them */
+        s_query_t q = { "DISCARD ALL", 0, NULL, false };
+        s_send_round (self, c, &q, 1, 0);
+        return;
+    }
     if (ts == PQTRANS_IDLE) {
         c->cleaning = false;
         s_dispatch (self);

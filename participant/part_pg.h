@@ -17,10 +17,9 @@
  *    BEGIN              nothing yet: pins a connection; "BEGIN" is sent in
  *                       the same pipeline as the first statements
  *    EXEC               [BEGIN;] stmt1; ... stmtN; Sync  (one round trip)
- *    PREPARE            [BEGIN;] stmt1; ... stmtN; LOCK TABLE tpc_marker
- *                       IN ROW EXCLUSIVE MODE; INSERT INTO tpc_marker (gid)
- *                       SELECT $1 WHERE pg_current_xact_id_if_assigned() IS
- *                       NOT NULL; PREPARE TRANSACTION 'gid'; Sync - ONE
+ *    PREPARE            [BEGIN;] stmt1; ... stmtN; INSERT INTO tpc_marker
+ *                       (gid) SELECT $1 WHERE pg_current_xact_id_if_assigned()
+ *                       IS NOT NULL; PREPARE TRANSACTION 'gid'; Sync - ONE
  *                       round trip for a work's statements and its prepare.
  *                       Success only when the PREPARE TRANSACTION result is
  *                       PGRES_COMMAND_OK with command tag "PREPARE
@@ -30,12 +29,11 @@
  *                       (read-only) prepared transaction is committed with
  *                       COMMIT PREPARED 'gid' before completing with
  *                       readonly, a second round trip for the rare case.
- *                       The LOCK takes no lock the INSERT would not take;
- *                       it fails outside a transaction block, so a
- *                       statement that ended the transaction (COMMIT,
- *                       ROLLBACK) makes the round fail before the marker.
- *    COMMIT_ONEPHASE    [BEGIN;] stmt1; ... stmtN; the same LOCK and INSERT;
- *                       COMMIT; Sync
+ *    COMMIT_ONEPHASE    [BEGIN;] stmt1; ... stmtN; the same INSERT; COMMIT;
+ *                       Sync
+ *    (a statement of a work that would end the transaction - COMMIT, END,
+ *    ROLLBACK, ABORT, PREPARE TRANSACTION - is refused before anything of
+ *    the round is sent)
  *    ROLLBACK           ROLLBACK (nothing if BEGIN was never sent)
  *    COMMIT_PREPARED    COMMIT PREPARED 'gid'   (42704 -> TPC_ENOENT)
  *    ROLLBACK_PREPARED  ROLLBACK PREPARED 'gid' (42704 -> TPC_ENOENT)
@@ -51,9 +49,9 @@
  *  A connection goes back to the pool only when PQtransactionStatus says
  *  it is idle (else ROLLBACK first, else it is re-opened).
  *
- *  STATEMENT CACHE: a statement (a work's, or the marker INSERT and its
- *  LOCK) that ran on a session without returning rows is prepared there
- *  (Parse "tpc_s<n>", in the same pipeline) the next time it comes, and
+ *  STATEMENT CACHE: a statement (a work's, or the marker INSERT) that ran
+ *  on a session without returning rows is prepared there (Parse
+ *  "tpc_s<n>", in the same pipeline) the next time it comes, and
  *  executed by name from then on: PostgreSQL no longer parses, analyses
  *  and plans it for every transaction.  At most stmt_cache per session;
  *  beyond that, statements go unnamed.  Statements returning rows are
