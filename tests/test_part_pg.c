@@ -977,6 +977,58 @@ test_session_reset (void)
     CU_ASSERT_EQUAL (s_prepared (NULL), 0);
 }
 
+/*  The same for transactions that PREPARE (the reset rides inside them):
+ *  a SET through a function is undone by the RESET ALL before the
+ *  marker; a session advisory lock (named in the text) by DISCARD ALL.  */
+static void
+test_session_reset_prepared (void)
+{
+    s_agent_t a;
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank11", false, "0", "1", "1024", NULL) == 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_sql (s_conninfo, "CREATE SCHEMA evil2; "
+                           "CREATE TABLE evil2.acct (id int PRIMARY KEY, bal int)"), 0);
+    static const char *poison[] = {
+        "SELECT set_config('search_path', 'evil2, public', false)",
+        "SELECT pg_advisory_lock(4242)",
+    };
+    for (size_t i = 0; i < sizeof poison / sizeof poison[0]; i++) {
+        char g1[32], g2[32], id[16];
+        snprintf (g1, sizeof g1, "tpc_t_11_%zu", 2 * i + 1);
+        snprintf (g2, sizeof g2, "tpc_t_11_%zu", 2 * i + 2);
+        snprintf (id, sizeof id, "%zu", 110 + i);
+        const char *p[] = { id };
+        tpc_msg_t *m = s_new (TPC_MSG_WORK, g1);
+        m->seq = 1;
+        m->then = TPC_THEN_PREPARE;
+        tpc_msg_add_stmt (m, NULL, poison[i], 0, NULL);
+        tpc_msg_add_stmt (m, NULL, "UPDATE acct SET bal = bal WHERE id = 0", 0, NULL);
+        tpc_msg_add_stmt (m, NULL, "INSERT INTO acct VALUES ($1, 1)", 1, p);
+        CU_ASSERT_EQUAL (s_send_to (a.name, m), 0);
+        CU_ASSERT_EQUAL (s_vote_of (g1, NULL, 0), TPC_VOTE_YES);
+        s_simple (a.name, TPC_MSG_DECIDE, g1, TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_ack_of (g1), TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_marker (g1), 'C');   /* the real marker table */
+        /* the next transaction, on the same (only) connection */
+        snprintf (id, sizeof id, "%zu", 120 + i);
+        s_work (a.name, g2, 1, TPC_THEN_PREPARE,
+                "INSERT INTO acct VALUES ($1, 1)", 1, p);
+        CU_ASSERT_EQUAL (s_vote_of (g2, NULL, 0), TPC_VOTE_YES);
+        s_simple (a.name, TPC_MSG_DECIDE, g2, TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_ack_of (g2), TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_rows (id), 1);
+        CU_ASSERT_EQUAL (s_marker (g2), 'C');
+    }
+    /* the first transaction's INSERT ran under its own search_path; the
+     * second's did not */
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (s_conninfo,
+                     "SELECT count(*) FROM evil2.acct"), 1);
+    /* the advisory lock did not stay with the agent's session */
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (s_conninfo,
+                     "SELECT pg_try_advisory_lock(4242)::int"), 1);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "prepare_commit", test_prepare_commit },
     { "tombstone", test_tombstone },
@@ -989,6 +1041,7 @@ static const tpc_test_case_t s_cases[] = {
     { "no_prepared_transactions", test_no_prepared_transactions },
     { "transaction_control_refused", test_transaction_control_refused },
     { "session_reset", test_session_reset },
+    { "session_reset_prepared", test_session_reset_prepared },
     { NULL, NULL }
 };
 
