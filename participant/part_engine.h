@@ -27,6 +27,10 @@ typedef struct {
     uint64_t query_ms;          /* re-ask an in-doubt gid; 0 = 1000 */
     uint64_t doubt_ms;          /* voted yes and no decision for this long:
                                    start asking (query); 0 = 3000 */
+    uint64_t sweep_ms;          /* list prepared gids again and ask about
+                                   open transactions this often, so nothing
+                                   stays prepared or open when a decision
+                                   or a session was lost; 0 = 10000 */
     uint64_t retry_ms;          /* retry a failed phase-2 step; 0 = 500 */
     uint64_t forget_ms;         /* remember an aborted gid; 0 = 60000 */
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */

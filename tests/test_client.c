@@ -516,6 +516,36 @@ test_status_list (void)
     tpc_client_destroy (&c);
 }
 
+/*  The coordinator's answer to a request it could not read: rid 0.       */
+static void
+s_script_rid0_error (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    (void) req;
+    s_reply (f, "{\"v\":1,\"type\":\"error\",\"rid\":0,\"code\":-102,"
+             "\"message\":\"message is not valid JSON\"}");
+}
+
+/*  Regression: an error with rid 0 may answer an OLDER request of ours, so
+ *  it must not count as a definite failure of a commit: in doubt.        */
+static void
+test_rid0_error_is_doubt (void)
+{
+    atomic_store (&s_fake.script, s_script_rid0_error);
+    tpc_client_t *c = s_client (2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome = TPC_CLIENT_COMMITTED;
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_EIN_DOUBT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_stmt_t st = { "db1", "SELECT 1", 0, NULL };
+    CU_ASSERT_EQUAL (tpc_submit (c, &st, 1, NULL, gid, &outcome, NULL, 0),
+                     TPC_CLIENT_EIN_DOUBT);
+    CU_ASSERT (strstr (tpc_client_errmsg (c), "not valid JSON") != NULL);
+    tpc_client_destroy (&c);
+}
+
 static void
 test_error_reply (void)
 {
@@ -751,7 +781,10 @@ test_tpcctl_usage (void)
     CU_ASSERT_EQUAL (TPCCTL (out, "--timeout-ms", "0", "list"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "list", "--coordinator"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "list", "extra"), 2);
-    CU_ASSERT_EQUAL (TPCCTL (out, "status"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "status", S_GID, S_GID), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "resolve", S_GID, "commit"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "resolve", S_GID, "--force"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "keygen", "bad name", "/tmp"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "status", "not_a_gid"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "show", S_GID, S_GID), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", "bogus", "list"), 2);
@@ -896,6 +929,7 @@ static const tpc_test_case_t s_cases[] = {
     { "submit", test_submit },
     { "status_list", test_status_list },
     { "error_reply", test_error_reply },
+    { "rid0_error_is_doubt", test_rid0_error_is_doubt },
     { "timeout_in_doubt", test_timeout_in_doubt },
     { "stale_reply", test_stale_reply },
     { "malformed_reply", test_malformed_reply },
