@@ -69,6 +69,19 @@ typedef struct {
                                    points; disarmed when zero */
     bool debug_fail_sync;       /* test hook: once serving, every fdatasync
                                    of the log fails with EIO */
+    /*  CurveZMQ (tpc_curve.h, coord_zap.h).  With curve_secret (this
+     *  coordinator's key pair) both sockets are CURVE servers and a ZAP
+     *  handler admits only the public keys found in the allow-list
+     *  directories, each key with its role; every request is checked
+     *  against its sender's role.  NULL = plain TCP, no authentication:
+     *  tpc-coordinator allows that only with --insecure-plaintext.       */
+    const char *curve_secret;
+    const char *allow_clients;
+    const char *allow_admins;
+    const char *allow_agents;
+    /*  HOST:PORT for GET /metrics (Prometheus text, coord_metrics.h);
+     *  NULL = no metrics endpoint.                                       */
+    const char *metrics_bind;
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on
@@ -91,5 +104,12 @@ uint64_t coord_server_replayed (coord_server_t *self);
 size_t coord_server_in_doubt (coord_server_t *self);
 const char *coord_server_client_endpoint (coord_server_t *self);
 const char *coord_server_agent_endpoint (coord_server_t *self);
+
+/*  "curve clients=<n> admins=<n> agents=<n>" (keys in the allow-lists at
+ *  start) or "plaintext", for the ready line.                            */
+const char *coord_server_security (coord_server_t *self);
+
+/*  The metrics endpoint's port (0 = none).                               */
+int coord_server_metrics_port (coord_server_t *self);
 
 #endif

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "part_engine.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
 
@@ -29,6 +30,9 @@ struct part_agent {
     bool verbose;
     bool announced;
     uint64_t now;
+    bool hs_failing;            /* handshakes fail; said once until one
+                                   succeeds */
+    bool hs_connecting;         /* TCP up, handshake not done */
 };
 
 static uint64_t
@@ -166,6 +170,39 @@ s_recv_all (part_agent_t *self)
     }
 }
 
+/*  Say once, until a handshake succeeds again, that the coordinator's
+ *  handshake fails: a wrong --coordinator-public, a key the coordinator
+ *  does not list, or plain text against CURVE.                           */
+static void
+s_handshake_event (part_agent_t *self, uint16_t event)
+{
+    bool failed = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                  || (event == ZMQ_EVENT_DISCONNECTED && self->hs_connecting);
+    if (event == ZMQ_EVENT_CONNECTED)
+        self->hs_connecting = true;
+    else
+        self->hs_connecting = false;
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (self->hs_failing)
+            fprintf (stderr, "tpc-participant: CURVE handshake with the "
+                     "coordinator succeeded\n");
+        self->hs_failing = false;
+    }
+    if (failed && !self->hs_failing) {
+        self->hs_failing = true;
+        fprintf (stderr, "tpc-participant: the %s handshake with the "
+                 "coordinator at %s fails%s: check --coordinator-public, "
+                 "and that this agent's public key is in the coordinator's "
+                 "--allow-agents directory; retrying\n",
+                 self->cfg.curve_secret ? "CURVE" : "ZeroMQ",
+                 self->cfg.endpoint,
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                 ? " (the coordinator refused this key)" : "");
+    }
+}
+
 /*  The DEALER (re)connected to the coordinator: hello at once, so that a
  *  restarted coordinator learns of this agent within a round trip rather
  *  than a heartbeat.  Monitor messages: frame 1 = event u16 + value u32,
@@ -185,6 +222,7 @@ s_monitor_event (part_agent_t *self)
             uint16_t event;
             memcpy (&event, zmq_msg_data (&frame), sizeof event);
             up |= event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+            s_handshake_event (self, event);
         }
         int more = zmq_msg_more (&frame);
         zmq_msg_close (&frame);
@@ -307,9 +345,20 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
         || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
         goto zerr;
+    if ((config->curve_secret || config->coordinator_public)
+        && tpc_curve_client_files (self->sock, config->curve_secret,
+                                   config->coordinator_public, errbuf,
+                                   errlen)) {
+        part_agent_destroy (&self);
+        return NULL;
+    }
     char monep[64];
     snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p", (void *) self);
-    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
         goto zerr;
     self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
     if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0

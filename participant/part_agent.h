@@ -34,6 +34,13 @@ typedef struct {
     bool verbose;
     /*  Crash points (tpc_crash.h): the agent.* points; zero = disarmed. */
     tpc_crash_config_t crash;
+    /*  CurveZMQ (tpc_curve.h): this agent's key pair and the coordinator's
+     *  public certificate.  The DEALER then completes a handshake only
+     *  with the coordinator holding that key, so the agent takes commands
+     *  from nobody else.  Both NULL = plain TCP (tpc-participant allows
+     *  that only with --insecure-plaintext).                             */
+    const char *curve_secret;
+    const char *coordinator_public;
 } part_agent_config_t;
 
 /*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */

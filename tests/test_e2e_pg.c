@@ -58,7 +58,8 @@ s_start_coord (char *const env[])
     }
     char *argv[] = { bin, "--id", "e2e", "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--vote-timeout-ms",
-                     "2000", "--txn-timeout-ms", "20000", NULL };
+                     "2000", "--txn-timeout-ms", "20000",
+                     "--insecure-plaintext", NULL };
     if (tpc_proc_spawn (&W.coord, argv, env, log))
         return -1;
     if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
@@ -86,7 +87,7 @@ s_start_agent (int i, char *const env[])
     snprintf (tmp.log, sizeof tmp.log, "%s", log);
     long off = tpc_proc_log_size (&tmp);
     char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
-                     "--pg-file", file, NULL };
+                     "--pg-file", file, "--insecure-plaintext", NULL };
     if (tpc_proc_spawn (&W.agent[i], argv, env, log))
         return -1;
     if (tpc_proc_wait_log (&W.agent[i], "ready", off, 20000))
