@@ -45,7 +45,11 @@
  *   16+len   4    CRC-32C of bytes 0 .. 16+len-1
  *
  *  A record is valid when magic, version, reserved byte, length and CRC
- *  check out; it is in sequence when its LSN is the one expected.  Sixteen
+ *  check out; it is in sequence when its LSN is the one expected.  LSNs
+ *  run 1 .. 2^64-2 and segment numbers 1 .. 2^64-1: a record claiming LSN
+ *  2^64-1 is out of sequence, and a log whose next record or segment
+ *  would leave those ranges refuses appends (TPC_ENOSPC) rather than
+ *  write what no reader would find (only a forged header gets there).  Sixteen
  *  zero bytes where a record would start (or the end of the file) end the
  *  segment; everything after that point must be zero.
  *
@@ -772,7 +776,8 @@ s_check (s_reader_t *r, char *errbuf, size_t errlen)
                 for (;;) {
                     s_rec_t rec;
                     st = s_record_at (d, size, off, &rec, &why);
-                    if (st == S_OK && rec.lsn != expect) {
+                    if (st == S_OK
+                        && (rec.lsn != expect || rec.lsn == UINT64_MAX)) {
                         st = S_BAD;
                         why = "record out of LSN sequence";
                     }
@@ -1087,6 +1092,8 @@ s_fail (tpc_log_t *self, int rc)
 static int
 s_rotate (tpc_log_t *self)
 {
+    if (self->seg_no == UINT64_MAX)
+        return TPC_ENOSPC;      /* no name left for the next segment */
     /* the spare: normally ready; else wait for the preparer at work */
     pthread_mutex_lock (&self->spare_mutex);
     assert (self->spare_want == self->seg_no + 1);
@@ -1148,6 +1155,8 @@ s_append_locked (tpc_log_t *self, uint8_t type, const void *payload,
 {
     if (atomic_load (&self->err))
         return TPC_ELOG_FAILED;
+    if (self->last_lsn >= UINT64_MAX - 1)
+        return TPC_ENOSPC;      /* no LSN left */
     size_t size = s_rec_size (len);
     if (self->seg_off + size > self->seg_cap) {
         int rc = s_rotate (self);

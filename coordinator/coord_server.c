@@ -8,6 +8,11 @@
  *  connected fails at once and is reported to the engine, which keeps the
  *  decision pending) and ZMQ_ROUTER_HANDOVER (a reconnecting agent takes
  *  its name over from a stale connection).
+ *  Size: a frame up to --max-msg-bytes is decoded; one up to twice that
+ *  (+ 4 KiB) is read and refused by the decoder (TPC_EMSG_TOO_BIG); a
+ *  larger one is never read into memory: ZeroMQ (ZMQ_MAXMSGSIZE) closes
+ *  that connection, and a socket monitor logs each dropped connection
+ *  (verbose: an ordinary disconnect looks the same).
  */
 #include "coord_server.h"
 
@@ -40,6 +45,7 @@ struct coord_server {
     tpc_log_t *log;
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     void *ctx, *clients, *agents;
+    void *monitor[2];           /* PAIRs: disconnects of agents, clients */
     char client_ep[256], agent_ep[256];
     tpc_msg_limits_t limits;
     uint64_t epoch, replayed;
@@ -333,18 +339,6 @@ s_reply_error (coord_server_t *self, const void *id, size_t idlen, int code,
     tpc_msg_destroy (&msg);
 }
 
-/*  Crash points after a message to an agent left.                        */
-static void
-s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
-{
-    if (msg->type == TPC_MSG_PREPARE
-        || (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_PREPARE))
-        tpc_crash_hit (self->crash, "coord.prepare_sent");
-    else if (msg->type == TPC_MSG_DECIDE
-             && msg->outcome == TPC_OUTCOME_COMMITTED)
-        tpc_crash_hit (self->crash, "coord.commit_sent");
-}
-
 /*  An "error" reply to request RID (a decoded request refused here).    */
 static void
 s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
@@ -358,6 +352,18 @@ s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
         s_send (self->clients, id, idlen, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
+}
+
+/*  Crash points after a message to an agent left.                        */
+static void
+s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
+{
+    if (msg->type == TPC_MSG_PREPARE
+        || (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_PREPARE))
+        tpc_crash_hit (self->crash, "coord.prepare_sent");
+    else if (msg->type == TPC_MSG_DECIDE
+             && msg->outcome == TPC_OUTCOME_COMMITTED)
+        tpc_crash_hit (self->crash, "coord.commit_sent");
 }
 
 /*  Perform every queued action: sends go out, appends are written.      */
@@ -613,6 +619,47 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     s_perform (self);
 }
 
+/*  Frames larger than this are not read: ZeroMQ drops the connection.   */
+static int64_t
+s_wire_max (coord_server_t *self)
+{
+    return (int64_t) self->limits.max_size * 2 + 4096;
+}
+
+/*  Socket monitor I (0 agents, 1 clients) has events: log the dropped
+ *  connections.  Monitor messages: frame 1 = event u16 + value u32,
+ *  frame 2 = endpoint.                                                   */
+static void
+s_on_monitor (coord_server_t *self, int i)
+{
+    for (;;) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->monitor[i], ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&frame) >= sizeof event)
+            memcpy (&event, zmq_msg_data (&frame), sizeof event);
+        bool more = zmq_msg_more (&frame);
+        zmq_msg_close (&frame);
+        while (more) {
+            zmq_msg_init (&frame);
+            if (zmq_msg_recv (&frame, self->monitor[i], 0) < 0)
+                more = false;
+            else
+                more = zmq_msg_more (&frame);
+            zmq_msg_close (&frame);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED)
+            s_say (self, 0, "%s connection dropped: closed by the peer, or "
+                   "it sent a frame over %" PRId64 " bytes (2 x "
+                   "--max-msg-bytes + 4096), which is never read",
+                   i ? "client" : "agent", s_wire_max (self));
+    }
+}
+
 /*  Read whatever is waiting on both sockets, up to batch_max messages.   */
 static void
 s_batch (coord_server_t *self)
@@ -653,7 +700,7 @@ s_bind (coord_server_t *self, const char *ep, bool agents, char *bound,
     if (!sock)
         goto fail;
     int one = 1, linger = 1000, hwm = S_HWM;
-    int64_t maxmsg = (int64_t) self->limits.max_size * 2 + 4096;
+    int64_t maxmsg = s_wire_max (self);
     if (zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger)
         || zmq_setsockopt (sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
         || zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
@@ -726,6 +773,24 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
               coord_zap_keys (self->zap, COORD_ROLE_ADMIN),
               coord_zap_keys (self->zap, COORD_ROLE_AGENT));
     return 0;
+}
+
+/*  A PAIR that receives SOCK's disconnect events, or NULL.               */
+static void *
+s_monitor (coord_server_t *self, void *sock, const char *which)
+{
+    char ep[128];
+    snprintf (ep, sizeof ep, "inproc://tpc-coord-%s-%p", which, (void *) self);
+    if (zmq_socket_monitor (sock, ep, ZMQ_EVENT_DISCONNECTED) != 0)
+        return NULL;
+    void *pair = zmq_socket (self->ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (pair && (zmq_setsockopt (pair, ZMQ_LINGER, &linger, sizeof linger)
+                 || zmq_connect (pair, ep))) {
+        zmq_close (pair);
+        pair = NULL;
+    }
+    return pair;
 }
 
 coord_server_t *
@@ -838,6 +903,14 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
         && !(self->metrics = coord_metrics_new (cfg->metrics_bind, errbuf,
                                                 errlen)))
         goto fail;
+    self->monitor[0] = s_monitor (self, self->agents, "agents");
+    self->monitor[1] = self->clients ? s_monitor (self, self->clients,
+                                                  "clients") : NULL;
+    if (!self->monitor[0] || (self->clients && !self->monitor[1])) {
+        snprintf (errbuf, errlen, "cannot monitor the sockets: %s",
+                  zmq_strerror (errno));
+        goto fail;
+    }
     return self;
 fail:
     coord_server_destroy (&self);
@@ -850,6 +923,13 @@ coord_server_destroy (coord_server_t **self_p)
     coord_server_t *self = *self_p;
     if (!self)
         return;
+    for (int i = 0; i < 2; i++) {
+        void *sock = i ? self->clients : self->agents;
+        if (sock && self->monitor[i])
+            zmq_socket_monitor (sock, NULL, 0);
+        if (self->monitor[i])
+            zmq_close (self->monitor[i]);
+    }
     if (self->clients)
         zmq_close (self->clients);
     if (self->agents)
@@ -895,16 +975,21 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
         uint64_t until = wake < deadline ? wake : deadline;
         long timeout = until <= now ? 0
                      : until - now > 1000 ? 1000 : (long) (until - now);
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[4] = {
             { .socket = self->agents, .events = ZMQ_POLLIN },
+            { .socket = self->monitor[0], .events = ZMQ_POLLIN },
             { .socket = self->clients, .events = ZMQ_POLLIN },
+            { .socket = self->monitor[1], .events = ZMQ_POLLIN },
         };
-        int rc = zmq_poll (items, self->clients ? 2 : 1, timeout);
+        int rc = zmq_poll (items, self->clients ? 4 : 2, timeout);
         if (rc < 0 && errno != EINTR) {
             s_say (self, 1, "poll failed: %s", zmq_strerror (errno));
             status = 2;
             break;
         }
+        for (int i = 0; rc > 0 && i < 2; i++)
+            if (items[2 * i + 1].revents & ZMQ_POLLIN)
+                s_on_monitor (self, i);
         if (rc > 0)
             s_batch (self);
         now = s_now ();

@@ -17,7 +17,12 @@
  *  transaction is open there, maybe idle between operations), or running a
  *  round.  It returns to the free pool only when PQtransactionStatus is
  *  IDLE: otherwise an internal ROLLBACK round runs first, and if even that
- *  leaves a transaction the connection is re-opened.
+ *  leaves a transaction the connection is re-opened.  A connection that
+ *  ran a client's statements is reset (DISCARD ALL, its own round) before
+ *  it is free again: a SET, a temporary table or a SET ROLE of one
+ *  transaction must not reach the next one (a temporary tpc_marker would
+ *  even take the agent's own marker rows).  A failed cleanup round
+ *  re-opens the connection.
  *
  *  When the last READY connection breaks, waiting BEGINs fail (there is no
  *  database to wait for) while phase-2 work keeps waiting; when the first
@@ -32,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tpc_error.h"
 #include "tpc_gid.h"
@@ -77,7 +83,8 @@ typedef struct s_conn {
     char gid[TPC_GID_MAX];
     bool begun;                 /* BEGIN sent for the pinned transaction */
     s_job_t *job;
-    bool cleaning;              /* internal ROLLBACK round */
+    bool cleaning;              /* internal ROLLBACK / DISCARD ALL round */
+    bool dirty;                 /* ran client statements since the reset */
     bool in_round;
     bool want_write;            /* PQflush has more to send */
     int nq, qi;                 /* queries in the round, query being read */
@@ -302,6 +309,7 @@ s_conn_close (s_conn_t *c)
     c->pq = NULL;
     c->want_write = false;
     c->cleaning = false;
+    c->dirty = false;
 }
 
 static void
@@ -540,6 +548,81 @@ s_send_txn_round (part_pg_t *self, s_conn_t *c, const s_query_t *queries, int n)
     return rc;
 }
 
+/*  Skip white space and comments (-- to the end of the line, nested
+ *  slash-star) from P on.                                               */
+static const char *
+s_skip_blank (const char *p)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
+               || *p == '\f' || *p == '\v')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        }
+        else if (p[0] == '/' && p[1] == '*') {
+            int depth = 0;
+            do {
+                if (p[0] == '/' && p[1] == '*') {
+                    depth++;
+                    p += 2;
+                }
+                else if (p[0] == '*' && p[1] == '/') {
+                    depth--;
+                    p += 2;
+                }
+                else
+                    p++;
+            } while (*p && depth > 0);
+        }
+        else
+            return p;
+    }
+}
+
+/*  The next word at *P (after blanks) equals WORD, ignoring case; *P is
+ *  moved past it when it does.                                          */
+static bool
+s_word (const char **p, const char *word)
+{
+    const char *q = s_skip_blank (*p);
+    size_t n = strlen (word);
+    if (strncasecmp (q, word, n))
+        return false;
+    char next = q[n];
+    if ((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z')
+        || (next >= '0' && next <= '9') || next == '_' || next == '$'
+        || (unsigned char) next >= 0x80)
+        return false;
+    *p = q + n;
+    return true;
+}
+
+/*  True when SQL would end or prepare the transaction the agent holds
+ *  open: COMMIT, END, ROLLBACK (but not ROLLBACK [WORK|TRANSACTION] TO, a
+ *  savepoint), ABORT, PREPARE TRANSACTION, and the PREPARED forms.  Run,
+ *  such a statement commits this participant's part on its own (or
+ *  prepares it under a name no coordinator knows) while the others roll
+ *  back.  The first keyword decides: the extended protocol runs one
+ *  command per query, and every other way to end a transaction (CALL or
+ *  DO with COMMIT inside) fails inside a transaction block.             */
+static bool
+s_ends_transaction (const char *sql)
+{
+    const char *p = sql;
+    if (s_word (&p, "commit") || s_word (&p, "end") || s_word (&p, "abort"))
+        return true;
+    if (s_word (&p, "prepare"))
+        return s_word (&p, "transaction");
+    if (s_word (&p, "rollback")) {
+        if (!s_word (&p, "work"))
+            s_word (&p, "transaction");
+        return !s_word (&p, "to");
+    }
+    return false;
+}
+
 static void
 s_start_exec (part_pg_t *self, s_conn_t *c, s_job_t *job)
 {
@@ -557,10 +640,19 @@ s_start_exec (part_pg_t *self, s_conn_t *c, s_job_t *job)
                         "statement (at most 65535)", "54000");
             return;
         }
+        if (s_ends_transaction (job->stmts[i].sql)) {
+            free (q);
+            c->job = NULL;
+            s_complete (self, job, TPC_EDB, "COMMIT, ROLLBACK, END, ABORT and "
+                        "PREPARE TRANSACTION are not allowed in work: the "
+                        "coordinator ends every transaction", "25000");
+            return;
+        }
         q[i].sql = job->stmts[i].sql;
         q[i].nparams = (int) job->stmts[i].nparams;
         q[i].params = (const char *const *) job->stmts[i].params;
     }
+    c->dirty = true;
     s_send_txn_round (self, c, q, (int) job->nstmts);
     free (q);
 }
@@ -689,7 +781,20 @@ static void
 s_on_round (part_pg_t *self, s_conn_t *c)
 {
     s_job_t *job = c->job;
-    if (!job) {                         /* our own cleanup ROLLBACK */
+    if (!job) {                         /* our own cleanup round */
+        int e = s_first_error (c);
+        if (e >= 0) {
+            char *why = s_trimmed (c->res[e] ? PQresultErrorMessage (c->res[e])
+                                             : PQerrorMessage (c->pq));
+            s_log (self, 0, "connection %zu: cleanup failed (%s): re-opening it",
+                   c->index, why ? why : "?");
+            free (why);
+            s_conn_close (c);
+            c->state = C_DOWN;
+            c->retry_at = self->now;
+            s_outage (self);
+            return;
+        }
         s_round_reset (c);
         s_release (self, c);
         return;
@@ -818,6 +923,13 @@ s_release (part_pg_t *self, s_conn_t *c)
     if (c->state != C_READY || c->pinned || c->job || c->in_round)
         return;
     PGTransactionStatusType ts = PQtransactionStatus (c->pq);
+    if (ts == PQTRANS_IDLE && c->dirty) {
+        c->dirty = false;
+        c->cleaning = true;
+        s_query_t q = { "DISCARD ALL", 0, NULL };
+        s_send_round (self, c, &q, 1, 0);
+        return;
+    }
     if (ts == PQTRANS_IDLE) {
         c->cleaning = false;
         s_dispatch (self);

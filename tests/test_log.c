@@ -2206,6 +2206,119 @@ test_api_limits (void)
     free (dir);
 }
 
+/*  A segment file NO in DIR, SIZE bytes: a valid header (first LSN FIRST)
+ *  then zeros; if REC_LSN is non-zero, one record (type 1, 8-byte
+ *  payload) with that LSN and a right CRC after the header.  Only a forged
+ *  file can carry numbers this close to 2^64.                          */
+static void
+s_forge_segment (const char *dir, uint64_t no, uint64_t first, size_t size,
+                 uint64_t rec_lsn)
+{
+    uint8_t d[512] = { 0 };
+    CU_ASSERT_FATAL (size <= sizeof d && size >= 64);
+    memcpy (d, "TPCL", 4);
+    d[4] = 1;
+    d[6] = 32;
+    for (int i = 0; i < 8; i++) {
+        d[8 + i] = (uint8_t) (no >> (8 * i));
+        d[16 + i] = (uint8_t) (first >> (8 * i));
+    }
+    uint32_t crc = tpc_crc32c (0, d, 28);
+    for (int i = 0; i < 4; i++)
+        d[28 + i] = (uint8_t) (crc >> (8 * i));
+    if (rec_lsn) {
+        uint8_t *r = d + 32;
+        r[0] = 0xD7;
+        r[1] = 1;
+        r[2] = 1;
+        r[4] = 8;
+        for (int i = 0; i < 8; i++)
+            r[8 + i] = (uint8_t) (rec_lsn >> (8 * i));
+        memset (r + 16, 0xAB, 8);
+        crc = tpc_crc32c (0, r, 24);
+        for (int i = 0; i < 4; i++)
+            r[24 + i] = (uint8_t) (crc >> (8 * i));
+    }
+    char path[4200];
+    snprintf (path, sizeof path, "%s/%020" PRIu64 ".tpclog", dir, no);
+    FILE *f = fopen (path, "wb");
+    CU_ASSERT_FATAL (f != NULL);
+    CU_ASSERT_EQUAL (fwrite (d, 1, size, f), size);
+    fclose (f);
+}
+
+/*  Found by fuzzing (tests/corpus/regress/log/segment-number-max.tpclog):
+ *  a forged header with segment number 2^64-1, or a first LSN near 2^64,
+ *  made appends "succeed" into a segment named 0 (which no reader lists)
+ *  or with LSNs that wrapped to 1 (out of sequence): acknowledged records
+ *  that the next open cut off.  Now such appends are refused.            */
+static void
+test_number_limits (void)
+{
+    uint8_t p[40] = { 0 };
+    uint64_t lsn = 0;
+    int rc;
+    char err[512];
+
+    /* no segment number after 2^64-1: a rotation is refused */
+    char *dir = tpc_test_tmpdir ("logmax");
+    CU_ASSERT_FATAL (dir != NULL);
+    s_forge_segment (dir, UINT64_MAX, 1, 64, 0);
+    s_collect_t c = { 0 };
+    tpc_log_t *log = s_open (dir, 4096, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
+    CU_ASSERT_EQUAL (tpc_log_append (log, 1, p, sizeof p, &lsn), TPC_ENOSPC);
+    CU_ASSERT_EQUAL (tpc_log_checkpoint_begin (log), TPC_ENOSPC);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    CU_ASSERT_EQUAL (tpc_log_scan (dir, s_collect_fn, &c, s_collect_warn,
+                                   err, sizeof err), 0);
+    CU_ASSERT_EQUAL (c.n, 0);
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir);
+    free (dir);
+
+    /* LSNs end at 2^64-2 */
+    dir = tpc_test_tmpdir ("logmax");
+    CU_ASSERT_FATAL (dir != NULL);
+    s_forge_segment (dir, 1, UINT64_MAX - 1, 512, 0);
+    log = s_open (dir, 4096, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
+    CU_ASSERT_EQUAL (tpc_log_append (log, 1, p, sizeof p, &lsn), 0);
+    CU_ASSERT_EQUAL (lsn, UINT64_MAX - 1);
+    CU_ASSERT_EQUAL (tpc_log_sync (log, lsn), 0);
+    CU_ASSERT_EQUAL (tpc_log_append (log, 1, p, sizeof p, &lsn), TPC_ENOSPC);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    CU_ASSERT_EQUAL (tpc_log_scan (dir, s_collect_fn, &c, s_collect_warn,
+                                   err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL (c.n, 1);
+    CU_ASSERT_EQUAL (c.recs[0].lsn, UINT64_MAX - 1);
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir);
+    free (dir);
+
+    /* a record claiming LSN 2^64-1 is not valid: a torn tail, cut; and
+     * no LSN is left for the next record */
+    dir = tpc_test_tmpdir ("logmax");
+    CU_ASSERT_FATAL (dir != NULL);
+    s_forge_segment (dir, 1, UINT64_MAX, 512, UINT64_MAX);
+    CU_ASSERT_EQUAL (tpc_log_scan (dir, s_collect_fn, &c, s_collect_warn,
+                                   err, sizeof err), 0);
+    CU_ASSERT_EQUAL (c.n, 0);
+    CU_ASSERT_EQUAL (c.warnings, 1);
+    s_collect_reset (&c);
+    log = s_open (dir, 4096, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
+    CU_ASSERT_EQUAL (c.n, 0);
+    CU_ASSERT_EQUAL (tpc_log_append (log, 1, p, sizeof p, &lsn), TPC_ENOSPC);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "round_trip_100k", test_round_trip_100k },
     { "torn_tail_every_offset", test_torn_tail_every_offset },
@@ -2228,6 +2341,7 @@ static const tpc_test_case_t s_cases[] = {
     { "spare_left_over", test_spare_left_over },
     { "crash_while_preparing", test_crash_while_preparing },
     { "api_limits", test_api_limits },
+    { "number_limits", test_number_limits },
     { NULL, NULL }
 };
 

@@ -824,6 +824,8 @@ test_array_cap (void)
         size_t size = strlen (head) + n * 5 + 3;
         char *j = malloc (size), *p = j;
         CU_ASSERT_PTR_NOT_NULL_FATAL (j);
+        if (!j)
+            return;     /* not reached; tells gcc -fsanitize so */
         p += sprintf (p, "%s", head);
         for (size_t i = 0; i < n; i++)
             p += sprintf (p, i ? ",null" : "null");

@@ -671,6 +671,109 @@ test_no_prepared_transactions (void)
     tpc_harness_pg_cmd ("destroy", cluster);
 }
 
+/*  Found by test_bad_input: a statement such as COMMIT in a client's work
+ *  used to run, committing this participant's part on its own (and its
+ *  earlier statements with it) while the others rolled back; PREPARE
+ *  TRANSACTION 'x' left a prepared transaction no coordinator knows, with
+ *  its locks.  Now the agent refuses such statements before any runs.   */
+static void
+test_transaction_control_refused (void)
+{
+    s_agent_t a;
+    CU_ASSERT_FATAL (s_agent_start (&a, "bank9", false, "0") == 0);
+    static const char *ctl[] = {
+        "COMMIT", "commit work", "COMMIT AND CHAIN", "END", "end transaction",
+        "  /* a /* nested */ comment */ -- and a line\n Commit",
+        "ROLLBACK", "ROLLBACK AND CHAIN", "rollback work", "ABORT",
+        "PREPARE TRANSACTION 'evil'", "prepare\ttransaction 'tpc_zzz_1_1'",
+        "COMMIT PREPARED 'tpc_t_9_1'", "ROLLBACK PREPARED 'tpc_t_9_1'",
+    };
+    for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
+        char gid[32], id[16];
+        snprintf (gid, sizeof gid, "tpc_t_9_%zu", i + 10);
+        snprintf (id, sizeof id, "%zu", 90 + i);
+        const char *p[] = { id };
+        tpc_msg_t *m = s_new (TPC_MSG_WORK, gid);
+        m->seq = 1;
+        m->then = TPC_THEN_PREPARE;
+        tpc_msg_add_stmt (m, NULL, "INSERT INTO acct VALUES ($1, 1)", 1, p);
+        tpc_msg_add_stmt (m, NULL, ctl[i], 0, NULL);
+        CU_ASSERT_EQUAL (s_send_to (a.name, m), 0);
+        char why[512];
+        CU_ASSERT_EQUAL (s_vote_of (gid, why, sizeof why), TPC_VOTE_NO);
+        CU_ASSERT (strstr (why, "not allowed in work") != NULL);
+        CU_ASSERT_EQUAL (s_rows (id), 0);
+        CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+    }
+    /* savepoints, and a prepared statement, are fine */
+    const char *gid = "tpc_t_9_1";
+    tpc_msg_t *m = s_new (TPC_MSG_WORK, gid);
+    m->seq = 1;
+    m->then = TPC_THEN_COMMIT;
+    tpc_msg_add_stmt (m, NULL, "INSERT INTO acct VALUES (80, 1)", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "SAVEPOINT s", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "INSERT INTO acct VALUES (81, 1)", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "ROLLBACK TO SAVEPOINT s", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "INSERT INTO acct VALUES (82, 1)", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "rollback work to s", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "RELEASE SAVEPOINT s", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "PREPARE q AS SELECT 1", 0, NULL);
+    tpc_msg_add_stmt (m, NULL, "EXECUTE q", 0, NULL);
+    CU_ASSERT_EQUAL (s_send_to (a.name, m), 0);
+    CU_ASSERT_EQUAL (s_ack_of (gid), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_rows ("80"), 1);
+    CU_ASSERT_EQUAL (s_rows ("81"), 0);
+    CU_ASSERT_EQUAL (s_rows ("82"), 0);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
+/*  Found by test_bad_input: the pool handed the next transaction a
+ *  connection as the last one left it: after one client's SET search_path
+ *  or CREATE TEMP TABLE tpc_marker, every later transaction on that
+ *  connection failed (relation does not exist; cannot PREPARE a
+ *  transaction that has operated on temporary objects).  Now a connection
+ *  that ran client statements is reset (DISCARD ALL) before reuse.      */
+static void
+test_session_reset (void)
+{
+    s_agent_t a;
+    CU_ASSERT_FATAL (s_agent_start_with (&a, "bank10", false, "0", "1", "1024") == 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_sql (s_conninfo, "CREATE SCHEMA evil; "
+                           "CREATE TABLE evil.acct (id int PRIMARY KEY, bal int)"), 0);
+    static const char *poison[] = {
+        "SET search_path = evil, public",
+        "CREATE TEMP TABLE tpc_marker (gid text PRIMARY KEY, kind char(1) "
+        "NOT NULL DEFAULT 'C', at timestamptz DEFAULT now())",
+        "SET default_transaction_read_only = on",
+        "PREPARE ins (int) AS INSERT INTO acct VALUES ($1, 1)",
+    };
+    for (size_t i = 0; i < sizeof poison / sizeof poison[0]; i++) {
+        char g1[32], g2[32], id[16];
+        snprintf (g1, sizeof g1, "tpc_t_10_%zu", 2 * i + 1);
+        snprintf (g2, sizeof g2, "tpc_t_10_%zu", 2 * i + 2);
+        snprintf (id, sizeof id, "%zu", 100 + i);
+        s_work (a.name, g1, 1, TPC_THEN_COMMIT, poison[i], 0, NULL);
+        CU_ASSERT_EQUAL (s_ack_of (g1), TPC_OUTCOME_COMMITTED);
+        /* the next transaction, on the same (only) connection */
+        const char *p[] = { id };
+        s_work (a.name, g2, 1, TPC_THEN_PREPARE,
+                "INSERT INTO acct VALUES ($1, 1)", 1, p);
+        char why[512] = "";
+        CU_ASSERT_EQUAL (s_vote_of (g2, why, sizeof why), TPC_VOTE_YES);
+        if (*why)
+            fprintf (stderr, "  after \"%s\": %s\n", poison[i], why);
+        s_simple (a.name, TPC_MSG_DECIDE, g2, TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_ack_of (g2), TPC_OUTCOME_COMMITTED);
+        CU_ASSERT_EQUAL (s_rows (id), 1);
+        CU_ASSERT_EQUAL (s_marker (g2), 'C');
+    }
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (s_conninfo,
+                     "SELECT count(*) FROM evil.acct"), 0);
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "prepare_commit", test_prepare_commit },
     { "tombstone", test_tombstone },
@@ -680,6 +783,8 @@ static const tpc_test_case_t s_cases[] = {
     { "pool_queue_and_cancel", test_pool_queue_and_cancel },
     { "many_concurrent", test_many_concurrent },
     { "no_prepared_transactions", test_no_prepared_transactions },
+    { "transaction_control_refused", test_transaction_control_refused },
+    { "session_reset", test_session_reset },
     { NULL, NULL }
 };
 

@@ -8,6 +8,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/*  True if NAME is one of the comma-separated names in LIST.            */
+static int
+s_listed (const char *list, const char *name)
+{
+    size_t n = strlen (name);
+    while (list && *list) {
+        size_t len = strcspn (list, ",");
+        if (len == n && !strncmp (list, name, n))
+            return 1;
+        list += len + (list[len] == ',');
+    }
+    return 0;
+}
+
 int
 tpc_test_main (const char *program, const tpc_test_suite_t *suites)
 {
@@ -22,6 +36,8 @@ tpc_test_main (const char *program, const tpc_test_suite_t *suites)
             goto fail;
         for (const tpc_test_case_t *c = s->cases; c->name; c++) {
             if (only && *only && strcmp (only, c->name))
+                continue;
+            if (s_listed (getenv ("TPC_TEST_SKIP"), c->name))
                 continue;
             if (!CU_add_test (suite, c->name, c->fn))
                 goto fail;

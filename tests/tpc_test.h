@@ -23,7 +23,9 @@ typedef struct {
 } tpc_test_suite_t;
 
 /*  Run SUITES (terminated by a suite with name NULL).  Honours the
- *  environment variable TPC_TEST_ONLY=<case name> to run one case.
+ *  environment variables TPC_TEST_ONLY=<case name> to run one case and
+ *  TPC_TEST_SKIP=<name>,<name>... to leave cases out (scripts/test skips
+ *  the slowest under valgrind).
  *  Returns the process exit status: number of failures, capped at 255.  */
 int tpc_test_main (const char *program, const tpc_test_suite_t *suites);
 
