@@ -14,7 +14,11 @@
  *
  *  ZMQ_IMMEDIATE makes a send wait for a connected coordinator rather than
  *  queue the request, so "unreachable" (nothing sent, nothing happened) is
- *  told apart from "no reply" (the request may have been acted on).  For
+ *  told apart from "no reply" (the request may have been acted on).  With
+ *  CURVE a connection counts only after its handshake; a socket monitor
+ *  tells the send loop when handshakes fail (the coordinator refused the
+ *  key, or the link closed mid-handshake: a wrong coordinator key), and
+ *  the call returns TPC_EAUTH at once, nothing sent.  For
  *  commit, rollback and submit a missing or unreadable reply is reported as
  *  TPC_EIN_DOUBT, never as an outcome.  An "error" with rid 0 answers a
  *  request whose rid the coordinator could not read; as a client has one
@@ -23,6 +27,7 @@
 #include "tpc_client.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
 #include "tpc_msg.h"
@@ -43,6 +49,9 @@ _Static_assert (TPC_CLIENT_ESTATE == TPC_ESTATE, "code drift");
 _Static_assert (TPC_CLIENT_ECONNECT == TPC_ECONNECT, "code drift");
 _Static_assert (TPC_CLIENT_EDB == TPC_EDB, "code drift");
 _Static_assert (TPC_CLIENT_EPROTO == TPC_EPROTO, "code drift");
+_Static_assert (TPC_CLIENT_EAUTH == TPC_EAUTH, "code drift");
+_Static_assert (TPC_CLIENT_EPERM == TPC_EPERM, "code drift");
+_Static_assert (TPC_CLIENT_ELIMIT == TPC_ELIMIT, "code drift");
 _Static_assert (TPC_CLIENT_EMSG_TOO_BIG == TPC_EMSG_TOO_BIG, "code drift");
 _Static_assert (TPC_CLIENT_EUNKNOWN_GID == TPC_EUNKNOWN_GID, "code drift");
 _Static_assert (TPC_CLIENT_EUNKNOWN_PART == TPC_EUNKNOWN_PART, "code drift");
@@ -64,6 +73,12 @@ struct tpc_client {
     size_t max_msg_size;
     uint64_t last_rid;          /* rid of the latest request sent */
     char errmsg[S_ERRMSG_MAX];
+    void *monitor;              /* PAIR: the DEALER's handshake events */
+    bool curve;
+    bool hs_connecting;         /* TCP up, handshake not done */
+    bool hs_failed;             /* a handshake failed since the flag was
+                                   cleared (s_call clears it) */
+    char hs_why[200];
 };
 
 struct tpc_result {
@@ -134,6 +149,33 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
         || zmq_setsockopt (self->sock, ZMQ_IMMEDIATE, &immediate,
                            sizeof immediate))
         goto fail;
+    if (opts && (opts->curve_secret_file || opts->curve_server_file)) {
+        char why[512];
+        int rc = tpc_curve_client_files (self->sock, opts->curve_secret_file,
+                                         opts->curve_server_file, why,
+                                         sizeof why);
+        if (rc) {
+            err = rc == TPC_ENOENT ? ENOENT : rc == TPC_EPERM ? EACCES
+                : rc == TPC_ENOMEM ? ENOMEM : EINVAL;
+            goto fail;
+        }
+        self->curve = true;
+    }
+    char monep[64];
+    snprintf (monep, sizeof monep, "inproc://tpc-client-monitor-%p",
+              (void *) self);
+    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_CONNECTED
+                            | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+        goto fail;
+    self->monitor = zmq_socket (self->ctx, ZMQ_PAIR);
+    if (!self->monitor
+        || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger)
+        || zmq_connect (self->monitor, monep))
+        goto fail;
     if (zmq_connect (self->sock, endpoint)) {
         err = errno == ENOMEM ? ENOMEM : EINVAL;
         goto fail;
@@ -151,6 +193,10 @@ tpc_client_destroy (tpc_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     tpc_client_t *self = *self_p;
+    if (self->sock && self->monitor)
+        zmq_socket_monitor (self->sock, NULL, 0);
+    if (self->monitor)
+        zmq_close (self->monitor);
     if (self->sock)
         zmq_close (self->sock);
     if (self->ctx)
@@ -183,6 +229,111 @@ tpc_client_outcome_name (tpc_client_outcome_t outcome)
     }
 }
 
+/*  Read the socket monitor's events (frame 1: event u16, value u32;
+ *  frame 2: endpoint) and note handshake failures.                       */
+static void
+s_monitor_drain (tpc_client_t *self)
+{
+    for (;;) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size (&frame) >= 6) {
+            memcpy (&event, zmq_msg_data (&frame), 2);
+            memcpy (&value, (char *) zmq_msg_data (&frame) + 2, 4);
+        }
+        bool more = zmq_msg_more (&frame);
+        zmq_msg_close (&frame);
+        while (more) {              /* the endpoint */
+            zmq_msg_init (&frame);
+            more = zmq_msg_recv (&frame, self->monitor, 0) >= 0
+                   && zmq_msg_more (&frame);
+            zmq_msg_close (&frame);
+        }
+        switch (event) {
+        case ZMQ_EVENT_CONNECTED:
+            self->hs_connecting = true;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            self->hs_connecting = false;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            self->hs_connecting = false;
+            self->hs_failed = true;
+            snprintf (self->hs_why, sizeof self->hs_why, "the coordinator "
+                      "refused this client's key (ZAP status %u): is its "
+                      "public key in the coordinator's allow-list?", value);
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            self->hs_connecting = false;
+            self->hs_failed = true;
+            snprintf (self->hs_why, sizeof self->hs_why, "the %s handshake "
+                      "failed (%s): %s", self->curve ? "CURVE" : "ZeroMQ",
+                      zmq_strerror ((int) value), self->curve
+                      ? "wrong keys, or a coordinator without CURVE?"
+                      : "the coordinator wants CURVE keys "
+                        "(--curve-secret, --coordinator-public)");
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            if (self->hs_connecting) {
+                self->hs_failed = true;
+                snprintf (self->hs_why, sizeof self->hs_why, "the "
+                          "coordinator closed the connection during the "
+                          "handshake: %s", self->curve
+                          ? "wrong coordinator public key, or a key it "
+                            "does not accept?"
+                          : "it wants CURVE keys (--curve-secret, "
+                            "--coordinator-public)?");
+            }
+            self->hs_connecting = false;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/*  Hand BUF to a connected coordinator before the deadline.  0, or
+ *  TPC_ECONNECT / TPC_EAUTH with errmsg set: nothing was sent.           */
+static int
+s_send_request (tpc_client_t *self, const char *buf, size_t len,
+                const char *what, int64_t deadline)
+{
+    bool first = true;
+    for (;;) {
+        if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) >= 0)
+            return 0;
+        if (errno != EAGAIN && errno != EINTR)
+            return s_fail (self, TPC_ECONNECT, "cannot send to %s: %s",
+                           self->endpoint, zmq_strerror (errno));
+        s_monitor_drain (self);
+        if (first)      /* failures before this call are not its own */
+            self->hs_failed = false;
+        first = false;
+        if (self->hs_failed)
+            return s_fail (self, TPC_EAUTH, "%s refused the connection "
+                           "(%s request not sent): %s", self->endpoint, what,
+                           self->hs_why);
+        int64_t left = deadline - s_now_ms ();
+        if (left <= 0)
+            return s_fail (self, TPC_ECONNECT,
+                           "coordinator at %s not reachable within %d ms "
+                           "(%s request not sent)", self->endpoint,
+                           self->timeout_ms, what);
+        zmq_pollitem_t items[2] = {
+            { self->sock, 0, ZMQ_POLLOUT, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
+        };
+        zmq_poll (items, 2, left < 100 ? (long) left : 100);
+    }
+}
+
 /*  Send REQ (its rid is set here) and wait for the reply of type WANT.
  *  0: *REPLY is that reply.  Otherwise a negative code, errmsg set, and
  *  *REPLY NULL; for an "error" reply that names a gid, ERR_GID (may be
@@ -211,21 +362,9 @@ s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
         goto cleanup;
     }
     int64_t deadline = s_now_ms () + self->timeout_ms;
-    int sndtimeo = self->timeout_ms;
-    zmq_setsockopt (self->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
-    while (zmq_send (self->sock, buf, len, 0) < 0) {
-        if (errno == EINTR && s_now_ms () < deadline)
-            continue;
-        if (errno == EAGAIN || errno == EINTR)
-            rc = s_fail (self, TPC_ECONNECT,
-                         "coordinator at %s not reachable within %d ms "
-                         "(%s request not sent)", self->endpoint,
-                         self->timeout_ms, what);
-        else
-            rc = s_fail (self, TPC_ECONNECT, "cannot send to %s: %s",
-                         self->endpoint, zmq_strerror (errno));
+    rc = s_send_request (self, buf, len, what, deadline);
+    if (rc)
         goto cleanup;
-    }
     for (;;) {
         int64_t left = deadline - s_now_ms ();
         if (left <= 0) {
@@ -763,4 +902,79 @@ tpc_txlist_destroy (tpc_txlist_t **self_p)
     tpc_msg_destroy (&(*self_p)->msg);
     free (*self_p);
     *self_p = NULL;
+}
+
+int
+tpc_resolve (tpc_client_t *self, const char *gid,
+             tpc_client_outcome_t outcome, const char *reason)
+{
+    int rc = s_check_args (self, gid);
+    if (rc)
+        return rc;
+    if (!gid || (outcome != TPC_CLIENT_COMMITTED
+                 && outcome != TPC_CLIENT_ABORTED))
+        return s_fail (self, TPC_EINVAL, "resolve needs a gid and the "
+                       "outcome committed or aborted");
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_RESOLVE), *reply = NULL;
+    if (!req || tpc_msg_set_str (&req->gid, gid)
+        || (reason && *reason && tpc_msg_set_str (&req->reason, reason))) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    req->outcome = (tpc_outcome_t) outcome;
+    rc = s_call (self, req, TPC_MSG_OUTCOME, &reply, NULL);
+    if (!rc)
+        rc = s_check_gid (self, reply, gid);
+    if (!rc && reply->outcome != (tpc_outcome_t) outcome)
+        rc = s_fail (self, TPC_EPROTO, "resolve of %s answered %s", gid,
+                     tpc_outcome_name (reply->outcome));
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+int
+tpc_summary (tpc_client_t *self, tpc_summary_t *out)
+{
+    if (out)
+        memset (out, 0, sizeof *out);
+    int rc = s_check_args (self, NULL);
+    if (rc)
+        return rc;
+    if (!out)
+        return s_fail (self, TPC_EINVAL, "no summary to fill");
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_SUMMARY), *reply = NULL;
+    if (!req) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_call (self, req, TPC_MSG_TXSUMMARY, &reply, NULL);
+    if (rc)
+        goto cleanup;
+    out->in_flight = reply->in_flight;
+    out->in_doubt = reply->in_doubt;
+    out->committed = reply->committed;
+    out->aborted = reply->aborted;
+    out->heuristic = reply->heuristic;
+    out->oldest_in_doubt_ms = reply->oldest_ms;
+    out->nagents = reply->nagents;
+    out->agents = reply->agents;        /* taken from the reply */
+    reply->agents = NULL;
+    reply->nagents = 0;
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
+void
+tpc_summary_clear (tpc_summary_t *summary)
+{
+    if (!summary)
+        return;
+    for (size_t i = 0; i < summary->nagents; i++)
+        free (summary->agents[i]);
+    free (summary->agents);
+    memset (summary, 0, sizeof *summary);
 }

@@ -52,6 +52,9 @@ extern "C" {
 #define TPC_CLIENT_ECONNECT      -10    /* coordinator not reachable: nothing sent */
 #define TPC_CLIENT_EDB           -11    /* a database reported an error */
 #define TPC_CLIENT_EPROTO        -13    /* the coordinator's reply broke the protocol */
+#define TPC_CLIENT_EAUTH         -14    /* CURVE handshake refused: nothing sent */
+#define TPC_CLIENT_EPERM         -15    /* this key's role may not do that */
+#define TPC_CLIENT_ELIMIT        -16    /* over a limit of the coordinator */
 #define TPC_CLIENT_EMSG_TOO_BIG -100    /* message larger than the size limit */
 #define TPC_CLIENT_EUNKNOWN_GID -300    /* no such transaction */
 #define TPC_CLIENT_EUNKNOWN_PART -301   /* no such participant */
@@ -76,6 +79,14 @@ typedef struct tpc_txlist tpc_txlist_t;
 typedef struct {
     int timeout_ms;             /* per call; 0 = TPC_CLIENT_TIMEOUT_DEFAULT */
     size_t max_msg_size;        /* bytes, both ways; 0 = 1 MiB */
+    /*  CurveZMQ: this client's key pair (a NAME.key_secret file from
+     *  `tpcctl keygen`, mode 0600) and the coordinator's public
+     *  certificate (its NAME.key).  Give both or neither (NULL = plain
+     *  TCP, accepted only by a coordinator run with --insecure-plaintext).
+     *  Added at the end of the struct: a zeroed struct keeps meaning
+     *  "no CURVE".                                                       */
+    const char *curve_secret_file;
+    const char *curve_server_file;
 } tpc_client_opts_t;
 
 typedef struct {
@@ -93,7 +104,11 @@ typedef struct {
 
 /*  A client connected (lazily, by ZeroMQ) to ENDPOINT (NULL = the default
  *  tcp://127.0.0.1:7400).  OPTS may be NULL.  Returns NULL on failure with
- *  errno EINVAL for a bad endpoint or option, ENOMEM otherwise.          */
+ *  errno EINVAL for a bad endpoint or option (a key file that is not a
+ *  certificate, only one of the two key files), ENOENT for a key file
+ *  that is not there, EACCES for a secret key file others may read,
+ *  ENOMEM otherwise.  A refused CURVE handshake shows later: calls return
+ *  TPC_CLIENT_EAUTH, nothing sent.                                       */
 tpc_client_t *tpc_client_new (const char *endpoint,
                               const tpc_client_opts_t *opts);
 
@@ -163,6 +178,37 @@ int tpc_status (tpc_client_t *self, const char *gid,
 /*  The coordinator's in-flight and in-doubt transactions.  On success
  *  *LIST is new; destroy it with tpc_txlist_destroy.                     */
 int tpc_list (tpc_client_t *self, tpc_txlist_t **list);
+
+/*  OPERATIONS (an operator's tools; tpcctl uses them)
+ *
+ *  Settle a stuck transaction by force: the coordinator records a
+ *  HEURISTIC decision OUTCOME (TPC_CLIENT_COMMITTED or ABORTED) for GID
+ *  in its log, answers the gid's participants with it from then on and
+ *  stops driving it.  REASON (may be NULL) is kept with the record.
+ *  Needs an admin key.  Returns 0 once the decision is durable,
+ *  TPC_CLIENT_EPERM (not an admin key), TPC_CLIENT_ESTATE (the
+ *  coordinator is still driving GID, or OUTCOME contradicts what is
+ *  decided; the message says which), ...                                 */
+int tpc_resolve (tpc_client_t *self, const char *gid,
+                 tpc_client_outcome_t outcome, const char *reason);
+
+/*  The coordinator at a glance.  Counts of ended transactions are since
+ *  the coordinator started.                                              */
+typedef struct {
+    uint64_t in_flight;         /* live transactions */
+    uint64_t in_doubt;          /* prepared somewhere, not applied
+                                   everywhere yet */
+    uint64_t committed;
+    uint64_t aborted;
+    uint64_t heuristic;         /* gids resolved by an operator */
+    uint64_t oldest_in_doubt_ms;
+    size_t nagents;             /* agents connected now, by name */
+    char **agents;
+} tpc_summary_t;
+
+/*  Fill *OUT (release it with tpc_summary_clear).  Returns 0 or a code.  */
+int tpc_summary (tpc_client_t *self, tpc_summary_t *out);
+void tpc_summary_clear (tpc_summary_t *summary);
 
 /*  Result of tpc_exec.  Cells are text; a SQL NULL is a NULL pointer.
  *  Out-of-range indexes give NULL.  affected is -1 when not applicable. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tpc_client.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
 #include "tpcctl_log.h"
@@ -31,6 +32,8 @@ typedef struct {
     const char *coordinator;    /* NULL = $TPC_COORDINATOR or default */
     int timeout_ms;             /* 0 = library default */
     bool json;
+    const char *curve_secret;   /* NULL = $TPC_CURVE_SECRET or none */
+    const char *coordinator_public;  /* NULL = $TPC_COORDINATOR_PUBLIC */
 } s_global_t;
 
 /*  The statements of `exec`, as they are parsed.                         */
@@ -55,8 +58,18 @@ s_usage (FILE *f)
 "                    atomic transaction; prints `committed gid=G` or\n"
 "                    `aborted gid=G reason=R`\n"
 "  status GID        outcome and state of a transaction\n"
+"  status            the coordinator at a glance: in flight, in doubt,\n"
+"                    committed, aborted, heuristic, oldest in-doubt age,\n"
+"                    connected agents\n"
 "  show GID          everything the coordinator knows of a transaction\n"
 "  list              in-flight and in-doubt transactions: age, participants\n"
+"  resolve GID commit|abort --force [--reason TEXT]\n"
+"                    settle a STUCK transaction by hand: the coordinator\n"
+"                    logs a HEURISTIC decision and gives it to the\n"
+"                    participants; refused while it still drives GID or if\n"
+"                    it contradicts a decision (needs an admin key)\n"
+"  keygen NAME DIR   write a CURVE key pair: DIR/NAME.key (public, give it\n"
+"                    to the peer's allow-list) and DIR/NAME.key_secret (0600)\n"
 "  log dump|verify DIR  read a coordinator's decision log, read-only\n"
 "                    (`tpcctl log --help`; exit 1 means corruption)\n"
 "  help              this text\n"
@@ -66,12 +79,18 @@ s_usage (FILE *f)
 "                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
 "  --timeout-ms N    how long to wait for each reply (default %d)\n"
 "  --json            print one JSON document on stdout\n"
+"  --curve-secret FILE        this client's key pair (NAME.key_secret);\n"
+"                    default $TPC_CURVE_SECRET\n"
+"  --coordinator-public FILE  the coordinator's public key (NAME.key);\n"
+"                    default $TPC_COORDINATOR_PUBLIC.  Without both the\n"
+"                    connection is plain text (an --insecure-plaintext\n"
+"                    coordinator only)\n"
 "\n"
 "exit codes:\n"
 "  0  success; the transaction committed\n"
 "  1  the transaction aborted, or the coordinator answered with an error\n"
 "  2  usage error\n"
-"  3  coordinator unreachable, or no reply within the timeout\n"
+"  3  coordinator unreachable or refused the keys, or no reply in time\n"
 "  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`\n",
              TPC_CLIENT_TIMEOUT_DEFAULT);
 }
@@ -112,14 +131,23 @@ s_global_opt (int argc, char **argv, int *i, s_global_t *g)
     }
     bool coord = !strcmp (a, "--coordinator");
     bool timeout = !strcmp (a, "--timeout-ms");
-    if (!coord && !timeout)
+    bool secret = !strcmp (a, "--curve-secret");
+    bool server = !strcmp (a, "--coordinator-public");
+    if (!coord && !timeout && !secret && !server)
         return 0;
     if (*i + 1 >= argc) {
         s_usage_error ("%s needs a value", a);
         return -1;
     }
     const char *v = argv[++*i];
-    if (coord) {
+    if (secret || server) {
+        if (!*v) {
+            s_usage_error ("%s needs a file", a);
+            return -1;
+        }
+        *(secret ? &g->curve_secret : &g->coordinator_public) = v;
+    }
+    else if (coord) {
         if (!*v) {
             s_usage_error ("%s needs a non-empty endpoint", a);
             return -1;
@@ -146,6 +174,7 @@ s_exit_for (int rc)
     case 0: return S_EXIT_OK;
     case TPC_EIN_DOUBT: return S_EXIT_IN_DOUBT;
     case TPC_ECONNECT:
+    case TPC_EAUTH:
     case TPC_ETIMEDOUT: return S_EXIT_UNREACHABLE;
     default: return S_EXIT_FAILED;
     }
@@ -342,6 +371,9 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
         printf ("gid:          %s\n", gid);
         printf ("outcome:      %s\n", tpc_client_outcome_name (outcome));
         printf ("state:        %s\n", state);
+        if (!strcmp (state, "heuristic"))
+            printf ("heuristic:    yes: resolved by an operator (`tpcctl "
+                    "log dump` shows the HEURISTIC record)\n");
         printf ("in flight:    %s\n", at != SIZE_MAX ? "yes" : "no");
         if (at != SIZE_MAX) {
             printf ("age:          %" PRIu64 " ms\n",
@@ -399,6 +431,111 @@ s_cmd_list (tpc_client_t *client, const s_global_t *g)
     return exit_code;
 }
 
+/*  FLAG's value, else the environment variable ENV's (NULL if empty).    */
+static const char *
+s_setting (const char *flag, const char *env)
+{
+    const char *v = flag ? flag : getenv (env);
+    return v && *v ? v : NULL;
+}
+
+/*  Both key files or neither, and both readable certificates: otherwise
+ *  say precisely what is wrong.  0 or -1.                                */
+static int
+s_check_keys (const tpc_client_opts_t *o)
+{
+    if (!o->curve_secret_file && !o->curve_server_file)
+        return 0;
+    if (!o->curve_secret_file || !o->curve_server_file) {
+        fprintf (stderr, "tpcctl: CURVE needs both --curve-secret FILE "
+                 "($TPC_CURVE_SECRET) and --coordinator-public FILE "
+                 "($TPC_COORDINATOR_PUBLIC)\n");
+        return -1;
+    }
+    tpc_curve_cert_t cert;
+    char err[512];
+    if (tpc_curve_cert_load (o->curve_secret_file, true, &cert, err,
+                             sizeof err)
+        || tpc_curve_cert_load (o->curve_server_file, false, &cert, err,
+                                sizeof err)) {
+        fprintf (stderr, "tpcctl: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/*  `tpcctl keygen NAME DIR`.                                             */
+static int
+s_cmd_keygen (int argc, char **argv, int i)
+{
+    if (argc - i != 2)
+        return s_usage_error ("%s needs NAME and DIR", "keygen");
+    char pub[TPC_CURVE_KEY_Z85], err[512];
+    int rc = tpc_curve_keygen (argv[i + 1], argv[i], pub, err, sizeof err);
+    if (rc) {
+        fprintf (stderr, "tpcctl: keygen: %s\n", err);
+        return rc == TPC_EINVAL ? S_EXIT_USAGE : S_EXIT_FAILED;
+    }
+    printf ("public %s/%s.key\nsecret %s/%s.key_secret\npublic-key %s\n",
+            argv[i + 1], argv[i], argv[i + 1], argv[i], pub);
+    return S_EXIT_OK;
+}
+
+static int
+s_cmd_summary (tpc_client_t *client, const s_global_t *g)
+{
+    tpc_summary_t s;
+    int rc = tpc_summary (client, &s);
+    if (rc)
+        return s_report (client, "status", rc);
+    int exit_code = S_EXIT_OK;
+    if (g->json) {
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON_AddNumberToObject (doc, "in_flight", (double) s.in_flight);
+        cJSON_AddNumberToObject (doc, "in_doubt", (double) s.in_doubt);
+        cJSON_AddNumberToObject (doc, "committed", (double) s.committed);
+        cJSON_AddNumberToObject (doc, "aborted", (double) s.aborted);
+        cJSON_AddNumberToObject (doc, "heuristic", (double) s.heuristic);
+        cJSON_AddNumberToObject (doc, "oldest_in_doubt_ms",
+                                 (double) s.oldest_in_doubt_ms);
+        cJSON *a = cJSON_AddArrayToObject (doc, "agents");
+        for (size_t i = 0; i < s.nagents; i++)
+            cJSON_AddItemToArray (a, cJSON_CreateString (s.agents[i]));
+        exit_code = s_print_json (doc);
+    }
+    else {
+        printf ("in_flight=%" PRIu64 " in_doubt=%" PRIu64 " committed=%"
+                PRIu64 " aborted=%" PRIu64 " heuristic=%" PRIu64
+                " oldest_in_doubt_ms=%" PRIu64 " agents=%zu",
+                s.in_flight, s.in_doubt, s.committed, s.aborted, s.heuristic,
+                s.oldest_in_doubt_ms, s.nagents);
+        for (size_t i = 0; i < s.nagents; i++)
+            printf ("%s%s", i ? "," : " ", s.agents[i]);
+        printf ("\n");
+    }
+    tpc_summary_clear (&s);
+    return exit_code;
+}
+
+static int
+s_cmd_resolve (tpc_client_t *client, const s_global_t *g, const char *gid,
+               tpc_client_outcome_t outcome, const char *reason)
+{
+    int rc = tpc_resolve (client, gid, outcome, reason);
+    if (rc)
+        return s_report (client, "resolve", rc);
+    const char *word = tpc_client_outcome_name (outcome);
+    if (g->json) {
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON_AddStringToObject (doc, "gid", gid);
+        cJSON_AddStringToObject (doc, "outcome", word);
+        cJSON_AddBoolToObject (doc, "heuristic", true);
+        return s_print_json (doc);
+    }
+    printf ("resolved gid=%s outcome=%s heuristic=yes\n", gid, word);
+    return S_EXIT_OK;
+}
+
 /*  Connect to the coordinator named by G.  NULL after printing why.      */
 static tpc_client_t *
 s_connect (const s_global_t *g, int *exit_code)
@@ -410,6 +547,13 @@ s_connect (const s_global_t *g, int *exit_code)
             ep = TPC_CLIENT_ENDPOINT_DEFAULT;
     }
     tpc_client_opts_t opts = { .timeout_ms = g->timeout_ms };
+    opts.curve_secret_file = s_setting (g->curve_secret, "TPC_CURVE_SECRET");
+    opts.curve_server_file = s_setting (g->coordinator_public,
+                                        "TPC_COORDINATOR_PUBLIC");
+    if (s_check_keys (&opts)) {
+        *exit_code = S_EXIT_USAGE;
+        return NULL;
+    }
     tpc_client_t *client = tpc_client_new (ep, &opts);
     if (!client) {
         bool bad = errno == EINVAL;
@@ -423,7 +567,7 @@ s_connect (const s_global_t *g, int *exit_code)
 int
 main (int argc, char **argv)
 {
-    s_global_t g = { NULL, 0, false };
+    s_global_t g = { NULL, 0, false, NULL, NULL };
     s_exec_t x = { NULL, 0, NULL, { 0, NULL } };
     tpc_client_t *client = NULL;
     int exit_code = S_EXIT_OK;
@@ -449,16 +593,21 @@ main (int argc, char **argv)
      * argv from the command word.                                        */
     if (!strcmp (cmd, "log"))
         return tpcctl_log_main (argc - i + 1, argv + i - 1);
+    if (!strcmp (cmd, "keygen"))
+        return s_cmd_keygen (argc, argv, i);
 
-    /* Transaction commands: ARGS are a gid (status, show) or nothing.   */
-    const char *gid = NULL;
+    /* Transaction commands: ARGS are a gid (status, show, resolve) or
+     * nothing (list, status).                                            */
+    const char *gid = NULL, *reason = NULL;
+    tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    bool force = false, resolve = !strcmp (cmd, "resolve");
     if (!strcmp (cmd, "exec")) {
         exit_code = s_exec_parse (argc, argv, i, &g, &x);
         if (exit_code)
             goto cleanup;
     }
     else if (!strcmp (cmd, "status") || !strcmp (cmd, "show")
-             || !strcmp (cmd, "list")) {
+             || !strcmp (cmd, "list") || resolve) {
         bool wants_gid = strcmp (cmd, "list") != 0;
         for (; i < argc; i++) {
             int grc = s_global_opt (argc, argv, &i, &g);
@@ -468,6 +617,21 @@ main (int argc, char **argv)
             }
             if (grc > 0)
                 continue;
+            if (resolve && !strcmp (argv[i], "--force")) {
+                force = true;
+                continue;
+            }
+            if (resolve && !strcmp (argv[i], "--reason") && i + 1 < argc) {
+                reason = argv[++i];
+                continue;
+            }
+            if (resolve && gid && outcome == TPC_CLIENT_OUTCOME_UNKNOWN
+                && (!strcmp (argv[i], "commit")
+                    || !strcmp (argv[i], "abort"))) {
+                outcome = argv[i][0] == 'c' ? TPC_CLIENT_COMMITTED
+                                            : TPC_CLIENT_ABORTED;
+                continue;
+            }
             if (!wants_gid || gid || argv[i][0] == '-') {
                 exit_code = s_usage_error ("unexpected argument '%s'",
                                            argv[i]);
@@ -481,8 +645,20 @@ main (int argc, char **argv)
             }
             gid = argv[i];
         }
-        if (wants_gid && !gid) {
+        if (wants_gid && !gid && strcmp (cmd, "status")) {
             exit_code = s_usage_error ("%s needs a GID", cmd);
+            goto cleanup;
+        }
+        if (resolve && outcome == TPC_CLIENT_OUTCOME_UNKNOWN) {
+            exit_code = s_usage_error ("%s needs GID and commit or abort",
+                                       "resolve");
+            goto cleanup;
+        }
+        if (resolve && !force) {
+            exit_code = s_usage_error ("%s decides a transaction by hand "
+                                       "(a heuristic decision that may "
+                                       "contradict what participants did): "
+                                       "add --force to confirm", "resolve");
             goto cleanup;
         }
     }
@@ -500,6 +676,10 @@ main (int argc, char **argv)
         exit_code = s_cmd_exec (client, &g, &x);
     else if (!strcmp (cmd, "list"))
         exit_code = s_cmd_list (client, &g);
+    else if (resolve)
+        exit_code = s_cmd_resolve (client, &g, gid, outcome, reason);
+    else if (!gid)
+        exit_code = s_cmd_summary (client, &g);
     else
         exit_code = s_cmd_status (client, &g, gid, !strcmp (cmd, "show"));
 cleanup:

@@ -25,6 +25,9 @@ typedef enum {
     TPC_EDB = -11,            /* the database reported an error */
     TPC_ECONFIG = -12,        /* bad configuration */
     TPC_EPROTO = -13,         /* the peer broke the protocol */
+    TPC_EAUTH = -14,          /* not authenticated: CURVE handshake refused */
+    TPC_EPERM = -15,          /* authenticated, but this key's role may not */
+    TPC_ELIMIT = -16,         /* a configured limit was exceeded */
 
     /* wire format (tpc_msg) */
     TPC_EMSG_TOO_BIG = -100,      /* message longer than the configured limit */

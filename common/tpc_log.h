@@ -21,8 +21,19 @@
  *    reported through the warn callback; a bad record followed by a valid
  *    one is corruption: open fails with TPC_ELOG_CORRUPT, naming segment and
  *    offset, and truncates nothing.
+ *  - Nothing is replayed that is not durable: before replay, open writes
+ *    the tail segment's valid bytes again and fdatasyncs them (a record
+ *    whose fdatasync failed may still sit in the page cache, marked clean
+ *    but not on disk).  If that fails, open fails and replays nothing;
+ *    after a successful open, durable_lsn = last_lsn.
  *  - New segments, truncations and unlinks are made durable (fsync of the
- *    file and of the directory).
+ *    file and of the directory).  The next segment is made ahead by one
+ *    background thread per log (the preparer), so a rotation, including
+ *    the one at checkpoint_begin, only switches to a durable, zero-filled
+ *    file; it waits only if segments fill faster than they are made.  The
+ *    directory may therefore hold one spare segment (valid header, first
+ *    LSN 0, only zeros) after the tail: it is not damage and not a gap,
+ *    and open takes it over.
  *  - Checkpoint: tpc_log_checkpoint_begin() starts a new segment; the owner
  *    appends what is still live; tpc_log_checkpoint_end() appends a marker,
  *    syncs it and drops every older segment.  Replay starts at the newest
@@ -42,7 +53,8 @@
 
 #include "tpc_io.h"
 
-#define TPC_LOG_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
+#define TPC_LOG_SEGMENT_BYTES_DEFAULT (16ull * 1024 * 1024)  /* 2 on disk:
+                                               the tail and the spare */
 #define TPC_LOG_RECORD_MAX (1024 * 1024)   /* payload bytes */
 #define TPC_LOG_TYPE_INTERNAL 0xF0          /* types >= this are reserved */
 #define TPC_LOG_TYPE_CHECKPOINT 0xF1        /* the log's checkpoint marker
@@ -86,7 +98,8 @@ int tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
                   void (*warn) (void *arg, const char *text),
                   char *errbuf, size_t errlen);
 
-/*  Close the files (no implicit sync); *self_p becomes NULL.  Idempotent. */
+/*  Stop the preparer, remove the spare segment (unless the log FAILED),
+ *  close the files (no implicit sync); *self_p becomes NULL.  Idempotent. */
 void tpc_log_destroy (tpc_log_t **self_p);
 
 /*  Append one record; *LSN (may be NULL) receives its LSN.  Not durable

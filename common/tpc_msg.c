@@ -61,6 +61,8 @@ static const char *const s_type_names[TPC_MSG_TYPE_COUNT] = {
     [TPC_MSG_ACK] = "ack", [TPC_MSG_QUERY] = "query",
     [TPC_MSG_WORK] = "work", [TPC_MSG_PREPARE] = "prepare",
     [TPC_MSG_DECIDE] = "decide", [TPC_MSG_ANSWER] = "answer",
+    [TPC_MSG_RESOLVE] = "resolve", [TPC_MSG_SUMMARY] = "summary",
+    [TPC_MSG_TXSUMMARY] = "txsummary",
 };
 
 static const char *const s_proto_names[] = { "2pc", "3pc" };
@@ -239,6 +241,17 @@ static const s_field_t s_f_work[] = {
 static const s_field_t s_f_decide[] = { F_GID, F_OUTCOME (S_FINAL) };
 static const s_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
 
+static const s_field_t s_f_resolve[] = {
+    F_RID, F_GID, F_OUTCOME (S_FINAL), F_REASON
+};
+#define F_COUNT(n) { .name = #n, .kind = S_U53, .flags = S_REQ, .off = M (n) }
+static const s_field_t s_f_txsummary[] = {
+    F_RID, F_COUNT (in_flight), F_COUNT (in_doubt), F_COUNT (committed),
+    F_COUNT (aborted), F_COUNT (heuristic), F_COUNT (oldest_ms),
+    { .name = "agents", .kind = S_STRV, .flags = S_REQ, .off = M (agents),
+      .count_off = M (nagents) },
+};
+
 #define S_MSG(t, f) [t] = { NULL, f, S_COUNT (f) }
 static const s_object_t s_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_BEGIN, s_f_begin),
@@ -263,6 +276,9 @@ static const s_object_t s_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_PREPARE, s_f_gid),
     S_MSG (TPC_MSG_DECIDE, s_f_decide),
     S_MSG (TPC_MSG_ANSWER, s_f_answer),
+    S_MSG (TPC_MSG_RESOLVE, s_f_resolve),
+    S_MSG (TPC_MSG_SUMMARY, s_f_list),
+    S_MSG (TPC_MSG_TXSUMMARY, s_f_txsummary),
 };
 
 /*  Typed access to a member at OFF bytes from BASE.                      */
@@ -336,6 +352,7 @@ tpc_msg_destroy (tpc_msg_t **self_p)
         for (size_t i = 0; i < self->ntxns; i++)
             s_txinfo_clear (&self->txns[i]);
     free (self->txns);
+    s_strv_free (self->agents, self->nagents);
     free (self);
     *self_p = NULL;
 }

@@ -30,6 +30,14 @@
  *                                                        outcome}
  *  list     rid                                  txlist {rid, txns[]}
  *
+ *  OPERATIONS (client -> coordinator)     reply
+ *  resolve  rid, gid, outcome, reason?   outcome: an operator settles a
+ *                                        stuck gid by force (heuristic);
+ *                                        needs an admin key
+ *  summary  rid                          txsummary {rid, in_flight,
+ *                                        in_doubt, committed, aborted,
+ *                                        heuristic, oldest_ms, agents}
+ *
  *  COORDINATOR -> CLIENT
  *  outcome  rid, gid, outcome, reason?   final: "committed" | "aborted"
  *  error    rid, code, message, gid?     any request that failed; code is a
@@ -57,10 +65,11 @@
  *                                in_progress (never presume abort for a gid
  *                                the coordinator is still working on)
  *
- *  Field types: rid, seq, timeout_ms, age_ms: integer; affected: integer
+ *  Field types: rid, seq, timeout_ms, age_ms, in_flight, in_doubt,
+ *  committed, aborted, heuristic, oldest_ms: integer; affected: integer
  *  -1 .. 2^53-1 (-1 = not applicable); code: integer -2^31 .. -1 (a
  *  tpc_err_t); ok: boolean; gid: string that parses as a tpc gid
- *  (tpc_gid.h); prepared: [gid]; columns, parts: [string]; rows:
+ *  (tpc_gid.h); prepared: [gid]; columns, parts, agents: [string]; rows:
  *  [[string|null]] each row as long as columns; protocol: "2pc" | "3pc";
  *  vote: "yes" | "no" | "readonly"; outcome: "committed" | "aborted" |
  *  "in_progress" ("in_progress" only in txstatus and answer); then: "none"
@@ -143,6 +152,8 @@ typedef enum {
     TPC_MSG_HELLO, TPC_MSG_WORKED, TPC_MSG_VOTE, TPC_MSG_ACK, TPC_MSG_QUERY,
     /* coordinator -> agent */
     TPC_MSG_WORK, TPC_MSG_PREPARE, TPC_MSG_DECIDE, TPC_MSG_ANSWER,
+    /* operations: client -> coordinator, and the reply */
+    TPC_MSG_RESOLVE, TPC_MSG_SUMMARY, TPC_MSG_TXSUMMARY,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -207,6 +218,15 @@ typedef struct {
     char **gids;
     size_t ntxns;               /* txlist */
     tpc_txinfo_t *txns;
+    uint64_t in_flight;         /* txsummary: live transactions */
+    uint64_t in_doubt;          /* txsummary: prepared somewhere, not
+                                   applied everywhere yet */
+    uint64_t committed;         /* txsummary: ended so, since start */
+    uint64_t aborted;
+    uint64_t heuristic;         /* txsummary: resolved by an operator */
+    uint64_t oldest_ms;         /* txsummary: age of the oldest in doubt */
+    size_t nagents;             /* txsummary: connected agents */
+    char **agents;
 } tpc_msg_t;
 
 typedef struct {

@@ -155,7 +155,26 @@ struct s_txn {
     s_txn_t *dnext;             /* FIFO of transactions waiting durability */
     size_t heap_idx;            /* SIZE_MAX: not in the heap */
     uint64_t wake;
+    char *owner;                /* client whose budget it counts in */
+    size_t nexec;               /* statements run (exec) so far */
+    uint64_t prepare_at, voted_at, durable_at;  /* phase starts (metrics);
+                                                   0 = not reached */
 };
+
+/*  An outcome an operator forced (resolve): what status and queries say. */
+typedef struct {
+    tpc_outcome_t outcome;
+    char reason[256];
+} s_heur_t;
+
+/*  A resolve whose HEURISTIC record is not durable yet.                  */
+typedef struct {
+    char gid[TPC_GID_MAX];
+    tpc_outcome_t outcome;
+    uint64_t ticket;
+    s_req_t req;
+    char reason[256];
+} s_resolve_t;
 
 typedef struct {
     char name[TPC_RECORD_NAME_MAX];
@@ -185,7 +204,18 @@ struct coord_engine {
     coord_action_t *q;
     size_t qhead, qn, qcap;
     int err;                    /* sticky TPC_ENOMEM within one event */
+    zhashx_t *owners;           /* client -> (uintptr_t) live transactions */
+    zhashx_t *heuristics;       /* gid -> s_heur_t * (resolved by force) */
+    s_resolve_t *resolving;     /* resolves waiting for their record */
+    size_t nresolving, capresolving;
+    uint64_t n_committed, n_aborted;    /* ended since start */
+    uint64_t agent_connects;
+    uint64_t now;               /* time of the event being handled */
 };
+
+#define S_RESOLVE_TAG "resolve --force"     /* reason prefix of a HEURISTIC
+                                               record an operator forced;
+                                               agent names have no space */
 
 #define S_MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -585,6 +615,7 @@ s_txn_free (s_txn_t **t_p)
     s_req_clear (&t->done);
     free (t->parts);
     free (t->reason);
+    free (t->owner);
     free (t);
     *t_p = NULL;
 }
@@ -701,6 +732,36 @@ s_nacked (const s_txn_t *t, size_t *nphase2)
     return acked;
 }
 
+/*  T counts in OWNER's budget of live transactions (NULL: nobody's).     */
+static void
+s_owner_take (coord_engine_t *self, s_txn_t *t, const char *owner)
+{
+    if (!owner)
+        return;
+    t->owner = strdup (owner);
+    if (!t->owner) {
+        self->err = TPC_ENOMEM;
+        return;
+    }
+    uintptr_t n = (uintptr_t) zhashx_lookup (self->owners, owner);
+    if (n)
+        zhashx_update (self->owners, owner, (void *) (n + 1));
+    else
+        zhashx_insert (self->owners, owner, (void *) (uintptr_t) 1);
+}
+
+static void
+s_owner_release (coord_engine_t *self, s_txn_t *t)
+{
+    if (!t->owner)
+        return;
+    uintptr_t n = (uintptr_t) zhashx_lookup (self->owners, t->owner);
+    if (n > 1)
+        zhashx_update (self->owners, t->owner, (void *) (n - 1));
+    else
+        zhashx_delete (self->owners, t->owner);
+}
+
 /*  Remove T from everything and free it; END is what status will say.   */
 static void
 s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
@@ -711,8 +772,24 @@ s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
                 : end == S_END_ABORTED ? TPC_OUTCOME_ABORTED
                 : TPC_OUTCOME_IN_PROGRESS;
     act.nacked = s_nacked (t, &act.nparts);
-    if (self->started)
+    uint64_t now = self->now;
+    act.age_ms = now > t->created ? now - t->created : 0;
+    act.prepare_ms = act.decide_ms = act.commit_ms = COORD_NEVER;
+    if (t->prepare_at) {
+        uint64_t to = t->voted_at ? t->voted_at : now;
+        if (t->voted_at || t->state == S_ONEPHASE)
+            act.prepare_ms = to > t->prepare_at ? to - t->prepare_at : 0;
+    }
+    if (t->voted_at && t->durable_at)
+        act.decide_ms = t->durable_at - t->voted_at;
+    if (t->durable_at && end == S_END_COMMITTED)
+        act.commit_ms = now > t->durable_at ? now - t->durable_at : 0;
+    if (self->started) {
         s_push (self, &act);
+        self->n_committed += end == S_END_COMMITTED;
+        self->n_aborted += end == S_END_ABORTED;
+    }
+    s_owner_release (self, t);
     if (t->state == S_COMMITTING)
         self->in_doubt--;
     s_heap_remove (self, t);
@@ -847,6 +924,7 @@ s_votes_complete (coord_engine_t *self, s_txn_t *t, uint64_t now)
     }
     t->state = S_COMMITTING;
     self->in_doubt++;
+    t->voted_at = now;
     t->nunacked = yes;
     t->durable = false;
     t->ticket = s_append (self, s_record_new (self, TPC_REC_COMMIT, t), true);
@@ -867,6 +945,7 @@ static void
 s_commit_durable (coord_engine_t *self, s_txn_t *t, uint64_t now)
 {
     t->durable = true;
+    t->durable_at = now;
     t->backoff = self->cfg.resend_min_ms;
     t->resend_at = now + t->backoff;
     t->ack_wait_until = now + self->cfg.ack_wait_ms;
@@ -913,6 +992,12 @@ s_view (coord_engine_t *self, const char *gid)
         v.answer = v.outcome;
         return v;
     }
+    s_heur_t *h = zhashx_lookup (self->heuristics, gid);
+    if (h) {
+        v.state = "heuristic";
+        v.outcome = v.answer = h->outcome;
+        return v;
+    }
     switch (s_recall (self, gid)) {
     case S_END_COMMITTED:
         v.state = "ended";
@@ -948,7 +1033,7 @@ s_view (coord_engine_t *self, const char *gid)
 
 static bool
 s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
-         const tpc_msg_t *msg)
+         const tpc_msg_t *msg, const char *owner)
 {
     if (msg->has_protocol && msg->protocol != TPC_PROTO_2PC) {
         s_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
@@ -962,14 +1047,22 @@ s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
                        zhashx_size (self->txns));
         return false;
     }
+    uintptr_t mine = owner ? (uintptr_t) zhashx_lookup (self->owners, owner)
+                           : 0;
+    if (mine >= self->cfg.max_txns_per_client) {
+        s_reply_error (self, id, len, msg->rid, TPC_EBUSY, NULL,
+                       "this client has %zu transactions in flight (the "
+                       "limit per client): retry later", (size_t) mine);
+        return false;
+    }
     return true;
 }
 
 static void
 s_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
-            const tpc_msg_t *msg, uint64_t now)
+            const tpc_msg_t *msg, const char *owner, uint64_t now)
 {
-    if (!s_admit (self, id, len, msg))
+    if (!s_admit (self, id, len, msg, owner))
         return;
     s_txn_t *t = s_txn_begin (self, msg->timeout_ms, now);
     if (!t) {
@@ -977,6 +1070,7 @@ s_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
                        "cannot create a transaction");
         return;
     }
+    s_owner_take (self, t, owner);
     t->client_open = true;
     s_reschedule (self, t);
     tpc_msg_t *reply = s_msg (self, TPC_MSG_BEGUN);
@@ -989,13 +1083,19 @@ s_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
 
 static void
 s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
-             const tpc_msg_t *msg, uint64_t now)
+             const tpc_msg_t *msg, const char *owner, uint64_t now)
 {
     const char *names[TPC_RECORD_PARTS_MAX];
     size_t nnames = 0;
     if (msg->nstmts == 0) {
         s_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
                        "submit needs at least one statement");
+        return;
+    }
+    if (msg->nstmts > self->cfg.max_stmts) {
+        s_reply_error (self, id, len, msg->rid, TPC_ELIMIT, NULL,
+                       "submit has %zu statements, over the limit of %zu "
+                       "per transaction", msg->nstmts, self->cfg.max_stmts);
         return;
     }
     for (size_t i = 0; i < msg->nstmts; i++) {
@@ -1018,7 +1118,7 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
         }
         names[nnames++] = on;
     }
-    if (!s_admit (self, id, len, msg))
+    if (!s_admit (self, id, len, msg, owner))
         return;
     s_txn_t *t = s_txn_begin (self, msg->timeout_ms, now);
     if (!t) {
@@ -1026,8 +1126,10 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
                        "cannot create a transaction");
         return;
     }
+    s_owner_take (self, t, owner);
     bool onephase = nnames == 1;
     t->state = onephase ? S_ONEPHASE : S_PREPARING;
+    t->prepare_at = now;
     t->logged_abort = !onephase;
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     s_req_set (self, &t->done, id, len, msg->rid);
@@ -1077,6 +1179,13 @@ s_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
                        "an exec is still running in this transaction");
         return;
     }
+    if (t->nexec >= self->cfg.max_stmts) {
+        s_reply_error (self, id, len, msg->rid, TPC_ELIMIT, t->gid,
+                       "%zu statements ran in this transaction, the limit; "
+                       "this one did not run: commit or roll back",
+                       t->nexec);
+        return;
+    }
     if (!s_name_valid (msg->on) || !s_agent_connected (self, msg->on)) {
         s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_PART, t->gid,
                        "participant '%s' is not connected",
@@ -1107,6 +1216,7 @@ s_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
     s_req_set (self, &t->exec, id, len, msg->rid);
     t->exec_part = idx;
     t->exec_seq = work->seq;
+    t->nexec++;
     s_to_agent (self, p->name, work);
 }
 
@@ -1164,6 +1274,7 @@ s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
             return;
         }
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
+    t->prepare_at = now;
     if (t->nparts == 1) {
         s_part_t *p = &t->parts[0];
         tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
@@ -1369,6 +1480,7 @@ s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     if (a->connected)
         return;
     a->connected = true;
+    self->agent_connects++;
     s_log (self, 0, "agent '%s' connected", name);
     /* resend every pending decision this agent has not acked */
     for (s_txn_t *t = zhashx_first (self->txns); t;
@@ -1388,6 +1500,18 @@ s_on_worked (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         || msg->seq != t->exec_seq) {
         s_log (self, 0, "%s: stale worked seq %" PRIu64 " from '%s' ignored",
                msg->gid, msg->seq, name);
+        return;
+    }
+    if (msg->ok && msg->has_result && msg->nrows > self->cfg.max_result_rows) {
+        s_reply_error (self, t->exec.id, t->exec.len, t->exec.rid, TPC_ELIMIT,
+                       t->gid, "the result has %zu rows, over the limit of "
+                       "%zu: transaction aborted (add a LIMIT)", msg->nrows,
+                       self->cfg.max_result_rows);
+        s_req_clear (&t->exec);
+        s_set_reason (self, t, "a result on '%s' had %zu rows, over the "
+                      "limit of %zu", name, msg->nrows,
+                      self->cfg.max_result_rows);
+        s_abort (self, t, now);
         return;
     }
     if (msg->ok) {
@@ -1529,6 +1653,251 @@ s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
 }
 
 /* ---------------------------------------------------------------------
+ *  Operations: resolve (a heuristic decision by an operator) and summary
+ *
+ *  resolve GID OUTCOME settles what the coordinator cannot finish alone:
+ *    - a gid it is not driving and would answer in_progress forever (of
+ *      another coordinator, of an epoch its log does not know, or a
+ *      one-phase commit never acknowledged), or
+ *    - a decided gid whose phase 2 cannot end because a participant that
+ *      has not acknowledged is gone: OUTCOME must be the decision.
+ *  It is refused (TPC_ESTATE) for a gid still being decided, for a gid
+ *  whose phase 2 is progressing (every participant still to ack is
+ *  connected), for an outcome contradicting a decision or an end already
+ *  known (presumed abort included), and for a different outcome than an
+ *  earlier resolve.  The HEURISTIC record (reason "resolve --force: ...")
+ *  is FORCED; only once it is durable does the coordinator answer the
+ *  gid's queries and status with OUTCOME, stop driving a live gid (END
+ *  for a commit) and reply to the operator.  Replay and checkpoints keep
+ *  resolved gids.
+ */
+
+static void
+s_heur_destroy (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_heur_set (coord_engine_t *self, const char *gid, tpc_outcome_t outcome,
+            const char *reason)
+{
+    s_heur_t *h = zhashx_lookup (self->heuristics, gid);
+    if (!h) {
+        h = calloc (1, sizeof *h);
+        if (!h) {
+            self->err = TPC_ENOMEM;
+            return;
+        }
+        zhashx_insert (self->heuristics, gid, h);
+    }
+    h->outcome = outcome;
+    snprintf (h->reason, sizeof h->reason, "%s", reason ? reason : "");
+}
+
+static void
+s_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
+              const tpc_msg_t *msg, uint64_t now)
+{
+    const char *gid = msg->gid, *want_name = tpc_outcome_name (msg->outcome);
+    tpc_outcome_t want = msg->outcome;
+    (void) now;
+    if (!gid || (want != TPC_OUTCOME_COMMITTED
+                 && want != TPC_OUTCOME_ABORTED)) {
+        s_reply_error (self, id, len, msg->rid, TPC_EINVAL, gid,
+                       "resolve needs a gid and committed or aborted");
+        return;
+    }
+    for (size_t i = 0; i < self->nresolving; i++)
+        if (!strcmp (self->resolving[i].gid, gid)) {
+            s_reply_error (self, id, len, msg->rid, TPC_EBUSY, gid,
+                           "a resolve of %s is being written: retry", gid);
+            return;
+        }
+    s_heur_t *h = zhashx_lookup (self->heuristics, gid);
+    if (h) {
+        if (h->outcome == want)
+            s_reply_outcome (self, id, len, msg->rid, gid, want, h->reason);
+        else
+            s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                           "%s was already resolved %s", gid,
+                           tpc_outcome_name (h->outcome));
+        return;
+    }
+    char gone[512] = "";
+    s_txn_t *t = s_txn_lookup (self, gid);
+    if (t) {
+        bool decided = (t->state == S_COMMITTING && t->durable)
+                       || t->state == S_ABORTING;
+        if (!decided) {
+            s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                           "%s is %s: the coordinator is still driving it "
+                           "(wait for its timeout, or roll it back)", gid,
+                           s_state_names[t->state]);
+            return;
+        }
+        tpc_outcome_t have = t->state == S_COMMITTING
+                             ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
+        if (want != have) {
+            s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                           "%s is decided %s: a heuristic %s would "
+                           "contradict it", gid, tpc_outcome_name (have),
+                           want_name);
+            return;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < t->nparts; i++) {
+            const s_part_t *p = &t->parts[i];
+            if (p->phase2 && !p->acked
+                && !s_agent_connected (self, p->name)) {
+                size_t at = strlen (gone);
+                snprintf (gone + at, sizeof gone - at, "%s%s", n++ ? ", " : "",
+                          p->name);
+            }
+        }
+        if (n == 0) {
+            s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                           "the coordinator is still driving %s: every "
+                           "participant that has not acknowledged %s is "
+                           "connected", gid, want_name);
+            return;
+        }
+    }
+    else {
+        s_view_t v = s_view (self, gid);
+        if (v.outcome != TPC_OUTCOME_IN_PROGRESS) {
+            s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                           "%s is %s (%s): nothing is in doubt, nothing to "
+                           "resolve", gid, tpc_outcome_name (v.outcome),
+                           strcmp (v.state, "unknown") ? v.state
+                                                       : "presumed abort");
+            return;
+        }
+    }
+    if (self->nresolving == self->capresolving) {
+        size_t cap = self->capresolving ? self->capresolving * 2 : 4;
+        s_resolve_t *v = realloc (self->resolving, cap * sizeof *v);
+        if (!v) {
+            s_reply_error (self, id, len, msg->rid, TPC_ENOMEM, gid,
+                           "out of memory");
+            return;
+        }
+        self->resolving = v;
+        self->capresolving = cap;
+    }
+    tpc_record_t *rec = calloc (1, sizeof *rec);
+    if (!rec) {
+        s_reply_error (self, id, len, msg->rid, TPC_ENOMEM, gid,
+                       "out of memory");
+        return;
+    }
+    s_resolve_t *r = &self->resolving[self->nresolving++];
+    memset (r, 0, sizeof *r);
+    snprintf (r->gid, sizeof r->gid, "%s", gid);
+    r->outcome = want;
+    snprintf (r->reason, sizeof r->reason, S_RESOLVE_TAG ": %.140s%s%.80s",
+              msg->reason && *msg->reason ? msg->reason : "by an operator",
+              *gone ? "; never acked: " : "", gone);
+    s_req_set (self, &r->req, id, len, msg->rid);
+    rec->type = TPC_REC_HEURISTIC;
+    snprintf (rec->gid, sizeof rec->gid, "%s", gid);
+    rec->outcome = want == TPC_OUTCOME_COMMITTED ? 1 : 2;
+    snprintf (rec->reason, sizeof rec->reason, "%s", r->reason);
+    r->ticket = s_append (self, rec, true);
+    s_log (self, 1, "%s: HEURISTIC %s forced by an operator (%s)", gid,
+           want_name, r->reason);
+}
+
+/*  Every forced append up to TICKET is durable: resolves take effect.    */
+static void
+s_resolves_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
+{
+    size_t kept = 0;
+    (void) now;
+    for (size_t i = 0; i < self->nresolving; i++) {
+        s_resolve_t *r = &self->resolving[i];
+        if (r->ticket > ticket) {
+            self->resolving[kept++] = *r;
+            continue;
+        }
+        s_heur_set (self, r->gid, r->outcome, r->reason);
+        s_txn_t *t = s_txn_lookup (self, r->gid);
+        if (t && t->state == S_COMMITTING
+            && r->outcome == TPC_OUTCOME_COMMITTED) {
+            s_append (self, s_record_new (self, TPC_REC_END, t), false);
+            s_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
+            s_forget (self, t, S_END_COMMITTED);
+        }
+        else if (t && t->state == S_ABORTING
+                 && r->outcome == TPC_OUTCOME_ABORTED) {
+            s_answer_done (self, t, TPC_OUTCOME_ABORTED, t->reason);
+            s_forget (self, t, S_END_ABORTED);
+        }
+        s_reply_outcome (self, r->req.id, r->req.len, r->req.rid, r->gid,
+                         r->outcome, r->reason);
+        s_req_clear (&r->req);
+    }
+    self->nresolving = kept;
+}
+
+static int
+s_strp_cmp (const void *a, const void *b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/*  Transactions prepared somewhere whose outcome is not applied
+ *  everywhere yet: a yes vote is in and not every ack (or the one-phase
+ *  ack never came).  *OLDEST (if not NULL) gets the age of the oldest.  */
+static size_t
+s_count_in_doubt (coord_engine_t *self, uint64_t now, uint64_t *oldest)
+{
+    size_t n = 0;
+    if (oldest)
+        *oldest = 0;
+    for (s_txn_t *t = zhashx_first (self->txns); t;
+         t = zhashx_next (self->txns)) {
+        bool doubt = t->state == S_COMMITTING
+                     || (t->state == S_ONEPHASE && t->indoubt);
+        for (size_t i = 0; !doubt && t->state == S_PREPARING
+                           && i < t->nparts; i++)
+            doubt = t->parts[i].vote == TPC_VOTE_YES;
+        if (!doubt)
+            continue;
+        n++;
+        uint64_t age = now > t->created ? now - t->created : 0;
+        if (oldest && age > *oldest)
+            *oldest = age;
+    }
+    return n;
+}
+
+static void
+s_on_summary (coord_engine_t *self, const uint8_t *id, size_t len,
+              const tpc_msg_t *msg, uint64_t now)
+{
+    tpc_msg_t *reply = s_msg (self, TPC_MSG_TXSUMMARY);
+    if (!reply)
+        return;
+    reply->rid = msg->rid;
+    reply->in_flight = zhashx_size (self->txns);
+    reply->in_doubt = s_count_in_doubt (self, now, &reply->oldest_ms);
+    reply->committed = self->n_committed;
+    reply->aborted = self->n_aborted;
+    reply->heuristic = zhashx_size (self->heuristics);
+    for (s_agent_t *a = zhashx_first (self->agents); a;
+         a = zhashx_next (self->agents))
+        if (a->connected)
+            s_check (self, tpc_msg_strv_push (&reply->agents,
+                                              &reply->nagents, a->name));
+    if (reply->nagents > 1)
+        qsort (reply->agents, reply->nagents, sizeof *reply->agents,
+               s_strp_cmp);
+    s_to_client (self, id, len, reply);
+}
+
+/* ---------------------------------------------------------------------
  *  Timers
  */
 
@@ -1660,6 +2029,9 @@ coord_engine_new (const coord_engine_config_t *cfg)
     S_DEFAULT (max_txns, 100000);
     S_DEFAULT (ended_cache, 16384);
     S_DEFAULT (list_max, 10000);
+    S_DEFAULT (max_stmts, 10000);
+    S_DEFAULT (max_txns_per_client, 10000);
+    S_DEFAULT (max_result_rows, 100000);
 #undef S_DEFAULT
     if (self->cfg.resend_max_ms < self->cfg.resend_min_ms)
         self->cfg.resend_max_ms = self->cfg.resend_min_ms;
@@ -1667,7 +2039,12 @@ coord_engine_new (const coord_engine_config_t *cfg)
     self->agents = zhashx_new ();
     self->ended = zhashx_new ();
     self->ring = calloc (self->cfg.ended_cache, sizeof *self->ring);
-    if (!self->txns || !self->agents || !self->ended || !self->ring) {
+    self->owners = zhashx_new ();
+    self->heuristics = zhashx_new ();
+    if (self->heuristics)
+        zhashx_set_destructor (self->heuristics, s_heur_destroy);
+    if (!self->txns || !self->agents || !self->ended || !self->ring
+        || !self->owners || !self->heuristics) {
         coord_engine_destroy (&self);
         return NULL;
     }
@@ -1691,6 +2068,11 @@ coord_engine_destroy (coord_engine_t **self_p)
     }
     zhashx_destroy (&self->agents);
     zhashx_destroy (&self->ended);
+    zhashx_destroy (&self->owners);
+    zhashx_destroy (&self->heuristics);
+    for (size_t i = 0; i < self->nresolving; i++)
+        s_req_clear (&self->resolving[i].req);
+    free (self->resolving);
     while (self->qn > 0) {
         coord_action_clear (&self->q[self->qhead++]);
         self->qn--;
@@ -1744,8 +2126,20 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
         if (!s_txn_lookup (self, rec->gid))
             s_remember (self, rec->gid, S_END_ABORTED);
         break;
+    case TPC_REC_HEURISTIC:
+        /* an operator's resolve is a decision; a heuristic outcome an
+         * agent reported is history only */
+        if (strncmp (rec->reason, S_RESOLVE_TAG, strlen (S_RESOLVE_TAG)))
+            break;
+        s_heur_set (self, rec->gid, rec->outcome == 1
+                    ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED,
+                    rec->reason);
+        t = s_txn_lookup (self, rec->gid);
+        if (t && rec->outcome == 1)
+            s_forget (self, t, S_END_COMMITTED);   /* its END may be lost */
+        break;
     default:
-        break;                  /* HEURISTIC, PRECOMMIT: history only */
+        break;                  /* PRECOMMIT: history only */
     }
     int rc = self->err;
     self->err = 0;
@@ -1759,6 +2153,7 @@ coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now)
         return TPC_ESTATE;
     if (epoch == 0 || epoch <= self->replayed_epoch)
         return TPC_EINVAL;
+    self->now = now;
     self->started = true;
     self->epoch = epoch;
     self->seq = 0;
@@ -1780,7 +2175,25 @@ int
 coord_engine_client (coord_engine_t *self, const void *id, size_t len,
                      const tpc_msg_t *msg, uint64_t now)
 {
+    return coord_engine_client_as (self, id, len, NULL, msg, now);
+}
+
+int
+coord_engine_client_as (coord_engine_t *self, const void *id, size_t len,
+                        const char *owner, const tpc_msg_t *msg,
+                        uint64_t now)
+{
     const uint8_t *cid = id;
+    char conn[2 * 64 + 8];
+    self->now = now;
+    if (!owner) {               /* the connection: its routing id, in hex */
+        size_t n = len < 64 ? len : 64;
+        memcpy (conn, "conn:", 5);
+        for (size_t i = 0; i < n; i++)
+            snprintf (conn + 5 + 2 * i, 3, "%02x", cid[i]);
+        conn[5 + 2 * n] = '\0';
+        owner = conn;
+    }
     if (!self->started) {
         s_reply_error (self, cid, len, msg->rid, TPC_EBUSY, NULL,
                        "coordinator is recovering: retry later");
@@ -1789,10 +2202,16 @@ coord_engine_client (coord_engine_t *self, const void *id, size_t len,
     s_txn_t *t = NULL;
     switch (msg->type) {
     case TPC_MSG_BEGIN:
-        s_on_begin (self, cid, len, msg, now);
+        s_on_begin (self, cid, len, msg, owner, now);
         break;
     case TPC_MSG_SUBMIT:
-        s_on_submit (self, cid, len, msg, now);
+        s_on_submit (self, cid, len, msg, owner, now);
+        break;
+    case TPC_MSG_RESOLVE:
+        s_on_resolve (self, cid, len, msg, now);
+        break;
+    case TPC_MSG_SUMMARY:
+        s_on_summary (self, cid, len, msg, now);
         break;
     case TPC_MSG_STATUS:
         if (msg->gid)
@@ -1835,6 +2254,7 @@ int
 coord_engine_agent (coord_engine_t *self, const char *name,
                     const tpc_msg_t *msg, uint64_t now)
 {
+    self->now = now;
     if (!s_name_valid (name)) {
         s_log (self, 1, "message from an agent with an invalid name dropped");
         return s_finish (self);
@@ -1887,7 +2307,7 @@ int
 coord_engine_agent_gone (coord_engine_t *self, const char *name,
                          uint64_t now)
 {
-    (void) now;
+    self->now = now;
     s_agent_gone (self, name, "reported by the shell");
     return s_finish (self);
 }
@@ -1896,6 +2316,7 @@ int
 coord_engine_send_failed (coord_engine_t *self, const char *name,
                           const tpc_msg_t *msg, uint64_t now)
 {
+    self->now = now;
     s_agent_gone (self, name, "not reachable");
     s_txn_t *t = msg ? s_txn_lookup (self, msg->gid) : NULL;
     size_t idx;
@@ -1929,6 +2350,7 @@ coord_engine_send_failed (coord_engine_t *self, const char *name,
 int
 coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
 {
+    self->now = now;
     while (self->dhead && self->dhead->ticket <= ticket) {
         s_txn_t *t = self->dhead;
         self->dhead = t->dnext;
@@ -1937,12 +2359,14 @@ coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
         t->dnext = NULL;
         s_commit_durable (self, t, now);
     }
+    s_resolves_durable (self, ticket, now);
     return s_finish (self);
 }
 
 int
 coord_engine_tick (coord_engine_t *self, uint64_t now)
 {
+    self->now = now;
     if (self->started && now >= self->next_sweep) {
         s_sweep_agents (self, now);
         self->next_sweep = now + self->cfg.heartbeat_ms;
@@ -2006,6 +2430,21 @@ coord_engine_live (coord_engine_t *self)
     return zhashx_size (self->txns);
 }
 
+void
+coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->live = zhashx_size (self->txns);
+    out->in_doubt = s_count_in_doubt (self, self->now, NULL);
+    for (s_agent_t *a = zhashx_first (self->agents); a;
+         a = zhashx_next (self->agents))
+        out->agents_connected += a->connected;
+    out->heuristic = zhashx_size (self->heuristics);
+    out->agent_connects = self->agent_connects;
+    out->committed = self->n_committed;
+    out->aborted = self->n_aborted;
+}
+
 size_t
 coord_engine_in_doubt (coord_engine_t *self)
 {
@@ -2022,6 +2461,28 @@ uint64_t
 coord_engine_last_ticket (coord_engine_t *self)
 {
     return self->tickets;
+}
+
+int
+coord_engine_foreach_resolved (coord_engine_t *self, coord_decided_fn *fn,
+                               void *arg)
+{
+    int rc = 0;
+    tpc_record_t *rec = malloc (sizeof *rec);
+    if (!rec)
+        return TPC_ENOMEM;
+    for (s_heur_t *h = zhashx_first (self->heuristics); h && rc == 0;
+         h = zhashx_next (self->heuristics)) {
+        memset (rec, 0, sizeof *rec);
+        rec->type = TPC_REC_HEURISTIC;
+        snprintf (rec->gid, sizeof rec->gid, "%s",
+                  (const char *) zhashx_cursor (self->heuristics));
+        rec->outcome = h->outcome == TPC_OUTCOME_COMMITTED ? 1 : 2;
+        snprintf (rec->reason, sizeof rec->reason, "%s", h->reason);
+        rc = fn (arg, rec, 0);
+    }
+    free (rec);
+    return rc;
 }
 
 int

@@ -67,6 +67,16 @@ typedef struct {
     size_t ended_cache;         /* ended gids remembered for status;
                                    0 = 16384 */
     size_t list_max;            /* entries in a txlist; 0 = 10000 */
+    /* limits: each refusal is an error reply, the engine keeps serving */
+    size_t max_stmts;           /* statements per transaction (submit, or
+                                   execs of one interactive transaction):
+                                   over it TPC_ELIMIT; 0 = 10000 */
+    size_t max_txns_per_client; /* live transactions of one client (its
+                                   key's name, else its connection): over
+                                   it TPC_EBUSY; 0 = 10000 */
+    size_t max_result_rows;     /* rows of one exec result: over it
+                                   TPC_ELIMIT and the transaction aborts;
+                                   0 = 100000 */
 } coord_engine_config_t;
 
 typedef enum {
@@ -97,6 +107,12 @@ typedef struct {
     size_t nacked, nparts;      /* ENDED */
     int level;                  /* LOG */
     char *text;                 /* LOG */
+    /* ENDED, for metrics: milliseconds from begin to end, and of each
+     * phase the transaction went through (COORD_NEVER: not this one):
+     * prepare = prepares sent -> every vote in (one phase: work sent ->
+     * ack), decide = every vote in -> COMMIT durable, commit = COMMIT
+     * durable -> every ack in                                            */
+    uint64_t age_ms, prepare_ms, decide_ms, commit_ms;
 } coord_action_t;
 
 /*  Called by coord_engine_foreach_decided() for each live transaction with
@@ -128,6 +144,15 @@ int coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now);
  *  are queued as CLIENT actions.  Returns 0 or TPC_ENOMEM.               */
 int coord_engine_client (coord_engine_t *self, const void *id, size_t len,
                          const tpc_msg_t *msg, uint64_t now);
+
+/*  The same, for a client whose live transactions count against the
+ *  budget (max_txns_per_client) of OWNER, e.g. its key's name; NULL = the
+ *  connection (routing id).  Also takes the operator requests: resolve
+ *  (see coord_engine.c, "Operations"; the shell checks the sender's role)
+ *  and summary.                                                          */
+int coord_engine_client_as (coord_engine_t *self, const void *id,
+                            size_t len, const char *owner,
+                            const tpc_msg_t *msg, uint64_t now);
 
 /*  A decoded message from agent NAME (its routing id).  Returns 0 or
  *  TPC_ENOMEM.  Stale, duplicate and foreign messages are ignored.        */
@@ -167,6 +192,19 @@ void coord_action_clear (coord_action_t *act);
 size_t coord_engine_live (coord_engine_t *self);
 size_t coord_engine_in_doubt (coord_engine_t *self);
 
+/*  Counters and gauges for metrics and status.                          */
+typedef struct {
+    size_t live;                /* transactions in memory */
+    size_t in_doubt;            /* prepared somewhere (a yes vote is in),
+                                   not applied everywhere yet; O(live) */
+    size_t agents_connected;
+    size_t heuristic;           /* gids resolved by an operator */
+    uint64_t agent_connects;    /* agents (re)connected since start */
+    uint64_t committed, aborted;    /* ended since start */
+} coord_engine_stats_t;
+
+void coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out);
+
 /*  Highest EPOCH replayed (0 if none): this boot's epoch is that plus 1.  */
 uint64_t coord_engine_replayed_epoch (coord_engine_t *self);
 
@@ -174,6 +212,11 @@ uint64_t coord_engine_replayed_epoch (coord_engine_t *self);
  *  --recover-only reports) in gid order.                                  */
 int coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
                                   void *arg);
+
+/*  Walk the gids an operator resolved (HEURISTIC records, for
+ *  checkpoints); NACKED is 0.                                            */
+int coord_engine_foreach_resolved (coord_engine_t *self,
+                                   coord_decided_fn *fn, void *arg);
 
 /*  Highest forced ticket issued so far (0 = none).                        */
 uint64_t coord_engine_last_ticket (coord_engine_t *self);

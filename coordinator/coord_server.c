@@ -26,24 +26,24 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "coord_metrics.h"
+#include "coord_zap.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_log.h"
 #include "tpc_msg.h"
 #include "tpc_record.h"
 
 #define S_EXIT_LOG_FAILED 3     /* append/sync failed: stop at once */
-#define S_EXIT_DEBUG_CRASH 99   /* TPC_COORD_DEBUG_EXIT_AFTER_DECISION */
 #define S_RECBUF 8192           /* > largest encoded record (~4.3 KiB) */
 #define S_HWM 100000            /* queued messages per peer */
-
-/*  Named points where a test may ask the process to die.                 */
-typedef enum { S_CRASH_AFTER_DECISION } s_crash_t;
 
 struct coord_server {
     coord_server_config_t cfg;
     char id[TPC_COORD_ID_MAX];
     coord_engine_t *engine;
     tpc_log_t *log;
+    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     void *ctx, *clients, *agents;
     void *monitor[2];           /* PAIRs: disconnects of agents, clients */
     char client_ep[256], agent_ep[256];
@@ -61,6 +61,12 @@ struct coord_server {
     const tpc_io_t *base_io;
     bool sync_fails;            /* debug_fail_sync armed */
     char errbuf[256];           /* replay errors */
+    coord_zap_t *zap;           /* CURVE on: the ZAP handler */
+    tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
+    char security[96];
+    coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
+    uint64_t metrics_at;        /* next publication of the gauges */
+    uint64_t replay_said;       /* replay progress: last line, ms */
 };
 
 static uint64_t
@@ -102,18 +108,6 @@ s_fatal (const char *what, int rc)
              tpc_strerror (rc));
     fflush (stdout);
     _exit (2);
-}
-
-/*  Test hook: die at POINT if asked to.  One place to grow crash points. */
-static void
-s_crash_point (coord_server_t *self, s_crash_t point)
-{
-    if (point == S_CRASH_AFTER_DECISION
-        && self->cfg.debug_exit_after_decision) {
-        fprintf (stderr, "tpc-coordinator: debug exit after decision\n");
-        fflush (stdout);
-        _exit (S_EXIT_DEBUG_CRASH);
-    }
 }
 
 /*  Test hook: the log's I/O is POSIX except that, once armed, fdatasync
@@ -239,6 +233,18 @@ s_replay_one (void *arg, const tpc_log_rec_t *lrec, const void *payload,
         return rc;
     }
     self->replayed++;
+    if (self->replayed % 4096 == 0) {   /* a long replay says how far */
+        uint64_t now = s_now ();
+        if (!self->replay_said)
+            self->replay_said = now;
+        else if (now >= self->replay_said + 2000) {
+            self->replay_said = now;
+            s_say (self, 1, "replaying the log: %" PRIu64 " records, LSN %"
+                   PRIu64 ", %zu decided transactions so far",
+                   self->replayed, lrec->lsn,
+                   coord_engine_in_doubt (self->engine));
+        }
+    }
     rc = coord_engine_replay (self->engine, &self->rec);
     if (rc)
         snprintf (self->errbuf, sizeof self->errbuf,
@@ -282,6 +288,9 @@ s_maybe_checkpoint (coord_server_t *self)
         s_append_record (self, &ep);
     }
     rc = coord_engine_foreach_decided (self->engine, s_checkpoint_one, self);
+    if (!rc)    /* gids an operator resolved: their HEURISTIC records */
+        rc = coord_engine_foreach_resolved (self->engine, s_checkpoint_one,
+                                            self);
     if (rc)
         s_fatal ("checkpoint", rc);
     rc = tpc_log_checkpoint_end (self->log);
@@ -330,6 +339,33 @@ s_reply_error (coord_server_t *self, const void *id, size_t idlen, int code,
     tpc_msg_destroy (&msg);
 }
 
+/*  An "error" reply to request RID (a decoded request refused here).    */
+static void
+s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
+          int code, const char *text)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_ERROR);
+    bool unroutable;
+    if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
+        msg->code = code;
+        msg->rid = rid;
+        s_send (self->clients, id, idlen, msg, &unroutable);
+    }
+    tpc_msg_destroy (&msg);
+}
+
+/*  Crash points after a message to an agent left.                        */
+static void
+s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
+{
+    if (msg->type == TPC_MSG_PREPARE
+        || (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_PREPARE))
+        tpc_crash_hit (self->crash, "coord.prepare_sent");
+    else if (msg->type == TPC_MSG_DECIDE
+             && msg->outcome == TPC_OUTCOME_COMMITTED)
+        tpc_crash_hit (self->crash, "coord.commit_sent");
+}
+
 /*  Perform every queued action: sends go out, appends are written.      */
 static void
 s_perform (coord_server_t *self)
@@ -356,9 +392,17 @@ s_perform (coord_server_t *self)
                 s_say (self, 1, "'%s' to agent '%s' not sent: %s",
                        tpc_msg_type_name (act.msg->type), act.agent,
                        tpc_strerror (rc));
+            else
+                s_crash_sent (self, act.msg);
             break;
         case COORD_ACT_APPEND: {
+            if (act.rec->type == TPC_REC_COMMIT)
+                tpc_crash_hit (self->crash, "coord.before_decision");
+            else if (act.rec->type == TPC_REC_END)
+                tpc_crash_hit (self->crash, "coord.before_end");
             uint64_t lsn = s_append_record (self, act.rec);
+            if (act.rec->type == TPC_REC_COMMIT)
+                tpc_crash_hit (self->crash, "coord.after_decision_append");
             if (act.forced) {
                 self->pending_lsn = lsn;
                 self->pending_ticket = act.ticket;
@@ -368,6 +412,7 @@ s_perform (coord_server_t *self)
             break;
         }
         case COORD_ACT_ENDED:
+            coord_metrics_ended (self->metrics, &act);
             if (self->cfg.recover_only) {
                 printf ("recover gid=%s outcome=%s acked=%zu/%zu\n", act.gid,
                         tpc_outcome_name (act.outcome), act.nacked,
@@ -395,11 +440,17 @@ s_flush (coord_server_t *self)
         s_perform (self);
         if (self->pending_ticket == 0)
             return;
+        struct timespec t0, t1;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
         int rc = tpc_log_sync (self->log, self->pending_lsn);
         if (rc)
             s_fatal_log ("fdatasync of the decision log", rc);
+        clock_gettime (CLOCK_MONOTONIC, &t1);
+        coord_metrics_sync (self->metrics, (uint64_t) (t1.tv_sec - t0.tv_sec)
+                            * 1000000 + (uint64_t) (t1.tv_nsec / 1000)
+                            - (uint64_t) (t0.tv_nsec / 1000));
         if (self->commit_pending)
-            s_crash_point (self, S_CRASH_AFTER_DECISION);
+            tpc_crash_hit (self->crash, "coord.after_fsync");
         uint64_t ticket = self->pending_ticket;
         self->pending_ticket = self->pending_lsn = 0;
         self->commit_pending = false;
@@ -439,6 +490,33 @@ s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
     return true;
 }
 
+/*  The rid of an oversize request, if it starts as the encoder writes
+ *  every request (tpc_msg.h): {"v":1,"type":"<name>","rid":<digits>,
+ *  Its error reply then names the request, so the client knows for sure
+ *  that this request was refused unread; otherwise 0.                    */
+static uint64_t
+s_peek_rid (const char *p, size_t len)
+{
+    const char *end = p + (len < 128 ? len : 128);
+    static const char head[] = "{\"v\":1,\"type\":\"";
+    if ((size_t) (end - p) < sizeof head || memcmp (p, head, sizeof head - 1))
+        return 0;
+    p += sizeof head - 1;
+    while (p < end && *p >= 'a' && *p <= 'z')
+        p++;
+    static const char mid[] = "\",\"rid\":";
+    if ((size_t) (end - p) < sizeof mid || memcmp (p, mid, sizeof mid - 1))
+        return 0;
+    p += sizeof mid - 1;
+    uint64_t rid = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 16) {
+        rid = rid * 10 + (uint64_t) (*p++ - '0');
+        digits++;
+    }
+    return p < end && *p == ',' && digits > 0 ? rid : 0;
+}
+
 static void
 s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -454,13 +532,52 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
                              &self->limits, &msg, err, sizeof err);
     if (rc) {
-        s_reply_error (self, cid, cidlen, rc, *err ? err : tpc_strerror (rc));
+        uint64_t rid = rc == TPC_EMSG_TOO_BIG
+                       ? s_peek_rid (zmq_msg_data (body), zmq_msg_size (body))
+                       : 0;
+        s_refuse (self, cid, cidlen, rid, rc, *err ? err : tpc_strerror (rc));
         return;
     }
-    s_engine_rc (coord_engine_client (self->engine, cid, cidlen, msg,
-                                      s_now ()));
+    /* CURVE: the key's role (ZAP user id) decides what it may ask, and
+     * its budget of transactions is per key; plain text: per connection */
+    const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
+    coord_role_t role = self->zap ? coord_role_parse (user, NULL, 0)
+                                  : COORD_ROLE_ADMIN;
+    if (coord_role_may (COORD_ROLE_ADMIN, msg->type)
+        && !coord_role_may (role, msg->type)) {
+        snprintf (err, sizeof err, "'%s' needs an admin key; this key's "
+                  "role is %s", tpc_msg_type_name (msg->type),
+                  coord_role_name (role));
+        s_say (self, 1, "refused '%s' from %s: not an admin key",
+               tpc_msg_type_name (msg->type), user ? user : "?");
+        s_refuse (self, cid, cidlen, msg->rid, TPC_EPERM, err);
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    size_t live = coord_engine_live (self->engine);
+    s_engine_rc (coord_engine_client_as (self->engine, cid, cidlen, user,
+                                         msg, s_now ()));
+    if ((msg->type == TPC_MSG_BEGIN || msg->type == TPC_MSG_SUBMIT)
+        && coord_engine_live (self->engine) > live)
+        tpc_crash_hit (self->crash, "coord.registered");
     tpc_msg_destroy (&msg);
     s_perform (self);
+}
+
+/*  CURVE: the message came with an agent key (ZAP let nothing else in)
+ *  whose certificate names this agent: one agent's key cannot speak for
+ *  another.                                                              */
+static bool
+s_agent_key_ok (coord_server_t *self, const char *name, zmq_msg_t *body)
+{
+    char keyname[TPC_CURVE_NAME_MAX];
+    const char *user = zmq_msg_gets (body, "User-Id");
+    if (coord_role_parse (user, keyname, sizeof keyname) == COORD_ROLE_AGENT
+        && !strcmp (keyname, name))
+        return true;
+    s_say (self, 1, "message from agent '%s' dropped: its key is %s, not "
+           "agent:%s", name, user ? user : "unknown", name);
+    return false;
 }
 
 static void
@@ -481,6 +598,8 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                nbody);
         return;
     }
+    if (self->zap && !s_agent_key_ok (self, name, body))
+        return;
     tpc_msg_t *msg = NULL;
     char err[256] = "";
     int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
@@ -490,7 +609,12 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                name, err, tpc_errname (rc));
         return;
     }
+    uint64_t ticket = coord_engine_last_ticket (self->engine);
     s_engine_rc (coord_engine_agent (self->engine, name, msg, s_now ()));
+    /* a vote that made the engine force a record completed a commit */
+    if (msg->type == TPC_MSG_VOTE
+        && coord_engine_last_ticket (self->engine) > ticket)
+        tpc_crash_hit (self->crash, "coord.votes_in");
     tpc_msg_destroy (&msg);
     s_perform (self);
 }
@@ -586,6 +710,10 @@ s_bind (coord_server_t *self, const char *ep, bool agents, char *bound,
         && (zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one)
             || zmq_setsockopt (sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one)))
         goto fail;
+    if (self->zap
+        && tpc_curve_server_setup (sock, &self->cert, agents
+                                   ? COORD_ZAP_AGENTS : COORD_ZAP_CLIENTS))
+        goto fail;
     if (zmq_bind (sock, ep) != 0)
         goto fail;
     size_t len = size;
@@ -598,6 +726,53 @@ fail:
     if (sock)
         zmq_close (sock);
     return NULL;
+}
+
+/*  CURVE on (curve_secret given): load the key pair, start the ZAP
+ *  handler before any socket binds.  0 or -1 with ERRBUF set.            */
+static int
+s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
+{
+    const coord_server_config_t *cfg = &self->cfg;
+    snprintf (self->security, sizeof self->security, "plaintext");
+    if (!cfg->curve_secret) {
+        if (cfg->allow_clients || cfg->allow_admins || cfg->allow_agents) {
+            snprintf (errbuf, errlen, "allow-lists given without "
+                      "--curve-secret: the coordinator needs its own key "
+                      "pair to use them");
+            return -1;
+        }
+        return 0;
+    }
+    char err[512];
+    if (tpc_curve_cert_load (cfg->curve_secret, true, &self->cert, err,
+                             sizeof err)) {
+        snprintf (errbuf, errlen, "--curve-secret: %s", err);
+        return -1;
+    }
+    if (!cfg->allow_agents) {
+        snprintf (errbuf, errlen, "--allow-agents DIR is required with "
+                  "--curve-secret: no agent could connect");
+        return -1;
+    }
+    if (!cfg->recover_only && !cfg->allow_clients && !cfg->allow_admins) {
+        snprintf (errbuf, errlen, "--allow-clients DIR or --allow-admins "
+                  "DIR is required with --curve-secret: no client could "
+                  "connect");
+        return -1;
+    }
+    coord_zap_config_t zc = { .allow_clients = cfg->allow_clients,
+                              .allow_admins = cfg->allow_admins,
+                              .allow_agents = cfg->allow_agents };
+    self->zap = coord_zap_new (self->ctx, &zc, errbuf, errlen);
+    if (!self->zap)
+        return -1;
+    snprintf (self->security, sizeof self->security,
+              "curve clients=%zu admins=%zu agents=%zu",
+              coord_zap_keys (self->zap, COORD_ROLE_CLIENT),
+              coord_zap_keys (self->zap, COORD_ROLE_ADMIN),
+              coord_zap_keys (self->zap, COORD_ROLE_AGENT));
+    return 0;
 }
 
 /*  A PAIR that receives SOCK's disconnect events, or NULL.               */
@@ -660,6 +835,13 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     self->limits.max_size = cfg->max_msg_bytes ? cfg->max_msg_bytes
                                                : TPC_MSG_MAX_SIZE_DEFAULT;
     self->cfg.engine.coord_id = self->id;
+    self->cfg.crash.point = NULL;       /* the copy below owns the name */
+    self->crash = tpc_crash_new (&cfg->crash);
+    if (!self->crash) {
+        snprintf (errbuf, errlen, "bad crash point '%s' (or out of memory)",
+                  cfg->crash.point ? cfg->crash.point : "");
+        goto fail;
+    }
     self->engine = coord_engine_new (&self->cfg.engine);
     if (!self->engine) {
         snprintf (errbuf, errlen, "cannot create the engine (out of memory)");
@@ -705,6 +887,8 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
         snprintf (errbuf, errlen, "cannot create a ZeroMQ context");
         goto fail;
     }
+    if (s_curve_setup (self, errbuf, errlen))
+        goto fail;
     self->agents = s_bind (self, self->cfg.agent_bind, true, self->agent_ep,
                            sizeof self->agent_ep, errbuf, errlen);
     if (!self->agents)
@@ -715,6 +899,10 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
         if (!self->clients)
             goto fail;
     }
+    if (cfg->metrics_bind
+        && !(self->metrics = coord_metrics_new (cfg->metrics_bind, errbuf,
+                                                errlen)))
+        goto fail;
     self->monitor[0] = s_monitor (self, self->agents, "agents");
     self->monitor[1] = self->clients ? s_monitor (self, self->clients,
                                                   "clients") : NULL;
@@ -746,10 +934,14 @@ coord_server_destroy (coord_server_t **self_p)
         zmq_close (self->clients);
     if (self->agents)
         zmq_close (self->agents);
+    coord_zap_destroy (&self->zap);
+    coord_metrics_destroy (&self->metrics);
+    explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     tpc_log_destroy (&self->log);
     coord_engine_destroy (&self->engine);
+    tpc_crash_destroy (&self->crash);
     free (self);
     *self_p = NULL;
 }
@@ -805,6 +997,12 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             s_engine_rc (coord_engine_tick (self->engine, now));
         s_flush (self);
         s_maybe_checkpoint (self);
+        if (self->metrics && now >= self->metrics_at) {
+            coord_engine_stats_t st;
+            coord_engine_stats (self->engine, &st);
+            coord_metrics_publish (self->metrics, &st);
+            self->metrics_at = now + 1000;
+        }
     }
     if (self->cfg.recover_only && status == 0) {
         size_t left = coord_engine_in_doubt (self->engine);
@@ -853,4 +1051,16 @@ const char *
 coord_server_agent_endpoint (coord_server_t *self)
 {
     return self->agents ? self->agent_ep : NULL;
+}
+
+const char *
+coord_server_security (coord_server_t *self)
+{
+    return self->security;
+}
+
+int
+coord_server_metrics_port (coord_server_t *self)
+{
+    return coord_metrics_port (self->metrics);
 }

@@ -23,6 +23,13 @@
  *  decoder's code and sentence); malformed agent messages are logged and
  *  dropped.
  *
+ *  Crash points (cfg.crash, tpc_crash.h) sit where the loop does each step:
+ *  coord.registered after a begin/submit is fed, coord.prepare_sent and
+ *  coord.commit_sent after such a send, coord.votes_in after the vote that
+ *  made the engine force a COMMIT, coord.before_decision / coord.
+ *  after_decision_append around that append, coord.after_fsync between the
+ *  sync and coord_engine_durable(), coord.before_end before an END append.
+ *
  *  recover_only: no client socket, no EPOCH record; replayed decided
  *  transactions are driven to their end, agents' queries answered, one line
  *  per gid printed on stdout; coord_server_run() returns 0 when all ended,
@@ -37,6 +44,7 @@
 #include <stdint.h>
 
 #include "coord_engine.h"
+#include "tpc_crash.h"
 
 #define COORD_CLIENT_EP_DEFAULT "tcp://127.0.0.1:7400"
 #define COORD_AGENT_EP_DEFAULT "tcp://127.0.0.1:7401"
@@ -57,10 +65,23 @@ typedef struct {
     size_t batch_max;           /* messages per group commit; 0 = 1024 */
     uint64_t checkpoint_records;    /* 0 = 100000 */
     uint64_t checkpoint_bytes;      /* 0 = 64 MiB */
-    bool debug_exit_after_decision; /* test hook: _exit(99) after the first
-                                       durable COMMIT, before any decide */
+    tpc_crash_config_t crash;   /* crash points (tpc_crash.h): the coord.*
+                                   points; disarmed when zero */
     bool debug_fail_sync;       /* test hook: once serving, every fdatasync
                                    of the log fails with EIO */
+    /*  CurveZMQ (tpc_curve.h, coord_zap.h).  With curve_secret (this
+     *  coordinator's key pair) both sockets are CURVE servers and a ZAP
+     *  handler admits only the public keys found in the allow-list
+     *  directories, each key with its role; every request is checked
+     *  against its sender's role.  NULL = plain TCP, no authentication:
+     *  tpc-coordinator allows that only with --insecure-plaintext.       */
+    const char *curve_secret;
+    const char *allow_clients;
+    const char *allow_admins;
+    const char *allow_agents;
+    /*  HOST:PORT for GET /metrics (Prometheus text, coord_metrics.h);
+     *  NULL = no metrics endpoint.                                       */
+    const char *metrics_bind;
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on
@@ -83,5 +104,12 @@ uint64_t coord_server_replayed (coord_server_t *self);
 size_t coord_server_in_doubt (coord_server_t *self);
 const char *coord_server_client_endpoint (coord_server_t *self);
 const char *coord_server_agent_endpoint (coord_server_t *self);
+
+/*  "curve clients=<n> admins=<n> agents=<n>" (keys in the allow-lists at
+ *  start) or "plaintext", for the ready line.                            */
+const char *coord_server_security (coord_server_t *self);
+
+/*  The metrics endpoint's port (0 = none).                               */
+int coord_server_metrics_port (coord_server_t *self);
 
 #endif

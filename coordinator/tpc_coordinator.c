@@ -7,10 +7,15 @@
  *  false}) and then from the flags, which win.  SIGTERM and SIGINT stop it
  *  cleanly (exit 0).  Exit status: 0 clean stop, 1 --recover-only left
  *  transactions unfinished, 2 usage or start-up error, 3 the decision log
- *  failed, 99 the test hook TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 fired.
- *  Test hooks (environment): TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 exits
- *  with 99 right after the first COMMIT decision is durable, before any
- *  decide is sent; TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of
+ *  failed, 99 a crash point fired.
+ *  Security: --curve-secret with --allow-agents and --allow-clients /
+ *  --allow-admins turns CurveZMQ on (coord_zap.h); without them it refuses
+ *  to start unless --insecure-plaintext says so, and then it warns loudly.
+ *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
+ *  TPC_CRASH_ACTION=exit|stop arm one crash point (common/tpc_crash.h);
+ *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 is the older spelling of
+ *  TPC_CRASH_POINT=coord.after_fsync (the first COMMIT decision is durable,
+ *  no decide sent); TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of
  *  the log fail (EIO) once the coordinator is serving.
  */
 #include <cjson/cJSON.h>
@@ -51,6 +56,22 @@ static const s_opt_t s_opts[] = {
     { "checkpoint-records", O_U64,
       "checkpoint after this many records (100000)" },
     { "verbose", O_FLAG, "log every event (-v)" },
+    { "curve-secret", O_STR,
+      "its CURVE key pair (a NAME.key_secret file)" },
+    { "allow-clients", O_STR, "client public keys (a directory)" },
+    { "allow-admins", O_STR,
+      "admin public keys (may also resolve)" },
+    { "allow-agents", O_STR,
+      "agent public keys (NAME.key per agent)" },
+    { "insecure-plaintext", O_FLAG,
+      "no CURVE, no authentication (tests)" },
+    { "max-txns", O_U64, "transactions in flight, in total (100000)" },
+    { "max-txns-per-client", O_U64,
+      "in flight per key or connection (10000)" },
+    { "max-stmts", O_U64, "statements per transaction (10000)" },
+    { "max-result-rows", O_U64, "rows in one exec result (100000)" },
+    { "metrics-bind", O_STR,
+      "HOST:PORT for Prometheus /metrics (off)" },
     { NULL, 0, NULL }
 };
 
@@ -267,6 +288,24 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
             cfg->checkpoint_records = u;
         else if (!strcmp (name, "verbose"))
             cfg->verbose = 1;
+        else if (!strcmp (name, "curve-secret"))
+            cfg->curve_secret = v;
+        else if (!strcmp (name, "allow-clients"))
+            cfg->allow_clients = v;
+        else if (!strcmp (name, "allow-admins"))
+            cfg->allow_admins = v;
+        else if (!strcmp (name, "allow-agents"))
+            cfg->allow_agents = v;
+        else if (!strcmp (name, "max-txns"))
+            cfg->engine.max_txns = (size_t) u;
+        else if (!strcmp (name, "max-txns-per-client"))
+            cfg->engine.max_txns_per_client = (size_t) u;
+        else if (!strcmp (name, "max-stmts"))
+            cfg->engine.max_stmts = (size_t) u;
+        else if (!strcmp (name, "max-result-rows"))
+            cfg->engine.max_result_rows = (size_t) u;
+        else if (!strcmp (name, "metrics-bind"))
+            cfg->metrics_bind = v;
         else if (!strcmp (name, "reply-on")) {
             if (!strcmp (v, "applied"))
                 cfg->engine.reply_on = COORD_REPLY_ON_APPLIED;
@@ -288,8 +327,29 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
         fprintf (stderr, "tpc-coordinator: --log-dir is required\n");
         return TPC_EINVAL;
     }
+    bool plain = st->val[s_find ("insecure-plaintext")] != NULL;
+    if (plain && cfg->curve_secret) {
+        fprintf (stderr, "tpc-coordinator: --insecure-plaintext and "
+                 "--curve-secret contradict each other: give one\n");
+        return TPC_EINVAL;
+    }
+    if (!plain && !cfg->curve_secret) {
+        fprintf (stderr, "tpc-coordinator: refusing to start without "
+                 "authentication: give --curve-secret FILE (make keys with "
+                 "`tpcctl keygen NAME DIR`) with --allow-agents DIR and "
+                 "--allow-clients DIR, or --insecure-plaintext to accept "
+                 "anyone unencrypted (tests only)\n");
+        return TPC_EINVAL;
+    }
+    char err[512];
+    if (tpc_crash_config_from_env (&cfg->crash, "coord.", err, sizeof err)) {
+        fprintf (stderr, "tpc-coordinator: %s\n", err);
+        return TPC_EINVAL;
+    }
     const char *hook = getenv ("TPC_COORD_DEBUG_EXIT_AFTER_DECISION");
-    cfg->debug_exit_after_decision = hook && strcmp (hook, "1") == 0;
+    if (!cfg->crash.point && hook && strcmp (hook, "1") == 0)
+        cfg->crash = (tpc_crash_config_t) { .point = "coord.after_fsync",
+                                            .at = 1 };
     hook = getenv ("TPC_COORD_DEBUG_FAIL_SYNC");
     cfg->debug_fail_sync = hook && strcmp (hook, "1") == 0;
     return 0;
@@ -321,6 +381,15 @@ main (int argc, char **argv)
     sigaction (SIGINT, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
 
+    if (!cfg.curve_secret)
+        fprintf (stderr,
+                 "tpc-coordinator: WARNING: --insecure-plaintext: NO "
+                 "AUTHENTICATION, NO ENCRYPTION.\n"
+                 "tpc-coordinator: WARNING: anyone who reaches %s or %s can "
+                 "run and resolve transactions and pose as any agent; "
+                 "transactions cross the network in clear text.\n",
+                 cfg.bind ? cfg.bind : COORD_CLIENT_EP_DEFAULT,
+                 cfg.agent_bind ? cfg.agent_bind : COORD_AGENT_EP_DEFAULT);
     char err[512];
     server = coord_server_new (&cfg, err, sizeof err);
     if (!server) {
@@ -329,11 +398,18 @@ main (int argc, char **argv)
     }
     const char *cep = coord_server_client_endpoint (server);
     fprintf (stderr, "tpc-coordinator: ready id=%s epoch=%" PRIu64
-             " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s\n",
+             " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s"
+             " security=%s metrics=%d\n",
              cfg.id, coord_server_epoch (server), cep ? cep : "none",
              coord_server_agent_endpoint (server),
              coord_server_replayed (server), coord_server_in_doubt (server),
-             cfg.recover_only ? " mode=recover-only" : "");
+             cfg.recover_only ? " mode=recover-only" : "",
+             coord_server_security (server),
+             coord_server_metrics_port (server));
+    if (cfg.crash.point)
+        fprintf (stderr, "tpc-coordinator: crash point %s armed at pass %"
+                 PRIu64 "%s\n", cfg.crash.point, cfg.crash.at,
+                 cfg.crash.action == TPC_CRASH_STOP ? " (stop)" : "");
     status = coord_server_run (server, &s_stop);
 cleanup:
     coord_server_destroy (&server);

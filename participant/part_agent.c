@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "part_engine.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
 
@@ -25,9 +26,13 @@ struct part_agent {
     void *zctx;
     void *sock;
     void *monitor;              /* PAIR receiving the socket's connect events */
+    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     bool verbose;
     bool announced;
     uint64_t now;
+    bool hs_failing;            /* handshakes fail; said once until one
+                                   succeeds */
+    bool hs_connecting;         /* TCP up, handshake not done */
 };
 
 static uint64_t
@@ -81,18 +86,6 @@ s_engine_log (void *arg, int level, const char *line)
     part_agent_log (&self->verbose, level, line);
 }
 
-/*  The one crash point for now: a prepare succeeded, its vote is not out. */
-static void
-s_crash_point_after_prepare (part_agent_t *self, const tpc_msg_t *msg)
-{
-    if (self->cfg.debug_exit_after_prepare && msg->type == TPC_MSG_VOTE
-        && msg->vote == TPC_VOTE_YES) {
-        fprintf (stderr, "tpc-participant: TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE: "
-                 "exit after PREPARE of %s, before its vote\n", msg->gid);
-        _exit (99);
-    }
-}
-
 static int
 s_send (void *arg, tpc_msg_t **msg_p)
 {
@@ -101,7 +94,6 @@ s_send (void *arg, tpc_msg_t **msg_p)
     *msg_p = NULL;
     if (!msg)
         return TPC_EINVAL;
-    s_crash_point_after_prepare (self, msg);
     char *buf = NULL;
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
@@ -115,15 +107,27 @@ s_send (void *arg, tpc_msg_t **msg_p)
                  tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
                  zmq_strerror (errno));
     }
+    else if (msg->type == TPC_MSG_VOTE && msg->vote == TPC_VOTE_YES)
+        tpc_crash_hit (self->crash, "agent.after_vote");
     free (buf);
     tpc_msg_destroy (&msg);
     return rc;
 }
 
+/*  A completion from the RM; the crash points here come BEFORE the engine
+ *  hears of it, so nothing of its consequences has left the process.     */
 static void
 s_emit (void *arg, const part_rm_result_t *res)
 {
     part_agent_t *self = arg;
+    if (res->status == 0) {
+        if (res->op == PART_RM_EXEC)
+            tpc_crash_hit (self->crash, "agent.after_work");
+        else if (res->op == PART_RM_PREPARE && !res->readonly)
+            tpc_crash_hit (self->crash, "agent.after_prepare");
+        else if (res->op == PART_RM_COMMIT_PREPARED)
+            tpc_crash_hit (self->crash, "agent.after_commit_prepared");
+    }
     part_engine_on_result (self->engine, res, self->now);
 }
 
@@ -166,6 +170,39 @@ s_recv_all (part_agent_t *self)
     }
 }
 
+/*  Say once, until a handshake succeeds again, that the coordinator's
+ *  handshake fails: a wrong --coordinator-public, a key the coordinator
+ *  does not list, or plain text against CURVE.                           */
+static void
+s_handshake_event (part_agent_t *self, uint16_t event)
+{
+    bool failed = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                  || (event == ZMQ_EVENT_DISCONNECTED && self->hs_connecting);
+    if (event == ZMQ_EVENT_CONNECTED)
+        self->hs_connecting = true;
+    else
+        self->hs_connecting = false;
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (self->hs_failing)
+            fprintf (stderr, "tpc-participant: CURVE handshake with the "
+                     "coordinator succeeded\n");
+        self->hs_failing = false;
+    }
+    if (failed && !self->hs_failing) {
+        self->hs_failing = true;
+        fprintf (stderr, "tpc-participant: the %s handshake with the "
+                 "coordinator at %s fails%s: check --coordinator-public, "
+                 "and that this agent's public key is in the coordinator's "
+                 "--allow-agents directory; retrying\n",
+                 self->cfg.curve_secret ? "CURVE" : "ZeroMQ",
+                 self->cfg.endpoint,
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                 ? " (the coordinator refused this key)" : "");
+    }
+}
+
 /*  The DEALER (re)connected to the coordinator: hello at once, so that a
  *  restarted coordinator learns of this agent within a round trip rather
  *  than a heartbeat.  Monitor messages: frame 1 = event u16 + value u32,
@@ -185,6 +222,7 @@ s_monitor_event (part_agent_t *self)
             uint16_t event;
             memcpy (&event, zmq_msg_data (&frame), sizeof event);
             up |= event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+            s_handshake_event (self, event);
         }
         int more = zmq_msg_more (&frame);
         zmq_msg_close (&frame);
@@ -284,6 +322,14 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         return NULL;
     }
     self->cfg = *config;
+    self->cfg.crash.point = NULL;       /* the copy below owns the name */
+    self->crash = tpc_crash_new (&config->crash);
+    if (!self->crash) {
+        snprintf (errbuf, errlen, "bad crash point '%s' (or out of memory)",
+                  config->crash.point ? config->crash.point : "");
+        part_agent_destroy (&self);
+        return NULL;
+    }
     self->verbose = config->verbose;
     self->rm = rm;
     self->name = strdup (config->name);
@@ -299,9 +345,20 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
         || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
         goto zerr;
+    if ((config->curve_secret || config->coordinator_public)
+        && tpc_curve_client_files (self->sock, config->curve_secret,
+                                   config->coordinator_public, errbuf,
+                                   errlen)) {
+        part_agent_destroy (&self);
+        return NULL;
+    }
     char monep[64];
     snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p", (void *) self);
-    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
         goto zerr;
     self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
     if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0
@@ -346,6 +403,7 @@ part_agent_destroy (part_agent_t **self_p)
         zmq_close (self->monitor);
     if (self->zctx)
         zmq_ctx_term (self->zctx);
+    tpc_crash_destroy (&self->crash);
     free (self->name);
     free (self);
     *self_p = NULL;

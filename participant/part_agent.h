@@ -7,6 +7,10 @@
  *  engine (part_engine), runs the RM's process() and the engine's timers,
  *  and encodes what the engine sends.  Each wire message is one frame of
  *  JSON (tpc_msg.h); a frame that does not decode is logged and dropped.
+ *  Crash points (config->crash, tpc_crash.h): agent.after_work,
+ *  agent.after_prepare and agent.after_commit_prepared are passed when the
+ *  RM's completion arrives, BEFORE the engine sees it; agent.after_vote
+ *  after a yes vote was handed to ZeroMQ.
  *  When the first recovery listing is done it prints, on stderr:
  *
  *      tpc-participant: ready name=<name> backend=<pg|mem> prepared_found=<k>
@@ -18,6 +22,7 @@
 #include <stdint.h>
 
 #include "part_rm.h"
+#include "tpc_crash.h"
 
 typedef struct part_agent part_agent_t;
 
@@ -27,9 +32,15 @@ typedef struct {
     uint64_t heartbeat_ms;      /* hello interval; 0 = 1000 */
     int stop_fd;                /* readable = stop; -1 = none */
     bool verbose;
-    /*  Test hook (TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1): _exit(99) after
-     *  the first prepare succeeded, before its vote is sent.             */
-    bool debug_exit_after_prepare;
+    /*  Crash points (tpc_crash.h): the agent.* points; zero = disarmed. */
+    tpc_crash_config_t crash;
+    /*  CurveZMQ (tpc_curve.h): this agent's key pair and the coordinator's
+     *  public certificate.  The DEALER then completes a handshake only
+     *  with the coordinator holding that key, so the agent takes commands
+     *  from nobody else.  Both NULL = plain TCP (tpc-participant allows
+     *  that only with --insecure-plaintext).                             */
+    const char *curve_secret;
+    const char *coordinator_public;
 } part_agent_config_t;
 
 /*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */

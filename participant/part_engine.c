@@ -25,6 +25,9 @@
  *   UNKNOWN --decide aborted: ROLLBACK_PREPARED--------> ROLLING_BACK
  *   COMMITTING --done: ack committed-------------------> DONE
  *   COMMITTING --not prepared: OUTCOME_OF (marker)-----> DONE | ABORTED
+ *   ACTIVE | COMMITTING | UNKNOWN --a one-phase work that cannot commit
+ *             (BEGIN, statement or COMMIT failed; unknown gid at seq > 1):
+ *             [ROLLBACK,] TOMBSTONE, ack its verdict-> ROLLING_BACK
  *   ROLLING_BACK --ROLLBACK_PREPARED done: ack aborted--> ABORTED
  *   ROLLING_BACK --open txn: ROLLBACK, then TOMBSTONE;
  *                  not prepared: TOMBSTONE; ack truth--> ABORTED | DONE
@@ -48,10 +51,15 @@
  *    -> committed, none or tombstone -> aborted).  A repeated decide is
  *    therefore answered from the marker: phase 2 is idempotent.
  *  - an abort of a gid that is not prepared leaves a tombstone, so a late
- *    PREPARE of that gid fails on the marker's key and votes no.
+ *    PREPARE of that gid fails on the marker's key and votes no.  So does
+ *    a one-phase work that does not commit: a late copy of it can never
+ *    commit, and its ack is the tombstone's verdict (committed if the
+ *    commit marker was there first).
  *  - a gid that was never voted yes on (ABORTED) but is found prepared is
- *    rolled back without asking; every other prepared gid found by
- *    RECOVER (at start and on every reconnect) is queried until answered.
+ *    rolled back without asking, and so is one whose PREPARE lost its
+ *    session (vote no: it may be prepared all the same); every other
+ *    prepared gid found by RECOVER (at start and on every reconnect) is
+ *    queried until answered.
  *  - duplicate or stale messages (old work seq, second prepare, late
  *    answer, stale completion) never change a decision.
  */
@@ -493,6 +501,24 @@ s_done (part_engine_t *self, s_rec_t *rec, tpc_outcome_t outcome,
     return rec;
 }
 
+/*  A one-phase work (then=commit) that cannot commit here: roll back
+ *  what is open, then TOMBSTONE; the ack (wanted) is its verdict.  So a
+ *  copy of the work arriving late (after the record is forgotten) can
+ *  never commit what was acked aborted, and a copy of a committed one is
+ *  acked committed.                                                      */
+static void
+s_onephase_fail (part_engine_t *self, s_rec_t *rec, const char *why,
+                 uint64_t now)
+{
+    tpc_msg_destroy (&rec->cur);
+    s_set_reason (rec, why ? why : "one-phase commit failed");
+    rec->decision = TPC_OUTCOME_ABORTED;
+    rec->ack_wanted = true;
+    s_set_state (self, rec, S_ROLLING_BACK, now);
+    s_submit (self, rec, rec->begun ? PART_RM_ROLLBACK : PART_RM_TOMBSTONE,
+              now);
+}
+
 /* ------------------------------------------------------------------ */
 /*  Coordinator messages                                               */
 
@@ -549,8 +575,15 @@ s_on_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
 {
     if (!rec) {
         if (msg->seq != 1) {
-            s_reply_failure (self, msg, "unknown transaction: the agent has "
-                             "no open transaction for it (lost in a restart?)");
+            const char *why = "unknown transaction: the agent has no open "
+                              "transaction for it (lost in a restart?)";
+            if (msg->then == TPC_THEN_COMMIT
+                && (rec = s_rec_new (self, msg->gid, S_ACTIVE))) {
+                rec->seq = msg->seq;
+                s_onephase_fail (self, rec, why, now);
+            }
+            else
+                s_reply_failure (self, msg, why);
             goto drop;
         }
         rec = s_rec_new (self, msg->gid, S_ACTIVE);
@@ -732,12 +765,16 @@ static void
 s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 {
     if (rec && rec->state == S_ACTIVE && !s_busy (rec) && !rec->qhead
-        && msg->outcome == TPC_OUTCOME_ABORTED) {
-        /* the coordinator no longer knows this open transaction: roll it
-         * back (and leave a tombstone) as a decide aborted would          */
+        && (msg->outcome == TPC_OUTCOME_ABORTED
+            || msg->outcome == TPC_OUTCOME_COMMITTED)) {
+        /* the coordinator no longer knows this open transaction, or is done
+         * with the gid without it (a late copy of a work re-opened it after
+         * the gid ended: any final answer): roll it back (and leave a
+         * tombstone) as a decide aborted would                            */
         s_log (self, 0, "%s: open transaction unknown to the coordinator: "
                "rolled back", rec->gid);
         msg->type = TPC_MSG_DECIDE;
+        msg->outcome = TPC_OUTCOME_ABORTED;
         s_on_decide (self, rec, msg, true, now);
         return;
     }
@@ -827,6 +864,10 @@ s_on_begun (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         return rec;
     }
     const char *why = res->status == TPC_EBUSY ? "busy" : res->error;
+    if (rec->cur->then == TPC_THEN_COMMIT && !rec->want) {
+        s_onephase_fail (self, rec, why, now);
+        return rec;
+    }
     s_reply_failure (self, rec->cur, why);
     tpc_msg_destroy (&rec->cur);
     s_set_reason (rec, why);
@@ -843,6 +884,10 @@ s_on_executed (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         return rec;
     }
     const char *why = rec->want ? "aborted by the coordinator" : res->error;
+    if (rec->cur->then == TPC_THEN_COMMIT && !rec->want) {
+        s_onephase_fail (self, rec, why, now);
+        return rec;
+    }
     s_reply_failure (self, rec->cur, why);
     tpc_msg_destroy (&rec->cur);
     if (!rec->want) {
@@ -884,8 +929,13 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
                       ? "connection to the database lost during prepare"
                       : res->error;
     s_vote (self, rec->gid, TPC_VOTE_NO, why);
-    /* a lost session may have prepared it after all: roll back on abort */
+    /* A lost session may have prepared it after all.  We voted no, so it
+     * can only abort, and the coordinator sends no decide to a no voter:
+     * roll it back now rather than leave it prepared (and its locks held)
+     * until the next recovery.                                          */
     rec->maybe_prepared = res->status == TPC_ECONNECT;
+    if (rec->maybe_prepared)
+        rec->want = TPC_OUTCOME_ABORTED;
     s_set_reason (rec, why);
     s_set_state (self, rec, S_ABORTED, now);
     return rec;
@@ -898,12 +948,11 @@ s_on_onephase (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
     rec->begun = false;
     if (res->status == 0)
         return s_done (self, rec, TPC_OUTCOME_COMMITTED, NULL, now);
-    if (res->status == TPC_ECONNECT) {
-        /* did the COMMIT happen?  The commit marker tells, once back. */
-        s_submit (self, rec, PART_RM_OUTCOME_OF, now);
-        return rec;
-    }
-    return s_done (self, rec, TPC_OUTCOME_ABORTED, res->error, now);
+    /* Did this COMMIT happen after all (a lost session), or an earlier
+     * one (a repeated work fails on the marker's key)?  TOMBSTONE settles
+     * it for good and its verdict is the ack (s_onephase_fail).          */
+    s_onephase_fail (self, rec, res->error, now);
+    return rec;
 }
 
 static s_rec_t *

@@ -13,7 +13,16 @@
  *  The connection string is never printed.  Prefer pg_file (first line is
  *  the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for passwords.
  *
- *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage.
+ *  Security: --curve-secret (this agent's key pair) and
+ *  --coordinator-public (the coordinator's public key) make the link to
+ *  the coordinator CurveZMQ; without them the agent refuses to start
+ *  unless --insecure-plaintext says so, and then it warns loudly.
+ *
+ *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage,
+ *  99 a crash point fired.  Test hooks (environment): TPC_CRASH_POINT=
+ *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
+ *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1 is the
+ *  older spelling of TPC_CRASH_POINT=agent.after_prepare.
  */
 #include <cJSON.h>
 #include <czmq.h>
@@ -43,6 +52,9 @@ typedef struct {
     long queue;
     long heartbeat_ms;
     bool verbose;
+    char *curve_secret;
+    char *coordinator_public;
+    bool insecure_plaintext;
 } s_opts_t;
 
 static void
@@ -59,8 +71,16 @@ s_usage (FILE *out)
         "  --pool N             PostgreSQL connections (default 8)\n"
         "  --queue N            operations that may wait for one (default 1024)\n"
         "  --heartbeat MS       hello interval (default 1000)\n"
+        "  --curve-secret FILE  this agent's CURVE key pair (tpcctl keygen:\n"
+        "                       NAME.key_secret; its name must be --name)\n"
+        "  --coordinator-public FILE  the coordinator's public key (.key):\n"
+        "                       commands are taken from that key only\n"
+        "  --insecure-plaintext no CURVE: no authentication, no encryption\n"
+        "                       (tests only; says so loudly)\n"
         "  --config FILE.json   settings with the same names (pg_file,\n"
-        "                       heartbeat_ms); the command line wins\n"
+        "                       heartbeat_ms, curve_secret,\n"
+        "                       coordinator_public, insecure_plaintext);\n"
+        "                       the command line wins\n"
         "  -v, --verbose        log every step\n"
         "  -h, --help\n", S_DEFAULT_ENDPOINT);
 }
@@ -124,7 +144,12 @@ s_load_config (const char *path, s_opts_t *o)
                      : !strcmp (k, "coordinator") ? &o->coordinator
                      : !strcmp (k, "pg") ? &o->pg
                      : !strcmp (k, "pg_file") || !strcmp (k, "pg-file") ? &o->pg_file
-                     : !strcmp (k, "backend") ? &o->backend : NULL;
+                     : !strcmp (k, "backend") ? &o->backend
+                     : !strcmp (k, "curve_secret")
+                       || !strcmp (k, "curve-secret") ? &o->curve_secret
+                     : !strcmp (k, "coordinator_public")
+                       || !strcmp (k, "coordinator-public")
+                       ? &o->coordinator_public : NULL;
         long *num = !strcmp (k, "pool") ? &o->pool
                     : !strcmp (k, "queue") ? &o->queue
                     : !strcmp (k, "heartbeat_ms") || !strcmp (k, "heartbeat")
@@ -148,6 +173,9 @@ s_load_config (const char *path, s_opts_t *o)
         }
         else if (!strcmp (k, "verbose") && cJSON_IsBool (it))
             o->verbose = cJSON_IsTrue (it);
+        else if ((!strcmp (k, "insecure_plaintext")
+                  || !strcmp (k, "insecure-plaintext")) && cJSON_IsBool (it))
+            o->insecure_plaintext = cJSON_IsTrue (it);
         else {
             fprintf (stderr, "tpc-participant: %s: unknown or mistyped key \"%s\"\n",
                      path, k);
@@ -186,6 +214,9 @@ s_parse (int argc, char **argv, s_opts_t *o)
         { "heartbeat", required_argument, NULL, 'H' },
         { "config", required_argument, NULL, 'C' },
         { "verbose", no_argument, NULL, 'v' },
+        { "curve-secret", required_argument, NULL, 'S' },
+        { "coordinator-public", required_argument, NULL, 'K' },
+        { "insecure-plaintext", no_argument, NULL, 'I' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -203,6 +234,9 @@ s_parse (int argc, char **argv, s_opts_t *o)
         case 'H': rc = s_number (optarg, &o->heartbeat_ms); break;
         case 'C': break;
         case 'v': o->verbose = true; break;
+        case 'S': rc = s_set (&o->curve_secret, optarg); break;
+        case 'K': rc = s_set (&o->coordinator_public, optarg); break;
+        case 'I': o->insecure_plaintext = true; break;
         case 'h': s_usage (stdout); return 3;
         default: s_usage (stderr); return 2;
         }
@@ -232,6 +266,25 @@ s_parse (int argc, char **argv, s_opts_t *o)
     }
     if (o->pg && o->pg_file) {
         fprintf (stderr, "tpc-participant: give --pg or --pg-file, not both\n");
+        return 2;
+    }
+    bool curve = o->curve_secret || o->coordinator_public;
+    if (curve && o->insecure_plaintext) {
+        fprintf (stderr, "tpc-participant: --insecure-plaintext and CURVE "
+                 "keys contradict each other: give one\n");
+        return 2;
+    }
+    if (curve && !(o->curve_secret && o->coordinator_public)) {
+        fprintf (stderr, "tpc-participant: CURVE needs both --curve-secret "
+                 "FILE and --coordinator-public FILE\n");
+        return 2;
+    }
+    if (!curve && !o->insecure_plaintext) {
+        fprintf (stderr, "tpc-participant: refusing to start without "
+                 "authentication: give --curve-secret FILE (this agent's "
+                 "keys, `tpcctl keygen %s DIR`) and --coordinator-public "
+                 "FILE, or --insecure-plaintext to obey anyone, unencrypted "
+                 "(tests only)\n", o->name);
         return 2;
     }
     return 0;
@@ -264,6 +317,8 @@ s_opts_free (s_opts_t *o)
     free (o->pg);
     free (o->pg_file);
     free (o->backend);
+    free (o->curve_secret);
+    free (o->coordinator_public);
 }
 
 int
@@ -333,9 +388,27 @@ main (int argc, char **argv)
         .heartbeat_ms = (uint64_t) o.heartbeat_ms,
         .stop_fd = sfd,
         .verbose = o.verbose,
+        .curve_secret = o.curve_secret,
+        .coordinator_public = o.coordinator_public,
     };
+    if (o.insecure_plaintext)
+        fprintf (stderr,
+                 "tpc-participant: WARNING: --insecure-plaintext: NO "
+                 "AUTHENTICATION, NO ENCRYPTION.\n"
+                 "tpc-participant: WARNING: anyone who can pose as the "
+                 "coordinator at %s can commit or roll back in this "
+                 "database; statements cross the network in clear text.\n",
+                 ac.endpoint);
+    if (tpc_crash_config_from_env (&ac.crash, "agent.", err, sizeof err)) {
+        fprintf (stderr, "tpc-participant: %s\n", err);
+        status = 2;
+        goto cleanup;
+    }
+    /* the older spelling of TPC_CRASH_POINT=agent.after_prepare */
     const char *dbg = getenv ("TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE");
-    ac.debug_exit_after_prepare = dbg && !strcmp (dbg, "1");
+    if (!ac.crash.point && dbg && !strcmp (dbg, "1"))
+        ac.crash = (tpc_crash_config_t) { .point = "agent.after_prepare",
+                                          .at = 1 };
     agent = part_agent_new (&ac, rm, err, sizeof err);
     if (!agent) {
         fprintf (stderr, "tpc-participant: %s\n", err);

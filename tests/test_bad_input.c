@@ -76,7 +76,8 @@ s_start_coord (void)
     snprintf (maxmsg, sizeof maxmsg, "%d", MAX_MSG);
     char *argv[] = { bin, "--id", COORD_ID, "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--max-msg-bytes", maxmsg,
-                     "--vote-timeout-ms", "3000", "--verbose", NULL };
+                     "--vote-timeout-ms", "3000", "--verbose",
+                     "--insecure-plaintext", NULL };
     if (tpc_proc_spawn (&W.coord, argv, NULL, log))
         return -1;
     return tpc_proc_wait_log (&W.coord, "ready", off, 20000);
@@ -96,7 +97,8 @@ s_start_agent (int i, const char *name, const char *conninfo, const char *ep)
     fprintf (f, "%s\n", conninfo);
     fclose (f);
     char *argv[] = { bin, "--name", (char *) name, "--coordinator", (char *) ep,
-                     "--pg-file", file, "--verbose", NULL };
+                     "--pg-file", file, "--verbose", "--insecure-plaintext",
+                     NULL };
     if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
         return -1;
     return tpc_proc_wait_log (&W.agent[i], "ready", 0, 20000);

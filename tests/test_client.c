@@ -781,7 +781,10 @@ test_tpcctl_usage (void)
     CU_ASSERT_EQUAL (TPCCTL (out, "--timeout-ms", "0", "list"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "list", "--coordinator"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "list", "extra"), 2);
-    CU_ASSERT_EQUAL (TPCCTL (out, "status"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "status", S_GID, S_GID), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "resolve", S_GID, "commit"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "resolve", S_GID, "--force"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "keygen", "bad name", "/tmp"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "status", "not_a_gid"), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "show", S_GID, S_GID), 2);
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", "bogus", "list"), 2);

@@ -166,9 +166,10 @@ fx_start (fx_t *fx, char *const env[], bool wait, ...)
     snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
     char *argv[32] = {
         bin, "--id", "c1", "--log-dir", fx->logdir, "--bind", fx->cep,
-        "--agent-bind", fx->aep, "--log-segment-bytes", "1048576", "-v"
+        "--agent-bind", fx->aep, "--log-segment-bytes", "1048576", "-v",
+        "--insecure-plaintext"
     };
-    int n = 12;
+    int n = 13;
     va_list ap;
     va_start (ap, wait);
     char *a;
@@ -501,7 +502,8 @@ test_bad_flags (void)
     FILE *f = fopen (cfgpath, "w");
     fprintf (f, "{\"id\": \"fromfile\", \"log-dir\": \"%s\", \"bind\": "
              "\"%s\", \"agent-bind\": \"ipc://%s/a.sock\", "
-             "\"txn-timeout-ms\": 1000, \"log-segment-bytes\": 1048576}",
+             "\"txn-timeout-ms\": 1000, \"log-segment-bytes\": 1048576, "
+             "\"insecure-plaintext\": true}",
              logdir, ep, dir);
     fclose (f);
     char *with_cfg[] = { bin, "--config", cfgpath, "--id", "fromflag", NULL };

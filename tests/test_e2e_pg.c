@@ -7,6 +7,7 @@
  *  PostgreSQL missing is a failure, never a skip.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,8 @@ s_start_coord (char *const env[])
     }
     char *argv[] = { bin, "--id", "e2e", "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--vote-timeout-ms",
-                     "2000", "--txn-timeout-ms", "20000", NULL };
+                     "2000", "--txn-timeout-ms", "20000",
+                     "--insecure-plaintext", NULL };
     if (tpc_proc_spawn (&W.coord, argv, env, log))
         return -1;
     if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
@@ -85,7 +87,7 @@ s_start_agent (int i, char *const env[])
     snprintf (tmp.log, sizeof tmp.log, "%s", log);
     long off = tpc_proc_log_size (&tmp);
     char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
-                     "--pg-file", file, NULL };
+                     "--pg-file", file, "--insecure-plaintext", NULL };
     if (tpc_proc_spawn (&W.agent[i], argv, env, log))
         return -1;
     if (tpc_proc_wait_log (&W.agent[i], "ready", off, 20000))
@@ -457,6 +459,132 @@ test_lost_reply_resolved_by_status (void)
     tpc_client_destroy (&c);
 }
 
+/*  The state letter of process PID (R, S, T = stopped, ...; '?' gone).   */
+static char
+s_proc_state (pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf[n] = '\0';
+    const char *p = strrchr (buf, ')');
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static bool
+s_file_has (const char *path, const char *needle)
+{
+    FILE *f = fopen (path, "r");
+    char line[1024];
+    bool found = false;
+    while (f && !found && fgets (line, sizeof line, f))
+        found = strstr (line, needle) != NULL;
+    if (f)
+        fclose (f);
+    return found;
+}
+
+static void
+test_crash_point_commit_sent_first_of_two (void)
+{
+    /* the coordinator dies right after the FIRST decide(committed) left:
+     * one participant may have committed, the other is surely prepared */
+    tpc_proc_kill (&W.coord, SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=coord.commit_sent", "TPC_CRASH_AT=1", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (env), 0);
+    int64_t b1 = s_bal (0, 2), b2 = s_bal (1, 3);
+    tpc_client_t *c = s_client (3000);
+    char gid[TPC_CLIENT_GID_MAX], log[600];
+    tpc_client_outcome_t out;
+    CU_ASSERT_NOT_EQUAL (s_transfer (c, "5", "2", "3", gid, &out), 0);
+    int st = tpc_proc_wait (&W.coord, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    s_path (log, sizeof log, "coordinator.log");
+    CU_ASSERT (s_file_has (log, "tpc-crash: coord.commit_sent pass 1"));
+    int64_t prepared = s_prepared (0) + s_prepared (1);
+    CU_ASSERT (prepared >= 1 && prepared <= 2);
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (15000), 0);
+    CU_ASSERT_EQUAL (s_bal (0, 2), b1 - 5);
+    CU_ASSERT_EQUAL (s_bal (1, 3), b2 + 5);
+    tpc_client_destroy (&c);
+}
+
+static void
+test_crash_point_agent_after_commit_prepared (void)
+{
+    /* db2's agent dies after COMMIT PREPARED, before its ack: the decision
+     * is resent when it is back, answered from the marker, and ENDed */
+    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=agent.after_commit_prepared", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (1, env), 0);
+    int64_t b1 = s_bal (0, 3), b2 = s_bal (1, 2);
+    tpc_client_t *c = s_client (10000);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t out;
+    CU_ASSERT_EQUAL (s_transfer (c, "4", "3", "2", gid, &out), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_COMMITTED);
+    int st = tpc_proc_wait (&W.agent[1], 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    CU_ASSERT_EQUAL (s_prepared (1), 0);
+    CU_ASSERT_EQUAL (s_bal (1, 2), b2 + 4);
+    CU_ASSERT_EQUAL (s_log_count (gid, TPC_REC_END), 0);   /* ack missing */
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (1, NULL), 0);
+    int ends = 0;
+    for (int i = 0; i < 100 && ends == 0; i++) {
+        ends = s_log_count (gid, TPC_REC_END);
+        if (!ends)
+            usleep (100 * 1000);
+    }
+    CU_ASSERT_EQUAL (ends, 1);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (10000), 0);
+    CU_ASSERT_EQUAL (s_bal (0, 3), b1 - 4);
+    CU_ASSERT_EQUAL (s_bal (1, 2), b2 + 4);
+    tpc_client_destroy (&c);
+}
+
+static void
+test_crash_point_postgres_dies_at_agent_prepare (void)
+{
+    /* db1's agent freezes right after PREPARE TRANSACTION (stop action);
+     * PostgreSQL db1 crashes under it; the agent then runs on into its dead
+     * sessions.  The transaction aborts (vote timeout) and the prepared one
+     * left in db1 must be rolled back once db1 is back.                    */
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=agent.after_prepare",
+                    "TPC_CRASH_ACTION=stop", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (0, env), 0);
+    int64_t s1 = s_sum (0), s2 = s_sum (1);
+    tpc_client_t *c = s_client (10000);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    s_transfer (c, "6", "9", "9", gid, &out);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_ABORTED);         /* vote timeout */
+    char state = '?';
+    for (int i = 0; i < 50 && (state = s_proc_state (W.agent[0].pid)) != 'T'; i++)
+        usleep (100 * 1000);
+    CU_ASSERT_EQUAL_FATAL (state, 'T');
+    CU_ASSERT_EQUAL (s_prepared (0), 1);
+    CU_ASSERT_EQUAL (tpc_harness_pg_cmd ("kill", W.dbdir[0]), 0);
+    kill (W.agent[0].pid, SIGCONT);
+    usleep (300 * 1000);
+    char ci[512];
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_pg_start (W.dbdir[0], ci, sizeof ci), 0);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (20000), 0);
+    CU_ASSERT_EQUAL (s_sum (0), s1);
+    CU_ASSERT_EQUAL (s_sum (1), s2);
+    /* the same agent process carries on */
+    CU_ASSERT (s_proc_state (W.agent[0].pid) != '?');
+    CU_ASSERT_EQUAL (s_transfer (c, "1", "9", "9", gid, &out), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_COMMITTED);
+    CU_ASSERT_EQUAL (s_sum (0), s1 - 1);
+    tpc_client_destroy (&c);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "commit_two_databases", test_commit_two_databases },
     { "interactive_rollback", test_interactive_rollback },
@@ -467,6 +595,12 @@ static const tpc_test_case_t s_cases[] = {
     { "postgres_restart_while_prepared", test_postgres_restart_while_prepared },
     { "participant_never_answers", test_participant_never_answers },
     { "lost_reply_resolved_by_status", test_lost_reply_resolved_by_status },
+    { "crash_point_commit_sent_first_of_two",
+      test_crash_point_commit_sent_first_of_two },
+    { "crash_point_agent_after_commit_prepared",
+      test_crash_point_agent_after_commit_prepared },
+    { "crash_point_postgres_dies_at_agent_prepare",
+      test_crash_point_postgres_dies_at_agent_prepare },
     { NULL, NULL }
 };
 

@@ -1,8 +1,12 @@
 /*  test_log: the decision log -- round trip, torn tails, corruption,
- *  bit flips, injected I/O faults, crashes, checkpoints and concurrency.
+ *  bit flips, injected I/O faults, crashes, checkpoints, concurrency,
+ *  the rewrite of the tail at open after a failed fdatasync, and spare
+ *  segments made ahead (rotation under load, left over, crash while one
+ *  is being made).
  *
  *  Every test writes real segment files in a fresh temporary directory;
- *  faults come from s_fault_t, a tpc_io_t that wraps the POSIX one.
+ *  faults come from s_fault_t, a tpc_io_t that wraps the POSIX one (and
+ *  can trace the calls it sees).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -289,6 +293,23 @@ s_snap_restore (const s_snap_t *s, const char *dir)
     }
 }
 
+/*  The first LSN in the header of segment file PATH (0: a spare not
+ *  started yet, or no header).                                          */
+static uint64_t
+s_header_first_lsn (const char *path)
+{
+    uint8_t h[32];
+    uint64_t v = 0;
+    int fd = open (path, O_RDONLY);
+    if (fd >= 0 && pread (fd, h, sizeof h, 0) == (ssize_t) sizeof h)
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | h[16 + i];
+    if (fd >= 0)
+        close (fd);
+    return v;
+}
+
+/*  Segments in DIR that are started (spares made ahead do not count).   */
 static size_t
 s_count_segments (const char *dir, uint64_t *lowest)
 {
@@ -299,7 +320,10 @@ s_count_segments (const char *dir, uint64_t *lowest)
         *lowest = UINT64_MAX;
     while (d && (e = readdir (d))) {
         size_t len = strlen (e->d_name);
-        if (len == 27 && !strcmp (e->d_name + 20, ".tpclog")) {
+        char path[4096];
+        snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+        if (len == 27 && !strcmp (e->d_name + 20, ".tpclog")
+            && s_header_first_lsn (path) != 0) {
             n++;
             uint64_t no = strtoull (e->d_name, NULL, 10);
             if (lowest && no < *lowest)
@@ -351,6 +375,18 @@ s_poke (const char *dir, uint64_t no, uint64_t off, const void *bytes,
  *  s_fault_t: a tpc_io_t that fails on demand
  */
 
+/*  One traced call: a pwrite (its bytes) or an fdatasync (its result).   */
+typedef struct {
+    bool sync;
+    char path[512];
+    uint64_t off;
+    size_t n;
+    uint8_t *data;
+    int result;
+} s_event_t;
+
+#define S_FD_MAX 1024
+
 typedef struct {
     tpc_io_t io;                /* first: a tpc_io_t * is an s_fault_t * */
     pthread_mutex_t mutex;
@@ -363,8 +399,22 @@ typedef struct {
     size_t max_write;           /* short writes: at most this, 0 = all */
     long crash_after;           /* pwrites that happen; later ones vanish */
     bool crashed;
+    /* writes to *.tmp files (segments being prepared) count apart, so a
+     * fault aimed at appends is not caught by the preparer thread       */
+    long tmp_writes;
+    long crash_tmp_after;       /* tmp pwrites that happen, -1 no limit */
+    long renames;
+    long crash_after_rename;    /* crash right after this rename, 0 never */
+    long renames_by_appenders;  /* renames on a thread marked appender */
     struct { int fd; uint64_t lo, hi; } dirty[32];
+    bool trace;                 /* record pwrites and fdatasyncs in ev */
+    s_event_t *ev;
+    size_t nev, evcap;
+    char *fd_path[S_FD_MAX];    /* the path of each open fd */
 } s_fault_t;
+
+/*  Set on threads that append (test_rotation_under_load).               */
+static _Thread_local bool s_appender_thread;
 
 static s_fault_t *
 s_f (void *ctx)
@@ -381,7 +431,14 @@ s_fault_open (void *ctx, const char *path, int flags, mode_t mode)
     pthread_mutex_unlock (&f->mutex);
     if (crashed)                /* a dead process creates nothing */
         return open ("/dev/null", O_RDWR | O_CLOEXEC);
-    return tpc_io_posix ()->open (NULL, path, flags, mode);
+    int fd = tpc_io_posix ()->open (NULL, path, flags, mode);
+    pthread_mutex_lock (&f->mutex);
+    if (fd >= 0 && fd < S_FD_MAX) {
+        free (f->fd_path[fd]);
+        f->fd_path[fd] = strdup (path);
+    }
+    pthread_mutex_unlock (&f->mutex);
+    return fd;
 }
 
 static int
@@ -392,8 +449,51 @@ s_fault_close (void *ctx, int fd)
     for (size_t i = 0; i < 32; i++)
         if (f->dirty[i].fd == fd)
             f->dirty[i].fd = -1;
+    if (fd >= 0 && fd < S_FD_MAX) {
+        free (f->fd_path[fd]);
+        f->fd_path[fd] = NULL;
+    }
     pthread_mutex_unlock (&f->mutex);
     return close (fd);
+}
+
+/*  With trace set, note a call (mutex held).                            */
+static void
+s_fault_event (s_fault_t *f, bool sync, int fd, const void *buf, size_t n,
+               uint64_t off, int result)
+{
+    if (!f->trace)
+        return;
+    if (f->nev == f->evcap) {
+        f->evcap = f->evcap ? f->evcap * 2 : 64;
+        f->ev = realloc (f->ev, f->evcap * sizeof *f->ev);
+        CU_ASSERT_FATAL (f->ev != NULL);
+    }
+    s_event_t *e = &f->ev[f->nev++];
+    memset (e, 0, sizeof *e);
+    e->sync = sync;
+    snprintf (e->path, sizeof e->path, "%s",
+              fd >= 0 && fd < S_FD_MAX && f->fd_path[fd] ? f->fd_path[fd] : "?");
+    e->off = off;
+    e->n = n;
+    e->result = result;
+    if (buf && n) {
+        e->data = malloc (n);
+        CU_ASSERT_FATAL (e->data != NULL);
+        memcpy (e->data, buf, n);
+    }
+}
+
+static void
+s_fault_free (s_fault_t *f)
+{
+    for (size_t i = 0; i < f->nev; i++)
+        free (f->ev[i].data);
+    free (f->ev);
+    for (size_t i = 0; i < S_FD_MAX; i++)
+        free (f->fd_path[i]);
+    pthread_mutex_destroy (&f->mutex);
+    memset (f, 0, sizeof *f);
 }
 
 static void
@@ -423,17 +523,22 @@ s_fault_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
 {
     s_fault_t *f = s_f (ctx);
     pthread_mutex_lock (&f->mutex);
-    long k = ++f->writes;
+    const char *path = fd >= 0 && fd < S_FD_MAX ? f->fd_path[fd] : NULL;
+    size_t plen = path ? strlen (path) : 0;
+    bool tmp = plen > 4 && !strcmp (path + plen - 4, ".tmp");
+    long k = tmp ? 0 : ++f->writes;
+    long t = tmp ? ++f->tmp_writes : 0;
     ssize_t r;
     if (f->crashed)
         r = (ssize_t) n;                        /* vanishes */
-    else if (f->crash_after >= 0 && k > f->crash_after) {
+    else if ((f->crash_after >= 0 && k > f->crash_after)
+             || (f->crash_tmp_after >= 0 && t > f->crash_tmp_after)) {
         f->crashed = true;                      /* torn: half of it lands */
         if (n > 1)
             (void) pwrite (fd, buf, n / 2, off);
         r = (ssize_t) n;
     }
-    else if (k == f->fail_write_at) {
+    else if (k && k == f->fail_write_at) {
         if (f->fail_half && n > 1)
             (void) pwrite (fd, buf, n / 2, off);
         errno = f->fail_errno;
@@ -442,8 +547,12 @@ s_fault_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
     else {
         size_t m = f->max_write && n > f->max_write ? f->max_write : n;
         r = pwrite (fd, buf, m, off);
-        if (r > 0)
+        int e = errno;
+        if (r > 0) {
             s_fault_dirty (f, fd, (uint64_t) off, (size_t) r);
+            s_fault_event (f, false, fd, buf, (size_t) r, (uint64_t) off, 0);
+        }
+        errno = e;
     }
     int e = errno;
     pthread_mutex_unlock (&f->mutex);
@@ -480,11 +589,16 @@ s_fault_sync (s_fault_t *f, int fd, bool data)
                     f->dirty[i].fd = -1;
                 }
         }
+        s_fault_event (f, true, fd, NULL, 0, 0, -1);
         errno = f->fail_errno;
         r = -1;
     }
     else {
         r = data ? fdatasync (fd) : fsync (fd);
+        int e = errno;
+        if (data)
+            s_fault_event (f, true, fd, NULL, 0, 0, r);
+        errno = e;
         for (size_t i = 0; r == 0 && i < 32; i++)
             if (f->dirty[i].fd == fd)
                 f->dirty[i].fd = -1;
@@ -526,7 +640,25 @@ s_fault_ftruncate (void *ctx, int fd, off_t len)
 static int
 s_fault_rename (void *ctx, const char *from, const char *to)
 {
-    return s_fault_dead (ctx) ? 0 : rename (from, to);
+    s_fault_t *f = s_f (ctx);
+    pthread_mutex_lock (&f->mutex);
+    int r = 0;
+    if (!f->crashed) {
+        r = rename (from, to);
+        for (size_t i = 0; r == 0 && i < S_FD_MAX; i++)
+            if (f->fd_path[i] && !strcmp (f->fd_path[i], from)) {
+                free (f->fd_path[i]);
+                f->fd_path[i] = strdup (to);
+            }
+        f->renames++;
+        f->renames_by_appenders += s_appender_thread;
+        if (f->renames == f->crash_after_rename)
+            f->crashed = true;      /* renamed, then the process died */
+    }
+    int e = errno;
+    pthread_mutex_unlock (&f->mutex);
+    errno = e;
+    return r;
 }
 
 static int
@@ -550,6 +682,7 @@ s_fault_init (s_fault_t *f)
     f->io.unlink = s_fault_unlink;
     f->io.ctx = f;
     f->crash_after = -1;
+    f->crash_tmp_after = -1;
     for (size_t i = 0; i < 32; i++)
         f->dirty[i].fd = -1;
     pthread_mutex_init (&f->mutex, NULL);
@@ -984,6 +1117,7 @@ s_write_failure (int err, bool half)
     long writes = f.writes;
     tpc_log_destroy (&log);
     CU_ASSERT_EQUAL (f.writes, writes);     /* nothing written after it */
+    s_fault_free (&f);
     s_collect_t c = { 0 };
     s_reopen (dir, 65536, &c);
     CU_ASSERT_EQUAL (c.n, 5);
@@ -1031,6 +1165,7 @@ s_sync_failure (int err)
     size_t len = s_gen (9, 60, buf, &type);
     CU_ASSERT_EQUAL (tpc_log_append (log, type, buf, len, NULL), TPC_ELOG_FAILED);
     tpc_log_destroy (&log);
+    s_fault_free (&f);
     s_collect_t c = { 0 };
     s_reopen (dir, 65536, &c);
     CU_ASSERT_EQUAL (c.n, 5);               /* only what was durable */
@@ -1051,6 +1186,121 @@ static void
 test_sync_enospc (void)
 {
     s_sync_failure (ENOSPC);
+}
+
+/*  Replay callback of test_sync_failure_rewritten_at_open: before a
+ *  record reaches the owner, the open must have written its bytes again
+ *  and then run an fdatasync of that file that succeeded.               */
+typedef struct {
+    s_fault_t *f;
+    const char *dir;
+    s_collect_t *c;
+    int proven;                 /* records with a rewrite + sync before */
+    int unproven;
+} s_gate_t;
+
+static int
+s_gate_fn (void *arg, const tpc_log_rec_t *rec, const void *payload,
+           size_t len)
+{
+    s_gate_t *g = arg;
+    char path[4096];
+    s_seg_path (path, sizeof path, g->dir, rec->segment);
+    size_t size = 20 + len;
+    uint8_t bytes[256];
+    CU_ASSERT_FATAL (size <= sizeof bytes);
+    int fd = open (path, O_RDONLY);
+    CU_ASSERT_FATAL (fd >= 0);
+    CU_ASSERT_FATAL (pread (fd, bytes, size, (off_t) rec->offset)
+                     == (ssize_t) size);
+    close (fd);
+    bool written = false, synced = false;
+    pthread_mutex_lock (&g->f->mutex);
+    for (size_t i = 0; i < g->f->nev; i++) {
+        const s_event_t *e = &g->f->ev[i];
+        if (strcmp (e->path, path))
+            continue;
+        if (!e->sync && e->off <= rec->offset
+            && e->off + e->n >= rec->offset + size
+            && !memcmp (e->data + (rec->offset - e->off), bytes, size))
+            written = true;
+        else if (e->sync && written)
+            synced = e->result == 0;    /* the last one after the write */
+    }
+    pthread_mutex_unlock (&g->f->mutex);
+    if (written && synced)
+        g->proven++;
+    else
+        g->unproven++;
+    return s_collect_fn (g->c, rec, payload, len);
+}
+
+static void
+test_sync_failure_rewritten_at_open (void)
+{
+    /* fsyncgate: after a failed fdatasync the kernel may keep the pages
+     * in its cache, marked clean, although they never reached the disk.
+     * Reopening must not replay such a record on the strength of what
+     * the cache shows: it writes the tail again and syncs it first.     */
+    char *dir = tpc_test_tmpdir ("log-gate");
+    s_fault_t f;
+    s_fault_init (&f);
+    tpc_log_t *log = s_fault_log (dir, &f, 5, 65536);
+    uint8_t buf[64], type;
+    size_t len = s_gen (6, 60, buf, &type);
+    uint64_t lsn;
+    CU_ASSERT_EQUAL (tpc_log_append (log, type, buf, len, &lsn), 0);
+    CU_ASSERT_EQUAL (lsn, 6);
+    s_fault_arm (&f, 0, 1, EIO);    /* fails, the cache keeps the bytes */
+    CU_ASSERT_EQUAL (tpc_log_sync (log, 6), TPC_EIO);
+    CU_ASSERT_EQUAL (tpc_log_error (log), TPC_EIO);
+    tpc_log_destroy (&log);
+    s_fault_free (&f);
+
+    /* the disk still fails: the open fails, nothing is replayed */
+    s_fault_t g;
+    s_fault_init (&g);
+    s_fault_arm (&g, 0, 1, EIO);
+    s_collect_t c = { 0 };
+    int rc;
+    char err[512] = "";
+    log = s_open (dir, 65536, &c, &g.io, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NULL (log);
+    CU_ASSERT_EQUAL (rc, TPC_EIO);
+    CU_ASSERT_EQUAL (c.n, 0);
+    CU_ASSERT_EQUAL (g.syncs, 1);           /* tried once, not retried */
+    CU_ASSERT (strstr (err, "fdatasync") != NULL);
+    CU_ASSERT (strstr (err, "nothing was replayed") != NULL);
+    printf ("\n  open on a failing disk: %s\n", err);
+    s_fault_free (&g);
+
+    /* a healthy disk: every record replayed was first rewritten + synced */
+    s_fault_t h;
+    s_fault_init (&h);
+    h.trace = true;
+    s_gate_t gate = { &h, dir, &c, 0, 0 };
+    tpc_log_config_t cfg = s_config (dir, 65536, &c, &h.io);
+    rc = tpc_log_open (&cfg, s_gate_fn, &gate, &log, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
+    CU_ASSERT_EQUAL (c.n, 6);
+    CU_ASSERT (s_is_gen_prefix (&c, 1, 60));
+    CU_ASSERT_EQUAL (gate.proven, 6);
+    CU_ASSERT_EQUAL (gate.unproven, 0);
+    CU_ASSERT_EQUAL (tpc_log_durable_lsn (log), 6);
+    /* and it goes on after record 6 */
+    len = s_gen (7, 60, buf, &type);
+    CU_ASSERT_EQUAL (tpc_log_append (log, type, buf, len, &lsn), 0);
+    CU_ASSERT_EQUAL (lsn, 7);
+    CU_ASSERT_EQUAL (tpc_log_sync (log, 7), 0);
+    tpc_log_destroy (&log);
+    s_fault_free (&h);
+    s_collect_reset (&c);
+    s_reopen (dir, 65536, &c);
+    CU_ASSERT_EQUAL (c.n, 7);
+    CU_ASSERT (s_is_gen_prefix (&c, 1, 60));
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir);
+    free (dir);
 }
 
 /*  Many threads append+sync through a log whose Nth fdatasync fails.   */
@@ -1154,6 +1404,7 @@ test_sync_failure_many_threads (void)
     CU_ASSERT_EQUAL (tpc_log_error (log), TPC_EIO);
     CU_ASSERT (acked <= tpc_log_durable_lsn (log));
     tpc_log_destroy (&log);
+    s_fault_free (&f);
     s_collect_t c = { 0 };
     s_reopen (dir, 1 << 20, &c);
     CU_ASSERT (c.n >= acked);                   /* nothing acked is lost */
@@ -1177,6 +1428,7 @@ test_short_writes (void)
     s_append_gen (log, 1, 500, 100, 10);
     tpc_log_destroy (&log);
     CU_ASSERT (f.writes > 500 * 5);         /* really written in bits */
+    s_fault_free (&f);
     s_collect_t c = { 0 };
     s_reopen (dir, 1024, &c);
     CU_ASSERT_EQUAL (c.n, 500);
@@ -1259,6 +1511,7 @@ test_crash_after_nth_write (void)
     s_crash_workload (log, &f, n);
     long total = f.writes - base;
     tpc_log_destroy (&log);
+    s_fault_free (&f);
     tpc_test_rmtree (dir);
     free (dir);
 
@@ -1270,6 +1523,7 @@ test_crash_after_nth_write (void)
         f.crash_after = f.writes + crash;
         uint64_t acked = s_crash_workload (log, &f, n);
         tpc_log_destroy (&log);
+        s_fault_free (&f);
         s_collect_t c = { 0 };
         int rc;
         char err[512] = "";
@@ -1488,6 +1742,399 @@ test_concurrent_appenders (void)
     free (dir);
 }
 
+/*  --------------------------------------------------------------------
+ *  Spare segments made ahead by the preparer thread
+ */
+
+static void
+s_fault_crash (s_fault_t *f)
+{
+    pthread_mutex_lock (&f->mutex);
+    f->crashed = true;
+    pthread_mutex_unlock (&f->mutex);
+}
+
+/*  Wait (up to 10 s) until segment NO of DIR exists with SIZE bytes.    */
+static bool
+s_wait_segment (const char *dir, uint64_t no, uint64_t size)
+{
+    char path[4096];
+    s_seg_path (path, sizeof path, dir, no);
+    for (int i = 0; i < 10000; i++) {
+        struct stat st;
+        if (stat (path, &st) == 0 && (uint64_t) st.st_size == size)
+            return true;
+        usleep (1000);
+    }
+    return false;
+}
+
+static void *
+s_mt_appender (void *arg)
+{
+    s_appender_thread = true;
+    return s_mt_run (arg);
+}
+
+static void
+test_rotation_under_load (void)
+{
+    /* 8 threads append+sync through 8 KiB segments: dozens of rotations,
+     * every one a switch to a segment the preparer made (no appending
+     * thread ever renames a file), and nothing lost or reordered.        */
+    char *dir = tpc_test_tmpdir ("log-rot");
+    s_fault_t f;
+    s_fault_init (&f);
+    const uint64_t seg = 8192;
+    tpc_log_t *log = s_fault_log (dir, &f, 0, seg);
+    const long per = 400;
+    uint32_t *map = calloc (S_MT_MAX * 8, sizeof *map);
+    pthread_mutex_t map_mutex = PTHREAD_MUTEX_INITIALIZER;
+    s_mt_t t[S_MT_THREADS];
+    pthread_t th[S_MT_THREADS];
+    for (int i = 0; i < S_MT_THREADS; i++) {
+        t[i] = (s_mt_t) { log, i + 1, &map_mutex, map, 0, 0, 0, 0, per };
+        pthread_create (&th[i], NULL, s_mt_appender, &t[i]);
+    }
+    int errors = 0;
+    for (int i = 0; i < S_MT_THREADS; i++) {
+        pthread_join (th[i], NULL);
+        errors += t[i].first_error != 0;
+    }
+    uint64_t total = (uint64_t) per * S_MT_THREADS;
+    CU_ASSERT_EQUAL (errors, 0);
+    CU_ASSERT_EQUAL (tpc_log_last_lsn (log), total);
+    CU_ASSERT_EQUAL (tpc_log_durable_lsn (log), total);
+    tpc_log_destroy (&log);
+    CU_ASSERT_EQUAL (f.renames_by_appenders, 0);
+    long renames = f.renames;
+    s_fault_free (&f);
+    size_t segs = s_count_segments (dir, NULL);
+    CU_ASSERT (segs >= 40);
+    CU_ASSERT (renames >= (long) segs);     /* the first, and one per spare */
+
+    /* every LSN once, with its thread's payload, each thread in order */
+    s_collect_t c = { 0 };
+    s_reopen (dir, seg, &c);
+    CU_ASSERT_EQUAL (c.n, total);
+    CU_ASSERT (s_mt_matches (&c, map));
+    uint32_t last_seq[S_MT_THREADS + 1] = { 0 };
+    bool in_order = true;
+    for (size_t i = 0; i < c.n; i++) {
+        uint32_t tag;
+        memcpy (&tag, c.recs[i].payload, sizeof tag);
+        uint32_t id = tag >> 16, seq = tag & 0xFFFF;
+        if (id == 0 || id > S_MT_THREADS || seq != last_seq[id] + 1)
+            in_order = false;
+        else
+            last_seq[id] = seq;
+    }
+    CU_ASSERT (in_order);
+    /* each segment's header names the LSN of its first record */
+    size_t firsts = 0, wrong_hdr = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        if (c.recs[i].offset != 32)
+            continue;
+        char path[4096];
+        s_seg_path (path, sizeof path, dir, c.recs[i].segment);
+        firsts++;
+        wrong_hdr += s_header_first_lsn (path) != c.recs[i].lsn;
+    }
+    CU_ASSERT_EQUAL (firsts, segs);
+    CU_ASSERT_EQUAL (wrong_hdr, 0);
+    printf ("\n  %d threads, %" PRIu64 " records through %zu segments of %"
+            PRIu64 " bytes: renames by appenders=0, headers wrong=%zu\n",
+            S_MT_THREADS, total, segs, seg, wrong_hdr);
+    s_collect_reset (&c);
+    free (map);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+/*  Overwrite segment NO's header in DIR with one naming FIRST_LSN.       */
+static void
+s_put_header (const char *dir, uint64_t no, uint64_t first_lsn)
+{
+    uint8_t h[32] = { 'T', 'P', 'C', 'L', 1, 0, 32, 0 };
+    for (int i = 0; i < 8; i++) {
+        h[8 + i] = (uint8_t) (no >> (8 * i));
+        h[16 + i] = (uint8_t) (first_lsn >> (8 * i));
+    }
+    uint32_t crc = tpc_crc32c (0, h, 28);
+    for (int i = 0; i < 4; i++)
+        h[28 + i] = (uint8_t) (crc >> (8 * i));
+    s_poke (dir, no, 0, h, sizeof h);
+}
+
+static void
+test_spare_left_over (void)
+{
+    const uint64_t seg = 4096;
+    char *dir = tpc_test_tmpdir ("log-spare");
+    s_fault_t f;
+    s_fault_init (&f);
+    tpc_log_t *log = s_fault_log (dir, &f, 20, seg);
+    CU_ASSERT_FATAL (s_wait_segment (dir, 2, seg));
+    s_fault_crash (&f);             /* the process dies here */
+    tpc_log_destroy (&log);
+    s_fault_free (&f);
+
+    /* segment 2: a valid header, no first LSN yet, only zeros */
+    char path[4096];
+    s_seg_path (path, sizeof path, dir, 2);
+    size_t size;
+    uint8_t *data = s_read_path (path, &size);
+    CU_ASSERT_FATAL (data != NULL);
+    CU_ASSERT_EQUAL (size, seg);
+    CU_ASSERT (!memcmp (data, "TPCL", 4));
+    CU_ASSERT_EQUAL (s_header_first_lsn (path), 0);
+    bool zeros = true;
+    for (size_t i = 32; i < size; i++)
+        zeros = zeros && data[i] == 0;
+    CU_ASSERT (zeros);
+    free (data);
+    struct stat st1, st2;
+    CU_ASSERT_FATAL (stat (path, &st1) == 0);
+
+    /* neither scan nor open takes it for damage or for a gap */
+    s_collect_t c = { 0 };
+    CU_ASSERT_EQUAL (tpc_log_scan (dir, s_collect_fn, &c, s_collect_warn,
+                                   NULL, 0), 0);
+    CU_ASSERT_EQUAL (c.n, 20);
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    s_collect_reset (&c);
+    int rc;
+    char err[512] = "";
+    log = s_open (dir, seg, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_FATAL (log != NULL);
+    CU_ASSERT_EQUAL (c.n, 20);
+    CU_ASSERT (s_is_gen_prefix (&c, 1, 60));
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    CU_ASSERT_EQUAL (tpc_log_last_lsn (log), 20);
+    /* it is taken over as the spare, not made again */
+    CU_ASSERT_FATAL (stat (path, &st2) == 0);
+    CU_ASSERT_EQUAL (st1.st_ino, st2.st_ino);
+    /* the next rotation starts it: its header names LSN 21 */
+    CU_ASSERT_EQUAL (tpc_log_checkpoint_begin (log), 0);
+    uint64_t lsn;
+    CU_ASSERT_EQUAL (tpc_log_append (log, 5, "live", 4, &lsn), 0);
+    CU_ASSERT_EQUAL (lsn, 21);
+    CU_ASSERT_EQUAL (tpc_log_checkpoint_end (log), 0);
+    CU_ASSERT_EQUAL (s_header_first_lsn (path), 21);
+    s_seen_t rec;
+    CU_ASSERT (s_find_record (dir, 21, &rec) && rec.segment == 2
+               && rec.offset == 32);
+    tpc_log_destroy (&log);
+    /* a clean close leaves no spare behind */
+    s_seg_path (path, sizeof path, dir, 3);
+    CU_ASSERT (access (path, F_OK) != 0);
+    s_collect_reset (&c);
+
+    /* a later segment whose header was lost (first LSN 0, records after
+     * it: a switch cut short) is read by its records, and open restores
+     * its header                                                        */
+    char *dir2 = s_make_log ("log-spare2", 120, 60, 1024);
+    uint64_t no = 0;
+    CU_ASSERT_FATAL (s_count_segments (dir2, &no) >= 3);
+    no += 2;
+    char path2[4096];
+    s_seg_path (path2, sizeof path2, dir2, no);
+    uint64_t first = s_header_first_lsn (path2);
+    CU_ASSERT (first > 1);
+    s_put_header (dir2, no, 0);
+    CU_ASSERT_EQUAL (s_header_first_lsn (path2), 0);
+    log = s_open (dir2, 1024, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_FATAL (log != NULL);
+    CU_ASSERT_EQUAL (c.n, 120);
+    CU_ASSERT (s_is_gen_prefix (&c, 1, 60));
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    s_put_header (dir2, no, first);
+    /* (the tail, which open rewrites, gets its header back) */
+    uint64_t last = 0;
+    size_t nsegs = s_count_segments (dir2, &last);
+    last += nsegs - 1;
+    s_seg_path (path2, sizeof path2, dir2, last);
+    first = s_header_first_lsn (path2);
+    s_put_header (dir2, last, 0);
+    log = s_open (dir2, 1024, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_FATAL (log != NULL);
+    CU_ASSERT_EQUAL (c.n, 120);
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    CU_ASSERT_EQUAL (s_header_first_lsn (path2), first);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir2);
+    free (dir2);
+
+    /* a spare of another size (the configuration changed) is replaced */
+    s_fault_init (&f);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    log = s_open (dir, seg, &c, &f.io, &rc, err, sizeof err);
+    if (!log)
+        fprintf (stderr, "open: %s\n", err);
+    CU_ASSERT_FATAL (log != NULL);
+    CU_ASSERT_FATAL (s_wait_segment (dir, 3, seg));
+    s_fault_crash (&f);
+    tpc_log_destroy (&log);
+    s_fault_free (&f);
+    s_collect_reset (&c);
+    log = s_open (dir, 2 * seg, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_FATAL (log != NULL);
+    CU_ASSERT_EQUAL (c.n, 1);
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    CU_ASSERT (s_wait_segment (dir, 3, 2 * seg));
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+/*  Workload of test_crash_while_preparing: ROUNDS times a record, a sync
+ *  and a checkpoint (which switches to the spare and has the next one
+ *  made).  A record's payload is its LSN.  Returns the highest LSN a
+ *  sync or checkpoint acknowledged before the crash.                    */
+static uint64_t
+s_prep_workload (tpc_log_t *log, s_fault_t *f, int rounds)
+{
+    uint64_t acked = 0;
+    for (int r = 0; r < rounds; r++) {
+        uint64_t want = tpc_log_last_lsn (log) + 1, lsn;
+        if (tpc_log_append (log, 1, &want, sizeof want, &lsn)
+            || tpc_log_sync (log, lsn))
+            break;
+        if (!s_fault_dead (f))
+            acked = lsn;
+        if (tpc_log_checkpoint_begin (log))
+            break;
+        want = lsn + 1;
+        if (tpc_log_append (log, 2, &want, sizeof want, &lsn)
+            || tpc_log_checkpoint_end (log))
+            break;
+        if (!s_fault_dead (f))
+            acked = lsn + 1;            /* the marker */
+    }
+    return acked;
+}
+
+/*  Replay after the crash: records in LSN order, each carrying its LSN,
+ *  none missing but checkpoint markers, up to the log's last LSN, which
+ *  covers ACKED.                                                        */
+static bool
+s_prep_replay_ok (const s_collect_t *c, uint64_t last_lsn, uint64_t acked)
+{
+    if (last_lsn < acked)
+        return false;
+    for (size_t k = 0; k < c->n; k++) {
+        uint64_t v, prev = k ? c->recs[k - 1].lsn : 0;
+        if (c->recs[k].len != sizeof v)
+            return false;
+        memcpy (&v, c->recs[k].payload, sizeof v);
+        /* one LSN between two may be a checkpoint marker */
+        if (v != c->recs[k].lsn || (k && (v <= prev || v > prev + 2)))
+            return false;
+    }
+    /* the last record, or the checkpoint marker after it */
+    return c->n == 0 || c->recs[c->n - 1].lsn >= last_lsn - 1;
+}
+
+static void
+test_crash_while_preparing (void)
+{
+    /* segments of two zero-fill writes: the process dies at every write
+     * and after every rename of a segment being made (at open, and by
+     * the preparer while appends and checkpoints go on)                */
+    const uint64_t seg = (1u << 20) + 4096;
+    const int rounds = 3;
+    char *dir = tpc_test_tmpdir ("log-prep");
+    s_fault_t f;
+    s_fault_init (&f);
+    tpc_log_t *log = s_fault_log (dir, &f, 0, seg);
+    s_prep_workload (log, &f, rounds);
+    /* the spare made after the last rotation: let it finish */
+    CU_ASSERT (s_wait_segment (dir, (uint64_t) rounds + 2, seg));
+    tpc_log_destroy (&log);         /* (joins the preparer) */
+    long tmp_writes = f.tmp_writes, renames = f.renames;
+    s_fault_free (&f);
+    tpc_test_rmtree (dir);
+    free (dir);
+    CU_ASSERT (tmp_writes >= 2 * (rounds + 2));
+    CU_ASSERT (renames >= rounds + 2);
+
+    int runs = 0, crashed = 0, wrong = 0, spares_kept = 0;
+    for (long k = 0; k < tmp_writes + renames; k++) {
+        dir = tpc_test_tmpdir ("log-prep");
+        s_fault_init (&f);
+        if (k < tmp_writes)
+            f.crash_tmp_after = k;
+        else
+            f.crash_after_rename = k - tmp_writes + 1;
+        s_collect_t c = { 0 };
+        log = s_open (dir, seg, &c, &f.io, NULL, NULL, 0);
+        CU_ASSERT_FATAL (log != NULL);
+        uint64_t acked = s_prep_workload (log, &f, rounds);
+        tpc_log_destroy (&log);
+        bool dead = s_fault_dead (&f);
+        s_fault_free (&f);
+        runs++;
+        crashed += dead;
+        /* a complete spare (started or not) outlived the process? */
+        uint64_t no = 0;
+        DIR *d = opendir (dir);
+        struct dirent *e;
+        while (d && (e = readdir (d))) {
+            char path[4096];
+            snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+            if (strlen (e->d_name) == 27 && s_header_first_lsn (path) == 0)
+                no++;
+        }
+        if (d)
+            closedir (d);
+        spares_kept += no > 0;
+
+        int rc;
+        char err[512] = "";
+        log = s_open (dir, seg, &c, NULL, &rc, err, sizeof err);
+        bool ok = rc == 0 && log && c.warnings == 0
+                  && s_prep_replay_ok (&c, tpc_log_last_lsn (log), acked);
+        uint64_t lsn = 0, v;
+        if (ok) {       /* and it goes on from there */
+            v = tpc_log_last_lsn (log) + 1;
+            ok = tpc_log_append (log, 1, &v, sizeof v, &lsn) == 0
+                 && tpc_log_sync (log, lsn) == 0;
+        }
+        uint64_t last = log ? tpc_log_last_lsn (log) : 0;
+        int warnings = c.warnings;
+        tpc_log_destroy (&log);
+        size_t before = c.n;
+        s_collect_reset (&c);
+        if (ok) {
+            log = s_open (dir, seg, &c, NULL, &rc, err, sizeof err);
+            ok = rc == 0 && c.warnings == 0 && c.n == before + 1
+                 && c.recs[c.n - 1].lsn == lsn;
+            tpc_log_destroy (&log);
+        }
+        if (!ok) {
+            wrong++;
+            fprintf (stderr, "crash at %s %ld: rc %d (%s) records %zu "
+                     "warnings %d last LSN %" PRIu64 " acked %" PRIu64 "\n",
+                     k < tmp_writes ? "tmp write" : "rename",
+                     k < tmp_writes ? k + 1 : k - tmp_writes + 1, rc, err,
+                     before, warnings, last, acked);
+        }
+        s_collect_reset (&c);
+        tpc_test_rmtree (dir);
+        free (dir);
+    }
+    printf ("\n  crash while preparing a segment: runs=%d crashed=%d "
+            "spare_left=%d wrong=%d\n", runs, crashed, spares_kept, wrong);
+    CU_ASSERT_EQUAL (wrong, 0);
+    CU_ASSERT (crashed >= runs - 2);    /* the last spare may be cancelled */
+    CU_ASSERT (spares_kept > 0);
+}
+
 static void
 test_api_limits (void)
 {
@@ -1683,12 +2330,16 @@ static const tpc_test_case_t s_cases[] = {
     { "write_enospc_torn", test_write_enospc_torn },
     { "sync_eio", test_sync_eio },
     { "sync_enospc", test_sync_enospc },
+    { "sync_failure_rewritten_at_open", test_sync_failure_rewritten_at_open },
     { "sync_failure_many_threads", test_sync_failure_many_threads },
     { "short_writes", test_short_writes },
     { "crash_after_nth_write", test_crash_after_nth_write },
     { "checkpoint", test_checkpoint },
     { "checkpoint_unfinished", test_checkpoint_unfinished },
     { "concurrent_appenders", test_concurrent_appenders },
+    { "rotation_under_load", test_rotation_under_load },
+    { "spare_left_over", test_spare_left_over },
+    { "crash_while_preparing", test_crash_while_preparing },
     { "api_limits", test_api_limits },
     { "number_limits", test_number_limits },
     { NULL, NULL }

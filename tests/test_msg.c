@@ -177,11 +177,31 @@ s_make (tpc_msg_type_t type, bool full)
         s_ok (tpc_msg_set_str (&m->gid, G1));
         m->outcome = full ? TPC_OUTCOME_IN_PROGRESS : TPC_OUTCOME_COMMITTED;
         break;
+    case TPC_MSG_RESOLVE:
+        s_ok (tpc_msg_set_str (&m->gid, full ? G2 : G1));
+        m->outcome = full ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_COMMITTED;
+        if (full)
+            s_ok (tpc_msg_set_str (&m->reason, "db2 restored from backup"));
+        break;
+    case TPC_MSG_SUMMARY:
+        break;
+    case TPC_MSG_TXSUMMARY:
+        m->in_flight = full ? U53_MAX : 0;
+        m->in_doubt = full ? 3 : 0;
+        m->committed = full ? 1000 : 0;
+        m->aborted = full ? 7 : 0;
+        m->heuristic = full ? 1 : 0;
+        m->oldest_ms = full ? 65000 : 0;
+        if (full) {
+            s_ok (tpc_msg_strv_push (&m->agents, &m->nagents, "bank_a"));
+            s_ok (tpc_msg_strv_push (&m->agents, &m->nagents, "bank-b"));
+        }
+        break;
     default:
         CU_FAIL_FATAL ("no sample for this type");
     }
     /* rid belongs to client messages only; agent messages have none */
-    if (type >= TPC_MSG_HELLO)
+    if (type >= TPC_MSG_HELLO && type <= TPC_MSG_ANSWER)
         m->rid = 0;
     return m;
 }
@@ -254,6 +274,13 @@ s_diff (const tpc_msg_t *a, const tpc_msg_t *b)
         SAME (s_strveq (a->txns[i].parts, a->txns[i].nparts,
                         b->txns[i].parts, b->txns[i].nparts), "txns.parts");
     }
+    SAME (a->in_flight == b->in_flight, "in_flight");
+    SAME (a->in_doubt == b->in_doubt, "in_doubt");
+    SAME (a->committed == b->committed, "committed");
+    SAME (a->aborted == b->aborted, "aborted");
+    SAME (a->heuristic == b->heuristic, "heuristic");
+    SAME (a->oldest_ms == b->oldest_ms, "oldest_ms");
+    SAME (s_strveq (a->agents, a->nagents, b->agents, b->nagents), "agents");
     return NULL;
 #undef SAME
 }
@@ -345,6 +372,11 @@ test_encode_bytes (void)
           "\",\"seq\":3,\"stmts\":[],\"then\":\"none\"}" },
         { TPC_MSG_TXLIST, false, "{\"v\":1,\"type\":\"txlist\",\"rid\":7,"
           "\"txns\":[]}" },
+        { TPC_MSG_RESOLVE, false, "{\"v\":1,\"type\":\"resolve\",\"rid\":7,"
+          "\"gid\":\"" G1 "\",\"outcome\":\"committed\"}" },
+        { TPC_MSG_TXSUMMARY, false, "{\"v\":1,\"type\":\"txsummary\","
+          "\"rid\":7,\"in_flight\":0,\"in_doubt\":0,\"committed\":0,"
+          "\"aborted\":0,\"heuristic\":0,\"oldest_ms\":0,\"agents\":[]}" },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         tpc_msg_t *m = s_make (want[i].t, want[i].full);
@@ -408,6 +440,9 @@ test_encode_refuses (void)
     CU_ASSERT_EQUAL (tpc_msg_encode (m, &json, &len), TPC_EINVAL);
     m->nparams = nparams;
     tpc_msg_destroy (&m);
+    REFUSE (TPC_MSG_RESOLVE, false, m->outcome = TPC_OUTCOME_IN_PROGRESS);
+    REFUSE (TPC_MSG_TXSUMMARY, true, tpc_msg_set_str (&m->agents[0], NULL));
+    REFUSE (TPC_MSG_TXSUMMARY, false, m->oldest_ms = U53_MAX + 1);
     REFUSE (TPC_MSG_LIST, false, m->type = TPC_MSG_NONE);
     REFUSE (TPC_MSG_LIST, false, m->type = TPC_MSG_TYPE_COUNT);
 #undef REFUSE
@@ -516,6 +551,16 @@ static const s_bad_t s_bad[] = {
     { "{\"v\":1,\"type\":5,\"rid\":1}", 0, TPC_EMSG_UNKNOWN_TYPE, NULL },
     { "{\"v\":1,\"type\":\"LIST\",\"rid\":1}", 0, TPC_EMSG_UNKNOWN_TYPE, NULL },
     { "{\"v\":1,\"type\":\"\",\"rid\":1}", 0, TPC_EMSG_UNKNOWN_TYPE, NULL },
+    /* operations */
+    { "{\"v\":1,\"type\":\"resolve\",\"rid\":1,\"gid\":\"" G1 "\"}", 0,
+      TPC_EMSG_MISSING_FIELD, "field \"outcome\" of \"resolve\"" },
+    { "{\"v\":1,\"type\":\"resolve\",\"rid\":1,\"gid\":\"" G1 "\","
+      "\"outcome\":\"in_progress\"}", 0, TPC_EMSG_FIELD_VALUE, NULL },
+    { "{\"v\":1,\"type\":\"summary\",\"rid\":1,\"gid\":\"" G1 "\"}", 0,
+      TPC_EMSG_UNKNOWN_FIELD, NULL },
+    { "{\"v\":1,\"type\":\"txsummary\",\"rid\":1,\"in_flight\":0,"
+      "\"in_doubt\":0,\"committed\":0,\"aborted\":0,\"heuristic\":0,"
+      "\"oldest_ms\":-1,\"agents\":[]}", 0, TPC_EMSG_FIELD_VALUE, NULL },
     /* missing */
     { "{\"v\":1,\"type\":\"commit\",\"rid\":1}", 0, TPC_EMSG_MISSING_FIELD,
       "field \"gid\" of \"commit\": missing" },

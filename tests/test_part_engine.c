@@ -423,14 +423,15 @@ test_no_vote_on_failure (void)
     CU_ASSERT (!part_mem_is_prepared (fx.mem, G3));
     CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
 
-    /* the prepare happened but its answer was lost: vote no; the abort
-     * that follows must roll the prepared transaction back */
+    /* the prepare happened but its answer was lost: vote no, and the
+     * prepared transaction is rolled back (see lost_prepare_rolled_back);
+     * a decide aborted is still acked */
     part_mem_fail_next (fx.mem, PART_RM_PREPARE, TPC_ECONNECT,
                         "server closed the connection", true);
     s_work1 (&fx, G4, 1, TPC_THEN_PREPARE, "INSERT a");
     s_pump (&fx);
     s_expect_vote (&fx, G4, TPC_VOTE_NO, "lost during prepare");
-    CU_ASSERT (part_mem_is_prepared (fx.mem, G4));
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
     s_gid_msg (&fx, TPC_MSG_DECIDE, G4, TPC_OUTCOME_ABORTED);
     s_pump (&fx);
     s_expect_ack (&fx, G4, TPC_OUTCOME_ABORTED);
@@ -684,7 +685,8 @@ test_sweep_rolls_back_lost_prepare (void)
     s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
     s_pump (&fx);
     s_expect_vote (&fx, G1, TPC_VOTE_NO, NULL);
-    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));      /* it did prepare */
+    /* (the agent now rolls it back at once: lost_prepare_rolled_back;
+     * the sweep stays the safety net) */
     s_clear_out (&fx);
     s_wait (&fx, 11000);                                 /* one sweep */
     CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
@@ -878,6 +880,148 @@ test_forget (void)
     s_teardown (&fx);
 }
 
+/*  Found by the seeded simulation (tests/sim, seed 367 at the time, before
+ *  the periodic sweep of main, which now also catches it later): a
+ *  PREPARE whose session broke after PostgreSQL prepared the transaction
+ *  votes no; the coordinator aborts but sends no decide to a no voter, so
+ *  the prepared transaction (and its locks) stayed until the agent's next
+ *  recovery.  The agent now rolls it back by itself, unasked, and acks
+ *  nothing.                                                              */
+static void
+test_lost_prepare_rolled_back (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    part_mem_fail_next (fx.mem, PART_RM_PREPARE, TPC_ECONNECT,
+                        "server closed the connection", true);
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, "lost during prepare");
+    CU_ASSERT (!part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, NULL), 0);
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
+    /* a late prepare still votes no; nothing is ever committed */
+    s_gid_msg (&fx, TPC_MSG_PREPARE, G1, 0);
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, NULL);
+    s_wait (&fx, 5000);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+/*  Found by the seeded simulation (tests/sim --seed 2276, --seed 3364
+ *  without the fix): a second copy of a one-phase work (then=commit)
+ *  arriving after the first committed ran again, failed on the commit
+ *  marker's key (or, at seq > 1, met no record) and was acked "aborted";
+ *  the coordinator told the client aborted although the database had
+ *  committed.  The ack now comes from the marker (TOMBSTONE's verdict),
+ *  and a one-phase work that fails leaves a tombstone so no late copy
+ *  can commit it.                                                        */
+static void
+test_onephase_repeat_acks_truth (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    const char *two[] = { "INSERT a", "INSERT b" };
+    s_work (&fx, G1, 1, TPC_THEN_COMMIT, 2, two);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    s_work (&fx, G1, 1, TPC_THEN_COMMIT, 2, two);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 2);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    /* interactive: a copy of the last work (seq 2, then=commit) after
+     * the record is gone is acked committed too (it was "unknown
+     * transaction: aborted") */
+    s_work1 (&fx, G3, 1, TPC_THEN_NONE, "INSERT c");
+    s_pump (&fx);
+    s_expect_worked (&fx, G3, 1, true, NULL);
+    s_work (&fx, G3, 2, TPC_THEN_COMMIT, 0, NULL);
+    s_pump (&fx);
+    s_expect_ack (&fx, G3, TPC_OUTCOME_COMMITTED);
+    s_work (&fx, G3, 2, TPC_THEN_COMMIT, 0, NULL);
+    s_pump (&fx);
+    s_expect_ack (&fx, G3, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 3);
+    /* a commit-time failure is aborted, with the database's message, and
+     * leaves a tombstone: a late copy (after the record is forgotten) of
+     * a transiently failed work must not commit what was acked aborted */
+    part_mem_fail_next (fx.mem, PART_RM_COMMIT_ONEPHASE, TPC_EDB,
+                        "could not serialize access", false);
+    s_work1 (&fx, G2, 1, TPC_THEN_COMMIT, "INSERT d");
+    s_pump (&fx);
+    tpc_msg_t *m = s_take (&fx, TPC_MSG_ACK, G2);
+    CU_ASSERT (m && m->outcome == TPC_OUTCOME_ABORTED && m->reason
+               && strstr (m->reason, "could not serialize access"));
+    tpc_msg_destroy (&m);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 'T');
+    s_wait (&fx, 61000);
+    CU_ASSERT_PTR_NULL (part_engine_state (fx.eng, G2));
+    s_clear_out (&fx);
+    s_work1 (&fx, G2, 1, TPC_THEN_COMMIT, "INSERT d");
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 3);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    /* the same after a failed statement */
+    const char *bad[] = { "INSERT e", "FAIL no such table" };
+    s_work (&fx, G4, 1, TPC_THEN_COMMIT, 2, bad);
+    s_pump (&fx);
+    s_expect_ack (&fx, G4, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G4), 'T');
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+/*  Found by the seeded simulation (tests/sim --seed 1901 without the
+ *  fix): a late copy of a work (seq 1) re-opened a transaction after its
+ *  gid had ended committed (here: read-only at this agent).  Asked about
+ *  it, the coordinator answers "committed", which left the copy open for
+ *  ever (only "aborted" rolled an open transaction back).  Any final
+ *  answer now rolls an open copy back; in_progress leaves it.           */
+static void
+test_stray_open_copy_rolled_back (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    s_clear_out (&fx);
+    part_engine_coordinator_up (fx.eng, fx.now);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
+    s_pump (&fx);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_FALSE (part_mem_is_open (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'T');
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
+    /* a copy of a gid that committed here: the tombstone says so */
+    s_work1 (&fx, G2, 1, TPC_THEN_COMMIT, "INSERT b");
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_COMMITTED);
+    s_work1 (&fx, G2, 1, TPC_THEN_NONE, "INSERT b");
+    s_pump (&fx);
+    s_expect_worked (&fx, G2, 1, true, NULL);
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 'C');
+    s_teardown (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
@@ -894,6 +1038,9 @@ static const tpc_test_case_t s_cases[] = {
     { "abort_interrupts_statement", test_abort_interrupts_statement },
     { "busy", test_busy },
     { "forget", test_forget },
+    { "lost_prepare_rolled_back", test_lost_prepare_rolled_back },
+    { "onephase_repeat_acks_truth", test_onephase_repeat_acks_truth },
+    { "stray_open_copy_rolled_back", test_stray_open_copy_rolled_back },
     { NULL, NULL }
 };
 

@@ -203,7 +203,7 @@ s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
     char *argv[] = {
         bin, "--name", a->name, "--coordinator", s_endpoint,
         "--pg-file", s_pgfile, "--pool", (char *) pool, "--queue",
-        (char *) queue, "-v", NULL
+        (char *) queue, "-v", "--insecure-plaintext", NULL
     };
     char *env[] = { "TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1", NULL };
     if (tpc_proc_spawn (&a->proc, argv, debug_exit ? env : NULL, a->log) != 0)
@@ -661,7 +661,7 @@ test_no_prepared_transactions (void)
     snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     snprintf (log, sizeof log, "%s/agent-noprep.log", s_dir);
     char *argv[] = { bin, "--name", "x", "--pg", conninfo, "--coordinator",
-                     s_endpoint, NULL };
+                     s_endpoint, "--insecure-plaintext", NULL };
     tpc_proc_t p;
     CU_ASSERT_EQUAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
     int st = tpc_proc_wait (&p, 20000);

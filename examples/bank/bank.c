@@ -26,7 +26,9 @@
  *      bank check: verdict=OK|FAIL transfers=.. committed=.. aborted=..
  *        in_doubt=.. mixed=.. lost=.. prepared_left=.. sum_before=..
  *        sum_after=..
- *  and exits 0 only for OK.
+ *  and exits 0 only for OK.  `run` takes CURVE keys from the environment,
+ *  as tpcctl does: TPC_CURVE_SECRET (the client's key pair) and
+ *  TPC_COORDINATOR_PUBLIC (the coordinator's public key).
  */
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -125,6 +127,12 @@ s_worker (void *arg)
     s_worker_t *w = arg;
     const s_args_t *a = w->a;
     tpc_client_opts_t o = { .timeout_ms = (int) a->timeout_ms };
+    /* CURVE keys as for tpcctl: the client's key pair and the
+     * coordinator's public key */
+    const char *sec = getenv ("TPC_CURVE_SECRET");
+    const char *pub = getenv ("TPC_COORDINATOR_PUBLIC");
+    o.curve_secret_file = sec && *sec ? sec : NULL;
+    o.curve_server_file = pub && *pub ? pub : NULL;
     tpc_client_t *c = tpc_client_new (a->coordinator, &o);
     if (!c) {
         fprintf (stderr, "bank: client %d: cannot create client\n", w->id);

@@ -11,6 +11,11 @@ Needs pyzmq: on Debian `apt-get install python3-zmq`.
     ./transfer.py --amount 10 --from-id 1 --to-id 2
     ./transfer.py --coordinator tcp://10.0.0.5:7400 --amount 5
 
+CurveZMQ, as tpcctl: TPC_CURVE_SECRET names this client's key pair
+(NAME.key_secret from `tpcctl keygen`) and TPC_COORDINATOR_PUBLIC the
+coordinator's public key (its NAME.key); both unset = plain text, which
+only a coordinator run with --insecure-plaintext accepts.
+
 Exit status: 0 committed, 1 aborted or error reply, 3 coordinator not
 reachable in time (nothing sent), 4 outcome in doubt (sent, no answer).
 """
@@ -72,6 +77,13 @@ def main():
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
+    secret = os.environ.get("TPC_CURVE_SECRET")
+    server = os.environ.get("TPC_COORDINATOR_PUBLIC")
+    if secret and server:
+        import zmq.auth     # reads czmq/tpcctl certificate files
+        sock.curve_publickey, sock.curve_secretkey = \
+            zmq.auth.load_certificate(secret)
+        sock.curve_serverkey, _ = zmq.auth.load_certificate(server)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)       # do not queue for a dead peer
     sock.setsockopt(zmq.SNDTIMEO, args.timeout_ms)

@@ -1,0 +1,111 @@
+/*  tpc_crash: named crash points, compiled into the daemons, for proving
+ *  atomicity under failure (scripts/crash-matrix, the e2e tests).
+ *
+ *  A shell (coord_server, part_agent) owns one tpc_crash_t, built once at
+ *  start from a tpc_crash_config_t, and calls tpc_crash_hit(c, "name") each
+ *  time it passes a named point.  When the armed point is passed for the
+ *  AT-th time the point FIRES:
+ *
+ *    action exit (default)  write ONE line to stderr
+ *                               tpc-crash: <name> pass <n>
+ *                           and _exit(99) at once: no flush, no atexit, no
+ *                           destructor; to the outside world the same as a
+ *                           SIGKILL at that instant (what the kernel has,
+ *                           e.g. bytes ZeroMQ's I/O thread already wrote,
+ *                           stays; what was only in user space is lost).
+ *    action stop            write "tpc-crash: <name> pass <n> action=stop"
+ *                           and stop the whole process (SIGSTOP) right
+ *                           there; after SIGCONT it carries on as if
+ *                           nothing happened.  The crash matrix uses it to
+ *                           crash PostgreSQL (immediate stop) while the agent
+ *                           is frozen at the point, then lets the agent run
+ *                           into the dead sessions.
+ *
+ *  Configuration (environment, read by tpc_crash_config_from_env):
+ *    TPC_CRASH_POINT=<name>   one of the names below; unset or "" = disarmed
+ *    TPC_CRASH_AT=<n>         fire on the n-th pass, n >= 1 (default 1)
+ *    TPC_CRASH_ACTION=exit|stop   (default exit)
+ *  A name the program does not have, a bad number or action is an error:
+ *  the program refuses to start rather than run a test that cannot fire.
+ *
+ *  POINTS (what has happened when the point is passed)
+ *    coordinator (coord_server):
+ *      coord.registered          a begin/submit made a new live transaction;
+ *                                no work sent, no reply yet
+ *      coord.prepare_sent        a prepare / work(then=prepare) was handed to
+ *                                ZeroMQ (one pass per message)
+ *      coord.votes_in            the vote that completed a commit arrived:
+ *                                the engine decided in memory, nothing of it
+ *                                written
+ *      coord.before_decision     about to write the COMMIT record
+ *      coord.after_decision_append   COMMIT written (pwrite), not yet synced
+ *      coord.after_fsync         COMMIT durable (fdatasync returned 0), no
+ *                                decide(committed) sent yet
+ *      coord.commit_sent         a decide(committed) was handed to ZeroMQ
+ *                                (one pass per decide: k of N done)
+ *      coord.before_end          about to write an END record
+ *    agent (part_agent):
+ *      agent.after_work          a work batch ran (EXEC completed), the
+ *                                engine has not seen it: no PREPARE yet
+ *      agent.after_prepare       PREPARE TRANSACTION succeeded (with the
+ *                                marker), the engine has not seen it: no
+ *                                vote sent
+ *      agent.after_vote          a yes vote was handed to ZeroMQ
+ *      agent.after_commit_prepared   COMMIT PREPARED succeeded, the engine
+ *                                has not seen it: no ack sent
+ *  The state is no global: the pass counter lives in the tpc_crash_t.
+ */
+#ifndef TPC_CRASH_H
+#define TPC_CRASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TPC_CRASH_EXIT_STATUS 99
+
+typedef struct tpc_crash tpc_crash_t;
+
+typedef enum { TPC_CRASH_EXIT = 0, TPC_CRASH_STOP = 1 } tpc_crash_action_t;
+
+typedef struct {
+    const char *point;          /* NULL or "" = disarmed; copied by _new */
+    uint64_t at;                /* fire on this pass; 0 = 1 */
+    tpc_crash_action_t action;
+} tpc_crash_config_t;
+
+/*  Every point name, NULL-terminated (static, read-only).                 */
+const char *const *tpc_crash_points (void);
+
+/*  0 if NAME is a known point whose name starts with SCOPE ("coord.",
+ *  "agent."; NULL = any), else TPC_EINVAL.                               */
+int tpc_crash_point_valid (const char *name, const char *scope);
+
+/*  Fill *CFG from TPC_CRASH_POINT / _AT / _ACTION (CFG->point then points
+ *  into the environment: copy it, e.g. with tpc_crash_new, before the
+ *  environment changes).  Unset = disarmed, returns 0.  A name outside
+ *  SCOPE, an unknown name, an AT that is not an integer >= 1 or an unknown
+ *  action: TPC_EINVAL with a sentence (listing the valid names) in ERRBUF. */
+int tpc_crash_config_from_env (tpc_crash_config_t *cfg, const char *scope,
+                               char *errbuf, size_t errlen);
+
+/*  A new crash-point set; a disarmed config gives one that never fires.
+ *  NULL for an unknown point name or no memory.                          */
+tpc_crash_t *tpc_crash_new (const tpc_crash_config_t *cfg);
+
+/*  Free; *self_p becomes NULL.  Idempotent.                               */
+void tpc_crash_destroy (tpc_crash_t **self_p);
+
+/*  True when a point is armed (and has not fired yet).                    */
+bool tpc_crash_armed (const tpc_crash_t *self);
+
+/*  One pass through point NAME.  Fires (see above) when NAME is the armed
+ *  point and this is its AT-th pass; otherwise returns at once.  SELF may
+ *  be NULL (no crash points at all).                                      */
+void tpc_crash_hit (tpc_crash_t *self, const char *name);
+
+/*  Passes counted through the armed point (0 when disarmed; it keeps
+ *  counting after the point fired with action stop).                     */
+uint64_t tpc_crash_passes (const tpc_crash_t *self);
+
+#endif

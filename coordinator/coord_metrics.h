@@ -1,0 +1,60 @@
+/*  coord_metrics: the coordinator's metrics, served over HTTP in the
+ *  Prometheus text format (version 0.0.4) at GET /metrics.
+ *
+ *  The main loop records events (a transaction ended, a log sync) and
+ *  publishes gauges (coord_engine_stats, at most once a second: counting
+ *  the in-doubt walks every live transaction) with lock-free atomics; a
+ *  small HTTP/1.0 server in its own thread renders them on request.  It
+ *  answers one request per connection, GET /metrics only (404 for other
+ *  paths, 405 for other methods), reads at most 8 KiB of request within
+ *  2 s, and never touches the engine.  Plain HTTP without authentication:
+ *  bind it to loopback or a monitoring network only.
+ *
+ *  METRICS
+ *    tpc_transactions_total{outcome="committed|aborted|unknown"}  counter
+ *    tpc_transaction_seconds                        histogram, begin->end
+ *    tpc_phase_seconds{phase="prepare|decide|commit"}   histogram:
+ *        prepare  prepares sent -> every vote in (one phase: -> the ack)
+ *        decide   every vote in -> COMMIT record durable (the log force)
+ *        commit   COMMIT durable -> every participant acked
+ *    tpc_log_fdatasyncs_total                       counter
+ *    tpc_log_sync_seconds                           histogram
+ *    tpc_transactions_in_flight, tpc_transactions_in_doubt   gauges
+ *    tpc_heuristic_resolutions                      gauge
+ *    tpc_agents_connected                           gauge
+ *    tpc_agent_connections_total                    counter
+ *  Histogram buckets (seconds): .001 .0025 .005 .01 .025 .05 .1 .25 .5 1
+ *  2.5 5 10 +Inf.
+ */
+#ifndef COORD_METRICS_H
+#define COORD_METRICS_H
+
+#include <stdint.h>
+
+#include "coord_engine.h"
+#include "tpc_msg.h"
+
+typedef struct coord_metrics coord_metrics_t;
+
+/*  Listen on BIND ("HOST:PORT", PORT 0 = any free port) and start the
+ *  HTTP thread.  NULL with a sentence in ERRBUF.                         */
+coord_metrics_t *coord_metrics_new (const char *bind, char *errbuf,
+                                    size_t errlen);
+
+/*  Stop the thread, close the socket; *self_p becomes NULL.  Idempotent. */
+void coord_metrics_destroy (coord_metrics_t **self_p);
+
+/*  The port actually bound.                                              */
+int coord_metrics_port (coord_metrics_t *self);
+
+/*  A transaction ended (a COORD_ACT_ENDED action).                        */
+void coord_metrics_ended (coord_metrics_t *self, const coord_action_t *act);
+
+/*  One fdatasync of the decision log took US microseconds.               */
+void coord_metrics_sync (coord_metrics_t *self, uint64_t us);
+
+/*  The engine's current counters and gauges.                             */
+void coord_metrics_publish (coord_metrics_t *self,
+                            const coord_engine_stats_t *stats);
+
+#endif

@@ -1,0 +1,1473 @@
+/*  sim_world: the seeded simulation of one run (see sim_world.h).
+ *
+ *  EVENTS
+ *  Everything that happens is an event in one min-heap ordered by
+ *  (simulated time, insertion number): a message arriving, a node's timer
+ *  (coordinator tick, agent tick, database "process"), an fsync
+ *  completing, a client starting or giving up, a node restarting.  One
+ *  event handled = one STEP; after each step the timers are re-armed and
+ *  the oracle's verdict is read.  Timers carry a generation: re-arming one
+ *  leaves the older event in the heap, skipped when it surfaces (not a
+ *  step).
+ *
+ *  NODES
+ *    coordinator  coord_engine + a log on a simulated disk: a list of
+ *                 records whose first DURABLE entries survive any crash.
+ *                 Forced appends start an fsync that completes later and
+ *                 covers what was appended when it started; then the
+ *                 engine hears coord_engine_durable.  A crash keeps the
+ *                 durable prefix plus none, all or a random prefix of the
+ *                 unsynced tail (the kernel may have written some of it);
+ *                 restart replays it, appends and syncs a new EPOCH.  A
+ *                 send to an agent that is down fails at once and is
+ *                 reported (coord_engine_send_failed), as ROUTER_MANDATORY
+ *                 does.
+ *    agent i      part_engine over part_mem.  A crash destroys the engine
+ *                 and closes its sessions (part_mem_reconnect: open
+ *                 transactions roll back, prepared ones and markers stay);
+ *                 completions it did not see are lost (sometimes after
+ *                 their effect).  Messages sent to the old incarnation are
+ *                 lost.  A database crash (part_mem_crash) keeps the agent
+ *                 up; a session fault fails one operation (sometimes after
+ *                 its effect, as a connection lost before the reply).
+ *    client k     one transaction: a one-shot submit, or begin / exec ... /
+ *                 commit (or rollback, or abandoned), retrying a commit
+ *                 that got no answer, sometimes racing it with a
+ *                 rollback, sometimes asking its status afterwards.
+ *                 Statements write, read (SELECT: read-only), fail
+ *                 (FAIL: a no vote) or take time (SLEEP: interruptible).
+ *
+ *  NETWORK
+ *  Messages travel encoded (tpc_msg JSON) and are decoded on arrival, so
+ *  every emitted message must survive the strict decoder.  In the fault
+ *  phase each may be dropped, duplicated, delayed (sometimes by seconds),
+ *  hence reordered; agent -> coordinator messages that find the
+ *  coordinator down wait for it (a DEALER queues) or are lost.  In the
+ *  quiet phase each link is FIFO and loses nothing.
+ *
+ *  TRIGGERED CRASHES (adversarial schedules, per-seed probabilities)
+ *  the coordinator right after a forced COMMIT append (before its fsync);
+ *  right after an fsync, before the engine hears it is durable; an agent
+ *  right after its database prepared, before the vote left.
+ *
+ *  DETERMINISM
+ *  No clock, no rand(), no addresses: the only input is the seed.  The
+ *  engines and part_mem keep state in czmq zhashx tables, whose iteration
+ *  order depends only on the sequence of inserts and deletes (the hash is
+ *  a fixed function of the key), so it repeats.  The trace digest
+ *  (sim_result_t.hash) lets the caller verify that.
+ */
+#include "sim_world.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord_engine.h"
+#include "part_engine.h"
+#include "part_mem.h"
+#include "sim_oracle.h"
+#include "sim_rng.h"
+#include "tpc_error.h"
+
+#define S_PARTS 3
+#define S_CLIENTS_MAX 64
+#define S_STMTS_MAX 12
+#define S_NEVER UINT64_MAX
+#define S_QUIET_MS 60000        /* quiet phase: simulated time bound */
+#define S_QUIET_STEPS 40000     /* ... and step bound */
+
+typedef enum {
+    EV_MSG = 1, EV_TIMER, EV_SYNC_DONE, EV_CLIENT_START, EV_CLIENT_TIMEOUT,
+    EV_CLIENT_STATUS, EV_COORD_RESTART, EV_AGENT_RESTART, EV_DB_UP, EV_COORD_UP, EV_AGENT_GONE
+} s_ev_type_t;
+
+static const char *const s_ev_names[] = {
+    "?", "msg", "timer", "sync-done", "client-start", "client-timeout",
+    "client-status", "coord-restart", "agent-restart", "db-up", "coord-up", "agent-gone"
+};
+
+typedef enum { TO_COORD_FROM_AGENT, TO_COORD_FROM_CLIENT, TO_AGENT,
+               TO_CLIENT } s_dst_t;
+typedef enum { T_COORD, T_AGENT, T_RM } s_tkind_t;
+
+typedef struct {
+    uint64_t at, seq;
+    s_ev_type_t type;
+    int kind;                   /* EV_MSG: s_dst_t; EV_TIMER: s_tkind_t */
+    int node;                   /* agent or client index */
+    uint64_t gen;               /* timer generation / incarnation */
+    uint64_t arg;               /* sync: ticket; client timeout: token */
+    size_t arg2;                /* sync: log length covered */
+    char *data;                 /* EV_MSG: encoded message (owned) */
+    size_t len;
+} s_ev_t;
+
+typedef struct {
+    bool pending;
+    uint64_t base;              /* the time asked for */
+    uint64_t gen;
+} s_timer_t;
+
+/*  Per-seed fault intensities (permille unless said).                    */
+typedef struct {
+    unsigned drop, dup, longdelay;
+    uint64_t delay_max;         /* ms, ordinary message delay */
+    unsigned fault;             /* per fault-phase step: a random fault */
+    unsigned crash_commit;      /* per forced COMMIT append */
+    unsigned crash_sync;        /* per completed fsync */
+    unsigned crash_prepared;    /* per successful PREPARE */
+    uint64_t sync_max, rm_max;  /* ms, fsync and database latency */
+} s_profile_t;
+
+typedef struct {
+    sim_world_t *w;
+    size_t idx;
+    char name[16];
+    part_mem_t *mem;
+    part_engine_t *eng;         /* NULL while the agent is down */
+    part_engine_config_t cfg;
+    uint64_t inc;               /* incarnation: messages to older ones die */
+    bool db_down;
+    bool dying;                 /* crash as soon as the RM call returns */
+    bool observe_only;          /* completions go nowhere (crash drain) */
+    s_timer_t timer, rm_timer;
+} s_agent_t;
+
+typedef enum { C_IDLE, C_SUBMIT, C_BEGUN, C_EXEC, C_COMMIT, C_ROLLBACK,
+               C_LATER, C_STATUS, C_DONE } s_cstate_t;
+
+typedef struct {
+    s_cstate_t state;
+    bool interactive, abandon, rollback;
+    uint64_t timeout_ms;        /* asked of the coordinator; 0: default */
+    size_t nstmts, next;
+    struct {
+        size_t part;
+        const char *sql;
+    } stmts[S_STMTS_MAX];
+    uint64_t rid, wait_rid, token;
+    int tries;
+    char gid[TPC_GID_MAX];
+    uint8_t id[3];
+} s_client_t;
+
+struct sim_world {
+    sim_config_t cfg;
+    sim_rng_t rng;
+    s_profile_t prof;
+    uint64_t now, steps;
+    bool faults;                /* fault phase */
+    uint64_t quiet_at;          /* time the quiet phase began */
+    s_ev_t *heap;
+    size_t nheap, capheap;
+    uint64_t seq;
+    size_t inflight;            /* EV_MSG events in the heap */
+    uint64_t link_last[4][S_CLIENTS_MAX];   /* quiet phase: FIFO links */
+    uint64_t hash;
+    size_t coord_crashes, agent_crashes, db_crashes, checkpoints;
+    sim_oracle_t *oracle;
+    /* coordinator */
+    coord_engine_config_t ccfg;
+    coord_engine_t *coord;      /* NULL while down */
+    uint64_t coord_inc, epoch;
+    tpc_record_t **log;
+    size_t nlog, caplog, durable;
+    uint64_t pending_ticket, synced_ticket;
+    bool sync_inflight, crash_now;
+    s_timer_t coord_timer;
+    /* agents and clients */
+    s_agent_t agents[S_PARTS];
+    part_mem_t *mems[S_PARTS];
+    s_client_t clients[S_CLIENTS_MAX];
+    size_t nclients;
+    uint64_t client_timeout;
+};
+
+/* ---------------------------------------------------------------------
+ *  Trace, digest, failures
+ */
+
+static void
+s_trace (sim_world_t *w, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_trace (sim_world_t *w, const char *fmt, ...)
+{
+    if (!w->cfg.trace)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    fprintf (w->cfg.trace, "%8" PRIu64 " %6" PRIu64 "ms  ", w->steps, w->now);
+    vfprintf (w->cfg.trace, fmt, ap);
+    fputc ('\n', w->cfg.trace);
+    va_end (ap);
+}
+
+static void
+s_hash (sim_world_t *w, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < len; i++) {
+        w->hash ^= p[i];
+        w->hash *= 0x100000001b3ull;
+    }
+}
+
+static void
+s_hash_u64 (sim_world_t *w, uint64_t v)
+{
+    s_hash (w, &v, sizeof v);
+}
+
+/* ---------------------------------------------------------------------
+ *  Event heap
+ */
+
+static bool
+s_ev_before (const s_ev_t *a, const s_ev_t *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void
+s_push (sim_world_t *w, s_ev_t ev)
+{
+    if (w->nheap == w->capheap) {
+        size_t cap = w->capheap ? w->capheap * 2 : 256;
+        s_ev_t *h = realloc (w->heap, cap * sizeof *h);
+        if (!h) {
+            sim_oracle_fail (w->oracle, "simulation: out of memory");
+            free (ev.data);
+            return;
+        }
+        w->heap = h;
+        w->capheap = cap;
+    }
+    ev.seq = ++w->seq;
+    if (ev.type == EV_MSG)
+        w->inflight++;
+    size_t i = w->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!s_ev_before (&ev, &w->heap[p]))
+            break;
+        w->heap[i] = w->heap[p];
+        i = p;
+    }
+    w->heap[i] = ev;
+}
+
+static bool
+s_pop (sim_world_t *w, s_ev_t *out)
+{
+    if (w->nheap == 0)
+        return false;
+    *out = w->heap[0];
+    s_ev_t last = w->heap[--w->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const s_ev_t *best = &last;
+        if (l < w->nheap && s_ev_before (&w->heap[l], best)) {
+            m = l;
+            best = &w->heap[l];
+        }
+        if (r < w->nheap && s_ev_before (&w->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        w->heap[i] = w->heap[m];
+        i = m;
+    }
+    if (w->nheap > 0)
+        w->heap[i] = last;
+    if (out->type == EV_MSG)
+        w->inflight--;
+    return true;
+}
+
+static void
+s_at (sim_world_t *w, uint64_t at, s_ev_type_t type, int node, uint64_t gen)
+{
+    s_push (w, (s_ev_t) { .at = at, .type = type, .node = node, .gen = gen });
+}
+
+/* ---------------------------------------------------------------------
+ *  Network
+ */
+
+static const char *
+s_dst_name (sim_world_t *w, int kind, int node, char *buf, size_t size)
+{
+    switch (kind) {
+    case TO_COORD_FROM_AGENT:
+        snprintf (buf, size, "%s->coord", w->agents[node].name);
+        break;
+    case TO_COORD_FROM_CLIENT:
+        snprintf (buf, size, "client%d->coord", node);
+        break;
+    case TO_AGENT:
+        snprintf (buf, size, "coord->%s", w->agents[node].name);
+        break;
+    default:
+        snprintf (buf, size, "coord->client%d", node);
+        break;
+    }
+    return buf;
+}
+
+/*  Encode MSG (borrowed) and put it on the wire to (KIND, NODE).         */
+static void
+s_send (sim_world_t *w, int kind, int node, uint64_t gen, const tpc_msg_t *msg)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = tpc_msg_encode (msg, &data, &len);
+    char dst[64];
+    s_dst_name (w, kind, node, dst, sizeof dst);
+    if (rc) {
+        sim_oracle_fail (w->oracle, "wire: a '%s' for %s does not encode: %s",
+                         tpc_msg_type_name (msg->type), dst, tpc_strerror (rc));
+        return;
+    }
+    s_ev_t ev = { .type = EV_MSG, .kind = kind, .node = node, .gen = gen,
+                  .data = data, .len = len };
+    if (w->faults) {
+        const s_profile_t *p = &w->prof;
+        if (sim_rng_chance (&w->rng, p->drop)) {
+            s_trace (w, "net %s DROP %s", dst, data);
+            free (data);
+            return;
+        }
+        if (sim_rng_chance (&w->rng, p->dup)) {
+            s_ev_t copy = ev;
+            copy.data = strdup (data);
+            if (copy.data) {
+                copy.at = w->now + (sim_rng_chance (&w->rng, p->longdelay)
+                                    ? sim_rng_range (&w->rng, 100, 2500)
+                                    : sim_rng_range (&w->rng, 0, p->delay_max));
+                s_trace (w, "net %s DUP at %" PRIu64 " %s", dst, copy.at,
+                         data);
+                s_push (w, copy);
+            }
+        }
+        ev.at = w->now + (sim_rng_chance (&w->rng, p->longdelay)
+                          ? sim_rng_range (&w->rng, 100, 2500)
+                          : sim_rng_range (&w->rng, 0, p->delay_max));
+    }
+    else {
+        uint64_t *last = &w->link_last[kind][node];
+        ev.at = w->now + sim_rng_range (&w->rng, 0, 2);
+        if (ev.at < *last)
+            ev.at = *last;
+        *last = ev.at;
+    }
+    s_trace (w, "net %s at %" PRIu64 " %s", dst, ev.at, data);
+    s_push (w, ev);
+}
+
+/*  Decode an arriving message, or record a wire violation.              */
+static tpc_msg_t *
+s_decode (sim_world_t *w, const s_ev_t *ev)
+{
+    tpc_msg_t *msg = NULL;
+    char err[256] = "";
+    int rc = tpc_msg_decode (ev->data, ev->len, NULL, &msg, err, sizeof err);
+    if (rc)
+        sim_oracle_fail (w->oracle, "wire: an emitted message does not "
+                         "decode (%s): %.*s", err, (int) ev->len, ev->data);
+    return msg;
+}
+
+/* ---------------------------------------------------------------------
+ *  Timers
+ */
+
+static void
+s_arm (sim_world_t *w, s_timer_t *t, uint64_t want, s_tkind_t kind, int node,
+       uint64_t jitter)
+{
+    if (want == S_NEVER || (t->pending && t->base <= want))
+        return;
+    t->gen++;
+    t->pending = true;
+    t->base = want;
+    uint64_t at = want < w->now ? w->now : want;
+    s_push (w, (s_ev_t) { .at = at + jitter, .type = EV_TIMER, .kind = kind,
+                          .node = node, .gen = t->gen });
+}
+
+static void
+s_timer_cancel (s_timer_t *t)
+{
+    t->gen++;
+    t->pending = false;
+}
+
+static void
+s_refresh_timers (sim_world_t *w)
+{
+    uint64_t jitter = w->faults ? sim_rng_below (&w->rng, 3) : 0;
+    if (w->coord)
+        s_arm (w, &w->coord_timer, coord_engine_next_wake (w->coord),
+               T_COORD, 0, jitter);
+    for (size_t i = 0; i < S_PARTS; i++) {
+        s_agent_t *a = &w->agents[i];
+        if (!a->eng)
+            continue;
+        int64_t t = part_engine_timeout (a->eng, w->now);
+        if (t >= 0)
+            s_arm (w, &a->timer, w->now + (uint64_t) t, T_AGENT, (int) i,
+                   jitter);
+        const part_rm_t *rm = part_mem_rm (a->mem);
+        t = rm->timeout (rm->self, w->now);
+        if (t >= 0)
+            s_arm (w, &a->rm_timer, w->now + (uint64_t) t, T_RM, (int) i,
+                   w->faults ? sim_rng_range (&w->rng, 0, w->prof.rm_max)
+                             : sim_rng_below (&w->rng, 2));
+    }
+}
+
+/* ---------------------------------------------------------------------
+ *  Coordinator: log, sync, crash, restart
+ */
+
+static int
+s_agent_index (sim_world_t *w, const char *name)
+{
+    for (size_t i = 0; i < S_PARTS; i++)
+        if (strcmp (w->agents[i].name, name) == 0)
+            return (int) i;
+    return -1;
+}
+
+static bool
+s_log_push (sim_world_t *w, tpc_record_t *rec)
+{
+    if (w->nlog == w->caplog) {
+        size_t cap = w->caplog ? w->caplog * 2 : 64;
+        tpc_record_t **v = realloc (w->log, cap * sizeof *v);
+        if (!v) {
+            sim_oracle_fail (w->oracle, "simulation: out of memory");
+            free (rec);
+            return false;
+        }
+        w->log = v;
+        w->caplog = cap;
+    }
+    w->log[w->nlog++] = rec;
+    return true;
+}
+
+/*  The first UPTO records of the log are durable now.                    */
+static void
+s_log_durable (sim_world_t *w, size_t upto)
+{
+    for (size_t i = w->durable; i < upto && i < w->nlog; i++)
+        sim_oracle_durable (w->oracle, w->log[i]);
+    if (upto > w->durable)
+        w->durable = upto;
+}
+
+static void s_coord_crash (sim_world_t *w, const char *why);
+
+static void
+s_coord_sync (sim_world_t *w)
+{
+    if (!w->coord || w->sync_inflight || w->pending_ticket <= w->synced_ticket)
+        return;
+    w->sync_inflight = true;
+    uint64_t at = w->now + (w->faults ? sim_rng_range (&w->rng, 0,
+                                                       w->prof.sync_max) : 1);
+    s_push (w, (s_ev_t) { .at = at, .type = EV_SYNC_DONE, .gen = w->coord_inc,
+                          .arg = w->pending_ticket, .arg2 = w->nlog });
+    s_trace (w, "disk fsync started: ticket %" PRIu64 ", %zu records, done "
+             "at %" PRIu64, w->pending_ticket, w->nlog, at);
+}
+
+static int
+s_client_of (sim_world_t *w, const uint8_t *id, size_t len)
+{
+    if (len != 3 || id[0] != 'c')
+        return -1;
+    int k = id[1] * 256 + id[2];
+    return k < (int) w->nclients ? k : -1;
+}
+
+/*  Perform every action the coordinator queued, then sync or crash.     */
+static void
+s_coord_drain (sim_world_t *w)
+{
+    coord_action_t act;
+    while (w->coord && coord_engine_pop (w->coord, &act)) {
+        int i;
+        switch (act.type) {
+        case COORD_ACT_CLIENT:
+            i = s_client_of (w, act.client, act.client_len);
+            sim_oracle_to_client (w->oracle, act.msg);
+            if (i >= 0)
+                s_send (w, TO_CLIENT, i, 0, act.msg);
+            break;
+        case COORD_ACT_AGENT:
+            i = s_agent_index (w, act.agent);
+            if (i < 0) {
+                sim_oracle_fail (w->oracle, "coordinator sent '%s' to unknown "
+                                 "agent '%s'", tpc_msg_type_name (act.msg->type),
+                                 act.agent);
+                break;
+            }
+            sim_oracle_to_agent (w->oracle, (size_t) i, act.msg);
+            if (!w->agents[i].eng) {
+                s_trace (w, "coord -> %s: %s not sent: agent down", act.agent,
+                         tpc_msg_type_name (act.msg->type));
+                coord_engine_send_failed (w->coord, act.agent, act.msg, w->now);
+            }
+            else
+                s_send (w, TO_AGENT, i, w->agents[i].inc, act.msg);
+            break;
+        case COORD_ACT_APPEND:
+            s_trace (w, "log append %s %s%s (ticket %" PRIu64 ")",
+                     tpc_record_type_name ((uint8_t) act.rec->type),
+                     act.rec->gid, act.forced ? " FORCED" : "", act.ticket);
+            sim_oracle_appended (w->oracle, act.rec);
+            if (act.forced)
+                w->pending_ticket = act.ticket;
+            if (act.rec->type == TPC_REC_COMMIT && w->faults
+                && sim_rng_chance (&w->rng, w->prof.crash_commit))
+                w->crash_now = true;
+            if (s_log_push (w, act.rec))
+                act.rec = NULL;
+            break;
+        case COORD_ACT_LOG:
+            s_trace (w, "coord: %s", act.text);
+            break;
+        case COORD_ACT_ENDED:
+            s_trace (w, "coord: ended %s %s (%zu/%zu acked)", act.gid,
+                     tpc_outcome_name (act.outcome), act.nacked, act.nparts);
+            break;
+        case COORD_ACT_WAKE:
+            break;
+        }
+        coord_action_clear (&act);
+    }
+    if (w->crash_now) {
+        w->crash_now = false;
+        s_coord_crash (w, "right after a forced COMMIT append");
+        return;
+    }
+    s_coord_sync (w);
+}
+
+static void
+s_coord_restart (sim_world_t *w)
+{
+    w->coord = coord_engine_new (&w->ccfg);
+    if (!w->coord) {
+        sim_oracle_fail (w->oracle, "simulation: cannot create the engine");
+        return;
+    }
+    for (size_t i = 0; i < w->nlog; i++) {
+        int rc = coord_engine_replay (w->coord, w->log[i]);
+        if (rc)
+            sim_oracle_fail (w->oracle, "coordinator: replaying record %zu "
+                             "failed: %s", i, tpc_strerror (rc));
+    }
+    uint64_t epoch = w->epoch = coord_engine_replayed_epoch (w->coord) + 1;
+    tpc_record_t *ep = calloc (1, sizeof *ep);
+    if (ep) {
+        ep->type = TPC_REC_EPOCH;
+        ep->epoch = epoch;
+    }
+    if (!ep || !s_log_push (w, ep)) {
+        sim_oracle_fail (w->oracle, "simulation: out of memory");
+        coord_engine_destroy (&w->coord);
+        return;
+    }
+    s_log_durable (w, w->nlog);         /* the EPOCH sync covers it all */
+    w->pending_ticket = w->synced_ticket = 0;
+    w->sync_inflight = false;
+    s_trace (w, "coord: up, epoch %" PRIu64 ", %zu records replayed, %zu "
+             "decided to drive", epoch, w->nlog - 1,
+             coord_engine_in_doubt (w->coord));
+    int rc = coord_engine_start (w->coord, epoch, w->now);
+    if (rc)
+        sim_oracle_fail (w->oracle, "coordinator: start failed: %s",
+                         tpc_strerror (rc));
+    s_coord_drain (w);
+    for (size_t i = 0; i < S_PARTS; i++)
+        if (w->agents[i].eng)
+            s_at (w, w->now + sim_rng_range (&w->rng, 1, 30), EV_COORD_UP,
+                  (int) i, w->coord_inc);
+}
+
+static void
+s_coord_crash (sim_world_t *w, const char *why)
+{
+    if (!w->coord)
+        return;
+    size_t keep = w->durable, tail = w->nlog - w->durable;
+    switch (sim_rng_below (&w->rng, 3)) {
+    case 0:
+        break;
+    case 1:
+        keep += tail;
+        break;
+    default:
+        keep += sim_rng_below (&w->rng, tail + 1);
+        break;
+    }
+    s_trace (w, "CRASH coordinator (%s): log keeps %zu of %zu records "
+             "(%zu durable)", why, keep, w->nlog, w->durable);
+    for (size_t i = keep; i < w->nlog; i++)
+        free (w->log[i]);
+    w->nlog = keep;
+    coord_engine_destroy (&w->coord);
+    s_timer_cancel (&w->coord_timer);
+    w->coord_inc++;
+    w->sync_inflight = false;
+    w->pending_ticket = w->synced_ticket = 0;
+    w->coord_crashes++;
+    s_at (w, w->now + sim_rng_range (&w->rng, 10, 1500), EV_COORD_RESTART, 0,
+          0);
+}
+
+static int
+s_checkpoint_one (void *arg, const tpc_record_t *rec, size_t nacked)
+{
+    sim_world_t *w = arg;
+    (void) nacked;
+    tpc_record_t *copy = malloc (sizeof *copy);
+    if (!copy) {
+        sim_oracle_fail (w->oracle, "simulation: out of memory");
+        return -1;
+    }
+    *copy = *rec;
+    return s_log_push (w, copy) ? 0 : -1;
+}
+
+/*  A checkpoint, as coord_server does it when the log grows: a new log
+ *  holding the current EPOCH and a copy of every live decided COMMIT
+ *  (coord_engine_foreach_decided), synced, and the old records dropped.
+ *  Only between syncs (the shell checkpoints after its flush).           */
+static void
+s_coord_checkpoint (sim_world_t *w)
+{
+    if (!w->coord || w->sync_inflight || w->pending_ticket > w->synced_ticket)
+        return;
+    tpc_record_t **old = w->log;
+    size_t nold = w->nlog;
+    w->log = NULL;
+    w->nlog = w->caplog = w->durable = 0;
+    tpc_record_t *ep = calloc (1, sizeof *ep);
+    if (ep) {
+        ep->type = TPC_REC_EPOCH;
+        ep->epoch = w->epoch;
+    }
+    bool ok = ep && s_log_push (w, ep)
+              && coord_engine_foreach_decided (w->coord, s_checkpoint_one,
+                                               w) == 0;
+    if (!ok)
+        sim_oracle_fail (w->oracle, "simulation: checkpoint failed");
+    s_log_durable (w, w->nlog);
+    s_trace (w, "log checkpoint: %zu records replaced by %zu", nold, w->nlog);
+    for (size_t i = 0; i < nold; i++)
+        free (old[i]);
+    free (old);
+    w->checkpoints++;
+}
+
+/* ---------------------------------------------------------------------
+ *  Agents
+ */
+
+static int
+s_agent_send (void *arg, tpc_msg_t **msg_p)
+{
+    s_agent_t *a = arg;
+    if (*msg_p)
+        s_send (a->w, TO_COORD_FROM_AGENT, (int) a->idx, 0, *msg_p);
+    tpc_msg_destroy (msg_p);
+    return 0;
+}
+
+static void
+s_agent_log (void *arg, int level, const char *line)
+{
+    s_agent_t *a = arg;
+    (void) level;
+    s_trace (a->w, "%s: %s", a->name, line);
+}
+
+static void
+s_emit (void *arg, const part_rm_result_t *res)
+{
+    s_agent_t *a = arg;
+    sim_world_t *w = a->w;
+    if (res->gid)
+        sim_oracle_observe (w->oracle, a->idx, res->gid,
+                            part_mem_is_prepared (a->mem, res->gid),
+                            part_mem_marker (a->mem, res->gid));
+    if (!a->eng || a->dying || a->observe_only) {
+        s_trace (w, "%s: rm %s %s completion lost (agent crashing)", a->name,
+                 part_rm_op_name (res->op), res->gid ? res->gid : "");
+        return;
+    }
+    if (w->faults && res->op == PART_RM_PREPARE && res->status == 0
+        && !res->readonly
+        && sim_rng_chance (&w->rng, w->prof.crash_prepared)) {
+        s_trace (w, "%s: %s prepared in the database; the agent dies before "
+                 "voting", a->name, res->gid);
+        a->dying = true;
+        return;
+    }
+    part_engine_on_result (a->eng, res, w->now);
+}
+
+static void
+s_agent_start (sim_world_t *w, s_agent_t *a)
+{
+    part_engine_io_t io = { .arg = a, .send = s_agent_send,
+                            .log = w->cfg.trace ? s_agent_log : NULL };
+    a->eng = part_engine_new (&a->cfg, part_mem_rm (a->mem), &io);
+    if (!a->eng) {
+        sim_oracle_fail (w->oracle, "simulation: cannot create an agent");
+        return;
+    }
+    a->dying = false;
+    s_trace (w, "%s: up (incarnation %" PRIu64 ")", a->name, a->inc);
+    part_engine_start (a->eng, w->now);
+}
+
+static void
+s_agent_crash (sim_world_t *w, s_agent_t *a, const char *why)
+{
+    if (!a->eng)
+        return;
+    const part_rm_t *rm = part_mem_rm (a->mem);
+    s_trace (w, "CRASH %s (%s)", a->name, why);
+    a->observe_only = true;
+    if (sim_rng_chance (&w->rng, 500))
+        rm->process (rm->self, w->now, s_emit, a);  /* effects, no replies */
+    part_engine_destroy (&a->eng);
+    part_mem_reconnect (a->mem);
+    rm->process (rm->self, w->now, s_emit, a);      /* the lost sessions */
+    if (!a->db_down) {
+        /* that drain swallowed CONNECTED: the next agent must see it */
+        part_mem_set_down (a->mem, true);
+        part_mem_set_down (a->mem, false);
+    }
+    a->observe_only = false;
+    a->dying = false;
+    a->inc++;
+    s_timer_cancel (&a->timer);
+    s_timer_cancel (&a->rm_timer);
+    w->agent_crashes++;
+    s_at (w, w->now + sim_rng_range (&w->rng, 10, 1500), EV_AGENT_RESTART,
+          (int) a->idx, 0);
+    if (sim_rng_chance (&w->rng, 500))
+        s_at (w, w->now + sim_rng_range (&w->rng, 0, 50), EV_AGENT_GONE,
+              (int) a->idx, 0);
+}
+
+static void
+s_db_crash (sim_world_t *w, s_agent_t *a)
+{
+    if (a->db_down)
+        return;
+    s_trace (w, "CRASH database of %s", a->name);
+    part_mem_crash (a->mem);
+    a->db_down = true;
+    w->db_crashes++;
+    s_at (w, w->now + sim_rng_range (&w->rng, 10, 1500), EV_DB_UP,
+          (int) a->idx, 0);
+}
+
+static void
+s_session_fault (sim_world_t *w, s_agent_t *a)
+{
+    static const part_rm_op_t ops[] = {
+        PART_RM_EXEC, PART_RM_PREPARE, PART_RM_COMMIT_ONEPHASE,
+        PART_RM_COMMIT_PREPARED, PART_RM_ROLLBACK_PREPARED, PART_RM_TOMBSTONE,
+        PART_RM_OUTCOME_OF, PART_RM_ROLLBACK
+    };
+    part_rm_op_t op = ops[sim_rng_below (&w->rng, sizeof ops / sizeof *ops)];
+    bool db_error = op <= PART_RM_COMMIT_ONEPHASE && sim_rng_chance (&w->rng, 300);
+    bool after = !db_error && sim_rng_chance (&w->rng, 500);
+    s_trace (w, "FAULT %s: next %s fails with %s%s", a->name,
+             part_rm_op_name (op), db_error ? "a database error" : "a lost "
+             "session", after ? " after its effect" : "");
+    part_mem_fail_next (a->mem, op, db_error ? TPC_EDB : TPC_ECONNECT,
+                        db_error ? "injected: could not serialize access"
+                                 : "injected: server closed the connection",
+                        after);
+}
+
+/* ---------------------------------------------------------------------
+ *  Clients
+ */
+
+static void
+s_client_arm (sim_world_t *w, int k)
+{
+    s_client_t *c = &w->clients[k];
+    s_push (w, (s_ev_t) { .at = w->now + w->client_timeout,
+                          .type = EV_CLIENT_TIMEOUT, .node = k,
+                          .arg = ++c->token });
+}
+
+static tpc_msg_t *
+s_client_msg (sim_world_t *w, int k, tpc_msg_type_t type)
+{
+    s_client_t *c = &w->clients[k];
+    tpc_msg_t *msg = tpc_msg_new (type);
+    if (!msg) {
+        sim_oracle_fail (w->oracle, "simulation: out of memory");
+        return NULL;
+    }
+    msg->rid = c->wait_rid = ++c->rid;
+    if (type == TPC_MSG_SUBMIT || type == TPC_MSG_BEGIN)
+        msg->timeout_ms = c->timeout_ms;
+    if (type != TPC_MSG_SUBMIT && type != TPC_MSG_BEGIN)
+        tpc_msg_set_str (&msg->gid, c->gid);
+    return msg;
+}
+
+static void
+s_client_put (sim_world_t *w, int k, tpc_msg_t *msg, s_cstate_t next)
+{
+    if (!msg)
+        return;
+    w->clients[k].state = next;
+    s_send (w, TO_COORD_FROM_CLIENT, k, 0, msg);
+    tpc_msg_destroy (&msg);
+    s_client_arm (w, k);
+}
+
+/*  The transaction is over for client K: sometimes it asks for its
+ *  status a while later (the coordinator may have restarted since).      */
+static void
+s_client_finish (sim_world_t *w, int k)
+{
+    s_client_t *c = &w->clients[k];
+    if (c->gid[0] && c->state != C_STATUS && sim_rng_chance (&w->rng, 300)) {
+        c->state = C_LATER;
+        s_at (w, w->now + sim_rng_range (&w->rng, 0, 3000), EV_CLIENT_STATUS,
+              k, 0);
+    }
+    else
+        c->state = C_DONE;
+}
+
+static void
+s_client_status (sim_world_t *w, int k)
+{
+    s_client_put (w, k, s_client_msg (w, k, TPC_MSG_STATUS), C_STATUS);
+}
+
+/*  Interactive: the next statement, or the end.                          */
+static void
+s_client_next (sim_world_t *w, int k)
+{
+    s_client_t *c = &w->clients[k];
+    if (c->next < c->nstmts) {
+        tpc_msg_t *msg = s_client_msg (w, k, TPC_MSG_EXEC);
+        if (msg) {
+            tpc_msg_set_str (&msg->on, w->agents[c->stmts[c->next].part].name);
+            tpc_msg_set_str (&msg->sql, c->stmts[c->next].sql);
+        }
+        c->next++;
+        s_client_put (w, k, msg, C_EXEC);
+    }
+    else if (c->abandon) {
+        s_trace (w, "client%d: walks away from %s", k, c->gid);
+        s_client_finish (w, k);
+    }
+    else if (c->rollback)
+        s_client_put (w, k, s_client_msg (w, k, TPC_MSG_ROLLBACK), C_ROLLBACK);
+    else {
+        c->tries = 1;
+        s_client_put (w, k, s_client_msg (w, k, TPC_MSG_COMMIT), C_COMMIT);
+        if (sim_rng_chance (&w->rng, 50)) {
+            /* a rollback races the commit (its reply is not awaited) */
+            tpc_msg_t *rb = tpc_msg_new (TPC_MSG_ROLLBACK);
+            if (rb) {
+                rb->rid = ++c->rid;
+                tpc_msg_set_str (&rb->gid, c->gid);
+                s_send (w, TO_COORD_FROM_CLIENT, k, 0, rb);
+            }
+            tpc_msg_destroy (&rb);
+        }
+    }
+}
+
+static void
+s_client_start (sim_world_t *w, int k)
+{
+    s_client_t *c = &w->clients[k];
+    if (!c->interactive) {
+        tpc_msg_t *msg = s_client_msg (w, k, TPC_MSG_SUBMIT);
+        for (size_t i = 0; msg && i < c->nstmts; i++)
+            tpc_msg_add_stmt (msg, w->agents[c->stmts[i].part].name,
+                              c->stmts[i].sql, 0, NULL);
+        s_client_put (w, k, msg, C_SUBMIT);
+    }
+    else
+        s_client_put (w, k, s_client_msg (w, k, TPC_MSG_BEGIN), C_BEGUN);
+}
+
+static void
+s_client_on_msg (sim_world_t *w, int k, tpc_msg_t *msg)
+{
+    s_client_t *c = &w->clients[k];
+    if (msg->type == TPC_MSG_OUTCOME)
+        sim_oracle_client_heard (w->oracle, msg);
+    if (msg->rid != c->wait_rid || c->state == C_DONE || c->state == C_LATER)
+        return;                         /* a late or duplicate reply */
+    bool error = msg->type == TPC_MSG_ERROR;
+    if (!c->gid[0] && msg->gid)
+        snprintf (c->gid, sizeof c->gid, "%s", msg->gid);
+    switch (c->state) {
+    case C_BEGUN:
+        if (error || msg->type != TPC_MSG_BEGUN || !msg->gid) {
+            c->state = C_DONE;
+            break;
+        }
+        snprintf (c->gid, sizeof c->gid, "%s", msg->gid);
+        s_client_next (w, k);
+        break;
+    case C_EXEC:
+        if (!error) {
+            s_client_next (w, k);
+            break;
+        }
+        if (sim_rng_chance (&w->rng, 500))
+            s_client_put (w, k, s_client_msg (w, k, TPC_MSG_ROLLBACK),
+                          C_ROLLBACK);
+        else
+            s_client_finish (w, k);
+        break;
+    case C_STATUS:
+        c->state = C_DONE;
+        break;
+    default:
+        s_client_finish (w, k);
+        break;
+    }
+}
+
+static void
+s_client_timeout (sim_world_t *w, int k, uint64_t token)
+{
+    s_client_t *c = &w->clients[k];
+    if (token != c->token || c->state == C_DONE || c->state == C_LATER)
+        return;
+    s_trace (w, "client%d: no answer (state %d)", k, c->state);
+    if (c->state == C_COMMIT && c->tries < 3) {
+        c->tries++;
+        s_client_put (w, k, s_client_msg (w, k, TPC_MSG_COMMIT), C_COMMIT);
+    }
+    else if (c->state == C_EXEC)
+        s_client_put (w, k, s_client_msg (w, k, TPC_MSG_ROLLBACK), C_ROLLBACK);
+    else if (c->state == C_STATUS)
+        c->state = C_DONE;
+    else
+        s_client_finish (w, k);
+}
+
+/*  Draw the transaction of client K.                                     */
+static void
+s_client_plan (sim_world_t *w, int k)
+{
+    s_client_t *c = &w->clients[k];
+    sim_rng_t *r = &w->rng;
+    c->id[0] = 'c';
+    c->id[1] = (uint8_t) (k / 256);
+    c->id[2] = (uint8_t) (k % 256);
+    c->interactive = sim_rng_chance (r, 300);
+    c->abandon = c->interactive && sim_rng_chance (r, 60);
+    c->rollback = c->interactive && sim_rng_chance (r, 100);
+    c->timeout_ms = sim_rng_chance (r, 200) ? sim_rng_range (r, 100, 3000) : 0;
+    unsigned pick = (unsigned) sim_rng_below (r, 100);
+    size_t nparts = pick < 12 ? 1 : pick < 60 ? 2 : 3;
+    size_t order[S_PARTS] = { 0, 1, 2 };
+    for (size_t i = S_PARTS - 1; i > 0; i--) {
+        size_t j = sim_rng_below (r, i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    size_t failing = sim_rng_chance (r, 120) ? sim_rng_below (r, nparts)
+                                             : SIZE_MAX;
+    for (size_t i = 0; i < nparts; i++) {
+        bool readonly = sim_rng_chance (r, 250);
+        size_t n = sim_rng_range (r, 1, 2);
+        for (size_t j = 0; j < n; j++) {
+            static const char *const sleeps[] = {
+                "SLEEP 20", "SLEEP 150", "SLEEP 700"
+            };
+            const char *sql = sim_rng_chance (r, 60)
+                              ? sleeps[sim_rng_below (r, 3)]
+                              : readonly || sim_rng_chance (r, 200)
+                              ? "SELECT 1" : "UPDATE t SET v = v + 1";
+            c->stmts[c->nstmts].part = order[i];
+            c->stmts[c->nstmts++].sql = sql;
+        }
+        if (i == failing) {
+            c->stmts[c->nstmts].part = order[i];
+            c->stmts[c->nstmts++].sql = "FAIL injected by the client";
+        }
+    }
+    if (c->interactive)         /* interleave the participants' statements */
+        for (size_t i = c->nstmts - 1; i > 0; i--) {
+            size_t j = sim_rng_below (r, i + 1);
+            __typeof__ (c->stmts[0]) t = c->stmts[i];
+            c->stmts[i] = c->stmts[j];
+            c->stmts[j] = t;
+        }
+}
+
+/* ---------------------------------------------------------------------
+ *  Steps
+ */
+
+static void
+s_on_msg (sim_world_t *w, s_ev_t *ev)
+{
+    char dst[64];
+    s_dst_name (w, ev->kind, ev->node, dst, sizeof dst);
+    if (ev->kind == TO_COORD_FROM_AGENT || ev->kind == TO_COORD_FROM_CLIENT) {
+        if (!w->coord) {
+            if (ev->kind == TO_COORD_FROM_AGENT
+                && !(w->faults && sim_rng_chance (&w->rng, 500))) {
+                s_trace (w, "net %s waits: coordinator down", dst);
+                ev->at = w->now + sim_rng_range (&w->rng, 20, 200);
+                s_push (w, *ev);
+                ev->data = NULL;
+            }
+            else
+                s_trace (w, "net %s lost: coordinator down", dst);
+            return;
+        }
+    }
+    else if (ev->kind == TO_AGENT) {
+        s_agent_t *a = &w->agents[ev->node];
+        if (!a->eng || a->inc != ev->gen) {
+            s_trace (w, "net %s lost: that connection is gone", dst);
+            return;
+        }
+    }
+    s_trace (w, "recv %s %.*s", dst, (int) ev->len, ev->data);
+    tpc_msg_t *msg = s_decode (w, ev);
+    if (!msg)
+        return;
+    int rc = 0;
+    switch (ev->kind) {
+    case TO_COORD_FROM_AGENT:
+        rc = coord_engine_agent (w->coord, w->agents[ev->node].name, msg,
+                                 w->now);
+        s_coord_drain (w);
+        break;
+    case TO_COORD_FROM_CLIENT:
+        rc = coord_engine_client (w->coord, w->clients[ev->node].id, 3, msg,
+                                  w->now);
+        s_coord_drain (w);
+        break;
+    case TO_AGENT:
+        part_engine_on_message (w->agents[ev->node].eng, &msg, w->now);
+        break;
+    case TO_CLIENT:
+        s_client_on_msg (w, ev->node, msg);
+        break;
+    }
+    if (rc)
+        sim_oracle_fail (w->oracle, "coordinator engine failed: %s",
+                         tpc_strerror (rc));
+    tpc_msg_destroy (&msg);
+}
+
+static void
+s_on_timer (sim_world_t *w, const s_ev_t *ev)
+{
+    if (ev->kind == T_COORD) {
+        if (w->coord) {
+            int rc = coord_engine_tick (w->coord, w->now);
+            if (rc)
+                sim_oracle_fail (w->oracle, "coordinator tick failed: %s",
+                                 tpc_strerror (rc));
+            s_coord_drain (w);
+        }
+        return;
+    }
+    s_agent_t *a = &w->agents[ev->node];
+    if (!a->eng)
+        return;
+    if (ev->kind == T_AGENT) {
+        part_engine_tick (a->eng, w->now);
+        return;
+    }
+    const part_rm_t *rm = part_mem_rm (a->mem);
+    rm->process (rm->self, w->now, s_emit, a);
+    if (a->dying)
+        s_agent_crash (w, a, "between prepare and vote");
+}
+
+static void
+s_on_sync_done (sim_world_t *w, const s_ev_t *ev)
+{
+    w->sync_inflight = false;
+    s_log_durable (w, ev->arg2);
+    w->synced_ticket = ev->arg;
+    s_trace (w, "disk fsync done: ticket %" PRIu64 ", %zu records durable",
+             ev->arg, w->durable);
+    if (w->faults && sim_rng_chance (&w->rng, w->prof.crash_sync)) {
+        s_coord_crash (w, "after the fsync, before the engine heard");
+        return;
+    }
+    int rc = coord_engine_durable (w->coord, ev->arg, w->now);
+    if (rc)
+        sim_oracle_fail (w->oracle, "coordinator durable failed: %s",
+                         tpc_strerror (rc));
+    s_coord_drain (w);
+}
+
+/*  A fault-phase step may bring a random fault.                          */
+static void
+s_random_fault (sim_world_t *w)
+{
+    if (!sim_rng_chance (&w->rng, w->prof.fault))
+        return;
+    unsigned pick = (unsigned) sim_rng_below (&w->rng, 100);
+    s_agent_t *a = &w->agents[sim_rng_below (&w->rng, S_PARTS)];
+    if (pick < 20)
+        s_coord_crash (w, "random");
+    else if (pick < 25)
+        s_coord_checkpoint (w);
+    else if (pick < 50)
+        s_agent_crash (w, a, "random");
+    else if (pick < 65)
+        s_db_crash (w, a);
+    else if (a->eng && !a->db_down)
+        s_session_fault (w, a);
+}
+
+/*  Handle EV; returns false if it was a stale timer (not a step).        */
+static bool
+s_step (sim_world_t *w, s_ev_t *ev)
+{
+    if (ev->type == EV_TIMER) {
+        s_timer_t *t = ev->kind == T_COORD ? &w->coord_timer
+                     : ev->kind == T_AGENT ? &w->agents[ev->node].timer
+                     : &w->agents[ev->node].rm_timer;
+        if (ev->gen != t->gen)
+            return false;
+        t->pending = false;
+    }
+    if (ev->type == EV_SYNC_DONE && (ev->gen != w->coord_inc || !w->coord))
+        return false;
+    w->steps++;
+    s_hash_u64 (w, ev->at);
+    s_hash_u64 (w, (uint64_t) ev->type << 32 | (uint64_t) ev->kind << 16
+                   | (uint64_t) ev->node);
+    if (ev->data)
+        s_hash (w, ev->data, ev->len);
+    if (ev->type != EV_MSG)
+        s_trace (w, "event %s %d", s_ev_names[ev->type], ev->node);
+    s_agent_t *a = ev->type == EV_AGENT_RESTART || ev->type == EV_DB_UP
+                   || ev->type == EV_COORD_UP || ev->type == EV_AGENT_GONE
+                   ? &w->agents[ev->node] : NULL;
+    switch (ev->type) {
+    case EV_MSG:
+        s_on_msg (w, ev);
+        break;
+    case EV_TIMER:
+        s_on_timer (w, ev);
+        break;
+    case EV_SYNC_DONE:
+        s_on_sync_done (w, ev);
+        break;
+    case EV_CLIENT_START:
+        s_client_start (w, ev->node);
+        break;
+    case EV_CLIENT_TIMEOUT:
+        s_client_timeout (w, ev->node, ev->arg);
+        break;
+    case EV_CLIENT_STATUS:
+        s_client_status (w, ev->node);
+        break;
+    case EV_COORD_RESTART:
+        s_coord_restart (w);
+        break;
+    case EV_AGENT_RESTART:
+        s_agent_start (w, a);
+        if (w->coord)
+            s_at (w, w->now + sim_rng_range (&w->rng, 0, 20), EV_COORD_UP,
+                  (int) a->idx, w->coord_inc);
+        break;
+    case EV_DB_UP:
+        part_mem_set_down (a->mem, false);
+        a->db_down = false;
+        break;
+    case EV_COORD_UP:
+        if (w->coord && a->eng && ev->gen == w->coord_inc)
+            part_engine_coordinator_up (a->eng, w->now);
+        break;
+    case EV_AGENT_GONE:
+        if (w->coord) {
+            coord_engine_agent_gone (w->coord, a->name, w->now);
+            s_coord_drain (w);
+        }
+        break;
+    }
+    if (w->faults)
+        s_random_fault (w);
+    s_refresh_timers (w);
+    return true;
+}
+
+/*  Quiet phase: is there nothing left to happen?                         */
+static bool
+s_settled (sim_world_t *w, char *why, size_t size)
+{
+    if (!w->coord)
+        return snprintf (why, size, "coordinator down"), false;
+    if (coord_engine_live (w->coord))
+        return snprintf (why, size, "coordinator has %zu live transaction(s)",
+                         coord_engine_live (w->coord)), false;
+    for (size_t i = 0; i < S_PARTS; i++) {
+        s_agent_t *a = &w->agents[i];
+        if (!a->eng || a->db_down)
+            return snprintf (why, size, "%s down", a->name), false;
+        if (part_mem_prepared_count (a->mem) || part_mem_open_count (a->mem)) {
+            if (!sim_oracle_leftover (w->oracle, w->mems, why, size))
+                snprintf (why, size, "%s holds %zu prepared, %zu open",
+                          a->name, part_mem_prepared_count (a->mem),
+                          part_mem_open_count (a->mem));
+            return false;
+        }
+    }
+    for (size_t k = 0; k < w->nclients; k++)
+        if (w->clients[k].state != C_DONE)
+            return snprintf (why, size, "client%zu not done", k), false;
+    if (w->inflight)
+        return snprintf (why, size, "%zu message(s) in flight", w->inflight),
+               false;
+    if (w->sync_inflight)
+        return snprintf (why, size, "an fsync in flight"), false;
+    return true;
+}
+
+/* ---------------------------------------------------------------------
+ *  Setup and the run
+ */
+
+static void
+s_profile (sim_world_t *w)
+{
+    sim_rng_t *r = &w->rng;
+    static const unsigned drop[] = { 0, 0, 10, 50, 150 };
+    static const unsigned dup[] = { 0, 20, 100 };
+    static const unsigned longd[] = { 0, 20, 80 };
+    static const uint64_t dmax[] = { 2, 10, 40 };
+    static const unsigned fault[] = { 0, 5, 15, 30 };
+    static const unsigned ccommit[] = { 0, 0, 100, 300 };
+    static const unsigned csync[] = { 0, 0, 100 };
+    static const unsigned cprep[] = { 0, 0, 100, 300 };
+    static const uint64_t smax[] = { 0, 5, 30 };
+    static const uint64_t rmax[] = { 0, 3, 20 };
+#define S_PICK(v) (v)[sim_rng_below (r, sizeof (v) / sizeof *(v))]
+    w->prof = (s_profile_t) {
+        .drop = S_PICK (drop), .dup = S_PICK (dup),
+        .longdelay = S_PICK (longd), .delay_max = S_PICK (dmax),
+        .fault = S_PICK (fault), .crash_commit = S_PICK (ccommit),
+        .crash_sync = S_PICK (csync), .crash_prepared = S_PICK (cprep),
+        .sync_max = S_PICK (smax), .rm_max = S_PICK (rmax)
+    };
+#undef S_PICK
+    w->ccfg = (coord_engine_config_t) {
+        .coord_id = "sim",
+        .txn_timeout_ms = sim_rng_range (r, 1500, 4000),
+        .vote_timeout_ms = sim_rng_range (r, 400, 1500),
+        .ack_wait_ms = sim_rng_range (r, 100, 600),
+        .reply_on = sim_rng_chance (r, 500) ? COORD_REPLY_ON_APPLIED
+                                            : COORD_REPLY_ON_DECISION,
+        .resend_min_ms = sim_rng_range (r, 30, 100),
+        .resend_max_ms = sim_rng_range (r, 400, 1000),
+        .heartbeat_ms = 200,
+        .abort_linger_ms = sim_rng_range (r, 1000, 4000),
+        .ended_cache = 1024,
+    };
+    w->client_timeout = sim_rng_range (r, 3000, 6000);
+    for (size_t i = 0; i < S_PARTS; i++)
+        w->agents[i].cfg = (part_engine_config_t) {
+            .heartbeat_ms = 200,
+            .query_ms = sim_rng_range (r, 100, 400),
+            .doubt_ms = sim_rng_range (r, 300, 1500),
+            .retry_ms = sim_rng_range (r, 50, 200),
+            .forget_ms = sim_rng_range (r, 500, 3000),
+            .sweep_ms = sim_rng_range (r, 500, 10000),
+        };
+}
+
+static void
+s_world_free (sim_world_t *w)
+{
+    coord_engine_destroy (&w->coord);
+    for (size_t i = 0; i < S_PARTS; i++) {
+        part_engine_destroy (&w->agents[i].eng);
+        part_mem_destroy (&w->agents[i].mem);
+    }
+    for (size_t i = 0; i < w->nheap; i++)
+        free (w->heap[i].data);
+    free (w->heap);
+    for (size_t i = 0; i < w->nlog; i++)
+        free (w->log[i]);
+    free (w->log);
+    sim_oracle_destroy (&w->oracle);
+    free (w);
+}
+
+static sim_world_t *
+s_world_new (const sim_config_t *cfg)
+{
+    sim_world_t *w = calloc (1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->cfg = *cfg;
+    if (!w->cfg.steps)
+        w->cfg.steps = 400;
+    sim_rng_seed (&w->rng, cfg->seed);
+    w->hash = 0xcbf29ce484222325ull;
+    w->faults = true;
+    s_profile (w);
+    const char *names[S_PARTS];
+    for (size_t i = 0; i < S_PARTS; i++) {
+        s_agent_t *a = &w->agents[i];
+        a->w = w;
+        a->idx = i;
+        snprintf (a->name, sizeof a->name, "p%zu", i);
+        a->cfg.name = a->name;
+        part_mem_config_t mc = {
+            .pool = sim_rng_range (&w->rng, 1, 6),
+            .queue_max = sim_rng_range (&w->rng, 1, 16)
+        };
+        a->mem = w->mems[i] = part_mem_new (&mc);
+        names[i] = a->name;
+        if (!a->mem) {
+            s_world_free (w);
+            return NULL;
+        }
+    }
+    w->oracle = sim_oracle_new (S_PARTS, names);
+    if (!w->oracle) {
+        s_world_free (w);
+        return NULL;
+    }
+    /* 3-10 clients over 2.5 s per 400 fault-phase steps */
+    uint64_t scale = w->cfg.steps < 400 ? 1 : w->cfg.steps / 400;
+    w->nclients = sim_rng_range (&w->rng, 3, 10) * scale;
+    if (w->nclients > S_CLIENTS_MAX)
+        w->nclients = S_CLIENTS_MAX;
+    for (size_t k = 0; k < w->nclients; k++) {
+        s_client_plan (w, (int) k);
+        s_at (w, sim_rng_range (&w->rng, 50, 2500 * scale), EV_CLIENT_START,
+              (int) k, 0);
+    }
+    if (w->cfg.trace) {
+        const s_profile_t *p = &w->prof;
+        fprintf (w->cfg.trace, "seed %" PRIu64 ": drop %u dup %u long %u "
+                 "delay<=%" PRIu64 " fault %u crash_commit %u crash_sync %u "
+                 "crash_prepared %u fsync<=%" PRIu64 " db<=%" PRIu64 " "
+                 "(permille, ms); %zu clients; txn %" PRIu64 " vote %" PRIu64
+                 " linger %" PRIu64 " reply_on %s\n", cfg->seed, p->drop,
+                 p->dup, p->longdelay, p->delay_max, p->fault, p->crash_commit,
+                 p->crash_sync, p->crash_prepared, p->sync_max, p->rm_max,
+                 w->nclients, w->ccfg.txn_timeout_ms, w->ccfg.vote_timeout_ms,
+                 w->ccfg.abort_linger_ms,
+                 w->ccfg.reply_on == COORD_REPLY_ON_APPLIED ? "applied"
+                                                            : "decision");
+        for (size_t k = 0; k < w->nclients; k++) {
+            s_client_t *c = &w->clients[k];
+            fprintf (w->cfg.trace, "  client%zu: %s%s%s:", k,
+                     c->interactive ? "interactive" : "submit",
+                     c->abandon ? ", abandons" : "",
+                     c->rollback ? ", rolls back" : "");
+            for (size_t i = 0; i < c->nstmts; i++)
+                fprintf (w->cfg.trace, " [p%zu %s]", c->stmts[i].part,
+                         c->stmts[i].sql);
+            fputc ('\n', w->cfg.trace);
+        }
+    }
+    return w;
+}
+
+int
+sim_world_run (const sim_config_t *cfg, sim_result_t *result)
+{
+    memset (result, 0, sizeof *result);
+    sim_world_t *w = s_world_new (cfg);
+    if (!w)
+        return TPC_ENOMEM;
+    s_coord_restart (w);
+    for (size_t i = 0; i < S_PARTS; i++)
+        s_agent_start (w, &w->agents[i]);
+    s_refresh_timers (w);
+
+    char why[160] = "";
+    uint64_t quiet_steps = 0;
+    s_ev_t ev;
+    while (!sim_oracle_violation (w->oracle)) {
+        if (!w->faults && s_settled (w, why, sizeof why))
+            break;
+        if (!w->faults && (w->now - w->quiet_at > S_QUIET_MS
+                           || quiet_steps > S_QUIET_STEPS)) {
+            sim_oracle_fail (w->oracle, "liveness: not quiescent %" PRIu64
+                             " ms / %" PRIu64 " steps after the faults "
+                             "stopped: %s", w->now - w->quiet_at,
+                             quiet_steps, why);
+            break;
+        }
+        if (!s_pop (w, &ev)) {
+            sim_oracle_fail (w->oracle, "simulation: nothing left to happen");
+            break;
+        }
+        if (ev.at > w->now)
+            w->now = ev.at;
+        bool counted = s_step (w, &ev);
+        free (ev.data);
+        if (!counted)
+            continue;
+        if (!w->faults)
+            quiet_steps++;
+        else if (w->steps >= w->cfg.steps) {
+            w->faults = false;
+            w->quiet_at = w->now;
+            s_trace (w, "QUIET: faults stop; reliable network from now on");
+        }
+    }
+    if (!sim_oracle_violation (w->oracle)) {
+        s_trace (w, "quiescent: checking the end state");
+        sim_oracle_check_final (w->oracle, w->mems);
+    }
+    const char *v = sim_oracle_violation (w->oracle);
+    if (v) {
+        snprintf (result->violation, sizeof result->violation, "%s", v);
+        result->violation_step = w->steps;
+        result->violation_ms = w->now;
+        s_trace (w, "VIOLATION: %s", v);
+    }
+    size_t gids;
+    sim_oracle_counts (w->oracle, &gids, &result->committed, &result->aborted,
+                       &result->heard_committed);
+    result->txns = w->nclients;
+    result->steps = w->steps;
+    result->sim_ms = w->now;
+    result->coord_crashes = w->coord_crashes;
+    result->agent_crashes = w->agent_crashes;
+    result->db_crashes = w->db_crashes;
+    result->checkpoints = w->checkpoints;
+    result->hash = w->hash;
+    s_world_free (w);
+    return 0;
+}

@@ -1,0 +1,945 @@
+/*  test_curve: CurveZMQ and ZAP end to end, with real processes.
+ *
+ *  Two throwaway PostgreSQL clusters (db1, db2), a tpc-coordinator with
+ *  CURVE keys and allow-lists (clients, admins, agents), two
+ *  tpc-participant agents with their own keys.  Keys are made with
+ *  tpc_curve_keygen (what `tpcctl keygen` runs).
+ *
+ *  THE MATRIX (as libzmq's CURVE tests): one transfer attempt per case,
+ *  db1 -10 and db2 +10 through libtpc; the valid key commits, every other
+ *  case is refused at the handshake (TPC_EAUTH, nothing sent) and nothing
+ *  changes in either database (balances, sums, prepared transactions,
+ *  marker rows).  It prints exactly `curve-matrix passed=<n> total=<n>`.
+ *
+ *      valid               the client's own key pair, the right server key
+ *      garbage_server_key  a well-formed server key that is not the
+ *                          coordinator's
+ *      garbage_client_pub  the client's secret with a public key that
+ *                          does not belong to it
+ *      garbage_client_sec  a listed public key with a secret that does
+ *                          not belong to it (an impersonation attempt)
+ *      unlisted_key        a well-formed key pair nobody listed
+ *      plain_client        no CURVE at all
+ *      wrong_role          an agent's key pair used as a client
+ *
+ *  Then: more wrong-role cases (a client key asks for resolve; an agent
+ *  with a client key; an agent whose key names another agent), the
+ *  daemons' refusal to start without keys, key files (format, modes,
+ *  czmq's zcert files read), and a wire capture: a TCP relay in this
+ *  process copies every byte between client and coordinator and between
+ *  an agent and the coordinator during a transfer; with CURVE none of the
+ *  JSON (type names, SQL, gid) may appear, while the same relay in front
+ *  of a plain-text coordinator sees it.
+ */
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "tpc_client.h"
+#include "tpc_curve.h"
+#include "tpc_error.h"
+#include "tpc_harness.h"
+#include "tpc_test.h"
+
+#define PREPARED_SQL "SELECT count(*) FROM pg_prepared_xacts " \
+                     "WHERE database = current_database()"
+
+typedef struct {
+    char *dir;
+    char db[2][512];
+    char dbdir[2][512];
+    char logdir[600], keys[600];
+    char cep[64], aep[64];
+    tpc_proc_t coord, agent[2];
+} s_world_t;
+
+static s_world_t W;
+
+/*  DIR/private/NAME.key_secret and DIR/private/NAME.key.                 */
+static const char *
+s_sec (const char *name)
+{
+    static char buf[4][700];
+    static int i;
+    char *p = buf[i++ % 4];
+    snprintf (p, 700, "%s/private/%s.key_secret", W.keys, name);
+    return p;
+}
+
+static const char *
+s_pub (const char *name)
+{
+    static char buf[4][700];
+    static int i;
+    char *p = buf[i++ % 4];
+    snprintf (p, 700, "%s/private/%s.key", W.keys, name);
+    return p;
+}
+
+/*  P's log path (as tpc_proc_spawn would set it), for the log helpers.   */
+static void
+s_set_log (tpc_proc_t *p, const char *path)
+{
+    memset (p, 0, sizeof *p);
+    size_t n = strlen (path);
+    if (n >= sizeof p->log)
+        n = sizeof p->log - 1;
+    memcpy (p->log, path, n);
+}
+
+static int
+s_copy_file (const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf (cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    return system (cmd) == 0 ? 0 : -1;
+}
+
+/*  A certificate file written by hand (for garbage keys).                */
+static int
+s_write_cert (const char *path, const char *name, const char *pub,
+              const char *sec)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    char text[512];
+    int n = snprintf (text, sizeof text, "metadata\n    name = \"%s\"\n"
+                      "curve\n    public-key = \"%s\"\n%s%s%s", name, pub,
+                      sec ? "    secret-key = \"" : "", sec ? sec : "",
+                      sec ? "\"\n" : "");
+    int rc = write (fd, text, (size_t) n) == n ? 0 : -1;
+    close (fd);
+    return rc;
+}
+
+static int
+s_start_coord (tpc_proc_t *p, const char *id, const char *logdir,
+               bool plain, const char *cep, const char *aep)
+{
+    char bin[600], log[700], dirs[3][700];
+    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/coordinator-%s.log", W.dir, id);
+    snprintf (dirs[0], sizeof dirs[0], "%s/clients", W.keys);
+    snprintf (dirs[1], sizeof dirs[1], "%s/admins", W.keys);
+    snprintf (dirs[2], sizeof dirs[2], "%s/agents", W.keys);
+    char *curve[] = { bin, "--id", (char *) id, "--bind", (char *) cep,
+                      "--agent-bind", (char *) aep, "--log-dir",
+                      (char *) logdir, "--curve-secret",
+                      (char *) s_sec ("coordinator"), "--allow-clients",
+                      dirs[0], "--allow-admins", dirs[1], "--allow-agents",
+                      dirs[2], "--vote-timeout-ms", "3000", NULL };
+    char *plaintext[] = { bin, "--id", (char *) id, "--bind", (char *) cep,
+                          "--agent-bind", (char *) aep, "--log-dir",
+                          (char *) logdir, "--insecure-plaintext", NULL };
+    tpc_proc_t tmp;
+    s_set_log (&tmp, log);
+    long off = tpc_proc_log_size (&tmp);
+    if (tpc_proc_spawn (p, plain ? plaintext : curve, NULL, log))
+        return -1;
+    return tpc_proc_wait_log (p, "ready", off, 20000);
+}
+
+/*  Agent I (db1/db2) with key KEY (NULL: its own), named NAME (NULL: its
+ *  own), connecting to EP (NULL: the agent endpoint); LOG gets a tag.    */
+static int
+s_spawn_agent (tpc_proc_t *p, int i, const char *name, const char *key,
+               const char *ep, const char *tag)
+{
+    char bin[600], log[700], file[700], own[8];
+    snprintf (own, sizeof own, "db%d", i + 1);
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/agent-%s.log", W.dir, tag);
+    snprintf (file, sizeof file, "%s/db%d.conninfo", W.dir, i + 1);
+    FILE *f = fopen (file, "w");
+    if (!f)
+        return -1;
+    fprintf (f, "%s\n", W.db[i]);
+    fclose (f);
+    char *argv[] = { bin, "--name", (char *) (name ? name : own),
+                     "--coordinator", (char *) (ep ? ep : W.aep),
+                     "--pg-file", file, "--curve-secret",
+                     (char *) s_sec (key ? key : own),
+                     "--coordinator-public", (char *) s_pub ("coordinator"),
+                     "--heartbeat", "200", NULL };
+    if (tpc_proc_spawn (p, argv, NULL, log))
+        return -1;
+    return tpc_proc_wait_log (p, "ready", 0, 20000);
+}
+
+static tpc_client_t *
+s_client_keys (const char *ep, const char *sec, const char *srv,
+               int timeout_ms)
+{
+    tpc_client_opts_t o = { .timeout_ms = timeout_ms,
+                            .curve_secret_file = sec,
+                            .curve_server_file = srv };
+    return tpc_client_new (ep, &o);
+}
+
+static tpc_client_t *
+s_client_as (const char *name, int timeout_ms)
+{
+    return s_client_keys (W.cep, s_sec (name), s_pub ("coordinator"),
+                          timeout_ms);
+}
+
+/*  Wait until the coordinator lists agents db1 and db2 as connected.     */
+static int
+s_wait_agents (const char *ep)
+{
+    tpc_client_t *c = s_client_keys (ep, s_sec ("ops"), s_pub ("coordinator"),
+                                     2000);
+    int rc = -1;
+    for (int i = 0; c && i < 100 && rc; i++) {
+        tpc_summary_t s;
+        if (tpc_summary (c, &s) == 0 && s.nagents == 2)
+            rc = 0;
+        tpc_summary_clear (&s);
+        if (rc)
+            usleep (100 * 1000);
+    }
+    tpc_client_destroy (&c);
+    return rc;
+}
+
+static int
+s_setup (void)
+{
+    memset (&W, 0, sizeof W);
+    W.dir = tpc_test_tmpdir ("curve");
+    if (!W.dir)
+        return -1;
+    snprintf (W.keys, sizeof W.keys, "%s/keys", W.dir);
+    const char *sub[] = { "", "/private", "/clients", "/admins", "/agents" };
+    for (size_t i = 0; i < 5; i++) {
+        char d[700];
+        snprintf (d, sizeof d, "%s%s", W.keys, sub[i]);
+        if (mkdir (d, 0700))
+            return -1;
+    }
+    const char *names[] = { "coordinator", "app", "ops", "db1", "db2",
+                            "stranger" };
+    char priv[700], err[256];
+    snprintf (priv, sizeof priv, "%s/private", W.keys);
+    for (size_t i = 0; i < 6; i++)
+        if (tpc_curve_keygen (priv, names[i], NULL, err, sizeof err)) {
+            fprintf (stderr, "keygen: %s\n", err);
+            return -1;
+        }
+    char to[700];
+    snprintf (to, sizeof to, "%s/clients/app.key", W.keys);
+    if (s_copy_file (s_pub ("app"), to))
+        return -1;
+    snprintf (to, sizeof to, "%s/admins/ops.key", W.keys);
+    if (s_copy_file (s_pub ("ops"), to))
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        char name[8];
+        snprintf (name, sizeof name, "db%d", i + 1);
+        snprintf (to, sizeof to, "%s/agents/%s.key", W.keys, name);
+        if (s_copy_file (s_pub (name), to))
+            return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
+        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
+            return -1;
+        if (tpc_harness_sql (W.db[i],
+                             "CREATE TABLE acct (id int PRIMARY KEY,"
+                             " bal bigint NOT NULL CHECK (bal >= 0));"
+                             "INSERT INTO acct SELECT g, 1000 "
+                             "FROM generate_series(1,10) g;"))
+            return -1;
+    }
+    snprintf (W.logdir, sizeof W.logdir, "%s/log", W.dir);
+    snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d",
+              tpc_harness_free_port ());
+    snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d",
+              tpc_harness_free_port ());
+    if (s_start_coord (&W.coord, "c1", W.logdir, false, W.cep, W.aep)
+        || s_spawn_agent (&W.agent[0], 0, NULL, NULL, NULL, "db1")
+        || s_spawn_agent (&W.agent[1], 1, NULL, NULL, NULL, "db2"))
+        return -1;
+    return s_wait_agents (W.cep);
+}
+
+static int
+s_teardown (void)
+{
+    tpc_proc_kill (&W.coord, SIGTERM, 5000);
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
+    for (int i = 0; i < 2; i++)
+        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
+    if (!getenv ("TPC_TEST_KEEP"))
+        tpc_test_rmtree (W.dir);
+    else
+        fprintf (stderr, "kept %s\n", W.dir);
+    free (W.dir);
+    return 0;
+}
+
+/*  What the databases hold, to prove that nothing changed.               */
+typedef struct {
+    int64_t bal1, bal2, sum1, sum2, prepared, markers;
+} s_state_t;
+
+static s_state_t
+s_state (void)
+{
+    s_state_t s;
+    s.bal1 = tpc_harness_sql_int (W.db[0], "SELECT bal FROM acct WHERE id=1");
+    s.bal2 = tpc_harness_sql_int (W.db[1], "SELECT bal FROM acct WHERE id=1");
+    s.sum1 = tpc_harness_sql_int (W.db[0], "SELECT sum(bal) FROM acct");
+    s.sum2 = tpc_harness_sql_int (W.db[1], "SELECT sum(bal) FROM acct");
+    s.prepared = tpc_harness_sql_int (W.db[0], PREPARED_SQL)
+                 + tpc_harness_sql_int (W.db[1], PREPARED_SQL);
+    s.markers = tpc_harness_sql_int (W.db[0], "SELECT count(*) FROM "
+                                     "tpc_marker")
+                + tpc_harness_sql_int (W.db[1], "SELECT count(*) FROM "
+                                       "tpc_marker");
+    return s;
+}
+
+static bool
+s_same (s_state_t a, s_state_t b)
+{
+    return a.bal1 == b.bal1 && a.bal2 == b.bal2 && a.sum1 == b.sum1
+           && a.sum2 == b.sum2 && a.prepared == b.prepared
+           && a.markers == b.markers;
+}
+
+/*  db1 account 1 -10, db2 account 1 +10.  Returns tpc_submit's code.     */
+static int
+s_transfer (tpc_client_t *c, char *gid)
+{
+    const char *p[] = { "10" };
+    tpc_client_stmt_t st[2] = {
+        { "db1", "UPDATE acct SET bal = bal - $1 WHERE id = 1", 1, p },
+        { "db2", "UPDATE acct SET bal = bal + $1 WHERE id = 1", 1, p },
+    };
+    char reason[256];
+    tpc_client_outcome_t out;
+    return tpc_submit (c, st, 2, NULL, gid, &out, reason, sizeof reason);
+}
+
+/* --------------------------------------------------------------- matrix */
+
+typedef struct {
+    const char *name;
+    const char *secret;         /* client key pair file, NULL = plain */
+    const char *server;         /* server public key file */
+    bool valid;
+} s_case_t;
+
+static void
+test_curve_matrix (void)
+{
+    char garbage[4][700], pub[TPC_CURVE_KEY_Z85], sec[TPC_CURVE_KEY_Z85];
+    tpc_curve_cert_t app;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (s_sec ("app"), true, &app,
+                                                err, sizeof err), 0);
+    /* a well-formed key pair nobody has: its halves make the garbage */
+    CU_ASSERT_EQUAL_FATAL (zmq_curve_keypair (pub, sec), 0);
+    snprintf (garbage[0], sizeof garbage[0], "%s/garbage-server.key", W.dir);
+    snprintf (garbage[1], sizeof garbage[1], "%s/garbage-pub.key_secret",
+              W.dir);
+    snprintf (garbage[2], sizeof garbage[2], "%s/garbage-sec.key_secret",
+              W.dir);
+    CU_ASSERT_EQUAL_FATAL (s_write_cert (garbage[0], "coordinator", pub,
+                                         NULL), 0);
+    CU_ASSERT_EQUAL_FATAL (s_write_cert (garbage[1], "app", pub,
+                                         app.secret_key), 0);
+    CU_ASSERT_EQUAL_FATAL (s_write_cert (garbage[2], "app", app.public_key,
+                                         sec), 0);
+    const char *srv = s_pub ("coordinator");
+    char cases_sec[7][700];
+    snprintf (cases_sec[0], 700, "%s", s_sec ("app"));
+    snprintf (cases_sec[1], 700, "%s", s_sec ("app"));
+    snprintf (cases_sec[4], 700, "%s", s_sec ("stranger"));
+    snprintf (cases_sec[6], 700, "%s", s_sec ("db1"));
+    const s_case_t cases[] = {
+        { "valid", cases_sec[0], srv, true },
+        { "garbage_server_key", cases_sec[1], garbage[0], false },
+        { "garbage_client_pub", garbage[1], srv, false },
+        { "garbage_client_sec", garbage[2], srv, false },
+        { "unlisted_key", cases_sec[4], srv, false },
+        { "plain_client", NULL, NULL, false },
+        { "wrong_role", cases_sec[6], srv, false },
+    };
+    int total = (int) (sizeof cases / sizeof cases[0]), passed = 0;
+    for (int i = 0; i < total; i++) {
+        const s_case_t *k = &cases[i];
+        s_state_t before = s_state ();
+        tpc_client_t *c = s_client_keys (W.cep, k->secret, k->server, 3000);
+        bool ok = c != NULL;
+        char gid[TPC_CLIENT_GID_MAX] = "";
+        int rc = c ? s_transfer (c, gid) : TPC_EINVAL;
+        s_state_t after = s_state ();
+        if (k->valid)
+            ok = ok && rc == 0 && after.bal1 == before.bal1 - 10
+                 && after.bal2 == before.bal2 + 10 && after.sum1 + after.sum2
+                 == before.sum1 + before.sum2 && after.prepared == 0;
+        else
+            ok = ok && rc == TPC_EAUTH && !*gid && s_same (before, after);
+        printf ("\n    curve-matrix case=%s result=%s code=%s%s%s",
+                k->name, rc == 0 ? "committed" : "refused", tpc_errname (rc),
+                ok ? "" : " UNEXPECTED: ",
+                ok ? "" : (c ? tpc_client_errmsg (c) : "no client"));
+        passed += ok;
+        tpc_client_destroy (&c);
+    }
+    printf ("\ncurve-matrix passed=%d total=%d\n", passed, total);
+    CU_ASSERT_EQUAL (passed, total);
+    CU_ASSERT_EQUAL (total, 7);
+}
+
+/* ----------------------------------------------------------- wrong role */
+
+static int
+s_log_has (const char *path, const char *needle)
+{
+    tpc_proc_t p;
+    s_set_log (&p, path);
+    return tpc_proc_wait_log (&p, needle, 0, 1) == 0;
+}
+
+/*  A client key may run transactions but not resolve; an admin key may. */
+static void
+test_client_key_cannot_resolve (void)
+{
+    tpc_client_t *c = s_client_as ("app", 5000);
+    char gid[TPC_CLIENT_GID_MAX];
+    CU_ASSERT_EQUAL (s_transfer (c, gid), 0);
+    CU_ASSERT_EQUAL (tpc_resolve (c, "tpc_other_1_1", TPC_CLIENT_COMMITTED,
+                                  NULL), TPC_EPERM);
+    CU_ASSERT (strstr (tpc_client_errmsg (c), "admin key") != NULL);
+    tpc_client_outcome_t out;
+    char state[64];
+    /* nothing was recorded: the gid is still unknown to the coordinator */
+    CU_ASSERT_EQUAL (tpc_status (c, "tpc_other_1_1", &out, state,
+                                 sizeof state), TPC_EUNKNOWN_GID);
+    /* the client still works after the refusal */
+    CU_ASSERT_EQUAL (s_transfer (c, gid), 0);
+    tpc_client_destroy (&c);
+}
+
+/*  An agent process holding a client key is refused at the handshake; an
+ *  agent holding another agent's key connects but is not believed: its
+ *  hello names a different agent, and the coordinator drops it.          */
+static void
+test_agent_wrong_keys (void)
+{
+    tpc_proc_t bad[2];
+    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&bad[0], 0, "db3", "app", NULL,
+                                          "db3-clientkey"), 0);
+    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&bad[1], 1, "db4", "db2", NULL,
+                                          "db4-db2key"), 0);
+    usleep (1500 * 1000);       /* several heartbeats */
+    tpc_client_t *c = s_client_as ("ops", 5000);
+    tpc_summary_t s;
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), 0);
+    CU_ASSERT_EQUAL (s.nagents, 2);
+    for (size_t i = 0; i < s.nagents; i++)
+        CU_ASSERT (!strcmp (s.agents[i], "db1") || !strcmp (s.agents[i],
+                                                            "db2"));
+    tpc_summary_clear (&s);
+    s_state_t before = s_state ();
+    for (int i = 0; i < 2; i++) {
+        const char *p[] = { "10" };
+        tpc_client_stmt_t st[2] = {
+            { "db1", "UPDATE acct SET bal = bal - $1 WHERE id = 1", 1, p },
+            { i ? "db4" : "db3", "SELECT 1", 0, NULL },
+        };
+        char gid[TPC_CLIENT_GID_MAX], reason[128];
+        tpc_client_outcome_t out;
+        CU_ASSERT_EQUAL (tpc_submit (c, st, 2, NULL, gid, &out, reason,
+                                     sizeof reason), TPC_EUNKNOWN_PART);
+    }
+    CU_ASSERT (s_same (before, s_state ()));
+    tpc_client_destroy (&c);
+    char log[700];
+    snprintf (log, sizeof log, "%s/coordinator-c1.log", W.dir);
+    CU_ASSERT (s_log_has (log, "refused a CURVE handshake on the agent "
+                          "endpoint"));
+    CU_ASSERT (s_log_has (log, "message from agent 'db4' dropped: its key "
+                          "is agent:db2"));
+    for (int i = 0; i < 2; i++)
+        tpc_proc_kill (&bad[i], SIGTERM, 5000);
+}
+
+/*  An agent trusts only the coordinator key it was given: with another
+ *  key (even a listed agent key of its own) it never completes a
+ *  handshake, so it can take no command; with the right one it does.     */
+static void
+test_agent_trusts_only_its_coordinator (void)
+{
+    char priv[700], err[256], to[700];
+    snprintf (priv, sizeof priv, "%s/private", W.keys);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_keygen (priv, "db5", NULL, err,
+                                             sizeof err), 0);
+    snprintf (to, sizeof to, "%s/agents/db5.key", W.keys);
+    CU_ASSERT_EQUAL_FATAL (s_copy_file (s_pub ("db5"), to), 0);
+    char bin[600], log[700], file[700];
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (file, sizeof file, "%s/db1.conninfo", W.dir);
+    tpc_client_t *c = s_client_as ("ops", 5000);
+    for (int right = 0; right < 2; right++) {
+        snprintf (log, sizeof log, "%s/agent-db5-%d.log", W.dir, right);
+        char *argv[] = { bin, "--name", "db5", "--coordinator", W.aep,
+                         "--pg-file", file, "--curve-secret",
+                         (char *) s_sec ("db5"), "--coordinator-public",
+                         (char *) s_pub (right ? "coordinator" : "stranger"),
+                         "--heartbeat", "200", NULL };
+        tpc_proc_t p;
+        CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
+        CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);
+        size_t n = 0;
+        for (int i = 0; i < 20; i++) {
+            tpc_summary_t s;
+            if (tpc_summary (c, &s) == 0)
+                n = s.nagents;
+            tpc_summary_clear (&s);
+            if (n == 3)
+                break;
+            usleep (100 * 1000);
+        }
+        CU_ASSERT_EQUAL (n, right ? 3 : 2);
+        if (!right)
+            CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "CURVE handshake", 0,
+                                                100), 0);
+        tpc_proc_kill (&p, SIGTERM, 5000);
+    }
+    tpc_client_destroy (&c);
+    unlink (to);
+}
+
+/* ------------------------------------------------------- starting rules */
+
+static int
+s_run_status (char *const argv[], const char *log, const char *needle)
+{
+    tpc_proc_t p;
+    if (tpc_proc_spawn (&p, argv, NULL, log))
+        return -1;
+    int st = tpc_proc_wait (&p, 10000);
+    if (needle && tpc_proc_wait_log (&p, needle, 0, 1)) {
+        fprintf (stderr, "no '%s' in %s\n", needle, log);
+        return -1;
+    }
+    return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
+}
+
+static void
+test_daemons_refuse_without_keys (void)
+{
+    char coord[600], agent[600], log[700], ldir[700], loose[700];
+    snprintf (coord, sizeof coord, "%s/tpc-coordinator",
+              tpc_harness_builddir ());
+    snprintf (agent, sizeof agent, "%s/tpc-participant",
+              tpc_harness_builddir ());
+    snprintf (ldir, sizeof ldir, "%s/log-refuse", W.dir);
+    snprintf (log, sizeof log, "%s/refuse-1.log", W.dir);
+    char *c1[] = { coord, "--id", "x", "--log-dir", ldir, "--bind",
+                   "tcp://127.0.0.1:1", NULL };
+    CU_ASSERT_EQUAL (s_run_status (c1, log, "refusing to start without "
+                                   "authentication"), 2);
+    snprintf (log, sizeof log, "%s/refuse-2.log", W.dir);
+    char *a1[] = { agent, "--name", "x", "--backend", "mem", NULL };
+    CU_ASSERT_EQUAL (s_run_status (a1, log, "refusing to start without "
+                                   "authentication"), 2);
+    /* a secret key file others may read is refused, as ssh does */
+    snprintf (loose, sizeof loose, "%s/loose.key_secret", W.dir);
+    CU_ASSERT_EQUAL (s_copy_file (s_sec ("coordinator"), loose), 0);
+    chmod (loose, 0644);
+    snprintf (log, sizeof log, "%s/refuse-3.log", W.dir);
+    char *c2[] = { coord, "--id", "x", "--log-dir", ldir, "--curve-secret",
+                   loose, "--allow-agents", W.keys, "--allow-clients",
+                   W.keys, NULL };
+    CU_ASSERT_EQUAL (s_run_status (c2, log, "chmod 600"), 2);
+    /* keys and --insecure-plaintext together make no sense */
+    snprintf (log, sizeof log, "%s/refuse-4.log", W.dir);
+    char *a2[] = { agent, "--name", "x", "--backend", "mem",
+                   "--insecure-plaintext", "--curve-secret",
+                   (char *) s_sec ("db1"), "--coordinator-public",
+                   (char *) s_pub ("coordinator"), NULL };
+    CU_ASSERT_EQUAL (s_run_status (a2, log, "contradict"), 2);
+    /* the plain-text mode says so loudly */
+    snprintf (log, sizeof log, "%s/refuse-5.log", W.dir);
+    tpc_proc_t p;
+    char *c3[] = { coord, "--id", "x", "--log-dir", ldir, "--bind",
+                   "tcp://127.0.0.1:0", "--agent-bind", "tcp://127.0.0.1:0",
+                   "--insecure-plaintext", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, c3, NULL, log), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "security=plaintext", 0, 10000),
+                     0);
+    CU_ASSERT (s_log_has (log, "WARNING: --insecure-plaintext: NO "
+                          "AUTHENTICATION, NO ENCRYPTION"));
+    tpc_proc_kill (&p, SIGTERM, 5000);
+}
+
+/* ------------------------------------------------------------ key files */
+
+static void
+test_key_files (void)
+{
+    char dir[700], err[512], pub[TPC_CURVE_KEY_Z85];
+    snprintf (dir, sizeof dir, "%s/kf", W.dir);
+    CU_ASSERT_EQUAL_FATAL (mkdir (dir, 0700), 0);
+    CU_ASSERT_EQUAL (tpc_curve_keygen (dir, "k1", pub, err, sizeof err), 0);
+    CU_ASSERT (tpc_curve_key_valid (pub));
+    /* never overwritten */
+    CU_ASSERT_EQUAL (tpc_curve_keygen (dir, "k1", NULL, err, sizeof err),
+                     TPC_EEXIST);
+    CU_ASSERT_EQUAL (tpc_curve_keygen (dir, "bad/name", NULL, err,
+                                       sizeof err), TPC_EINVAL);
+    char path[800];
+    struct stat st;
+    snprintf (path, sizeof path, "%s/k1.key_secret", dir);
+    CU_ASSERT (stat (path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    tpc_curve_cert_t c;
+    CU_ASSERT_EQUAL (tpc_curve_cert_load (path, true, &c, err, sizeof err),
+                     0);
+    CU_ASSERT_STRING_EQUAL (c.public_key, pub);
+    CU_ASSERT_STRING_EQUAL (c.name, "k1");
+    CU_ASSERT (tpc_curve_key_valid (c.secret_key));
+    snprintf (path, sizeof path, "%s/k1.key", dir);
+    CU_ASSERT (stat (path, &st) == 0 && (st.st_mode & 0777) == 0644);
+    CU_ASSERT_EQUAL (tpc_curve_cert_load (path, false, &c, err, sizeof err),
+                     0);
+    CU_ASSERT_EQUAL (c.secret_key[0], '\0');
+    /* a public certificate is not a key pair */
+    CU_ASSERT_EQUAL (tpc_curve_cert_load (path, true, &c, err, sizeof err),
+                     TPC_EPERM);       /* 0644: refused before parsing */
+    chmod (path, 0600);
+    CU_ASSERT_EQUAL (tpc_curve_cert_load (path, true, &c, err, sizeof err),
+                     TPC_ECONFIG);
+    CU_ASSERT (strstr (err, "public certificate") != NULL);
+    /* czmq writes and reads the same format */
+    zcert_t *z = zcert_new ();
+    zcert_set_meta (z, "name", "%s", "fromczmq");
+    snprintf (path, sizeof path, "%s/z.key", dir);
+    CU_ASSERT_EQUAL (zcert_save (z, path), 0);   /* z.key, z.key_secret */
+    snprintf (path, sizeof path, "%s/z.key_secret", dir);
+    chmod (path, 0600);
+    CU_ASSERT_EQUAL (tpc_curve_cert_load (path, true, &c, err, sizeof err),
+                     0);
+    CU_ASSERT_STRING_EQUAL (c.public_key, zcert_public_txt (z));
+    CU_ASSERT_STRING_EQUAL (c.secret_key, zcert_secret_txt (z));
+    CU_ASSERT_STRING_EQUAL (c.name, "fromczmq");
+    zcert_destroy (&z);
+    snprintf (path, sizeof path, "%s/k1.key_secret", dir);
+    z = zcert_load (path);
+    CU_ASSERT_PTR_NOT_NULL (z);
+    if (z)
+        CU_ASSERT_STRING_EQUAL (zcert_public_txt (z), pub);
+    zcert_destroy (&z);
+    /* garbage */
+    const char *bad[] = {
+        "curve\n    public-key = \"short\"\n",
+        "metadata\n    name = \"x\"\n",
+        "curve\n    public-key = \"0123456789012345678901234567890123456789\"\n"
+        "    secret-key = \"~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\"\n",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (path, sizeof path, "%s/bad%zu.key_secret", dir, i);
+        FILE *f = fopen (path, "w");
+        fputs (bad[i], f);
+        fclose (f);
+        chmod (path, 0600);
+        CU_ASSERT_EQUAL (tpc_curve_cert_load (path, true, &c, err,
+                                              sizeof err), TPC_ECONFIG);
+    }
+    snprintf (path, sizeof path, "%s/none.key", dir);
+    CU_ASSERT_EQUAL (tpc_curve_cert_load (path, false, &c, err, sizeof err),
+                     TPC_ENOENT);
+}
+
+/*  Keys are read again when an allow-list directory changes: a key added
+ *  while the coordinator runs is accepted, a key removed is refused.      */
+static void
+test_allow_list_reload (void)
+{
+    char to[700];
+    snprintf (to, sizeof to, "%s/clients/stranger.key", W.keys);
+    tpc_client_t *c = s_client_as ("stranger", 3000);
+    tpc_summary_t s;
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    tpc_client_destroy (&c);
+    CU_ASSERT_EQUAL_FATAL (s_copy_file (s_pub ("stranger"), to), 0);
+    c = s_client_as ("stranger", 3000);
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), 0);
+    tpc_summary_clear (&s);
+    tpc_client_destroy (&c);
+    unlink (to);
+    c = s_client_as ("stranger", 3000);
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    tpc_client_destroy (&c);
+}
+
+/* -------------------------------------------------------------- capture */
+
+/*  A TCP relay: accepts on a free port, connects each accepted link to
+ *  the target port, copies bytes both ways and keeps a copy of all.      */
+typedef struct {
+    int listen_fd, target_port, stop_fd[2];
+    pthread_t thread;
+    char *seen;
+    size_t nseen, capseen;
+    pthread_mutex_t lock;
+} s_relay_t;
+
+static void
+s_relay_keep (s_relay_t *r, const char *buf, size_t n)
+{
+    pthread_mutex_lock (&r->lock);
+    if (r->nseen + n > r->capseen) {
+        size_t cap = (r->nseen + n) * 2;
+        char *p = realloc (r->seen, cap);
+        if (p) {
+            r->seen = p;
+            r->capseen = cap;
+        }
+    }
+    if (r->nseen + n <= r->capseen) {
+        memcpy (r->seen + r->nseen, buf, n);
+        r->nseen += n;
+    }
+    pthread_mutex_unlock (&r->lock);
+}
+
+static void *
+s_relay_run (void *arg)
+{
+    s_relay_t *r = arg;
+    enum { MAXL = 16 };
+    int a[MAXL], b[MAXL], n = 0;
+    for (;;) {
+        struct pollfd pf[2 + 2 * MAXL];
+        pf[0] = (struct pollfd) { .fd = r->stop_fd[0], .events = POLLIN };
+        pf[1] = (struct pollfd) { .fd = r->listen_fd, .events = POLLIN };
+        for (int i = 0; i < n; i++) {
+            pf[2 + 2 * i] = (struct pollfd) { .fd = a[i], .events = POLLIN };
+            pf[3 + 2 * i] = (struct pollfd) { .fd = b[i], .events = POLLIN };
+        }
+        if (poll (pf, (nfds_t) (2 + 2 * n), 1000) < 0 && errno != EINTR)
+            break;
+        if (pf[0].revents)
+            break;
+        if ((pf[1].revents & POLLIN) && n < MAXL) {
+            int fa = accept (r->listen_fd, NULL, NULL);
+            int fb = socket (AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in to = { .sin_family = AF_INET,
+                                      .sin_port = htons (r->target_port),
+                                      .sin_addr.s_addr =
+                                          htonl (INADDR_LOOPBACK) };
+            if (fa >= 0 && fb >= 0
+                && connect (fb, (struct sockaddr *) &to, sizeof to) == 0) {
+                a[n] = fa;
+                b[n++] = fb;
+            }
+            else {
+                if (fa >= 0)
+                    close (fa);
+                if (fb >= 0)
+                    close (fb);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            bool dead = false;
+            for (int dir = 0; dir < 2 && !dead; dir++) {
+                struct pollfd *p = &pf[2 + 2 * i + dir];
+                if (!p->revents)
+                    continue;
+                char buf[65536];
+                ssize_t got = read (p->fd, buf, sizeof buf);
+                if (got <= 0) {
+                    dead = true;
+                    break;
+                }
+                s_relay_keep (r, buf, (size_t) got);
+                int out = dir == 0 ? b[i] : a[i];
+                for (ssize_t off = 0; off < got;) {
+                    ssize_t w = write (out, buf + off, (size_t) (got - off));
+                    if (w <= 0) {
+                        dead = true;
+                        break;
+                    }
+                    off += w;
+                }
+            }
+            if (dead) {
+                close (a[i]);
+                close (b[i]);
+                a[i] = a[n - 1];
+                b[i] = b[n - 1];
+                n--;
+                i = n;          /* pf indexes are stale: poll again */
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        close (a[i]);
+        close (b[i]);
+    }
+    return NULL;
+}
+
+/*  Start a relay to TARGET_PORT; *PORT gets its own.                      */
+static int
+s_relay_start (s_relay_t *r, int target_port, int *port)
+{
+    memset (r, 0, sizeof *r);
+    pthread_mutex_init (&r->lock, NULL);
+    r->target_port = target_port;
+    r->listen_fd = socket (AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt (r->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (bind (r->listen_fd, (struct sockaddr *) &a, sizeof a)
+        || listen (r->listen_fd, 16)
+        || getsockname (r->listen_fd, (struct sockaddr *) &a, &len)
+        || pipe (r->stop_fd))
+        return -1;
+    *port = ntohs (a.sin_port);
+    return pthread_create (&r->thread, NULL, s_relay_run, r);
+}
+
+static void
+s_relay_stop (s_relay_t *r)
+{
+    if (write (r->stop_fd[1], "x", 1) != 1)
+        return;
+    pthread_join (r->thread, NULL);
+    close (r->stop_fd[0]);
+    close (r->stop_fd[1]);
+    close (r->listen_fd);
+    free (r->seen);
+    pthread_mutex_destroy (&r->lock);
+}
+
+static bool
+s_seen (s_relay_t *r, const char *needle)
+{
+    pthread_mutex_lock (&r->lock);
+    bool found = r->nseen && memmem (r->seen, r->nseen, needle,
+                                     strlen (needle)) != NULL;
+    pthread_mutex_unlock (&r->lock);
+    return found;
+}
+
+static int
+s_port_of (const char *ep)
+{
+    const char *colon = strrchr (ep, ':');
+    return colon ? atoi (colon + 1) : -1;
+}
+
+static void
+test_capture_no_plaintext (void)
+{
+    /* CURVE: a relay in front of the client endpoint, and agent db1
+     * restarted behind a relay in front of the agent endpoint */
+    s_relay_t rc, ra;
+    int cport, aport;
+    CU_ASSERT_EQUAL_FATAL (s_relay_start (&rc, s_port_of (W.cep), &cport),
+                           0);
+    CU_ASSERT_EQUAL_FATAL (s_relay_start (&ra, s_port_of (W.aep), &aport),
+                           0);
+    char cep[64], aep[64];
+    snprintf (cep, sizeof cep, "tcp://127.0.0.1:%d", cport);
+    snprintf (aep, sizeof aep, "tcp://127.0.0.1:%d", aport);
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&W.agent[0], 0, NULL, NULL, aep,
+                                          "db1-relayed"), 0);
+    CU_ASSERT_EQUAL (s_wait_agents (W.cep), 0);
+    tpc_client_t *c = s_client_keys (cep, s_sec ("app"),
+                                     s_pub ("coordinator"), 5000);
+    char gid[TPC_CLIENT_GID_MAX] = "";
+    CU_ASSERT_EQUAL (s_transfer (c, gid), 0);
+    tpc_client_destroy (&c);
+    usleep (300 * 1000);
+    const char *words[] = { "\"type\"", "submit", "UPDATE", "acct",
+                            "prepare", "\"vote\"", "committed", gid };
+    size_t hits = 0;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        hits += s_seen (&rc, words[i]) + s_seen (&ra, words[i]);
+    CU_ASSERT (rc.nseen > 0 && ra.nseen > 0);
+    CU_ASSERT (s_seen (&rc, "CURVE") && s_seen (&ra, "CURVE"));
+    CU_ASSERT_EQUAL (hits, 0);
+    printf ("\n    capture curve: client link %zu bytes, agent link %zu "
+            "bytes, plaintext JSON hits=%zu (mechanism name \"CURVE\" seen "
+            "in the greeting)", rc.nseen, ra.nseen, hits);
+    s_relay_stop (&rc);
+    s_relay_stop (&ra);
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    CU_ASSERT_EQUAL (s_spawn_agent (&W.agent[0], 0, NULL, NULL, NULL, "db1"),
+                     0);
+    CU_ASSERT_EQUAL (s_wait_agents (W.cep), 0);
+
+    /* control: the same relay in front of a plain-text coordinator sees
+     * the JSON in clear */
+    tpc_proc_t plain;
+    char logdir[700], pcep[64], paep[64];
+    snprintf (logdir, sizeof logdir, "%s/log-plain", W.dir);
+    snprintf (pcep, sizeof pcep, "tcp://127.0.0.1:%d",
+              tpc_harness_free_port ());
+    snprintf (paep, sizeof paep, "tcp://127.0.0.1:%d",
+              tpc_harness_free_port ());
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (&plain, "plain", logdir, true,
+                                          pcep, paep), 0);
+    CU_ASSERT_EQUAL_FATAL (s_relay_start (&rc, s_port_of (pcep), &cport), 0);
+    snprintf (cep, sizeof cep, "tcp://127.0.0.1:%d", cport);
+    tpc_client_opts_t o = { .timeout_ms = 5000 };
+    c = tpc_client_new (cep, &o);
+    CU_ASSERT_EQUAL (s_transfer (c, gid), TPC_EUNKNOWN_PART);
+    tpc_client_destroy (&c);
+    usleep (200 * 1000);
+    CU_ASSERT (s_seen (&rc, "\"type\":\"submit\"") && s_seen (&rc, "UPDATE"));
+    printf ("\n    capture plaintext (control): \"type\":\"submit\" and "
+            "the SQL seen in clear: %s\n",
+            s_seen (&rc, "\"type\":\"submit\"") ? "yes" : "no");
+    s_relay_stop (&rc);
+    tpc_proc_kill (&plain, SIGTERM, 5000);
+}
+
+static const tpc_test_case_t s_cases[] = {
+    { "curve_matrix", test_curve_matrix },
+    { "client_key_cannot_resolve", test_client_key_cannot_resolve },
+    { "agent_wrong_keys", test_agent_wrong_keys },
+    { "agent_trusts_only_its_coordinator",
+      test_agent_trusts_only_its_coordinator },
+    { "daemons_refuse_without_keys", test_daemons_refuse_without_keys },
+    { "key_files", test_key_files },
+    { "allow_list_reload", test_allow_list_reload },
+    { "capture_no_plaintext", test_capture_no_plaintext },
+    { NULL, NULL }
+};
+
+int
+main (void)
+{
+    signal (SIGPIPE, SIG_IGN);
+    const tpc_test_suite_t suites[] = {
+        { "curve", s_setup, s_teardown, s_cases },
+        { NULL, NULL, NULL, NULL }
+    };
+    return tpc_test_main ("test_curve", suites);
+}
