@@ -90,7 +90,9 @@ int tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn,
                   void *arg, tpc_log_t **out, char *errbuf, size_t errlen);
 
 /*  Read-only pass over DIR for dump and verify: calls FN for every record,
- *  owner's and internal, modifies nothing, takes no lock.  A torn tail
+ *  owner's and internal, modifies nothing, takes no lock, and (unlike
+ *  open) makes nothing durable: it shows what the page cache holds, so
+ *  never drive a decision from it.  A torn tail
  *  is reported through WARN and is not an error; corruption returns
  *  TPC_ELOG_CORRUPT with segment and offset in ERRBUF (after FN has seen
  *  the valid records before it).                                         */

@@ -52,7 +52,7 @@ static const s_opt_t s_opts[] = {
     { "heartbeat-ms", O_U64, "agents' hello period; 3 missed = gone (1000)" },
     { "recover-only", O_FLAG, "finish decided transactions and exit" },
     { "recover-timeout-ms", O_U64, "--recover-only gives up after (30000)" },
-    { "log-segment-bytes", O_U64, "log segment size (64 MiB)" },
+    { "log-segment-bytes", O_U64, "log segment size (16 MiB)" },
     { "checkpoint-records", O_U64,
       "checkpoint after this many records (100000)" },
     { "verbose", O_FLAG, "log every event (-v)" },

@@ -241,7 +241,7 @@ sim_oracle_to_agent (sim_oracle_t *self, size_t part, const tpc_msg_t *msg)
     else if (msg->outcome == TPC_OUTCOME_COMMITTED) {
         if (answer && !g->commit_appended)
             ;   /* no record: one-phase or read-only; if a participant
-                 * holds it prepared, its COMMIT PREPARED is caught below */
+                 * holds it prepared, s_part_commit catches the commit */
         else if (!g->commit_durable)
             sim_oracle_fail (self, "write-ahead: %s: %s committed to %s before "
                              "the COMMIT record is durable", g->gid, what,

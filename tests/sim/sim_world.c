@@ -18,10 +18,11 @@
  *                 engine hears coord_engine_durable.  A crash keeps the
  *                 durable prefix plus none, all or a random prefix of the
  *                 unsynced tail (the kernel may have written some of it);
- *                 restart replays it, appends and syncs a new EPOCH.  A
- *                 send to an agent that is down fails at once and is
- *                 reported (coord_engine_send_failed), as ROUTER_MANDATORY
- *                 does.
+ *                 restart replays it, appends and syncs a new EPOCH.  Now
+ *                 and then a checkpoint replaces the log by the EPOCH and
+ *                 the live decisions.  A send to an agent that is down
+ *                 fails at once and is reported (coord_engine_send_failed),
+ *                 as ROUTER_MANDATORY does.
  *    agent i      part_engine over part_mem.  A crash destroys the engine
  *                 and closes its sessions (part_mem_reconnect: open
  *                 transactions roll back, prepared ones and markers stay);
