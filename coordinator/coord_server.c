@@ -39,6 +39,7 @@
 #define S_EXIT_LOG_FAILED 3     /* append/sync failed: stop at once */
 #define S_RECBUF 8192           /* > largest encoded record (~4.3 KiB) */
 #define S_HWM 100000            /* queued messages per peer */
+#define S_MONITOR_MS 200        /* socket monitors are read this often */
 
 /*  The sync thread: runs tpc_log_sync() for the loop, so that the loop
  *  goes on reading, deciding and sending while the disk works.  The loop
@@ -89,6 +90,7 @@ struct coord_server {
     char security[96];
     coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
     uint64_t metrics_at;        /* next publication of the gauges */
+    uint64_t monitor_at;        /* next read of the socket monitors */
     uint64_t replay_said;       /* replay progress: last line, ms */
 };
 
@@ -1093,33 +1095,35 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             break;
         uint64_t wake = coord_engine_next_wake (self->engine);
         uint64_t until = wake < deadline ? wake : deadline;
+        /* the socket monitors only feed the log: read them every
+         * S_MONITOR_MS rather than poll them (every zmq socket polled
+         * costs system calls on every wake-up of the loop) */
+        if (self->monitor_at < until)
+            until = self->monitor_at;
         long timeout = until <= now ? 0
                      : until - now > 1000 ? 1000 : (long) (until - now);
-        zmq_pollitem_t items[5] = {
-            { .socket = self->agents, .events = ZMQ_POLLIN },
-            { .socket = self->monitor[0], .events = ZMQ_POLLIN },
-            { .socket = self->clients, .events = ZMQ_POLLIN },
-            { .socket = self->monitor[1], .events = ZMQ_POLLIN },
+        zmq_pollitem_t items[3] = {
             { .fd = self->syncer.efd, .events = ZMQ_POLLIN },
+            { .socket = self->agents, .events = ZMQ_POLLIN },
+            { .socket = self->clients, .events = ZMQ_POLLIN },
         };
-        /* recover_only: agents, their monitor and the sync thread */
-        if (!self->clients)
-            items[2] = items[4];
-        int n = self->clients ? 5 : 3;
-        int rc = zmq_poll (items, n, timeout);
+        int rc = zmq_poll (items, self->clients ? 3 : 2, timeout);
         if (rc < 0 && errno != EINTR) {
             s_say (self, 1, "poll failed: %s", zmq_strerror (errno));
             status = 2;
             break;
         }
-        if (rc > 0 && (items[n - 1].revents & ZMQ_POLLIN))
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             s_durable (self);
-        for (int i = 0; rc > 0 && i < 2 && 2 * i + 1 < n - 1; i++)
-            if (items[2 * i + 1].revents & ZMQ_POLLIN)
-                s_on_monitor (self, i);
         if (rc > 0)
             s_batch (self);
         now = s_now ();
+        if (now >= self->monitor_at) {
+            for (int i = 0; i < 2; i++)
+                if (self->monitor[i])
+                    s_on_monitor (self, i);
+            self->monitor_at = now + S_MONITOR_MS;
+        }
         if (now >= coord_engine_next_wake (self->engine))
             s_engine_rc (coord_engine_tick (self->engine, now));
         s_perform (self);
