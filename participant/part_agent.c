@@ -17,6 +17,7 @@
 
 #define S_MAX_FDS 256
 #define S_RECV_BATCH 1000
+#define S_MONITOR_MS 100        /* the socket monitor is read this often */
 
 struct part_agent {
     part_agent_config_t cfg;
@@ -30,6 +31,7 @@ struct part_agent {
     bool verbose;
     bool announced;
     uint64_t now;
+    uint64_t monitor_at;        /* next read of the socket monitor */
     bool hs_failing;            /* handshakes fail; said once until one
                                    succeeds */
     bool hs_connecting;         /* TCP up, handshake not done */
@@ -255,8 +257,10 @@ part_agent_run (part_agent_t *self)
     part_engine_start (self->engine, self->now);
     for (;;) {
         size_t n = 0;
+        /* the monitor (reconnects, handshakes) is read every
+         * S_MONITOR_MS rather than polled: every zmq socket polled costs
+         * system calls on every wake-up */
         items[n++] = (zmq_pollitem_t) { .socket = self->sock, .events = ZMQ_POLLIN };
-        items[n++] = (zmq_pollitem_t) { .socket = self->monitor, .events = ZMQ_POLLIN };
         size_t stop_at = SIZE_MAX;
         if (self->cfg.stop_fd >= 0) {
             stop_at = n;
@@ -275,6 +279,10 @@ part_agent_run (part_agent_t *self)
             self->rm->timeout (self->rm->self, self->now));
         if (timeout < 0 || timeout > 1000)
             timeout = 1000;
+        if (self->monitor_at <= self->now)
+            timeout = 0;
+        else if ((uint64_t) timeout > self->monitor_at - self->now)
+            timeout = (int64_t) (self->monitor_at - self->now);
         int rc = zmq_poll (items, (int) n, (long) timeout);
         if (rc < 0 && errno != EINTR) {
             fprintf (stderr, "tpc-participant: poll failed: %s\n", zmq_strerror (errno));
@@ -283,8 +291,10 @@ part_agent_run (part_agent_t *self)
         self->now = s_now_ms ();
         if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & ZMQ_POLLIN))
             return 0;
-        if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
+        if (self->now >= self->monitor_at) {
             s_monitor_event (self);
+            self->monitor_at = self->now + S_MONITOR_MS;
+        }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             s_recv_all (self);
         self->rm->process (self->rm->self, self->now, s_emit, self);
