@@ -81,7 +81,7 @@ s_usage (FILE *out)
         "  --insecure-plaintext no CURVE: no authentication, no encryption\n"
         "                       (tests only; says so loudly)\n"
         "  --config FILE.json   settings with the same names (pg_file,\n"
-        "                       heartbeat_ms, curve_secret,\n"
+        "                       heartbeat_ms, stmt_cache, curve_secret,\n"
         "                       coordinator_public, insecure_plaintext);\n"
         "                       the command line wins\n"
         "  -v, --verbose        log every step\n"
