@@ -62,7 +62,8 @@ static const char *const s_type_names[TPC_MSG_TYPE_COUNT] = {
     [TPC_MSG_WORK] = "work", [TPC_MSG_PREPARE] = "prepare",
     [TPC_MSG_DECIDE] = "decide", [TPC_MSG_ANSWER] = "answer",
     [TPC_MSG_RESOLVE] = "resolve", [TPC_MSG_SUMMARY] = "summary",
-    [TPC_MSG_TXSUMMARY] = "txsummary",
+    [TPC_MSG_TXSUMMARY] = "txsummary", [TPC_MSG_PRECOMMIT] = "precommit",
+    [TPC_MSG_GETSTATE] = "getstate", [TPC_MSG_STATE] = "state",
 };
 
 static const char *const s_proto_names[] = { "2pc", "3pc" };
@@ -71,18 +72,23 @@ static const char *const s_outcome_names[] = {
     NULL, "committed", "aborted", "in_progress"
 };
 static const char *const s_then_names[] = { "none", "prepare", "commit" };
+static const char *const s_p3_names[] = {
+    "unknown", "uncertain", "precommitted", "committed", "aborted"
+};
 
 #define S_COUNT(a) (sizeof (a) / sizeof ((a)[0]))
 static const s_enum_t s_proto_enum = { s_proto_names, (int) S_COUNT (s_proto_names) };
 static const s_enum_t s_vote_enum = { s_vote_names, (int) S_COUNT (s_vote_names) };
 static const s_enum_t s_outcome_enum = { s_outcome_names, (int) S_COUNT (s_outcome_names) };
 static const s_enum_t s_then_enum = { s_then_names, (int) S_COUNT (s_then_names) };
+static const s_enum_t s_p3_enum = { s_p3_names, (int) S_COUNT (s_p3_names) };
 
 /*  Enum members are read and written as int through memcpy.              */
 _Static_assert (sizeof (tpc_proto_t) == sizeof (int), "enum size");
 _Static_assert (sizeof (tpc_vote_t) == sizeof (int), "enum size");
 _Static_assert (sizeof (tpc_outcome_t) == sizeof (int), "enum size");
 _Static_assert (sizeof (tpc_then_t) == sizeof (int), "enum size");
+_Static_assert (sizeof (tpc_p3_t) == sizeof (int), "enum size");
 
 /*  --------------------------------------------------------------------
  *  The field table.                                                      */
@@ -217,6 +223,7 @@ static const s_field_t s_f_hello[] = {
     { .name = "name", .kind = S_STR, .flags = S_REQ, .off = M (name) },
     { .name = "prepared", .kind = S_GIDV, .off = M (gids),
       .count_off = M (ngids) },
+    { .name = "peer", .kind = S_STR, .off = M (peer) },
 };
 #define S_RESULT (S_HAS | S_GROUP)
 static const s_field_t s_f_worked[] = {
@@ -233,10 +240,21 @@ static const s_field_t s_f_vote[] = {
 };
 static const s_field_t s_f_ack[] = { F_GID, F_OUTCOME (S_FINAL), F_REASON };
 static const s_field_t s_f_gid[] = { F_GID };
+#define F_PARTS { .name = "parts", .kind = S_STRV, .off = M (parts), \
+    .count_off = M (nparts) }
+#define F_PEERS { .name = "peers", .kind = S_STRV, .off = M (peers), \
+    .count_off = M (npeers) }
 static const s_field_t s_f_work[] = {
     F_GID, F_SEQ, F_STMTS (&s_stmt),
     { .name = "then", .kind = S_ENUM, .flags = S_REQ, .off = M (then),
       .en = &s_then_enum, .allowed = S_ALL },
+    F_PROTOCOL, F_PARTS, F_PEERS
+};
+static const s_field_t s_f_prepare[] = { F_GID, F_PROTOCOL, F_PARTS, F_PEERS };
+static const s_field_t s_f_state[] = {
+    F_GID,
+    { .name = "state", .kind = S_ENUM, .flags = S_REQ, .off = M (p3),
+      .en = &s_p3_enum, .allowed = S_ALL },
 };
 static const s_field_t s_f_decide[] = { F_GID, F_OUTCOME (S_FINAL) };
 static const s_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
@@ -273,12 +291,15 @@ static const s_object_t s_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_ACK, s_f_ack),
     S_MSG (TPC_MSG_QUERY, s_f_gid),
     S_MSG (TPC_MSG_WORK, s_f_work),
-    S_MSG (TPC_MSG_PREPARE, s_f_gid),
+    S_MSG (TPC_MSG_PREPARE, s_f_prepare),
     S_MSG (TPC_MSG_DECIDE, s_f_decide),
     S_MSG (TPC_MSG_ANSWER, s_f_answer),
     S_MSG (TPC_MSG_RESOLVE, s_f_resolve),
     S_MSG (TPC_MSG_SUMMARY, s_f_list),
     S_MSG (TPC_MSG_TXSUMMARY, s_f_txsummary),
+    S_MSG (TPC_MSG_PRECOMMIT, s_f_gid),
+    S_MSG (TPC_MSG_GETSTATE, s_f_gid),
+    S_MSG (TPC_MSG_STATE, s_f_state),
 };
 
 /*  Typed access to a member at OFF bytes from BASE.                      */
@@ -335,6 +356,9 @@ tpc_msg_destroy (tpc_msg_t **self_p)
     tpc_msg_t *self = *self_p;
     free (self->gid);
     free (self->name);
+    free (self->peer);
+    s_strv_free (self->parts, self->nparts);
+    s_strv_free (self->peers, self->npeers);
     free (self->on);
     free (self->sql);
     s_strv_free (self->params, self->nparams);
@@ -1435,4 +1459,10 @@ const char *
 tpc_proto_name (tpc_proto_t proto)
 {
     return s_name (s_proto_names, s_proto_enum.count, (int) proto);
+}
+
+const char *
+tpc_p3_name (tpc_p3_t state)
+{
+    return s_name (s_p3_names, s_p3_enum.count, (int) state);
 }

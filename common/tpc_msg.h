@@ -45,8 +45,10 @@
  *  txlist.txns[] = {gid, state, age_ms, parts: [string]}
  *
  *  AGENT -> COORDINATOR
- *  hello    name, prepared?      at connect and every heartbeat; prepared
- *                                lists tpc gids the database holds prepared
+ *  hello    name, prepared?, peer?   at connect and every heartbeat;
+ *                                prepared lists tpc gids the database holds
+ *                                prepared; peer is the endpoint where other
+ *                                agents reach this one (3PC termination)
  *  worked   gid, seq, ok, columns?, rows?, affected?, reason?
  *                                reply to work with then="none"
  *  vote     gid, vote, reason?   reply to prepare, or to work then="prepare"
@@ -58,7 +60,18 @@
  *                                then "none" (reply worked), "prepare"
  *                                (prepare and vote), "commit" (one-phase
  *                                commit, reply ack)
- *  prepare  gid                  reply vote
+ *  prepare  gid, protocol?, parts?, peers?   reply vote.  With protocol
+ *                                "3pc" (also on work then="prepare") parts
+ *                                names every participant and peers their
+ *                                peer endpoints, same order: the CanCommit
+ *                                of three-phase commit
+ *
+ *  THREE-PHASE COMMIT (coordinator, or an agent leading the termination
+ *  protocol over the peer link, -> agent)
+ *  precommit gid                 record "pre-committed"; reply state
+ *  getstate  gid                 reply state
+ *  state     gid, state          "unknown" | "uncertain" | "precommitted" |
+ *                                "committed" | "aborted" (agent -> asker)
  *  decide   gid, outcome         "committed" = COMMIT PREPARED, "aborted" =
  *                                ROLLBACK [PREPARED]; reply ack
  *  answer   gid, outcome         reply to query: committed | aborted |
@@ -88,7 +101,8 @@
  *      strings (reason, gid of error)   non-NULL
  *      timeout_ms                       non-zero (0 = coordinator default)
  *      protocol                         has_protocol
- *      params, prepared                 count non-zero
+ *      params, prepared, parts, peers   count non-zero
+ *      peer                             non-NULL
  *      columns, rows, affected (worked) has_result
  *  Members a type does not use are ignored (e.g. stmt.on in "work").
  *
@@ -154,6 +168,9 @@ typedef enum {
     TPC_MSG_WORK, TPC_MSG_PREPARE, TPC_MSG_DECIDE, TPC_MSG_ANSWER,
     /* operations: client -> coordinator, and the reply */
     TPC_MSG_RESOLVE, TPC_MSG_SUMMARY, TPC_MSG_TXSUMMARY,
+    /* three-phase commit: coordinator or termination leader -> agent, and
+       agent -> agent (the peer link) */
+    TPC_MSG_PRECOMMIT, TPC_MSG_GETSTATE, TPC_MSG_STATE,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -166,6 +183,12 @@ typedef enum {
     TPC_OUTCOME_IN_PROGRESS
 } tpc_outcome_t;
 typedef enum { TPC_THEN_NONE = 0, TPC_THEN_PREPARE, TPC_THEN_COMMIT } tpc_then_t;
+/*  A participant's 3PC state of one gid (Skeen's states; UNKNOWN: the agent
+ *  has no record of the gid, it never voted or has long forgotten it).   */
+typedef enum {
+    TPC_P3_UNKNOWN = 0, TPC_P3_UNCERTAIN, TPC_P3_PRECOMMITTED,
+    TPC_P3_COMMITTED, TPC_P3_ABORTED
+} tpc_p3_t;
 
 typedef struct {
     char *on;                   /* participant name (submit), else NULL */
@@ -190,6 +213,7 @@ typedef struct {
     uint64_t rid;               /* client request id, echoed in the reply */
     char *gid;
     char *name;                 /* hello */
+    char *peer;                 /* hello: the agent's peer endpoint, if any */
     char *on;                   /* exec */
     char *sql;                  /* exec */
     size_t nparams;             /* exec */
@@ -201,6 +225,12 @@ typedef struct {
     tpc_stmt_t *stmts;
     uint64_t seq;               /* work, worked */
     tpc_then_t then;            /* work */
+    size_t nparts;              /* prepare, work (3pc): participant names */
+    char **parts;
+    size_t npeers;              /* prepare, work (3pc): their peer endpoints,
+                                   same order ("" = none known) */
+    char **peers;
+    tpc_p3_t p3;                /* state */
     bool ok;                    /* worked */
     size_t ncolumns;            /* result, worked */
     char **columns;
@@ -284,5 +314,6 @@ const char *tpc_vote_name (tpc_vote_t vote);
 const char *tpc_outcome_name (tpc_outcome_t outcome);
 const char *tpc_then_name (tpc_then_t then);
 const char *tpc_proto_name (tpc_proto_t proto);
+const char *tpc_p3_name (tpc_p3_t state);
 
 #endif

@@ -131,6 +131,7 @@ s_make (tpc_msg_type_t type, bool full)
         if (full) {
             s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G1));
             s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G2));
+            s_ok (tpc_msg_set_str (&m->peer, "tcp://10.0.0.1:7001"));
         }
         break;
     case TPC_MSG_WORKED:
@@ -157,8 +158,23 @@ s_make (tpc_msg_type_t type, bool full)
         if (full)
             s_ok (tpc_msg_set_str (&m->reason, "rolled back"));
         break;
-    case TPC_MSG_QUERY: case TPC_MSG_PREPARE:
+    case TPC_MSG_QUERY: case TPC_MSG_PRECOMMIT: case TPC_MSG_GETSTATE:
         s_ok (tpc_msg_set_str (&m->gid, G2));
+        break;
+    case TPC_MSG_PREPARE:
+        s_ok (tpc_msg_set_str (&m->gid, G2));
+        if (full) {
+            m->protocol = TPC_PROTO_3PC;
+            m->has_protocol = true;
+            s_ok (tpc_msg_strv_push (&m->parts, &m->nparts, "a"));
+            s_ok (tpc_msg_strv_push (&m->parts, &m->nparts, "b"));
+            s_ok (tpc_msg_strv_push (&m->peers, &m->npeers, "tcp://h:1"));
+            s_ok (tpc_msg_strv_push (&m->peers, &m->npeers, ""));
+        }
+        break;
+    case TPC_MSG_STATE:
+        s_ok (tpc_msg_set_str (&m->gid, G1));
+        m->p3 = full ? TPC_P3_PRECOMMITTED : TPC_P3_UNKNOWN;
         break;
     case TPC_MSG_WORK:
         s_ok (tpc_msg_set_str (&m->gid, G1));
@@ -201,7 +217,8 @@ s_make (tpc_msg_type_t type, bool full)
         CU_FAIL_FATAL ("no sample for this type");
     }
     /* rid belongs to client messages only; agent messages have none */
-    if (type >= TPC_MSG_HELLO && type <= TPC_MSG_ANSWER)
+    if ((type >= TPC_MSG_HELLO && type <= TPC_MSG_ANSWER)
+        || type >= TPC_MSG_PRECOMMIT)
         m->rid = 0;
     return m;
 }
@@ -235,6 +252,10 @@ s_diff (const tpc_msg_t *a, const tpc_msg_t *b)
     SAME (a->rid == b->rid, "rid");
     SAME (s_streq (a->gid, b->gid), "gid");
     SAME (s_streq (a->name, b->name), "name");
+    SAME (s_streq (a->peer, b->peer), "peer");
+    SAME (s_strveq (a->parts, a->nparts, b->parts, b->nparts), "parts");
+    SAME (s_strveq (a->peers, a->npeers, b->peers, b->npeers), "peers");
+    SAME (a->p3 == b->p3, "p3");
     SAME (s_streq (a->on, b->on), "on");
     SAME (s_streq (a->sql, b->sql), "sql");
     SAME (s_strveq (a->params, a->nparams, b->params, b->nparams), "params");
