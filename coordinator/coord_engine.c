@@ -1,5 +1,6 @@
-/*  coord_engine: two-phase commit with presumed abort, as a pure state
- *  machine (see coord_engine.h for events and actions).
+/*  coord_engine: two-phase commit with presumed abort, and Skeen's
+ *  three-phase commit, as a pure state machine (see coord_engine.h for
+ *  events and actions).
  *
  *  PER-TRANSACTION STATE MACHINE (gid = tpc_<id>_<epoch>_<seq>); each arrow
  *  names the function that takes it.
@@ -56,6 +57,41 @@
  *                       v (s_abort_settle)
  *                 ENDED(aborted)
  *
+ *  THREE-PHASE COMMIT (t->p3: the begin/submit's protocol, else
+ *  cfg.protocol; only with >= 2 participants, one keeps ONEPHASE).  The
+ *  prepare / work(then=prepare) is the CanCommit: protocol 3pc, parts =
+ *  every participant's name sorted, peers = their agents' hello.peer
+ *  ("" = none).  ACTIVE, PREPARING and ABORTING are as above; then:
+ *
+ *   PREPARING, every vote in, >= 1 yes: append PRECOMMIT(gid, yes
+ *   voters), FORCED, ticket p (s_votes_complete, s_precommit_begin)
+ *                       v
+ *         +------------------------+  nothing sent; status/query:
+ *         | PRECOMMITTING, !durable|  in_progress
+ *         +------------------------+
+ *                       | coord_engine_durable(>= p) (s_precommit_durable)
+ *                       v
+ *         +------------------------+  precommit to each yes voter, resent
+ *         | PRECOMMITTING, durable |  with the decide backoff and at its
+ *         +------------------------+  hello while it has not answered
+ *           |           |        |    precommitted; uncertain/unknown/
+ *           |           |        |    silence change nothing: NO timeout
+ *           |           |        |    (txn, vote, agent gone, send failed)
+ *           |           |        |    leaves this state (s_on_state)
+ *   state precommitted  |   state aborted from any (a termination leader
+ *   from every yes      |   decided): ABORT lazy, decide(aborted) to
+ *   voter, or state     |   every yes voter -> ABORTING (s_abort)
+ *   committed from any  |
+ *   (a leader decided): +--> rollback: refused (TPC_ESTATE); commit
+ *   append COMMIT,           retry: answered at the outcome; resolve:
+ *   FORCED                   refused
+ *   (s_commit_decide) -> COMMITTING, !durable, and on exactly as 2PC
+ *
+ *  A yes voter that votes readonly is out of phase 2 as in 2PC: it gets no
+ *  precommit and is not in PRECOMMIT nor COMMIT.  Replay: a PRECOMMIT
+ *  without a later COMMIT/ABORT/END/HEURISTIC is a live PRECOMMITTING,
+ *  durable; checkpoints copy it (coord_engine_foreach_precommitting).
+ *
  *  ENDED is not a state in memory: the transaction is removed from the table
  *  and its gid and outcome go to a bounded cache of recent ends, so status
  *  and retried commits still get the right answer for a while.
@@ -67,8 +103,15 @@
  *    status and query answer in_progress.
  *  - A decision never changes: COMMITTING and ABORTING accept only acks;
  *    votes, worked replies, timeouts and rollbacks there change nothing.
- *  - After a yes vote only the coordinator decides (there is no path from a
- *    participant's message to a commit without every vote being in).
+ *  - 2PC: after a yes vote only the coordinator decides (there is no path
+ *    from a participant's message to a commit without every vote being
+ *    in).  3PC: no COMMIT record without a durable PRECOMMIT record, and
+ *    then only when every yes voter answered precommitted or one answered
+ *    committed; after the PRECOMMIT record only an agent's `state aborted`
+ *    aborts (the decision of a termination leader, not a timeout).
+ *  - A precommit leaves only after its PRECOMMIT record is durable: no
+ *    participant is pre-committed without it, so presumed abort stays
+ *    right for a gid with no record.
  *  - Readonly voters are out of phase 2 and out of the COMMIT record; if no
  *    one voted yes there is no record at all (nothing to recover).
  *  - One participant = one phase: work(then=commit); the agent decides, the
