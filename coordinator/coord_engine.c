@@ -2254,8 +2254,22 @@ s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now)
     case S_PRECOMMITTING:
         if (t->pc_durable && t->nunacked > 0 && now >= t->resend_at) {
             s_precommit_drive (self, t, NULL);
+            uint64_t was = t->backoff;
             t->backoff = S_MIN (t->backoff * 2, self->cfg.resend_max_ms);
             t->resend_at = now + t->backoff;
+            if (was < t->backoff && t->backoff == self->cfg.resend_max_ms) {
+                const char *who = "?";
+                for (size_t i = 0; i < t->nparts; i++)
+                    if (t->parts[i].phase2 && !t->parts[i].precommitted) {
+                        who = t->parts[i].name;
+                        break;
+                    }
+                s_log (self, 1, "%s: pre-committed, still no 'precommitted' "
+                       "from %zu participant(s) (e.g. '%s'); three-phase "
+                       "commit never times out here: precommit is resent "
+                       "every %" PRIu64 " ms", t->gid, t->nunacked, who,
+                       t->backoff);
+            }
         }
         break;
     }
