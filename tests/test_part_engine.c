@@ -1204,9 +1204,10 @@ s_setup3 (s_fx_t *fx, const char *name)
     s_clear_out (fx);
 }
 
-/*  work seq 1 then=prepare, protocol 3pc, among a1, b2, c3.              */
+/*  work seq 1 then=prepare, protocol 3pc, among a1, b2, c3 at PEERS.     */
 static void
-s_work3 (s_fx_t *fx, const char *gid, const char *sql)
+s_work3p (s_fx_t *fx, const char *gid, const char *sql,
+          const char *const *peers)
 {
     tpc_msg_t *m = tpc_msg_new (TPC_MSG_WORK);
     CU_ASSERT_PTR_NOT_NULL_FATAL (m);
@@ -1218,9 +1219,15 @@ s_work3 (s_fx_t *fx, const char *gid, const char *sql)
     tpc_msg_add_stmt (m, NULL, sql, 0, NULL);
     for (size_t i = 0; i < 3; i++) {
         tpc_msg_strv_push (&m->parts, &m->nparts, s_names3[i]);
-        tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[i]);
+        tpc_msg_strv_push (&m->peers, &m->npeers, peers[i]);
     }
     s_deliver (fx, m);
+}
+
+static void
+s_work3 (s_fx_t *fx, const char *gid, const char *sql)
+{
+    s_work3p (fx, gid, sql, s_peers3);
 }
 
 /*  A 3PC transaction voted yes here.                                     */
@@ -1653,6 +1660,58 @@ test_3pc_term_follower (void)
     s_teardown (&fx);
 }
 
+/*  A decision seen is adopted by a non-leader; a participant without a
+ *  peer endpoint cannot be asked, so no round concludes by rule 3 or 4
+ *  (it might be alive and pre-committed): the gid waits.                */
+static void
+s_expect_no_decision (s_fx_t *fx, const char *gid)
+{
+    CU_ASSERT_EQUAL (part_engine_p3 (fx->eng, gid), TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (s_peer_count (fx, TPC_MSG_DECIDE), 0);
+    CU_ASSERT (part_mem_is_prepared (fx->mem, gid));
+}
+
+static void
+test_3pc_term_adopt_and_incomplete (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "c3");
+    s_voted3 (&fx, G1);
+    s_wait (&fx, 2000);
+    s_peer_state (&fx, "a1", G1, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "b2", G1, TPC_P3_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_clear_out (&fx);
+
+    const char *const nob2[] = { "tcp://a1", "", "tcp://c3" };
+    s_work3p (&fx, G2, "INSERT b", nob2);
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_YES, NULL);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    CU_ASSERT_EQUAL (fx.npeer, 0);                      /* b2: no endpoint */
+    s_peer_state (&fx, "a1", G2, TPC_P3_UNCERTAIN);     /* would be rule 4 */
+    s_pump (&fx);
+    s_expect_no_decision (&fx, G2);
+    s_wait (&fx, 2000);                                 /* again */
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    s_wait (&fx, 500);                                  /* a1 silent */
+    s_expect_no_decision (&fx, G2);
+    s_wait (&fx, 1999);                                 /* FOLLOW-like wait */
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    s_wait (&fx, 1);
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    s_peer_state (&fx, "a1", G2, TPC_P3_ABORTED);       /* a decision */
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_ABORTED);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
 /*  (f) termination-mode hardening: after answering a peer's getstate
  *  while uncertain, the coordinator's precommit gets "state uncertain";
  *  the leader's precommit is obeyed.                                     */
@@ -1823,6 +1882,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_term_all_uncertain_aborts", test_3pc_term_all_uncertain_aborts },
     { "3pc_term_follows_decision", test_3pc_term_follows_decision },
     { "3pc_term_follower", test_3pc_term_follower },
+    { "3pc_term_adopt_and_incomplete", test_3pc_term_adopt_and_incomplete },
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
     { "3pc_query_answer", test_3pc_query_answer },
