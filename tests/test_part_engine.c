@@ -1822,6 +1822,63 @@ test_3pc_restore (void)
     s_teardown (&fx);
 }
 
+/*  A separate prepare message carries the CanCommit too; an abort while
+ *  the 3PC prepare runs: no state kept, vote no, rolled back, acked.    */
+static void
+test_3pc_prepare_message_and_early_abort (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_PREPARE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, G1);
+    m->has_protocol = true;
+    m->protocol = TPC_PROTO_3PC;
+    for (size_t i = 0; i < 3; i++) {
+        tpc_msg_strv_push (&m->parts, &m->nparts, s_names3[i]);
+        tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[i]);
+    }
+    s_deliver (&fx, m);
+    s_pump (&fx);
+    CU_ASSERT (s_ev (&fx, "persist uncertain " G1) >= 0);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_persisted_t *p = s_persisted (&fx, G1);
+    CU_ASSERT (p && p->nparts == 3);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);                 /* its termination asks the peers */
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 2);
+
+    /* abort while the statements riding with the 3PC prepare run */
+    const char *slow[] = { "INSERT b", "SLEEP 100" };
+    tpc_msg_t *w = tpc_msg_new (TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    tpc_msg_set_str (&w->gid, G2);
+    w->seq = 1;
+    w->then = TPC_THEN_PREPARE;
+    w->has_protocol = true;
+    w->protocol = TPC_PROTO_3PC;
+    for (size_t i = 0; i < 2; i++)
+        tpc_msg_add_stmt (w, NULL, slow[i], 0, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        tpc_msg_strv_push (&w->parts, &w->nparts, s_names3[i]);
+        tpc_msg_strv_push (&w->peers, &w->npeers, s_peers3[i]);
+    }
+    s_deliver (&fx, w);
+    s_pump (&fx);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_wait (&fx, 200);
+    s_expect_vote (&fx, G2, TPC_VOTE_NO, NULL);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NULL (s_persisted (&fx, G2));
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_UNKNOWN);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    s_teardown (&fx);
+}
+
 /*  The 2PC query path works for 3PC gids: "in_progress" keeps waiting,
  *  "committed" is obeyed (COMMITTED durable first).                      */
 static void
@@ -1886,6 +1943,8 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
     { "3pc_query_answer", test_3pc_query_answer },
+    { "3pc_prepare_message_and_early_abort",
+      test_3pc_prepare_message_and_early_abort },
     { NULL, NULL }
 };
 
