@@ -51,6 +51,9 @@ typedef struct {
     size_t npers;
     char ev[MAX_EV][96];        /* every send, peer message and persist */
     size_t nev;
+    /* peers that answer from inside peer_send (as a simulation might):
+     * getstate with sync_state[i] (when > 0), precommit with precommitted */
+    int sync_state[3];
 } s_fx_t;
 
 static void
@@ -168,7 +171,22 @@ s_peer_send (void *arg, const char *name, const char *endpoint,
     s_fx_t *fx = arg;
     CU_ASSERT (endpoint && strstr (endpoint, name));    /* tcp://<name> */
     s_event (fx, "peer_send", *msg_p, name);
-    return s_peer_push (fx, name, msg_p);
+    tpc_msg_type_t type = (*msg_p)->type;
+    char gid[64];
+    snprintf (gid, sizeof gid, "%s", (*msg_p)->gid);
+    s_peer_push (fx, name, msg_p);
+    for (size_t i = 0; i < 3; i++) {
+        static const char *const names[] = { "a1", "b2", "c3" };
+        if (strcmp (names[i], name) || fx->sync_state[i] <= 0
+            || (type != TPC_MSG_GETSTATE && type != TPC_MSG_PRECOMMIT))
+            continue;
+        tpc_msg_t *r = tpc_msg_new (TPC_MSG_STATE);
+        tpc_msg_set_str (&r->gid, gid);
+        r->p3 = type == TPC_MSG_PRECOMMIT ? TPC_P3_PRECOMMITTED
+                                          : (tpc_p3_t) fx->sync_state[i];
+        part_engine_on_peer_reply (fx->eng, name, &r, fx->now);
+    }
+    return 0;
 }
 
 /*  The request token is the asking peer's name (as a ROUTER id would).   */
@@ -1712,6 +1730,26 @@ test_3pc_term_adopt_and_incomplete (void)
     s_teardown (&fx);
 }
 
+/*  Replies that come back from inside peer_send are counted (a
+ *  simulation may deliver them at once).                                 */
+static void
+test_3pc_term_sync_replies (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    fx.sync_state[1] = TPC_P3_PRECOMMITTED;
+    fx.sync_state[2] = TPC_P3_UNCERTAIN;
+    s_wait (&fx, 2000);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
 /*  (f) termination-mode hardening: after answering a peer's getstate
  *  while uncertain, the coordinator's precommit gets "state uncertain";
  *  the leader's precommit is obeyed.                                     */
@@ -1940,6 +1978,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_term_follows_decision", test_3pc_term_follows_decision },
     { "3pc_term_follower", test_3pc_term_follower },
     { "3pc_term_adopt_and_incomplete", test_3pc_term_adopt_and_incomplete },
+    { "3pc_term_sync_replies", test_3pc_term_sync_replies },
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
     { "3pc_query_answer", test_3pc_query_answer },
