@@ -1231,6 +1231,22 @@ s_cancommit (coord_engine_t *self, const s_txn_t *t, tpc_msg_t *msg)
     }
 }
 
+/*  The first participant of 3PC T whose agent announced no peer endpoint,
+ *  or NULL.  A CanCommit without every endpoint would leave the agents
+ *  unable to run the termination protocol (found by the simulation, seed
+ *  2427: a restarted coordinator sent one before a hello arrived), so such
+ *  a transaction aborts instead.                                          */
+static const char *
+s_p3_missing_peer (coord_engine_t *self, const s_txn_t *t)
+{
+    for (size_t i = 0; i < t->nparts; i++) {
+        s_agent_t *a = zhashx_lookup (self->agents, t->parts[i].name);
+        if (!a || !a->peer || !*a->peer)
+            return t->parts[i].name;
+    }
+    return NULL;
+}
+
 static bool
 s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
          const tpc_msg_t *msg, const char *owner)
@@ -1341,6 +1357,14 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
             p->seq = 1;
             p->asked = !onephase;
         }
+    }
+    const char *nopeer = t->p3 ? s_p3_missing_peer (self, t) : NULL;
+    if (nopeer) {
+        s_set_reason (self, t, "three-phase commit needs every agent's peer "
+                      "endpoint, and '%s' announced none (tpc-participant "
+                      "--peer-bind)", nopeer);
+        s_abort (self, t, now);
+        return;
     }
     for (size_t j = 0; j < t->nparts; j++) {
         tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
@@ -1494,6 +1518,14 @@ s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
         t->state = S_ONEPHASE;
     }
     else {
+        const char *nopeer = t->p3 ? s_p3_missing_peer (self, t) : NULL;
+        if (nopeer) {
+            s_set_reason (self, t, "three-phase commit needs every agent's "
+                          "peer endpoint, and '%s' announced none "
+                          "(tpc-participant --peer-bind)", nopeer);
+            s_abort (self, t, now);
+            return;
+        }
         for (size_t i = 0; i < t->nparts; i++) {
             tpc_msg_t *prep = s_msg (self, TPC_MSG_PREPARE);
             if (!prep)

@@ -174,10 +174,11 @@ struct s_rec {
     bool tombstoned;            /* a tombstone for gid is committed */
     bool interrupted;           /* interrupt() sent during a PREPARE that
                                    carried statements */
-    bool p3;                    /* PREPARING for three-phase commit ... */
-    size_t nparts;              /* ... with the CanCommit's participants */
-    char **parts;               /* and their peer endpoints (until the */
-    char **peers;               /* prepare completes; then in s_p3_t) */
+    bool p3;                    /* PREPARING for three-phase commit: its
+                                   UNCERTAIN was made durable BEFORE the
+                                   PREPARE went out (s_p3_t), ... */
+    const char *p3_why;         /* ... or could not be (static text): the
+                                   vote will be no */
     tpc_outcome_t want;         /* ABORTED: abort as soon as idle */
     tpc_outcome_t decision;     /* COMMITTING / ROLLING_BACK: target */
     char *reason;               /* why ABORTED */
@@ -204,6 +205,9 @@ struct s_p3 {
     char **parts;               /* the CanCommit's participants (sorted) */
     char **peers;               /* their peer endpoints, "" = unknown */
     bool hardened;              /* answered a peer's getstate while UNCERTAIN */
+    bool restored;              /* read back from the state log: this agent
+                                   was down, and may have missed a round
+                                   that decided without it */
     s_term_t phase;             /* undecided: where termination stands */
     bool incomplete;            /* this round could not ask everybody */
     uint64_t round;             /* termination rounds run (logs) */
@@ -475,8 +479,6 @@ s_rec_free (part_engine_t *self, s_rec_t *rec)
     s_forget_remove (self, rec);
     tpc_msg_destroy (&rec->cur);
     free (rec->reason);
-    s_strv_free (&rec->parts, rec->nparts);
-    s_strv_free (&rec->peers, rec->nparts);
     zhashx_delete (self->recs, rec->gid);
     free (rec);
     return queue;
@@ -549,7 +551,8 @@ s_retry (part_engine_t *self, s_rec_t *rec, part_rm_op_t op, uint64_t now)
 static void
 s_submit (part_engine_t *self, s_rec_t *rec, part_rm_op_t op, uint64_t now)
 {
-    part_rm_req_t req = { .req = ++self->next_req, .op = op, .gid = rec->gid };
+    part_rm_req_t req = { .req = ++self->next_req, .op = op, .gid = rec->gid,
+                          .keep_readonly = op == PART_RM_PREPARE && rec->p3 };
     if ((op == PART_RM_EXEC || op == PART_RM_PREPARE
          || op == PART_RM_COMMIT_ONEPHASE) && rec->cur) {
         req.nstmts = rec->cur->nstmts;
@@ -876,16 +879,32 @@ s_start_prepare (part_engine_t *self, s_rec_t *rec, const tpc_msg_t *msg,
                  uint64_t now)
 {
     if (msg->has_protocol && msg->protocol == TPC_PROTO_3PC && !rec->p3) {
+        /* 3PC: UNCERTAIN, with the CanCommit, durable BEFORE the database
+         * prepares: a crash in between must not leave a prepared
+         * transaction that only a (maybe dead) coordinator could settle */
         rec->p3 = true;
-        rec->nparts = msg->nparts;
-        if (s_strv_copy (&rec->parts, msg->nparts, msg->parts, msg->nparts) != 0
-            || s_strv_copy (&rec->peers, msg->nparts, msg->peers,
-                            msg->npeers) != 0) {
-            s_strv_free (&rec->parts, rec->nparts);
-            rec->nparts = 0;    /* no memory: without the list the
-                                   termination protocol cannot run; the
-                                   coordinator settles the gid */
+        rec->p3_why = NULL;
+        s_p3_t *p3 = NULL;
+        if (s_p3_lookup (self, rec->gid))
+            rec->p3_why = "the agent already holds a three-phase commit "
+                          "state for this transaction";
+        else if (!(p3 = s_p3_new (rec->gid, TPC_P3_UNCERTAIN, msg->nparts,
+                                  msg->parts, msg->npeers, msg->peers)))
+            rec->p3_why = "out of memory in the agent";
+        else if (s_p3_persist (self, p3, TPC_P3_UNCERTAIN) != 0)
+            rec->p3_why = self->io.persist
+                          ? "the agent could not make its three-phase "
+                            "commit state durable"
+                          : "three-phase commit needs the agent's state "
+                            "log (--state-dir)";
+        else if (s_p3_insert (self, p3) != 0)
+            rec->p3_why = "out of memory in the agent";
+        else {
+            s_p3_wait (self, p3, now);
+            p3 = NULL;
         }
+        if (p3)
+            s_p3_free (&p3);
     }
     rec->maybe_prepared = true;
     rec->interrupted = false;
@@ -1333,7 +1352,11 @@ s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
         if (p3->seen[i] != TPC_P3_UNKNOWN && strcmp (p3->parts[i], leader) < 0)
             leader = p3->parts[i];
     }
-    bool lead = !p3->incomplete && leader == self->name;
+    /* A site back from a crash may have missed a round that decided
+     * without it (Skeen's recovered site): it leads only a round that
+     * reached every participant, else it may only adopt a decision.      */
+    bool blocked = p3->restored && nr < p3->nparts;
+    bool lead = !p3->incomplete && !blocked && leader == self->name;
     /* A decision seen anywhere is final: anyone adopts it (rules 1 and 2
      * need no leader; a decided leader would never lead again).          */
     if (!lead && !any_c && !any_a) {
@@ -1341,6 +1364,10 @@ s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
             s_log (self, p3->round > 1, "%s: termination cannot run (a participant has "
                    "no known peer endpoint): waiting for the coordinator",
                    p3->gid);
+        else if (blocked)
+            s_log (self, p3->round > 1, "%s: back from a crash, %zu of %zu "
+                   "participants reached: waiting for all, a decision or "
+                   "the coordinator", p3->gid, nr, p3->nparts);
         else
             s_log (self, 1, "%s: termination round %llu: %s leads (%zu "
                    "reached): waiting", p3->gid,
@@ -1508,7 +1535,13 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
                    tpc_p3_name (p3->state));
         state = (int) s_p3_state_of (self, gid);
         s_peer_reply (self, from, from_len, s_state_msg (gid, (tpc_p3_t) state));
-        s_apply (self, gid, msg->outcome, now);
+        /* with no 3PC state here, this agent never voted yes on GID (or
+         * forgot it long ago): nothing of it can be prepared for a commit,
+         * and applying one would only leave an "aborted" tombstone for a
+         * committed gid.  An abort is applied (it rolls back whatever a
+         * no vote left). */
+        if (p3 || msg->outcome == TPC_OUTCOME_ABORTED)
+            s_apply (self, gid, msg->outcome, now);
         state = -1;
         break;
     }
@@ -1632,6 +1665,7 @@ part_engine_restore (part_engine_t *self, const char *gid, tpc_p3_t state,
     if (!p3)
         return TPC_ENOMEM;
     p3->at = 0;                     /* armed at start (or the next tick) */
+    p3->restored = !s_p3_is_decided (state);
     int rc = s_p3_insert (self, p3);
     if (rc != 0) {
         s_p3_free (&p3);
@@ -1774,6 +1808,15 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
 {
     rec->begun = false;
     tpc_msg_destroy (&rec->cur);        /* statements that rode along */
+    if (res->status == 0 && res->readonly && rec->p3) {
+        /* cannot happen (a 3PC PREPARE keeps a read-only transaction
+         * prepared): the in-memory state goes; the durable UNCERTAIN comes
+         * back after a restart as an uncertain member, which is harmless */
+        s_p3_t *p3 = s_p3_lookup (self, rec->gid);
+        if (p3 && !rec->p3_why && p3->state == TPC_P3_UNCERTAIN)
+            s_p3_remove (self, p3);
+        rec->p3 = false;
+    }
     if (res->status == 0 && res->readonly) {
         s_vote (self, rec->gid, TPC_VOTE_READONLY, NULL);
         if (!rec->want) {
@@ -1789,38 +1832,30 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
                       ? "connection to the database lost during prepare"
                       : res->error;
     bool prepared = res->status == 0;
-    if (prepared && rec->p3) {
-        /* 3PC: UNCERTAIN (with the CanCommit) durable before the vote */
-        prepared = false;
-        s_p3_t *p3 = NULL;
-        if (rec->want)
-            why = "aborted by the coordinator";
-        else if (!(p3 = s_p3_new (rec->gid, TPC_P3_UNCERTAIN, rec->nparts,
-                                  rec->parts, rec->nparts, rec->peers)))
-            why = "out of memory in the agent";
-        else if (s_p3_lookup (self, rec->gid))
-            why = "the agent already holds a three-phase commit state for "
-                  "this transaction";
-        else if (s_p3_persist (self, p3, TPC_P3_UNCERTAIN) != 0)
-            why = self->io.persist
-                  ? "the agent could not make its three-phase commit state "
-                    "durable"
-                  : "three-phase commit needs the agent's state log "
-                    "(--state-dir)";
-        else if (s_p3_insert (self, p3) != 0)
-            why = "out of memory in the agent";
-        else {
-            s_p3_wait (self, p3, now);
-            p3 = NULL;
-            prepared = true;
+    if (rec->p3) {
+        /* 3PC: UNCERTAIN was made durable before the PREPARE (or could not
+         * be: rec->p3_why); the vote is yes only if it still stands */
+        s_p3_t *p3 = rec->p3_why ? NULL : s_p3_lookup (self, rec->gid);
+        if (prepared) {
+            const char *refuse = NULL;
+            if (rec->want)
+                refuse = "aborted by the coordinator";
+            else if (rec->p3_why)
+                refuse = rec->p3_why;
+            else if (!p3 || p3->state != TPC_P3_UNCERTAIN)
+                refuse = "the termination protocol settled this transaction "
+                         "while it was being prepared";
+            else
+                s_p3_wait (self, p3, now);  /* the timer runs from the vote */
+            if (refuse) {
+                why = refuse;
+                prepared = false;
+                rec->interrupted = true;    /* it IS prepared: roll it back */
+            }
         }
-        if (p3)
-            s_p3_free (&p3);
-        s_strv_free (&rec->parts, rec->nparts);
-        s_strv_free (&rec->peers, rec->nparts);
-        rec->nparts = 0;
-        if (!prepared)
-            rec->interrupted = true;    /* it IS prepared: roll it back */
+        if (!prepared && p3 && p3->state == TPC_P3_UNCERTAIN)
+            (void) s_p3_decide (self, p3, TPC_OUTCOME_ABORTED, now);
+        rec->p3_why = NULL;
     }
     if (prepared) {
         s_set_state (self, rec, S_PREPARED, now);

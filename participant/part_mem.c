@@ -33,6 +33,7 @@ typedef struct s_op {
     bool interrupted;           /* interrupt(): fail with 57014 */
     bool crashed;               /* the database crashed while it ran */
     bool granted;               /* BEGIN that got its session from the queue */
+    bool keep_readonly;         /* PREPARE: prepare even without writes */
     struct s_op *next;
 } s_op_t;
 
@@ -152,6 +153,7 @@ s_submit (void *self_, const part_rm_req_t *req, uint64_t now_ms)
         return TPC_ENOMEM;
     op->req = req->req;
     op->op = req->op;
+    op->keep_readonly = req->keep_readonly;
     if (req->gid)
         snprintf (op->gid, sizeof op->gid, "%s", req->gid);
     if ((req->op == PART_RM_EXEC || req->op == PART_RM_PREPARE
@@ -412,7 +414,7 @@ s_apply (part_mem_t *self, s_op_t *op, s_out_t *out)
             s_release (self, op->gid);
             break;
         }
-        if (txn->writes == 0) {
+        if (txn->writes == 0 && !op->keep_readonly) {
             out->res.readonly = true;
             s_release (self, op->gid);
             break;

@@ -65,6 +65,7 @@ struct s_job {
     char sqlstate[6];
     PGresult *result;           /* EXEC, RECOVER: rows (owned) */
     bool readonly;
+    bool keep_readonly;         /* PREPARE: see part_rm_req_t */
     tpc_outcome_t outcome;
     s_job_t *next;
 };
@@ -916,6 +917,9 @@ s_start_stmts (part_pg_t *self, s_conn_t *c, s_job_t *job,
  *  have ended the transaction: s_ends_transaction() refused those.       */
 #define S_MARKER_SQL "INSERT INTO tpc_marker (gid) SELECT $1::text " \
                      "WHERE pg_current_xact_id_if_assigned() IS NOT NULL"
+/*  The same when a read-only transaction must be prepared all the same
+ *  (keep_readonly: three-phase commit): the marker is always written.   */
+#define S_MARKER_ALWAYS_SQL "INSERT INTO tpc_marker (gid) VALUES ($1::text)"
 
 /*  The name GID is prepared under in PostgreSQL: "gid@oid", the oid of
  *  this database, so that two agents on two databases of one cluster
@@ -955,7 +959,9 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
         else
             snprintf (sql, sizeof sql, "COMMIT");
         s_query_t q[2] = {
-            { S_MARKER_SQL, 1, gidp, true }, { sql, 0, NULL, false }
+            { job->keep_readonly ? S_MARKER_ALWAYS_SQL : S_MARKER_SQL, 1, gidp,
+              true },
+            { sql, 0, NULL, false }
         };
         job->step = 1;
         s_start_stmts (self, c, job, q, 2);
@@ -1268,6 +1274,7 @@ s_job_new (const part_rm_req_t *req)
         return NULL;
     job->req = req->req;
     job->op = req->op;
+    job->keep_readonly = req->keep_readonly;
     if (req->gid)
         snprintf (job->gid, sizeof job->gid, "%s", req->gid);
     if ((req->op != PART_RM_EXEC && req->op != PART_RM_PREPARE

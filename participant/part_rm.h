@@ -22,7 +22,8 @@
  *                       stays open (in error) until ROLLBACK.
  *    PREPARE            first run stmts[] if any (as EXEC would; the rows
  *                       are not reported), in the same round trip.  Then:
- *                       if the transaction wrote nothing, commit it and
+ *                       if the transaction wrote nothing (and
+ *                       keep_readonly is not set), commit it and
  *                       complete with readonly = true.  Otherwise insert the
  *                       commit marker (gid, kind 'C') and prepare it; status
  *                       0 means the database reported the prepare durable.
@@ -113,6 +114,11 @@ typedef struct {
     const char *gid;            /* every op but RECOVER */
     size_t nstmts;              /* EXEC, PREPARE, COMMIT_ONEPHASE */
     const tpc_stmt_t *stmts;    /* the same; "on" is ignored */
+    bool keep_readonly;         /* PREPARE: a transaction that wrote
+                                   nothing is prepared all the same (its
+                                   commit marker written), never completed
+                                   readonly: three-phase commit never votes
+                                   readonly */
 } part_rm_req_t;
 
 typedef struct {

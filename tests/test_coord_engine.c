@@ -1424,7 +1424,7 @@ fx_hellos3 (fx_t *fx)
 {
     fx_agent (fx, "a", m_hello_peer ("a", "tcp://10.0.0.1:7500"));
     fx_agent (fx, "b", m_hello_peer ("b", "tcp://10.0.0.2:7500"));
-    fx_agent (fx, "c", m_hello ("c"));
+    fx_agent (fx, "c", m_hello_peer ("c", "tcp://10.0.0.3:7500"));
     fx_clear (fx);
 }
 
@@ -1569,6 +1569,43 @@ test_p3_commit (void)
     fx_destroy (&fx);
 }
 
+/*  Found by the simulation (seed 2427): a CanCommit naming an agent with
+ *  no known peer endpoint leaves the agents unable to terminate without
+ *  the coordinator.  Such a 3PC transaction aborts at once, saying why;
+ *  nothing is sent as a CanCommit.                                       */
+static void
+test_p3_missing_peer (void)
+{
+    fx_t *fx = fx_new ();
+    fx_agent (fx, "a", m_hello_peer ("a", "tcp://10.0.0.1:7500"));
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_clear (fx);
+    const char *const ab[] = { "a", "b", NULL };
+    tpc_msg_t *m = m_new (TPC_MSG_SUBMIT, 1, NULL);
+    for (size_t i = 0; i < 2; i++)
+        tpc_msg_add_stmt (m, ab[i], "UPDATE t SET x = x + 1", 0, NULL);
+    m->protocol = TPC_PROTO_3PC;
+    m->has_protocol = true;
+    fx_client (fx, C1, m);
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT (r->reason && strstr (r->reason, "'b' announced none"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_WORK), 0);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
+    /* once b says where its peers reach it, 3PC goes ahead */
+    fx_agent (fx, "b", m_hello_peer ("b", "tcp://10.0.0.2:7500"));
+    fx_clear (fx);
+    fx_submit_proto (fx, 2, ab, TPC_PROTO_3PC);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_WORK), 2);
+    /* 2PC never needs peer endpoints */
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_clear (fx);
+    fx_submit_proto (fx, 3, ab, TPC_PROTO_2PC);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_WORK), 2);
+    fx_destroy (&fx);
+}
+
 static void
 test_p3_vote_no (void)
 {
@@ -1577,7 +1614,7 @@ test_p3_vote_no (void)
     const char *gid = fx_submit_proto (fx, 1, ABC, TPC_PROTO_3PC);
     const tpc_msg_t *w = fx_find_agent (fx, "c", TPC_MSG_WORK);
     CU_ASSERT_EQUAL_FATAL (w->npeers, 3);
-    CU_ASSERT_STRING_EQUAL (w->peers[2], "");      /* c announced none */
+    CU_ASSERT_STRING_EQUAL (w->peers[2], "tcp://10.0.0.3:7500");
     fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
     fx_agent (fx, "b", m_vote (gid, TPC_VOTE_NO, "constraint"));
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
@@ -1895,7 +1932,7 @@ test_p3_default_and_paths (void)
     CU_ASSERT_STRING_EQUAL (p->parts[0], "b");
     CU_ASSERT_STRING_EQUAL (p->parts[1], "c");
     CU_ASSERT_STRING_EQUAL (p->peers[0], "tcp://10.0.0.2:7500");
-    CU_ASSERT_STRING_EQUAL (p->peers[1], "");
+    CU_ASSERT_STRING_EQUAL (p->peers[1], "tcp://10.0.0.3:7500");
     /* b votes readonly anyway: it leaves, and is never pre-committed */
     fx_agent (fx, "b", m_vote (g, TPC_VOTE_READONLY, NULL));
     fx_agent (fx, "c", m_vote (g, TPC_VOTE_YES, NULL));
@@ -1953,6 +1990,7 @@ static const tpc_test_case_t s_cases[] = {
     { "many_concurrent", test_many_concurrent },
     { "many_timeouts", test_many_timeouts },
     { "p3_commit", test_p3_commit },
+    { "p3_missing_peer", test_p3_missing_peer },
     { "p3_vote_no", test_p3_vote_no },
     { "p3_state_aborted", test_p3_state_aborted },
     { "p3_state_committed", test_p3_state_committed },

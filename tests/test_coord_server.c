@@ -81,9 +81,11 @@ s_recv (void *sock, int timeout_ms)
 static void
 s_hellos (fx_t *fx)
 {
+    /* a peer endpoint each: three-phase commit needs them (never used
+     * here: these fake agents run no termination protocol) */
     for (int i = 0; i < 2; i++)
-        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"hello\",\"name\":\"%s\"}",
-                 s_names[i]);
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"hello\",\"name\":\"%s\","
+                 "\"peer\":\"tcp://127.0.0.1:%d\"}", s_names[i], 9 + i);
 }
 
 /*  Wait for a message of TYPE (for GID if not NULL) on agent I, sending

@@ -1341,8 +1341,10 @@ s_peer_ask (s_fx_t *fx, const char *name, tpc_msg_type_t type, const char *gid,
     CU_ASSERT_PTR_NULL (m);
 }
 
-/*  The coordinator drives a 3PC gid: vote yes only after UNCERTAIN is
- *  durable, state reply only after PRECOMMITTED is, COMMIT PREPARED only
+/*  The coordinator drives a 3PC gid: UNCERTAIN durable before the
+ *  database prepares (a crash in between must not leave a prepared
+ *  transaction only a dead coordinator could settle), vote yes only after
+ *  the prepare, state reply only after PRECOMMITTED is, COMMIT PREPARED only
  *  after COMMITTED is; getstate answered; forgotten after p3_forget_ms. */
 static void
 test_3pc_coordinator_path (void)
@@ -1362,7 +1364,9 @@ test_3pc_coordinator_path (void)
     int vy = s_ev (&fx, "send vote yes " G1);
     CU_ASSERT (pu >= 0 && vy > pu);
     s_persisted_t *p = s_persisted (&fx, G1);
-    CU_ASSERT (p && p->state == TPC_P3_UNCERTAIN && p->nparts == 3 && p->prepared);
+    CU_ASSERT (p && p->state == TPC_P3_UNCERTAIN && p->nparts == 3
+               && !p->prepared);        /* persisted BEFORE the prepare */
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
     s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
     CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
 
@@ -1482,9 +1486,10 @@ test_3pc_persist_failure (void)
     s_teardown (&fx);
 }
 
-/*  A read-only 3PC transaction: the RM commits it at PREPARE, so nothing
- *  is prepared and the vote is readonly (the coordinator leaves it out);
- *  nothing is persisted and the agent says UNKNOWN.                     */
+/*  A read-only 3PC transaction: three-phase commit never votes readonly
+ *  (an agent that left would answer UNKNOWN to a termination round, and a
+ *  leader's commit could not be applied there), so the RM keeps it
+ *  prepared (keep_readonly), the vote is yes and the state UNCERTAIN.    */
 static void
 test_3pc_readonly (void)
 {
@@ -1492,10 +1497,15 @@ test_3pc_readonly (void)
     s_setup3 (&fx, "a1");
     s_work3 (&fx, G1, "SELECT 1");
     s_pump (&fx);
-    s_expect_vote (&fx, G1, TPC_VOTE_READONLY, NULL);
-    CU_ASSERT_EQUAL (fx.npers, 0);
-    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
-    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    CU_ASSERT_EQUAL (fx.npers, 1);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
     s_teardown (&fx);
 }
 
@@ -1860,6 +1870,71 @@ test_3pc_restore (void)
     s_teardown (&fx);
 }
 
+/*  Found by the simulation (seed 11913): p0, pre-committed, committed
+ *  alone while p1 was down; p1 came back and, with p0 now down, aborted
+ *  alone by rule 4.  A gid restored undecided (this agent was down) may
+ *  lead only a round that reached EVERY participant; it may still adopt a
+ *  decision it sees.  And (seed 1022): a peer's decide committed about a
+ *  gid this agent holds no 3PC state of (it never voted yes) is not
+ *  applied: it would leave an "aborted" tombstone for a committed gid.  */
+static void
+test_3pc_recovered_site (void)
+{
+    s_fx_t fx;
+    memset (&fx, 0, sizeof fx);
+    fx.mem = part_mem_new (NULL);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
+    fx.p3 = true;
+    fx.cfg.name = "a1";
+    fx.cfg.p3_forget_ms = 10000;
+    fx.now = 7000;
+    part_engine_io_t io = { .arg = &fx, .send = s_send, .log = s_log,
+                            .peer_send = s_peer_send,
+                            .peer_reply = s_peer_reply, .persist = s_persist };
+    fx.eng = part_engine_new (&fx.cfg, part_mem_rm (fx.mem), &io);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx.eng);
+    char *parts[3], *peers[3];
+    for (size_t i = 0; i < 3; i++) {
+        parts[i] = (char *) s_names3[i];
+        peers[i] = (char *) s_peers3[i];
+    }
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G1, TPC_P3_UNCERTAIN, 3,
+                                          parts, peers), 0);
+    part_engine_start (fx.eng, fx.now);
+    s_pump (&fx);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 2);
+    s_clear_out (&fx);
+    /* only b2 answers (c3 is down): a1 would lead, but was down itself */
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_wait (&fx, 500);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_DECIDE), 0);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    /* the next round reaches c3, which committed while a1 was down */
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);
+    CU_ASSERT (s_peer_count (&fx, TPC_MSG_GETSTATE) >= 2);
+    s_clear_out (&fx);
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "c3", G1, TPC_P3_COMMITTED);
+    s_pump (&fx);
+    s_wait (&fx, 500);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+
+    /* a decide committed about a gid never voted on here: not applied */
+    s_clear_out (&fx);
+    s_peer_ask (&fx, "b2", TPC_MSG_DECIDE, G3, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_peer (&fx, "b2", TPC_MSG_STATE, G3, TPC_P3_UNKNOWN);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G3), 0);     /* no tombstone */
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G3), TPC_P3_UNKNOWN);
+    s_teardown (&fx);
+}
+
 /*  A separate prepare message carries the CanCommit too; an abort while
  *  the 3PC prepare runs: no state kept, vote no, rolled back, acked.    */
 static void
@@ -1910,8 +1985,11 @@ test_3pc_prepare_message_and_early_abort (void)
     s_wait (&fx, 200);
     s_expect_vote (&fx, G2, TPC_VOTE_NO, NULL);
     s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
-    CU_ASSERT_PTR_NULL (s_persisted (&fx, G2));
-    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_UNKNOWN);
+    /* UNCERTAIN was durable before the prepare; the no vote makes it
+     * ABORTED, so a termination round hears the truth */
+    s_persisted_t *p2 = s_persisted (&fx, G2);
+    CU_ASSERT (p2 && p2->state == TPC_P3_ABORTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_ABORTED);
     CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
     CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
     s_teardown (&fx);
@@ -2259,6 +2337,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_term_sync_replies", test_3pc_term_sync_replies },
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
+    { "3pc_recovered_site", test_3pc_recovered_site },
     { "3pc_query_answer", test_3pc_query_answer },
     { "3pc_prepare_message_and_early_abort",
       test_3pc_prepare_message_and_early_abort },
