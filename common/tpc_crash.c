@@ -27,10 +27,14 @@ static const char *const s_points[] = {
     "coord.after_fsync",
     "coord.commit_sent",
     "coord.before_end",
+    "coord.precommit_logged",
+    "coord.precommit_sent",
+    "coord.precommit_acked",
     "agent.after_work",
     "agent.after_prepare",
     "agent.after_vote",
     "agent.after_commit_prepared",
+    "agent.after_precommit",
     NULL
 };
 

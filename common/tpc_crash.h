@@ -44,6 +44,14 @@
  *      coord.commit_sent         a decide(committed) was handed to ZeroMQ
  *                                (one pass per decide: k of N done)
  *      coord.before_end          about to write an END record
+ *      coord.precommit_logged    3PC: a PRECOMMIT record is durable
+ *                                (fdatasync returned 0), no precommit sent
+ *      coord.precommit_sent      3PC: a precommit was handed to ZeroMQ (one
+ *                                pass per message)
+ *      coord.precommit_acked     3PC: a `state precommitted` reply arrived
+ *                                and the engine saw it; nothing it caused
+ *                                (the COMMIT record) written yet; pass k =
+ *                                k such replies in
  *    agent (part_agent):
  *      agent.after_work          a work batch ran (EXEC completed), the
  *                                engine has not seen it: no PREPARE yet
@@ -53,6 +61,8 @@
  *      agent.after_vote          a yes vote was handed to ZeroMQ
  *      agent.after_commit_prepared   COMMIT PREPARED succeeded, the engine
  *                                has not seen it: no ack sent
+ *      agent.after_precommit     3PC: PRECOMMITTED persisted in the agent's
+ *                                state log, no `state` reply sent yet
  *  The state is no global: the pass counter lives in the tpc_crash_t.
  */
 #ifndef TPC_CRASH_H

@@ -1,5 +1,6 @@
-/*  coord_engine: two-phase commit with presumed abort, as a pure state
- *  machine (see coord_engine.h for events and actions).
+/*  coord_engine: two-phase commit with presumed abort, and Skeen's
+ *  three-phase commit, as a pure state machine (see coord_engine.h for
+ *  events and actions).
  *
  *  PER-TRANSACTION STATE MACHINE (gid = tpc_<id>_<epoch>_<seq>); each arrow
  *  names the function that takes it.
@@ -56,6 +57,41 @@
  *                       v (s_abort_settle)
  *                 ENDED(aborted)
  *
+ *  THREE-PHASE COMMIT (t->p3: the begin/submit's protocol, else
+ *  cfg.protocol; only with >= 2 participants, one keeps ONEPHASE).  The
+ *  prepare / work(then=prepare) is the CanCommit: protocol 3pc, parts =
+ *  every participant's name sorted, peers = their agents' hello.peer
+ *  ("" = none).  ACTIVE, PREPARING and ABORTING are as above; then:
+ *
+ *   PREPARING, every vote in, >= 1 yes: append PRECOMMIT(gid, yes
+ *   voters), FORCED, ticket p (s_votes_complete, s_precommit_begin)
+ *                       v
+ *         +------------------------+  nothing sent; status/query:
+ *         | PRECOMMITTING, !durable|  in_progress
+ *         +------------------------+
+ *                       | coord_engine_durable(>= p) (s_precommit_durable)
+ *                       v
+ *         +------------------------+  precommit to each yes voter, resent
+ *         | PRECOMMITTING, durable |  with the decide backoff and at its
+ *         +------------------------+  hello while it has not answered
+ *           |           |        |    precommitted; uncertain/unknown/
+ *           |           |        |    silence change nothing: NO timeout
+ *           |           |        |    (txn, vote, agent gone, send failed)
+ *           |           |        |    leaves this state (s_on_state)
+ *   state precommitted  |   state aborted from any (a termination leader
+ *   from every yes      |   decided): ABORT lazy, decide(aborted) to
+ *   voter, or state     |   every yes voter -> ABORTING (s_abort)
+ *   committed from any  |
+ *   (a leader decided): +--> rollback: refused (TPC_ESTATE); commit
+ *   append COMMIT,           retry: answered at the outcome; resolve:
+ *   FORCED                   refused
+ *   (s_commit_decide) -> COMMITTING, !durable, and on exactly as 2PC
+ *
+ *  A yes voter that votes readonly is out of phase 2 as in 2PC: it gets no
+ *  precommit and is not in PRECOMMIT nor COMMIT.  Replay: a PRECOMMIT
+ *  without a later COMMIT/ABORT/END/HEURISTIC is a live PRECOMMITTING,
+ *  durable; checkpoints copy it (coord_engine_foreach_precommitting).
+ *
  *  ENDED is not a state in memory: the transaction is removed from the table
  *  and its gid and outcome go to a bounded cache of recent ends, so status
  *  and retried commits still get the right answer for a while.
@@ -67,8 +103,15 @@
  *    status and query answer in_progress.
  *  - A decision never changes: COMMITTING and ABORTING accept only acks;
  *    votes, worked replies, timeouts and rollbacks there change nothing.
- *  - After a yes vote only the coordinator decides (there is no path from a
- *    participant's message to a commit without every vote being in).
+ *  - 2PC: after a yes vote only the coordinator decides (there is no path
+ *    from a participant's message to a commit without every vote being
+ *    in).  3PC: no COMMIT record without a durable PRECOMMIT record, and
+ *    then only when every yes voter answered precommitted or one answered
+ *    committed; after the PRECOMMIT record only an agent's `state aborted`
+ *    aborts (the decision of a termination leader, not a timeout).
+ *  - A precommit leaves only after its PRECOMMIT record is durable: no
+ *    participant is pre-committed without it, so presumed abort stays
+ *    right for a gid with no record.
  *  - Readonly voters are out of phase 2 and out of the COMMIT record; if no
  *    one voted yes there is no record at all (nothing to recover).
  *  - One participant = one phase: work(then=commit); the agent decides, the
@@ -100,11 +143,13 @@
 #include <string.h>
 
 typedef enum {
-    S_ACTIVE, S_PREPARING, S_ONEPHASE, S_COMMITTING, S_ABORTING
+    S_ACTIVE, S_PREPARING, S_ONEPHASE, S_COMMITTING, S_ABORTING,
+    S_PRECOMMITTING
 } s_state_t;
 
 static const char *s_state_names[] = {
-    "active", "preparing", "onephase", "committing", "aborting"
+    "active", "preparing", "onephase", "committing", "aborting",
+    "precommitting"
 };
 
 /*  What the cache of ended transactions remembers (non-zero: zhashx items
@@ -118,8 +163,11 @@ typedef struct {
     uint64_t seq;               /* last work seq sent to it */
     tpc_vote_t vote;            /* TPC_VOTE_NONE until it voted */
     bool asked;                 /* a vote is expected from it */
-    bool phase2;                /* receives the decision */
+    bool phase2;                /* receives the decision (and, 3PC, the
+                                   precommit) */
     bool acked;
+    bool precommitted;          /* 3PC: answered state precommitted (or
+                                   committed) */
 } s_part_t;
 
 typedef struct {
@@ -141,12 +189,17 @@ struct s_txn {
     bool lingered;              /* ABORTING: gave up resending */
     bool indoubt;               /* ONEPHASE: vote timeout passed */
     bool logged_abort;          /* prepares went out: log ABORT */
+    bool p3;                    /* three-phase commit */
+    bool pc_durable;            /* PRECOMMITTING: PRECOMMIT record durable */
     uint64_t created, deadline, vote_deadline;
     uint64_t resend_at, backoff, linger_until, ack_wait_until;
-    uint64_t ticket;            /* COMMIT record's forced ticket */
+    uint64_t ticket;            /* COMMIT (or PRECOMMIT) record's forced
+                                   ticket */
     s_part_t *parts;
     size_t nparts, capparts;
-    size_t nunacked;            /* phase-2 participants still to ack */
+    size_t nunacked;            /* phase-2 participants still to ack;
+                                   PRECOMMITTING: still to answer
+                                   precommitted */
     s_req_t exec;               /* exec waiting for worked */
     size_t exec_part;
     uint64_t exec_seq;
@@ -180,6 +233,7 @@ typedef struct {
     char name[TPC_RECORD_NAME_MAX];
     bool connected;
     uint64_t last_hello;
+    char *peer;                 /* its peer endpoint (hello.peer), or NULL */
 } s_agent_t;
 
 struct coord_engine {
@@ -200,7 +254,8 @@ struct coord_engine {
     uint64_t wake_reported;
     s_txn_t *dhead, *dtail;     /* waiting for coord_engine_durable */
     uint64_t tickets;
-    size_t in_doubt;
+    size_t in_doubt;            /* live COMMITTING transactions */
+    size_t precommitting;       /* live PRECOMMITTING transactions */
     coord_action_t *q;
     size_t qhead, qn, qcap;
     int err;                    /* sticky TPC_ENOMEM within one event */
@@ -438,7 +493,10 @@ s_agent_connected (coord_engine_t *self, const char *name)
 static void
 s_agent_destroy (void **item)
 {
-    free (*item);
+    s_agent_t *a = *item;
+    if (a)
+        free (a->peer);
+    free (a);
     *item = NULL;
 }
 
@@ -562,6 +620,10 @@ s_wake_of (coord_engine_t *self, const s_txn_t *t)
             w = S_MIN (t->resend_at, t->linger_until);
         if (t->client_open)
             w = S_MIN (w, t->deadline);
+        break;
+    case S_PRECOMMITTING:
+        if (t->pc_durable && t->nunacked > 0)
+            w = t->resend_at;       /* no deadline: never a timeout here */
         break;
     }
     return w;
@@ -794,6 +856,8 @@ s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
     s_owner_release (self, t);
     if (t->state == S_COMMITTING)
         self->in_doubt--;
+    if (t->state == S_PRECOMMITTING)
+        self->precommitting--;
     s_heap_remove (self, t);
     assert (!t->dnext && self->dtail != t);
     zhashx_delete (self->txns, t->gid);
@@ -844,7 +908,8 @@ s_record_new (coord_engine_t *self, tpc_rec_type_t type, const s_txn_t *t)
     }
     rec->type = type;
     snprintf (rec->gid, sizeof rec->gid, "%s", t->gid);
-    if (type == TPC_REC_COMMIT || type == TPC_REC_ABORT)
+    if (type == TPC_REC_COMMIT || type == TPC_REC_ABORT
+        || type == TPC_REC_PRECOMMIT)
         for (size_t i = 0; i < t->nparts && rec->nparts < TPC_RECORD_PARTS_MAX;
              i++)
             if (t->parts[i].phase2)
@@ -879,8 +944,11 @@ static bool
 s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
 {
     assert (t->state == S_ACTIVE || t->state == S_PREPARING
-            || t->state == S_ONEPHASE);
+            || t->state == S_ONEPHASE
+            || (t->state == S_PRECOMMITTING && t->pc_durable));
     const char *reason = t->reason ? t->reason : "aborted";
+    if (t->state == S_PRECOMMITTING)
+        self->precommitting--;
     s_log (self, 0, "%s: abort: %s", t->gid, reason);
     if (t->exec.set) {
         s_reply_error (self, t->exec.id, t->exec.len, t->exec.rid,
@@ -907,6 +975,60 @@ s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
     return s_abort_settle (self, t, now);
 }
 
+/*  T waits in the FIFO for coord_engine_durable(>= t->ticket).           */
+static void
+s_durable_wait (coord_engine_t *self, s_txn_t *t)
+{
+    t->dnext = NULL;
+    if (self->dtail)
+        self->dtail->dnext = t;
+    else
+        self->dhead = t;
+    self->dtail = t;
+}
+
+/*  Decide commit for T (every phase-2 participant voted yes; 3PC: and
+ *  pre-committed, or one reported committed): force the COMMIT record.  */
+static void
+s_commit_decide (coord_engine_t *self, s_txn_t *t)
+{
+    size_t yes = 0;
+    for (size_t i = 0; i < t->nparts; i++) {
+        t->parts[i].acked = false;
+        yes += t->parts[i].phase2;
+    }
+    if (t->state == S_PRECOMMITTING)
+        self->precommitting--;
+    t->state = S_COMMITTING;
+    self->in_doubt++;
+    t->nunacked = yes;
+    t->durable = false;
+    t->ticket = s_append (self, s_record_new (self, TPC_REC_COMMIT, t), true);
+    s_durable_wait (self, t);
+    s_log (self, 0, "%s: commit decided (%zu yes), waiting for ticket %"
+           PRIu64 " to be durable", t->gid, yes, t->ticket);
+    s_reschedule (self, t);
+}
+
+/*  3PC, every vote in: force the PRECOMMIT record; precommit goes out
+ *  once it is durable (s_precommit_durable).                              */
+static void
+s_precommit_begin (coord_engine_t *self, s_txn_t *t, size_t yes)
+{
+    for (size_t i = 0; i < t->nparts; i++)
+        t->parts[i].precommitted = false;
+    t->state = S_PRECOMMITTING;
+    self->precommitting++;
+    t->nunacked = yes;
+    t->pc_durable = false;
+    t->ticket = s_append (self, s_record_new (self, TPC_REC_PRECOMMIT, t),
+                          true);
+    s_durable_wait (self, t);
+    s_log (self, 0, "%s: every vote yes (%zu), pre-commit waiting for ticket %"
+           PRIu64 " to be durable", t->gid, yes, t->ticket);
+    s_reschedule (self, t);
+}
+
 /*  Every vote of a PREPARING T is in and none is no.                     */
 static void
 s_votes_complete (coord_engine_t *self, s_txn_t *t, uint64_t now)
@@ -924,21 +1046,44 @@ s_votes_complete (coord_engine_t *self, s_txn_t *t, uint64_t now)
         s_forget (self, t, S_END_COMMITTED);
         return;
     }
-    t->state = S_COMMITTING;
-    self->in_doubt++;
     t->voted_at = now;
-    t->nunacked = yes;
-    t->durable = false;
-    t->ticket = s_append (self, s_record_new (self, TPC_REC_COMMIT, t), true);
-    t->dnext = NULL;
-    if (self->dtail)
-        self->dtail->dnext = t;
+    if (t->p3)
+        s_precommit_begin (self, t, yes);
     else
-        self->dhead = t;
-    self->dtail = t;
-    s_log (self, 0, "%s: commit decided (%zu yes), waiting for ticket %"
-           PRIu64 " to be durable", t->gid, yes, t->ticket);
-    (void) now;
+        s_commit_decide (self, t);
+}
+
+/*  Send precommit to every phase-2 participant of a PRECOMMITTING T that
+ *  has not answered precommitted and whose agent is connected
+ *  (ONLY_AGENT: just that one).                                          */
+static void
+s_precommit_drive (coord_engine_t *self, s_txn_t *t, const char *only_agent)
+{
+    for (size_t i = 0; i < t->nparts; i++) {
+        s_part_t *p = &t->parts[i];
+        if (!p->phase2 || p->precommitted)
+            continue;
+        if (only_agent && strcmp (only_agent, p->name))
+            continue;
+        if (!s_agent_connected (self, p->name))
+            continue;
+        tpc_msg_t *msg = s_msg (self, TPC_MSG_PRECOMMIT);
+        if (msg && tpc_msg_set_str (&msg->gid, t->gid)) {
+            self->err = TPC_ENOMEM;
+            tpc_msg_destroy (&msg);
+        }
+        s_to_agent (self, p->name, msg);
+    }
+}
+
+/*  The PRECOMMIT record of T is durable: precommit to everyone.          */
+static void
+s_precommit_durable (coord_engine_t *self, s_txn_t *t, uint64_t now)
+{
+    t->pc_durable = true;
+    t->backoff = self->cfg.resend_min_ms;
+    t->resend_at = now + t->backoff;
+    s_precommit_drive (self, t, NULL);
     s_reschedule (self, t);
 }
 
@@ -1033,14 +1178,54 @@ s_view (coord_engine_t *self, const char *gid)
  *  Client requests
  */
 
+/*  Does a begin/submit MSG ask for three-phase commit?                   */
+static bool
+s_wants_p3 (coord_engine_t *self, const tpc_msg_t *msg)
+{
+    tpc_proto_t proto = msg->has_protocol ? msg->protocol
+                                          : self->cfg.protocol;
+    return proto == TPC_PROTO_3PC;
+}
+
+static int
+s_index_cmp_name (const void *a, const void *b, void *arg)
+{
+    const s_txn_t *t = arg;
+    return strcmp (t->parts[*(const size_t *) a].name,
+                   t->parts[*(const size_t *) b].name);
+}
+
+/*  Make MSG (prepare, or work then=prepare) of a 3PC T the CanCommit:
+ *  protocol 3pc, every participant's name sorted, and their peer
+ *  endpoints as their agents last announced them ("" = none).           */
+static void
+s_cancommit (coord_engine_t *self, const s_txn_t *t, tpc_msg_t *msg)
+{
+    size_t order[TPC_RECORD_PARTS_MAX];
+    assert (t->nparts <= TPC_RECORD_PARTS_MAX);
+    for (size_t i = 0; i < t->nparts; i++)
+        order[i] = i;
+    qsort_r (order, t->nparts, sizeof *order, s_index_cmp_name,
+             (void *) t);
+    msg->protocol = TPC_PROTO_3PC;
+    msg->has_protocol = true;
+    for (size_t k = 0; k < t->nparts; k++) {
+        const char *name = t->parts[order[k]].name;
+        s_agent_t *a = zhashx_lookup (self->agents, name);
+        s_check (self, tpc_msg_strv_push (&msg->parts, &msg->nparts, name));
+        s_check (self, tpc_msg_strv_push (&msg->peers, &msg->npeers,
+                                          a && a->peer ? a->peer : ""));
+    }
+}
+
 static bool
 s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
          const tpc_msg_t *msg, const char *owner)
 {
-    if (msg->has_protocol && msg->protocol != TPC_PROTO_2PC) {
+    if (msg->has_protocol && msg->protocol != TPC_PROTO_2PC
+        && msg->protocol != TPC_PROTO_3PC) {
         s_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
-                       "protocol %s is not supported by this coordinator "
-                       "(use 2pc)", tpc_proto_name (msg->protocol));
+                       "unknown protocol (use 2pc or 3pc)");
         return false;
     }
     if (zhashx_size (self->txns) >= self->cfg.max_txns) {
@@ -1074,6 +1259,7 @@ s_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
     }
     s_owner_take (self, t, owner);
     t->client_open = true;
+    t->p3 = s_wants_p3 (self, msg);
     s_reschedule (self, t);
     tpc_msg_t *reply = s_msg (self, TPC_MSG_BEGUN);
     if (!reply)
@@ -1130,6 +1316,7 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     }
     s_owner_take (self, t, owner);
     bool onephase = nnames == 1;
+    t->p3 = !onephase && s_wants_p3 (self, msg);
     t->state = onephase ? S_ONEPHASE : S_PREPARING;
     t->prepare_at = now;
     t->logged_abort = !onephase;
@@ -1137,27 +1324,31 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     s_req_set (self, &t->done, id, len, msg->rid);
     for (size_t j = 0; j < nnames; j++) {
         s_part_t *p = s_part_add (self, t, names[j]);
-        tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
-        if (!p || !work) {
-            tpc_msg_destroy (&work);
-            continue;
+        if (p) {
+            p->seq = 1;
+            p->asked = !onephase;
         }
-        p->seq = 1;
-        p->asked = !onephase;
+    }
+    for (size_t j = 0; j < t->nparts; j++) {
+        tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
+        if (!work)
+            continue;
         work->seq = 1;
         work->then = onephase ? TPC_THEN_COMMIT : TPC_THEN_PREPARE;
         s_check (self, tpc_msg_set_str (&work->gid, t->gid));
+        if (t->p3)
+            s_cancommit (self, t, work);
         for (size_t i = 0; i < msg->nstmts; i++) {
             const tpc_stmt_t *s = &msg->stmts[i];
-            if (strcmp (s->on, names[j]) == 0)
+            if (strcmp (s->on, t->parts[j].name) == 0)
                 s_check (self, tpc_msg_add_stmt (
                     work, NULL, s->sql, s->nparams,
                     (const char *const *) s->params));
         }
-        s_to_agent (self, names[j], work);
+        s_to_agent (self, t->parts[j].name, work);
     }
     s_log (self, 0, "%s: submit, %zu participant(s), %s", t->gid, nnames,
-           onephase ? "one phase" : "two phases");
+           onephase ? "one phase" : t->p3 ? "three phases" : "two phases");
     s_reschedule (self, t);
 }
 
@@ -1239,6 +1430,7 @@ s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
         s_req_set (self, &t->done, id, len, msg->rid);   /* a retry */
         return;
     case S_PREPARING:
+    case S_PRECOMMITTING:
         s_req_set (self, &t->done, id, len, msg->rid);   /* a retry */
         return;
     case S_COMMITTING:
@@ -1294,6 +1486,8 @@ s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
             if (!prep)
                 continue;
             s_check (self, tpc_msg_set_str (&prep->gid, t->gid));
+            if (t->p3)
+                s_cancommit (self, t, prep);
             t->parts[i].asked = true;
             s_to_agent (self, t->parts[i].name, prep);
         }
@@ -1323,6 +1517,11 @@ s_on_rollback (coord_engine_t *self, const uint8_t *id, size_t len,
     case S_COMMITTING:
         s_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
                        "transaction is committed: too late to roll back");
+        return;
+    case S_PRECOMMITTING:
+        s_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
+                       "transaction is pre-committed (three-phase commit): "
+                       "too late to roll back");
         return;
     case S_ABORTING:
         s_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
@@ -1479,17 +1678,28 @@ s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         zhashx_insert (self->agents, name, a);
     }
     a->last_hello = now;
+    /* a real hello (it has a name; the one made up for another message
+     * has none) says where the agent's peers reach it, for 3PC */
+    if (msg->name && !(a->peer && msg->peer && !strcmp (a->peer, msg->peer))) {
+        free (a->peer);
+        a->peer = NULL;
+        if (msg->peer && !(a->peer = strdup (msg->peer)))
+            self->err = TPC_ENOMEM;
+    }
     if (a->connected)
         return;
     a->connected = true;
     self->agent_connects++;
     s_log (self, 0, "agent '%s' connected", name);
-    /* resend every pending decision this agent has not acked */
+    /* resend every pending decision (and 3PC precommit) this agent has not
+     * acked */
     for (s_txn_t *t = zhashx_first (self->txns); t;
          t = zhashx_next (self->txns))
         if ((t->state == S_COMMITTING && t->durable)
             || (t->state == S_ABORTING && !t->lingered))
             s_drive (self, t, name);
+        else if (t->state == S_PRECOMMITTING && t->pc_durable)
+            s_precommit_drive (self, t, name);
 }
 
 static void
@@ -1567,6 +1777,11 @@ s_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         s_drive (self, t, name);        /* a repeated vote: remind it */
         return;
     }
+    if (t && p && p->phase2 && !p->precommitted
+        && t->state == S_PRECOMMITTING && t->pc_durable) {
+        s_precommit_drive (self, t, name);
+        return;
+    }
     s_log (self, 0, "%s: stale %s vote from '%s' ignored", msg->gid,
            tpc_vote_name (msg->vote), name);
     if (!t && msg->vote == TPC_VOTE_YES
@@ -1637,6 +1852,59 @@ s_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     }
     if (t->nunacked == 0)
         s_commit_finished (self, t);
+}
+
+/*  3PC: agent NAME's state of a gid, the reply to a precommit.          */
+static void
+s_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
+            uint64_t now)
+{
+    s_txn_t *t = s_txn_lookup (self, msg->gid);
+    s_part_t *p = t ? s_part_find (t, name, NULL) : NULL;
+    if (!t || !p || t->state != S_PRECOMMITTING || !t->pc_durable
+        || !p->phase2) {
+        bool contra = t && p && p->phase2
+                      && ((t->state == S_COMMITTING
+                           && msg->p3 == TPC_P3_ABORTED)
+                          || (t->state == S_ABORTING
+                              && msg->p3 == TPC_P3_COMMITTED));
+        s_log (self, contra ? 1 : 0, "%s: %s state %s from '%s' ignored%s",
+               msg->gid, contra ? "CONTRADICTING" : "stale",
+               tpc_p3_name (msg->p3), name,
+               contra ? " (the decision stands; see the partition hazard "
+                        "of three-phase commit)" : "");
+        return;
+    }
+    switch (msg->p3) {
+    case TPC_P3_COMMITTED:
+        /* a termination leader decided commit: that is final */
+        s_log (self, 0, "%s: '%s' reports committed: commit", t->gid, name);
+        p->precommitted = true;
+        s_commit_decide (self, t);
+        return;
+    case TPC_P3_PRECOMMITTED:
+        if (!p->precommitted) {
+            p->precommitted = true;
+            t->nunacked--;
+        }
+        if (t->nunacked == 0) {
+            s_log (self, 0, "%s: every participant pre-committed", t->gid);
+            s_commit_decide (self, t);
+        }
+        return;
+    case TPC_P3_ABORTED:
+        /* a termination leader decided abort: that is final */
+        s_set_reason (self, t, "participant '%s' reports aborted (decided "
+                      "by the termination protocol)", name);
+        s_abort (self, t, now);
+        return;
+    default:
+        /* uncertain (e.g. in a termination round) or unknown: the
+         * precommit is resent; never a timeout from here */
+        s_log (self, 0, "%s: '%s' is %s: precommit resent later", t->gid,
+               name, tpc_p3_name (msg->p3));
+        return;
+    }
 }
 
 static void
@@ -1735,8 +2003,11 @@ s_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
         if (!decided) {
             s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
                            "%s is %s: the coordinator is still driving it "
-                           "(wait for its timeout, or roll it back)", gid,
-                           s_state_names[t->state]);
+                           "(%s)", gid, s_state_names[t->state],
+                           t->state == S_PRECOMMITTING
+                           ? "three-phase commit: its participants' "
+                             "termination protocol decides it"
+                           : "wait for its timeout, or roll it back");
             return;
         }
         tpc_outcome_t have = t->state == S_COMMITTING
@@ -1861,6 +2132,7 @@ s_count_in_doubt (coord_engine_t *self, uint64_t now, uint64_t *oldest)
     for (s_txn_t *t = zhashx_first (self->txns); t;
          t = zhashx_next (self->txns)) {
         bool doubt = t->state == S_COMMITTING
+                     || t->state == S_PRECOMMITTING
                      || (t->state == S_ONEPHASE && t->indoubt);
         for (size_t i = 0; !doubt && t->state == S_PREPARING
                            && i < t->nparts; i++)
@@ -1972,6 +2244,13 @@ s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now)
         }
         s_abort_settle (self, t, now);
         return;
+    case S_PRECOMMITTING:
+        if (t->pc_durable && t->nunacked > 0 && now >= t->resend_at) {
+            s_precommit_drive (self, t, NULL);
+            t->backoff = S_MIN (t->backoff * 2, self->cfg.resend_max_ms);
+            t->resend_at = now + t->backoff;
+        }
+        break;
     }
     s_reschedule (self, t);
 }
@@ -2099,14 +2378,23 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             self->replayed_epoch = rec->epoch;
         break;
     case TPC_REC_COMMIT:
-        if (s_txn_lookup (self, rec->gid))
+        t = s_txn_lookup (self, rec->gid);
+        if (t && t->state != S_PRECOMMITTING)
             break;              /* a checkpoint's copy */
-        t = s_txn_add (self, rec->gid, S_COMMITTING);
-        if (!t)
+        if (t) {                /* 3PC: pre-committed, then decided */
+            self->precommitting--;
+            t->state = S_COMMITTING;
+            for (size_t i = 0; i < t->nparts; i++)
+                t->parts[i].phase2 = false;
+        }
+        else if (!(t = s_txn_add (self, rec->gid, S_COMMITTING)))
             break;
         t->durable = true;
+        t->nunacked = 0;
         for (size_t i = 0; i < rec->nparts; i++) {
-            s_part_t *p = s_part_add (self, t, rec->parts[i]);
+            s_part_t *p = s_part_find (t, rec->parts[i], NULL);
+            if (!p)
+                p = s_part_add (self, t, rec->parts[i]);
             if (p) {
                 p->vote = TPC_VOTE_YES;
                 p->phase2 = true;
@@ -2125,8 +2413,34 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             s_remember (self, rec->gid, S_END_COMMITTED);
         break;
     case TPC_REC_ABORT:
-        if (!s_txn_lookup (self, rec->gid))
+        t = s_txn_lookup (self, rec->gid);
+        if (t && t->state == S_PRECOMMITTING)
+            s_forget (self, t, S_END_ABORTED);
+        else if (!t)
             s_remember (self, rec->gid, S_END_ABORTED);
+        break;
+    case TPC_REC_PRECOMMIT:
+        /* 3PC: pre-committed, undecided unless a later record says more */
+        if (s_txn_lookup (self, rec->gid) || s_recall (self, rec->gid))
+            break;              /* a checkpoint's copy, or decided */
+        t = s_txn_add (self, rec->gid, S_PRECOMMITTING);
+        if (!t)
+            break;
+        t->p3 = true;
+        t->pc_durable = true;
+        t->logged_abort = true;
+        self->precommitting++;
+        for (size_t i = 0; i < rec->nparts; i++) {
+            s_part_t *p = s_part_add (self, t, rec->parts[i]);
+            if (p) {
+                p->vote = TPC_VOTE_YES;
+                p->asked = true;
+                p->phase2 = true;
+                t->nunacked++;
+            }
+        }
+        if (t->nunacked == 0) /* cannot happen: it names the yes voters */
+            s_forget (self, t, S_END_ABORTED);
         break;
     case TPC_REC_HEURISTIC:
         /* an operator's resolve is a decision; a heuristic outcome an
@@ -2139,9 +2453,11 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
         t = s_txn_lookup (self, rec->gid);
         if (t && rec->outcome == 1)
             s_forget (self, t, S_END_COMMITTED);   /* its END may be lost */
+        else if (t && t->state == S_PRECOMMITTING)
+            s_forget (self, t, S_END_ABORTED);
         break;
     default:
-        break;                  /* PRECOMMIT: history only */
+        break;
     }
     int rc = self->err;
     self->err = 0;
@@ -2170,6 +2486,9 @@ coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now)
     if (self->in_doubt > 0)
         s_log (self, 0, "%zu decided transaction(s) to drive to the end",
                self->in_doubt);
+    if (self->precommitting > 0)
+        s_log (self, 0, "%zu pre-committed transaction(s) (3PC) to drive "
+               "to a decision", self->precommitting);
     return s_finish (self);
 }
 
@@ -2287,6 +2606,9 @@ coord_engine_agent (coord_engine_t *self, const char *name,
     case TPC_MSG_QUERY:
         s_on_query (self, name, msg);
         break;
+    case TPC_MSG_STATE:
+        s_on_state (self, name, msg, now);
+        break;
     default:
         s_log (self, 1, "agent '%s' sent '%s', not an agent message: dropped",
                name, tpc_msg_type_name (msg->type));
@@ -2359,7 +2681,10 @@ coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
         if (!self->dhead)
             self->dtail = NULL;
         t->dnext = NULL;
-        s_commit_durable (self, t, now);
+        if (t->state == S_PRECOMMITTING)
+            s_precommit_durable (self, t, now);
+        else
+            s_commit_durable (self, t, now);
     }
     s_resolves_durable (self, ticket, now);
     return s_finish (self);
@@ -2450,7 +2775,7 @@ coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out)
 size_t
 coord_engine_in_doubt (coord_engine_t *self)
 {
-    return self->in_doubt;
+    return self->in_doubt + self->precommitting;
 }
 
 uint64_t
@@ -2487,9 +2812,11 @@ coord_engine_foreach_resolved (coord_engine_t *self, coord_decided_fn *fn,
     return rc;
 }
 
-int
-coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
-                              void *arg)
+/*  Walk the live transactions in STATE in gid order, each as a record of
+ *  TYPE naming its phase-2 participants.                                  */
+static int
+s_foreach_state (coord_engine_t *self, s_state_t state, tpc_rec_type_t type,
+                 coord_decided_fn *fn, void *arg)
 {
     size_t n;
     int rc = 0;
@@ -2500,20 +2827,40 @@ coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
         goto cleanup;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (v[i]->state != S_COMMITTING)
+        const s_txn_t *t = v[i];
+        if (t->state != state)
             continue;
         memset (rec, 0, sizeof *rec);
-        rec->type = TPC_REC_COMMIT;
-        snprintf (rec->gid, sizeof rec->gid, "%s", v[i]->gid);
-        for (size_t j = 0; j < v[i]->nparts; j++)
-            if (v[i]->parts[j].phase2)
+        rec->type = type;
+        snprintf (rec->gid, sizeof rec->gid, "%s", t->gid);
+        size_t nacked = 0;
+        for (size_t j = 0; j < t->nparts; j++)
+            if (t->parts[j].phase2) {
                 snprintf (rec->parts[rec->nparts++], TPC_RECORD_NAME_MAX,
-                          "%s", v[i]->parts[j].name);
-        rc = fn (arg, rec, s_nacked (v[i], NULL));
+                          "%s", t->parts[j].name);
+                nacked += state == S_PRECOMMITTING ? t->parts[j].precommitted
+                                                   : t->parts[j].acked;
+            }
+        rc = fn (arg, rec, nacked);
     }
 cleanup:
     self->err = 0;
     free (rec);
     free (v);
     return rc;
+}
+
+int
+coord_engine_foreach_precommitting (coord_engine_t *self,
+                                    coord_decided_fn *fn, void *arg)
+{
+    return s_foreach_state (self, S_PRECOMMITTING, TPC_REC_PRECOMMIT, fn,
+                            arg);
+}
+
+int
+coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
+                              void *arg)
+{
+    return s_foreach_state (self, S_COMMITTING, TPC_REC_COMMIT, fn, arg);
 }

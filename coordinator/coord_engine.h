@@ -1,5 +1,6 @@
-/*  coord_engine: the coordinator's pure two-phase-commit engine (presumed
- *  abort).
+/*  coord_engine: the coordinator's pure atomic-commit engine: two-phase
+ *  commit with presumed abort, and three-phase commit (Skeen) per
+ *  transaction (the begin/submit's protocol, else cfg.protocol).
  *
  *  The engine owns every transaction's state and decides what happens next,
  *  but performs no I/O and reads no clock: the shell (coord_server) feeds it
@@ -15,8 +16,9 @@
  *            record durable and then call coord_engine_durable(ticket).
  *            Nothing the engine has already queued depends on a forced
  *            append: every send that needs the record durable (decide
- *            committed, a client's "committed", an answer "committed") is
- *            held inside the engine and queued only by coord_engine_durable.
+ *            committed, a client's "committed", an answer "committed", a
+ *            3PC precommit after its PRECOMMIT record) is held inside the
+ *            engine and queued only by coord_engine_durable.
  *            Lazy appends (ABORT, END, HEURISTIC) never need a sync.
  *    WAKE    call coord_engine_tick() at time AT (UINT64_MAX: no timer);
  *            replaces any earlier WAKE (one timer for the whole engine)
@@ -79,6 +81,9 @@ typedef struct {
     size_t max_result_rows;     /* rows of one exec result: over it
                                    TPC_ELIMIT and the transaction aborts;
                                    0 = 100000 */
+    tpc_proto_t protocol;       /* a begin/submit without "protocol":
+                                   TPC_PROTO_2PC (0, default) or
+                                   TPC_PROTO_3PC */
 } coord_engine_config_t;
 
 typedef enum {
@@ -132,13 +137,16 @@ void coord_engine_destroy (coord_engine_t **self_p);
 
 /*  Replay one owner record of the log (before coord_engine_start).
  *  COMMIT makes the gid live and decided (driven again after start), END
- *  forgets it, ABORT/EPOCH/others are remembered or ignored.  Returns 0,
- *  TPC_ESTATE after start, TPC_ENOMEM.                                   */
+ *  forgets it, PRECOMMIT (3PC) makes it live and pre-committing unless a
+ *  COMMIT/ABORT/END of it came earlier (a later COMMIT turns it decided, a
+ *  later ABORT or END forgets it), EPOCH/others are remembered or ignored.
+ *  Returns 0, TPC_ESTATE after start, TPC_ENOMEM.                        */
 int coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec);
 
 /*  Replay is done; EPOCH (>= 1, durable in the log) names this boot's gids.
  *  Replayed decided transactions are driven again (decide sent to each
- *  participant as soon as its agent says hello).  Returns 0, TPC_EINVAL,
+ *  participant as soon as its agent says hello); replayed pre-committing
+ *  ones likewise get precommit again.  Returns 0, TPC_EINVAL,
  *  TPC_ESTATE (twice).                                                    */
 int coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now);
 
@@ -190,7 +198,8 @@ bool coord_engine_pop (coord_engine_t *self, coord_action_t *out);
 /*  Release what an action owns and zero it.  Idempotent.                  */
 void coord_action_clear (coord_action_t *act);
 
-/*  Live transactions, and those of them with a commit decision.           */
+/*  Live transactions, and those of them with a commit decision or (3PC) a
+ *  PRECOMMIT record: what --recover-only must drive to the end.           */
 size_t coord_engine_live (coord_engine_t *self);
 size_t coord_engine_in_doubt (coord_engine_t *self);
 
@@ -214,6 +223,13 @@ uint64_t coord_engine_replayed_epoch (coord_engine_t *self);
  *  --recover-only reports) in gid order.                                  */
 int coord_engine_foreach_decided (coord_engine_t *self, coord_decided_fn *fn,
                                   void *arg);
+
+/*  Walk the live 3PC transactions with a PRECOMMIT record and no decision
+ *  yet (checkpoints carry them; --recover-only reports), in gid order:
+ *  REC is their PRECOMMIT record, NACKED how many participants answered
+ *  "precommitted" so far.                                                */
+int coord_engine_foreach_precommitting (coord_engine_t *self,
+                                        coord_decided_fn *fn, void *arg);
 
 /*  Walk the gids an operator resolved (HEURISTIC records, for
  *  checkpoints); NACKED is 0.                                            */

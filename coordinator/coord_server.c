@@ -56,9 +56,11 @@ typedef struct {
     pthread_cond_t cond;
     uint64_t want_lsn, want_ticket; /* newest request */
     bool want_commit;               /* ... covers a COMMIT record */
+    bool want_precommit;            /* ... covers a PRECOMMIT record */
     uint64_t done_ticket;           /* durable up to this ticket */
     bool done_commit;               /* a COMMIT became durable, not yet
                                        seen by the loop */
+    bool done_precommit;            /* the same for a PRECOMMIT (3PC) */
     uint64_t applied_ticket;        /* loop: given to the engine so far */
     bool stop;
     int efd;                        /* eventfd: done_ticket moved */
@@ -313,6 +315,9 @@ s_maybe_checkpoint (coord_server_t *self)
         s_append_record (self, &ep);
     }
     rc = coord_engine_foreach_decided (self->engine, s_checkpoint_one, self);
+    if (!rc)    /* 3PC: pre-committed, undecided: their PRECOMMIT records */
+        rc = coord_engine_foreach_precommitting (self->engine,
+                                                 s_checkpoint_one, self);
     if (!rc)    /* gids an operator resolved: their HEURISTIC records */
         rc = coord_engine_foreach_resolved (self->engine, s_checkpoint_one,
                                             self);
@@ -342,8 +347,8 @@ s_sync_main (void *arg)
             continue;
         }
         uint64_t lsn = y->want_lsn, ticket = y->want_ticket;
-        bool commit = y->want_commit;
-        y->want_commit = false;
+        bool commit = y->want_commit, precommit = y->want_precommit;
+        y->want_commit = y->want_precommit = false;
         pthread_mutex_unlock (&y->mutex);
         struct timespec t0, t1;
         clock_gettime (CLOCK_MONOTONIC, &t0);
@@ -358,6 +363,7 @@ s_sync_main (void *arg)
         pthread_mutex_lock (&y->mutex);
         y->done_ticket = ticket;
         y->done_commit |= commit;
+        y->done_precommit |= precommit;
         uint64_t one = 1;
         if (write (y->efd, &one, sizeof one) < 0 && errno != EAGAIN)
             s_fatal ("waking the loop from the sync thread", TPC_EIO);
@@ -367,11 +373,13 @@ s_sync_main (void *arg)
 }
 
 /*  Ask the sync thread to make the log durable up to LSN (ticket TICKET;
- *  COMMIT: a COMMIT record is among them).                                */
+ *  TYPE: the forced record's type, for the crash points).               */
 static void
 s_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
-                bool commit)
+                tpc_rec_type_t type)
 {
+    bool commit = type == TPC_REC_COMMIT;
+    bool precommit = type == TPC_REC_PRECOMMIT;
     s_syncer_t *y = &self->syncer;
     pthread_mutex_lock (&y->mutex);
     if (ticket > y->want_ticket) {
@@ -379,6 +387,7 @@ s_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
         y->want_lsn = lsn;
     }
     y->want_commit |= commit;
+    y->want_precommit |= precommit;
     pthread_cond_signal (&y->cond);
     pthread_mutex_unlock (&y->mutex);
 }
@@ -472,6 +481,8 @@ s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
     else if (msg->type == TPC_MSG_DECIDE
              && msg->outcome == TPC_OUTCOME_COMMITTED)
         tpc_crash_hit (self->crash, "coord.commit_sent");
+    else if (msg->type == TPC_MSG_PRECOMMIT)
+        tpc_crash_hit (self->crash, "coord.precommit_sent");
 }
 
 /*  Perform every queued action: sends go out, appends are written.      */
@@ -512,8 +523,7 @@ s_perform (coord_server_t *self)
             if (act.rec->type == TPC_REC_COMMIT)
                 tpc_crash_hit (self->crash, "coord.after_decision_append");
             if (act.forced)
-                s_sync_request (self, lsn, act.ticket,
-                                act.rec->type == TPC_REC_COMMIT);
+                s_sync_request (self, lsn, act.ticket, act.rec->type);
             break;
         }
         case COORD_ACT_ENDED:
@@ -547,11 +557,13 @@ s_durable (coord_server_t *self)
         s_fatal ("reading the sync thread's eventfd", TPC_EIO);
     pthread_mutex_lock (&y->mutex);
     uint64_t ticket = y->done_ticket;
-    bool commit = y->done_commit;
-    y->done_commit = false;
+    bool commit = y->done_commit, precommit = y->done_precommit;
+    y->done_commit = y->done_precommit = false;
     pthread_mutex_unlock (&y->mutex);
     if (commit)
         tpc_crash_hit (self->crash, "coord.after_fsync");
+    if (precommit)
+        tpc_crash_hit (self->crash, "coord.precommit_logged");
     if (ticket > y->applied_ticket) {
         y->applied_ticket = ticket;
         s_engine_rc (coord_engine_durable (self->engine, ticket, s_now ()));
@@ -716,6 +728,8 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     if (msg->type == TPC_MSG_VOTE
         && coord_engine_last_ticket (self->engine) > ticket)
         tpc_crash_hit (self->crash, "coord.votes_in");
+    if (msg->type == TPC_MSG_STATE && msg->p3 == TPC_P3_PRECOMMITTED)
+        tpc_crash_hit (self->crash, "coord.precommit_acked");
     tpc_msg_destroy (&msg);
     s_perform (self);
 }
@@ -1068,8 +1082,12 @@ static int
 s_report_unfinished (void *arg, const tpc_record_t *rec, size_t nacked)
 {
     (void) arg;
-    printf ("recover gid=%s outcome=committed acked=%zu/%zu unfinished\n",
-            rec->gid, nacked, rec->nparts);
+    if (rec->type == TPC_REC_PRECOMMIT)
+        printf ("recover gid=%s outcome=in_progress precommitted=%zu/%zu "
+                "unfinished\n", rec->gid, nacked, rec->nparts);
+    else
+        printf ("recover gid=%s outcome=committed acked=%zu/%zu "
+                "unfinished\n", rec->gid, nacked, rec->nparts);
     return 0;
 }
 
@@ -1139,6 +1157,8 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
     if (self->cfg.recover_only && status == 0) {
         size_t left = coord_engine_in_doubt (self->engine);
         coord_engine_foreach_decided (self->engine, s_report_unfinished, self);
+        coord_engine_foreach_precommitting (self->engine, s_report_unfinished,
+                                            self);
         fflush (stdout);
         s_say (self, 1, "recover-only: %zu finished, %zu unfinished",
                self->finished, left);

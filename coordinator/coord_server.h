@@ -33,10 +33,16 @@
  *  coord.commit_sent after such a send, coord.votes_in after the vote that
  *  made the engine force a COMMIT, coord.before_decision / coord.
  *  after_decision_append around that append, coord.after_fsync between the
- *  sync and coord_engine_durable(), coord.before_end before an END append.
+ *  sync and coord_engine_durable(), coord.before_end before an END append;
+ *  three-phase commit: coord.precommit_logged between the sync that made a
+ *  PRECOMMIT durable and coord_engine_durable(), coord.precommit_sent
+ *  after each precommit send, coord.precommit_acked after the engine saw
+ *  a `state precommitted` reply, before anything it caused is written.
+ *  Checkpoints carry the live decided transactions (COMMIT), the live
+ *  pre-committed undecided ones (PRECOMMIT) and the operators' resolves.
  *
- *  recover_only: no client socket, no EPOCH record; replayed decided
- *  transactions are driven to their end, agents' queries answered, one line
+ *  recover_only: no client socket, no EPOCH record; replayed decided (and
+ *  3PC pre-committed) transactions are driven to their end, agents' queries answered, one line
  *  per gid printed on stdout; coord_server_run() returns 0 when all ended,
  *  1 when recover_timeout_ms passed first.
  */

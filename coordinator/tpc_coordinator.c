@@ -48,6 +48,8 @@ static const s_opt_t s_opts[] = {
     { "vote-timeout-ms", O_U64, "abort when votes take longer (10000)" },
     { "ack-wait-ms", O_U64, "reply-on applied: reply after at most (5000)" },
     { "reply-on", O_REPLY_ON, "applied | decision (applied)" },
+    { "protocol", O_STR,
+      "2pc | 3pc: when a begin/submit names none (2pc)" },
     { "max-msg-bytes", O_U64, "largest message accepted (1048576)" },
     { "heartbeat-ms", O_U64, "agents' hello period; 3 missed = gone (1000)" },
     { "recover-only", O_FLAG, "finish decided transactions and exit" },
@@ -95,8 +97,8 @@ static void
 s_usage (FILE *f)
 {
     fprintf (f, "usage: tpc-coordinator --id ID --log-dir DIR [options]\n"
-                "  runs two-phase commit (presumed abort) for clients "
-                "against tpc agents\n");
+                "  runs two-phase commit (presumed abort) or three-phase "
+                "commit for clients\n  against tpc agents\n");
     for (const s_opt_t *o = s_opts; o->name; o++) {
         char flag[64];
         snprintf (flag, sizeof flag, "--%s%s", o->name,
@@ -306,6 +308,17 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
             cfg->engine.max_result_rows = (size_t) u;
         else if (!strcmp (name, "metrics-bind"))
             cfg->metrics_bind = v;
+        else if (!strcmp (name, "protocol")) {
+            if (!strcmp (v, "2pc"))
+                cfg->engine.protocol = TPC_PROTO_2PC;
+            else if (!strcmp (v, "3pc"))
+                cfg->engine.protocol = TPC_PROTO_3PC;
+            else {
+                fprintf (stderr, "tpc-coordinator: --protocol: '%s' is not "
+                         "2pc or 3pc\n", v);
+                return TPC_EINVAL;
+            }
+        }
         else if (!strcmp (name, "reply-on")) {
             if (!strcmp (v, "applied"))
                 cfg->engine.reply_on = COORD_REPLY_ON_APPLIED;
@@ -399,13 +412,14 @@ main (int argc, char **argv)
     const char *cep = coord_server_client_endpoint (server);
     fprintf (stderr, "tpc-coordinator: ready id=%s epoch=%" PRIu64
              " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s"
-             " security=%s metrics=%d\n",
+             " security=%s metrics=%d protocol=%s\n",
              cfg.id, coord_server_epoch (server), cep ? cep : "none",
              coord_server_agent_endpoint (server),
              coord_server_replayed (server), coord_server_in_doubt (server),
              cfg.recover_only ? " mode=recover-only" : "",
              coord_server_security (server),
-             coord_server_metrics_port (server));
+             coord_server_metrics_port (server),
+             tpc_proto_name (cfg.engine.protocol));
     if (cfg.crash.point)
         fprintf (stderr, "tpc-coordinator: crash point %s armed at pass %"
                  PRIu64 "%s\n", cfg.crash.point, cfg.crash.at,

@@ -529,8 +529,10 @@ test_client_nonsense (void)
     void *c = s_dealer (W.cep, NULL, 0);
     s_send_str (c, "{\"v\":1,\"type\":\"submit\",\"rid\":1,\"stmts\":[]}");
     s_expect_refusal (c, 1, "submit without statements");
-    s_send_str (c, "{\"v\":1,\"type\":\"begin\",\"rid\":2,\"protocol\":\"3pc\"}");
-    s_expect_refusal (c, 2, "begin 3pc");
+    /* (a begin with protocol 3pc is served since issue 6) */
+    s_send_str (c, "{\"v\":1,\"type\":\"commit\",\"rid\":2,\"gid\":\""
+                OLD_GID "\"}");
+    s_expect_refusal (c, 2, "commit of a gid never issued");
     s_send_str (c, "{\"v\":1,\"type\":\"submit\",\"rid\":3,\"stmts\":["
                 "{\"on\":\"db1\",\"sql\":\"DELETE FROM acct\"},"
                 "{\"on\":\"db2\",\"sql\":\"SELECT 1/0\"}]}");

@@ -1,4 +1,4 @@
-/*  test_coord_engine: the pure 2PC engine driven by scripted events (fake
+/*  test_coord_engine: the pure 2PC/3PC engine driven by scripted events (fake
  *  agents, a fake clock, fake log durability); every test asserts the
  *  actions it queued: messages, log records and when they may go out.    */
 #include <inttypes.h>
@@ -1298,8 +1298,10 @@ test_bad_requests (void)
     tpc_msg_t *b = m_new (TPC_MSG_BEGIN, 5, NULL);
     b->protocol = TPC_PROTO_3PC;
     b->has_protocol = true;
-    fx_client (fx, C1, b);
-    CU_ASSERT_EQUAL (fx_reply (fx, C1, 5)->code, TPC_EINVAL);
+    fx_client (fx, C1, b);          /* 3pc is served now */
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 5)->type, TPC_MSG_BEGUN);
+    fx_client (fx, C1, m_new (TPC_MSG_ROLLBACK, 55,
+                              fx_reply (fx, C1, 5)->gid));
     fx_client (fx, C1, m_new (TPC_MSG_SUBMIT, 6, NULL));
     CU_ASSERT_EQUAL (fx_reply (fx, C1, 6)->code, TPC_EINVAL);
     fx_client (fx, C1, m_submit (7, "a", "x", "nosuch", "y", NULL));
@@ -1395,6 +1397,528 @@ test_many_timeouts (void)
     fx_destroy (&fx);
 }
 
+/* ---------------------------------------------------------------------
+ *  Three-phase commit
+ */
+
+static tpc_msg_t *
+m_hello_peer (const char *name, const char *peer)
+{
+    tpc_msg_t *m = m_hello (name);
+    if (peer)
+        tpc_msg_set_str (&m->peer, peer);
+    return m;
+}
+
+static tpc_msg_t *
+m_state (const char *gid, tpc_p3_t p3)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_STATE, 0, gid);
+    m->p3 = p3;
+    return m;
+}
+
+/*  Agents a and b (with peer endpoints) and c (none) say hello.          */
+static void
+fx_hellos3 (fx_t *fx)
+{
+    fx_agent (fx, "a", m_hello_peer ("a", "tcp://10.0.0.1:7500"));
+    fx_agent (fx, "b", m_hello_peer ("b", "tcp://10.0.0.2:7500"));
+    fx_agent (fx, "c", m_hello ("c"));
+    fx_clear (fx);
+}
+
+/*  Submit one statement per agent in NAMES with protocol PROTO (< 0: not
+ *  given); returns the gid (static).                                     */
+static const char *
+fx_submit_proto (fx_t *fx, uint64_t rid, const char *const *names,
+                 int proto)
+{
+    static char gid[TPC_GID_MAX];
+    tpc_msg_t *m = m_new (TPC_MSG_SUBMIT, rid, NULL);
+    for (const char *const *n = names; *n; n++)
+        tpc_msg_add_stmt (m, *n, "UPDATE t SET x = x + 1", 0, NULL);
+    if (proto >= 0) {
+        m->protocol = (tpc_proto_t) proto;
+        m->has_protocol = true;
+    }
+    fx_clear (fx);
+    fx_client (fx, C1, m);
+    const tpc_msg_t *w = fx_find_agent (fx, names[0], TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    snprintf (gid, sizeof gid, "%s", w->gid);
+    return gid;
+}
+
+/*  Votes yes from every name in NAMES, then PRECOMMIT made durable.      */
+static void
+fx_precommit (fx_t *fx, const char *gid, const char *const *names)
+{
+    for (const char *const *n = names; *n; n++)
+        fx_agent (fx, *n, m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx_find_log (fx, TPC_REC_PRECOMMIT, gid));
+    fx_clear (fx);
+    fx_durable (fx);
+}
+
+static void
+test_p3_commit (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos3 (fx);
+    /* statements on b first: parts still go sorted, peers alongside */
+    tpc_msg_t *m = m_submit (7, "b", "UPDATE y SET v = 2",
+                             "a", "UPDATE x SET v = 1", NULL);
+    m->protocol = TPC_PROTO_3PC;
+    m->has_protocol = true;
+    fx_client (fx, C1, m);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_WORK), 2);
+    const char *gid = "tpc_c1_1_1";
+    const char *const who[] = { "a", "b" };
+    for (int k = 0; k < 2; k++) {
+        const tpc_msg_t *w = fx_find_agent (fx, who[k], TPC_MSG_WORK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+        CU_ASSERT_STRING_EQUAL (w->gid, gid);
+        CU_ASSERT_EQUAL (w->then, TPC_THEN_PREPARE);
+        CU_ASSERT (w->has_protocol);
+        CU_ASSERT_EQUAL (w->protocol, TPC_PROTO_3PC);
+        CU_ASSERT_EQUAL (w->nstmts, 1);
+        CU_ASSERT_EQUAL_FATAL (w->nparts, 2);
+        CU_ASSERT_EQUAL_FATAL (w->npeers, 2);
+        CU_ASSERT_STRING_EQUAL (w->parts[0], "a");
+        CU_ASSERT_STRING_EQUAL (w->parts[1], "b");
+        CU_ASSERT_STRING_EQUAL (w->peers[0], "tcp://10.0.0.1:7500");
+        CU_ASSERT_STRING_EQUAL (w->peers[1], "tcp://10.0.0.2:7500");
+    }
+    char state[32];
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    fx_clear (fx);
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    /* PRECOMMIT forced, and no precommit (nor anything) before durable */
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 1);
+    CU_ASSERT_EQUAL (fx->log[0].type, TPC_REC_PRECOMMIT);
+    CU_ASSERT_STRING_EQUAL (fx->log[0].gid, gid);
+    CU_ASSERT_STRING_EQUAL (fx->log[0].parts, "b,a");   /* yes voters */
+    CU_ASSERT (fx->log[0].forced);
+    CU_ASSERT_EQUAL (fx->n, 0);
+    fx_advance (fx, 3000);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PRECOMMIT), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "precommitting");
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 1);
+    /* durable: precommit to each yes voter */
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_PRECOMMIT), 0);
+    CU_ASSERT_STRING_EQUAL (fx_find_agent (fx, "a", TPC_MSG_PRECOMMIT)->gid,
+                            gid);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    fx_clear (fx);
+    /* a pre-committed, b still uncertain: no decision */
+    fx_agent (fx, "a", m_state (gid, TPC_P3_PRECOMMITTED));
+    fx_agent (fx, "b", m_state (gid, TPC_P3_UNCERTAIN));
+    fx_agent (fx, "a", m_state (gid, TPC_P3_PRECOMMITTED));    /* again */
+    CU_ASSERT_EQUAL (fx->nlog, 1);
+    CU_ASSERT_EQUAL (fx->n, 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid), TPC_OUTCOME_IN_PROGRESS);
+    /* the resend goes to b only */
+    fx_advance (fx, 100);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT), 0);
+    fx_clear (fx);
+    /* b pre-committed: COMMIT forced, decide held until durable */
+    fx_agent (fx, "b", m_state (gid, TPC_P3_PRECOMMITTED));
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 2);
+    CU_ASSERT_EQUAL (fx->log[1].type, TPC_REC_COMMIT);
+    CU_ASSERT_STRING_EQUAL (fx->log[1].parts, "b,a");
+    CU_ASSERT (fx->log[1].forced);
+    CU_ASSERT (fx->log[1].ticket > fx->log[0].ticket);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "committing");
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 2);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);      /* reply_on applied */
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 3);
+    CU_ASSERT_EQUAL (fx->log[2].type, TPC_REC_END);
+    const tpc_msg_t *r = fx_reply (fx, C1, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);
+    fx_destroy (&fx);
+}
+
+static void
+test_p3_vote_no (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos3 (fx);
+    const char *gid = fx_submit_proto (fx, 1, ABC, TPC_PROTO_3PC);
+    const tpc_msg_t *w = fx_find_agent (fx, "c", TPC_MSG_WORK);
+    CU_ASSERT_EQUAL_FATAL (w->npeers, 3);
+    CU_ASSERT_STRING_EQUAL (w->peers[2], "");      /* c announced none */
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_NO, "constraint"));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_ABORT, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PRECOMMIT), 0);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 1)->outcome, TPC_OUTCOME_ABORTED);
+    /* a late yes from c changes nothing */
+    fx_agent (fx, "c", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
+    fx_destroy (&fx);
+}
+
+/*  PRECOMMITTING, one reports aborted (a termination leader decided):
+ *  everybody gets decide aborted, never a COMMIT.                        */
+static void
+test_p3_state_aborted (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos3 (fx);
+    const char *gid = fx_submit_proto (fx, 1, ABC, TPC_PROTO_3PC);
+    fx_precommit (fx, gid, ABC);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PRECOMMIT), 3);
+    fx_clear (fx);
+    fx_agent (fx, "a", m_state (gid, TPC_P3_PRECOMMITTED));
+    fx_agent (fx, "b", m_state (gid, TPC_P3_PRECOMMITTED));
+    fx_agent (fx, "c", m_state (gid, TPC_P3_ABORTED));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    const fx_rec_t *ab = fx_find_log (fx, TPC_REC_ABORT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (ab);
+    CU_ASSERT_STRING_EQUAL (ab->parts, "a,b,c");
+    for (int k = 0; k < 3; k++) {
+        const tpc_msg_t *d = fx_find_agent (fx, ABC[k], TPC_MSG_DECIDE);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (d);
+        CU_ASSERT_EQUAL (d->outcome, TPC_OUTCOME_ABORTED);
+    }
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_ABORTED);
+    /* the decision stands: a late committed changes nothing */
+    fx_agent (fx, "a", m_state (gid, TPC_P3_COMMITTED));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    for (int k = 0; k < 3; k++)
+        fx_agent (fx, ABC[k], m_ack (gid, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_ABORTED), 1);
+    fx_destroy (&fx);
+}
+
+/*  PRECOMMITTING, one reports committed (a termination leader decided):
+ *  commit at once, whatever the others said so far.                     */
+static void
+test_p3_state_committed (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos3 (fx);
+    const char *gid = fx_submit_proto (fx, 1, ABC, TPC_PROTO_3PC);
+    fx_precommit (fx, gid, ABC);
+    fx_clear (fx);
+    fx_agent (fx, "a", m_state (gid, TPC_P3_UNCERTAIN));
+    fx_agent (fx, "b", m_state (gid, TPC_P3_COMMITTED));
+    const fx_rec_t *c = fx_find_log (fx, TPC_REC_COMMIT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT (c->forced);
+    CU_ASSERT_STRING_EQUAL (c->parts, "a,b,c");
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 3);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);
+    /* a stale state of the old phase is ignored */
+    fx_clear (fx);
+    fx_agent (fx, "c", m_state (gid, TPC_P3_PRECOMMITTED));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    for (int k = 0; k < 3; k++)
+        fx_agent (fx, ABC[k], m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_END, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 1)->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    fx_destroy (&fx);
+}
+
+/*  PRECOMMITTING and silence (or only uncertain/unknown): precommit is
+ *  resent with the decide backoff, forever; no timeout decides.         */
+static void
+test_p3_silence (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .txn_timeout_ms = 2000,
+                                  .vote_timeout_ms = 1000,
+                                  .abort_linger_ms = 1000 };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos3 (fx);
+    const char *gid = fx_submit_proto (fx, 1, AB, TPC_PROTO_3PC);
+    fx_precommit (fx, gid, AB);
+    fx_clear (fx);
+    /* 100, 200, 400, ... 5000 ms: resent to both */
+    size_t sent = 0;
+    for (int i = 0; i < 120; i++) {
+        fx->now += 500;
+        CU_ASSERT_EQUAL (coord_engine_tick (fx->e, fx->now), 0);
+        fx_drain (fx);
+        /* keep the agents alive */
+        fx_agent (fx, "a", m_hello_peer ("a", "tcp://10.0.0.1:7500"));
+        fx_agent (fx, "b", m_hello_peer ("b", "tcp://10.0.0.2:7500"));
+        if (i == 3)
+            fx_agent (fx, "a", m_state (gid, TPC_P3_UNKNOWN));
+        if (i == 4)
+            fx_agent (fx, "b", m_state (gid, TPC_P3_UNCERTAIN));
+    }
+    sent = fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT);
+    CU_ASSERT (sent >= 10 && sent <= 20);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), sent);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 1);
+    /* the client may not roll it back; an operator may not resolve it */
+    fx_clear (fx);
+    fx_client (fx, C2, m_new (TPC_MSG_ROLLBACK, 2, gid));
+    CU_ASSERT_EQUAL (fx_reply (fx, C2, 2)->code, TPC_ESTATE);
+    tpc_msg_t *res = m_new (TPC_MSG_RESOLVE, 3, gid);
+    res->outcome = TPC_OUTCOME_ABORTED;
+    fx_client (fx, C2, res);
+    CU_ASSERT_EQUAL (fx_reply (fx, C2, 3)->code, TPC_ESTATE);
+    /* b goes away: nothing sent to it; its hello brings precommit again */
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now), 0);
+    fx_clear (fx);
+    for (int i = 0; i < 12; i++) {
+        fx_advance (fx, 500);
+        fx_agent (fx, "a", m_hello_peer ("a", "tcp://10.0.0.1:7500"));
+    }
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 0);
+    CU_ASSERT (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT) >= 1);
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello_peer ("b", "tcp://10.0.0.2:7500"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 1);
+    /* a repeated yes vote is reminded of the precommit */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT), 1);
+    /* a send failure of a precommit aborts nothing */
+    const tpc_msg_t *pc = fx_find_agent (fx, "a", TPC_MSG_PRECOMMIT);
+    CU_ASSERT_EQUAL (coord_engine_send_failed (fx->e, "a", pc, fx->now), 0);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 1);
+    fx_agent (fx, "a", m_hello_peer ("a", "tcp://10.0.0.1:7500"));
+    fx_agent (fx, "a", m_state (gid, TPC_P3_PRECOMMITTED));
+    fx_agent (fx, "b", m_state (gid, TPC_P3_PRECOMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_COMMIT, gid));
+    fx_destroy (&fx);
+}
+
+static tpc_record_t *
+rec_parts (tpc_rec_type_t type, const char *gid, const char *p1,
+           const char *p2)
+{
+    tpc_record_t *r = rec_commit (gid, p1, p2);
+    r->type = type;
+    return r;
+}
+
+static void
+test_p3_replay (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    coord_engine_t *e = fx->e;
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (e, &ep), 0);
+    /* 1: pre-committed, undecided; 2: then committed; 3: then aborted;
+     * 4: then ended */
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_PRECOMMIT, "tpc_c1_1_1", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_PRECOMMIT, "tpc_c1_1_2", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_PRECOMMIT, "tpc_c1_1_3", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_PRECOMMIT, "tpc_c1_1_4", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (e), 4);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 4);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_2", "a",
+                                                         "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_ABORT, "tpc_c1_1_3", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_4", "a",
+                                                         "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_gid (TPC_REC_END,
+                                                      "tpc_c1_1_4")), 0);
+    /* a checkpoint's copies change nothing */
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_PRECOMMIT, "tpc_c1_1_1", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
+        TPC_REC_PRECOMMIT, "tpc_c1_1_3", "a", "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_live (e), 2);
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 2);
+    char walk[512] = "";
+    CU_ASSERT_EQUAL (coord_engine_foreach_precommitting (e, s_collect, walk),
+                     0);
+    CU_ASSERT_STRING_EQUAL (walk, "tpc_c1_1_1[0/2];");
+    walk[0] = '\0';
+    CU_ASSERT_EQUAL (coord_engine_foreach_decided (e, s_collect, walk), 0);
+    CU_ASSERT_STRING_EQUAL (walk, "tpc_c1_1_2[0/2];");
+    CU_ASSERT_EQUAL (coord_engine_start (e, 2, fx->now), 0);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PRECOMMIT), 0);
+    /* a says hello: precommit for 1, decide for 2 */
+    fx_agent (fx, "a", m_hello ("a"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT), 1);
+    CU_ASSERT_STRING_EQUAL (fx_find_agent (fx, "a", TPC_MSG_PRECOMMIT)->gid,
+                            "tpc_c1_1_1");
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_STRING_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->gid,
+                            "tpc_c1_1_2");
+    char state[32];
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_1"),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_3"), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_4"),
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_1_1", state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "precommitting");
+    /* list shows the state name */
+    fx_client (fx, C2, m_new (TPC_MSG_LIST, 5, NULL));
+    const tpc_msg_t *l = fx_reply (fx, C2, 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (l);
+    CU_ASSERT_EQUAL_FATAL (l->ntxns, 2);
+    CU_ASSERT_STRING_EQUAL (l->txns[0].state, "precommitting");
+    CU_ASSERT_STRING_EQUAL (l->txns[1].state, "committing");
+    fx_clear (fx);
+    fx_agent (fx, "a", m_state ("tpc_c1_1_1", TPC_P3_PRECOMMITTED));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
+    walk[0] = '\0';
+    coord_engine_foreach_precommitting (e, s_collect, walk);
+    CU_ASSERT_STRING_EQUAL (walk, "tpc_c1_1_1[1/2];");
+    /* b says hello later: its precommit; then the decision */
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT), 0);
+    fx_agent (fx, "b", m_state ("tpc_c1_1_1", TPC_P3_PRECOMMITTED));
+    const fx_rec_t *c = fx_find_log (fx, TPC_REC_COMMIT, "tpc_c1_1_1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT (c->forced);
+    CU_ASSERT_STRING_EQUAL (c->parts, "a,b");
+    fx_clear (fx);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 2);
+    walk[0] = '\0';
+    coord_engine_foreach_precommitting (e, s_collect, walk);
+    CU_ASSERT_STRING_EQUAL (walk, "");
+    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 2);     /* both committing */
+    fx_destroy (&fx);
+}
+
+/*  The default protocol, the one-phase path, readonly votes, interactive
+ *  transactions and 2PC beside 3PC.                                      */
+static void
+test_p3_default_and_paths (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1",
+                                  .protocol = TPC_PROTO_3PC };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos3 (fx);
+    /* one participant: one phase, no CanCommit, nothing logged */
+    static const char *const A[] = { "a", NULL };
+    const char *gid = fx_submit_proto (fx, 1, A, -1);
+    const tpc_msg_t *w = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_COMMIT);
+    CU_ASSERT_FALSE (w->has_protocol);
+    CU_ASSERT_EQUAL (w->nparts, 0);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 1)->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    /* 2pc asked explicitly: a plain prepare, COMMIT without PRECOMMIT */
+    gid = fx_submit_proto (fx, 2, AB, TPC_PROTO_2PC);
+    w = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    CU_ASSERT_FALSE (w->has_protocol);
+    CU_ASSERT_EQUAL (w->nparts, 0);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_COMMIT, gid));
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 2)->outcome, TPC_OUTCOME_COMMITTED);
+    /* interactive, default 3pc: the prepare is the CanCommit */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 3, NULL));
+    char g[TPC_GID_MAX];
+    snprintf (g, sizeof g, "%s", fx_reply (fx, C1, 3)->gid);
+    fx_client (fx, C1, m_exec (4, g, "c", "UPDATE z SET v = 1"));
+    fx_agent (fx, "c", m_worked (g, 1, true, NULL));
+    fx_client (fx, C1, m_exec (5, g, "b", "SELECT 1"));
+    fx_agent (fx, "b", m_worked (g, 1, true, NULL));
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 6, g));
+    const tpc_msg_t *p = fx_find_agent (fx, "c", TPC_MSG_PREPARE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+    CU_ASSERT (p->has_protocol && p->protocol == TPC_PROTO_3PC);
+    CU_ASSERT_EQUAL_FATAL (p->nparts, 2);
+    CU_ASSERT_STRING_EQUAL (p->parts[0], "b");
+    CU_ASSERT_STRING_EQUAL (p->parts[1], "c");
+    CU_ASSERT_STRING_EQUAL (p->peers[0], "tcp://10.0.0.2:7500");
+    CU_ASSERT_STRING_EQUAL (p->peers[1], "");
+    /* b votes readonly anyway: it leaves, and is never pre-committed */
+    fx_agent (fx, "b", m_vote (g, TPC_VOTE_READONLY, NULL));
+    fx_agent (fx, "c", m_vote (g, TPC_VOTE_YES, NULL));
+    const fx_rec_t *pr = fx_find_log (fx, TPC_REC_PRECOMMIT, g);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (pr);
+    CU_ASSERT_STRING_EQUAL (pr->parts, "c");
+    fx_clear (fx);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_PRECOMMIT), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 0);
+    /* the client retries its commit: answered with the outcome later */
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 7, g));
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 7));
+    fx_agent (fx, "c", m_state (g, TPC_P3_PRECOMMITTED));
+    const fx_rec_t *cr = fx_find_log (fx, TPC_REC_COMMIT, g);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (cr);
+    CU_ASSERT_STRING_EQUAL (cr->parts, "c");
+    fx_clear (fx);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    fx_agent (fx, "c", m_ack (g, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 7)->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    /* the vote timeout still aborts a 3PC transaction before PRECOMMIT */
+    gid = fx_submit_proto (fx, 8, AB, -1);
+    CU_ASSERT (fx_find_agent (fx, "a", TPC_MSG_WORK)->has_protocol);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_advance (fx, 10000);
+    CU_ASSERT_EQUAL (fx_reply (fx, C1, 8)->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 1);  /* g's */
+    CU_ASSERT_PTR_NULL (fx_find_log (fx, TPC_REC_PRECOMMIT, gid));
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -1416,6 +1940,13 @@ static const tpc_test_case_t s_cases[] = {
     { "bad_requests", test_bad_requests },
     { "many_concurrent", test_many_concurrent },
     { "many_timeouts", test_many_timeouts },
+    { "p3_commit", test_p3_commit },
+    { "p3_vote_no", test_p3_vote_no },
+    { "p3_state_aborted", test_p3_state_aborted },
+    { "p3_state_committed", test_p3_state_committed },
+    { "p3_silence", test_p3_silence },
+    { "p3_replay", test_p3_replay },
+    { "p3_default_and_paths", test_p3_default_and_paths },
     { NULL, NULL }
 };
 

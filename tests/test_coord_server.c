@@ -2,7 +2,8 @@
  *  agents and clients written here with plain ZeroMQ DEALER sockets (no
  *  PostgreSQL).  Crashes it right after a durable commit decision (the
  *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION hook), restarts it on the same log
- *  and checks that the decision is driven to the end; runs --recover-only.
+ *  and checks that the decision is driven to the end; runs --recover-only;
+ *  three-phase commit: a crash with a durable PRECOMMIT, restarts.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -188,15 +189,17 @@ fx_start (fx_t *fx, char *const env[], bool wait, ...)
 /*  Submit one statement on each agent; both vote yes.  Returns the gid
  *  (static buffer).                                                      */
 static const char *
-fx_commit_two (fx_t *fx, uint64_t rid)
+fx_commit_two_proto (fx_t *fx, uint64_t rid, const char *proto)
 {
     static char gid[TPC_GID_MAX];
-    char json[512];
+    char json[512], field[64] = "";
+    if (proto)
+        snprintf (field, sizeof field, "\"protocol\":\"%s\",", proto);
     snprintf (json, sizeof json,
-              "{\"v\":1,\"type\":\"submit\",\"rid\":%llu,\"stmts\":["
+              "{\"v\":1,\"type\":\"submit\",\"rid\":%llu,%s\"stmts\":["
               "{\"on\":\"a\",\"sql\":\"UPDATE acct SET bal = bal - 10\"},"
               "{\"on\":\"b\",\"sql\":\"UPDATE acct SET bal = bal + 10\"}]}",
-              (unsigned long long) rid);
+              (unsigned long long) rid, field);
     /* until both hellos are in, the coordinator answers EUNKNOWN_PART */
     tpc_msg_t *w[2] = { NULL, NULL };
     for (int attempt = 0; attempt < 50 && !w[0]; attempt++) {
@@ -221,12 +224,25 @@ fx_commit_two (fx_t *fx, uint64_t rid)
     CU_ASSERT_STRING_EQUAL (w[1]->stmts[0].sql,
                             "UPDATE acct SET bal = bal + 10");
     snprintf (gid, sizeof gid, "%s", w[0]->gid);
+    /* 3PC: the work is the CanCommit */
+    bool p3 = w[0]->has_protocol && w[0]->protocol == TPC_PROTO_3PC;
+    CU_ASSERT_EQUAL (w[0]->nparts, p3 ? 2 : 0);
+    if (p3 && w[0]->nparts == 2) {
+        CU_ASSERT_STRING_EQUAL (w[0]->parts[0], "a");
+        CU_ASSERT_STRING_EQUAL (w[0]->parts[1], "b");
+    }
     for (int i = 0; i < 2; i++) {
         s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"vote\",\"gid\":\"%s\","
                  "\"vote\":\"yes\"}", gid);
         tpc_msg_destroy (&w[i]);
     }
     return gid;
+}
+
+static const char *
+fx_commit_two (fx_t *fx, uint64_t rid)
+{
+    return fx_commit_two_proto (fx, rid, NULL);
 }
 
 /*  Crash right after the decision is durable; returns the gid.           */
@@ -498,6 +514,14 @@ test_bad_flags (void)
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, bad_opt, NULL, out), 0);
     st = tpc_proc_wait (&p, 5000);
     CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    char *bad_proto[] = { bin, "--id", "c1", "--log-dir", logdir,
+                          "--insecure-plaintext", "--protocol", "4pc",
+                          NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, bad_proto, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "--protocol: '4pc' is not", 0,
+                                        1000), 0);
     /* config file keys = long flags; flags win */
     FILE *f = fopen (cfgpath, "w");
     fprintf (f, "{\"id\": \"fromfile\", \"log-dir\": \"%s\", \"bind\": "
@@ -633,6 +657,152 @@ test_failed_sync_stops (void)
     fx_destroy (&fx);
 }
 
+/*  Three-phase commit: crash once the PRECOMMIT is durable (nobody heard
+ *  a precommit), restart: the pre-committed transaction is replayed, kept
+ *  across a checkpoint and a kill, precommit resent, then committed.     */
+static void
+test_p3_precommit_restart (void)
+{
+    fx_t *fx = fx_new ();
+    char *env[] = { "TPC_CRASH_POINT=coord.precommit_logged", NULL };
+    fx_start (fx, env, true, "--protocol", "3pc", NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "protocol=3pc", 0, 1000),
+                     0);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_commit_two (fx, 1));
+    CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_1_1");
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "tpc-crash: coord."
+                                        "precommit_logged pass 1", 0, 1000),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *m;
+        while ((m = s_recv (fx->agent[i], 100))) {
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_PRECOMMIT);
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            tpc_msg_destroy (&m);
+        }
+    }
+    /* restart (default protocol 2pc: the gid keeps its 3PC), checkpoint
+     * at once: the PRECOMMIT is carried into the new segment */
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, "--checkpoint-records", "1", NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 1000),
+                     0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "checkpoint: 1 live",
+                                        off, 5000), 0);
+    tpc_msg_t *p = s_agent_wait (fx, 0, TPC_MSG_PRECOMMIT, gid, 10000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+    tpc_msg_destroy (&p);
+    st = tpc_proc_kill (&fx->coord, SIGKILL, 10000);
+    /* and again: still pre-committed, undecided */
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 1000),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        p = s_agent_wait (fx, i, TPC_MSG_PRECOMMIT, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+        tpc_msg_destroy (&p);
+    }
+    /* an agent's query: in progress, never presumed abort */
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"query\",\"gid\":\"%s\"}", gid);
+    tpc_msg_t *a = s_agent_wait (fx, 0, TPC_MSG_ANSWER, gid, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (a->outcome, TPC_OUTCOME_IN_PROGRESS);
+    tpc_msg_destroy (&a);
+    CU_ASSERT_EQUAL (fx_status (fx, 2, gid), TPC_OUTCOME_IN_PROGRESS);
+    /* a pre-commits, b is uncertain: precommit comes again to b */
+    s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+             "\"state\":\"precommitted\"}", gid);
+    s_sendf (fx->agent[1], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+             "\"state\":\"uncertain\"}", gid);
+    p = s_agent_wait (fx, 1, TPC_MSG_PRECOMMIT, gid, 10000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+    tpc_msg_destroy (&p);
+    CU_ASSERT_EQUAL (fx_status (fx, 3, gid), TPC_OUTCOME_IN_PROGRESS);
+    s_sendf (fx->agent[1], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+             "\"state\":\"precommitted\"}", gid);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *d = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (d);
+        CU_ASSERT_EQUAL (d->outcome, TPC_OUTCOME_COMMITTED);
+        tpc_msg_destroy (&d);
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
+                 "\"outcome\":\"committed\"}", gid);
+    }
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "committed and applied "
+                                        "everywhere", off, 5000), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, 4, gid), TPC_OUTCOME_COMMITTED);
+    st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    /* the next boot has nothing in doubt */
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=0", off, 1000),
+                     0);
+    st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    fx_destroy (&fx);
+}
+
+/*  Three-phase commit asked by the client (the daemon's default is 2pc):
+ *  crash once both `state precommitted` replies are in, before the COMMIT
+ *  is written; the restart pre-commits again, then commits.              */
+static void
+test_p3_crash_after_acks (void)
+{
+    fx_t *fx = fx_new ();
+    char *env[] = { "TPC_CRASH_POINT=coord.precommit_acked",
+                    "TPC_CRASH_AT=2", NULL };
+    fx_start (fx, env, true, NULL);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_commit_two_proto (fx, 1, "3pc"));
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *p = s_agent_wait (fx, i, TPC_MSG_PRECOMMIT, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+        tpc_msg_destroy (&p);
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+                 "\"state\":\"precommitted\"}", gid);
+    }
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "tpc-crash: coord."
+                                        "precommit_acked pass 2", 0, 1000),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *m;
+        while ((m = s_recv (fx->agent[i], 100))) {
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            tpc_msg_destroy (&m);
+        }
+    }
+    /* no COMMIT made it: pre-committing again, then the decision */
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 1000),
+                     0);
+    CU_ASSERT_EQUAL (fx_status (fx, 2, gid), TPC_OUTCOME_IN_PROGRESS);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *p = s_agent_wait (fx, i, TPC_MSG_PRECOMMIT, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+        tpc_msg_destroy (&p);
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+                 "\"state\":\"precommitted\"}", gid);
+    }
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *d = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (d);
+        CU_ASSERT_EQUAL (d->outcome, TPC_OUTCOME_COMMITTED);
+        tpc_msg_destroy (&d);
+    }
+    CU_ASSERT_EQUAL (fx_status (fx, 3, gid), TPC_OUTCOME_COMMITTED);
+    st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
@@ -640,6 +810,8 @@ static const tpc_test_case_t s_cases[] = {
     { "recover_only", test_recover_only },
     { "client_protocol", test_client_protocol },
     { "bad_flags", test_bad_flags },
+    { "p3_precommit_restart", test_p3_precommit_restart },
+    { "p3_crash_after_acks", test_p3_crash_after_acks },
     { NULL, NULL }
 };
 

@@ -33,7 +33,11 @@ test_points_listed (void)
     size_t n = 0;
     for (; p[n]; n++)
         CU_ASSERT_EQUAL (tpc_crash_point_valid (p[n], NULL), 0);
-    CU_ASSERT_EQUAL (n, 12);
+    CU_ASSERT_EQUAL (n, 16);
+    CU_ASSERT_EQUAL (tpc_crash_point_valid ("coord.precommit_logged",
+                                            "coord."), 0);
+    CU_ASSERT_EQUAL (tpc_crash_point_valid ("agent.after_precommit",
+                                            "agent."), 0);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("coord.after_fsync", "coord."), 0);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("coord.after_fsync", "agent."),
                      TPC_EINVAL);
