@@ -14,7 +14,13 @@
  *      run out, the termination protocol commits on all three;
  *    - the coordinator dies once its PRECOMMIT is durable but before any
  *      precommit left (coord.precommit_logged): all three are uncertain,
- *      termination aborts on all three.
+ *      termination aborts on all three;
+ *    - the peer link under CURVE (an agent with the in-memory backend, no
+ *      database needed): a peer whose key is in --peer-keys gets answers,
+ *      an unknown key, plain text, or a known key speaking under another
+ *      agent's name get nothing; and the agent's own DEALER finds a peer's
+ *      server key by name in --peer-keys (it asks the test, posing as that
+ *      peer, during the termination of a gid restored from its state log).
  *  Each case asserts the databases (rows, pg_prepared_xacts) afterwards.
  *  PostgreSQL missing is a failure, never a skip.
  */
@@ -23,11 +29,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "part_state.h"
 #include "tpc_client.h"
+#include "tpc_curve.h"
+#include "tpc_error.h"
+#include "tpc_msg.h"
 #include "tpc_harness.h"
 #include "tpc_log.h"
 #include "tpc_record.h"
@@ -291,6 +303,13 @@ s_agent_states (int i, const char *gid, char *out, size_t size)
 }
 
 static bool
+s_proc_alive (const tpc_proc_t *p)
+{
+    return p->pid > 0 && kill (p->pid, 0) == 0
+           && waitpid (p->pid, NULL, WNOHANG) == 0;
+}
+
+static bool
 s_file_has (const char *path, const char *needle)
 {
     FILE *f = fopen (path, "r");
@@ -429,12 +448,181 @@ test_coordinator_dies_after_precommit_logged (void)
     tpc_client_destroy (&c);
 }
 
+
+/* ------------------------------------------------------ peer link CURVE */
+
+/*  A DEALER in CTX with routing id ID, a CURVE client with the key pair
+ *  in SECRET (NULL = plain text) towards SERVER_PUBLIC, connected to EP.  */
+static void *
+s_dealer (void *ctx, const char *id, const char *secret,
+          const char *server_public, const char *ep)
+{
+    void *sock = zmq_socket (ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, id, strlen (id));
+    if (secret) {
+        tpc_curve_cert_t cert;
+        char err[256];
+        if (tpc_curve_cert_load (secret, true, &cert, err, sizeof err) != 0
+            || tpc_curve_client_setup (sock, &cert, server_public) != 0) {
+            zmq_close (sock);
+            return NULL;
+        }
+    }
+    zmq_connect (sock, ep);
+    return sock;
+}
+
+/*  Send getstate(GID) on SOCK and wait up to WAIT_MS for the reply's
+ *  state; -1 when no (decodable state) reply came.                      */
+static int
+s_getstate (void *sock, const char *gid, int wait_ms)
+{
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_GETSTATE);
+    char *buf = NULL;
+    size_t len = 0;
+    tpc_msg_set_str (&m->gid, gid);
+    tpc_msg_encode (m, &buf, &len);
+    tpc_msg_destroy (&m);
+    zmq_send (sock, buf, len, ZMQ_DONTWAIT);
+    free (buf);
+    zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+    if (zmq_poll (&it, 1, wait_ms) != 1)
+        return -1;
+    char reply[4096];
+    int n = zmq_recv (sock, reply, sizeof reply, 0);
+    tpc_msg_t *r = NULL;
+    if (n <= 0 || tpc_msg_decode (reply, (size_t) n, NULL, &r, NULL, 0) != 0)
+        return -1;
+    int state = r->type == TPC_MSG_STATE ? (int) r->p3 : -1;
+    tpc_msg_destroy (&r);
+    return state;
+}
+
+static void
+test_peer_link_curve (void)
+{
+    char keys[600], allowed[600], state[600], log[600], err[256];
+    s_path (keys, sizeof keys, "keys");
+    s_path (allowed, sizeof allowed, "peer-keys");
+    s_path (state, sizeof state, "state-m1");
+    s_path (log, sizeof log, "agent-m1.log");
+    CU_ASSERT_EQUAL_FATAL (mkdir (keys, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL (mkdir (allowed, 0755), 0);
+    const char *names[] = { "m1", "m2", "m3", "coord" };
+    char pub[4][TPC_CURVE_KEY_Z85];
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL_FATAL (tpc_curve_keygen (keys, names[i], pub[i], err,
+                                                 sizeof err), 0);
+    /* m1 and m2 are agents of this system; m3 is not */
+    for (int i = 0; i < 2; i++) {
+        char cmd[1400];
+        snprintf (cmd, sizeof cmd, "cp %s/%s.key %s/", keys, names[i], allowed);
+        CU_ASSERT_EQUAL_FATAL (system (cmd), 0);
+    }
+    /* the test poses as m2: a CURVE server with m2's keys */
+    char m2_ep[64], m1_ep[64];
+    snprintf (m2_ep, sizeof m2_ep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    snprintf (m1_ep, sizeof m1_ep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    void *ctx = zmq_ctx_new ();
+    void *m2 = zmq_socket (ctx, ZMQ_ROUTER);
+    tpc_curve_cert_t m2cert;
+    char path[700];
+    snprintf (path, sizeof path, "%s/m2.key_secret", keys);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (path, true, &m2cert, err,
+                                                sizeof err), 0);
+    int linger = 0;
+    zmq_setsockopt (m2, ZMQ_LINGER, &linger, sizeof linger);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_server_setup (m2, &m2cert, "test"), 0);
+    CU_ASSERT_EQUAL_FATAL (zmq_bind (m2, m2_ep), 0);
+    /* m1's state log holds an uncertain gid with parts m1, m2: after its
+     * p3 timeout m1 runs termination and asks m2 (the test) over CURVE */
+    const char *gid = "tpc_curvetest_1_1";
+    {
+        part_state_config_t sc = { .dir = state };
+        part_state_t *ps = NULL;
+        char *parts[] = { "m1", "m2" }, *peers[] = { m1_ep, m2_ep };
+        CU_ASSERT_EQUAL_FATAL (part_state_open (&sc, 1, &ps, err, sizeof err), 0);
+        CU_ASSERT_EQUAL (part_state_put (ps, gid, TPC_P3_UNCERTAIN, 2, parts,
+                                         peers, 1), 0);
+        part_state_destroy (&ps);
+    }
+    char bin[480], secret[700], coordpub[700], timeout[16];
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (secret, sizeof secret, "%s/m1.key_secret", keys);
+    snprintf (coordpub, sizeof coordpub, "%s/coord.key", keys);
+    snprintf (timeout, sizeof timeout, "%d", P3_TIMEOUT_MS);
+    char coord_ep[64];
+    snprintf (coord_ep, sizeof coord_ep, "tcp://127.0.0.1:%d",
+              tpc_harness_free_port ());
+    char *argv[] = { bin, "--name", "m1", "--backend", "mem",
+                     "--coordinator", coord_ep, "--curve-secret", secret,
+                     "--coordinator-public", coordpub, "--state-dir", state,
+                     "--peer-bind", m1_ep, "--peer-keys", allowed,
+                     "--p3-timeout-ms", timeout, NULL };
+    tpc_proc_t agent = { 0 };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&agent, argv, NULL, log), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&agent, "ready", 0, 10000), 0);
+    CU_ASSERT (s_file_has (log, "1 gid(s) restored, 1 of them undecided"));
+
+    /* the agent's DEALER: getstate from routing id m1, over CURVE with
+     * m2's server key found by name in --peer-keys                       */
+    zmq_pollitem_t it = { .socket = m2, .events = ZMQ_POLLIN };
+    bool asked = false;
+    int64_t end = tpc_harness_now_ms () + P3_TIMEOUT_MS + 5000;
+    while (!asked && tpc_harness_now_ms () < end) {
+        if (zmq_poll (&it, 1, 200) != 1)
+            continue;
+        char id[64] = "", body[4096];
+        int idn = zmq_recv (m2, id, sizeof id - 1, 0);
+        int n = zmq_recv (m2, body, sizeof body, 0);
+        tpc_msg_t *m = NULL;
+        if (idn > 0 && n > 0
+            && tpc_msg_decode (body, (size_t) n, NULL, &m, NULL, 0) == 0) {
+            id[idn] = '\0';
+            asked = m->type == TPC_MSG_GETSTATE && !strcmp (id, "m1")
+                    && !strcmp (m->gid, gid);
+        }
+        tpc_msg_destroy (&m);
+    }
+    CU_ASSERT (asked);
+
+    /* the agent's ROUTER */
+    char m1pub[TPC_CURVE_KEY_Z85];
+    snprintf (m1pub, sizeof m1pub, "%s", pub[0]);
+    snprintf (path, sizeof path, "%s/m2.key_secret", keys);
+    void *ok = s_dealer (ctx, "m2", path, m1pub, m1_ep);
+    CU_ASSERT_EQUAL (s_getstate (ok, "tpc_curvetest_1_99", 5000), TPC_P3_UNKNOWN);
+    int st = s_getstate (ok, gid, 2000);
+    CU_ASSERT (st == TPC_P3_UNCERTAIN || st == TPC_P3_ABORTED);
+    void *spoof = s_dealer (ctx, "m3", path, m1pub, m1_ep);   /* m2's key */
+    CU_ASSERT_EQUAL (s_getstate (spoof, gid, 1000), -1);
+    CU_ASSERT (s_file_has (log, "an agent speaks only for itself"));
+    snprintf (path, sizeof path, "%s/m3.key_secret", keys);
+    void *stranger = s_dealer (ctx, "m3", path, m1pub, m1_ep);
+    CU_ASSERT_EQUAL (s_getstate (stranger, gid, 1000), -1);
+    void *plain = s_dealer (ctx, "m2", NULL, NULL, m1_ep);
+    CU_ASSERT_EQUAL (s_getstate (plain, gid, 1000), -1);
+    CU_ASSERT (s_proc_alive (&agent));
+
+    int status = tpc_proc_kill (&agent, SIGTERM, 5000);
+    CU_ASSERT (status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    zmq_close (ok);
+    zmq_close (spoof);
+    zmq_close (stranger);
+    zmq_close (plain);
+    zmq_close (m2);
+    zmq_ctx_term (ctx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "happy_path", test_happy_path },
     { "coordinator_dies_after_one_precommit_ack",
       test_coordinator_dies_after_one_precommit_ack },
     { "coordinator_dies_after_precommit_logged",
       test_coordinator_dies_after_precommit_logged },
+    { "peer_link_curve", test_peer_link_curve },
     { NULL, NULL }
 };
 
