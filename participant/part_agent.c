@@ -22,6 +22,16 @@
 #define S_RECV_BATCH 1000
 #define S_MONITOR_MS 100        /* the socket monitor is read this often */
 
+/*  The state log's file I/O: POSIX, but for the test hook that fails the
+ *  N-th fdatasync after start (config->state_sync_fail_at).            */
+typedef struct {
+    tpc_io_t io;                /* first: the tpc_io_t * handed out */
+    const tpc_io_t *posix;
+    uint64_t fail_at;           /* 0 = never */
+    uint64_t syncs;             /* fdatasyncs since armed */
+    bool armed;
+} s_state_io_t;
+
 /*  A DEALER to another agent (the peer link's client side).             */
 typedef struct {
     char *name;
@@ -48,6 +58,7 @@ struct part_agent {
     bool hs_connecting;         /* TCP up, handshake not done */
     /* three-phase commit */
     part_state_t *state;        /* the 3PC state log, or NULL */
+    s_state_io_t state_io;      /* its file I/O */
     void *router;               /* peer requests, or NULL */
     coord_zap_t *zap;           /* CURVE: who may use the ROUTER */
     bool curve;                 /* the agent has a key pair */
@@ -171,6 +182,69 @@ s_emit (void *arg, const part_rm_result_t *res)
 /* ---------------------------------------------------------------------
  *  Three-phase commit: the state log and the peer link
  */
+
+#define S_IO(ctx) (((s_state_io_t *) (ctx))->posix)
+
+static int
+s_io_open (void *ctx, const char *path, int flags, mode_t mode)
+{
+    return S_IO (ctx)->open (S_IO (ctx)->ctx, path, flags, mode);
+}
+
+static int
+s_io_close (void *ctx, int fd)
+{
+    return S_IO (ctx)->close (S_IO (ctx)->ctx, fd);
+}
+
+static ssize_t
+s_io_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+    return S_IO (ctx)->pwrite (S_IO (ctx)->ctx, fd, buf, n, off);
+}
+
+static ssize_t
+s_io_pread (void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+    return S_IO (ctx)->pread (S_IO (ctx)->ctx, fd, buf, n, off);
+}
+
+static int
+s_io_fdatasync (void *ctx, int fd)
+{
+    s_state_io_t *io = ctx;
+    if (io->armed && io->fail_at && ++io->syncs == io->fail_at) {
+        fprintf (stderr, "tpc-participant: test hook: state log fdatasync "
+                 "#%llu fails with EIO\n", (unsigned long long) io->syncs);
+        errno = EIO;
+        return -1;
+    }
+    return S_IO (ctx)->fdatasync (S_IO (ctx)->ctx, fd);
+}
+
+static int
+s_io_fsync (void *ctx, int fd)
+{
+    return S_IO (ctx)->fsync (S_IO (ctx)->ctx, fd);
+}
+
+static int
+s_io_ftruncate (void *ctx, int fd, off_t len)
+{
+    return S_IO (ctx)->ftruncate (S_IO (ctx)->ctx, fd, len);
+}
+
+static int
+s_io_rename (void *ctx, const char *from, const char *to)
+{
+    return S_IO (ctx)->rename (S_IO (ctx)->ctx, from, to);
+}
+
+static int
+s_io_unlink (void *ctx, const char *path)
+{
+    return S_IO (ctx)->unlink (S_IO (ctx)->ctx, path);
+}
 
 /*  io->persist: GID's STATE durable before the engine acts on it.  A
  *  refused argument is the engine's to handle; a failed disk stops the
@@ -949,8 +1023,16 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         return NULL;
     }
     if (config->state_dir) {
+        self->state_io = (s_state_io_t) {
+            .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
+                    s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
+                    s_io_unlink, &self->state_io },
+            .posix = tpc_io_posix (), .fail_at = config->state_sync_fail_at
+        };
         part_state_config_t sc = { .dir = config->state_dir,
-                                   .forget_ms = config->p3_forget_ms };
+                                   .forget_ms = config->p3_forget_ms,
+                                   .io = config->state_sync_fail_at
+                                         ? &self->state_io.io : NULL };
         int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
                                   errlen);
         if (rc) {
@@ -965,6 +1047,7 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
             part_agent_destroy (&self);
             return NULL;
         }
+        self->state_io.armed = true;
     }
     part_engine_config_t ec = {
         .name = self->name, .heartbeat_ms = config->heartbeat_ms,

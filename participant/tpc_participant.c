@@ -32,7 +32,9 @@
  *  point fired.  Test hooks (environment): TPC_CRASH_POINT=
  *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
  *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1 is the
- *  older spelling of TPC_CRASH_POINT=agent.after_prepare.
+ *  older spelling of TPC_CRASH_POINT=agent.after_prepare;
+ *  TPC_AGENT_DEBUG_STATE_SYNC_FAIL=<n> makes the n-th fdatasync of the 3PC
+ *  state log after start fail with EIO (the agent must then stop, exit 3).
  */
 #include <cJSON.h>
 #include <czmq.h>
@@ -512,6 +514,17 @@ main (int argc, char **argv)
     if (!ac.crash.point && dbg && !strcmp (dbg, "1"))
         ac.crash = (tpc_crash_config_t) { .point = "agent.after_prepare",
                                           .at = 1 };
+    const char *sfail = getenv ("TPC_AGENT_DEBUG_STATE_SYNC_FAIL");
+    if (sfail && *sfail) {
+        long n = 0;
+        if (s_number (sfail, &n) != 0) {
+            fprintf (stderr, "tpc-participant: TPC_AGENT_DEBUG_STATE_SYNC_FAIL "
+                     "must be a positive integer\n");
+            status = 2;
+            goto cleanup;
+        }
+        ac.state_sync_fail_at = (uint64_t) n;
+    }
     agent = part_agent_new (&ac, rm, err, sizeof err);
     if (!agent) {
         fprintf (stderr, "tpc-participant: %s\n", err);

@@ -15,6 +15,9 @@
  *    - the coordinator dies once its PRECOMMIT is durable but before any
  *      precommit left (coord.precommit_logged): all three are uncertain,
  *      termination aborts on all three;
+ *    - an agent's state log fails (fdatasync EIO, test hook): the agent
+ *      stops with exit status 3 before voting, the transaction aborts, its
+ *      prepared transaction is rolled back once it is back;
  *    - the peer link under CURVE (an agent with the in-memory backend, no
  *      database needed): a peer whose key is in --peer-keys gets answers,
  *      an unknown key, plain text, or a known key speaking under another
@@ -115,7 +118,7 @@ s_start_coord (char *const env[])
 }
 
 static int
-s_start_agent (int i)
+s_start_agent (int i, char *const env[])
 {
     char bin[480], log[480], name[8], file[480], state[480], tag[32];
     char timeout[16];
@@ -133,13 +136,16 @@ s_start_agent (int i)
         return -1;
     fprintf (f, "%s\n", W.db[i]);
     fclose (f);
+    tpc_proc_t tmp;
+    snprintf (tmp.log, sizeof tmp.log, "%s", log);
+    long off = tpc_proc_log_size (&tmp);
     char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--state-dir", state,
                      "--peer-bind", W.pep[i], "--p3-timeout-ms", timeout,
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
+    if (tpc_proc_spawn (&W.agent[i], argv, env, log))
         return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", 0, 20000);
+    return tpc_proc_wait_log (&W.agent[i], "ready", off, 20000);
 }
 
 static int
@@ -163,7 +169,7 @@ s_setup (void)
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     for (int i = 0; i < N_AGENTS; i++)
-        if (s_start_agent (i))
+        if (s_start_agent (i, NULL))
             return -1;
     return s_start_coord (NULL);
 }
@@ -449,6 +455,42 @@ test_coordinator_dies_after_precommit_logged (void)
 }
 
 
+static void
+test_agent_state_log_fails (void)
+{
+    /* db3's state log cannot make UNCERTAIN durable (its first fdatasync
+     * after start fails): db3 must stop before it votes (exit 3), the
+     * coordinator's vote timeout aborts, and once db3 is back its
+     * prepared transaction is rolled back                                */
+    tpc_proc_kill (&W.agent[2], SIGTERM, 5000);
+    char *env[] = { "TPC_AGENT_DEBUG_STATE_SYNC_FAIL=1", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (2, env), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
+    tpc_client_t *c = s_client (10000);
+    char gid[TPC_CLIENT_GID_MAX], log[600];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    CU_ASSERT_NOT_EQUAL (s_insert3 (c, "diskfail", gid, &out), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_ABORTED);
+    int st = tpc_proc_wait (&W.agent[2], 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
+    s_path (log, sizeof log, "agent-db3.log");
+    CU_ASSERT (s_file_has (log, "FATAL: cannot make the 3PC state uncertain"));
+    CU_ASSERT (s_file_has (log, "stopped: the 3PC state log failed"));
+    CU_ASSERT_EQUAL (s_rows (0, "diskfail"), 0);
+    CU_ASSERT_EQUAL (s_rows (1, "diskfail"), 0);
+    /* db3 prepared, then could not record it: never voted yes (the
+     * engine's rollback may or may not have run before the stop)         */
+    CU_ASSERT (s_prepared (2) == 0 || s_prepared (2) == 1);
+    CU_ASSERT_EQUAL (s_rows (2, "diskfail"), 0);
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (2, NULL), 0);
+    CU_ASSERT (s_wait_settled ("diskfail", 0, 15000) >= 0);
+    /* and db3 serves 3PC again */
+    CU_ASSERT_EQUAL (s_insert3 (c, "diskback", gid, &out), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_COMMITTED);
+    CU_ASSERT (s_wait_settled ("diskback", 1, 10000) >= 0);
+    tpc_client_destroy (&c);
+}
+
 /* ------------------------------------------------------ peer link CURVE */
 
 /*  A DEALER in CTX with routing id ID, a CURVE client with the key pair
@@ -622,6 +664,7 @@ static const tpc_test_case_t s_cases[] = {
       test_coordinator_dies_after_one_precommit_ack },
     { "coordinator_dies_after_precommit_logged",
       test_coordinator_dies_after_precommit_logged },
+    { "agent_state_log_fails", test_agent_state_log_fails },
     { "peer_link_curve", test_peer_link_curve },
     { NULL, NULL }
 };
