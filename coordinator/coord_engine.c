@@ -212,6 +212,7 @@ struct s_txn {
     size_t nexec;               /* statements run (exec) so far */
     uint64_t prepare_at, voted_at, durable_at;  /* phase starts (metrics);
                                                    0 = not reached */
+    uint64_t decided_at;        /* 3PC: commit decided after pre-commit */
 };
 
 /*  An outcome an operator forced (resolve): what status and queries say. */
@@ -838,14 +839,18 @@ s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
     act.nacked = s_nacked (t, &act.nparts);
     uint64_t now = self->now;
     act.age_ms = now > t->created ? now - t->created : 0;
-    act.prepare_ms = act.decide_ms = act.commit_ms = COORD_NEVER;
+    act.prepare_ms = act.precommit_ms = act.decide_ms = act.commit_ms
+        = COORD_NEVER;
     if (t->prepare_at) {
         uint64_t to = t->voted_at ? t->voted_at : now;
         if (t->voted_at || t->state == S_ONEPHASE)
             act.prepare_ms = to > t->prepare_at ? to - t->prepare_at : 0;
     }
-    if (t->voted_at && t->durable_at)
-        act.decide_ms = t->durable_at - t->voted_at;
+    if (t->voted_at && t->decided_at)
+        act.precommit_ms = t->decided_at - t->voted_at;
+    uint64_t decided = t->decided_at ? t->decided_at : t->voted_at;
+    if (decided && t->durable_at)
+        act.decide_ms = t->durable_at - decided;
     if (t->durable_at && end == S_END_COMMITTED)
         act.commit_ms = now > t->durable_at ? now - t->durable_at : 0;
     if (self->started) {
@@ -947,7 +952,8 @@ s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
             || t->state == S_ONEPHASE
             || (t->state == S_PRECOMMITTING && t->pc_durable));
     const char *reason = t->reason ? t->reason : "aborted";
-    if (t->state == S_PRECOMMITTING)
+    bool was_pc = t->state == S_PRECOMMITTING;
+    if (was_pc)
         self->precommitting--;
     s_log (self, 0, "%s: abort: %s", t->gid, reason);
     if (t->exec.set) {
@@ -964,8 +970,13 @@ s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
         p->acked = false;
         t->nunacked += p->phase2;
     }
+    /* after a durable PRECOMMIT the ABORT is forced too (its sync is not
+     * waited for: an abort may be heard early).  Lost in a crash, the
+     * replayed PRECOMMIT would make this coordinator ask the agents again,
+     * and an agent that has forgotten the gid by then answers unknown:
+     * the transaction would wait for ever. */
     if (t->logged_abort)
-        s_append (self, s_record_new (self, TPC_REC_ABORT, t), false);
+        s_append (self, s_record_new (self, TPC_REC_ABORT, t), was_pc);
     s_answer_done (self, t, TPC_OUTCOME_ABORTED, reason);
     t->backoff = self->cfg.resend_min_ms;
     t->resend_at = now + t->backoff;
@@ -997,8 +1008,10 @@ s_commit_decide (coord_engine_t *self, s_txn_t *t)
         t->parts[i].acked = false;
         yes += t->parts[i].phase2;
     }
-    if (t->state == S_PRECOMMITTING)
+    if (t->state == S_PRECOMMITTING) {
         self->precommitting--;
+        t->decided_at = self->now;
+    }
     t->state = S_COMMITTING;
     self->in_doubt++;
     t->nunacked = yes;
@@ -2247,8 +2260,22 @@ s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now)
     case S_PRECOMMITTING:
         if (t->pc_durable && t->nunacked > 0 && now >= t->resend_at) {
             s_precommit_drive (self, t, NULL);
+            uint64_t was = t->backoff;
             t->backoff = S_MIN (t->backoff * 2, self->cfg.resend_max_ms);
             t->resend_at = now + t->backoff;
+            if (was < t->backoff && t->backoff == self->cfg.resend_max_ms) {
+                const char *who = "?";
+                for (size_t i = 0; i < t->nparts; i++)
+                    if (t->parts[i].phase2 && !t->parts[i].precommitted) {
+                        who = t->parts[i].name;
+                        break;
+                    }
+                s_log (self, 1, "%s: pre-committed, still no 'precommitted' "
+                       "from %zu participant(s) (e.g. '%s'); three-phase "
+                       "commit never times out here: precommit is resent "
+                       "every %" PRIu64 " ms", t->gid, t->nunacked, who,
+                       t->backoff);
+            }
         }
         break;
     }

@@ -19,7 +19,8 @@
  *            committed, a client's "committed", an answer "committed", a
  *            3PC precommit after its PRECOMMIT record) is held inside the
  *            engine and queued only by coord_engine_durable.
- *            Lazy appends (ABORT, END, HEURISTIC) never need a sync.
+ *            Lazy appends (ABORT, END, HEURISTIC) never need a sync; an
+ *            ABORT after a PRECOMMIT is forced, but nothing waits on it.
  *    WAKE    call coord_engine_tick() at time AT (UINT64_MAX: no timer);
  *            replaces any earlier WAKE (one timer for the whole engine)
  *    ENDED   GID finished with OUTCOME, NACKED of NPARTS participants acked
@@ -117,9 +118,11 @@ typedef struct {
     /* ENDED, for metrics: milliseconds from begin to end, and of each
      * phase the transaction went through (COORD_NEVER: not this one):
      * prepare = prepares sent -> every vote in (one phase: work sent ->
-     * ack), decide = every vote in -> COMMIT durable, commit = COMMIT
-     * durable -> every ack in                                            */
-    uint64_t age_ms, prepare_ms, decide_ms, commit_ms;
+     * ack), precommit (3PC) = every vote in -> the commit decision
+     * (every participant pre-committed), decide = every vote in (3PC: the
+     * commit decision) -> COMMIT durable, commit = COMMIT durable -> every
+     * ack in                                                             */
+    uint64_t age_ms, prepare_ms, precommit_ms, decide_ms, commit_ms;
 } coord_action_t;
 
 /*  Called by coord_engine_foreach_decided() for each live transaction with

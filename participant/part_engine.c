@@ -1370,23 +1370,26 @@ s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
         s_p3_wait (self, p3, now);
         return;
     }
+    /* (phase and pending are set before anything is sent: a reply may
+     * come back from inside peer_send) */
     size_t n = 0;
+    p3->phase = T_LEAD;
+    p3->at = now + self->cfg.p3_collect_ms;
     for (size_t i = 0; i < p3->nparts; i++) {
         p3->pending[i] = p3->heard[i] && !s_p3_is_self (self, p3, i)
                          && p3->seen[i] == TPC_P3_UNCERTAIN;
-        if (p3->pending[i]) {
-            n++;
-            s_peer_send (self, p3, i, TPC_MSG_PRECOMMIT, TPC_OUTCOME_NONE);
-        }
+        n += p3->pending[i];
     }
     if (n == 0) {
         s_p3_conclude (self, p3, TPC_OUTCOME_COMMITTED, now);
         return;
     }
     s_log (self, 1, "%s: termination round %llu: leading, %zu precommit(s) "
-           "sent", p3->gid, (unsigned long long) p3->round, n);
-    p3->phase = T_LEAD;
-    p3->at = now + self->cfg.p3_collect_ms;
+           "to send", p3->gid, (unsigned long long) p3->round, n);
+    uint64_t round = p3->round;
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (p3->pending[i] && p3->phase == T_LEAD && p3->round == round)
+            s_peer_send (self, p3, i, TPC_MSG_PRECOMMIT, TPC_OUTCOME_NONE);
 }
 
 /*  TERMINATION: ask every other participant for its state.              */
@@ -1400,31 +1403,39 @@ s_p3_round (part_engine_t *self, s_p3_t *p3, uint64_t now)
     for (size_t i = 0; i < p3->nparts; i++)
         found |= s_p3_is_self (self, p3, i);
     p3->incomplete = !found;        /* no list, or not one we are on */
-    size_t asked = 0;
+    /* everyone to ask is pending before the first send: a reply may
+     * come back from inside peer_send */
     for (size_t i = 0; i < p3->nparts; i++) {
         p3->heard[i] = false;
         p3->seen[i] = TPC_P3_UNKNOWN;
         p3->pending[i] = false;
         if (s_p3_is_self (self, p3, i))
             continue;
-        if (!self->io.peer_send || !*p3->peers[i]) {
+        if (!self->io.peer_send || !*p3->peers[i])
             p3->incomplete = true;
+        else
+            p3->pending[i] = true;
+    }
+    s_log (self, 1, "%s: %s, nothing heard: termination round %llu",
+           p3->gid, tpc_p3_name (p3->state), (unsigned long long) p3->round);
+    uint64_t round = p3->round;
+    for (size_t i = 0; i < p3->nparts; i++) {
+        if (!p3->pending[i] || p3->phase != T_COLLECT || p3->round != round)
             continue;
-        }
         /* one that does not answer is taken for crashed (the model's
          * reliable timeouts), one we could not even ask is not */
-        if (s_peer_send (self, p3, i, TPC_MSG_GETSTATE, TPC_OUTCOME_NONE) == 0) {
-            p3->pending[i] = true;
-            asked++;
-        }
-        else
+        if (s_peer_send (self, p3, i, TPC_MSG_GETSTATE, TPC_OUTCOME_NONE) != 0) {
+            p3->pending[i] = false;
             p3->incomplete = true;
+        }
     }
-    s_log (self, 1, "%s: %s, nothing heard: termination round %llu, %zu "
-           "peer(s) asked", p3->gid, tpc_p3_name (p3->state),
-           (unsigned long long) p3->round, asked);
-    if (asked == 0)
-        s_p3_evaluate (self, p3, now);
+    if (p3->phase != T_COLLECT || p3->round != round
+        || s_p3_is_decided (p3->state))
+        return;
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (p3->pending[i])
+            return;
+    s_p3_evaluate (self, p3, now);          /* nobody left to wait for */
 }
 
 /*  A precommit for GID (FROM_COORD: the coordinator's, else a leader's).

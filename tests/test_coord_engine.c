@@ -1555,6 +1555,14 @@ test_p3_commit (void)
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
     CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->a[i].type == COORD_ACT_ENDED) {
+            /* metrics: votes in at +0, every pre-commit in 3100 ms later
+             * (the 3 s before durable, the 100 ms resend) */
+            CU_ASSERT_EQUAL (fx->a[i].precommit_ms, 3100);
+            CU_ASSERT_EQUAL (fx->a[i].decide_ms, 0);
+            CU_ASSERT_EQUAL (fx->a[i].commit_ms, 0);
+        }
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
     CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);
@@ -1575,6 +1583,7 @@ test_p3_vote_no (void)
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
     CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_ABORT, gid));
+    CU_ASSERT (!fx_find_log (fx, TPC_REC_ABORT, gid)->forced);  /* lazy */
     CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PRECOMMIT), 0);
     CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
                      TPC_OUTCOME_ABORTED);
@@ -1604,6 +1613,9 @@ test_p3_state_aborted (void)
     const fx_rec_t *ab = fx_find_log (fx, TPC_REC_ABORT, gid);
     CU_ASSERT_PTR_NOT_NULL_FATAL (ab);
     CU_ASSERT_STRING_EQUAL (ab->parts, "a,b,c");
+    /* forced: lost in a crash, the replayed PRECOMMIT would ask agents
+     * that may have forgotten the gid by then */
+    CU_ASSERT (ab->forced);
     for (int k = 0; k < 3; k++) {
         const tpc_msg_t *d = fx_find_agent (fx, ABC[k], TPC_MSG_DECIDE);
         CU_ASSERT_PTR_NOT_NULL_FATAL (d);
