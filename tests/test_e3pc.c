@@ -15,6 +15,9 @@
  *    - the coordinator dies once its PRECOMMIT is durable but before any
  *      precommit left (coord.precommit_logged): all three are uncertain,
  *      termination aborts on all three;
+ *    - an agent dies once PRECOMMITTED is durable, before replying
+ *      (agent.after_precommit): restarted, it restores the state and the
+ *      coordinator commits;
  *    - an agent's state log fails (fdatasync EIO, test hook): the agent
  *      stops with exit status 3 before voting, the transaction aborts, its
  *      prepared transaction is rolled back once it is back;
@@ -456,6 +459,51 @@ test_coordinator_dies_after_precommit_logged (void)
 
 
 static void
+test_agent_dies_after_precommit (void)
+{
+    /* db1 dies right after making PRECOMMITTED durable, before its reply
+     * (crash point agent.after_precommit): the coordinator cannot commit
+     * without it and keeps asking it; db2 and db3, pre-committed and then
+     * hearing nothing, may commit by termination meanwhile (a member was
+     * pre-committed); db1 restarts, restores PRECOMMITTED from its state
+     * log and ends committed too, and so does the coordinator           */
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=agent.after_precommit", "TPC_CRASH_AT=1",
+                    NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (0, env), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
+    tpc_client_t *c = s_client (2000);
+    char gid[TPC_CLIENT_GID_MAX], log[600];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    int rc = s_insert3 (c, "agentpc", gid, &out);
+    int st = tpc_proc_wait (&W.agent[0], 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    s_path (log, sizeof log, "agent-db1.log");
+    CU_ASSERT (s_file_has (log, "tpc-crash: agent.after_precommit pass 1"));
+    CU_ASSERT_NOT_EQUAL (rc, 0);                /* no answer yet */
+    char seq[32];
+    s_agent_states (0, gid, seq, sizeof seq);
+    CU_ASSERT_STRING_EQUAL (seq, "UP");
+    CU_ASSERT_EQUAL (s_rows (0, "agentpc"), 0);  /* db1 did not commit */
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (0, NULL), 0);
+    CU_ASSERT (s_file_has (log, "1 of them undecided"));
+    CU_ASSERT (s_wait_settled ("agentpc", 1, 10000) >= 0);
+    tpc_client_outcome_t so = TPC_CLIENT_OUTCOME_UNKNOWN;
+    for (int i = 0; i < 50 && so != TPC_CLIENT_COMMITTED; i++) {
+        tpc_status (c, gid, &so, NULL, 0);
+        if (so != TPC_CLIENT_COMMITTED)
+            usleep (100 * 1000);
+    }
+    CU_ASSERT_EQUAL (so, TPC_CLIENT_COMMITTED);
+    for (int i = 0; i < N_AGENTS; i++) {
+        s_agent_states (i, gid, seq, sizeof seq);
+        CU_ASSERT (*seq && seq[strlen (seq) - 1] == 'C');
+        CU_ASSERT (strchr (seq, 'A') == NULL);
+    }
+    tpc_client_destroy (&c);
+}
+
+static void
 test_agent_state_log_fails (void)
 {
     /* db3's state log cannot make UNCERTAIN durable (its first fdatasync
@@ -664,6 +712,7 @@ static const tpc_test_case_t s_cases[] = {
       test_coordinator_dies_after_one_precommit_ack },
     { "coordinator_dies_after_precommit_logged",
       test_coordinator_dies_after_precommit_logged },
+    { "agent_dies_after_precommit", test_agent_dies_after_precommit },
     { "agent_state_log_fails", test_agent_state_log_fails },
     { "peer_link_curve", test_peer_link_curve },
     { NULL, NULL }
