@@ -16,6 +16,11 @@
  *    part_state_put (COMMITTED|ABORTED)  before COMMIT/ROLLBACK PREPARED
  *    checkpoint                       a decided gid older than forget_ms
  *                                     is left out: forgotten
+ *  A decided gid is forgotten forget_ms after its decision even if the
+ *  agent was down all that time with the decision not yet applied to the
+ *  database; the prepared transaction then goes the 2PC way (the agent
+ *  asks the coordinator), so keep forget_ms well above any expected
+ *  downtime.
  *  Each put appends one record and returns only after an fdatasync that
  *  covers it returned 0 (write-ahead).  The log never holds a state the
  *  agent acted on without it being durable first.
