@@ -1,6 +1,7 @@
 /*  part_agent: the agent's I/O shell (see part_agent.h).                  */
 #include "part_agent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "coord_zap.h"
 #include "part_engine.h"
+#include "part_state.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
@@ -18,6 +21,24 @@
 #define S_MAX_FDS 256
 #define S_RECV_BATCH 1000
 #define S_MONITOR_MS 100        /* the socket monitor is read this often */
+
+/*  The state log's file I/O: POSIX, but for the test hook that fails the
+ *  N-th fdatasync after start (config->state_sync_fail_at).            */
+typedef struct {
+    tpc_io_t io;                /* first: the tpc_io_t * handed out */
+    const tpc_io_t *posix;
+    uint64_t fail_at;           /* 0 = never */
+    uint64_t syncs;             /* fdatasyncs since armed */
+    bool armed;
+} s_state_io_t;
+
+/*  A DEALER to another agent (the peer link's client side).             */
+typedef struct {
+    char *name;
+    char *endpoint;
+    void *sock;
+    uint64_t used;              /* last send (LRU eviction) */
+} s_peer_t;
 
 struct part_agent {
     part_agent_config_t cfg;
@@ -35,6 +56,19 @@ struct part_agent {
     bool hs_failing;            /* handshakes fail; said once until one
                                    succeeds */
     bool hs_connecting;         /* TCP up, handshake not done */
+    /* three-phase commit */
+    part_state_t *state;        /* the 3PC state log, or NULL */
+    s_state_io_t state_io;      /* its file I/O */
+    void *router;               /* peer requests, or NULL */
+    coord_zap_t *zap;           /* CURVE: who may use the ROUTER */
+    bool curve;                 /* the agent has a key pair */
+    tpc_curve_cert_t cert;      /* ... this one */
+    char *advertised;           /* peer endpoint said in hello, or NULL */
+    s_peer_t peers[PART_AGENT_PEERS_MAX];
+    size_t npeers;
+    uint64_t peer_clock;        /* LRU counter */
+    bool said_no_keys;          /* "no --peer-keys" said once */
+    int fatal;                  /* the state log failed: stop */
 };
 
 static uint64_t
@@ -88,6 +122,14 @@ s_engine_log (void *arg, int level, const char *line)
     part_agent_log (&self->verbose, level, line);
 }
 
+static uint64_t
+s_wall_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
 static int
 s_send (void *arg, tpc_msg_t **msg_p)
 {
@@ -96,6 +138,10 @@ s_send (void *arg, tpc_msg_t **msg_p)
     *msg_p = NULL;
     if (!msg)
         return TPC_EINVAL;
+    if (self->fatal) {                  /* stopping: say nothing more */
+        tpc_msg_destroy (&msg);
+        return self->fatal;
+    }
     char *buf = NULL;
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
@@ -133,11 +179,456 @@ s_emit (void *arg, const part_rm_result_t *res)
     part_engine_on_result (self->engine, res, self->now);
 }
 
+/* ---------------------------------------------------------------------
+ *  Three-phase commit: the state log and the peer link
+ */
+
+#define S_IO(ctx) (((s_state_io_t *) (ctx))->posix)
+
+static int
+s_io_open (void *ctx, const char *path, int flags, mode_t mode)
+{
+    return S_IO (ctx)->open (S_IO (ctx)->ctx, path, flags, mode);
+}
+
+static int
+s_io_close (void *ctx, int fd)
+{
+    return S_IO (ctx)->close (S_IO (ctx)->ctx, fd);
+}
+
+static ssize_t
+s_io_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+    return S_IO (ctx)->pwrite (S_IO (ctx)->ctx, fd, buf, n, off);
+}
+
+static ssize_t
+s_io_pread (void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+    return S_IO (ctx)->pread (S_IO (ctx)->ctx, fd, buf, n, off);
+}
+
+static int
+s_io_fdatasync (void *ctx, int fd)
+{
+    s_state_io_t *io = ctx;
+    if (io->armed && io->fail_at && ++io->syncs == io->fail_at) {
+        fprintf (stderr, "tpc-participant: test hook: state log fdatasync "
+                 "#%llu fails with EIO\n", (unsigned long long) io->syncs);
+        errno = EIO;
+        return -1;
+    }
+    return S_IO (ctx)->fdatasync (S_IO (ctx)->ctx, fd);
+}
+
+static int
+s_io_fsync (void *ctx, int fd)
+{
+    return S_IO (ctx)->fsync (S_IO (ctx)->ctx, fd);
+}
+
+static int
+s_io_ftruncate (void *ctx, int fd, off_t len)
+{
+    return S_IO (ctx)->ftruncate (S_IO (ctx)->ctx, fd, len);
+}
+
+static int
+s_io_rename (void *ctx, const char *from, const char *to)
+{
+    return S_IO (ctx)->rename (S_IO (ctx)->ctx, from, to);
+}
+
+static int
+s_io_unlink (void *ctx, const char *path)
+{
+    return S_IO (ctx)->unlink (S_IO (ctx)->ctx, path);
+}
+
+/*  io->persist: GID's STATE durable before the engine acts on it.  A
+ *  refused argument is the engine's to handle; a failed disk stops the
+ *  agent (nothing is sent from now on, the loop returns).                */
+static int
+s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
+           char *const *parts, char *const *peers)
+{
+    part_agent_t *self = arg;
+    if (self->fatal)
+        return self->fatal;
+    int rc = part_state_put (self->state, gid, state, nparts, parts, peers,
+                             s_wall_ms ());
+    if (rc == 0) {
+        if (state == TPC_P3_PRECOMMITTED)
+            tpc_crash_hit (self->crash, "agent.after_precommit");
+        return 0;
+    }
+    if (rc == TPC_EINVAL) {
+        fprintf (stderr, "tpc-participant: 3PC state %s of %s refused by "
+                 "the state log (bad gid, or too many or too long "
+                 "participant names/endpoints): not recorded\n",
+                 tpc_p3_name (state), gid ? gid : "-");
+        return rc;
+    }
+    self->fatal = rc;
+    fprintf (stderr, "tpc-participant: FATAL: cannot make the 3PC state %s "
+             "of %s durable in the state log %s: %s.  Stopping now: nothing "
+             "that depends on it was or will be acknowledged.  Fix the disk "
+             "and restart the agent; it recovers from the log.\n",
+             tpc_p3_name (state), gid ? gid : "-", self->cfg.state_dir,
+             tpc_strerror (rc));
+    return rc;
+}
+
+/*  The certificate named NAME in the --peer-keys directory: DIR/NAME.key
+ *  if it holds that name, else any certificate of that name.  0 or
+ *  TPC_ENOENT / TPC_ECONFIG with a sentence in ERR.                      */
+static int
+s_peer_cert (part_agent_t *self, const char *name, tpc_curve_cert_t *out,
+             char *err, size_t errlen)
+{
+    const char *dir = self->cfg.peer_keys;
+    char path[4096], lerr[256];
+    if (!dir) {
+        snprintf (err, errlen, "no --peer-keys directory to find agent %s's "
+                  "public key in", name);
+        return TPC_ECONFIG;
+    }
+    snprintf (path, sizeof path, "%s/%s.key", dir, name);
+    if (tpc_curve_cert_load (path, false, out, lerr, sizeof lerr) == 0
+        && !strcmp (out->name, name))
+        return 0;
+    DIR *d = opendir (dir);
+    struct dirent *e;
+    while (d && (e = readdir (d))) {
+        size_t n = strlen (e->d_name);
+        if (e->d_name[0] == '.' || (n >= 7 && !strcmp (e->d_name + n - 7, "_secret")))
+            continue;
+        snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+        if (tpc_curve_cert_load (path, false, out, lerr, sizeof lerr) == 0
+            && !strcmp (out->name, name)) {
+            closedir (d);
+            return 0;
+        }
+    }
+    if (d)
+        closedir (d);
+    snprintf (err, errlen, "no public certificate of agent %s in --peer-keys "
+              "%s", name, dir);
+    return TPC_ENOENT;
+}
+
+static void
+s_peer_close (s_peer_t *p)
+{
+    if (p->sock)
+        zmq_close (p->sock);
+    free (p->name);
+    free (p->endpoint);
+    memset (p, 0, sizeof *p);
+}
+
+/*  Make P's DEALER (P's name and endpoint are set): 0, or -1 with a
+ *  sentence in ERR.                                                      */
+static int
+s_peer_setup (part_agent_t *self, s_peer_t *p, char *err, size_t errlen)
+{
+    tpc_curve_cert_t server;
+    int linger = 0, hwm = 10000;
+    if (!p->name || !p->endpoint) {
+        snprintf (err, errlen, "out of memory");
+        return -1;
+    }
+    p->sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    if (!p->sock
+        || zmq_setsockopt (p->sock, ZMQ_ROUTING_ID, self->name, strlen (self->name))
+        || zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof linger)
+        || zmq_setsockopt (p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (p->sock, ZMQ_RCVHWM, &hwm, sizeof hwm)) {
+        snprintf (err, errlen, "cannot make a socket: %s", zmq_strerror (errno));
+        return -1;
+    }
+    if (self->curve) {
+        if (s_peer_cert (self, p->name, &server, err, errlen) != 0)
+            return -1;
+        if (tpc_curve_client_setup (p->sock, &self->cert, server.public_key)) {
+            snprintf (err, errlen, "cannot set up CURVE: %s", zmq_strerror (errno));
+            return -1;
+        }
+    }
+    if (zmq_connect (p->sock, p->endpoint) != 0) {
+        snprintf (err, errlen, "cannot connect to %s: %s", p->endpoint,
+                  zmq_strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*  The DEALER to agent NAME at ENDPOINT, made (and the least recently
+ *  used one closed, when full) if needed; NULL with a line logged.       */
+static s_peer_t *
+s_peer_get (part_agent_t *self, const char *name, const char *endpoint)
+{
+    size_t i;
+    for (i = 0; i < self->npeers; i++)
+        if (!strcmp (self->peers[i].name, name))
+            break;
+    if (i < self->npeers && !strcmp (self->peers[i].endpoint, endpoint))
+        return &self->peers[i];
+    if (i < self->npeers)               /* moved: a new socket */
+        s_peer_close (&self->peers[i]);
+    else if (self->npeers < PART_AGENT_PEERS_MAX)
+        i = self->npeers++;
+    else {
+        i = 0;
+        for (size_t j = 1; j < self->npeers; j++)
+            if (self->peers[j].used < self->peers[i].used)
+                i = j;
+        s_peer_close (&self->peers[i]);
+    }
+    s_peer_t *p = &self->peers[i];
+    char err[512] = "";
+    p->name = strdup (name);
+    p->endpoint = strdup (endpoint);
+    if (s_peer_setup (self, p, err, sizeof err) != 0) {
+        if (!(self->curve && !self->cfg.peer_keys && self->said_no_keys))
+            fprintf (stderr, "tpc-participant: peer link to agent %s: %s\n",
+                     name, err);
+        if (self->curve && !self->cfg.peer_keys)
+            self->said_no_keys = true;
+        s_peer_close (p);
+        self->peers[i] = self->peers[--self->npeers];
+        memset (&self->peers[self->npeers], 0, sizeof (s_peer_t));
+        return NULL;
+    }
+    if (self->verbose)
+        fprintf (stderr, "tpc-participant: peer link to agent %s at %s%s\n",
+                 name, endpoint, self->curve ? " (CURVE)" : "");
+    return p;
+}
+
+/*  io->peer_send: MSG to agent NAME at ENDPOINT (takes MSG).             */
+static int
+s_peer_send (void *arg, const char *name, const char *endpoint,
+             tpc_msg_t **msg_p)
+{
+    part_agent_t *self = arg;
+    tpc_msg_t *msg = *msg_p;
+    *msg_p = NULL;
+    int rc = TPC_EINVAL;
+    char *buf = NULL;
+    size_t len = 0;
+    if (!msg)
+        return TPC_EINVAL;
+    if (self->fatal) {
+        rc = self->fatal;
+        goto cleanup;
+    }
+    if (part_agent_name_valid (name) != 0 || !endpoint || !*endpoint) {
+        if (self->verbose)
+            fprintf (stderr, "tpc-participant: %s for %s not sent to agent "
+                     "%s: no peer endpoint known\n",
+                     tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
+                     name ? name : "?");
+        rc = TPC_ECONNECT;
+        goto cleanup;
+    }
+    s_peer_t *p = s_peer_get (self, name, endpoint);
+    if (!p) {
+        rc = TPC_ECONNECT;
+        goto cleanup;
+    }
+    p->used = ++self->peer_clock;
+    rc = tpc_msg_encode (msg, &buf, &len);
+    if (rc != 0)
+        fprintf (stderr, "tpc-participant: cannot encode %s for agent %s: "
+                 "%s\n", tpc_msg_type_name (msg->type), name,
+                 tpc_strerror (rc));
+    else if (zmq_send (p->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        rc = TPC_ECONNECT;
+        if (self->verbose)
+            fprintf (stderr, "tpc-participant: %s for %s not sent to agent "
+                     "%s: %s\n", tpc_msg_type_name (msg->type),
+                     msg->gid ? msg->gid : "-", name, zmq_strerror (errno));
+    }
+cleanup:
+    free (buf);
+    tpc_msg_destroy (&msg);
+    return rc;
+}
+
+/*  io->peer_reply: MSG to the peer whose routing id is FROM (takes MSG). */
+static int
+s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
+{
+    part_agent_t *self = arg;
+    tpc_msg_t *msg = *msg_p;
+    *msg_p = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = TPC_EINVAL;
+    if (!msg)
+        return TPC_EINVAL;
+    if (self->fatal)
+        rc = self->fatal;
+    else if (!self->router || !from || from_len == 0)
+        rc = TPC_ECONNECT;
+    else if ((rc = tpc_msg_encode (msg, &buf, &len)) != 0)
+        fprintf (stderr, "tpc-participant: cannot encode a %s reply to a "
+                 "peer: %s\n", tpc_msg_type_name (msg->type),
+                 tpc_strerror (rc));
+    else if (zmq_send (self->router, from, from_len,
+                       ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+             || zmq_send (self->router, buf, len, ZMQ_DONTWAIT) < 0) {
+        rc = TPC_ECONNECT;
+        if (self->verbose)
+            fprintf (stderr, "tpc-participant: %s reply for %s to agent "
+                     "%.*s not sent: %s\n", tpc_msg_type_name (msg->type),
+                     msg->gid ? msg->gid : "-", (int) from_len,
+                     (const char *) from, zmq_strerror (errno));
+    }
+    free (buf);
+    tpc_msg_destroy (&msg);
+    return rc;
+}
+
+/*  Receive one single-frame JSON message from SOCK (the first frame was
+ *  already read into FRAME by the caller when FIRST): NULL when the
+ *  frame is not one decodable message (logged, WHO names the sender).    */
+static tpc_msg_t *
+s_peer_decode (zmq_msg_t *frame, const char *who)
+{
+    tpc_msg_t *msg = NULL;
+    char err[256];
+    if (tpc_msg_decode (zmq_msg_data (frame), zmq_msg_size (frame), NULL,
+                        &msg, err, sizeof err) != 0) {
+        fprintf (stderr, "tpc-participant: bad message from %s ignored: %s\n",
+                 who, err);
+        return NULL;
+    }
+    return msg;
+}
+
+/*  Drop the rest of a multi-part message on SOCK.                        */
+static void
+s_drain (void *sock, zmq_msg_t *frame)
+{
+    while (zmq_msg_more (frame)) {
+        zmq_msg_close (frame);
+        zmq_msg_init (frame);
+        if (zmq_msg_recv (frame, sock, 0) < 0)
+            break;
+    }
+}
+
+/*  Requests from other agents on the ROUTER: [routing id][JSON].         */
+static void
+s_router_recv_all (part_agent_t *self)
+{
+    for (int i = 0; i < S_RECV_BATCH && !self->fatal; i++) {
+        zmq_msg_t id, body;
+        zmq_msg_init (&id);
+        if (zmq_msg_recv (&id, self->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&id);
+            return;
+        }
+        zmq_msg_init (&body);
+        bool ok = zmq_msg_more (&id) && zmq_msg_recv (&body, self->router, 0) >= 0;
+        bool multi = ok && zmq_msg_more (&body);
+        char from[64] = "";
+        size_t idlen = zmq_msg_size (&id);
+        if (idlen < sizeof from)
+            memcpy (from, zmq_msg_data (&id), idlen);
+        tpc_msg_t *msg = NULL;
+        if (!ok || multi) {
+            s_drain (self->router, &body);
+            fprintf (stderr, "tpc-participant: peer link: a message that is "
+                     "not one frame ignored\n");
+        }
+        else if (idlen >= sizeof from || part_agent_name_valid (from) != 0)
+            fprintf (stderr, "tpc-participant: peer link: a request from a "
+                     "peer whose routing id is no agent name ignored\n");
+        else if (self->curve) {
+            /* the ZAP handler put "agent:<certificate name>" on it */
+            const char *user = zmq_msg_gets (&body, "User-Id");
+            char cert_name[TPC_CURVE_NAME_MAX];
+            if (coord_role_parse (user, cert_name, sizeof cert_name)
+                != COORD_ROLE_AGENT || strcmp (cert_name, from) != 0)
+                fprintf (stderr, "tpc-participant: peer link: a request "
+                         "from routing id %s with the key of %s ignored: "
+                         "an agent speaks only for itself\n", from,
+                         *cert_name ? cert_name : "nobody");
+            else
+                msg = s_peer_decode (&body, from);
+        }
+        else
+            msg = s_peer_decode (&body, from);
+        if (msg && msg->type != TPC_MSG_GETSTATE
+            && msg->type != TPC_MSG_PRECOMMIT && msg->type != TPC_MSG_DECIDE) {
+            fprintf (stderr, "tpc-participant: peer link: %s from agent %s "
+                     "ignored (peers send getstate, precommit, decide)\n",
+                     tpc_msg_type_name (msg->type), from);
+            tpc_msg_destroy (&msg);
+        }
+        if (msg) {
+            self->now = s_now_ms ();
+            part_engine_on_peer_request (self->engine, from, idlen, &msg,
+                                         self->now);
+        }
+        tpc_msg_destroy (&msg);
+        zmq_msg_close (&body);
+        zmq_msg_close (&id);
+    }
+}
+
+/*  Replies from peer agents on the DEALER SOCK (state, ack).  The engine
+ *  may close or replace peers while it handles one, so SOCK is looked up
+ *  again before every receive.                                           */
+static void
+s_peer_recv_all (part_agent_t *self, void *sock)
+{
+    for (int i = 0; i < S_RECV_BATCH && !self->fatal; i++) {
+        size_t k;
+        for (k = 0; k < self->npeers && self->peers[k].sock != sock; k++)
+            ;
+        if (k == self->npeers)
+            return;
+        char name[64];
+        snprintf (name, sizeof name, "%s", self->peers[k].name);
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return;
+        }
+        tpc_msg_t *msg = NULL;
+        if (zmq_msg_more (&frame)) {
+            s_drain (sock, &frame);
+            fprintf (stderr, "tpc-participant: peer link: a multi-frame "
+                     "reply from agent %s ignored\n", name);
+        }
+        else
+            msg = s_peer_decode (&frame, name);
+        zmq_msg_close (&frame);
+        if (msg && msg->type != TPC_MSG_STATE && msg->type != TPC_MSG_ACK) {
+            fprintf (stderr, "tpc-participant: peer link: %s from agent %s "
+                     "ignored (replies are state, ack)\n",
+                     tpc_msg_type_name (msg->type), name);
+            tpc_msg_destroy (&msg);
+        }
+        if (msg) {
+            self->now = s_now_ms ();
+            part_engine_on_peer_reply (self->engine, name, &msg, self->now);
+            tpc_msg_destroy (&msg);
+        }
+    }
+}
+
 /*  Take every message waiting on the socket (up to a batch).            */
 static void
 s_recv_all (part_agent_t *self)
 {
-    for (int i = 0; i < S_RECV_BATCH; i++) {
+    for (int i = 0; i < S_RECV_BATCH && !self->fatal; i++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
@@ -251,11 +742,12 @@ s_min_timeout (int64_t a, int64_t b)
 int
 part_agent_run (part_agent_t *self)
 {
-    zmq_pollitem_t items[S_MAX_FDS + 3];
+    zmq_pollitem_t items[S_MAX_FDS + 3 + PART_AGENT_PEERS_MAX];
+    void *peer_socks[PART_AGENT_PEERS_MAX];
     part_rm_pollfd_t fds[S_MAX_FDS];
     self->now = s_now_ms ();
     part_engine_start (self->engine, self->now);
-    for (;;) {
+    while (!self->fatal) {
         size_t n = 0;
         /* the monitor (reconnects, handshakes) is read every
          * S_MONITOR_MS rather than polled: every zmq socket polled costs
@@ -265,6 +757,18 @@ part_agent_run (part_agent_t *self)
         if (self->cfg.stop_fd >= 0) {
             stop_at = n;
             items[n++] = (zmq_pollitem_t) { .fd = self->cfg.stop_fd, .events = ZMQ_POLLIN };
+        }
+        size_t router_at = SIZE_MAX;
+        if (self->router) {
+            router_at = n;
+            items[n++] = (zmq_pollitem_t) { .socket = self->router, .events = ZMQ_POLLIN };
+        }
+        /* the peers' DEALERs, remembered by socket: handling one reply
+         * may close or replace others */
+        size_t peers_at = n, npolled = self->npeers;
+        for (size_t i = 0; i < npolled; i++) {
+            peer_socks[i] = self->peers[i].sock;
+            items[n++] = (zmq_pollitem_t) { .socket = peer_socks[i], .events = ZMQ_POLLIN };
         }
         size_t nfds = self->rm->pollfds (self->rm->self, fds, S_MAX_FDS);
         for (size_t i = 0; i < nfds; i++)
@@ -297,6 +801,14 @@ part_agent_run (part_agent_t *self)
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             s_recv_all (self);
+        if (rc > 0 && router_at != SIZE_MAX
+            && (items[router_at].revents & ZMQ_POLLIN))
+            s_router_recv_all (self);
+        for (size_t i = 0; rc > 0 && i < npolled; i++)
+            if (items[peers_at + i].revents & ZMQ_POLLIN)
+                s_peer_recv_all (self, peer_socks[i]);
+        if (self->fatal)
+            break;
         self->rm->process (self->rm->self, self->now, s_emit, self);
         if (part_engine_timeout (self->engine, self->now) == 0)
             part_engine_tick (self->engine, self->now);
@@ -307,6 +819,124 @@ part_agent_run (part_agent_t *self)
                      "prepared_found=%zu\n", self->name, self->rm->name, found);
         }
     }
+    return self->fatal;
+}
+
+int
+part_agent_failed (part_agent_t *self)
+{
+    return self->fatal;
+}
+
+const char *
+part_agent_peer_endpoint (part_agent_t *self)
+{
+    return self->advertised;
+}
+
+typedef struct {
+    part_agent_t *self;
+    size_t n, undecided;
+} s_restore_t;
+
+static int
+s_restore (void *arg, const char *gid, tpc_p3_t state, uint64_t at_ms,
+           size_t nparts, char *const *parts, char *const *peers)
+{
+    (void) at_ms;
+    s_restore_t *r = arg;
+    int rc = part_engine_restore (r->self->engine, gid, state, nparts, parts,
+                                  peers);
+    if (rc != 0) {
+        fprintf (stderr, "tpc-participant: cannot restore the 3PC state %s "
+                 "of %s: %s\n", tpc_p3_name (state), gid, tpc_strerror (rc));
+        return rc;
+    }
+    r->n++;
+    if (state == TPC_P3_UNCERTAIN || state == TPC_P3_PRECOMMITTED)
+        r->undecided++;
+    return 0;
+}
+
+/*  The endpoint to advertise for BOUND (what the ROUTER bound): itself,
+ *  unless its host is a wildcard.  NULL if none (or out of memory).     */
+static char *
+s_advertise (const char *bound)
+{
+    const char *host = strstr (bound, "://");
+    if (!host)
+        return NULL;
+    host += 3;
+    if (!strncmp (bound, "tcp://", 6)) {
+        const char *colon = strrchr (host, ':');
+        size_t n = colon ? (size_t) (colon - host) : strlen (host);
+        if ((n == 1 && host[0] == '*') || (n == 7 && !strncmp (host, "0.0.0.0", 7))
+            || (n == 4 && !strncmp (host, "[::]", 4)))
+            return NULL;
+    }
+    return strdup (bound);
+}
+
+/*  The peer link's server side: ZAP handler (CURVE), ROUTER, the
+ *  advertised endpoint.  0, or -1 with a sentence in ERRBUF.             */
+static int
+s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
+{
+    const part_agent_config_t *c = &self->cfg;
+    if (c->peer_endpoint && !(self->advertised = strdup (c->peer_endpoint))) {
+        snprintf (errbuf, errlen, "out of memory");
+        return -1;
+    }
+    if (!c->peer_bind)
+        return 0;
+    if (self->curve && !c->peer_keys) {
+        snprintf (errbuf, errlen, "the peer link (--peer-bind) with CURVE "
+                  "needs --peer-keys DIR, the directory of the other "
+                  "agents' public certificates");
+        return -1;
+    }
+    if (self->curve) {
+        coord_zap_config_t zc = { .allow_agents = c->peer_keys };
+        char zerr[512];
+        if (!(self->zap = coord_zap_new (self->zctx, &zc, zerr, sizeof zerr))) {
+            snprintf (errbuf, errlen, "peer link: %s", zerr);
+            return -1;
+        }
+    }
+    int linger = 0, hwm = 100000, on = 1;
+    self->router = zmq_socket (self->zctx, ZMQ_ROUTER);
+    if (!self->router
+        || zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger)
+        || zmq_setsockopt (self->router, ZMQ_SNDHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (self->router, ZMQ_RCVHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (self->router, ZMQ_ROUTER_HANDOVER, &on, sizeof on)
+        || zmq_setsockopt (self->router, ZMQ_ROUTER_MANDATORY, &on, sizeof on)
+        || (self->curve && tpc_curve_server_setup (self->router, &self->cert,
+                                                   COORD_ZAP_AGENTS))) {
+        snprintf (errbuf, errlen, "peer link: %s", zmq_strerror (errno));
+        return -1;
+    }
+    if (zmq_bind (self->router, c->peer_bind) != 0) {
+        snprintf (errbuf, errlen, "cannot bind --peer-bind %s: %s",
+                  c->peer_bind, zmq_strerror (errno));
+        return -1;
+    }
+    if (!self->advertised) {
+        char bound[256] = "";
+        size_t len = sizeof bound;
+        zmq_getsockopt (self->router, ZMQ_LAST_ENDPOINT, bound, &len);
+        self->advertised = s_advertise (bound);
+        if (!self->advertised)
+            fprintf (stderr, "tpc-participant: warning: --peer-bind %s names "
+                     "no host other agents can reach: give --peer-endpoint; "
+                     "until then no peer endpoint is advertised and 3PC "
+                     "termination cannot reach this agent\n", c->peer_bind);
+    }
+    fprintf (stderr, "tpc-participant: peer link on %s (advertised as %s, "
+             "%s)\n", c->peer_bind,
+             self->advertised ? self->advertised : "nothing",
+             self->curve ? "CURVE, keys from --peer-keys" : "PLAIN TEXT");
+    return 0;
 }
 
 part_agent_t *
@@ -362,6 +992,18 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         part_agent_destroy (&self);
         return NULL;
     }
+    if (config->curve_secret) {
+        self->curve = true;
+        if (tpc_curve_cert_load (config->curve_secret, true, &self->cert,
+                                 errbuf, errlen)) {
+            part_agent_destroy (&self);
+            return NULL;
+        }
+    }
+    if (s_peer_link_new (self, errbuf, errlen) != 0) {
+        part_agent_destroy (&self);
+        return NULL;
+    }
     char monep[64];
     snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p", (void *) self);
     if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
@@ -380,14 +1022,61 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         part_agent_destroy (&self);
         return NULL;
     }
+    if (config->state_dir) {
+        self->state_io = (s_state_io_t) {
+            .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
+                    s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
+                    s_io_unlink, &self->state_io },
+            .posix = tpc_io_posix (), .fail_at = config->state_sync_fail_at
+        };
+        part_state_config_t sc = { .dir = config->state_dir,
+                                   .forget_ms = config->p3_forget_ms,
+                                   .io = config->state_sync_fail_at
+                                         ? &self->state_io.io : NULL };
+        int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
+                                  errlen);
+        if (rc) {
+            if (rc == TPC_ELOG_CORRUPT) {
+                size_t used = strlen (errbuf);
+                snprintf (errbuf + used, errlen - used, ".  Refusing to "
+                          "start: this agent could forget a pre-commit it "
+                          "acknowledged.  Keep the directory for analysis "
+                          "(tpcctl log verify), and decide the gids it "
+                          "held with the other participants' logs");
+            }
+            part_agent_destroy (&self);
+            return NULL;
+        }
+        self->state_io.armed = true;
+    }
     part_engine_config_t ec = {
         .name = self->name, .heartbeat_ms = config->heartbeat_ms,
-        .verbose = config->verbose
+        .verbose = config->verbose,
+        .p3_timeout_ms = config->p3_timeout_ms,
+        .p3_collect_ms = config->p3_collect_ms,
+        .p3_forget_ms = config->p3_forget_ms,
+        .peer_endpoint = self->advertised
     };
-    part_engine_io_t io = { .arg = self, .send = s_send, .log = s_engine_log };
+    part_engine_io_t io = {
+        .arg = self, .send = s_send, .log = s_engine_log,
+        .peer_send = s_peer_send, .peer_reply = s_peer_reply,
+        .persist = self->state ? s_persist : NULL
+    };
     self->engine = part_engine_new (&ec, rm, &io);
     if (!self->engine)
         goto nomem;
+    if (self->state) {
+        s_restore_t r = { self, 0, 0 };
+        if (part_state_foreach (self->state, s_restore, &r) != 0) {
+            snprintf (errbuf, errlen, "cannot restore the 3PC state log %s",
+                      config->state_dir);
+            part_agent_destroy (&self);
+            return NULL;
+        }
+        fprintf (stderr, "tpc-participant: 3PC state log %s: %zu gid(s) "
+                 "restored, %zu of them undecided\n", config->state_dir,
+                 r.n, r.undecided);
+    }
     return self;
 nomem:
     snprintf (errbuf, errlen, "out of memory");
@@ -406,6 +1095,14 @@ part_agent_destroy (part_agent_t **self_p)
     if (!self)
         return;
     part_engine_destroy (&self->engine);
+    part_state_destroy (&self->state);
+    for (size_t i = 0; i < self->npeers; i++)
+        s_peer_close (&self->peers[i]);
+    if (self->router)
+        zmq_close (self->router);
+    coord_zap_destroy (&self->zap);
+    free (self->advertised);
+    memset (&self->cert, 0, sizeof self->cert);
     if (self->sock) {
         zmq_socket_monitor (self->sock, NULL, 0);
         zmq_close (self->sock);

@@ -14,6 +14,40 @@
  *  When the first recovery listing is done it prints, on stderr:
  *
  *      tpc-participant: ready name=<name> backend=<pg|mem> prepared_found=<k>
+ *
+ *  THREE-PHASE COMMIT (notes/3pc.md)
+ *  - State log: with config->state_dir the agent opens a part_state log
+ *    there (a corrupt or locked one: part_agent_new fails), hands every
+ *    gid it holds to part_engine_restore before the engine starts, and
+ *    serves the engine's io->persist with part_state_put (append +
+ *    fdatasync).  Without it io->persist is NULL and the engine votes no
+ *    on 3PC.  A persist that fails for the disk makes the agent stop:
+ *    from then on nothing more is sent (to the coordinator or to a peer)
+ *    and part_agent_run returns the error; a restart recovers from the
+ *    log.  Crash point agent.after_precommit: a PRECOMMITTED state was
+ *    made durable, the engine has not replied yet.
+ *  - Peer link: a ROUTER bound at config->peer_bind takes getstate,
+ *    precommit and decide from other agents (one frame of JSON after the
+ *    routing id, decoded with the default limits; anything else is logged
+ *    and dropped) into part_engine_on_peer_request, FROM = the sender's
+ *    routing id, which is its agent name; io->peer_reply answers on it.
+ *    io->peer_send reaches agent NAME at ENDPOINT through a DEALER (routing
+ *    id = this agent's name) made on first use and cached (up to
+ *    PART_AGENT_PEERS_MAX, least recently used closed first; a new
+ *    endpoint for a name replaces its socket); what comes back on it
+ *    (state, ack) goes to part_engine_on_peer_reply (NAME).
+ *  - Every hello carries the advertised peer endpoint: peer_endpoint, or
+ *    else the endpoint the ROUTER bound when it names a host (not a
+ *    wildcard such as tcp://0.0.0.0:N or a "*" host).
+ *  - CURVE: when the agent has a key pair (curve_secret) the peer link is
+ *    CurveZMQ too.  The ROUTER is a CURVE server with the agent's own key
+ *    pair; a ZAP handler (coord_zap, domain COORD_ZAP_AGENTS) accepts only
+ *    client keys found in the peer_keys directory of agent public
+ *    certificates, and a request is taken only when the certificate's name
+ *    is the routing id, so an agent cannot speak for another.  A DEALER to
+ *    peer NAME completes its handshake only with the key of certificate
+ *    NAME in peer_keys (file NAME.key, or any certificate named NAME).
+ *    Without CURVE (--insecure-plaintext) the peer link is plain TCP.
  */
 #ifndef PART_AGENT_H
 #define PART_AGENT_H
@@ -41,7 +75,22 @@ typedef struct {
      *  that only with --insecure-plaintext).                             */
     const char *curve_secret;
     const char *coordinator_public;
+    /*  Three-phase commit (all optional; see above).                     */
+    const char *state_dir;      /* the 3PC state log; NULL = vote no on 3PC */
+    const char *peer_bind;      /* ROUTER for other agents; NULL = none */
+    const char *peer_endpoint;  /* said in hello; NULL = see above */
+    const char *peer_keys;      /* CURVE: directory of agents' public
+                                   certificates (needed with curve_secret
+                                   and peer_bind) */
+    uint64_t p3_timeout_ms;     /* part_engine_config_t's; 0 = defaults */
+    uint64_t p3_collect_ms;
+    uint64_t p3_forget_ms;      /* also the state log's forget_ms */
+    /*  Test hook: the N-th fdatasync of the state log after start fails
+     *  with EIO (the failure path, end to end); 0 = never.               */
+    uint64_t state_sync_fail_at;
 } part_agent_config_t;
+
+#define PART_AGENT_PEERS_MAX 256   /* DEALERs to peers kept open */
 
 /*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */
 int part_agent_name_valid (const char *name);
@@ -58,7 +107,14 @@ part_agent_t *part_agent_new (const part_agent_config_t *config,
 void part_agent_destroy (part_agent_t **self_p);
 
 /*  Serve until the stop descriptor is readable.  Returns 0, or a negative
- *  tpc_err_t when polling failed.                                        */
+ *  tpc_err_t when polling failed or the 3PC state log failed (the agent
+ *  must exit: see part_agent_failed).                                    */
 int part_agent_run (part_agent_t *self);
+
+/*  0, or the error of the 3PC state log that made the agent stop.        */
+int part_agent_failed (part_agent_t *self);
+
+/*  The peer endpoint this agent advertises in hello, or NULL.            */
+const char *part_agent_peer_endpoint (part_agent_t *self);
 
 #endif

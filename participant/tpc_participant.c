@@ -9,20 +9,32 @@
  *      {"name": "bank1", "coordinator": "tcp://127.0.0.1:7401",
  *       "pg": "host=... dbname=...", "pg_file": "/etc/tpc/bank1.conninfo",
  *       "backend": "pg", "pool": 8, "queue": 1024, "heartbeat_ms": 1000,
- *       "stmt_cache": 64, "verbose": false}
+ *       "stmt_cache": 64, "verbose": false, "state_dir": "/var/lib/tpc/bank1",
+ *       "peer_bind": "tcp://10.0.0.5:7501", "peer_endpoint": "...",
+ *       "peer_keys": "/etc/tpc/agents", "p3_timeout_ms": 2000}
  *  The connection string is never printed.  Prefer pg_file (first line is
  *  the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for passwords.
  *
  *  Security: --curve-secret (this agent's key pair) and
  *  --coordinator-public (the coordinator's public key) make the link to
  *  the coordinator CurveZMQ; without them the agent refuses to start
- *  unless --insecure-plaintext says so, and then it warns loudly.
+ *  unless --insecure-plaintext says so, and then it warns loudly.  The
+ *  peer link of three-phase commit (--peer-bind, to and from other
+ *  agents) is CurveZMQ with the same key pair whenever the agent has one;
+ *  --peer-keys DIR lists the agents it accepts and finds peers' keys in.
  *
- *  Exit status: 0 after a clean stop, 1 on a startup error, 2 on bad usage,
- *  99 a crash point fired.  Test hooks (environment): TPC_CRASH_POINT=
+ *  Three-phase commit: --state-dir DIR keeps the agent's 3PC state log
+ *  (participant/part_state.h); without it a 3PC prepare is voted no.
+ *
+ *  Exit status: 0 after a clean stop, 1 on a startup error (a corrupt 3PC
+ *  state log included), 2 on bad usage, 3 the 3PC state log failed while
+ *  serving (a write or fdatasync: the agent stopped at once), 99 a crash
+ *  point fired.  Test hooks (environment): TPC_CRASH_POINT=
  *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
  *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1 is the
- *  older spelling of TPC_CRASH_POINT=agent.after_prepare.
+ *  older spelling of TPC_CRASH_POINT=agent.after_prepare;
+ *  TPC_AGENT_DEBUG_STATE_SYNC_FAIL=<n> makes the n-th fdatasync of the 3PC
+ *  state log after start fail with EIO (the agent must then stop, exit 3).
  */
 #include <cJSON.h>
 #include <czmq.h>
@@ -56,6 +68,11 @@ typedef struct {
     char *curve_secret;
     char *coordinator_public;
     bool insecure_plaintext;
+    char *state_dir;
+    char *peer_bind;
+    char *peer_endpoint;
+    char *peer_keys;
+    long p3_timeout_ms;
 } s_opts_t;
 
 static void
@@ -81,9 +98,24 @@ s_usage (FILE *out)
         "                       commands are taken from that key only\n"
         "  --insecure-plaintext no CURVE: no authentication, no encryption\n"
         "                       (tests only; says so loudly)\n"
+        "  --state-dir DIR      three-phase commit: the agent's durable 3PC\n"
+        "                       state log (without it 3PC prepares vote no)\n"
+        "  --peer-bind EP       three-phase commit: where other agents reach\n"
+        "                       this one (termination protocol)\n"
+        "  --peer-endpoint EP   the peer endpoint said to the coordinator\n"
+        "                       (default: --peer-bind, unless it binds a\n"
+        "                       wildcard address)\n"
+        "  --peer-keys DIR      with CURVE: the other agents' public\n"
+        "                       certificates (NAME.key); only they may use\n"
+        "                       --peer-bind, and peers are authenticated by\n"
+        "                       them\n"
+        "  --p3-timeout-ms N    three-phase commit: uncertain this long with\n"
+        "                       nothing heard, run termination (default 2000)\n"
         "  --config FILE.json   settings with the same names (pg_file,\n"
         "                       heartbeat_ms, stmt_cache, curve_secret,\n"
-        "                       coordinator_public, insecure_plaintext);\n"
+        "                       coordinator_public, insecure_plaintext,\n"
+        "                       state_dir, peer_bind, peer_endpoint,\n"
+        "                       peer_keys, p3_timeout_ms);\n"
         "                       the command line wins\n"
         "  -v, --verbose        log every step\n"
         "  -h, --help\n", S_DEFAULT_ENDPOINT);
@@ -153,7 +185,15 @@ s_load_config (const char *path, s_opts_t *o)
                        || !strcmp (k, "curve-secret") ? &o->curve_secret
                      : !strcmp (k, "coordinator_public")
                        || !strcmp (k, "coordinator-public")
-                       ? &o->coordinator_public : NULL;
+                       ? &o->coordinator_public
+                     : !strcmp (k, "state_dir") || !strcmp (k, "state-dir")
+                       ? &o->state_dir
+                     : !strcmp (k, "peer_bind") || !strcmp (k, "peer-bind")
+                       ? &o->peer_bind
+                     : !strcmp (k, "peer_endpoint")
+                       || !strcmp (k, "peer-endpoint") ? &o->peer_endpoint
+                     : !strcmp (k, "peer_keys") || !strcmp (k, "peer-keys")
+                       ? &o->peer_keys : NULL;
         if (!strcmp (k, "stmt_cache") || !strcmp (k, "stmt-cache")) {
             if (!cJSON_IsNumber (it) || it->valuedouble < 0
                 || it->valuedouble > 1e6 || it->valuedouble != (long) it->valuedouble) {
@@ -167,7 +207,9 @@ s_load_config (const char *path, s_opts_t *o)
         long *num = !strcmp (k, "pool") ? &o->pool
                     : !strcmp (k, "queue") ? &o->queue
                     : !strcmp (k, "heartbeat_ms") || !strcmp (k, "heartbeat")
-                    ? &o->heartbeat_ms : NULL;
+                    ? &o->heartbeat_ms
+                    : !strcmp (k, "p3_timeout_ms") || !strcmp (k, "p3-timeout-ms")
+                    ? &o->p3_timeout_ms : NULL;
         if (str) {
             if (!cJSON_IsString (it)) {
                 fprintf (stderr, "tpc-participant: %s: \"%s\" must be a string\n", path, k);
@@ -232,6 +274,11 @@ s_parse (int argc, char **argv, s_opts_t *o)
         { "curve-secret", required_argument, NULL, 'S' },
         { "coordinator-public", required_argument, NULL, 'K' },
         { "insecure-plaintext", no_argument, NULL, 'I' },
+        { "state-dir", required_argument, NULL, 'D' },
+        { "peer-bind", required_argument, NULL, 'B' },
+        { "peer-endpoint", required_argument, NULL, 'E' },
+        { "peer-keys", required_argument, NULL, 'A' },
+        { "p3-timeout-ms", required_argument, NULL, 'O' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -259,6 +306,11 @@ s_parse (int argc, char **argv, s_opts_t *o)
         case 'S': rc = s_set (&o->curve_secret, optarg); break;
         case 'K': rc = s_set (&o->coordinator_public, optarg); break;
         case 'I': o->insecure_plaintext = true; break;
+        case 'D': rc = s_set (&o->state_dir, optarg); break;
+        case 'B': rc = s_set (&o->peer_bind, optarg); break;
+        case 'E': rc = s_set (&o->peer_endpoint, optarg); break;
+        case 'A': rc = s_set (&o->peer_keys, optarg); break;
+        case 'O': rc = s_number (optarg, &o->p3_timeout_ms); break;
         case 'h': s_usage (stdout); return 3;
         default: s_usage (stderr); return 2;
         }
@@ -302,6 +354,13 @@ s_parse (int argc, char **argv, s_opts_t *o)
                  "FILE and --coordinator-public FILE\n");
         return 2;
     }
+    if (curve && o->peer_bind && !o->peer_keys) {
+        fprintf (stderr, "tpc-participant: --peer-bind with CURVE needs "
+                 "--peer-keys DIR: the public certificates of the agents "
+                 "allowed to ask this one (tpcctl keygen NAME DIR makes "
+                 "NAME.key)\n");
+        return 2;
+    }
     if (!curve && !o->insecure_plaintext) {
         fprintf (stderr, "tpc-participant: refusing to start without "
                  "authentication: give --curve-secret FILE (this agent's "
@@ -342,6 +401,10 @@ s_opts_free (s_opts_t *o)
     free (o->backend);
     free (o->curve_secret);
     free (o->coordinator_public);
+    free (o->state_dir);
+    free (o->peer_bind);
+    free (o->peer_endpoint);
+    free (o->peer_keys);
 }
 
 int
@@ -415,6 +478,11 @@ main (int argc, char **argv)
         .verbose = o.verbose,
         .curve_secret = o.curve_secret,
         .coordinator_public = o.coordinator_public,
+        .state_dir = o.state_dir,
+        .peer_bind = o.peer_bind,
+        .peer_endpoint = o.peer_endpoint,
+        .peer_keys = o.peer_keys,
+        .p3_timeout_ms = (uint64_t) o.p3_timeout_ms,
     };
     if (o.insecure_plaintext)
         fprintf (stderr,
@@ -424,6 +492,18 @@ main (int argc, char **argv)
                  "coordinator at %s can commit or roll back in this "
                  "database; statements cross the network in clear text.\n",
                  ac.endpoint);
+    if (o.insecure_plaintext && o.peer_bind)
+        fprintf (stderr,
+                 "tpc-participant: WARNING: --insecure-plaintext: the peer "
+                 "link on %s takes 3PC precommit and decide from ANYONE "
+                 "who connects, unauthenticated.\n", o.peer_bind);
+    if (o.insecure_plaintext && o.peer_keys)
+        fprintf (stderr, "tpc-participant: warning: --peer-keys is unused "
+                 "without CURVE\n");
+    if (o.state_dir && !o.peer_bind)
+        fprintf (stderr, "tpc-participant: warning: --state-dir without "
+                 "--peer-bind: other agents cannot reach this one, so a 3PC "
+                 "termination led elsewhere cannot count it\n");
     if (tpc_crash_config_from_env (&ac.crash, "agent.", err, sizeof err)) {
         fprintf (stderr, "tpc-participant: %s\n", err);
         status = 2;
@@ -434,6 +514,17 @@ main (int argc, char **argv)
     if (!ac.crash.point && dbg && !strcmp (dbg, "1"))
         ac.crash = (tpc_crash_config_t) { .point = "agent.after_prepare",
                                           .at = 1 };
+    const char *sfail = getenv ("TPC_AGENT_DEBUG_STATE_SYNC_FAIL");
+    if (sfail && *sfail) {
+        long n = 0;
+        if (s_number (sfail, &n) != 0) {
+            fprintf (stderr, "tpc-participant: TPC_AGENT_DEBUG_STATE_SYNC_FAIL "
+                     "must be a positive integer\n");
+            status = 2;
+            goto cleanup;
+        }
+        ac.state_sync_fail_at = (uint64_t) n;
+    }
     agent = part_agent_new (&ac, rm, err, sizeof err);
     if (!agent) {
         fprintf (stderr, "tpc-participant: %s\n", err);
@@ -442,9 +533,15 @@ main (int argc, char **argv)
     if (o.verbose)
         fprintf (stderr, "tpc-participant: %s serving %s (backend %s)\n",
                  o.name, ac.endpoint, o.backend);
-    if (part_agent_run (agent) == 0) {
+    int rrc = part_agent_run (agent);
+    if (rrc == 0) {
         fprintf (stderr, "tpc-participant: stopped\n");
         status = 0;
+    }
+    else if (part_agent_failed (agent)) {
+        fprintf (stderr, "tpc-participant: stopped: the 3PC state log "
+                 "failed (%s)\n", tpc_strerror (rrc));
+        status = 3;
     }
 cleanup:
     part_agent_destroy (&agent);
