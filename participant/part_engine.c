@@ -86,6 +86,8 @@ static const char *const s_state_names[] = {
 
 typedef struct s_qmsg {
     tpc_msg_t *msg;
+    bool noack;                 /* a decide applied for 3PC (a peer's or a
+                                   termination's): ack nobody */
     struct s_qmsg *next;
 } s_qmsg_t;
 
@@ -106,6 +108,10 @@ struct s_rec {
     bool tombstoned;            /* a tombstone for gid is committed */
     bool interrupted;           /* interrupt() sent during a PREPARE that
                                    carried statements */
+    bool p3;                    /* PREPARING for three-phase commit ... */
+    size_t nparts;              /* ... with the CanCommit's participants */
+    char **parts;               /* and their peer endpoints (until the */
+    char **peers;               /* prepare completes; then in s_p3_t) */
     tpc_outcome_t want;         /* ABORTED: abort as soon as idle */
     tpc_outcome_t decision;     /* COMMITTING / ROLLING_BACK: target */
     char *reason;               /* why ABORTED */
@@ -117,9 +123,42 @@ struct s_rec {
     bool in_forget;
 };
 
+/*  A gid's three-phase commit state (see the diagram above).  Kept apart
+ *  from its s_rec_t: it is born when UNCERTAIN is durable and outlives the
+ *  database work (a decided gid answers getstate for p3_forget_ms).      */
+typedef enum { T_WAIT, T_COLLECT, T_FOLLOW, T_LEAD } s_term_t;
+
+static const char *const s_term_names[] = { "wait", "collect", "follow", "lead" };
+
+typedef struct s_p3 s_p3_t;
+struct s_p3 {
+    char gid[TPC_GID_MAX];
+    tpc_p3_t state;             /* durable (io->persist returned 0) */
+    size_t nparts;
+    char **parts;               /* the CanCommit's participants (sorted) */
+    char **peers;               /* their peer endpoints, "" = unknown */
+    bool hardened;              /* answered a peer's getstate while UNCERTAIN */
+    s_term_t phase;             /* undecided: where termination stands */
+    bool incomplete;            /* this round could not ask everybody */
+    uint64_t round;             /* termination rounds run (logs) */
+    uint64_t at;                /* undecided: phase deadline; decided: forget
+                                   time; 0 = arm at the next tick */
+    tpc_p3_t *seen;             /* per part: its reply this round */
+    bool *heard;                /* per part: replied this round */
+    bool *pending;              /* per part: asked (COLLECT) or sent a
+                                   precommit (LEAD), no answer yet */
+    bool in_done;               /* in the done FIFO, else the live list */
+    s_p3_t *prev, *next;
+};
+
 struct part_engine {
     part_engine_config_t cfg;
     char *name;
+    char *peer_endpoint;
+    zhashx_t *p3s;              /* gid -> s_p3_t */
+    s_p3_t *live;               /* undecided 3PC gids */
+    s_p3_t *done_head, *done_tail;   /* decided ones, in forget order */
+    bool p3_unarmed;            /* restored entries wait for their timers */
     const part_rm_t *rm;
     part_engine_io_t io;
     zhashx_t *recs;             /* gid -> s_rec_t */
@@ -136,8 +175,9 @@ struct part_engine {
 };
 
 static s_rec_t *s_advance (part_engine_t *self, s_rec_t *rec, uint64_t now);
+static void s_strv_free (char ***v_p, size_t n);
 static void s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued,
-                      uint64_t now);
+                      bool noack, uint64_t now);
 
 /* ------------------------------------------------------------------ */
 /*  Logging and messages                                               */
@@ -369,6 +409,8 @@ s_rec_free (part_engine_t *self, s_rec_t *rec)
     s_forget_remove (self, rec);
     tpc_msg_destroy (&rec->cur);
     free (rec->reason);
+    s_strv_free (&rec->parts, rec->nparts);
+    s_strv_free (&rec->peers, rec->nparts);
     zhashx_delete (self->recs, rec->gid);
     free (rec);
     return queue;
@@ -382,14 +424,14 @@ s_rec_release (part_engine_t *self, s_rec_t *rec, uint64_t now)
     s_qmsg_t *q = s_rec_free (self, rec);
     while (q) {
         s_qmsg_t *next = q->next;
-        s_handle (self, q->msg, false, now);
+        s_handle (self, q->msg, false, q->noack, now);
         free (q);
         q = next;
     }
 }
 
 static void
-s_enqueue (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg)
+s_enqueue (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool noack)
 {
     s_qmsg_t *q = calloc (1, sizeof *q);
     if (!q) {
@@ -399,6 +441,7 @@ s_enqueue (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg)
         return;
     }
     q->msg = msg;
+    q->noack = noack;
     if (rec->qtail)
         rec->qtail->next = q;
     else
@@ -407,7 +450,7 @@ s_enqueue (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg)
 }
 
 static tpc_msg_t *
-s_dequeue (s_rec_t *rec)
+s_dequeue (s_rec_t *rec, bool *noack)
 {
     s_qmsg_t *q = rec->qhead;
     if (!q)
@@ -416,6 +459,7 @@ s_dequeue (s_rec_t *rec)
     if (!rec->qhead)
         rec->qtail = NULL;
     tpc_msg_t *msg = q->msg;
+    *noack = q->noack;
     free (q);
     return msg;
 }
@@ -470,18 +514,243 @@ s_submit_recover (part_engine_t *self, uint64_t now)
     }
 }
 
-/*  Start phase 2 for a prepared gid.                                     */
-static void
-s_phase2 (part_engine_t *self, s_rec_t *rec, tpc_outcome_t outcome, uint64_t now)
+/* ------------------------------------------------------------------ */
+/*  Three-phase commit: durable state per gid                          */
+
+static bool
+s_p3_is_decided (tpc_p3_t state)
 {
+    return state == TPC_P3_COMMITTED || state == TPC_P3_ABORTED;
+}
+
+static void
+s_strv_free (char ***v_p, size_t n)
+{
+    char **v = *v_p;
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free (v[i]);
+    free (v);
+    *v_p = NULL;
+}
+
+/*  *DST = N copies of SRC's NSRC strings; missing or NULL ones become "". */
+static int
+s_strv_copy (char ***dst, size_t n, char *const *src, size_t nsrc)
+{
+    *dst = NULL;
+    if (!n)
+        return 0;
+    char **v = calloc (n, sizeof *v);
+    if (!v)
+        return TPC_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = strdup (src && i < nsrc && src[i] ? src[i] : "");
+        if (!v[i]) {
+            s_strv_free (&v, n);
+            return TPC_ENOMEM;
+        }
+    }
+    *dst = v;
+    return 0;
+}
+
+static void
+s_p3_unlink (part_engine_t *self, s_p3_t *p3)
+{
+    if (p3->prev)
+        p3->prev->next = p3->next;
+    else if (p3->in_done)
+        self->done_head = p3->next;
+    else
+        self->live = p3->next;
+    if (p3->next)
+        p3->next->prev = p3->prev;
+    else if (p3->in_done)
+        self->done_tail = p3->prev;
+    p3->prev = p3->next = NULL;
+}
+
+static void
+s_p3_free (s_p3_t **p3_p)
+{
+    s_p3_t *p3 = *p3_p;
+    if (!p3)
+        return;
+    s_strv_free (&p3->parts, p3->nparts);
+    s_strv_free (&p3->peers, p3->nparts);
+    free (p3->seen);
+    free (p3->heard);
+    free (p3->pending);
+    free (p3);
+    *p3_p = NULL;
+}
+
+/*  A new entry, not yet in the engine (s_p3_insert), or NULL.            */
+static s_p3_t *
+s_p3_new (const char *gid, tpc_p3_t state, size_t nparts, char *const *parts,
+          size_t npeers, char *const *peers)
+{
+    s_p3_t *p3 = calloc (1, sizeof *p3);
+    if (!p3)
+        return NULL;
+    snprintf (p3->gid, sizeof p3->gid, "%s", gid);
+    p3->state = state;
+    p3->nparts = nparts;
+    if (s_strv_copy (&p3->parts, nparts, parts, nparts) != 0
+        || s_strv_copy (&p3->peers, nparts, peers, npeers) != 0
+        || (nparts && (!(p3->seen = calloc (nparts, sizeof *p3->seen))
+                       || !(p3->heard = calloc (nparts, sizeof *p3->heard))
+                       || !(p3->pending = calloc (nparts, sizeof *p3->pending)))))
+        s_p3_free (&p3);
+    return p3;
+}
+
+/*  Put P3 on the list its state belongs to (live, or the done FIFO).    */
+static void
+s_p3_link (part_engine_t *self, s_p3_t *p3)
+{
+    p3->in_done = s_p3_is_decided (p3->state);
+    if (p3->in_done) {
+        p3->prev = self->done_tail;
+        p3->next = NULL;
+        if (self->done_tail)
+            self->done_tail->next = p3;
+        else
+            self->done_head = p3;
+        self->done_tail = p3;
+    }
+    else {
+        p3->prev = NULL;
+        p3->next = self->live;
+        if (self->live)
+            self->live->prev = p3;
+        self->live = p3;
+    }
+}
+
+/*  Hand P3 to the engine, replacing any entry of its gid.                */
+static int
+s_p3_insert (part_engine_t *self, s_p3_t *p3)
+{
+    s_p3_t *old = zhashx_lookup (self->p3s, p3->gid);
+    if (old) {
+        s_p3_unlink (self, old);
+        zhashx_delete (self->p3s, old->gid);
+        s_p3_free (&old);
+    }
+    if (zhashx_insert (self->p3s, p3->gid, p3) != 0)
+        return TPC_ENOMEM;
+    s_p3_link (self, p3);
+    return 0;
+}
+
+static void
+s_p3_remove (part_engine_t *self, s_p3_t *p3)
+{
+    s_p3_unlink (self, p3);
+    zhashx_delete (self->p3s, p3->gid);
+    s_p3_free (&p3);
+}
+
+static s_p3_t *
+s_p3_lookup (part_engine_t *self, const char *gid)
+{
+    return gid ? zhashx_lookup (self->p3s, gid) : NULL;
+}
+
+/*  Make STATE durable (io->persist) and only then adopt it.  On failure
+ *  nothing changes: the shell stops the process.                         */
+static int
+s_p3_persist (part_engine_t *self, s_p3_t *p3, tpc_p3_t state)
+{
+    int rc = TPC_EINVAL;
+    if (self->io.persist)
+        rc = self->io.persist (self->io.arg, p3->gid, state, p3->nparts,
+                               p3->parts, p3->peers);
+    if (rc != 0) {
+        s_log (self, 0, "%s: 3PC state %s could not be made durable%s: not "
+               "acted on", p3->gid, tpc_p3_name (state),
+               self->io.persist ? "" : " (no state log)");
+        return rc < 0 ? rc : TPC_EIO;
+    }
+    s_log (self, 1, "%s: 3pc %s -> %s", p3->gid, tpc_p3_name (p3->state),
+           tpc_p3_name (state));
+    bool move = s_p3_is_decided (state) != s_p3_is_decided (p3->state);
+    if (move)
+        s_p3_unlink (self, p3);
+    p3->state = state;
+    if (move)
+        s_p3_link (self, p3);
+    return 0;
+}
+
+/*  Undecided P3 waits for the coordinator (or a leader) from now on.     */
+static void
+s_p3_wait (part_engine_t *self, s_p3_t *p3, uint64_t now)
+{
+    p3->phase = T_WAIT;
+    p3->at = now + self->cfg.p3_timeout_ms;
+    if (p3->nparts)
+        memset (p3->pending, 0, p3->nparts * sizeof *p3->pending);
+}
+
+/*  Make the decision OUTCOME durable.  0, or the persist failure; a gid
+ *  already decided keeps its decision (TPC_ESTATE if it differs).        */
+static int
+s_p3_decide (part_engine_t *self, s_p3_t *p3, tpc_outcome_t outcome,
+             uint64_t now)
+{
+    tpc_p3_t want = outcome == TPC_OUTCOME_COMMITTED ? TPC_P3_COMMITTED
+                                                     : TPC_P3_ABORTED;
+    if (p3->state == want)
+        return 0;
+    if (s_p3_is_decided (p3->state))
+        return TPC_ESTATE;
+    int rc = s_p3_persist (self, p3, want);
+    if (rc == 0) {
+        s_p3_wait (self, p3, now);
+        p3->at = now + self->cfg.p3_forget_ms;
+    }
+    return rc;
+}
+
+static tpc_outcome_t
+s_p3_outcome (tpc_p3_t state)
+{
+    return state == TPC_P3_COMMITTED ? TPC_OUTCOME_COMMITTED
+           : state == TPC_P3_ABORTED ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_NONE;
+}
+
+/*  Start phase 2 for a prepared gid (ACK: the coordinator wants an ack).
+ *  A 3PC gid's decision is made durable first; if that fails nothing
+ *  happens (TPC_EIO).  A decision that contradicts the durable one is
+ *  replaced by it: the ack then tells the truth.                         */
+static int
+s_phase2 (part_engine_t *self, s_rec_t *rec, tpc_outcome_t outcome, bool ack,
+          uint64_t now)
+{
+    s_p3_t *p3 = s_p3_lookup (self, rec->gid);
+    if (p3 && s_p3_is_decided (p3->state)
+        && s_p3_outcome (p3->state) != outcome) {
+        s_log (self, 0, "%s: %s contradicts the durable 3PC decision: %s "
+               "applied", rec->gid, tpc_outcome_name (outcome),
+               tpc_p3_name (p3->state));
+        outcome = s_p3_outcome (p3->state);
+    }
+    else if (p3 && s_p3_decide (self, p3, outcome, now) != 0)
+        return TPC_EIO;
     s_timer_clear (self, rec);
     rec->in_doubt = false;
     rec->decision = outcome;
-    rec->ack_wanted = true;
+    if (ack)
+        rec->ack_wanted = true;
     s_set_state (self, rec, outcome == TPC_OUTCOME_COMMITTED
                             ? S_COMMITTING : S_ROLLING_BACK, now);
     s_submit (self, rec, outcome == TPC_OUTCOME_COMMITTED
                          ? PART_RM_COMMIT_PREPARED : PART_RM_ROLLBACK_PREPARED, now);
+    return 0;
 }
 
 /*  The outcome is known: ack it if asked and settle the record.  Returns
@@ -530,9 +799,25 @@ s_onephase_fail (part_engine_t *self, s_rec_t *rec, const char *why,
 static void s_after_exec (part_engine_t *self, s_rec_t *rec,
                           const part_rm_result_t *res, uint64_t now);
 
+/*  PREPARE, asked by MSG (a prepare or a work then=prepare); with
+ *  protocol 3pc its CanCommit (participants, peer endpoints) is kept for
+ *  the UNCERTAIN record made when the prepare is durable.                */
 static void
-s_start_prepare (part_engine_t *self, s_rec_t *rec, uint64_t now)
+s_start_prepare (part_engine_t *self, s_rec_t *rec, const tpc_msg_t *msg,
+                 uint64_t now)
 {
+    if (msg->has_protocol && msg->protocol == TPC_PROTO_3PC && !rec->p3) {
+        rec->p3 = true;
+        rec->nparts = msg->nparts;
+        if (s_strv_copy (&rec->parts, msg->nparts, msg->parts, msg->nparts) != 0
+            || s_strv_copy (&rec->peers, msg->nparts, msg->peers,
+                            msg->npeers) != 0) {
+            s_strv_free (&rec->parts, rec->nparts);
+            rec->nparts = 0;    /* no memory: without the list the
+                                   termination protocol cannot run; the
+                                   coordinator settles the gid */
+        }
+    }
     rec->maybe_prepared = true;
     rec->interrupted = false;
     s_set_state (self, rec, S_PREPARING, now);
@@ -549,7 +834,7 @@ s_run_work (part_engine_t *self, s_rec_t *rec, uint64_t now)
     tpc_msg_t *work = rec->cur;
     switch (work->then) {
     case TPC_THEN_PREPARE:
-        s_start_prepare (self, rec, now);
+        s_start_prepare (self, rec, work, now);
         break;
     case TPC_THEN_COMMIT:
         rec->decision = TPC_OUTCOME_COMMITTED;
@@ -649,7 +934,7 @@ s_on_work (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
         goto drop;
     }
     if (s_busy (rec) || (!queued && rec->qhead)) {
-        s_enqueue (self, rec, msg);
+        s_enqueue (self, rec, msg, false);
         return;
     }
     s_start_work (self, rec, msg, now);
@@ -662,14 +947,17 @@ static void
 s_on_prepare (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
               uint64_t now)
 {
-    if (!rec)
+    s_p3_t *p3 = s_p3_lookup (self, msg->gid);
+    if (!rec && p3 && !s_p3_is_decided (p3->state))
+        s_vote (self, msg->gid, TPC_VOTE_YES, NULL);    /* durable: prepared */
+    else if (!rec)
         s_vote (self, msg->gid, TPC_VOTE_NO, "unknown transaction");
     else if (rec->state == S_ACTIVE && !rec->want) {
         if (s_busy (rec) || (!queued && rec->qhead)) {
-            s_enqueue (self, rec, msg);
+            s_enqueue (self, rec, msg, false);
             return;
         }
-        s_start_prepare (self, rec, now);
+        s_start_prepare (self, rec, msg, now);
     }
     else if (rec->state == S_PREPARED)
         s_vote (self, rec->gid, TPC_VOTE_YES, NULL);
@@ -710,9 +998,11 @@ s_purge_work (part_engine_t *self, s_rec_t *rec, const char *reason)
     rec->qtail = tail;
 }
 
+/*  A decide (NOACK: applied for 3PC on a peer's or a termination's
+ *  decision; nobody gets an ack).                                        */
 static void
 s_on_decide (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
-             uint64_t now)
+             bool noack, uint64_t now)
 {
     tpc_outcome_t outcome = msg->outcome;
     if (outcome != TPC_OUTCOME_COMMITTED && outcome != TPC_OUTCOME_ABORTED) {
@@ -728,25 +1018,28 @@ s_on_decide (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
             goto drop;
         }
         rec->maybe_prepared = true;
-        s_phase2 (self, rec, outcome, now);
+        if (s_phase2 (self, rec, outcome, !noack, now) != 0)
+            s_rec_free (self, rec);     /* 3PC state not durable: as before */
         goto drop;
     }
     switch (rec->state) {
     case S_COMMITTING:
     case S_ROLLING_BACK:
-        rec->ack_wanted = true;         /* the truth comes when it is done */
+        if (!noack)
+            rec->ack_wanted = true;     /* the truth comes when it is done */
         break;
     case S_PREPARED:
         if (s_busy (rec) || (!queued && rec->qhead)) {
-            s_enqueue (self, rec, msg);
+            s_enqueue (self, rec, msg, noack);
             return;
         }
-        s_phase2 (self, rec, outcome, now);
+        s_phase2 (self, rec, outcome, !noack, now);
         break;
     case S_PREPARING:
         if (outcome == TPC_OUTCOME_ABORTED) {
             rec->want = TPC_OUTCOME_ABORTED;
-            rec->ack_wanted = true;
+            if (!noack)
+                rec->ack_wanted = true;
             if (rec->req && rec->cur && rec->cur->nstmts && !rec->interrupted) {
                 /* its statements may be blocked: cancel them.  Should the
                  * cancel land on PREPARE TRANSACTION itself, a failure is
@@ -756,7 +1049,7 @@ s_on_decide (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
             }
             break;
         }
-        s_enqueue (self, rec, msg);
+        s_enqueue (self, rec, msg, noack);
         return;
     case S_ACTIVE:
         if (outcome == TPC_OUTCOME_COMMITTED)
@@ -766,7 +1059,8 @@ s_on_decide (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
                       ? "decide committed but the transaction was never prepared"
                       : "aborted by the coordinator");
         rec->want = TPC_OUTCOME_ABORTED;
-        rec->ack_wanted = true;
+        if (!noack)
+            rec->ack_wanted = true;
         s_purge_work (self, rec, "aborted by the coordinator");
         if (rec->req)
             self->rm->interrupt (self->rm->self, rec->gid);
@@ -775,10 +1069,11 @@ s_on_decide (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
     case S_ABORTED:
         /* never voted yes: whatever the message says, abort is the truth */
         if (s_busy (rec) || (!queued && rec->qhead)) {
-            s_enqueue (self, rec, msg);
+            s_enqueue (self, rec, msg, noack);
             return;
         }
-        rec->ack_wanted = true;
+        if (!noack)
+            rec->ack_wanted = true;
         rec->want = TPC_OUTCOME_ABORTED;
         s_advance (self, rec, now);
         break;
@@ -801,7 +1096,7 @@ s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
                "rolled back", rec->gid);
         msg->type = TPC_MSG_DECIDE;
         msg->outcome = TPC_OUTCOME_ABORTED;
-        s_on_decide (self, rec, msg, true, now);
+        s_on_decide (self, rec, msg, true, false, now);
         return;
     }
     if (!rec || !rec->in_doubt || rec->state != S_PREPARED || s_busy (rec)) {
@@ -811,7 +1106,7 @@ s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
     else if (msg->outcome == TPC_OUTCOME_COMMITTED
              || msg->outcome == TPC_OUTCOME_ABORTED) {
         s_log (self, 1, "%s: answer %s", rec->gid, tpc_outcome_name (msg->outcome));
-        s_phase2 (self, rec, msg->outcome, now);
+        s_phase2 (self, rec, msg->outcome, true, now);
     }
     else
         s_timer_set (self, rec, now + self->cfg.query_ms);   /* ask again */
@@ -819,7 +1114,8 @@ s_on_answer (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, uint64_t now)
 }
 
 static void
-s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued, uint64_t now)
+s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued, bool noack,
+          uint64_t now)
 {
     s_rec_t *rec = zhashx_lookup (self->recs, msg->gid);
     switch (msg->type) {
@@ -830,7 +1126,7 @@ s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued, uint64_t now)
         s_on_prepare (self, rec, msg, queued, now);
         break;
     case TPC_MSG_DECIDE:
-        s_on_decide (self, rec, msg, queued, now);
+        s_on_decide (self, rec, msg, queued, noack, now);
         break;
     case TPC_MSG_ANSWER:
         s_on_answer (self, rec, msg, now);
@@ -839,6 +1135,457 @@ s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued, uint64_t now)
         tpc_msg_destroy (&msg);
         break;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/*  Three-phase commit: precommit, getstate, termination               */
+
+/*  What this agent says about GID: its durable 3PC state; a transaction
+ *  it never voted yes on and aborted says ABORTED (it can only abort,
+ *  though nothing durable backs that); else UNKNOWN.                     */
+static tpc_p3_t
+s_p3_state_of (part_engine_t *self, const char *gid)
+{
+    s_p3_t *p3 = s_p3_lookup (self, gid);
+    if (p3)
+        return p3->state;
+    s_rec_t *rec = zhashx_lookup (self->recs, gid);
+    return rec && rec->state == S_ABORTED ? TPC_P3_ABORTED : TPC_P3_UNKNOWN;
+}
+
+static tpc_msg_t *
+s_state_msg (const char *gid, tpc_p3_t state)
+{
+    tpc_msg_t *msg = s_msg (TPC_MSG_STATE, gid, NULL);
+    if (msg)
+        msg->p3 = state;
+    return msg;
+}
+
+static void
+s_peer_reply (part_engine_t *self, const void *from, size_t from_len,
+              tpc_msg_t *msg)
+{
+    if (!msg) {
+        s_log (self, 0, "out of memory: a reply to a peer is lost");
+        return;
+    }
+    if (self->io.peer_reply)
+        self->io.peer_reply (self->io.arg, from, from_len, &msg);
+    else
+        s_log (self, 0, "%s: no peer link: %s reply dropped", msg->gid,
+               tpc_msg_type_name (msg->type));
+    tpc_msg_destroy (&msg);
+}
+
+/*  Send TYPE (getstate, precommit, decide OUTCOME) about P3's gid to
+ *  participant I.  0, or non-zero when it could not be sent.             */
+static int
+s_peer_send (part_engine_t *self, s_p3_t *p3, size_t i, tpc_msg_type_t type,
+             tpc_outcome_t outcome)
+{
+    if (!self->io.peer_send || !*p3->peers[i])
+        return TPC_ECONNECT;
+    tpc_msg_t *msg = s_msg (type, p3->gid, NULL);
+    if (!msg)
+        return TPC_ENOMEM;
+    msg->outcome = outcome;
+    s_log (self, 1, "%s: -> %s %s%s%s", p3->gid, p3->parts[i],
+           tpc_msg_type_name (type), outcome ? " " : "",
+           outcome ? tpc_outcome_name (outcome) : "");
+    int rc = self->io.peer_send (self->io.arg, p3->parts[i], p3->peers[i], &msg);
+    tpc_msg_destroy (&msg);
+    return rc;
+}
+
+static bool
+s_p3_is_self (part_engine_t *self, const s_p3_t *p3, size_t i)
+{
+    return strcmp (p3->parts[i], self->name) == 0;
+}
+
+/*  Apply GID's decision to the database like a decide, acking nobody.    */
+static void
+s_apply (part_engine_t *self, const char *gid, tpc_outcome_t outcome,
+         uint64_t now)
+{
+    tpc_msg_t *msg = s_msg (TPC_MSG_DECIDE, gid, NULL);
+    if (!msg) {
+        s_log (self, 0, "%s: out of memory: decision %s not applied yet", gid,
+               tpc_outcome_name (outcome));
+        return;
+    }
+    msg->outcome = outcome;
+    s_handle (self, msg, false, true, now);
+}
+
+/*  The termination leader decides OUTCOME: durable first, then every
+ *  other member of R hears it, then the database here applies it.       */
+static void
+s_p3_conclude (part_engine_t *self, s_p3_t *p3, tpc_outcome_t outcome,
+               uint64_t now)
+{
+    int rc = s_p3_decide (self, p3, outcome, now);
+    if (rc == TPC_ESTATE)
+        outcome = s_p3_outcome (p3->state);
+    else if (rc != 0) {
+        s_p3_wait (self, p3, now);          /* not durable: not acted on */
+        return;
+    }
+    s_log (self, 1, "%s: termination round %llu decided %s", p3->gid,
+           (unsigned long long) p3->round, tpc_outcome_name (outcome));
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (p3->heard[i] && !s_p3_is_self (self, p3, i))
+            s_peer_send (self, p3, i, TPC_MSG_DECIDE, outcome);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", p3->gid);
+    s_apply (self, gid, outcome, now);
+}
+
+/*  The collection is over: R = this agent and every member that replied.
+ *  The leader is the lowest name in R among those holding a 3PC state (a
+ *  member that says UNKNOWN never voted yes here and never leads).      */
+static void
+s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
+{
+    const char *leader = self->name;
+    bool any_c = p3->state == TPC_P3_COMMITTED;
+    bool any_a = p3->state == TPC_P3_ABORTED;
+    bool any_p = p3->state == TPC_P3_PRECOMMITTED;
+    size_t nr = 1;
+    for (size_t i = 0; i < p3->nparts; i++) {
+        if (!p3->heard[i] || s_p3_is_self (self, p3, i))
+            continue;
+        nr++;
+        any_c |= p3->seen[i] == TPC_P3_COMMITTED;
+        any_a |= p3->seen[i] == TPC_P3_ABORTED;
+        any_p |= p3->seen[i] == TPC_P3_PRECOMMITTED;
+        if (p3->seen[i] != TPC_P3_UNKNOWN && strcmp (p3->parts[i], leader) < 0)
+            leader = p3->parts[i];
+    }
+    bool lead = !p3->incomplete && leader == self->name;
+    if (!lead && !(p3->incomplete && (any_c || any_a))) {
+        if (p3->incomplete)
+            s_log (self, 0, "%s: termination cannot run (a participant has "
+                   "no known peer endpoint): waiting for the coordinator",
+                   p3->gid);
+        else
+            s_log (self, 1, "%s: termination round %llu: %s leads (%zu "
+                   "reached): waiting", p3->gid,
+                   (unsigned long long) p3->round, leader, nr);
+        s_p3_wait (self, p3, now);
+        p3->phase = T_FOLLOW;
+        return;
+    }
+    /* rules 1 and 2: a decision taken anywhere is the decision */
+    if (any_c) {
+        s_p3_conclude (self, p3, TPC_OUTCOME_COMMITTED, now);
+        return;
+    }
+    if (any_a) {
+        s_p3_conclude (self, p3, TPC_OUTCOME_ABORTED, now);
+        return;
+    }
+    /* rule 4: nobody reached is pre-committed, so no one can have
+     * committed (the coordinator commits only with every ack) */
+    if (!any_p) {
+        s_p3_conclude (self, p3, TPC_OUTCOME_ABORTED, now);
+        return;
+    }
+    /* rule 3: bring every uncertain member to pre-committed, then commit */
+    if (p3->state == TPC_P3_UNCERTAIN
+        && s_p3_persist (self, p3, TPC_P3_PRECOMMITTED) != 0) {
+        s_p3_wait (self, p3, now);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < p3->nparts; i++) {
+        p3->pending[i] = p3->heard[i] && !s_p3_is_self (self, p3, i)
+                         && p3->seen[i] == TPC_P3_UNCERTAIN;
+        if (p3->pending[i]) {
+            n++;
+            s_peer_send (self, p3, i, TPC_MSG_PRECOMMIT, TPC_OUTCOME_NONE);
+        }
+    }
+    if (n == 0) {
+        s_p3_conclude (self, p3, TPC_OUTCOME_COMMITTED, now);
+        return;
+    }
+    s_log (self, 1, "%s: termination round %llu: leading, %zu precommit(s) "
+           "sent", p3->gid, (unsigned long long) p3->round, n);
+    p3->phase = T_LEAD;
+    p3->at = now + self->cfg.p3_collect_ms;
+}
+
+/*  TERMINATION: ask every other participant for its state.              */
+static void
+s_p3_round (part_engine_t *self, s_p3_t *p3, uint64_t now)
+{
+    p3->round++;
+    p3->phase = T_COLLECT;
+    p3->at = now + self->cfg.p3_collect_ms;
+    bool found = false;
+    for (size_t i = 0; i < p3->nparts; i++)
+        found |= s_p3_is_self (self, p3, i);
+    p3->incomplete = !found;        /* no list, or not one we are on */
+    size_t asked = 0;
+    for (size_t i = 0; i < p3->nparts; i++) {
+        p3->heard[i] = false;
+        p3->seen[i] = TPC_P3_UNKNOWN;
+        p3->pending[i] = false;
+        if (s_p3_is_self (self, p3, i))
+            continue;
+        if (!self->io.peer_send || !*p3->peers[i]) {
+            p3->incomplete = true;
+            continue;
+        }
+        /* one that cannot be reached is one that does not answer */
+        if (s_peer_send (self, p3, i, TPC_MSG_GETSTATE, TPC_OUTCOME_NONE) == 0) {
+            p3->pending[i] = true;
+            asked++;
+        }
+    }
+    s_log (self, 1, "%s: %s, nothing heard: termination round %llu, %zu "
+           "peer(s) asked", p3->gid, tpc_p3_name (p3->state),
+           (unsigned long long) p3->round, asked);
+    if (asked == 0)
+        s_p3_evaluate (self, p3, now);
+}
+
+/*  A precommit for GID (FROM_COORD: the coordinator's, else a leader's).
+ *  Returns the state to reply, or -1: no reply (not durable).            */
+static int
+s_p3_precommit (part_engine_t *self, const char *gid, bool from_coord,
+                uint64_t now)
+{
+    s_p3_t *p3 = s_p3_lookup (self, gid);
+    if (!p3)
+        return (int) s_p3_state_of (self, gid);
+    if (p3->state == TPC_P3_UNCERTAIN) {
+        if (from_coord && p3->hardened) {
+            /* a termination has started: the leader's word settles it */
+            s_log (self, 1, "%s: coordinator's precommit refused: "
+                   "termination running", gid);
+            return TPC_P3_UNCERTAIN;
+        }
+        if (s_p3_persist (self, p3, TPC_P3_PRECOMMITTED) != 0)
+            return -1;
+        s_p3_wait (self, p3, now);
+    }
+    return (int) p3->state;
+}
+
+void
+part_engine_on_peer_request (part_engine_t *self, const void *from,
+                             size_t from_len, tpc_msg_t **msg_p, uint64_t now)
+{
+    tpc_msg_t *msg = *msg_p;
+    *msg_p = NULL;
+    if (!msg)
+        return;
+    if ((msg->type != TPC_MSG_GETSTATE && msg->type != TPC_MSG_PRECOMMIT
+         && msg->type != TPC_MSG_DECIDE)
+        || tpc_gid_parse (msg->gid, NULL) != 0) {
+        s_log (self, 0, "unexpected %s from a peer ignored",
+               tpc_msg_type_name (msg->type));
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    s_log (self, 1, "%s: <- peer %s", msg->gid, tpc_msg_type_name (msg->type));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", msg->gid);
+    s_p3_t *p3 = s_p3_lookup (self, gid);
+    int state = -1;
+    switch (msg->type) {
+    case TPC_MSG_GETSTATE:
+        state = (int) s_p3_state_of (self, gid);
+        if (p3 && p3->state == TPC_P3_UNCERTAIN && !p3->hardened) {
+            s_log (self, 1, "%s: a peer runs the termination protocol: the "
+                   "coordinator's precommit is refused from now on", gid);
+            p3->hardened = true;
+        }
+        break;
+    case TPC_MSG_PRECOMMIT:
+        state = s_p3_precommit (self, gid, false, now);
+        break;
+    default:                            /* decide */
+        if (msg->outcome != TPC_OUTCOME_COMMITTED
+            && msg->outcome != TPC_OUTCOME_ABORTED)
+            break;
+        if (p3 && s_p3_decide (self, p3, msg->outcome, now) == TPC_EIO)
+            break;
+        if (p3 && s_p3_is_decided (p3->state)
+            && s_p3_outcome (p3->state) != msg->outcome)
+            s_log (self, 0, "%s: a peer's decide %s contradicts the durable "
+                   "decision %s", gid, tpc_outcome_name (msg->outcome),
+                   tpc_p3_name (p3->state));
+        state = (int) s_p3_state_of (self, gid);
+        s_peer_reply (self, from, from_len, s_state_msg (gid, (tpc_p3_t) state));
+        s_apply (self, gid, msg->outcome, now);
+        state = -1;
+        break;
+    }
+    if (state >= 0)
+        s_peer_reply (self, from, from_len, s_state_msg (gid, (tpc_p3_t) state));
+    tpc_msg_destroy (&msg);
+}
+
+void
+part_engine_on_peer_reply (part_engine_t *self, const char *name,
+                           tpc_msg_t **msg_p, uint64_t now)
+{
+    tpc_msg_t *msg = *msg_p;
+    *msg_p = NULL;
+    if (!msg)
+        return;
+    s_p3_t *p3 = msg->type == TPC_MSG_STATE ? s_p3_lookup (self, msg->gid) : NULL;
+    size_t i = 0;
+    if (p3 && name)
+        while (i < p3->nparts && strcmp (p3->parts[i], name) != 0)
+            i++;
+    if (!p3 || !name || i == p3->nparts || !p3->pending[i]
+        || s_p3_is_decided (p3->state)
+        || (p3->phase != T_COLLECT && p3->phase != T_LEAD)) {
+        s_log (self, 1, "%s: %s from %s ignored", msg->gid ? msg->gid : "?",
+               tpc_msg_type_name (msg->type), name ? name : "?");
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    tpc_p3_t state = msg->p3;
+    tpc_msg_destroy (&msg);
+    s_log (self, 1, "%s: <- %s state %s", p3->gid, name, tpc_p3_name (state));
+    if (p3->phase == T_COLLECT) {
+        p3->heard[i] = true;
+        p3->seen[i] = state;
+        p3->pending[i] = false;
+        for (size_t k = 0; k < p3->nparts; k++)
+            if (p3->pending[k])
+                return;
+        s_p3_evaluate (self, p3, now);          /* everybody answered */
+        return;
+    }
+    /* LEAD: waiting for the uncertain ones to pre-commit */
+    if (state == TPC_P3_COMMITTED || state == TPC_P3_ABORTED) {
+        s_p3_conclude (self, p3, s_p3_outcome (state), now);
+        return;
+    }
+    if (state != TPC_P3_PRECOMMITTED)
+        return;
+    p3->pending[i] = false;
+    for (size_t k = 0; k < p3->nparts; k++)
+        if (p3->pending[k])
+            return;
+    s_p3_conclude (self, p3, TPC_OUTCOME_COMMITTED, now);
+}
+
+/*  Due 3PC timers: arm restored entries, forget decided ones, run the
+ *  termination protocol for the undecided.                               */
+static void s_p3_arm_restored (part_engine_t *self, uint64_t now);
+
+static void
+s_p3_tick (part_engine_t *self, uint64_t now)
+{
+    if (self->p3_unarmed)
+        s_p3_arm_restored (self, now);
+    while (self->done_head && self->done_head->at <= now) {
+        s_log (self, 1, "%s: 3pc state forgotten", self->done_head->gid);
+        s_p3_remove (self, self->done_head);
+    }
+    size_t n = 0;
+    for (s_p3_t *p = self->live; p; p = p->next)
+        if (p->at <= now)
+            n++;
+    if (!n)
+        return;
+    char (*due)[TPC_GID_MAX] = calloc (n, sizeof *due);
+    if (!due)
+        return;
+    size_t k = 0;
+    for (s_p3_t *p = self->live; p && k < n; p = p->next)
+        if (p->at <= now)
+            snprintf (due[k++], TPC_GID_MAX, "%s", p->gid);
+    for (k = 0; k < n; k++) {
+        s_p3_t *p3 = s_p3_lookup (self, due[k]);
+        if (!p3 || s_p3_is_decided (p3->state) || p3->at > now)
+            continue;
+        if (p3->phase == T_COLLECT)
+            s_p3_evaluate (self, p3, now);      /* collect_ms are over */
+        else {
+            if (p3->phase != T_WAIT)
+                s_log (self, 1, "%s: %s phase over: new termination round",
+                       p3->gid, s_term_names[p3->phase]);
+            s_p3_round (self, p3, now);
+        }
+    }
+    free (due);
+}
+
+static uint64_t
+s_p3_next_at (part_engine_t *self, uint64_t at, uint64_t now)
+{
+    if (self->p3_unarmed)
+        return now;
+    for (s_p3_t *p = self->live; p; p = p->next)
+        if (p->at < at)
+            at = p->at;
+    /* decided entries are forgotten in order */
+    if (self->done_head && self->done_head->at < at)
+        at = self->done_head->at;
+    return at;
+}
+
+int
+part_engine_restore (part_engine_t *self, const char *gid, tpc_p3_t state,
+                     size_t nparts, char *const *parts, char *const *peers)
+{
+    if (!gid || tpc_gid_parse (gid, NULL) != 0 || state < TPC_P3_UNCERTAIN
+        || state > TPC_P3_ABORTED || (nparts && !parts))
+        return TPC_EINVAL;
+    s_p3_t *p3 = s_p3_new (gid, state, nparts, parts, peers ? nparts : 0, peers);
+    if (!p3)
+        return TPC_ENOMEM;
+    p3->at = 0;                     /* armed at start (or the next tick) */
+    int rc = s_p3_insert (self, p3);
+    if (rc != 0) {
+        s_p3_free (&p3);
+        return rc;
+    }
+    self->p3_unarmed = true;
+    s_log (self, 1, "%s: restored 3pc state %s", gid, tpc_p3_name (state));
+    return 0;
+}
+
+/*  Arm what part_engine_restore put in: undecided ones wait p3_timeout_ms
+ *  from NOW, decided ones are remembered p3_forget_ms from NOW.          */
+static void
+s_p3_arm_restored (part_engine_t *self, uint64_t now)
+{
+    for (s_p3_t *p = self->live; p; p = p->next)
+        if (p->at == 0)
+            s_p3_wait (self, p, now);
+    /* restored decided ones go to the tail of the done FIFO (its times
+     * stay in order) */
+    size_t n = 0;
+    for (s_p3_t *p = self->done_head; p; p = p->next)
+        n++;
+    s_p3_t *p = self->done_head;
+    for (size_t i = 0; i < n && p; i++) {
+        s_p3_t *next = p->next;
+        if (p->at == 0) {
+            s_p3_unlink (self, p);
+            p->at = now + self->cfg.p3_forget_ms;
+            s_p3_link (self, p);
+        }
+        p = next;
+    }
+    self->p3_unarmed = false;
+}
+
+tpc_p3_t
+part_engine_p3 (part_engine_t *self, const char *gid)
+{
+    s_p3_t *p3 = s_p3_lookup (self, gid);
+    return p3 ? p3->state : TPC_P3_UNKNOWN;
 }
 
 void
@@ -853,6 +1600,8 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
     case TPC_MSG_PREPARE:
     case TPC_MSG_DECIDE:
     case TPC_MSG_ANSWER:
+    case TPC_MSG_PRECOMMIT:
+    case TPC_MSG_GETSTATE:
         if (tpc_gid_parse (msg->gid, NULL) != 0) {
             s_log (self, 0, "%s with a malformed gid ignored",
                    tpc_msg_type_name (msg->type));
@@ -860,7 +1609,16 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
             return;
         }
         s_log (self, 1, "%s: <- %s", msg->gid, tpc_msg_type_name (msg->type));
-        s_handle (self, msg, false, now);
+        if (msg->type == TPC_MSG_PRECOMMIT || msg->type == TPC_MSG_GETSTATE) {
+            int state = msg->type == TPC_MSG_PRECOMMIT
+                        ? s_p3_precommit (self, msg->gid, true, now)
+                        : (int) s_p3_state_of (self, msg->gid);
+            if (state >= 0)
+                s_send (self, s_state_msg (msg->gid, (tpc_p3_t) state));
+            tpc_msg_destroy (&msg);
+            break;
+        }
+        s_handle (self, msg, false, false, now);
         break;
     default:
         s_log (self, 0, "unexpected %s from the coordinator ignored",
@@ -940,7 +1698,44 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         s_set_state (self, rec, S_ABORTED, now);
         return rec;
     }
-    if (res->status == 0) {
+    const char *why = res->status == TPC_ECONNECT
+                      ? "connection to the database lost during prepare"
+                      : res->error;
+    bool prepared = res->status == 0;
+    if (prepared && rec->p3) {
+        /* 3PC: UNCERTAIN (with the CanCommit) durable before the vote */
+        prepared = false;
+        s_p3_t *p3 = NULL;
+        if (rec->want)
+            why = "aborted by the coordinator";
+        else if (!(p3 = s_p3_new (rec->gid, TPC_P3_UNCERTAIN, rec->nparts,
+                                  rec->parts, rec->nparts, rec->peers)))
+            why = "out of memory in the agent";
+        else if (s_p3_lookup (self, rec->gid))
+            why = "the agent already holds a three-phase commit state for "
+                  "this transaction";
+        else if (s_p3_persist (self, p3, TPC_P3_UNCERTAIN) != 0)
+            why = self->io.persist
+                  ? "the agent could not make its three-phase commit state "
+                    "durable"
+                  : "three-phase commit needs the agent's state log "
+                    "(--state-dir)";
+        else if (s_p3_insert (self, p3) != 0)
+            why = "out of memory in the agent";
+        else {
+            s_p3_wait (self, p3, now);
+            p3 = NULL;
+            prepared = true;
+        }
+        if (p3)
+            s_p3_free (&p3);
+        s_strv_free (&rec->parts, rec->nparts);
+        s_strv_free (&rec->peers, rec->nparts);
+        rec->nparts = 0;
+        if (!prepared)
+            rec->interrupted = true;    /* it IS prepared: roll it back */
+    }
+    if (prepared) {
         s_set_state (self, rec, S_PREPARED, now);
         s_vote (self, rec->gid, TPC_VOTE_YES, NULL);
         /* Should the decision never come (a coordinator that restarted
@@ -950,9 +1745,6 @@ s_on_prepared (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         s_timer_set (self, rec, now + self->cfg.doubt_ms);
         return rec;
     }
-    const char *why = res->status == TPC_ECONNECT
-                      ? "connection to the database lost during prepare"
-                      : res->error;
     s_vote (self, rec->gid, TPC_VOTE_NO, why);
     /* A lost session, or a cancel that may have hit PREPARE TRANSACTION
      * itself, may have prepared it after all.  We voted no, so it can only
@@ -1073,7 +1865,12 @@ s_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
         }
         if (s_busy (rec) || rec->qhead)
             continue;           /* its own flow will settle it */
-        if (rec->state == S_PREPARED) {
+        s_p3_t *p3 = s_p3_lookup (self, gid);
+        if (rec->state == S_PREPARED && p3 && s_p3_is_decided (p3->state)) {
+            /* decided here (durably) before a crash: finish it unasked */
+            s_phase2 (self, rec, s_p3_outcome (p3->state), false, now);
+        }
+        else if (rec->state == S_PREPARED) {
             rec->in_doubt = true;
             s_query (self, gid);
             s_timer_set (self, rec, now + self->cfg.query_ms);
@@ -1186,7 +1983,7 @@ s_advance (part_engine_t *self, s_rec_t *rec, uint64_t now)
                                                 : PART_RM_TOMBSTONE, now);
                 break;
             case S_PREPARED:
-                s_phase2 (self, rec, TPC_OUTCOME_ABORTED, now);
+                s_phase2 (self, rec, TPC_OUTCOME_ABORTED, false, now);
                 break;
             case S_ABORTED:
                 if (rec->tombstoned && !rec->maybe_prepared) {
@@ -1203,12 +2000,13 @@ s_advance (part_engine_t *self, s_rec_t *rec, uint64_t now)
             }
             continue;
         }
-        tpc_msg_t *msg = s_dequeue (rec);
+        bool noack = false;
+        tpc_msg_t *msg = s_dequeue (rec, &noack);
         if (!msg)
             break;
         char gid[TPC_GID_MAX];
         snprintf (gid, sizeof gid, "%s", rec->gid);
-        s_handle (self, msg, true, now);
+        s_handle (self, msg, true, noack, now);
         if (zhashx_lookup (self->recs, gid) != rec)
             rec = NULL;
     }
@@ -1222,7 +2020,8 @@ static void
 s_hello (part_engine_t *self)
 {
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_HELLO);
-    if (msg && tpc_msg_set_str (&msg->name, self->name) != 0)
+    if (msg && (tpc_msg_set_str (&msg->name, self->name) != 0
+                || tpc_msg_set_str (&msg->peer, self->peer_endpoint) != 0))
         tpc_msg_destroy (&msg);
     if (msg) {
         for (s_rec_t *rec = zhashx_first (self->recs); rec;
@@ -1240,6 +2039,8 @@ void
 part_engine_start (part_engine_t *self, uint64_t now)
 {
     self->started = true;
+    if (self->p3_unarmed)
+        s_p3_arm_restored (self, now);
     s_hello (self);
     self->hello_at = now + self->cfg.heartbeat_ms;
 }
@@ -1306,6 +2107,7 @@ part_engine_tick (part_engine_t *self, uint64_t now)
             free (due);
         }
     }
+    s_p3_tick (self, now);
     while (self->fhead && self->fhead->forget_at <= now) {
         s_rec_t *rec = self->fhead;
         if (s_busy (rec) || rec->qhead || rec->want)
@@ -1330,6 +2132,7 @@ part_engine_timeout (part_engine_t *self, uint64_t now)
             at = r->next_at;
     if (self->fhead && self->fhead->forget_at < at)
         at = self->fhead->forget_at;
+    at = s_p3_next_at (self, at, now);
     if (at == UINT64_MAX)
         return -1;
     return at <= now ? 0 : (int64_t) (at - now);
@@ -1361,13 +2164,25 @@ part_engine_new (const part_engine_config_t *config, const part_rm_t *rm,
         self->cfg.forget_ms = 60000;
     if (!self->cfg.hello_max_gids)
         self->cfg.hello_max_gids = 256;
+    if (!self->cfg.p3_timeout_ms)
+        self->cfg.p3_timeout_ms = 2000;
+    if (!self->cfg.p3_collect_ms)
+        self->cfg.p3_collect_ms = 500;
+    if (!self->cfg.p3_forget_ms)
+        self->cfg.p3_forget_ms = 600000;
     self->name = strdup (config->name);
+    self->peer_endpoint = config->peer_endpoint && *config->peer_endpoint
+                          ? strdup (config->peer_endpoint) : NULL;
     self->recs = zhashx_new ();
-    if (!self->name || !self->recs) {
+    self->p3s = zhashx_new ();
+    if (!self->name || !self->recs || !self->p3s
+        || (config->peer_endpoint && *config->peer_endpoint
+            && !self->peer_endpoint)) {
         part_engine_destroy (&self);
         return NULL;
     }
     self->cfg.name = self->name;
+    self->cfg.peer_endpoint = self->peer_endpoint;
     self->rm = rm;
     self->io = *io;
     return self;
@@ -1392,6 +2207,13 @@ part_engine_destroy (part_engine_t **self_p)
         }
         zhashx_destroy (&self->recs);
     }
+    if (self->p3s) {
+        s_p3_t *p3;
+        while ((p3 = zhashx_first (self->p3s)))
+            s_p3_remove (self, p3);
+        zhashx_destroy (&self->p3s);
+    }
+    free (self->peer_endpoint);
     free (self->name);
     free (self);
     *self_p = NULL;

@@ -7,7 +7,10 @@
  *  part_engine_timeout).  Every event carries the current time, so tests
  *  drive it deterministically.  The per-transaction state machine and its
  *  invariants are drawn at the top of part_engine.c; the protocol it
- *  implements is notes/agent_protocol.md.
+ *  implements is notes/agent_protocol.md, and for three-phase commit
+ *  (prepare/work with protocol 3pc) notes/3pc.md: the 3PC state of each
+ *  gid is made durable through io->persist, other agents are reached
+ *  through io->peer_send / io->peer_reply for the termination protocol.
  */
 #ifndef PART_ENGINE_H
 #define PART_ENGINE_H
@@ -36,6 +39,15 @@ typedef struct {
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
     bool verbose;               /* pass level-1 (every step) lines to
                                    io.log; else only warnings */
+    uint64_t p3_timeout_ms;     /* 3PC: voted yes / pre-committed and nothing
+                                   heard for this long: run the termination
+                                   protocol; 0 = 2000 */
+    uint64_t p3_collect_ms;     /* 3PC: how long a termination round waits
+                                   for state replies; 0 = 500 */
+    uint64_t p3_forget_ms;      /* 3PC: remember a decided gid (answer
+                                   getstate); 0 = 600000 */
+    const char *peer_endpoint;  /* 3PC: this agent's peer endpoint, sent as
+                                   hello.peer; NULL = none (copied) */
 } part_engine_config_t;
 
 typedef struct {
@@ -45,6 +57,25 @@ typedef struct {
     int (*send) (void *arg, tpc_msg_t **msg_p);
     /*  Optional: a log line; LEVEL 0 = warning, 1 = verbose.             */
     void (*log) (void *arg, int level, const char *line);
+    /*  3PC, all optional when no 3PC is used.
+     *  Send MSG (getstate, precommit, decide) to peer agent NAME at
+     *  ENDPOINT.  Takes ownership (*msg_p = NULL) even on failure.
+     *  Replies arrive through part_engine_on_peer_reply (NAME identifies
+     *  the sender).                                                      */
+    int (*peer_send) (void *arg, const char *name, const char *endpoint,
+                      tpc_msg_t **msg_p);
+    /*  Reply MSG (state) to the peer request whose opaque FROM token
+     *  (FROM_LEN bytes, e.g. a ROUTER routing id) came with
+     *  part_engine_on_peer_request.  Takes ownership.                    */
+    int (*peer_reply) (void *arg, const void *from, size_t from_len,
+                       tpc_msg_t **msg_p);
+    /*  Make GID's 3PC STATE durable (fdatasync'd) before returning 0.
+     *  PARTS and PEERS (NPARTS each) are the CanCommit's lists (given on
+     *  every call).  Non-zero: storage failed; the engine does not act on
+     *  the state, logs, and the shell must stop the process.  Without it
+     *  a 3PC prepare votes no.                                           */
+    int (*persist) (void *arg, const char *gid, tpc_p3_t state,
+                    size_t nparts, char *const *parts, char *const *peers);
 } part_engine_io_t;
 
 /*  A new engine or NULL (out of memory, or config->name is NULL).  RM and
@@ -54,6 +85,16 @@ part_engine_t *part_engine_new (const part_engine_config_t *config,
                                 const part_engine_io_t *io);
 void part_engine_destroy (part_engine_t **self_p);
 
+/*  Before part_engine_start: a 3PC state read back from the state log
+ *  (the latest per gid).  An undecided gid (UNCERTAIN, PRECOMMITTED) is
+ *  settled as if its timer started at part_engine_start; a decided one
+ *  answers getstate until p3_forget_ms after the start and, when the
+ *  database still holds it prepared, is finished without asking.
+ *  Returns 0, TPC_EINVAL (bad gid or state) or TPC_ENOMEM.               */
+int part_engine_restore (part_engine_t *self, const char *gid,
+                         tpc_p3_t state, size_t nparts,
+                         char *const *parts, char *const *peers);
+
 /*  Send the first hello.  Recovery starts with the RM's CONNECTED event. */
 void part_engine_start (part_engine_t *self, uint64_t now);
 
@@ -61,6 +102,16 @@ void part_engine_start (part_engine_t *self, uint64_t now);
  *  Types an agent does not receive are logged and dropped.               */
 void part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p,
                              uint64_t now);
+
+/*  A getstate / precommit / decide from another agent (peer link); the
+ *  engine takes it and replies with io->peer_reply and FROM.             */
+void part_engine_on_peer_request (part_engine_t *self, const void *from,
+                                  size_t from_len, tpc_msg_t **msg_p,
+                                  uint64_t now);
+
+/*  A reply (state) from peer agent NAME; the engine takes it.            */
+void part_engine_on_peer_reply (part_engine_t *self, const char *name,
+                                tpc_msg_t **msg_p, uint64_t now);
 
 /*  A completion or event from the RM (use as the emit callback's body).  */
 void part_engine_on_result (part_engine_t *self,
@@ -89,5 +140,8 @@ bool part_engine_ready (part_engine_t *self, size_t *found);
  *  engine holds no record of it; and the number of records.              */
 const char *part_engine_state (part_engine_t *self, const char *gid);
 size_t part_engine_size (part_engine_t *self);
+
+/*  For tests: GID's 3PC state (TPC_P3_UNKNOWN if none).                 */
+tpc_p3_t part_engine_p3 (part_engine_t *self, const char *gid);
 
 #endif

@@ -2,7 +2,10 @@
  *  resource manager (part_mem) and a scripted coordinator.  Time is a
  *  variable; every message the engine sends is captured and checked, and
  *  so is what the "database" holds afterwards (prepared set, markers,
- *  committed writes, open transactions).
+ *  committed writes, open transactions).  For three-phase commit the test
+ *  also plays the other agents (peer requests and replies) and the state
+ *  log (a fake io->persist that records, in order with every send, what
+ *  was made durable, and can be told to fail).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,23 @@
 #include "tpc_test.h"
 
 #define MAX_OUT 512
+#define MAX_EV 512
+
+/*  A message sent over the peer link: to NAME (peer_send) or as a reply
+ *  to the request token FROM (peer_reply).                               */
+typedef struct {
+    char name[64];
+    tpc_msg_t *msg;
+} s_peer_out_t;
+
+/*  One io->persist call and what the database looked like then.          */
+typedef struct {
+    char gid[64];
+    tpc_p3_t state;
+    size_t nparts;
+    bool prepared;              /* gid still prepared in part_mem */
+    uint64_t phase2_ops;        /* COMMIT/ROLLBACK PREPARED submitted */
+} s_persisted_t;
 
 typedef struct {
     part_mem_t *mem;
@@ -22,12 +42,49 @@ typedef struct {
     uint64_t now;
     tpc_msg_t *out[MAX_OUT];
     size_t nout;
+    /* three-phase commit */
+    bool p3;                    /* give the engine peer_* and persist */
+    bool persist_fails;
+    s_peer_out_t peer[MAX_OUT]; /* peer_send and peer_reply, in order */
+    size_t npeer;
+    s_persisted_t pers[MAX_EV];
+    size_t npers;
+    char ev[MAX_EV][96];        /* every send, peer message and persist */
+    size_t nev;
 } s_fx_t;
+
+static void
+s_event (s_fx_t *fx, const char *what, const tpc_msg_t *msg, const char *to)
+{
+    if (fx->nev >= MAX_EV)
+        return;
+    const char *detail = "";
+    if (msg && msg->type == TPC_MSG_VOTE)
+        detail = tpc_vote_name (msg->vote);
+    else if (msg && msg->type == TPC_MSG_STATE)
+        detail = tpc_p3_name (msg->p3);
+    else if (msg && (msg->type == TPC_MSG_ACK || msg->type == TPC_MSG_DECIDE))
+        detail = tpc_outcome_name (msg->outcome);
+    snprintf (fx->ev[fx->nev++], sizeof fx->ev[0], "%s%s%s %s %s %s", what,
+              to ? " " : "", to ? to : "", msg ? tpc_msg_type_name (msg->type) : "",
+              detail, msg && msg->gid ? msg->gid : "");
+}
+
+/*  Index of the first event starting with PREFIX, or -1.                 */
+static int
+s_ev (s_fx_t *fx, const char *prefix)
+{
+    for (size_t i = 0; i < fx->nev; i++)
+        if (strncmp (fx->ev[i], prefix, strlen (prefix)) == 0)
+            return (int) i;
+    return -1;
+}
 
 static int
 s_send (void *arg, tpc_msg_t **msg_p)
 {
     s_fx_t *fx = arg;
+    s_event (fx, "send", *msg_p, NULL);
     if (fx->nout < MAX_OUT)
         fx->out[fx->nout++] = *msg_p;
     else
@@ -91,10 +148,85 @@ s_wait (s_fx_t *fx, uint64_t ms)
     }
 }
 
+static int
+s_peer_push (s_fx_t *fx, const char *name, tpc_msg_t **msg_p)
+{
+    if (fx->npeer < MAX_OUT) {
+        snprintf (fx->peer[fx->npeer].name, sizeof fx->peer[0].name, "%s", name);
+        fx->peer[fx->npeer++].msg = *msg_p;
+    }
+    else
+        tpc_msg_destroy (msg_p);
+    *msg_p = NULL;
+    return 0;
+}
+
+static int
+s_peer_send (void *arg, const char *name, const char *endpoint,
+             tpc_msg_t **msg_p)
+{
+    s_fx_t *fx = arg;
+    CU_ASSERT (endpoint && strstr (endpoint, name));    /* tcp://<name> */
+    s_event (fx, "peer_send", *msg_p, name);
+    return s_peer_push (fx, name, msg_p);
+}
+
+/*  The request token is the asking peer's name (as a ROUTER id would).   */
+static int
+s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
+{
+    s_fx_t *fx = arg;
+    char name[64];
+    snprintf (name, sizeof name, "%.*s", (int) from_len, (const char *) from);
+    s_event (fx, "peer_reply", *msg_p, name);
+    return s_peer_push (fx, name, msg_p);
+}
+
+static int
+s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
+           char *const *parts, char *const *peers)
+{
+    s_fx_t *fx = arg;
+    CU_ASSERT (nparts == 0 || (parts && peers));
+    if (fx->persist_fails) {
+        s_event (fx, "persist_failed", NULL, tpc_p3_name (state));
+        return TPC_EIO;
+    }
+    char what[64];
+    snprintf (what, sizeof what, "persist %s %s", tpc_p3_name (state), gid);
+    s_event (fx, what, NULL, NULL);
+    if (fx->npers < MAX_EV) {
+        s_persisted_t *p = &fx->pers[fx->npers++];
+        snprintf (p->gid, sizeof p->gid, "%s", gid);
+        p->state = state;
+        p->nparts = nparts;
+        p->prepared = part_mem_is_prepared (fx->mem, gid);
+        p->phase2_ops = part_mem_submitted (fx->mem, PART_RM_COMMIT_PREPARED)
+                        + part_mem_submitted (fx->mem, PART_RM_ROLLBACK_PREPARED);
+    }
+    return 0;
+}
+
+/*  The last persist of GID, or NULL.                                     */
+static s_persisted_t *
+s_persisted (s_fx_t *fx, const char *gid)
+{
+    for (size_t i = fx->npers; i-- > 0;)
+        if (!strcmp (fx->pers[i].gid, gid))
+            return &fx->pers[i];
+    return NULL;
+}
+
 static void
 s_engine_new (s_fx_t *fx)
 {
     part_engine_io_t io = { .arg = fx, .send = s_send, .log = s_log };
+    fx->cfg.verbose = getenv ("TPC_TEST_VERBOSE") != NULL;
+    if (fx->p3) {
+        io.peer_send = s_peer_send;
+        io.peer_reply = s_peer_reply;
+        io.persist = s_persist;
+    }
     fx->eng = part_engine_new (&fx->cfg, part_mem_rm (fx->mem), &io);
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx->eng);
     part_engine_start (fx->eng, fx->now);
@@ -106,6 +238,10 @@ s_clear_out (s_fx_t *fx)
     for (size_t i = 0; i < fx->nout; i++)
         tpc_msg_destroy (&fx->out[i]);
     fx->nout = 0;
+    for (size_t i = 0; i < fx->npeer; i++)
+        tpc_msg_destroy (&fx->peer[i].msg);
+    fx->npeer = 0;
+    fx->nev = 0;
 }
 
 static void
@@ -1043,6 +1179,624 @@ test_stray_open_copy_rolled_back (void)
     s_teardown (&fx);
 }
 
+/* ------------------------------------------------------------------ */
+/*  Three-phase commit                                                 */
+
+static const char *const s_names3[] = { "a1", "b2", "c3" };
+static const char *const s_peers3[] = { "tcp://a1", "tcp://b2", "tcp://c3" };
+
+/*  An agent called NAME with a state log and a peer link (p3 timers 2000
+ *  / 500 ms, decided gids remembered 10 s).                              */
+static void
+s_setup3 (s_fx_t *fx, const char *name)
+{
+    memset (fx, 0, sizeof *fx);
+    fx->mem = part_mem_new (NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->mem);
+    fx->p3 = true;
+    fx->cfg.name = name;
+    fx->cfg.peer_endpoint = "tcp://me:7500";
+    fx->cfg.p3_forget_ms = 10000;
+    fx->now = 1000;
+    s_engine_new (fx);
+    s_pump (fx);
+    CU_ASSERT (part_engine_ready (fx->eng, NULL));
+    s_clear_out (fx);
+}
+
+/*  work seq 1 then=prepare, protocol 3pc, among a1, b2, c3.              */
+static void
+s_work3 (s_fx_t *fx, const char *gid, const char *sql)
+{
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, gid);
+    m->seq = 1;
+    m->then = TPC_THEN_PREPARE;
+    m->has_protocol = true;
+    m->protocol = TPC_PROTO_3PC;
+    tpc_msg_add_stmt (m, NULL, sql, 0, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        tpc_msg_strv_push (&m->parts, &m->nparts, s_names3[i]);
+        tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[i]);
+    }
+    s_deliver (fx, m);
+}
+
+/*  A 3PC transaction voted yes here.                                     */
+static void
+s_voted3 (s_fx_t *fx, const char *gid)
+{
+    s_work3 (fx, gid, "INSERT a");
+    s_pump (fx);
+    s_expect_vote (fx, gid, TPC_VOTE_YES, NULL);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx->eng, gid), TPC_P3_UNCERTAIN);
+    CU_ASSERT (part_mem_is_prepared (fx->mem, gid));
+    s_clear_out (fx);
+}
+
+/*  Remove and return the first peer message of TYPE about GID to (or
+ *  replying to) NAME, or NULL.                                           */
+static tpc_msg_t *
+s_peer_take (s_fx_t *fx, const char *name, tpc_msg_type_t type, const char *gid)
+{
+    for (size_t i = 0; i < fx->npeer; i++) {
+        tpc_msg_t *m = fx->peer[i].msg;
+        if (m->type != type || strcmp (fx->peer[i].name, name)
+            || (gid && (!m->gid || strcmp (m->gid, gid))))
+            continue;
+        memmove (&fx->peer[i], &fx->peer[i + 1],
+                 (fx->npeer - i - 1) * sizeof fx->peer[0]);
+        fx->npeer--;
+        return m;
+    }
+    return NULL;
+}
+
+static size_t
+s_peer_count (s_fx_t *fx, tpc_msg_type_t type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->npeer; i++)
+        n += fx->peer[i].msg->type == type;
+    return n;
+}
+
+/*  Expect a peer message TYPE about GID to NAME (state S / outcome O when
+ *  not 0).                                                               */
+static void
+s_expect_peer (s_fx_t *fx, const char *name, tpc_msg_type_t type,
+               const char *gid, int s_or_o)
+{
+    tpc_msg_t *m = s_peer_take (fx, name, type, gid);
+    CU_ASSERT_PTR_NOT_NULL (m);
+    if (!m) {
+        fprintf (stderr, "  no %s to %s\n", tpc_msg_type_name (type), name);
+        return;
+    }
+    if (type == TPC_MSG_STATE)
+        CU_ASSERT_EQUAL ((int) m->p3, s_or_o);
+    if (type == TPC_MSG_DECIDE)
+        CU_ASSERT_EQUAL ((int) m->outcome, s_or_o);
+    tpc_msg_destroy (&m);
+}
+
+static void
+s_expect_state (s_fx_t *fx, const char *gid, tpc_p3_t state)
+{
+    tpc_msg_t *m = s_take (fx, TPC_MSG_STATE, gid);
+    CU_ASSERT_PTR_NOT_NULL (m);
+    if (m)
+        CU_ASSERT_EQUAL (m->p3, state);
+    tpc_msg_destroy (&m);
+}
+
+/*  Peer NAME replies state S about GID.                                  */
+static void
+s_peer_state (s_fx_t *fx, const char *name, const char *gid, tpc_p3_t state)
+{
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_STATE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, gid);
+    m->p3 = state;
+    part_engine_on_peer_reply (fx->eng, name, &m, fx->now);
+    CU_ASSERT_PTR_NULL (m);
+}
+
+/*  Peer NAME asks TYPE (getstate, precommit, decide O) about GID.        */
+static void
+s_peer_ask (s_fx_t *fx, const char *name, tpc_msg_type_t type, const char *gid,
+            tpc_outcome_t outcome)
+{
+    tpc_msg_t *m = tpc_msg_new (type);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, gid);
+    m->outcome = outcome;
+    part_engine_on_peer_request (fx->eng, name, strlen (name), &m, fx->now);
+    CU_ASSERT_PTR_NULL (m);
+}
+
+/*  The coordinator drives a 3PC gid: vote yes only after UNCERTAIN is
+ *  durable, state reply only after PRECOMMITTED is, COMMIT PREPARED only
+ *  after COMMITTED is; getstate answered; forgotten after p3_forget_ms. */
+static void
+test_3pc_coordinator_path (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "b2");
+    tpc_msg_t *hello = NULL;
+    s_wait (&fx, 1000);
+    hello = s_take (&fx, TPC_MSG_HELLO, NULL);
+    CU_ASSERT (hello && hello->peer && !strcmp (hello->peer, "tcp://me:7500"));
+    tpc_msg_destroy (&hello);
+    s_clear_out (&fx);
+
+    s_work3 (&fx, G1, "INSERT a");
+    s_pump (&fx);
+    int pu = s_ev (&fx, "persist uncertain " G1);
+    int vy = s_ev (&fx, "send vote yes " G1);
+    CU_ASSERT (pu >= 0 && vy > pu);
+    s_persisted_t *p = s_persisted (&fx, G1);
+    CU_ASSERT (p && p->state == TPC_P3_UNCERTAIN && p->nparts == 3 && p->prepared);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+
+    /* getstate from the coordinator: answered, nothing changes */
+    s_gid_msg (&fx, TPC_MSG_GETSTATE, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_UNCERTAIN);
+
+    s_clear_out (&fx);
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    int pp = s_ev (&fx, "persist precommitted " G1);
+    int sp = s_ev (&fx, "send state precommitted " G1);
+    CU_ASSERT (pp >= 0 && sp > pp);
+    s_expect_state (&fx, G1, TPC_P3_PRECOMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_PRECOMMITTED);
+    /* a repeated precommit: the same answer, nothing persisted again */
+    size_t npers = fx.npers;
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_PRECOMMITTED);
+    CU_ASSERT_EQUAL (fx.npers, npers);
+
+    uint64_t ops = part_mem_submitted (fx.mem, PART_RM_COMMIT_PREPARED);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    p = s_persisted (&fx, G1);
+    CU_ASSERT (p && p->state == TPC_P3_COMMITTED && p->prepared
+               && p->phase2_ops == ops);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    /* no termination for a decided gid; getstate answers committed */
+    s_clear_out (&fx);
+    s_wait (&fx, 5000);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 0);
+    s_peer_ask (&fx, "c3", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_STATE, G1, TPC_P3_COMMITTED);
+    /* a repeated decide is acked from the database, as in 2PC */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    s_wait (&fx, 5100);                 /* p3_forget_ms after the decision */
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
+    s_peer_ask (&fx, "c3", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_STATE, G1, TPC_P3_UNKNOWN);
+
+    /* abort: ABORTED durable before ROLLBACK PREPARED */
+    s_voted3 (&fx, G2);
+    ops = part_mem_submitted (fx.mem, PART_RM_ROLLBACK_PREPARED);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    p = s_persisted (&fx, G2);
+    CU_ASSERT (p && p->state == TPC_P3_ABORTED && p->prepared);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_ROLLBACK_PREPARED), ops + 1);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    /* a precommit after the decision says so */
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G2, 0);
+    s_expect_state (&fx, G2, TPC_P3_ABORTED);
+    s_teardown (&fx);
+}
+
+/*  No state log, or one that fails: never a yes vote; the prepared
+ *  transaction is rolled back.  A failing persist later changes nothing.*/
+static void
+test_3pc_persist_failure (void)
+{
+    s_fx_t fx;
+    /* no io->persist at all */
+    memset (&fx, 0, sizeof fx);
+    fx.mem = part_mem_new (NULL);
+    fx.cfg.name = "a1";
+    fx.now = 1000;
+    s_engine_new (&fx);
+    s_pump (&fx);
+    s_clear_out (&fx);
+    s_work3 (&fx, G1, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, "state log");
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
+    /* asked by a peer it says aborted (it never voted yes) */
+    CU_ASSERT_STRING_EQUAL (part_engine_state (fx.eng, G1), "aborted");
+    s_teardown (&fx);
+
+    /* persist fails */
+    s_setup3 (&fx, "a1");
+    fx.persist_fails = true;
+    s_work3 (&fx, G1, "INSERT a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_NO, "durable");
+    CU_ASSERT_EQUAL (s_ev (&fx, "send vote yes"), -1);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
+    s_peer_ask (&fx, "b2", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_STATE, G1, TPC_P3_ABORTED);
+
+    /* precommit and decide not durable: not acted on, no reply */
+    fx.persist_fails = false;
+    s_voted3 (&fx, G2);
+    fx.persist_fails = true;
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G2, 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_STATE, G2), 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_UNCERTAIN);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, G2), 0);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G2));
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_UNCERTAIN);
+    /* the store works again: the coordinator's resend goes through */
+    fx.persist_fails = false;
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
+/*  A read-only 3PC transaction: the RM commits it at PREPARE, so nothing
+ *  is prepared and the vote is readonly (the coordinator leaves it out);
+ *  nothing is persisted and the agent says UNKNOWN.                     */
+static void
+test_3pc_readonly (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_work3 (&fx, G1, "SELECT 1");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_READONLY, NULL);
+    CU_ASSERT_EQUAL (fx.npers, 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    s_teardown (&fx);
+}
+
+/*  (a) the coordinator is silent; this agent has the lowest name; the
+ *  peers say {precommitted, uncertain}: precommit to the uncertain one,
+ *  then decide committed to both and commit here.                        */
+static void
+test_3pc_term_precommitted_commits (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    s_wait (&fx, 1999);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 0);
+    s_wait (&fx, 1);
+    s_expect_peer (&fx, "b2", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_GETSTATE, G1, 0);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    s_peer_state (&fx, "b2", G1, TPC_P3_PRECOMMITTED);
+    CU_ASSERT_EQUAL (fx.npeer, 0);              /* c3 not heard yet */
+    s_peer_state (&fx, "c3", G1, TPC_P3_UNCERTAIN);
+    /* own PRECOMMITTED durable, then precommit to c3 only */
+    int pp = s_ev (&fx, "persist precommitted " G1);
+    int pc = s_ev (&fx, "peer_send c3 precommit");
+    CU_ASSERT (pp >= 0 && pc > pp);
+    s_expect_peer (&fx, "c3", TPC_MSG_PRECOMMIT, G1, 0);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_PRECOMMITTED);
+    s_peer_state (&fx, "c3", G1, TPC_P3_PRECOMMITTED);
+    int pc2 = s_ev (&fx, "persist committed " G1);
+    int d2 = s_ev (&fx, "peer_send b2 decide committed");
+    int d3 = s_ev (&fx, "peer_send c3 decide committed");
+    CU_ASSERT (pc2 >= 0 && d2 > pc2 && d3 > pc2);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, NULL), 0);   /* nobody asked */
+    /* the coordinator comes back: the precommit is answered committed,
+     * its decide is acked from the database */
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_COMMITTED);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    /* late replies change nothing */
+    s_peer_state (&fx, "b2", G1, TPC_P3_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    s_teardown (&fx);
+}
+
+/*  (b) all uncertain (c3 silent: it is out of R after p3_collect_ms):
+ *  decide aborted, rolled back.                                          */
+static void
+test_3pc_term_all_uncertain_aborts (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 2);
+    s_clear_out (&fx);
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_wait (&fx, 499);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    s_wait (&fx, 1);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_ABORTED);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx.npeer, 0);              /* not to silent c3 */
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 0);
+    /* the coordinator's precommit now meets "aborted": it cannot commit */
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_ABORTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_ABORTED);
+    s_teardown (&fx);
+}
+
+/*  (c) a peer says committed -> commit; (d) a peer says aborted -> abort
+ *  (even when another one is pre-committed).                             */
+static void
+test_3pc_term_follows_decision (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    s_voted3 (&fx, G2);
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 4);
+    s_clear_out (&fx);
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "c3", G1, TPC_P3_COMMITTED);
+    s_peer_state (&fx, "b2", G2, TPC_P3_PRECOMMITTED);
+    s_peer_state (&fx, "c3", G2, TPC_P3_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_ABORTED);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_PRECOMMIT), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    s_teardown (&fx);
+}
+
+/*  (e) not the leader: wait for the leader's precommit and decide; when
+ *  the leader stays silent, a new round without it makes this agent the
+ *  leader.                                                               */
+static void
+test_3pc_term_follower (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "b2");
+    s_voted3 (&fx, G1);
+    s_wait (&fx, 2000);
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_GETSTATE, G1, 0);
+    s_peer_state (&fx, "a1", G1, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "c3", G1, TPC_P3_PRECOMMITTED);
+    /* a1 leads: nothing from here */
+    s_wait (&fx, 1999);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    /* the leader's precommit is obeyed, its decide applied */
+    s_peer_ask (&fx, "a1", TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_peer (&fx, "a1", TPC_MSG_STATE, G1, TPC_P3_PRECOMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_PRECOMMITTED);
+    s_wait (&fx, 100);
+    s_peer_ask (&fx, "a1", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "a1", TPC_MSG_STATE, G1, TPC_P3_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, NULL), 0);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+
+    /* the leader goes silent after the first round */
+    s_voted3 (&fx, G2);
+    s_wait (&fx, 2000);
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_GETSTATE, G2, 0);
+    s_peer_state (&fx, "a1", G2, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "c3", G2, TPC_P3_UNCERTAIN);
+    s_wait (&fx, 1999);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    s_wait (&fx, 1);                    /* p3_timeout_ms: a new round */
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_GETSTATE, G2, 0);
+    s_peer_state (&fx, "c3", G2, TPC_P3_UNCERTAIN);
+    s_wait (&fx, 500);                  /* a1 never answers: b2 leads */
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_ABORTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+
+    /* a peer that says UNKNOWN (never voted yes: read-only there) never
+     * leads, even with the lowest name */
+    s_voted3 (&fx, G3);
+    s_wait (&fx, 2000);
+    s_peer_state (&fx, "a1", G3, TPC_P3_UNKNOWN);
+    s_peer_state (&fx, "c3", G3, TPC_P3_PRECOMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G3, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "a1", TPC_MSG_DECIDE, G3, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G3), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 2);
+    s_teardown (&fx);
+}
+
+/*  (f) termination-mode hardening: after answering a peer's getstate
+ *  while uncertain, the coordinator's precommit gets "state uncertain";
+ *  the leader's precommit is obeyed.                                     */
+static void
+test_3pc_hardening (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "b2");
+    s_voted3 (&fx, G1);
+    s_peer_ask (&fx, "a1", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "a1", TPC_MSG_STATE, G1, TPC_P3_UNCERTAIN);
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (s_ev (&fx, "persist precommitted"), -1);
+    s_peer_ask (&fx, "a1", TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_peer (&fx, "a1", TPC_MSG_STATE, G1, TPC_P3_PRECOMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_PRECOMMITTED);
+    /* pre-committed now: the coordinator's precommit gets that too */
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_PRECOMMITTED);
+    /* the coordinator's decide is obeyed as ever */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+
+    /* a getstate from the coordinator does not harden */
+    s_voted3 (&fx, G2);
+    s_gid_msg (&fx, TPC_MSG_GETSTATE, G2, 0);
+    s_expect_state (&fx, G2, TPC_P3_UNCERTAIN);
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G2, 0);
+    s_expect_state (&fx, G2, TPC_P3_PRECOMMITTED);
+    s_teardown (&fx);
+}
+
+/*  Restart: the state log is replayed before start.  An UNCERTAIN gid
+ *  (prepared in the database) is asked about (2PC query) and, with no
+ *  answer, settled by termination after p3_timeout_ms; a COMMITTED one
+ *  still prepared is committed unasked and answers getstate until
+ *  p3_forget_ms.                                                         */
+static void
+test_3pc_restore (void)
+{
+    s_fx_t fx;
+    memset (&fx, 0, sizeof fx);
+    fx.mem = part_mem_new (NULL);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G2), 0);
+    fx.p3 = true;
+    fx.cfg.name = "a1";
+    fx.cfg.p3_forget_ms = 10000;
+    fx.now = 7000;
+    part_engine_io_t io = { .arg = &fx, .send = s_send, .log = s_log,
+                            .peer_send = s_peer_send,
+                            .peer_reply = s_peer_reply, .persist = s_persist };
+    fx.eng = part_engine_new (&fx.cfg, part_mem_rm (fx.mem), &io);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx.eng);
+    char *parts[3], *peers[3];
+    for (size_t i = 0; i < 3; i++) {
+        parts[i] = (char *) s_names3[i];
+        peers[i] = (char *) s_peers3[i];
+    }
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G1, TPC_P3_UNCERTAIN, 3,
+                                          parts, peers), 0);
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G2, TPC_P3_PRECOMMITTED, 3,
+                                          parts, peers), 0);
+    /* the later record of a gid wins */
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G2, TPC_P3_COMMITTED, 3,
+                                          parts, peers), 0);
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, "tpc_bad", TPC_P3_COMMITTED,
+                                          0, NULL, NULL), TPC_EINVAL);
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G3, TPC_P3_UNKNOWN, 0, NULL,
+                                          NULL), TPC_EINVAL);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_COMMITTED);
+    part_engine_start (fx.eng, fx.now);
+    s_pump (&fx);
+    /* G2: committed unasked (it was decided here), nothing persisted */
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G2), 'C');
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_ACK, G2), 0);
+    /* G1: in doubt, asked; in_progress keeps it waiting */
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
+    s_pump (&fx);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    CU_ASSERT_EQUAL (fx.npers, 0);
+    s_clear_out (&fx);
+    s_wait (&fx, 1999);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 0);
+    s_wait (&fx, 1);
+    s_expect_peer (&fx, "b2", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_GETSTATE, G1, 0);
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "c3", G1, TPC_P3_UNKNOWN);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_ABORTED);
+    CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    /* G2 is remembered p3_forget_ms after the start */
+    s_peer_ask (&fx, "b2", TPC_MSG_GETSTATE, G2, 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_STATE, G2, TPC_P3_COMMITTED);
+    s_wait (&fx, 10000 - 2000);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_UNKNOWN);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_ABORTED);
+    s_teardown (&fx);
+}
+
+/*  The 2PC query path works for 3PC gids: "in_progress" keeps waiting,
+ *  "committed" is obeyed (COMMITTED durable first).                      */
+static void
+test_3pc_query_answer (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    part_engine_coordinator_up (fx.eng, fx.now);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_wait (&fx, 1000);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 2);
+    uint64_t ops = part_mem_submitted (fx.mem, PART_RM_COMMIT_PREPARED);
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_COMMITTED);
+    s_persisted_t *p = s_persisted (&fx, G1);
+    CU_ASSERT (p && p->state == TPC_P3_COMMITTED && p->prepared
+               && p->phase2_ops == ops);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    /* a contradicting late decide cannot undo the durable decision */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
@@ -1062,6 +1816,16 @@ static const tpc_test_case_t s_cases[] = {
     { "lost_prepare_rolled_back", test_lost_prepare_rolled_back },
     { "onephase_repeat_acks_truth", test_onephase_repeat_acks_truth },
     { "stray_open_copy_rolled_back", test_stray_open_copy_rolled_back },
+    { "3pc_coordinator_path", test_3pc_coordinator_path },
+    { "3pc_persist_failure", test_3pc_persist_failure },
+    { "3pc_readonly", test_3pc_readonly },
+    { "3pc_term_precommitted_commits", test_3pc_term_precommitted_commits },
+    { "3pc_term_all_uncertain_aborts", test_3pc_term_all_uncertain_aborts },
+    { "3pc_term_follows_decision", test_3pc_term_follows_decision },
+    { "3pc_term_follower", test_3pc_term_follower },
+    { "3pc_hardening", test_3pc_hardening },
+    { "3pc_restore", test_3pc_restore },
+    { "3pc_query_answer", test_3pc_query_answer },
     { NULL, NULL }
 };
 
