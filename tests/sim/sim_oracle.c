@@ -170,10 +170,21 @@ s_conflict (sim_oracle_t *self, s_gid_t *g, const char *fmt, ...)
     va_end (ap);
 }
 
-/*  3PC: does anyone commit G while anyone aborts it?  Commit: a database
- *  commit, a durable COMMITTED state, a durable COMMIT record.  Abort: a
- *  database rollback of the prepared gid, a durable ABORTED state, the
- *  coordinator's abort.                                                  */
+/*  Did participant P vote yes on 3PC gid G (a durable 3PC state, or a
+ *  PRECOMMIT naming it)?  Only yes voters' outcomes can be mixed: one that
+ *  voted read-only (or no) holds no change, and may tombstone the gid
+ *  when a stale message reopens it after the end.                        */
+static bool
+s_yes_voter (const s_gid_t *g, size_t p)
+{
+    return g->parts[p].p3 != TPC_P3_UNKNOWN
+           || (g->precommit_durable && (g->precommit_parts & (1u << p)));
+}
+
+/*  3PC: does anyone commit G while a yes voter aborts it?  Commit: a
+ *  database commit, a durable COMMITTED state, a durable COMMIT record.
+ *  Abort: a yes voter's database rollback of the prepared gid or
+ *  tombstone, a durable ABORTED state, the coordinator's abort.          */
 static void
 s_p3_mixed (sim_oracle_t *self, s_gid_t *g)
 {
@@ -184,8 +195,9 @@ s_p3_mixed (sim_oracle_t *self, s_gid_t *g)
         if (c < 0 && (g->parts[p].committed
                       || g->parts[p].p3 == TPC_P3_COMMITTED))
             c = (int) p;
-        if (a < 0 && (g->parts[p].aborted
-                      || g->parts[p].p3 == TPC_P3_ABORTED))
+        if (a < 0 && s_yes_voter (g, p) && (g->parts[p].aborted
+                                            || g->parts[p].p3
+                                               == TPC_P3_ABORTED))
             a = (int) p;
     }
     if (c >= 0 && a >= 0)
@@ -549,6 +561,21 @@ size_t
 sim_oracle_mixed (sim_oracle_t *self)
 {
     return self->nmixed;
+}
+
+bool
+sim_oracle_committed (sim_oracle_t *self, const char *gid)
+{
+    uintptr_t at = gid ? (uintptr_t) zhashx_lookup (self->index, gid) : 0;
+    if (!at)
+        return false;
+    const s_gid_t *g = self->gids[at - 1];
+    if (g->commit_durable)
+        return true;
+    for (size_t p = 0; p < self->nparts; p++)
+        if (g->parts[p].committed || g->parts[p].p3 == TPC_P3_COMMITTED)
+            return true;
+    return false;
 }
 
 size_t

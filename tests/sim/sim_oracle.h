@@ -41,9 +41,10 @@
  *                      a COMMIT record (a termination leader decided), but
  *                      only if a durable PRECOMMIT names it
  *    no mixed outcome  no participant commits (its database, or a durable
- *                      COMMITTED state) while another aborts it (database
- *                      rollback of the prepared gid, or a durable ABORTED),
- *                      whoever decided: coordinator or termination leader
+ *                      COMMITTED state) while a yes voter aborts it
+ *                      (database rollback of the prepared gid or a
+ *                      tombstone, or a durable ABORTED), whoever decided:
+ *                      coordinator or termination leader
  *    decided is final  a durable COMMITTED or ABORTED never changes; a
  *                      PRECOMMITTED never goes back to UNCERTAIN
  *    non-blocking      at quiescence every participant that voted yes
@@ -111,6 +112,10 @@ void sim_oracle_count_mixed (sim_oracle_t *self, bool on);
 
 /*  3PC gids with a mixed outcome so far (partition mode).                */
 size_t sim_oracle_mixed (sim_oracle_t *self);
+
+/*  Is GID committed anywhere (a durable COMMIT, a participant's commit or
+ *  durable COMMITTED)?                                                   */
+bool sim_oracle_committed (sim_oracle_t *self, const char *gid);
 
 /*  3PC gids seen (for the figures).                                      */
 size_t sim_oracle_p3_gids (sim_oracle_t *self);

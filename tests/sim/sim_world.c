@@ -981,9 +981,16 @@ s_p3_claim (s_agent_t *a, const char *to, const tpc_msg_t *msg)
     if (msg->type == TPC_MSG_STATE) {
         claim = msg->p3;
         /* "aborted" with no 3PC state: it never voted yes (vote no, or a
-         * rollback before its vote), so the gid cannot commit */
-        if (claim == TPC_P3_ABORTED && have == TPC_P3_UNKNOWN)
+         * rollback before its vote) and so stops a commit; but one that
+         * voted read-only must not say so of a gid that committed (a
+         * leader would abort the gid by rule 2) */
+        if (claim == TPC_P3_ABORTED && have == TPC_P3_UNKNOWN) {
+            if (sim_oracle_committed (w->oracle, msg->gid))
+                sim_oracle_fail (w->oracle, "3pc: %s: %s told %s 'state "
+                                 "aborted' (it holds no 3PC state) but the "
+                                 "gid committed", msg->gid, a->name, to);
             return;
+        }
         if (claim == TPC_P3_UNKNOWN || claim == TPC_P3_UNCERTAIN) {
             if (have == TPC_P3_PRECOMMITTED || have == TPC_P3_COMMITTED
                 || have == TPC_P3_ABORTED)
