@@ -212,6 +212,7 @@ struct s_txn {
     size_t nexec;               /* statements run (exec) so far */
     uint64_t prepare_at, voted_at, durable_at;  /* phase starts (metrics);
                                                    0 = not reached */
+    uint64_t decided_at;        /* 3PC: commit decided after pre-commit */
 };
 
 /*  An outcome an operator forced (resolve): what status and queries say. */
@@ -838,14 +839,18 @@ s_forget (coord_engine_t *self, s_txn_t *t, s_end_t end)
     act.nacked = s_nacked (t, &act.nparts);
     uint64_t now = self->now;
     act.age_ms = now > t->created ? now - t->created : 0;
-    act.prepare_ms = act.decide_ms = act.commit_ms = COORD_NEVER;
+    act.prepare_ms = act.precommit_ms = act.decide_ms = act.commit_ms
+        = COORD_NEVER;
     if (t->prepare_at) {
         uint64_t to = t->voted_at ? t->voted_at : now;
         if (t->voted_at || t->state == S_ONEPHASE)
             act.prepare_ms = to > t->prepare_at ? to - t->prepare_at : 0;
     }
-    if (t->voted_at && t->durable_at)
-        act.decide_ms = t->durable_at - t->voted_at;
+    if (t->voted_at && t->decided_at)
+        act.precommit_ms = t->decided_at - t->voted_at;
+    uint64_t decided = t->decided_at ? t->decided_at : t->voted_at;
+    if (decided && t->durable_at)
+        act.decide_ms = t->durable_at - decided;
     if (t->durable_at && end == S_END_COMMITTED)
         act.commit_ms = now > t->durable_at ? now - t->durable_at : 0;
     if (self->started) {
@@ -997,8 +1002,10 @@ s_commit_decide (coord_engine_t *self, s_txn_t *t)
         t->parts[i].acked = false;
         yes += t->parts[i].phase2;
     }
-    if (t->state == S_PRECOMMITTING)
+    if (t->state == S_PRECOMMITTING) {
         self->precommitting--;
+        t->decided_at = self->now;
+    }
     t->state = S_COMMITTING;
     self->in_doubt++;
     t->nunacked = yes;
@@ -2247,8 +2254,22 @@ s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now)
     case S_PRECOMMITTING:
         if (t->pc_durable && t->nunacked > 0 && now >= t->resend_at) {
             s_precommit_drive (self, t, NULL);
+            uint64_t was = t->backoff;
             t->backoff = S_MIN (t->backoff * 2, self->cfg.resend_max_ms);
             t->resend_at = now + t->backoff;
+            if (was < t->backoff && t->backoff == self->cfg.resend_max_ms) {
+                const char *who = "?";
+                for (size_t i = 0; i < t->nparts; i++)
+                    if (t->parts[i].phase2 && !t->parts[i].precommitted) {
+                        who = t->parts[i].name;
+                        break;
+                    }
+                s_log (self, 1, "%s: pre-committed, still no 'precommitted' "
+                       "from %zu participant(s) (e.g. '%s'); three-phase "
+                       "commit never times out here: precommit is resent "
+                       "every %" PRIu64 " ms", t->gid, t->nunacked, who,
+                       t->backoff);
+            }
         }
         break;
     }

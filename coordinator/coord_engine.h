@@ -117,9 +117,11 @@ typedef struct {
     /* ENDED, for metrics: milliseconds from begin to end, and of each
      * phase the transaction went through (COORD_NEVER: not this one):
      * prepare = prepares sent -> every vote in (one phase: work sent ->
-     * ack), decide = every vote in -> COMMIT durable, commit = COMMIT
-     * durable -> every ack in                                            */
-    uint64_t age_ms, prepare_ms, decide_ms, commit_ms;
+     * ack), precommit (3PC) = every vote in -> the commit decision
+     * (every participant pre-committed), decide = every vote in (3PC: the
+     * commit decision) -> COMMIT durable, commit = COMMIT durable -> every
+     * ack in                                                             */
+    uint64_t age_ms, prepare_ms, precommit_ms, decide_ms, commit_ms;
 } coord_action_t;
 
 /*  Called by coord_engine_foreach_decided() for each live transaction with

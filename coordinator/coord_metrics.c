@@ -40,7 +40,7 @@ typedef struct {
 } s_hist_t;
 
 enum { S_COMMITTED, S_ABORTED, S_UNKNOWN, S_NOUTCOMES };
-enum { S_PREPARE, S_DECIDE, S_COMMIT, S_NPHASES };
+enum { S_PREPARE, S_PRECOMMIT, S_DECIDE, S_COMMIT, S_NPHASES };
 
 struct coord_metrics {
     int listen_fd;
@@ -58,7 +58,7 @@ static const char *s_outcome_label[S_NOUTCOMES] = {
     "committed", "aborted", "unknown"
 };
 static const char *s_phase_label[S_NPHASES] = {
-    "prepare", "decide", "commit"
+    "prepare", "precommit", "decide", "commit"
 };
 
 static void
@@ -82,8 +82,8 @@ coord_metrics_ended (coord_metrics_t *self, const coord_action_t *act)
           : act->outcome == TPC_OUTCOME_ABORTED ? S_ABORTED : S_UNKNOWN;
     atomic_fetch_add_explicit (&self->ended[o], 1, memory_order_relaxed);
     s_observe (&self->txn, act->age_ms * 1000);
-    const uint64_t ms[S_NPHASES] = { act->prepare_ms, act->decide_ms,
-                                     act->commit_ms };
+    const uint64_t ms[S_NPHASES] = { act->prepare_ms, act->precommit_ms,
+                                     act->decide_ms, act->commit_ms };
     for (int i = 0; i < S_NPHASES; i++)
         if (ms[i] != COORD_NEVER)
             s_observe (&self->phase[i], ms[i] * 1000);
@@ -196,9 +196,10 @@ s_render (coord_metrics_t *self, s_buf_t *b)
     s_put (b, "# HELP tpc_transaction_seconds From begin to end.\n"
            "# TYPE tpc_transaction_seconds histogram\n");
     s_put_hist (b, "tpc_transaction_seconds", "", &self->txn);
-    s_put (b, "# HELP tpc_phase_seconds Phases of two-phase commit: prepare "
-           "(prepares sent to every vote in), decide (every vote in to the "
-           "COMMIT record durable), commit (durable to every ack).\n"
+    s_put (b, "# HELP tpc_phase_seconds Phases of a commit: prepare "
+           "(prepares sent to every vote in), precommit (3PC: every vote in "
+           "to every participant pre-committed), decide (to the COMMIT "
+           "record durable), commit (durable to every ack).\n"
            "# TYPE tpc_phase_seconds histogram\n");
     for (int i = 0; i < S_NPHASES; i++) {
         char label[32];

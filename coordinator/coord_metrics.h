@@ -13,9 +13,12 @@
  *  METRICS
  *    tpc_transactions_total{outcome="committed|aborted|unknown"}  counter
  *    tpc_transaction_seconds                        histogram, begin->end
- *    tpc_phase_seconds{phase="prepare|decide|commit"}   histogram:
+ *    tpc_phase_seconds{phase="prepare|precommit|decide|commit"} histogram:
  *        prepare  prepares sent -> every vote in (one phase: -> the ack)
- *        decide   every vote in -> COMMIT record durable (the log force)
+ *        precommit  3PC: every vote in -> every participant pre-committed
+ *                 (the PRECOMMIT force and the precommit round trip)
+ *        decide   every vote in (3PC: every participant pre-committed)
+ *                 -> COMMIT record durable (the log force)
  *        commit   COMMIT durable -> every participant acked
  *    tpc_log_fdatasyncs_total                       counter
  *    tpc_log_sync_seconds                           histogram

@@ -64,6 +64,72 @@
  *    queried until answered.
  *  - duplicate or stale messages (old work seq, second prepare, late
  *    answer, stale completion) never change a decision.
+ *
+ *  THREE-PHASE COMMIT (prepare / work then=prepare with protocol 3pc;
+ *  notes/3pc.md).  Besides its record above, such a gid has a 3PC state
+ *  (s_p3_t), made durable through io->persist (fdatasync'd by the shell)
+ *  BEFORE the engine acts on it.  Each arrow names its function.
+ *
+ *   (none) --PREPARE durable (s_on_prepared): persist UNCERTAIN (with the
+ *             CanCommit's parts and peers), then VOTE YES---> UNCERTAIN
+ *             (persist missing or failing: vote no, ROLLBACK PREPARED;
+ *             RM read-only: vote readonly, nothing kept - see below)
+ *   UNCERTAIN --precommit (coordinator or leader; s_p3_precommit):
+ *             persist, reply state precommitted-----------> PRECOMMITTED
+ *   UNCERTAIN --the coordinator's precommit after a peer's getstate was
+ *             answered (hardened): reply state uncertain--> UNCERTAIN
+ *   UNCERTAIN | PRECOMMITTED --decide | answer committed|aborted (any
+ *             path; s_phase2): persist, then COMMIT/ROLLBACK PREPARED,
+ *             then ack (the coordinator's) or state (a peer's)
+ *             ---------------------------------------> COMMITTED | ABORTED
+ *   COMMITTED | ABORTED --p3_forget_ms (s_p3_tick)-----> (none)
+ *
+ *  Termination, per undecided gid (s_p3_round, s_p3_evaluate, s_p3_tick):
+ *
+ *   WAIT    --p3_timeout_ms since the last state change: getstate to
+ *             every other participant----------------------> COLLECT
+ *   COLLECT --all replied, or p3_collect_ms: R = self + responders;
+ *             leader = lowest name in R holding a state (not UNKNOWN)
+ *             - any COMMITTED: decide committed; else any ABORTED:
+ *               decide aborted (leader or not)
+ *             - not the leader--------------------------------> FOLLOW
+ *             - leader: any PRECOMMITTED: own
+ *               PRECOMMITTED durable, precommit to R's uncertain
+ *               ones----------------------------------------> LEAD
+ *               (none uncertain: decide committed); else decide
+ *               aborted.  A decision: persist, send decide to R,
+ *               apply here (s_p3_conclude)----------> COMMITTED | ABORTED
+ *   FOLLOW  --p3_timeout_ms without the leader's word------> COLLECT
+ *   LEAD    --all precommitted (or one committed): decide committed;
+ *             one aborted: decide aborted; p3_collect_ms: ---> COLLECT
+ *   any     --a precommit (accepted)-----------------------> WAIT
+ *
+ *  3PC INVARIANTS
+ *  - vote yes only after UNCERTAIN is durable; state precommitted only
+ *    after PRECOMMITTED is; COMMIT/ROLLBACK PREPARED (and a leader's
+ *    decide to its peers) only after COMMITTED/ABORTED is.  A failed
+ *    persist changes nothing (logged; the shell stops the process).
+ *  - a durable decision is never changed: a contradicting decide or
+ *    answer applies the durable one (the ack tells the truth).
+ *  - hardened (answered a peer's getstate while UNCERTAIN, memory only):
+ *    the coordinator's precommit is answered "uncertain" until decided.
+ *  - a decision (COMMITTED/ABORTED) seen in a round is adopted by any
+ *    member, leader or not (rules 1 and 2); rules 3 and 4 only by the
+ *    leader.  A decided agent never runs termination again, so waiting
+ *    for it to lead would wait for ever.
+ *  - a participant that cannot be asked (no peer endpoint, no peer link,
+ *    peer_send failed, not on the list) makes the round incomplete: then
+ *    only a decision seen is adopted, never rule 3 or 4 (a silent peer is
+ *    taken for crashed, an unasked one is not); the coordinator (and the
+ *    2PC query path) settles the gid.
+ *  - a 3PC transaction that wrote nothing is committed by the RM at
+ *    PREPARE (part_rm.h offers no way to keep it prepared): it votes
+ *    readonly and keeps no state (it says UNKNOWN), as in 2PC; it has
+ *    nothing to commit or abort, and never leads a termination.
+ *  - getstate is answered with the durable state; a gid never voted yes
+ *    on and aborted here says "aborted", anything else "unknown".
+ *  - a peer's decide is answered with "state" at once (the durable
+ *    decision); acks go only to the coordinator, for its own messages.
  */
 #include "part_engine.h"
 
@@ -675,8 +741,11 @@ s_p3_persist (part_engine_t *self, s_p3_t *p3, tpc_p3_t state)
                self->io.persist ? "" : " (no state log)");
         return rc < 0 ? rc : TPC_EIO;
     }
-    s_log (self, 1, "%s: 3pc %s -> %s", p3->gid, tpc_p3_name (p3->state),
-           tpc_p3_name (state));
+    if (p3->state == state)
+        s_log (self, 1, "%s: 3pc %s durable", p3->gid, tpc_p3_name (state));
+    else
+        s_log (self, 1, "%s: 3pc %s -> %s", p3->gid, tpc_p3_name (p3->state),
+               tpc_p3_name (state));
     bool move = s_p3_is_decided (state) != s_p3_is_decided (p3->state);
     if (move)
         s_p3_unlink (self, p3);
@@ -1244,7 +1313,8 @@ s_p3_conclude (part_engine_t *self, s_p3_t *p3, tpc_outcome_t outcome,
 
 /*  The collection is over: R = this agent and every member that replied.
  *  The leader is the lowest name in R among those holding a 3PC state (a
- *  member that says UNKNOWN never voted yes here and never leads).      */
+ *  member that says UNKNOWN never voted yes and never runs termination,
+ *  so it could never lead).  Any member may adopt a decision it saw.    */
 static void
 s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
 {
@@ -1264,9 +1334,11 @@ s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
             leader = p3->parts[i];
     }
     bool lead = !p3->incomplete && leader == self->name;
-    if (!lead && !(p3->incomplete && (any_c || any_a))) {
+    /* A decision seen anywhere is final: anyone adopts it (rules 1 and 2
+     * need no leader; a decided leader would never lead again).          */
+    if (!lead && !any_c && !any_a) {
         if (p3->incomplete)
-            s_log (self, 0, "%s: termination cannot run (a participant has "
+            s_log (self, p3->round > 1, "%s: termination cannot run (a participant has "
                    "no known peer endpoint): waiting for the coordinator",
                    p3->gid);
         else
@@ -1298,23 +1370,26 @@ s_p3_evaluate (part_engine_t *self, s_p3_t *p3, uint64_t now)
         s_p3_wait (self, p3, now);
         return;
     }
+    /* (phase and pending are set before anything is sent: a reply may
+     * come back from inside peer_send) */
     size_t n = 0;
+    p3->phase = T_LEAD;
+    p3->at = now + self->cfg.p3_collect_ms;
     for (size_t i = 0; i < p3->nparts; i++) {
         p3->pending[i] = p3->heard[i] && !s_p3_is_self (self, p3, i)
                          && p3->seen[i] == TPC_P3_UNCERTAIN;
-        if (p3->pending[i]) {
-            n++;
-            s_peer_send (self, p3, i, TPC_MSG_PRECOMMIT, TPC_OUTCOME_NONE);
-        }
+        n += p3->pending[i];
     }
     if (n == 0) {
         s_p3_conclude (self, p3, TPC_OUTCOME_COMMITTED, now);
         return;
     }
     s_log (self, 1, "%s: termination round %llu: leading, %zu precommit(s) "
-           "sent", p3->gid, (unsigned long long) p3->round, n);
-    p3->phase = T_LEAD;
-    p3->at = now + self->cfg.p3_collect_ms;
+           "to send", p3->gid, (unsigned long long) p3->round, n);
+    uint64_t round = p3->round;
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (p3->pending[i] && p3->phase == T_LEAD && p3->round == round)
+            s_peer_send (self, p3, i, TPC_MSG_PRECOMMIT, TPC_OUTCOME_NONE);
 }
 
 /*  TERMINATION: ask every other participant for its state.              */
@@ -1328,28 +1403,39 @@ s_p3_round (part_engine_t *self, s_p3_t *p3, uint64_t now)
     for (size_t i = 0; i < p3->nparts; i++)
         found |= s_p3_is_self (self, p3, i);
     p3->incomplete = !found;        /* no list, or not one we are on */
-    size_t asked = 0;
+    /* everyone to ask is pending before the first send: a reply may
+     * come back from inside peer_send */
     for (size_t i = 0; i < p3->nparts; i++) {
         p3->heard[i] = false;
         p3->seen[i] = TPC_P3_UNKNOWN;
         p3->pending[i] = false;
         if (s_p3_is_self (self, p3, i))
             continue;
-        if (!self->io.peer_send || !*p3->peers[i]) {
+        if (!self->io.peer_send || !*p3->peers[i])
             p3->incomplete = true;
-            continue;
-        }
-        /* one that cannot be reached is one that does not answer */
-        if (s_peer_send (self, p3, i, TPC_MSG_GETSTATE, TPC_OUTCOME_NONE) == 0) {
+        else
             p3->pending[i] = true;
-            asked++;
+    }
+    s_log (self, 1, "%s: %s, nothing heard: termination round %llu",
+           p3->gid, tpc_p3_name (p3->state), (unsigned long long) p3->round);
+    uint64_t round = p3->round;
+    for (size_t i = 0; i < p3->nparts; i++) {
+        if (!p3->pending[i] || p3->phase != T_COLLECT || p3->round != round)
+            continue;
+        /* one that does not answer is taken for crashed (the model's
+         * reliable timeouts), one we could not even ask is not */
+        if (s_peer_send (self, p3, i, TPC_MSG_GETSTATE, TPC_OUTCOME_NONE) != 0) {
+            p3->pending[i] = false;
+            p3->incomplete = true;
         }
     }
-    s_log (self, 1, "%s: %s, nothing heard: termination round %llu, %zu "
-           "peer(s) asked", p3->gid, tpc_p3_name (p3->state),
-           (unsigned long long) p3->round, asked);
-    if (asked == 0)
-        s_p3_evaluate (self, p3, now);
+    if (p3->phase != T_COLLECT || p3->round != round
+        || s_p3_is_decided (p3->state))
+        return;
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (p3->pending[i])
+            return;
+    s_p3_evaluate (self, p3, now);          /* nobody left to wait for */
 }
 
 /*  A precommit for GID (FROM_COORD: the coordinator's, else a leader's).
@@ -1412,8 +1498,9 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
         if (msg->outcome != TPC_OUTCOME_COMMITTED
             && msg->outcome != TPC_OUTCOME_ABORTED)
             break;
-        if (p3 && s_p3_decide (self, p3, msg->outcome, now) == TPC_EIO)
-            break;
+        int rc = p3 ? s_p3_decide (self, p3, msg->outcome, now) : 0;
+        if (rc != 0 && rc != TPC_ESTATE)
+            break;                      /* not durable: not acted on */
         if (p3 && s_p3_is_decided (p3->state)
             && s_p3_outcome (p3->state) != msg->outcome)
             s_log (self, 0, "%s: a peer's decide %s contradicts the durable "

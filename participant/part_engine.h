@@ -39,9 +39,12 @@ typedef struct {
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
     bool verbose;               /* pass level-1 (every step) lines to
                                    io.log; else only warnings */
-    uint64_t p3_timeout_ms;     /* 3PC: voted yes / pre-committed and nothing
-                                   heard for this long: run the termination
-                                   protocol; 0 = 2000 */
+    uint64_t p3_timeout_ms;     /* 3PC: voted yes / pre-committed and no
+                                   further state change (precommit,
+                                   decision) for this long: run the
+                                   termination protocol; also how long a
+                                   non-leader waits for the leader;
+                                   0 = 2000 */
     uint64_t p3_collect_ms;     /* 3PC: how long a termination round waits
                                    for state replies; 0 = 500 */
     uint64_t p3_forget_ms;      /* 3PC: remember a decided gid (answer

@@ -140,6 +140,10 @@ struct part_pg {
     size_t pinned;
     zhashx_t *pins;             /* gid -> s_conn_t * */
     zhashx_t *lost;             /* gid -> 1: its connection broke */
+    zhashx_t *plain;            /* gid -> 1: found prepared under its bare
+                                   name (prepared by hand or by an older
+                                   agent), not under gid@oid */
+    char gsuffix[16];           /* "@<oid of this database>" */
     s_jobq_t wait_any;          /* phase 2, recovery: any free connection */
     s_jobq_t wait_begin;        /* BEGINs waiting for a connection */
     s_jobq_t done;              /* completions to emit */
@@ -913,12 +917,26 @@ s_start_stmts (part_pg_t *self, s_conn_t *c, s_job_t *job,
 #define S_MARKER_SQL "INSERT INTO tpc_marker (gid) SELECT $1::text " \
                      "WHERE pg_current_xact_id_if_assigned() IS NOT NULL"
 
+/*  The name GID is prepared under in PostgreSQL: "gid@oid", the oid of
+ *  this database, so that two agents on two databases of one cluster
+ *  (whose prepared-transaction names are cluster-wide) can prepare the
+ *  same tpc gid; or the bare gid when recovery found it so.  BUF holds
+ *  TPC_GID_MAX + 16 bytes.                                               */
+static const char *
+s_pg_gid (part_pg_t *self, const char *gid, char *buf)
+{
+    if (zhashx_lookup (self->plain, gid))
+        return gid;
+    snprintf (buf, TPC_GID_MAX + 16, "%s%s", gid, self->gsuffix);
+    return buf;
+}
+
 static void
 s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
 {
     c->job = job;
     const char *gidp[1] = { job->gid };
-    char sql[200];
+    char sql[200], pggid[TPC_GID_MAX + 16];
     switch (job->op) {
     case PART_RM_EXEC:
         if (job->nstmts == 0) {
@@ -932,7 +950,8 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
     case PART_RM_COMMIT_ONEPHASE: {
         /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
         if (job->op == PART_RM_PREPARE)
-            snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s'", job->gid);
+            snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s%s'", job->gid,
+                      self->gsuffix);
         else
             snprintf (sql, sizeof sql, "COMMIT");
         s_query_t q[2] = {
@@ -960,15 +979,16 @@ s_start (part_pg_t *self, s_conn_t *c, s_job_t *job)
         /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
         snprintf (sql, sizeof sql, "%s PREPARED '%s'",
                   job->op == PART_RM_COMMIT_PREPARED ? "COMMIT" : "ROLLBACK",
-                  job->gid);
+                  s_pg_gid (self, job->gid, pggid));
         s_query_t q = { sql, 0, NULL, false };
         s_send_round (self, c, &q, 1, 0);
         return;
     }
     case PART_RM_OUTCOME_OF: {
+        const char *p2[2] = { job->gid, s_pg_gid (self, job->gid, pggid) };
         s_query_t q = { "SELECT (SELECT kind FROM tpc_marker WHERE gid = $1), "
-                        "EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1)",
-                        1, gidp, false };
+                        "EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $2)",
+                        2, p2, false };
         s_send_round (self, c, &q, 1, 0);
         return;
     }
@@ -1115,7 +1135,8 @@ s_on_round (part_pg_t *self, s_conn_t *c)
                 s_round_reset (c);
                 c->job = job;
                 job->step = 2;
-                snprintf (sql, sizeof sql, "COMMIT PREPARED '%s'", job->gid);
+                snprintf (sql, sizeof sql, "COMMIT PREPARED '%s%s'", job->gid,
+                          self->gsuffix);
                 s_query_t q = { sql, 0, NULL, false };
                 s_send_round (self, c, &q, 1, 0);
                 return;
@@ -1513,9 +1534,21 @@ s_emit_job (part_pg_t *self, s_job_t *job, part_rm_emit_fn *emit, void *arg)
             res.error = "out of memory for the prepared gids";
         }
         else {
-            for (size_t i = 0; i < n; i++)
-                cells[i] = PQgetvalue (r, (int) i, 0);
-            res.ngids = n;
+            /* gid@oid -> gid (in place: the result is ours); a bare gid
+             * is remembered so that phase 2 names it so */
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                char *g = PQgetvalue (r, (int) i, 0);
+                char *at = strchr (g, '@');
+                if (at && strcmp (at, self->gsuffix) != 0)
+                    continue;           /* not this database's naming */
+                if (at)
+                    *at = '\0';
+                else
+                    zhashx_update (self->plain, g, (void *) 1);
+                cells[k++] = g;
+            }
+            res.ngids = k;
             res.gids = cells;
         }
     }
@@ -1597,7 +1630,16 @@ s_setup (part_pg_t *self, PGconn *pq, char *errbuf, size_t errlen)
                   msg ? msg : "?");
         goto cleanup;
     }
-    (void) self;
+    PQclear (r);
+    r = PQexec (pq, "SELECT oid FROM pg_database WHERE datname = "
+                "current_database()");
+    if (PQresultStatus (r) != PGRES_TUPLES_OK || PQntuples (r) != 1) {
+        msg = s_trimmed (PQresultErrorMessage (r));
+        snprintf (errbuf, errlen, "cannot read the database's oid: %s",
+                  msg ? msg : "?");
+        goto cleanup;
+    }
+    snprintf (self->gsuffix, sizeof self->gsuffix, "@%s", PQgetvalue (r, 0, 0));
     rc = 0;
 cleanup:
     free (msg);
@@ -1646,8 +1688,9 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
     self->epfd = epoll_create1 (EPOLL_CLOEXEC);
     self->pins = zhashx_new ();
     self->lost = zhashx_new ();
+    self->plain = zhashx_new ();
     if (!self->conninfo || !self->conns || !self->evs || self->epfd < 0
-        || !self->pins || !self->lost) {
+        || !self->pins || !self->lost || !self->plain) {
         snprintf (errbuf, errlen, "out of memory");
         part_pg_destroy (&self);
         return NULL;
@@ -1721,6 +1764,7 @@ part_pg_destroy (part_pg_t **self_p)
         s_job_free (&job);
     zhashx_destroy (&self->pins);
     zhashx_destroy (&self->lost);
+    zhashx_destroy (&self->plain);
     free (self->evs);
     if (self->epfd >= 0)
         close (self->epfd);

@@ -12,14 +12,19 @@
  *  is lost (TPC_ECONNECT), prepared ones survive in PostgreSQL.
  *
  *  SQL sent, per operation ('gid' is validated by tpc_gid_parse, so it is
- *  [A-Za-z0-9_] only, and still written as a quoted literal):
+ *  [A-Za-z0-9_] only, and still written as a quoted literal).  PostgreSQL's
+ *  prepared-transaction names are cluster-wide, so a gid is PREPAREd as
+ *  'gid@OID', OID the oid of the agent's database (read at start): two
+ *  agents on two databases of one cluster can then both prepare one tpc
+ *  gid.  'pggid' below is that name, or the bare gid when RECOVER found the
+ *  gid prepared so (by hand, or by an agent older than this naming):
  *
  *    BEGIN              nothing yet: pins a connection; "BEGIN" is sent in
  *                       the same pipeline as the first statements
  *    EXEC               [BEGIN;] stmt1; ... stmtN; Sync  (one round trip)
  *    PREPARE            [BEGIN;] stmt1; ... stmtN; INSERT INTO tpc_marker
  *                       (gid) SELECT $1 WHERE pg_current_xact_id_if_assigned()
- *                       IS NOT NULL; PREPARE TRANSACTION 'gid'; Sync - ONE
+ *                       IS NOT NULL; PREPARE TRANSACTION 'gid@OID'; Sync - ONE
  *                       round trip for a work's statements and its prepare.
  *                       Success only when the PREPARE TRANSACTION result is
  *                       PGRES_COMMAND_OK with command tag "PREPARE
@@ -27,7 +32,7 @@
  *                       "ROLLBACK").  The INSERT's row count tells whether
  *                       the transaction wrote: when it inserted nothing, the
  *                       (read-only) prepared transaction is committed with
- *                       COMMIT PREPARED 'gid' before completing with
+ *                       COMMIT PREPARED 'gid@OID' before completing with
  *                       readonly, a second round trip for the rare case.
  *    COMMIT_ONEPHASE    [BEGIN;] stmt1; ... stmtN; the same INSERT; COMMIT;
  *                       Sync
@@ -35,16 +40,18 @@
  *    ROLLBACK, ABORT, PREPARE TRANSACTION - is refused before anything of
  *    the round is sent)
  *    ROLLBACK           ROLLBACK (nothing if BEGIN was never sent)
- *    COMMIT_PREPARED    COMMIT PREPARED 'gid'   (42704 -> TPC_ENOENT)
- *    ROLLBACK_PREPARED  ROLLBACK PREPARED 'gid' (42704 -> TPC_ENOENT)
+ *    COMMIT_PREPARED    COMMIT PREPARED 'pggid'   (42704 -> TPC_ENOENT)
+ *    ROLLBACK_PREPARED  ROLLBACK PREPARED 'pggid' (42704 -> TPC_ENOENT)
  *    OUTCOME_OF         SELECT (SELECT kind FROM tpc_marker WHERE gid = $1),
  *                       EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid
- *                       = $1)
+ *                       = $2)   ($2 = pggid)
  *    TOMBSTONE          BEGIN; SET LOCAL lock_timeout = '5s'; INSERT 'T'
  *                       ON CONFLICT DO NOTHING, returning the kind now
  *                       stored; COMMIT
  *    RECOVER            SELECT gid FROM pg_prepared_xacts WHERE database =
- *                       current_database() AND gid LIKE 'tpc\_%'
+ *                       current_database() AND gid LIKE 'tpc\_%'; the
+ *                       '@OID' suffix is cut off (a name with another
+ *                       suffix is skipped), a bare name remembered
  *
  *  A connection goes back to the pool only when PQtransactionStatus says
  *  it is idle (else ROLLBACK first, else it is re-opened).

@@ -69,7 +69,8 @@ s_usage (FILE *out)
         "  --pg-file FILE       read the connection string from FILE's first\n"
         "                       line (keeps passwords off the command line)\n"
         "  --backend pg|mem     resource manager (default pg)\n"
-        "  --pool N             PostgreSQL connections (default 8)\n"
+        "  --pool N             PostgreSQL connections (default 8; with\n"
+        "                       --backend mem: sessions, up to 100000)\n"
         "  --queue N            operations that may wait for one (default 1024)\n"
         "  --heartbeat MS       hello interval (default 1000)\n"
         "  --stmt-cache N       statements prepared per PostgreSQL connection\n"
@@ -281,8 +282,9 @@ s_parse (int argc, char **argv, s_opts_t *o)
         fprintf (stderr, "tpc-participant: --backend must be pg or mem\n");
         return 2;
     }
-    if (o->pool > 250) {
-        fprintf (stderr, "tpc-participant: --pool is at most 250\n");
+    if (o->pool > (strcmp (o->backend, "mem") ? 250 : 100000)) {
+        fprintf (stderr, "tpc-participant: --pool is at most 250 (100000 "
+                 "with --backend mem, whose sessions cost nothing)\n");
         return 2;
     }
     if (o->pg && o->pg_file) {

@@ -1555,6 +1555,14 @@ test_p3_commit (void)
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
     CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->a[i].type == COORD_ACT_ENDED) {
+            /* metrics: votes in at +0, every pre-commit in 3100 ms later
+             * (the 3 s before durable, the 100 ms resend) */
+            CU_ASSERT_EQUAL (fx->a[i].precommit_ms, 3100);
+            CU_ASSERT_EQUAL (fx->a[i].decide_ms, 0);
+            CU_ASSERT_EQUAL (fx->a[i].commit_ms, 0);
+        }
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
     CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);

@@ -189,15 +189,17 @@ fx_start (fx_t *fx, char *const env[], bool wait, ...)
 /*  Submit one statement on each agent; both vote yes.  Returns the gid
  *  (static buffer).                                                      */
 static const char *
-fx_commit_two (fx_t *fx, uint64_t rid)
+fx_commit_two_proto (fx_t *fx, uint64_t rid, const char *proto)
 {
     static char gid[TPC_GID_MAX];
-    char json[512];
+    char json[512], field[64] = "";
+    if (proto)
+        snprintf (field, sizeof field, "\"protocol\":\"%s\",", proto);
     snprintf (json, sizeof json,
-              "{\"v\":1,\"type\":\"submit\",\"rid\":%llu,\"stmts\":["
+              "{\"v\":1,\"type\":\"submit\",\"rid\":%llu,%s\"stmts\":["
               "{\"on\":\"a\",\"sql\":\"UPDATE acct SET bal = bal - 10\"},"
               "{\"on\":\"b\",\"sql\":\"UPDATE acct SET bal = bal + 10\"}]}",
-              (unsigned long long) rid);
+              (unsigned long long) rid, field);
     /* until both hellos are in, the coordinator answers EUNKNOWN_PART */
     tpc_msg_t *w[2] = { NULL, NULL };
     for (int attempt = 0; attempt < 50 && !w[0]; attempt++) {
@@ -222,12 +224,25 @@ fx_commit_two (fx_t *fx, uint64_t rid)
     CU_ASSERT_STRING_EQUAL (w[1]->stmts[0].sql,
                             "UPDATE acct SET bal = bal + 10");
     snprintf (gid, sizeof gid, "%s", w[0]->gid);
+    /* 3PC: the work is the CanCommit */
+    bool p3 = w[0]->has_protocol && w[0]->protocol == TPC_PROTO_3PC;
+    CU_ASSERT_EQUAL (w[0]->nparts, p3 ? 2 : 0);
+    if (p3 && w[0]->nparts == 2) {
+        CU_ASSERT_STRING_EQUAL (w[0]->parts[0], "a");
+        CU_ASSERT_STRING_EQUAL (w[0]->parts[1], "b");
+    }
     for (int i = 0; i < 2; i++) {
         s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"vote\",\"gid\":\"%s\","
                  "\"vote\":\"yes\"}", gid);
         tpc_msg_destroy (&w[i]);
     }
     return gid;
+}
+
+static const char *
+fx_commit_two (fx_t *fx, uint64_t rid)
+{
+    return fx_commit_two_proto (fx, rid, NULL);
 }
 
 /*  Crash right after the decision is durable; returns the gid.           */
@@ -732,6 +747,62 @@ test_p3_precommit_restart (void)
     fx_destroy (&fx);
 }
 
+/*  Three-phase commit asked by the client (the daemon's default is 2pc):
+ *  crash once both `state precommitted` replies are in, before the COMMIT
+ *  is written; the restart pre-commits again, then commits.              */
+static void
+test_p3_crash_after_acks (void)
+{
+    fx_t *fx = fx_new ();
+    char *env[] = { "TPC_CRASH_POINT=coord.precommit_acked",
+                    "TPC_CRASH_AT=2", NULL };
+    fx_start (fx, env, true, NULL);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_commit_two_proto (fx, 1, "3pc"));
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *p = s_agent_wait (fx, i, TPC_MSG_PRECOMMIT, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+        tpc_msg_destroy (&p);
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+                 "\"state\":\"precommitted\"}", gid);
+    }
+    int st = tpc_proc_wait (&fx->coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "tpc-crash: coord."
+                                        "precommit_acked pass 2", 0, 1000),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *m;
+        while ((m = s_recv (fx->agent[i], 100))) {
+            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            tpc_msg_destroy (&m);
+        }
+    }
+    /* no COMMIT made it: pre-committing again, then the decision */
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "in_doubt=1", off, 1000),
+                     0);
+    CU_ASSERT_EQUAL (fx_status (fx, 2, gid), TPC_OUTCOME_IN_PROGRESS);
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *p = s_agent_wait (fx, i, TPC_MSG_PRECOMMIT, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+        tpc_msg_destroy (&p);
+        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"state\",\"gid\":\"%s\","
+                 "\"state\":\"precommitted\"}", gid);
+    }
+    for (int i = 0; i < 2; i++) {
+        tpc_msg_t *d = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid, 10000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (d);
+        CU_ASSERT_EQUAL (d->outcome, TPC_OUTCOME_COMMITTED);
+        tpc_msg_destroy (&d);
+    }
+    CU_ASSERT_EQUAL (fx_status (fx, 3, gid), TPC_OUTCOME_COMMITTED);
+    st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
@@ -740,6 +811,7 @@ static const tpc_test_case_t s_cases[] = {
     { "client_protocol", test_client_protocol },
     { "bad_flags", test_bad_flags },
     { "p3_precommit_restart", test_p3_precommit_restart },
+    { "p3_crash_after_acks", test_p3_crash_after_acks },
     { NULL, NULL }
 };
 

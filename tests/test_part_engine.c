@@ -51,6 +51,9 @@ typedef struct {
     size_t npers;
     char ev[MAX_EV][96];        /* every send, peer message and persist */
     size_t nev;
+    /* peers that answer from inside peer_send (as a simulation might):
+     * getstate with sync_state[i] (when > 0), precommit with precommitted */
+    int sync_state[3];
 } s_fx_t;
 
 static void
@@ -168,7 +171,22 @@ s_peer_send (void *arg, const char *name, const char *endpoint,
     s_fx_t *fx = arg;
     CU_ASSERT (endpoint && strstr (endpoint, name));    /* tcp://<name> */
     s_event (fx, "peer_send", *msg_p, name);
-    return s_peer_push (fx, name, msg_p);
+    tpc_msg_type_t type = (*msg_p)->type;
+    char gid[64];
+    snprintf (gid, sizeof gid, "%s", (*msg_p)->gid);
+    s_peer_push (fx, name, msg_p);
+    for (size_t i = 0; i < 3; i++) {
+        static const char *const names[] = { "a1", "b2", "c3" };
+        if (strcmp (names[i], name) || fx->sync_state[i] <= 0
+            || (type != TPC_MSG_GETSTATE && type != TPC_MSG_PRECOMMIT))
+            continue;
+        tpc_msg_t *r = tpc_msg_new (TPC_MSG_STATE);
+        tpc_msg_set_str (&r->gid, gid);
+        r->p3 = type == TPC_MSG_PRECOMMIT ? TPC_P3_PRECOMMITTED
+                                          : (tpc_p3_t) fx->sync_state[i];
+        part_engine_on_peer_reply (fx->eng, name, &r, fx->now);
+    }
+    return 0;
 }
 
 /*  The request token is the asking peer's name (as a ROUTER id would).   */
@@ -1204,9 +1222,10 @@ s_setup3 (s_fx_t *fx, const char *name)
     s_clear_out (fx);
 }
 
-/*  work seq 1 then=prepare, protocol 3pc, among a1, b2, c3.              */
+/*  work seq 1 then=prepare, protocol 3pc, among a1, b2, c3 at PEERS.     */
 static void
-s_work3 (s_fx_t *fx, const char *gid, const char *sql)
+s_work3p (s_fx_t *fx, const char *gid, const char *sql,
+          const char *const *peers)
 {
     tpc_msg_t *m = tpc_msg_new (TPC_MSG_WORK);
     CU_ASSERT_PTR_NOT_NULL_FATAL (m);
@@ -1218,9 +1237,15 @@ s_work3 (s_fx_t *fx, const char *gid, const char *sql)
     tpc_msg_add_stmt (m, NULL, sql, 0, NULL);
     for (size_t i = 0; i < 3; i++) {
         tpc_msg_strv_push (&m->parts, &m->nparts, s_names3[i]);
-        tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[i]);
+        tpc_msg_strv_push (&m->peers, &m->npeers, peers[i]);
     }
     s_deliver (fx, m);
+}
+
+static void
+s_work3 (s_fx_t *fx, const char *gid, const char *sql)
+{
+    s_work3p (fx, gid, sql, s_peers3);
 }
 
 /*  A 3PC transaction voted yes here.                                     */
@@ -1653,6 +1678,78 @@ test_3pc_term_follower (void)
     s_teardown (&fx);
 }
 
+/*  A decision seen is adopted by a non-leader; a participant without a
+ *  peer endpoint cannot be asked, so no round concludes by rule 3 or 4
+ *  (it might be alive and pre-committed): the gid waits.                */
+static void
+s_expect_no_decision (s_fx_t *fx, const char *gid)
+{
+    CU_ASSERT_EQUAL (part_engine_p3 (fx->eng, gid), TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (s_peer_count (fx, TPC_MSG_DECIDE), 0);
+    CU_ASSERT (part_mem_is_prepared (fx->mem, gid));
+}
+
+static void
+test_3pc_term_adopt_and_incomplete (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "c3");
+    s_voted3 (&fx, G1);
+    s_wait (&fx, 2000);
+    s_peer_state (&fx, "a1", G1, TPC_P3_UNCERTAIN);
+    s_peer_state (&fx, "b2", G1, TPC_P3_COMMITTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_clear_out (&fx);
+
+    const char *const nob2[] = { "tcp://a1", "", "tcp://c3" };
+    s_work3p (&fx, G2, "INSERT b", nob2);
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_YES, NULL);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    CU_ASSERT_EQUAL (fx.npeer, 0);                      /* b2: no endpoint */
+    s_peer_state (&fx, "a1", G2, TPC_P3_UNCERTAIN);     /* would be rule 4 */
+    s_pump (&fx);
+    s_expect_no_decision (&fx, G2);
+    s_wait (&fx, 2000);                                 /* again */
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    s_wait (&fx, 500);                                  /* a1 silent */
+    s_expect_no_decision (&fx, G2);
+    s_wait (&fx, 1999);                                 /* FOLLOW-like wait */
+    CU_ASSERT_EQUAL (fx.npeer, 0);
+    s_wait (&fx, 1);
+    s_expect_peer (&fx, "a1", TPC_MSG_GETSTATE, G2, 0);
+    s_peer_state (&fx, "a1", G2, TPC_P3_ABORTED);       /* a decision */
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_ABORTED);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
+/*  Replies that come back from inside peer_send are counted (a
+ *  simulation may deliver them at once).                                 */
+static void
+test_3pc_term_sync_replies (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    fx.sync_state[1] = TPC_P3_PRECOMMITTED;
+    fx.sync_state[2] = TPC_P3_UNCERTAIN;
+    s_wait (&fx, 2000);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_COMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_expect_peer (&fx, "c3", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_committed_writes (fx.mem), 1);
+    s_teardown (&fx);
+}
+
 /*  (f) termination-mode hardening: after answering a peer's getstate
  *  while uncertain, the coordinator's precommit gets "state uncertain";
  *  the leader's precommit is obeyed.                                     */
@@ -1763,6 +1860,63 @@ test_3pc_restore (void)
     s_teardown (&fx);
 }
 
+/*  A separate prepare message carries the CanCommit too; an abort while
+ *  the 3PC prepare runs: no state kept, vote no, rolled back, acked.    */
+static void
+test_3pc_prepare_message_and_early_abort (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_PREPARE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, G1);
+    m->has_protocol = true;
+    m->protocol = TPC_PROTO_3PC;
+    for (size_t i = 0; i < 3; i++) {
+        tpc_msg_strv_push (&m->parts, &m->nparts, s_names3[i]);
+        tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[i]);
+    }
+    s_deliver (&fx, m);
+    s_pump (&fx);
+    CU_ASSERT (s_ev (&fx, "persist uncertain " G1) >= 0);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_persisted_t *p = s_persisted (&fx, G1);
+    CU_ASSERT (p && p->nparts == 3);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);                 /* its termination asks the peers */
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 2);
+
+    /* abort while the statements riding with the 3PC prepare run */
+    const char *slow[] = { "INSERT b", "SLEEP 100" };
+    tpc_msg_t *w = tpc_msg_new (TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    tpc_msg_set_str (&w->gid, G2);
+    w->seq = 1;
+    w->then = TPC_THEN_PREPARE;
+    w->has_protocol = true;
+    w->protocol = TPC_PROTO_3PC;
+    for (size_t i = 0; i < 2; i++)
+        tpc_msg_add_stmt (w, NULL, slow[i], 0, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        tpc_msg_strv_push (&w->parts, &w->nparts, s_names3[i]);
+        tpc_msg_strv_push (&w->peers, &w->npeers, s_peers3[i]);
+    }
+    s_deliver (&fx, w);
+    s_pump (&fx);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_wait (&fx, 200);
+    s_expect_vote (&fx, G2, TPC_VOTE_NO, NULL);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NULL (s_persisted (&fx, G2));
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_UNKNOWN);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
+    CU_ASSERT_EQUAL (part_mem_open_count (fx.mem), 0);
+    s_teardown (&fx);
+}
+
 /*  The 2PC query path works for 3PC gids: "in_progress" keeps waiting,
  *  "committed" is obeyed (COMMITTED durable first).                      */
 static void
@@ -1797,6 +1951,284 @@ test_3pc_query_answer (void)
     s_teardown (&fx);
 }
 
+/* ------------------------------------------------------------------ */
+/*  Three engines, a peer network, no coordinator after a point        */
+
+#define NET_MAX 256
+
+typedef struct s_net s_net_t;
+
+typedef struct {
+    s_net_t *net;
+    const char *name;
+    part_mem_t *mem;
+    part_engine_t *eng;
+    bool down;                  /* crashed: hears nothing, says nothing */
+} s_agent_t;
+
+typedef struct {
+    char to[8];
+    char from[8];
+    bool reply;
+    tpc_msg_t *msg;
+} s_wire_t;
+
+struct s_net {
+    uint64_t now;
+    s_agent_t ag[3];
+    s_wire_t wire[NET_MAX];
+    size_t nwire;
+    size_t votes_yes;
+};
+
+static int
+s_net_send (void *arg, tpc_msg_t **msg_p)
+{
+    s_agent_t *a = arg;
+    if ((*msg_p)->type == TPC_MSG_VOTE && (*msg_p)->vote == TPC_VOTE_YES)
+        a->net->votes_yes++;
+    tpc_msg_destroy (msg_p);            /* the coordinator is gone */
+    return 0;
+}
+
+static int
+s_net_push (s_agent_t *a, const char *to, bool reply, tpc_msg_t **msg_p)
+{
+    s_net_t *net = a->net;
+    if (a->down || net->nwire >= NET_MAX) {
+        tpc_msg_destroy (msg_p);
+        return 0;
+    }
+    s_wire_t *w = &net->wire[net->nwire++];
+    snprintf (w->to, sizeof w->to, "%s", to);
+    snprintf (w->from, sizeof w->from, "%s", a->name);
+    w->reply = reply;
+    w->msg = *msg_p;
+    *msg_p = NULL;
+    return 0;
+}
+
+static int
+s_net_peer_send (void *arg, const char *name, const char *endpoint,
+                 tpc_msg_t **msg_p)
+{
+    (void) endpoint;
+    return s_net_push (arg, name, false, msg_p);
+}
+
+static int
+s_net_peer_reply (void *arg, const void *from, size_t from_len,
+                  tpc_msg_t **msg_p)
+{
+    char to[8];
+    snprintf (to, sizeof to, "%.*s", (int) from_len, (const char *) from);
+    return s_net_push (arg, to, true, msg_p);
+}
+
+static int
+s_net_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
+               char *const *parts, char *const *peers)
+{
+    (void) arg; (void) gid; (void) state; (void) nparts; (void) parts;
+    (void) peers;
+    return 0;
+}
+
+static void
+s_net_emit (void *arg, const part_rm_result_t *res)
+{
+    s_agent_t *a = arg;
+    part_engine_on_result (a->eng, res, a->net->now);
+}
+
+static void
+s_net_setup (s_net_t *net)
+{
+    memset (net, 0, sizeof *net);
+    net->now = 1000;
+    for (size_t i = 0; i < 3; i++) {
+        s_agent_t *a = &net->ag[i];
+        a->net = net;
+        a->name = s_names3[i];
+        a->mem = part_mem_new (NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (a->mem);
+        part_engine_config_t cfg = { .name = a->name };
+        part_engine_io_t io = { .arg = a, .send = s_net_send, .log = s_log,
+                                .peer_send = s_net_peer_send,
+                                .peer_reply = s_net_peer_reply,
+                                .persist = s_net_persist };
+        a->eng = part_engine_new (&cfg, part_mem_rm (a->mem), &io);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (a->eng);
+        part_engine_start (a->eng, net->now);
+    }
+}
+
+static void
+s_net_teardown (s_net_t *net)
+{
+    for (size_t i = 0; i < net->nwire; i++)
+        tpc_msg_destroy (&net->wire[i].msg);
+    for (size_t i = 0; i < 3; i++) {
+        part_engine_destroy (&net->ag[i].eng);
+        part_mem_destroy (&net->ag[i].mem);
+    }
+}
+
+/*  Deliver the wire and run what is due, until nothing moves.            */
+static void
+s_net_pump (s_net_t *net)
+{
+    for (int guard = 0; guard < 10000; guard++) {
+        bool did = false;
+        for (size_t i = 0; i < 3; i++) {
+            s_agent_t *a = &net->ag[i];
+            const part_rm_t *rm = part_mem_rm (a->mem);
+            if (rm->timeout (rm->self, net->now) == 0) {
+                rm->process (rm->self, net->now, s_net_emit, a);
+                did = true;
+            }
+            if (!a->down && part_engine_timeout (a->eng, net->now) == 0) {
+                part_engine_tick (a->eng, net->now);
+                did = true;
+            }
+        }
+        if (net->nwire) {
+            s_wire_t w = net->wire[0];
+            memmove (&net->wire[0], &net->wire[1],
+                     (net->nwire - 1) * sizeof net->wire[0]);
+            net->nwire--;
+            s_agent_t *to = NULL;
+            for (size_t i = 0; i < 3; i++)
+                if (!strcmp (net->ag[i].name, w.to))
+                    to = &net->ag[i];
+            if (!to || to->down)
+                tpc_msg_destroy (&w.msg);
+            else if (w.reply)
+                part_engine_on_peer_reply (to->eng, w.from, &w.msg, net->now);
+            else
+                part_engine_on_peer_request (to->eng, w.from, strlen (w.from),
+                                             &w.msg, net->now);
+            did = true;
+        }
+        if (!did)
+            return;
+    }
+    CU_FAIL ("the network never settles");
+}
+
+static void
+s_net_wait (s_net_t *net, uint64_t ms)
+{
+    uint64_t end = net->now + ms;
+    s_net_pump (net);
+    while (net->now < end) {
+        int64_t step = -1;
+        for (size_t i = 0; i < 3; i++) {
+            const part_rm_t *rm = part_mem_rm (net->ag[i].mem);
+            int64_t a = rm->timeout (rm->self, net->now);
+            int64_t b = net->ag[i].down ? -1
+                        : part_engine_timeout (net->ag[i].eng, net->now);
+            if (a >= 0 && (step < 0 || a < step))
+                step = a;
+            if (b >= 0 && (step < 0 || b < step))
+                step = b;
+        }
+        if (step < 0 || net->now + (uint64_t) step > end)
+            net->now = end;
+        else
+            net->now += step ? (uint64_t) step : 1;
+        s_net_pump (net);
+    }
+}
+
+/*  Every agent votes yes on GID; then the coordinator precommits the
+ *  agents in PRECOMMIT (a bit mask) and vanishes.                        */
+static void
+s_net_run (s_net_t *net, const char *gid, unsigned precommit)
+{
+    for (size_t i = 0; i < 3; i++) {
+        s_agent_t *a = &net->ag[i];
+        tpc_msg_t *m = tpc_msg_new (TPC_MSG_WORK);
+        tpc_msg_set_str (&m->gid, gid);
+        m->seq = 1;
+        m->then = TPC_THEN_PREPARE;
+        m->has_protocol = true;
+        m->protocol = TPC_PROTO_3PC;
+        tpc_msg_add_stmt (m, NULL, "INSERT x", 0, NULL);
+        for (size_t k = 0; k < 3; k++) {
+            tpc_msg_strv_push (&m->parts, &m->nparts, s_names3[k]);
+            tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[k]);
+        }
+        part_engine_on_message (a->eng, &m, net->now);
+    }
+    s_net_pump (net);
+    for (size_t i = 0; i < 3; i++) {
+        if (!(precommit & (1u << i)))
+            continue;
+        tpc_msg_t *m = tpc_msg_new (TPC_MSG_PRECOMMIT);
+        tpc_msg_set_str (&m->gid, gid);
+        part_engine_on_message (net->ag[i].eng, &m, net->now);
+    }
+    s_net_pump (net);
+}
+
+/*  What the live agents' databases did with GID: 'C' all committed, 'A'
+ *  all rolled back, '?' still prepared somewhere, 'X' mixed.            */
+static char
+s_net_outcome (s_net_t *net, const char *gid)
+{
+    int c = 0, a = 0, p = 0, n = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (net->ag[i].down)
+            continue;
+        n++;
+        part_mem_t *mem = net->ag[i].mem;
+        if (part_mem_is_prepared (mem, gid))
+            p++;
+        else if (part_mem_marker (mem, gid) == 'C')
+            c++;
+        else
+            a++;
+    }
+    return p ? '?' : c == n ? 'C' : a == n ? 'A' : 'X';
+}
+
+/*  The agents settle among themselves, consistently: one of them
+ *  pre-committed -> all commit; none -> all abort; the lowest-named
+ *  (the natural leader) crashed -> the next one leads.                   */
+static void
+test_3pc_three_agents_terminate (void)
+{
+    s_net_t net;
+    s_net_setup (&net);
+    s_net_pump (&net);
+    s_net_run (&net, G1, 0x4);                  /* only c3 pre-committed */
+    CU_ASSERT_EQUAL (net.votes_yes, 3);
+    s_net_wait (&net, 5000);
+    CU_ASSERT_EQUAL (s_net_outcome (&net, G1), 'C');
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL (part_engine_p3 (net.ag[i].eng, G1), TPC_P3_COMMITTED);
+
+    s_net_run (&net, G2, 0);                    /* nobody pre-committed */
+    s_net_wait (&net, 5000);
+    CU_ASSERT_EQUAL (s_net_outcome (&net, G2), 'A');
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL (part_engine_p3 (net.ag[i].eng, G2), TPC_P3_ABORTED);
+
+    s_net_run (&net, G3, 0x2);                  /* b2 pre-committed ... */
+    net.ag[0].down = true;                      /* ... a1 crashed */
+    s_net_wait (&net, 10000);
+    CU_ASSERT_EQUAL (s_net_outcome (&net, G3), 'C');
+    CU_ASSERT_EQUAL (part_engine_p3 (net.ag[1].eng, G3), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_engine_p3 (net.ag[2].eng, G3), TPC_P3_COMMITTED);
+    /* a1 comes back (its memory intact here): it learns the decision */
+    net.ag[0].down = false;
+    s_net_wait (&net, 5000);
+    CU_ASSERT_EQUAL (s_net_outcome (&net, G3), 'C');
+    CU_ASSERT_EQUAL (part_engine_p3 (net.ag[0].eng, G3), TPC_P3_COMMITTED);
+    s_net_teardown (&net);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
@@ -1823,9 +2255,14 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_term_all_uncertain_aborts", test_3pc_term_all_uncertain_aborts },
     { "3pc_term_follows_decision", test_3pc_term_follows_decision },
     { "3pc_term_follower", test_3pc_term_follower },
+    { "3pc_term_adopt_and_incomplete", test_3pc_term_adopt_and_incomplete },
+    { "3pc_term_sync_replies", test_3pc_term_sync_replies },
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
     { "3pc_query_answer", test_3pc_query_answer },
+    { "3pc_prepare_message_and_early_abort",
+      test_3pc_prepare_message_and_early_abort },
+    { "3pc_three_agents_terminate", test_3pc_three_agents_terminate },
     { NULL, NULL }
 };
 

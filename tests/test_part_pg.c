@@ -286,7 +286,9 @@ s_int (const char *fmt, const char *arg)
 static int64_t
 s_prepared (const char *gid)
 {
-    return gid ? s_int ("SELECT count(*) FROM pg_prepared_xacts WHERE gid = '%s'", gid)
+    /* the agent prepares gid as gid@<database oid> */
+    return gid ? s_int ("SELECT count(*) FROM pg_prepared_xacts "
+                        "WHERE split_part(gid, '@', 1) = '%s'", gid)
                : tpc_harness_sql_int (s_conninfo, "SELECT count(*) FROM pg_prepared_xacts");
 }
 
@@ -1029,6 +1031,71 @@ test_session_reset_prepared (void)
     CU_ASSERT_EQUAL (s_prepared (NULL), 0);
 }
 
+
+/*  Two agents on two databases of ONE cluster prepare the same gid: the
+ *  cluster's prepared-transaction names are shared, so each agent prepares
+ *  gid@<its database's oid> (before: the second PREPARE failed, "identifier
+ *  already in use", and the transaction could only abort).  And a gid
+ *  prepared under its bare name (by hand, or by an older agent) is still
+ *  found by recovery and committed under that name.                      */
+static void
+test_same_gid_two_databases (void)
+{
+    CU_ASSERT_FATAL (tpc_harness_sql (s_conninfo, "CREATE DATABASE tppdb2") == 0);
+    char conn2[700], file2[sizeof s_pgfile], saved[sizeof s_pgfile];
+    snprintf (conn2, sizeof conn2, "%s dbname=tppdb2", s_conninfo);
+    CU_ASSERT_FATAL (tpc_harness_sql (conn2, "CREATE TABLE acct (id int "
+                                      "PRIMARY KEY, bal int NOT NULL)") == 0);
+    snprintf (file2, sizeof file2, "%s/conninfo2", s_dir);
+    FILE *f = fopen (file2, "w");
+    CU_ASSERT_FATAL (f != NULL);
+    fprintf (f, "%s\n", conn2);
+    fclose (f);
+
+    s_agent_t a, b;
+    CU_ASSERT_FATAL (s_agent_start (&a, "samedb1", false, NULL) == 0);
+    snprintf (saved, sizeof saved, "%s", s_pgfile);
+    snprintf (s_pgfile, sizeof s_pgfile, "%s", file2);
+    int rc = s_agent_start (&b, "samedb2", false, NULL);
+    snprintf (s_pgfile, sizeof s_pgfile, "%s", saved);
+    CU_ASSERT_FATAL (rc == 0);
+
+    const char *g = "tpc_t_70_1";
+    const char *p1[] = { "71", "5" };
+    s_work (a.name, g, 1, TPC_THEN_PREPARE, "INSERT INTO acct VALUES ($1, $2)", 2, p1);
+    char why[512] = "";
+    CU_ASSERT_EQUAL (s_vote_of (g, why, sizeof why), TPC_VOTE_YES);
+    if (*why)
+        fprintf (stderr, "test_part_pg: first database voted: %s\n", why);
+    s_work (b.name, g, 1, TPC_THEN_PREPARE, "INSERT INTO acct VALUES ($1, $2)", 2, p1);
+    CU_ASSERT_EQUAL (s_vote_of (g, why, sizeof why), TPC_VOTE_YES);
+    if (*why)
+        fprintf (stderr, "test_part_pg: second database voted: %s\n", why);
+    CU_ASSERT_EQUAL (s_prepared (g), 2);        /* one per database */
+    s_simple (a.name, TPC_MSG_DECIDE, g, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_ack_of (g), TPC_OUTCOME_COMMITTED);
+    s_simple (b.name, TPC_MSG_DECIDE, g, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_ack_of (g), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_rows ("71"), 1);
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (conn2, "SELECT count(*) FROM acct "
+                                          "WHERE id = 71"), 1);
+    CU_ASSERT_EQUAL (s_prepared (g), 0);
+    s_agent_stop (&b);
+
+    /* a bare-named prepared gid: recovery finds it, phase 2 names it so */
+    const char *g2 = "tpc_t_70_2";
+    CU_ASSERT_FATAL (tpc_harness_sql (s_conninfo, "BEGIN; INSERT INTO acct "
+                                      "VALUES (72, 1); PREPARE TRANSACTION "
+                                      "'tpc_t_70_2'") == 0);
+    s_agent_stop (&a);
+    CU_ASSERT_FATAL (s_agent_start (&a, "samedb1", false, "1") == 0);
+    s_simple (a.name, TPC_MSG_DECIDE, g2, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_ack_of (g2), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_rows ("72"), 1);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+    s_agent_stop (&a);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "prepare_commit", test_prepare_commit },
     { "tombstone", test_tombstone },
@@ -1042,6 +1109,7 @@ static const tpc_test_case_t s_cases[] = {
     { "transaction_control_refused", test_transaction_control_refused },
     { "session_reset", test_session_reset },
     { "session_reset_prepared", test_session_reset_prepared },
+    { "same_gid_two_databases", test_same_gid_two_databases },
     { NULL, NULL }
 };
 
