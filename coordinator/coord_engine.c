@@ -952,7 +952,8 @@ s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
             || t->state == S_ONEPHASE
             || (t->state == S_PRECOMMITTING && t->pc_durable));
     const char *reason = t->reason ? t->reason : "aborted";
-    if (t->state == S_PRECOMMITTING)
+    bool was_pc = t->state == S_PRECOMMITTING;
+    if (was_pc)
         self->precommitting--;
     s_log (self, 0, "%s: abort: %s", t->gid, reason);
     if (t->exec.set) {
@@ -969,8 +970,13 @@ s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
         p->acked = false;
         t->nunacked += p->phase2;
     }
+    /* after a durable PRECOMMIT the ABORT is forced too (its sync is not
+     * waited for: an abort may be heard early).  Lost in a crash, the
+     * replayed PRECOMMIT would make this coordinator ask the agents again,
+     * and an agent that has forgotten the gid by then answers unknown:
+     * the transaction would wait for ever. */
     if (t->logged_abort)
-        s_append (self, s_record_new (self, TPC_REC_ABORT, t), false);
+        s_append (self, s_record_new (self, TPC_REC_ABORT, t), was_pc);
     s_answer_done (self, t, TPC_OUTCOME_ABORTED, reason);
     t->backoff = self->cfg.resend_min_ms;
     t->resend_at = now + t->backoff;

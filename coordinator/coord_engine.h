@@ -19,7 +19,8 @@
  *            committed, a client's "committed", an answer "committed", a
  *            3PC precommit after its PRECOMMIT record) is held inside the
  *            engine and queued only by coord_engine_durable.
- *            Lazy appends (ABORT, END, HEURISTIC) never need a sync.
+ *            Lazy appends (ABORT, END, HEURISTIC) never need a sync; an
+ *            ABORT after a PRECOMMIT is forced, but nothing waits on it.
  *    WAKE    call coord_engine_tick() at time AT (UINT64_MAX: no timer);
  *            replaces any earlier WAKE (one timer for the whole engine)
  *    ENDED   GID finished with OUTCOME, NACKED of NPARTS participants acked

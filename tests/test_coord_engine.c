@@ -1583,6 +1583,7 @@ test_p3_vote_no (void)
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_PRECOMMIT), 0);
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), 0);
     CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_ABORT, gid));
+    CU_ASSERT (!fx_find_log (fx, TPC_REC_ABORT, gid)->forced);  /* lazy */
     CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_PRECOMMIT), 0);
     CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
                      TPC_OUTCOME_ABORTED);
@@ -1612,6 +1613,9 @@ test_p3_state_aborted (void)
     const fx_rec_t *ab = fx_find_log (fx, TPC_REC_ABORT, gid);
     CU_ASSERT_PTR_NOT_NULL_FATAL (ab);
     CU_ASSERT_STRING_EQUAL (ab->parts, "a,b,c");
+    /* forced: lost in a crash, the replayed PRECOMMIT would ask agents
+     * that may have forgotten the gid by then */
+    CU_ASSERT (ab->forced);
     for (int k = 0; k < 3; k++) {
         const tpc_msg_t *d = fx_find_agent (fx, ABC[k], TPC_MSG_DECIDE);
         CU_ASSERT_PTR_NOT_NULL_FATAL (d);

@@ -8,11 +8,15 @@
  *  A transfer moves AMOUNT from an account in one database to an account in
  *  the other: one UPDATE and one INSERT of the transfer id (tid) on each
  *  side, submitted as one tpc transaction.  Overdrafts violate the CHECK,
- *  the debit side votes no and the whole transfer aborts.
+ *  the debit side votes no and the whole transfer aborts.  With
+ *  --interactive K every K-th transfer of a client runs interactively
+ *  instead (tpc_begin, the four statements by tpc_exec, tpc_commit; an
+ *  overdraft then fails its exec and the transfer is rolled back).
  *
  *    bank setup --db URL --db URL [--accounts N] [--balance B]
  *    bank run   [--coordinator EP] --on NAME --on NAME [--transfers N]
  *               [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]
+ *               [--protocol 2pc|3pc] [--interactive K]
  *    bank check --db URL --db URL [--accounts N] [--balance B]
  *               [--ledger FILE] [--wait-ms T]
  *
@@ -51,7 +55,9 @@ typedef struct {
     int ndb, non;
     const char *coordinator;
     const char *ledger;
+    const char *protocol;       /* "2pc", "3pc" or NULL (coordinator's) */
     long accounts, balance, transfers, clients, timeout_ms, wait_ms;
+    long interactive;           /* every K-th transfer begin/exec/commit */
     unsigned seed;
 } s_args_t;
 
@@ -121,6 +127,30 @@ typedef struct {
     long committed, aborted, in_doubt;
 } s_worker_t;
 
+/*  The same transfer, interactively: begin, each statement, commit.  A
+ *  failed statement rolls back (an overdraft fails here, not at the vote).
+ *  Returns as tpc_submit.                                                */
+static int
+s_interactive (tpc_client_t *c, const tpc_client_stmt_t *st,
+               const tpc_txn_opts_t *to, char *gid,
+               tpc_client_outcome_t *out, char *reason, size_t size)
+{
+    int rc = tpc_begin (c, to, gid);
+    for (int i = 0; !rc && i < 4; i++)
+        rc = tpc_exec (c, gid, st[i].on, st[i].sql, st[i].nparams,
+                       st[i].params, NULL);
+    if (!rc)
+        return tpc_commit (c, gid, out, reason, size);
+    if (!*gid)                  /* begin failed: nothing started */
+        return rc;
+    snprintf (reason, size, "%s", tpc_client_errmsg (c));
+    int rb = tpc_rollback (c, gid, out, NULL, 0);
+    if (rb == 0)
+        return TPC_CLIENT_EABORTED;
+    *out = TPC_CLIENT_OUTCOME_UNKNOWN;    /* no answer: in doubt */
+    return rb;
+}
+
 static void *
 s_worker (void *arg)
 {
@@ -159,7 +189,12 @@ s_worker (void *arg)
         char gid[TPC_CLIENT_GID_MAX] = "";
         tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
         char reason[256] = "";
-        int rc = tpc_submit (c, st, 4, NULL, gid, &out, reason, sizeof reason);
+        tpc_txn_opts_t topts = { .protocol = a->protocol };
+        int rc;
+        if (a->interactive > 0 && n % a->interactive == a->interactive - 1)
+            rc = s_interactive (c, st, &topts, gid, &out, reason, sizeof reason);
+        else
+            rc = tpc_submit (c, st, 4, &topts, gid, &out, reason, sizeof reason);
         const char *word;
         if (rc == 0 && out == TPC_CLIENT_COMMITTED) {
             word = "committed";
@@ -380,6 +415,7 @@ s_usage (FILE *f)
              "usage: bank setup --db URL --db URL [--accounts N] [--balance B]\n"
              "       bank run [--coordinator EP] --on NAME --on NAME [--transfers N]\n"
              "                [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]\n"
+             "                [--protocol 2pc|3pc] [--interactive K]\n"
              "       bank check --db URL --db URL [--accounts N] [--balance B]\n"
              "                [--ledger FILE] [--wait-ms T]\n"
              "exit: 0 ok, 1 failure (check: verdict FAIL), 2 usage\n");
@@ -426,6 +462,11 @@ main (int argc, char **argv)
             a.wait_ms = atol (v);
         else if (!strcmp (k, "--seed"))
             a.seed = (unsigned) atol (v);
+        else if (!strcmp (k, "--protocol") && (!strcmp (v, "2pc")
+                                               || !strcmp (v, "3pc")))
+            a.protocol = v;
+        else if (!strcmp (k, "--interactive"))
+            a.interactive = atol (v);
         else {
             fprintf (stderr, "bank: unknown option %s\n", k);
             s_usage (stderr);
