@@ -5,7 +5,9 @@
  *  gid -> index for lookups only, so hash order never shows).  Per gid:
  *  what the coordinator decided and emitted, what clients heard, and per
  *  participant the last observed database state plus whether it ever
- *  committed or aborted the gid.
+ *  committed or aborted the gid, and for 3PC gids the last durable 3PC
+ *  state.  Commit/abort conflicts of a 3PC gid go through s_conflict, which
+ *  in partition mode counts them as a mixed outcome instead of failing.
  */
 #include "sim_oracle.h"
 
@@ -21,6 +23,7 @@ typedef struct {
     bool ever_prepared;
     bool committed;
     bool aborted;
+    tpc_p3_t p3;                /* last durable 3PC state (UNKNOWN: none) */
 } s_part_t;
 
 typedef struct {
@@ -34,6 +37,10 @@ typedef struct {
     uint32_t onephase;          /* participants sent work then=commit */
     uint32_t writes;            /* participants sent a write statement
                                    (not SELECT, SLEEP: part_mem.h) */
+    bool p3;                    /* three-phase commit */
+    bool precommit_durable;     /* a PRECOMMIT record is durable */
+    uint32_t precommit_parts;   /* participants it names */
+    bool mixed;                 /* counted as a mixed outcome */
     bool told_committed, told_aborted;    /* coordinator -> client */
     bool heard_committed, heard_aborted;  /* a client received it */
     s_part_t parts[SIM_ORACLE_PARTS_MAX];
@@ -46,6 +53,8 @@ struct sim_oracle {
     size_t ngids, capgids;
     zhashx_t *index;            /* gid -> (uintptr_t) index + 1 */
     char *violation;
+    bool count_mixed;           /* partition mode */
+    size_t nmixed;
 };
 
 sim_oracle_t *
@@ -137,6 +146,87 @@ s_part_index (sim_oracle_t *self, const char *name)
     return -1;
 }
 
+/*  A commit/abort conflict about G: a violation, or in partition mode a
+ *  mixed outcome of a 3PC gid (counted once per gid).                    */
+static void
+s_conflict (sim_oracle_t *self, s_gid_t *g, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static void
+s_conflict (sim_oracle_t *self, s_gid_t *g, const char *fmt, ...)
+{
+    if (self->count_mixed && g->p3) {
+        if (!g->mixed)
+            self->nmixed++;
+        g->mixed = true;
+        return;
+    }
+    if (self->violation)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    if (vasprintf (&self->violation, fmt, ap) < 0)
+        self->violation = strdup ("(violation: no memory for its text)");
+    va_end (ap);
+}
+
+/*  Did participant P vote yes on 3PC gid G (a durable 3PC state, or a
+ *  PRECOMMIT naming it)?  Only yes voters' outcomes can be mixed: one that
+ *  voted read-only (or no) holds no change, and may tombstone the gid
+ *  when a stale message reopens it after the end.                        */
+static bool
+s_yes_voter (const s_gid_t *g, size_t p)
+{
+    return g->parts[p].p3 != TPC_P3_UNKNOWN
+           || (g->precommit_durable && (g->precommit_parts & (1u << p)));
+}
+
+/*  3PC: does anyone commit G while a yes voter aborts it?  Commit: a
+ *  database commit, a durable COMMITTED state, a durable COMMIT record.
+ *  Abort: a yes voter's database rollback of the prepared gid or
+ *  tombstone, a durable ABORTED state, the coordinator's abort.          */
+static void
+s_p3_mixed (sim_oracle_t *self, s_gid_t *g)
+{
+    if (!g->p3)
+        return;
+    int c = -1, a = -1;
+    for (size_t p = 0; p < self->nparts; p++) {
+        if (c < 0 && (g->parts[p].committed
+                      || g->parts[p].p3 == TPC_P3_COMMITTED))
+            c = (int) p;
+        if (a < 0 && s_yes_voter (g, p) && (g->parts[p].aborted
+                                            || g->parts[p].p3
+                                               == TPC_P3_ABORTED))
+            a = (int) p;
+    }
+    if (c >= 0 && a >= 0)
+        s_conflict (self, g, "no mixed outcome: %s: %s committed it (%s) but "
+                    "%s aborted it (%s)", g->gid, self->names[c],
+                    g->parts[c].p3 == TPC_P3_COMMITTED ? "durable state"
+                                                       : "database",
+                    self->names[a], g->parts[a].p3 == TPC_P3_ABORTED
+                                    ? "durable state" : "database");
+    else if (c >= 0 && g->coord_aborted)
+        s_conflict (self, g, "no mixed outcome: %s: %s committed it but the "
+                    "coordinator aborted it (%s)", g->gid, self->names[c],
+                    g->abort_how);
+    else if (a >= 0 && g->commit_durable)
+        s_conflict (self, g, "no mixed outcome: %s: %s aborted it but its "
+                    "COMMIT record is durable", g->gid, self->names[a]);
+}
+
+/*  May participant P commit G (prepared) now?  2PC: a durable COMMIT
+ *  naming it.  3PC also: a durable PRECOMMIT naming it (a termination
+ *  leader may commit when the coordinator cannot).                       */
+static bool
+s_commit_allowed (const s_gid_t *g, size_t p)
+{
+    if (g->commit_durable && (g->record_parts & (1u << p)))
+        return true;
+    return g->p3 && g->precommit_durable && (g->precommit_parts & (1u << p));
+}
+
 /* ---------------------------------------------------------------------
  *  Coordinator side
  */
@@ -151,13 +241,13 @@ s_coord_abort (sim_oracle_t *self, s_gid_t *g, const char *fmt, ...)
     vsnprintf (how, sizeof how, fmt, ap);
     va_end (ap);
     if (g->commit_durable)
-        sim_oracle_fail (self, "one decision: %s: coordinator aborted it (%s) "
-                         "but its COMMIT record is durable", g->gid, how);
+        s_conflict (self, g, "one decision: %s: coordinator aborted it (%s) "
+                    "but its COMMIT record is durable", g->gid, how);
     for (size_t p = 0; p < self->nparts; p++)
-        if (g->parts[p].committed)
-            sim_oracle_fail (self, "no flip: %s: coordinator aborted it (%s) "
-                             "but participant %s committed it", g->gid, how,
-                             self->names[p]);
+        if (g->parts[p].committed || g->parts[p].p3 == TPC_P3_COMMITTED)
+            s_conflict (self, g, "no flip: %s: coordinator aborted it (%s) "
+                        "but participant %s committed it", g->gid, how,
+                        self->names[p]);
     if (!g->coord_aborted)
         snprintf (g->abort_how, sizeof g->abort_how, "%s", how);
     g->coord_aborted = true;
@@ -180,18 +270,41 @@ sim_oracle_appended (sim_oracle_t *self, const tpc_record_t *rec)
         s_coord_abort (self, g, "ABORT record");
 }
 
+/*  A durable PRECOMMIT: every participant it names voted yes.           */
+static void
+s_precommit_durable (sim_oracle_t *self, const tpc_record_t *rec)
+{
+    s_gid_t *g = s_gid (self, rec->gid);
+    if (!g)
+        return;
+    g->p3 = true;
+    g->precommit_durable = true;
+    for (size_t i = 0; i < rec->nparts; i++) {
+        int p = s_part_index (self, rec->parts[i]);
+        if (p < 0)
+            sim_oracle_fail (self, "%s: PRECOMMIT record names '%s', not a "
+                             "participant", g->gid, rec->parts[i]);
+        else
+            g->precommit_parts |= 1u << p;
+    }
+}
+
 void
 sim_oracle_durable (sim_oracle_t *self, const tpc_record_t *rec)
 {
+    if (rec->type == TPC_REC_PRECOMMIT) {
+        s_precommit_durable (self, rec);
+        return;
+    }
     if (rec->type != TPC_REC_COMMIT)
         return;
     s_gid_t *g = s_gid (self, rec->gid);
     if (!g)
         return;
     if (g->coord_aborted)
-        sim_oracle_fail (self, "one decision: %s: COMMIT record durable but "
-                         "the coordinator had aborted it (%s)", g->gid,
-                         g->abort_how);
+        s_conflict (self, g, "one decision: %s: COMMIT record durable but "
+                    "the coordinator had aborted it (%s)", g->gid,
+                    g->abort_how);
     g->commit_appended = g->commit_durable = true;
     for (size_t i = 0; i < rec->nparts; i++) {
         int p = s_part_index (self, rec->parts[i]);
@@ -201,11 +314,12 @@ sim_oracle_durable (sim_oracle_t *self, const tpc_record_t *rec)
             continue;
         }
         if (g->parts[p].aborted)
-            sim_oracle_fail (self, "no flip: %s: COMMIT durable with %s as a "
-                             "yes voter, but %s had aborted it", g->gid,
-                             rec->parts[i], rec->parts[i]);
+            s_conflict (self, g, "no flip: %s: COMMIT durable with %s as a "
+                        "yes voter, but %s had aborted it", g->gid,
+                        rec->parts[i], rec->parts[i]);
         g->record_parts |= 1u << p;
     }
+    s_p3_mixed (self, g);
 }
 
 void
@@ -213,6 +327,28 @@ sim_oracle_to_agent (sim_oracle_t *self, size_t part, const tpc_msg_t *msg)
 {
     if (!msg->gid)
         return;
+    bool prepare = msg->type == TPC_MSG_PREPARE
+                   || (msg->type == TPC_MSG_WORK
+                       && msg->then == TPC_THEN_PREPARE);
+    if (prepare && msg->has_protocol && msg->protocol == TPC_PROTO_3PC) {
+        s_gid_t *g = s_gid (self, msg->gid);
+        if (g)
+            g->p3 = true;
+    }
+    if (msg->type == TPC_MSG_PRECOMMIT) {
+        s_gid_t *g = s_gid (self, msg->gid);
+        if (!g)
+            return;
+        if (!g->precommit_durable)
+            sim_oracle_fail (self, "write-ahead: %s: precommit to %s before "
+                             "the PRECOMMIT record is durable", g->gid,
+                             self->names[part]);
+        else if (!(g->precommit_parts & (1u << part)))
+            sim_oracle_fail (self, "%s: precommit to %s, which the PRECOMMIT "
+                             "record does not name", g->gid,
+                             self->names[part]);
+        return;
+    }
     if (msg->type == TPC_MSG_WORK)
         for (size_t i = 0; i < msg->nstmts; i++)
             if (strncmp (msg->stmts[i].sql, "SELECT", 6) != 0
@@ -339,7 +475,13 @@ s_part_commit (sim_oracle_t *self, s_gid_t *g, size_t p, bool was_prepared)
 {
     const char *name = self->names[p];
     if (was_prepared) {
-        if (!g->commit_durable)
+        if (s_commit_allowed (g, p))
+            ;
+        else if (g->p3)
+            sim_oracle_fail (self, "no rogue commit: %s: %s committed it "
+                             "(COMMIT PREPARED) without a durable COMMIT or "
+                             "PRECOMMIT naming it", g->gid, name);
+        else if (!g->commit_durable)
             sim_oracle_fail (self, "no rogue commit: %s: %s committed it "
                              "(COMMIT PREPARED) without a durable commit "
                              "decision", g->gid, name);
@@ -356,10 +498,11 @@ s_part_commit (sim_oracle_t *self, s_gid_t *g, size_t p, bool was_prepared)
         sim_oracle_fail (self, "no flip: %s: %s committed it after aborting "
                          "it", g->gid, name);
     if (g->coord_aborted)
-        sim_oracle_fail (self, "no flip: %s: %s committed it but the "
-                         "coordinator aborted it (%s)", g->gid, name,
-                         g->abort_how);
+        s_conflict (self, g, "no flip: %s: %s committed it but the "
+                    "coordinator aborted it (%s)", g->gid, name,
+                    g->abort_how);
     g->parts[p].committed = true;
+    s_p3_mixed (self, g);
 }
 
 static void
@@ -370,10 +513,78 @@ s_part_abort (sim_oracle_t *self, s_gid_t *g, size_t p, const char *how)
         sim_oracle_fail (self, "no flip: %s: %s aborted it (%s) after "
                          "committing it", g->gid, name, how);
     if (g->commit_durable && (g->record_parts & (1u << p)))
-        sim_oracle_fail (self, "no flip: %s: %s aborted it (%s) but the "
-                         "durable COMMIT names it as a yes voter", g->gid,
-                         name, how);
+        s_conflict (self, g, "no flip: %s: %s aborted it (%s) but the "
+                    "durable COMMIT names it as a yes voter", g->gid,
+                    name, how);
     g->parts[p].aborted = true;
+    s_p3_mixed (self, g);
+}
+
+void
+sim_oracle_p3_persist (sim_oracle_t *self, size_t part, const char *gid,
+                       tpc_p3_t state)
+{
+    if (!gid || part >= self->nparts)
+        return;
+    s_gid_t *g = s_gid (self, gid);
+    if (!g)
+        return;
+    g->p3 = true;
+    const char *name = self->names[part];
+    tpc_p3_t old = g->parts[part].p3;
+    bool decided = old == TPC_P3_COMMITTED || old == TPC_P3_ABORTED;
+    if (decided && state != old)
+        sim_oracle_fail (self, "decided is final: %s: %s made %s durable "
+                         "after %s", gid, name, tpc_p3_name (state),
+                         tpc_p3_name (old));
+    else if (old == TPC_P3_PRECOMMITTED && state == TPC_P3_UNCERTAIN)
+        sim_oracle_fail (self, "decided is final: %s: %s went back from "
+                         "precommitted to uncertain", gid, name);
+    if (state == TPC_P3_PRECOMMITTED && !g->precommit_durable)
+        sim_oracle_fail (self, "write-ahead: %s: %s pre-committed it with no "
+                         "durable PRECOMMIT record", gid, name);
+    if (state == TPC_P3_COMMITTED && !s_commit_allowed (g, part))
+        sim_oracle_fail (self, "no rogue commit: %s: %s decided committed "
+                         "without a durable COMMIT or PRECOMMIT naming it",
+                         gid, name);
+    g->parts[part].p3 = state;
+    s_p3_mixed (self, g);
+}
+
+void
+sim_oracle_count_mixed (sim_oracle_t *self, bool on)
+{
+    self->count_mixed = on;
+}
+
+size_t
+sim_oracle_mixed (sim_oracle_t *self)
+{
+    return self->nmixed;
+}
+
+bool
+sim_oracle_committed (sim_oracle_t *self, const char *gid)
+{
+    uintptr_t at = gid ? (uintptr_t) zhashx_lookup (self->index, gid) : 0;
+    if (!at)
+        return false;
+    const s_gid_t *g = self->gids[at - 1];
+    if (g->commit_durable)
+        return true;
+    for (size_t p = 0; p < self->nparts; p++)
+        if (g->parts[p].committed || g->parts[p].p3 == TPC_P3_COMMITTED)
+            return true;
+    return false;
+}
+
+size_t
+sim_oracle_p3_gids (sim_oracle_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->ngids; i++)
+        n += self->gids[i]->p3;
+    return n;
 }
 
 void
@@ -409,7 +620,8 @@ sim_oracle_observe (sim_oracle_t *self, size_t part, const char *gid,
  */
 
 bool
-sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems)
+sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems,
+                        bool open_ok)
 {
     for (size_t i = 0; i < self->ngids && !self->violation; i++) {
         s_gid_t *g = self->gids[i];
@@ -419,7 +631,7 @@ sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems)
             if (part_mem_is_prepared (mems[p], g->gid))
                 sim_oracle_fail (self, "quiescence: %s still prepared at %s",
                                  g->gid, self->names[p]);
-            if (part_mem_is_open (mems[p], g->gid))
+            if (!open_ok && part_mem_is_open (mems[p], g->gid))
                 sim_oracle_fail (self, "quiescence: %s still open at %s",
                                  g->gid, self->names[p]);
         }
@@ -431,9 +643,24 @@ sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems)
                 sim_oracle_fail (self, "atomicity: %s durably committed but "
                                  "yes voter %s did not commit (marker '%c')",
                                  g->gid, name, m[p] ? m[p] : '0');
-            if (!g->commit_durable && !onephase && m[p] == 'C')
+            if (!g->commit_durable && !onephase && m[p] == 'C'
+                && !s_commit_allowed (g, p))
                 sim_oracle_fail (self, "atomicity: %s committed at %s without "
                                  "a durable commit decision", g->gid, name);
+            tpc_p3_t st = g->parts[p].p3;
+            if (st == TPC_P3_UNCERTAIN || st == TPC_P3_PRECOMMITTED)
+                sim_oracle_fail (self, "non-blocking: %s: %s is still %s at "
+                                 "quiescence", g->gid, name,
+                                 tpc_p3_name (st));
+            if (st == TPC_P3_COMMITTED && m[p] != 'C')
+                sim_oracle_fail (self, "atomicity: %s: %s decided committed "
+                                 "(durable) but its database did not commit "
+                                 "(marker '%c')", g->gid, name,
+                                 m[p] ? m[p] : '0');
+            if (st == TPC_P3_ABORTED && m[p] == 'C')
+                sim_oracle_fail (self, "atomicity: %s: %s decided aborted "
+                                 "(durable) but its database committed",
+                                 g->gid, name);
             if ((g->told_committed || g->heard_committed) && onephase
                 && (g->onephase & bit) && (g->writes & bit) && m[p] != 'C')
                 sim_oracle_fail (self, "client commit: %s: client told "
@@ -454,7 +681,7 @@ sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems)
             sim_oracle_fail (self, "quiescence: %zu transaction(s) still "
                              "prepared at %s", part_mem_prepared_count (mems[p]),
                              self->names[p]);
-        else if (part_mem_open_count (mems[p]))
+        else if (!open_ok && part_mem_open_count (mems[p]))
             sim_oracle_fail (self, "quiescence: %zu transaction(s) still open "
                              "at %s", part_mem_open_count (mems[p]),
                              self->names[p]);
@@ -463,16 +690,22 @@ sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems)
 }
 
 bool
-sim_oracle_leftover (sim_oracle_t *self, part_mem_t *const *mems, char *buf,
-                     size_t size)
+sim_oracle_leftover (sim_oracle_t *self, part_mem_t *const *mems,
+                     bool open_ok, char *buf, size_t size)
 {
     for (size_t i = 0; i < self->ngids; i++)
         for (size_t p = 0; p < self->nparts; p++) {
             const char *gid = self->gids[i]->gid;
             bool prepared = part_mem_is_prepared (mems[p], gid);
-            if (prepared || part_mem_is_open (mems[p], gid)) {
+            if (prepared || (!open_ok && part_mem_is_open (mems[p], gid))) {
                 snprintf (buf, size, "%s still %s at %s", gid,
                           prepared ? "prepared" : "open", self->names[p]);
+                return true;
+            }
+            tpc_p3_t st = self->gids[i]->parts[p].p3;
+            if (st == TPC_P3_UNCERTAIN || st == TPC_P3_PRECOMMITTED) {
+                snprintf (buf, size, "%s still %s (3PC) at %s", gid,
+                          tpc_p3_name (st), self->names[p]);
                 return true;
             }
         }

@@ -30,6 +30,32 @@
  *  that nothing aborted is committed anywhere, and that no gid is left
  *  prepared or open in any participant's database.
  *
+ *  THREE-PHASE COMMIT.  A gid is 3PC once the coordinator sends a prepare
+ *  (or work then=prepare) with protocol 3pc.  The world also reports each
+ *  3PC state a participant makes durable (sim_oracle_p3_persist) and each
+ *  PRECOMMIT record.  For 3PC gids the oracle adds:
+ *
+ *    write-ahead       precommit goes to a participant only once a durable
+ *                      PRECOMMIT record names it
+ *    no rogue commit   a participant may commit a prepared 3PC gid without
+ *                      a COMMIT record (a termination leader decided), but
+ *                      only if a durable PRECOMMIT names it
+ *    no mixed outcome  no participant commits (its database, or a durable
+ *                      COMMITTED state) while a yes voter aborts it
+ *                      (database rollback of the prepared gid or a
+ *                      tombstone, or a durable ABORTED), whoever decided:
+ *                      coordinator or termination leader
+ *    decided is final  a durable COMMITTED or ABORTED never changes; a
+ *                      PRECOMMITTED never goes back to UNCERTAIN
+ *    non-blocking      at quiescence every participant that voted yes
+ *                      (durable UNCERTAIN) holds a durable decision that
+ *                      its database matches, even when the coordinator
+ *                      died for good
+ *
+ *  In partition mode (sim_oracle_count_mixed) a mixed outcome of a 3PC gid
+ *  is counted (sim_oracle_mixed), not a violation: the documented hazard
+ *  of the classic termination rule.
+ *
  *  The first violation is kept (sim_oracle_violation); later ones are
  *  ignored so the report names the earliest.  Gids are kept in the order
  *  first seen, so reports never depend on hash order.
@@ -77,18 +103,39 @@ void sim_oracle_client_heard (sim_oracle_t *self, const tpc_msg_t *msg);
 void sim_oracle_observe (sim_oracle_t *self, size_t part, const char *gid,
                          bool prepared, char marker);
 
+/*  Participant PART made GID's 3PC state STATE durable.                  */
+void sim_oracle_p3_persist (sim_oracle_t *self, size_t part, const char *gid,
+                            tpc_p3_t state);
+
+/*  Partition mode: count mixed 3PC outcomes instead of failing on them.  */
+void sim_oracle_count_mixed (sim_oracle_t *self, bool on);
+
+/*  3PC gids with a mixed outcome so far (partition mode).                */
+size_t sim_oracle_mixed (sim_oracle_t *self);
+
+/*  Is GID committed anywhere (a durable COMMIT, a participant's commit or
+ *  durable COMMITTED)?                                                   */
+bool sim_oracle_committed (sim_oracle_t *self, const char *gid);
+
+/*  3PC gids seen (for the figures).                                      */
+size_t sim_oracle_p3_gids (sim_oracle_t *self);
+
 /*  Record a violation found by the caller (printf format).               */
 void sim_oracle_fail (sim_oracle_t *self, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 
 /*  The quiescence checks, against the databases MEMS[0 .. nparts-1].
- *  Returns true if they hold (else the violation is recorded).           */
-bool sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems);
+ *  OPEN_OK: transactions still open (never prepared) are allowed, as when
+ *  the coordinator died for good (nobody can end them).  Returns true if
+ *  they hold (else the violation is recorded).                           */
+bool sim_oracle_check_final (sim_oracle_t *self, part_mem_t *const *mems,
+                             bool open_ok);
 
-/*  Name the first gid still prepared or open in MEMS (into BUF, SIZE
- *  bytes); false if there is none.                                       */
+/*  Name the first gid still prepared (or open, unless OPEN_OK) in MEMS,
+ *  or a 3PC voter without a durable decision (into BUF, SIZE bytes);
+ *  false if there is none.                                               */
 bool sim_oracle_leftover (sim_oracle_t *self, part_mem_t *const *mems,
-                          char *buf, size_t size);
+                          bool open_ok, char *buf, size_t size);
 
 /*  The first violation, or NULL.                                         */
 const char *sim_oracle_violation (sim_oracle_t *self);

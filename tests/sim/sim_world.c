@@ -51,6 +51,39 @@
  *  right after an fsync, before the engine hears it is durable; an agent
  *  right after its database prepared, before the vote left.
  *
+ *  THREE-PHASE COMMIT (cfg.p3)
+ *    peer link    io->peer_send puts a request on the wire to the named
+ *                 agent; it arrives as part_engine_on_peer_request with
+ *                 the sender's name as the FROM token (a ROUTER routing
+ *                 id); io->peer_reply routes by that token and arrives as
+ *                 part_engine_on_peer_reply (sender's name).  Messages to
+ *                 an agent that crashed since they left are lost.  No
+ *                 loss, delays within [0, delay_max] (< p3_collect_ms / 2):
+ *                 3PC's synchronous assumption.  The coordinator's links
+ *                 keep their faults, long delays bounded by p3_timeout_ms
+ *                 / 2.
+ *    state log    io->persist appends to the agent's durable store (a
+ *                 list per agent, first-seen order), kept across crashes
+ *                 and replayed through part_engine_restore before
+ *                 part_engine_start.  Faults: a failed fdatasync (the
+ *                 state written or not, the agent stops), a crash right
+ *                 after PRECOMMITTED is durable (agent.after_precommit)
+ *                 or right after a decision is durable, before it acts.
+ *                 A dying agent sends nothing more; it crashes at the end
+ *                 of the step.
+ *    coordinator  crashes (restarting) after a forced PRECOMMIT append and
+ *                 after a precommit left; in ~30% of seeds it dies for
+ *                 good: at a random step, after its k-th precommit, or
+ *                 when a PRECOMMIT became durable.  Then whatever is sent
+ *                 to it is lost and the run ends when the agents settled
+ *                 every gid by themselves (transactions that never
+ *                 reached a prepare may stay open: nobody can end them).
+ *    checks       a leader's decide or precommit needs the same state
+ *                 durable at the sender first; a "state" reply claiming
+ *                 precommitted/committed/aborted matches the sender's
+ *                 durable state.
+ *    partition    (cfg.partition) see sim_world.h.
+ *
  *  DETERMINISM
  *  No clock, no rand(), no addresses: the only input is the seed.  The
  *  engines and part_mem keep state in czmq zhashx tables, whose iteration
@@ -90,7 +123,7 @@ static const char *const s_ev_names[] = {
 };
 
 typedef enum { TO_COORD_FROM_AGENT, TO_COORD_FROM_CLIENT, TO_AGENT,
-               TO_CLIENT } s_dst_t;
+               TO_CLIENT, TO_PEER_REQ, TO_PEER_REPLY } s_dst_t;
 typedef enum { T_COORD, T_AGENT, T_RM } s_tkind_t;
 
 typedef struct {
@@ -99,7 +132,8 @@ typedef struct {
     int kind;                   /* EV_MSG: s_dst_t; EV_TIMER: s_tkind_t */
     int node;                   /* agent or client index */
     uint64_t gen;               /* timer generation / incarnation */
-    uint64_t arg;               /* sync: ticket; client timeout: token */
+    uint64_t arg;               /* sync: ticket; client timeout: token;
+                                   peer message: the sender's index */
     size_t arg2;                /* sync: log length covered */
     char *data;                 /* EV_MSG: encoded message (owned) */
     size_t len;
@@ -120,7 +154,21 @@ typedef struct {
     unsigned crash_sync;        /* per completed fsync */
     unsigned crash_prepared;    /* per successful PREPARE */
     uint64_t sync_max, rm_max;  /* ms, fsync and database latency */
+    uint64_t long_max;          /* ms, longest long delay (3PC: bounded) */
+    /* three-phase commit */
+    unsigned persist_fail;      /* per persist: fdatasync fails */
+    unsigned crash_precommit;   /* per durable PRECOMMITTED: agent dies */
+    unsigned crash_decided;     /* per durable decision: agent dies */
+    unsigned crash_p3coord;     /* per PRECOMMIT append / precommit sent */
 } s_profile_t;
+
+/*  One entry of an agent's durable 3PC state log (latest per gid).       */
+typedef struct {
+    char gid[TPC_GID_MAX];
+    tpc_p3_t state;
+    size_t nparts;
+    char **parts, **peers;
+} s_p3rec_t;
 
 typedef struct {
     sim_world_t *w;
@@ -131,9 +179,14 @@ typedef struct {
     part_engine_config_t cfg;
     uint64_t inc;               /* incarnation: messages to older ones die */
     bool db_down;
-    bool dying;                 /* crash as soon as the RM call returns */
+    bool dying;                 /* crash as soon as the RM call returns
+                                   (3PC: at the end of the step) */
+    const char *dying_why;
     bool observe_only;          /* completions go nowhere (crash drain) */
     s_timer_t timer, rm_timer;
+    char endpoint[32];          /* its peer endpoint (3PC) */
+    s_p3rec_t *store;           /* the durable 3PC state log */
+    size_t nstore, capstore;
 } s_agent_t;
 
 typedef enum { C_IDLE, C_SUBMIT, C_BEGUN, C_EXEC, C_COMMIT, C_ROLLBACK,
@@ -166,6 +219,7 @@ struct sim_world {
     uint64_t seq;
     size_t inflight;            /* EV_MSG events in the heap */
     uint64_t link_last[4][S_CLIENTS_MAX];   /* quiet phase: FIFO links */
+    uint64_t peer_last[S_PARTS][S_PARTS];   /* ... and peer links */
     uint64_t hash;
     size_t coord_crashes, agent_crashes, db_crashes, checkpoints;
     sim_oracle_t *oracle;
@@ -177,6 +231,7 @@ struct sim_world {
     size_t nlog, caplog, durable;
     uint64_t pending_ticket, synced_ticket;
     bool sync_inflight, crash_now;
+    bool precommit_logged;      /* the last fsync made a PRECOMMIT durable */
     s_timer_t coord_timer;
     /* agents and clients */
     s_agent_t agents[S_PARTS];
@@ -184,7 +239,23 @@ struct sim_world {
     s_client_t clients[S_CLIENTS_MAX];
     size_t nclients;
     uint64_t client_timeout;
+    /* three-phase commit */
+    bool p3, partition;
+    bool coord_dead;            /* died for good: never restarted */
+    int doom;                   /* S_DOOM_*: how it dies for good */
+    uint64_t doom_step;         /* S_DOOM_STEP: at this step */
+    uint64_t doom_k;            /* S_DOOM_PRECOMMIT: after this many */
+    uint64_t precommits;        /* precommits the coordinators sent */
+    int stop_now;               /* 1: crash now, 2: die for good now */
+    int stop_part;              /* the agent of the precommit that did it */
+    bool partitioned;           /* the peer link was cut ... */
+    uint64_t part_until;        /* ... until then ... */
+    bool side[S_PARTS];         /* ... between these two sides */
+    uint64_t p3_timeout_max;
+    size_t peer_msgs, persists;
 };
+
+enum { S_DOOM_NONE, S_DOOM_STEP, S_DOOM_PRECOMMIT, S_DOOM_LOGGED };
 
 /* ---------------------------------------------------------------------
  *  Trace, digest, failures
@@ -301,9 +372,16 @@ s_at (sim_world_t *w, uint64_t at, s_ev_type_t type, int node, uint64_t gen)
  */
 
 static const char *
-s_dst_name (sim_world_t *w, int kind, int node, char *buf, size_t size)
+s_dst_name (sim_world_t *w, int kind, int node, uint64_t src, char *buf,
+            size_t size)
 {
     switch (kind) {
+    case TO_PEER_REQ:
+    case TO_PEER_REPLY:
+        snprintf (buf, size, "%s=>%s%s", w->agents[src % S_PARTS].name,
+                  w->agents[node].name, kind == TO_PEER_REPLY ? " (reply)"
+                                                              : "");
+        break;
     case TO_COORD_FROM_AGENT:
         snprintf (buf, size, "%s->coord", w->agents[node].name);
         break;
@@ -328,10 +406,16 @@ s_send (sim_world_t *w, int kind, int node, uint64_t gen, const tpc_msg_t *msg)
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &data, &len);
     char dst[64];
-    s_dst_name (w, kind, node, dst, sizeof dst);
+    s_dst_name (w, kind, node, 0, dst, sizeof dst);
     if (rc) {
         sim_oracle_fail (w->oracle, "wire: a '%s' for %s does not encode: %s",
                          tpc_msg_type_name (msg->type), dst, tpc_strerror (rc));
+        return;
+    }
+    if (w->coord_dead && (kind == TO_COORD_FROM_AGENT
+                          || kind == TO_COORD_FROM_CLIENT)) {
+        s_trace (w, "net %s lost: the coordinator is dead for good", dst);
+        free (data);
         return;
     }
     s_ev_t ev = { .type = EV_MSG, .kind = kind, .node = node, .gen = gen,
@@ -348,7 +432,7 @@ s_send (sim_world_t *w, int kind, int node, uint64_t gen, const tpc_msg_t *msg)
             copy.data = strdup (data);
             if (copy.data) {
                 copy.at = w->now + (sim_rng_chance (&w->rng, p->longdelay)
-                                    ? sim_rng_range (&w->rng, 100, 2500)
+                                    ? sim_rng_range (&w->rng, 100, p->long_max)
                                     : sim_rng_range (&w->rng, 0, p->delay_max));
                 s_trace (w, "net %s DUP at %" PRIu64 " %s", dst, copy.at,
                          data);
@@ -356,7 +440,7 @@ s_send (sim_world_t *w, int kind, int node, uint64_t gen, const tpc_msg_t *msg)
             }
         }
         ev.at = w->now + (sim_rng_chance (&w->rng, p->longdelay)
-                          ? sim_rng_range (&w->rng, 100, 2500)
+                          ? sim_rng_range (&w->rng, 100, p->long_max)
                           : sim_rng_range (&w->rng, 0, p->delay_max));
     }
     else {
@@ -367,6 +451,65 @@ s_send (sim_world_t *w, int kind, int node, uint64_t gen, const tpc_msg_t *msg)
         *last = ev.at;
     }
     s_trace (w, "net %s at %" PRIu64 " %s", dst, ev.at, data);
+    s_push (w, ev);
+}
+
+/*  Is the peer link between agents A and B cut now?                      */
+static bool
+s_cut (sim_world_t *w, size_t a, size_t b)
+{
+    return w->partitioned && w->now < w->part_until && w->side[a] != w->side[b];
+}
+
+/*  Encode MSG (borrowed) and put it on the peer link from agent SRC to
+ *  agent DST (KIND: TO_PEER_REQ or TO_PEER_REPLY).  No loss but a cut
+ *  link; delays within [0, delay_max] (3PC's synchronous assumption).   */
+static void
+s_send_peer (sim_world_t *w, int kind, size_t src, size_t dst,
+             const tpc_msg_t *msg)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = tpc_msg_encode (msg, &data, &len);
+    char name[64];
+    s_dst_name (w, kind, (int) dst, src, name, sizeof name);
+    if (rc) {
+        sim_oracle_fail (w->oracle, "wire: a '%s' for %s does not encode: %s",
+                         tpc_msg_type_name (msg->type), name,
+                         tpc_strerror (rc));
+        return;
+    }
+    w->peer_msgs++;
+    if (s_cut (w, src, dst)) {
+        s_trace (w, "net %s CUT (partition) %s", name, data);
+        free (data);
+        return;
+    }
+    s_ev_t ev = { .type = EV_MSG, .kind = kind, .node = (int) dst,
+                  .gen = w->agents[dst].inc, .arg = src, .data = data,
+                  .len = len };
+    if (w->faults) {
+        const s_profile_t *p = &w->prof;
+        if (sim_rng_chance (&w->rng, p->dup)) {
+            s_ev_t copy = ev;
+            copy.data = strdup (data);
+            if (copy.data) {
+                copy.at = w->now + sim_rng_range (&w->rng, 0, p->delay_max);
+                s_trace (w, "net %s DUP at %" PRIu64 " %s", name, copy.at,
+                         data);
+                s_push (w, copy);
+            }
+        }
+        ev.at = w->now + sim_rng_range (&w->rng, 0, p->delay_max);
+    }
+    else {
+        uint64_t *last = &w->peer_last[src][dst];
+        ev.at = w->now + sim_rng_range (&w->rng, 0, 2);
+        if (ev.at < *last)
+            ev.at = *last;
+        *last = ev.at;
+    }
+    s_trace (w, "net %s at %" PRIu64 " %s", name, ev.at, data);
     s_push (w, ev);
 }
 
@@ -467,13 +610,17 @@ s_log_push (sim_world_t *w, tpc_record_t *rec)
 static void
 s_log_durable (sim_world_t *w, size_t upto)
 {
-    for (size_t i = w->durable; i < upto && i < w->nlog; i++)
+    for (size_t i = w->durable; i < upto && i < w->nlog; i++) {
         sim_oracle_durable (w->oracle, w->log[i]);
+        if (w->log[i]->type == TPC_REC_PRECOMMIT)
+            w->precommit_logged = true;
+    }
     if (upto > w->durable)
         w->durable = upto;
 }
 
 static void s_coord_crash (sim_world_t *w, const char *why);
+static void s_coord_die (sim_world_t *w, const char *why, bool forever);
 
 static void
 s_coord_sync (sim_world_t *w)
@@ -528,6 +675,16 @@ s_coord_drain (sim_world_t *w)
             }
             else
                 s_send (w, TO_AGENT, i, w->agents[i].inc, act.msg);
+            if (act.msg->type == TPC_MSG_PRECOMMIT) {
+                w->precommits++;
+                if (w->doom == S_DOOM_PRECOMMIT
+                    && w->precommits == w->doom_k)
+                    w->stop_now = 2;
+                else if (w->faults
+                         && sim_rng_chance (&w->rng, w->prof.crash_p3coord))
+                    w->stop_now = 1;
+                w->stop_part = i;
+            }
             break;
         case COORD_ACT_APPEND:
             s_trace (w, "log append %s %s%s (ticket %" PRIu64 ")",
@@ -538,6 +695,9 @@ s_coord_drain (sim_world_t *w)
                 w->pending_ticket = act.ticket;
             if (act.rec->type == TPC_REC_COMMIT && w->faults
                 && sim_rng_chance (&w->rng, w->prof.crash_commit))
+                w->crash_now = true;
+            if (act.rec->type == TPC_REC_PRECOMMIT && w->faults
+                && sim_rng_chance (&w->rng, w->prof.crash_p3coord))
                 w->crash_now = true;
             if (s_log_push (w, act.rec))
                 act.rec = NULL;
@@ -553,6 +713,16 @@ s_coord_drain (sim_world_t *w)
             break;
         }
         coord_action_clear (&act);
+        if (w->stop_now)
+            break;
+    }
+    if (w->stop_now) {
+        bool forever = w->stop_now == 2;
+        w->stop_now = 0;
+        w->crash_now = false;
+        s_coord_die (w, forever ? "for good, right after a precommit left"
+                                : "right after a precommit left", forever);
+        return;
     }
     if (w->crash_now) {
         w->crash_now = false;
@@ -604,8 +774,29 @@ s_coord_restart (sim_world_t *w)
                   (int) i, w->coord_inc);
 }
 
+/*  The partition case: cut the peer link between agent P (the one a
+ *  precommit went to) and the others for a few p3_timeout_ms.            */
+static void
+s_partition_start (sim_world_t *w, size_t p)
+{
+    uint64_t t = w->p3_timeout_max;
+    for (size_t i = 0; i < S_PARTS; i++)
+        w->side[i] = i == p;
+    w->partitioned = true;
+    w->part_until = w->now + sim_rng_range (&w->rng, 3 * t, 5 * t);
+    s_trace (w, "PARTITION: %s cut off from the other agents until %" PRIu64,
+             w->agents[p].name, w->part_until);
+}
+
 static void
 s_coord_crash (sim_world_t *w, const char *why)
+{
+    s_coord_die (w, why, false);
+}
+
+/*  Crash the coordinator; FOREVER: it never restarts.                    */
+static void
+s_coord_die (sim_world_t *w, const char *why, bool forever)
 {
     if (!w->coord)
         return;
@@ -621,7 +812,8 @@ s_coord_crash (sim_world_t *w, const char *why)
         break;
     }
     s_trace (w, "CRASH coordinator (%s): log keeps %zu of %zu records "
-             "(%zu durable)", why, keep, w->nlog, w->durable);
+             "(%zu durable)%s", why, keep, w->nlog, w->durable,
+             forever ? "; it never restarts" : "");
     for (size_t i = keep; i < w->nlog; i++)
         free (w->log[i]);
     w->nlog = keep;
@@ -631,6 +823,12 @@ s_coord_crash (sim_world_t *w, const char *why)
     w->sync_inflight = false;
     w->pending_ticket = w->synced_ticket = 0;
     w->coord_crashes++;
+    if (forever) {
+        w->coord_dead = true;
+        if (w->partition && !w->partitioned)
+            s_partition_start (w, (size_t) w->stop_part);
+        return;
+    }
     s_at (w, w->now + sim_rng_range (&w->rng, 10, 1500), EV_COORD_RESTART, 0,
           0);
 }
@@ -651,7 +849,9 @@ s_checkpoint_one (void *arg, const tpc_record_t *rec, size_t nacked)
 
 /*  A checkpoint, as coord_server does it when the log grows: a new log
  *  holding the current EPOCH and a copy of every live decided COMMIT
- *  (coord_engine_foreach_decided), synced, and the old records dropped.
+ *  (coord_engine_foreach_decided) and every live 3PC PRECOMMIT
+ *  (coord_engine_foreach_precommitting), synced, and the old records
+ *  dropped.
  *  Only between syncs (the shell checkpoints after its flush).           */
 static void
 s_coord_checkpoint (sim_world_t *w)
@@ -669,7 +869,9 @@ s_coord_checkpoint (sim_world_t *w)
     }
     bool ok = ep && s_log_push (w, ep)
               && coord_engine_foreach_decided (w->coord, s_checkpoint_one,
-                                               w) == 0;
+                                               w) == 0
+              && coord_engine_foreach_precommitting (w->coord,
+                                                     s_checkpoint_one, w) == 0;
     if (!ok)
         sim_oracle_fail (w->oracle, "simulation: checkpoint failed");
     s_log_durable (w, w->nlog);
@@ -684,13 +886,242 @@ s_coord_checkpoint (sim_world_t *w)
  *  Agents
  */
 
+/*  Agent A's durable 3PC state of GID, or NULL.                          */
+static s_p3rec_t *
+s_store_find (s_agent_t *a, const char *gid)
+{
+    for (size_t i = 0; i < a->nstore; i++)
+        if (strcmp (a->store[i].gid, gid) == 0)
+            return &a->store[i];
+    return NULL;
+}
+
+static void
+s_strv_free (char ***v_p, size_t n)
+{
+    char **v = *v_p;
+    for (size_t i = 0; v && i < n; i++)
+        free (v[i]);
+    free (v);
+    *v_p = NULL;
+}
+
+static char **
+s_strv_dup (size_t n, char *const *v)
+{
+    char **copy = calloc (n ? n : 1, sizeof *copy);
+    for (size_t i = 0; copy && i < n; i++)
+        if (!(copy[i] = strdup (v && v[i] ? v[i] : ""))) {
+            s_strv_free (&copy, n);
+            return NULL;
+        }
+    return copy;
+}
+
+/*  Write GID's STATE into A's durable store (the fdatasync succeeded, or
+ *  failed with the data on disk anyway).                                 */
+static bool
+s_store_put (s_agent_t *a, const char *gid, tpc_p3_t state, size_t nparts,
+             char *const *parts, char *const *peers)
+{
+    sim_world_t *w = a->w;
+    s_p3rec_t *r = s_store_find (a, gid);
+    if (!r) {
+        if (a->nstore == a->capstore) {
+            size_t cap = a->capstore ? a->capstore * 2 : 16;
+            s_p3rec_t *v = realloc (a->store, cap * sizeof *v);
+            if (!v)
+                goto nomem;
+            a->store = v;
+            a->capstore = cap;
+        }
+        r = &a->store[a->nstore++];
+        memset (r, 0, sizeof *r);
+        snprintf (r->gid, sizeof r->gid, "%s", gid);
+    }
+    char **p = s_strv_dup (nparts, parts), **e = s_strv_dup (nparts, peers);
+    if (!p || !e) {
+        s_strv_free (&p, nparts);
+        s_strv_free (&e, nparts);
+        goto nomem;
+    }
+    s_strv_free (&r->parts, r->nparts);
+    s_strv_free (&r->peers, r->nparts);
+    r->parts = p;
+    r->peers = e;
+    r->nparts = nparts;
+    r->state = state;
+    w->persists++;
+    sim_oracle_p3_persist (w->oracle, a->idx, gid, state);
+    return true;
+nomem:
+    sim_oracle_fail (w->oracle, "simulation: out of memory");
+    return false;
+}
+
+static void
+s_agent_dies (s_agent_t *a, const char *why)
+{
+    if (!a->dying)
+        a->dying_why = why;
+    a->dying = true;
+}
+
+/*  3PC messages an agent sends: what it claims must be durable.          */
+static void
+s_p3_claim (s_agent_t *a, const char *to, const tpc_msg_t *msg)
+{
+    sim_world_t *w = a->w;
+    if (!msg->gid)
+        return;
+    s_p3rec_t *r = s_store_find (a, msg->gid);
+    tpc_p3_t have = r ? r->state : TPC_P3_UNKNOWN;
+    tpc_p3_t claim = TPC_P3_UNKNOWN;
+    const char *what = tpc_msg_type_name (msg->type);
+    if (msg->type == TPC_MSG_STATE) {
+        claim = msg->p3;
+        /* "aborted" with no 3PC state: it never voted yes (vote no, or a
+         * rollback before its vote) and so stops a commit; but one that
+         * voted read-only must not say so of a gid that committed (a
+         * leader would abort the gid by rule 2) */
+        if (claim == TPC_P3_ABORTED && have == TPC_P3_UNKNOWN) {
+            if (sim_oracle_committed (w->oracle, msg->gid))
+                sim_oracle_fail (w->oracle, "3pc: %s: %s told %s 'state "
+                                 "aborted' (it holds no 3PC state) but the "
+                                 "gid committed", msg->gid, a->name, to);
+            return;
+        }
+        if (claim == TPC_P3_UNKNOWN || claim == TPC_P3_UNCERTAIN) {
+            if (have == TPC_P3_PRECOMMITTED || have == TPC_P3_COMMITTED
+                || have == TPC_P3_ABORTED)
+                sim_oracle_fail (w->oracle, "3pc: %s: %s told %s 'state %s' "
+                                 "but holds %s durably", msg->gid, a->name,
+                                 to, tpc_p3_name (claim), tpc_p3_name (have));
+            return;
+        }
+    }
+    else if (msg->type == TPC_MSG_DECIDE)
+        claim = msg->outcome == TPC_OUTCOME_COMMITTED ? TPC_P3_COMMITTED
+                                                      : TPC_P3_ABORTED;
+    else if (msg->type == TPC_MSG_PRECOMMIT) {
+        if (have != TPC_P3_PRECOMMITTED && have != TPC_P3_COMMITTED)
+            sim_oracle_fail (w->oracle, "3pc: %s: leader %s sent precommit "
+                             "to %s without being pre-committed durably "
+                             "(holds %s)", msg->gid, a->name, to,
+                             tpc_p3_name (have));
+        return;
+    }
+    else
+        return;
+    if (claim != have)
+        sim_oracle_fail (w->oracle, "3pc: %s: %s sent %s %s to %s but holds "
+                         "%s durably", msg->gid, a->name, what,
+                         tpc_p3_name (claim), to, tpc_p3_name (have));
+}
+
 static int
 s_agent_send (void *arg, tpc_msg_t **msg_p)
 {
     s_agent_t *a = arg;
-    if (*msg_p)
+    if (*msg_p && a->dying)
+        s_trace (a->w, "%s: '%s' not sent: the agent is dying", a->name,
+                 tpc_msg_type_name ((*msg_p)->type));
+    else if (*msg_p) {
+        if (a->w->p3 && (*msg_p)->type == TPC_MSG_STATE)
+            s_p3_claim (a, "coord", *msg_p);
         s_send (a->w, TO_COORD_FROM_AGENT, (int) a->idx, 0, *msg_p);
+    }
     tpc_msg_destroy (msg_p);
+    return 0;
+}
+
+static int
+s_peer_send (void *arg, const char *name, const char *endpoint,
+             tpc_msg_t **msg_p)
+{
+    s_agent_t *a = arg;
+    sim_world_t *w = a->w;
+    int dst = name ? s_agent_index (w, name) : -1;
+    if (!*msg_p)
+        return TPC_EINVAL;
+    if (dst < 0 || (size_t) dst == a->idx)
+        sim_oracle_fail (w->oracle, "3pc: %s: peer_send of '%s' to %s%s",
+                         a->name, tpc_msg_type_name ((*msg_p)->type),
+                         name ? name : "(null)", dst < 0 ? ", not an agent"
+                                                         : ", itself");
+    else if (endpoint && endpoint[0]
+             && strcmp (endpoint, w->agents[dst].endpoint) != 0)
+        sim_oracle_fail (w->oracle, "3pc: %s: peer_send to %s at '%s', but "
+                         "its endpoint is '%s'", a->name, name, endpoint,
+                         w->agents[dst].endpoint);
+    else if (a->dying)
+        s_trace (w, "%s: '%s' to %s not sent: the agent is dying", a->name,
+                 tpc_msg_type_name ((*msg_p)->type), name);
+    else {
+        s_p3_claim (a, name, *msg_p);
+        s_send_peer (w, TO_PEER_REQ, a->idx, (size_t) dst, *msg_p);
+    }
+    tpc_msg_destroy (msg_p);
+    return 0;
+}
+
+static int
+s_peer_reply (void *arg, const void *from, size_t from_len,
+              tpc_msg_t **msg_p)
+{
+    s_agent_t *a = arg;
+    sim_world_t *w = a->w;
+    char name[16] = "";
+    if (from && from_len < sizeof name)
+        memcpy (name, from, from_len);
+    int dst = s_agent_index (w, name);
+    if (!*msg_p)
+        return TPC_EINVAL;
+    if (dst < 0)
+        sim_oracle_fail (w->oracle, "3pc: %s: peer_reply of '%s' to a FROM "
+                         "token (%zu bytes) that names no agent", a->name,
+                         tpc_msg_type_name ((*msg_p)->type), from_len);
+    else if (a->dying)
+        s_trace (w, "%s: '%s' reply to %s not sent: the agent is dying",
+                 a->name, tpc_msg_type_name ((*msg_p)->type), name);
+    else {
+        s_p3_claim (a, name, *msg_p);
+        s_send_peer (w, TO_PEER_REPLY, a->idx, (size_t) dst, *msg_p);
+    }
+    tpc_msg_destroy (msg_p);
+    return 0;
+}
+
+static int
+s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
+           char *const *parts, char *const *peers)
+{
+    s_agent_t *a = arg;
+    sim_world_t *w = a->w;
+    const s_profile_t *p = &w->prof;
+    if (!gid || a->dying)
+        return TPC_EIO;
+    if (w->faults && sim_rng_chance (&w->rng, p->persist_fail)) {
+        bool written = sim_rng_chance (&w->rng, 500);
+        s_trace (w, "%s: persist %s %s: FSYNC FAILS (%s on disk); the agent "
+                 "stops", a->name, gid, tpc_p3_name (state),
+                 written ? "the state is" : "nothing");
+        if (written)
+            s_store_put (a, gid, state, nparts, parts, peers);
+        s_agent_dies (a, "its state log's fdatasync failed");
+        return TPC_EIO;
+    }
+    if (!s_store_put (a, gid, state, nparts, parts, peers))
+        return TPC_ENOMEM;
+    s_trace (w, "%s: persist %s %s (durable)", a->name, gid,
+             tpc_p3_name (state));
+    if (w->faults && state == TPC_P3_PRECOMMITTED
+        && sim_rng_chance (&w->rng, p->crash_precommit))
+        s_agent_dies (a, "agent.after_precommit");
+    else if (w->faults && (state == TPC_P3_COMMITTED
+                           || state == TPC_P3_ABORTED)
+             && sim_rng_chance (&w->rng, p->crash_decided))
+        s_agent_dies (a, "a decision durable, not acted on");
     return 0;
 }
 
@@ -732,12 +1163,28 @@ s_agent_start (sim_world_t *w, s_agent_t *a)
 {
     part_engine_io_t io = { .arg = a, .send = s_agent_send,
                             .log = w->cfg.trace ? s_agent_log : NULL };
+    if (w->p3) {
+        io.peer_send = s_peer_send;
+        io.peer_reply = s_peer_reply;
+        io.persist = s_persist;
+    }
     a->eng = part_engine_new (&a->cfg, part_mem_rm (a->mem), &io);
     if (!a->eng) {
         sim_oracle_fail (w->oracle, "simulation: cannot create an agent");
         return;
     }
     a->dying = false;
+    for (size_t i = 0; i < a->nstore; i++) {
+        s_p3rec_t *r = &a->store[i];
+        int rc = part_engine_restore (a->eng, r->gid, r->state, r->nparts,
+                                      r->parts, r->peers);
+        s_trace (w, "%s: restore %s %s", a->name, r->gid,
+                 tpc_p3_name (r->state));
+        if (rc)
+            sim_oracle_fail (w->oracle, "3pc: %s: part_engine_restore %s %s "
+                             "failed: %s", a->name, r->gid,
+                             tpc_p3_name (r->state), tpc_strerror (rc));
+    }
     s_trace (w, "%s: up (incarnation %" PRIu64 ")", a->name, a->inc);
     part_engine_start (a->eng, w->now);
 }
@@ -762,6 +1209,7 @@ s_agent_crash (sim_world_t *w, s_agent_t *a, const char *why)
     }
     a->observe_only = false;
     a->dying = false;
+    a->dying_why = NULL;
     a->inc++;
     s_timer_cancel (&a->timer);
     s_timer_cancel (&a->rm_timer);
@@ -831,6 +1279,11 @@ s_client_msg (sim_world_t *w, int k, tpc_msg_type_t type)
     msg->rid = c->wait_rid = ++c->rid;
     if (type == TPC_MSG_SUBMIT || type == TPC_MSG_BEGIN)
         msg->timeout_ms = c->timeout_ms;
+    if ((type == TPC_MSG_SUBMIT || type == TPC_MSG_BEGIN) && w->p3
+        && w->ccfg.protocol != TPC_PROTO_3PC) {
+        msg->protocol = TPC_PROTO_3PC;
+        msg->has_protocol = true;
+    }
     if (type != TPC_MSG_SUBMIT && type != TPC_MSG_BEGIN)
         tpc_msg_set_str (&msg->gid, c->gid);
     return msg;
@@ -1037,8 +1490,12 @@ static void
 s_on_msg (sim_world_t *w, s_ev_t *ev)
 {
     char dst[64];
-    s_dst_name (w, ev->kind, ev->node, dst, sizeof dst);
+    s_dst_name (w, ev->kind, ev->node, ev->arg, dst, sizeof dst);
     if (ev->kind == TO_COORD_FROM_AGENT || ev->kind == TO_COORD_FROM_CLIENT) {
+        if (w->coord_dead) {
+            s_trace (w, "net %s lost: the coordinator is dead for good", dst);
+            return;
+        }
         if (!w->coord) {
             if (ev->kind == TO_COORD_FROM_AGENT
                 && !(w->faults && sim_rng_chance (&w->rng, 500))) {
@@ -1052,10 +1509,15 @@ s_on_msg (sim_world_t *w, s_ev_t *ev)
             return;
         }
     }
-    else if (ev->kind == TO_AGENT) {
+    else if (ev->kind == TO_AGENT || ev->kind == TO_PEER_REQ
+             || ev->kind == TO_PEER_REPLY) {
         s_agent_t *a = &w->agents[ev->node];
         if (!a->eng || a->inc != ev->gen) {
             s_trace (w, "net %s lost: that connection is gone", dst);
+            return;
+        }
+        if (ev->kind != TO_AGENT && s_cut (w, ev->arg, (size_t) ev->node)) {
+            s_trace (w, "net %s lost: CUT (partition)", dst);
             return;
         }
     }
@@ -1080,6 +1542,16 @@ s_on_msg (sim_world_t *w, s_ev_t *ev)
         break;
     case TO_CLIENT:
         s_client_on_msg (w, ev->node, msg);
+        break;
+    case TO_PEER_REQ: {
+        const char *from = w->agents[ev->arg].name;
+        part_engine_on_peer_request (w->agents[ev->node].eng, from,
+                                     strlen (from), &msg, w->now);
+        break;
+    }
+    case TO_PEER_REPLY:
+        part_engine_on_peer_reply (w->agents[ev->node].eng,
+                                   w->agents[ev->arg].name, &msg, w->now);
         break;
     }
     if (rc)
@@ -1118,12 +1590,18 @@ static void
 s_on_sync_done (sim_world_t *w, const s_ev_t *ev)
 {
     w->sync_inflight = false;
+    w->precommit_logged = false;
     s_log_durable (w, ev->arg2);
     w->synced_ticket = ev->arg;
     s_trace (w, "disk fsync done: ticket %" PRIu64 ", %zu records durable",
              ev->arg, w->durable);
     if (w->faults && sim_rng_chance (&w->rng, w->prof.crash_sync)) {
         s_coord_crash (w, "after the fsync, before the engine heard");
+        return;
+    }
+    if (w->doom == S_DOOM_LOGGED && w->faults && w->precommit_logged) {
+        s_coord_die (w, "for good, a PRECOMMIT durable, no precommit sent",
+                     true);
         return;
     }
     int rc = coord_engine_durable (w->coord, ev->arg, w->now);
@@ -1198,7 +1676,8 @@ s_step (sim_world_t *w, s_ev_t *ev)
         s_client_status (w, ev->node);
         break;
     case EV_COORD_RESTART:
-        s_coord_restart (w);
+        if (!w->coord_dead)
+            s_coord_restart (w);
         break;
     case EV_AGENT_RESTART:
         s_agent_start (w, a);
@@ -1223,6 +1702,20 @@ s_step (sim_world_t *w, s_ev_t *ev)
     }
     if (w->faults)
         s_random_fault (w);
+    if (w->faults && w->doom == S_DOOM_STEP && w->steps == w->doom_step
+        && !w->coord_dead) {
+        if (w->coord)
+            s_coord_die (w, "for good, at a random step", true);
+        else {
+            w->coord_dead = true;
+            s_trace (w, "the coordinator (down) never restarts");
+        }
+    }
+    for (size_t i = 0; i < S_PARTS; i++)
+        if (w->agents[i].dying && w->agents[i].eng)
+            s_agent_crash (w, &w->agents[i], w->agents[i].dying_why
+                                             ? w->agents[i].dying_why
+                                             : "dying");
     s_refresh_timers (w);
     return true;
 }
@@ -1231,23 +1724,27 @@ s_step (sim_world_t *w, s_ev_t *ev)
 static bool
 s_settled (sim_world_t *w, char *why, size_t size)
 {
-    if (!w->coord)
+    bool open_ok = w->coord_dead;
+    if (!w->coord && !w->coord_dead)
         return snprintf (why, size, "coordinator down"), false;
-    if (coord_engine_live (w->coord))
+    if (w->coord && coord_engine_live (w->coord))
         return snprintf (why, size, "coordinator has %zu live transaction(s)",
                          coord_engine_live (w->coord)), false;
     for (size_t i = 0; i < S_PARTS; i++) {
         s_agent_t *a = &w->agents[i];
         if (!a->eng || a->db_down)
             return snprintf (why, size, "%s down", a->name), false;
-        if (part_mem_prepared_count (a->mem) || part_mem_open_count (a->mem)) {
-            if (!sim_oracle_leftover (w->oracle, w->mems, why, size))
+        if (part_mem_prepared_count (a->mem)
+            || (!open_ok && part_mem_open_count (a->mem))) {
+            if (!sim_oracle_leftover (w->oracle, w->mems, open_ok, why, size))
                 snprintf (why, size, "%s holds %zu prepared, %zu open",
                           a->name, part_mem_prepared_count (a->mem),
                           part_mem_open_count (a->mem));
             return false;
         }
     }
+    if (w->p3 && sim_oracle_leftover (w->oracle, w->mems, open_ok, why, size))
+        return false;
     for (size_t k = 0; k < w->nclients; k++)
         if (w->clients[k].state != C_DONE)
             return snprintf (why, size, "client%zu not done", k), false;
@@ -1262,6 +1759,59 @@ s_settled (sim_world_t *w, char *why, size_t size)
 /* ---------------------------------------------------------------------
  *  Setup and the run
  */
+
+/*  3PC: the termination timers, the synchronous bounds, the 3PC faults
+ *  and how (whether) the coordinator dies for good.  Drawn after the 2PC
+ *  profile, so a 2PC seed draws exactly what it always did.              */
+static void
+s_profile_p3 (sim_world_t *w)
+{
+    sim_rng_t *r = &w->rng;
+    static const unsigned pfail[] = { 0, 0, 0, 5, 20 };
+    static const unsigned cpre[] = { 0, 0, 100, 300 };
+    static const unsigned cdec[] = { 0, 0, 50, 200 };
+    static const unsigned cp3[] = { 0, 0, 50, 200 };
+#define S_PICK(v) (v)[sim_rng_below (r, sizeof (v) / sizeof *(v))]
+    w->prof.persist_fail = S_PICK (pfail);
+    w->prof.crash_precommit = S_PICK (cpre);
+    w->prof.crash_decided = S_PICK (cdec);
+    w->prof.crash_p3coord = S_PICK (cp3);
+#undef S_PICK
+    uint64_t tmin = UINT64_MAX;
+    for (size_t i = 0; i < S_PARTS; i++) {
+        part_engine_config_t *c = &w->agents[i].cfg;
+        c->p3_timeout_ms = sim_rng_range (r, 1500, 3000);
+        c->p3_collect_ms = sim_rng_range (r, 150, 400);
+        c->p3_forget_ms = 600000;
+        if (c->p3_timeout_ms < tmin)
+            tmin = c->p3_timeout_ms;
+        if (c->p3_timeout_ms > w->p3_timeout_max)
+            w->p3_timeout_max = c->p3_timeout_ms;
+    }
+    /* 3PC's synchronous assumption: delays stay below p3_timeout_ms (the
+     * peer link's below p3_collect_ms / 2: delay_max <= 40) */
+    w->prof.long_max = tmin / 2;
+    unsigned pick = (unsigned) sim_rng_below (r, 100);
+    w->doom = pick < 70 ? S_DOOM_NONE : pick < 80 ? S_DOOM_STEP
+            : pick < 92 ? S_DOOM_PRECOMMIT : S_DOOM_LOGGED;
+    w->doom_step = sim_rng_range (r, 1, w->cfg.steps);
+    /* half the seeds make 3PC the coordinator's default (the clients then
+     * name no protocol), half ask for it in every begin/submit */
+    if (sim_rng_chance (r, 500))
+        w->ccfg.protocol = TPC_PROTO_3PC;
+    w->doom_k = sim_rng_range (r, 1, 6);
+    if (w->partition) {
+        /* a calm network and no other fault: the coordinator dies right
+         * after its first precommit left, and the cut does the rest */
+        w->prof.drop = w->prof.longdelay = w->prof.fault = 0;
+        w->prof.crash_commit = w->prof.crash_sync = 0;
+        w->prof.crash_prepared = w->prof.persist_fail = 0;
+        w->prof.crash_precommit = w->prof.crash_decided = 0;
+        w->prof.crash_p3coord = 0;
+        w->doom = S_DOOM_PRECOMMIT;
+        w->doom_k = 1;
+    }
+}
 
 static void
 s_profile (sim_world_t *w)
@@ -1309,6 +1859,9 @@ s_profile (sim_world_t *w)
             .forget_ms = sim_rng_range (r, 500, 3000),
             .sweep_ms = sim_rng_range (r, 500, 10000),
         };
+    w->prof.long_max = 2500;
+    if (w->p3)
+        s_profile_p3 (w);
 }
 
 static void
@@ -1316,8 +1869,14 @@ s_world_free (sim_world_t *w)
 {
     coord_engine_destroy (&w->coord);
     for (size_t i = 0; i < S_PARTS; i++) {
-        part_engine_destroy (&w->agents[i].eng);
-        part_mem_destroy (&w->agents[i].mem);
+        s_agent_t *a = &w->agents[i];
+        part_engine_destroy (&a->eng);
+        part_mem_destroy (&a->mem);
+        for (size_t j = 0; j < a->nstore; j++) {
+            s_strv_free (&a->store[j].parts, a->store[j].nparts);
+            s_strv_free (&a->store[j].peers, a->store[j].nparts);
+        }
+        free (a->store);
     }
     for (size_t i = 0; i < w->nheap; i++)
         free (w->heap[i].data);
@@ -1338,6 +1897,8 @@ s_world_new (const sim_config_t *cfg)
     w->cfg = *cfg;
     if (!w->cfg.steps)
         w->cfg.steps = 400;
+    w->partition = cfg->partition;
+    w->p3 = cfg->p3 || cfg->partition;
     sim_rng_seed (&w->rng, cfg->seed);
     w->hash = 0xcbf29ce484222325ull;
     w->faults = true;
@@ -1348,7 +1909,12 @@ s_world_new (const sim_config_t *cfg)
         a->w = w;
         a->idx = i;
         snprintf (a->name, sizeof a->name, "p%zu", i);
+        snprintf (a->endpoint, sizeof a->endpoint, "tcp://sim-p%zu:7500", i);
         a->cfg.name = a->name;
+        if (w->p3) {
+            a->cfg.peer_endpoint = a->endpoint;
+            a->cfg.verbose = cfg->trace != NULL;    /* logs only */
+        }
         part_mem_config_t mc = {
             .pool = sim_rng_range (&w->rng, 1, 6),
             .queue_max = sim_rng_range (&w->rng, 1, 16)
@@ -1365,6 +1931,7 @@ s_world_new (const sim_config_t *cfg)
         s_world_free (w);
         return NULL;
     }
+    sim_oracle_count_mixed (w->oracle, w->partition);
     /* 3-10 clients over 2.5 s per 400 fault-phase steps */
     uint64_t scale = w->cfg.steps < 400 ? 1 : w->cfg.steps / 400;
     w->nclients = sim_rng_range (&w->rng, 3, 10) * scale;
@@ -1388,6 +1955,34 @@ s_world_new (const sim_config_t *cfg)
                  w->ccfg.abort_linger_ms,
                  w->ccfg.reply_on == COORD_REPLY_ON_APPLIED ? "applied"
                                                             : "decision");
+        if (w->p3) {
+            static const char *const dooms[] = {
+                "never", "at a random step", "after a precommit",
+                "once a PRECOMMIT is durable"
+            };
+            fprintf (w->cfg.trace, "  3pc%s: p3_timeout %" PRIu64 "/%" PRIu64
+                     "/%" PRIu64 " collect %" PRIu64 "/%" PRIu64 "/%" PRIu64
+                     " ms; long delays <= %" PRIu64 " ms; persist_fail %u "
+                     "crash_precommit %u crash_decided %u crash_p3coord %u; "
+                     "protocol %s; the coordinator dies for good: %s",
+                     w->partition
+                     ? " (partition)" : "",
+                     w->agents[0].cfg.p3_timeout_ms,
+                     w->agents[1].cfg.p3_timeout_ms,
+                     w->agents[2].cfg.p3_timeout_ms,
+                     w->agents[0].cfg.p3_collect_ms,
+                     w->agents[1].cfg.p3_collect_ms,
+                     w->agents[2].cfg.p3_collect_ms, p->long_max,
+                     p->persist_fail, p->crash_precommit, p->crash_decided,
+                     p->crash_p3coord, w->ccfg.protocol == TPC_PROTO_3PC
+                     ? "the coordinator's default" : "asked by the clients",
+                     dooms[w->doom]);
+            if (w->doom == S_DOOM_STEP)
+                fprintf (w->cfg.trace, " (step %" PRIu64 ")", w->doom_step);
+            if (w->doom == S_DOOM_PRECOMMIT)
+                fprintf (w->cfg.trace, " (#%" PRIu64 ")", w->doom_k);
+            fputc ('\n', w->cfg.trace);
+        }
         for (size_t k = 0; k < w->nclients; k++) {
             s_client_t *c = &w->clients[k];
             fprintf (w->cfg.trace, "  client%zu: %s%s%s:", k,
@@ -1449,7 +2044,7 @@ sim_world_run (const sim_config_t *cfg, sim_result_t *result)
     }
     if (!sim_oracle_violation (w->oracle)) {
         s_trace (w, "quiescent: checking the end state");
-        sim_oracle_check_final (w->oracle, w->mems);
+        sim_oracle_check_final (w->oracle, w->mems, w->coord_dead);
     }
     const char *v = sim_oracle_violation (w->oracle);
     if (v) {
@@ -1468,6 +2063,12 @@ sim_world_run (const sim_config_t *cfg, sim_result_t *result)
     result->agent_crashes = w->agent_crashes;
     result->db_crashes = w->db_crashes;
     result->checkpoints = w->checkpoints;
+    result->p3_gids = sim_oracle_p3_gids (w->oracle);
+    result->coord_dead = w->coord_dead;
+    result->partitioned = w->partitioned;
+    result->mixed = sim_oracle_mixed (w->oracle);
+    result->peer_msgs = w->peer_msgs;
+    result->persists = w->persists;
     result->hash = w->hash;
     s_world_free (w);
     return 0;

@@ -14,6 +14,23 @@
  *  and no transaction is left anywhere (or a bound is hit: a liveness
  *  violation).  sim_oracle checks the invariants after every step and at
  *  the end.
+ *
+ *  THREE-PHASE COMMIT (cfg.p3).  Every client transaction asks for 3PC.
+ *  The agents gain a peer link (getstate, precommit, decide and their
+ *  replies travel agent to agent), a durable 3PC state log each (kept
+ *  across crashes and handed back with part_engine_restore), and the
+ *  termination timers.  The synchronous assumption of 3PC holds in these
+ *  runs: the peer link loses nothing and delivers well within
+ *  p3_collect_ms, every other delay stays below p3_timeout_ms.  In a share
+ *  of seeds the coordinator dies for good (never restarted): the agents
+ *  must still decide every gid they voted yes on (non-blocking).
+ *
+ *  PARTITION (cfg.partition, implies cfg.p3).  A calm network; the
+ *  coordinator dies for good right after its first precommit left, and
+ *  the peer link is cut between that precommit's agent and the others for
+ *  a few p3_timeout_ms.  Each side elects its own termination leader: the
+ *  classic rule then commits on one side and aborts on the other.  Such a
+ *  mixed outcome is counted (sim_result_t.mixed), not a violation.
  */
 #ifndef SIM_WORLD_H
 #define SIM_WORLD_H
@@ -28,6 +45,8 @@ typedef struct {
     uint64_t seed;
     uint64_t steps;             /* fault-phase steps; 0 = 400 */
     FILE *trace;                /* verbose trace of every step, or NULL */
+    bool p3;                    /* three-phase commit */
+    bool partition;             /* the partition case (implies p3) */
 } sim_config_t;
 
 typedef struct {
@@ -43,6 +62,13 @@ typedef struct {
     size_t aborted;             /* gids the coordinator aborted */
     size_t heard_committed;     /* gids a client heard "committed" for */
     size_t coord_crashes, agent_crashes, db_crashes, checkpoints;
+    /* three-phase commit */
+    size_t p3_gids;             /* gids run with 3PC */
+    bool coord_dead;            /* the coordinator died for good */
+    bool partitioned;           /* the peer link was cut */
+    size_t mixed;               /* 3PC gids with a mixed outcome (partition) */
+    size_t peer_msgs;           /* messages sent over the peer link */
+    size_t persists;            /* 3PC states made durable */
 } sim_result_t;
 
 /*  Run one seed to the end and fill *RESULT.  Returns 0, or TPC_ENOMEM

@@ -1,8 +1,9 @@
-/*  tpc_sim: the seeded simulation of tpc's atomic commit (2PC).
+/*  tpc_sim: the seeded simulation of tpc's atomic commit (2PC and 3PC).
  *
  *      tpc_sim [--seeds N] [--first S] [--steps N] [--jobs J]
- *              [--recheck K] [--protocol 2pc]
- *      tpc_sim --seed S [-v] [--steps N]
+ *              [--recheck K] [--protocol 2pc|3pc] [--partition]
+ *              [--partition-seeds N]
+ *      tpc_sim --seed S [--protocol 2pc|3pc | --partition] [-v] [--steps N]
  *
  *  Runs seeds FIRST .. FIRST+N-1 (default 1 .. 10000), each a whole world
  *  (sim_world.h): the coordinator engine, three agents over in-memory
@@ -12,13 +13,24 @@
  *  `--seed S -v` replays that seed alone with a trace of every step.
  *  --jobs runs seeds in that many worker processes (default: 2, or 1 for
  *  one seed); --recheck K runs every K-th seed (default 100) twice and
- *  counts a different trace digest as a violation (determinism).  The
- *  last line:
+ *  counts a different trace digest as a violation (determinism).
+ *
+ *  Without --protocol or --partition it runs three passes: the 2PC
+ *  worlds, the 3PC worlds (N seeds each) and the partition case
+ *  (--partition-seeds, default 1000); --protocol 2pc|3pc runs that pass
+ *  alone, --partition the partition case alone (N seeds).  Each pass ends
+ *  with its line:
  *
  *      sim protocol=2pc seeds=<n> steps=<total steps> violations=<v>
+ *      sim protocol=3pc seeds=<n> steps=<total steps> violations=<v>
+ *      sim protocol=3pc partition seeds=<n> mixed=<seeds with a mixed
+ *                                                 outcome>
  *
- *  Exit status: 0 when no seed violated anything, 1 otherwise, 2 on bad
- *  usage.
+ *  The partition case shows the documented hazard of 3PC's classic
+ *  termination rule under a partition: its mixed outcomes are expected
+ *  and counted, and whatever else it finds is printed but does not change
+ *  the exit status.  Exit status: 0 when no 2PC or 3PC seed violated
+ *  anything, 1 otherwise, 2 on bad usage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,10 +45,14 @@
 
 #define S_JOBS_MAX 64
 
+typedef enum { S_2PC, S_3PC, S_PARTITION, S_MODES } s_mode_t;
+
 typedef struct {
-    uint64_t first, seeds, steps, recheck;
+    uint64_t first, seeds, steps, recheck, partition_seeds;
     unsigned jobs;
     bool one, verbose;
+    bool run[S_MODES];          /* the passes to run */
+    s_mode_t mode;              /* the pass running */
 } s_opts_t;
 
 typedef struct {
@@ -44,15 +60,23 @@ typedef struct {
     uint64_t txns, committed, aborted, heard_committed;
     uint64_t coord_crashes, agent_crashes, db_crashes, checkpoints;
     uint64_t sim_ms;
+    uint64_t p3_gids, coord_dead, partitioned, mixed, mixed_seeds;
+    uint64_t peer_msgs, persists;
 } s_totals_t;
+
+static const char *const s_mode_flags[S_MODES] = {
+    " --protocol 2pc", " --protocol 3pc", " --partition"
+};
 
 static void
 s_usage (FILE *f)
 {
     fprintf (f,
         "usage: tpc_sim [--seeds N] [--first S] [--steps N] [--jobs J]\n"
-        "               [--recheck K] [--protocol 2pc]\n"
-        "       tpc_sim --seed S [-v] [--steps N]\n"
+        "               [--recheck K] [--protocol 2pc|3pc] [--partition]\n"
+        "               [--partition-seeds N]\n"
+        "       tpc_sim --seed S [--protocol 2pc|3pc | --partition] [-v] "
+        "[--steps N]\n"
         "  --seeds N     run N seeds (default 10000) starting at --first "
         "(default 1)\n"
         "  --seed S      run seed S alone (replay); -v traces every step\n"
@@ -61,7 +85,14 @@ s_usage (FILE *f)
         "  --recheck K   run every K-th seed twice, compare the traces "
         "(default 100;\n"
         "                0 = never)\n"
-        "  --protocol P  only 2pc\n");
+        "  --protocol P  run only the 2pc or the 3pc pass (default: both, "
+        "then\n"
+        "                the partition case)\n"
+        "  --partition   run only the 3PC partition case (counts mixed "
+        "outcomes)\n"
+        "  --partition-seeds N  seeds of the partition case when all "
+        "passes run\n"
+        "                (default 1000)\n");
 }
 
 static bool
@@ -81,8 +112,9 @@ s_number (const char *text, uint64_t *out)
 static int
 s_parse (int argc, char **argv, s_opts_t *o)
 {
-    *o = (s_opts_t) { .first = 1, .seeds = 10000, .jobs = 2, .recheck = 100 };
-    bool jobs_given = false;
+    *o = (s_opts_t) { .first = 1, .seeds = 10000, .jobs = 2, .recheck = 100,
+                      .partition_seeds = 1000 };
+    bool jobs_given = false, chosen = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -96,12 +128,18 @@ s_parse (int argc, char **argv, s_opts_t *o)
             exit (0);
         }
         if (!strcmp (a, "--protocol")) {
-            if (!v || strcmp (v, "2pc")) {
-                fprintf (stderr, "tpc_sim: --protocol: only 2pc is "
-                         "simulated\n");
+            if (!v || (strcmp (v, "2pc") && strcmp (v, "3pc"))) {
+                fprintf (stderr, "tpc_sim: --protocol: 2pc or 3pc\n");
                 return -1;
             }
+            o->run[strcmp (v, "2pc") ? S_3PC : S_2PC] = true;
+            chosen = true;
             i++;
+            continue;
+        }
+        if (!strcmp (a, "--partition")) {
+            o->run[S_PARTITION] = true;
+            chosen = true;
             continue;
         }
         if (!s_number (v, &n)) {
@@ -126,15 +164,28 @@ s_parse (int argc, char **argv, s_opts_t *o)
         }
         else if (!strcmp (a, "--recheck"))
             o->recheck = n;
+        else if (!strcmp (a, "--partition-seeds"))
+            o->partition_seeds = n;
         else {
             fprintf (stderr, "tpc_sim: bad option %s %s\n", a, v);
             return -1;
         }
     }
+    if (!chosen)        /* every pass; a replay defaults to 2pc */
+        for (int m = 0; m < S_MODES; m++)
+            o->run[m] = !o->one || m == S_2PC;
+    if (o->one) {
+        int n = 0;
+        for (int m = 0; m < S_MODES; m++)
+            n += o->run[m];
+        if (n != 1) {
+            fprintf (stderr, "tpc_sim: --seed replays one pass: give one "
+                     "--protocol or --partition\n");
+            return -1;
+        }
+    }
     if (o->seeds == 1 && !jobs_given)
         o->jobs = 1;
-    if (o->jobs > o->seeds)
-        o->jobs = (unsigned) o->seeds;
     return 0;
 }
 
@@ -144,7 +195,9 @@ static bool
 s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
 {
     sim_config_t cfg = { .seed = seed, .steps = o->steps,
-                         .trace = o->verbose ? stdout : NULL };
+                         .trace = o->verbose ? stdout : NULL,
+                         .p3 = o->mode != S_2PC,
+                         .partition = o->mode == S_PARTITION };
     sim_result_t r;
     if (sim_world_run (&cfg, &r) != 0) {
         printf ("tpc_sim: seed %" PRIu64 ": out of memory\n", seed);
@@ -162,6 +215,13 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
     t->db_crashes += r.db_crashes;
     t->checkpoints += r.checkpoints;
     t->sim_ms += r.sim_ms;
+    t->p3_gids += r.p3_gids;
+    t->coord_dead += r.coord_dead;
+    t->partitioned += r.partitioned;
+    t->mixed += r.mixed;
+    t->mixed_seeds += r.mixed > 0;
+    t->peer_msgs += r.peer_msgs;
+    t->persists += r.persists;
     if (!r.violation[0] && o->recheck && seed % o->recheck == 0) {
         sim_result_t again;
         cfg.trace = NULL;
@@ -172,7 +232,7 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
                       " (first: %" PRIu64 ", %016" PRIx64 ")", again.steps,
                       again.hash, r.steps, r.hash);
     }
-    if (o->verbose || o->one)
+    if (o->verbose || o->one) {
         printf ("seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " ms, %zu "
                 "transactions (%zu durably committed, %zu aborted by the "
                 "coordinator, %zu heard committed), crashes: %zu "
@@ -180,15 +240,25 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
                 "\n", seed, r.steps, r.sim_ms, r.txns, r.committed,
                 r.aborted, r.heard_committed, r.coord_crashes,
                 r.agent_crashes, r.db_crashes, r.hash);
+        if (o->mode != S_2PC)
+            printf ("seed %" PRIu64 ": 3pc: %zu gids, coordinator %s, %s%zu "
+                    "mixed, %zu peer messages, %zu states made durable\n",
+                    seed, r.p3_gids, r.coord_dead ? "dead for good"
+                                                  : "alive at the end",
+                    r.partitioned ? "partitioned, " : "", r.mixed,
+                    r.peer_msgs, r.persists);
+    }
     if (!r.violation[0])
         return true;
     t->violations++;
     char steps[48] = "";
     if (o->steps)
         snprintf (steps, sizeof steps, " --steps %" PRIu64, o->steps);
-    printf ("VIOLATION seed=%" PRIu64 " step=%" PRIu64 " t=%" PRIu64 "ms: %s\n"
-            "  replay: tests/sim/tpc_sim --seed %" PRIu64 "%s -v\n", seed,
-            r.violation_step, r.violation_ms, r.violation, seed, steps);
+    printf ("%sVIOLATION seed=%" PRIu64 " step=%" PRIu64 " t=%" PRIu64
+            "ms: %s\n  replay: tests/sim/tpc_sim --seed %" PRIu64 "%s%s -v\n",
+            o->mode == S_PARTITION ? "partition: " : "", seed,
+            r.violation_step, r.violation_ms, r.violation, seed,
+            s_mode_flags[o->mode], steps);
     fflush (stdout);
     return false;
 }
@@ -208,6 +278,13 @@ s_add (s_totals_t *sum, const s_totals_t *t)
     sum->db_crashes += t->db_crashes;
     sum->checkpoints += t->checkpoints;
     sum->sim_ms += t->sim_ms;
+    sum->p3_gids += t->p3_gids;
+    sum->coord_dead += t->coord_dead;
+    sum->partitioned += t->partitioned;
+    sum->mixed += t->mixed;
+    sum->mixed_seeds += t->mixed_seeds;
+    sum->peer_msgs += t->peer_msgs;
+    sum->persists += t->persists;
 }
 
 /*  Worker J of o->jobs: seeds first + J, first + J + jobs, ...  Writes
@@ -223,19 +300,18 @@ s_worker (const s_opts_t *o, unsigned j, int fd)
     (void) n;
 }
 
-int
-main (int argc, char **argv)
+/*  One pass (o->mode) over o->seeds seeds; its totals into *TOTAL.
+ *  Returns 0, or 2 when a worker could not be started.                   */
+static int
+s_pass (const s_opts_t *o_in, s_totals_t *total)
 {
-    s_opts_t o;
-    if (s_parse (argc, argv, &o)) {
-        s_usage (stderr);
-        return 2;
-    }
-    setvbuf (stdout, NULL, _IOLBF, 0);
-    s_totals_t total = { 0 };
+    s_opts_t o = *o_in;
+    if (o.jobs > o.seeds)
+        o.jobs = (unsigned) o.seeds;
+    *total = (s_totals_t) { 0 };
     if (o.jobs <= 1) {
         for (uint64_t i = 0; i < o.seeds; i++)
-            s_run_seed (&o, o.first + i, &total);
+            s_run_seed (&o, o.first + i, total);
     }
     else {
         int fds[S_JOBS_MAX];
@@ -254,6 +330,8 @@ main (int argc, char **argv)
             }
             if (pids[j] == 0) {
                 close (p[0]);
+                for (unsigned k = 0; k < j; k++)
+                    close (fds[k]);
                 s_worker (&o, j, p[1]);
                 _exit (0);
             }
@@ -269,23 +347,75 @@ main (int argc, char **argv)
             if (n != (ssize_t) sizeof t || !WIFEXITED (status)
                 || WEXITSTATUS (status)) {
                 printf ("tpc_sim: worker %u died (status %d)\n", j, status);
-                total.violations++;
+                total->violations++;
                 continue;
             }
-            s_add (&total, &t);
+            s_add (total, &t);
         }
     }
-    if (!o.one)
-        printf ("sim figures: %" PRIu64 " transactions, %" PRIu64 " durably "
-                "committed, %" PRIu64 " aborted by the coordinator, %" PRIu64
-                " heard committed by clients; crashes: %" PRIu64
+    return 0;
+}
+
+static void
+s_report (const s_opts_t *o, const s_totals_t *t)
+{
+    if (!o->one) {
+        printf ("sim figures%s: %" PRIu64 " transactions, %" PRIu64
+                " durably committed, %" PRIu64 " aborted by the coordinator, %"
+                PRIu64 " heard committed by clients; crashes: %" PRIu64
                 " coordinator, %" PRIu64 " agent, %" PRIu64 " database; %"
-                PRIu64 " checkpoints; %" PRIu64 " s simulated\n", total.txns,
-                total.committed, total.aborted, total.heard_committed,
-                total.coord_crashes, total.agent_crashes, total.db_crashes,
-                total.checkpoints, total.sim_ms / 1000);
-    printf ("sim protocol=2pc seeds=%" PRIu64 " steps=%" PRIu64
-            " violations=%" PRIu64 "\n", total.seeds, total.steps,
-            total.violations);
-    return total.violations ? 1 : 0;
+                PRIu64 " checkpoints; %" PRIu64 " s simulated\n",
+                o->mode == S_2PC ? "" : o->mode == S_3PC ? " (3pc)"
+                                                         : " (partition)",
+                t->txns, t->committed, t->aborted, t->heard_committed,
+                t->coord_crashes, t->agent_crashes, t->db_crashes,
+                t->checkpoints, t->sim_ms / 1000);
+        if (o->mode != S_2PC)
+            printf ("sim figures%s: %" PRIu64 " 3pc gids, %" PRIu64 " states "
+                    "made durable, %" PRIu64 " peer messages; the coordinator "
+                    "died for good in %" PRIu64 " seeds; %" PRIu64
+                    " partitioned; %" PRIu64 " mixed gids%s\n",
+                    o->mode == S_3PC ? " (3pc)" : " (partition)", t->p3_gids,
+                    t->persists, t->peer_msgs, t->coord_dead, t->partitioned,
+                    t->mixed, o->mode == S_PARTITION && t->violations
+                              ? " (and other findings above: not counted)"
+                              : "");
+    }
+    if (o->mode == S_PARTITION)
+        printf ("sim protocol=3pc partition seeds=%" PRIu64 " mixed=%" PRIu64
+                "\n", t->seeds, t->mixed_seeds);
+    else
+        printf ("sim protocol=%s seeds=%" PRIu64 " steps=%" PRIu64
+                " violations=%" PRIu64 "\n", o->mode == S_2PC ? "2pc" : "3pc",
+                t->seeds, t->steps, t->violations);
+}
+
+int
+main (int argc, char **argv)
+{
+    s_opts_t o;
+    if (s_parse (argc, argv, &o)) {
+        s_usage (stderr);
+        return 2;
+    }
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    bool all = o.run[S_2PC] && o.run[S_3PC] && o.run[S_PARTITION];
+    int status = 0;
+    for (int m = 0; m < S_MODES; m++) {
+        if (!o.run[m])
+            continue;
+        s_opts_t pass = o;
+        pass.mode = (s_mode_t) m;
+        if (m == S_PARTITION && all && !o.one)
+            pass.seeds = o.partition_seeds;
+        if (pass.seeds == 0)
+            continue;
+        s_totals_t total;
+        if (s_pass (&pass, &total))
+            return 2;
+        s_report (&pass, &total);
+        if (m != S_PARTITION && total.violations)
+            status = 1;
+    }
+    return status;
 }
