@@ -906,6 +906,21 @@ s_start_prepare (part_engine_t *self, s_rec_t *rec, const tpc_msg_t *msg,
         if (p3)
             s_p3_free (&p3);
     }
+    if (rec->p3 && rec->p3_why) {
+        /* nothing durable: never prepare (found by the simulation, seed
+         * 7464: a crash would leave a prepared gid with no 3PC state, which
+         * only a coordinator could settle); vote no and roll back */
+        const char *why = rec->p3_why;
+        rec->p3 = false;
+        rec->p3_why = NULL;
+        if (msg == rec->cur)
+            tpc_msg_destroy (&rec->cur);    /* its statements never ran */
+        s_vote (self, rec->gid, TPC_VOTE_NO, why);
+        s_set_reason (rec, why);
+        rec->want = TPC_OUTCOME_ABORTED;
+        s_advance (self, rec, now);
+        return;
+    }
     rec->maybe_prepared = true;
     rec->interrupted = false;
     s_set_state (self, rec, S_PREPARING, now);

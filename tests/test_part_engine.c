@@ -1446,6 +1446,8 @@ test_3pc_persist_failure (void)
     s_work3 (&fx, G1, "INSERT a");
     s_pump (&fx);
     s_expect_vote (&fx, G1, TPC_VOTE_NO, "state log");
+    /* never even prepared: a crash could leave it prepared with no state */
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_PREPARE), 0);
     CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
     CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
     /* asked by a peer it says aborted (it never voted yes) */
@@ -1459,6 +1461,7 @@ test_3pc_persist_failure (void)
     s_pump (&fx);
     s_expect_vote (&fx, G1, TPC_VOTE_NO, "durable");
     CU_ASSERT_EQUAL (s_ev (&fx, "send vote yes"), -1);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_PREPARE), 0);
     CU_ASSERT_EQUAL (part_mem_prepared_count (fx.mem), 0);
     CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNKNOWN);
     s_peer_ask (&fx, "b2", TPC_MSG_GETSTATE, G1, 0);
