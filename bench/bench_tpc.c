@@ -9,6 +9,7 @@
 typedef struct {
     tpc_client_t *client;
     const char *part[2];
+    const char *protocol;
 } s_session_t;
 
 static void *
@@ -30,6 +31,7 @@ s_open (const bench_work_config_t *cfg, int thread, char *err, size_t errlen)
     }
     s->part[0] = cfg->part1 ? cfg->part1 : "db1";
     s->part[1] = cfg->part2 ? cfg->part2 : "db2";
+    s->protocol = cfg->protocol;
     return s;
 }
 
@@ -49,7 +51,9 @@ s_run (void *session, const bench_txn_t *t, char *err, size_t errlen)
     };
     char gid[TPC_CLIENT_GID_MAX] = "", reason[256] = "";
     tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
-    int rc = tpc_submit (s->client, stmts, 2, NULL, gid, &outcome, reason, sizeof reason);
+    tpc_txn_opts_t topts = { .protocol = s->protocol };
+    int rc = tpc_submit (s->client, stmts, 2, &topts, gid, &outcome, reason,
+                         sizeof reason);
     if (rc == 0 && outcome == TPC_CLIENT_COMMITTED)
         return 0;
     if (rc == TPC_CLIENT_EABORTED)

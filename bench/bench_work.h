@@ -21,6 +21,7 @@ typedef struct {
     const char *coordinator;    /* tpc endpoint (tpc) */
     const char *part1;          /* participant names (tpc) */
     const char *part2;
+    const char *protocol;       /* tpc: "2pc", "3pc" or NULL (coordinator's) */
     int lock_timeout_ms;        /* SET lock_timeout on every connection */
     int timeout_ms;             /* tpc client call timeout */
 } bench_work_config_t;

@@ -4,6 +4,7 @@
  *    tpc_bench --mode bare|floor|plain|tpc [--clients N] [--seconds S]
  *              [--warmup S] [--rate R] [--rows N] [--db1 CI --db2 CI]
  *              [--coordinator EP] [--part1 NAME --part2 NAME]
+ *              [--protocol 2pc|3pc]
  *              [--label NAME] [--hist-out FILE] [--progress]
  *    tpc_bench --merge FILE...
  *
@@ -311,6 +312,7 @@ s_usage (FILE *f)
         "  --coordinator EP     tpc coordinator's client endpoint (tpc; default %s)\n"
         "  --part1 NAME         participant of database 1 (tpc; default db1)\n"
         "  --part2 NAME         participant of database 2 (tpc; default db2)\n"
+        "  --protocol P         tpc: 2pc or 3pc (default: the coordinator's)\n"
         "  --timeout-ms N       tpc client call timeout (default 30000)\n"
         "  --label NAME         mode name in the output (e.g. tpc-mem)\n"
         "  --seed N             random seed (default 1)\n"
@@ -363,6 +365,7 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
         { "coordinator", required_argument, NULL, 'C' },
         { "part1", required_argument, NULL, 'P' },
         { "part2", required_argument, NULL, 'Q' },
+        { "protocol", required_argument, NULL, 'R' },
         { "timeout-ms", required_argument, NULL, 'T' },
         { "label", required_argument, NULL, 'l' },
         { "seed", required_argument, NULL, 'S' },
@@ -413,6 +416,11 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
         case 'C': o->wcfg.coordinator = optarg; break;
         case 'P': o->wcfg.part1 = optarg; break;
         case 'Q': o->wcfg.part2 = optarg; break;
+        case 'R':
+            if (strcmp (optarg, "2pc") && strcmp (optarg, "3pc"))
+                bad = "--protocol wants 2pc or 3pc";
+            o->wcfg.protocol = optarg;
+            break;
         case 'T':
             if (s_number (optarg, 1, 3600000, &v) < 0 || v != (int) v)
                 bad = "--timeout-ms wants a whole number 1 .. 3600000";
