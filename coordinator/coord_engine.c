@@ -79,8 +79,9 @@
  *           |           |        |    (txn, vote, agent gone, send failed)
  *           |           |        |    leaves this state (s_on_state)
  *   state precommitted  |   state aborted from any (a termination leader
- *   from every yes      |   decided): ABORT lazy, decide(aborted) to
- *   voter, or state     |   every yes voter -> ABORTING (s_abort)
+ *   from every yes      |   decided): ABORT forced (not waited for),
+ *   voter, or state     |   decide(aborted) to every yes voter
+ *                       |   -> ABORTING (s_abort)
  *   committed from any  |
  *   (a leader decided): +--> rollback: refused (TPC_ESTATE); commit
  *   append COMMIT,           retry: answered at the outcome; resolve:

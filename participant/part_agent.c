@@ -335,6 +335,7 @@ s_peer_setup (part_agent_t *self, s_peer_t *p, char *err, size_t errlen)
 {
     tpc_curve_cert_t server;
     int linger = 0, hwm = 10000;
+    int64_t maxmsg = TPC_MSG_MAX_SIZE_DEFAULT;
     if (!p->name || !p->endpoint) {
         snprintf (err, errlen, "out of memory");
         return -1;
@@ -344,7 +345,8 @@ s_peer_setup (part_agent_t *self, s_peer_t *p, char *err, size_t errlen)
         || zmq_setsockopt (p->sock, ZMQ_ROUTING_ID, self->name, strlen (self->name))
         || zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof linger)
         || zmq_setsockopt (p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
-        || zmq_setsockopt (p->sock, ZMQ_RCVHWM, &hwm, sizeof hwm)) {
+        || zmq_setsockopt (p->sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (p->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
         snprintf (err, errlen, "cannot make a socket: %s", zmq_strerror (errno));
         return -1;
     }
@@ -904,6 +906,7 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
         }
     }
     int linger = 0, hwm = 100000, on = 1;
+    int64_t maxmsg = TPC_MSG_MAX_SIZE_DEFAULT;  /* larger: never read in */
     self->router = zmq_socket (self->zctx, ZMQ_ROUTER);
     if (!self->router
         || zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger)
@@ -911,6 +914,7 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
         || zmq_setsockopt (self->router, ZMQ_RCVHWM, &hwm, sizeof hwm)
         || zmq_setsockopt (self->router, ZMQ_ROUTER_HANDOVER, &on, sizeof on)
         || zmq_setsockopt (self->router, ZMQ_ROUTER_MANDATORY, &on, sizeof on)
+        || zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)
         || (self->curve && tpc_curve_server_setup (self->router, &self->cert,
                                                    COORD_ZAP_AGENTS))) {
         snprintf (errbuf, errlen, "peer link: %s", zmq_strerror (errno));
@@ -980,7 +984,12 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
     if (!self->sock)
         goto zerr;
     int linger = 500, hwm = 100000;
+    /* a frame over twice the decoder's limit is never read into memory
+     * (ZeroMQ drops the connection, which comes back); one between the
+     * two is refused by the decoder, logged and dropped */
+    int64_t maxmsg = 2 * (int64_t) TPC_MSG_MAX_SIZE_DEFAULT;
     if (zmq_setsockopt (self->sock, ZMQ_ROUTING_ID, self->name, strlen (self->name)) != 0
+        || zmq_setsockopt (self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
         || zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0
         || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
         || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)

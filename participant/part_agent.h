@@ -15,7 +15,7 @@
  *
  *      tpc-participant: ready name=<name> backend=<pg|mem> prepared_found=<k>
  *
- *  THREE-PHASE COMMIT (notes/3pc.md)
+ *  THREE-PHASE COMMIT (ARCHITECTURE.md, "Three-phase commit")
  *  - State log: with config->state_dir the agent opens a part_state log
  *    there (a corrupt or locked one: part_agent_new fails), hands every
  *    gid it holds to part_engine_restore before the engine starts, and

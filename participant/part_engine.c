@@ -66,14 +66,16 @@
  *    answer, stale completion) never change a decision.
  *
  *  THREE-PHASE COMMIT (prepare / work then=prepare with protocol 3pc;
- *  notes/3pc.md).  Besides its record above, such a gid has a 3PC state
+ *  ARCHITECTURE.md, "Three-phase commit").  Besides its record above, such a gid has a 3PC state
  *  (s_p3_t), made durable through io->persist (fdatasync'd by the shell)
  *  BEFORE the engine acts on it.  Each arrow names its function.
  *
- *   (none) --PREPARE durable (s_on_prepared): persist UNCERTAIN (with the
- *             CanCommit's parts and peers), then VOTE YES---> UNCERTAIN
- *             (persist missing or failing: vote no, ROLLBACK PREPARED;
- *             RM read-only: vote readonly, nothing kept - see below)
+ *   (none) --prepare (s_start_prepare): persist UNCERTAIN (with the
+ *             CanCommit's parts and peers) FIRST, then PREPARE (kept even
+ *             read-only: keep_readonly), timer unarmed; PREPARE durable
+ *             (s_on_prepared): VOTE YES, timer armed------> UNCERTAIN
+ *             (persist missing or failing: vote no, never prepared, ROLLBACK;
+ *             PREPARE failed: persist ABORTED, vote no)
  *   UNCERTAIN --precommit (coordinator or leader; s_p3_precommit):
  *             persist, reply state precommitted-----------> PRECOMMITTED
  *   UNCERTAIN --the coordinator's precommit after a peer's getstate was
@@ -122,10 +124,14 @@
  *    only a decision seen is adopted, never rule 3 or 4 (a silent peer is
  *    taken for crashed, an unasked one is not); the coordinator (and the
  *    2PC query path) settles the gid.
- *  - a 3PC transaction that wrote nothing is committed by the RM at
- *    PREPARE (part_rm.h offers no way to keep it prepared): it votes
- *    readonly and keeps no state (it says UNKNOWN), as in 2PC; it has
- *    nothing to commit or abort, and never leads a termination.
+ *  - UNCERTAIN is durable before the database prepares, so no prepared
+ *    3PC gid ever lacks its state, and a 3PC prepare never votes readonly
+ *    (part_rm keep_readonly): UNKNOWN means "never voted yes".  A peer's
+ *    decide about a gid with no 3PC state here is never applied; a peer
+ *    request from an agent not among the gid's participants is ignored.
+ *  - a gid restored undecided (this agent was down) leads only a round
+ *    that reached every participant (it may adopt a decision it sees):
+ *    a round it missed may have decided without it.
  *  - getstate is answered with the durable state; a gid never voted yes
  *    on and aborted here says "aborted", anything else "unknown".
  *  - a peer's decide is answered with "state" at once (the durable
@@ -900,7 +906,10 @@ s_start_prepare (part_engine_t *self, s_rec_t *rec, const tpc_msg_t *msg,
         else if (s_p3_insert (self, p3) != 0)
             rec->p3_why = "out of memory in the agent";
         else {
-            s_p3_wait (self, p3, now);
+            /* no termination while the database prepares (its statements
+             * may run long): the timer starts with the yes vote */
+            p3->phase = T_WAIT;
+            p3->at = UINT64_MAX;
             p3 = NULL;
         }
         if (p3)
@@ -1050,10 +1059,11 @@ static void
 s_on_prepare (part_engine_t *self, s_rec_t *rec, tpc_msg_t *msg, bool queued,
               uint64_t now)
 {
-    s_p3_t *p3 = s_p3_lookup (self, msg->gid);
-    if (!rec && p3 && !s_p3_is_decided (p3->state))
-        s_vote (self, msg->gid, TPC_VOTE_YES, NULL);    /* durable: prepared */
-    else if (!rec)
+    /* no record: whatever a 3PC state says (UNCERTAIN is durable BEFORE
+     * the database prepares), nothing here proves the gid prepared; a gid
+     * the database holds prepared has a record (PREPARED) once recovery
+     * listed it */
+    if (!rec)
         s_vote (self, msg->gid, TPC_VOTE_NO, "unknown transaction");
     else if (rec->state == S_ACTIVE && !rec->want) {
         if (s_busy (rec) || (!queued && rec->qhead)) {
@@ -1307,6 +1317,18 @@ s_p3_is_self (part_engine_t *self, const s_p3_t *p3, size_t i)
     return strcmp (p3->parts[i], self->name) == 0;
 }
 
+/*  Is FROM (a peer request's routing id: the sender's agent name) one of
+ *  P3's participants?                                                    */
+static bool
+s_p3_member (const s_p3_t *p3, const void *from, size_t from_len)
+{
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (strlen (p3->parts[i]) == from_len
+            && memcmp (p3->parts[i], from, from_len) == 0)
+            return true;
+    return false;
+}
+
 /*  Apply GID's decision to the database like a decide, acking nobody.    */
 static void
 s_apply (part_engine_t *self, const char *gid, tpc_outcome_t outcome,
@@ -1523,6 +1545,16 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
     char gid[TPC_GID_MAX];
     snprintf (gid, sizeof gid, "%s", msg->gid);
     s_p3_t *p3 = s_p3_lookup (self, gid);
+    if (p3 && !s_p3_member (p3, from, from_len)) {
+        /* only the gid's own participants take part in its termination:
+         * anyone else's getstate would harden this agent, its decide
+         * settle the gid */
+        s_log (self, 0, "%s: %s from '%.*s', not a participant of it: "
+               "ignored", gid, tpc_msg_type_name (msg->type),
+               (int) (from_len < 64 ? from_len : 64), (const char *) from);
+        tpc_msg_destroy (&msg);
+        return;
+    }
     int state = -1;
     switch (msg->type) {
     case TPC_MSG_GETSTATE:
@@ -1550,12 +1582,13 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
                    tpc_p3_name (p3->state));
         state = (int) s_p3_state_of (self, gid);
         s_peer_reply (self, from, from_len, s_state_msg (gid, (tpc_p3_t) state));
-        /* with no 3PC state here, this agent never voted yes on GID (or
-         * forgot it long ago): nothing of it can be prepared for a commit,
-         * and applying one would only leave an "aborted" tombstone for a
-         * committed gid.  An abort is applied (it rolls back whatever a
-         * no vote left). */
-        if (p3 || msg->outcome == TPC_OUTCOME_ABORTED)
+        /* with no 3PC state here, this agent never voted yes on GID in a
+         * three-phase commit (UNCERTAIN is durable before any prepare), or
+         * forgot it long ago: nothing is applied.  A commit would only
+         * leave an "aborted" tombstone for a committed gid, and an abort
+         * could roll back a 2PC gid the coordinator alone decides (a no
+         * vote rolls itself back). */
+        if (p3)
             s_apply (self, gid, msg->outcome, now);
         state = -1;
         break;

@@ -7,8 +7,8 @@
  *  part_engine_timeout).  Every event carries the current time, so tests
  *  drive it deterministically.  The per-transaction state machine and its
  *  invariants are drawn at the top of part_engine.c; the protocol it
- *  implements is notes/agent_protocol.md, and for three-phase commit
- *  (prepare/work with protocol 3pc) notes/3pc.md: the 3PC state of each
+ *  implements is in ARCHITECTURE.md ("The agent", "Three-phase commit"):
+ *  for three-phase commit (prepare/work with protocol 3pc) the 3PC state of each
  *  gid is made durable through io->persist, other agents are reached
  *  through io->peer_send / io->peer_reply for the termination protocol.
  */
@@ -107,7 +107,10 @@ void part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p,
                              uint64_t now);
 
 /*  A getstate / precommit / decide from another agent (peer link); the
- *  engine takes it and replies with io->peer_reply and FROM.             */
+ *  engine takes it and replies with io->peer_reply and FROM.  FROM is the
+ *  sender's agent name (its ROUTER routing id, which the shell holds to
+ *  its CURVE certificate): a request about a 3PC gid from an agent that is
+ *  not one of its participants is ignored.                               */
 void part_engine_on_peer_request (part_engine_t *self, const void *from,
                                   size_t from_len, tpc_msg_t **msg_p,
                                   uint64_t now);

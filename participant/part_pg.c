@@ -1647,6 +1647,22 @@ s_setup (part_pg_t *self, PGconn *pq, char *errbuf, size_t errlen)
         goto cleanup;
     }
     snprintf (self->gsuffix, sizeof self->gsuffix, "@%s", PQgetvalue (r, 0, 0));
+    /* gids prepared under their bare name (by an agent older than the
+     * gid@oid naming, or by hand) must be named so from the first phase-2
+     * operation on, before any RECOVER: a decide that arrives first would
+     * otherwise miss the prepared transaction and ack "aborted" */
+    PQclear (r);
+    r = PQexec (pq, "SELECT gid FROM pg_prepared_xacts WHERE database = "
+                "current_database() AND gid LIKE 'tpc\\_%' AND "
+                "strpos(gid, '@') = 0");
+    if (PQresultStatus (r) != PGRES_TUPLES_OK) {
+        msg = s_trimmed (PQresultErrorMessage (r));
+        snprintf (errbuf, errlen, "cannot list the prepared transactions: %s",
+                  msg ? msg : "?");
+        goto cleanup;
+    }
+    for (int i = 0; i < PQntuples (r); i++)
+        zhashx_update (self->plain, PQgetvalue (r, i, 0), (void *) 1);
     rc = 0;
 cleanup:
     free (msg);

@@ -10,8 +10,8 @@
  *  tpc-participant --state-dir, and in memory (gid -> latest state).
  *
  *  LIFE OF A GID
- *    part_state_put (UNCERTAIN)       after PREPARE TRANSACTION, before
- *                                     the yes vote
+ *    part_state_put (UNCERTAIN)       before PREPARE TRANSACTION (and so
+ *                                     before the yes vote)
  *    part_state_put (PRECOMMITTED)    before the reply "state precommitted"
  *    part_state_put (COMMITTED|ABORTED)  before COMMIT/ROLLBACK PREPARED
  *    checkpoint                       a decided gid older than forget_ms

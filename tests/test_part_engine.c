@@ -1287,6 +1287,17 @@ s_peer_count (s_fx_t *fx, tpc_msg_type_t type)
     return n;
 }
 
+/*  The same, about GID only.                                             */
+static size_t
+s_peer_count_gid (s_fx_t *fx, tpc_msg_type_t type, const char *gid)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->npeer; i++)
+        n += fx->peer[i].msg->type == type && fx->peer[i].msg->gid
+             && !strcmp (fx->peer[i].msg->gid, gid);
+    return n;
+}
+
 /*  Expect a peer message TYPE about GID to NAME (state S / outcome O when
  *  not 0).                                                               */
 static void
@@ -1938,6 +1949,75 @@ test_3pc_recovered_site (void)
     s_teardown (&fx);
 }
 
+/*  Review findings: (a) a peer request about a 3PC gid from an agent that
+ *  is not one of its participants is ignored (it would harden this agent
+ *  or settle the gid); (b) a peer's decide about a gid this agent holds no
+ *  3PC state of is never applied - here a 2PC gid the coordinator alone
+ *  decides; (c) the 3PC timer starts with the yes vote, not while the
+ *  database prepares (long statements would start a termination).      */
+static void
+test_3pc_peer_requests_checked (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    s_peer_ask (&fx, "zz9", TPC_MSG_GETSTATE, G1, 0);
+    s_peer_ask (&fx, "zz9", TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (fx.npeer, 0);                  /* no answer at all */
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    /* not hardened: the coordinator's precommit is obeyed */
+    s_gid_msg (&fx, TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_state (&fx, G1, TPC_P3_PRECOMMITTED);
+
+    /* (b) a 2PC gid, prepared: a peer's decide aborted changes nothing */
+    tpc_msg_t *w = tpc_msg_new (TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    tpc_msg_set_str (&w->gid, G2);
+    w->seq = 1;
+    w->then = TPC_THEN_PREPARE;
+    tpc_msg_add_stmt (w, NULL, "INSERT b", 0, NULL);
+    s_deliver (&fx, w);
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_YES, NULL);
+    s_clear_out (&fx);
+    s_peer_ask (&fx, "b2", TPC_MSG_DECIDE, G2, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    s_expect_peer (&fx, "b2", TPC_MSG_STATE, G2, TPC_P3_UNKNOWN);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G2));
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_COMMITTED);
+
+    /* (c) statements that run 3 s ride with the 3PC prepare */
+    s_clear_out (&fx);
+    const char *slow[] = { "INSERT c", "SLEEP 3000" };
+    w = tpc_msg_new (TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    tpc_msg_set_str (&w->gid, G3);
+    w->seq = 1;
+    w->then = TPC_THEN_PREPARE;
+    w->has_protocol = true;
+    w->protocol = TPC_PROTO_3PC;
+    for (size_t i = 0; i < 2; i++)
+        tpc_msg_add_stmt (w, NULL, slow[i], 0, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        tpc_msg_strv_push (&w->parts, &w->nparts, s_names3[i]);
+        tpc_msg_strv_push (&w->peers, &w->npeers, s_peers3[i]);
+    }
+    s_deliver (&fx, w);
+    s_pump (&fx);
+    s_wait (&fx, 2900);
+    CU_ASSERT_EQUAL (s_peer_count_gid (&fx, TPC_MSG_GETSTATE, G3), 0);
+    s_wait (&fx, 200);
+    s_expect_vote (&fx, G3, TPC_VOTE_YES, NULL);
+    s_wait (&fx, 1700);                 /* the vote came at about 3000 */
+    CU_ASSERT_EQUAL (s_peer_count_gid (&fx, TPC_MSG_GETSTATE, G3), 0);
+    s_wait (&fx, 400);                  /* p3_timeout_ms after the vote */
+    CU_ASSERT_EQUAL (s_peer_count_gid (&fx, TPC_MSG_GETSTATE, G3), 2);
+    s_teardown (&fx);
+}
+
 /*  A separate prepare message carries the CanCommit too; an abort while
  *  the 3PC prepare runs: no state kept, vote no, rolled back, acked.    */
 static void
@@ -2341,6 +2421,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
     { "3pc_recovered_site", test_3pc_recovered_site },
+    { "3pc_peer_requests_checked", test_3pc_peer_requests_checked },
     { "3pc_query_answer", test_3pc_query_answer },
     { "3pc_prepare_message_and_early_abort",
       test_3pc_prepare_message_and_early_abort },
