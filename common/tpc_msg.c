@@ -1466,3 +1466,30 @@ tpc_p3_name (tpc_p3_t state)
 {
     return s_name (s_p3_names, s_p3_enum.count, (int) state);
 }
+
+void
+tpc_strv_free (char ***v_p, size_t n)
+{
+    if (!v_p)
+        return;
+    s_strv_free (*v_p, n);
+    *v_p = NULL;
+}
+
+int
+tpc_strv_copy (char ***dst, size_t n, char *const *src, size_t nsrc)
+{
+    *dst = NULL;
+    if (!n)
+        return 0;
+    char **v = calloc (n, sizeof *v);
+    if (!v)
+        return TPC_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] = strdup (src && i < nsrc && src[i] ? src[i] : ""))) {
+            s_strv_free (v, n);
+            return TPC_ENOMEM;
+        }
+    *dst = v;
+    return 0;
+}

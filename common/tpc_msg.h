@@ -292,6 +292,15 @@ int tpc_msg_set_rows (tpc_msg_t *self, size_t ncols,
  *  Returns 0 or TPC_ENOMEM (array then unchanged).                       */
 int tpc_msg_strv_push (char ***v, size_t *n, const char *value);
 
+/*  Free a string array of N elements (NULL elements allowed); *V_P
+ *  becomes NULL.  A no-op on NULL.                                        */
+void tpc_strv_free (char ***v_p, size_t n);
+
+/*  *DST = a new array of N strings copied from SRC, which has NSRC of them
+ *  (a missing or NULL one is copied as ""); NULL when N is 0.  Returns 0
+ *  or TPC_ENOMEM (*DST then NULL).                                       */
+int tpc_strv_copy (char ***dst, size_t n, char *const *src, size_t nsrc);
+
 /*  Encode SELF as JSON (see ENCODER above).  On success *OUT is a
  *  malloc'd buffer (NUL terminated, the NUL not counted in *LEN) the
  *  caller frees with free().  Returns 0, TPC_EINVAL if the type is unknown

@@ -251,7 +251,6 @@ struct part_engine {
 };
 
 static s_rec_t *s_advance (part_engine_t *self, s_rec_t *rec, uint64_t now);
-static void s_strv_free (char ***v_p, size_t n);
 static void s_handle (part_engine_t *self, tpc_msg_t *msg, bool queued,
                       bool noack, uint64_t now);
 
@@ -599,39 +598,6 @@ s_p3_is_decided (tpc_p3_t state)
 }
 
 static void
-s_strv_free (char ***v_p, size_t n)
-{
-    char **v = *v_p;
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free (v[i]);
-    free (v);
-    *v_p = NULL;
-}
-
-/*  *DST = N copies of SRC's NSRC strings; missing or NULL ones become "". */
-static int
-s_strv_copy (char ***dst, size_t n, char *const *src, size_t nsrc)
-{
-    *dst = NULL;
-    if (!n)
-        return 0;
-    char **v = calloc (n, sizeof *v);
-    if (!v)
-        return TPC_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = strdup (src && i < nsrc && src[i] ? src[i] : "");
-        if (!v[i]) {
-            s_strv_free (&v, n);
-            return TPC_ENOMEM;
-        }
-    }
-    *dst = v;
-    return 0;
-}
-
-static void
 s_p3_unlink (part_engine_t *self, s_p3_t *p3)
 {
     if (p3->prev)
@@ -653,8 +619,8 @@ s_p3_free (s_p3_t **p3_p)
     s_p3_t *p3 = *p3_p;
     if (!p3)
         return;
-    s_strv_free (&p3->parts, p3->nparts);
-    s_strv_free (&p3->peers, p3->nparts);
+    tpc_strv_free (&p3->parts, p3->nparts);
+    tpc_strv_free (&p3->peers, p3->nparts);
     free (p3->seen);
     free (p3->heard);
     free (p3->pending);
@@ -673,8 +639,8 @@ s_p3_new (const char *gid, tpc_p3_t state, size_t nparts, char *const *parts,
     snprintf (p3->gid, sizeof p3->gid, "%s", gid);
     p3->state = state;
     p3->nparts = nparts;
-    if (s_strv_copy (&p3->parts, nparts, parts, nparts) != 0
-        || s_strv_copy (&p3->peers, nparts, peers, npeers) != 0
+    if (tpc_strv_copy (&p3->parts, nparts, parts, nparts) != 0
+        || tpc_strv_copy (&p3->peers, nparts, peers, npeers) != 0
         || (nparts && (!(p3->seen = calloc (nparts, sizeof *p3->seen))
                        || !(p3->heard = calloc (nparts, sizeof *p3->heard))
                        || !(p3->pending = calloc (nparts, sizeof *p3->pending)))))

@@ -172,14 +172,8 @@ s_get_str (const uint8_t *p, size_t len, size_t *off, size_t min, size_t max)
 void
 part_state_strv_free (char **parts, char **peers, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (parts)
-            free (parts[i]);
-        if (peers)
-            free (peers[i]);
-    }
-    free (parts);
-    free (peers);
+    tpc_strv_free (&parts, n);
+    tpc_strv_free (&peers, n);
 }
 
 int

@@ -896,28 +896,6 @@ s_store_find (s_agent_t *a, const char *gid)
     return NULL;
 }
 
-static void
-s_strv_free (char ***v_p, size_t n)
-{
-    char **v = *v_p;
-    for (size_t i = 0; v && i < n; i++)
-        free (v[i]);
-    free (v);
-    *v_p = NULL;
-}
-
-static char **
-s_strv_dup (size_t n, char *const *v)
-{
-    char **copy = calloc (n ? n : 1, sizeof *copy);
-    for (size_t i = 0; copy && i < n; i++)
-        if (!(copy[i] = strdup (v && v[i] ? v[i] : ""))) {
-            s_strv_free (&copy, n);
-            return NULL;
-        }
-    return copy;
-}
-
 /*  Write GID's STATE into A's durable store (the fdatasync succeeded, or
  *  failed with the data on disk anyway).                                 */
 static bool
@@ -939,14 +917,15 @@ s_store_put (s_agent_t *a, const char *gid, tpc_p3_t state, size_t nparts,
         memset (r, 0, sizeof *r);
         snprintf (r->gid, sizeof r->gid, "%s", gid);
     }
-    char **p = s_strv_dup (nparts, parts), **e = s_strv_dup (nparts, peers);
-    if (!p || !e) {
-        s_strv_free (&p, nparts);
-        s_strv_free (&e, nparts);
+    char **p = NULL, **e = NULL;
+    if (tpc_strv_copy (&p, nparts, parts, nparts) != 0
+        || tpc_strv_copy (&e, nparts, peers, nparts) != 0) {
+        tpc_strv_free (&p, nparts);
+        tpc_strv_free (&e, nparts);
         goto nomem;
     }
-    s_strv_free (&r->parts, r->nparts);
-    s_strv_free (&r->peers, r->nparts);
+    tpc_strv_free (&r->parts, r->nparts);
+    tpc_strv_free (&r->peers, r->nparts);
     r->parts = p;
     r->peers = e;
     r->nparts = nparts;
@@ -1873,8 +1852,8 @@ s_world_free (sim_world_t *w)
         part_engine_destroy (&a->eng);
         part_mem_destroy (&a->mem);
         for (size_t j = 0; j < a->nstore; j++) {
-            s_strv_free (&a->store[j].parts, a->store[j].nparts);
-            s_strv_free (&a->store[j].peers, a->store[j].nparts);
+            tpc_strv_free (&a->store[j].parts, a->store[j].nparts);
+            tpc_strv_free (&a->store[j].peers, a->store[j].nparts);
         }
         free (a->store);
     }
