@@ -21,7 +21,8 @@ s_open (const bench_work_config_t *cfg, int thread, char *err, size_t errlen)
         return NULL;
     }
     (void) thread;
-    tpc_client_opts_t opts = { .timeout_ms = cfg->timeout_ms };
+    tpc_client_opts_t opts = { .timeout_ms = cfg->timeout_ms,
+                               .zmq_context = cfg->zmq_context };
     s->client = tpc_client_new (cfg->coordinator, &opts);
     if (!s->client) {
         snprintf (err, errlen, "cannot create a tpc client for %s",

@@ -22,6 +22,7 @@ typedef struct {
     const char *part1;          /* participant names (tpc) */
     const char *part2;
     const char *protocol;       /* tpc: "2pc", "3pc" or NULL (coordinator's) */
+    void *zmq_context;          /* tpc: one context for every session */
     int lock_timeout_ms;        /* SET lock_timeout on every connection */
     int timeout_ms;             /* tpc client call timeout */
 } bench_work_config_t;

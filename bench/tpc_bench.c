@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "bench_hist.h"
 #include "bench_pg.h"
 #include "bench_tpc.h"
@@ -609,5 +611,15 @@ main (int argc, char **argv)
     }
     if (merge)
         return s_merge (argv + optind, argc - optind);
-    return s_bench (&o);
+    /* the tpc sessions share one ZeroMQ context (one I/O thread), as an
+     * application's clients would: a context each meant a thread each */
+    if (o.work == bench_tpc () && !getenv ("TPC_BENCH_CONTEXT_EACH")
+        && !(o.wcfg.zmq_context = zmq_ctx_new ())) {
+        fprintf (stderr, "tpc_bench: cannot make a ZeroMQ context\n");
+        return 1;
+    }
+    int rc = s_bench (&o);
+    if (o.wcfg.zmq_context)
+        zmq_ctx_term (o.wcfg.zmq_context);
+    return rc;
 }

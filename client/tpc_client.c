@@ -66,7 +66,8 @@ _Static_assert ((int) TPC_CLIENT_COMMITTED == (int) TPC_OUTCOME_COMMITTED
 #define S_ERRMSG_MAX 512
 
 struct tpc_client {
-    void *ctx;                  /* own ZeroMQ context */
+    void *ctx;                  /* ZeroMQ context: own, or the caller's */
+    bool own_ctx;               /* terminate ctx at destroy */
     void *sock;                 /* DEALER, connected to endpoint */
     char *endpoint;
     int timeout_ms;
@@ -138,7 +139,8 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
     self->max_msg_size = opts && opts->max_msg_size ? opts->max_msg_size
                                                     : TPC_MSG_MAX_SIZE_DEFAULT;
     self->endpoint = strdup (endpoint);
-    self->ctx = zmq_ctx_new ();
+    self->own_ctx = !(opts && opts->zmq_context);
+    self->ctx = self->own_ctx ? zmq_ctx_new () : opts->zmq_context;
     if (!self->endpoint || !self->ctx)
         goto fail;
     self->sock = zmq_socket (self->ctx, ZMQ_DEALER);
@@ -199,7 +201,7 @@ tpc_client_destroy (tpc_client_t **self_p)
         zmq_close (self->monitor);
     if (self->sock)
         zmq_close (self->sock);
-    if (self->ctx)
+    if (self->ctx && self->own_ctx)
         zmq_ctx_term (self->ctx);
     free (self->endpoint);
     free (self);

@@ -87,6 +87,11 @@ typedef struct {
      *  "no CURVE".                                                       */
     const char *curve_secret_file;
     const char *curve_server_file;
+    /*  A libzmq context (zmq_ctx_new) for this client's socket, so that
+     *  many clients of one process share its I/O thread; NULL = the client
+     *  makes its own.  The caller keeps it alive until every client using
+     *  it is destroyed, then terminates it.  (Added last, like the keys.) */
+    void *zmq_context;
 } tpc_client_opts_t;
 
 typedef struct {

@@ -432,6 +432,32 @@ test_commit_rollback (void)
     tpc_client_destroy (&c);
 }
 
+/*  Clients sharing the caller's ZeroMQ context (opts.zmq_context): both
+ *  work, destroying one leaves the context (and the other) working, and
+ *  the caller can terminate it once both are gone.                       */
+static void
+test_shared_context (void)
+{
+    atomic_store (&s_fake.script, s_script_interactive);
+    void *ctx = zmq_ctx_new ();
+    CU_ASSERT_PTR_NOT_NULL_FATAL (ctx);
+    tpc_client_opts_t opts = { .timeout_ms = 2000, .zmq_context = ctx };
+    tpc_client_t *a = tpc_client_new (s_fake.endpoint, &opts);
+    tpc_client_t *b = tpc_client_new (s_fake.endpoint, &opts);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (b);
+    tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    CU_ASSERT_EQUAL (tpc_commit (a, S_GID, &outcome, NULL, 0), 0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_COMMITTED);
+    tpc_client_destroy (&a);
+    outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    CU_ASSERT_EQUAL (tpc_commit (b, S_GID, &outcome, NULL, 0), 0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_COMMITTED);
+    tpc_client_destroy (&b);
+    CU_ASSERT_EQUAL (s_nreqs (), 2);
+    CU_ASSERT_EQUAL (zmq_ctx_term (ctx), 0);    /* no socket left in it */
+}
+
 static void
 test_submit (void)
 {
@@ -934,6 +960,7 @@ static const tpc_test_case_t s_cases[] = {
     { "stale_reply", test_stale_reply },
     { "malformed_reply", test_malformed_reply },
     { "client_new", test_client_new },
+    { "shared_context", test_shared_context },
     { "tpcctl_usage", test_tpcctl_usage },
     { "tpcctl_unreachable", test_tpcctl_unreachable },
     { "tpcctl_exec", test_tpcctl_exec },
