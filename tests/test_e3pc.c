@@ -87,7 +87,7 @@ s_wait_agents (void)
         if (tpc_begin (c, NULL, gid) == 0) {
             rc = 0;
             for (int k = 0; k < N_AGENTS && rc == 0; k++) {
-                char on[8];
+                char on[16];
                 snprintf (on, sizeof on, "db%d", k + 1);
                 rc = tpc_exec (c, gid, on, "SELECT 1", 0, NULL, NULL) ? -1 : 0;
             }
@@ -123,7 +123,7 @@ s_start_coord (char *const env[])
 static int
 s_start_agent (int i, char *const env[])
 {
-    char bin[480], log[480], name[8], file[480], state[480], tag[32];
+    char bin[480], log[480], name[16], file[480], state[480], tag[32];
     char timeout[16];
     snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     snprintf (name, sizeof name, "db%d", i + 1);
@@ -238,7 +238,7 @@ s_insert3 (tpc_client_t *c, const char *k, char *gid,
     if (tpc_begin (c, &to, gid) != 0)
         return -1;
     for (int i = 0; i < N_AGENTS; i++) {
-        char on[8];
+        char on[16];
         snprintf (on, sizeof on, "db%d", i + 1);
         if (tpc_exec (c, gid, on, "INSERT INTO t VALUES ($1, 1)", 1, p, NULL))
             return -1;
