@@ -251,10 +251,15 @@ static const s_field_t s_f_work[] = {
     F_PROTOCOL, F_PARTS, F_PEERS
 };
 static const s_field_t s_f_prepare[] = { F_GID, F_PROTOCOL, F_PARTS, F_PEERS };
+/*  seq, optional on the peer link: the asker's termination round, echoed
+ *  in the reply, so a late reply from an earlier round is known stale    */
+#define F_ROUND { .name = "seq", .kind = S_U53, .off = M (seq) }
+static const s_field_t s_f_peer_ask[] = { F_GID, F_ROUND };
 static const s_field_t s_f_state[] = {
     F_GID,
     { .name = "state", .kind = S_ENUM, .flags = S_REQ, .off = M (p3),
       .en = &s_p3_enum, .allowed = S_ALL },
+    F_ROUND,
 };
 static const s_field_t s_f_decide[] = { F_GID, F_OUTCOME (S_FINAL) };
 static const s_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
@@ -297,8 +302,8 @@ static const s_object_t s_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_RESOLVE, s_f_resolve),
     S_MSG (TPC_MSG_SUMMARY, s_f_list),
     S_MSG (TPC_MSG_TXSUMMARY, s_f_txsummary),
-    S_MSG (TPC_MSG_PRECOMMIT, s_f_gid),
-    S_MSG (TPC_MSG_GETSTATE, s_f_gid),
+    S_MSG (TPC_MSG_PRECOMMIT, s_f_peer_ask),
+    S_MSG (TPC_MSG_GETSTATE, s_f_peer_ask),
     S_MSG (TPC_MSG_STATE, s_f_state),
 };
 

@@ -68,10 +68,14 @@
  *
  *  THREE-PHASE COMMIT (coordinator, or an agent leading the termination
  *  protocol over the peer link, -> agent)
- *  precommit gid                 record "pre-committed"; reply state
- *  getstate  gid                 reply state
- *  state     gid, state          "unknown" | "uncertain" | "precommitted" |
- *                                "committed" | "aborted" (agent -> asker)
+ *  precommit gid, seq?           record "pre-committed"; reply state
+ *  getstate  gid, seq?           reply state
+ *  state     gid, state, seq?    "unknown" | "uncertain" | "precommitted" |
+ *                                "committed" | "aborted" (agent -> asker);
+ *                                seq echoes the request's (on the peer
+ *                                link: the asker's termination round, so
+ *                                a late reply of an earlier round is
+ *                                known stale; 0 / absent = none)
  *  decide   gid, outcome         "committed" = COMMIT PREPARED, "aborted" =
  *                                ROLLBACK [PREPARED]; reply ack
  *  answer   gid, outcome         reply to query: committed | aborted |
@@ -99,7 +103,8 @@
  *  [string] array or a string that is not UTF-8 makes the encoder refuse
  *  (TPC_EINVAL).  An optional field is emitted when it is set:
  *      strings (reason, gid of error)   non-NULL
- *      timeout_ms                       non-zero (0 = coordinator default)
+ *      timeout_ms, seq (precommit,
+ *        getstate, state)               non-zero (0 = coordinator default)
  *      protocol                         has_protocol
  *      params, prepared, parts, peers   count non-zero
  *      peer                             non-NULL
@@ -223,7 +228,8 @@ typedef struct {
     bool has_protocol;          /* protocol was given (encode: emit it) */
     size_t nstmts;              /* submit, work */
     tpc_stmt_t *stmts;
-    uint64_t seq;               /* work, worked */
+    uint64_t seq;               /* work, worked; precommit, getstate,
+                                   state: termination round (optional) */
     tpc_then_t then;            /* work */
     size_t nparts;              /* prepare, work (3pc): participant names */
     char **parts;

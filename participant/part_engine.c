@@ -1232,12 +1232,15 @@ s_p3_state_of (part_engine_t *self, const char *gid)
     return rec && rec->state == S_ABORTED ? TPC_P3_ABORTED : TPC_P3_UNKNOWN;
 }
 
+/*  state {GID, STATE, SEQ} (SEQ: the request's round, 0 = none).        */
 static tpc_msg_t *
-s_state_msg (const char *gid, tpc_p3_t state)
+s_state_msg (const char *gid, tpc_p3_t state, uint64_t seq)
 {
     tpc_msg_t *msg = s_msg (TPC_MSG_STATE, gid, NULL);
-    if (msg)
+    if (msg) {
         msg->p3 = state;
+        msg->seq = seq;
+    }
     return msg;
 }
 
@@ -1269,6 +1272,7 @@ s_peer_send (part_engine_t *self, s_p3_t *p3, size_t i, tpc_msg_type_t type,
     if (!msg)
         return TPC_ENOMEM;
     msg->outcome = outcome;
+    msg->seq = p3->round;       /* echoed in the reply: stale ones known */
     s_log (self, 1, "%s: -> %s %s%s%s", p3->gid, p3->parts[i],
            tpc_msg_type_name (type), outcome ? " " : "",
            outcome ? tpc_outcome_name (outcome) : "");
@@ -1547,7 +1551,8 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
                    "decision %s", gid, tpc_outcome_name (msg->outcome),
                    tpc_p3_name (p3->state));
         state = (int) s_p3_state_of (self, gid);
-        s_peer_reply (self, from, from_len, s_state_msg (gid, (tpc_p3_t) state));
+        s_peer_reply (self, from, from_len,
+                      s_state_msg (gid, (tpc_p3_t) state, msg->seq));
         /* with no 3PC state here, this agent never voted yes on GID in a
          * three-phase commit (UNCERTAIN is durable before any prepare), or
          * forgot it long ago: nothing is applied.  A commit would only
@@ -1560,7 +1565,8 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
         break;
     }
     if (state >= 0)
-        s_peer_reply (self, from, from_len, s_state_msg (gid, (tpc_p3_t) state));
+        s_peer_reply (self, from, from_len,
+                      s_state_msg (gid, (tpc_p3_t) state, msg->seq));
     tpc_msg_destroy (&msg);
 }
 
@@ -1579,7 +1585,8 @@ part_engine_on_peer_reply (part_engine_t *self, const char *name,
             i++;
     if (!p3 || !name || i == p3->nparts || !p3->pending[i]
         || s_p3_is_decided (p3->state)
-        || (p3->phase != T_COLLECT && p3->phase != T_LEAD)) {
+        || (p3->phase != T_COLLECT && p3->phase != T_LEAD)
+        || (msg->seq && msg->seq != p3->round)) {  /* an earlier round's */
         s_log (self, 1, "%s: %s from %s ignored", msg->gid ? msg->gid : "?",
                tpc_msg_type_name (msg->type), name ? name : "?");
         tpc_msg_destroy (&msg);
@@ -1749,7 +1756,7 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
                         ? s_p3_precommit (self, msg->gid, true, now)
                         : (int) s_p3_state_of (self, msg->gid);
             if (state >= 0)
-                s_send (self, s_state_msg (msg->gid, (tpc_p3_t) state));
+                s_send (self, s_state_msg (msg->gid, (tpc_p3_t) state, 0));
             tpc_msg_destroy (&msg);
             break;
         }

@@ -158,8 +158,12 @@ s_make (tpc_msg_type_t type, bool full)
         if (full)
             s_ok (tpc_msg_set_str (&m->reason, "rolled back"));
         break;
-    case TPC_MSG_QUERY: case TPC_MSG_PRECOMMIT: case TPC_MSG_GETSTATE:
+    case TPC_MSG_QUERY:
         s_ok (tpc_msg_set_str (&m->gid, G2));
+        break;
+    case TPC_MSG_PRECOMMIT: case TPC_MSG_GETSTATE:
+        s_ok (tpc_msg_set_str (&m->gid, G2));
+        m->seq = full ? 3 : 0;
         break;
     case TPC_MSG_PREPARE:
         s_ok (tpc_msg_set_str (&m->gid, G2));
@@ -175,6 +179,7 @@ s_make (tpc_msg_type_t type, bool full)
     case TPC_MSG_STATE:
         s_ok (tpc_msg_set_str (&m->gid, G1));
         m->p3 = full ? TPC_P3_PRECOMMITTED : TPC_P3_UNKNOWN;
+        m->seq = full ? 3 : 0;
         break;
     case TPC_MSG_WORK:
         s_ok (tpc_msg_set_str (&m->gid, G1));

@@ -1339,6 +1339,20 @@ s_peer_state (s_fx_t *fx, const char *name, const char *gid, tpc_p3_t state)
     CU_ASSERT_PTR_NULL (m);
 }
 
+/*  The same, echoing round SEQ.                                          */
+static void
+s_peer_state_seq (s_fx_t *fx, const char *name, const char *gid,
+                  tpc_p3_t state, uint64_t seq)
+{
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_STATE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    tpc_msg_set_str (&m->gid, gid);
+    m->p3 = state;
+    m->seq = seq;
+    part_engine_on_peer_reply (fx->eng, name, &m, fx->now);
+    CU_ASSERT_PTR_NULL (m);
+}
+
 /*  Peer NAME asks TYPE (getstate, precommit, decide O) about GID.        */
 static void
 s_peer_ask (s_fx_t *fx, const char *name, tpc_msg_type_t type, const char *gid,
@@ -2018,6 +2032,69 @@ test_3pc_peer_requests_checked (void)
     s_teardown (&fx);
 }
 
+/*  A reply of an earlier termination round is stale (seq echoes the
+ *  round).  a1, back from a crash, leads only a round that reaches every
+ *  participant: round 1 hears only b2; in round 2 c3's late round-1
+ *  "uncertain" arrives first.  Taken for its round-2 answer, a1 would
+ *  have everyone and abort by rule 4, although c3 is pre-committed by
+ *  now; ignored, c3's fresh "precommitted" leads to commit.             */
+static void
+test_3pc_stale_round_reply (void)
+{
+    s_fx_t fx;
+    memset (&fx, 0, sizeof fx);
+    fx.mem = part_mem_new (NULL);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
+    fx.p3 = true;
+    fx.cfg.name = "a1";
+    fx.cfg.p3_forget_ms = 10000;
+    fx.now = 7000;
+    part_engine_io_t io = { .arg = &fx, .send = s_send, .log = s_log,
+                            .peer_send = s_peer_send,
+                            .peer_reply = s_peer_reply, .persist = s_persist };
+    fx.eng = part_engine_new (&fx.cfg, part_mem_rm (fx.mem), &io);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx.eng);
+    char *parts[3], *peers[3];
+    for (size_t i = 0; i < 3; i++) {
+        parts[i] = (char *) s_names3[i];
+        peers[i] = (char *) s_peers3[i];
+    }
+    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G1, TPC_P3_UNCERTAIN, 3,
+                                          parts, peers), 0);
+    part_engine_start (fx.eng, fx.now);
+    s_pump (&fx);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);                         /* round 1 */
+    tpc_msg_t *ask = s_peer_take (&fx, "c3", TPC_MSG_GETSTATE, G1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (ask);
+    uint64_t round1 = ask->seq;
+    CU_ASSERT (round1 >= 1);
+    tpc_msg_destroy (&ask);
+    s_clear_out (&fx);
+    s_peer_state_seq (&fx, "b2", G1, TPC_P3_UNCERTAIN, round1);
+    s_wait (&fx, 500);                          /* c3 silent: blocked */
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    s_clear_out (&fx);
+    s_wait (&fx, 2000);                         /* round 2 */
+    ask = s_peer_take (&fx, "c3", TPC_MSG_GETSTATE, G1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (ask);
+    CU_ASSERT_EQUAL (ask->seq, round1 + 1);
+    tpc_msg_destroy (&ask);
+    s_clear_out (&fx);
+    s_peer_state_seq (&fx, "c3", G1, TPC_P3_UNCERTAIN, round1);  /* stale */
+    s_peer_state_seq (&fx, "b2", G1, TPC_P3_UNCERTAIN, round1 + 1);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_peer_state_seq (&fx, "c3", G1, TPC_P3_PRECOMMITTED, round1 + 1);
+    s_pump (&fx);
+    /* rule 3: a1 pre-commits itself and asks b2 to */
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_PRECOMMITTED);
+    s_expect_peer (&fx, "b2", TPC_MSG_PRECOMMIT, G1, 0);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_teardown (&fx);
+}
+
 /*  A separate prepare message carries the CanCommit too; an abort while
  *  the 3PC prepare runs: no state kept, vote no, rolled back, acked.    */
 static void
@@ -2422,6 +2499,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_restore", test_3pc_restore },
     { "3pc_recovered_site", test_3pc_recovered_site },
     { "3pc_peer_requests_checked", test_3pc_peer_requests_checked },
+    { "3pc_stale_round_reply", test_3pc_stale_round_reply },
     { "3pc_query_answer", test_3pc_query_answer },
     { "3pc_prepare_message_and_early_abort",
       test_3pc_prepare_message_and_early_abort },
