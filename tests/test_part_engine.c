@@ -1898,6 +1898,36 @@ test_3pc_restore (void)
     s_teardown (&fx);
 }
 
+/*  Agent a1 back from a crash: GID prepared in its database and restored
+ *  UNCERTAIN (among a1, b2, c3) from its state log; started, outbox empty. */
+static void
+s_restored3 (s_fx_t *fx, const char *gid)
+{
+    memset (fx, 0, sizeof *fx);
+    fx->mem = part_mem_new (NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->mem);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx->mem, gid), 0);
+    fx->p3 = true;
+    fx->cfg.name = "a1";
+    fx->cfg.p3_forget_ms = 10000;
+    fx->now = 7000;
+    part_engine_io_t io = { .arg = fx, .send = s_send, .log = s_log,
+                            .peer_send = s_peer_send,
+                            .peer_reply = s_peer_reply, .persist = s_persist };
+    fx->eng = part_engine_new (&fx->cfg, part_mem_rm (fx->mem), &io);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (fx->eng);
+    char *parts[3], *peers[3];
+    for (size_t i = 0; i < 3; i++) {
+        parts[i] = (char *) s_names3[i];
+        peers[i] = (char *) s_peers3[i];
+    }
+    CU_ASSERT_EQUAL (part_engine_restore (fx->eng, gid, TPC_P3_UNCERTAIN, 3,
+                                          parts, peers), 0);
+    part_engine_start (fx->eng, fx->now);
+    s_pump (fx);
+    s_clear_out (fx);
+}
+
 /*  Found by the simulation (seed 11913): p0, pre-committed, committed
  *  alone while p1 was down; p1 came back and, with p0 now down, aborted
  *  alone by rule 4.  A gid restored undecided (this agent was down) may
@@ -1909,28 +1939,7 @@ static void
 test_3pc_recovered_site (void)
 {
     s_fx_t fx;
-    memset (&fx, 0, sizeof fx);
-    fx.mem = part_mem_new (NULL);
-    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
-    fx.p3 = true;
-    fx.cfg.name = "a1";
-    fx.cfg.p3_forget_ms = 10000;
-    fx.now = 7000;
-    part_engine_io_t io = { .arg = &fx, .send = s_send, .log = s_log,
-                            .peer_send = s_peer_send,
-                            .peer_reply = s_peer_reply, .persist = s_persist };
-    fx.eng = part_engine_new (&fx.cfg, part_mem_rm (fx.mem), &io);
-    CU_ASSERT_PTR_NOT_NULL_FATAL (fx.eng);
-    char *parts[3], *peers[3];
-    for (size_t i = 0; i < 3; i++) {
-        parts[i] = (char *) s_names3[i];
-        peers[i] = (char *) s_peers3[i];
-    }
-    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G1, TPC_P3_UNCERTAIN, 3,
-                                          parts, peers), 0);
-    part_engine_start (fx.eng, fx.now);
-    s_pump (&fx);
-    s_clear_out (&fx);
+    s_restored3 (&fx, G1);
     s_wait (&fx, 2000);
     CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 2);
     s_clear_out (&fx);
@@ -2042,28 +2051,7 @@ static void
 test_3pc_stale_round_reply (void)
 {
     s_fx_t fx;
-    memset (&fx, 0, sizeof fx);
-    fx.mem = part_mem_new (NULL);
-    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
-    fx.p3 = true;
-    fx.cfg.name = "a1";
-    fx.cfg.p3_forget_ms = 10000;
-    fx.now = 7000;
-    part_engine_io_t io = { .arg = &fx, .send = s_send, .log = s_log,
-                            .peer_send = s_peer_send,
-                            .peer_reply = s_peer_reply, .persist = s_persist };
-    fx.eng = part_engine_new (&fx.cfg, part_mem_rm (fx.mem), &io);
-    CU_ASSERT_PTR_NOT_NULL_FATAL (fx.eng);
-    char *parts[3], *peers[3];
-    for (size_t i = 0; i < 3; i++) {
-        parts[i] = (char *) s_names3[i];
-        peers[i] = (char *) s_peers3[i];
-    }
-    CU_ASSERT_EQUAL (part_engine_restore (fx.eng, G1, TPC_P3_UNCERTAIN, 3,
-                                          parts, peers), 0);
-    part_engine_start (fx.eng, fx.now);
-    s_pump (&fx);
-    s_clear_out (&fx);
+    s_restored3 (&fx, G1);
     s_wait (&fx, 2000);                         /* round 1 */
     tpc_msg_t *ask = s_peer_take (&fx, "c3", TPC_MSG_GETSTATE, G1);
     CU_ASSERT_PTR_NOT_NULL_FATAL (ask);
