@@ -212,28 +212,10 @@ s_transfer (tpc_client_t *c, const char *amount, const char *from,
     return tpc_submit (c, st, 2, NULL, gid, out, reason, sizeof reason);
 }
 
-/*  Count log records of TYPE for GID (via a read-only scan).             */
-typedef struct { const char *gid; int type; int n; } s_count_t;
-
-static int
-s_count_cb (void *arg, const tpc_log_rec_t *rec, const void *p, size_t len)
-{
-    s_count_t *c = arg;
-    tpc_record_t r;
-    if (rec->type == c->type && tpc_record_decode (rec->type, p, len, &r) == 0
-        && !strcmp (r.gid, c->gid))
-        c->n++;
-    return 0;
-}
-
 static int
 s_log_count (const char *gid, int type)
 {
-    s_count_t c = { gid, type, 0 };
-    char err[256];
-    if (tpc_log_scan (W.logdir, s_count_cb, &c, NULL, err, sizeof err))
-        return -1;
-    return c.n;
+    return tpc_harness_log_count (W.logdir, gid, type);
 }
 
 /* ---------------------------------------------------------------- cases */

@@ -254,28 +254,10 @@ s_client (int timeout_ms)
     return tpc_client_new (W.cep, &o);
 }
 
-/*  Records of TYPE for GID in the coordinator's log (read-only scan).    */
-typedef struct { const char *gid; int type; int n; } s_count_t;
-
-static int
-s_count_cb (void *arg, const tpc_log_rec_t *rec, const void *p, size_t len)
-{
-    s_count_t *c = arg;
-    tpc_record_t r;
-    if (rec->type == c->type && tpc_record_decode (rec->type, p, len, &r) == 0
-        && !strcmp (r.gid, c->gid))
-        c->n++;
-    return 0;
-}
-
 static int
 s_log_count (const char *gid, int type)
 {
-    s_count_t c = { gid, type, 0 };
-    char err[256];
-    if (tpc_log_scan (W.logdir, s_count_cb, &c, NULL, err, sizeof err))
-        return -1;
-    return c.n;
+    return tpc_harness_log_count (W.logdir, gid, type);
 }
 
 /*  The 3PC states of GID in agent I's state log, in order, as letters

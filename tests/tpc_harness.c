@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tpc_log.h"
+#include "tpc_record.h"
+
 extern char **environ;
 
 const char *
@@ -243,4 +246,27 @@ tpc_harness_free_port (void)
         port = ntohs (a.sin_port);
     close (fd);
     return port;
+}
+
+typedef struct { const char *gid; int type; int n; } s_count_t;
+
+static int
+s_count_cb (void *arg, const tpc_log_rec_t *rec, const void *p, size_t len)
+{
+    s_count_t *c = arg;
+    tpc_record_t r;
+    if (rec->type == c->type && tpc_record_decode (rec->type, p, len, &r) == 0
+        && !strcmp (r.gid, c->gid))
+        c->n++;
+    return 0;
+}
+
+int
+tpc_harness_log_count (const char *logdir, const char *gid, int type)
+{
+    s_count_t c = { gid, type, 0 };
+    char err[256];
+    if (tpc_log_scan (logdir, s_count_cb, &c, NULL, err, sizeof err))
+        return -1;
+    return c.n;
 }

@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*  Records of TYPE (a tpc_rec_type_t) naming GID in the decision log in
+ *  LOGDIR, by a read-only scan; -1 if the log cannot be read.            */
+int tpc_harness_log_count (const char *logdir, const char *gid, int type);
+
 /*  Absolute path of the source tree (env abs_top_srcdir / srcdir, or the
  *  compile-time TPC_TOP_SRCDIR) and of the build tree (TPC_TOP_BUILDDIR). */
 const char *tpc_harness_srcdir (void);
