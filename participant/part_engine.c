@@ -131,7 +131,8 @@
  *    request from an agent not among the gid's participants is ignored.
  *  - a gid restored undecided (this agent was down) leads only a round
  *    that reached every participant (it may adopt a decision it sees):
- *    a round it missed may have decided without it.
+ *    a round it missed may have decided without it.  For the same reason
+ *    it reports PRECOMMITTED as UNCERTAIN to a peer's getstate.
  *  - getstate is answered with the durable state; a gid never voted yes
  *    on and aborted here says "aborted", anything else "unknown".
  *  - a peer's decide is answered with "state" at once (the durable
@@ -1529,6 +1530,13 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
     switch (msg->type) {
     case TPC_MSG_GETSTATE:
         state = (int) s_p3_state_of (self, gid);
+        /* back from a crash, a pre-committed gid is reported uncertain to
+         * a termination round: a round that ran while this agent was down
+         * may have aborted without it, and its PRECOMMITTED must not make
+         * another leader commit (simulation seed 440283).  Its own
+         * leadership (every participant reached) uses the true state. */
+        if (p3 && p3->restored && state == TPC_P3_PRECOMMITTED)
+            state = TPC_P3_UNCERTAIN;
         if (p3 && p3->state == TPC_P3_UNCERTAIN && !p3->hardened) {
             s_log (self, 1, "%s: a peer runs the termination protocol: the "
                    "coordinator's precommit is refused from now on", gid);

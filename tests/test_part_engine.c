@@ -1899,9 +1899,9 @@ test_3pc_restore (void)
 }
 
 /*  Agent a1 back from a crash: GID prepared in its database and restored
- *  UNCERTAIN (among a1, b2, c3) from its state log; started, outbox empty. */
+ *  in STATE (among a1, b2, c3) from its state log; started, outbox empty. */
 static void
-s_restored3 (s_fx_t *fx, const char *gid)
+s_restored3 (s_fx_t *fx, const char *gid, tpc_p3_t state)
 {
     memset (fx, 0, sizeof *fx);
     fx->mem = part_mem_new (NULL);
@@ -1921,8 +1921,8 @@ s_restored3 (s_fx_t *fx, const char *gid)
         parts[i] = (char *) s_names3[i];
         peers[i] = (char *) s_peers3[i];
     }
-    CU_ASSERT_EQUAL (part_engine_restore (fx->eng, gid, TPC_P3_UNCERTAIN, 3,
-                                          parts, peers), 0);
+    CU_ASSERT_EQUAL (part_engine_restore (fx->eng, gid, state, 3, parts,
+                                          peers), 0);
     part_engine_start (fx->eng, fx->now);
     s_pump (fx);
     s_clear_out (fx);
@@ -1939,7 +1939,7 @@ static void
 test_3pc_recovered_site (void)
 {
     s_fx_t fx;
-    s_restored3 (&fx, G1);
+    s_restored3 (&fx, G1, TPC_P3_UNCERTAIN);
     s_wait (&fx, 2000);
     CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 2);
     s_clear_out (&fx);
@@ -2041,6 +2041,32 @@ test_3pc_peer_requests_checked (void)
     s_teardown (&fx);
 }
 
+/*  Found by the simulation (seed 440283): p2, pre-committed, was down
+ *  while p0 and p1 found only UNCERTAIN and p0 aborted by rule 4; p0 went
+ *  down before p1 heard it, p2 came back, and p1 led a round over {p1,
+ *  p2}: p2's PRECOMMITTED made it commit.  A site back from a crash now
+ *  reports a pre-committed gid as uncertain to a termination round (a
+ *  precommit, which only a leader on the commit path sends, is answered
+ *  truthfully).                                                          */
+static void
+test_3pc_recovered_precommitted (void)
+{
+    s_fx_t fx;
+    s_restored3 (&fx, G1, TPC_P3_PRECOMMITTED);
+    s_peer_ask (&fx, "b2", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_STATE, G1, TPC_P3_UNCERTAIN);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_PRECOMMITTED);
+    s_peer_ask (&fx, "b2", TPC_MSG_PRECOMMIT, G1, 0);
+    s_expect_peer (&fx, "b2", TPC_MSG_STATE, G1, TPC_P3_PRECOMMITTED);
+    /* decided, it tells the truth again */
+    s_peer_ask (&fx, "b2", TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_clear_out (&fx);
+    s_peer_ask (&fx, "c3", TPC_MSG_GETSTATE, G1, 0);
+    s_expect_peer (&fx, "c3", TPC_MSG_STATE, G1, TPC_P3_COMMITTED);
+    s_teardown (&fx);
+}
+
 /*  A reply of an earlier termination round is stale (seq echoes the
  *  round).  a1, back from a crash, leads only a round that reaches every
  *  participant: round 1 hears only b2; in round 2 c3's late round-1
@@ -2051,7 +2077,7 @@ static void
 test_3pc_stale_round_reply (void)
 {
     s_fx_t fx;
-    s_restored3 (&fx, G1);
+    s_restored3 (&fx, G1, TPC_P3_UNCERTAIN);
     s_wait (&fx, 2000);                         /* round 1 */
     tpc_msg_t *ask = s_peer_take (&fx, "c3", TPC_MSG_GETSTATE, G1);
     CU_ASSERT_PTR_NOT_NULL_FATAL (ask);
@@ -2488,6 +2514,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_recovered_site", test_3pc_recovered_site },
     { "3pc_peer_requests_checked", test_3pc_peer_requests_checked },
     { "3pc_stale_round_reply", test_3pc_stale_round_reply },
+    { "3pc_recovered_precommitted", test_3pc_recovered_precommitted },
     { "3pc_query_answer", test_3pc_query_answer },
     { "3pc_prepare_message_and_early_abort",
       test_3pc_prepare_message_and_early_abort },

@@ -971,8 +971,11 @@ s_p3_claim (s_agent_t *a, const char *to, const tpc_msg_t *msg)
             return;
         }
         if (claim == TPC_P3_UNKNOWN || claim == TPC_P3_UNCERTAIN) {
-            if (have == TPC_P3_PRECOMMITTED || have == TPC_P3_COMMITTED
-                || have == TPC_P3_ABORTED)
+            /* an agent back from a crash reports a pre-committed gid as
+             * uncertain to its peers (part_engine.c): an understatement
+             * it is allowed; a decided state must always be told */
+            if ((have == TPC_P3_PRECOMMITTED && claim == TPC_P3_UNKNOWN)
+                || have == TPC_P3_COMMITTED || have == TPC_P3_ABORTED)
                 sim_oracle_fail (w->oracle, "3pc: %s: %s told %s 'state %s' "
                                  "but holds %s durably", msg->gid, a->name,
                                  to, tpc_p3_name (claim), tpc_p3_name (have));
