@@ -1982,6 +1982,17 @@ s_on_tombstone (part_engine_t *self, s_rec_t *rec, const part_rm_result_t *res,
         s_log (self, 0, "%s: tombstone failed, retrying: %s", rec->gid,
                res->error ? res->error : "?");
         s_retry (self, rec, PART_RM_TOMBSTONE, now);
+        /* a lock timeout on the marker: a transaction of this gid holds
+         * it, prepared after all (a PREPARE of a crashed incarnation was
+         * still running when ROLLBACK PREPARED found nothing): list the
+         * prepared ones now, which turns this record into an in-doubt one
+         * (s_on_recovered) */
+        if (!strcmp (res->sqlstate, "55P03")) {
+            if (self->recover_req)
+                self->recover_again = true;
+            else
+                s_submit_recover (self, now);
+        }
         return rec;
     }
     rec->tombstoned = res->outcome != TPC_OUTCOME_COMMITTED;
@@ -2013,6 +2024,20 @@ s_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
             if (!rec)
                 continue;
             rec->maybe_prepared = true;
+        }
+        if (rec->state == S_ROLLING_BACK && !rec->req
+            && rec->retry_op == PART_RM_TOMBSTONE) {
+            /* it waits to tombstone a gid found prepared after all (its
+             * ROLLBACK PREPARED raced with a crashed incarnation's
+             * PREPARE): whatever led here, the coordinator's answer
+             * decides, as for any prepared gid found */
+            s_log (self, 0, "%s: prepared after all: in doubt, asking the "
+                   "coordinator", gid);
+            rec->retry_op = 0;
+            s_timer_clear (self, rec);
+            rec->decision = TPC_OUTCOME_NONE;
+            rec->maybe_prepared = true;
+            s_set_state (self, rec, S_PREPARED, now);
         }
         if (s_busy (rec) || rec->qhead)
             continue;           /* its own flow will settle it */

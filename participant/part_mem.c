@@ -21,6 +21,7 @@ typedef struct {
     int status;
     char *error;
     bool after_effect;
+    char sqlstate[6];           /* TPC_EDB: the code ("" = XX000) */
 } s_fault_t;
 
 typedef struct s_op {
@@ -521,7 +522,8 @@ s_inject (part_mem_t *self, s_op_t *op, s_out_t *out)
     }
     else if (op->op == PART_RM_PREPARE || op->op == PART_RM_COMMIT_ONEPHASE)
         s_release (self, op->gid);
-    s_fail (out, f->status, f->status == TPC_EDB ? "XX000" : NULL,
+    s_fail (out, f->status, f->status != TPC_EDB ? NULL
+            : *f->sqlstate ? f->sqlstate : "XX000",
             f->error ? f->error : "injected failure");
     out->res.readonly = false;
 }
@@ -681,7 +683,17 @@ part_mem_fail_next (part_mem_t *self, part_rm_op_t op, int status,
     f->error = s_strdup (error);
     f->status = status;
     f->after_effect = after_effect;
+    f->sqlstate[0] = '\0';
     f->set = true;
+}
+
+void
+part_mem_fail_sqlstate (part_mem_t *self, part_rm_op_t op,
+                        const char *sqlstate)
+{
+    assert ((unsigned) op < PART_RM_OP_COUNT);
+    snprintf (self->fault[op].sqlstate, sizeof self->fault[op].sqlstate,
+              "%s", sqlstate ? sqlstate : "");
 }
 
 int

@@ -61,6 +61,11 @@ void part_mem_reconnect (part_mem_t *self);
  *  succeeded but whose answer was lost).                                 */
 void part_mem_fail_next (part_mem_t *self, part_rm_op_t op, int status,
                          const char *error, bool after_effect);
+/*  The armed failure of OP (part_mem_fail_next, status TPC_EDB) reports
+ *  SQLSTATE instead of XX000.                                            */
+void part_mem_fail_sqlstate (part_mem_t *self, part_rm_op_t op,
+                             const char *sqlstate);
+
 /*  Put GID in the prepared set (with its commit marker, as a prepare
  *  would), e.g. to model what an earlier agent left behind.              */
 int part_mem_add_prepared (part_mem_t *self, const char *gid);

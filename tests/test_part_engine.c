@@ -1197,6 +1197,38 @@ test_stray_open_copy_rolled_back (void)
     s_teardown (&fx);
 }
 
+/*  Found by the crash matrix (agent.after_prepare, CI): a restarted
+ *  agent's ROLLBACK PREPARED raced with its crashed incarnation's PREPARE
+ *  (still running in PostgreSQL), found nothing and went for a tombstone,
+ *  which then waited for ever on the marker that prepared transaction
+ *  holds (lock timeout, retried).  A tombstone failing with 55P03 now
+ *  lists the prepared transactions; the gid, prepared after all, becomes
+ *  in doubt and the coordinator's answer settles it.                    */
+static void
+test_tombstone_blocked_by_prepared (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_clear_out (&fx);
+    /* prepared by the crashed incarnation, after this one's first listing */
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
+    part_mem_fail_next (fx.mem, PART_RM_ROLLBACK_PREPARED, TPC_ENOENT,
+                        "prepared transaction does not exist", false);
+    part_mem_fail_next (fx.mem, PART_RM_TOMBSTONE, TPC_EDB,
+                        "canceling statement due to lock timeout", false);
+    part_mem_fail_sqlstate (fx.mem, PART_RM_TOMBSTONE, "55P03");
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    /* listed again: in doubt, asked */
+    CU_ASSERT (s_count (&fx, TPC_MSG_QUERY, G1) >= 1);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
+    s_expect_ack (&fx, G1, TPC_OUTCOME_ABORTED);
+    s_teardown (&fx);
+}
+
 /* ------------------------------------------------------------------ */
 /*  Three-phase commit                                                 */
 
@@ -2500,6 +2532,7 @@ static const tpc_test_case_t s_cases[] = {
     { "lost_prepare_rolled_back", test_lost_prepare_rolled_back },
     { "onephase_repeat_acks_truth", test_onephase_repeat_acks_truth },
     { "stray_open_copy_rolled_back", test_stray_open_copy_rolled_back },
+    { "tombstone_blocked_by_prepared", test_tombstone_blocked_by_prepared },
     { "3pc_coordinator_path", test_3pc_coordinator_path },
     { "3pc_persist_failure", test_3pc_persist_failure },
     { "3pc_readonly", test_3pc_readonly },
