@@ -457,18 +457,6 @@ s_proc_state (pid_t pid)
     return p && p[1] == ' ' ? p[2] : '?';
 }
 
-static bool
-s_file_has (const char *path, const char *needle)
-{
-    FILE *f = fopen (path, "r");
-    char line[1024];
-    bool found = false;
-    while (f && !found && fgets (line, sizeof line, f))
-        found = strstr (line, needle) != NULL;
-    if (f)
-        fclose (f);
-    return found;
-}
 
 static void
 test_crash_point_commit_sent_first_of_two (void)
@@ -486,7 +474,7 @@ test_crash_point_commit_sent_first_of_two (void)
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
     s_path (log, sizeof log, "coordinator.log");
-    CU_ASSERT (s_file_has (log, "tpc-crash: coord.commit_sent pass 1"));
+    CU_ASSERT (tpc_harness_file_has (log, "tpc-crash: coord.commit_sent pass 1"));
     int64_t prepared = s_prepared (0) + s_prepared (1);
     CU_ASSERT (prepared >= 1 && prepared <= 2);
     CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);

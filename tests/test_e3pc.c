@@ -300,18 +300,6 @@ s_proc_alive (const tpc_proc_t *p)
            && waitpid (p->pid, NULL, WNOHANG) == 0;
 }
 
-static bool
-s_file_has (const char *path, const char *needle)
-{
-    FILE *f = fopen (path, "r");
-    char line[2048];
-    bool found = false;
-    while (f && !found && fgets (line, sizeof line, f))
-        found = strstr (line, needle) != NULL;
-    if (f)
-        fclose (f);
-    return found;
-}
 
 /* ---------------------------------------------------------------- cases */
 
@@ -342,7 +330,7 @@ test_happy_path (void)
               tpc_harness_builddir (), W.cep, outpath);
     int st = system (cmd);
     CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 0);
-    CU_ASSERT (s_file_has (outpath, "committed gid="));
+    CU_ASSERT (tpc_harness_file_has (outpath, "committed gid="));
     CU_ASSERT (s_wait_settled ("ctl", 1, 10000) >= 0);
     tpc_client_destroy (&c);
 }
@@ -365,7 +353,7 @@ test_coordinator_dies_after_one_precommit_ack (void)
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
     s_path (log, sizeof log, "coordinator.log");
-    CU_ASSERT (s_file_has (log, "tpc-crash: coord.precommit_acked pass 1"));
+    CU_ASSERT (tpc_harness_file_has (log, "tpc-crash: coord.precommit_acked pass 1"));
     /* settled within p3_timeout_ms and a few seconds of the commit */
     CU_ASSERT (s_wait_settled ("acked", 1, 10000) >= 0);
     int64_t took = tpc_harness_now_ms () - t0;
@@ -410,7 +398,7 @@ test_coordinator_dies_after_precommit_logged (void)
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
     s_path (log, sizeof log, "coordinator.log");
-    CU_ASSERT (s_file_has (log, "tpc-crash: coord.precommit_logged pass 1"));
+    CU_ASSERT (tpc_harness_file_has (log, "tpc-crash: coord.precommit_logged pass 1"));
     CU_ASSERT_EQUAL (s_log_count (gid, TPC_REC_PRECOMMIT), 1);
     /* settled within p3_timeout_ms and a few seconds of the commit */
     CU_ASSERT (s_wait_settled ("logged", 0, 10000) >= 0);
@@ -461,14 +449,14 @@ test_agent_dies_after_precommit (void)
     int st = tpc_proc_wait (&W.agent[0], 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
     s_path (log, sizeof log, "agent-db1.log");
-    CU_ASSERT (s_file_has (log, "tpc-crash: agent.after_precommit pass 1"));
+    CU_ASSERT (tpc_harness_file_has (log, "tpc-crash: agent.after_precommit pass 1"));
     CU_ASSERT_NOT_EQUAL (rc, 0);                /* no answer yet */
     char seq[32];
     s_agent_states (0, gid, seq, sizeof seq);
     CU_ASSERT_STRING_EQUAL (seq, "UP");
     CU_ASSERT_EQUAL (s_rows (0, "agentpc"), 0);  /* db1 did not commit */
     CU_ASSERT_EQUAL_FATAL (s_start_agent (0, NULL), 0);
-    CU_ASSERT (s_file_has (log, "1 of them undecided"));
+    CU_ASSERT (tpc_harness_file_has (log, "1 of them undecided"));
     CU_ASSERT (s_wait_settled ("agentpc", 1, 10000) >= 0);
     tpc_client_outcome_t so = TPC_CLIENT_OUTCOME_UNKNOWN;
     for (int i = 0; i < 50 && so != TPC_CLIENT_COMMITTED; i++) {
@@ -504,8 +492,8 @@ test_agent_state_log_fails (void)
     int st = tpc_proc_wait (&W.agent[2], 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
     s_path (log, sizeof log, "agent-db3.log");
-    CU_ASSERT (s_file_has (log, "FATAL: cannot make the 3PC state uncertain"));
-    CU_ASSERT (s_file_has (log, "stopped: the 3PC state log failed"));
+    CU_ASSERT (tpc_harness_file_has (log, "FATAL: cannot make the 3PC state uncertain"));
+    CU_ASSERT (tpc_harness_file_has (log, "stopped: the 3PC state log failed"));
     CU_ASSERT_EQUAL (s_rows (0, "diskfail"), 0);
     CU_ASSERT_EQUAL (s_rows (1, "diskfail"), 0);
     /* db3 prepared, then could not record it: never voted yes (the
@@ -636,7 +624,7 @@ test_peer_link_curve (void)
     tpc_proc_t agent = { 0 };
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&agent, argv, NULL, log), 0);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&agent, "ready", 0, 10000), 0);
-    CU_ASSERT (s_file_has (log, "1 gid(s) restored, 1 of them undecided"));
+    CU_ASSERT (tpc_harness_file_has (log, "1 gid(s) restored, 1 of them undecided"));
 
     /* the agent's DEALER: getstate from routing id m1, over CURVE with
      * m2's server key found by name in --peer-keys                       */
@@ -670,7 +658,7 @@ test_peer_link_curve (void)
     CU_ASSERT (st == TPC_P3_UNCERTAIN || st == TPC_P3_ABORTED);
     void *spoof = s_dealer (ctx, "m3", path, m1pub, m1_ep);   /* m2's key */
     CU_ASSERT_EQUAL (s_getstate (spoof, gid, 1000), -1);
-    CU_ASSERT (s_file_has (log, "an agent speaks only for itself"));
+    CU_ASSERT (tpc_harness_file_has (log, "an agent speaks only for itself"));
     snprintf (path, sizeof path, "%s/m3.key_secret", keys);
     void *stranger = s_dealer (ctx, "m3", path, m1pub, m1_ep);
     CU_ASSERT_EQUAL (s_getstate (stranger, gid, 1000), -1);

@@ -270,3 +270,16 @@ tpc_harness_log_count (const char *logdir, const char *gid, int type)
         return -1;
     return c.n;
 }
+
+bool
+tpc_harness_file_has (const char *path, const char *needle)
+{
+    FILE *f = fopen (path, "r");
+    char line[2048];
+    bool found = false;
+    while (f && !found && fgets (line, sizeof line, f))
+        found = strstr (line, needle) != NULL;
+    if (f)
+        fclose (f);
+    return found;
+}

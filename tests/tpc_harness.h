@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*  Does the file at PATH hold a line containing NEEDLE?  (false if it
+ *  cannot be read)                                                       */
+bool tpc_harness_file_has (const char *path, const char *needle);
+
 /*  Records of TYPE (a tpc_rec_type_t) naming GID in the decision log in
  *  LOGDIR, by a read-only scan; -1 if the log cannot be read.            */
 int tpc_harness_log_count (const char *logdir, const char *gid, int type);
