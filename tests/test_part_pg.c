@@ -4,6 +4,7 @@
  *  pg_prepared_xacts, the marker table; every test ends with no prepared
  *  transaction left.  A missing PostgreSQL fails the suite (never skips).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,22 @@ s_send_to (const char *agent, tpc_msg_t *msg)
     tpc_msg_destroy (&msg);
     if (rc != 0)
         return rc;
+    /* a hello proves the agent connected, but a late heartbeat hello of
+     * its stopped incarnation (same name) may be the one seen: until the
+     * new connection is attached the ROUTER (mandatory) says EHOSTUNREACH,
+     * so wait, bounded, for the agent to become routable */
     rc = -1;
-    if (zmq_send (s_router, agent, strlen (agent), ZMQ_SNDMORE) >= 0
-        && zmq_send (s_router, buf, len, 0) >= 0)
-        rc = 0;
+    int64_t end = tpc_harness_now_ms () + 10000;
+    for (;;) {
+        if (zmq_send (s_router, agent, strlen (agent), ZMQ_SNDMORE) >= 0) {
+            if (zmq_send (s_router, buf, len, 0) >= 0)
+                rc = 0;
+            break;
+        }
+        if (errno != EHOSTUNREACH || tpc_harness_now_ms () >= end)
+            break;
+        zmq_poll (NULL, 0, 5);
+    }
     free (buf);
     return rc;
 }
