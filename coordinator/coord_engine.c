@@ -236,6 +236,7 @@ typedef struct {
     bool connected;
     uint64_t last_hello;
     char *peer;                 /* its peer endpoint (hello.peer), or NULL */
+    char boot[33];              /* its boot id (hello.boot), "" = none yet */
 } s_agent_t;
 
 struct coord_engine {
@@ -1706,6 +1707,75 @@ cleanup:
  *  Agent messages
  */
 
+static void s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now);
+
+/*  Does hello MSG show a new incarnation of agent A: a boot id other than
+ *  the one it said before?  Remembers the boot id either way.  The first
+ *  boot id heard (e.g. after this coordinator restarted) is nobody's new
+ *  incarnation, and a hello without one (an older agent, or the hello
+ *  made up for another message) never is.                                */
+static bool
+s_reborn (coord_engine_t *self, s_agent_t *a, const tpc_msg_t *msg)
+{
+    if (!msg->boot)
+        return false;
+    size_t n = strlen (msg->boot);
+    if (n == 0 || n >= sizeof a->boot) {
+        s_log (self, 1, "agent '%s' says hello with a boot id of %zu "
+               "characters (1 to %zu): ignored", a->name, n,
+               sizeof a->boot - 1);
+        return false;
+    }
+    bool reborn = a->boot[0] && strcmp (a->boot, msg->boot) != 0;
+    memcpy (a->boot, msg->boot, n + 1);
+    return reborn;
+}
+
+/*  Agent A restarted (s_reborn): whatever its earlier incarnation held
+ *  open and had not prepared with a yes vote died with it (its database
+ *  sessions are gone), so do now what the timeouts would do later:
+ *    - ACTIVE with A in it, PREPARING without A's vote: abort (a PREPARE
+ *      the dead process may have left behind is rolled back by the
+ *      decide(aborted) A gets, or by A's recovery query);
+ *    - ONEPHASE on A: in doubt at once, as at the vote timeout (no ack can
+ *      come from a process that is gone).
+ *  A yes voter's gids (PREPARING, 3PC PRECOMMITTING, decided) keep their
+ *  rules: only unvoted work is given up.  A is left not connected, so the
+ *  hello that follows resends it every pending decision and precommit.  A
+ *  work sent to the new incarnation just before its hello was read may
+ *  be aborted too: spurious, never unsafe.                                */
+static void
+s_agent_reborn (coord_engine_t *self, s_agent_t *a, uint64_t now)
+{
+    a->connected = false;
+    size_t n = 0, nabort = 0;
+    s_txn_t **v = s_sorted (self, &n);
+    if (!v)
+        return;
+    /* handling one transaction never frees another one */
+    for (size_t i = 0; i < n; i++) {
+        s_txn_t *t = v[i];
+        s_part_t *p = s_part_find (t, a->name, NULL);
+        if (!p)
+            continue;
+        if (t->state == S_ACTIVE
+            || (t->state == S_PREPARING && p->vote == TPC_VOTE_NONE)) {
+            s_set_reason (self, t, "participant '%s' restarted before it "
+                          "voted: its work is lost", a->name);
+            s_abort (self, t, now);
+            nabort++;
+        }
+        else if (t->state == S_ONEPHASE && !t->indoubt) {
+            t->vote_deadline = now;
+            s_txn_due (self, t, now);
+            nabort++;
+        }
+    }
+    free (v);
+    s_log (self, 1, "agent '%s' restarted (boot id %s): %zu transaction(s) "
+           "it had not voted on given up at once", a->name, a->boot, nabort);
+}
+
 static void
 s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
             uint64_t now)
@@ -1732,6 +1802,8 @@ s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         if (msg->peer && !(a->peer = strdup (msg->peer)))
             self->err = TPC_ENOMEM;
     }
+    if (s_reborn (self, a, msg))
+        s_agent_reborn (self, a, now);
     if (a->connected)
         return;
     a->connected = true;
