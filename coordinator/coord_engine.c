@@ -237,6 +237,9 @@ typedef struct {
     uint64_t last_hello;
     char *peer;                 /* its peer endpoint (hello.peer), or NULL */
     char boot[33];              /* its boot id (hello.boot), "" = none yet */
+    char past[4][33];           /* boot ids of its earlier incarnations
+                                   (ring): their late hellos are stale */
+    size_t npast;
 } s_agent_t;
 
 struct coord_engine {
@@ -1709,11 +1712,13 @@ cleanup:
 
 static void s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now);
 
-/*  Does hello MSG show a new incarnation of agent A: a boot id other than
- *  the one it said before?  Remembers the boot id either way.  The first
- *  boot id heard (e.g. after this coordinator restarted) is nobody's new
- *  incarnation, and a hello without one (an older agent, or the hello
- *  made up for another message) never is.                                */
+/*  Does hello MSG show a new incarnation of agent A: a boot id never
+ *  heard from it before?  Then it becomes A's boot id.  The first boot id
+ *  heard (e.g. after this coordinator restarted) is nobody's new
+ *  incarnation; a hello without one (an older agent, or the hello made up
+ *  for another message) never is; nor is a late hello of an earlier
+ *  incarnation (still queued on its dead connection), which changes
+ *  nothing.                                                              */
 static bool
 s_reborn (coord_engine_t *self, s_agent_t *a, const tpc_msg_t *msg)
 {
@@ -1726,9 +1731,23 @@ s_reborn (coord_engine_t *self, s_agent_t *a, const tpc_msg_t *msg)
                sizeof a->boot - 1);
         return false;
     }
-    bool reborn = a->boot[0] && strcmp (a->boot, msg->boot) != 0;
+    if (!a->boot[0]) {
+        memcpy (a->boot, msg->boot, n + 1);
+        return false;
+    }
+    if (!strcmp (a->boot, msg->boot))
+        return false;
+    size_t keep = S_MIN (a->npast, sizeof a->past / sizeof a->past[0]);
+    for (size_t i = 0; i < keep; i++)
+        if (!strcmp (a->past[i], msg->boot)) {
+            s_log (self, 0, "agent '%s': late hello of an earlier "
+                   "incarnation (boot id %s) ignored", a->name, msg->boot);
+            return false;
+        }
+    memcpy (a->past[a->npast++ % (sizeof a->past / sizeof a->past[0])],
+            a->boot, sizeof a->boot);
     memcpy (a->boot, msg->boot, n + 1);
-    return reborn;
+    return true;
 }
 
 /*  Agent A restarted (s_reborn): whatever its earlier incarnation held

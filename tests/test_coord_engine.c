@@ -2080,6 +2080,21 @@ test_agent_restart (void)
     CU_ASSERT_STRING_EQUAL (state, "preparing");
     CU_ASSERT_EQUAL (fx_query (fx, "b", g1), TPC_OUTCOME_ABORTED);
     CU_ASSERT_EQUAL (fx_query (fx, "b", g3), TPC_OUTCOME_IN_PROGRESS);
+    /* a late hello of the dead incarnation (queued on its old connection)
+     * is no restart: the new b's work stays */
+    fx_client (fx, C1, m_exec (60, NULL, "b", "SELECT 1"));
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 6, NULL));
+    char g6[TPC_GID_MAX];
+    snprintf (g6, sizeof g6, "%s", fx_reply (fx, C1, 6)->gid);
+    fx_client (fx, C1, m_exec (61, g6, "b", "UPDATE t SET x = 2"));
+    fx_agent (fx, "b", m_worked (g6, 1, true, NULL));
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b1"));
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b2"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    CU_ASSERT_EQUAL (fx_status (fx, g6, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "active");
     fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 41, g4));
     r = fx_reply (fx, C1, 41);
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
