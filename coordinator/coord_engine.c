@@ -131,6 +131,13 @@
  *  vote deadline, resend time, ack-wait end, linger end) and sits in a
  *  binary min-heap keyed by it; agents' liveness is swept every heartbeat.
  *  The shell keeps one timer: the WAKE action / coord_engine_next_wake().
+ *
+ *  AGENT RESTART
+ *  A hello with a boot id never heard from that agent (s_reborn; the first
+ *  one heard does not count) says its process restarted: its ACTIVE work
+ *  and the PREPARING gids it has not voted on abort at once, a ONEPHASE
+ *  on it turns in doubt at once (s_agent_reborn), and every pending
+ *  decide/precommit goes to it at once; no timer is waited for.
  */
 #include "coord_engine.h"
 #include "tpc_error.h"
