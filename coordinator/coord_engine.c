@@ -1731,11 +1731,10 @@ s_reborn (coord_engine_t *self, s_agent_t *a, const tpc_msg_t *msg)
 {
     if (!msg->boot)
         return false;
-    size_t n = strlen (msg->boot);
-    if (n == 0 || n >= sizeof a->boot) {
-        s_log (self, 1, "agent '%s' says hello with a boot id of %zu "
-               "characters (1 to %zu): ignored", a->name, n,
-               sizeof a->boot - 1);
+    size_t n = strspn (msg->boot, "0123456789abcdefABCDEF");
+    if (n == 0 || n >= sizeof a->boot || msg->boot[n]) {
+        s_log (self, 1, "agent '%s' says hello with a boot id that is not "
+               "1 to %zu hex digits: ignored", a->name, sizeof a->boot - 1);
         return false;
     }
     if (!a->boot[0]) {

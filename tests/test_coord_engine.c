@@ -2040,6 +2040,11 @@ test_agent_restart (void)
      * agent) is no new incarnation either */
     fx_agent (fx, "b", m_hello ("b"));
     CU_ASSERT_EQUAL (fx->n, 0);
+    /* nor is a boot id that is not hex (a warning, nothing else) */
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "b3\nforged log line"));
+    fx_agent (fx, "b", m_hello_boot ("b", NULL,
+                                     "000000000000000000000000000000000b"));
+    CU_ASSERT_EQUAL (fx->n, 0);
     CU_ASSERT_EQUAL (fx_status (fx, g1, state, sizeof state),
                      TPC_OUTCOME_IN_PROGRESS);
     CU_ASSERT_STRING_EQUAL (state, "preparing");
