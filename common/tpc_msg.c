@@ -224,6 +224,7 @@ static const s_field_t s_f_hello[] = {
     { .name = "prepared", .kind = S_GIDV, .off = M (gids),
       .count_off = M (ngids) },
     { .name = "peer", .kind = S_STR, .off = M (peer) },
+    { .name = "boot", .kind = S_STR, .off = M (boot) },
 };
 #define S_RESULT (S_HAS | S_GROUP)
 static const s_field_t s_f_worked[] = {
@@ -362,6 +363,7 @@ tpc_msg_destroy (tpc_msg_t **self_p)
     free (self->gid);
     free (self->name);
     free (self->peer);
+    free (self->boot);
     s_strv_free (self->parts, self->nparts);
     s_strv_free (self->peers, self->npeers);
     free (self->on);

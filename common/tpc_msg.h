@@ -45,10 +45,17 @@
  *  txlist.txns[] = {gid, state, age_ms, parts: [string]}
  *
  *  AGENT -> COORDINATOR
- *  hello    name, prepared?, peer?   at connect and every heartbeat;
- *                                prepared lists tpc gids the database holds
- *                                prepared; peer is the endpoint where other
- *                                agents reach this one (3PC termination)
+ *  hello    name, prepared?, peer?, boot?   at connect and every
+ *                                heartbeat; prepared lists tpc gids the
+ *                                database holds prepared; peer is the
+ *                                endpoint where other agents reach this one
+ *                                (3PC termination); boot is the agent
+ *                                process's boot id, 16 hex digits drawn at
+ *                                random at its start: another boot id than
+ *                                before tells the coordinator the agent
+ *                                restarted and its open, unvoted work is
+ *                                gone (aborted at once, not at the vote
+ *                                timeout)
  *  worked   gid, seq, ok, columns?, rows?, affected?, reason?
  *                                reply to work with then="none"
  *  vote     gid, vote, reason?   reply to prepare, or to work then="prepare"
@@ -107,7 +114,7 @@
  *        getstate, state)               non-zero (0 = coordinator default)
  *      protocol                         has_protocol
  *      params, prepared, parts, peers   count non-zero
- *      peer                             non-NULL
+ *      peer, boot                       non-NULL
  *      columns, rows, affected (worked) has_result
  *  Members a type does not use are ignored (e.g. stmt.on in "work").
  *
@@ -219,6 +226,8 @@ typedef struct {
     char *gid;
     char *name;                 /* hello */
     char *peer;                 /* hello: the agent's peer endpoint, if any */
+    char *boot;                 /* hello: the agent process's boot id, if
+                                   any (16 hex digits) */
     char *on;                   /* exec */
     char *sql;                  /* exec */
     size_t nparams;             /* exec */

@@ -131,6 +131,13 @@
  *  vote deadline, resend time, ack-wait end, linger end) and sits in a
  *  binary min-heap keyed by it; agents' liveness is swept every heartbeat.
  *  The shell keeps one timer: the WAKE action / coord_engine_next_wake().
+ *
+ *  AGENT RESTART
+ *  A hello with a boot id never heard from that agent (s_reborn; the first
+ *  one heard does not count) says its process restarted: its ACTIVE work
+ *  and the PREPARING gids it has not voted on abort at once, a ONEPHASE
+ *  on it turns in doubt at once (s_agent_reborn), and every pending
+ *  decide/precommit goes to it at once; no timer is waited for.
  */
 #include "coord_engine.h"
 #include "tpc_error.h"
@@ -236,6 +243,10 @@ typedef struct {
     bool connected;
     uint64_t last_hello;
     char *peer;                 /* its peer endpoint (hello.peer), or NULL */
+    char boot[33];              /* its boot id (hello.boot), "" = none yet */
+    char past[4][33];           /* boot ids of its earlier incarnations
+                                   (ring): their late hellos are stale */
+    size_t npast;
 } s_agent_t;
 
 struct coord_engine {
@@ -1706,6 +1717,90 @@ cleanup:
  *  Agent messages
  */
 
+static void s_txn_due (coord_engine_t *self, s_txn_t *t, uint64_t now);
+
+/*  Does hello MSG show a new incarnation of agent A: a boot id never
+ *  heard from it before?  Then it becomes A's boot id.  The first boot id
+ *  heard (e.g. after this coordinator restarted) is nobody's new
+ *  incarnation; a hello without one (an older agent, or the hello made up
+ *  for another message) never is; nor is a late hello of an earlier
+ *  incarnation (still queued on its dead connection), which changes
+ *  nothing.                                                              */
+static bool
+s_reborn (coord_engine_t *self, s_agent_t *a, const tpc_msg_t *msg)
+{
+    if (!msg->boot)
+        return false;
+    size_t n = strspn (msg->boot, "0123456789abcdefABCDEF");
+    if (n == 0 || n >= sizeof a->boot || msg->boot[n]) {
+        s_log (self, 1, "agent '%s' says hello with a boot id that is not "
+               "1 to %zu hex digits: ignored", a->name, sizeof a->boot - 1);
+        return false;
+    }
+    if (!a->boot[0]) {
+        memcpy (a->boot, msg->boot, n + 1);
+        return false;
+    }
+    if (!strcmp (a->boot, msg->boot))
+        return false;
+    size_t keep = S_MIN (a->npast, sizeof a->past / sizeof a->past[0]);
+    for (size_t i = 0; i < keep; i++)
+        if (!strcmp (a->past[i], msg->boot)) {
+            s_log (self, 0, "agent '%s': late hello of an earlier "
+                   "incarnation (boot id %s) ignored", a->name, msg->boot);
+            return false;
+        }
+    memcpy (a->past[a->npast++ % (sizeof a->past / sizeof a->past[0])],
+            a->boot, sizeof a->boot);
+    memcpy (a->boot, msg->boot, n + 1);
+    return true;
+}
+
+/*  Agent A restarted (s_reborn): whatever its earlier incarnation held
+ *  open and had not prepared with a yes vote died with it (its database
+ *  sessions are gone), so do now what the timeouts would do later:
+ *    - ACTIVE with A in it, PREPARING without A's vote: abort (a PREPARE
+ *      the dead process may have left behind is rolled back by the
+ *      decide(aborted) A gets, or by A's recovery query);
+ *    - ONEPHASE on A: in doubt at once, as at the vote timeout (no ack can
+ *      come from a process that is gone).
+ *  A yes voter's gids (PREPARING, 3PC PRECOMMITTING, decided) keep their
+ *  rules: only unvoted work is given up.  A is left not connected, so the
+ *  hello that follows resends it every pending decision and precommit.  A
+ *  work sent to the new incarnation just before its hello was read may
+ *  be aborted too: spurious, never unsafe.                                */
+static void
+s_agent_reborn (coord_engine_t *self, s_agent_t *a, uint64_t now)
+{
+    a->connected = false;
+    size_t n = 0, nabort = 0;
+    s_txn_t **v = s_sorted (self, &n);
+    if (!v)
+        return;
+    /* handling one transaction never frees another one */
+    for (size_t i = 0; i < n; i++) {
+        s_txn_t *t = v[i];
+        s_part_t *p = s_part_find (t, a->name, NULL);
+        if (!p)
+            continue;
+        if (t->state == S_ACTIVE
+            || (t->state == S_PREPARING && p->vote == TPC_VOTE_NONE)) {
+            s_set_reason (self, t, "participant '%s' restarted before it "
+                          "voted: its work is lost", a->name);
+            s_abort (self, t, now);
+            nabort++;
+        }
+        else if (t->state == S_ONEPHASE && !t->indoubt) {
+            t->vote_deadline = now;
+            s_txn_due (self, t, now);
+            nabort++;
+        }
+    }
+    free (v);
+    s_log (self, 1, "agent '%s' restarted (boot id %s): %zu transaction(s) "
+           "it had not voted on given up at once", a->name, a->boot, nabort);
+}
+
 static void
 s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
             uint64_t now)
@@ -1732,6 +1827,8 @@ s_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         if (msg->peer && !(a->peer = strdup (msg->peer)))
             self->err = TPC_ENOMEM;
     }
+    if (s_reborn (self, a, msg))
+        s_agent_reborn (self, a, now);
     if (a->connected)
         return;
     a->connected = true;

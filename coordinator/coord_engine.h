@@ -168,7 +168,9 @@ int coord_engine_client_as (coord_engine_t *self, const void *id,
                             const tpc_msg_t *msg, uint64_t now);
 
 /*  A decoded message from agent NAME (its routing id).  Returns 0 or
- *  TPC_ENOMEM.  Stale, duplicate and foreign messages are ignored.        */
+ *  TPC_ENOMEM.  Stale, duplicate and foreign messages are ignored.  A
+ *  hello with a new boot id (the agent restarted) aborts at once the work
+ *  it had not voted on (coord_engine.c, "AGENT RESTART").                */
 int coord_engine_agent (coord_engine_t *self, const char *name,
                         const tpc_msg_t *msg, uint64_t now);
 

@@ -3,10 +3,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -836,6 +838,25 @@ part_agent_peer_endpoint (part_agent_t *self)
     return self->advertised;
 }
 
+/*  This process's boot id (hello.boot): 64 random bits, never 0, drawn
+ *  once per agent.  The coordinator compares it with the last one it
+ *  heard: another one means this agent restarted, and the work its
+ *  earlier incarnation held open is aborted at once.  A collision would
+ *  only fall back to the vote timeout.                                   */
+static uint64_t
+s_boot_id (void)
+{
+    uint64_t id = 0;
+    if (getrandom (&id, sizeof id, 0) != (ssize_t) sizeof id) {
+        int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read (fd, &id, sizeof id) != (ssize_t) sizeof id)
+            id = (s_wall_ms () << 20) ^ (uint64_t) getpid () ^ s_now_ms ();
+        if (fd >= 0)
+            close (fd);
+    }
+    return id ? id : 1;
+}
+
 typedef struct {
     part_agent_t *self;
     size_t n, undecided;
@@ -1064,7 +1085,8 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         .p3_timeout_ms = config->p3_timeout_ms,
         .p3_collect_ms = config->p3_collect_ms,
         .p3_forget_ms = config->p3_forget_ms,
-        .peer_endpoint = self->advertised
+        .peer_endpoint = self->advertised,
+        .boot = s_boot_id ()
     };
     part_engine_io_t io = {
         .arg = self, .send = s_send, .log = s_engine_log,

@@ -141,6 +141,7 @@
 #include "part_engine.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2196,8 +2197,12 @@ static void
 s_hello (part_engine_t *self)
 {
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_HELLO);
+    char boot[17];
+    snprintf (boot, sizeof boot, "%016" PRIx64, self->cfg.boot);
     if (msg && (tpc_msg_set_str (&msg->name, self->name) != 0
-                || tpc_msg_set_str (&msg->peer, self->peer_endpoint) != 0))
+                || tpc_msg_set_str (&msg->peer, self->peer_endpoint) != 0
+                || (self->cfg.boot
+                    && tpc_msg_set_str (&msg->boot, boot) != 0)))
         tpc_msg_destroy (&msg);
     if (msg) {
         for (s_rec_t *rec = zhashx_first (self->recs); rec;

@@ -51,6 +51,11 @@ typedef struct {
                                    getstate); 0 = 600000 */
     const char *peer_endpoint;  /* 3PC: this agent's peer endpoint, sent as
                                    hello.peer; NULL = none (copied) */
+    uint64_t boot;              /* this process's boot id, drawn at random
+                                   once per start, sent as hello.boot (16
+                                   hex digits): a new one tells the
+                                   coordinator the agent restarted; 0 =
+                                   none */
 } part_engine_config_t;
 
 typedef struct {

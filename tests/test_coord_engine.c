@@ -1968,6 +1968,191 @@ test_p3_default_and_paths (void)
     fx_destroy (&fx);
 }
 
+/* ---------------------------------------------------------------------
+ *  An agent that restarted (a new boot id in its hello)
+ */
+
+static tpc_msg_t *
+m_hello_boot (const char *name, const char *peer, const char *boot)
+{
+    tpc_msg_t *m = m_hello_peer (name, peer);
+    tpc_msg_set_str (&m->boot, boot);
+    return m;
+}
+
+/*  Drained AGENT actions to AGENT of TYPE about GID (outcome OUTCOME if
+ *  not TPC_OUTCOME_NONE).                                                */
+static size_t
+fx_count_sent (fx_t *fx, const char *agent, tpc_msg_type_t type,
+               const char *gid, tpc_outcome_t outcome)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < fx->n; i++) {
+        const tpc_msg_t *m = fx->a[i].msg;
+        if (fx->a[i].type == COORD_ACT_AGENT && m->type == type
+            && !strcmp (fx->a[i].agent, agent) && m->gid
+            && !strcmp (m->gid, gid)
+            && (outcome == TPC_OUTCOME_NONE || m->outcome == outcome))
+            k++;
+    }
+    return k;
+}
+
+static void
+test_agent_restart (void)
+{
+    /* vote timeout and heartbeat far away: nothing below is a timer */
+    coord_engine_config_t cfg = { .coord_id = "c1", .vote_timeout_ms = 10000,
+                                  .heartbeat_ms = 100000 };
+    fx_t *fx = fx_new_started (&cfg);
+    /* the first boot ids heard are nobody's new incarnation */
+    fx_agent (fx, "a", m_hello_boot ("a", NULL, "00000000000000aa"));
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b1"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    char g1[TPC_GID_MAX], g2[TPC_GID_MAX], g3[TPC_GID_MAX];
+    char g4[TPC_GID_MAX], g5[TPC_GID_MAX], state[32];
+    /* g1: a voted yes, b has not voted */
+    snprintf (g1, sizeof g1, "%s", fx_submit (fx, 1, AB));
+    fx_agent (fx, "a", m_vote (g1, TPC_VOTE_YES, NULL));
+    /* g2: committed, durable, a acked, b's ack pending */
+    snprintf (g2, sizeof g2, "%s", fx_submit (fx, 2, AB));
+    fx_agent (fx, "a", m_vote (g2, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (g2, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (g2, TPC_OUTCOME_COMMITTED));
+    /* g3: b voted yes, a has not voted: b's yes is in its database */
+    snprintf (g3, sizeof g3, "%s", fx_submit (fx, 3, AB));
+    fx_agent (fx, "b", m_vote (g3, TPC_VOTE_YES, NULL));
+    /* g4: interactive, b worked in it (an open transaction on b) */
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 4, NULL));
+    snprintf (g4, sizeof g4, "%s", fx_reply (fx, C1, 4)->gid);
+    fx_client (fx, C1, m_exec (40, g4, "b", "UPDATE t SET x = 1"));
+    fx_agent (fx, "b", m_worked (g4, 1, true, NULL));
+    /* g5: one phase on b, no ack yet */
+    static const char *const B[] = { "b", NULL };
+    snprintf (g5, sizeof g5, "%s", fx_submit (fx, 5, B));
+    fx_clear (fx);
+
+    /* the same boot id again (a heartbeat): nothing changes */
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b1"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    /* a hello without a boot id (made up for another message, or an older
+     * agent) is no new incarnation either */
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    /* nor is a boot id that is not hex (a warning, nothing else) */
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "b3\nforged log line"));
+    fx_agent (fx, "b", m_hello_boot ("b", NULL,
+                                     "000000000000000000000000000000000b"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    CU_ASSERT_EQUAL (fx_status (fx, g1, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "preparing");
+
+    /* b restarted: a new boot id, and no clock advance */
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b2"));
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_OUTCOME);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (r->reason && strstr (r->reason, "restarted"));
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "a", TPC_MSG_DECIDE, g1,
+                                    TPC_OUTCOME_ABORTED), 1);
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "b", TPC_MSG_DECIDE, g1,
+                                    TPC_OUTCOME_ABORTED), 1);
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_ABORT, g1));
+    /* the pending decision goes to the new b at once */
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "b", TPC_MSG_DECIDE, g2,
+                                    TPC_OUTCOME_COMMITTED), 1);
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "a", TPC_MSG_DECIDE, g2,
+                                    TPC_OUTCOME_NONE), 0);
+    /* b voted yes on g3: not its lost work; a still votes */
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 3));
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "a", TPC_MSG_DECIDE, g3,
+                                    TPC_OUTCOME_NONE), 0);
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "b", TPC_MSG_DECIDE, g3,
+                                    TPC_OUTCOME_NONE), 0);
+    /* the one-phase commit on b can no longer be acked: in doubt now */
+    r = fx_reply (fx, C1, 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
+    CU_ASSERT_EQUAL (r->code, TPC_EIN_DOUBT);
+    /* statuses and b's recovery queries are answered at once */
+    CU_ASSERT_EQUAL (fx_status (fx, g1, NULL, 0), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_status (fx, g4, NULL, 0), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_status (fx, g3, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "preparing");
+    CU_ASSERT_EQUAL (fx_query (fx, "b", g1), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", g3), TPC_OUTCOME_IN_PROGRESS);
+    /* a late hello of the dead incarnation (queued on its old connection)
+     * is no restart: the new b's work stays */
+    fx_client (fx, C1, m_exec (60, NULL, "b", "SELECT 1"));
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 6, NULL));
+    char g6[TPC_GID_MAX];
+    snprintf (g6, sizeof g6, "%s", fx_reply (fx, C1, 6)->gid);
+    fx_client (fx, C1, m_exec (61, g6, "b", "UPDATE t SET x = 2"));
+    fx_agent (fx, "b", m_worked (g6, 1, true, NULL));
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b1"));
+    fx_agent (fx, "b", m_hello_boot ("b", NULL, "00000000000000b2"));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    CU_ASSERT_EQUAL (fx_status (fx, g6, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "active");
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 41, g4));
+    r = fx_reply (fx, C1, 41);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    /* g3 goes on: a votes yes, commit */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_vote (g3, TPC_VOTE_YES, NULL));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_COMMIT, g3));
+    fx_destroy (&fx);
+}
+
+static void
+test_p3_agent_restart (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .vote_timeout_ms = 10000,
+                                  .heartbeat_ms = 100000 };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_agent (fx, "a", m_hello_boot ("a", "tcp://10.0.0.1:7500", "a1"));
+    fx_agent (fx, "b", m_hello_boot ("b", "tcp://10.0.0.2:7500", "b1"));
+    fx_clear (fx);
+    char g1[TPC_GID_MAX], g2[TPC_GID_MAX], state[32];
+    /* g1: CanCommit, a voted yes, b not */
+    snprintf (g1, sizeof g1, "%s", fx_submit_proto (fx, 1, AB, TPC_PROTO_3PC));
+    fx_agent (fx, "a", m_vote (g1, TPC_VOTE_YES, NULL));
+    /* g2: pre-committing, a answered precommitted, b not yet */
+    snprintf (g2, sizeof g2, "%s", fx_submit_proto (fx, 2, AB, TPC_PROTO_3PC));
+    fx_precommit (fx, g2, AB);
+    fx_agent (fx, "a", m_state (g2, TPC_P3_PRECOMMITTED));
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello_boot ("b", "tcp://10.0.0.2:7500", "b2"));
+    /* unvoted: aborted at once */
+    const tpc_msg_t *r = fx_reply (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "a", TPC_MSG_DECIDE, g1,
+                                    TPC_OUTCOME_ABORTED), 1);
+    /* pre-committed: no timeout leaves it, a restart neither; the
+     * precommit goes to the new b at once */
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 2));
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "b", TPC_MSG_PRECOMMIT, g2,
+                                    TPC_OUTCOME_NONE), 1);
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "a", TPC_MSG_PRECOMMIT, g2,
+                                    TPC_OUTCOME_NONE), 0);
+    CU_ASSERT_EQUAL (fx_count_sent (fx, "b", TPC_MSG_DECIDE, g2,
+                                    TPC_OUTCOME_NONE), 0);
+    CU_ASSERT_EQUAL (fx_status (fx, g2, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "precommitting");
+    fx_agent (fx, "b", m_state (g2, TPC_P3_PRECOMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_COMMIT, g2));
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -1997,6 +2182,8 @@ static const tpc_test_case_t s_cases[] = {
     { "p3_silence", test_p3_silence },
     { "p3_replay", test_p3_replay },
     { "p3_default_and_paths", test_p3_default_and_paths },
+    { "agent_restart", test_agent_restart },
+    { "p3_agent_restart", test_p3_agent_restart },
     { NULL, NULL }
 };
 

@@ -6,6 +6,7 @@
  *  transactions left, marker rows) and, where it matters, the decision log.
  *  PostgreSQL missing is a failure, never a skip.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +33,9 @@ typedef struct {
     tpc_proc_t agent[2];
     char *coord_env[4];
     char *agent_env[2][4];
+    bool default_vote_timeout;  /* start the coordinator without
+                                   --vote-timeout-ms (10 s) */
+    int64_t agent_ready_ms[2];  /* when its last ready line was seen */
 } s_world_t;
 
 static s_world_t W;
@@ -57,9 +61,10 @@ s_start_coord (char *const env[])
         off = tpc_proc_log_size (&tmp);
     }
     char *argv[] = { bin, "--id", "e2e", "--bind", W.cep, "--agent-bind",
-                     W.aep, "--log-dir", W.logdir, "--vote-timeout-ms",
-                     "2000", "--txn-timeout-ms", "20000",
-                     "--insecure-plaintext", NULL };
+                     W.aep, "--log-dir", W.logdir, "--txn-timeout-ms",
+                     "20000", "--insecure-plaintext",
+                     W.default_vote_timeout ? NULL : "--vote-timeout-ms",
+                     "2000", NULL };
     if (tpc_proc_spawn (&W.coord, argv, env, log))
         return -1;
     if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
@@ -67,8 +72,9 @@ s_start_coord (char *const env[])
     return W.agent[0].pid > 0 && W.agent[1].pid > 0 ? s_wait_agents () : 0;
 }
 
+/*  Start agent I and wait for its ready line (W.agent_ready_ms).      */
 static int
-s_start_agent (int i, char *const env[])
+s_spawn_agent (int i, char *const env[])
 {
     char bin[480], log[480], name[8], file[480];
     snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
@@ -91,6 +97,15 @@ s_start_agent (int i, char *const env[])
     if (tpc_proc_spawn (&W.agent[i], argv, env, log))
         return -1;
     if (tpc_proc_wait_log (&W.agent[i], "ready", off, 20000))
+        return -1;
+    W.agent_ready_ms[i] = tpc_harness_now_ms ();
+    return 0;
+}
+
+static int
+s_start_agent (int i, char *const env[])
+{
+    if (s_spawn_agent (i, env))
         return -1;
     return W.agent[1 - i].pid > 0 && W.coord.pid > 0 ? s_wait_agents () : 0;
 }
@@ -555,6 +570,100 @@ test_crash_point_postgres_dies_at_agent_prepare (void)
     tpc_client_destroy (&c);
 }
 
+/*  One transfer in flight, on its own thread and client.                */
+typedef struct {
+    const char *acct;           /* from this account in db1 to it in db2 */
+    pthread_t thread;
+    int rc;
+    tpc_client_outcome_t out;
+    int64_t done_ms;            /* when its reply came */
+} s_flight_t;
+
+static void *
+s_flight_run (void *arg)
+{
+    s_flight_t *f = arg;
+    tpc_client_t *c = s_client (30000);
+    char gid[TPC_CLIENT_GID_MAX];
+    f->out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    f->rc = c ? s_transfer (c, "1", f->acct, f->acct, gid, &f->out) : -1;
+    f->done_ms = tpc_harness_now_ms ();
+    tpc_client_destroy (&c);
+    return NULL;
+}
+
+static void
+test_agent_restart_frees_its_work (void)
+{
+    /* the default vote timeout (10 s), which a restarted agent's work must
+     * not wait for; db2's agent freezes right after its first PREPARE */
+    tpc_proc_kill (&W.coord, SIGTERM, 5000);
+    W.default_vote_timeout = true;
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=agent.after_prepare",
+                    "TPC_CRASH_ACTION=stop", NULL };
+    long off = tpc_proc_log_size (&W.agent[1]);
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (1, env), 0);
+    int64_t s1 = s_sum (0), s2 = s_sum (1);
+    s_flight_t f[4] = { { .acct = "1" }, { .acct = "2" }, { .acct = "3" },
+                        { .acct = "4" } };
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&f[0].thread, NULL, s_flight_run,
+                                           &f[0]), 0);
+    /* db2's agent holds a prepared transaction it has not voted on */
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_wait_log (
+        &W.agent[1], "tpc-crash: agent.after_prepare pass 1 action=stop",
+        off, 10000), 0);
+    char state = '?';
+    for (int i = 0; i < 500 && (state = s_proc_state (W.agent[1].pid)) != 'T'; i++)
+        usleep (10 * 1000);
+    CU_ASSERT_EQUAL_FATAL (state, 'T');
+    /* three more, whose work waits unread for the frozen agent */
+    for (int i = 1; i < 4; i++)
+        CU_ASSERT_EQUAL_FATAL (pthread_create (&f[i].thread, NULL,
+                                               s_flight_run, &f[i]), 0);
+    /* every one in flight: db1 prepared all four (voted yes), db2 one */
+    int64_t p1 = 0, p2 = 0, end = tpc_harness_now_ms () + 10000;
+    while ((p1 = s_prepared (0)) != 4 && tpc_harness_now_ms () < end)
+        usleep (10 * 1000);
+    p2 = s_prepared (1);
+    CU_ASSERT_EQUAL_FATAL (p1, 4);
+    CU_ASSERT_EQUAL_FATAL (p2, 1);
+    /* SIGKILL it and start it again */
+    tpc_proc_kill (&W.agent[1], SIGKILL, 5000);
+    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (1, NULL), 0);
+    int64_t ready = W.agent_ready_ms[1], last = ready;
+    for (int i = 0; i < 4; i++) {
+        pthread_join (f[i].thread, NULL);
+        CU_ASSERT_EQUAL (f[i].out, TPC_CLIENT_ABORTED);
+        if (f[i].done_ms > last)
+            last = f[i].done_ms;
+    }
+    /* no prepared transaction left in either database */
+    int64_t n = -1;
+    end = tpc_harness_now_ms () + 20000;
+    while ((n = s_prepared (0) + s_prepared (1)) != 0
+           && tpc_harness_now_ms () < end)
+        usleep (10 * 1000);
+    CU_ASSERT_EQUAL (n, 0);
+    int64_t clean = tpc_harness_now_ms ();
+    if (clean > last)
+        last = clean;
+    printf ("\nrecovery agent_back_ms_max=%lld\n", (long long) (last - ready));
+    fflush (stdout);
+    CU_ASSERT (last - ready <= 1000);
+    CU_ASSERT_EQUAL (s_sum (0), s1);
+    CU_ASSERT_EQUAL (s_sum (1), s2);
+    char log[600];
+    s_path (log, sizeof log, "coordinator.log");
+    CU_ASSERT (tpc_harness_file_has (log, "agent 'db2' restarted"));
+    /* back to the suite's coordinator (2 s vote timeout) */
+    CU_ASSERT_EQUAL (s_wait_agents (), 0);
+    tpc_proc_kill (&W.coord, SIGTERM, 5000);
+    W.default_vote_timeout = false;
+    CU_ASSERT_EQUAL (s_start_coord (NULL), 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "commit_two_databases", test_commit_two_databases },
     { "interactive_rollback", test_interactive_rollback },
@@ -571,6 +680,7 @@ static const tpc_test_case_t s_cases[] = {
       test_crash_point_agent_after_commit_prepared },
     { "crash_point_postgres_dies_at_agent_prepare",
       test_crash_point_postgres_dies_at_agent_prepare },
+    { "agent_restart_frees_its_work", test_agent_restart_frees_its_work },
     { NULL, NULL }
 };
 

@@ -132,6 +132,7 @@ s_make (tpc_msg_type_t type, bool full)
             s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G1));
             s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G2));
             s_ok (tpc_msg_set_str (&m->peer, "tcp://10.0.0.1:7001"));
+            s_ok (tpc_msg_set_str (&m->boot, "9e3779b97f4a7c15"));
         }
         break;
     case TPC_MSG_WORKED:
@@ -258,6 +259,7 @@ s_diff (const tpc_msg_t *a, const tpc_msg_t *b)
     SAME (s_streq (a->gid, b->gid), "gid");
     SAME (s_streq (a->name, b->name), "name");
     SAME (s_streq (a->peer, b->peer), "peer");
+    SAME (s_streq (a->boot, b->boot), "boot");
     SAME (s_strveq (a->parts, a->nparts, b->parts, b->nparts), "parts");
     SAME (s_strveq (a->peers, a->npeers, b->peers, b->npeers), "peers");
     SAME (a->p3 == b->p3, "p3");

@@ -270,6 +270,7 @@ s_setup (s_fx_t *fx, size_t pool, size_t queue_max)
     fx->mem = part_mem_new (&mc);
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx->mem);
     fx->cfg.name = "agent1";
+    fx->cfg.boot = 0xb0071dULL;
     fx->now = 1000;
     s_engine_new (fx);
     s_pump (fx);
@@ -423,6 +424,9 @@ test_two_phase_commit (void)
     s_setup (&fx, 0, 0);
     tpc_msg_t *hello = s_take (&fx, TPC_MSG_HELLO, NULL);
     CU_ASSERT (hello && hello->name && !strcmp (hello->name, "agent1"));
+    /* this process's boot id, in every hello */
+    CU_ASSERT (hello && hello->boot
+               && !strcmp (hello->boot, "0000000000b0071d"));
     tpc_msg_destroy (&hello);
 
     const char *two[] = { "INSERT a", "SELECT x" };
@@ -458,6 +462,8 @@ test_two_phase_commit (void)
     s_wait (&fx, 1000);
     hello = s_take (&fx, TPC_MSG_HELLO, NULL);
     CU_ASSERT (hello && hello->ngids == 1 && !strcmp (hello->gids[0], G1));
+    CU_ASSERT (hello && hello->boot
+               && !strcmp (hello->boot, "0000000000b0071d"));
     tpc_msg_destroy (&hello);
 
     s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);

@@ -1150,6 +1150,7 @@ s_agent_start (sim_world_t *w, s_agent_t *a)
         io.peer_reply = s_peer_reply;
         io.persist = s_persist;
     }
+    a->cfg.boot = a->inc + 1;   /* each incarnation its own boot id */
     a->eng = part_engine_new (&a->cfg, part_mem_rm (a->mem), &io);
     if (!a->eng) {
         sim_oracle_fail (w->oracle, "simulation: cannot create an agent");
