@@ -486,6 +486,11 @@ s_txn_opts (tpc_client_t *self, tpc_msg_t *req, const tpc_txn_opts_t *opts)
 {
     if (!opts)
         return 0;
+    if (opts->timeout_ms > TPC_MSG_TIMEOUT_MAX_MS)
+        return s_fail (self, TPC_EINVAL, "transaction timeout_ms %llu is "
+                       "over the maximum of %llu (24 h)",
+                       (unsigned long long) opts->timeout_ms,
+                       (unsigned long long) TPC_MSG_TIMEOUT_MAX_MS);
     req->timeout_ms = opts->timeout_ms;
     if (opts->protocol) {
         if (!strcmp (opts->protocol, "2pc"))

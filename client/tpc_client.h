@@ -95,7 +95,9 @@ typedef struct {
 } tpc_client_opts_t;
 
 typedef struct {
-    uint64_t timeout_ms;        /* transaction timeout at the coordinator;
+    uint64_t timeout_ms;        /* transaction timeout at the coordinator
+                                   (at most 86400000, 24 h: more is
+                                   TPC_CLIENT_EINVAL);
                                    0 = the coordinator's default */
     const char *protocol;       /* "2pc", "3pc" or NULL (coordinator's) */
 } tpc_txn_opts_t;

@@ -119,6 +119,8 @@ typedef struct {
     const char *name;           /* on the wire */
     s_kind_t kind;
     unsigned flags;
+    uint64_t max;               /* S_U53: largest value (0 = 2^53-1) */
+    const char *max_why;        /* ... and the sentence above it */
     size_t off;                 /* member, from the object's base */
     size_t count_off;           /* arrays: their size_t count */
     size_t has_off;             /* S_HAS: the bool saying "present" */
@@ -167,7 +169,9 @@ static const s_object_t s_txinfo = { "txinfo", s_f_txinfo, S_COUNT (s_f_txinfo) 
 #define F_GID { .name = "gid", .kind = S_GID, .flags = S_REQ, .off = M (gid) }
 #define F_SEQ { .name = "seq", .kind = S_U53, .flags = S_REQ, .off = M (seq) }
 #define F_REASON { .name = "reason", .kind = S_STR, .off = M (reason) }
-#define F_TIMEOUT { .name = "timeout_ms", .kind = S_U53, .off = M (timeout_ms) }
+#define F_TIMEOUT { .name = "timeout_ms", .kind = S_U53, .off = M (timeout_ms), \
+    .max = TPC_MSG_TIMEOUT_MAX_MS, .max_why = "must be at most 86400000 " \
+    "(24 h, the longest transaction timeout; 0 = the coordinator's default)" }
 #define F_PROTOCOL { .name = "protocol", .kind = S_ENUM, .flags = S_HAS, \
     .off = M (protocol), .has_off = M (has_protocol), .en = &s_proto_enum, \
     .allowed = S_ALL }
@@ -840,7 +844,7 @@ s_emit_field (const s_field_t *f, const void *base, cJSON *out)
     switch (f->kind) {
     case S_U53: {
         uint64_t v = *S_CAT (base, f->off, uint64_t);
-        if (v > (uint64_t) S_INT_MAX)
+        if (v > (uint64_t) S_INT_MAX || (f->max && v > f->max))
             return TPC_EINVAL;
         return s_add (out, f->name, s_raw_i64 ((int64_t) v));
     }
@@ -1065,7 +1069,10 @@ s_value_ok (const s_field_t *f, const cJSON *j, const cJSON *obj,
     switch (f->kind) {
     case S_U53:
         *why = "must be an integer in 0 .. 2^53-1";
-        return d >= 0 && d <= S_INT_MAX && (double) (uint64_t) d == d;
+        if (!(d >= 0 && d <= S_INT_MAX && (double) (uint64_t) d == d))
+            return false;
+        *why = f->max_why;
+        return !f->max || (uint64_t) d <= f->max;
     case S_AFFECTED:
         *why = "must be an integer in -1 .. 2^53-1";
         return d >= -1 && d <= S_INT_MAX && (double) (int64_t) d == d;

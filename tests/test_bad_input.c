@@ -574,7 +574,7 @@ test_client_nonsense (void)
     }
     /* an interactive transaction used out of order */
     s_send_str (c, "{\"v\":1,\"type\":\"begin\",\"rid\":7,"
-                "\"timeout_ms\":9007199254740991}");
+                "\"timeout_ms\":86400000}");
     tpc_msg_t *m = s_recv (c, false, WAIT_MS, false);
     CU_ASSERT_FATAL (m && m->type == TPC_MSG_BEGUN && m->gid);
     char gid[128], buf[512];

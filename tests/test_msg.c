@@ -446,6 +446,8 @@ test_encode_refuses (void)
     REFUSE (TPC_MSG_BEGIN, true, m->protocol = (tpc_proto_t) 2);
     REFUSE (TPC_MSG_LIST, false, m->rid = U53_MAX + 1);
     REFUSE (TPC_MSG_BEGIN, true, m->timeout_ms = UINT64_MAX);
+    REFUSE (TPC_MSG_BEGIN, true, m->timeout_ms = 86400001);
+    REFUSE (TPC_MSG_SUBMIT, true, m->timeout_ms = 86400001);
     REFUSE (TPC_MSG_ERROR, false, m->code = 0);
     REFUSE (TPC_MSG_ERROR, false, m->code = 5);
     REFUSE (TPC_MSG_RESULT, false, m->affected = -2);
@@ -648,6 +650,14 @@ static const s_bad_t s_bad[] = {
     { "{\"v\":1,\"type\":\"list\",\"rid\":1e999}", 0, TPC_EMSG_FIELD_VALUE, NULL },
     { "{\"v\":1,\"type\":\"begin\",\"rid\":1,\"protocol\":\"4pc\"}", 0,
       TPC_EMSG_FIELD_VALUE, "protocol" },
+    /* a transaction timeout over 24 h (issue 12) */
+    { "{\"v\":1,\"type\":\"begin\",\"rid\":1,\"timeout_ms\":86400001}", 0,
+      TPC_EMSG_FIELD_VALUE, "field \"timeout_ms\" of \"begin\": must be at "
+      "most 86400000 (24 h" },
+    { "{\"v\":1,\"type\":\"submit\",\"rid\":1,\"timeout_ms\":"
+      "9007199254740991,\"stmts\":[{\"on\":\"a\",\"sql\":\"x\"}]}", 0,
+      TPC_EMSG_FIELD_VALUE, "field \"timeout_ms\" of \"submit\": must be at "
+      "most 86400000" },
     { "{\"v\":1,\"type\":\"vote\",\"gid\":\"" G1 "\",\"vote\":\"maybe\"}", 0,
       TPC_EMSG_FIELD_VALUE, "vote" },
     { "{\"v\":1,\"type\":\"decide\",\"gid\":\"" G1 "\",\"outcome\":"
@@ -759,6 +769,7 @@ test_good_oddities (void)
         "\"rows\":[[],[]],\"affected\":1,\"columns\":[]}",
         "{\"v\":1,\"type\":\"error\",\"rid\":1,\"code\":-2147483648,"
         "\"message\":\"\"}",
+        "{\"v\":1,\"type\":\"begin\",\"rid\":1,\"timeout_ms\":86400000}",
         NULL
     };
     for (int i = 0; good[i]; i++) {
