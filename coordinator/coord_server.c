@@ -880,7 +880,8 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
     }
     coord_zap_config_t zc = { .allow_clients = cfg->allow_clients,
                               .allow_admins = cfg->allow_admins,
-                              .allow_agents = cfg->allow_agents };
+                              .allow_agents = cfg->allow_agents,
+                              .log_name = "tpc-coordinator" };
     self->zap = coord_zap_new (self->ctx, &zc, errbuf, errlen);
     if (!self->zap)
         return -1;

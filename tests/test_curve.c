@@ -529,6 +529,43 @@ test_agent_trusts_only_its_coordinator (void)
     unlink (to);
 }
 
+/*  An agent's peer link (three-phase commit) refuses an unlisted key with
+ *  the ZAP handler the coordinator uses too; its log line names the agent
+ *  (tpc-participant), not the coordinator (issue 12).                    */
+static void
+test_agent_peer_refusal_named (void)
+{
+    char priv[700], err[256], bin[600], log[700], file[700], pep[64];
+    snprintf (priv, sizeof priv, "%s/private", W.keys);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_keygen (priv, "db6", NULL, err,
+                                             sizeof err), 0);
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/agent-db6-peer.log", W.dir);
+    snprintf (file, sizeof file, "%s/db1.conninfo", W.dir);
+    snprintf (pep, sizeof pep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    char peers[700];
+    snprintf (peers, sizeof peers, "%s/agents", W.keys);
+    char *argv[] = { bin, "--name", "db6", "--coordinator", W.aep,
+                     "--pg-file", file, "--curve-secret",
+                     (char *) s_sec ("db6"), "--coordinator-public",
+                     (char *) s_pub ("coordinator"), "--peer-bind", pep,
+                     "--peer-keys", peers, "--heartbeat", "200", NULL };
+    tpc_proc_t p;
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);
+    /* a stranger knocks on the peer link */
+    tpc_client_t *c = s_client_keys (pep, s_sec ("stranger"), s_pub ("db6"),
+                                     3000);
+    tpc_summary_t s;
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    tpc_client_destroy (&c);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "tpc-participant: refused a "
+                                        "CURVE handshake", 0, 5000), 0);
+    CU_ASSERT_NOT_EQUAL (tpc_proc_wait_log (&p, "tpc-coordinator:", 0, 1),
+                         0);
+    tpc_proc_kill (&p, SIGTERM, 5000);
+}
+
 /* ------------------------------------------------------- starting rules */
 
 static int
@@ -926,6 +963,7 @@ static const tpc_test_case_t s_cases[] = {
     { "agent_wrong_keys", test_agent_wrong_keys },
     { "agent_trusts_only_its_coordinator",
       test_agent_trusts_only_its_coordinator },
+    { "agent_peer_refusal_named", test_agent_peer_refusal_named },
     { "daemons_refuse_without_keys", test_daemons_refuse_without_keys },
     { "key_files", test_key_files },
     { "allow_list_reload", test_allow_list_reload },
