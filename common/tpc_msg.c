@@ -1437,6 +1437,74 @@ cleanup:
 /*  --------------------------------------------------------------------
  *  Names.                                                                */
 
+/*  The rid after the key "rid" at B[*I] (just past its closing quote):
+ *  blanks, ':', blanks, digits, then ',' '}' or a blank.  -1: not an
+ *  integer value.  *I ends past the digits.                              */
+static int64_t
+s_peek_value (const unsigned char *b, size_t len, size_t *i)
+{
+    size_t k = *i;
+    while (k < len && strchr (" \t\r\n", b[k]) && b[k])
+        k++;
+    if (k >= len || b[k] != ':')
+        return -1;
+    k++;
+    while (k < len && strchr (" \t\r\n", b[k]) && b[k])
+        k++;
+    size_t start = k;
+    uint64_t v = 0;
+    while (k < len && b[k] >= '0' && b[k] <= '9' && k - start < 17)
+        v = v * 10 + (uint64_t) (b[k++] - '0');
+    *i = k;
+    size_t n = k - start;
+    if (n == 0 || n > 16 || (n > 1 && b[start] == '0') || v > S_INT_MAX
+        || k >= len || !strchr (",} \t\r\n", b[k]) || !b[k])
+        return -1;
+    return (int64_t) v;
+}
+
+uint64_t
+tpc_msg_peek_rid (const void *buf, size_t len)
+{
+    const unsigned char *b = buf;
+    size_t i = 0, depth = 0;
+    while (i < len && b[i] && strchr (" \t\r\n", b[i]))
+        i++;
+    if (i >= len || b[i] != '{')
+        return 0;               /* not an object: no top-level keys */
+    bool key_next = false;      /* depth 1: the next string is a key */
+    int64_t rid = -1;
+    int found = 0;
+    for (; i < len; i++) {
+        unsigned char ch = b[i];
+        if (ch == '"') {
+            size_t start = ++i;
+            while (i < len && b[i] != '"')
+                i += b[i] == '\\' ? 2 : 1;
+            if (i >= len)
+                break;          /* unterminated string: stop */
+            if (depth == 1 && key_next) {
+                key_next = false;
+                if (i - start == 3 && !memcmp (b + start, "rid", 3)) {
+                    size_t k = i + 1;
+                    rid = s_peek_value (b, len, &k);
+                    found++;
+                    i = k - 1;  /* the loop's i++ looks at what follows */
+                }
+            }
+        }
+        else if (ch == '{' || ch == '[') {
+            depth++;
+            key_next = depth == 1;
+        }
+        else if ((ch == '}' || ch == ']') && depth > 0)
+            depth--;
+        else if (ch == ',' && depth == 1)
+            key_next = true;
+    }
+    return found == 1 && rid > 0 ? (uint64_t) rid : 0;
+}
+
 static const char *
 s_name (const char *const *names, int count, int v)
 {

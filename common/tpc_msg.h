@@ -325,6 +325,14 @@ int tpc_msg_decode (const void *buf, size_t len,
                     const tpc_msg_limits_t *limits, tpc_msg_t **out,
                     char *errbuf, size_t errlen);
 
+/*  The rid of a frame the decoder refused unread (over the size limit),
+ *  found by one pass over its LEN raw bytes at BUF, without parsing:
+ *  the integer value of the key "rid" of the top-level object, wherever it
+ *  stands and however it is spaced.  0 when the frame holds no such key,
+ *  holds it twice, or its value is not an integer 0 .. 2^53-1.  Safe with
+ *  any bytes (strings and escapes are skipped, nesting only counted).    */
+uint64_t tpc_msg_peek_rid (const void *buf, size_t len);
+
 /*  Names on the wire: "begin", "yes", "committed", "prepare", "2pc" ...
  *  A value with no wire name (TPC_MSG_NONE, TPC_VOTE_NONE, ...) gives "?". */
 const char *tpc_msg_type_name (tpc_msg_type_t type);

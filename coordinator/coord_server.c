@@ -603,33 +603,6 @@ s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
     return true;
 }
 
-/*  The rid of an oversize request, if it starts as the encoder writes
- *  every request (tpc_msg.h): {"v":1,"type":"<name>","rid":<digits>,
- *  Its error reply then names the request, so the client knows for sure
- *  that this request was refused unread; otherwise 0.                    */
-static uint64_t
-s_peek_rid (const char *p, size_t len)
-{
-    const char *end = p + (len < 128 ? len : 128);
-    static const char head[] = "{\"v\":1,\"type\":\"";
-    if ((size_t) (end - p) < sizeof head || memcmp (p, head, sizeof head - 1))
-        return 0;
-    p += sizeof head - 1;
-    while (p < end && *p >= 'a' && *p <= 'z')
-        p++;
-    static const char mid[] = "\",\"rid\":";
-    if ((size_t) (end - p) < sizeof mid || memcmp (p, mid, sizeof mid - 1))
-        return 0;
-    p += sizeof mid - 1;
-    uint64_t rid = 0;
-    int digits = 0;
-    while (p < end && *p >= '0' && *p <= '9' && digits < 16) {
-        rid = rid * 10 + (uint64_t) (*p++ - '0');
-        digits++;
-    }
-    return p < end && *p == ',' && digits > 0 ? rid : 0;
-}
-
 static void
 s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -646,7 +619,8 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                              &self->limits, &msg, err, sizeof err);
     if (rc) {
         uint64_t rid = rc == TPC_EMSG_TOO_BIG
-                       ? s_peek_rid (zmq_msg_data (body), zmq_msg_size (body))
+                       ? tpc_msg_peek_rid (zmq_msg_data (body),
+                                           zmq_msg_size (body))
                        : 0;
         s_refuse (self, cid, cidlen, rid, rc, *err ? err : tpc_strerror (rc));
         return;

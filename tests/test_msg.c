@@ -1235,6 +1235,66 @@ test_helpers (void)
                                tpc_msg_type_name ((tpc_msg_type_t) b)) != 0);
 }
 
+/*  tpc_msg_peek_rid: the top-level "rid" of raw bytes, or 0.            */
+static void
+test_peek_rid (void)
+{
+    struct { const char *text; uint64_t rid; } cases[] = {
+        { "{\"v\":1,\"type\":\"list\",\"rid\":9}", 9 },
+        { " {\"type\":\"list\",\"x\":\"a\",\"rid\":12,\"v\":1}", 12 },
+        { "{ \"rid\" :\t\n 7 }", 7 },
+        { "{\"rid\":9007199254740991}", 9007199254740991ull },
+        { "{\"a\":{\"rid\":5},\"b\":[{\"rid\":6}],\"rid\":8}", 8 },
+        { "{\"s\":\"\\\"rid\\\":6\",\"rid\":4}", 4 },
+        { "{\"rid\":\"rid\",\"x\":1}", 0 },             /* not an integer */
+        { "{\"rid\":1,\"rid\":2}", 0 },                 /* twice */
+        { "{\"rid\":01}", 0 },
+        { "{\"rid\":1.5}", 0 },
+        { "{\"rid\":1e3}", 0 },
+        { "{\"rid\":-1}", 0 },
+        { "{\"rid\":9007199254740992}", 0 },
+        { "{\"rid\":0}", 0 },
+        { "{\"rid\":5", 0 },                            /* truncated */
+        { "{\"rid", 0 },
+        { "{\"x\":\"\\", 0 },
+        { "[{\"rid\":5}]", 0 },                         /* not an object */
+        { "\"rid\":5", 0 },
+        { "{\"x\":\"rid\",\"y\":[\"rid\",3],\"z\":{}}", 0 },
+        { "", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t got = tpc_msg_peek_rid (cases[i].text,
+                                         strlen (cases[i].text));
+        CU_ASSERT_EQUAL (got, cases[i].rid);
+        if (got != cases[i].rid)
+            fprintf (stderr, "peek_rid case %zu (%s): %llu\n", i,
+                     cases[i].text, (unsigned long long) got);
+    }
+    /* only LEN bytes are read: a prefix never sees what follows */
+    const char *t = "{\"v\":1,\"rid\":42}";
+    CU_ASSERT_EQUAL (tpc_msg_peek_rid (t, strlen (t)), 42);
+    for (size_t n = 0; n < strlen (t); n++) {
+        char *copy = malloc (n ? n : 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (copy);
+        memcpy (copy, t, n);
+        CU_ASSERT_EQUAL (tpc_msg_peek_rid (copy, n), 0);
+        free (copy);
+    }
+    /* any bytes, NULs included: no crash, an answer */
+    unsigned char junk[4096];
+    uint32_t x = 12345;
+    for (int round = 0; round < 2000; round++) {
+        size_t n = 1 + (x % sizeof junk);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            junk[i] = "{}[]\":,\\ 0123456789ridx\n"[(x >> 16) % 24];
+            if ((x >> 8) % 97 == 0)
+                junk[i] = (unsigned char) (x >> 24);
+        }
+        (void) tpc_msg_peek_rid (junk, n);
+    }
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "msg_round_trip_all", test_round_trip_all },
     { "msg_encode_bytes", test_encode_bytes },
@@ -1247,6 +1307,7 @@ static const tpc_test_case_t s_cases[] = {
     { "msg_mutations", test_mutations },
     { "msg_corpus", test_corpus },
     { "msg_helpers", test_helpers },
+    { "msg_peek_rid", test_peek_rid },
     { NULL, NULL }
 };
 
