@@ -12,7 +12,8 @@
  *  (+ 4 KiB) is read and refused by the decoder (TPC_EMSG_TOO_BIG); a
  *  larger one is never read into memory: ZeroMQ (ZMQ_MAXMSGSIZE) closes
  *  that connection, and a socket monitor logs each dropped connection
- *  (verbose: an ordinary disconnect looks the same).
+ *  once, at warning level (ZeroMQ gives no reason: an ordinary disconnect
+ *  is logged the same way).
  */
 #include "coord_server.h"
 
@@ -741,11 +742,14 @@ s_on_monitor (coord_server_t *self, int i)
                 more = zmq_msg_more (&frame);
             zmq_msg_close (&frame);
         }
+        /* ZeroMQ does not say why: an oversized frame and an ordinary
+         * close look the same, so every drop is said, once (a dropped
+         * connection reads nothing more), without --verbose */
         if (event == ZMQ_EVENT_DISCONNECTED)
-            s_say (self, 0, "%s connection dropped: closed by the peer, or "
-                   "it sent a frame over %" PRId64 " bytes (2 x "
-                   "--max-msg-bytes + 4096), which is never read",
-                   i ? "client" : "agent", s_wire_max (self));
+            s_say (self, 1, "warning: %s connection dropped: closed by the "
+                   "peer, or it sent a frame over %" PRId64 " bytes (2 x "
+                   "--max-msg-bytes + 4096), which is never read nor "
+                   "answered", i ? "client" : "agent", s_wire_max (self));
     }
 }
 
