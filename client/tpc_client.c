@@ -16,11 +16,17 @@
  *  queue the request, so "unreachable" (nothing sent, nothing happened) is
  *  told apart from "no reply" (the request may have been acted on).  With
  *  CURVE a connection counts only after its handshake; a socket monitor
- *  tells the send loop when handshakes fail (the coordinator refused the
- *  key, or the link closed mid-handshake: a wrong coordinator key), and
- *  the call returns TPC_EAUTH at once, nothing sent.  For
- *  commit, rollback and submit a missing or unreadable reply is reported as
- *  TPC_EIN_DOUBT, never as an outcome.  An "error" with rid 0 answers a
+ *  tells the send loop when handshakes fail, and the call returns
+ *  TPC_EAUTH at once, nothing sent, when the coordinator refused the key
+ *  (ZAP), the handshake broke the protocol, or the coordinator closed
+ *  the link mid-handshake twice in a row (a wrong coordinator key).  One
+ *  link reset mid-handshake is a coordinator going away, not a refusal:
+ *  the send waits on, and a deadline after it is TPC_ECONNLOST ("connection
+ *  lost"), not TPC_ECONNECT.  The monitor also tells the reply loop when
+ *  the link breaks after the request left: no reply can come on a later
+ *  link, so the call returns TPC_ECONNLOST at once.  For
+ *  commit, rollback and submit a missing or unreadable reply (timeout,
+ *  lost connection) is reported as TPC_EIN_DOUBT, never as an outcome.  An "error" with rid 0 answers a
  *  request whose rid the coordinator could not read; as a client has one
  *  request in flight at a time, it is taken as the answer to that one.
  */
@@ -52,6 +58,7 @@ _Static_assert (TPC_CLIENT_EPROTO == TPC_EPROTO, "code drift");
 _Static_assert (TPC_CLIENT_EAUTH == TPC_EAUTH, "code drift");
 _Static_assert (TPC_CLIENT_EPERM == TPC_EPERM, "code drift");
 _Static_assert (TPC_CLIENT_ELIMIT == TPC_ELIMIT, "code drift");
+_Static_assert (TPC_CLIENT_ECONNLOST == TPC_ECONNLOST, "code drift");
 _Static_assert (TPC_CLIENT_EMSG_TOO_BIG == TPC_EMSG_TOO_BIG, "code drift");
 _Static_assert (TPC_CLIENT_EUNKNOWN_GID == TPC_EUNKNOWN_GID, "code drift");
 _Static_assert (TPC_CLIENT_EUNKNOWN_PART == TPC_EUNKNOWN_PART, "code drift");
@@ -77,9 +84,13 @@ struct tpc_client {
     void *monitor;              /* PAIR: the DEALER's handshake events */
     bool curve;
     bool hs_connecting;         /* TCP up, handshake not done */
-    bool hs_failed;             /* a handshake failed since the flag was
-                                   cleared (s_call clears it) */
+    bool hs_failed;             /* a handshake was refused since the flag
+                                   was cleared (s_call clears it) */
     char hs_why[200];
+    unsigned hs_closes;         /* handshakes closed by the peer in a row */
+    bool lost;                  /* a link broke since the flag was cleared
+                                   (s_call clears it before sending) */
+    char lost_why[200];
 };
 
 struct tpc_result {
@@ -263,6 +274,7 @@ s_monitor_drain (tpc_client_t *self)
             break;
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             self->hs_connecting = false;
+            self->hs_closes = 0;
             break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
             self->hs_connecting = false;
@@ -272,28 +284,46 @@ s_monitor_drain (tpc_client_t *self)
                       "public key in the coordinator's allow-list?", value);
             break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             self->hs_connecting = false;
             self->hs_failed = true;
             snprintf (self->hs_why, sizeof self->hs_why, "the %s handshake "
                       "failed (%s): %s", self->curve ? "CURVE" : "ZeroMQ",
-                      zmq_strerror ((int) value), self->curve
+                      value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                      ? "security mechanism mismatch"
+                      : "protocol error", self->curve
                       ? "wrong keys, or a coordinator without CURVE?"
                       : "the coordinator wants CURVE keys "
                         "(--curve-secret, --coordinator-public)");
             break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         case ZMQ_EVENT_DISCONNECTED:
             if (self->hs_connecting) {
-                self->hs_failed = true;
-                snprintf (self->hs_why, sizeof self->hs_why, "the "
-                          "coordinator closed the connection during the "
-                          "handshake: %s", self->curve
-                          ? "wrong coordinator public key, or a key it "
-                            "does not accept?"
-                          : "it wants CURVE keys (--curve-secret, "
-                            "--coordinator-public)?");
+                /* the link closed mid-handshake: a coordinator that just
+                 * died, or one that will not talk to us; twice in a row
+                 * (it accepted the TCP connection again) is the latter */
+                self->hs_connecting = false;
+                self->lost = true;
+                snprintf (self->lost_why, sizeof self->lost_why, "the link "
+                          "was %s during the handshake",
+                          event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                          && value == ECONNRESET ? "reset" : "closed");
+                if (++self->hs_closes >= 2) {
+                    self->hs_failed = true;
+                    snprintf (self->hs_why, sizeof self->hs_why, "the "
+                              "coordinator closed the connection during "
+                              "the handshake, twice: %s", self->curve
+                              ? "wrong coordinator public key, or a key it "
+                                "does not accept?"
+                              : "it wants CURVE keys (--curve-secret, "
+                                "--coordinator-public)?");
+                }
             }
-            self->hs_connecting = false;
+            else if (event == ZMQ_EVENT_DISCONNECTED && !self->lost) {
+                self->lost = true;
+                snprintf (self->lost_why, sizeof self->lost_why, "the "
+                          "coordinator closed the link (stopped or "
+                          "restarted?)");
+            }
             break;
         default:
             break;
@@ -302,12 +332,17 @@ s_monitor_drain (tpc_client_t *self)
 }
 
 /*  Hand BUF to a connected coordinator before the deadline.  0, or
- *  TPC_ECONNECT / TPC_EAUTH with errmsg set: nothing was sent.           */
+ *  TPC_ECONNECT / TPC_ECONNLOST / TPC_EAUTH with errmsg set: nothing was
+ *  sent.                                                                 */
 static int
 s_send_request (tpc_client_t *self, const char *buf, size_t len,
                 const char *what, int64_t deadline)
 {
-    bool first = true;
+    /* events before this call are not its own: from here on, the monitor
+     * speaks of this request's links only */
+    s_monitor_drain (self);
+    self->hs_failed = self->lost = false;
+    self->hs_closes = 0;
     for (;;) {
         if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) >= 0)
             return 0;
@@ -315,14 +350,17 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
             return s_fail (self, TPC_ECONNECT, "cannot send to %s: %s",
                            self->endpoint, zmq_strerror (errno));
         s_monitor_drain (self);
-        if (first)      /* failures before this call are not its own */
-            self->hs_failed = false;
-        first = false;
         if (self->hs_failed)
             return s_fail (self, TPC_EAUTH, "%s refused the connection "
                            "(%s request not sent): %s", self->endpoint, what,
                            self->hs_why);
         int64_t left = deadline - s_now_ms ();
+        if (left <= 0 && self->lost)
+            return s_fail (self, TPC_ECONNLOST,
+                           "connection lost to the coordinator at %s (%s) "
+                           "and not back within %d ms: did it stop? (%s "
+                           "request not sent)", self->endpoint,
+                           self->lost_why, self->timeout_ms, what);
         if (left <= 0)
             return s_fail (self, TPC_ECONNECT,
                            "coordinator at %s not reachable within %d ms "
@@ -367,6 +405,7 @@ s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
     rc = s_send_request (self, buf, len, what, deadline);
     if (rc)
         goto cleanup;
+    self->lost = false;         /* from now on: the link the request took */
     for (;;) {
         int64_t left = deadline - s_now_ms ();
         if (left <= 0) {
@@ -376,12 +415,33 @@ s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
                          self->timeout_ms);
             goto cleanup;
         }
-        zmq_pollitem_t item = { self->sock, 0, ZMQ_POLLIN, 0 };
-        int n = zmq_poll (&item, 1, (long) left);
+        zmq_pollitem_t items[2] = {
+            { self->sock, 0, ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
+        };
+        int n = zmq_poll (items, 2, (long) left);
         if (n < 0 && errno != EINTR) {
             rc = s_fail (self, TPC_EIO, "poll failed: %s",
                          zmq_strerror (errno));
             goto cleanup;
+        }
+        if (n > 0 && !(items[0].revents & ZMQ_POLLIN)
+            && (items[1].revents & ZMQ_POLLIN)) {
+            s_monitor_drain (self);
+            /* the link broke: what it delivered first is still read
+             * (poll again), but no reply can come on a later link */
+            zmq_pollitem_t again = { self->sock, 0, ZMQ_POLLIN, 0 };
+            if (self->lost && zmq_poll (&again, 1, 0) <= 0) {
+                rc = s_fail (self, TPC_ECONNLOST,
+                             "connection lost to the coordinator at %s "
+                             "before the reply to %s (rid %llu) came: %s; "
+                             "the request may have been acted on",
+                             self->endpoint, what,
+                             (unsigned long long) req->rid,
+                             self->lost_why);
+                goto cleanup;
+            }
+            continue;
         }
         if (n <= 0)
             continue;
@@ -486,6 +546,11 @@ s_txn_opts (tpc_client_t *self, tpc_msg_t *req, const tpc_txn_opts_t *opts)
 {
     if (!opts)
         return 0;
+    if (opts->timeout_ms > TPC_MSG_TIMEOUT_MAX_MS)
+        return s_fail (self, TPC_EINVAL, "transaction timeout_ms %llu is "
+                       "over the maximum of %llu (24 h)",
+                       (unsigned long long) opts->timeout_ms,
+                       (unsigned long long) TPC_MSG_TIMEOUT_MAX_MS);
     req->timeout_ms = opts->timeout_ms;
     if (opts->protocol) {
         if (!strcmp (opts->protocol, "2pc"))
@@ -593,7 +658,7 @@ s_decided (tpc_client_t *self, int rc, const tpc_msg_t *reply,
            tpc_client_outcome_t want, const char *what, const char *gid,
            tpc_client_outcome_t *outcome, char *reason, size_t reason_size)
 {
-    if (rc == TPC_ETIMEDOUT || rc == TPC_EPROTO) {
+    if (rc == TPC_ETIMEDOUT || rc == TPC_EPROTO || rc == TPC_ECONNLOST) {
         /* the request may have been acted on: never guess */
         char cause[S_ERRMSG_MAX];
         snprintf (cause, sizeof cause, "%s", self->errmsg);

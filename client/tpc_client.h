@@ -26,6 +26,10 @@
  *  not, and the library never guesses.  Ask tpc_status() with the gid later.
  *  A request that could not even be handed to a connected coordinator
  *  returns TPC_CLIENT_ECONNECT: nothing was sent, so nothing happened.
+ *  TPC_CLIENT_ECONNLOST says the connection broke: while the request
+ *  waited for its reply (it may have been acted on; commit, rollback and
+ *  submit then return TPC_CLIENT_EIN_DOUBT), or mid-handshake with no
+ *  coordinator back before the deadline (nothing sent).
  *
  *  This header is installed and self-contained: it needs no other tpc
  *  header.  Link with `pkg-config --libs libtpc`.
@@ -55,6 +59,8 @@ extern "C" {
 #define TPC_CLIENT_EAUTH         -14    /* CURVE handshake refused: nothing sent */
 #define TPC_CLIENT_EPERM         -15    /* this key's role may not do that */
 #define TPC_CLIENT_ELIMIT        -16    /* over a limit of the coordinator */
+#define TPC_CLIENT_ECONNLOST     -17    /* the connection broke (the coordinator
+                                           stopped?): see tpc_client_errmsg */
 #define TPC_CLIENT_EMSG_TOO_BIG -100    /* message larger than the size limit */
 #define TPC_CLIENT_EUNKNOWN_GID -300    /* no such transaction */
 #define TPC_CLIENT_EUNKNOWN_PART -301   /* no such participant */
@@ -95,7 +101,9 @@ typedef struct {
 } tpc_client_opts_t;
 
 typedef struct {
-    uint64_t timeout_ms;        /* transaction timeout at the coordinator;
+    uint64_t timeout_ms;        /* transaction timeout at the coordinator
+                                   (at most 86400000, 24 h: more is
+                                   TPC_CLIENT_EINVAL);
                                    0 = the coordinator's default */
     const char *protocol;       /* "2pc", "3pc" or NULL (coordinator's) */
 } tpc_txn_opts_t;
@@ -113,7 +121,8 @@ typedef struct {
  *  certificate, only one of the two key files), ENOENT for a key file
  *  that is not there, EACCES for a secret key file others may read,
  *  ENOMEM otherwise.  A refused CURVE handshake shows later: calls return
- *  TPC_CLIENT_EAUTH, nothing sent.                                       */
+ *  TPC_CLIENT_EAUTH, nothing sent (the coordinator refused the key, or
+ *  closed the link mid-handshake twice in a row: a wrong server key).    */
 tpc_client_t *tpc_client_new (const char *endpoint,
                               const tpc_client_opts_t *opts);
 

@@ -90,7 +90,8 @@ s_usage (FILE *f)
 "  0  success; the transaction committed\n"
 "  1  the transaction aborted, or the coordinator answered with an error\n"
 "  2  usage error\n"
-"  3  coordinator unreachable or refused the keys, or no reply in time\n"
+"  3  coordinator unreachable, refused the keys or lost the connection,\n"
+"     or no reply in time\n"
 "  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`\n",
              TPC_CLIENT_TIMEOUT_DEFAULT);
 }
@@ -175,6 +176,7 @@ s_exit_for (int rc)
     case TPC_EIN_DOUBT: return S_EXIT_IN_DOUBT;
     case TPC_ECONNECT:
     case TPC_EAUTH:
+    case TPC_ECONNLOST:
     case TPC_ETIMEDOUT: return S_EXIT_UNREACHABLE;
     default: return S_EXIT_FAILED;
     }

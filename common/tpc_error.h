@@ -28,6 +28,7 @@ typedef enum {
     TPC_EAUTH = -14,          /* not authenticated: CURVE handshake refused */
     TPC_EPERM = -15,          /* authenticated, but this key's role may not */
     TPC_ELIMIT = -16,         /* a configured limit was exceeded */
+    TPC_ECONNLOST = -17,      /* the connection to a peer was lost */
 
     /* wire format (tpc_msg) */
     TPC_EMSG_TOO_BIG = -100,      /* message longer than the configured limit */

@@ -119,6 +119,8 @@ typedef struct {
     const char *name;           /* on the wire */
     s_kind_t kind;
     unsigned flags;
+    uint64_t max;               /* S_U53: largest value (0 = 2^53-1) */
+    const char *max_why;        /* ... and the sentence above it */
     size_t off;                 /* member, from the object's base */
     size_t count_off;           /* arrays: their size_t count */
     size_t has_off;             /* S_HAS: the bool saying "present" */
@@ -167,7 +169,9 @@ static const s_object_t s_txinfo = { "txinfo", s_f_txinfo, S_COUNT (s_f_txinfo) 
 #define F_GID { .name = "gid", .kind = S_GID, .flags = S_REQ, .off = M (gid) }
 #define F_SEQ { .name = "seq", .kind = S_U53, .flags = S_REQ, .off = M (seq) }
 #define F_REASON { .name = "reason", .kind = S_STR, .off = M (reason) }
-#define F_TIMEOUT { .name = "timeout_ms", .kind = S_U53, .off = M (timeout_ms) }
+#define F_TIMEOUT { .name = "timeout_ms", .kind = S_U53, .off = M (timeout_ms), \
+    .max = TPC_MSG_TIMEOUT_MAX_MS, .max_why = "must be at most 86400000 " \
+    "(24 h, the longest transaction timeout; 0 = the coordinator's default)" }
 #define F_PROTOCOL { .name = "protocol", .kind = S_ENUM, .flags = S_HAS, \
     .off = M (protocol), .has_off = M (has_protocol), .en = &s_proto_enum, \
     .allowed = S_ALL }
@@ -842,7 +846,7 @@ s_emit_field (const s_field_t *f, const void *base, cJSON *out)
     switch (f->kind) {
     case S_U53: {
         uint64_t v = *S_CAT (base, f->off, uint64_t);
-        if (v > (uint64_t) S_INT_MAX)
+        if (v > (uint64_t) S_INT_MAX || (f->max && v > f->max))
             return TPC_EINVAL;
         return s_add (out, f->name, s_raw_i64 ((int64_t) v));
     }
@@ -1067,7 +1071,10 @@ s_value_ok (const s_field_t *f, const cJSON *j, const cJSON *obj,
     switch (f->kind) {
     case S_U53:
         *why = "must be an integer in 0 .. 2^53-1";
-        return d >= 0 && d <= S_INT_MAX && (double) (uint64_t) d == d;
+        if (!(d >= 0 && d <= S_INT_MAX && (double) (uint64_t) d == d))
+            return false;
+        *why = f->max_why;
+        return !f->max || (uint64_t) d <= f->max;
     case S_AFFECTED:
         *why = "must be an integer in -1 .. 2^53-1";
         return d >= -1 && d <= S_INT_MAX && (double) (int64_t) d == d;
@@ -1431,6 +1438,74 @@ cleanup:
 
 /*  --------------------------------------------------------------------
  *  Names.                                                                */
+
+/*  The rid after the key "rid" at B[*I] (just past its closing quote):
+ *  blanks, ':', blanks, digits, then ',' '}' or a blank.  -1: not an
+ *  integer value.  *I ends past the digits.                              */
+static int64_t
+s_peek_value (const unsigned char *b, size_t len, size_t *i)
+{
+    size_t k = *i;
+    while (k < len && strchr (" \t\r\n", b[k]) && b[k])
+        k++;
+    if (k >= len || b[k] != ':')
+        return -1;
+    k++;
+    while (k < len && strchr (" \t\r\n", b[k]) && b[k])
+        k++;
+    size_t start = k;
+    uint64_t v = 0;
+    while (k < len && b[k] >= '0' && b[k] <= '9' && k - start < 17)
+        v = v * 10 + (uint64_t) (b[k++] - '0');
+    *i = k;
+    size_t n = k - start;
+    if (n == 0 || n > 16 || (n > 1 && b[start] == '0') || v > S_INT_MAX
+        || k >= len || !strchr (",} \t\r\n", b[k]) || !b[k])
+        return -1;
+    return (int64_t) v;
+}
+
+uint64_t
+tpc_msg_peek_rid (const void *buf, size_t len)
+{
+    const unsigned char *b = buf;
+    size_t i = 0, depth = 0;
+    while (i < len && b[i] && strchr (" \t\r\n", b[i]))
+        i++;
+    if (i >= len || b[i] != '{')
+        return 0;               /* not an object: no top-level keys */
+    bool key_next = false;      /* depth 1: the next string is a key */
+    int64_t rid = -1;
+    int found = 0;
+    for (; i < len; i++) {
+        unsigned char ch = b[i];
+        if (ch == '"') {
+            size_t start = ++i;
+            while (i < len && b[i] != '"')
+                i += b[i] == '\\' ? 2 : 1;
+            if (i >= len)
+                break;          /* unterminated string: stop */
+            if (depth == 1 && key_next) {
+                key_next = false;
+                if (i - start == 3 && !memcmp (b + start, "rid", 3)) {
+                    size_t k = i + 1;
+                    rid = s_peek_value (b, len, &k);
+                    found++;
+                    i = k - 1;  /* the loop's i++ looks at what follows */
+                }
+            }
+        }
+        else if (ch == '{' || ch == '[') {
+            depth++;
+            key_next = depth == 1;
+        }
+        else if ((ch == '}' || ch == ']') && depth > 0)
+            depth--;
+        else if (ch == ',' && depth == 1)
+            key_next = true;
+    }
+    return found == 1 && rid > 0 ? (uint64_t) rid : 0;
+}
 
 static const char *
 s_name (const char *const *names, int count, int v)

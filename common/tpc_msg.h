@@ -90,7 +90,8 @@
  *                                the coordinator is still working on)
  *
  *  Field types: rid, seq, timeout_ms, age_ms, in_flight, in_doubt,
- *  committed, aborted, heuristic, oldest_ms: integer; affected: integer
+ *  committed, aborted, heuristic, oldest_ms: integer (timeout_ms at most
+ *  TPC_MSG_TIMEOUT_MAX_MS, 24 h); affected: integer
  *  -1 .. 2^53-1 (-1 = not applicable); code: integer -2^31 .. -1 (a
  *  tpc_err_t); ok: boolean; gid: string that parses as a tpc gid
  *  (tpc_gid.h); prepared: [gid]; columns, parts, agents: [string]; rows:
@@ -140,7 +141,8 @@
  *      a field of the wrong JSON type               TPC_EMSG_FIELD_TYPE
  *      a field the type does not define             TPC_EMSG_UNKNOWN_FIELD
  *      a key given twice, an integer negative,
- *        fractional or too big, an unknown enum
+ *        fractional or too big (timeout_ms over
+ *        TPC_MSG_TIMEOUT_MAX_MS), an unknown enum
  *        name, a row not as long as columns, an
  *        array over TPC_MSG_MAX_ITEMS               TPC_EMSG_FIELD_VALUE
  *      a gid that tpc_gid_parse refuses             TPC_EMSG_BAD_GID
@@ -163,6 +165,7 @@
 
 #define TPC_PROTOCOL_VERSION 1
 #define TPC_MSG_MAX_SIZE_DEFAULT (1024 * 1024)
+#define TPC_MSG_TIMEOUT_MAX_MS 86400000ull      /* timeout_ms: 24 h at most */
 #define TPC_MSG_MAX_DEPTH_DEFAULT 8
 #define TPC_MSG_MAX_ITEMS 262144        /* elements per array, cells per result */
 
@@ -330,6 +333,14 @@ int tpc_msg_encode (const tpc_msg_t *self, char **out, size_t *len);
 int tpc_msg_decode (const void *buf, size_t len,
                     const tpc_msg_limits_t *limits, tpc_msg_t **out,
                     char *errbuf, size_t errlen);
+
+/*  The rid of a frame the decoder refused unread (over the size limit),
+ *  found by one pass over its LEN raw bytes at BUF, without parsing:
+ *  the integer value of the key "rid" of the top-level object, wherever it
+ *  stands and however it is spaced.  0 when the frame holds no such key,
+ *  holds it twice, or its value is not an integer 0 .. 2^53-1.  Safe with
+ *  any bytes (strings and escapes are skipped, nesting only counted).    */
+uint64_t tpc_msg_peek_rid (const void *buf, size_t len);
 
 /*  Names on the wire: "begin", "yes", "committed", "prepare", "2pc" ...
  *  A value with no wire name (TPC_MSG_NONE, TPC_VOTE_NONE, ...) gives "?". */

@@ -12,7 +12,8 @@
  *  (+ 4 KiB) is read and refused by the decoder (TPC_EMSG_TOO_BIG); a
  *  larger one is never read into memory: ZeroMQ (ZMQ_MAXMSGSIZE) closes
  *  that connection, and a socket monitor logs each dropped connection
- *  (verbose: an ordinary disconnect looks the same).
+ *  once, at warning level (ZeroMQ gives no reason: an ordinary disconnect
+ *  is logged the same way).
  */
 #include "coord_server.h"
 
@@ -603,33 +604,6 @@ s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
     return true;
 }
 
-/*  The rid of an oversize request, if it starts as the encoder writes
- *  every request (tpc_msg.h): {"v":1,"type":"<name>","rid":<digits>,
- *  Its error reply then names the request, so the client knows for sure
- *  that this request was refused unread; otherwise 0.                    */
-static uint64_t
-s_peek_rid (const char *p, size_t len)
-{
-    const char *end = p + (len < 128 ? len : 128);
-    static const char head[] = "{\"v\":1,\"type\":\"";
-    if ((size_t) (end - p) < sizeof head || memcmp (p, head, sizeof head - 1))
-        return 0;
-    p += sizeof head - 1;
-    while (p < end && *p >= 'a' && *p <= 'z')
-        p++;
-    static const char mid[] = "\",\"rid\":";
-    if ((size_t) (end - p) < sizeof mid || memcmp (p, mid, sizeof mid - 1))
-        return 0;
-    p += sizeof mid - 1;
-    uint64_t rid = 0;
-    int digits = 0;
-    while (p < end && *p >= '0' && *p <= '9' && digits < 16) {
-        rid = rid * 10 + (uint64_t) (*p++ - '0');
-        digits++;
-    }
-    return p < end && *p == ',' && digits > 0 ? rid : 0;
-}
-
 static void
 s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -646,7 +620,8 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                              &self->limits, &msg, err, sizeof err);
     if (rc) {
         uint64_t rid = rc == TPC_EMSG_TOO_BIG
-                       ? s_peek_rid (zmq_msg_data (body), zmq_msg_size (body))
+                       ? tpc_msg_peek_rid (zmq_msg_data (body),
+                                           zmq_msg_size (body))
                        : 0;
         s_refuse (self, cid, cidlen, rid, rc, *err ? err : tpc_strerror (rc));
         return;
@@ -767,11 +742,14 @@ s_on_monitor (coord_server_t *self, int i)
                 more = zmq_msg_more (&frame);
             zmq_msg_close (&frame);
         }
+        /* ZeroMQ does not say why: an oversized frame and an ordinary
+         * close look the same, so every drop is said, once (a dropped
+         * connection reads nothing more), without --verbose */
         if (event == ZMQ_EVENT_DISCONNECTED)
-            s_say (self, 0, "%s connection dropped: closed by the peer, or "
-                   "it sent a frame over %" PRId64 " bytes (2 x "
-                   "--max-msg-bytes + 4096), which is never read",
-                   i ? "client" : "agent", s_wire_max (self));
+            s_say (self, 1, "warning: %s connection dropped: closed by the "
+                   "peer, or it sent a frame over %" PRId64 " bytes (2 x "
+                   "--max-msg-bytes + 4096), which is never read nor "
+                   "answered", i ? "client" : "agent", s_wire_max (self));
     }
 }
 
@@ -880,7 +858,8 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
     }
     coord_zap_config_t zc = { .allow_clients = cfg->allow_clients,
                               .allow_admins = cfg->allow_admins,
-                              .allow_agents = cfg->allow_agents };
+                              .allow_agents = cfg->allow_agents,
+                              .log_name = "tpc-coordinator" };
     self->zap = coord_zap_new (self->ctx, &zc, errbuf, errlen);
     if (!self->zap)
         return -1;

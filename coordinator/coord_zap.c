@@ -44,6 +44,7 @@ typedef struct {
 /*  The certificates of one directory, reloaded when its mtime changes.  */
 typedef struct {
     coord_role_t role;
+    const char *who;            /* the log name (the handler's) */
     char *dir;                  /* NULL: no key has this role */
     struct timespec mtime;
     bool loaded;
@@ -60,6 +61,7 @@ typedef struct {
 enum { S_CLIENTS, S_ADMINS, S_AGENTS, S_NLISTS };
 
 struct coord_zap {
+    char who[32];               /* log lines start "<who>: " */
     void *ctx;
     void *rep;                  /* owned by the thread once it runs */
     void *pipe_main, *pipe_thread;
@@ -81,17 +83,18 @@ s_now_ms (void)
 }
 
 static void
-s_say (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+s_say (const char *who, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static void
-s_say (const char *fmt, ...)
+s_say (const char *who, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
     va_start (ap, fmt);
     vsnprintf (line, sizeof line, fmt, ap);
     va_end (ap);
-    fprintf (stderr, "tpc-coordinator: %s\n", line);
+    fprintf (stderr, "%s: %s\n", who, line);
 }
 
 /* ---------------------------------------------------------------------
@@ -191,7 +194,7 @@ s_list_load (s_list_t *l, bool quiet)
         tpc_curve_cert_t cert;
         if (tpc_curve_cert_load (path, false, &cert, err, sizeof err)) {
             if (!quiet)
-                s_say ("allow-list: %s ignored", err);
+                s_say (l->who, "allow-list: %s ignored", err);
             continue;
         }
         if (l->n == cap) {
@@ -219,8 +222,8 @@ s_list_refresh (s_list_t *l)
     struct stat st;
     if (stat (l->dir, &st) != 0) {
         if (l->n || !l->loaded)
-            s_say ("allow-list %s (%s) cannot be read: %s; refusing its "
-                   "keys", l->dir, coord_role_name (l->role),
+            s_say (l->who, "allow-list %s (%s) cannot be read: %s; "
+                   "refusing its keys", l->dir, coord_role_name (l->role),
                    strerror (errno));
         s_list_clear (l);
         l->loaded = true;
@@ -234,7 +237,7 @@ s_list_refresh (s_list_t *l)
     l->mtime = st.st_mtim;
     s_list_load (l, false);
     if (again)
-        s_say ("allow-list %s (%s) reloaded: %zu key(s)", l->dir,
+        s_say (l->who, "allow-list %s (%s) reloaded: %zu key(s)", l->dir,
                coord_role_name (l->role), l->n);
 }
 
@@ -268,8 +271,8 @@ s_refused (coord_zap_t *self, const char *domain, const char *key,
     snprintf (r->key, sizeof r->key, "%s", key);
     snprintf (r->domain, sizeof r->domain, "%s", domain);
     r->at = now;
-    s_say ("refused a CURVE handshake on the %s endpoint from %s (key %s): "
-           "%s", strcmp (domain, COORD_ZAP_AGENTS) ? "client" : "agent",
+    s_say (self->who, "refused a CURVE handshake on the %s endpoint from %s "
+           "(key %s): %s", strcmp (domain, COORD_ZAP_AGENTS) ? "client" : "agent",
            address, key, why);
 }
 
@@ -424,6 +427,8 @@ coord_zap_new (void *ctx, const coord_zap_config_t *cfg, char *errbuf,
         return NULL;
     }
     self->ctx = ctx;
+    snprintf (self->who, sizeof self->who, "%s",
+              cfg->log_name ? cfg->log_name : "coord_zap");
     const char *dirs[S_NLISTS] = { cfg->allow_clients, cfg->allow_admins,
                                    cfg->allow_agents };
     const char *flags[S_NLISTS] = { "--allow-clients", "--allow-admins",
@@ -433,6 +438,7 @@ coord_zap_new (void *ctx, const coord_zap_config_t *cfg, char *errbuf,
     for (int i = 0; i < S_NLISTS; i++) {
         s_list_t *l = &self->lists[i];
         l->role = roles[i];
+        l->who = self->who;
         if (!dirs[i])
             continue;
         struct stat st;

@@ -32,7 +32,9 @@
  *  The handler runs in its own thread on the coordinator's ZeroMQ context
  *  (it must answer handshakes while the main loop syncs the log); it
  *  shares nothing with the main thread but the context.  Refusals are
- *  logged on stderr, at most once per key and endpoint every 10 s.
+ *  logged on stderr under the daemon's name (the coordinator, or an agent
+ *  whose peer link uses this handler), at most once per key and endpoint
+ *  every 10 s.
  */
 #ifndef COORD_ZAP_H
 #define COORD_ZAP_H
@@ -58,6 +60,8 @@ typedef struct {
     const char *allow_clients;  /* directories of public certificates; */
     const char *allow_admins;   /* NULL = nobody has that role */
     const char *allow_agents;
+    const char *log_name;       /* lines on stderr start "<log_name>: "
+                                   (the daemon's name; NULL: coord_zap) */
 } coord_zap_config_t;
 
 /*  Bind the ZAP endpoint in CTX and start the handler thread.  Call before

@@ -919,7 +919,8 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
         return -1;
     }
     if (self->curve) {
-        coord_zap_config_t zc = { .allow_agents = c->peer_keys };
+        coord_zap_config_t zc = { .allow_agents = c->peer_keys,
+                                  .log_name = "tpc-participant" };
         char zerr[512];
         if (!(self->zap = coord_zap_new (self->zctx, &zc, zerr, sizeof zerr))) {
             snprintf (errbuf, errlen, "peer link: %s", zerr);

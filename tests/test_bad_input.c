@@ -423,6 +423,37 @@ test_client_frames_and_size (void)
     s_send (c, big, MAX_MSG + 1, false);
     s_expect_error (c, TPC_EMSG_TOO_BIG, "limit + 1");
     free (big);
+    /* over the limit (1.5 x, still read): the error names the request's
+     * rid wherever "rid" stands in the frame and however it is spaced;
+     * "rid" keys in nested objects and inside strings do not count */
+    const char *shapes[] = {
+        "{\"v\":1,\"type\":\"list\",\"pad\":\"%s\",\"rid\":77}",
+        "{ \"pad\" : \"%s\" ,\n \"type\":\"list\", \"rid\" :\t78 , \"v\":1 }",
+        "{\"x\":{\"rid\":5},\"s\":\"\\\"rid\\\":6\",\"pad\":[\"%s\"],"
+        "\"v\":1,\"type\":\"list\",\"rid\":79}",
+    };
+    for (int i = 0; i < 3; i++) {
+        size_t padlen = MAX_MSG + MAX_MSG / 2;
+        char *pad = malloc (padlen + 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (pad);
+        memset (pad, 'p', padlen);
+        pad[padlen] = '\0';
+        size_t n = padlen + 256;
+        big = malloc (n);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (big);
+        int len = snprintf (big, n, shapes[i], pad);
+        free (pad);
+        s_send (c, big, (size_t) len, false);
+        free (big);
+        m = s_recv (c, false, WAIT_MS, false);
+        CU_ASSERT (m && m->type == TPC_MSG_ERROR
+                   && m->code == TPC_EMSG_TOO_BIG);
+        CU_ASSERT (m && m->rid == (uint64_t) (77 + i));
+        if (m && m->rid != (uint64_t) (77 + i))
+            fprintf (stderr, "oversized request %d: error with rid %llu, "
+                     "want %d\n", i, (unsigned long long) m->rid, 77 + i);
+        tpc_msg_destroy (&m);
+    }
     /* far over: ZeroMQ itself (ZMQ_MAXMSGSIZE) drops the connection
      * before the bytes are read into memory; nothing is answered, the
      * coordinator says so in its log and serves the next connection */
@@ -574,7 +605,7 @@ test_client_nonsense (void)
     }
     /* an interactive transaction used out of order */
     s_send_str (c, "{\"v\":1,\"type\":\"begin\",\"rid\":7,"
-                "\"timeout_ms\":9007199254740991}");
+                "\"timeout_ms\":86400000}");
     tpc_msg_t *m = s_recv (c, false, WAIT_MS, false);
     CU_ASSERT_FATAL (m && m->type == TPC_MSG_BEGUN && m->gid);
     char gid[128], buf[512];

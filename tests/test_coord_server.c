@@ -30,6 +30,7 @@ typedef struct {
     void *client;
     void *agent[2];             /* "a", "b" */
     tpc_proc_t coord;
+    bool quiet;                 /* start without -v */
 } fx_t;
 
 static const char *s_names[2] = { "a", "b" };
@@ -169,10 +170,10 @@ fx_start (fx_t *fx, char *const env[], bool wait, ...)
     snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
     char *argv[32] = {
         bin, "--id", "c1", "--log-dir", fx->logdir, "--bind", fx->cep,
-        "--agent-bind", fx->aep, "--log-segment-bytes", "1048576", "-v",
-        "--insecure-plaintext"
+        "--agent-bind", fx->aep, "--log-segment-bytes", "1048576",
+        "--insecure-plaintext", "-v"
     };
-    int n = 13;
+    int n = fx->quiet ? 12 : 13;
     va_list ap;
     va_start (ap, wait);
     char *a;
@@ -805,6 +806,54 @@ test_p3_crash_after_acks (void)
     fx_destroy (&fx);
 }
 
+/*  A frame over the hard limit (2 x --max-msg-bytes + 4096) is never
+ *  read: ZeroMQ drops the connection.  The coordinator says so at warning
+ *  level, without --verbose, once for the connection even when two such
+ *  frames were sent on it (issue 12).                                    */
+static void
+test_oversized_frame_logged (void)
+{
+    fx_t *fx = fx_new ();
+    fx->quiet = true;
+    fx_start (fx, NULL, true, "--max-msg-bytes", "65536", NULL);
+    void *h = zmq_socket (fx->ctx, ZMQ_DEALER);
+    int linger = 0, immediate = 1;
+    zmq_setsockopt (h, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (h, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+    CU_ASSERT_EQUAL_FATAL (zmq_connect (h, fx->cep), 0);
+    size_t huge = 4 * 65536 + 8192;
+    char *big = malloc (huge);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (big);
+    memset (big, ' ', huge);
+    const char *head = "{\"v\":1,\"type\":\"list\",\"rid\":1";
+    memcpy (big, head, strlen (head));
+    big[huge - 1] = '}';
+    /* the first send waits for the connection (IMMEDIATE) */
+    zmq_pollitem_t it = { .socket = h, .events = ZMQ_POLLOUT };
+    CU_ASSERT_EQUAL_FATAL (zmq_poll (&it, 1, 5000), 1);
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT (zmq_send (h, big, huge, ZMQ_DONTWAIT) == (int) huge
+                   || i == 1);
+    free (big);
+    const char *line = "tpc-coordinator: warning: client connection "
+                       "dropped";
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, line, 0, 5000), 0);
+    /* the coordinator still serves its other client */
+    tpc_msg_t *r = s_request (fx, 2, "{\"v\":1,\"type\":\"list\",\"rid\":2}");
+    CU_ASSERT (r && r->type == TPC_MSG_TXLIST);
+    tpc_msg_destroy (&r);
+    FILE *f = fopen (fx->out, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (f);
+    char buf[1024];
+    int n = 0;
+    while (fgets (buf, sizeof buf, f))
+        n += strstr (buf, line) != NULL;
+    fclose (f);
+    CU_ASSERT_EQUAL (n, 1);
+    zmq_close (h);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
@@ -814,6 +863,7 @@ static const tpc_test_case_t s_cases[] = {
     { "bad_flags", test_bad_flags },
     { "p3_precommit_restart", test_p3_precommit_restart },
     { "p3_crash_after_acks", test_p3_crash_after_acks },
+    { "oversized_frame_logged", test_oversized_frame_logged },
     { NULL, NULL }
 };
 

@@ -529,6 +529,43 @@ test_agent_trusts_only_its_coordinator (void)
     unlink (to);
 }
 
+/*  An agent's peer link (three-phase commit) refuses an unlisted key with
+ *  the ZAP handler the coordinator uses too; its log line names the agent
+ *  (tpc-participant), not the coordinator (issue 12).                    */
+static void
+test_agent_peer_refusal_named (void)
+{
+    char priv[700], err[256], bin[600], log[700], file[700], pep[64];
+    snprintf (priv, sizeof priv, "%s/private", W.keys);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_keygen (priv, "db6", NULL, err,
+                                             sizeof err), 0);
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/agent-db6-peer.log", W.dir);
+    snprintf (file, sizeof file, "%s/db1.conninfo", W.dir);
+    snprintf (pep, sizeof pep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    char peers[700];
+    snprintf (peers, sizeof peers, "%s/agents", W.keys);
+    char *argv[] = { bin, "--name", "db6", "--coordinator", W.aep,
+                     "--pg-file", file, "--curve-secret",
+                     (char *) s_sec ("db6"), "--coordinator-public",
+                     (char *) s_pub ("coordinator"), "--peer-bind", pep,
+                     "--peer-keys", peers, "--heartbeat", "200", NULL };
+    tpc_proc_t p;
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);
+    /* a stranger knocks on the peer link */
+    tpc_client_t *c = s_client_keys (pep, s_sec ("stranger"), s_pub ("db6"),
+                                     3000);
+    tpc_summary_t s;
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    tpc_client_destroy (&c);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "tpc-participant: refused a "
+                                        "CURVE handshake", 0, 5000), 0);
+    CU_ASSERT_NOT_EQUAL (tpc_proc_wait_log (&p, "tpc-coordinator:", 0, 1),
+                         0);
+    tpc_proc_kill (&p, SIGTERM, 5000);
+}
+
 /* ------------------------------------------------------- starting rules */
 
 static int
@@ -920,16 +957,148 @@ test_capture_no_plaintext (void)
     tpc_proc_kill (&plain, SIGTERM, 5000);
 }
 
+/* ------------------------------------------------------ connection lost */
+
+/*  A coordinator that dies during the handshake: one TCP connection is
+ *  accepted, its first bytes read, then reset; nothing listens after.    */
+typedef struct {
+    int fd;
+    pthread_t thread;
+} s_resetter_t;
+
+static void *
+s_resetter_run (void *arg)
+{
+    s_resetter_t *r = arg;
+    int c = accept (r->fd, NULL, NULL);
+    if (c >= 0) {
+        char buf[64];
+        (void) read (c, buf, sizeof buf);       /* the client's greeting */
+        struct linger lg = { 1, 0 };            /* close = RST */
+        setsockopt (c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close (c);
+    }
+    close (r->fd);
+    return NULL;
+}
+
+static int
+s_resetter_start (s_resetter_t *r, char *ep, size_t size)
+{
+    r->fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    if (r->fd < 0 || bind (r->fd, (struct sockaddr *) &a, sizeof a)
+        || listen (r->fd, 4)
+        || getsockname (r->fd, (struct sockaddr *) &a, &alen))
+        return -1;
+    snprintf (ep, size, "tcp://127.0.0.1:%d", ntohs (a.sin_port));
+    return pthread_create (&r->thread, NULL, s_resetter_run, r);
+}
+
+typedef struct {
+    tpc_client_t *c;
+    const char *gid;
+    int rc;
+} s_exec_job_t;
+
+static void *
+s_exec_run (void *arg)
+{
+    s_exec_job_t *j = arg;
+    j->rc = tpc_exec (j->c, j->gid, "db1", "SELECT pg_sleep(20)", 0, NULL,
+                      NULL);
+    return NULL;
+}
+
+static bool
+s_is_connlost (int rc, tpc_client_t *c)
+{
+    bool ok = rc == TPC_ECONNLOST
+              && strstr (tpc_client_errmsg (c), "connection lost")
+              && !strstr (tpc_client_errmsg (c), "handshake failed");
+    if (!ok)
+        fprintf (stderr, "\n    want connection lost, got %s: %s\n",
+                 tpc_errname (rc), tpc_client_errmsg (c));
+    return ok;
+}
+
+/*  A connection lost because the coordinator died is reported as lost
+ *  (TPC_ECONNLOST), not as a refused handshake (TPC_EAUTH): reset during
+ *  the handshake, or closed while a request waits for its reply (the
+ *  coordinator killed mid-request).  A wrong key is still TPC_EAUTH
+ *  (issue 12).                                                           */
+static void
+test_connection_lost_is_not_eauth (void)
+{
+    /* 1. reset during the handshake, nobody listening after */
+    s_resetter_t r;
+    char ep[64];
+    CU_ASSERT_EQUAL_FATAL (s_resetter_start (&r, ep, sizeof ep), 0);
+    tpc_client_t *c = s_client_keys (ep, s_sec ("app"), s_pub ("coordinator"),
+                                     1500);
+    tpc_summary_t s;
+    int rc = tpc_summary (c, &s);
+    CU_ASSERT (s_is_connlost (rc, c));
+    tpc_client_destroy (&c);
+    pthread_join (r.thread, NULL);
+    /* 2. the coordinator killed while a statement runs */
+    c = s_client_as ("app", 8000);
+    char gid[TPC_CLIENT_GID_MAX];
+    CU_ASSERT_EQUAL_FATAL (tpc_begin (c, NULL, gid), 0);
+    s_exec_job_t job = { c, gid, 0 };
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&t, NULL, s_exec_run, &job), 0);
+    int64_t running = 0;
+    for (int i = 0; i < 500 && running == 0; i++) {
+        running = tpc_harness_sql_int (W.db[0], "SELECT count(*) FROM "
+                                       "pg_stat_activity WHERE state = "
+                                       "'active' AND query LIKE "
+                                       "'SELECT pg_sleep(20)%'");
+        if (running == 0)
+            usleep (20 * 1000);
+    }
+    CU_ASSERT_EQUAL (running, 1);
+    int64_t t0 = tpc_harness_now_ms ();
+    tpc_proc_kill (&W.coord, SIGKILL, 5000);
+    pthread_join (t, NULL);
+    int64_t waited = tpc_harness_now_ms () - t0;
+    CU_ASSERT (s_is_connlost (job.rc, c));
+    printf ("\n    coordinator killed mid-request: %s after %lld ms (%s)\n",
+            tpc_errname (job.rc), (long long) waited, tpc_client_errmsg (c));
+    tpc_client_destroy (&c);
+    tpc_harness_sql (W.db[0], "SELECT pg_cancel_backend (pid) FROM "
+                     "pg_stat_activity WHERE query LIKE "
+                     "'SELECT pg_sleep(20)%'");
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (&W.coord, "c1", W.logdir, false,
+                                          W.cep, W.aep), 0);
+    CU_ASSERT_EQUAL (s_wait_agents (W.cep), 0);
+    /* 3. wrong keys are still refused handshakes */
+    c = s_client_as ("stranger", 3000);
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    tpc_client_destroy (&c);
+    c = s_client_keys (W.cep, s_sec ("app"), s_pub ("stranger"), 3000);
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    tpc_client_destroy (&c);
+    /* and the restarted coordinator serves */
+    c = s_client_as ("app", 5000);
+    CU_ASSERT_EQUAL (s_transfer (c, gid), 0);
+    tpc_client_destroy (&c);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "curve_matrix", test_curve_matrix },
     { "client_key_cannot_resolve", test_client_key_cannot_resolve },
     { "agent_wrong_keys", test_agent_wrong_keys },
     { "agent_trusts_only_its_coordinator",
       test_agent_trusts_only_its_coordinator },
+    { "agent_peer_refusal_named", test_agent_peer_refusal_named },
     { "daemons_refuse_without_keys", test_daemons_refuse_without_keys },
     { "key_files", test_key_files },
     { "allow_list_reload", test_allow_list_reload },
     { "capture_no_plaintext", test_capture_no_plaintext },
+    { "connection_lost_is_not_eauth", test_connection_lost_is_not_eauth },
     { NULL, NULL }
 };
 

@@ -448,6 +448,8 @@ test_encode_refuses (void)
     REFUSE (TPC_MSG_BEGIN, true, m->protocol = (tpc_proto_t) 2);
     REFUSE (TPC_MSG_LIST, false, m->rid = U53_MAX + 1);
     REFUSE (TPC_MSG_BEGIN, true, m->timeout_ms = UINT64_MAX);
+    REFUSE (TPC_MSG_BEGIN, true, m->timeout_ms = 86400001);
+    REFUSE (TPC_MSG_SUBMIT, true, m->timeout_ms = 86400001);
     REFUSE (TPC_MSG_ERROR, false, m->code = 0);
     REFUSE (TPC_MSG_ERROR, false, m->code = 5);
     REFUSE (TPC_MSG_RESULT, false, m->affected = -2);
@@ -650,6 +652,14 @@ static const s_bad_t s_bad[] = {
     { "{\"v\":1,\"type\":\"list\",\"rid\":1e999}", 0, TPC_EMSG_FIELD_VALUE, NULL },
     { "{\"v\":1,\"type\":\"begin\",\"rid\":1,\"protocol\":\"4pc\"}", 0,
       TPC_EMSG_FIELD_VALUE, "protocol" },
+    /* a transaction timeout over 24 h (issue 12) */
+    { "{\"v\":1,\"type\":\"begin\",\"rid\":1,\"timeout_ms\":86400001}", 0,
+      TPC_EMSG_FIELD_VALUE, "field \"timeout_ms\" of \"begin\": must be at "
+      "most 86400000 (24 h" },
+    { "{\"v\":1,\"type\":\"submit\",\"rid\":1,\"timeout_ms\":"
+      "9007199254740991,\"stmts\":[{\"on\":\"a\",\"sql\":\"x\"}]}", 0,
+      TPC_EMSG_FIELD_VALUE, "field \"timeout_ms\" of \"submit\": must be at "
+      "most 86400000" },
     { "{\"v\":1,\"type\":\"vote\",\"gid\":\"" G1 "\",\"vote\":\"maybe\"}", 0,
       TPC_EMSG_FIELD_VALUE, "vote" },
     { "{\"v\":1,\"type\":\"decide\",\"gid\":\"" G1 "\",\"outcome\":"
@@ -761,6 +771,7 @@ test_good_oddities (void)
         "\"rows\":[[],[]],\"affected\":1,\"columns\":[]}",
         "{\"v\":1,\"type\":\"error\",\"rid\":1,\"code\":-2147483648,"
         "\"message\":\"\"}",
+        "{\"v\":1,\"type\":\"begin\",\"rid\":1,\"timeout_ms\":86400000}",
         NULL
     };
     for (int i = 0; good[i]; i++) {
@@ -1226,6 +1237,66 @@ test_helpers (void)
                                tpc_msg_type_name ((tpc_msg_type_t) b)) != 0);
 }
 
+/*  tpc_msg_peek_rid: the top-level "rid" of raw bytes, or 0.            */
+static void
+test_peek_rid (void)
+{
+    struct { const char *text; uint64_t rid; } cases[] = {
+        { "{\"v\":1,\"type\":\"list\",\"rid\":9}", 9 },
+        { " {\"type\":\"list\",\"x\":\"a\",\"rid\":12,\"v\":1}", 12 },
+        { "{ \"rid\" :\t\n 7 }", 7 },
+        { "{\"rid\":9007199254740991}", 9007199254740991ull },
+        { "{\"a\":{\"rid\":5},\"b\":[{\"rid\":6}],\"rid\":8}", 8 },
+        { "{\"s\":\"\\\"rid\\\":6\",\"rid\":4}", 4 },
+        { "{\"rid\":\"rid\",\"x\":1}", 0 },             /* not an integer */
+        { "{\"rid\":1,\"rid\":2}", 0 },                 /* twice */
+        { "{\"rid\":01}", 0 },
+        { "{\"rid\":1.5}", 0 },
+        { "{\"rid\":1e3}", 0 },
+        { "{\"rid\":-1}", 0 },
+        { "{\"rid\":9007199254740992}", 0 },
+        { "{\"rid\":0}", 0 },
+        { "{\"rid\":5", 0 },                            /* truncated */
+        { "{\"rid", 0 },
+        { "{\"x\":\"\\", 0 },
+        { "[{\"rid\":5}]", 0 },                         /* not an object */
+        { "\"rid\":5", 0 },
+        { "{\"x\":\"rid\",\"y\":[\"rid\",3],\"z\":{}}", 0 },
+        { "", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t got = tpc_msg_peek_rid (cases[i].text,
+                                         strlen (cases[i].text));
+        CU_ASSERT_EQUAL (got, cases[i].rid);
+        if (got != cases[i].rid)
+            fprintf (stderr, "peek_rid case %zu (%s): %llu\n", i,
+                     cases[i].text, (unsigned long long) got);
+    }
+    /* only LEN bytes are read: a prefix never sees what follows */
+    const char *t = "{\"v\":1,\"rid\":42}";
+    CU_ASSERT_EQUAL (tpc_msg_peek_rid (t, strlen (t)), 42);
+    for (size_t n = 0; n < strlen (t); n++) {
+        char *copy = malloc (n ? n : 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (copy);
+        memcpy (copy, t, n);
+        CU_ASSERT_EQUAL (tpc_msg_peek_rid (copy, n), 0);
+        free (copy);
+    }
+    /* any bytes, NULs included: no crash, an answer */
+    unsigned char junk[4096];
+    uint32_t x = 12345;
+    for (int round = 0; round < 2000; round++) {
+        size_t n = 1 + (x % sizeof junk);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            junk[i] = "{}[]\":,\\ 0123456789ridx\n"[(x >> 16) % 24];
+            if ((x >> 8) % 97 == 0)
+                junk[i] = (unsigned char) (x >> 24);
+        }
+        (void) tpc_msg_peek_rid (junk, n);
+    }
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "msg_round_trip_all", test_round_trip_all },
     { "msg_encode_bytes", test_encode_bytes },
@@ -1238,6 +1309,7 @@ static const tpc_test_case_t s_cases[] = {
     { "msg_mutations", test_mutations },
     { "msg_corpus", test_corpus },
     { "msg_helpers", test_helpers },
+    { "msg_peek_rid", test_peek_rid },
     { NULL, NULL }
 };
 
