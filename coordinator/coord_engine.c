@@ -121,6 +121,11 @@
  *    remembered as committed is aborted; a live undecided gid is
  *    in_progress, never presumed aborted.  A gid of another coordinator,
  *    or of a future epoch, is answered in_progress (not ours to presume).
+ *  - One gid, one outcome: an operator's heuristic only ever confirms a
+ *    decision or settles a gid with no known outcome; a gid is issued
+ *    only if no record names it.
+ *  - One reply per request: a second commit of a gid whose outcome a
+ *    request already waits for is answered TPC_EIN_DOUBT at once.
  *  - Stale messages (worked for an old seq, a vote outside PREPARING, an
  *    ack for a gid not waiting for that agent's ack) are ignored.  A yes
  *    vote for a gid presumed aborted gets decide(aborted) so the agent does
@@ -2029,15 +2034,20 @@ s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
  *
  *  resolve GID OUTCOME settles what the coordinator cannot finish alone:
  *    - a gid it is not driving and would answer in_progress forever (of
- *      another coordinator, of an epoch its log does not know, or a
- *      one-phase commit never acknowledged), or
+ *      another coordinator, or a one-phase commit never acknowledged), or
  *    - a decided gid whose phase 2 cannot end because a participant that
  *      has not acknowledged is gone: OUTCOME must be the decision.
  *  It is refused (TPC_ESTATE) for a gid still being decided, for a gid
  *  whose phase 2 is progressing (every participant still to ack is
  *  connected), for an outcome contradicting a decision or an end already
  *  known (presumed abort included), and for a different outcome than an
- *  earlier resolve.  The HEURISTIC record (reason "resolve --force: ...")
+ *  earlier resolve; with TPC_EUNKNOWN_GID for a gid of this coordinator
+ *  it never issued (a later seq of this boot, or a later epoch): that
+ *  outcome would bind whichever transaction gets the gid next (found by
+ *  a black-box test: the next begin got it, rolled back, and the agents
+ *  were answered committed).  Gid issue skips any gid a record names
+ *  (s_gid_taken), and s_view lets a logged end win over a heuristic
+ *  that contradicts it.  The HEURISTIC record (reason "resolve --force: ...")
  *  is FORCED; only once it is durable does the coordinator answer the
  *  gid's queries and status with OUTCOME, stop driving a live gid (END
  *  for a commit) and reply to the operator.  Replay and checkpoints keep
