@@ -121,6 +121,11 @@
  *    remembered as committed is aborted; a live undecided gid is
  *    in_progress, never presumed aborted.  A gid of another coordinator,
  *    or of a future epoch, is answered in_progress (not ours to presume).
+ *  - One gid, one outcome: an operator's heuristic only ever confirms a
+ *    decision or settles a gid with no known outcome; a gid is issued
+ *    only if no record names it.
+ *  - One reply per request: a second commit of a gid whose outcome a
+ *    request already waits for is answered TPC_EIN_DOUBT at once.
  *  - Stale messages (worked for an old seq, a vote outside PREPARING, an
  *    ack for a gid not waiting for that agent's ack) are ignored.  A yes
  *    vote for a gid presumed aborted gets decide(aborted) so the agent does
@@ -729,7 +734,24 @@ s_txn_add (coord_engine_t *self, const char *gid, s_state_t state)
     return t;
 }
 
-/*  A new transaction of this boot, with a fresh gid.                     */
+/*  Does anything the coordinator holds name GID already (a live or
+ *  ended transaction, an operator's resolve, one being written)?         */
+static bool
+s_gid_taken (coord_engine_t *self, const char *gid)
+{
+    if (zhashx_lookup (self->txns, gid) || s_recall (self, gid)
+        || zhashx_lookup (self->heuristics, gid))
+        return true;
+    for (size_t i = 0; i < self->nresolving; i++)
+        if (!strcmp (self->resolving[i].gid, gid))
+            return true;
+    return false;
+}
+
+/*  A new transaction of this boot, with a fresh gid: a sequence number
+ *  whose gid some record already names is skipped, so a new transaction
+ *  never inherits an outcome (say a resolve a log from before the check
+ *  in s_on_resolve still holds for a gid not issued then).               */
 static s_txn_t *
 s_txn_begin (coord_engine_t *self, uint64_t timeout_ms, uint64_t now)
 {
@@ -739,12 +761,19 @@ s_txn_begin (coord_engine_t *self, uint64_t timeout_ms, uint64_t now)
     g.epoch = self->epoch;
     g.seq = self->seq + 1;
     char gid[TPC_GID_MAX];
-    if (tpc_gid_format (&g, gid, sizeof gid))
-        return NULL;
+    for (;;) {
+        if (g.seq == 0 || tpc_gid_format (&g, gid, sizeof gid))
+            return NULL;
+        if (!s_gid_taken (self, gid))
+            break;
+        s_log (self, 1, "%s is named by a record already: not issued, "
+               "skipped", gid);
+        g.seq++;
+    }
     s_txn_t *t = s_txn_add (self, gid, S_ACTIVE);
     if (!t)
         return NULL;
-    self->seq++;
+    self->seq = g.seq;
     t->created = now;
     t->deadline = now + (timeout_ms ? timeout_ms : self->cfg.txn_timeout_ms);
     return t;
@@ -1164,13 +1193,20 @@ s_view (coord_engine_t *self, const char *gid)
         v.answer = v.outcome;
         return v;
     }
+    /* a logged outcome wins over an operator's: a heuristic never
+     * contradicts a commit or abort the coordinator decided (resolve
+     * refuses that, replay drops such a heuristic) */
+    s_end_t end = s_recall (self, gid);
     s_heur_t *h = zhashx_lookup (self->heuristics, gid);
+    if (h && ((end == S_END_COMMITTED && h->outcome != TPC_OUTCOME_COMMITTED)
+              || (end == S_END_ABORTED && h->outcome != TPC_OUTCOME_ABORTED)))
+        h = NULL;
     if (h) {
         v.state = "heuristic";
         v.outcome = v.answer = h->outcome;
         return v;
     }
-    switch (s_recall (self, gid)) {
+    switch (end) {
     case S_END_COMMITTED:
         v.state = "ended";
         v.outcome = v.answer = TPC_OUTCOME_COMMITTED;
@@ -1462,10 +1498,35 @@ s_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
     s_to_agent (self, p->name, work);
 }
 
+/*  A commit for T while another request (T->done) waits for T's outcome.
+ *  Each request gets exactly one reply: the same request again (a
+ *  duplicate: same client, same rid) gets none of its own, as the pending
+ *  reply answers it; any other gets an error at once, and the first
+ *  requester keeps its outcome.  Returns true if MSG was answered so.    */
+static bool
+s_commit_pending (coord_engine_t *self, const uint8_t *id, size_t len,
+                  const tpc_msg_t *msg, s_txn_t *t)
+{
+    if (!t->done.set)
+        return false;
+    if (t->done.len == len && t->done.rid == msg->rid
+        && memcmp (t->done.id, id, len) == 0) {
+        s_log (self, 0, "%s: commit rid %" PRIu64 " again: its outcome is "
+               "on the way", t->gid, msg->rid);
+        return true;
+    }
+    s_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, t->gid,
+                   "%s is already being committed by another request: its "
+                   "outcome is not known yet; ask status", t->gid);
+    return true;
+}
+
 static void
 s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
              const tpc_msg_t *msg, s_txn_t *t, uint64_t now)
 {
+    if (s_commit_pending (self, id, len, msg, t))
+        return;
     switch (t->state) {
     case S_ACTIVE:
         break;
@@ -2070,15 +2131,20 @@ s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
  *
  *  resolve GID OUTCOME settles what the coordinator cannot finish alone:
  *    - a gid it is not driving and would answer in_progress forever (of
- *      another coordinator, of an epoch its log does not know, or a
- *      one-phase commit never acknowledged), or
+ *      another coordinator, or a one-phase commit never acknowledged), or
  *    - a decided gid whose phase 2 cannot end because a participant that
  *      has not acknowledged is gone: OUTCOME must be the decision.
  *  It is refused (TPC_ESTATE) for a gid still being decided, for a gid
  *  whose phase 2 is progressing (every participant still to ack is
  *  connected), for an outcome contradicting a decision or an end already
  *  known (presumed abort included), and for a different outcome than an
- *  earlier resolve.  The HEURISTIC record (reason "resolve --force: ...")
+ *  earlier resolve; with TPC_EUNKNOWN_GID for a gid of this coordinator
+ *  it never issued (a later seq of this boot, or a later epoch): that
+ *  outcome would bind whichever transaction gets the gid next (found by
+ *  a black-box test: the next begin got it, rolled back, and the agents
+ *  were answered committed).  Gid issue skips any gid a record names
+ *  (s_gid_taken), and s_view lets a logged end win over a heuristic
+ *  that contradicts it.  The HEURISTIC record (reason "resolve --force: ...")
  *  is FORCED; only once it is durable does the coordinator answer the
  *  gid's queries and status with OUTCOME, stop driving a live gid (END
  *  for a commit) and reply to the operator.  Replay and checkpoints keep
@@ -2107,6 +2173,33 @@ s_heur_set (coord_engine_t *self, const char *gid, tpc_outcome_t outcome,
     }
     h->outcome = outcome;
     snprintf (h->reason, sizeof h->reason, "%s", reason ? reason : "");
+}
+
+/*  Is GID one of this coordinator's that it has not issued (a later
+ *  sequence number of this boot, or a later epoch)?  Then WHY (SIZE
+ *  bytes) says so.  Such a gid is nobody's yet: a resolve of it would
+ *  decide the future transaction that gets it.                           */
+static bool
+s_never_issued (coord_engine_t *self, const char *gid, char *why,
+                size_t size)
+{
+    tpc_gid_t g;
+    if (tpc_gid_parse (gid, &g) || strcmp (g.coord, self->coord_id))
+        return false;           /* another coordinator's: not ours */
+    if (g.epoch > self->epoch)
+        snprintf (why, size, "%s was never issued by this coordinator: its "
+                  "epoch %" PRIu64 " is later than this boot's (%" PRIu64
+                  "); a coordinator that lost its log must run under a new "
+                  "id, and the old id's gids can then be resolved", gid,
+                  g.epoch, self->epoch);
+    else if (g.epoch == self->epoch && g.seq > self->seq)
+        snprintf (why, size, "%s was never issued by this coordinator (this "
+                  "boot, epoch %" PRIu64 ", has issued %" PRIu64 " gid(s)): "
+                  "there is nothing to resolve", gid, self->epoch,
+                  self->seq);
+    else
+        return false;
+    return true;
 }
 
 static void
@@ -2181,11 +2274,18 @@ s_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
         }
     }
     else {
+        char why[384];
+        if (s_never_issued (self, gid, why, sizeof why)) {
+            s_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, gid,
+                           "%s", why);
+            return;
+        }
         s_view_t v = s_view (self, gid);
         if (v.outcome != TPC_OUTCOME_IN_PROGRESS) {
             s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                           "%s is %s (%s): nothing is in doubt, nothing to "
-                           "resolve", gid, tpc_outcome_name (v.outcome),
+                           "%s already has outcome %s (%s): nothing is in "
+                           "doubt, nothing to resolve", gid,
+                           tpc_outcome_name (v.outcome),
                            strcmp (v.state, "unknown") ? v.state
                                                        : "presumed abort");
             return;
@@ -2523,6 +2623,40 @@ coord_engine_destroy (coord_engine_t **self_p)
     *self_p = NULL;
 }
 
+/*  Replay: does an operator's HEURISTIC REC contradict what the log
+ *  decided before it (an end, or the live decided transaction T)?        */
+static bool
+s_replay_contradicts (coord_engine_t *self, const tpc_record_t *rec,
+                      const s_txn_t *t)
+{
+    bool commit = rec->outcome == 1;
+    s_end_t end = s_recall (self, rec->gid);
+    if ((end == S_END_COMMITTED && !commit)
+        || (end == S_END_ABORTED && commit))
+        return true;
+    return t && t->state == S_COMMITTING && !commit;
+}
+
+/*  Replay: the log decided GID's OUTCOME.  An operator's heuristic that
+ *  says otherwise cannot be right (a resolve only ever confirmed a
+ *  decision; a log written before that check may hold one recorded for a
+ *  gid not issued yet, which a later transaction then got): the logged
+ *  outcome wins and the heuristic is dropped, so the next checkpoint no
+ *  longer carries it.                                                     */
+static void
+s_heur_contradicted (coord_engine_t *self, const char *gid,
+                     tpc_outcome_t outcome)
+{
+    s_heur_t *h = zhashx_lookup (self->heuristics, gid);
+    if (!h || h->outcome == outcome)
+        return;
+    s_log (self, 1, "%s: the log holds a HEURISTIC %s (%s) and the decision "
+           "%s: the decision wins, the heuristic is dropped", gid,
+           tpc_outcome_name (h->outcome), h->reason,
+           tpc_outcome_name (outcome));
+    zhashx_delete (self->heuristics, gid);
+}
+
 int
 coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
 {
@@ -2535,6 +2669,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             self->replayed_epoch = rec->epoch;
         break;
     case TPC_REC_COMMIT:
+        s_heur_contradicted (self, rec->gid, TPC_OUTCOME_COMMITTED);
         t = s_txn_lookup (self, rec->gid);
         if (t && t->state != S_PRECOMMITTING)
             break;              /* a checkpoint's copy */
@@ -2563,6 +2698,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             s_forget (self, t, S_END_COMMITTED);
         break;
     case TPC_REC_END:
+        s_heur_contradicted (self, rec->gid, TPC_OUTCOME_COMMITTED);
         t = s_txn_lookup (self, rec->gid);
         if (t)
             s_forget (self, t, S_END_COMMITTED);
@@ -2570,6 +2706,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             s_remember (self, rec->gid, S_END_COMMITTED);
         break;
     case TPC_REC_ABORT:
+        s_heur_contradicted (self, rec->gid, TPC_OUTCOME_ABORTED);
         t = s_txn_lookup (self, rec->gid);
         if (t && t->state == S_PRECOMMITTING)
             s_forget (self, t, S_END_ABORTED);
@@ -2604,10 +2741,16 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
          * agent reported is history only */
         if (strncmp (rec->reason, S_RESOLVE_TAG, strlen (S_RESOLVE_TAG)))
             break;
+        t = s_txn_lookup (self, rec->gid);
+        if (s_replay_contradicts (self, rec, t)) {
+            s_log (self, 1, "%s: HEURISTIC %s (%s) contradicts the decision "
+                   "logged before it: ignored", rec->gid,
+                   rec->outcome == 1 ? "committed" : "aborted", rec->reason);
+            break;
+        }
         s_heur_set (self, rec->gid, rec->outcome == 1
                     ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED,
                     rec->reason);
-        t = s_txn_lookup (self, rec->gid);
         if (t && rec->outcome == 1)
             s_forget (self, t, S_END_COMMITTED);   /* its END may be lost */
         else if (t && t->state == S_PRECOMMITTING)

@@ -1943,9 +1943,11 @@ test_p3_default_and_paths (void)
     fx_durable (fx);
     CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_PRECOMMIT), 1);
     CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PRECOMMIT), 0);
-    /* the client retries its commit: answered with the outcome later */
+    /* another commit while the first waits: refused at once (in doubt);
+     * the first gets the outcome */
     fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 7, g));
-    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 7));
+    const tpc_msg_t *busy = fx_reply (fx, C1, 7);
+    CU_ASSERT (busy && busy->code == TPC_EIN_DOUBT);
     fx_agent (fx, "c", m_state (g, TPC_P3_PRECOMMITTED));
     const fx_rec_t *cr = fx_find_log (fx, TPC_REC_COMMIT, g);
     CU_ASSERT_PTR_NOT_NULL_FATAL (cr);
@@ -1955,7 +1957,8 @@ test_p3_default_and_paths (void)
     CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_DECIDE), 1);
     CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
     fx_agent (fx, "c", m_ack (g, TPC_OUTCOME_COMMITTED));
-    CU_ASSERT_EQUAL (fx_reply (fx, C1, 7)->outcome, TPC_OUTCOME_COMMITTED);
+    const tpc_msg_t *done = fx_reply (fx, C1, 6);
+    CU_ASSERT (done && done->outcome == TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
     /* the vote timeout still aborts a 3PC transaction before PRECOMMIT */
     gid = fx_submit_proto (fx, 8, AB, -1);
@@ -2153,6 +2156,239 @@ test_p3_agent_restart (void)
     fx_destroy (&fx);
 }
 
+/* ---------------------------------------------------------------------
+ *  Issue 12: resolve and gid issue; one reply per request
+ */
+
+/*  Replies (any type) to client CID with RID.                          */
+static size_t
+fx_count_reply (fx_t *fx, const uint8_t *cid, uint64_t rid)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < fx->n; i++)
+        k += fx->a[i].type == COORD_ACT_CLIENT && fx->a[i].msg->rid == rid
+             && fx->a[i].client_len == 3
+             && memcmp (fx->a[i].client, cid, 3) == 0;
+    return k;
+}
+
+/*  An operator's resolve of GID to OUTCOME from C2 (rid RID), made
+ *  durable; returns the reply, or NULL.                                  */
+static const tpc_msg_t *
+fx_resolve (fx_t *fx, uint64_t rid, const char *gid, tpc_outcome_t outcome)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_RESOLVE, rid, gid);
+    m->outcome = outcome;
+    tpc_msg_set_str (&m->reason, "test");
+    fx_client (fx, C2, m);
+    fx_durable (fx);
+    return fx_reply (fx, C2, rid);
+}
+
+/*  A resolve of a gid this coordinator has not issued is refused: it
+ *  would decide the transaction that gets the gid next (the black-box
+ *  finding: the next begin was handed it, rolled back, and status and the
+ *  agents' queries said committed).  The gid issued next carries no
+ *  heuristic, commits as usual, and a resolve of it afterwards is
+ *  refused too.                                                          */
+static void
+test_resolve_unissued (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    const tpc_msg_t *r = fx_resolve (fx, 1, "tpc_c1_1_1",
+                                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
+    CU_ASSERT_EQUAL (r->code, TPC_EUNKNOWN_GID);
+    CU_ASSERT (r->message && strstr (r->message, "tpc_c1_1_1 was never "
+                                     "issued by this coordinator"));
+    /* a later epoch is not this coordinator's to decide either */
+    r = fx_resolve (fx, 2, "tpc_c1_7_1", TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR
+               && r->code == TPC_EUNKNOWN_GID);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_HEURISTIC), 0);
+    /* the next begin: a gid with no heuristic, committed as usual */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 3, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 3)->gid);
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "active");
+    fx_client (fx, C1, m_exec (4, gid, "a", "UPDATE t SET x = 1"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (5, gid, "b", "UPDATE t SET x = 2"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 6, gid));
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    r = fx_reply (fx, C1, 6);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (state, "ended");
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
+    /* decided: a resolve either way is refused, nothing is recorded */
+    r = fx_resolve (fx, 7, gid, TPC_OUTCOME_ABORTED);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_ESTATE
+               && strstr (r->message, "already has outcome committed"));
+    r = fx_resolve (fx, 8, gid, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_ESTATE);
+    CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_HEURISTIC), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+}
+
+static int
+s_count_heur (void *arg, const tpc_record_t *rec, size_t nacked)
+{
+    (void) nacked;
+    *(int *) arg += rec->type == TPC_REC_HEURISTIC;
+    return 0;
+}
+
+static tpc_record_t *
+rec_heur (const char *gid, int outcome, const char *reason)
+{
+    static tpc_record_t r;
+    memset (&r, 0, sizeof r);
+    r.type = TPC_REC_HEURISTIC;
+    snprintf (r.gid, sizeof r.gid, "%s", gid);
+    r.outcome = (uint8_t) outcome;
+    snprintf (r.reason, sizeof r.reason, "%s", reason);
+    return &r;
+}
+
+/*  A log written before that refusal: an operator's HEURISTIC for a gid
+ *  not issued then.  (1) Issue never collides with it: begin skips every
+ *  sequence number some record names.  (2) Where the gid was issued and
+ *  decided after all, the logged decision wins over the heuristic, in
+ *  status, in the answer to a query, and for a resolve.                 */
+static void
+test_resolve_log_heuristic_no_collision (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    coord_engine_t *e = fx->e;
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (e, &ep), 0);
+    /* 1_1: resolved abort before issue, then committed; 1_2: resolved
+     * commit before issue, then aborted */
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_heur (
+        "tpc_c1_1_1", 2, "resolve --force: x")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_1", "a",
+                                                         "b")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_gid (TPC_REC_END,
+                                                      "tpc_c1_1_1")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_heur (
+        "tpc_c1_1_2", 1, "resolve --force: x")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_gid (TPC_REC_ABORT,
+                                                      "tpc_c1_1_2")), 0);
+    /* resolved ahead of this very boot's epoch */
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_heur (
+        "tpc_c1_2_1", 1, "resolve --force: x")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (e, rec_heur (
+        "tpc_c1_2_2", 2, "resolve --force: x")), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (e, 2, fx->now), 0);
+    fx_drain (fx);
+    fx_hellos (fx, AB);
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_1_1", state, sizeof state),
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_STRING_EQUAL (state, "ended");
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_1"),
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_1_2", state, sizeof state),
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", "tpc_c1_1_2"), TPC_OUTCOME_ABORTED);
+    const tpc_msg_t *r = fx_resolve (fx, 1, "tpc_c1_1_1",
+                                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_ESTATE);
+    r = fx_resolve (fx, 2, "tpc_c1_1_2", TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_ESTATE);
+    /* the checkpoint keeps only what the log did not contradict */
+    int n = 0;
+    CU_ASSERT_EQUAL (coord_engine_foreach_resolved (e, s_count_heur, &n),
+                     0);
+    CU_ASSERT_EQUAL (n, 2);
+    /* begin and submit skip 2_1 and 2_2 */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 3, NULL));
+    const tpc_msg_t *b = fx_reply (fx, C1, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (b);
+    CU_ASSERT_STRING_EQUAL (b->gid, "tpc_c1_2_3");
+    CU_ASSERT_STRING_EQUAL (fx_submit (fx, 4, AB), "tpc_c1_2_4");
+    CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_2_3", state, sizeof state),
+                     TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (state, "active");
+    fx_destroy (&fx);
+}
+
+/*  Two commits of one gid: every request gets exactly one reply.  The
+ *  first requester gets the outcome; another commit meanwhile (same
+ *  client with another rid, or another client) gets TPC_EIN_DOUBT at
+ *  once; the very same request again (a duplicate) gets nothing more.   */
+static void
+test_two_commits_two_replies (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "UPDATE t SET x = 1"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (3, gid, "b", "UPDATE t SET x = 2"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 10, gid));
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 10, gid));    /* duplicate */
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 11, gid));
+    fx_client (fx, C2, m_new (TPC_MSG_COMMIT, 12, gid));
+    CU_ASSERT_EQUAL (fx_count_reply (fx, C1, 10), 0);
+    const tpc_msg_t *r = fx_reply (fx, C1, 11);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_EIN_DOUBT
+               && strstr (r->message, "already being committed by another "
+                          "request"));
+    r = fx_reply (fx, C2, 12);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_EIN_DOUBT);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PREPARE), 1);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    r = fx_reply (fx, C1, 10);
+    CU_ASSERT (r && r->type == TPC_MSG_OUTCOME
+               && r->outcome == TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_count_reply (fx, C1, 10), 1);
+    CU_ASSERT_EQUAL (fx_count_reply (fx, C1, 11), 1);
+    CU_ASSERT_EQUAL (fx_count_reply (fx, C2, 12), 1);
+    /* once the outcome is known, a commit is answered with it */
+    fx_client (fx, C2, m_new (TPC_MSG_COMMIT, 13, gid));
+    r = fx_reply (fx, C2, 13);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_COMMITTED);
+
+    /* a submit's gid: a commit from another client does not take its
+     * reply */
+    fx_clear (fx);
+    snprintf (gid, sizeof gid, "%s", fx_submit (fx, 20, AB));
+    fx_client (fx, C2, m_new (TPC_MSG_COMMIT, 21, gid));
+    r = fx_reply (fx, C2, 21);
+    CU_ASSERT (r && r->code == TPC_EIN_DOUBT);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_NO, "nope"));
+    r = fx_reply (fx, C1, 20);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_reply (fx, C2, 21), 1);
+    fx_destroy (&fx);
+}
+
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -2184,6 +2420,10 @@ static const tpc_test_case_t s_cases[] = {
     { "p3_default_and_paths", test_p3_default_and_paths },
     { "agent_restart", test_agent_restart },
     { "p3_agent_restart", test_p3_agent_restart },
+    { "resolve_unissued", test_resolve_unissued },
+    { "resolve_log_heuristic_no_collision",
+      test_resolve_log_heuristic_no_collision },
+    { "two_commits_two_replies", test_two_commits_two_replies },
     { NULL, NULL }
 };
 

@@ -15,7 +15,8 @@
  *  agents' queries in_progress forever), and `tpcctl resolve ... --force`
  *  with an admin key settles it: both databases commit, `tpcctl show`
  *  says heuristic, the log holds the HEURISTIC record, and a restart keeps
- *  it.
+ *  it.  A resolve of a gid cB has not issued yet is refused, and the
+ *  begin that gets that gid next rolls back with no heuristic.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -886,15 +887,26 @@ test_daemon_resolve_stuck (void)
     CU_ASSERT_EQUAL (TPCCTL ("app", out, "resolve", gid, "commit",
                              "--force"), 1);
     CU_ASSERT (strstr (out, "admin key") != NULL);
+    /* nor a gid cB has not issued yet: it would decide the next begin
+     * (issue 12: that begin rolled back, and cB then said committed) */
+    CU_ASSERT_EQUAL (TPCCTL ("ops", out, "resolve", "tpc_cB_1_1", "commit",
+                             "--force", "--reason", "x"), 1);
+    CU_ASSERT (strstr (out, "never issued by this coordinator") != NULL);
+    printf ("\n    resolve of a gid not issued: %s", out);
     tpc_client_t *ops = s_client ("ops");
     char live[TPC_CLIENT_GID_MAX];
     CU_ASSERT_EQUAL_FATAL (tpc_begin (ops, NULL, live), 0);
+    CU_ASSERT_STRING_EQUAL (live, "tpc_cB_1_1");
     CU_ASSERT_EQUAL (tpc_exec (ops, live, "db1", "UPDATE acct SET bal = "
                                "bal WHERE id = 3", 0, NULL, NULL), 0);
     CU_ASSERT_EQUAL (TPCCTL ("ops", out, "resolve", live, "abort",
                              "--force"), 1);
     CU_ASSERT (strstr (out, "still driving") != NULL);
     CU_ASSERT_EQUAL (tpc_rollback (ops, live, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "show", live), 0);
+    CU_ASSERT (strstr (out, "outcome:      aborted")
+               && !strstr (out, "heuristic"));
+    CU_ASSERT_EQUAL (s_heuristics_in_log (logB, live), 0);
     CU_ASSERT_EQUAL (s_heuristics_in_log (logB, gid), 0);
     CU_ASSERT_EQUAL (s_prepared (), 2);
 

@@ -43,11 +43,16 @@ typedef struct {
     bool mixed;                 /* counted as a mixed outcome */
     bool told_committed, told_aborted;    /* coordinator -> client */
     bool heard_committed, heard_aborted;  /* a client received it */
+    int heur;                   /* a durable HEURISTIC record: 1 committed,
+                                   2 aborted, 0 none */
+    bool heur_guess;            /* ... an operator's resolve of a one-phase
+                                   gid (its outcome unknown): a guess */
     s_part_t parts[SIM_ORACLE_PARTS_MAX];
 } s_gid_t;
 
 struct sim_oracle {
     size_t nparts;
+    size_t resolved;            /* operators' HEURISTIC records durable */
     char names[SIM_ORACLE_PARTS_MAX][TPC_RECORD_NAME_MAX];
     s_gid_t **gids;
     size_t ngids, capgids;
@@ -227,6 +232,68 @@ s_commit_allowed (const s_gid_t *g, size_t p)
     return g->p3 && g->precommit_durable && (g->precommit_parts & (1u << p));
 }
 
+/*  One gid, one outcome, across heuristics too: the outcome of G's
+ *  durable HEURISTIC record must match every other outcome of G: the
+ *  log's (COMMIT durable, ABORT), the coordinator's (decide, answer,
+ *  status, outcome to a client) and the participants' (a commit; an abort
+ *  by one that had prepared it, or a durable 3PC decision).  Exempt: an
+ *  operator's resolve of a one-phase gid whose outcome was unknown (a
+ *  guess, by definition; see README on resolve).                         */
+static void
+s_heur_check (sim_oracle_t *self, s_gid_t *g)
+{
+    if (!g->heur || g->heur_guess)
+        return;
+    if (g->heur == 1) {
+        if (g->coord_aborted)
+            s_conflict (self, g, "one outcome: %s: HEURISTIC committed but "
+                        "the coordinator aborted it (%s)", g->gid,
+                        g->abort_how);
+        else if (g->heard_aborted)
+            s_conflict (self, g, "one outcome: %s: HEURISTIC committed but a "
+                        "client heard aborted", g->gid);
+        for (size_t p = 0; p < self->nparts; p++)
+            if ((g->parts[p].aborted && g->parts[p].ever_prepared)
+                || g->parts[p].p3 == TPC_P3_ABORTED)
+                s_conflict (self, g, "one outcome: %s: HEURISTIC committed "
+                            "but %s aborted it", g->gid, self->names[p]);
+        return;
+    }
+    if (g->commit_durable)
+        s_conflict (self, g, "one outcome: %s: HEURISTIC aborted but its "
+                    "COMMIT record is durable", g->gid);
+    else if (g->told_committed || g->heard_committed)
+        s_conflict (self, g, "one outcome: %s: HEURISTIC aborted but a "
+                    "client was told committed", g->gid);
+    for (size_t p = 0; p < self->nparts; p++)
+        if (g->parts[p].committed || g->parts[p].p3 == TPC_P3_COMMITTED)
+            s_conflict (self, g, "one outcome: %s: HEURISTIC aborted but %s "
+                        "committed it", g->gid, self->names[p]);
+}
+
+/*  A HEURISTIC record about G is durable (REC).                          */
+static void
+s_heur_durable (sim_oracle_t *self, s_gid_t *g, const tpc_record_t *rec)
+{
+    int heur = rec->outcome == 1 ? 1 : 2;
+    bool operator = strncmp (rec->reason, "resolve --force",
+                             strlen ("resolve --force")) == 0;
+    self->resolved += operator;
+    if (g->heur && g->heur != heur)
+        s_conflict (self, g, "one outcome: %s: HEURISTIC records say both "
+                    "committed and aborted", g->gid);
+    if (!g->heur)
+        g->heur_guess = operator && g->onephase != 0;
+    g->heur = heur;
+    s_heur_check (self, g);
+}
+
+size_t
+sim_oracle_resolved (sim_oracle_t *self)
+{
+    return self->resolved;
+}
+
 /* ---------------------------------------------------------------------
  *  Coordinator side
  */
@@ -251,6 +318,7 @@ s_coord_abort (sim_oracle_t *self, s_gid_t *g, const char *fmt, ...)
     if (!g->coord_aborted)
         snprintf (g->abort_how, sizeof g->abort_how, "%s", how);
     g->coord_aborted = true;
+    s_heur_check (self, g);
 }
 
 void
@@ -296,6 +364,12 @@ sim_oracle_durable (sim_oracle_t *self, const tpc_record_t *rec)
         s_precommit_durable (self, rec);
         return;
     }
+    if (rec->type == TPC_REC_HEURISTIC) {
+        s_gid_t *g = s_gid (self, rec->gid);
+        if (g)
+            s_heur_durable (self, g, rec);
+        return;
+    }
     if (rec->type != TPC_REC_COMMIT)
         return;
     s_gid_t *g = s_gid (self, rec->gid);
@@ -320,6 +394,7 @@ sim_oracle_durable (sim_oracle_t *self, const tpc_record_t *rec)
         g->record_parts |= 1u << p;
     }
     s_p3_mixed (self, g);
+    s_heur_check (self, g);
 }
 
 void
@@ -439,6 +514,7 @@ sim_oracle_to_client (sim_oracle_t *self, const tpc_msg_t *msg)
                              "after the coordinator aborted it (%s)", g->gid,
                              g->abort_how);
         g->told_committed = true;
+        s_heur_check (self, g);
     }
     else if (msg->outcome == TPC_OUTCOME_ABORTED) {
         if (g->told_committed)
@@ -464,6 +540,7 @@ sim_oracle_client_heard (sim_oracle_t *self, const tpc_msg_t *msg)
     if (g->heard_committed && g->heard_aborted)
         sim_oracle_fail (self, "one decision: %s: clients heard both "
                          "committed and aborted", g->gid);
+    s_heur_check (self, g);
 }
 
 /* ---------------------------------------------------------------------
@@ -503,6 +580,7 @@ s_part_commit (sim_oracle_t *self, s_gid_t *g, size_t p, bool was_prepared)
                     g->abort_how);
     g->parts[p].committed = true;
     s_p3_mixed (self, g);
+    s_heur_check (self, g);
 }
 
 static void
@@ -518,6 +596,7 @@ s_part_abort (sim_oracle_t *self, s_gid_t *g, size_t p, const char *how)
                     name, how);
     g->parts[p].aborted = true;
     s_p3_mixed (self, g);
+    s_heur_check (self, g);
 }
 
 void
@@ -549,6 +628,7 @@ sim_oracle_p3_persist (sim_oracle_t *self, size_t part, const char *gid,
                          gid, name);
     g->parts[part].p3 = state;
     s_p3_mixed (self, g);
+    s_heur_check (self, g);
 }
 
 void

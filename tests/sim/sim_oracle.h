@@ -25,6 +25,13 @@
  *                      yes on; nobody commits a gid the coordinator said
  *                      was aborted
  *
+ *    one outcome       a durable HEURISTIC record (an operator's resolve,
+ *                      or an outcome an agent reported) says what every
+ *                      other outcome of its gid says: the log's, the
+ *                      coordinator's, a client's, each participant's
+ *                      (except an operator's guess for a one-phase gid
+ *                      whose outcome was unknown)
+ *
  *  and, at quiescence (sim_oracle_check_final), that every durable commit
  *  and every "committed" a client heard is committed at each yes voter,
  *  that nothing aborted is committed anywhere, and that no gid is left
@@ -116,6 +123,9 @@ size_t sim_oracle_mixed (sim_oracle_t *self);
 /*  Is GID committed anywhere (a durable COMMIT, a participant's commit or
  *  durable COMMITTED)?                                                   */
 bool sim_oracle_committed (sim_oracle_t *self, const char *gid);
+
+/*  Operators' HEURISTIC records made durable so far (for the figures).  */
+size_t sim_oracle_resolved (sim_oracle_t *self);
 
 /*  3PC gids seen (for the figures).                                      */
 size_t sim_oracle_p3_gids (sim_oracle_t *self);

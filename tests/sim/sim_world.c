@@ -37,6 +37,9 @@
  *                 rollback, sometimes asking its status afterwards.
  *                 Statements write, read (SELECT: read-only), fail
  *                 (FAIL: a no vote) or take time (SLEEP: interruptible).
+ *    operator     now and then in the fault phase (per-seed rate) a
+ *                 `resolve --force`, either outcome, of a gid not issued
+ *                 yet or of a client's gid (s_operator_resolve).
  *
  *  NETWORK
  *  Messages travel encoded (tpc_msg JSON) and are decoded on arrival, so
@@ -104,6 +107,7 @@
 #include "sim_oracle.h"
 #include "sim_rng.h"
 #include "tpc_error.h"
+#include "tpc_gid.h"
 
 #define S_PARTS 3
 #define S_CLIENTS_MAX 64
@@ -160,6 +164,8 @@ typedef struct {
     unsigned crash_precommit;   /* per durable PRECOMMITTED: agent dies */
     unsigned crash_decided;     /* per durable decision: agent dies */
     unsigned crash_p3coord;     /* per PRECOMMIT append / precommit sent */
+    unsigned resolve;           /* per fault-phase step: an operator's
+                                   resolve */
 } s_profile_t;
 
 /*  One entry of an agent's durable 3PC state log (latest per gid).       */
@@ -253,6 +259,10 @@ struct sim_world {
     bool side[S_PARTS];         /* ... between these two sides */
     uint64_t p3_timeout_max;
     size_t peer_msgs, persists;
+    /* operator */
+    uint64_t seen_epoch, seen_seq;  /* the highest gid the coordinator
+                                       issued, as seen on its output */
+    size_t resolves;
 };
 
 enum { S_DOOM_NONE, S_DOOM_STEP, S_DOOM_PRECOMMIT, S_DOOM_LOGGED };
@@ -645,6 +655,20 @@ s_client_of (sim_world_t *w, const uint8_t *id, size_t len)
     return k < (int) w->nclients ? k : -1;
 }
 
+/*  GID (or NULL) went out from the coordinator: it was issued.          */
+static void
+s_seen_gid (sim_world_t *w, const char *gid)
+{
+    tpc_gid_t g;
+    if (!gid || tpc_gid_parse (gid, &g))
+        return;
+    if (g.epoch > w->seen_epoch || (g.epoch == w->seen_epoch
+                                    && g.seq > w->seen_seq)) {
+        w->seen_epoch = g.epoch;
+        w->seen_seq = g.seq;
+    }
+}
+
 /*  Perform every action the coordinator queued, then sync or crash.     */
 static void
 s_coord_drain (sim_world_t *w)
@@ -655,9 +679,18 @@ s_coord_drain (sim_world_t *w)
         switch (act.type) {
         case COORD_ACT_CLIENT:
             i = s_client_of (w, act.client, act.client_len);
+            if (i < 0) {        /* the operator's: its HEURISTIC record
+                                   is what the oracle checks */
+                s_trace (w, "coord -> operator: %s %s", act.msg->type
+                         == TPC_MSG_ERROR ? act.msg->message
+                         : tpc_outcome_name (act.msg->outcome),
+                         act.msg->gid ? act.msg->gid : "");
+                break;
+            }
+            if (act.msg->type != TPC_MSG_ERROR)
+                s_seen_gid (w, act.msg->gid);
             sim_oracle_to_client (w->oracle, act.msg);
-            if (i >= 0)
-                s_send (w, TO_CLIENT, i, 0, act.msg);
+            s_send (w, TO_CLIENT, i, 0, act.msg);
             break;
         case COORD_ACT_AGENT:
             i = s_agent_index (w, act.agent);
@@ -667,6 +700,7 @@ s_coord_drain (sim_world_t *w)
                                  act.agent);
                 break;
             }
+            s_seen_gid (w, act.msg->gid);
             sim_oracle_to_agent (w->oracle, (size_t) i, act.msg);
             if (!w->agents[i].eng) {
                 s_trace (w, "coord -> %s: %s not sent: agent down", act.agent,
@@ -1594,6 +1628,54 @@ s_on_sync_done (sim_world_t *w, const s_ev_t *ev)
     s_coord_drain (w);
 }
 
+/*  An operator runs `tpcctl resolve GID commit|abort --force`: for a gid
+ *  not issued yet (the next few of this epoch, or one of the next epoch)
+ *  or a client's gid, either outcome.  The coordinator must refuse all
+ *  but a stuck gid, with the outcome already decided, or a one-phase gid
+ *  whose outcome it does not know; the oracle checks what it accepts
+ *  (one gid, one outcome).  The reply goes to no client.               */
+static void
+s_operator_resolve (sim_world_t *w)
+{
+    static const uint8_t op[] = { 'o', 'p', 0 };
+    char gid[TPC_GID_MAX] = "";
+    unsigned pick = (unsigned) sim_rng_below (&w->rng, 100);
+    if (pick < 40) {
+        uint64_t seq = w->seen_epoch == w->epoch ? w->seen_seq : 0;
+        snprintf (gid, sizeof gid, "tpc_%s_%" PRIu64 "_%" PRIu64,
+                  w->ccfg.coord_id, w->epoch,
+                  seq + 1 + sim_rng_below (&w->rng, 3));
+    }
+    else if (pick < 45)
+        snprintf (gid, sizeof gid, "tpc_%s_%" PRIu64 "_1", w->ccfg.coord_id,
+                  w->epoch + 1);
+    else if (w->nclients > 0) {
+        const s_client_t *c = &w->clients[sim_rng_below (&w->rng,
+                                                         w->nclients)];
+        snprintf (gid, sizeof gid, "%s", c->gid);
+    }
+    if (!gid[0])
+        return;
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_RESOLVE);
+    if (!msg || tpc_msg_set_str (&msg->gid, gid)
+        || tpc_msg_set_str (&msg->reason, "simulated operator")) {
+        tpc_msg_destroy (&msg);
+        sim_oracle_fail (w->oracle, "simulation: out of memory");
+        return;
+    }
+    msg->rid = ++w->resolves;
+    msg->outcome = sim_rng_chance (&w->rng, 500) ? TPC_OUTCOME_COMMITTED
+                                                 : TPC_OUTCOME_ABORTED;
+    s_trace (w, "operator: resolve %s %s --force", gid,
+             tpc_outcome_name (msg->outcome));
+    int rc = coord_engine_client (w->coord, op, sizeof op, msg, w->now);
+    tpc_msg_destroy (&msg);
+    s_coord_drain (w);
+    if (rc)
+        sim_oracle_fail (w->oracle, "coordinator engine failed: %s",
+                         tpc_strerror (rc));
+}
+
 /*  A fault-phase step may bring a random fault.                          */
 static void
 s_random_fault (sim_world_t *w)
@@ -1685,6 +1767,8 @@ s_step (sim_world_t *w, s_ev_t *ev)
     }
     if (w->faults)
         s_random_fault (w);
+    if (w->faults && w->coord && sim_rng_chance (&w->rng, w->prof.resolve))
+        s_operator_resolve (w);
     if (w->faults && w->doom == S_DOOM_STEP && w->steps == w->doom_step
         && !w->coord_dead) {
         if (w->coord)
@@ -1810,13 +1894,15 @@ s_profile (sim_world_t *w)
     static const unsigned cprep[] = { 0, 0, 100, 300 };
     static const uint64_t smax[] = { 0, 5, 30 };
     static const uint64_t rmax[] = { 0, 3, 20 };
+    static const unsigned resolve[] = { 0, 0, 5, 20 };
 #define S_PICK(v) (v)[sim_rng_below (r, sizeof (v) / sizeof *(v))]
     w->prof = (s_profile_t) {
         .drop = S_PICK (drop), .dup = S_PICK (dup),
         .longdelay = S_PICK (longd), .delay_max = S_PICK (dmax),
         .fault = S_PICK (fault), .crash_commit = S_PICK (ccommit),
         .crash_sync = S_PICK (csync), .crash_prepared = S_PICK (cprep),
-        .sync_max = S_PICK (smax), .rm_max = S_PICK (rmax)
+        .sync_max = S_PICK (smax), .rm_max = S_PICK (rmax),
+        .resolve = S_PICK (resolve)
     };
 #undef S_PICK
     w->ccfg = (coord_engine_config_t) {
@@ -2052,6 +2138,8 @@ sim_world_run (const sim_config_t *cfg, sim_result_t *result)
     result->mixed = sim_oracle_mixed (w->oracle);
     result->peer_msgs = w->peer_msgs;
     result->persists = w->persists;
+    result->resolves = w->resolves;
+    result->resolved = sim_oracle_resolved (w->oracle);
     result->hash = w->hash;
     s_world_free (w);
     return 0;

@@ -69,6 +69,8 @@ typedef struct {
     size_t mixed;               /* 3PC gids with a mixed outcome (partition) */
     size_t peer_msgs;           /* messages sent over the peer link */
     size_t persists;            /* 3PC states made durable */
+    size_t resolves;            /* operators' resolves sent */
+    size_t resolved;            /* ... accepted (HEURISTIC record durable) */
 } sim_result_t;
 
 /*  Run one seed to the end and fill *RESULT.  Returns 0, or TPC_ENOMEM

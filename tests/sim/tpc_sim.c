@@ -62,6 +62,7 @@ typedef struct {
     uint64_t sim_ms;
     uint64_t p3_gids, coord_dead, partitioned, mixed, mixed_seeds;
     uint64_t peer_msgs, persists;
+    uint64_t resolves, resolved;
 } s_totals_t;
 
 static const char *const s_mode_flags[S_MODES] = {
@@ -222,6 +223,8 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
     t->mixed_seeds += r.mixed > 0;
     t->peer_msgs += r.peer_msgs;
     t->persists += r.persists;
+    t->resolves += r.resolves;
+    t->resolved += r.resolved;
     if (!r.violation[0] && o->recheck && seed % o->recheck == 0) {
         sim_result_t again;
         cfg.trace = NULL;
@@ -285,6 +288,8 @@ s_add (s_totals_t *sum, const s_totals_t *t)
     sum->mixed_seeds += t->mixed_seeds;
     sum->peer_msgs += t->peer_msgs;
     sum->persists += t->persists;
+    sum->resolves += t->resolves;
+    sum->resolved += t->resolved;
 }
 
 /*  Worker J of o->jobs: seeds first + J, first + J + jobs, ...  Writes
@@ -364,12 +369,14 @@ s_report (const s_opts_t *o, const s_totals_t *t)
                 " durably committed, %" PRIu64 " aborted by the coordinator, %"
                 PRIu64 " heard committed by clients; crashes: %" PRIu64
                 " coordinator, %" PRIu64 " agent, %" PRIu64 " database; %"
-                PRIu64 " checkpoints; %" PRIu64 " s simulated\n",
+                PRIu64 " checkpoints; %" PRIu64 " s simulated; %" PRIu64
+                " operator resolves, %" PRIu64 " accepted\n",
                 o->mode == S_2PC ? "" : o->mode == S_3PC ? " (3pc)"
                                                          : " (partition)",
                 t->txns, t->committed, t->aborted, t->heard_committed,
                 t->coord_crashes, t->agent_crashes, t->db_crashes,
-                t->checkpoints, t->sim_ms / 1000);
+                t->checkpoints, t->sim_ms / 1000, t->resolves,
+                t->resolved);
         if (o->mode != S_2PC)
             printf ("sim figures%s: %" PRIu64 " 3pc gids, %" PRIu64 " states "
                     "made durable, %" PRIu64 " peer messages; the coordinator "
