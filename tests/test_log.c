@@ -140,7 +140,9 @@ static tpc_log_config_t
 s_config (const char *dir, uint64_t segment_bytes, s_collect_t *c,
           const tpc_io_t *io)
 {
-    tpc_log_config_t cfg = { dir, segment_bytes, io, s_collect_warn, c };
+    tpc_log_config_t cfg = { .dir = dir, .segment_bytes = segment_bytes,
+                             .io = io, .warn = s_collect_warn,
+                             .warn_arg = c };
     return cfg;
 }
 
@@ -2178,7 +2180,7 @@ test_api_limits (void)
     CU_ASSERT (tpc_log_sync_count (log) >= 1);
     tpc_log_destroy (&log);
     /* bad configuration */
-    tpc_log_config_t cfg = { NULL, 0, NULL, NULL, NULL };
+    tpc_log_config_t cfg = { .dir = NULL };
     CU_ASSERT_EQUAL (tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err),
                      TPC_EINVAL);
     cfg.dir = dir;
