@@ -5,6 +5,8 @@
  *    LOCK                          flock()ed by the process that appends
  *    NNNNNNNNNNNNNNNNNNNN.tpclog   segments, 20-digit decimal number, 1, 2 ...
  *    NNNNNNNNNNNNNNNNNNNN.tpclog.tmp   a segment being created (removed at open)
+ *    HIGHWATER                     optional, the owner's high-water number
+ *                                  and a segment that must exist (below)
  *  Every integer is little-endian.
  *
  *  Segment file: a 32-byte header, then records back to back, then zeros.
@@ -53,6 +55,19 @@
  *  zero bytes where a record would start (or the end of the file) end the
  *  segment; everything after that point must be zero.
  *
+ *    offset size  HIGHWATER (written only once the owner sets it; replaced
+ *                 whole: HIGHWATER.tmp, fsync, rename, directory fsync)
+ *       0    4    magic "TPCH"
+ *       4    2    format version = 1
+ *       6    2    length = 32
+ *       8    8    segment: the tail when last set, moved to the checkpoint's
+ *                 segment before older ones are dropped, and to the tail
+ *                 after a cut took it: so it is always in the directory
+ *      16    8    value: the owner's number (the coordinator's epoch), never
+ *                 lowered
+ *      24    4    reserved, 0
+ *      28    4    CRC-32C of bytes 0..27
+ *
  *  Log records (types >= TPC_LOG_TYPE_INTERNAL, never shown to the owner):
  *    0xF1 CHECKPOINT  payload begin_segment:u64 -- every record live at the
  *                     checkpoint is in begin_segment or later.
@@ -70,7 +85,19 @@
  *  valid record: if one exists the log is corrupt (TPC_ELOG_CORRUPT naming
  *  S and O, nothing is changed); if none does, it is a torn tail: open cuts
  *  S at O (ftruncate + fsync), unlinks later segments (+ directory fsync)
- *  and warns.  The tail is the last segment that is started (first LSN
+ *  and warns, with the number of record-shaped entries it cut (each shown
+ *  to the owner's cut_fn first).  The warning says "torn" when part of
+ *  the first bad record is still the segment's zeros (its last byte, or
+ *  its share of some 512-byte sector: a disk writes a sector whole or not)
+ *  or the file ends inside it, which is what a crash before the fdatasync
+ *  leaves; otherwise (complete, or a wrong non-zero header byte, or a bad
+ *  segment header) "damaged in place".  Both are cut: neither can be read
+ *  back, and a coordinator that refused to start would hold every
+ *  in-doubt transaction; the owner names the gids so an operator can look.
+ *  Missing segments are never cut past: a gap in the segment numbers, or a
+ *  HIGHWATER naming a segment not in the directory, fails open and scan
+ *  with TPC_ELOG_CORRUPT, nothing changed (segments are made and dropped
+ *  in order, so no crash leaves either).  The tail is the last segment that is started (first LSN
  *  set) or holds records; open makes it durable (below), restoring its
  *  first LSN if that was lost.  Segments after it are spares: the one
  *  numbered tail+1 is taken over if it has the configured size (and the
@@ -119,7 +146,8 @@
  *             wake-up costs one context switch and no lock convoy.
  *    locks:   append_mutex before sync_mutex or spare_mutex, never the
  *             other way, and never those two together; the leader takes
- *             only sync_mutex, the preparer only spare_mutex.  A segment
+ *             only sync_mutex, the preparer only spare_mutex.  hw_mutex
+ *             (HIGHWATER) is taken before append_mutex, or alone.  A segment
  *             fdatasync failing, or a write, puts the log in FAILED and
  *             wakes every sleeper with the error.
  *
