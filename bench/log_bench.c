@@ -262,7 +262,7 @@ s_log_run (const char *dir, uint64_t segment_bytes, int threads, size_t record,
 {
     char path[4200];
     snprintf (path, sizeof path, "%s/log-%d-%zu", dir, threads, record);
-    tpc_log_config_t cfg = { path, segment_bytes, NULL, NULL, NULL };
+    tpc_log_config_t cfg = { .dir = path, .segment_bytes = segment_bytes };
     tpc_log_t *log = NULL;
     char err[512];
     int rc = tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err);
@@ -325,7 +325,7 @@ s_checkpoint_run (const char *dir, uint64_t segment_bytes, int rounds,
 {
     char path[4200];
     snprintf (path, sizeof path, "%s/log-ckpt", dir);
-    tpc_log_config_t cfg = { path, segment_bytes, NULL, NULL, NULL };
+    tpc_log_config_t cfg = { .dir = path, .segment_bytes = segment_bytes };
     tpc_log_t *log = NULL;
     char err[512];
     int rc = tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err);

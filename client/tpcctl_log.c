@@ -9,6 +9,17 @@
  *    {"segment":1,"offset":32,"lsn":7,"type":"COMMIT","gid":"tpc_c1_3_9",
  *     "participants":["a","b"]}
  *  A payload that does not decode is shown as hex with its error.
+ *
+ *  A tail the coordinator's next start would cut is named with the gids
+ *  it holds (best effort: its records fail their checks):
+ *    log verify: torn tail: 1 record(s) cut, gids: tpc_c1_3_9 (COMMIT)
+ *  A torn tail (a write cut short by a crash: its end, or a sector of it,
+ *  is still zeros) lost nothing acknowledged: exit 0.  A damaged tail (a
+ *  complete record that fails its checks: a flipped bit, damage in place
+ *  to a record that may have been durable and acted on) is corruption:
+ *  "log verify: CORRUPT damaged tail ..." and exit 1, although the
+ *  coordinator still cuts it at its next start (with a warning naming
+ *  the same gids), since nothing in it can be trusted.
  */
 #include "tpcctl_log.h"
 
@@ -20,6 +31,7 @@
 #include <string.h>
 
 #include "tpc_error.h"
+#include "tpc_gid.h"
 #include "tpc_log.h"
 #include "tpc_record.h"
 
@@ -44,10 +56,14 @@ s_usage (FILE *f)
              "             log verify: OK segments=N records=N last_lsn=N\n"
              "\n"
              "A torn tail (an incomplete last record, left by a crash) is a\n"
-             "warning on stderr and exits 0: the coordinator cuts it off at its\n"
-             "next start and loses nothing that was acknowledged.  Corruption\n"
-             "(a bad record followed by valid ones) or a payload that does not\n"
-             "decode exits 1 with segment and offset.\n"
+             "warning and exits 0: the coordinator cuts it off at its next\n"
+             "start and loses nothing that was acknowledged; verify prints\n"
+             "  log verify: torn tail: N record(s) cut, gids: ...\n"
+             "A damaged tail (a complete last record that fails its checks: a\n"
+             "flipped bit), corruption (a bad record followed by valid ones, a\n"
+             "missing segment) or a payload that does not decode exits 1 with\n"
+             "segment and offset (and the gids a damaged tail holds: the\n"
+             "coordinator cuts it too, and their participants may have acted).\n"
              "\n"
              "exit codes: 0 valid (torn tail allowed), 1 corrupt or unreadable,\n"
              "2 usage error\n");
@@ -61,6 +77,7 @@ typedef struct {
     uint64_t bad_payloads;
     int warnings;
     tpc_record_t rec;           /* decode buffer */
+    char cut_gids[1024];        /* "gid (TYPE), ..." of a tail to be cut */
 } s_ctx_t;
 
 static void
@@ -237,6 +254,36 @@ s_on_record (void *arg, const tpc_log_rec_t *info, const void *payload,
     return 0;
 }
 
+/*  An entry of the tail the next start cuts: note its gid.             */
+static int
+s_on_cut (void *arg, const tpc_log_rec_t *info, const void *payload,
+          size_t len)
+{
+    s_ctx_t *ctx = arg;
+    tpc_record_t *rec = &ctx->rec;
+    uint64_t begin = 0;
+    char item[TPC_GID_MAX + 64];
+    if (s_decode (info, payload, len, rec, &begin))
+        snprintf (item, sizeof item, "? (%s, undecodable)",
+                  s_type_name (info->type));
+    else if (info->type == TPC_LOG_TYPE_CHECKPOINT
+             || info->type == TPC_REC_EPOCH)
+        return 0;
+    else
+        snprintf (item, sizeof item, "%s (%s)", rec->gid,
+                  s_type_name (info->type));
+    size_t used = strlen (ctx->cut_gids);
+    if (used + strlen (item) + 8 >= sizeof ctx->cut_gids) {
+        if (!strstr (ctx->cut_gids, "..."))
+            snprintf (ctx->cut_gids + used, sizeof ctx->cut_gids - used,
+                      ", ...");
+        return 0;
+    }
+    snprintf (ctx->cut_gids + used, sizeof ctx->cut_gids - used, "%s%s",
+              used ? ", " : "", item);
+    return 0;
+}
+
 /*  Segment files in DIR (names of 20 digits + ".tpclog").               */
 static uint64_t
 s_count_segments (const char *dir)
@@ -289,8 +336,32 @@ tpcctl_log_main (int argc, char **argv)
     }
     ctx.print = dump;
     char err[1024] = "";
-    int rc = tpc_log_scan (dir, s_on_record, &ctx, s_warn, err, sizeof err);
+    tpc_log_cut_t cut;
+    tpc_log_config_t cfg = { .dir = dir, .warn = s_warn, .warn_arg = &ctx,
+                             .cut_fn = s_on_cut, .cut_arg = &ctx,
+                             .cut = &cut };
+    int rc = tpc_log_scan_config (&cfg, s_on_record, &ctx, err, sizeof err);
     fflush (stdout);
+    if (!rc && cut.cut) {
+        char what[1400];
+        snprintf (what, sizeof what, "%" PRIu64 " record(s) cut, gids: %s",
+                  cut.records, *ctx.cut_gids ? ctx.cut_gids
+                  : cut.offset ? "none" : "unknown (a bad segment header: "
+                  "what the segment held cannot be read)");
+        if (cut.damaged && verify)
+            printf ("log verify: CORRUPT damaged tail at segment %" PRIu64
+                    " offset %" PRIu64 ": complete, yet it fails its checks "
+                    "(damaged in place, not a write cut short by a crash); "
+                    "the coordinator cuts it at its next start: %s\n",
+                    cut.segment, cut.offset, what);
+        else if (verify)
+            printf ("log verify: torn tail: %s\n", what);
+        else
+            fprintf (stderr, "tpcctl log: %s: %s\n", cut.damaged
+                     ? "damaged tail (corrupt)" : "torn tail", what);
+        if (cut.damaged)
+            return 1;
+    }
     if (rc == TPC_ELOG_CORRUPT) {
         if (verify)
             printf ("log verify: CORRUPT %s\n", err);

@@ -5,6 +5,8 @@
  *    LOCK                          flock()ed by the process that appends
  *    NNNNNNNNNNNNNNNNNNNN.tpclog   segments, 20-digit decimal number, 1, 2 ...
  *    NNNNNNNNNNNNNNNNNNNN.tpclog.tmp   a segment being created (removed at open)
+ *    HIGHWATER                     optional, the owner's high-water number
+ *                                  and a segment that must exist (below)
  *  Every integer is little-endian.
  *
  *  Segment file: a 32-byte header, then records back to back, then zeros.
@@ -53,6 +55,19 @@
  *  zero bytes where a record would start (or the end of the file) end the
  *  segment; everything after that point must be zero.
  *
+ *    offset size  HIGHWATER (written only once the owner sets it; replaced
+ *                 whole: HIGHWATER.tmp, fsync, rename, directory fsync)
+ *       0    4    magic "TPCH"
+ *       4    2    format version = 1
+ *       6    2    length = 32
+ *       8    8    segment: the tail when last set, moved to the checkpoint's
+ *                 segment before older ones are dropped, and to the tail
+ *                 after a cut took it: so it is always in the directory
+ *      16    8    value: the owner's number (the coordinator's epoch), never
+ *                 lowered
+ *      24    4    reserved, 0
+ *      28    4    CRC-32C of bytes 0..27
+ *
  *  Log records (types >= TPC_LOG_TYPE_INTERNAL, never shown to the owner):
  *    0xF1 CHECKPOINT  payload begin_segment:u64 -- every record live at the
  *                     checkpoint is in begin_segment or later.
@@ -70,7 +85,19 @@
  *  valid record: if one exists the log is corrupt (TPC_ELOG_CORRUPT naming
  *  S and O, nothing is changed); if none does, it is a torn tail: open cuts
  *  S at O (ftruncate + fsync), unlinks later segments (+ directory fsync)
- *  and warns.  The tail is the last segment that is started (first LSN
+ *  and warns, with the number of record-shaped entries it cut (each shown
+ *  to the owner's cut_fn first).  The warning says "torn" when part of
+ *  the first bad record is still the segment's zeros (its last byte, or
+ *  its share of some 512-byte sector: a disk writes a sector whole or not)
+ *  or the file ends inside it, which is what a crash before the fdatasync
+ *  leaves; otherwise (complete, or a wrong non-zero header byte, or a bad
+ *  segment header) "damaged in place".  Both are cut: neither can be read
+ *  back, and a coordinator that refused to start would hold every
+ *  in-doubt transaction; the owner names the gids so an operator can look.
+ *  Missing segments are never cut past: a gap in the segment numbers, or a
+ *  HIGHWATER naming a segment not in the directory, fails open and scan
+ *  with TPC_ELOG_CORRUPT, nothing changed (segments are made and dropped
+ *  in order, so no crash leaves either).  The tail is the last segment that is started (first LSN
  *  set) or holds records; open makes it durable (below), restoring its
  *  first LSN if that was lost.  Segments after it are spares: the one
  *  numbered tail+1 is taken over if it has the configured size (and the
@@ -119,7 +146,8 @@
  *             wake-up costs one context switch and no lock convoy.
  *    locks:   append_mutex before sync_mutex or spare_mutex, never the
  *             other way, and never those two together; the leader takes
- *             only sync_mutex, the preparer only spare_mutex.  A segment
+ *             only sync_mutex, the preparer only spare_mutex.  hw_mutex
+ *             (HIGHWATER) is taken before append_mutex, or alone.  A segment
  *             fdatasync failing, or a write, puts the log in FAILED and
  *             wakes every sleeper with the error.
  *
@@ -194,6 +222,10 @@
 #define S_NAME_DIGITS 20
 #define S_SEGMENT_MIN 64
 #define S_ZERO_CHUNK (1u << 20)
+#define S_SECTOR 512            /* a disk writes a sector whole or not */
+#define S_HW_NAME "HIGHWATER"
+#define S_HW_MAGIC "TPCH"
+#define S_HW_SIZE 32
 
 /*  A tpc_log_sync caller asleep until its LSN is durable (it lives on
  *  that caller's stack).  Whoever wakes it unlinks it first and sets
@@ -255,6 +287,13 @@ struct tpc_log {
     _Atomic uint64_t written_lsn;   /* = last_lsn, published after pwrite */
     _Atomic int err;                /* first failure (set under sync_mutex) */
     _Atomic uint64_t sync_count;    /* fdatasync calls */
+
+    /* the high-water file, guarded by hw_mutex (held across its write;
+     * never taken with another lock)                                   */
+    pthread_mutex_t hw_mutex;
+    bool hw_present;            /* HIGHWATER exists */
+    uint64_t hw_seg;            /* the segment it names */
+    uint64_t hw_value;          /* the owner's number */
 };
 
 /*  --------------------------------------------------------------------
@@ -566,6 +605,44 @@ s_find_valid (const uint8_t *d, size_t size, size_t from)
     return -1;
 }
 
+/*  Is the bad record at OFF (its first 16 bytes not all zero) damaged in
+ *  place rather than torn?  A torn write, cut short by a crash before its
+ *  fdatasync, leaves part of the record as the zeros the segment was made
+ *  of: as a disk writes a sector whole or not at all, the share of some
+ *  512-byte sector in it, or its last byte, is still zero (or the file
+ *  ends inside it).  Nor does a tear write a wrong non-zero byte.  So a
+ *  record with a wrong non-zero header byte, an impossible length, or
+ *  complete with no zero share was written whole and changed after: a
+ *  flipped bit.  (A flip near a sector boundary may still pass for a
+ *  tear: 1 in 256 or less.)                                              */
+static bool
+s_damaged_in_place (const uint8_t *d, size_t size, size_t off)
+{
+    const uint8_t *p = d + off;
+    size_t avail = size - off;
+    if (avail < S_REC_HDR)
+        return false;
+    if ((p[0] && p[0] != S_REC_MAGIC) || (p[1] && p[1] != S_FORMAT) || p[3])
+        return true;
+    uint32_t len = s_get32 (p + 4);
+    if (len > TPC_LOG_RECORD_MAX)
+        return true;
+    size_t n = s_rec_size (len);
+    if (n > avail)
+        return false;           /* the file ends inside it */
+    if (p[n - 1] == 0)
+        return false;           /* its end did not land */
+    for (size_t a = off; a < off + n; ) {
+        size_t b = (a / S_SECTOR + 1) * S_SECTOR;
+        if (b > off + n)
+            b = off + n;
+        if (s_all_zero (d + a, b - a))
+            return false;
+        a = b;
+    }
+    return true;
+}
+
 static size_t
 s_encode_record (uint8_t *out, uint8_t type, uint64_t lsn, const void *payload,
                  size_t len)
@@ -674,6 +751,10 @@ typedef struct {
     uint64_t first_lsn;         /* of the first kept segment */
     uint64_t next_lsn;          /* after the last valid record */
     uint64_t ckpt_seg;          /* newest complete checkpoint, 0 none */
+    bool torn_damaged;          /* the tail is damaged in place, not torn */
+    uint64_t cut_records;       /* record-shaped entries in the tail */
+    bool hw_present;            /* HIGHWATER read */
+    uint64_t hw_seg, hw_value;
     uint8_t *buf;               /* file contents, reused */
     size_t cap;
 } s_reader_t;
@@ -727,6 +808,19 @@ s_check (s_reader_t *r, char *errbuf, size_t errlen)
             return rc;
         const uint8_t *d = r->buf;
         r->size[i] = size;
+        if (i > 0 && r->nos[i] != r->nos[i - 1] + 1) {
+            /* never left by a crash: segments are made and dropped in
+             * order; the records it held would be lost unseen        */
+            s_errf (errbuf, errlen,
+                    "log corrupt: segment %" PRIu64 " is missing: segment %"
+                    PRIu64 " offset 0 (%s/%020" PRIu64 S_SEG_SUFFIX ") does "
+                    "not follow segment %" PRIu64 "; nothing was changed: "
+                    "put the missing segment back from a copy, or inspect "
+                    "the log with 'tpcctl log dump'", r->nos[i - 1] + 1,
+                    r->nos[i], r->dir, r->nos[i], r->nos[i - 1]);
+            r->corrupt = true;
+            return TPC_ELOG_CORRUPT;
+        }
         size_t resync_from = 0;
         if (!bad) {
             uint64_t no, first;
@@ -831,8 +925,142 @@ s_check (s_reader_t *r, char *errbuf, size_t errlen)
         r->torn_idx = bad_idx;
         r->torn_off = bad_off;
         snprintf (r->torn_why, sizeof r->torn_why, "%s", bad_why);
+        /* a segment header is made whole and durable before use, and its
+         * later rewrite (first LSN) is one sector: a bad one is damage */
+        r->torn_damaged = bad_off == 0;
+        if (bad_off) {
+            size_t size;
+            rc = s_reader_load (r, bad_idx, &size, errbuf, errlen);
+            if (rc)
+                return rc;
+            r->torn_damaged = bad_off + S_REC_HDR <= size
+                              && !s_all_zero (r->buf + bad_off, S_REC_HDR)
+                              && s_damaged_in_place (r->buf, size, bad_off);
+        }
     }
     return 0;
+}
+
+/*  After pass 1 found a torn tail: count the record-shaped entries in it
+ *  (a header that looks right, at most one of magic, version and reserved
+ *  byte wrong, a length that fits), calling FN (if not NULL) for each.
+ *  Best effort: a segment is followed until the first entry that is not
+ *  record-shaped.                                                       */
+static int
+s_cut_entries (s_reader_t *r, tpc_log_replay_fn *fn, void *arg,
+               char *errbuf, size_t errlen)
+{
+    r->cut_records = 0;
+    for (size_t i = r->torn_idx; i < r->n; i++) {
+        size_t size;
+        int rc = s_reader_load (r, i, &size, errbuf, errlen);
+        if (rc)
+            return rc;
+        const uint8_t *d = r->buf;
+        size_t off = i == r->torn_idx && r->torn_off ? r->torn_off
+                     : S_SEG_HDR;
+        while (off + S_REC_HDR <= size && !s_all_zero (d + off, S_REC_HDR)) {
+            const uint8_t *p = d + off;
+            int wrong = (p[0] != S_REC_MAGIC) + (p[1] != S_FORMAT) + (p[3] != 0);
+            uint32_t len = s_get32 (p + 4);
+            if (wrong > 1 || len > TPC_LOG_RECORD_MAX
+                || s_rec_size (len) > size - off)
+                break;
+            r->cut_records++;
+            if (fn) {
+                tpc_log_rec_t info = { s_get64 (p + 8), p[2], r->nos[i], off };
+                fn (arg, &info, p + S_REC_HDR, len);
+            }
+            off += s_rec_size (len);
+        }
+    }
+    return 0;
+}
+
+/*  HIGHWATER: 32 bytes, magic "TPCH", version:u16, length:u16 (32),
+ *  segment:u64, value:u64, reserved:u32, CRC-32C of bytes 0..27.        */
+static void
+s_hw_encode (uint8_t *h, uint64_t seg, uint64_t value)
+{
+    memset (h, 0, S_HW_SIZE);
+    memcpy (h, S_HW_MAGIC, 4);
+    s_put16 (h + 4, S_FORMAT);
+    s_put16 (h + 6, S_HW_SIZE);
+    s_put64 (h + 8, seg);
+    s_put64 (h + 16, value);
+    s_put32 (h + 28, tpc_crc32c (0, h, 28));
+}
+
+/*  Read DIR's high-water file into R (absent: hw_present false).  0,
+ *  TPC_ELOG_CORRUPT, TPC_ELOG_VERSION or an I/O code, with a sentence.  */
+static int
+s_hw_read (s_reader_t *r, char *errbuf, size_t errlen)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/" S_HW_NAME, r->dir);
+    uint8_t *buf = NULL;
+    size_t cap = 0, size = 0;
+    int rc = s_read_file (r->io, path, &buf, &cap, &size);
+    if (rc == TPC_ENOENT) {
+        rc = 0;
+        goto cleanup;
+    }
+    if (rc) {
+        s_errf (errbuf, errlen, "cannot read %s: %s", path, tpc_strerror (rc));
+        goto cleanup;
+    }
+    if (size == S_HW_SIZE && !memcmp (buf, S_HW_MAGIC, 4)
+        && s_get32 (buf + 28) == tpc_crc32c (0, buf, 28)
+        && s_get16 (buf + 4) > S_FORMAT) {
+        s_errf (errbuf, errlen, "%s was written by a newer format version "
+                "(%u); upgrade tpc to read it", path,
+                (unsigned) s_get16 (buf + 4));
+        rc = TPC_ELOG_VERSION;
+        goto cleanup;
+    }
+    if (size != S_HW_SIZE || memcmp (buf, S_HW_MAGIC, 4)
+        || s_get32 (buf + 28) != tpc_crc32c (0, buf, 28)
+        || s_get16 (buf + 4) != S_FORMAT || s_get16 (buf + 6) != S_HW_SIZE
+        || s_get32 (buf + 24) != 0) {
+        s_errf (errbuf, errlen, "log corrupt: %s is damaged (it is replaced "
+                "whole, never written in place); nothing was changed: "
+                "restore it from a copy", path);
+        rc = TPC_ELOG_CORRUPT;
+        goto cleanup;
+    }
+    r->hw_present = true;
+    r->hw_seg = s_get64 (buf + 8);
+    r->hw_value = s_get64 (buf + 16);
+cleanup:
+    free (buf);
+    return rc;
+}
+
+/*  The segment HIGHWATER names is always in the directory (open and
+ *  checkpoint_end name a segment no checkpoint has dropped yet, and move
+ *  it before dropping): if it is not, segments are lost.  0 or
+ *  TPC_ELOG_CORRUPT.                                                    */
+static int
+s_hw_check (s_reader_t *r, char *errbuf, size_t errlen)
+{
+    if (!r->hw_present)
+        return 0;
+    uint64_t first = r->n ? r->nos[0] : 0, last = r->n ? r->nos[r->n - 1] : 0;
+    if (r->n && r->hw_seg >= first && r->hw_seg <= last)
+        return 0;               /* no gap (pass 1): it is there */
+    char have[96] = "no segment file";
+    if (r->n)
+        snprintf (have, sizeof have, "segment files %" PRIu64 " to %" PRIu64,
+                  first, last);
+    s_errf (errbuf, errlen, "log corrupt: segment %" PRIu64 " is missing: "
+            "%s/" S_HW_NAME " says segment %" PRIu64 " held records, and "
+            "the directory has %s; nothing was changed: put the missing "
+            "segment back from a copy (starting without it needs "
+            S_HW_NAME " moved away and a new coordinator --id, since "
+            "records, gids and epochs are lost with it)", r->hw_seg, r->dir,
+            r->hw_seg, have);
+    r->corrupt = true;
+    return TPC_ELOG_CORRUPT;
 }
 
 /*  Pass 2: call FN for the valid records of segments [from, nkeep); owner
@@ -881,7 +1109,34 @@ s_reader_open (s_reader_t *r, const tpc_io_t *io, const char *dir,
                 tpc_strerror (rc));
         return rc;
     }
-    return s_check (r, errbuf, errlen);
+    rc = s_hw_read (r, errbuf, errlen);
+    if (!rc)
+        rc = s_check (r, errbuf, errlen);
+    if (!rc)
+        rc = s_hw_check (r, errbuf, errlen);
+    return rc;
+}
+
+/*  "torn tail" or "damaged tail (...)", for the warnings.               */
+static const char *
+s_tail_kind (const s_reader_t *r)
+{
+    return r->torn_damaged
+           ? "damaged tail (complete, yet it fails its checks: damaged in "
+             "place, not a write cut short by a crash)"
+           : "torn tail";
+}
+
+/*  Count (and show FN) the entries of R's torn tail; fill *CUT.         */
+static int
+s_cut_report (s_reader_t *r, tpc_log_replay_fn *fn, void *arg,
+              tpc_log_cut_t *cut, char *errbuf, size_t errlen)
+{
+    int rc = s_cut_entries (r, fn, arg, errbuf, errlen);
+    if (!rc && cut)
+        *cut = (tpc_log_cut_t) { true, r->torn_damaged, r->nos[r->torn_idx],
+                                 r->torn_off, r->cut_records };
+    return rc;
 }
 
 int
@@ -889,10 +1144,21 @@ tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
               void (*warn) (void *arg, const char *text), char *errbuf,
               size_t errlen)
 {
-    if (!dir) {
+    tpc_log_config_t cfg = { .dir = dir, .warn = warn, .warn_arg = arg };
+    return tpc_log_scan_config (&cfg, fn, arg, errbuf, errlen);
+}
+
+int
+tpc_log_scan_config (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn,
+                     void *arg, char *errbuf, size_t errlen)
+{
+    if (!cfg || !cfg->dir) {
         s_errf (errbuf, errlen, "no log directory given");
         return TPC_EINVAL;
     }
+    const char *dir = cfg->dir;
+    if (cfg->cut)
+        memset (cfg->cut, 0, sizeof *cfg->cut);
     s_reader_t r;
     int rc = s_reader_open (&r, tpc_io_posix (), dir, errbuf, errlen);
     if (rc == TPC_ELOG_CORRUPT && r.corrupt) {
@@ -905,12 +1171,17 @@ tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
     if (rc)
         goto cleanup;
     if (r.torn) {
+        rc = s_cut_report (&r, cfg->cut_fn, cfg->cut_arg, cfg->cut, errbuf,
+                           errlen);
+        if (rc)
+            goto cleanup;
         char text[512];
-        snprintf (text, sizeof text, "torn tail at segment %" PRIu64
+        snprintf (text, sizeof text, "%s at segment %" PRIu64
                   " offset %" PRIu64 " (%s): the records before it are "
-                  "valid; opening the log will cut it off",
-                  r.nos[r.torn_idx], r.torn_off, r.torn_why);
-        (warn ? warn : s_default_warn) (arg, text);
+                  "valid; opening the log will cut it off, %" PRIu64
+                  " record(s)", s_tail_kind (&r), r.nos[r.torn_idx],
+                  r.torn_off, r.torn_why, r.cut_records);
+        (cfg->warn ? cfg->warn : s_default_warn) (cfg->warn_arg, text);
     }
     rc = s_replay (&r, 0, true, fn, arg, errbuf, errlen);
 cleanup:
@@ -1280,6 +1551,64 @@ tpc_log_error (tpc_log_t *self)
     return atomic_load (&self->err);
 }
 
+/*  Replace HIGHWATER with (SEG, VALUE), durably: temp file, fsync,
+ *  rename, directory fsync.  hw_mutex held (or open, single-threaded).  */
+static int
+s_hw_write (tpc_log_t *self, uint64_t seg, uint64_t value)
+{
+    const tpc_io_t *io = self->io;
+    char tmp[4096], path[4096];
+    snprintf (tmp, sizeof tmp, "%s/" S_HW_NAME ".tmp", self->dir);
+    snprintf (path, sizeof path, "%s/" S_HW_NAME, self->dir);
+    uint8_t h[S_HW_SIZE];
+    s_hw_encode (h, seg, value);
+    int rc = 0;
+    int fd = io->open (io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        rc = s_errno_code (errno);
+        goto cleanup;
+    }
+    rc = s_write_all (io, fd, h, sizeof h, 0);
+    if (!rc && io->fsync (io->ctx, fd) < 0)
+        rc = s_errno_code (errno);
+    io->close (io->ctx, fd);
+    if (!rc && io->rename (io->ctx, tmp, path) < 0)
+        rc = s_errno_code (errno);
+    if (!rc)
+        rc = s_sync_dir (io, self->dir);
+    if (!rc) {
+        self->hw_present = true;
+        self->hw_seg = seg;
+        self->hw_value = value;
+    }
+cleanup:
+    return rc;
+}
+
+uint64_t
+tpc_log_high_water (tpc_log_t *self)
+{
+    pthread_mutex_lock (&self->hw_mutex);
+    uint64_t v = self->hw_present ? self->hw_value : 0;
+    pthread_mutex_unlock (&self->hw_mutex);
+    return v;
+}
+
+int
+tpc_log_set_high_water (tpc_log_t *self, uint64_t value)
+{
+    assert (self);
+    pthread_mutex_lock (&self->hw_mutex);
+    pthread_mutex_lock (&self->append_mutex);
+    uint64_t seg = self->seg_no;
+    pthread_mutex_unlock (&self->append_mutex);
+    if (self->hw_present && self->hw_value > value)
+        value = self->hw_value;
+    int rc = s_hw_write (self, seg, value);
+    pthread_mutex_unlock (&self->hw_mutex);
+    return rc;
+}
+
 int
 tpc_log_checkpoint_begin (tpc_log_t *self)
 {
@@ -1318,7 +1647,7 @@ tpc_log_checkpoint_end (tpc_log_t *self)
 {
     assert (self);
     uint8_t payload[8];
-    uint64_t lsn = 0, begin, first;
+    uint64_t lsn = 0, begin, first, marker_seg = 0;
     pthread_mutex_lock (&self->append_mutex);
     begin = self->ckpt_seg;
     first = self->first_seg;
@@ -1327,6 +1656,7 @@ tpc_log_checkpoint_end (tpc_log_t *self)
         s_put64 (payload, begin);
         rc = s_append_locked (self, TPC_LOG_TYPE_CHECKPOINT, payload,
                               sizeof payload, &lsn);
+        marker_seg = self->seg_no;
     }
     pthread_mutex_unlock (&self->append_mutex);
     if (rc)
@@ -1334,7 +1664,13 @@ tpc_log_checkpoint_end (tpc_log_t *self)
     rc = tpc_log_sync (self, lsn);
     if (rc)
         return rc;
-    rc = s_drop_segments (self, first, begin);
+    /* the high-water file must name a segment that stays */
+    pthread_mutex_lock (&self->hw_mutex);
+    if (self->hw_present && self->hw_seg < marker_seg)
+        rc = s_hw_write (self, marker_seg, self->hw_value);
+    pthread_mutex_unlock (&self->hw_mutex);
+    if (!rc)
+        rc = s_drop_segments (self, first, begin);
     pthread_mutex_lock (&self->append_mutex);
     if (rc)
         s_fail (self, rc);      /* a failed directory fsync is never retried */
@@ -1415,10 +1751,11 @@ cleanup:
         return rc;
     }
     char text[512];
-    snprintf (text, sizeof text, "torn tail at segment %" PRIu64 " offset %"
-              PRIu64 " (%s): cut off, %" PRIu64 " bytes dropped; the last "
-              "valid record is LSN %" PRIu64, r->nos[r->torn_idx], r->torn_off,
-              r->torn_why, dropped, r->next_lsn - 1);
+    snprintf (text, sizeof text, "%s at segment %" PRIu64 " offset %"
+              PRIu64 " (%s): cut off, %" PRIu64 " record(s), %" PRIu64
+              " bytes dropped; the last valid record is LSN %" PRIu64,
+              s_tail_kind (r), r->nos[r->torn_idx], r->torn_off, r->torn_why,
+              r->cut_records, dropped, r->next_lsn - 1);
     self->warn (self->warn_arg, text);
     return 0;
 }
@@ -1546,6 +1883,9 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
     pthread_cond_init (&self->sync_cond, NULL);
     pthread_mutex_init (&self->spare_mutex, NULL);
     pthread_cond_init (&self->spare_cond, NULL);
+    pthread_mutex_init (&self->hw_mutex, NULL);
+    if (cfg->cut)
+        memset (cfg->cut, 0, sizeof *cfg->cut);
     const tpc_io_t *io = self->io;
 
     if (mkdir (self->dir, 0755) == 0)
@@ -1580,8 +1920,14 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
     rc = s_reader_open (&r, io, self->dir, errbuf, errlen);
     if (rc)
         goto cleanup;
+    self->hw_present = r.hw_present;
+    self->hw_seg = r.hw_seg;
+    self->hw_value = r.hw_value;
     if (r.torn) {
-        rc = s_cut_torn_tail (self, &r, errbuf, errlen);
+        rc = s_cut_report (&r, cfg->cut_fn, cfg->cut_arg, cfg->cut, errbuf,
+                           errlen);
+        if (!rc)
+            rc = s_cut_torn_tail (self, &r, errbuf, errlen);
         if (rc)
             goto cleanup;
     }
@@ -1609,8 +1955,12 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
     atomic_store (&self->written_lsn, self->last_lsn);
     self->first_seg = r.nkeep ? r.nos[0] : 0;
     if (r.ckpt_seg > self->first_seg) {
-        /* crashed between a checkpoint marker and the unlinks: finish */
-        rc = s_drop_segments (self, self->first_seg, r.ckpt_seg);
+        /* crashed between a checkpoint marker and the unlinks: finish
+         * (the high-water file first: it must name a segment that stays) */
+        if (self->hw_present && self->hw_seg < r.ckpt_seg)
+            rc = s_hw_write (self, r.ckpt_seg, self->hw_value);
+        if (!rc)
+            rc = s_drop_segments (self, self->first_seg, r.ckpt_seg);
         if (rc) {
             s_errf (errbuf, errlen, "cannot remove segments before the "
                     "checkpoint in %s: %s", self->dir, tpc_strerror (rc));
@@ -1631,6 +1981,15 @@ tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn, void *arg,
         self->seg_no = self->first_seg = no;
         self->seg_off = S_SEG_HDR;
         self->seg_cap = self->segment_bytes;
+    }
+    if (self->hw_present && self->hw_seg > self->seg_no) {
+        /* the cut took the segment it named: it names the tail now */
+        rc = s_hw_write (self, self->seg_no, self->hw_value);
+        if (rc) {
+            s_errf (errbuf, errlen, "cannot update %s/" S_HW_NAME ": %s",
+                    self->dir, tpc_strerror (rc));
+            goto cleanup;
+        }
     }
     /* prepare the next segment now, long before a rotation needs it */
     self->spare_want = self->seg_no + 1;
@@ -1682,6 +2041,7 @@ tpc_log_destroy (tpc_log_t **self_p)
     pthread_cond_destroy (&self->sync_cond);
     pthread_mutex_destroy (&self->spare_mutex);
     pthread_cond_destroy (&self->spare_cond);
+    pthread_mutex_destroy (&self->hw_mutex);
     free (self->buf);
     free (self->dir);
     free (self);

@@ -18,9 +18,23 @@
  *    (or the original error), and the owner must stop.  Restart recovers.
  *  - Opening replays every record in LSN order through the callback.  A
  *    torn or checksum-failing tail is cut off at the last valid record and
- *    reported through the warn callback; a bad record followed by a valid
- *    one is corruption: open fails with TPC_ELOG_CORRUPT, naming segment and
- *    offset, and truncates nothing.
+ *    reported through the warn callback, with the number of records cut;
+ *    the owner may see each cut record (cut_fn: best effort, its checksum
+ *    may fail) and learns whether the tail was torn (a write cut short by a
+ *    crash: part of it is still the zeros the segment was made of) or
+ *    damaged in place (complete, yet it fails its checks: a flipped bit in
+ *    a record that may have been durable and acted on).  Both are cut: the
+ *    damage holds nothing the log could still trust.  A bad record
+ *    followed by a valid one is corruption: open fails with
+ *    TPC_ELOG_CORRUPT, naming segment and offset, and truncates nothing;
+ *    so does a missing segment (a gap in the numbers, or fewer segments
+ *    than the high-water file names).
+ *  - High water: tpc_log_set_high_water() keeps a number of the owner's
+ *    (the coordinator's epoch) and the tail's segment number in a small
+ *    file of its own (HIGHWATER, replaced by rename), so that a lost or
+ *    emptied segment cannot take them back; checkpoint_end updates its
+ *    segment.  Once that file exists, open refuses segments ending before
+ *    the one it names.
  *  - Nothing is replayed that is not durable: before replay, open writes
  *    the tail segment's valid bytes again and fdatasyncs them (a record
  *    whose fdatasync failed may still sit in the page cache, marked clean
@@ -75,12 +89,27 @@ typedef struct {
 typedef int (tpc_log_replay_fn) (void *arg, const tpc_log_rec_t *rec,
                                  const void *payload, size_t len);
 
+/*  The tail open cut off (scan: would cut); all zero when none.        */
+typedef struct {
+    bool cut;                   /* a tail was (would be) cut */
+    bool damaged;               /* damaged in place, not torn (CONTRACT) */
+    uint64_t segment;           /* where the cut starts */
+    uint64_t offset;
+    uint64_t records;           /* record-shaped entries in it (best effort) */
+} tpc_log_cut_t;
+
 typedef struct {
     const char *dir;            /* created if missing (not in read_only) */
     uint64_t segment_bytes;     /* rotate past this size; 0 = default */
     const tpc_io_t *io;         /* NULL = tpc_io_posix() */
     void (*warn) (void *arg, const char *text);  /* NULL = stderr */
     void *warn_arg;
+    /* optional: each record-shaped entry of a cut tail, before the warning
+     * (LSN and type as it claims, payload as found; return ignored), and
+     * the cut's summary                                                 */
+    tpc_log_replay_fn *cut_fn;
+    void *cut_arg;
+    tpc_log_cut_t *cut;
 } tpc_log_config_t;
 
 /*  Open (creating if needed) and replay the log in CFG->dir, calling FN
@@ -99,6 +128,11 @@ int tpc_log_open (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn,
 int tpc_log_scan (const char *dir, tpc_log_replay_fn *fn, void *arg,
                   void (*warn) (void *arg, const char *text),
                   char *errbuf, size_t errlen);
+
+/*  The same with CFG's dir, warn (warn_arg), cut_fn and cut (io and
+ *  segment_bytes are not used).                                          */
+int tpc_log_scan_config (const tpc_log_config_t *cfg, tpc_log_replay_fn *fn,
+                         void *arg, char *errbuf, size_t errlen);
 
 /*  Stop the preparer, remove the spare segment (unless the log FAILED),
  *  close the files (no implicit sync); *self_p becomes NULL.  Idempotent. */
@@ -123,6 +157,14 @@ uint64_t tpc_log_sync_count (tpc_log_t *self);
 
 /*  0 while healthy, else the error that failed the log.                   */
 int tpc_log_error (tpc_log_t *self);
+
+/*  The owner's high-water number: found at open or last set (0 none).   */
+uint64_t tpc_log_high_water (tpc_log_t *self);
+
+/*  Make max(VALUE, the current one) and the tail's segment number durable
+ *  in the high-water file (temp file, fsync, rename, directory fsync).
+ *  Returns 0 or an I/O code (the log itself goes on).                   */
+int tpc_log_set_high_water (tpc_log_t *self, uint64_t value);
 
 /*  Checkpoint, see CONTRACT.  Between begin and end the owner appends the
  *  live records (other appends may interleave).                           */

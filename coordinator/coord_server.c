@@ -88,6 +88,7 @@ struct coord_server {
     const tpc_io_t *base_io;
     bool sync_fails;            /* debug_fail_sync armed */
     char errbuf[256];           /* replay errors */
+    char cut_gids[1024];        /* gids of the log tail cut at open */
     coord_zap_t *zap;           /* CURVE on: the ZAP handler */
     tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
     char security[96];
@@ -285,7 +286,32 @@ static void
 s_log_warn (void *arg, const char *text)
 {
     (void) arg;
-    fprintf (stderr, "tpc-coordinator: log: %s\n", text);
+    fprintf (stderr, "tpc-coordinator: log: warning: %s\n", text);
+}
+
+/*  A record of the tail the log cuts at open: note its gid ("gid (TYPE)";
+ *  best effort, the record failed its checks).                          */
+static int
+s_log_cut (void *arg, const tpc_log_rec_t *lrec, const void *payload,
+           size_t len)
+{
+    coord_server_t *self = arg;
+    char item[TPC_GID_MAX + 48];
+    if (tpc_record_decode (lrec->type, payload, len, &self->rec))
+        snprintf (item, sizeof item, "? (type %u, undecodable)",
+                  (unsigned) lrec->type);
+    else if (self->rec.type == TPC_REC_EPOCH)
+        return 0;
+    else
+        snprintf (item, sizeof item, "%s (%s)", self->rec.gid,
+                  tpc_record_type_name (lrec->type));
+    size_t used = strlen (self->cut_gids), room = sizeof self->cut_gids;
+    if (used + strlen (item) + 8 < room)
+        snprintf (self->cut_gids + used, room - used, "%s%s",
+                  used ? ", " : "", item);
+    else if (!strstr (self->cut_gids, "..."))
+        snprintf (self->cut_gids + used, room - used, ", ...");
+    return 0;
 }
 
 static int
@@ -958,8 +984,11 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     tpc_log_config_t lcfg = { .dir = cfg->log_dir,
                               .segment_bytes = cfg->log_segment_bytes,
                               .io = cfg->debug_fail_sync ? &self->io : NULL,
-                              .warn = s_log_warn, .warn_arg = self };
-    char lerr[256] = "";
+                              .warn = s_log_warn, .warn_arg = self,
+                              .cut_fn = s_log_cut, .cut_arg = self };
+    tpc_log_cut_t cut;
+    lcfg.cut = &cut;
+    char lerr[512] = "";
     int rc = tpc_log_open (&lcfg, s_replay_one, self, &self->log, lerr,
                            sizeof lerr);
     if (rc) {
@@ -968,15 +997,32 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
                   *self->errbuf || *lerr ? ": " : "", tpc_strerror (rc));
         goto fail;
     }
-    self->epoch = coord_engine_replayed_epoch (self->engine) + 1;
+    if (cut.cut)
+        fprintf (stderr, "tpc-coordinator: WARNING: log tail cut at segment %"
+                 PRIu64 " offset %" PRIu64 " (%s): %" PRIu64 " record(s), "
+                 "gids: %s%s\n", cut.segment, cut.offset, cut.damaged
+                 ? "damaged in place, not torn by a crash" : "torn by a crash",
+                 cut.records, *self->cut_gids ? self->cut_gids
+                 : cut.offset ? "none" : "unknown (a bad segment header: "
+                 "what the segment held cannot be read)",
+                 cut.damaged && *self->cut_gids ? "; decisions in it may "
+                 "have reached participants: check them" : "");
+    /* the epoch never goes back, even when segments holding EPOCH records
+     * were lost: the log's high-water file keeps the highest one          */
+    uint64_t replayed_epoch = coord_engine_replayed_epoch (self->engine);
+    uint64_t high_epoch = tpc_log_high_water (self->log);
+    self->epoch = (replayed_epoch > high_epoch ? replayed_epoch
+                                               : high_epoch) + 1;
     if (!cfg->recover_only) {
         /* the boot number is durable before any gid of this boot exists */
         tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = self->epoch };
         uint64_t lsn = s_append_record (self, &ep);
         rc = tpc_log_sync (self->log, lsn);
+        if (!rc)
+            rc = tpc_log_set_high_water (self->log, self->epoch);
         if (rc) {
-            snprintf (errbuf, errlen, "cannot sync the EPOCH record: %s",
-                      tpc_strerror (rc));
+            snprintf (errbuf, errlen, "cannot make the EPOCH record and the "
+                      "log's high-water file durable: %s", tpc_strerror (rc));
             goto fail;
         }
     }

@@ -403,7 +403,7 @@ main (int argc, char **argv)
                  "transactions cross the network in clear text.\n",
                  cfg.bind ? cfg.bind : COORD_CLIENT_EP_DEFAULT,
                  cfg.agent_bind ? cfg.agent_bind : COORD_AGENT_EP_DEFAULT);
-    char err[512];
+    char err[1024];
     server = coord_server_new (&cfg, err, sizeof err);
     if (!server) {
         fprintf (stderr, "tpc-coordinator: %s\n", err);

@@ -3,7 +3,8 @@
  *  PostgreSQL).  Crashes it right after a durable commit decision (the
  *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION hook), restarts it on the same log
  *  and checks that the decision is driven to the end; runs --recover-only;
- *  three-phase commit: a crash with a durable PRECOMMIT, restarts.
+ *  three-phase commit: a crash with a durable PRECOMMIT, restarts; a lost
+ *  log tail (a damaged last record, an emptied or a missing segment).
  */
 #include <dirent.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "tpc_error.h"
 #include "tpc_gid.h"
 #include "tpc_harness.h"
+#include "tpc_log.h"
 #include "tpc_msg.h"
 #include "tpc_test.h"
 
@@ -854,6 +856,94 @@ test_oversized_frame_logged (void)
     fx_destroy (&fx);
 }
 
+typedef struct {
+    uint64_t segment, offset, lsn;
+    size_t len;
+} s_lastrec_t;
+
+static int
+s_lastrec_cb (void *arg, const tpc_log_rec_t *rec, const void *payload,
+              size_t len)
+{
+    (void) payload;
+    s_lastrec_t *l = arg;
+    *l = (s_lastrec_t) { rec->segment, rec->offset, rec->lsn, len };
+    return 0;
+}
+
+static void
+s_segment_path (char *buf, size_t size, const char *logdir, uint64_t no)
+{
+    snprintf (buf, size, "%s/%020llu.tpclog", logdir, (unsigned long long) no);
+}
+
+/*  Issue 12 item 4: a flipped bit in the last record (a durable COMMIT) is
+ *  cut at the restart with a warning naming the gid; the segment holding
+ *  the records found empty: the epoch still goes forward; that segment
+ *  missing: the start is refused.                                        */
+static void
+test_log_tail_lost (void)
+{
+    fx_t *fx = fx_new ();
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_crash_after_decision (fx, 1));
+    CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_1_1");
+    s_lastrec_t last = { 0 };
+    CU_ASSERT_EQUAL_FATAL (tpc_log_scan (fx->logdir, s_lastrec_cb, &last, NULL,
+                                         NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL (last.lsn, 2);        /* EPOCH 1, COMMIT */
+    char seg[700];
+    s_segment_path (seg, sizeof seg, fx->logdir, last.segment);
+    FILE *f = fopen (seg, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (f);
+    long at = (long) (last.offset + 16 + last.len - 1);    /* "b"'s name */
+    CU_ASSERT_EQUAL (fseek (f, at, SEEK_SET), 0);
+    int c = fgetc (f);
+    CU_ASSERT_EQUAL (fseek (f, at, SEEK_SET), 0);
+    fputc (c ^ 0x04, f);
+    fclose (f);
+    long off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "epoch=2 ", off, 1000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "record(s), gids: "
+                                        "tpc_c1_1_1 (COMMIT)", off, 1000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "WARNING: log tail cut",
+                                        off, 1000), 0);
+    tpc_proc_kill (&fx->coord, SIGKILL, 5000);
+
+    /* the segment that holds the newest EPOCH record (the cut left the
+     * first one full: segment 2) found empty: the boot number still goes
+     * forward, no gid can repeat */
+    CU_ASSERT_EQUAL_FATAL (tpc_log_scan (fx->logdir, s_lastrec_cb, &last, NULL,
+                                         NULL, 0), 0);
+    CU_ASSERT_EQUAL (last.segment, 2);
+    s_segment_path (seg, sizeof seg, fx->logdir, last.segment);
+    CU_ASSERT_EQUAL (truncate (seg, 0), 0);
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "epoch=3 ", off, 1000), 0);
+    tpc_msg_t *r = s_request (fx, 2, "{\"v\":1,\"type\":\"begin\",\"rid\":2}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_STRING_EQUAL (r->gid, "tpc_c1_3_1");
+    tpc_msg_destroy (&r);
+    tpc_proc_kill (&fx->coord, SIGKILL, 5000);
+
+    /* the segment holding the newest records gone (a spare after it may
+     * be left): refused, with a sentence naming it */
+    CU_ASSERT_EQUAL_FATAL (tpc_log_scan (fx->logdir, s_lastrec_cb, &last, NULL,
+                                         NULL, 0), 0);
+    CU_ASSERT_EQUAL (last.segment, 2);
+    s_segment_path (seg, sizeof seg, fx->logdir, last.segment);
+    CU_ASSERT_EQUAL (unlink (seg), 0);
+    off = tpc_proc_log_size (&fx->coord);
+    fx_start (fx, NULL, false, NULL);
+    int st = tpc_proc_wait (&fx->coord, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "segment 2 is missing",
+                                        off, 100), 0);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
@@ -864,6 +954,7 @@ static const tpc_test_case_t s_cases[] = {
     { "p3_precommit_restart", test_p3_precommit_restart },
     { "p3_crash_after_acks", test_p3_crash_after_acks },
     { "oversized_frame_logged", test_oversized_frame_logged },
+    { "log_tail_lost", test_log_tail_lost },
     { NULL, NULL }
 };
 

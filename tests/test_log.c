@@ -140,7 +140,9 @@ static tpc_log_config_t
 s_config (const char *dir, uint64_t segment_bytes, s_collect_t *c,
           const tpc_io_t *io)
 {
-    tpc_log_config_t cfg = { dir, segment_bytes, io, s_collect_warn, c };
+    tpc_log_config_t cfg = { .dir = dir, .segment_bytes = segment_bytes,
+                             .io = io, .warn = s_collect_warn,
+                             .warn_arg = c };
     return cfg;
 }
 
@@ -962,6 +964,192 @@ test_corrupt_middle_untouched (void)
     CU_ASSERT (strstr (err, "segment 3 offset 0") != NULL);
     CU_ASSERT (strstr (err, "missing") != NULL);
     s_collect_reset (&c);
+    s_collect_reset (&s);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+/*  Open DIR with a cut callback: *CUT and the LSNs it saw (C).          */
+static int
+s_open_cut (const char *dir, uint64_t segment_bytes, s_collect_t *c,
+            s_collect_t *cutc, tpc_log_cut_t *cut, char *err, size_t errlen)
+{
+    tpc_log_config_t cfg = s_config (dir, segment_bytes, c, NULL);
+    cfg.cut_fn = s_collect_fn;
+    cfg.cut_arg = cutc;
+    cfg.cut = cut;
+    tpc_log_t *log = NULL;
+    int rc = tpc_log_open (&cfg, s_collect_fn, c, &log, err, errlen);
+    tpc_log_destroy (&log);
+    return rc;
+}
+
+/*  Issue 12 item 4: a cut is reported with its records (LSN and payload
+ *  as found) and says whether it was torn or damaged in place; the same
+ *  from a scan.                                                         */
+static void
+test_cut_reported (void)
+{
+    const uint64_t n = 30;
+    for (int damaged = 0; damaged < 2; damaged++) {
+        char *dir = s_make_log ("log-cut", n, 60, 4096);
+        s_seen_t last;
+        CU_ASSERT_FATAL (s_find_record (dir, n, &last));
+        uint8_t type, want[128];
+        size_t len = s_gen (n, 60, want, &type);
+        if (damaged) {          /* one flipped bit in the payload */
+            uint8_t b = want[len / 2] ^ 0x08;
+            s_poke (dir, last.segment, last.offset + 16 + len / 2, &b, 1);
+        }
+        else {                  /* its checksum never landed */
+            const uint8_t zeros[4] = { 0 };
+            s_poke (dir, last.segment, last.offset + 16 + len, zeros, 4);
+        }
+        s_collect_t c = { 0 }, cutc = { 0 };
+        tpc_log_cut_t cut;
+        tpc_log_config_t scfg = { .dir = dir, .warn = s_collect_warn,
+                                  .warn_arg = &c, .cut_fn = s_collect_fn,
+                                  .cut_arg = &cutc, .cut = &cut };
+        CU_ASSERT_EQUAL (tpc_log_scan_config (&scfg, NULL, NULL, NULL, 0), 0);
+        CU_ASSERT (cut.cut && cut.records == 1 && cut.damaged == damaged);
+        CU_ASSERT_EQUAL (cutc.n, 1);
+        s_collect_reset (&cutc);
+        s_collect_reset (&c);
+        CU_ASSERT_EQUAL (s_open_cut (dir, 4096, &c, &cutc, &cut, NULL, 0), 0);
+        CU_ASSERT_EQUAL (c.n, n - 1);
+        CU_ASSERT (cut.cut && cut.damaged == damaged);
+        CU_ASSERT_EQUAL (cut.segment, last.segment);
+        CU_ASSERT_EQUAL (cut.offset, last.offset);
+        CU_ASSERT_EQUAL (cut.records, 1);
+        CU_ASSERT_EQUAL_FATAL (cutc.n, 1);
+        CU_ASSERT_EQUAL (cutc.recs[0].lsn, n);
+        CU_ASSERT_EQUAL (cutc.recs[0].type, type);
+        CU_ASSERT_EQUAL (cutc.recs[0].len, len);
+        if (!damaged)           /* the payload is whole: the owner reads it */
+            CU_ASSERT (memcmp (cutc.recs[0].payload, want, len) == 0);
+        CU_ASSERT (strstr (c.last_warning, "1 record(s)") != NULL);
+        CU_ASSERT (strstr (c.last_warning, damaged ? "damaged in place"
+                                                   : "torn tail") != NULL);
+        printf ("\n  %s", c.last_warning);
+        s_collect_reset (&c);
+        s_collect_reset (&cutc);
+        /* cut for good: the next open is clean and reports nothing */
+        CU_ASSERT_EQUAL (s_open_cut (dir, 4096, &c, &cutc, &cut, NULL, 0), 0);
+        CU_ASSERT (!cut.cut && cutc.n == 0 && c.warnings == 0);
+        s_collect_reset (&c);
+        s_collect_reset (&cutc);
+        tpc_test_rmtree (dir);
+        free (dir);
+    }
+}
+
+static int
+s_count_files (const char *dir)
+{
+    DIR *d = opendir (dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir (d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir (d);
+    return n;
+}
+
+/*  Issue 12 item 4: the high-water value survives the loss of the
+ *  segments; a missing segment (the one HIGHWATER names, or a gap before
+ *  a spare) refuses the open and changes nothing; checkpoints move it.  */
+static void
+test_high_water (void)
+{
+    char *dir = tpc_test_tmpdir ("log-hw");
+    s_collect_t c = { 0 };
+    int rc;
+    char err[1024] = "";
+    tpc_log_t *log = s_open (dir, 1024, &c, NULL, &rc, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (log);
+    CU_ASSERT_EQUAL (tpc_log_high_water (log), 0);
+    s_append_gen (log, 1, 40, 60, 1);           /* several segments */
+    CU_ASSERT_EQUAL (tpc_log_set_high_water (log, 7), 0);
+    CU_ASSERT_EQUAL (tpc_log_set_high_water (log, 3), 0);   /* never back */
+    CU_ASSERT_EQUAL (tpc_log_high_water (log), 7);
+    uint64_t tail;
+    s_seen_t rec;
+    CU_ASSERT_FATAL (s_find_record (dir, 40, &rec));
+    tail = rec.segment;
+    CU_ASSERT (tail >= 2);
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+
+    /* emptied: its records are cut (a warning), the value is kept */
+    char path[4096];
+    s_seg_path (path, sizeof path, dir, tail);
+    CU_ASSERT_EQUAL (truncate (path, 0), 0);
+    log = s_open (dir, 1024, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (log);
+    CU_ASSERT_EQUAL (c.warnings, 1);
+    CU_ASSERT (c.n < 40);
+    CU_ASSERT_EQUAL (tpc_log_high_water (log), 7);
+    s_append_gen (log, c.n + 1, c.n + 30, 60, 1);
+    CU_ASSERT_EQUAL (tpc_log_set_high_water (log, 8), 0);
+    uint64_t last_lsn = tpc_log_last_lsn (log);
+    CU_ASSERT_FATAL (s_find_record (dir, last_lsn, &rec));
+    tail = rec.segment;
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+
+    /* checkpoints drop the older segments: no false alarm */
+    log = s_open (dir, 1024, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (log);
+    CU_ASSERT_EQUAL (tpc_log_high_water (log), 8);
+    for (int k = 0; k < 3; k++) {
+        CU_ASSERT_EQUAL (tpc_log_checkpoint_begin (log), 0);
+        s_append_gen (log, last_lsn + 1, last_lsn + 20, 60, 1);
+        last_lsn += 20;
+        CU_ASSERT_EQUAL (tpc_log_checkpoint_end (log), 0);
+        last_lsn++;                             /* the marker */
+    }
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+    log = s_open (dir, 1024, &c, NULL, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (log);
+    CU_ASSERT_EQUAL (c.warnings, 0);
+    CU_ASSERT_EQUAL (tpc_log_high_water (log), 8);
+    CU_ASSERT_EQUAL (tpc_log_set_high_water (log, 9), 0);
+    CU_ASSERT_FATAL (s_find_record (dir, last_lsn, &rec));
+    tail = rec.segment;
+    s_append_gen (log, last_lsn + 1, last_lsn + 1, 60, 1);  /* a spare */
+    tpc_log_destroy (&log);
+    s_collect_reset (&c);
+
+    /* the tail HIGHWATER names gone, with or without a spare after it:
+     * refused, nothing changed                                         */
+    s_seg_path (path, sizeof path, dir, tail);
+    CU_ASSERT_EQUAL (unlink (path), 0);
+    for (int round = 0; round < 2; round++) {
+        s_snap_t before, after;
+        s_snapshot (dir, &before);
+        int files = s_count_files (dir);
+        log = s_open (dir, 1024, &c, NULL, &rc, err, sizeof err);
+        CU_ASSERT_PTR_NULL (log);
+        CU_ASSERT_EQUAL (rc, TPC_ELOG_CORRUPT);
+        char want[64];
+        snprintf (want, sizeof want, "segment %" PRIu64 " is missing", tail);
+        CU_ASSERT (strstr (err, want) != NULL);
+        printf ("\n  %s", err);
+        s_snapshot (dir, &after);
+        CU_ASSERT (s_snap_equal (&before, &after));
+        CU_ASSERT_EQUAL (s_count_files (dir), files);
+        s_snap_free (&before);
+        s_snap_free (&after);
+        s_collect_reset (&c);
+        s_seg_path (path, sizeof path, dir, tail + 1);  /* the spare */
+        unlink (path);
+    }
+    s_collect_t s = { 0 };
+    CU_ASSERT_EQUAL (tpc_log_scan (dir, s_collect_fn, &s, s_collect_warn, err,
+                                   sizeof err), TPC_ELOG_CORRUPT);
+    CU_ASSERT (strstr (err, "is missing") != NULL);
     s_collect_reset (&s);
     tpc_test_rmtree (dir);
     free (dir);
@@ -2178,7 +2366,7 @@ test_api_limits (void)
     CU_ASSERT (tpc_log_sync_count (log) >= 1);
     tpc_log_destroy (&log);
     /* bad configuration */
-    tpc_log_config_t cfg = { NULL, 0, NULL, NULL, NULL };
+    tpc_log_config_t cfg = { .dir = NULL };
     CU_ASSERT_EQUAL (tpc_log_open (&cfg, NULL, NULL, &log, err, sizeof err),
                      TPC_EINVAL);
     cfg.dir = dir;
@@ -2335,6 +2523,8 @@ static const tpc_test_case_t s_cases[] = {
     { "bad_length", test_bad_length },
     { "corrupt_middle_untouched", test_corrupt_middle_untouched },
     { "bitflips", test_bitflips },
+    { "cut_reported", test_cut_reported },
+    { "high_water", test_high_water },
     { "write_eio", test_write_eio },
     { "write_enospc_torn", test_write_enospc_torn },
     { "sync_eio", test_sync_eio },

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,8 @@ static char *
 s_make_log (void)
 {
     char *dir = tpc_test_tmpdir ("tpcctl-log");
-    tpc_log_config_t cfg = { dir, 4096, NULL, s_quiet, NULL };
+    tpc_log_config_t cfg = { .dir = dir, .segment_bytes = 4096,
+                             .warn = s_quiet };
     tpc_log_t *log = NULL;
     CU_ASSERT_EQUAL_FATAL (tpc_log_open (&cfg, NULL, NULL, &log, NULL, 0), 0);
     tpc_record_t r;
@@ -209,7 +211,8 @@ test_verify_ok_and_torn (void)
     s_run (&r, "verify", dir, NULL);
     CU_ASSERT_EQUAL (r.status, 0);
     CU_ASSERT_STRING_EQUAL (r.out, "log verify: OK segments=1 records=7 last_lsn=8\n");
-    /* tear the last record: a warning, still exit 0, one record fewer */
+    /* tear the last record (nothing from its 10th byte on landed): a
+     * warning, still exit 0, one record fewer                          */
     s_run (&r, "dump", dir, NULL);
     const char *last = strstr (r.out, "lsn=8 ");
     CU_ASSERT_FATAL (last != NULL);
@@ -220,14 +223,111 @@ test_verify_ok_and_torn (void)
     char path[4096];
     snprintf (path, sizeof path, "%s/%020llu.tpclog", dir, seg);
     int fd = open (path, O_WRONLY);
-    uint8_t zeros[16] = { 0 };
+    uint8_t zeros[256] = { 0 };
     CU_ASSERT_FATAL (fd >= 0 && pwrite (fd, zeros, sizeof zeros,
                                         (off_t) off + 10) == sizeof zeros);
     close (fd);
     s_run (&r, "verify", dir, NULL);
     CU_ASSERT_EQUAL (r.status, 0);
-    CU_ASSERT_STRING_EQUAL (r.out, "log verify: OK segments=1 records=6 last_lsn=7\n");
+    CU_ASSERT_STRING_EQUAL (r.out, "log verify: torn tail: 1 record(s) cut, "
+                            "gids: ? (HEURISTIC, undecodable)\n"
+                            "log verify: OK segments=1 records=6 last_lsn=7\n");
     CU_ASSERT (strstr (r.err, "warning: torn tail") != NULL);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+/*  A log of EPOCH 1, COMMIT tpc_c1_1_1 and COMMIT tpc_c1_1_2 (the last);
+ *  *SEG / *OFF / *SIZE locate the last record.                          */
+static char *
+s_make_commits (uint64_t *seg, uint64_t *off, size_t *size)
+{
+    char *dir = tpc_test_tmpdir ("tpcctl-log");
+    tpc_log_config_t cfg = { .dir = dir, .segment_bytes = 4096,
+                             .warn = s_quiet };
+    tpc_log_t *log = NULL;
+    CU_ASSERT_EQUAL_FATAL (tpc_log_open (&cfg, NULL, NULL, &log, NULL, 0), 0);
+    tpc_record_t r;
+    memset (&r, 0, sizeof r);
+    r.type = TPC_REC_EPOCH;
+    r.epoch = 1;
+    s_append_record (log, &r);
+    r.type = TPC_REC_COMMIT;
+    r.nparts = 2;
+    strcpy (r.parts[0], "bank_a");
+    strcpy (r.parts[1], "bank_b");
+    strcpy (r.gid, "tpc_c1_1_1");
+    s_append_record (log, &r);
+    strcpy (r.gid, "tpc_c1_1_2");
+    s_append_record (log, &r);
+    tpc_log_destroy (&log);
+    s_run_t *run = malloc (sizeof *run);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (run);
+    s_run (run, "dump", dir, NULL);
+    const char *last = strstr (run->out, "lsn=3 ");
+    CU_ASSERT_FATAL (last != NULL);
+    while (last > run->out && last[-1] != '\n')
+        last--;
+    unsigned long long s, o;
+    CU_ASSERT_FATAL (sscanf (last, "segment=%llu offset=%llu", &s, &o) == 2);
+    free (run);
+    *seg = s;
+    *off = o;
+    uint8_t buf[1024];
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL (tpc_record_encode (&r, buf, sizeof buf, &len), 0);
+    *size = 16 + len + 4;
+    return dir;
+}
+
+static void
+s_poke_byte (const char *dir, uint64_t seg, uint64_t at, uint8_t xor_mask,
+             bool zero)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/%020llu.tpclog", dir,
+              (unsigned long long) seg);
+    int fd = open (path, O_RDWR);
+    CU_ASSERT_FATAL (fd >= 0);
+    uint8_t b;
+    CU_ASSERT_FATAL (pread (fd, &b, 1, (off_t) at) == 1);
+    b = zero ? 0 : b ^ xor_mask;
+    CU_ASSERT_FATAL (pwrite (fd, &b, 1, (off_t) at) == 1);
+    close (fd);
+}
+
+/*  Issue 12 item 4: verify names the gids a cut tail holds.  A write cut
+ *  short (the record's checksum never reached the disk) is a torn tail:
+ *  exit 0.  A complete record with one flipped bit is damage in place:
+ *  corruption, exit 1.  Both name the gid.                              */
+static void
+test_verify_names_cut_gids (void)
+{
+    uint64_t seg, off;
+    size_t size;
+    char *dir = s_make_commits (&seg, &off, &size);
+    s_run_t r;
+    for (size_t i = size - 4; i < size; i++)    /* the CRC never landed */
+        s_poke_byte (dir, seg, off + i, 0, true);
+    s_run (&r, "verify", dir, NULL);
+    CU_ASSERT_EQUAL (r.status, 0);
+    CU_ASSERT (strstr (r.out, "log verify: torn tail: 1 record(s) cut, gids: "
+                       "tpc_c1_1_2 (COMMIT)\n") != NULL);
+    CU_ASSERT (strstr (r.out, "log verify: OK segments=1 records=2 "
+                       "last_lsn=2\n") != NULL);
+    printf ("\n  torn: %s", r.out);
+    tpc_test_rmtree (dir);
+    free (dir);
+
+    dir = s_make_commits (&seg, &off, &size);
+    s_poke_byte (dir, seg, off + size - 6, 0x10, false);   /* "bank_b" */
+    s_run (&r, "verify", dir, NULL);
+    CU_ASSERT_EQUAL (r.status, 1);
+    CU_ASSERT (strncmp (r.out, "log verify: CORRUPT ", 20) == 0);
+    CU_ASSERT (strstr (r.out, "damaged in place") != NULL);
+    CU_ASSERT (strstr (r.out, "1 record(s) cut, gids: tpc_c1_1_2 (COMMIT)")
+               != NULL);
+    printf ("  damaged: %s", r.out);
     tpc_test_rmtree (dir);
     free (dir);
 }
@@ -268,7 +368,8 @@ static void
 test_verify_bad_payload (void)
 {
     char *dir = tpc_test_tmpdir ("tpcctl-log");
-    tpc_log_config_t cfg = { dir, 4096, NULL, s_quiet, NULL };
+    tpc_log_config_t cfg = { .dir = dir, .segment_bytes = 4096,
+                             .warn = s_quiet };
     tpc_log_t *log = NULL;
     CU_ASSERT_EQUAL_FATAL (tpc_log_open (&cfg, NULL, NULL, &log, NULL, 0), 0);
     uint64_t lsn;
@@ -315,6 +416,7 @@ static const tpc_test_case_t s_cases[] = {
     { "tpcctl_log_dump_json", test_dump_json },
     { "tpcctl_log_verify_ok_and_torn", test_verify_ok_and_torn },
     { "tpcctl_log_verify_corrupt", test_verify_corrupt },
+    { "tpcctl_log_verify_names_cut_gids", test_verify_names_cut_gids },
     { "tpcctl_log_verify_bad_payload", test_verify_bad_payload },
     { "tpcctl_log_usage", test_usage },
     { NULL, NULL }
