@@ -29,7 +29,10 @@
  *  process copies every byte between client and coordinator and between
  *  an agent and the coordinator during a transfer; with CURVE none of the
  *  JSON (type names, SQL, gid) may appear, while the same relay in front
- *  of a plain-text coordinator sees it.
+ *  of a plain-text coordinator sees it.  Routing: a socket with db2's key
+ *  and routing id "db1" says hello as db1 and is refused, while db1 keeps
+ *  working; a relay that stops forwarding without closing makes db1
+ *  notice its dead link and reconnect.
  */
 #include <arpa/inet.h>
 #include <czmq.h>
