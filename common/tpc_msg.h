@@ -63,6 +63,8 @@
  *  query    gid                  "what became of gid?" (recovery)
  *
  *  COORDINATOR -> AGENT
+ *  hello    name                 answers every hello accepted (name: the
+ *                                coordinator's id): the link is alive
  *  work     gid, seq, stmts[], then   run statements in gid's transaction;
  *                                then "none" (reply worked), "prepare"
  *                                (prepare and vote), "commit" (one-phase

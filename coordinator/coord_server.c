@@ -2,12 +2,15 @@
  *  pure coord_engine (see coord_server.h for the loop and its rules).
  *
  *  WIRE (both ROUTER sockets): [routing id][one JSON frame] (tpc_msg.h).
- *  A client frame sequence that is not exactly that gets an error reply;
- *  an agent's routing id is its name and must be [A-Za-z0-9_-]{1,63}.
- *  Agent socket: ZMQ_ROUTER_MANDATORY (a send to an agent that is not
+ *  A client frame sequence that is not exactly that gets an error reply.
+ *  Agent socket: the ROUTER assigns routing ids (no ROUTER_HANDOVER: no
+ *  peer can take over another's connection); coord_route maps an agent's
+ *  name to its connection, on a hello whose key (CURVE) is that agent's.
+ *  Every hello accepted is answered by a hello naming the coordinator, so
+ *  an agent whose hellos go unanswered knows its link is dead and makes a
+ *  new one.  ZMQ_ROUTER_MANDATORY: a send to an agent that is not
  *  connected fails at once and is reported to the engine, which keeps the
- *  decision pending) and ZMQ_ROUTER_HANDOVER (a reconnecting agent takes
- *  its name over from a stale connection).
+ *  decision pending.
  *  Size: a frame up to --max-msg-bytes is decoded; one up to twice that
  *  (+ 4 KiB) is read and refused by the decoder (TPC_EMSG_TOO_BIG); a
  *  larger one is never read into memory: ZeroMQ (ZMQ_MAXMSGSIZE) closes
@@ -30,6 +33,7 @@
 #include <zmq.h>
 
 #include "coord_metrics.h"
+#include "coord_route.h"
 #include "coord_zap.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
@@ -89,6 +93,7 @@ struct coord_server {
     bool sync_fails;            /* debug_fail_sync armed */
     char errbuf[256];           /* replay errors */
     char cut_gids[1024];        /* gids of the log tail cut at open */
+    coord_route_t *route;       /* agent name <-> connection */
     coord_zap_t *zap;           /* CURVE on: the ZAP handler */
     tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
     char security[96];
@@ -528,9 +533,14 @@ s_perform (coord_server_t *self)
                 s_say (self, 0, "reply '%s' not delivered: %s",
                        tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
             break;
-        case COORD_ACT_AGENT:
-            rc = s_send (self->agents, act.agent, strlen (act.agent), act.msg,
-                         &unroutable);
+        case COORD_ACT_AGENT: {
+            size_t ridlen = 0;
+            const void *rid = coord_route_to (self->route, act.agent, &ridlen);
+            rc = rid ? s_send (self->agents, rid, ridlen, act.msg,
+                               &unroutable)
+                     : TPC_ECONNECT;
+            if (!rid)
+                unroutable = true;      /* it never said hello */
             if (rc && unroutable)
                 s_engine_rc (coord_engine_send_failed (
                     self->engine, act.agent, act.msg, s_now ()));
@@ -541,6 +551,7 @@ s_perform (coord_server_t *self)
             else
                 s_crash_sent (self, act.msg);
             break;
+        }
         case COORD_ACT_APPEND: {
             if (act.rec->type == TPC_REC_COMMIT)
                 tpc_crash_hit (self->crash, "coord.before_decision");
@@ -678,49 +689,48 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     s_perform (self);
 }
 
-/*  CURVE: the message came with an agent key (ZAP let nothing else in)
- *  whose certificate names this agent: one agent's key cannot speak for
- *  another.                                                              */
-static bool
-s_agent_key_ok (coord_server_t *self, const char *name, zmq_msg_t *body)
+/*  Answer a hello accepted from connection RID: the link is alive.      */
+static void
+s_hello_back (coord_server_t *self, const void *rid, size_t len)
 {
-    char keyname[TPC_CURVE_NAME_MAX];
-    const char *user = zmq_msg_gets (body, "User-Id");
-    if (coord_role_parse (user, keyname, sizeof keyname) == COORD_ROLE_AGENT
-        && !strcmp (keyname, name))
-        return true;
-    s_say (self, 1, "message from agent '%s' dropped: its key is %s, not "
-           "agent:%s", name, user ? user : "unknown", name);
-    return false;
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_HELLO);
+    bool unroutable;
+    if (msg && tpc_msg_set_str (&msg->name, self->id) == 0)
+        s_send (self->agents, rid, len, msg, &unroutable);
+    tpc_msg_destroy (&msg);
 }
 
 static void
 s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
-    char name[TPC_RECORD_NAME_MAX];
-    size_t len = zmq_msg_size (id);
-    if (len == 0 || len >= sizeof name
-        || memchr (zmq_msg_data (id), 0, len)) {
-        s_say (self, 1, "message from an agent without a valid routing id "
-               "(its name) dropped");
-        return;
-    }
-    memcpy (name, zmq_msg_data (id), len);
-    name[len] = '\0';
-    if (nbody != 1) {
-        s_say (self, 1, "agent '%s': %d frames instead of one: dropped", name,
-               nbody);
-        return;
-    }
-    if (self->zap && !s_agent_key_ok (self, name, body))
-        return;
+    char name[TPC_RECORD_NAME_MAX], why[256];
     tpc_msg_t *msg = NULL;
     char err[256] = "";
-    int rc = tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
-                             &self->limits, &msg, err, sizeof err);
-    if (rc) {
+    int rc = nbody == 1
+             ? tpc_msg_decode (zmq_msg_data (body), zmq_msg_size (body),
+                               &self->limits, &msg, err, sizeof err)
+             : TPC_EPROTO;
+    /* who speaks: the key's agent (CURVE), never a routing id the peer
+     * chose; only a hello moves the agent's name to this connection */
+    const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
+    int who = coord_route_from (self->route, zmq_msg_data (id),
+                                zmq_msg_size (id), user,
+                                msg && msg->type == TPC_MSG_HELLO
+                                ? msg->name : NULL,
+                                name, sizeof name, why, sizeof why);
+    if (who == TPC_EPERM)
+        s_say (self, 1, "agent message dropped: %s", why);
+    else if (who)
+        s_say (self, 1, "message from an agent without a valid routing id "
+               "or hello dropped (%s)", why);
+    else if (nbody != 1)
+        s_say (self, 1, "agent '%s': %d frames instead of one: dropped", name,
+               nbody);
+    else if (rc)
         s_say (self, 1, "agent '%s': malformed message dropped: %s (%s)",
                name, err, tpc_errname (rc));
+    if (who || rc) {
+        tpc_msg_destroy (&msg);
         return;
     }
     uint64_t ticket = coord_engine_last_ticket (self->engine);
@@ -731,6 +741,8 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         tpc_crash_hit (self->crash, "coord.votes_in");
     if (msg->type == TPC_MSG_STATE && msg->p3 == TPC_P3_PRECOMMITTED)
         tpc_crash_hit (self->crash, "coord.precommit_acked");
+    if (msg->type == TPC_MSG_HELLO)
+        s_hello_back (self, zmq_msg_data (id), zmq_msg_size (id));
     tpc_msg_destroy (&msg);
     s_perform (self);
 }
@@ -827,9 +839,8 @@ s_bind (coord_server_t *self, const char *ep, bool agents, char *bound,
         || zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
         || zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
         goto fail;
-    if (agents
-        && (zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one)
-            || zmq_setsockopt (sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one)))
+    if (agents && zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one,
+                                  sizeof one))
         goto fail;
     if (self->zap
         && tpc_curve_server_setup (sock, &self->cert, agents
@@ -1041,6 +1052,11 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     }
     if (s_curve_setup (self, errbuf, errlen))
         goto fail;
+    self->route = coord_route_new (self->zap != NULL);
+    if (!self->route) {
+        snprintf (errbuf, errlen, "out of memory");
+        goto fail;
+    }
     self->agents = s_bind (self, self->cfg.agent_bind, true, self->agent_ep,
                            sizeof self->agent_ep, errbuf, errlen);
     if (!self->agents)
@@ -1087,6 +1103,7 @@ coord_server_destroy (coord_server_t **self_p)
     if (self->agents)
         zmq_close (self->agents);
     coord_zap_destroy (&self->zap);
+    coord_route_destroy (&self->route);
     coord_metrics_destroy (&self->metrics);
     explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)

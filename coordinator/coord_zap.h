@@ -13,9 +13,9 @@
  *  certificate's name, tpc_curve.h), which ZeroMQ attaches to every
  *  message of that connection (zmq_msg_gets (msg, "User-Id")); the shell
  *  reads it with coord_role_parse() and checks each request with
- *  coord_role_may().  The agent shell also requires an agent's name (its
- *  routing id) to be its certificate's name, so one agent's key cannot
- *  speak for another.
+ *  coord_role_may().  The agent shell knows an agent by its certificate's
+ *  name, never by its routing id (coord_route.h), so one agent's key
+ *  cannot speak for another.
  *
  *  ROLES            may send
  *    client         begin exec commit rollback submit status list summary

@@ -58,6 +58,10 @@ struct part_agent {
     bool hs_failing;            /* handshakes fail; said once until one
                                    succeeds */
     bool hs_connecting;         /* TCP up, handshake not done */
+    bool linked;                /* a handshake succeeded, no disconnect */
+    uint64_t heard_at;          /* last frame from the coordinator */
+    unsigned links;             /* DEALERs made so far (monitor names) */
+    bool relinked;              /* a new link, not answered yet */
     /* three-phase commit */
     part_state_t *state;        /* the 3PC state log, or NULL */
     s_state_io_t state_io;      /* its file I/O */
@@ -639,6 +643,7 @@ s_recv_all (part_agent_t *self)
             zmq_msg_close (&frame);
             return;
         }
+        self->heard_at = s_now_ms ();   /* the link is alive */
         bool multi = zmq_msg_more (&frame);
         if (multi) {
             /* not ours: drain the rest of the multi-part message */
@@ -662,6 +667,14 @@ s_recv_all (part_agent_t *self)
                      "ignored: %s\n", err);
             continue;
         }
+        if (msg->type == TPC_MSG_HELLO) {     /* the answer to ours */
+            if (self->relinked)
+                fprintf (stderr, "tpc-participant: the coordinator answers "
+                         "again on the new link\n");
+            self->relinked = false;
+            tpc_msg_destroy (&msg);
+            continue;
+        }
         self->now = s_now_ms ();
         part_engine_on_message (self->engine, &msg, self->now);
     }
@@ -681,7 +694,11 @@ s_handshake_event (part_agent_t *self, uint16_t event)
         self->hs_connecting = true;
     else
         self->hs_connecting = false;
+    if (event == ZMQ_EVENT_DISCONNECTED)
+        self->linked = false;
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->linked = true;
+        self->heard_at = s_now_ms ();
         if (self->hs_failing)
             fprintf (stderr, "tpc-participant: CURVE handshake with the "
                      "coordinator succeeded\n");
@@ -731,6 +748,95 @@ s_monitor_event (part_agent_t *self)
     }
     if (up)
         part_engine_coordinator_up (self->engine, s_now_ms ());
+}
+
+/*  The link to the coordinator: a DEALER (the coordinator's ROUTER gives
+ *  it its routing id: it sets none), its monitor, connected.  0, or -1
+ *  with a sentence in ERRBUF (the socket may be half made: close it).   */
+static int
+s_link_open (part_agent_t *self, char *errbuf, size_t errlen)
+{
+    const part_agent_config_t *config = &self->cfg;
+    int linger = 500, hwm = 100000;
+    /* a frame over twice the decoder's limit is never read into memory
+     * (ZeroMQ drops the connection, which comes back); one between the
+     * two is refused by the decoder, logged and dropped */
+    int64_t maxmsg = 2 * (int64_t) TPC_MSG_MAX_SIZE_DEFAULT;
+    self->sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    if (!self->sock
+        || zmq_setsockopt (self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
+        || zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0
+        || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
+        || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
+        goto zerr;
+    if ((config->curve_secret || config->coordinator_public)
+        && tpc_curve_client_files (self->sock, config->curve_secret,
+                                   config->coordinator_public, errbuf,
+                                   errlen))
+        return -1;
+    char monep[96];
+    snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p-%u",
+              (void *) self, self->links++);
+    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        goto zerr;
+    linger = 0;
+    self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
+    if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0
+        || zmq_connect (self->monitor, monep) != 0)
+        goto zerr;
+    if (zmq_connect (self->sock, config->endpoint) != 0) {
+        snprintf (errbuf, errlen, "cannot connect to %s: %s", config->endpoint,
+                  zmq_strerror (errno));
+        return -1;
+    }
+    self->linked = self->hs_connecting = false;
+    return 0;
+zerr:
+    snprintf (errbuf, errlen, "ZeroMQ: %s", zmq_strerror (errno));
+    return -1;
+}
+
+static void
+s_link_close (part_agent_t *self)
+{
+    if (self->sock) {
+        zmq_socket_monitor (self->sock, NULL, 0);
+        zmq_close (self->sock);
+    }
+    if (self->monitor)
+        zmq_close (self->monitor);
+    self->sock = self->monitor = NULL;
+    self->linked = false;
+}
+
+/*  The link is up but the coordinator answered none of our hellos for a
+ *  while (a connection it no longer reads, a peer that stopped
+ *  forwarding): drop the socket and make a new connection.               */
+static void
+s_link_check (part_agent_t *self)
+{
+    uint64_t hb = self->cfg.heartbeat_ms ? self->cfg.heartbeat_ms : 1000;
+    uint64_t dead_ms = 5 * hb > 1000 ? 5 * hb : 1000;
+    if (!self->linked || self->now < self->heard_at + dead_ms)
+        return;
+    fprintf (stderr, "tpc-participant: warning: no answer from the "
+             "coordinator at %s for %llu ms (hellos unanswered): the link "
+             "is dead; reconnecting with a new socket\n", self->cfg.endpoint,
+             (unsigned long long) (self->now - self->heard_at));
+    s_link_close (self);
+    char err[512];
+    if (s_link_open (self, err, sizeof err) != 0) {
+        fprintf (stderr, "tpc-participant: FATAL: cannot make a new link to "
+                 "the coordinator: %s\n", err);
+        self->fatal = TPC_EIO;
+        return;
+    }
+    self->heard_at = self->now;
+    self->relinked = true;
 }
 
 static int64_t
@@ -801,6 +907,7 @@ part_agent_run (part_agent_t *self)
             return 0;
         if (self->now >= self->monitor_at) {
             s_monitor_event (self);
+            s_link_check (self);
             self->monitor_at = self->now + S_MONITOR_MS;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
@@ -1002,27 +1109,6 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
     self->zctx = zmq_ctx_new ();
     if (!self->name || !self->zctx)
         goto nomem;
-    self->sock = zmq_socket (self->zctx, ZMQ_DEALER);
-    if (!self->sock)
-        goto zerr;
-    int linger = 500, hwm = 100000;
-    /* a frame over twice the decoder's limit is never read into memory
-     * (ZeroMQ drops the connection, which comes back); one between the
-     * two is refused by the decoder, logged and dropped */
-    int64_t maxmsg = 2 * (int64_t) TPC_MSG_MAX_SIZE_DEFAULT;
-    if (zmq_setsockopt (self->sock, ZMQ_ROUTING_ID, self->name, strlen (self->name)) != 0
-        || zmq_setsockopt (self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
-        || zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0
-        || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
-        || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
-        goto zerr;
-    if ((config->curve_secret || config->coordinator_public)
-        && tpc_curve_client_files (self->sock, config->curve_secret,
-                                   config->coordinator_public, errbuf,
-                                   errlen)) {
-        part_agent_destroy (&self);
-        return NULL;
-    }
     if (config->curve_secret) {
         self->curve = true;
         if (tpc_curve_cert_load (config->curve_secret, true, &self->cert,
@@ -1031,25 +1117,8 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
             return NULL;
         }
     }
-    if (s_peer_link_new (self, errbuf, errlen) != 0) {
-        part_agent_destroy (&self);
-        return NULL;
-    }
-    char monep[64];
-    snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p", (void *) self);
-    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
-        goto zerr;
-    self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
-    if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0
-        || zmq_connect (self->monitor, monep) != 0)
-        goto zerr;
-    if (zmq_connect (self->sock, config->endpoint) != 0) {
-        snprintf (errbuf, errlen, "cannot connect to %s: %s", config->endpoint,
-                  zmq_strerror (errno));
+    if (s_peer_link_new (self, errbuf, errlen) != 0
+        || s_link_open (self, errbuf, errlen) != 0) {
         part_agent_destroy (&self);
         return NULL;
     }
@@ -1114,10 +1183,6 @@ nomem:
     snprintf (errbuf, errlen, "out of memory");
     part_agent_destroy (&self);
     return NULL;
-zerr:
-    snprintf (errbuf, errlen, "ZeroMQ: %s", zmq_strerror (errno));
-    part_agent_destroy (&self);
-    return NULL;
 }
 
 void
@@ -1135,12 +1200,7 @@ part_agent_destroy (part_agent_t **self_p)
     coord_zap_destroy (&self->zap);
     free (self->advertised);
     memset (&self->cert, 0, sizeof self->cert);
-    if (self->sock) {
-        zmq_socket_monitor (self->sock, NULL, 0);
-        zmq_close (self->sock);
-    }
-    if (self->monitor)
-        zmq_close (self->monitor);
+    s_link_close (self);
     if (self->zctx)
         zmq_ctx_term (self->zctx);
     tpc_crash_destroy (&self->crash);

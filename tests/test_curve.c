@@ -29,7 +29,10 @@
  *  process copies every byte between client and coordinator and between
  *  an agent and the coordinator during a transfer; with CURVE none of the
  *  JSON (type names, SQL, gid) may appear, while the same relay in front
- *  of a plain-text coordinator sees it.
+ *  of a plain-text coordinator sees it.  Routing: a socket with db2's key
+ *  and routing id "db1" says hello as db1 and is refused, while db1 keeps
+ *  working; a relay that stops forwarding without closing makes db1
+ *  notice its dead link and reconnect.
  */
 #include <arpa/inet.h>
 #include <czmq.h>
@@ -477,8 +480,8 @@ test_agent_wrong_keys (void)
     snprintf (log, sizeof log, "%s/coordinator-c1.log", W.dir);
     CU_ASSERT (s_log_has (log, "refused a CURVE handshake on the agent "
                           "endpoint"));
-    CU_ASSERT (s_log_has (log, "message from agent 'db4' dropped: its key "
-                          "is agent:db2"));
+    CU_ASSERT (s_log_has (log, "hello as 'db4' with the key of agent:db2 "
+                          "refused"));
     for (int i = 0; i < 2; i++)
         tpc_proc_kill (&bad[i], SIGTERM, 5000);
 }
@@ -734,7 +737,8 @@ test_allow_list_reload (void)
 /*  A TCP relay: accepts on a free port, connects each accepted link to
  *  the target port, copies bytes both ways and keeps a copy of all.      */
 typedef struct {
-    int listen_fd, target_port, stop_fd[2];
+    int listen_fd, target_port, stop_fd[2];    /* stop_fd: 'x' stops,
+                                                   'f' freezes */
     pthread_t thread;
     char *seen;
     size_t nseen, capseen;
@@ -766,18 +770,26 @@ s_relay_run (void *arg)
     s_relay_t *r = arg;
     enum { MAXL = 16 };
     int a[MAXL], b[MAXL], n = 0;
+    bool frozen[MAXL] = { false };  /* kept open, nothing passes */
     for (;;) {
         struct pollfd pf[2 + 2 * MAXL];
         pf[0] = (struct pollfd) { .fd = r->stop_fd[0], .events = POLLIN };
         pf[1] = (struct pollfd) { .fd = r->listen_fd, .events = POLLIN };
         for (int i = 0; i < n; i++) {
-            pf[2 + 2 * i] = (struct pollfd) { .fd = a[i], .events = POLLIN };
-            pf[3 + 2 * i] = (struct pollfd) { .fd = b[i], .events = POLLIN };
+            short ev = frozen[i] ? 0 : POLLIN;
+            pf[2 + 2 * i] = (struct pollfd) { .fd = a[i], .events = ev };
+            pf[3 + 2 * i] = (struct pollfd) { .fd = b[i], .events = ev };
         }
         if (poll (pf, (nfds_t) (2 + 2 * n), 1000) < 0 && errno != EINTR)
             break;
-        if (pf[0].revents)
-            break;
+        if (pf[0].revents) {
+            char cmd = 'x';
+            if (read (r->stop_fd[0], &cmd, 1) != 1 || cmd != 'f')
+                break;
+            for (int i = 0; i < n; i++)
+                frozen[i] = true;
+            continue;
+        }
         if ((pf[1].revents & POLLIN) && n < MAXL) {
             int fa = accept (r->listen_fd, NULL, NULL);
             int fb = socket (AF_INET, SOCK_STREAM, 0);
@@ -787,6 +799,7 @@ s_relay_run (void *arg)
                                           htonl (INADDR_LOOPBACK) };
             if (fa >= 0 && fb >= 0
                 && connect (fb, (struct sockaddr *) &to, sizeof to) == 0) {
+                frozen[n] = false;
                 a[n] = fa;
                 b[n++] = fb;
             }
@@ -825,6 +838,7 @@ s_relay_run (void *arg)
                 close (b[i]);
                 a[i] = a[n - 1];
                 b[i] = b[n - 1];
+                frozen[i] = frozen[n - 1];
                 n--;
                 i = n;          /* pf indexes are stale: poll again */
             }
@@ -870,6 +884,14 @@ s_relay_stop (s_relay_t *r)
     close (r->listen_fd);
     free (r->seen);
     pthread_mutex_destroy (&r->lock);
+}
+
+/*  The connections open now stay open but carry nothing more (a link
+ *  that died without a reset); new ones are relayed as before.          */
+static void
+s_relay_freeze (s_relay_t *r)
+{
+    CU_ASSERT (write (r->stop_fd[1], "f", 1) == 1);
 }
 
 static bool
@@ -1087,6 +1109,121 @@ test_connection_lost_is_not_eauth (void)
     tpc_client_destroy (&c);
 }
 
+/* -------------------------------------------------- routing takeover */
+
+/*  ZeroMQ's handshake: a DEALER with routing id ID and agent KEY's key
+ *  pair, connected to the agent endpoint.                               */
+static void *
+s_agent_dealer (void *ctx, const char *id, const char *key)
+{
+    tpc_curve_cert_t cert, srv;
+    char err[256];
+    void *sock = zmq_socket (ctx, ZMQ_DEALER);
+    int linger = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (sock);
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, id, strlen (id));
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (s_sec (key), true, &cert,
+                                                err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (s_pub ("coordinator"), false,
+                                                &srv, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_client_setup (sock, &cert,
+                                                   srv.public_key), 0);
+    CU_ASSERT_EQUAL_FATAL (zmq_connect (sock, W.aep), 0);
+    return sock;
+}
+
+/*  The coordinator lists exactly db1 and db2.                             */
+static void
+s_assert_two_agents (void)
+{
+    tpc_client_t *c = s_client_as ("ops", 5000);
+    tpc_summary_t s;
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), 0);
+    CU_ASSERT_EQUAL (s.nagents, 2);
+    for (size_t i = 0; i < s.nagents; i++)
+        CU_ASSERT (!strcmp (s.agents[i], "db1") || !strcmp (s.agents[i],
+                                                            "db2"));
+    tpc_summary_clear (&s);
+    tpc_client_destroy (&c);
+}
+
+/*  A transfer commits: db1 -10, db2 +10, nothing left prepared.          */
+static void
+s_assert_transfer_commits (void)
+{
+    s_state_t before = s_state ();
+    tpc_client_t *c = s_client_as ("app", 8000);
+    char gid[TPC_CLIENT_GID_MAX] = "";
+    int rc = s_transfer (c, gid);
+    CU_ASSERT_EQUAL (rc, 0);
+    if (rc)
+        printf ("\n    transfer: %s (%s)", tpc_errname (rc),
+                tpc_client_errmsg (c));
+    tpc_client_destroy (&c);
+    s_state_t after = s_state ();
+    CU_ASSERT_EQUAL (after.bal1, before.bal1 - 10);
+    CU_ASSERT_EQUAL (after.bal2, before.bal2 + 10);
+    CU_ASSERT_EQUAL (after.prepared, 0);
+}
+
+/*  Issue 12 item 2: a peer holding db2's key connects with routing id
+ *  "db1" and says hello as db1.  It is refused and the real db1 loses
+ *  nothing: both agents listed, transactions on db1 commit, and the
+ *  impostor hears nothing meant for db1 (not even a hello answer).      */
+static void
+test_agent_takeover_refused (void)
+{
+    void *ctx = zmq_ctx_new ();
+    void *evil = s_agent_dealer (ctx, "db1", "db2");
+    long off = tpc_proc_log_size (&W.coord);
+    const char *hello = "{\"v\":1,\"type\":\"hello\",\"name\":\"db1\"}";
+    CU_ASSERT (zmq_send (evil, hello, strlen (hello), 0) >= 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&W.coord, "agent:db2", off, 10000),
+                     0);
+    s_assert_two_agents ();
+    s_assert_transfer_commits ();
+    zmq_pollitem_t it = { .socket = evil, .events = ZMQ_POLLIN };
+    CU_ASSERT_EQUAL (zmq_poll (&it, 1, 0), 0);
+    /* the impostor leaving changes nothing either */
+    zmq_close (evil);
+    s_assert_transfer_commits ();
+    s_assert_two_agents ();
+    zmq_ctx_term (ctx);
+}
+
+/*  A link that dies without a reset (a relay that stops forwarding but
+ *  keeps the connection open): db1's hellos go unanswered, it notices,
+ *  makes a new connection, and transactions on db1 commit again.        */
+static void
+test_agent_dead_link_reconnects (void)
+{
+    s_relay_t ra;
+    int aport;
+    CU_ASSERT_EQUAL_FATAL (s_relay_start (&ra, s_port_of (W.aep), &aport),
+                           0);
+    char aep[64];
+    snprintf (aep, sizeof aep, "tcp://127.0.0.1:%d", aport);
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&W.agent[0], 0, NULL, NULL, aep,
+                                          "db1-deadlink"), 0);
+    CU_ASSERT_EQUAL (s_wait_agents (W.cep), 0);
+    s_assert_transfer_commits ();
+    long off = tpc_proc_log_size (&W.agent[0]);
+    s_relay_freeze (&ra);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&W.agent[0], "the link is dead; "
+                                        "reconnecting", off, 15000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&W.agent[0], "the coordinator "
+                                        "answers again", off, 15000), 0);
+    s_assert_two_agents ();
+    s_assert_transfer_commits ();
+    s_relay_stop (&ra);
+    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
+    CU_ASSERT_EQUAL (s_spawn_agent (&W.agent[0], 0, NULL, NULL, NULL, "db1"),
+                     0);
+    CU_ASSERT_EQUAL (s_wait_agents (W.cep), 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "curve_matrix", test_curve_matrix },
     { "client_key_cannot_resolve", test_client_key_cannot_resolve },
@@ -1099,6 +1236,8 @@ static const tpc_test_case_t s_cases[] = {
     { "allow_list_reload", test_allow_list_reload },
     { "capture_no_plaintext", test_capture_no_plaintext },
     { "connection_lost_is_not_eauth", test_connection_lost_is_not_eauth },
+    { "agent_takeover_refused", test_agent_takeover_refused },
+    { "agent_dead_link_reconnects", test_agent_dead_link_reconnects },
     { NULL, NULL }
 };
 

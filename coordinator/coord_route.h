@@ -1,0 +1,51 @@
+/*  coord_route: which connection on the agent socket is which agent.
+ *
+ *  The agent ROUTER assigns each connection its routing id itself (agents
+ *  set none, and ROUTER_HANDOVER is off), so no peer can choose another
+ *  agent's routing id and take its connection over.  This table maps an
+ *  agent's name to its current connection, and a message's connection to
+ *  the agent it speaks for:
+ *
+ *    CURVE     the name is the key's: the ZAP user id "agent:<name>".  A
+ *              hello naming another agent is refused (TPC_EPERM) and
+ *              changes nothing.  A hello maps the name to the connection
+ *              it came on (a reconnected agent replaces its stale
+ *              connection); any other message maps it only when the name
+ *              has no connection yet (a first message after a restart).
+ *    plain     (no keys: tests, --insecure-plaintext) a connection whose
+ *              routing id was chosen by the peer and is a valid agent name
+ *              speaks as that name (scripted test agents); an assigned one
+ *              speaks as the name of its first hello, for good; a message
+ *              before that is refused (TPC_EINVAL).  Mapping as above.
+ *
+ *  Pure: no sockets.  Names are [A-Za-z0-9_-]{1,63}; routing ids 1..255
+ *  bytes.
+ */
+#ifndef COORD_ROUTE_H
+#define COORD_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct coord_route coord_route_t;
+
+/*  A table; CURVE: names come from the keys.  NULL if out of memory.     */
+coord_route_t *coord_route_new (bool curve);
+void coord_route_destroy (coord_route_t **self_p);
+
+/*  A message came on connection RID (LEN bytes) with ZAP user id USER
+ *  (NULL without CURVE); HELLO_NAME is the name a hello gives (NULL for
+ *  any other message).  0 with the agent's name in NAME (SIZE bytes), the
+ *  table updated; TPC_EPERM (a key that is not this agent's), TPC_EINVAL
+ *  (no name known for this connection) or TPC_ENOMEM, with a sentence in
+ *  WHY; then nothing changed.                                            */
+int coord_route_from (coord_route_t *self, const void *rid, size_t len,
+                      const char *user, const char *hello_name, char *name,
+                      size_t size, char *why, size_t whylen);
+
+/*  The routing id of agent NAME's current connection (*LEN bytes,
+ *  borrowed until the next call), or NULL if it has none.                */
+const void *coord_route_to (coord_route_t *self, const char *name,
+                            size_t *len);
+
+#endif

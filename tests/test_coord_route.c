@@ -1,0 +1,127 @@
+/*  test_coord_route: which agent-socket connection is which agent.  No
+ *  peer may take another agent's connection over: with CURVE the name is
+ *  the key's, a hello naming another agent is refused and changes
+ *  nothing; a reconnected agent's hello replaces its stale connection;
+ *  plain text binds an assigned routing id to its first hello's name.    */
+#include <string.h>
+
+#include "coord_route.h"
+#include "tpc_error.h"
+#include "tpc_test.h"
+
+/*  Routing ids as the ROUTER assigns them: a zero byte and four more.   */
+static const char R1[] = "\0\1\1\1\1", R2[] = "\0\2\2\2\2", R3[] = "\0\3\3\3\3";
+
+static int
+s_from (coord_route_t *r, const char *rid, size_t len, const char *user,
+        const char *hello, char *name)
+{
+    char why[256];
+    int rc = coord_route_from (r, rid, len, user, hello, name, 64, why,
+                               sizeof why);
+    CU_ASSERT (rc == 0 ? !*why : *why != '\0');
+    return rc;
+}
+
+/*  Agent NAME's connection is RID (LEN bytes).                           */
+static bool
+s_to_is (coord_route_t *r, const char *name, const char *rid, size_t len)
+{
+    size_t n = 0;
+    const void *p = coord_route_to (r, name, &n);
+    return p && n == len && !memcmp (p, rid, len);
+}
+
+static void
+test_curve_hijack_refused (void)
+{
+    coord_route_t *r = coord_route_new (true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    char name[64];
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, "agent:db1", "db1", name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "db1");
+    CU_ASSERT (s_to_is (r, "db1", R1, 5));
+    /* db2's key says hello as db1, from a routing id it chose as "db1" */
+    CU_ASSERT_EQUAL (s_from (r, "db1", 3, "agent:db2", "db1", name),
+                     TPC_EPERM);
+    CU_ASSERT_EQUAL (s_from (r, R2, 5, "agent:db2", "db1", name), TPC_EPERM);
+    CU_ASSERT (s_to_is (r, "db1", R1, 5));          /* nothing changed */
+    size_t n;
+    CU_ASSERT_PTR_NULL (coord_route_to (r, "db2", &n));
+    /* its other messages speak for db2 (its key) and never move db1 */
+    CU_ASSERT_EQUAL (s_from (r, "db1", 3, "agent:db2", NULL, name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "db2");
+    CU_ASSERT (s_to_is (r, "db1", R1, 5));
+    /* no agent key at all */
+    CU_ASSERT_EQUAL (s_from (r, R3, 5, "client:app", NULL, name), TPC_EPERM);
+    CU_ASSERT_EQUAL (s_from (r, R3, 5, NULL, "db1", name), TPC_EPERM);
+    CU_ASSERT (s_to_is (r, "db1", R1, 5));
+    coord_route_destroy (&r);
+    coord_route_destroy (&r);
+    CU_ASSERT_PTR_NULL (r);
+}
+
+static void
+test_curve_reconnect_replaces (void)
+{
+    coord_route_t *r = coord_route_new (true);
+    char name[64];
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, "agent:db1", "db1", name), 0);
+    /* a late message on the stale connection does not move it back */
+    CU_ASSERT_EQUAL (s_from (r, R2, 5, "agent:db1", "db1", name), 0);
+    CU_ASSERT (s_to_is (r, "db1", R2, 5));
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, "agent:db1", NULL, name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "db1");
+    CU_ASSERT (s_to_is (r, "db1", R2, 5));
+    /* a first message that is no hello (coordinator restarted) maps */
+    CU_ASSERT_EQUAL (s_from (r, R3, 5, "agent:db2", NULL, name), 0);
+    CU_ASSERT (s_to_is (r, "db2", R3, 5));
+    coord_route_destroy (&r);
+}
+
+static void
+test_plain (void)
+{
+    coord_route_t *r = coord_route_new (false);
+    char name[64];
+    /* an assigned routing id needs a hello first */
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, NULL, name), TPC_EINVAL);
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, "bad name!", name), TPC_EINVAL);
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, "a", name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "a");
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, NULL, name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "a");
+    /* a connection keeps the name of its first hello */
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, "b", name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "a");
+    size_t n;
+    CU_ASSERT_PTR_NULL (coord_route_to (r, "b", &n));
+    /* a reconnected: the new connection replaces the old, which forgets
+     * its name */
+    CU_ASSERT_EQUAL (s_from (r, R2, 5, NULL, "a", name), 0);
+    CU_ASSERT (s_to_is (r, "a", R2, 5));
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, NULL, name), TPC_EINVAL);
+    /* a routing id the peer chose as a name (scripted test agents) */
+    CU_ASSERT_EQUAL (s_from (r, "fake1", 5, NULL, NULL, name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "fake1");
+    CU_ASSERT (s_to_is (r, "fake1", "fake1", 5));
+    CU_ASSERT_EQUAL (s_from (r, "", 0, NULL, "a", name), TPC_EINVAL);
+    coord_route_destroy (&r);
+}
+
+static const tpc_test_case_t s_cases[] = {
+    { "curve_hijack_refused", test_curve_hijack_refused },
+    { "curve_reconnect_replaces", test_curve_reconnect_replaces },
+    { "plain", test_plain },
+    { NULL, NULL }
+};
+
+int
+main (void)
+{
+    const tpc_test_suite_t suites[] = {
+        { "coord_route", NULL, NULL, s_cases },
+        { NULL, NULL, NULL, NULL }
+    };
+    return tpc_test_main ("test_coord_route", suites);
+}
