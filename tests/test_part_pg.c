@@ -29,8 +29,36 @@ static tpc_msg_t *s_backlog[BACKLOG];
 static size_t s_nbacklog;
 static int s_nlog;                  /* agent log files made */
 
+/*  The ROUTER assigns each agent connection its routing id (agents choose
+ *  none, issue 12): an agent's name maps to the connection of its current
+ *  incarnation, known by its hello's boot id.                            */
+#define PEERS 64
+typedef struct {
+    char name[64];
+    char boot[40];                  /* current incarnation, "" = none yet */
+    unsigned char id[256];
+    size_t idlen;
+} s_peer_t;
+static s_peer_t s_peers[PEERS];
+static unsigned char s_last_id[256];  /* routing id of the last message */
+static size_t s_last_idlen;
+
 /* ------------------------------------------------------------------ */
 /*  Scripted coordinator                                               */
+
+static s_peer_t *
+s_peer (const char *name)
+{
+    for (size_t i = 0; i < PEERS; i++)
+        if (!strcmp (s_peers[i].name, name))
+            return &s_peers[i];
+    for (size_t i = 0; i < PEERS; i++)
+        if (!s_peers[i].name[0]) {
+            snprintf (s_peers[i].name, sizeof s_peers[i].name, "%s", name);
+            return &s_peers[i];
+        }
+    return NULL;
+}
 
 static int
 s_send_to (const char *agent, tpc_msg_t *msg)
@@ -41,19 +69,21 @@ s_send_to (const char *agent, tpc_msg_t *msg)
     tpc_msg_destroy (&msg);
     if (rc != 0)
         return rc;
-    /* a hello proves the agent connected, but a late heartbeat hello of
-     * its stopped incarnation (same name) may be the one seen: until the
-     * new connection is attached the ROUTER (mandatory) says EHOSTUNREACH,
-     * so wait, bounded, for the agent to become routable */
+    /* the agent's connection is known from its hello, and may be remade
+     * (a new routing id): wait, bounded, while the ROUTER (mandatory)
+     * says EHOSTUNREACH */
     rc = -1;
     int64_t end = tpc_harness_now_ms () + 10000;
     for (;;) {
-        if (zmq_send (s_router, agent, strlen (agent), ZMQ_SNDMORE) >= 0) {
+        const s_peer_t *p = s_peer (agent);
+        if (p && p->idlen
+            && zmq_send (s_router, p->id, p->idlen, ZMQ_SNDMORE) >= 0) {
             if (zmq_send (s_router, buf, len, 0) >= 0)
                 rc = 0;
             break;
         }
-        if (errno != EHOSTUNREACH || tpc_harness_now_ms () >= end)
+        if ((p && p->idlen && errno != EHOSTUNREACH)
+            || tpc_harness_now_ms () >= end)
             break;
         zmq_poll (NULL, 0, 5);
     }
@@ -68,10 +98,11 @@ s_recv_one (int timeout_ms)
     zmq_pollitem_t it = { .socket = s_router, .events = ZMQ_POLLIN };
     if (zmq_poll (&it, 1, timeout_ms) <= 0)
         return NULL;
-    char id[128], buf[65536];
-    int n = zmq_recv (s_router, id, sizeof id, 0);
+    char buf[65536];
+    int n = zmq_recv (s_router, s_last_id, sizeof s_last_id, 0);
     if (n < 0)
         return NULL;
+    s_last_idlen = (size_t) n < sizeof s_last_id ? (size_t) n : 0;
     n = zmq_recv (s_router, buf, sizeof buf, 0);
     if (n < 0 || n > (int) sizeof buf)
         return NULL;
@@ -80,6 +111,19 @@ s_recv_one (int timeout_ms)
     if (tpc_msg_decode (buf, (size_t) n, NULL, &msg, err, sizeof err) != 0) {
         fprintf (stderr, "  coordinator: undecodable message: %s\n", err);
         return NULL;
+    }
+    if (msg->type == TPC_MSG_HELLO && msg->name && s_last_idlen) {
+        /* answered, as the coordinator does, so the agent's link lives;
+         * the current incarnation's hello says where it is now */
+        static const char back[] = "{\"v\":1,\"type\":\"hello\","
+                                   "\"name\":\"scripted\"}";
+        zmq_send (s_router, s_last_id, s_last_idlen, ZMQ_SNDMORE);
+        zmq_send (s_router, back, sizeof back - 1, 0);
+        s_peer_t *p = s_peer (msg->name);
+        if (p && p->boot[0] && msg->boot && !strcmp (p->boot, msg->boot)) {
+            memcpy (p->id, s_last_id, s_last_idlen);
+            p->idlen = s_last_idlen;
+        }
     }
     return msg;
 }
@@ -233,13 +277,28 @@ s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
         fprintf (stderr, "  agent %s not ready (log %s)\n", name, a->log);
         return -1;
     }
-    /* it is connected once its hello arrived (a late hello of the agent
-     * stopped before may come first: skip those) */
+    /* it is connected once its hello arrived: the first with a boot id
+     * other than its stopped incarnation's (whose late hellos may come
+     * first) names this incarnation and its connection */
+    s_peer_t *p = s_peer (name);
+    if (!p)
+        return -1;
+    char old[sizeof p->boot];
+    snprintf (old, sizeof old, "%s", p->boot);
+    p->boot[0] = 0;
+    p->idlen = 0;
     int64_t end = tpc_harness_now_ms () + 5000;
     while (tpc_harness_now_ms () < end) {
         tpc_msg_t *hello = s_expect (TPC_MSG_HELLO, NULL,
                                      (int) (end - tpc_harness_now_ms ()));
-        bool ours = hello && hello->name && !strcmp (hello->name, name);
+        bool ours = hello && hello->name && !strcmp (hello->name, name)
+                    && hello->boot && strcmp (hello->boot, old) != 0
+                    && s_last_idlen;
+        if (ours) {
+            snprintf (p->boot, sizeof p->boot, "%s", hello->boot);
+            memcpy (p->id, s_last_id, s_last_idlen);
+            p->idlen = s_last_idlen;
+        }
         tpc_msg_destroy (&hello);
         if (ours)
             return 0;
