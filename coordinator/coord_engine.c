@@ -118,7 +118,9 @@
  *  - One participant = one phase: work(then=commit); the agent decides, the
  *    coordinator logs nothing.
  *  - Presumed abort: a gid of this coordinator that is neither live nor
- *    remembered as committed is aborted; a live undecided gid is
+ *    remembered as committed is aborted (for an agent's query about a gid
+ *    of an earlier boot, only once the other agents confirmed no database
+ *    committed it: "Presumed abort, checked"); a live undecided gid is
  *    in_progress, never presumed aborted.  A gid of another coordinator,
  *    or of a future epoch, is answered in_progress (not ours to presume).
  *  - Stale messages (worked for an old seq, a vote outside PREPARING, an

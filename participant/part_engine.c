@@ -41,6 +41,14 @@
  *   DONE = the record is freed; the database (prepared set, marker
  *   table) still answers every later message about the gid.
  *
+ *   outcome_of (the coordinator checks a presumed abort) changes no
+ *   state: it is answered "known" at once from the 3PC state or the
+ *   record (COMMITTING: committed; PREPARING, PREPARED: uncertain;
+ *   ACTIVE, ROLLING_BACK, ABORTED: aborted), else from an OUTCOME_OF on
+ *   the RM outside any record (s_on_outcome_of, s_on_inquired: marker
+ *   'C': committed; still prepared: uncertain; else aborted; failed:
+ *   unknown).
+ *
  *  Failed phase-2 steps (lost session, database busy) are retried after
  *  retry_ms; the RM queues them until the database is back.
  *
