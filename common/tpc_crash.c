@@ -30,6 +30,7 @@ static const char *const s_points[] = {
     "coord.precommit_logged",
     "coord.precommit_sent",
     "coord.precommit_acked",
+    "coord.commit_partial",
     "agent.after_work",
     "agent.after_prepare",
     "agent.after_vote",
@@ -159,6 +160,13 @@ bool
 tpc_crash_armed (const tpc_crash_t *self)
 {
     return self && self->point[0] && !self->fired;
+}
+
+bool
+tpc_crash_next_fires (const tpc_crash_t *self, const char *name)
+{
+    return tpc_crash_armed (self) && name && !strcmp (self->point, name)
+           && self->passes + 1 == self->at;
 }
 
 uint64_t

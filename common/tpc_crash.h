@@ -52,6 +52,16 @@
  *                                and the engine saw it; nothing it caused
  *                                (the COMMIT record) written yet; pass k =
  *                                k such replies in
+ *      coord.commit_partial      the FIRST decide(committed) of a gid was
+ *                                handed to ZeroMQ, none to its other
+ *                                participants yet.  On the pass that fires
+ *                                the coordinator first prints "crash point
+ *                                coord.commit_partial: gid <gid>" and waits
+ *                                200 ms so that decide leaves: one database
+ *                                commits, the others stay prepared, the
+ *                                COMMIT record is the only other trace (the
+ *                                crash matrix then damages it:
+ *                                coord.commit_partial+tailcut)
  *    agent (part_agent):
  *      agent.after_work          a work batch ran (EXEC completed), the
  *                                engine has not seen it: no PREPARE yet
@@ -113,6 +123,11 @@ bool tpc_crash_armed (const tpc_crash_t *self);
  *  point and this is its AT-th pass; otherwise returns at once.  SELF may
  *  be NULL (no crash points at all).                                      */
 void tpc_crash_hit (tpc_crash_t *self, const char *name);
+
+/*  True when the next pass through point NAME fires (it is armed, not
+ *  fired yet, and this pass would be the AT-th): a shell may get ready
+ *  for it (say what it is about, let a message leave).                   */
+bool tpc_crash_next_fires (const tpc_crash_t *self, const char *name);
 
 /*  Passes counted through the armed point (0 when disarmed; it keeps
  *  counting after the point fired with action stop).                     */

@@ -64,6 +64,7 @@ static const char *const s_type_names[TPC_MSG_TYPE_COUNT] = {
     [TPC_MSG_RESOLVE] = "resolve", [TPC_MSG_SUMMARY] = "summary",
     [TPC_MSG_TXSUMMARY] = "txsummary", [TPC_MSG_PRECOMMIT] = "precommit",
     [TPC_MSG_GETSTATE] = "getstate", [TPC_MSG_STATE] = "state",
+    [TPC_MSG_OUTCOME_OF] = "outcome_of", [TPC_MSG_KNOWN] = "known",
 };
 
 static const char *const s_proto_names[] = { "2pc", "3pc" };
@@ -266,6 +267,11 @@ static const s_field_t s_f_state[] = {
       .en = &s_p3_enum, .allowed = S_ALL },
     F_ROUND,
 };
+static const s_field_t s_f_known[] = {
+    F_GID,
+    { .name = "state", .kind = S_ENUM, .flags = S_REQ, .off = M (p3),
+      .en = &s_p3_enum, .allowed = S_ALL },
+};
 static const s_field_t s_f_decide[] = { F_GID, F_OUTCOME (S_FINAL) };
 static const s_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
 
@@ -310,6 +316,8 @@ static const s_object_t s_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_PRECOMMIT, s_f_peer_ask),
     S_MSG (TPC_MSG_GETSTATE, s_f_peer_ask),
     S_MSG (TPC_MSG_STATE, s_f_state),
+    S_MSG (TPC_MSG_OUTCOME_OF, s_f_gid),
+    S_MSG (TPC_MSG_KNOWN, s_f_known),
 };
 
 /*  Typed access to a member at OFF bytes from BASE.                      */

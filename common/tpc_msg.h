@@ -90,6 +90,20 @@
  *  answer   gid, outcome         reply to query: committed | aborted |
  *                                in_progress (never presume abort for a gid
  *                                the coordinator is still working on)
+ *  outcome_of gid                "what does your database know of gid?",
+ *                                asked of the other agents before a query
+ *                                for a gid with no record (of an earlier
+ *                                boot) is answered aborted; reply known
+ *
+ *  AGENT -> COORDINATOR (reply to outcome_of)
+ *  known    gid, state           what this agent and its database know:
+ *                                "committed" (commit marker, or decided
+ *                                commit here), "precommitted" (3PC),
+ *                                "uncertain" (prepared here, undecided),
+ *                                "aborted" (not prepared, no commit
+ *                                marker: never prepared, or rolled back),
+ *                                "unknown" (cannot tell now, e.g. the
+ *                                database is unreachable)
  *
  *  Field types: rid, seq, timeout_ms, age_ms, in_flight, in_doubt,
  *  committed, aborted, heuristic, oldest_ms: integer (timeout_ms at most
@@ -188,6 +202,8 @@ typedef enum {
     /* three-phase commit: coordinator or termination leader -> agent, and
        agent -> agent (the peer link) */
     TPC_MSG_PRECOMMIT, TPC_MSG_GETSTATE, TPC_MSG_STATE,
+    /* presumed-abort check: coordinator -> agent, and the reply */
+    TPC_MSG_OUTCOME_OF, TPC_MSG_KNOWN,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -250,7 +266,7 @@ typedef struct {
     size_t npeers;              /* prepare, work (3pc): their peer endpoints,
                                    same order ("" = none known) */
     char **peers;
-    tpc_p3_t p3;                /* state */
+    tpc_p3_t p3;                /* state, known */
     bool ok;                    /* worked */
     size_t ncolumns;            /* result, worked */
     char **columns;

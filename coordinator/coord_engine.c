@@ -118,7 +118,9 @@
  *  - One participant = one phase: work(then=commit); the agent decides, the
  *    coordinator logs nothing.
  *  - Presumed abort: a gid of this coordinator that is neither live nor
- *    remembered as committed is aborted; a live undecided gid is
+ *    remembered as committed is aborted (for an agent's query about a gid
+ *    of an earlier boot, only once the other agents confirmed no database
+ *    committed it: "Presumed abort, checked"); a live undecided gid is
  *    in_progress, never presumed aborted.  A gid of another coordinator,
  *    or of a future epoch, is answered in_progress (not ours to presume).
  *  - One gid, one outcome: an operator's heuristic only ever confirms a
@@ -284,6 +286,10 @@ struct coord_engine {
     uint64_t n_committed, n_aborted;    /* ended since start */
     uint64_t agent_connects;
     uint64_t now;               /* time of the event being handled */
+    zhashx_t *asks;             /* gid -> s_ask_t * (presumed abort being
+                                   checked with outcome_of) */
+    uint64_t ask_grace_until;   /* before: no presumed abort for a gid of
+                                   an earlier boot (agents still coming) */
 };
 
 #define S_RESOLVE_TAG "resolve --force"     /* reason prefix of a HEURISTIC
@@ -2111,6 +2117,339 @@ s_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     }
 }
 
+/* ---------------------------------------------------------------------
+ *  Presumed abort, checked (outcome_of)
+ *
+ *  A query for a gid of an EARLIER boot with no record (no live
+ *  transaction, no end remembered, no heuristic) would be answered
+ *  "aborted" by presumed abort.  But the record may be missing because the
+ *  log lost it (a damaged last record is cut as a torn tail), while a
+ *  participant already applied its COMMIT.  So before presuming, the
+ *  coordinator asks the other agents what their databases know (gids of
+ *  this boot need no check: their records are in memory).
+ *
+ *  Whom to ask: the coordinator cannot know a lost gid's participants, and
+ *  a 2PC agent that restarted no longer knows them either, so every agent
+ *  it knows is asked: those that said hello since this boot and those the
+ *  replayed log names (agents that may be down now).  For 2 *
+ *  heartbeat_ms after the start such queries are answered in_progress, so
+ *  every live agent has said hello before any abort is presumed.
+ *
+ *    query(gid), no record, earlier boot (s_ask_start)
+ *        |  outcome_of to every other known agent that is connected;
+ *        |  the asker counts as "uncertain" (it holds gid prepared)
+ *        v
+ *     ASKING (s_ask_t, deadline now + 3 * heartbeat_ms) -- more queries
+ *        |                                     for gid join as askers
+ *        |  known from each asked agent (s_on_known), or the deadline,
+ *        |  or a send failed (s_ask_unreachable)
+ *        v  (s_ask_settle)
+ *     - any "committed": the gid committed somewhere, so commit it
+ *       everywhere: a transaction in COMMITTING whose participants are
+ *       the askers and every agent that answered committed, uncertain or
+ *       precommitted; COMMIT record FORCED; decide(committed) goes out
+ *       only once it is durable (s_commit_durable), exactly as a decided
+ *       2PC commit, and a later query is answered committed.
+ *     - else any "precommitted" (3PC: a termination may commit) or
+ *       "unknown" (cannot tell), an agent that did not answer in time, a
+ *       known agent not connected or not asked: answer in_progress (the
+ *       agent asks again; the next query runs a new round).
+ *     - else (every known agent answered uncertain or aborted): the
+ *       presumed abort stands: answer aborted.
+ *  Nothing is remembered after a round.  It costs a round only on this
+ *  recovery path, never on a normal commit.  Known limit: an agent that
+ *  is gone for good but named in the log, or known since this boot,
+ *  keeps such queries in_progress until it returns or an operator
+ *  resolves the gid.
+ */
+
+typedef struct {
+    char name[TPC_RECORD_NAME_MAX];
+    bool asker;                 /* sent the query: holds gid prepared */
+    bool asked;                 /* outcome_of sent, known awaited */
+    bool answered;
+    tpc_p3_t state;             /* its known (asker: uncertain) */
+} s_askpart_t;
+
+typedef struct {
+    char gid[TPC_GID_MAX];
+    uint64_t deadline;
+    bool missing;               /* a known agent could not be asked */
+    s_askpart_t *parts;
+    size_t nparts, capparts;
+} s_ask_t;
+
+static void
+s_ask_destroy (void **item)
+{
+    s_ask_t *ask = *item;
+    if (ask)
+        free (ask->parts);
+    free (ask);
+    *item = NULL;
+}
+
+static s_askpart_t *
+s_ask_part (coord_engine_t *self, s_ask_t *ask, const char *name, bool add)
+{
+    for (size_t i = 0; i < ask->nparts; i++)
+        if (!strcmp (ask->parts[i].name, name))
+            return &ask->parts[i];
+    if (!add)
+        return NULL;
+    if (ask->nparts == ask->capparts) {
+        size_t cap = ask->capparts ? ask->capparts * 2 : 4;
+        s_askpart_t *p = realloc (ask->parts, cap * sizeof *p);
+        if (!p) {
+            self->err = TPC_ENOMEM;
+            return NULL;
+        }
+        ask->parts = p;
+        ask->capparts = cap;
+    }
+    s_askpart_t *p = &ask->parts[ask->nparts++];
+    memset (p, 0, sizeof *p);
+    snprintf (p->name, sizeof p->name, "%s", name);
+    return p;
+}
+
+/*  Agents named in a replayed record are known (not connected) agents:
+ *  a lost gid may have committed on them.                                */
+static void
+s_ask_note_parts (coord_engine_t *self, const tpc_record_t *rec)
+{
+    for (size_t i = 0; i < rec->nparts && i < TPC_RECORD_PARTS_MAX; i++) {
+        const char *name = rec->parts[i];
+        if (!s_name_valid (name) || zhashx_lookup (self->agents, name))
+            continue;
+        s_agent_t *a = calloc (1, sizeof *a);
+        if (!a) {
+            self->err = TPC_ENOMEM;
+            return;
+        }
+        snprintf (a->name, sizeof a->name, "%s", name);
+        zhashx_insert (self->agents, name, a);
+    }
+}
+
+static void
+s_ask_answer (coord_engine_t *self, const s_ask_t *ask,
+              tpc_outcome_t outcome)
+{
+    for (size_t i = 0; i < ask->nparts; i++)
+        if (ask->parts[i].asker) {
+            tpc_msg_t *answer = s_msg (self, TPC_MSG_ANSWER);
+            if (!answer)
+                return;
+            answer->outcome = outcome;
+            s_check (self, tpc_msg_set_str (&answer->gid, ask->gid));
+            s_to_agent (self, ask->parts[i].name, answer);
+        }
+}
+
+/*  Some agent reported GID committed: commit it everywhere it is held.   */
+static void
+s_ask_commit (coord_engine_t *self, const s_ask_t *ask, const char *who)
+{
+    s_log (self, 1, "%s: no record of it, but '%s' reports it committed: "
+           "commit logged again (was the log's tail lost?)", ask->gid, who);
+    s_txn_t *t = s_txn_add (self, ask->gid, S_PREPARING);
+    if (!t)
+        return;
+    t->created = self->now;
+    t->deadline = COORD_NEVER;
+    for (size_t i = 0; i < ask->nparts; i++) {
+        const s_askpart_t *ap = &ask->parts[i];
+        if (!ap->asker && !(ap->answered
+                            && (ap->state == TPC_P3_COMMITTED
+                                || ap->state == TPC_P3_UNCERTAIN
+                                || ap->state == TPC_P3_PRECOMMITTED)))
+            continue;
+        s_part_t *p = s_part_add (self, t, ap->name);
+        if (p) {
+            p->vote = TPC_VOTE_YES;
+            p->asked = p->phase2 = true;
+        }
+    }
+    s_commit_decide (self, t);
+}
+
+/*  Every answer is in, or the time is up (TIMED_OUT): decide what the
+ *  askers hear, and forget ASK (freed).                                   */
+static void
+s_ask_settle (coord_engine_t *self, s_ask_t *ask, bool timed_out)
+{
+    const char *committed = NULL, *blocking = NULL;
+    for (size_t i = 0; i < ask->nparts; i++) {
+        const s_askpart_t *ap = &ask->parts[i];
+        if (ap->answered && ap->state == TPC_P3_COMMITTED && !committed)
+            committed = ap->name;
+        else if (!blocking && !ap->asker
+                 && (!ap->answered || ap->state == TPC_P3_PRECOMMITTED
+                     || ap->state == TPC_P3_UNKNOWN))
+            blocking = ap->name;
+    }
+    /* an agent known now but not asked (it said hello meanwhile) */
+    for (s_agent_t *a = zhashx_first (self->agents); a && !blocking;
+         a = zhashx_next (self->agents))
+        if (!s_ask_part (self, ask, a->name, false))
+            blocking = a->name;
+    if (committed && !s_txn_lookup (self, ask->gid))
+        s_ask_commit (self, ask, committed);
+    else if (committed || blocking || ask->missing) {
+        s_log (self, 0, "%s: no record; presumed abort not confirmed "
+               "(agent '%s' did not answer, cannot tell, may commit, or is "
+               "not connected): answered in_progress", ask->gid,
+               blocking ? blocking : committed ? committed : "?");
+        s_ask_answer (self, ask, TPC_OUTCOME_IN_PROGRESS);
+    }
+    else {
+        s_log (self, 0, "%s: no record, no agent committed it%s: presumed "
+               "abort", ask->gid, timed_out ? "" : " (every one answered)");
+        s_ask_answer (self, ask, TPC_OUTCOME_ABORTED);
+    }
+    zhashx_delete (self->asks, ask->gid);
+}
+
+/*  Settle ASK if every agent asked has answered.                        */
+static void
+s_ask_check (coord_engine_t *self, s_ask_t *ask)
+{
+    for (size_t i = 0; i < ask->nparts; i++)
+        if (ask->parts[i].asked && !ask->parts[i].answered)
+            return;
+    s_ask_settle (self, ask, false);
+}
+
+/*  A query from NAME for GID, whose view V presumes abort: check it with
+ *  the other agents first.  Returns true when the query is taken (answered
+ *  in_progress, or pending), false to answer V as before.                */
+static bool
+s_ask_start (coord_engine_t *self, const char *name, const char *gid,
+             const s_view_t *v)
+{
+    tpc_gid_t g;
+    if (v->answer != TPC_OUTCOME_ABORTED || strcmp (v->state, "unknown")
+        || tpc_gid_parse (gid, &g) || g.epoch >= self->epoch)
+        return false;
+    if (self->now < self->ask_grace_until) {
+        s_log (self, 0, "%s: no record; agents may still be connecting: "
+               "answered in_progress", gid);
+        tpc_msg_t *answer = s_msg (self, TPC_MSG_ANSWER);
+        if (answer) {
+            answer->outcome = TPC_OUTCOME_IN_PROGRESS;
+            s_check (self, tpc_msg_set_str (&answer->gid, gid));
+            s_to_agent (self, name, answer);
+        }
+        return true;
+    }
+    s_ask_t *ask = zhashx_lookup (self->asks, gid);
+    if (ask) {
+        s_askpart_t *p = s_ask_part (self, ask, name, true);
+        if (p) {
+            p->asker = true;
+            if (p->asked && !p->answered) {
+                p->answered = true;     /* it holds gid prepared */
+                p->state = TPC_P3_UNCERTAIN;
+            }
+            s_ask_check (self, ask);
+        }
+        return true;
+    }
+    ask = calloc (1, sizeof *ask);
+    if (!ask) {
+        self->err = TPC_ENOMEM;
+        return true;
+    }
+    snprintf (ask->gid, sizeof ask->gid, "%s", gid);
+    ask->deadline = self->now + 3 * self->cfg.heartbeat_ms;
+    zhashx_insert (self->asks, ask->gid, ask);
+    s_askpart_t *me = s_ask_part (self, ask, name, true);
+    if (me) {
+        me->asker = me->answered = true;
+        me->state = TPC_P3_UNCERTAIN;
+    }
+    for (s_agent_t *a = zhashx_first (self->agents); a;
+         a = zhashx_next (self->agents)) {
+        if (!strcmp (a->name, name))
+            continue;
+        if (!a->connected) {
+            ask->missing = true;
+            continue;
+        }
+        s_askpart_t *p = s_ask_part (self, ask, a->name, true);
+        tpc_msg_t *msg = s_msg (self, TPC_MSG_OUTCOME_OF);
+        if (!p || !msg || tpc_msg_set_str (&msg->gid, gid)) {
+            self->err = TPC_ENOMEM;
+            tpc_msg_destroy (&msg);
+            continue;
+        }
+        p->asked = true;
+        s_to_agent (self, a->name, msg);
+    }
+    s_log (self, 0, "%s: no record: asking the other agents before "
+           "presuming abort", gid);
+    s_ask_check (self, ask);
+    return true;
+}
+
+/*  known: agent NAME's answer to an outcome_of.                          */
+static void
+s_on_known (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
+{
+    s_ask_t *ask = zhashx_lookup (self->asks, msg->gid);
+    s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
+    if (!p || !p->asked || p->answered) {
+        s_log (self, 0, "%s: stale known %s from '%s' ignored", msg->gid,
+               tpc_p3_name (msg->p3), name);
+        return;
+    }
+    p->answered = true;
+    p->state = msg->p3;
+    if (msg->p3 == TPC_P3_COMMITTED)
+        s_ask_settle (self, ask, false);
+    else
+        s_ask_check (self, ask);
+}
+
+/*  An outcome_of to NAME could not be sent.                              */
+static void
+s_ask_unreachable (coord_engine_t *self, const char *name, const char *gid)
+{
+    s_ask_t *ask = gid ? zhashx_lookup (self->asks, gid) : NULL;
+    s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
+    if (!p || !p->asked || p->answered)
+        return;
+    p->asked = false;
+    ask->missing = true;
+    s_ask_check (self, ask);
+}
+
+/*  The earliest deadline of a pending round (COORD_NEVER: none).        */
+static uint64_t
+s_asks_wake (coord_engine_t *self)
+{
+    uint64_t w = COORD_NEVER;
+    for (s_ask_t *ask = zhashx_first (self->asks); ask;
+         ask = zhashx_next (self->asks))
+        w = S_MIN (w, ask->deadline);
+    return w;
+}
+
+static void
+s_asks_due (coord_engine_t *self, uint64_t now)
+{
+    s_ask_t *ask = zhashx_first (self->asks);
+    while (ask) {
+        if (now >= ask->deadline) {
+            s_ask_settle (self, ask, true);     /* deletes it */
+            ask = zhashx_first (self->asks);    /* the cursor is gone */
+        }
+        else
+            ask = zhashx_next (self->asks);
+    }
+}
+
 static void
 s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
 {
@@ -2118,6 +2457,8 @@ s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
     if (v.foreign)
         s_log (self, 1, "agent '%s' asks about %s, which is not this "
                "coordinator's: answered in_progress", name, msg->gid);
+    if (s_ask_start (self, name, msg->gid, &v))
+        return;
     tpc_msg_t *answer = s_msg (self, TPC_MSG_ANSWER);
     if (!answer)
         return;
@@ -2581,8 +2922,11 @@ coord_engine_new (const coord_engine_config_t *cfg)
     self->heuristics = zhashx_new ();
     if (self->heuristics)
         zhashx_set_destructor (self->heuristics, s_heur_destroy);
+    self->asks = zhashx_new ();
+    if (self->asks)
+        zhashx_set_destructor (self->asks, s_ask_destroy);
     if (!self->txns || !self->agents || !self->ended || !self->ring
-        || !self->owners || !self->heuristics) {
+        || !self->owners || !self->heuristics || !self->asks) {
         coord_engine_destroy (&self);
         return NULL;
     }
@@ -2608,6 +2952,7 @@ coord_engine_destroy (coord_engine_t **self_p)
     zhashx_destroy (&self->ended);
     zhashx_destroy (&self->owners);
     zhashx_destroy (&self->heuristics);
+    zhashx_destroy (&self->asks);
     for (size_t i = 0; i < self->nresolving; i++)
         s_req_clear (&self->resolving[i].req);
     free (self->resolving);
@@ -2662,6 +3007,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
 {
     if (self->started)
         return TPC_ESTATE;
+    s_ask_note_parts (self, rec);
     s_txn_t *t;
     switch (rec->type) {
     case TPC_REC_EPOCH:
@@ -2783,6 +3129,7 @@ coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now)
         s_reschedule (self, t);
     }
     self->next_sweep = now + self->cfg.heartbeat_ms;
+    self->ask_grace_until = now + 2 * self->cfg.heartbeat_ms;
     if (self->in_doubt > 0)
         s_log (self, 0, "%zu decided transaction(s) to drive to the end",
                self->in_doubt);
@@ -2909,6 +3256,9 @@ coord_engine_agent (coord_engine_t *self, const char *name,
     case TPC_MSG_STATE:
         s_on_state (self, name, msg, now);
         break;
+    case TPC_MSG_KNOWN:
+        s_on_known (self, name, msg);
+        break;
     default:
         s_log (self, 1, "agent '%s' sent '%s', not an agent message: dropped",
                name, tpc_msg_type_name (msg->type));
@@ -2942,6 +3292,10 @@ coord_engine_send_failed (coord_engine_t *self, const char *name,
 {
     self->now = now;
     s_agent_gone (self, name, "not reachable");
+    if (msg && msg->type == TPC_MSG_OUTCOME_OF) {
+        s_ask_unreachable (self, name, msg->gid);
+        return s_finish (self);
+    }
     s_txn_t *t = msg ? s_txn_lookup (self, msg->gid) : NULL;
     size_t idx;
     s_part_t *p = t ? s_part_find (t, name, &idx) : NULL;
@@ -3018,6 +3372,7 @@ coord_engine_tick (coord_engine_t *self, uint64_t now)
     /* handling one transaction never frees another one */
     for (size_t i = 0; i < n; i++)
         s_txn_due (self, self->due[i], now);
+    s_asks_due (self, now);
     return s_finish (self);
 }
 
@@ -3025,6 +3380,7 @@ uint64_t
 coord_engine_next_wake (coord_engine_t *self)
 {
     uint64_t w = self->heap_n ? self->heap[0]->wake : COORD_NEVER;
+    w = S_MIN (w, s_asks_wake (self));
     return S_MIN (w, self->next_sweep);
 }
 

@@ -77,6 +77,8 @@ struct coord_server {
     coord_engine_t *engine;
     tpc_log_t *log;
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
+    char crash_gid[TPC_GID_MAX];    /* gid of the last decide(committed)
+                                       sent while a point is armed */
     void *ctx, *clients, *agents;
     void *monitor[2];           /* PAIRs: disconnects of agents, clients */
     char client_ep[256], agent_ep[256];
@@ -511,8 +513,21 @@ s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
         || (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_PREPARE))
         tpc_crash_hit (self->crash, "coord.prepare_sent");
     else if (msg->type == TPC_MSG_DECIDE
-             && msg->outcome == TPC_OUTCOME_COMMITTED)
+             && msg->outcome == TPC_OUTCOME_COMMITTED) {
         tpc_crash_hit (self->crash, "coord.commit_sent");
+        /* the first decide of a gid in a row: the others are not sent yet */
+        if (tpc_crash_armed (self->crash)
+            && strcmp (self->crash_gid, msg->gid)) {
+            snprintf (self->crash_gid, sizeof self->crash_gid, "%s",
+                      msg->gid);
+            if (tpc_crash_next_fires (self->crash, "coord.commit_partial")) {
+                s_say (self, 1, "crash point coord.commit_partial: gid %s",
+                       msg->gid);
+                usleep (200 * 1000);    /* let ZeroMQ deliver that decide */
+            }
+            tpc_crash_hit (self->crash, "coord.commit_partial");
+        }
+    }
     else if (msg->type == TPC_MSG_PRECOMMIT)
         tpc_crash_hit (self->crash, "coord.precommit_sent");
 }

@@ -41,6 +41,14 @@
  *   DONE = the record is freed; the database (prepared set, marker
  *   table) still answers every later message about the gid.
  *
+ *   outcome_of (the coordinator checks a presumed abort) changes no
+ *   state: it is answered "known" at once from the 3PC state or the
+ *   record (COMMITTING: committed; PREPARING, PREPARED: uncertain;
+ *   ACTIVE, ROLLING_BACK, ABORTED: aborted), else from an OUTCOME_OF on
+ *   the RM outside any record (s_on_outcome_of, s_on_inquired: marker
+ *   'C': committed; still prepared: uncertain; else aborted; failed:
+ *   unknown).
+ *
  *  Failed phase-2 steps (lost session, database busy) are retried after
  *  retry_ms; the RM queues them until the database is back.
  *
@@ -229,6 +237,16 @@ struct s_p3 {
     s_p3_t *prev, *next;
 };
 
+/*  An outcome_of the coordinator asked about a gid this engine holds no
+ *  record of: the RM's OUTCOME_OF (a read on any free session, so it may
+ *  run beside a record's own operation) answers it.                      */
+typedef struct s_inq s_inq_t;
+struct s_inq {
+    uint64_t req;
+    char gid[TPC_GID_MAX];
+    s_inq_t *next;
+};
+
 struct part_engine {
     part_engine_config_t cfg;
     char *name;
@@ -250,6 +268,7 @@ struct part_engine {
     uint64_t recover_at;        /* retry RECOVER, 0 = none */
     bool ready;
     size_t found;
+    s_inq_t *inqs;              /* outcome_of asked of the RM (no record) */
 };
 
 static s_rec_t *s_advance (part_engine_t *self, s_rec_t *rec, uint64_t now);
@@ -1739,6 +1758,108 @@ part_engine_p3 (part_engine_t *self, const char *gid)
     return p3 ? p3->state : TPC_P3_UNKNOWN;
 }
 
+/* ------------------------------------------------------------------ */
+/*  outcome_of: the coordinator's presumed-abort check                 */
+
+static void
+s_known (part_engine_t *self, const char *gid, tpc_p3_t state)
+{
+    tpc_msg_t *msg = s_msg (TPC_MSG_KNOWN, gid, NULL);
+    if (msg)
+        msg->p3 = state;
+    s_log (self, 1, "%s: known %s", gid, tpc_p3_name (state));
+    s_send (self, msg);
+}
+
+/*  What this engine knows of GID without asking the database: true and
+ *  *STATE set, or false (no record: the database must say).  A decided
+ *  commit in flight counts as committed: its marker may not be visible
+ *  yet.                                                                  */
+static bool
+s_known_here (part_engine_t *self, const char *gid, tpc_p3_t *state)
+{
+    s_p3_t *p3 = s_p3_lookup (self, gid);
+    if (p3 && p3->state != TPC_P3_UNCERTAIN) {
+        *state = p3->state;
+        return true;
+    }
+    s_rec_t *rec = zhashx_lookup (self->recs, gid);
+    if (!rec) {
+        if (p3)
+            *state = p3->state;
+        return p3 != NULL;
+    }
+    switch (rec->state) {
+    case S_COMMITTING:
+        *state = TPC_P3_COMMITTED;
+        break;
+    case S_PREPARING:
+    case S_PREPARED:
+        *state = TPC_P3_UNCERTAIN;
+        break;
+    default:            /* ACTIVE (never prepared), ROLLING_BACK, ABORTED */
+        *state = TPC_P3_ABORTED;
+        break;
+    }
+    return true;
+}
+
+/*  outcome_of GID: reply known at once from memory, else ask the RM.     */
+static void
+s_on_outcome_of (part_engine_t *self, const char *gid, uint64_t now)
+{
+    tpc_p3_t state;
+    if (s_known_here (self, gid, &state)) {
+        s_known (self, gid, state);
+        return;
+    }
+    s_inq_t *inq = calloc (1, sizeof *inq);
+    if (!inq) {
+        s_log (self, 0, "%s: out of memory: outcome_of not answered", gid);
+        return;
+    }
+    inq->req = ++self->next_req;
+    snprintf (inq->gid, sizeof inq->gid, "%s", gid);
+    part_rm_req_t req = { .req = inq->req, .op = PART_RM_OUTCOME_OF,
+                          .gid = inq->gid };
+    if (self->rm->submit (self->rm->self, &req, now) != 0) {
+        s_known (self, gid, TPC_P3_UNKNOWN);
+        free (inq);
+        return;
+    }
+    inq->next = self->inqs;
+    self->inqs = inq;
+}
+
+/*  RES answers an outcome_of (true: it was one of those, now replied).   */
+static bool
+s_on_inquired (part_engine_t *self, const part_rm_result_t *res)
+{
+    if (res->op != PART_RM_OUTCOME_OF)
+        return false;
+    for (s_inq_t **pp = &self->inqs; *pp; pp = &(*pp)->next) {
+        s_inq_t *inq = *pp;
+        if (inq->req != res->req)
+            continue;
+        *pp = inq->next;
+        tpc_p3_t state = TPC_P3_UNKNOWN;
+        tpc_p3_t here;
+        if (s_known_here (self, inq->gid, &here))
+            state = here;       /* a record was born meanwhile: it knows */
+        else if (res->status == 0)
+            state = res->outcome == TPC_OUTCOME_COMMITTED ? TPC_P3_COMMITTED
+                    : res->outcome == TPC_OUTCOME_IN_PROGRESS
+                    ? TPC_P3_UNCERTAIN : TPC_P3_ABORTED;
+        else
+            s_log (self, 0, "%s: outcome_of failed: %s", inq->gid,
+                   res->error ? res->error : tpc_strerror (res->status));
+        s_known (self, inq->gid, state);
+        free (inq);
+        return true;
+    }
+    return false;
+}
+
 void
 part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
 {
@@ -1753,6 +1874,7 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
     case TPC_MSG_ANSWER:
     case TPC_MSG_PRECOMMIT:
     case TPC_MSG_GETSTATE:
+    case TPC_MSG_OUTCOME_OF:
         if (tpc_gid_parse (msg->gid, NULL) != 0) {
             s_log (self, 0, "%s with a malformed gid ignored",
                    tpc_msg_type_name (msg->type));
@@ -1760,6 +1882,11 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
             return;
         }
         s_log (self, 1, "%s: <- %s", msg->gid, tpc_msg_type_name (msg->type));
+        if (msg->type == TPC_MSG_OUTCOME_OF) {
+            s_on_outcome_of (self, msg->gid, now);
+            tpc_msg_destroy (&msg);
+            break;
+        }
         if (msg->type == TPC_MSG_PRECOMMIT || msg->type == TPC_MSG_GETSTATE) {
             int state = msg->type == TPC_MSG_PRECOMMIT
                         ? s_p3_precommit (self, msg->gid, true, now)
@@ -2102,6 +2229,8 @@ part_engine_on_result (part_engine_t *self, const part_rm_result_t *res,
         s_on_recovered (self, res, now);
         return;
     }
+    if (s_on_inquired (self, res))
+        return;
     s_rec_t *rec = res->gid ? zhashx_lookup (self->recs, res->gid) : NULL;
     if (!rec || rec->req != res->req) {
         s_log (self, 1, "%s: stale %s completion ignored",
@@ -2393,6 +2522,11 @@ part_engine_destroy (part_engine_t **self_p)
         while ((p3 = zhashx_first (self->p3s)))
             s_p3_remove (self, p3);
         zhashx_destroy (&self->p3s);
+    }
+    while (self->inqs) {
+        s_inq_t *next = self->inqs->next;
+        free (self->inqs);
+        self->inqs = next;
     }
     free (self->peer_endpoint);
     free (self->name);

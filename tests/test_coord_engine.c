@@ -822,6 +822,11 @@ test_query_answers (void)
     CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
     CU_ASSERT_EQUAL (coord_engine_start (fx->e, 5, fx->now), 0);
     fx_drain (fx);
+    /* (not before every live agent had the time to say hello: see
+     * presumed_abort_checked) */
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_4_1"),
+                     TPC_OUTCOME_IN_PROGRESS);
+    fx_advance (fx, 2000);
     CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_4_1"), TPC_OUTCOME_ABORTED);
     /* but a client is never told "aborted" for a gid whose outcome was
      * forgotten (regression: it was, for committed gids evicted from the
@@ -911,7 +916,10 @@ test_replay_restart (void)
     CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_1"), TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_2"), TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_3"), TPC_OUTCOME_ABORTED);
-    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_9"), TPC_OUTCOME_ABORTED);
+    /* no record of an earlier boot's gid, and b (named in the log) is not
+     * connected: it may have committed it, so no presumed abort yet */
+    CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_1_9"),
+                     TPC_OUTCOME_IN_PROGRESS);
     CU_ASSERT_EQUAL (fx_status (fx, "tpc_c1_1_1", NULL, 0),
                      TPC_OUTCOME_COMMITTED);
     /* a does not ack: resent after the backoff, only to a */
@@ -2389,6 +2397,173 @@ test_two_commits_two_replies (void)
 }
 
 
+
+/* ---------------------------------------------------------------------
+ *  Presumed abort, checked: a query for a gid of an earlier boot with no
+ *  record asks the other agents (outcome_of) before answering aborted.
+ */
+
+static tpc_msg_t *
+m_known (const char *gid, tpc_p3_t state)
+{
+    tpc_msg_t *m = m_new (TPC_MSG_KNOWN, 0, gid);
+    m->p3 = state;
+    return m;
+}
+
+/*  An engine at epoch 2 after a log holding only EPOCH 1 (the COMMIT of
+ *  tpc_c1_1_5 was lost), with agents a and b connected and the start's
+ *  grace over.                                                           */
+static fx_t *
+fx_new_lost_tail (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 2, fx->now), 0);
+    fx_drain (fx);
+    fx_advance (fx, 2000);
+    fx_hellos (fx, AB);
+    return fx;
+}
+
+static void
+test_presumed_abort_checked (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    fx_t *fx = fx_new_lost_tail ();
+    /* a holds gid prepared and asks: not answered "aborted" at once, b is
+     * asked what its database knows */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    CU_ASSERT_PTR_NULL (fx_find_agent (fx, "a", TPC_MSG_ANSWER));
+    const tpc_msg_t *o = fx_find_agent (fx, "b", TPC_MSG_OUTCOME_OF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_STRING_EQUAL (o->gid, gid);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_OUTCOME_OF), 0);
+    /* a asks again meanwhile: still no answer, b not asked twice */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    /* b committed it: the commit is logged again, forced, naming a and b;
+     * nothing is said before it is durable */
+    fx_agent (fx, "b", m_known (gid, TPC_P3_COMMITTED));
+    const fx_rec_t *c = fx_find_log (fx, TPC_REC_COMMIT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT (c->forced);
+    CU_ASSERT_STRING_EQUAL (c->parts, "a,b");
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_ANSWER), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    /* durable: committed to both, and so is every later query */
+    fx_clear (fx);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_find_agent (fx, "a", TPC_MSG_DECIDE)->outcome,
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_END, gid));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    /* a stale known changes nothing */
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+
+    /* b has it prepared too (uncertain), or never had it (aborted): the
+     * presumed abort stands, nothing is logged */
+    tpc_p3_t nots[] = { TPC_P3_UNCERTAIN, TPC_P3_ABORTED };
+    for (size_t i = 0; i < 2; i++) {
+        fx = fx_new_lost_tail ();
+        fx_clear (fx);
+        fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+        CU_ASSERT_PTR_NULL (fx_find_agent (fx, "a", TPC_MSG_ANSWER));
+        fx_agent (fx, "b", m_known (gid, nots[i]));
+        o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+        CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_ABORTED);
+        CU_ASSERT_EQUAL (fx->nlog, 0);
+        fx_destroy (&fx);
+    }
+}
+
+static void
+test_presumed_abort_unsure (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    /* right after the start (agents may still be coming): in_progress,
+     * nobody asked */
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 2, fx->now), 0);
+    fx_drain (fx);
+    fx_hellos (fx, AB);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 0);
+    fx_destroy (&fx);
+
+    /* b silent: at the deadline (3 heartbeats) in_progress, not aborted */
+    fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    CU_ASSERT (fx->wake <= fx->now + 3000);
+    fx_agent (fx, "a", m_hello ("a"));
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_advance (fx, 2999);
+    CU_ASSERT_PTR_NULL (fx_find_agent (fx, "a", TPC_MSG_ANSWER));
+    fx_agent (fx, "a", m_hello ("a"));
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_advance (fx, 1);
+    const tpc_msg_t *o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_IN_PROGRESS);
+    /* its late answer is stale; the next query asks again */
+    fx_agent (fx, "b", m_known (gid, TPC_P3_UNCERTAIN));
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    /* 3PC: b pre-committed (a termination may commit) or cannot tell:
+     * in_progress */
+    fx_agent (fx, "b", m_known (gid, TPC_P3_PRECOMMITTED));
+    o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_IN_PROGRESS);
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_UNKNOWN));
+    o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_IN_PROGRESS);
+    /* b unreachable (the send fails): in_progress at once */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    tpc_msg_t *sent = m_new (TPC_MSG_OUTCOME_OF, 0, gid);
+    CU_ASSERT_EQUAL (coord_engine_send_failed (fx->e, "b", sent, fx->now), 0);
+    tpc_msg_destroy (&sent);
+    fx_drain (fx);
+    o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_IN_PROGRESS);
+    /* b gone (not connected): in_progress without asking anybody */
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    /* b back and clear: aborted */
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (o);
+    CU_ASSERT_EQUAL (o->outcome, TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -2424,6 +2599,8 @@ static const tpc_test_case_t s_cases[] = {
     { "resolve_log_heuristic_no_collision",
       test_resolve_log_heuristic_no_collision },
     { "two_commits_two_replies", test_two_commits_two_replies },
+    { "presumed_abort_checked", test_presumed_abort_checked },
+    { "presumed_abort_unsure", test_presumed_abort_unsure },
     { NULL, NULL }
 };
 

@@ -33,7 +33,7 @@ test_points_listed (void)
     size_t n = 0;
     for (; p[n]; n++)
         CU_ASSERT_EQUAL (tpc_crash_point_valid (p[n], NULL), 0);
-    CU_ASSERT_EQUAL (n, 16);
+    CU_ASSERT_EQUAL (n, 17);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("coord.precommit_logged",
                                             "coord."), 0);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("agent.after_precommit",
@@ -112,6 +112,13 @@ test_new_and_disarmed (void)
     tpc_crash_hit (c, "coord.before_end");
     tpc_crash_hit (c, "coord.before_end");
     CU_ASSERT_EQUAL (tpc_crash_passes (c), 2);
+    /* the shell may get ready for the pass that fires */
+    tpc_crash_hit (c, "coord.before_end");
+    CU_ASSERT_FALSE (tpc_crash_next_fires (c, "coord.before_end"));
+    tpc_crash_hit (c, "coord.before_end");
+    CU_ASSERT_TRUE (tpc_crash_next_fires (c, "coord.before_end"));
+    CU_ASSERT_FALSE (tpc_crash_next_fires (c, "coord.after_fsync"));
+    CU_ASSERT_FALSE (tpc_crash_next_fires (NULL, "coord.before_end"));
     tpc_crash_destroy (&c);
 }
 

@@ -160,7 +160,12 @@ s_make (tpc_msg_type_t type, bool full)
             s_ok (tpc_msg_set_str (&m->reason, "rolled back"));
         break;
     case TPC_MSG_QUERY:
+    case TPC_MSG_OUTCOME_OF:
         s_ok (tpc_msg_set_str (&m->gid, G2));
+        break;
+    case TPC_MSG_KNOWN:
+        s_ok (tpc_msg_set_str (&m->gid, G1));
+        m->p3 = full ? TPC_P3_COMMITTED : TPC_P3_UNKNOWN;
         break;
     case TPC_MSG_PRECOMMIT: case TPC_MSG_GETSTATE:
         s_ok (tpc_msg_set_str (&m->gid, G2));

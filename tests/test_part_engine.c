@@ -2519,6 +2519,80 @@ test_3pc_three_agents_terminate (void)
     s_net_teardown (&net);
 }
 
+
+/*  outcome_of: what the database (or the engine) knows of a gid, for the
+ *  coordinator's presumed-abort check.                                   */
+static tpc_p3_t
+s_expect_known (s_fx_t *fx, const char *gid)
+{
+    tpc_msg_t *m = s_take (fx, TPC_MSG_KNOWN, gid);
+    CU_ASSERT_PTR_NOT_NULL (m);
+    tpc_p3_t state = m ? m->p3 : (tpc_p3_t) -1;
+    tpc_msg_destroy (&m);
+    return state;
+}
+
+static void
+test_outcome_of (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    /* G1 committed and forgotten by the engine: the marker says committed */
+    s_work1 (&fx, G1, 1, TPC_THEN_PREPARE, "UPDATE a");
+    s_pump (&fx);
+    s_expect_vote (&fx, G1, TPC_VOTE_YES, NULL);
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G1, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+    s_clear_out (&fx);
+    uint64_t asked = part_mem_submitted (fx.mem, PART_RM_OUTCOME_OF);
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G1, 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_KNOWN, G1), 0);   /* db first */
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, G1), TPC_P3_COMMITTED);
+    CU_ASSERT_EQUAL (part_mem_submitted (fx.mem, PART_RM_OUTCOME_OF),
+                     asked + 1);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);     /* no record made */
+
+    /* G2 prepared here, undecided: uncertain, from memory */
+    s_work1 (&fx, G2, 1, TPC_THEN_PREPARE, "UPDATE b");
+    s_pump (&fx);
+    s_expect_vote (&fx, G2, TPC_VOTE_YES, NULL);
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G2, 0);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, G2), TPC_P3_UNCERTAIN);
+    /* its commit decided, COMMIT PREPARED still running: committed */
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G2, TPC_OUTCOME_COMMITTED);
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G2, 0);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, G2), TPC_P3_COMMITTED);
+    s_pump (&fx);
+    s_expect_ack (&fx, G2, TPC_OUTCOME_COMMITTED);
+
+    /* G3 never seen: aborted (not prepared, no commit marker) */
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G3, 0);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, G3), TPC_P3_ABORTED);
+    CU_ASSERT_EQUAL (part_engine_size (fx.eng), 0);
+
+    /* G4 prepared by an earlier incarnation, not yet listed: uncertain */
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G4), 0);
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G4, 0);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, G4), TPC_P3_UNCERTAIN);
+
+    /* the database cannot answer: unknown (never "aborted") */
+    part_mem_fail_next (fx.mem, PART_RM_OUTCOME_OF, TPC_ECONNECT,
+                        "server closed the connection", false);
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G1, 0);
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, G1), TPC_P3_UNKNOWN);
+    /* nothing of this changed a decision or the database */
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
+    CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G3), 0);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G4));
+    s_teardown (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
@@ -2558,6 +2632,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_prepare_message_and_early_abort",
       test_3pc_prepare_message_and_early_abort },
     { "3pc_three_agents_terminate", test_3pc_three_agents_terminate },
+    { "outcome_of", test_outcome_of },
     { NULL, NULL }
 };
 
