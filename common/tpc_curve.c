@@ -2,6 +2,7 @@
  *  tpc_curve.h).  Plain libzmq only, so that libtpc needs no czmq.      */
 #include "tpc_curve.h"
 #include "tpc_error.h"
+#include "tpc_gid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,16 +47,7 @@ tpc_curve_key_valid (const char *z85)
 static bool
 s_name_valid (const char *name)
 {
-    size_t n = name ? strlen (name) : 0;
-    if (n == 0 || n >= TPC_CURVE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return name && tpc_name_valid (name, strlen (name), TPC_CURVE_NAME_MAX);
 }
 
 /*  Trim blanks at both ends of [*B, *E).                                */

@@ -21,6 +21,20 @@ tpc_coord_id_valid (const char *id)
     return 0;
 }
 
+bool
+tpc_name_valid (const char *name, size_t len, size_t max)
+{
+    if (!name || len == 0 || len >= max)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 int
 tpc_gid_format (const tpc_gid_t *gid, char *buf, size_t size)
 {

@@ -19,6 +19,7 @@
 #ifndef TPC_GID_H
 #define TPC_GID_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -34,6 +35,11 @@ typedef struct {
 
 /*  0 if ID is a valid coordinator id, else TPC_EINVAL.                    */
 int tpc_coord_id_valid (const char *id);
+
+/*  True if NAME[0..LEN) is a valid agent name: 1..MAX-1 bytes of
+ *  [A-Za-z0-9_-] (MAX is the caller's buffer size, NUL included).  One
+ *  rule for the log, the engine, CURVE key files and the agent socket.   */
+bool tpc_name_valid (const char *name, size_t len, size_t max);
 
 /*  Write the text of GID into BUF (TPC_GID_MAX bytes).  Returns 0 or
  *  TPC_EINVAL when the coordinator id is invalid or epoch/seq is 0.       */

@@ -493,18 +493,7 @@ s_answer_done (coord_engine_t *self, s_txn_t *t, tpc_outcome_t outcome,
 static bool
 s_name_valid (const char *name)
 {
-    if (!name)
-        return false;
-    size_t n = strlen (name);
-    if (n == 0 || n >= TPC_RECORD_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return name && tpc_name_valid (name, strlen (name), TPC_RECORD_NAME_MAX);
 }
 
 static bool

@@ -14,6 +14,7 @@
 
 #include "coord_zap.h"
 #include "tpc_error.h"
+#include "tpc_gid.h"
 
 #define S_NAME_MAX 64
 #define S_RID_MAX 255
@@ -39,15 +40,7 @@ s_free (void **item)
 static bool
 s_name_valid (const char *name, size_t n)
 {
-    if (n == 0 || n >= S_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return tpc_name_valid (name, n, S_NAME_MAX);
 }
 
 static void

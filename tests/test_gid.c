@@ -59,7 +59,21 @@ test_strerror (void)
     CU_ASSERT_STRING_EQUAL (tpc_strerror (-99999), "unknown error code");
 }
 
+static void
+test_name_valid (void)
+{
+    CU_ASSERT (tpc_name_valid ("db-1_A", 6, 64));
+    CU_ASSERT (tpc_name_valid ("db1!", 3, 64));     /* only LEN bytes */
+    CU_ASSERT_FALSE (tpc_name_valid ("db1!", 4, 64));
+    CU_ASSERT_FALSE (tpc_name_valid ("", 0, 64));
+    CU_ASSERT_FALSE (tpc_name_valid (NULL, 3, 64));
+    CU_ASSERT_FALSE (tpc_name_valid ("a b", 3, 64));
+    CU_ASSERT_FALSE (tpc_name_valid ("abcd", 4, 4)); /* no room for NUL */
+    CU_ASSERT (tpc_name_valid ("abc", 3, 4));
+}
+
 static const tpc_test_case_t s_cases[] = {
+    { "name_valid", test_name_valid },
     { "gid_round_trip", test_round_trip },
     { "gid_longest_fits", test_longest_fits },
     { "gid_bad_input", test_bad_input },
