@@ -260,7 +260,10 @@ static const s_field_t s_f_prepare[] = { F_GID, F_PROTOCOL, F_PARTS, F_PEERS };
 /*  seq, optional on the peer link: the asker's termination round, echoed
  *  in the reply, so a late reply from an earlier round is known stale    */
 #define F_ROUND { .name = "seq", .kind = S_U53, .off = M (seq) }
-static const s_field_t s_f_peer_ask[] = { F_GID, F_ROUND };
+/*  name, optional: on the peer link, the asking agent's name (checked
+ *  against its CURVE key; the only name a plain-text peer link has)      */
+#define F_FROM { .name = "name", .kind = S_STR, .off = M (name) }
+static const s_field_t s_f_peer_ask[] = { F_GID, F_ROUND, F_FROM };
 static const s_field_t s_f_state[] = {
     F_GID,
     { .name = "state", .kind = S_ENUM, .flags = S_REQ, .off = M (p3),
@@ -272,7 +275,7 @@ static const s_field_t s_f_known[] = {
     { .name = "state", .kind = S_ENUM, .flags = S_REQ, .off = M (p3),
       .en = &s_p3_enum, .allowed = S_ALL },
 };
-static const s_field_t s_f_decide[] = { F_GID, F_OUTCOME (S_FINAL) };
+static const s_field_t s_f_decide[] = { F_GID, F_OUTCOME (S_FINAL), F_FROM };
 static const s_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
 
 static const s_field_t s_f_resolve[] = {

@@ -77,15 +77,18 @@
  *
  *  THREE-PHASE COMMIT (coordinator, or an agent leading the termination
  *  protocol over the peer link, -> agent)
- *  precommit gid, seq?           record "pre-committed"; reply state
- *  getstate  gid, seq?           reply state
+ *  precommit gid, seq?, name?    record "pre-committed"; reply state
+ *  getstate  gid, seq?, name?    reply state.  name: on the peer link,
+ *                                the asking agent's (precommit, getstate,
+ *                                decide); with CURVE it must be its key's
+ *                                name, without it is the only name there is
  *  state     gid, state, seq?    "unknown" | "uncertain" | "precommitted" |
  *                                "committed" | "aborted" (agent -> asker);
  *                                seq echoes the request's (on the peer
  *                                link: the asker's termination round, so
  *                                a late reply of an earlier round is
  *                                known stale; 0 / absent = none)
- *  decide   gid, outcome         "committed" = COMMIT PREPARED, "aborted" =
+ *  decide   gid, outcome, name?  "committed" = COMMIT PREPARED, "aborted" =
  *                                ROLLBACK [PREPARED]; reply ack
  *  answer   gid, outcome         reply to query: committed | aborted |
  *                                in_progress (never presume abort for a gid
@@ -131,7 +134,7 @@
  *        getstate, state)               non-zero (0 = coordinator default)
  *      protocol                         has_protocol
  *      params, prepared, parts, peers   count non-zero
- *      peer, boot                       non-NULL
+ *      peer, boot, name (peer link)     non-NULL
  *      columns, rows, affected (worked) has_result
  *  Members a type does not use are ignored (e.g. stmt.on in "work").
  *
@@ -245,7 +248,8 @@ typedef struct {
     tpc_msg_type_t type;
     uint64_t rid;               /* client request id, echoed in the reply */
     char *gid;
-    char *name;                 /* hello */
+    char *name;                 /* hello; precommit, getstate, decide on
+                                   the peer link: the asking agent */
     char *peer;                 /* hello: the agent's peer endpoint, if any */
     char *boot;                 /* hello: the agent process's boot id, if
                                    any (16 hex digits) */

@@ -18,6 +18,7 @@
 #include "part_state.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
+#include "tpc_gid.h"
 #include "tpc_msg.h"
 
 #define S_MAX_FDS 256
@@ -88,16 +89,7 @@ s_now_ms (void)
 int
 part_agent_name_valid (const char *name)
 {
-    size_t n = name ? strlen (name) : 0;
-    if (n < 1 || n > 63)
-        return TPC_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-            return TPC_EINVAL;
-    }
-    return 0;
+    return name && tpc_name_valid (name, strlen (name), 64) ? 0 : TPC_EINVAL;
 }
 
 void
@@ -346,9 +338,10 @@ s_peer_setup (part_agent_t *self, s_peer_t *p, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         return -1;
     }
+    /* no routing id: the peer's ROUTER assigns one; this agent's name
+     * goes in each request, and with CURVE its key vouches for it */
     p->sock = zmq_socket (self->zctx, ZMQ_DEALER);
     if (!p->sock
-        || zmq_setsockopt (p->sock, ZMQ_ROUTING_ID, self->name, strlen (self->name))
         || zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof linger)
         || zmq_setsockopt (p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
         || zmq_setsockopt (p->sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
@@ -465,7 +458,8 @@ cleanup:
     return rc;
 }
 
-/*  io->peer_reply: MSG to the peer whose routing id is FROM (takes MSG). */
+/*  io->peer_reply: MSG on the connection the request came on, whose
+ *  routing id (the ROUTER's choice) is FROM (takes MSG).                 */
 static int
 s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
 {
@@ -490,10 +484,9 @@ s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
              || zmq_send (self->router, buf, len, ZMQ_DONTWAIT) < 0) {
         rc = TPC_ECONNECT;
         if (self->verbose)
-            fprintf (stderr, "tpc-participant: %s reply for %s to agent "
-                     "%.*s not sent: %s\n", tpc_msg_type_name (msg->type),
-                     msg->gid ? msg->gid : "-", (int) from_len,
-                     (const char *) from, zmq_strerror (errno));
+            fprintf (stderr, "tpc-participant: %s reply for %s to a peer "
+                     "not sent: %s\n", tpc_msg_type_name (msg->type),
+                     msg->gid ? msg->gid : "-", zmq_strerror (errno));
     }
     free (buf);
     tpc_msg_destroy (&msg);
@@ -529,7 +522,48 @@ s_drain (void *sock, zmq_msg_t *frame)
     }
 }
 
-/*  Requests from other agents on the ROUTER: [routing id][JSON].         */
+/*  Who sent MSG, a peer request that came with BODY: the name its CURVE
+ *  key gives (a name in MSG must be that one), or in plain text the name
+ *  MSG gives.  0 with it in NAME (SIZE bytes), or -1, logged.            */
+static int
+s_peer_sender (part_agent_t *self, zmq_msg_t *body, const tpc_msg_t *msg,
+               char *name, size_t size)
+{
+    const char *said = msg->name;
+    if (self->curve) {
+        /* the ZAP handler put "agent:<certificate name>" on it */
+        const char *user = zmq_msg_gets (body, "User-Id");
+        char key[TPC_CURVE_NAME_MAX] = "";
+        if (coord_role_parse (user, key, sizeof key) != COORD_ROLE_AGENT
+            || part_agent_name_valid (key) != 0) {
+            fprintf (stderr, "tpc-participant: peer link: a %s with the "
+                     "key of %s refused: not an agent's key\n",
+                     tpc_msg_type_name (msg->type), user ? user : "nobody");
+            return -1;
+        }
+        if (said && strcmp (said, key) != 0) {
+            fprintf (stderr, "tpc-participant: peer link: a %s that says it "
+                     "is agent %.63s but its key is agent %s refused: an "
+                     "agent speaks only for itself\n",
+                     tpc_msg_type_name (msg->type), said, key);
+            return -1;
+        }
+        snprintf (name, size, "%s", key);
+        return 0;
+    }
+    if (part_agent_name_valid (said) != 0) {
+        fprintf (stderr, "tpc-participant: peer link: a %s without a valid "
+                 "agent name (field \"name\") refused\n",
+                 tpc_msg_type_name (msg->type));
+        return -1;
+    }
+    snprintf (name, size, "%s", said);
+    return 0;
+}
+
+/*  Requests from other agents on the ROUTER: [routing id][JSON].  The
+ *  routing id is only the connection's (the ROUTER assigns them, no
+ *  handover): the reply goes back on it; who asks is s_peer_sender's.    */
 static void
 s_router_recv_all (part_agent_t *self)
 {
@@ -544,33 +578,15 @@ s_router_recv_all (part_agent_t *self)
         bool ok = zmq_msg_more (&id) && zmq_msg_recv (&body, self->router, 0) >= 0;
         bool multi = ok && zmq_msg_more (&body);
         char from[64] = "";
-        size_t idlen = zmq_msg_size (&id);
-        if (idlen < sizeof from)
-            memcpy (from, zmq_msg_data (&id), idlen);
         tpc_msg_t *msg = NULL;
         if (!ok || multi) {
             s_drain (self->router, &body);
             fprintf (stderr, "tpc-participant: peer link: a message that is "
                      "not one frame ignored\n");
         }
-        else if (idlen >= sizeof from || part_agent_name_valid (from) != 0)
-            fprintf (stderr, "tpc-participant: peer link: a request from a "
-                     "peer whose routing id is no agent name ignored\n");
-        else if (self->curve) {
-            /* the ZAP handler put "agent:<certificate name>" on it */
-            const char *user = zmq_msg_gets (&body, "User-Id");
-            char cert_name[TPC_CURVE_NAME_MAX];
-            if (coord_role_parse (user, cert_name, sizeof cert_name)
-                != COORD_ROLE_AGENT || strcmp (cert_name, from) != 0)
-                fprintf (stderr, "tpc-participant: peer link: a request "
-                         "from routing id %s with the key of %s ignored: "
-                         "an agent speaks only for itself\n", from,
-                         *cert_name ? cert_name : "nobody");
-            else
-                msg = s_peer_decode (&body, from);
-        }
-        else
-            msg = s_peer_decode (&body, from);
+        else if ((msg = s_peer_decode (&body, "a peer"))
+                 && s_peer_sender (self, &body, msg, from, sizeof from) != 0)
+            tpc_msg_destroy (&msg);
         if (msg && msg->type != TPC_MSG_GETSTATE
             && msg->type != TPC_MSG_PRECOMMIT && msg->type != TPC_MSG_DECIDE) {
             fprintf (stderr, "tpc-participant: peer link: %s from agent %s "
@@ -580,8 +596,9 @@ s_router_recv_all (part_agent_t *self)
         }
         if (msg) {
             self->now = s_now_ms ();
-            part_engine_on_peer_request (self->engine, from, idlen, &msg,
-                                         self->now);
+            part_engine_on_peer_request (self->engine, from,
+                                         zmq_msg_data (&id),
+                                         zmq_msg_size (&id), &msg, self->now);
         }
         tpc_msg_destroy (&msg);
         zmq_msg_close (&body);
@@ -1034,14 +1051,15 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
             return -1;
         }
     }
-    int linger = 0, hwm = 100000, on = 1;
+    int linger = 0, hwm = 100000, on = 1, off = 0;
     int64_t maxmsg = TPC_MSG_MAX_SIZE_DEFAULT;  /* larger: never read in */
     self->router = zmq_socket (self->zctx, ZMQ_ROUTER);
     if (!self->router
         || zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger)
         || zmq_setsockopt (self->router, ZMQ_SNDHWM, &hwm, sizeof hwm)
         || zmq_setsockopt (self->router, ZMQ_RCVHWM, &hwm, sizeof hwm)
-        || zmq_setsockopt (self->router, ZMQ_ROUTER_HANDOVER, &on, sizeof on)
+        /* no handover: a peer cannot take another's connection over */
+        || zmq_setsockopt (self->router, ZMQ_ROUTER_HANDOVER, &off, sizeof off)
         || zmq_setsockopt (self->router, ZMQ_ROUTER_MANDATORY, &on, sizeof on)
         || zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)
         || (self->curve && tpc_curve_server_setup (self->router, &self->cert,

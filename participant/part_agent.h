@@ -29,10 +29,15 @@
  *  - Peer link: a ROUTER bound at config->peer_bind takes getstate,
  *    precommit and decide from other agents (one frame of JSON after the
  *    routing id, decoded with the default limits; anything else is logged
- *    and dropped) into part_engine_on_peer_request, FROM = the sender's
- *    routing id, which is its agent name; io->peer_reply answers on it.
- *    io->peer_send reaches agent NAME at ENDPOINT through a DEALER (routing
- *    id = this agent's name) made on first use and cached (up to
+ *    and dropped) into part_engine_on_peer_request.  The ROUTER assigns
+ *    routing ids (no handover: no peer can take over another's
+ *    connection); FROM is that of the connection the request came on and
+ *    io->peer_reply answers on it.  The sender's name is its CURVE key's
+ *    (a request whose "name" field says otherwise is refused, logged
+ *    naming both), or in plain text the request's "name" field (required).
+ *    io->peer_send reaches agent NAME at ENDPOINT through a DEALER (no
+ *    routing id; the engine names itself in each request) made on first
+ *    use and cached (up to
  *    PART_AGENT_PEERS_MAX, least recently used closed first; a new
  *    endpoint for a name replaces its socket); what comes back on it
  *    (state, ack) goes to part_engine_on_peer_reply (NAME).

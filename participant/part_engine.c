@@ -1290,6 +1290,8 @@ s_peer_send (part_engine_t *self, s_p3_t *p3, size_t i, tpc_msg_type_t type,
     if (!self->io.peer_send || !*p3->peers[i])
         return TPC_ECONNECT;
     tpc_msg_t *msg = s_msg (type, p3->gid, NULL);
+    if (msg && tpc_msg_set_str (&msg->name, self->name) != 0)
+        tpc_msg_destroy (&msg);         /* the asker names itself */
     if (!msg)
         return TPC_ENOMEM;
     msg->outcome = outcome;
@@ -1308,14 +1310,12 @@ s_p3_is_self (part_engine_t *self, const s_p3_t *p3, size_t i)
     return strcmp (p3->parts[i], self->name) == 0;
 }
 
-/*  Is FROM (a peer request's routing id: the sender's agent name) one of
- *  P3's participants?                                                    */
+/*  Is NAME (a peer request's sender) one of P3's participants?          */
 static bool
-s_p3_member (const s_p3_t *p3, const void *from, size_t from_len)
+s_p3_member (const s_p3_t *p3, const char *name)
 {
-    for (size_t i = 0; i < p3->nparts; i++)
-        if (strlen (p3->parts[i]) == from_len
-            && memcmp (p3->parts[i], from, from_len) == 0)
+    for (size_t i = 0; name && i < p3->nparts; i++)
+        if (strcmp (p3->parts[i], name) == 0)
             return true;
     return false;
 }
@@ -1517,8 +1517,9 @@ s_p3_precommit (part_engine_t *self, const char *gid, bool from_coord,
 }
 
 void
-part_engine_on_peer_request (part_engine_t *self, const void *from,
-                             size_t from_len, tpc_msg_t **msg_p, uint64_t now)
+part_engine_on_peer_request (part_engine_t *self, const char *name,
+                             const void *from, size_t from_len,
+                             tpc_msg_t **msg_p, uint64_t now)
 {
     tpc_msg_t *msg = *msg_p;
     *msg_p = NULL;
@@ -1536,13 +1537,13 @@ part_engine_on_peer_request (part_engine_t *self, const void *from,
     char gid[TPC_GID_MAX];
     snprintf (gid, sizeof gid, "%s", msg->gid);
     s_p3_t *p3 = s_p3_lookup (self, gid);
-    if (p3 && !s_p3_member (p3, from, from_len)) {
+    if (p3 && !s_p3_member (p3, name)) {
         /* only the gid's own participants take part in its termination:
          * anyone else's getstate would harden this agent, its decide
          * settle the gid */
-        s_log (self, 0, "%s: %s from '%.*s', not a participant of it: "
+        s_log (self, 0, "%s: %s from '%.63s', not a participant of it: "
                "ignored", gid, tpc_msg_type_name (msg->type),
-               (int) (from_len < 64 ? from_len : 64), (const char *) from);
+               name ? name : "?");
         tpc_msg_destroy (&msg);
         return;
     }

@@ -111,14 +111,17 @@ void part_engine_start (part_engine_t *self, uint64_t now);
 void part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p,
                              uint64_t now);
 
-/*  A getstate / precommit / decide from another agent (peer link); the
- *  engine takes it and replies with io->peer_reply and FROM.  FROM is the
- *  sender's agent name (its ROUTER routing id, which the shell holds to
- *  its CURVE certificate): a request about a 3PC gid from an agent that is
- *  not one of its participants is ignored.                               */
-void part_engine_on_peer_request (part_engine_t *self, const void *from,
-                                  size_t from_len, tpc_msg_t **msg_p,
-                                  uint64_t now);
+/*  A getstate / precommit / decide from agent NAME (peer link); the
+ *  engine takes it and replies with io->peer_reply and FROM, the opaque
+ *  token of the connection it came on (FROM_LEN bytes: the ROUTER's
+ *  routing id, which the ROUTER assigned).  NAME is the one the shell
+ *  vouches for (its CURVE key's, or the request's name field in plain
+ *  text): a request about a 3PC gid from an agent that is not one of its
+ *  participants is ignored.  The engine's own peer requests carry its
+ *  name.                                                                 */
+void part_engine_on_peer_request (part_engine_t *self, const char *name,
+                                  const void *from, size_t from_len,
+                                  tpc_msg_t **msg_p, uint64_t now);
 
 /*  A reply (state) from peer agent NAME; the engine takes it.            */
 void part_engine_on_peer_reply (part_engine_t *self, const char *name,

@@ -1224,6 +1224,126 @@ test_agent_dead_link_reconnects (void)
     CU_ASSERT_EQUAL (s_wait_agents (W.cep), 0);
 }
 
+/* ------------------------------------------------ peer link takeover */
+
+/*  A DEALER to the peer link at EP of the agent whose public key is SRV,
+ *  with agent KEY's key pair and routing id ID (NULL: none, the ROUTER
+ *  assigns one); it never reconnects, so a cut link stays cut.  With MON
+ *  (an inproc endpoint), its successful handshakes are reported there. */
+static void *
+s_peer_dealer (void *ctx, const char *ep, const char *id, const char *key,
+               const char *srv_name, const char *mon)
+{
+    tpc_curve_cert_t cert, srv;
+    char err[256];
+    void *sock = zmq_socket (ctx, ZMQ_DEALER);
+    int linger = 0, never = -1, sndtimeo = 5000;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (sock);
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (sock, ZMQ_RECONNECT_IVL, &never, sizeof never);
+    zmq_setsockopt (sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
+    if (id)
+        zmq_setsockopt (sock, ZMQ_ROUTING_ID, id, strlen (id));
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (s_sec (key), true, &cert,
+                                                err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (s_pub (srv_name), false,
+                                                &srv, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_client_setup (sock, &cert,
+                                                   srv.public_key), 0);
+    if (mon)
+        CU_ASSERT_EQUAL_FATAL (zmq_socket_monitor (sock, mon,
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED), 0);
+    CU_ASSERT_EQUAL_FATAL (zmq_connect (sock, ep), 0);
+    return sock;
+}
+
+/*  Send a getstate of tpc_pz_1_1 with round SEQ (and NAME, if any) on
+ *  SOCK; true if a state reply of that round arrives within WAIT_MS.     */
+static bool
+s_peer_ask (void *sock, const char *name, int seq, int wait_ms)
+{
+    char req[160], want[32], buf[512];
+    if (name)
+        snprintf (req, sizeof req, "{\"v\":1,\"type\":\"getstate\",\"gid\":"
+                  "\"tpc_pz_1_1\",\"seq\":%d,\"name\":\"%s\"}", seq, name);
+    else
+        snprintf (req, sizeof req, "{\"v\":1,\"type\":\"getstate\",\"gid\":"
+                  "\"tpc_pz_1_1\",\"seq\":%d}", seq);
+    snprintf (want, sizeof want, "\"seq\":%d", seq);
+    if (zmq_send (sock, req, strlen (req), 0) < 0)
+        return false;
+    zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+    while (wait_ms >= 0 && zmq_poll (&it, 1, wait_ms) == 1) {
+        int n = zmq_recv (sock, buf, sizeof buf - 1, 0);
+        if (n < 0)
+            return false;
+        buf[n < (int) sizeof buf ? n : (int) sizeof buf - 1] = '\0';
+        if (strstr (buf, "\"type\":\"state\"") && strstr (buf, want))
+            return true;
+    }
+    return false;
+}
+
+/*  Issue 12 item 2, the agents' own peer link (3PC termination): a peer
+ *  holding db2's key connects to agent db7's peer socket with routing id
+ *  "db1" while db1 is connected, and asks as db1.  db1 loses nothing: its
+ *  next request is answered on its own connection, and the impostor hears
+ *  nothing.  A request naming db1 with db2's key is refused, the warning
+ *  naming both.                                                          */
+static void
+test_agent_peer_takeover_refused (void)
+{
+    char priv[700], err[256], bin[600], log[700], file[700], pep[64];
+    char peers[700];
+    snprintf (priv, sizeof priv, "%s/private", W.keys);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_keygen (priv, "db7", NULL, err,
+                                             sizeof err), 0);
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/agent-db7-peer.log", W.dir);
+    snprintf (file, sizeof file, "%s/db1.conninfo", W.dir);
+    snprintf (pep, sizeof pep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    snprintf (peers, sizeof peers, "%s/agents", W.keys);
+    char *argv[] = { bin, "--name", "db7", "--coordinator", W.aep,
+                     "--pg-file", file, "--curve-secret",
+                     (char *) s_sec ("db7"), "--coordinator-public",
+                     (char *) s_pub ("coordinator"), "--peer-bind", pep,
+                     "--peer-keys", peers, "--heartbeat", "200", NULL };
+    tpc_proc_t p;
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);
+    void *ctx = zmq_ctx_new ();
+    /* db1 as agents were: routing id its name, its key's name */
+    void *real = s_peer_dealer (ctx, pep, "db1", "db1", "db7", NULL);
+    CU_ASSERT (s_peer_ask (real, NULL, 1, 10000));
+    /* the impostor: db2's key, routing id "db1" */
+    void *evil = s_peer_dealer (ctx, pep, "db1", "db2", "db7",
+                                "inproc://evil-mon");
+    void *mon = zmq_socket (ctx, ZMQ_PAIR);
+    CU_ASSERT_EQUAL_FATAL (zmq_connect (mon, "inproc://evil-mon"), 0);
+    CU_ASSERT_FALSE (s_peer_ask (evil, "db1", 2, 0));
+    zmq_pollitem_t mi = { .socket = mon, .events = ZMQ_POLLIN };
+    CU_ASSERT_EQUAL (zmq_poll (&mi, 1, 10000), 1);  /* handshake done */
+    /* db1's next request is answered on db1's connection */
+    CU_ASSERT (s_peer_ask (real, NULL, 3, 5000));
+    zmq_pollitem_t ei = { .socket = evil, .events = ZMQ_POLLIN };
+    CU_ASSERT_EQUAL (zmq_poll (&ei, 1, 0), 0);
+    /* a request naming db1 under db2's key: refused, both named */
+    long off = tpc_proc_log_size (&p);
+    void *evil2 = s_peer_dealer (ctx, pep, NULL, "db2", "db7", NULL);
+    CU_ASSERT_FALSE (s_peer_ask (evil2, "db1", 4, 0));
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "says it is agent db1 but its "
+                                        "key is agent db2", off, 10000), 0);
+    zmq_pollitem_t e2 = { .socket = evil2, .events = ZMQ_POLLIN };
+    CU_ASSERT_EQUAL (zmq_poll (&e2, 1, 0), 0);
+    CU_ASSERT (s_peer_ask (real, "db1", 5, 5000));
+    zmq_close (evil2);
+    zmq_close (mon);
+    zmq_close (evil);
+    zmq_close (real);
+    zmq_ctx_term (ctx);
+    tpc_proc_kill (&p, SIGTERM, 5000);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "curve_matrix", test_curve_matrix },
     { "client_key_cannot_resolve", test_client_key_cannot_resolve },
@@ -1238,6 +1358,7 @@ static const tpc_test_case_t s_cases[] = {
     { "connection_lost_is_not_eauth", test_connection_lost_is_not_eauth },
     { "agent_takeover_refused", test_agent_takeover_refused },
     { "agent_dead_link_reconnects", test_agent_dead_link_reconnects },
+    { "agent_peer_takeover_refused", test_agent_peer_takeover_refused },
     { NULL, NULL }
 };
 

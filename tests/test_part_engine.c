@@ -1400,7 +1400,8 @@ s_peer_ask (s_fx_t *fx, const char *name, tpc_msg_type_t type, const char *gid,
     CU_ASSERT_PTR_NOT_NULL_FATAL (m);
     tpc_msg_set_str (&m->gid, gid);
     m->outcome = outcome;
-    part_engine_on_peer_request (fx->eng, name, strlen (name), &m, fx->now);
+    part_engine_on_peer_request (fx->eng, name, name, strlen (name), &m,
+                                 fx->now);
     CU_ASSERT_PTR_NULL (m);
 }
 
@@ -2396,8 +2397,9 @@ s_net_pump (s_net_t *net)
             else if (w.reply)
                 part_engine_on_peer_reply (to->eng, w.from, &w.msg, net->now);
             else
-                part_engine_on_peer_request (to->eng, w.from, strlen (w.from),
-                                             &w.msg, net->now);
+                part_engine_on_peer_request (to->eng, w.from, w.from,
+                                             strlen (w.from), &w.msg,
+                                             net->now);
             did = true;
         }
         if (!did)

@@ -56,9 +56,9 @@
  *
  *  THREE-PHASE COMMIT (cfg.p3)
  *    peer link    io->peer_send puts a request on the wire to the named
- *                 agent; it arrives as part_engine_on_peer_request with
- *                 the sender's name as the FROM token (a ROUTER routing
- *                 id); io->peer_reply routes by that token and arrives as
+ *                 agent; it arrives as part_engine_on_peer_request from
+ *                 the sender's name, which is also the FROM token (a
+ *                 ROUTER routing id in the daemon); io->peer_reply routes by that token and arrives as
  *                 part_engine_on_peer_reply (sender's name).  Messages to
  *                 an agent that crashed since they left are lost.  No
  *                 loss, delays within [0, delay_max] (< p3_collect_ms / 2):
@@ -1562,7 +1562,7 @@ s_on_msg (sim_world_t *w, s_ev_t *ev)
         break;
     case TO_PEER_REQ: {
         const char *from = w->agents[ev->arg].name;
-        part_engine_on_peer_request (w->agents[ev->node].eng, from,
+        part_engine_on_peer_request (w->agents[ev->node].eng, from, from,
                                      strlen (from), &msg, w->now);
         break;
     }
