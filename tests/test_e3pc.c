@@ -511,7 +511,7 @@ test_agent_state_log_fails (void)
 
 /* ------------------------------------------------------ peer link CURVE */
 
-/*  A DEALER in CTX with routing id ID, a CURVE client with the key pair
+/*  A DEALER in CTX with routing id ID (NULL: none), a CURVE client with the key pair
  *  in SECRET (NULL = plain text) towards SERVER_PUBLIC, connected to EP.  */
 static void *
 s_dealer (void *ctx, const char *id, const char *secret,
@@ -520,7 +520,8 @@ s_dealer (void *ctx, const char *id, const char *secret,
     void *sock = zmq_socket (ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt (sock, ZMQ_ROUTING_ID, id, strlen (id));
+    if (id)
+        zmq_setsockopt (sock, ZMQ_ROUTING_ID, id, strlen (id));
     if (secret) {
         tpc_curve_cert_t cert;
         char err[256];
@@ -534,15 +535,18 @@ s_dealer (void *ctx, const char *id, const char *secret,
     return sock;
 }
 
-/*  Send getstate(GID) on SOCK and wait up to WAIT_MS for the reply's
- *  state; -1 when no (decodable state) reply came.                      */
+/*  Send getstate(GID) as agent NAME (NULL: no name field) on SOCK and
+ *  wait up to WAIT_MS for the reply's state; -1 when no (decodable state)
+ *  reply came.                                                           */
 static int
-s_getstate (void *sock, const char *gid, int wait_ms)
+s_getstate (void *sock, const char *name, const char *gid, int wait_ms)
 {
     tpc_msg_t *m = tpc_msg_new (TPC_MSG_GETSTATE);
     char *buf = NULL;
     size_t len = 0;
     tpc_msg_set_str (&m->gid, gid);
+    if (name)
+        tpc_msg_set_str (&m->name, name);
     tpc_msg_encode (m, &buf, &len);
     tpc_msg_destroy (&m);
     zmq_send (sock, buf, len, ZMQ_DONTWAIT);
@@ -626,8 +630,9 @@ test_peer_link_curve (void)
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&agent, "ready", 0, 10000), 0);
     CU_ASSERT (tpc_harness_file_has (log, "1 gid(s) restored, 1 of them undecided"));
 
-    /* the agent's DEALER: getstate from routing id m1, over CURVE with
-     * m2's server key found by name in --peer-keys                       */
+    /* the agent's DEALER: getstate naming m1 (its routing id is the
+     * ROUTER's choice), over CURVE with m2's server key found by name in
+     * --peer-keys                                                        */
     zmq_pollitem_t it = { .socket = m2, .events = ZMQ_POLLIN };
     bool asked = false;
     int64_t end = tpc_harness_now_ms () + P3_TIMEOUT_MS + 5000;
@@ -641,8 +646,8 @@ test_peer_link_curve (void)
         if (idn > 0 && n > 0
             && tpc_msg_decode (body, (size_t) n, NULL, &m, NULL, 0) == 0) {
             id[idn] = '\0';
-            asked = m->type == TPC_MSG_GETSTATE && !strcmp (id, "m1")
-                    && !strcmp (m->gid, gid);
+            asked = m->type == TPC_MSG_GETSTATE && m->name
+                    && !strcmp (m->name, "m1") && !strcmp (m->gid, gid);
         }
         tpc_msg_destroy (&m);
     }
@@ -652,18 +657,20 @@ test_peer_link_curve (void)
     char m1pub[TPC_CURVE_KEY_Z85];
     snprintf (m1pub, sizeof m1pub, "%s", pub[0]);
     snprintf (path, sizeof path, "%s/m2.key_secret", keys);
-    void *ok = s_dealer (ctx, "m2", path, m1pub, m1_ep);
-    CU_ASSERT_EQUAL (s_getstate (ok, "tpc_curvetest_1_99", 5000), TPC_P3_UNKNOWN);
-    int st = s_getstate (ok, gid, 2000);
+    void *ok = s_dealer (ctx, NULL, path, m1pub, m1_ep);
+    CU_ASSERT_EQUAL (s_getstate (ok, "m2", "tpc_curvetest_1_99", 5000),
+                     TPC_P3_UNKNOWN);
+    int st = s_getstate (ok, NULL, gid, 2000);      /* the key names it */
     CU_ASSERT (st == TPC_P3_UNCERTAIN || st == TPC_P3_ABORTED);
-    void *spoof = s_dealer (ctx, "m3", path, m1pub, m1_ep);   /* m2's key */
-    CU_ASSERT_EQUAL (s_getstate (spoof, gid, 1000), -1);
-    CU_ASSERT (tpc_harness_file_has (log, "an agent speaks only for itself"));
+    void *spoof = s_dealer (ctx, NULL, path, m1pub, m1_ep);   /* m2's key */
+    CU_ASSERT_EQUAL (s_getstate (spoof, "m3", gid, 1000), -1);
+    CU_ASSERT (tpc_harness_file_has (log, "says it is agent m3 but its key "
+                                     "is agent m2"));
     snprintf (path, sizeof path, "%s/m3.key_secret", keys);
-    void *stranger = s_dealer (ctx, "m3", path, m1pub, m1_ep);
-    CU_ASSERT_EQUAL (s_getstate (stranger, gid, 1000), -1);
-    void *plain = s_dealer (ctx, "m2", NULL, NULL, m1_ep);
-    CU_ASSERT_EQUAL (s_getstate (plain, gid, 1000), -1);
+    void *stranger = s_dealer (ctx, NULL, path, m1pub, m1_ep);
+    CU_ASSERT_EQUAL (s_getstate (stranger, "m3", gid, 1000), -1);
+    void *plain = s_dealer (ctx, NULL, NULL, NULL, m1_ep);
+    CU_ASSERT_EQUAL (s_getstate (plain, "m2", gid, 1000), -1);
     CU_ASSERT (s_proc_alive (&agent));
 
     int status = tpc_proc_kill (&agent, SIGTERM, 5000);

@@ -170,6 +170,8 @@ s_make (tpc_msg_type_t type, bool full)
     case TPC_MSG_PRECOMMIT: case TPC_MSG_GETSTATE:
         s_ok (tpc_msg_set_str (&m->gid, G2));
         m->seq = full ? 3 : 0;
+        if (full)                       /* the asking agent (peer link) */
+            s_ok (tpc_msg_set_str (&m->name, "bank_a"));
         break;
     case TPC_MSG_PREPARE:
         s_ok (tpc_msg_set_str (&m->gid, G2));
@@ -199,6 +201,8 @@ s_make (tpc_msg_type_t type, bool full)
     case TPC_MSG_DECIDE:
         s_ok (tpc_msg_set_str (&m->gid, G1));
         m->outcome = full ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_COMMITTED;
+        if (full)
+            s_ok (tpc_msg_set_str (&m->name, "bank_a"));
         break;
     case TPC_MSG_ANSWER:
         s_ok (tpc_msg_set_str (&m->gid, G1));
