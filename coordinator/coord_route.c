@@ -1,9 +1,11 @@
 /*  coord_route: agent names and their connections (see coord_route.h).
  *
- *  Two tables: name -> the routing id of its current connection, and
- *  (plain text only) a connection's routing id, in hex -> the name its
- *  first hello gave it.  A connection replaced by a newer one loses its
- *  plain-text name, so the table holds one connection per agent.
+ *  Two tables: name -> its current connection (routing id), the last
+ *  S_RETIRED connections it replaced and the boot ids of its earlier
+ *  incarnations; and (plain text only) a connection's routing id, in hex
+ *  -> the name its first hello gave it.  A connection replaced by a newer
+ *  one loses its plain-text name, so the table holds one connection per
+ *  agent.
  */
 #include "coord_route.h"
 
@@ -18,15 +20,30 @@
 
 #define S_NAME_MAX 64
 #define S_RID_MAX 255
+#define S_BOOT_MAX 33           /* hello.boot: up to 32 hex digits */
+#define S_RETIRED 32            /* replaced connections kept per name: an
+                                   agent relinks once per dead link (5
+                                   heartbeats, >= 1 s), so a stall of some
+                                   30 s is covered */
+#define S_PAST 4                /* earlier boot ids kept per name */
 
 typedef struct {
     size_t len;
     unsigned char id[S_RID_MAX];
 } s_rid_t;
 
+typedef struct {
+    s_rid_t cur;                /* the current connection */
+    s_rid_t retired[S_RETIRED]; /* connections it replaced (ring) */
+    size_t nretired;
+    char boot[S_BOOT_MAX];      /* boot id of its hellos, "" = none yet */
+    char past[S_PAST][S_BOOT_MAX];  /* boot ids it replaced (ring) */
+    size_t npast;
+} s_agent_t;
+
 struct coord_route {
     bool curve;
-    zhashx_t *conn;             /* name -> s_rid_t * */
+    zhashx_t *conn;             /* name -> s_agent_t * */
     zhashx_t *named;            /* plain: hex(rid) -> name (char *) */
 };
 
@@ -82,35 +99,76 @@ coord_route_destroy (coord_route_t **self_p)
     *self_p = NULL;
 }
 
-/*  NAME's connection is now RID (LEN bytes); the plain-text name of the
- *  connection it replaces goes.  0 or TPC_ENOMEM.                        */
-static int
-s_map (coord_route_t *self, const char *name, const void *rid, size_t len)
+static bool
+s_rid_is (const s_rid_t *r, const void *rid, size_t len)
 {
-    s_rid_t *old = zhashx_lookup (self->conn, name);
-    if (old && old->len == len && !memcmp (old->id, rid, len))
-        return 0;
-    if (old && !self->curve) {
-        char hex[2 * S_RID_MAX + 1];
-        s_hex (old->id, old->len, hex);
-        zhashx_delete (self->named, hex);
+    return r->len == len && !memcmp (r->id, rid, len);
+}
+
+/*  Is a hello on RID (LEN bytes) with boot id BOOT (NULL: none) a late
+ *  one for agent A: on a connection A's name has left for a newer one, or
+ *  from an incarnation a newer boot id replaced?  A routing id the peer
+ *  chose (not starting with a zero byte) may come back on a new
+ *  connection, so only those the ROUTER assigned (never reused) retire.  */
+static bool
+s_late (const s_agent_t *a, const void *rid, size_t len, const char *boot)
+{
+    if (!a)
+        return false;
+    size_t n = a->nretired < S_RETIRED ? a->nretired : S_RETIRED;
+    for (size_t i = 0; i < n; i++)
+        if (s_rid_is (&a->retired[i], rid, len))
+            return true;
+    n = a->npast < S_PAST ? a->npast : S_PAST;
+    for (size_t i = 0; boot && i < n; i++)
+        if (!strcmp (a->past[i], boot))
+            return true;
+    return false;
+}
+
+/*  NAME's connection is now RID (LEN bytes) and, if BOOT (a hello's),
+ *  its boot id is BOOT; the connection it replaces retires and loses its
+ *  plain-text name.  0 or TPC_ENOMEM.                                    */
+static int
+s_map (coord_route_t *self, const char *name, const void *rid, size_t len,
+       const char *boot)
+{
+    s_agent_t *a = zhashx_lookup (self->conn, name);
+    if (!a) {
+        a = calloc (1, sizeof *a);
+        if (!a)
+            return TPC_ENOMEM;
+        zhashx_update (self->conn, name, a);
     }
-    s_rid_t *r = calloc (1, sizeof *r);
-    if (!r)
-        return TPC_ENOMEM;
-    r->len = len;
-    memcpy (r->id, rid, len);
-    zhashx_update (self->conn, name, r);
+    else if (!s_rid_is (&a->cur, rid, len)) {
+        if (!self->curve) {
+            char hex[2 * S_RID_MAX + 1];
+            s_hex (a->cur.id, a->cur.len, hex);
+            zhashx_delete (self->named, hex);
+        }
+        if (a->cur.len > 0 && a->cur.id[0] == 0)
+            a->retired[a->nretired++ % S_RETIRED] = a->cur;
+    }
+    a->cur.len = len;
+    memcpy (a->cur.id, rid, len);
+    if (boot && *boot && strlen (boot) < S_BOOT_MAX
+        && strcmp (a->boot, boot)) {
+        if (a->boot[0])
+            memcpy (a->past[a->npast++ % S_PAST], a->boot, S_BOOT_MAX);
+        snprintf (a->boot, sizeof a->boot, "%s", boot);
+    }
     return 0;
 }
 
 int
 coord_route_from (coord_route_t *self, const void *rid, size_t len,
-                  const char *user, const char *hello_name, char *name,
-                  size_t size, char *why, size_t whylen)
+                  const char *user, const char *hello_name,
+                  const char *hello_boot, char *name, size_t size,
+                  char *why, size_t whylen)
 {
     char own[S_NAME_MAX] = "";
     char hex[2 * S_RID_MAX + 1];
+    bool bind = false;
     int rc = 0;
     *why = '\0';
     if (!rid || len == 0 || len > S_RID_MAX) {
@@ -145,12 +203,7 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
             snprintf (own, sizeof own, "%s", bound);
         else if (hello_name && s_name_valid (hello_name, strlen (hello_name))) {
             snprintf (own, sizeof own, "%s", hello_name);
-            char *copy = strdup (own);
-            if (!copy) {
-                rc = TPC_ENOMEM;
-                goto cleanup;
-            }
-            zhashx_update (self->named, hex, copy);
+            bind = true;
         }
         else {
             snprintf (why, whylen, "a connection that has not said hello "
@@ -159,8 +212,23 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
             goto cleanup;
         }
     }
+    if (hello_name
+        && s_late (zhashx_lookup (self->conn, own), rid, len, hello_boot)) {
+        snprintf (why, whylen, "late hello of agent '%s' on a connection "
+                  "or from an incarnation it has replaced", own);
+        rc = TPC_ESTATE;
+        goto cleanup;
+    }
+    if (bind) {
+        char *copy = strdup (own);
+        if (!copy) {
+            rc = TPC_ENOMEM;
+            goto cleanup;
+        }
+        zhashx_update (self->named, hex, copy);
+    }
     if (hello_name || !zhashx_lookup (self->conn, own))
-        rc = s_map (self, own, rid, len);
+        rc = s_map (self, own, rid, len, hello_name ? hello_boot : NULL);
 cleanup:
     if (rc == TPC_ENOMEM)
         snprintf (why, whylen, "out of memory");
@@ -174,7 +242,7 @@ cleanup:
 const void *
 coord_route_to (coord_route_t *self, const char *name, size_t *len)
 {
-    s_rid_t *r = name ? zhashx_lookup (self->conn, name) : NULL;
-    *len = r ? r->len : 0;
-    return r ? r->id : NULL;
+    s_agent_t *a = name ? zhashx_lookup (self->conn, name) : NULL;
+    *len = a ? a->cur.len : 0;
+    return a ? a->cur.id : NULL;
 }

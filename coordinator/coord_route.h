@@ -12,6 +12,11 @@
  *              it came on (a reconnected agent replaces its stale
  *              connection); any other message maps it only when the name
  *              has no connection yet (a first message after a restart).
+ *              A late hello never moves it back: one on a connection the
+ *              name has left (its last 32 the ROUTER assigned: an agent
+ *              closes a link before it opens the next), or with a boot id
+ *              a newer one replaced (a restarted agent's old process), is
+ *              refused (TPC_ESTATE) and must not be answered.
  *    plain     (no keys: tests, --insecure-plaintext) a connection whose
  *              routing id was chosen by the peer and is a valid agent name
  *              speaks as that name (scripted test agents); an assigned one
@@ -34,14 +39,16 @@ coord_route_t *coord_route_new (bool curve);
 void coord_route_destroy (coord_route_t **self_p);
 
 /*  A message came on connection RID (LEN bytes) with ZAP user id USER
- *  (NULL without CURVE); HELLO_NAME is the name a hello gives (NULL for
- *  any other message).  0 with the agent's name in NAME (SIZE bytes), the
- *  table updated; TPC_EPERM (a key that is not this agent's), TPC_EINVAL
- *  (no name known for this connection) or TPC_ENOMEM, with a sentence in
- *  WHY; then nothing changed.                                            */
+ *  (NULL without CURVE); HELLO_NAME and HELLO_BOOT are the name and boot
+ *  id (NULL if none) a hello gives (both NULL for any other message).  0
+ *  with the agent's name in NAME (SIZE bytes), the table updated;
+ *  TPC_EPERM (a key that is not this agent's), TPC_EINVAL (no name known
+ *  for this connection), TPC_ESTATE (a late hello: see above) or
+ *  TPC_ENOMEM, with a sentence in WHY; then nothing changed.             */
 int coord_route_from (coord_route_t *self, const void *rid, size_t len,
-                      const char *user, const char *hello_name, char *name,
-                      size_t size, char *why, size_t whylen);
+                      const char *user, const char *hello_name,
+                      const char *hello_boot, char *name, size_t size,
+                      char *why, size_t whylen);
 
 /*  The routing id of agent NAME's current connection (*LEN bytes,
  *  borrowed until the next call), or NULL if it has none.                */

@@ -726,14 +726,18 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                                &self->limits, &msg, err, sizeof err)
              : TPC_EPROTO;
     /* who speaks: the key's agent (CURVE), never a routing id the peer
-     * chose; only a hello moves the agent's name to this connection */
+     * chose; only a hello moves the agent's name to this connection, and
+     * a late one (replaced connection or incarnation) is not answered */
     const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
+    bool hello = msg && msg->type == TPC_MSG_HELLO;
     int who = coord_route_from (self->route, zmq_msg_data (id),
                                 zmq_msg_size (id), user,
-                                msg && msg->type == TPC_MSG_HELLO
-                                ? msg->name : NULL,
+                                hello ? msg->name : NULL,
+                                hello ? msg->boot : NULL,
                                 name, sizeof name, why, sizeof why);
-    if (who == TPC_EPERM)
+    if (who == TPC_ESTATE)
+        s_say (self, 0, "ignored: %s", why);
+    else if (who == TPC_EPERM)
         s_say (self, 1, "agent message dropped: %s", why);
     else if (who)
         s_say (self, 1, "message from an agent without a valid routing id "

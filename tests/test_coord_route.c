@@ -17,8 +17,8 @@ s_from (coord_route_t *r, const char *rid, size_t len, const char *user,
         const char *hello, char *name)
 {
     char why[256];
-    int rc = coord_route_from (r, rid, len, user, hello, name, 64, why,
-                               sizeof why);
+    int rc = coord_route_from (r, rid, len, user, hello, NULL, name, 64,
+                               why, sizeof why);
     CU_ASSERT (rc == 0 ? !*why : *why != '\0');
     return rc;
 }
@@ -79,6 +79,74 @@ test_curve_reconnect_replaces (void)
     coord_route_destroy (&r);
 }
 
+/*  A coordinator stalled while an agent gave up on connection R1 and
+ *  opened R2: R1's queued hellos are read after R2's.  They must not move
+ *  the route back to the dead R1 (sends there fail); a fresh R3 does.    */
+static void
+test_late_hello_retired (void)
+{
+    for (int curve = 1; curve >= 0; curve--) {
+        coord_route_t *r = coord_route_new (curve);
+        const char *user = curve ? "agent:db1" : NULL;
+        char name[64];
+        CU_ASSERT_EQUAL (s_from (r, R1, 5, user, "db1", name), 0);
+        CU_ASSERT_EQUAL (s_from (r, R2, 5, user, "db1", name), 0);
+        CU_ASSERT (s_to_is (r, "db1", R2, 5));
+        /* R1's leftover hellos: refused (not answered), route stays R2 */
+        for (int i = 0; i < 3; i++) {
+            CU_ASSERT_EQUAL (s_from (r, R1, 5, user, "db1", name),
+                             TPC_ESTATE);
+            CU_ASSERT (s_to_is (r, "db1", R2, 5));
+        }
+        /* a fresh connection moves it; R2 is retired in turn */
+        CU_ASSERT_EQUAL (s_from (r, R3, 5, user, "db1", name), 0);
+        CU_ASSERT_STRING_EQUAL (name, "db1");
+        CU_ASSERT (s_to_is (r, "db1", R3, 5));
+        CU_ASSERT_EQUAL (s_from (r, R2, 5, user, "db1", name), TPC_ESTATE);
+        CU_ASSERT_EQUAL (s_from (r, R1, 5, user, "db1", name), TPC_ESTATE);
+        CU_ASSERT (s_to_is (r, "db1", R3, 5));
+        /* the live connection's hellos go on being accepted */
+        CU_ASSERT_EQUAL (s_from (r, R3, 5, user, "db1", name), 0);
+        CU_ASSERT (s_to_is (r, "db1", R3, 5));
+        coord_route_destroy (&r);
+    }
+}
+
+/*  The agent restarted: its old process's hello (old boot id) is read
+ *  after the new one's.  It must not move the route, even on a connection
+ *  never seen (beyond the retired ones); a newer boot id does.           */
+static void
+test_late_hello_old_boot (void)
+{
+    coord_route_t *r = coord_route_new (true);
+    char name[64], why[256];
+    const char *u = "agent:db1";
+    CU_ASSERT_EQUAL (coord_route_from (r, R1, 5, u, "db1", "b0071", name,
+                                       sizeof name, why, sizeof why), 0);
+    CU_ASSERT_EQUAL (coord_route_from (r, R2, 5, u, "db1", "b0072", name,
+                                       sizeof name, why, sizeof why), 0);
+    CU_ASSERT (s_to_is (r, "db1", R2, 5));
+    CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db1", "b0071", name,
+                                       sizeof name, why, sizeof why),
+                     TPC_ESTATE);
+    CU_ASSERT (strstr (why, "late hello") != NULL);
+    CU_ASSERT (s_to_is (r, "db1", R2, 5));
+    /* the new incarnation relinks (same boot id, new connection) */
+    CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db1", "b0072", name,
+                                       sizeof name, why, sizeof why), 0);
+    CU_ASSERT (s_to_is (r, "db1", R3, 5));
+    /* a hello without a boot id (an older agent) from a fresh connection */
+    static const char R4[] = "\0\4\4\4\4";
+    CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db1", NULL, name,
+                                       sizeof name, why, sizeof why), 0);
+    CU_ASSERT (s_to_is (r, "db1", R4, 5));
+    /* other messages on a retired connection still speak for db1 */
+    CU_ASSERT_EQUAL (s_from (r, R1, 5, u, NULL, name), 0);
+    CU_ASSERT_STRING_EQUAL (name, "db1");
+    CU_ASSERT (s_to_is (r, "db1", R4, 5));
+    coord_route_destroy (&r);
+}
+
 static void
 test_plain (void)
 {
@@ -112,6 +180,8 @@ test_plain (void)
 static const tpc_test_case_t s_cases[] = {
     { "curve_hijack_refused", test_curve_hijack_refused },
     { "curve_reconnect_replaces", test_curve_reconnect_replaces },
+    { "late_hello_retired", test_late_hello_retired },
+    { "late_hello_old_boot", test_late_hello_old_boot },
     { "plain", test_plain },
     { NULL, NULL }
 };
