@@ -290,6 +290,10 @@ struct coord_engine {
                                    checked with outcome_of) */
     uint64_t ask_grace_until;   /* before: no presumed abort for a gid of
                                    an earlier boot (agents still coming) */
+    zhashx_t *unconfirmed;      /* gid -> (void *) 1: of an earlier boot,
+                                   no record, its last round could not
+                                   confirm the presumed abort (an operator
+                                   may resolve it) */
 };
 
 #define S_RESOLVE_TAG "resolve --force"     /* reason prefix of a HEURISTIC
@@ -1230,6 +1234,18 @@ s_view (coord_engine_t *self, const char *gid)
     return v;
 }
 
+/*  Is GID this coordinator's, of an earlier boot, with no record (view
+ *  "unknown")?  Its presumed abort is checked with the other agents
+ *  first (s_ask_start): nothing answers it "aborted" outright.          */
+static bool
+s_earlier_unknown (coord_engine_t *self, const char *gid)
+{
+    tpc_gid_t g;
+    return self->started && !tpc_gid_parse (gid, &g)
+           && !strcmp (g.coord, self->coord_id) && g.epoch < self->epoch
+           && !strcmp (s_view (self, gid).state, "unknown");
+}
+
 /* ---------------------------------------------------------------------
  *  Client requests
  */
@@ -1983,7 +1999,7 @@ s_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     }
     s_log (self, 0, "%s: stale %s vote from '%s' ignored", msg->gid,
            tpc_vote_name (msg->vote), name);
-    if (!t && msg->vote == TPC_VOTE_YES
+    if (!t && msg->vote == TPC_VOTE_YES && !s_earlier_unknown (self, msg->gid)
         && s_view (self, msg->gid).answer == TPC_OUTCOME_ABORTED)
         s_to_agent (self, name,
                     s_decide_msg (self, msg->gid, TPC_OUTCOME_ABORTED));
@@ -2145,10 +2161,21 @@ s_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
  *       agent asks again; the next query runs a new round).
  *     - else (every known agent answered uncertain or aborted): the
  *       presumed abort stands: answer aborted.
- *  Nothing is remembered after a round.  It costs a round only on this
- *  recovery path, never on a normal commit.  Known limit: an agent that
- *  is gone for good but named in the log, or known since this boot,
- *  keeps such queries in_progress until it returns or an operator
+ *  Known agents: those that said hello this boot, and those named by a
+ *  replayed record or by a record of the tail the log cut at open
+ *  (coord_engine_note_cut: a lost COMMIT may be the only record naming
+ *  a participant that committed).  A yes vote for such a gid is not
+ *  answered decide(aborted) either: the agent's query runs the round.
+ *  Nothing is remembered after a round but whether it could not confirm
+ *  the presumed abort (answered in_progress: self->unconfirmed, this
+ *  boot).  Such a gid, or one with a round pending, is in doubt for
+ *  resolve: an operator may decide it either way (s_on_resolve), and
+ *  the resolve wins over a round: a round that settles while the
+ *  HEURISTIC record is written answers in_progress and never logs a
+ *  COMMIT, and once it is durable the askers hear its outcome
+ *  (s_ask_overruled).  It costs a round only on this recovery path,
+ *  never on a normal commit.  Known limit: an agent that is gone for
+ *  good keeps such queries in_progress until it returns or an operator
  *  resolves the gid.
  */
 
@@ -2263,6 +2290,43 @@ s_ask_commit (coord_engine_t *self, const s_ask_t *ask, const char *who)
     s_commit_decide (self, t);
 }
 
+/*  Is a resolve of GID waiting for its record?                          */
+static bool
+s_resolve_pending (coord_engine_t *self, const char *gid)
+{
+    for (size_t i = 0; i < self->nresolving; i++)
+        if (!strcmp (self->resolving[i].gid, gid))
+            return true;
+    return false;
+}
+
+/*  Has something other than the round settled ASK's gid meanwhile (an
+ *  operator's resolve, durable or being written)?  Then the askers hear
+ *  that (in_progress while the resolve is written), never a commit the
+ *  round found (COMMITTED: who reported it), and ASK is freed.          */
+static bool
+s_ask_overruled (coord_engine_t *self, s_ask_t *ask, const char *committed)
+{
+    s_view_t v = s_view (self, ask->gid);
+    bool pending = !strcmp (v.state, "unknown")
+                   && s_resolve_pending (self, ask->gid);
+    if (!pending && !strcmp (v.state, "unknown"))
+        return false;
+    tpc_outcome_t out = pending ? TPC_OUTCOME_IN_PROGRESS : v.answer;
+    if (committed && out != TPC_OUTCOME_COMMITTED)
+        s_log (self, 1, "%s: '%s' reports it committed, but an operator "
+               "resolves it (%s): the resolve stands (heuristic damage?)",
+               ask->gid, committed, pending ? "being written" : v.state);
+    else
+        s_log (self, 0, "%s: settled meanwhile (%s): answered %s", ask->gid,
+               pending ? "a resolve being written" : v.state,
+               tpc_outcome_name (out));
+    s_ask_answer (self, ask, out);
+    zhashx_delete (self->unconfirmed, ask->gid);
+    zhashx_delete (self->asks, ask->gid);
+    return true;
+}
+
 /*  Every answer is in, or the time is up (TIMED_OUT): decide what the
  *  askers hear, and forget ASK (freed).                                   */
 static void
@@ -2278,21 +2342,28 @@ s_ask_settle (coord_engine_t *self, s_ask_t *ask, bool timed_out)
                      || ap->state == TPC_P3_UNKNOWN))
             blocking = ap->name;
     }
+    if (s_ask_overruled (self, ask, committed))
+        return;
     /* an agent known now but not asked (it said hello meanwhile) */
     for (s_agent_t *a = zhashx_first (self->agents); a && !blocking;
          a = zhashx_next (self->agents))
         if (!s_ask_part (self, ask, a->name, false))
             blocking = a->name;
-    if (committed && !s_txn_lookup (self, ask->gid))
+    if (committed && !s_txn_lookup (self, ask->gid)) {
+        zhashx_delete (self->unconfirmed, ask->gid);
         s_ask_commit (self, ask, committed);
+    }
     else if (committed || blocking || ask->missing) {
         s_log (self, 0, "%s: no record; presumed abort not confirmed "
                "(agent '%s' did not answer, cannot tell, may commit, or is "
                "not connected): answered in_progress", ask->gid,
                blocking ? blocking : committed ? committed : "?");
         s_ask_answer (self, ask, TPC_OUTCOME_IN_PROGRESS);
+        if (zhashx_size (self->unconfirmed) < self->cfg.ended_cache)
+            zhashx_update (self->unconfirmed, ask->gid, (void *) 1);
     }
     else {
+        zhashx_delete (self->unconfirmed, ask->gid);
         s_log (self, 0, "%s: no record, no agent committed it%s: presumed "
                "abort", ask->gid, timed_out ? "" : " (every one answered)");
         s_ask_answer (self, ask, TPC_OUTCOME_ABORTED);
@@ -2467,7 +2538,10 @@ s_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
  *  It is refused (TPC_ESTATE) for a gid still being decided, for a gid
  *  whose phase 2 is progressing (every participant still to ack is
  *  connected), for an outcome contradicting a decision or an end already
- *  known (presumed abort included), and for a different outcome than an
+ *  known (presumed abort included, except a gid of an earlier boot with
+ *  no record whose presumed abort a round could not confirm this boot,
+ *  or is checking: it is in doubt, "Presumed abort, checked"), and for
+ *  a different outcome than an
  *  earlier resolve; with TPC_EUNKNOWN_GID for a gid of this coordinator
  *  it never issued (a later seq of this boot, or a later epoch): that
  *  outcome would bind whichever transaction gets the gid next (found by
@@ -2611,13 +2685,21 @@ s_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
             return;
         }
         s_view_t v = s_view (self, gid);
-        if (v.outcome != TPC_OUTCOME_IN_PROGRESS) {
+        bool stuck = s_earlier_unknown (self, gid)
+                     && (zhashx_lookup (self->unconfirmed, gid)
+                         || zhashx_lookup (self->asks, gid));
+        if (v.outcome != TPC_OUTCOME_IN_PROGRESS && !stuck) {
             s_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
                            "%s already has outcome %s (%s): nothing is in "
-                           "doubt, nothing to resolve", gid,
+                           "doubt, nothing to resolve%s", gid,
                            tpc_outcome_name (v.outcome),
                            strcmp (v.state, "unknown") ? v.state
-                                                       : "presumed abort");
+                                                       : "presumed abort",
+                           s_earlier_unknown (self, gid)
+                           ? " (a gid of an earlier boot with no record "
+                             "can be resolved once an agent's query for it "
+                             "could not be confirmed: wait for that query)"
+                           : "");
             return;
         }
     }
@@ -2668,6 +2750,10 @@ s_resolves_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
             continue;
         }
         s_heur_set (self, r->gid, r->outcome, r->reason);
+        zhashx_delete (self->unconfirmed, r->gid);
+        s_ask_t *ask = zhashx_lookup (self->asks, r->gid);
+        if (ask)                /* its askers hear the resolve's outcome */
+            s_ask_settle (self, ask, false);
         s_txn_t *t = s_txn_lookup (self, r->gid);
         if (t && t->state == S_COMMITTING
             && r->outcome == TPC_OUTCOME_COMMITTED) {
@@ -2914,8 +3000,10 @@ coord_engine_new (const coord_engine_config_t *cfg)
     self->asks = zhashx_new ();
     if (self->asks)
         zhashx_set_destructor (self->asks, s_ask_destroy);
+    self->unconfirmed = zhashx_new ();
     if (!self->txns || !self->agents || !self->ended || !self->ring
-        || !self->owners || !self->heuristics || !self->asks) {
+        || !self->owners || !self->heuristics || !self->asks
+        || !self->unconfirmed) {
         coord_engine_destroy (&self);
         return NULL;
     }
@@ -2942,6 +3030,7 @@ coord_engine_destroy (coord_engine_t **self_p)
     zhashx_destroy (&self->owners);
     zhashx_destroy (&self->heuristics);
     zhashx_destroy (&self->asks);
+    zhashx_destroy (&self->unconfirmed);
     for (size_t i = 0; i < self->nresolving; i++)
         s_req_clear (&self->resolving[i].req);
     free (self->resolving);
@@ -3094,6 +3183,17 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
     default:
         break;
     }
+    int rc = self->err;
+    self->err = 0;
+    return rc;
+}
+
+int
+coord_engine_note_cut (coord_engine_t *self, const tpc_record_t *rec)
+{
+    if (self->started)
+        return TPC_ESTATE;
+    s_ask_note_parts (self, rec);
     int rc = self->err;
     self->err = 0;
     return rc;

@@ -146,6 +146,14 @@ void coord_engine_destroy (coord_engine_t **self_p);
  *  Returns 0, TPC_ESTATE after start, TPC_ENOMEM.                        */
 int coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec);
 
+/*  A record of the log tail cut at open (it failed its checks; before
+ *  coord_engine_start): the agents it names become known, so a query for
+ *  a gid with no record asks them too before presuming abort (a lost
+ *  COMMIT may be the only record naming a participant that committed).
+ *  Nothing else of it is used.  Returns 0, TPC_ESTATE after the start, or
+ *  TPC_ENOMEM.                                                           */
+int coord_engine_note_cut (coord_engine_t *self, const tpc_record_t *rec);
+
 /*  Replay is done; EPOCH (>= 1, durable in the log) names this boot's gids.
  *  Replayed decided transactions are driven again (decide sent to each
  *  participant as soon as its agent says hello); replayed pre-committing

@@ -297,7 +297,9 @@ s_log_warn (void *arg, const char *text)
 }
 
 /*  A record of the tail the log cuts at open: note its gid ("gid (TYPE)";
- *  best effort, the record failed its checks).                          */
+ *  best effort, the record failed its checks), and tell the engine the
+ *  agents it names (a lost COMMIT may be the only record naming one that
+ *  committed: presumed abort must ask it too).                          */
 static int
 s_log_cut (void *arg, const tpc_log_rec_t *lrec, const void *payload,
            size_t len)
@@ -309,9 +311,13 @@ s_log_cut (void *arg, const tpc_log_rec_t *lrec, const void *payload,
                   (unsigned) lrec->type);
     else if (self->rec.type == TPC_REC_EPOCH)
         return 0;
-    else
+    else {
         snprintf (item, sizeof item, "%s (%s)", self->rec.gid,
                   tpc_record_type_name (lrec->type));
+        int rc = coord_engine_note_cut (self->engine, &self->rec);
+        if (rc)
+            return rc;
+    }
     size_t used = strlen (self->cut_gids), room = sizeof self->cut_gids;
     if (used + strlen (item) + 8 < room)
         snprintf (self->cut_gids + used, room - used, "%s%s",

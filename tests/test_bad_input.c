@@ -738,15 +738,13 @@ test_agent_socket_unknown_gids (void)
                    && m->outcome == want[i]);
         tpc_msg_destroy (&m);
     }
-    /* a yes vote nobody asked for: told to roll back (presumed abort) */
+    /* a yes vote nobody asked for: ignored, and not told to roll back:
+     * not for a gid of an earlier boot with no record (its presumed abort
+     * is checked when the agent asks: test_coord_engine), nor of this boot
+     * not issued yet, nor foreign */
     long off = tpc_proc_log_size (&W.coord);
     s_send_str (a, "{\"v\":1,\"type\":\"vote\",\"gid\":\"" OLD_GID "\",\"vote\":\"yes\"}");
-    m = s_recv (a, false, WAIT_MS, false);
-    CU_ASSERT (m && m->type == TPC_MSG_DECIDE && !strcmp (m->gid, OLD_GID)
-               && m->outcome == TPC_OUTCOME_ABORTED);
-    tpc_msg_destroy (&m);
     s_expect_log (&W.coord, off, "stale yes vote from 'fake2' ignored");
-    /* ... but not for a gid of this boot not issued yet, nor foreign */
     s_send_str (a, "{\"v\":1,\"type\":\"vote\",\"gid\":\"" NEW_GID "\",\"vote\":\"yes\"}");
     s_send_str (a, "{\"v\":1,\"type\":\"vote\",\"gid\":\"" FOREIGN_GID "\",\"vote\":\"yes\"}");
     m = s_recv (a, false, 1000, false);

@@ -2564,6 +2564,178 @@ test_presumed_abort_unsure (void)
     fx_destroy (&fx);
 }
 
+/*  An engine at epoch 2 whose log names agent c (tpc_c1_1_2 committed on
+ *  a and c, ended), with a and b connected, c down, the start's grace
+ *  over.                                                                 */
+static fx_t *
+fx_new_c_down (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, rec_commit ("tpc_c1_1_2",
+                                                             "a", "c")), 0);
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, rec_gid (TPC_REC_END,
+                                                          "tpc_c1_1_2")), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 2, fx->now), 0);
+    fx_drain (fx);
+    fx_advance (fx, 2000);
+    fx_hellos (fx, AB);
+    return fx;
+}
+
+/*  A checked presumed abort that cannot be confirmed (c, named in the
+ *  log, is down) answers in_progress; the operator's resolve of the gid
+ *  is then taken, not refused as "presumed abort", and the queries follow
+ *  it.  A gid of an earlier boot that no query left unconfirmed is still
+ *  refused (nobody is known to hold it: it may have ended committed).    */
+static void
+test_presumed_abort_resolvable (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    fx_t *fx = fx_new_c_down ();
+    const tpc_msg_t *r = fx_resolve (fx, 1, gid, TPC_OUTCOME_ABORTED);
+    CU_ASSERT (r && r->type == TPC_MSG_ERROR && r->code == TPC_ESTATE
+               && strstr (r->message, "presumed abort"));
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    r = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    /* stuck: the operator decides */
+    r = fx_resolve (fx, 2, gid, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    if (r->type == TPC_MSG_ERROR)
+        fprintf (stderr, "\nresolve refused: %s\n", r->message);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_OUTCOME);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    const fx_rec_t *h = fx_find_log (fx, TPC_REC_HEURISTIC, gid);
+    CU_ASSERT (h && h->forced);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_ABORTED);
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_STRING_EQUAL (state, "heuristic");
+    /* the same for a commit, where c committed and is gone for good */
+    const char *g2 = "tpc_c1_1_6";
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, g2));
+    fx_agent (fx, "b", m_known (g2, TPC_P3_UNCERTAIN));
+    r = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_IN_PROGRESS);
+    r = fx_resolve (fx, 3, g2, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (r && r->type == TPC_MSG_OUTCOME
+               && r->outcome == TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", g2), TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", g2), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+}
+
+/*  A resolve taken while a round is pending wins over it: b's later
+ *  "committed" is not followed by a forced COMMIT (a's answer waits for
+ *  the resolve's record), and a resolve made durable first answers the
+ *  pending asker at once.                                                */
+static void
+test_presumed_abort_resolve_in_round (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    fx_t *fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    tpc_msg_t *m = m_new (TPC_MSG_RESOLVE, 1, gid);
+    m->outcome = TPC_OUTCOME_ABORTED;
+    tpc_msg_set_str (&m->reason, "test");
+    fx_client (fx, C2, m);
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_HEURISTIC, gid));
+    fx_clear (fx);
+    fx_agent (fx, "b", m_known (gid, TPC_P3_COMMITTED));
+    CU_ASSERT_PTR_NULL (fx_find_log (fx, TPC_REC_COMMIT, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    const tpc_msg_t *o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT (o && o->outcome == TPC_OUTCOME_IN_PROGRESS);
+    fx_durable (fx);
+    o = fx_reply (fx, C2, 1);
+    CU_ASSERT (o && o->type == TPC_MSG_OUTCOME
+               && o->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NULL (fx_find_log (fx, TPC_REC_COMMIT, gid));
+    fx_destroy (&fx);
+
+    /* durable before b answers: a is answered the resolve's outcome */
+    fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    o = fx_resolve (fx, 1, gid, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (o && o->type == TPC_MSG_OUTCOME);
+    o = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT (o && o->outcome == TPC_OUTCOME_COMMITTED);
+    fx_clear (fx);
+    fx_agent (fx, "b", m_known (gid, TPC_P3_COMMITTED));
+    CU_ASSERT_EQUAL (fx->n, 0);
+    CU_ASSERT_PTR_NULL (fx_find_log (fx, TPC_REC_COMMIT, gid));
+    fx_destroy (&fx);
+}
+
+/*  The lost COMMIT may be the only record naming c: a record of the cut
+ *  tail makes c known, so a's query waits for c instead of presuming
+ *  abort, and c's "committed" commits it everywhere.                     */
+static void
+test_presumed_abort_cut_names (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx_t *fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_note_cut (fx->e, rec_commit (gid, "a",
+                                                               "c")), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 2, fx->now), 0);
+    CU_ASSERT_EQUAL (coord_engine_note_cut (fx->e, rec_commit (gid, "a",
+                                                               "c")),
+                     TPC_ESTATE);
+    fx_drain (fx);
+    fx_advance (fx, 2000);
+    fx_agent (fx, "a", m_hello ("a"));
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
+    fx_agent (fx, "c", m_hello ("c"));
+    fx_clear (fx);
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "c", TPC_MSG_OUTCOME_OF), 1);
+    fx_agent (fx, "c", m_known (gid, TPC_P3_COMMITTED));
+    const fx_rec_t *c = fx_find_log (fx, TPC_REC_COMMIT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT (c->forced);
+    CU_ASSERT_STRING_EQUAL (c->parts, "a,c");
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+}
+
+/*  A yes vote for a gid of an earlier boot with no record is not told
+ *  "aborted" at once: that would skip the check with the other agents
+ *  (the agent's own query goes through it).  One of this boot presumed
+ *  aborted still is.                                                     */
+static void
+test_presumed_abort_yes_vote (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    fx_t *fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_ANSWER), 0);
+    /* its query asks b, which committed it: committed */
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_COMMITTED));
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -2601,6 +2773,11 @@ static const tpc_test_case_t s_cases[] = {
     { "two_commits_two_replies", test_two_commits_two_replies },
     { "presumed_abort_checked", test_presumed_abort_checked },
     { "presumed_abort_unsure", test_presumed_abort_unsure },
+    { "presumed_abort_resolvable", test_presumed_abort_resolvable },
+    { "presumed_abort_resolve_in_round",
+      test_presumed_abort_resolve_in_round },
+    { "presumed_abort_cut_names", test_presumed_abort_cut_names },
+    { "presumed_abort_yes_vote", test_presumed_abort_yes_vote },
     { NULL, NULL }
 };
 

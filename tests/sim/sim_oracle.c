@@ -294,6 +294,20 @@ sim_oracle_resolved (sim_oracle_t *self)
     return self->resolved;
 }
 
+tpc_outcome_t
+sim_oracle_truth (sim_oracle_t *self, const char *gid)
+{
+    uintptr_t at = (uintptr_t) zhashx_lookup (self->index, gid);
+    const s_gid_t *g = at ? self->gids[at - 1] : NULL;
+    if (!g)
+        return TPC_OUTCOME_ABORTED;
+    bool committed = g->commit_durable;
+    for (size_t p = 0; p < self->nparts; p++)
+        committed |= g->parts[p].committed
+                     || g->parts[p].p3 == TPC_P3_COMMITTED;
+    return committed ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
+}
+
 /* ---------------------------------------------------------------------
  *  Coordinator side
  */

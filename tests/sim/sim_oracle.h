@@ -127,6 +127,11 @@ bool sim_oracle_committed (sim_oracle_t *self, const char *gid);
 /*  Operators' HEURISTIC records made durable so far (for the figures).  */
 size_t sim_oracle_resolved (sim_oracle_t *self);
 
+/*  What a careful operator finds for GID by looking at the databases and
+ *  the log: committed if a participant committed it or its COMMIT record
+ *  is durable, else aborted.                                             */
+tpc_outcome_t sim_oracle_truth (sim_oracle_t *self, const char *gid);
+
 /*  3PC gids seen (for the figures).                                      */
 size_t sim_oracle_p3_gids (sim_oracle_t *self);
 

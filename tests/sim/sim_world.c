@@ -1633,7 +1633,10 @@ s_on_sync_done (sim_world_t *w, const s_ev_t *ev)
  *  or a client's gid, either outcome.  The coordinator must refuse all
  *  but a stuck gid, with the outcome already decided, or a one-phase gid
  *  whose outcome it does not know; the oracle checks what it accepts
- *  (one gid, one outcome).  The reply goes to no client.               */
+ *  (one gid, one outcome).  For a gid of an earlier boot it looks at the
+ *  databases first (sim_oracle_truth): the coordinator may take a resolve
+ *  of one whose presumed abort it could not confirm, and only the
+ *  operator knows better there.  The reply goes to no client.           */
 static void
 s_operator_resolve (sim_world_t *w)
 {
@@ -1666,6 +1669,12 @@ s_operator_resolve (sim_world_t *w)
     msg->rid = ++w->resolves;
     msg->outcome = sim_rng_chance (&w->rng, 500) ? TPC_OUTCOME_COMMITTED
                                                  : TPC_OUTCOME_ABORTED;
+    /* a gid of an earlier boot the coordinator may no longer know (its
+     * presumed abort unconfirmed: the operator decides): the operator
+     * looks at the databases first, as README says */
+    tpc_gid_t g;
+    if (!tpc_gid_parse (gid, &g) && g.epoch < w->epoch)
+        msg->outcome = sim_oracle_truth (w->oracle, gid);
     s_trace (w, "operator: resolve %s %s --force", gid,
              tpc_outcome_name (msg->outcome));
     int rc = coord_engine_client (w->coord, op, sizeof op, msg, w->now);
