@@ -1121,8 +1121,8 @@ s_value_ok (const s_field_t *f, const cJSON *j, const cJSON *obj,
  *  objects nested in it.  PREFIX is the path of J for error sentences
  *  ("" at the top, which also knows "v" and "type").                      */
 static int
-s_check (s_ctx_t *ctx, const s_object_t *obj, const cJSON *j,
-         const char *prefix, s_stage_t stage)
+s_check_fields (s_ctx_t *ctx, const s_object_t *obj, const cJSON *j,
+                const char *prefix, s_stage_t stage)
 {
     bool top = *prefix == '\0';
     char name[48];
@@ -1183,7 +1183,7 @@ s_check (s_ctx_t *ctx, const s_object_t *obj, const cJSON *j,
                 char path[64];
                 snprintf (path, sizeof path, "%s%s[%zu].", prefix, f->name,
                           k);
-                int rc = s_check (ctx, f->sub, e, path, stage);
+                int rc = s_check_fields (ctx, f->sub, e, path, stage);
                 if (rc)
                     return rc;
             }
@@ -1427,7 +1427,7 @@ tpc_msg_decode (const void *buf, size_t len, const tpc_msg_limits_t *limits,
                                  S_STAGE_UNKNOWN, S_STAGE_VALUE,
                                  S_STAGE_GID };
     for (size_t i = 0; i < S_COUNT (stages); i++)
-        if ((rc = s_check (&ctx, &s_msgs[t], root, "", stages[i])))
+        if ((rc = s_check_fields (&ctx, &s_msgs[t], root, "", stages[i])))
             goto cleanup;
 
     if (!(msg = tpc_msg_new (t))) {

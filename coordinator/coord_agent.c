@@ -26,7 +26,7 @@ s_reborn (coord_engine_t *self, ce_agent_t *a, const tpc_msg_t *msg)
     size_t n = strspn (msg->boot, "0123456789abcdefABCDEF");
     if (n == 0 || n >= sizeof a->boot || msg->boot[n]) {
         ce_log (self, 1, "agent '%s' says hello with a boot id that is not "
-               "1 to %zu hex digits: ignored", a->name, sizeof a->boot - 1);
+                "1 to %zu hex digits: ignored", a->name, sizeof a->boot - 1);
         return false;
     }
     if (!a->boot[0]) {
@@ -39,7 +39,7 @@ s_reborn (coord_engine_t *self, ce_agent_t *a, const tpc_msg_t *msg)
     for (size_t i = 0; i < keep; i++)
         if (!strcmp (a->past[i], msg->boot)) {
             ce_log (self, 0, "agent '%s': late hello of an earlier "
-                   "incarnation (boot id %s) ignored", a->name, msg->boot);
+                    "incarnation (boot id %s) ignored", a->name, msg->boot);
             return false;
         }
     memcpy (a->past[a->npast++ % (sizeof a->past / sizeof a->past[0])],
@@ -54,8 +54,8 @@ s_reborn (coord_engine_t *self, ce_agent_t *a, const tpc_msg_t *msg)
  *    - ACTIVE with A in it, PREPARING without A's vote: abort (a PREPARE
  *      the dead process may have left behind is rolled back by the
  *      decide(aborted) A gets, or by A's recovery query);
- *    - ONEPHASE on A: in doubt at once, as at the vote timeout (no ack can
- *      come from a process that is gone).
+ *    - ONEPHASE on A: outcome unknown at once, as at the vote timeout (no
+ *      ack can come from a process that is gone).
  *  A yes voter's gids (PREPARING, 3PC PRECOMMITTING, decided) keep their
  *  rules: only unvoted work is given up.  A is left not connected, so the
  *  hello that follows resends it every pending decision and precommit.  A
@@ -78,11 +78,11 @@ s_agent_reborn (coord_engine_t *self, ce_agent_t *a, uint64_t now)
         if (t->state == CE_ACTIVE
             || (t->state == CE_PREPARING && p->vote == TPC_VOTE_NONE)) {
             ce_set_reason (self, t, "participant '%s' restarted before it "
-                          "voted: its work is lost", a->name);
+                           "voted: its work is lost", a->name);
             ce_abort (self, t, now);
             nabort++;
         }
-        else if (t->state == CE_ONEPHASE && !t->indoubt) {
+        else if (t->state == CE_ONEPHASE && !t->outcome_unknown) {
             t->vote_deadline = now;
             ce_txn_due (self, t, now);
             nabort++;
@@ -90,16 +90,16 @@ s_agent_reborn (coord_engine_t *self, ce_agent_t *a, uint64_t now)
     }
     free (v);
     ce_log (self, 1, "agent '%s' restarted (boot id %s): %zu transaction(s) "
-           "it had not voted on given up at once", a->name, a->boot, nabort);
+            "it had not voted on given up at once", a->name, a->boot, nabort);
 }
 
 void
 ce_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
-            uint64_t now)
+             uint64_t now)
 {
     if (msg->name && strcmp (msg->name, name))
         ce_log (self, 1, "agent '%s' says hello as '%s': using its routing id",
-               name, msg->name);
+                name, msg->name);
     ce_agent_t *a = zhashx_lookup (self->agents, name);
     if (!a) {
         a = calloc (1, sizeof *a);
@@ -139,25 +139,25 @@ ce_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
 
 void
 ce_on_worked (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
-             uint64_t now)
+              uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
     if (!t || t->state != CE_ACTIVE || !t->exec.set
         || strcmp (t->parts[t->exec_part].name, name)
         || msg->seq != t->exec_seq) {
         ce_log (self, 0, "%s: stale worked seq %" PRIu64 " from '%s' ignored",
-               msg->gid, msg->seq, name);
+                msg->gid, msg->seq, name);
         return;
     }
     if (msg->ok && msg->has_result && msg->nrows > self->cfg.max_result_rows) {
         ce_reply_error (self, t->exec.id, t->exec.len, t->exec.rid, TPC_ELIMIT,
-                       t->gid, "the result has %zu rows, over the limit of "
-                       "%zu: transaction aborted (add a LIMIT)", msg->nrows,
-                       self->cfg.max_result_rows);
+                        t->gid, "the result has %zu rows, over the limit of "
+                        "%zu: transaction aborted (add a LIMIT)", msg->nrows,
+                        self->cfg.max_result_rows);
         ce_req_clear (&t->exec);
         ce_set_reason (self, t, "a result on '%s' had %zu rows, over the "
-                      "limit of %zu", name, msg->nrows,
-                      self->cfg.max_result_rows);
+                       "limit of %zu", name, msg->nrows,
+                       self->cfg.max_result_rows);
         ce_abort (self, t, now);
         return;
     }
@@ -166,9 +166,9 @@ ce_on_worked (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         if (reply) {
             reply->rid = t->exec.rid;
             reply->affected = msg->has_result ? msg->affected : -1;
-            ce_check (self, tpc_msg_set_str (&reply->gid, t->gid));
+            ce_keep_err (self, tpc_msg_set_str (&reply->gid, t->gid));
             if (msg->has_result)
-                ce_check (self, tpc_msg_set_rows (
+                ce_keep_err (self, tpc_msg_set_rows (
                     reply, msg->ncolumns,
                     (const char *const *) msg->columns, msg->nrows,
                     (const char *const *) msg->cells));
@@ -179,7 +179,7 @@ ce_on_worked (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     }
     const char *why = msg->reason ? msg->reason : "statement failed";
     ce_reply_error (self, t->exec.id, t->exec.len, t->exec.rid, TPC_EDB,
-                   t->gid, "%s", why);
+                    t->gid, "%s", why);
     ce_req_clear (&t->exec);
     ce_set_reason (self, t, "statement failed on '%s': %s", name, why);
     ce_abort (self, t, now);
@@ -187,7 +187,7 @@ ce_on_worked (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
 
 void
 ce_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
-           uint64_t now)
+            uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
     ce_part_t *p = t ? ce_part_find (t, name, NULL) : NULL;
@@ -196,7 +196,7 @@ ce_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         p->vote = msg->vote;
         if (msg->vote == TPC_VOTE_NO) {
             ce_set_reason (self, t, "participant '%s' voted no: %s", name,
-                          msg->reason ? msg->reason : "(no reason given)");
+                           msg->reason ? msg->reason : "(no reason given)");
             ce_abort (self, t, now);
             return;
         }
@@ -218,11 +218,11 @@ ce_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         return;
     }
     ce_log (self, 0, "%s: stale %s vote from '%s' ignored", msg->gid,
-           tpc_vote_name (msg->vote), name);
+            tpc_vote_name (msg->vote), name);
     if (!t && msg->vote == TPC_VOTE_YES && !ce_earlier_unknown (self, msg->gid)
         && ce_view (self, msg->gid).answer == TPC_OUTCOME_ABORTED)
         ce_to_agent (self, name,
-                    ce_decide_msg (self, msg->gid, TPC_OUTCOME_ABORTED));
+                     ce_decide_msg (self, msg->gid, TPC_OUTCOME_ABORTED));
 }
 
 static void
@@ -231,9 +231,9 @@ s_heuristic (coord_engine_t *self, ce_txn_t *t, const char *name,
 {
     bool we_commit = t->state == CE_COMMITTING;
     ce_log (self, 1, "%s: HEURISTIC: decided %s but '%s' reports %s%s%s",
-           t->gid, we_commit ? "committed" : "aborted", name,
-           tpc_outcome_name (msg->outcome), msg->reason ? ": " : "",
-           msg->reason ? msg->reason : "");
+            t->gid, we_commit ? "committed" : "aborted", name,
+            tpc_outcome_name (msg->outcome), msg->reason ? ": " : "",
+            msg->reason ? msg->reason : "");
     tpc_record_t *rec = ce_record_new (self, TPC_REC_HEURISTIC, t);
     if (!rec)
         return;
@@ -246,7 +246,7 @@ s_heuristic (coord_engine_t *self, ce_txn_t *t, const char *name,
 
 void
 ce_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
-          uint64_t now)
+           uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
     ce_part_t *p = t ? ce_part_find (t, name, NULL) : NULL;
@@ -260,10 +260,10 @@ ce_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
             return;
         p->acked = p->phase2 = true;
         ce_answer_done (self, t, msg->outcome,
-                       ok ? NULL : (msg->reason ? msg->reason
+                        ok ? NULL : (msg->reason ? msg->reason
                                                 : "aborted by participant"));
         ce_log (self, 0, "%s: one-phase %s", t->gid,
-               tpc_outcome_name (msg->outcome));
+                tpc_outcome_name (msg->outcome));
         ce_forget (self, t, ok ? CE_END_COMMITTED : CE_END_ABORTED);
         return;
     }
@@ -292,7 +292,7 @@ ce_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
 /*  3PC: agent NAME's state of a gid, the reply to a precommit.          */
 void
 ce_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
-            uint64_t now)
+             uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
     ce_part_t *p = t ? ce_part_find (t, name, NULL) : NULL;
@@ -304,9 +304,9 @@ ce_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
                           || (t->state == CE_ABORTING
                               && msg->p3 == TPC_P3_COMMITTED));
         ce_log (self, contra ? 1 : 0, "%s: %s state %s from '%s' ignored%s",
-               msg->gid, contra ? "CONTRADICTING" : "stale",
-               tpc_p3_name (msg->p3), name,
-               contra ? " (the decision stands; see the partition hazard "
+                msg->gid, contra ? "CONTRADICTING" : "stale",
+                tpc_p3_name (msg->p3), name,
+                contra ? " (the decision stands; see the partition hazard "
                         "of three-phase commit)" : "");
         return;
     }
@@ -330,14 +330,14 @@ ce_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     case TPC_P3_ABORTED:
         /* a termination leader decided abort: that is final */
         ce_set_reason (self, t, "participant '%s' reports aborted (decided "
-                      "by the termination protocol)", name);
+                       "by the termination protocol)", name);
         ce_abort (self, t, now);
         return;
     default:
         /* uncertain (e.g. in a termination round) or unknown: the
          * precommit is resent; never a timeout from here */
         ce_log (self, 0, "%s: '%s' is %s: precommit resent later", t->gid,
-               name, tpc_p3_name (msg->p3));
+                name, tpc_p3_name (msg->p3));
         return;
     }
 }
@@ -351,7 +351,7 @@ ce_sweep_agents (coord_engine_t *self, uint64_t now)
         if (a->connected && now > a->last_hello + limit) {
             a->connected = false;
             ce_log (self, 1, "agent '%s' gone (no hello for %" PRIu64 " ms)",
-                   a->name, now - a->last_hello);
+                    a->name, now - a->last_hello);
         }
 }
 

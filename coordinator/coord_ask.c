@@ -46,8 +46,8 @@
  *  answered decide(aborted) either: the agent's query runs the round.
  *  Nothing is remembered after a round but whether it could not confirm
  *  the presumed abort (answered in_progress: self->unconfirmed, this
- *  boot).  Such a gid, or one with a round pending, is in doubt for
- *  resolve: an operator may decide it either way (ce_on_resolve), and
+ *  boot).  Such a gid, or one with a round pending, is resolvable
+ *  too: an operator may decide it either way (ce_on_resolve), and
  *  the resolve wins over a round: a round that settles while the
  *  HEURISTIC record is written answers in_progress and never logs a
  *  COMMIT, and once it is durable the askers hear its outcome
@@ -137,7 +137,7 @@ s_ask_answer (coord_engine_t *self, const ce_ask_t *ask,
             if (!answer)
                 return;
             answer->outcome = outcome;
-            ce_check (self, tpc_msg_set_str (&answer->gid, ask->gid));
+            ce_keep_err (self, tpc_msg_set_str (&answer->gid, ask->gid));
             ce_to_agent (self, ask->parts[i].name, answer);
         }
 }
@@ -147,7 +147,7 @@ static void
 s_ask_commit (coord_engine_t *self, const ce_ask_t *ask, const char *who)
 {
     ce_log (self, 1, "%s: no record of it, but '%s' reports it committed: "
-           "commit logged again (was the log's tail lost?)", ask->gid, who);
+            "commit logged again (was the log's tail lost?)", ask->gid, who);
     ce_txn_t *t = ce_txn_add (self, ask->gid, CE_PREPARING);
     if (!t)
         return;
@@ -194,12 +194,12 @@ s_ask_overruled (coord_engine_t *self, ce_ask_t *ask, const char *committed)
     tpc_outcome_t out = pending ? TPC_OUTCOME_IN_PROGRESS : v.answer;
     if (committed && out != TPC_OUTCOME_COMMITTED)
         ce_log (self, 1, "%s: '%s' reports it committed, but an operator "
-               "resolves it (%s): the resolve stands (heuristic damage?)",
-               ask->gid, committed, pending ? "being written" : v.state);
+                "resolves it (%s): the resolve stands (heuristic damage?)",
+                ask->gid, committed, pending ? "being written" : v.state);
     else
         ce_log (self, 0, "%s: settled meanwhile (%s): answered %s", ask->gid,
-               pending ? "a resolve being written" : v.state,
-               tpc_outcome_name (out));
+                pending ? "a resolve being written" : v.state,
+                tpc_outcome_name (out));
     s_ask_answer (self, ask, out);
     zhashx_delete (self->unconfirmed, ask->gid);
     zhashx_delete (self->asks, ask->gid);
@@ -234,9 +234,9 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
     }
     else if (committed || blocking || ask->missing) {
         ce_log (self, 0, "%s: no record; presumed abort not confirmed "
-               "(agent '%s' did not answer, cannot tell, may commit, or is "
-               "not connected): answered in_progress", ask->gid,
-               blocking ? blocking : committed ? committed : "?");
+                "(agent '%s' did not answer, cannot tell, may commit, or is "
+                "not connected): answered in_progress", ask->gid,
+                blocking ? blocking : committed ? committed : "?");
         s_ask_answer (self, ask, TPC_OUTCOME_IN_PROGRESS);
         if (zhashx_size (self->unconfirmed) < self->cfg.ended_cache)
             zhashx_update (self->unconfirmed, ask->gid, (void *) 1);
@@ -244,7 +244,7 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
     else {
         zhashx_delete (self->unconfirmed, ask->gid);
         ce_log (self, 0, "%s: no record, no agent committed it%s: presumed "
-               "abort", ask->gid, timed_out ? "" : " (every one answered)");
+                "abort", ask->gid, timed_out ? "" : " (every one answered)");
         s_ask_answer (self, ask, TPC_OUTCOME_ABORTED);
     }
     zhashx_delete (self->asks, ask->gid);
@@ -252,7 +252,7 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
 
 /*  Settle ASK if every agent asked has answered.                        */
 static void
-s_ask_check (coord_engine_t *self, ce_ask_t *ask)
+s_ask_settle_if_done (coord_engine_t *self, ce_ask_t *ask)
 {
     for (size_t i = 0; i < ask->nparts; i++)
         if (ask->parts[i].asked && !ask->parts[i].answered)
@@ -265,7 +265,7 @@ s_ask_check (coord_engine_t *self, ce_ask_t *ask)
  *  in_progress, or pending), false to answer V as before.                */
 bool
 ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
-             const ce_view_t *v)
+              const ce_view_t *v)
 {
     tpc_gid_t g;
     if (v->answer != TPC_OUTCOME_ABORTED || strcmp (v->state, "unknown")
@@ -273,11 +273,11 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
         return false;
     if (self->now < self->ask_grace_until) {
         ce_log (self, 0, "%s: no record; agents may still be connecting: "
-               "answered in_progress", gid);
+                "answered in_progress", gid);
         tpc_msg_t *answer = ce_msg (self, TPC_MSG_ANSWER);
         if (answer) {
             answer->outcome = TPC_OUTCOME_IN_PROGRESS;
-            ce_check (self, tpc_msg_set_str (&answer->gid, gid));
+            ce_keep_err (self, tpc_msg_set_str (&answer->gid, gid));
             ce_to_agent (self, name, answer);
         }
         return true;
@@ -291,7 +291,7 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
                 p->answered = true;     /* it holds gid prepared */
                 p->state = TPC_P3_UNCERTAIN;
             }
-            s_ask_check (self, ask);
+            s_ask_settle_if_done (self, ask);
         }
         return true;
     }
@@ -327,8 +327,8 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
         ce_to_agent (self, a->name, msg);
     }
     ce_log (self, 0, "%s: no record: asking the other agents before "
-           "presuming abort", gid);
-    s_ask_check (self, ask);
+            "presuming abort", gid);
+    s_ask_settle_if_done (self, ask);
     return true;
 }
 
@@ -340,7 +340,7 @@ ce_on_known (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
     s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
     if (!p || !p->asked || p->answered) {
         ce_log (self, 0, "%s: stale known %s from '%s' ignored", msg->gid,
-               tpc_p3_name (msg->p3), name);
+                tpc_p3_name (msg->p3), name);
         return;
     }
     p->answered = true;
@@ -348,7 +348,7 @@ ce_on_known (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
     if (msg->p3 == TPC_P3_COMMITTED)
         ce_ask_settle (self, ask, false);
     else
-        s_ask_check (self, ask);
+        s_ask_settle_if_done (self, ask);
 }
 
 /*  An outcome_of to NAME could not be sent.                              */
@@ -361,7 +361,7 @@ ce_ask_unreachable (coord_engine_t *self, const char *name, const char *gid)
         return;
     p->asked = false;
     ask->missing = true;
-    s_ask_check (self, ask);
+    s_ask_settle_if_done (self, ask);
 }
 
 /*  The earliest deadline of a pending round (COORD_NEVER: none).        */
@@ -395,13 +395,13 @@ ce_on_query (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
     ce_view_t v = ce_view (self, msg->gid);
     if (v.foreign)
         ce_log (self, 1, "agent '%s' asks about %s, which is not this "
-               "coordinator's: answered in_progress", name, msg->gid);
+                "coordinator's: answered in_progress", name, msg->gid);
     if (ce_ask_start (self, name, msg->gid, &v))
         return;
     tpc_msg_t *answer = ce_msg (self, TPC_MSG_ANSWER);
     if (!answer)
         return;
     answer->outcome = v.answer;
-    ce_check (self, tpc_msg_set_str (&answer->gid, msg->gid));
+    ce_keep_err (self, tpc_msg_set_str (&answer->gid, msg->gid));
     ce_to_agent (self, name, answer);
 }

@@ -45,26 +45,34 @@ s_cancommit (coord_engine_t *self, const ce_txn_t *t, tpc_msg_t *msg)
     for (size_t k = 0; k < t->nparts; k++) {
         const char *name = t->parts[order[k]].name;
         ce_agent_t *a = zhashx_lookup (self->agents, name);
-        ce_check (self, tpc_msg_strv_push (&msg->parts, &msg->nparts, name));
-        ce_check (self, tpc_msg_strv_push (&msg->peers, &msg->npeers,
-                                          a && a->peer ? a->peer : ""));
+        ce_keep_err (self, tpc_msg_strv_push (&msg->parts, &msg->nparts,
+                                              name));
+        ce_keep_err (self, tpc_msg_strv_push (&msg->peers, &msg->npeers,
+                                              a && a->peer ? a->peer : ""));
     }
 }
 
-/*  The first participant of 3PC T whose agent announced no peer endpoint,
- *  or NULL.  A CanCommit without every endpoint would leave the agents
- *  unable to run the termination protocol (found by the simulation, seed
- *  2427: a restarted coordinator sent one before a hello arrived), so such
- *  a transaction aborts instead.                                          */
-static const char *
-s_p3_missing_peer (coord_engine_t *self, const ce_txn_t *t)
+/*  A 3PC T needs every participant's peer endpoint: a CanCommit without
+ *  every endpoint would leave the agents unable to run the termination
+ *  protocol (found by the simulation, seed 2427: a restarted coordinator
+ *  sent one before a hello arrived), so T aborts instead if an agent
+ *  announced none.  Returns true if T was aborted (and maybe freed).    */
+static bool
+s_p3_abort_if_peer_missing (coord_engine_t *self, ce_txn_t *t, uint64_t now)
 {
+    if (!t->p3)
+        return false;
     for (size_t i = 0; i < t->nparts; i++) {
         ce_agent_t *a = zhashx_lookup (self->agents, t->parts[i].name);
-        if (!a || !a->peer || !*a->peer)
-            return t->parts[i].name;
+        if (!a || !a->peer || !*a->peer) {
+            ce_set_reason (self, t, "three-phase commit needs every agent's "
+                           "peer endpoint, and '%s' announced none "
+                           "(tpc-participant --peer-bind)", t->parts[i].name);
+            ce_abort (self, t, now);
+            return true;
+        }
     }
-    return NULL;
+    return false;
 }
 
 static bool
@@ -74,21 +82,21 @@ s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
     if (msg->has_protocol && msg->protocol != TPC_PROTO_2PC
         && msg->protocol != TPC_PROTO_3PC) {
         ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
-                       "unknown protocol (use 2pc or 3pc)");
+                        "unknown protocol (use 2pc or 3pc)");
         return false;
     }
     if (zhashx_size (self->txns) >= self->cfg.max_txns) {
         ce_reply_error (self, id, len, msg->rid, TPC_EBUSY, NULL,
-                       "%zu transactions in flight (the limit): retry later",
-                       zhashx_size (self->txns));
+                        "%zu transactions in flight (the limit): retry later",
+                        zhashx_size (self->txns));
         return false;
     }
     uintptr_t mine = owner ? (uintptr_t) zhashx_lookup (self->owners, owner)
                            : 0;
     if (mine >= self->cfg.max_txns_per_client) {
         ce_reply_error (self, id, len, msg->rid, TPC_EBUSY, NULL,
-                       "this client has %zu transactions in flight (the "
-                       "limit per client): retry later", (size_t) mine);
+                        "this client has %zu transactions in flight (the "
+                        "limit per client): retry later", (size_t) mine);
         return false;
     }
     return true;
@@ -96,14 +104,14 @@ s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
 
 void
 ce_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
-            const tpc_msg_t *msg, const char *owner, uint64_t now)
+             const tpc_msg_t *msg, const char *owner, uint64_t now)
 {
     if (!s_admit (self, id, len, msg, owner))
         return;
     ce_txn_t *t = ce_txn_begin (self, msg->timeout_ms, now);
     if (!t) {
         ce_reply_error (self, id, len, msg->rid, TPC_ENOMEM, NULL,
-                       "cannot create a transaction");
+                        "cannot create a transaction");
         return;
     }
     ce_owner_take (self, t, owner);
@@ -114,33 +122,33 @@ ce_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
     if (!reply)
         return;
     reply->rid = msg->rid;
-    ce_check (self, tpc_msg_set_str (&reply->gid, t->gid));
+    ce_keep_err (self, tpc_msg_set_str (&reply->gid, t->gid));
     ce_to_client (self, id, len, reply);
 }
 
 void
 ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
-             const tpc_msg_t *msg, const char *owner, uint64_t now)
+              const tpc_msg_t *msg, const char *owner, uint64_t now)
 {
     const char *names[TPC_RECORD_PARTS_MAX];
     size_t nnames = 0;
     if (msg->nstmts == 0) {
         ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
-                       "submit needs at least one statement");
+                        "submit needs at least one statement");
         return;
     }
     if (msg->nstmts > self->cfg.max_stmts) {
         ce_reply_error (self, id, len, msg->rid, TPC_ELIMIT, NULL,
-                       "submit has %zu statements, over the limit of %zu "
-                       "per transaction", msg->nstmts, self->cfg.max_stmts);
+                        "submit has %zu statements, over the limit of %zu "
+                        "per transaction", msg->nstmts, self->cfg.max_stmts);
         return;
     }
     for (size_t i = 0; i < msg->nstmts; i++) {
         const char *on = msg->stmts[i].on;
         if (!ce_name_valid (on) || !ce_agent_connected (self, on)) {
             ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_PART, NULL,
-                           "participant '%s' (statement %zu) is not "
-                           "connected", on ? on : "", i + 1);
+                            "participant '%s' (statement %zu) is not "
+                            "connected", on ? on : "", i + 1);
             return;
         }
         size_t j = 0;
@@ -150,7 +158,7 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
             continue;
         if (nnames == TPC_RECORD_PARTS_MAX) {
             ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, NULL,
-                           "more than %d participants", TPC_RECORD_PARTS_MAX);
+                            "more than %d participants", TPC_RECORD_PARTS_MAX);
             return;
         }
         names[nnames++] = on;
@@ -160,7 +168,7 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     ce_txn_t *t = ce_txn_begin (self, msg->timeout_ms, now);
     if (!t) {
         ce_reply_error (self, id, len, msg->rid, TPC_ENOMEM, NULL,
-                       "cannot create a transaction");
+                        "cannot create a transaction");
         return;
     }
     ce_owner_take (self, t, owner);
@@ -168,7 +176,7 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     t->p3 = !onephase && s_wants_p3 (self, msg);
     t->state = onephase ? CE_ONEPHASE : CE_PREPARING;
     t->prepare_at = now;
-    t->logged_abort = !onephase;
+    t->must_log_abort = !onephase;
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     ce_req_set (self, &t->done, id, len, msg->rid);
     for (size_t j = 0; j < nnames; j++) {
@@ -178,68 +186,62 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
             p->asked = !onephase;
         }
     }
-    const char *nopeer = t->p3 ? s_p3_missing_peer (self, t) : NULL;
-    if (nopeer) {
-        ce_set_reason (self, t, "three-phase commit needs every agent's peer "
-                      "endpoint, and '%s' announced none (tpc-participant "
-                      "--peer-bind)", nopeer);
-        ce_abort (self, t, now);
+    if (s_p3_abort_if_peer_missing (self, t, now))
         return;
-    }
     for (size_t j = 0; j < t->nparts; j++) {
         tpc_msg_t *work = ce_msg (self, TPC_MSG_WORK);
         if (!work)
             continue;
         work->seq = 1;
         work->then = onephase ? TPC_THEN_COMMIT : TPC_THEN_PREPARE;
-        ce_check (self, tpc_msg_set_str (&work->gid, t->gid));
+        ce_keep_err (self, tpc_msg_set_str (&work->gid, t->gid));
         if (t->p3)
             s_cancommit (self, t, work);
         for (size_t i = 0; i < msg->nstmts; i++) {
             const tpc_stmt_t *s = &msg->stmts[i];
             if (strcmp (s->on, t->parts[j].name) == 0)
-                ce_check (self, tpc_msg_add_stmt (
+                ce_keep_err (self, tpc_msg_add_stmt (
                     work, NULL, s->sql, s->nparams,
                     (const char *const *) s->params));
         }
         ce_to_agent (self, t->parts[j].name, work);
     }
     ce_log (self, 0, "%s: submit, %zu participant(s), %s", t->gid, nnames,
-           onephase ? "one phase" : t->p3 ? "three phases" : "two phases");
+            onephase ? "one phase" : t->p3 ? "three phases" : "two phases");
     ce_reschedule (self, t);
 }
 
 void
 ce_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
-           const tpc_msg_t *msg, ce_txn_t *t)
+            const tpc_msg_t *msg, ce_txn_t *t)
 {
     if (t->state != CE_ACTIVE) {
         if (t->state == CE_ABORTING)
             ce_reply_error (self, id, len, msg->rid, TPC_EABORTED, t->gid,
-                           "transaction aborted: %s",
-                           t->reason ? t->reason : "aborted");
+                            "transaction aborted: %s",
+                            t->reason ? t->reason : "aborted");
         else
             ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
-                           "transaction is %s: exec not allowed",
-                           ce_state_names[t->state]);
+                            "transaction is %s: exec not allowed",
+                            ce_state_names[t->state]);
         return;
     }
     if (t->exec.set) {
         ce_reply_error (self, id, len, msg->rid, TPC_EBUSY, t->gid,
-                       "an exec is still running in this transaction");
+                        "an exec is still running in this transaction");
         return;
     }
     if (t->nexec >= self->cfg.max_stmts) {
         ce_reply_error (self, id, len, msg->rid, TPC_ELIMIT, t->gid,
-                       "%zu statements ran in this transaction, the limit; "
-                       "this one did not run: commit or roll back",
-                       t->nexec);
+                        "%zu statements ran in this transaction, the limit; "
+                        "this one did not run: commit or roll back",
+                        t->nexec);
         return;
     }
     if (!ce_name_valid (msg->on) || !ce_agent_connected (self, msg->on)) {
         ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_PART, t->gid,
-                       "participant '%s' is not connected",
-                       msg->on ? msg->on : "");
+                        "participant '%s' is not connected",
+                        msg->on ? msg->on : "");
         return;
     }
     size_t idx;
@@ -247,7 +249,7 @@ ce_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
     if (!p) {
         if (t->nparts == TPC_RECORD_PARTS_MAX) {
             ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, t->gid,
-                           "more than %d participants", TPC_RECORD_PARTS_MAX);
+                            "more than %d participants", TPC_RECORD_PARTS_MAX);
             return;
         }
         p = ce_part_add (self, t, msg->on);
@@ -260,9 +262,9 @@ ce_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
         return;
     work->seq = ++p->seq;
     work->then = TPC_THEN_NONE;
-    ce_check (self, tpc_msg_set_str (&work->gid, t->gid));
-    ce_check (self, tpc_msg_add_stmt (work, NULL, msg->sql, msg->nparams,
-                                     (const char *const *) msg->params));
+    ce_keep_err (self, tpc_msg_set_str (&work->gid, t->gid));
+    ce_keep_err (self, tpc_msg_add_stmt (work, NULL, msg->sql, msg->nparams,
+                                         (const char *const *) msg->params));
     ce_req_set (self, &t->exec, id, len, msg->rid);
     t->exec_part = idx;
     t->exec_seq = work->seq;
@@ -284,18 +286,18 @@ s_commit_pending (coord_engine_t *self, const uint8_t *id, size_t len,
     if (t->done.len == len && t->done.rid == msg->rid
         && memcmp (t->done.id, id, len) == 0) {
         ce_log (self, 0, "%s: commit rid %" PRIu64 " again: its outcome is "
-               "on the way", t->gid, msg->rid);
+                "on the way", t->gid, msg->rid);
         return true;
     }
     ce_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, t->gid,
-                   "%s is already being committed by another request: its "
-                   "outcome is not known yet; ask status", t->gid);
+                    "%s is already being committed by another request: its "
+                    "outcome is not known yet; ask status", t->gid);
     return true;
 }
 
 void
 ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
-             const tpc_msg_t *msg, ce_txn_t *t, uint64_t now)
+              const tpc_msg_t *msg, ce_txn_t *t, uint64_t now)
 {
     if (s_commit_pending (self, id, len, msg, t))
         return;
@@ -303,10 +305,10 @@ ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
     case CE_ACTIVE:
         break;
     case CE_ONEPHASE:
-        if (t->indoubt) {
+        if (t->outcome_unknown) {
             ce_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, t->gid,
-                           "one-phase commit on '%s' not acknowledged: "
-                           "outcome unknown", t->parts[0].name);
+                            "one-phase commit on '%s' not acknowledged: "
+                            "outcome unknown", t->parts[0].name);
             return;
         }
         ce_req_set (self, &t->done, id, len, msg->rid);   /* a retry */
@@ -319,20 +321,20 @@ ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
         if (t->durable && (t->replied
                            || self->cfg.reply_on == COORD_REPLY_ON_DECISION))
             ce_reply_outcome (self, id, len, msg->rid, t->gid,
-                             TPC_OUTCOME_COMMITTED, NULL);
+                              TPC_OUTCOME_COMMITTED, NULL);
         else
             ce_req_set (self, &t->done, id, len, msg->rid);
         return;
     case CE_ABORTING:
         ce_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
-                         t->reason);
+                          t->reason);
         t->client_open = false;
         ce_abort_settle (self, t, now);
         return;
     }
     if (t->exec.set) {
         ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
-                       "an exec is still running in this transaction");
+                        "an exec is still running in this transaction");
         return;
     }
     t->client_open = false;
@@ -345,7 +347,7 @@ ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
     for (size_t i = 0; i < t->nparts; i++)
         if (!ce_agent_connected (self, t->parts[i].name)) {
             ce_set_reason (self, t, "participant '%s' is not connected",
-                          t->parts[i].name);
+                           t->parts[i].name);
             ce_abort (self, t, now);
             return;
         }
@@ -357,65 +359,59 @@ ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
         if (work) {
             work->seq = ++p->seq;
             work->then = TPC_THEN_COMMIT;
-            ce_check (self, tpc_msg_set_str (&work->gid, t->gid));
+            ce_keep_err (self, tpc_msg_set_str (&work->gid, t->gid));
             ce_to_agent (self, p->name, work);
         }
         t->state = CE_ONEPHASE;
     }
     else {
-        const char *nopeer = t->p3 ? s_p3_missing_peer (self, t) : NULL;
-        if (nopeer) {
-            ce_set_reason (self, t, "three-phase commit needs every agent's "
-                          "peer endpoint, and '%s' announced none "
-                          "(tpc-participant --peer-bind)", nopeer);
-            ce_abort (self, t, now);
+        if (s_p3_abort_if_peer_missing (self, t, now))
             return;
-        }
         for (size_t i = 0; i < t->nparts; i++) {
             tpc_msg_t *prep = ce_msg (self, TPC_MSG_PREPARE);
             if (!prep)
                 continue;
-            ce_check (self, tpc_msg_set_str (&prep->gid, t->gid));
+            ce_keep_err (self, tpc_msg_set_str (&prep->gid, t->gid));
             if (t->p3)
                 s_cancommit (self, t, prep);
             t->parts[i].asked = true;
             ce_to_agent (self, t->parts[i].name, prep);
         }
         t->state = CE_PREPARING;
-        t->logged_abort = true;
+        t->must_log_abort = true;
     }
     ce_reschedule (self, t);
 }
 
 void
 ce_on_rollback (coord_engine_t *self, const uint8_t *id, size_t len,
-               const tpc_msg_t *msg, ce_txn_t *t, uint64_t now)
+                const tpc_msg_t *msg, ce_txn_t *t, uint64_t now)
 {
     switch (t->state) {
     case CE_ACTIVE:
     case CE_PREPARING:
         t->client_open = false;
         ce_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
-                         "rolled back by the client");
+                          "rolled back by the client");
         ce_set_reason (self, t, "rolled back by the client");
         ce_abort (self, t, now);
         return;
     case CE_ONEPHASE:
         ce_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, t->gid,
-                       "one-phase commit in progress: too late to roll back");
+                        "one-phase commit in progress: too late to roll back");
         return;
     case CE_COMMITTING:
         ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
-                       "transaction is committed: too late to roll back");
+                        "transaction is committed: too late to roll back");
         return;
     case CE_PRECOMMITTING:
         ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, t->gid,
-                       "transaction is pre-committed (three-phase commit): "
-                       "too late to roll back");
+                        "transaction is pre-committed (three-phase commit): "
+                        "too late to roll back");
         return;
     case CE_ABORTING:
         ce_reply_outcome (self, id, len, msg->rid, t->gid, TPC_OUTCOME_ABORTED,
-                         t->reason);
+                          t->reason);
         t->client_open = false;
         ce_abort_settle (self, t, now);
         return;
@@ -425,38 +421,39 @@ ce_on_rollback (coord_engine_t *self, const uint8_t *id, size_t len,
 /*  commit/rollback/exec for a gid that is not live.                      */
 void
 ce_on_gone_gid (coord_engine_t *self, const uint8_t *id, size_t len,
-               const tpc_msg_t *msg)
+                const tpc_msg_t *msg)
 {
     ce_end_t end = ce_recall (self, msg->gid);
     if (msg->type == TPC_MSG_COMMIT && end == CE_END_COMMITTED)
         ce_reply_outcome (self, id, len, msg->rid, msg->gid,
-                         TPC_OUTCOME_COMMITTED, NULL);
+                          TPC_OUTCOME_COMMITTED, NULL);
     else if (msg->type != TPC_MSG_EXEC && end == CE_END_ABORTED)
         ce_reply_outcome (self, id, len, msg->rid, msg->gid,
-                         TPC_OUTCOME_ABORTED, NULL);
+                          TPC_OUTCOME_ABORTED, NULL);
     else if (msg->type == TPC_MSG_EXEC && end == CE_END_ABORTED)
         ce_reply_error (self, id, len, msg->rid, TPC_EABORTED, msg->gid,
-                       "transaction aborted");
+                        "transaction aborted");
     else if (end == CE_END_COMMITTED)
         ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, msg->gid,
-                       "transaction already committed");
+                        "transaction already committed");
     else if (end == CE_END_UNKNOWN)
         ce_reply_error (self, id, len, msg->rid, TPC_EIN_DOUBT, msg->gid,
-                       "one-phase commit never acknowledged: outcome unknown");
+                        "one-phase commit never acknowledged: outcome "
+                        "unknown");
     else
         ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
-                       "no such transaction");
+                        "no such transaction");
 }
 
 void
 ce_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
-             const tpc_msg_t *msg)
+              const tpc_msg_t *msg)
 {
     ce_view_t v = ce_view (self, msg->gid);
     if (v.foreign) {
         ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
-                       "gid does not belong to coordinator '%s'",
-                       self->coord_id);
+                        "gid does not belong to coordinator '%s'",
+                        self->coord_id);
         return;
     }
     if (!strcmp (v.state, "unknown")) {
@@ -465,9 +462,9 @@ ce_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
          * the gid may have committed long ago and been forgotten.  Never
          * tell a client "aborted" without knowing it.                    */
         ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
-                       "outcome no longer known to the coordinator (ended "
-                       "long ago or never issued); the participants' "
-                       "tpc_marker tables hold the truth");
+                        "outcome no longer known to the coordinator (ended "
+                        "long ago or never issued); the participants' "
+                        "tpc_marker tables hold the truth");
         return;
     }
     tpc_msg_t *reply = ce_msg (self, TPC_MSG_TXSTATUS);
@@ -475,14 +472,14 @@ ce_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
         return;
     reply->rid = msg->rid;
     reply->outcome = v.outcome;
-    ce_check (self, tpc_msg_set_str (&reply->gid, msg->gid));
-    ce_check (self, tpc_msg_set_str (&reply->state, v.state));
+    ce_keep_err (self, tpc_msg_set_str (&reply->gid, msg->gid));
+    ce_keep_err (self, tpc_msg_set_str (&reply->state, v.state));
     ce_to_client (self, id, len, reply);
 }
 
 void
 ce_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
-           const tpc_msg_t *msg, uint64_t now)
+            const tpc_msg_t *msg, uint64_t now)
 {
     size_t n;
     ce_txn_t **v = ce_sorted (self, &n);
@@ -503,12 +500,12 @@ ce_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
         tpc_txinfo_t *info = &reply->txns[reply->ntxns++];
         const ce_txn_t *t = v[i];
         info->age_ms = now > t->created ? now - t->created : 0;
-        ce_check (self, tpc_msg_set_str (&info->gid, t->gid));
-        ce_check (self, tpc_msg_set_str (&info->state,
-                                        ce_state_names[t->state]));
+        ce_keep_err (self, tpc_msg_set_str (&info->gid, t->gid));
+        ce_keep_err (self, tpc_msg_set_str (&info->state,
+                                            ce_state_names[t->state]));
         for (size_t j = 0; j < t->nparts; j++)
-            ce_check (self, tpc_msg_strv_push (&info->parts, &info->nparts,
-                                              t->parts[j].name));
+            ce_keep_err (self, tpc_msg_strv_push (&info->parts, &info->nparts,
+                                                  t->parts[j].name));
     }
     ce_to_client (self, id, len, reply);
     reply = NULL;

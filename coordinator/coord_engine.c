@@ -143,7 +143,7 @@
  *  A hello with a boot id never heard from that agent (s_reborn; the first
  *  one heard does not count) says its process restarted: its ACTIVE work
  *  and the PREPARING gids it has not voted on abort at once, a ONEPHASE
- *  on it turns in doubt at once (s_agent_reborn), and every pending
+ *  on it gets its outcome unknown at once (s_agent_reborn), and every pending
  *  decide/precommit goes to it at once; no timer is waited for.
  */
 #include "coord_engine_int.h"
@@ -209,7 +209,7 @@ ce_abort_settle (coord_engine_t *self, ce_txn_t *t, uint64_t now)
     if (t->nunacked > 0 && !t->lingered && now >= t->linger_until) {
         t->lingered = true;
         ce_log (self, 0, "%s: aborted, %zu participant(s) never acked; "
-               "presumed abort covers them", t->gid, t->nunacked);
+                "presumed abort covers them", t->gid, t->nunacked);
     }
     if (t->client_open && now >= t->deadline)
         t->client_open = false;     /* it will not learn the reason */
@@ -236,8 +236,8 @@ ce_abort (coord_engine_t *self, ce_txn_t *t, uint64_t now)
     ce_log (self, 0, "%s: abort: %s", t->gid, reason);
     if (t->exec.set) {
         ce_reply_error (self, t->exec.id, t->exec.len, t->exec.rid,
-                       TPC_EABORTED, t->gid, "transaction aborted: %s",
-                       reason);
+                        TPC_EABORTED, t->gid, "transaction aborted: %s",
+                        reason);
         ce_req_clear (&t->exec);
     }
     t->state = CE_ABORTING;
@@ -253,7 +253,7 @@ ce_abort (coord_engine_t *self, ce_txn_t *t, uint64_t now)
      * replayed PRECOMMIT would make this coordinator ask the agents again,
      * and an agent that has forgotten the gid by then answers unknown:
      * the transaction would wait for ever. */
-    if (t->logged_abort)
+    if (t->must_log_abort)
         ce_append (self, ce_record_new (self, TPC_REC_ABORT, t), was_pc);
     ce_answer_done (self, t, TPC_OUTCOME_ABORTED, reason);
     t->backoff = self->cfg.resend_min_ms;
@@ -291,13 +291,14 @@ ce_commit_decide (coord_engine_t *self, ce_txn_t *t)
         t->decided_at = self->now;
     }
     t->state = CE_COMMITTING;
-    self->in_doubt++;
+    self->committing++;
     t->nunacked = yes;
     t->durable = false;
-    t->ticket = ce_append (self, ce_record_new (self, TPC_REC_COMMIT, t), true);
+    t->ticket = ce_append (self, ce_record_new (self, TPC_REC_COMMIT, t),
+                           true);
     s_durable_wait (self, t);
     ce_log (self, 0, "%s: commit decided (%zu yes), waiting for ticket %"
-           PRIu64 " to be durable", t->gid, yes, t->ticket);
+            PRIu64 " to be durable", t->gid, yes, t->ticket);
     ce_reschedule (self, t);
 }
 
@@ -313,10 +314,10 @@ s_precommit_begin (coord_engine_t *self, ce_txn_t *t, size_t yes)
     t->nunacked = yes;
     t->pc_durable = false;
     t->ticket = ce_append (self, ce_record_new (self, TPC_REC_PRECOMMIT, t),
-                          true);
+                           true);
     s_durable_wait (self, t);
-    ce_log (self, 0, "%s: every vote yes (%zu), pre-commit waiting for ticket %"
-           PRIu64 " to be durable", t->gid, yes, t->ticket);
+    ce_log (self, 0, "%s: every vote yes (%zu), pre-commit waiting for "
+            "ticket %" PRIu64 " to be durable", t->gid, yes, t->ticket);
     ce_reschedule (self, t);
 }
 
@@ -332,7 +333,7 @@ ce_votes_complete (coord_engine_t *self, ce_txn_t *t, uint64_t now)
     }
     if (yes == 0) {
         ce_log (self, 0, "%s: committed (every participant read-only)",
-               t->gid);
+                t->gid);
         ce_answer_done (self, t, TPC_OUTCOME_COMMITTED, NULL);
         ce_forget (self, t, CE_END_COMMITTED);
         return;
@@ -438,20 +439,20 @@ ce_txn_due (coord_engine_t *self, ce_txn_t *t, uint64_t now)
         }
         break;
     case CE_ONEPHASE:
-        if (!t->indoubt && now >= t->vote_deadline) {
-            t->indoubt = true;
+        if (!t->outcome_unknown && now >= t->vote_deadline) {
+            t->outcome_unknown = true;
             t->linger_until = now + self->cfg.abort_linger_ms;
             ce_log (self, 1, "%s: one-phase commit on '%s' not acknowledged: "
-                   "outcome in doubt", t->gid, t->parts[0].name);
+                    "outcome unknown", t->gid, t->parts[0].name);
         }
-        if (t->indoubt && t->done.set) {
+        if (t->outcome_unknown && t->done.set) {
             ce_reply_error (self, t->done.id, t->done.len, t->done.rid,
-                           TPC_EIN_DOUBT, t->gid,
-                           "one-phase commit on '%s' not acknowledged: "
-                           "outcome unknown", t->parts[0].name);
+                            TPC_EIN_DOUBT, t->gid,
+                            "one-phase commit on '%s' not acknowledged: "
+                            "outcome unknown", t->parts[0].name);
             ce_req_clear (&t->done);
         }
-        if (t->indoubt && now >= t->linger_until) {
+        if (t->outcome_unknown && now >= t->linger_until) {
             ce_forget (self, t, CE_END_UNKNOWN);
             return;
         }
@@ -490,10 +491,10 @@ ce_txn_due (coord_engine_t *self, ce_txn_t *t, uint64_t now)
                         break;
                     }
                 ce_log (self, 1, "%s: pre-committed, still no 'precommitted' "
-                       "from %zu participant(s) (e.g. '%s'); three-phase "
-                       "commit never times out here: precommit is resent "
-                       "every %" PRIu64 " ms", t->gid, t->nunacked, who,
-                       t->backoff);
+                        "from %zu participant(s) (e.g. '%s'); three-phase "
+                        "commit never times out here: precommit is resent "
+                        "every %" PRIu64 " ms", t->gid, t->nunacked, who,
+                        t->backoff);
             }
         }
         break;
@@ -626,12 +627,12 @@ coord_engine_start (coord_engine_t *self, uint64_t epoch, uint64_t now)
     }
     self->next_sweep = now + self->cfg.heartbeat_ms;
     self->ask_grace_until = now + 2 * self->cfg.heartbeat_ms;
-    if (self->in_doubt > 0)
+    if (self->committing > 0)
         ce_log (self, 0, "%zu decided transaction(s) to drive to the end",
-               self->in_doubt);
+                self->committing);
     if (self->precommitting > 0)
         ce_log (self, 0, "%zu pre-committed transaction(s) (3PC) to drive "
-               "to a decision", self->precommitting);
+                "to a decision", self->precommitting);
     return s_finish (self);
 }
 
@@ -660,7 +661,7 @@ coord_engine_client_as (coord_engine_t *self, const void *id, size_t len,
     }
     if (!self->started) {
         ce_reply_error (self, cid, len, msg->rid, TPC_EBUSY, NULL,
-                       "coordinator is recovering: retry later");
+                        "coordinator is recovering: retry later");
         return s_finish (self);
     }
     ce_txn_t *t = NULL;
@@ -682,7 +683,7 @@ coord_engine_client_as (coord_engine_t *self, const void *id, size_t len,
             ce_on_status (self, cid, len, msg);
         else
             ce_reply_error (self, cid, len, msg->rid, TPC_EINVAL, NULL,
-                           "gid missing");
+                            "gid missing");
         break;
     case TPC_MSG_LIST:
         ce_on_list (self, cid, len, msg, now);
@@ -692,7 +693,7 @@ coord_engine_client_as (coord_engine_t *self, const void *id, size_t len,
     case TPC_MSG_ROLLBACK:
         if (!msg->gid) {
             ce_reply_error (self, cid, len, msg->rid, TPC_EINVAL, NULL,
-                           "gid missing");
+                            "gid missing");
             break;
         }
         t = ce_txn_lookup (self, msg->gid);
@@ -707,8 +708,8 @@ coord_engine_client_as (coord_engine_t *self, const void *id, size_t len,
         break;
     default:
         ce_reply_error (self, cid, len, msg->rid, TPC_EPROTO, NULL,
-                       "'%s' is not a client request",
-                       tpc_msg_type_name (msg->type));
+                        "'%s' is not a client request",
+                        tpc_msg_type_name (msg->type));
         break;
     }
     return s_finish (self);
@@ -725,7 +726,7 @@ coord_engine_agent (coord_engine_t *self, const char *name,
     }
     if (msg->type != TPC_MSG_HELLO && !msg->gid) {
         ce_log (self, 1, "agent '%s' sent '%s' without a gid: dropped", name,
-               tpc_msg_type_name (msg->type));
+                tpc_msg_type_name (msg->type));
         return s_finish (self);
     }
     if (msg->type != TPC_MSG_HELLO && !ce_agent_connected (self, name)) {
@@ -757,7 +758,7 @@ coord_engine_agent (coord_engine_t *self, const char *name,
         break;
     default:
         ce_log (self, 1, "agent '%s' sent '%s', not an agent message: dropped",
-               name, tpc_msg_type_name (msg->type));
+                name, tpc_msg_type_name (msg->type));
         break;
     }
     return s_finish (self);
@@ -792,8 +793,8 @@ coord_engine_send_failed (coord_engine_t *self, const char *name,
             || t->exec_seq != msg->seq)
             return s_finish (self);
         ce_reply_error (self, t->exec.id, t->exec.len, t->exec.rid,
-                       TPC_EUNKNOWN_PART, t->gid,
-                       "participant '%s' is not connected", name);
+                        TPC_EUNKNOWN_PART, t->gid,
+                        "participant '%s' is not connected", name);
         ce_req_clear (&t->exec);
         if (p->seq == 1 && idx == t->nparts - 1) {
             t->nparts--;        /* it never heard of gid: forget it */
@@ -915,9 +916,9 @@ coord_engine_stats (coord_engine_t *self, coord_engine_stats_t *out)
 }
 
 size_t
-coord_engine_in_doubt (coord_engine_t *self)
+coord_engine_unfinished (coord_engine_t *self)
 {
-    return self->in_doubt + self->precommitting;
+    return self->committing + self->precommitting;
 }
 
 uint64_t

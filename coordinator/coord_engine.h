@@ -169,8 +169,7 @@ int coord_engine_client (coord_engine_t *self, const void *id, size_t len,
 /*  The same, for a client whose live transactions count against the
  *  budget (max_txns_per_client) of OWNER, e.g. its key's name; NULL = the
  *  connection (routing id).  Also takes the operator requests: resolve
- *  (see coord_engine.c, "Operations"; the shell checks the sender's role)
- *  and summary.                                                          */
+ *  and summary (see coord_ops.c; the shell checks the sender's role).    */
 int coord_engine_client_as (coord_engine_t *self, const void *id,
                             size_t len, const char *owner,
                             const tpc_msg_t *msg, uint64_t now);
@@ -211,10 +210,12 @@ bool coord_engine_pop (coord_engine_t *self, coord_action_t *out);
 /*  Release what an action owns and zero it.  Idempotent.                  */
 void coord_action_clear (coord_action_t *act);
 
-/*  Live transactions, and those of them with a commit decision or (3PC) a
- *  PRECOMMIT record: what --recover-only must drive to the end.           */
+/*  Live transactions, and the unfinished ones among them: those with a
+ *  commit decision or (3PC) a PRECOMMIT record, what --recover-only must
+ *  drive to the end (not stats.in_doubt, which counts every transaction
+ *  prepared somewhere).                                                   */
 size_t coord_engine_live (coord_engine_t *self);
-size_t coord_engine_in_doubt (coord_engine_t *self);
+size_t coord_engine_unfinished (coord_engine_t *self);
 
 /*  Counters and gauges for metrics and status.                          */
 typedef struct {

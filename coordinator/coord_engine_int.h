@@ -12,6 +12,20 @@
  *    coord_replay.c   replay and checkpoint walks
  *  Functions shared between these files are named ce_*; a file's own
  *  helpers stay static s_*.
+ *
+ *  WORDS (one meaning each)
+ *    in doubt     prepared somewhere (a yes vote is in) and the outcome
+ *                 not applied everywhere yet, or a one-phase outcome
+ *                 unknown: ce_count_in_doubt, stats.in_doubt, the
+ *                 summary's in_doubt, the metric
+ *    unknown      a one-phase commit whose ack never came: nobody knows
+ *                 its outcome (t->outcome_unknown, CE_END_UNKNOWN; status
+ *                 says state "in_doubt", the client gets TPC_EIN_DOUBT)
+ *    unfinished   decided (COMMITTING) or, 3PC, pre-committed: what the
+ *                 coordinator must drive to an end (self->committing +
+ *                 self->precommitting, coord_engine_unfinished())
+ *    unconfirmed  a gid of an earlier boot whose presumed abort a round
+ *                 could not confirm (self->unconfirmed, coord_ask.c)
  */
 #ifndef COORD_ENGINE_INT_H_INCLUDED
 #define COORD_ENGINE_INT_H_INCLUDED
@@ -67,8 +81,10 @@ struct ce_txn {
     bool replied;               /* final outcome sent to a client */
     bool durable;               /* COMMITTING: COMMIT record durable */
     bool lingered;              /* ABORTING: gave up resending */
-    bool indoubt;               /* ONEPHASE: vote timeout passed */
-    bool logged_abort;          /* prepares went out: log ABORT */
+    bool outcome_unknown;       /* ONEPHASE: vote timeout passed, no ack:
+                                   the outcome is not known */
+    bool must_log_abort;        /* prepares went out: an abort must write
+                                   an ABORT record */
     bool p3;                    /* three-phase commit */
     bool pc_durable;            /* PRECOMMITTING: PRECOMMIT record durable */
     uint64_t created, deadline, vote_deadline;
@@ -139,7 +155,7 @@ struct coord_engine {
     uint64_t wake_reported;
     ce_txn_t *dhead, *dtail;     /* waiting for coord_engine_durable */
     uint64_t tickets;
-    size_t in_doubt;            /* live COMMITTING transactions */
+    size_t committing;          /* live COMMITTING transactions */
     size_t precommitting;       /* live PRECOMMITTING transactions */
     coord_action_t *q;
     size_t qhead, qn, qcap;
@@ -185,7 +201,7 @@ typedef struct ce_ask ce_ask_t;
 void ce_push (coord_engine_t *self, coord_action_t *act);
 void ce_log (coord_engine_t *self, int level, const char *fmt, ...);
 tpc_msg_t *ce_msg (coord_engine_t *self, tpc_msg_type_t type);
-void ce_check (coord_engine_t *self, int rc);
+void ce_keep_err (coord_engine_t *self, int rc);
 void ce_to_client (coord_engine_t *self, const uint8_t *id, size_t len,
                    tpc_msg_t *msg);
 void ce_to_agent (coord_engine_t *self, const char *name, tpc_msg_t *msg);

@@ -14,7 +14,7 @@
  *  connected), for an outcome contradicting a decision or an end already
  *  known (presumed abort included, except a gid of an earlier boot with
  *  no record whose presumed abort a round could not confirm this boot,
- *  or is checking: it is in doubt, "Presumed abort, checked"), and for
+ *  or is checking: it is unconfirmed, "Presumed abort, checked"), and for
  *  a different outcome than an
  *  earlier resolve; with TPC_EUNKNOWN_GID for a gid of this coordinator
  *  it never issued (a later seq of this boot, or a later epoch): that
@@ -39,7 +39,7 @@ ce_heur_destroy (void **item)
 
 void
 ce_heur_set (coord_engine_t *self, const char *gid, tpc_outcome_t outcome,
-            const char *reason)
+             const char *reason)
 {
     ce_heur_t *h = zhashx_lookup (self->heuristics, gid);
     if (!h) {
@@ -83,7 +83,7 @@ s_never_issued (coord_engine_t *self, const char *gid, char *why,
 
 void
 ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
-              const tpc_msg_t *msg, uint64_t now)
+               const tpc_msg_t *msg, uint64_t now)
 {
     const char *gid = msg->gid, *want_name = tpc_outcome_name (msg->outcome);
     tpc_outcome_t want = msg->outcome;
@@ -91,13 +91,13 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
     if (!gid || (want != TPC_OUTCOME_COMMITTED
                  && want != TPC_OUTCOME_ABORTED)) {
         ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, gid,
-                       "resolve needs a gid and committed or aborted");
+                        "resolve needs a gid and committed or aborted");
         return;
     }
     for (size_t i = 0; i < self->nresolving; i++)
         if (!strcmp (self->resolving[i].gid, gid)) {
             ce_reply_error (self, id, len, msg->rid, TPC_EBUSY, gid,
-                           "a resolve of %s is being written: retry", gid);
+                            "a resolve of %s is being written: retry", gid);
             return;
         }
     ce_heur_t *h = zhashx_lookup (self->heuristics, gid);
@@ -106,8 +106,8 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
             ce_reply_outcome (self, id, len, msg->rid, gid, want, h->reason);
         else
             ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                           "%s was already resolved %s", gid,
-                           tpc_outcome_name (h->outcome));
+                            "%s was already resolved %s", gid,
+                            tpc_outcome_name (h->outcome));
         return;
     }
     char gone[512] = "";
@@ -117,21 +117,21 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
                        || t->state == CE_ABORTING;
         if (!decided) {
             ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                           "%s is %s: the coordinator is still driving it "
-                           "(%s)", gid, ce_state_names[t->state],
-                           t->state == CE_PRECOMMITTING
-                           ? "three-phase commit: its participants' "
+                            "%s is %s: the coordinator is still driving it "
+                            "(%s)", gid, ce_state_names[t->state],
+                            t->state == CE_PRECOMMITTING
+                            ? "three-phase commit: its participants' "
                              "termination protocol decides it"
-                           : "wait for its timeout, or roll it back");
+                            : "wait for its timeout, or roll it back");
             return;
         }
         tpc_outcome_t have = t->state == CE_COMMITTING
                              ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
         if (want != have) {
             ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                           "%s is decided %s: a heuristic %s would "
-                           "contradict it", gid, tpc_outcome_name (have),
-                           want_name);
+                            "%s is decided %s: a heuristic %s would "
+                            "contradict it", gid, tpc_outcome_name (have),
+                            want_name);
             return;
         }
         size_t n = 0;
@@ -146,9 +146,9 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
         }
         if (n == 0) {
             ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                           "the coordinator is still driving %s: every "
-                           "participant that has not acknowledged %s is "
-                           "connected", gid, want_name);
+                            "the coordinator is still driving %s: every "
+                            "participant that has not acknowledged %s is "
+                            "connected", gid, want_name);
             return;
         }
     }
@@ -156,7 +156,7 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
         char why[384];
         if (s_never_issued (self, gid, why, sizeof why)) {
             ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, gid,
-                           "%s", why);
+                            "%s", why);
             return;
         }
         ce_view_t v = ce_view (self, gid);
@@ -165,16 +165,16 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
                          || zhashx_lookup (self->asks, gid));
         if (v.outcome != TPC_OUTCOME_IN_PROGRESS && !stuck) {
             ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                           "%s already has outcome %s (%s): nothing is in "
-                           "doubt, nothing to resolve%s", gid,
-                           tpc_outcome_name (v.outcome),
-                           strcmp (v.state, "unknown") ? v.state
+                            "%s already has outcome %s (%s): nothing is in "
+                            "doubt, nothing to resolve%s", gid,
+                            tpc_outcome_name (v.outcome),
+                            strcmp (v.state, "unknown") ? v.state
                                                        : "presumed abort",
-                           ce_earlier_unknown (self, gid)
-                           ? " (a gid of an earlier boot with no record "
+                            ce_earlier_unknown (self, gid)
+                            ? " (a gid of an earlier boot with no record "
                              "can be resolved once an agent's query for it "
                              "could not be confirmed: wait for that query)"
-                           : "");
+                            : "");
             return;
         }
     }
@@ -183,7 +183,7 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
         ce_resolve_t *v = realloc (self->resolving, cap * sizeof *v);
         if (!v) {
             ce_reply_error (self, id, len, msg->rid, TPC_ENOMEM, gid,
-                           "out of memory");
+                            "out of memory");
             return;
         }
         self->resolving = v;
@@ -192,7 +192,7 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
     tpc_record_t *rec = calloc (1, sizeof *rec);
     if (!rec) {
         ce_reply_error (self, id, len, msg->rid, TPC_ENOMEM, gid,
-                       "out of memory");
+                        "out of memory");
         return;
     }
     ce_resolve_t *r = &self->resolving[self->nresolving++];
@@ -209,7 +209,7 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
     snprintf (rec->reason, sizeof rec->reason, "%s", r->reason);
     r->ticket = ce_append (self, rec, true);
     ce_log (self, 1, "%s: HEURISTIC %s forced by an operator (%s)", gid,
-           want_name, r->reason);
+            want_name, r->reason);
 }
 
 /*  Every forced append up to TICKET is durable: resolves take effect.    */
@@ -242,7 +242,7 @@ ce_resolves_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
             ce_forget (self, t, CE_END_ABORTED);
         }
         ce_reply_outcome (self, r->req.id, r->req.len, r->req.rid, r->gid,
-                         r->outcome, r->reason);
+                          r->outcome, r->reason);
         ce_req_clear (&r->req);
     }
     self->nresolving = kept;
@@ -267,7 +267,7 @@ ce_count_in_doubt (coord_engine_t *self, uint64_t now, uint64_t *oldest)
          t = zhashx_next (self->txns)) {
         bool doubt = t->state == CE_COMMITTING
                      || t->state == CE_PRECOMMITTING
-                     || (t->state == CE_ONEPHASE && t->indoubt);
+                     || (t->state == CE_ONEPHASE && t->outcome_unknown);
         for (size_t i = 0; !doubt && t->state == CE_PREPARING
                            && i < t->nparts; i++)
             doubt = t->parts[i].vote == TPC_VOTE_YES;
@@ -283,7 +283,7 @@ ce_count_in_doubt (coord_engine_t *self, uint64_t now, uint64_t *oldest)
 
 void
 ce_on_summary (coord_engine_t *self, const uint8_t *id, size_t len,
-              const tpc_msg_t *msg, uint64_t now)
+               const tpc_msg_t *msg, uint64_t now)
 {
     tpc_msg_t *reply = ce_msg (self, TPC_MSG_TXSUMMARY);
     if (!reply)
@@ -297,8 +297,8 @@ ce_on_summary (coord_engine_t *self, const uint8_t *id, size_t len,
     for (ce_agent_t *a = zhashx_first (self->agents); a;
          a = zhashx_next (self->agents))
         if (a->connected)
-            ce_check (self, tpc_msg_strv_push (&reply->agents,
-                                              &reply->nagents, a->name));
+            ce_keep_err (self, tpc_msg_strv_push (&reply->agents,
+                                                  &reply->nagents, a->name));
     if (reply->nagents > 1)
         qsort (reply->agents, reply->nagents, sizeof *reply->agents,
                s_strp_cmp);

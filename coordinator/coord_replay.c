@@ -36,9 +36,9 @@ s_heur_contradicted (coord_engine_t *self, const char *gid,
     if (!h || h->outcome == outcome)
         return;
     ce_log (self, 1, "%s: the log holds a HEURISTIC %s (%s) and the decision "
-           "%s: the decision wins, the heuristic is dropped", gid,
-           tpc_outcome_name (h->outcome), h->reason,
-           tpc_outcome_name (outcome));
+            "%s: the decision wins, the heuristic is dropped", gid,
+            tpc_outcome_name (h->outcome), h->reason,
+            tpc_outcome_name (outcome));
     zhashx_delete (self->heuristics, gid);
 }
 
@@ -79,7 +79,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
                 t->nunacked++;
             }
         }
-        self->in_doubt++;
+        self->committing++;
         if (t->nunacked == 0) /* cannot happen: COMMIT names its voters */
             ce_forget (self, t, CE_END_COMMITTED);
         break;
@@ -108,7 +108,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             break;
         t->p3 = true;
         t->pc_durable = true;
-        t->logged_abort = true;
+        t->must_log_abort = true;
         self->precommitting++;
         for (size_t i = 0; i < rec->nparts; i++) {
             ce_part_t *p = ce_part_add (self, t, rec->parts[i]);
@@ -130,13 +130,13 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
         t = ce_txn_lookup (self, rec->gid);
         if (s_replay_contradicts (self, rec, t)) {
             ce_log (self, 1, "%s: HEURISTIC %s (%s) contradicts the decision "
-                   "logged before it: ignored", rec->gid,
-                   rec->outcome == 1 ? "committed" : "aborted", rec->reason);
+                    "logged before it: ignored", rec->gid,
+                    rec->outcome == 1 ? "committed" : "aborted", rec->reason);
             break;
         }
         ce_heur_set (self, rec->gid, rec->outcome == 1
-                    ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED,
-                    rec->reason);
+                     ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED,
+                     rec->reason);
         if (t && rec->outcome == 1)
             ce_forget (self, t, CE_END_COMMITTED);   /* its END may be lost */
         else if (t && t->state == CE_PRECOMMITTING)

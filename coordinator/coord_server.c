@@ -278,7 +278,7 @@ s_replay_one (void *arg, const tpc_log_rec_t *lrec, const void *payload,
             s_say (self, 1, "replaying the log: %" PRIu64 " records, LSN %"
                    PRIu64 ", %zu decided transactions so far",
                    self->replayed, lrec->lsn,
-                   coord_engine_in_doubt (self->engine));
+                   coord_engine_unfinished (self->engine));
         }
     }
     rc = coord_engine_replay (self->engine, &self->rec);
@@ -367,7 +367,7 @@ s_maybe_checkpoint (coord_server_t *self)
     if (rc)
         s_fatal_log ("checkpoint end", rc);
     s_say (self, 0, "checkpoint: %zu live decision(s) carried over",
-           coord_engine_in_doubt (self->engine));
+           coord_engine_unfinished (self->engine));
     self->ckpt_records = self->ckpt_bytes = 0;
 }
 
@@ -1062,7 +1062,7 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
             goto fail;
         }
     }
-    self->in_doubt_start = coord_engine_in_doubt (self->engine);
+    self->in_doubt_start = coord_engine_unfinished (self->engine);
     rc = coord_engine_start (self->engine, self->epoch, s_now ());
     if (rc) {
         snprintf (errbuf, errlen, "cannot start the engine: %s",
@@ -1173,7 +1173,7 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
     s_perform (self);
     while (!*stop) {
         if (self->cfg.recover_only
-            && coord_engine_in_doubt (self->engine) == 0)
+            && coord_engine_unfinished (self->engine) == 0)
             break;
         uint64_t now = s_now ();
         if (now >= deadline)
@@ -1222,7 +1222,7 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
     }
     s_sync_stop (self);
     if (self->cfg.recover_only && status == 0) {
-        size_t left = coord_engine_in_doubt (self->engine);
+        size_t left = coord_engine_unfinished (self->engine);
         coord_engine_foreach_decided (self->engine, s_report_unfinished, self);
         coord_engine_foreach_precommitting (self->engine, s_report_unfinished,
                                             self);

@@ -64,9 +64,10 @@ ce_msg (coord_engine_t *self, tpc_msg_type_t type)
     return msg;
 }
 
-/*  Check a helper's result: remember an allocation failure.              */
+/*  Keep a helper's non-zero result RC (an allocation failure) as the
+ *  event's sticky error.                                                  */
 void
-ce_check (coord_engine_t *self, int rc)
+ce_keep_err (coord_engine_t *self, int rc)
 {
     if (rc)
         self->err = rc;
@@ -75,7 +76,7 @@ ce_check (coord_engine_t *self, int rc)
 /*  Queue MSG (taken) for the client ID/LEN.                              */
 void
 ce_to_client (coord_engine_t *self, const uint8_t *id, size_t len,
-             tpc_msg_t *msg)
+              tpc_msg_t *msg)
 {
     if (!msg)
         return;
@@ -115,7 +116,7 @@ ce_append (coord_engine_t *self, tpc_record_t *rec, bool forced)
 
 void
 ce_reply_error (coord_engine_t *self, const uint8_t *id, size_t len,
-               uint64_t rid, int code, const char *gid, const char *fmt, ...)
+                uint64_t rid, int code, const char *gid, const char *fmt, ...)
 {
     tpc_msg_t *msg = ce_msg (self, TPC_MSG_ERROR);
     if (!msg)
@@ -141,8 +142,8 @@ ce_reply_error (coord_engine_t *self, const uint8_t *id, size_t len,
 
 void
 ce_reply_outcome (coord_engine_t *self, const uint8_t *id, size_t len,
-                 uint64_t rid, const char *gid, tpc_outcome_t outcome,
-                 const char *reason)
+                  uint64_t rid, const char *gid, tpc_outcome_t outcome,
+                  const char *reason)
 {
     tpc_msg_t *msg = ce_msg (self, TPC_MSG_OUTCOME);
     if (!msg)
@@ -171,7 +172,7 @@ ce_req_clear (ce_req_t *req)
 
 void
 ce_req_set (coord_engine_t *self, ce_req_t *req, const void *id, size_t len,
-           uint64_t rid)
+            uint64_t rid)
 {
     ce_req_clear (req);
     req->id = malloc (len ? len : 1);
@@ -188,11 +189,11 @@ ce_req_set (coord_engine_t *self, ce_req_t *req, const void *id, size_t len,
 /*  Reply the final OUTCOME to the pending commit/submit, if any.         */
 void
 ce_answer_done (coord_engine_t *self, ce_txn_t *t, tpc_outcome_t outcome,
-               const char *reason)
+                const char *reason)
 {
     if (t->done.set) {
         ce_reply_outcome (self, t->done.id, t->done.len, t->done.rid, t->gid,
-                         outcome, reason);
+                          outcome, reason);
         ce_req_clear (&t->done);
         t->replied = true;
     }
@@ -329,7 +330,7 @@ s_wake_of (coord_engine_t *self, const ce_txn_t *t)
         w = CE_MIN (t->deadline, t->vote_deadline);
         break;
     case CE_ONEPHASE:
-        w = t->indoubt ? t->linger_until : t->vote_deadline;
+        w = t->outcome_unknown ? t->linger_until : t->vote_deadline;
         break;
     case CE_COMMITTING:
         if (!t->durable)
@@ -474,7 +475,7 @@ ce_txn_begin (coord_engine_t *self, uint64_t timeout_ms, uint64_t now)
         if (!s_gid_taken (self, gid))
             break;
         ce_log (self, 1, "%s is named by a record already: not issued, "
-               "skipped", gid);
+                "skipped", gid);
         g.seq++;
     }
     ce_txn_t *t = ce_txn_add (self, gid, CE_ACTIVE);
@@ -608,7 +609,7 @@ ce_forget (coord_engine_t *self, ce_txn_t *t, ce_end_t end)
     }
     s_owner_release (self, t);
     if (t->state == CE_COMMITTING)
-        self->in_doubt--;
+        self->committing--;
     if (t->state == CE_PRECOMMITTING)
         self->precommitting--;
     ce_heap_remove (self, t);

@@ -465,7 +465,7 @@ test_two_phase_commit (void)
     CU_ASSERT_EQUAL (fx_count_client (fx), 0);      /* reply_on applied */
     CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 1);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 1);
 
     fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
     fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));  /* duplicate */
@@ -482,7 +482,7 @@ test_two_phase_commit (void)
     CU_ASSERT_STRING_EQUAL (r->gid, gid);
     CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 0);
     /* ended: still known as committed; stale ack ignored */
     CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
                      TPC_OUTCOME_COMMITTED);
@@ -894,7 +894,7 @@ test_replay_restart (void)
     CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_1", "a",
                                                          "b")), 0);
     CU_ASSERT_EQUAL (coord_engine_replayed_epoch (e), 2);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 1);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (e), 1);
     CU_ASSERT_EQUAL (coord_engine_live (e), 1);
     CU_ASSERT_EQUAL (coord_engine_start (e, 2, fx->now), TPC_EINVAL);
     CU_ASSERT_EQUAL (coord_engine_start (e, 3, fx->now), 0);
@@ -936,7 +936,7 @@ test_replay_restart (void)
     fx_agent (fx, "b", m_ack ("tpc_c1_1_1", TPC_OUTCOME_COMMITTED));
     CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_END, "tpc_c1_1_1"));
     CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_COMMITTED), 1);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (e), 0);
     /* new gids use the new epoch */
     const char *gid = fx_submit (fx, 1, AB);
     CU_ASSERT_STRING_EQUAL (gid, "tpc_c1_3_1");
@@ -1356,7 +1356,7 @@ test_many_concurrent (void)
         fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
     }
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_COMMIT), N);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), N);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), N);
     CU_ASSERT_EQUAL (fx->ticket, N);
     fx->ndropped = 0;
     fx_durable (fx);                        /* one sync for all: group */
@@ -1370,7 +1370,7 @@ test_many_concurrent (void)
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_END), N);
     CU_ASSERT_EQUAL (fx->ndropped, 2 * N);  /* outcome + ENDED each */
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 0);
     CU_ASSERT_EQUAL (coord_engine_next_wake (fx->e) > fx->now, true);
     fx_destroy (&fx);
 }
@@ -1516,7 +1516,7 @@ test_p3_commit (void)
                      TPC_OUTCOME_IN_PROGRESS);
     CU_ASSERT_STRING_EQUAL (state, "precommitting");
     CU_ASSERT_EQUAL (fx_query (fx, "a", gid), TPC_OUTCOME_IN_PROGRESS);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 1);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 1);
     /* durable: precommit to each yes voter */
     fx_durable (fx);
     CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_PRECOMMIT), 1);
@@ -1572,7 +1572,7 @@ test_p3_commit (void)
             CU_ASSERT_EQUAL (fx->a[i].commit_ms, 0);
         }
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 0);
     CU_ASSERT_EQUAL (fx_count_log (fx, TPC_REC_ABORT), 0);
     fx_destroy (&fx);
 }
@@ -1676,7 +1676,7 @@ test_p3_state_aborted (void)
     for (int k = 0; k < 3; k++)
         fx_agent (fx, ABC[k], m_ack (gid, TPC_OUTCOME_ABORTED));
     CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 0);
     CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_ABORTED), 1);
     fx_destroy (&fx);
 }
@@ -1711,7 +1711,7 @@ test_p3_state_committed (void)
         fx_agent (fx, ABC[k], m_ack (gid, TPC_OUTCOME_COMMITTED));
     CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_END, gid));
     CU_ASSERT_EQUAL (fx_reply (fx, C1, 1)->outcome, TPC_OUTCOME_COMMITTED);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (fx->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (fx->e), 0);
     fx_destroy (&fx);
 }
 
@@ -1815,7 +1815,7 @@ test_p3_replay (void)
     CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
         TPC_REC_PRECOMMIT, "tpc_c1_1_4", "a", "b")), 0);
     CU_ASSERT_EQUAL (coord_engine_live (e), 4);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 4);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (e), 4);
     CU_ASSERT_EQUAL (coord_engine_replay (e, rec_commit ("tpc_c1_1_2", "a",
                                                          "b")), 0);
     CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
@@ -1830,7 +1830,7 @@ test_p3_replay (void)
     CU_ASSERT_EQUAL (coord_engine_replay (e, rec_parts (
         TPC_REC_PRECOMMIT, "tpc_c1_1_3", "a", "b")), 0);
     CU_ASSERT_EQUAL (coord_engine_live (e), 2);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 2);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (e), 2);
     char walk[512] = "";
     CU_ASSERT_EQUAL (coord_engine_foreach_precommitting (e, s_collect, walk),
                      0);
@@ -1886,7 +1886,7 @@ test_p3_replay (void)
     walk[0] = '\0';
     coord_engine_foreach_precommitting (e, s_collect, walk);
     CU_ASSERT_STRING_EQUAL (walk, "");
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (e), 2);     /* both committing */
+    CU_ASSERT_EQUAL (coord_engine_unfinished (e), 2);     /* both committing */
     fx_destroy (&fx);
 }
 

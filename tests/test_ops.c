@@ -325,7 +325,7 @@ test_engine_resolve_decided (void)
                && x->client[0]->outcome == TPC_OUTCOME_COMMITTED);
     CU_ASSERT_EQUAL (x->log[x->nlog - 1].type, TPC_REC_END);
     CU_ASSERT_EQUAL (coord_engine_live (x->e), 0);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (x->e), 0);
+    CU_ASSERT_EQUAL (coord_engine_unfinished (x->e), 0);
     r = ex_req (x, NULL, TPC_MSG_STATUS, g, 0);
     CU_ASSERT (!strcmp (r->state, "heuristic")
                && r->outcome == TPC_OUTCOME_COMMITTED);
@@ -418,7 +418,7 @@ test_engine_resolve_replay (void)
                "a: rolled back by hand");
     CU_ASSERT_EQUAL (coord_engine_start (x->e, 2, x->now), 0);
     ex_drain (x);
-    CU_ASSERT_EQUAL (coord_engine_in_doubt (x->e), 1);     /* 1_4 only */
+    CU_ASSERT_EQUAL (coord_engine_unfinished (x->e), 1);     /* 1_4 only */
     const tpc_msg_t *r = ex_req (x, NULL, TPC_MSG_STATUS, "tpc_cZ_9_9", 0);
     CU_ASSERT (!strcmp (r->state, "heuristic")
                && r->outcome == TPC_OUTCOME_ABORTED);

@@ -796,7 +796,7 @@ s_coord_restart (sim_world_t *w)
     w->sync_inflight = false;
     s_trace (w, "coord: up, epoch %" PRIu64 ", %zu records replayed, %zu "
              "decided to drive", epoch, w->nlog - 1,
-             coord_engine_in_doubt (w->coord));
+             coord_engine_unfinished (w->coord));
     int rc = coord_engine_start (w->coord, epoch, w->now);
     if (rc)
         sim_oracle_fail (w->oracle, "coordinator: start failed: %s",
