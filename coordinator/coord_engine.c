@@ -1,6 +1,9 @@
 /*  coord_engine: two-phase commit with presumed abort, and Skeen's
  *  three-phase commit, as a pure state machine (see coord_engine.h for
- *  events and actions).
+ *  events and actions).  One engine over several files that share
+ *  coord_engine_int.h (its top lists them); this one holds the state
+ *  diagram below, the public entry points and the decision core (abort,
+ *  commit and pre-commit decisions, durability, timers).
  *
  *  PER-TRANSACTION STATE MACHINE (gid = tpc_<id>_<epoch>_<seq>); each arrow
  *  names the function that takes it.
@@ -148,6 +151,12 @@
  */
 #include "coord_engine_int.h"
 
+/* ---------------------------------------------------------------------
+ *  Decisions: abort, commit, pre-commit, and what their records' durability
+ *  lets go out
+ */
+
+/*  A decide(OUTCOME) for GID, or NULL (out of memory: the sticky error).  */
 tpc_msg_t *
 ce_decide_msg (coord_engine_t *self, const char *gid, tpc_outcome_t outcome)
 {

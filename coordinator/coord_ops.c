@@ -81,103 +81,101 @@ s_never_issued (coord_engine_t *self, const char *gid, char *why,
     return true;
 }
 
-void
-ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
-               const tpc_msg_t *msg, uint64_t now)
+/*  resolve of the live T: refused (answered, true) unless T is decided
+ *  as MSG wants and a participant that has not acked is gone; GONE (SIZE
+ *  bytes) gets the names of those.                                       */
+static bool
+s_resolve_refused_live (coord_engine_t *self, const uint8_t *id, size_t len,
+                        const tpc_msg_t *msg, const ce_txn_t *t, char *gone,
+                        size_t size)
 {
     const char *gid = msg->gid, *want_name = tpc_outcome_name (msg->outcome);
     tpc_outcome_t want = msg->outcome;
-    (void) now;
-    if (!gid || (want != TPC_OUTCOME_COMMITTED
-                 && want != TPC_OUTCOME_ABORTED)) {
-        ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, gid,
-                        "resolve needs a gid and committed or aborted");
-        return;
+    bool decided = (t->state == CE_COMMITTING && t->durable)
+                   || t->state == CE_ABORTING;
+    if (!decided) {
+        ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                        "%s is %s: the coordinator is still driving it "
+                        "(%s)", gid, ce_state_names[t->state],
+                        t->state == CE_PRECOMMITTING
+                        ? "three-phase commit: its participants' "
+                          "termination protocol decides it"
+                        : "wait for its timeout, or roll it back");
+        return true;
     }
-    for (size_t i = 0; i < self->nresolving; i++)
-        if (!strcmp (self->resolving[i].gid, gid)) {
-            ce_reply_error (self, id, len, msg->rid, TPC_EBUSY, gid,
-                            "a resolve of %s is being written: retry", gid);
-            return;
-        }
-    ce_heur_t *h = zhashx_lookup (self->heuristics, gid);
-    if (h) {
-        if (h->outcome == want)
-            ce_reply_outcome (self, id, len, msg->rid, gid, want, h->reason);
-        else
-            ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                            "%s was already resolved %s", gid,
-                            tpc_outcome_name (h->outcome));
-        return;
+    tpc_outcome_t have = t->state == CE_COMMITTING
+                         ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
+    if (want != have) {
+        ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                        "%s is decided %s: a heuristic %s would "
+                        "contradict it", gid, tpc_outcome_name (have),
+                        want_name);
+        return true;
     }
-    char gone[512] = "";
-    ce_txn_t *t = ce_txn_lookup (self, gid);
-    if (t) {
-        bool decided = (t->state == CE_COMMITTING && t->durable)
-                       || t->state == CE_ABORTING;
-        if (!decided) {
-            ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                            "%s is %s: the coordinator is still driving it "
-                            "(%s)", gid, ce_state_names[t->state],
-                            t->state == CE_PRECOMMITTING
-                            ? "three-phase commit: its participants' "
-                             "termination protocol decides it"
-                            : "wait for its timeout, or roll it back");
-            return;
-        }
-        tpc_outcome_t have = t->state == CE_COMMITTING
-                             ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
-        if (want != have) {
-            ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                            "%s is decided %s: a heuristic %s would "
-                            "contradict it", gid, tpc_outcome_name (have),
-                            want_name);
-            return;
-        }
-        size_t n = 0;
-        for (size_t i = 0; i < t->nparts; i++) {
-            const ce_part_t *p = &t->parts[i];
-            if (p->phase2 && !p->acked
-                && !ce_agent_connected (self, p->name)) {
-                size_t at = strlen (gone);
-                snprintf (gone + at, sizeof gone - at, "%s%s", n++ ? ", " : "",
-                          p->name);
-            }
-        }
-        if (n == 0) {
-            ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                            "the coordinator is still driving %s: every "
-                            "participant that has not acknowledged %s is "
-                            "connected", gid, want_name);
-            return;
+    size_t n = 0;
+    for (size_t i = 0; i < t->nparts; i++) {
+        const ce_part_t *p = &t->parts[i];
+        if (p->phase2 && !p->acked
+            && !ce_agent_connected (self, p->name)) {
+            size_t at = strlen (gone);
+            snprintf (gone + at, size - at, "%s%s", n++ ? ", " : "",
+                      p->name);
         }
     }
-    else {
-        char why[384];
-        if (s_never_issued (self, gid, why, sizeof why)) {
-            ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, gid,
-                            "%s", why);
-            return;
-        }
-        ce_view_t v = ce_view (self, gid);
-        bool stuck = ce_earlier_unknown (self, gid)
-                     && (zhashx_lookup (self->unconfirmed, gid)
-                         || zhashx_lookup (self->asks, gid));
-        if (v.outcome != TPC_OUTCOME_IN_PROGRESS && !stuck) {
-            ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
-                            "%s already has outcome %s (%s): nothing is in "
-                            "doubt, nothing to resolve%s", gid,
-                            tpc_outcome_name (v.outcome),
-                            strcmp (v.state, "unknown") ? v.state
-                                                       : "presumed abort",
-                            ce_earlier_unknown (self, gid)
-                            ? " (a gid of an earlier boot with no record "
-                             "can be resolved once an agent's query for it "
-                             "could not be confirmed: wait for that query)"
-                            : "");
-            return;
-        }
+    if (n == 0) {
+        ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                        "the coordinator is still driving %s: every "
+                        "participant that has not acknowledged %s is "
+                        "connected", gid, want_name);
+        return true;
     }
+    return false;
+}
+
+/*  resolve of a gid that is not live: refused (answered, true) for a gid
+ *  never issued, or one whose outcome is known, unless it is an earlier
+ *  boot's whose presumed abort is unconfirmed or being checked.          */
+static bool
+s_resolve_refused_gone (coord_engine_t *self, const uint8_t *id, size_t len,
+                        const tpc_msg_t *msg)
+{
+    const char *gid = msg->gid;
+    char why[384];
+    if (s_never_issued (self, gid, why, sizeof why)) {
+        ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, gid,
+                        "%s", why);
+        return true;
+    }
+    ce_view_t v = ce_view (self, gid);
+    bool stuck = ce_earlier_unknown (self, gid)
+                 && (zhashx_lookup (self->unconfirmed, gid)
+                     || zhashx_lookup (self->asks, gid));
+    if (v.outcome != TPC_OUTCOME_IN_PROGRESS && !stuck) {
+        ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                        "%s already has outcome %s (%s): nothing is in "
+                        "doubt, nothing to resolve%s", gid,
+                        tpc_outcome_name (v.outcome),
+                        strcmp (v.state, "unknown") ? v.state
+                                                    : "presumed abort",
+                        ce_earlier_unknown (self, gid)
+                        ? " (a gid of an earlier boot with no record "
+                          "can be resolved once an agent's query for it "
+                          "could not be confirmed: wait for that query)"
+                        : "");
+        return true;
+    }
+    return false;
+}
+
+/*  Write the forced HEURISTIC record of an accepted resolve MSG (GONE:
+ *  the participants that never acked); the operator is answered once it
+ *  is durable (ce_resolves_durable).                                     */
+static void
+s_resolve_write (coord_engine_t *self, const uint8_t *id, size_t len,
+                 const tpc_msg_t *msg, const char *gone)
+{
+    const char *gid = msg->gid;
+    tpc_outcome_t want = msg->outcome;
     if (self->nresolving == self->capresolving) {
         size_t cap = self->capresolving ? self->capresolving * 2 : 4;
         ce_resolve_t *v = realloc (self->resolving, cap * sizeof *v);
@@ -209,7 +207,44 @@ ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
     snprintf (rec->reason, sizeof rec->reason, "%s", r->reason);
     r->ticket = ce_append (self, rec, true);
     ce_log (self, 1, "%s: HEURISTIC %s forced by an operator (%s)", gid,
-            want_name, r->reason);
+            tpc_outcome_name (want), r->reason);
+}
+
+void
+ce_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
+               const tpc_msg_t *msg, uint64_t now)
+{
+    const char *gid = msg->gid;
+    tpc_outcome_t want = msg->outcome;
+    (void) now;
+    if (!gid || (want != TPC_OUTCOME_COMMITTED
+                 && want != TPC_OUTCOME_ABORTED)) {
+        ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, gid,
+                        "resolve needs a gid and committed or aborted");
+        return;
+    }
+    for (size_t i = 0; i < self->nresolving; i++)
+        if (!strcmp (self->resolving[i].gid, gid)) {
+            ce_reply_error (self, id, len, msg->rid, TPC_EBUSY, gid,
+                            "a resolve of %s is being written: retry", gid);
+            return;
+        }
+    ce_heur_t *h = zhashx_lookup (self->heuristics, gid);
+    if (h) {
+        if (h->outcome == want)
+            ce_reply_outcome (self, id, len, msg->rid, gid, want, h->reason);
+        else
+            ce_reply_error (self, id, len, msg->rid, TPC_ESTATE, gid,
+                            "%s was already resolved %s", gid,
+                            tpc_outcome_name (h->outcome));
+        return;
+    }
+    char gone[512] = "";
+    ce_txn_t *t = ce_txn_lookup (self, gid);
+    if (t ? s_resolve_refused_live (self, id, len, msg, t, gone, sizeof gone)
+          : s_resolve_refused_gone (self, id, len, msg))
+        return;
+    s_resolve_write (self, id, len, msg, gone);
 }
 
 /*  Every forced append up to TICKET is durable: resolves take effect.    */

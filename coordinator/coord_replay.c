@@ -42,6 +42,90 @@ s_heur_contradicted (coord_engine_t *self, const char *gid,
     zhashx_delete (self->heuristics, gid);
 }
 
+/*  Replay a COMMIT record: the gid is decided, its phase 2 to drive (a
+ *  3PC one pre-committed before, or a checkpoint's copy kept as is).     */
+static void
+s_replay_commit (coord_engine_t *self, const tpc_record_t *rec)
+{
+    s_heur_contradicted (self, rec->gid, TPC_OUTCOME_COMMITTED);
+    ce_txn_t *t = ce_txn_lookup (self, rec->gid);
+    if (t && t->state != CE_PRECOMMITTING)
+        return;                 /* a checkpoint's copy */
+    if (t) {                /* 3PC: pre-committed, then decided */
+        self->precommitting--;
+        t->state = CE_COMMITTING;
+        for (size_t i = 0; i < t->nparts; i++)
+            t->parts[i].phase2 = false;
+    }
+    else if (!(t = ce_txn_add (self, rec->gid, CE_COMMITTING)))
+        return;
+    t->durable = true;
+    t->nunacked = 0;
+    for (size_t i = 0; i < rec->nparts; i++) {
+        ce_part_t *p = ce_part_find (t, rec->parts[i], NULL);
+        if (!p)
+            p = ce_part_add (self, t, rec->parts[i]);
+        if (p) {
+            p->vote = TPC_VOTE_YES;
+            p->phase2 = true;
+            t->nunacked++;
+        }
+    }
+    self->committing++;
+    if (t->nunacked == 0)       /* cannot happen: COMMIT names its voters */
+        ce_forget (self, t, CE_END_COMMITTED);
+}
+
+/*  Replay a PRECOMMIT record: 3PC, pre-committed, undecided unless a
+ *  later record says more.                                               */
+static void
+s_replay_precommit (coord_engine_t *self, const tpc_record_t *rec)
+{
+    if (ce_txn_lookup (self, rec->gid) || ce_recall (self, rec->gid))
+        return;                 /* a checkpoint's copy, or decided */
+    ce_txn_t *t = ce_txn_add (self, rec->gid, CE_PRECOMMITTING);
+    if (!t)
+        return;
+    t->p3 = true;
+    t->pc_durable = true;
+    t->must_log_abort = true;
+    self->precommitting++;
+    for (size_t i = 0; i < rec->nparts; i++) {
+        ce_part_t *p = ce_part_add (self, t, rec->parts[i]);
+        if (p) {
+            p->vote = TPC_VOTE_YES;
+            p->asked = true;
+            p->phase2 = true;
+            t->nunacked++;
+        }
+    }
+    if (t->nunacked == 0)       /* cannot happen: it names the yes voters */
+        ce_forget (self, t, CE_END_ABORTED);
+}
+
+/*  Replay a HEURISTIC record: an operator's resolve is a decision; a
+ *  heuristic outcome an agent reported is history only.                  */
+static void
+s_replay_heuristic (coord_engine_t *self, const tpc_record_t *rec)
+{
+    if (strncmp (rec->reason, CE_RESOLVE_TAG, strlen (CE_RESOLVE_TAG)))
+        return;
+    ce_txn_t *t = ce_txn_lookup (self, rec->gid);
+    if (s_replay_contradicts (self, rec, t)) {
+        ce_log (self, 1, "%s: HEURISTIC %s (%s) contradicts the decision "
+                "logged before it: ignored", rec->gid,
+                rec->outcome == 1 ? "committed" : "aborted", rec->reason);
+        return;
+    }
+    ce_heur_set (self, rec->gid, rec->outcome == 1
+                 ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED,
+                 rec->reason);
+    if (t && rec->outcome == 1)
+        ce_forget (self, t, CE_END_COMMITTED);   /* its END may be lost */
+    else if (t && t->state == CE_PRECOMMITTING)
+        ce_forget (self, t, CE_END_ABORTED);
+}
+
 int
 coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
 {
@@ -55,33 +139,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             self->replayed_epoch = rec->epoch;
         break;
     case TPC_REC_COMMIT:
-        s_heur_contradicted (self, rec->gid, TPC_OUTCOME_COMMITTED);
-        t = ce_txn_lookup (self, rec->gid);
-        if (t && t->state != CE_PRECOMMITTING)
-            break;              /* a checkpoint's copy */
-        if (t) {                /* 3PC: pre-committed, then decided */
-            self->precommitting--;
-            t->state = CE_COMMITTING;
-            for (size_t i = 0; i < t->nparts; i++)
-                t->parts[i].phase2 = false;
-        }
-        else if (!(t = ce_txn_add (self, rec->gid, CE_COMMITTING)))
-            break;
-        t->durable = true;
-        t->nunacked = 0;
-        for (size_t i = 0; i < rec->nparts; i++) {
-            ce_part_t *p = ce_part_find (t, rec->parts[i], NULL);
-            if (!p)
-                p = ce_part_add (self, t, rec->parts[i]);
-            if (p) {
-                p->vote = TPC_VOTE_YES;
-                p->phase2 = true;
-                t->nunacked++;
-            }
-        }
-        self->committing++;
-        if (t->nunacked == 0) /* cannot happen: COMMIT names its voters */
-            ce_forget (self, t, CE_END_COMMITTED);
+        s_replay_commit (self, rec);
         break;
     case TPC_REC_END:
         s_heur_contradicted (self, rec->gid, TPC_OUTCOME_COMMITTED);
@@ -100,47 +158,10 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
             ce_remember (self, rec->gid, CE_END_ABORTED);
         break;
     case TPC_REC_PRECOMMIT:
-        /* 3PC: pre-committed, undecided unless a later record says more */
-        if (ce_txn_lookup (self, rec->gid) || ce_recall (self, rec->gid))
-            break;              /* a checkpoint's copy, or decided */
-        t = ce_txn_add (self, rec->gid, CE_PRECOMMITTING);
-        if (!t)
-            break;
-        t->p3 = true;
-        t->pc_durable = true;
-        t->must_log_abort = true;
-        self->precommitting++;
-        for (size_t i = 0; i < rec->nparts; i++) {
-            ce_part_t *p = ce_part_add (self, t, rec->parts[i]);
-            if (p) {
-                p->vote = TPC_VOTE_YES;
-                p->asked = true;
-                p->phase2 = true;
-                t->nunacked++;
-            }
-        }
-        if (t->nunacked == 0) /* cannot happen: it names the yes voters */
-            ce_forget (self, t, CE_END_ABORTED);
+        s_replay_precommit (self, rec);
         break;
     case TPC_REC_HEURISTIC:
-        /* an operator's resolve is a decision; a heuristic outcome an
-         * agent reported is history only */
-        if (strncmp (rec->reason, CE_RESOLVE_TAG, strlen (CE_RESOLVE_TAG)))
-            break;
-        t = ce_txn_lookup (self, rec->gid);
-        if (s_replay_contradicts (self, rec, t)) {
-            ce_log (self, 1, "%s: HEURISTIC %s (%s) contradicts the decision "
-                    "logged before it: ignored", rec->gid,
-                    rec->outcome == 1 ? "committed" : "aborted", rec->reason);
-            break;
-        }
-        ce_heur_set (self, rec->gid, rec->outcome == 1
-                     ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED,
-                     rec->reason);
-        if (t && rec->outcome == 1)
-            ce_forget (self, t, CE_END_COMMITTED);   /* its END may be lost */
-        else if (t && t->state == CE_PRECOMMITTING)
-            ce_forget (self, t, CE_END_ABORTED);
+        s_replay_heuristic (self, rec);
         break;
     default:
         break;
