@@ -210,6 +210,7 @@
 
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
+#include "tpc_le.h"
 
 #define S_SEG_MAGIC "TPCL"
 #define S_SEG_HDR 32
@@ -299,51 +300,6 @@ struct tpc_log {
 /*  --------------------------------------------------------------------
  *  Little helpers
  */
-
-static void
-s_put16 (uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t) v;
-    p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint16_t
-s_get16 (const uint8_t *p)
-{
-    return (uint16_t) (p[0] | p[1] << 8);
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static bool
 s_all_zero (const uint8_t *p, size_t n)
@@ -500,11 +456,11 @@ s_seg_header_encode (uint8_t *h, uint64_t no, uint64_t first_lsn)
 {
     memset (h, 0, S_SEG_HDR);
     memcpy (h, S_SEG_MAGIC, 4);
-    s_put16 (h + 4, S_FORMAT);
-    s_put16 (h + 6, S_SEG_HDR);
-    s_put64 (h + 8, no);
-    s_put64 (h + 16, first_lsn);
-    s_put32 (h + 28, tpc_crc32c (0, h, 28));
+    tpc_le_put16 (h + 4, S_FORMAT);
+    tpc_le_put16 (h + 6, S_SEG_HDR);
+    tpc_le_put64 (h + 8, no);
+    tpc_le_put64 (h + 16, first_lsn);
+    tpc_le_put32 (h + 28, tpc_crc32c (0, h, 28));
 }
 
 /*  Check a segment header.  S_OK fills *NO and *FIRST_LSN; S_BAD sets
@@ -522,21 +478,21 @@ s_seg_header_parse (const uint8_t *d, size_t size, uint64_t *no,
         *why = "bad segment magic";
         return S_BAD;
     }
-    if (s_get32 (d + 28) != tpc_crc32c (0, d, 28)) {
+    if (tpc_le_get32 (d + 28) != tpc_crc32c (0, d, 28)) {
         *why = "segment header checksum mismatch";
         return S_BAD;
     }
-    if (s_get16 (d + 4) != S_FORMAT) {
-        *newer = s_get16 (d + 4) > S_FORMAT;
+    if (tpc_le_get16 (d + 4) != S_FORMAT) {
+        *newer = tpc_le_get16 (d + 4) > S_FORMAT;
         *why = "unknown segment format version";
         return S_BAD;
     }
-    if (s_get16 (d + 6) != S_SEG_HDR || s_get32 (d + 24) != 0) {
+    if (tpc_le_get16 (d + 6) != S_SEG_HDR || tpc_le_get32 (d + 24) != 0) {
         *why = "bad segment header fields";
         return S_BAD;
     }
-    *no = s_get64 (d + 8);
-    *first_lsn = s_get64 (d + 16);
+    *no = tpc_le_get64 (d + 8);
+    *first_lsn = tpc_le_get64 (d + 16);
     return S_OK;
 }
 
@@ -566,7 +522,7 @@ s_record_at (const uint8_t *d, size_t size, size_t off, s_rec_t *rec,
         *why = "bad record version or reserved byte";
         return S_BAD;
     }
-    uint32_t len = s_get32 (p + 4);
+    uint32_t len = tpc_le_get32 (p + 4);
     if (len > TPC_LOG_RECORD_MAX) {
         *why = "record length out of range";
         return S_BAD;
@@ -575,12 +531,12 @@ s_record_at (const uint8_t *d, size_t size, size_t off, s_rec_t *rec,
         *why = "record runs past the end of the segment";
         return S_BAD;
     }
-    if (s_get32 (p + S_REC_HDR + len) != tpc_crc32c (0, p, S_REC_HDR + len)) {
+    if (tpc_le_get32 (p + S_REC_HDR + len) != tpc_crc32c (0, p, S_REC_HDR + len)) {
         *why = "record checksum mismatch";
         return S_BAD;
     }
     rec->type = p[2];
-    rec->lsn = s_get64 (p + 8);
+    rec->lsn = tpc_le_get64 (p + 8);
     rec->payload = p + S_REC_HDR;
     rec->len = len;
     rec->size = s_rec_size (len);
@@ -624,7 +580,7 @@ s_damaged_in_place (const uint8_t *d, size_t size, size_t off)
         return false;
     if ((p[0] && p[0] != S_REC_MAGIC) || (p[1] && p[1] != S_FORMAT) || p[3])
         return true;
-    uint32_t len = s_get32 (p + 4);
+    uint32_t len = tpc_le_get32 (p + 4);
     if (len > TPC_LOG_RECORD_MAX)
         return true;
     size_t n = s_rec_size (len);
@@ -651,11 +607,11 @@ s_encode_record (uint8_t *out, uint8_t type, uint64_t lsn, const void *payload,
     out[1] = S_FORMAT;
     out[2] = type;
     out[3] = 0;
-    s_put32 (out + 4, (uint32_t) len);
-    s_put64 (out + 8, lsn);
+    tpc_le_put32 (out + 4, (uint32_t) len);
+    tpc_le_put64 (out + 8, lsn);
     if (len)
         memcpy (out + S_REC_HDR, payload, len);
-    s_put32 (out + S_REC_HDR + len, tpc_crc32c (0, out, S_REC_HDR + len));
+    tpc_le_put32 (out + S_REC_HDR + len, tpc_crc32c (0, out, S_REC_HDR + len));
     return s_rec_size (len);
 }
 
@@ -832,7 +788,7 @@ s_check (s_reader_t *r, char *errbuf, size_t errlen)
                         "segment %" PRIu64 " (%s/%020" PRIu64 S_SEG_SUFFIX
                         ") was written by a newer format version (%u); "
                         "upgrade tpc to read it", r->nos[i], r->dir,
-                        r->nos[i], (unsigned) s_get16 (d + 4));
+                        r->nos[i], (unsigned) tpc_le_get16 (d + 4));
                 return TPC_ELOG_VERSION;
             }
             if (st == S_OK && no != r->nos[i]) {
@@ -876,7 +832,7 @@ s_check (s_reader_t *r, char *errbuf, size_t errlen)
                         why = "record out of LSN sequence";
                     }
                     if (st == S_OK && rec.type == TPC_LOG_TYPE_CHECKPOINT) {
-                        uint64_t begin = rec.len == 8 ? s_get64 (rec.payload) : 0;
+                        uint64_t begin = rec.len == 8 ? tpc_le_get64 (rec.payload) : 0;
                         if (begin < r->nos[0] || begin > r->nos[i]) {
                             st = S_BAD;
                             why = "checkpoint record names a missing segment";
@@ -962,13 +918,13 @@ s_cut_entries (s_reader_t *r, tpc_log_replay_fn *fn, void *arg,
         while (off + S_REC_HDR <= size && !s_all_zero (d + off, S_REC_HDR)) {
             const uint8_t *p = d + off;
             int wrong = (p[0] != S_REC_MAGIC) + (p[1] != S_FORMAT) + (p[3] != 0);
-            uint32_t len = s_get32 (p + 4);
+            uint32_t len = tpc_le_get32 (p + 4);
             if (wrong > 1 || len > TPC_LOG_RECORD_MAX
                 || s_rec_size (len) > size - off)
                 break;
             r->cut_records++;
             if (fn) {
-                tpc_log_rec_t info = { s_get64 (p + 8), p[2], r->nos[i], off };
+                tpc_log_rec_t info = { tpc_le_get64 (p + 8), p[2], r->nos[i], off };
                 fn (arg, &info, p + S_REC_HDR, len);
             }
             off += s_rec_size (len);
@@ -984,11 +940,11 @@ s_hw_encode (uint8_t *h, uint64_t seg, uint64_t value)
 {
     memset (h, 0, S_HW_SIZE);
     memcpy (h, S_HW_MAGIC, 4);
-    s_put16 (h + 4, S_FORMAT);
-    s_put16 (h + 6, S_HW_SIZE);
-    s_put64 (h + 8, seg);
-    s_put64 (h + 16, value);
-    s_put32 (h + 28, tpc_crc32c (0, h, 28));
+    tpc_le_put16 (h + 4, S_FORMAT);
+    tpc_le_put16 (h + 6, S_HW_SIZE);
+    tpc_le_put64 (h + 8, seg);
+    tpc_le_put64 (h + 16, value);
+    tpc_le_put32 (h + 28, tpc_crc32c (0, h, 28));
 }
 
 /*  Read DIR's high-water file into R (absent: hw_present false).  0,
@@ -1010,18 +966,18 @@ s_hw_read (s_reader_t *r, char *errbuf, size_t errlen)
         goto cleanup;
     }
     if (size == S_HW_SIZE && !memcmp (buf, S_HW_MAGIC, 4)
-        && s_get32 (buf + 28) == tpc_crc32c (0, buf, 28)
-        && s_get16 (buf + 4) > S_FORMAT) {
+        && tpc_le_get32 (buf + 28) == tpc_crc32c (0, buf, 28)
+        && tpc_le_get16 (buf + 4) > S_FORMAT) {
         s_errf (errbuf, errlen, "%s was written by a newer format version "
                 "(%u); upgrade tpc to read it", path,
-                (unsigned) s_get16 (buf + 4));
+                (unsigned) tpc_le_get16 (buf + 4));
         rc = TPC_ELOG_VERSION;
         goto cleanup;
     }
     if (size != S_HW_SIZE || memcmp (buf, S_HW_MAGIC, 4)
-        || s_get32 (buf + 28) != tpc_crc32c (0, buf, 28)
-        || s_get16 (buf + 4) != S_FORMAT || s_get16 (buf + 6) != S_HW_SIZE
-        || s_get32 (buf + 24) != 0) {
+        || tpc_le_get32 (buf + 28) != tpc_crc32c (0, buf, 28)
+        || tpc_le_get16 (buf + 4) != S_FORMAT || tpc_le_get16 (buf + 6) != S_HW_SIZE
+        || tpc_le_get32 (buf + 24) != 0) {
         s_errf (errbuf, errlen, "log corrupt: %s is damaged (it is replaced "
                 "whole, never written in place); nothing was changed: "
                 "restore it from a copy", path);
@@ -1029,8 +985,8 @@ s_hw_read (s_reader_t *r, char *errbuf, size_t errlen)
         goto cleanup;
     }
     r->hw_present = true;
-    r->hw_seg = s_get64 (buf + 8);
-    r->hw_value = s_get64 (buf + 16);
+    r->hw_seg = tpc_le_get64 (buf + 8);
+    r->hw_value = tpc_le_get64 (buf + 16);
 cleanup:
     free (buf);
     return rc;
@@ -1653,7 +1609,7 @@ tpc_log_checkpoint_end (tpc_log_t *self)
     first = self->first_seg;
     int rc = atomic_load (&self->err) ? TPC_ELOG_FAILED : begin ? 0 : TPC_ESTATE;
     if (!rc) {
-        s_put64 (payload, begin);
+        tpc_le_put64 (payload, begin);
         rc = s_append_locked (self, TPC_LOG_TYPE_CHECKPOINT, payload,
                               sizeof payload, &lsn);
         marker_seg = self->seg_no;
