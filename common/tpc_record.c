@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tpc_error.h"
+#include "tpc_le.h"
 
 #define S_VERSION 1
 
@@ -43,7 +44,8 @@ s_put_u8 (s_out_t *o, uint8_t v)
 static void
 s_put_u16 (s_out_t *o, uint16_t v)
 {
-    uint8_t b[2] = { (uint8_t) v, (uint8_t) (v >> 8) };
+    uint8_t b[2];
+    tpc_le_put16 (b, v);
     s_put (o, b, 2);
 }
 
@@ -51,8 +53,7 @@ static void
 s_put_u64 (s_out_t *o, uint64_t v)
 {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t) (v >> (8 * i));
+    tpc_le_put64 (b, v);
     s_put (o, b, 8);
 }
 
@@ -162,17 +163,14 @@ static uint16_t
 s_get_u16 (s_in_t *in)
 {
     const uint8_t *p = s_take (in, 2);
-    return p ? (uint16_t) (p[0] | p[1] << 8) : 0;
+    return p ? tpc_le_get16 (p) : 0;
 }
 
 static uint64_t
 s_get_u64 (s_in_t *in)
 {
     const uint8_t *p = s_take (in, 8);
-    uint64_t v = 0;
-    for (int i = 7; p && i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    return p ? tpc_le_get64 (p) : 0;
 }
 
 /*  Read a string of MIN..BUFSIZE-1 bytes without NUL into OUT.           */

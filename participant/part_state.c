@@ -16,6 +16,7 @@
 
 #include "tpc_error.h"
 #include "tpc_gid.h"
+#include "tpc_le.h"
 #include "tpc_log.h"
 
 #define S_VERSION 1
@@ -50,35 +51,6 @@ struct part_state {
 /* ---------------------------------------------------------------------
  *  Payload codec
  */
-
-static void
-s_put_u16 (uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t) v;
-    p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-s_put_u64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint16_t
-s_get_u16 (const uint8_t *p)
-{
-    return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint64_t
-s_get_u64 (const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t) p[i] << (8 * i);
-    return v;
-}
 
 static bool
 s_state_valid (tpc_p3_t state)
@@ -119,7 +91,7 @@ static size_t
 s_put_str (uint8_t *p, const char *s)
 {
     size_t len = strlen (s);
-    s_put_u16 (p, (uint16_t) len);
+    tpc_le_put16 (p, (uint16_t) len);
     memcpy (p + 2, s, len);
     return 2 + len;
 }
@@ -136,9 +108,9 @@ part_state_encode (const char *gid, tpc_p3_t state, uint64_t at_ms,
     buf[n++] = S_VERSION;
     n += s_put_str (buf + n, gid);
     buf[n++] = (uint8_t) state;
-    s_put_u64 (buf + n, at_ms);
+    tpc_le_put64 (buf + n, at_ms);
     n += 8;
-    s_put_u16 (buf + n, (uint16_t) nparts);
+    tpc_le_put16 (buf + n, (uint16_t) nparts);
     n += 2;
     for (size_t i = 0; i < nparts; i++) {
         n += s_put_str (buf + n, parts[i]);
@@ -156,7 +128,7 @@ s_get_str (const uint8_t *p, size_t len, size_t *off, size_t min, size_t max)
 {
     if (len - *off < 2)
         return NULL;
-    size_t n = s_get_u16 (p + *off);
+    size_t n = tpc_le_get16 (p + *off);
     *off += 2;
     if (n < min || n > max || len - *off < n || memchr (p + *off, '\0', n))
         return NULL;
@@ -194,9 +166,9 @@ part_state_decode (const void *payload, size_t len, char **gid_out,
     tpc_p3_t state = (tpc_p3_t) p[off++];
     if (!s_state_valid (state))
         goto cleanup;
-    uint64_t at_ms = s_get_u64 (p + off);
+    uint64_t at_ms = tpc_le_get64 (p + off);
     off += 8;
-    size_t n = s_get_u16 (p + off);
+    size_t n = tpc_le_get16 (p + off);
     off += 2;
     if (n > PART_STATE_PARTS_MAX)
         goto cleanup;
