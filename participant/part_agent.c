@@ -801,6 +801,39 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
     return 0;
 }
 
+/*  Open the 3PC state log (--state-dir) through the I/O that may fail an
+ *  fdatasync on purpose (the test hook).  0, or an error with a sentence
+ *  in ERRBUF.                                                            */
+static int
+s_state_log_open (part_agent_t *self, char *errbuf, size_t errlen)
+{
+    self->state_io = (part_agent_state_io_t) {
+        .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
+                s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
+                s_io_unlink, &self->state_io },
+        .posix = tpc_io_posix (), .fail_at = self->cfg.state_sync_fail_at
+    };
+    part_state_config_t sc = { .dir = self->cfg.state_dir,
+                               .forget_ms = self->cfg.p3_forget_ms,
+                               .io = self->cfg.state_sync_fail_at
+                                     ? &self->state_io.io : NULL };
+    int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
+                              errlen);
+    if (rc) {
+        if (rc == TPC_ELOG_CORRUPT) {
+            size_t used = strlen (errbuf);
+            snprintf (errbuf + used, errlen - used, ".  Refusing to "
+                      "start: this agent could forget a pre-commit it "
+                      "acknowledged.  Keep the directory for analysis "
+                      "(tpcctl log verify), and decide the gids it "
+                      "held with the other participants' logs");
+        }
+        return rc;
+    }
+    self->state_io.armed = true;
+    return 0;
+}
+
 part_agent_t *
 part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
                 char *errbuf, size_t errlen)
@@ -851,32 +884,9 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         part_agent_destroy (&self);
         return NULL;
     }
-    if (config->state_dir) {
-        self->state_io = (part_agent_state_io_t) {
-            .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
-                    s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
-                    s_io_unlink, &self->state_io },
-            .posix = tpc_io_posix (), .fail_at = config->state_sync_fail_at
-        };
-        part_state_config_t sc = { .dir = config->state_dir,
-                                   .forget_ms = config->p3_forget_ms,
-                                   .io = config->state_sync_fail_at
-                                         ? &self->state_io.io : NULL };
-        int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
-                                  errlen);
-        if (rc) {
-            if (rc == TPC_ELOG_CORRUPT) {
-                size_t used = strlen (errbuf);
-                snprintf (errbuf + used, errlen - used, ".  Refusing to "
-                          "start: this agent could forget a pre-commit it "
-                          "acknowledged.  Keep the directory for analysis "
-                          "(tpcctl log verify), and decide the gids it "
-                          "held with the other participants' logs");
-            }
-            part_agent_destroy (&self);
-            return NULL;
-        }
-        self->state_io.armed = true;
+    if (config->state_dir && s_state_log_open (self, errbuf, errlen) != 0) {
+        part_agent_destroy (&self);
+        return NULL;
     }
     part_engine_config_t ec = {
         .name = self->name, .heartbeat_ms = config->heartbeat_ms,
