@@ -1,5 +1,8 @@
-/*  part_agent: the agent's I/O shell (see part_agent.h).                  */
-#include "part_agent.h"
+/*  part_agent: the agent's I/O shell (see part_agent.h): the poll loop,
+ *  the RM's completions, the 3PC state log's I/O, the peer link to other
+ *  agents (3PC termination), start and stop.  The link to the coordinator
+ *  is in part_link.c; both share part_agent_int.h.                        */
+#include "part_agent_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,64 +25,10 @@
 #include "tpc_msg.h"
 
 #define S_MAX_FDS 256
-#define S_RECV_BATCH 1000
 #define S_MONITOR_MS 100        /* the socket monitor is read this often */
 
-/*  The state log's file I/O: POSIX, but for the test hook that fails the
- *  N-th fdatasync after start (config->state_sync_fail_at).            */
-typedef struct {
-    tpc_io_t io;                /* first: the tpc_io_t * handed out */
-    const tpc_io_t *posix;
-    uint64_t fail_at;           /* 0 = never */
-    uint64_t syncs;             /* fdatasyncs since armed */
-    bool armed;
-} s_state_io_t;
-
-/*  A DEALER to another agent (the peer link's client side).             */
-typedef struct {
-    char *name;
-    char *endpoint;
-    void *sock;
-    uint64_t used;              /* last send (LRU eviction) */
-} s_peer_t;
-
-struct part_agent {
-    part_agent_config_t cfg;
-    char *name;
-    const part_rm_t *rm;
-    part_engine_t *engine;
-    void *zctx;
-    void *sock;
-    void *monitor;              /* PAIR receiving the socket's connect events */
-    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
-    bool verbose;
-    bool announced;
-    uint64_t now;
-    uint64_t monitor_at;        /* next read of the socket monitor */
-    bool hs_failing;            /* handshakes fail; said once until one
-                                   succeeds */
-    bool hs_connecting;         /* TCP up, handshake not done */
-    bool linked;                /* a handshake succeeded, no disconnect */
-    uint64_t heard_at;          /* last frame from the coordinator */
-    unsigned links;             /* DEALERs made so far (monitor names) */
-    bool relinked;              /* a new link, not answered yet */
-    /* three-phase commit */
-    part_state_t *state;        /* the 3PC state log, or NULL */
-    s_state_io_t state_io;      /* its file I/O */
-    void *router;               /* peer requests, or NULL */
-    coord_zap_t *zap;           /* CURVE: who may use the ROUTER */
-    bool curve;                 /* the agent has a key pair */
-    tpc_curve_cert_t cert;      /* ... this one */
-    char *advertised;           /* peer endpoint said in hello, or NULL */
-    s_peer_t peers[PART_AGENT_PEERS_MAX];
-    size_t npeers;
-    uint64_t peer_clock;        /* LRU counter */
-    bool said_no_keys;          /* "no --peer-keys" said once */
-    int fatal;                  /* the state log failed: stop */
-};
-
-static uint64_t
-s_now_ms (void)
+uint64_t
+part_agent_now_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
@@ -128,38 +77,6 @@ s_wall_ms (void)
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-static int
-s_send (void *arg, tpc_msg_t **msg_p)
-{
-    part_agent_t *self = arg;
-    tpc_msg_t *msg = *msg_p;
-    *msg_p = NULL;
-    if (!msg)
-        return TPC_EINVAL;
-    if (self->fatal) {                  /* stopping: say nothing more */
-        tpc_msg_destroy (&msg);
-        return self->fatal;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = tpc_msg_encode (msg, &buf, &len);
-    if (rc != 0)
-        fprintf (stderr, "tpc-participant: cannot encode %s for %s: %s\n",
-                 tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
-                 tpc_strerror (rc));
-    else if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) < 0) {
-        rc = TPC_EIO;
-        fprintf (stderr, "tpc-participant: %s for %s not sent: %s\n",
-                 tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
-                 zmq_strerror (errno));
-    }
-    else if (msg->type == TPC_MSG_VOTE && msg->vote == TPC_VOTE_YES)
-        tpc_crash_hit (self->crash, "agent.after_vote");
-    free (buf);
-    tpc_msg_destroy (&msg);
-    return rc;
-}
-
 /*  A completion from the RM; the crash points here come BEFORE the engine
  *  hears of it, so nothing of its consequences has left the process.     */
 static void
@@ -181,7 +98,7 @@ s_emit (void *arg, const part_rm_result_t *res)
  *  Three-phase commit: the state log and the peer link
  */
 
-#define S_IO(ctx) (((s_state_io_t *) (ctx))->posix)
+#define S_IO(ctx) (((part_agent_state_io_t *) (ctx))->posix)
 
 static int
 s_io_open (void *ctx, const char *path, int flags, mode_t mode)
@@ -210,7 +127,7 @@ s_io_pread (void *ctx, int fd, void *buf, size_t n, off_t off)
 static int
 s_io_fdatasync (void *ctx, int fd)
 {
-    s_state_io_t *io = ctx;
+    part_agent_state_io_t *io = ctx;
     if (io->armed && io->fail_at && ++io->syncs == io->fail_at) {
         fprintf (stderr, "tpc-participant: test hook: state log fdatasync "
                  "#%llu fails with EIO\n", (unsigned long long) io->syncs);
@@ -317,7 +234,7 @@ s_peer_cert (part_agent_t *self, const char *name, tpc_curve_cert_t *out,
 }
 
 static void
-s_peer_close (s_peer_t *p)
+s_peer_close (part_agent_peer_t *p)
 {
     if (p->sock)
         zmq_close (p->sock);
@@ -329,7 +246,7 @@ s_peer_close (s_peer_t *p)
 /*  Make P's DEALER (P's name and endpoint are set): 0, or -1 with a
  *  sentence in ERR.                                                      */
 static int
-s_peer_setup (part_agent_t *self, s_peer_t *p, char *err, size_t errlen)
+s_peer_setup (part_agent_t *self, part_agent_peer_t *p, char *err, size_t errlen)
 {
     tpc_curve_cert_t server;
     int linger = 0, hwm = 10000;
@@ -367,7 +284,7 @@ s_peer_setup (part_agent_t *self, s_peer_t *p, char *err, size_t errlen)
 
 /*  The DEALER to agent NAME at ENDPOINT, made (and the least recently
  *  used one closed, when full) if needed; NULL with a line logged.       */
-static s_peer_t *
+static part_agent_peer_t *
 s_peer_get (part_agent_t *self, const char *name, const char *endpoint)
 {
     size_t i;
@@ -387,7 +304,7 @@ s_peer_get (part_agent_t *self, const char *name, const char *endpoint)
                 i = j;
         s_peer_close (&self->peers[i]);
     }
-    s_peer_t *p = &self->peers[i];
+    part_agent_peer_t *p = &self->peers[i];
     char err[512] = "";
     p->name = strdup (name);
     p->endpoint = strdup (endpoint);
@@ -399,7 +316,7 @@ s_peer_get (part_agent_t *self, const char *name, const char *endpoint)
             self->said_no_keys = true;
         s_peer_close (p);
         self->peers[i] = self->peers[--self->npeers];
-        memset (&self->peers[self->npeers], 0, sizeof (s_peer_t));
+        memset (&self->peers[self->npeers], 0, sizeof (part_agent_peer_t));
         return NULL;
     }
     if (self->verbose)
@@ -434,7 +351,7 @@ s_peer_send (void *arg, const char *name, const char *endpoint,
         rc = TPC_ECONNECT;
         goto cleanup;
     }
-    s_peer_t *p = s_peer_get (self, name, endpoint);
+    part_agent_peer_t *p = s_peer_get (self, name, endpoint);
     if (!p) {
         rc = TPC_ECONNECT;
         goto cleanup;
@@ -567,7 +484,7 @@ s_peer_sender (part_agent_t *self, zmq_msg_t *body, const tpc_msg_t *msg,
 static void
 s_router_recv_all (part_agent_t *self)
 {
-    for (int i = 0; i < S_RECV_BATCH && !self->fatal; i++) {
+    for (int i = 0; i < PART_AGENT_RECV_BATCH && !self->fatal; i++) {
         zmq_msg_t id, body;
         zmq_msg_init (&id);
         if (zmq_msg_recv (&id, self->router, ZMQ_DONTWAIT) < 0) {
@@ -595,7 +512,7 @@ s_router_recv_all (part_agent_t *self)
             tpc_msg_destroy (&msg);
         }
         if (msg) {
-            self->now = s_now_ms ();
+            self->now = part_agent_now_ms ();
             part_engine_on_peer_request (self->engine, from,
                                          zmq_msg_data (&id),
                                          zmq_msg_size (&id), &msg, self->now);
@@ -612,7 +529,7 @@ s_router_recv_all (part_agent_t *self)
 static void
 s_peer_recv_all (part_agent_t *self, void *sock)
 {
-    for (int i = 0; i < S_RECV_BATCH && !self->fatal; i++) {
+    for (int i = 0; i < PART_AGENT_RECV_BATCH && !self->fatal; i++) {
         size_t k;
         for (k = 0; k < self->npeers && self->peers[k].sock != sock; k++)
             ;
@@ -642,218 +559,11 @@ s_peer_recv_all (part_agent_t *self, void *sock)
             tpc_msg_destroy (&msg);
         }
         if (msg) {
-            self->now = s_now_ms ();
+            self->now = part_agent_now_ms ();
             part_engine_on_peer_reply (self->engine, name, &msg, self->now);
             tpc_msg_destroy (&msg);
         }
     }
-}
-
-/*  Take every message waiting on the socket (up to a batch).            */
-static void
-s_recv_all (part_agent_t *self)
-{
-    for (int i = 0; i < S_RECV_BATCH && !self->fatal; i++) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            return;
-        }
-        self->heard_at = s_now_ms ();   /* the link is alive */
-        bool multi = zmq_msg_more (&frame);
-        if (multi) {
-            /* not ours: drain the rest of the multi-part message */
-            while (zmq_msg_more (&frame)) {
-                zmq_msg_close (&frame);
-                zmq_msg_init (&frame);
-                if (zmq_msg_recv (&frame, self->sock, 0) < 0)
-                    break;
-            }
-            zmq_msg_close (&frame);
-            fprintf (stderr, "tpc-participant: multi-frame message ignored\n");
-            continue;
-        }
-        tpc_msg_t *msg = NULL;
-        char err[256];
-        int rc = tpc_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame),
-                                 NULL, &msg, err, sizeof err);
-        zmq_msg_close (&frame);
-        if (rc != 0) {
-            fprintf (stderr, "tpc-participant: bad message from the coordinator "
-                     "ignored: %s\n", err);
-            continue;
-        }
-        if (msg->type == TPC_MSG_HELLO) {     /* the answer to ours */
-            if (self->relinked)
-                fprintf (stderr, "tpc-participant: the coordinator answers "
-                         "again on the new link\n");
-            self->relinked = false;
-            tpc_msg_destroy (&msg);
-            continue;
-        }
-        self->now = s_now_ms ();
-        part_engine_on_message (self->engine, &msg, self->now);
-    }
-}
-
-/*  Say once, until a handshake succeeds again, that the coordinator's
- *  handshake fails: a wrong --coordinator-public, a key the coordinator
- *  does not list, or plain text against CURVE.                           */
-static void
-s_handshake_event (part_agent_t *self, uint16_t event)
-{
-    bool failed = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                  || (event == ZMQ_EVENT_DISCONNECTED && self->hs_connecting);
-    if (event == ZMQ_EVENT_CONNECTED)
-        self->hs_connecting = true;
-    else
-        self->hs_connecting = false;
-    if (event == ZMQ_EVENT_DISCONNECTED)
-        self->linked = false;
-    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        self->linked = true;
-        self->heard_at = s_now_ms ();
-        if (self->hs_failing)
-            fprintf (stderr, "tpc-participant: CURVE handshake with the "
-                     "coordinator succeeded\n");
-        self->hs_failing = false;
-    }
-    if (failed && !self->hs_failing) {
-        self->hs_failing = true;
-        fprintf (stderr, "tpc-participant: the %s handshake with the "
-                 "coordinator at %s fails%s: check --coordinator-public, "
-                 "and that this agent's public key is in the coordinator's "
-                 "--allow-agents directory; retrying\n",
-                 self->cfg.curve_secret ? "CURVE" : "ZeroMQ",
-                 self->cfg.endpoint,
-                 event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                 ? " (the coordinator refused this key)" : "");
-    }
-}
-
-/*  The DEALER (re)connected to the coordinator: hello at once, so that a
- *  restarted coordinator learns of this agent within a round trip rather
- *  than a heartbeat.  Monitor messages: frame 1 = event u16 + value u32,
- *  frame 2 = endpoint.                                                   */
-static void
-s_monitor_event (part_agent_t *self)
-{
-    bool up = false;
-    for (;;) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            break;
-        }
-        if (zmq_msg_size (&frame) >= 2) {
-            uint16_t event;
-            memcpy (&event, zmq_msg_data (&frame), sizeof event);
-            up |= event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
-            s_handshake_event (self, event);
-        }
-        int more = zmq_msg_more (&frame);
-        zmq_msg_close (&frame);
-        if (more) {                     /* the endpoint frame */
-            zmq_msg_init (&frame);
-            zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT);
-            zmq_msg_close (&frame);
-        }
-    }
-    if (up)
-        part_engine_coordinator_up (self->engine, s_now_ms ());
-}
-
-/*  The link to the coordinator: a DEALER (the coordinator's ROUTER gives
- *  it its routing id: it sets none), its monitor, connected.  0, or -1
- *  with a sentence in ERRBUF (the socket may be half made: close it).   */
-static int
-s_link_open (part_agent_t *self, char *errbuf, size_t errlen)
-{
-    const part_agent_config_t *config = &self->cfg;
-    int linger = 500, hwm = 100000;
-    /* a frame over twice the decoder's limit is never read into memory
-     * (ZeroMQ drops the connection, which comes back); one between the
-     * two is refused by the decoder, logged and dropped */
-    int64_t maxmsg = 2 * (int64_t) TPC_MSG_MAX_SIZE_DEFAULT;
-    self->sock = zmq_socket (self->zctx, ZMQ_DEALER);
-    if (!self->sock
-        || zmq_setsockopt (self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
-        || zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0
-        || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
-        || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
-        goto zerr;
-    if ((config->curve_secret || config->coordinator_public)
-        && tpc_curve_client_files (self->sock, config->curve_secret,
-                                   config->coordinator_public, errbuf,
-                                   errlen))
-        return -1;
-    char monep[96];
-    snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p-%u",
-              (void *) self, self->links++);
-    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
-        goto zerr;
-    linger = 0;
-    self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
-    if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0
-        || zmq_connect (self->monitor, monep) != 0)
-        goto zerr;
-    if (zmq_connect (self->sock, config->endpoint) != 0) {
-        snprintf (errbuf, errlen, "cannot connect to %s: %s", config->endpoint,
-                  zmq_strerror (errno));
-        return -1;
-    }
-    self->linked = self->hs_connecting = false;
-    return 0;
-zerr:
-    snprintf (errbuf, errlen, "ZeroMQ: %s", zmq_strerror (errno));
-    return -1;
-}
-
-static void
-s_link_close (part_agent_t *self)
-{
-    if (self->sock) {
-        zmq_socket_monitor (self->sock, NULL, 0);
-        zmq_close (self->sock);
-    }
-    if (self->monitor)
-        zmq_close (self->monitor);
-    self->sock = self->monitor = NULL;
-    self->linked = false;
-}
-
-/*  The link is up but the coordinator answered none of our hellos for a
- *  while (a connection it no longer reads, a peer that stopped
- *  forwarding): drop the socket and make a new connection.               */
-static void
-s_link_check (part_agent_t *self)
-{
-    uint64_t hb = self->cfg.heartbeat_ms ? self->cfg.heartbeat_ms : 1000;
-    uint64_t dead_ms = 5 * hb > 1000 ? 5 * hb : 1000;
-    if (!self->linked || self->now < self->heard_at + dead_ms)
-        return;
-    fprintf (stderr, "tpc-participant: warning: no answer from the "
-             "coordinator at %s for %llu ms (hellos unanswered): the link "
-             "is dead; reconnecting with a new socket\n", self->cfg.endpoint,
-             (unsigned long long) (self->now - self->heard_at));
-    s_link_close (self);
-    char err[512];
-    if (s_link_open (self, err, sizeof err) != 0) {
-        fprintf (stderr, "tpc-participant: FATAL: cannot make a new link to "
-                 "the coordinator: %s\n", err);
-        self->fatal = TPC_EIO;
-        return;
-    }
-    self->heard_at = self->now;
-    self->relinked = true;
 }
 
 static int64_t
@@ -872,7 +582,7 @@ part_agent_run (part_agent_t *self)
     zmq_pollitem_t items[S_MAX_FDS + 3 + PART_AGENT_PEERS_MAX];
     void *peer_socks[PART_AGENT_PEERS_MAX];
     part_rm_pollfd_t fds[S_MAX_FDS];
-    self->now = s_now_ms ();
+    self->now = part_agent_now_ms ();
     part_engine_start (self->engine, self->now);
     while (!self->fatal) {
         size_t n = 0;
@@ -904,7 +614,7 @@ part_agent_run (part_agent_t *self)
                 .events = (short) (((fds[i].events & POLLIN) ? ZMQ_POLLIN : 0)
                                    | ((fds[i].events & POLLOUT) ? ZMQ_POLLOUT : 0))
             };
-        self->now = s_now_ms ();
+        self->now = part_agent_now_ms ();
         int64_t timeout = s_min_timeout (
             part_engine_timeout (self->engine, self->now),
             self->rm->timeout (self->rm->self, self->now));
@@ -919,16 +629,16 @@ part_agent_run (part_agent_t *self)
             fprintf (stderr, "tpc-participant: poll failed: %s\n", zmq_strerror (errno));
             return TPC_EIO;
         }
-        self->now = s_now_ms ();
+        self->now = part_agent_now_ms ();
         if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & ZMQ_POLLIN))
             return 0;
         if (self->now >= self->monitor_at) {
-            s_monitor_event (self);
-            s_link_check (self);
+            part_link_monitor (self);
+            part_link_check (self);
             self->monitor_at = self->now + S_MONITOR_MS;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            s_recv_all (self);
+            part_link_recv_all (self);
         if (rc > 0 && router_at != SIZE_MAX
             && (items[router_at].revents & ZMQ_POLLIN))
             s_router_recv_all (self);
@@ -974,7 +684,8 @@ s_boot_id (void)
     if (getrandom (&id, sizeof id, 0) != (ssize_t) sizeof id) {
         int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || read (fd, &id, sizeof id) != (ssize_t) sizeof id)
-            id = (s_wall_ms () << 20) ^ (uint64_t) getpid () ^ s_now_ms ();
+            id = (s_wall_ms () << 20) ^ (uint64_t) getpid ()
+                 ^ part_agent_now_ms ();
         if (fd >= 0)
             close (fd);
     }
@@ -1090,6 +801,39 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
     return 0;
 }
 
+/*  Open the 3PC state log (--state-dir) through the I/O that may fail an
+ *  fdatasync on purpose (the test hook).  0, or an error with a sentence
+ *  in ERRBUF.                                                            */
+static int
+s_state_log_open (part_agent_t *self, char *errbuf, size_t errlen)
+{
+    self->state_io = (part_agent_state_io_t) {
+        .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
+                s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
+                s_io_unlink, &self->state_io },
+        .posix = tpc_io_posix (), .fail_at = self->cfg.state_sync_fail_at
+    };
+    part_state_config_t sc = { .dir = self->cfg.state_dir,
+                               .forget_ms = self->cfg.p3_forget_ms,
+                               .io = self->cfg.state_sync_fail_at
+                                     ? &self->state_io.io : NULL };
+    int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
+                              errlen);
+    if (rc) {
+        if (rc == TPC_ELOG_CORRUPT) {
+            size_t used = strlen (errbuf);
+            snprintf (errbuf + used, errlen - used, ".  Refusing to "
+                      "start: this agent could forget a pre-commit it "
+                      "acknowledged.  Keep the directory for analysis "
+                      "(tpcctl log verify), and decide the gids it "
+                      "held with the other participants' logs");
+        }
+        return rc;
+    }
+    self->state_io.armed = true;
+    return 0;
+}
+
 part_agent_t *
 part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
                 char *errbuf, size_t errlen)
@@ -1136,36 +880,13 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         }
     }
     if (s_peer_link_new (self, errbuf, errlen) != 0
-        || s_link_open (self, errbuf, errlen) != 0) {
+        || part_link_open (self, errbuf, errlen) != 0) {
         part_agent_destroy (&self);
         return NULL;
     }
-    if (config->state_dir) {
-        self->state_io = (s_state_io_t) {
-            .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
-                    s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
-                    s_io_unlink, &self->state_io },
-            .posix = tpc_io_posix (), .fail_at = config->state_sync_fail_at
-        };
-        part_state_config_t sc = { .dir = config->state_dir,
-                                   .forget_ms = config->p3_forget_ms,
-                                   .io = config->state_sync_fail_at
-                                         ? &self->state_io.io : NULL };
-        int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
-                                  errlen);
-        if (rc) {
-            if (rc == TPC_ELOG_CORRUPT) {
-                size_t used = strlen (errbuf);
-                snprintf (errbuf + used, errlen - used, ".  Refusing to "
-                          "start: this agent could forget a pre-commit it "
-                          "acknowledged.  Keep the directory for analysis "
-                          "(tpcctl log verify), and decide the gids it "
-                          "held with the other participants' logs");
-            }
-            part_agent_destroy (&self);
-            return NULL;
-        }
-        self->state_io.armed = true;
+    if (config->state_dir && s_state_log_open (self, errbuf, errlen) != 0) {
+        part_agent_destroy (&self);
+        return NULL;
     }
     part_engine_config_t ec = {
         .name = self->name, .heartbeat_ms = config->heartbeat_ms,
@@ -1177,7 +898,7 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         .boot = s_boot_id ()
     };
     part_engine_io_t io = {
-        .arg = self, .send = s_send, .log = s_engine_log,
+        .arg = self, .send = part_link_send, .log = s_engine_log,
         .peer_send = s_peer_send, .peer_reply = s_peer_reply,
         .persist = self->state ? s_persist : NULL
     };
@@ -1218,7 +939,7 @@ part_agent_destroy (part_agent_t **self_p)
     coord_zap_destroy (&self->zap);
     free (self->advertised);
     memset (&self->cert, 0, sizeof self->cert);
-    s_link_close (self);
+    part_link_close (self);
     if (self->zctx)
         zmq_ctx_term (self->zctx);
     tpc_crash_destroy (&self->crash);

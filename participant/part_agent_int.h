@@ -1,0 +1,93 @@
+/*  part_agent_int.h: what the files of the agent's I/O shell share (not
+ *  installed): part_agent.c (the loop, the 3PC state log's I/O, the peer
+ *  link to other agents, start and stop) and part_link.c (the link to
+ *  the coordinator).
+ */
+#ifndef PART_AGENT_INT_H
+#define PART_AGENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coord_zap.h"
+#include "part_agent.h"
+#include "part_engine.h"
+#include "part_state.h"
+#include "tpc_curve.h"
+#include "tpc_msg.h"
+
+#define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
+
+/*  The state log's file I/O: POSIX, but for the test hook that fails the
+ *  N-th fdatasync after start (config->state_sync_fail_at).            */
+typedef struct {
+    tpc_io_t io;                /* first: the tpc_io_t * handed out */
+    const tpc_io_t *posix;
+    uint64_t fail_at;           /* 0 = never */
+    uint64_t syncs;             /* fdatasyncs since armed */
+    bool armed;
+} part_agent_state_io_t;
+
+/*  A DEALER to another agent (the peer link's client side).             */
+typedef struct {
+    char *name;
+    char *endpoint;
+    void *sock;
+    uint64_t used;              /* last send (LRU eviction) */
+} part_agent_peer_t;
+
+struct part_agent {
+    part_agent_config_t cfg;
+    char *name;
+    const part_rm_t *rm;
+    part_engine_t *engine;
+    void *zctx;
+    void *sock;
+    void *monitor;              /* PAIR receiving the socket's connect events */
+    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
+    bool verbose;
+    bool announced;
+    uint64_t now;
+    uint64_t monitor_at;        /* next read of the socket monitor */
+    bool hs_failing;            /* handshakes fail; said once until one
+                                   succeeds */
+    bool hs_connecting;         /* TCP up, handshake not done */
+    bool linked;                /* a handshake succeeded, no disconnect */
+    uint64_t heard_at;          /* last frame from the coordinator */
+    unsigned links;             /* DEALERs made so far (monitor names) */
+    bool relinked;              /* a new link, not answered yet */
+    /* three-phase commit */
+    part_state_t *state;        /* the 3PC state log, or NULL */
+    part_agent_state_io_t state_io;      /* its file I/O */
+    void *router;               /* peer requests, or NULL */
+    coord_zap_t *zap;           /* CURVE: who may use the ROUTER */
+    bool curve;                 /* the agent has a key pair */
+    tpc_curve_cert_t cert;      /* ... this one */
+    char *advertised;           /* peer endpoint said in hello, or NULL */
+    part_agent_peer_t peers[PART_AGENT_PEERS_MAX];
+    size_t npeers;
+    uint64_t peer_clock;        /* LRU counter */
+    bool said_no_keys;          /* "no --peer-keys" said once */
+    int fatal;                  /* the state log failed: stop */
+};
+
+/* part_agent.c */
+/*  The monotonic clock, in milliseconds.                                 */
+uint64_t part_agent_now_ms (void);
+
+/* part_link.c: the link to the coordinator */
+/*  Make the link: a DEALER, its monitor, connected.  0, or -1 with a
+ *  sentence in ERRBUF (the socket may be half made: part_link_close).  */
+int part_link_open (part_agent_t *self, char *errbuf, size_t errlen);
+void part_link_close (part_agent_t *self);
+/*  io->send: MSG to the coordinator (takes MSG).                         */
+int part_link_send (void *arg, tpc_msg_t **msg_p);
+/*  Hand every message waiting from the coordinator (up to a batch) to
+ *  the engine.                                                           */
+void part_link_recv_all (part_agent_t *self);
+/*  Read the link's monitor: handshakes, reconnections.                   */
+void part_link_monitor (part_agent_t *self);
+/*  A link that answers no hello for a while is replaced.                 */
+void part_link_check (part_agent_t *self);
+
+#endif

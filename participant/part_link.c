@@ -1,0 +1,256 @@
+/*  part_link: the agent's link to the coordinator (part of the I/O shell,
+ *  over part_agent_int.h).  One DEALER connected to the coordinator's
+ *  ROUTER (CURVE when the agent has keys), whose socket monitor tells of
+ *  handshakes and reconnections: a new connection says hello at once, a
+ *  failing handshake is said once, and a link that answers none of the
+ *  hellos for five heartbeats is replaced by a new socket.  Messages are
+ *  single-frame JSON (tpc_msg.h) both ways.
+ */
+#include "part_agent_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "tpc_error.h"
+
+int
+part_link_send (void *arg, tpc_msg_t **msg_p)
+{
+    part_agent_t *self = arg;
+    tpc_msg_t *msg = *msg_p;
+    *msg_p = NULL;
+    if (!msg)
+        return TPC_EINVAL;
+    if (self->fatal) {                  /* stopping: say nothing more */
+        tpc_msg_destroy (&msg);
+        return self->fatal;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = tpc_msg_encode (msg, &buf, &len);
+    if (rc != 0)
+        fprintf (stderr, "tpc-participant: cannot encode %s for %s: %s\n",
+                 tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
+                 tpc_strerror (rc));
+    else if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        rc = TPC_EIO;
+        fprintf (stderr, "tpc-participant: %s for %s not sent: %s\n",
+                 tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
+                 zmq_strerror (errno));
+    }
+    else if (msg->type == TPC_MSG_VOTE && msg->vote == TPC_VOTE_YES)
+        tpc_crash_hit (self->crash, "agent.after_vote");
+    free (buf);
+    tpc_msg_destroy (&msg);
+    return rc;
+}
+
+/*  Take every message waiting on the socket (up to a batch).            */
+void
+part_link_recv_all (part_agent_t *self)
+{
+    for (int i = 0; i < PART_AGENT_RECV_BATCH && !self->fatal; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            return;
+        }
+        self->heard_at = part_agent_now_ms ();   /* the link is alive */
+        bool multi = zmq_msg_more (&frame);
+        if (multi) {
+            /* not ours: drain the rest of the multi-part message */
+            while (zmq_msg_more (&frame)) {
+                zmq_msg_close (&frame);
+                zmq_msg_init (&frame);
+                if (zmq_msg_recv (&frame, self->sock, 0) < 0)
+                    break;
+            }
+            zmq_msg_close (&frame);
+            fprintf (stderr, "tpc-participant: multi-frame message ignored\n");
+            continue;
+        }
+        tpc_msg_t *msg = NULL;
+        char err[256];
+        int rc = tpc_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame),
+                                 NULL, &msg, err, sizeof err);
+        zmq_msg_close (&frame);
+        if (rc != 0) {
+            fprintf (stderr, "tpc-participant: bad message from the coordinator "
+                     "ignored: %s\n", err);
+            continue;
+        }
+        if (msg->type == TPC_MSG_HELLO) {     /* the answer to ours */
+            if (self->relinked)
+                fprintf (stderr, "tpc-participant: the coordinator answers "
+                         "again on the new link\n");
+            self->relinked = false;
+            tpc_msg_destroy (&msg);
+            continue;
+        }
+        self->now = part_agent_now_ms ();
+        part_engine_on_message (self->engine, &msg, self->now);
+    }
+}
+
+/*  Say once, until a handshake succeeds again, that the coordinator's
+ *  handshake fails: a wrong --coordinator-public, a key the coordinator
+ *  does not list, or plain text against CURVE.                           */
+static void
+s_handshake_event (part_agent_t *self, uint16_t event)
+{
+    bool failed = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                  || (event == ZMQ_EVENT_DISCONNECTED && self->hs_connecting);
+    if (event == ZMQ_EVENT_CONNECTED)
+        self->hs_connecting = true;
+    else
+        self->hs_connecting = false;
+    if (event == ZMQ_EVENT_DISCONNECTED)
+        self->linked = false;
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->linked = true;
+        self->heard_at = part_agent_now_ms ();
+        if (self->hs_failing)
+            fprintf (stderr, "tpc-participant: CURVE handshake with the "
+                     "coordinator succeeded\n");
+        self->hs_failing = false;
+    }
+    if (failed && !self->hs_failing) {
+        self->hs_failing = true;
+        fprintf (stderr, "tpc-participant: the %s handshake with the "
+                 "coordinator at %s fails%s: check --coordinator-public, "
+                 "and that this agent's public key is in the coordinator's "
+                 "--allow-agents directory; retrying\n",
+                 self->cfg.curve_secret ? "CURVE" : "ZeroMQ",
+                 self->cfg.endpoint,
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                 ? " (the coordinator refused this key)" : "");
+    }
+}
+
+/*  The DEALER (re)connected to the coordinator: hello at once, so that a
+ *  restarted coordinator learns of this agent within a round trip rather
+ *  than a heartbeat.  Monitor messages: frame 1 = event u16 + value u32,
+ *  frame 2 = endpoint.                                                   */
+void
+part_link_monitor (part_agent_t *self)
+{
+    bool up = false;
+    for (;;) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        if (zmq_msg_size (&frame) >= 2) {
+            uint16_t event;
+            memcpy (&event, zmq_msg_data (&frame), sizeof event);
+            up |= event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+            s_handshake_event (self, event);
+        }
+        int more = zmq_msg_more (&frame);
+        zmq_msg_close (&frame);
+        if (more) {                     /* the endpoint frame */
+            zmq_msg_init (&frame);
+            zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT);
+            zmq_msg_close (&frame);
+        }
+    }
+    if (up)
+        part_engine_coordinator_up (self->engine, part_agent_now_ms ());
+}
+
+/*  The link to the coordinator: a DEALER (the coordinator's ROUTER gives
+ *  it its routing id: it sets none), its monitor, connected.  0, or -1
+ *  with a sentence in ERRBUF (the socket may be half made: close it).   */
+int
+part_link_open (part_agent_t *self, char *errbuf, size_t errlen)
+{
+    const part_agent_config_t *config = &self->cfg;
+    int linger = 500, hwm = 100000;
+    /* a frame over twice the decoder's limit is never read into memory
+     * (ZeroMQ drops the connection, which comes back); one between the
+     * two is refused by the decoder, logged and dropped */
+    int64_t maxmsg = 2 * (int64_t) TPC_MSG_MAX_SIZE_DEFAULT;
+    self->sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    if (!self->sock
+        || zmq_setsockopt (self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
+        || zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0
+        || zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
+        || zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
+        goto zerr;
+    if ((config->curve_secret || config->coordinator_public)
+        && tpc_curve_client_files (self->sock, config->curve_secret,
+                                   config->coordinator_public, errbuf,
+                                   errlen))
+        return -1;
+    char monep[96];
+    snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p-%u",
+              (void *) self, self->links++);
+    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        goto zerr;
+    linger = 0;
+    self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
+    if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0
+        || zmq_connect (self->monitor, monep) != 0)
+        goto zerr;
+    if (zmq_connect (self->sock, config->endpoint) != 0) {
+        snprintf (errbuf, errlen, "cannot connect to %s: %s", config->endpoint,
+                  zmq_strerror (errno));
+        return -1;
+    }
+    self->linked = self->hs_connecting = false;
+    return 0;
+zerr:
+    snprintf (errbuf, errlen, "ZeroMQ: %s", zmq_strerror (errno));
+    return -1;
+}
+
+void
+part_link_close (part_agent_t *self)
+{
+    if (self->sock) {
+        zmq_socket_monitor (self->sock, NULL, 0);
+        zmq_close (self->sock);
+    }
+    if (self->monitor)
+        zmq_close (self->monitor);
+    self->sock = self->monitor = NULL;
+    self->linked = false;
+}
+
+/*  The link is up but the coordinator answered none of our hellos for a
+ *  while (a connection it no longer reads, a peer that stopped
+ *  forwarding): drop the socket and make a new connection.               */
+void
+part_link_check (part_agent_t *self)
+{
+    uint64_t hb = self->cfg.heartbeat_ms ? self->cfg.heartbeat_ms : 1000;
+    uint64_t dead_ms = 5 * hb > 1000 ? 5 * hb : 1000;
+    if (!self->linked || self->now < self->heard_at + dead_ms)
+        return;
+    fprintf (stderr, "tpc-participant: warning: no answer from the "
+             "coordinator at %s for %llu ms (hellos unanswered): the link "
+             "is dead; reconnecting with a new socket\n", self->cfg.endpoint,
+             (unsigned long long) (self->now - self->heard_at));
+    part_link_close (self);
+    char err[512];
+    if (part_link_open (self, err, sizeof err) != 0) {
+        fprintf (stderr, "tpc-participant: FATAL: cannot make a new link to "
+                 "the coordinator: %s\n", err);
+        self->fatal = TPC_EIO;
+        return;
+    }
+    self->heard_at = self->now;
+    self->relinked = true;
+}
