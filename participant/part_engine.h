@@ -6,11 +6,13 @@
  *  messages to the coordinator (through io->send) and a timer (asked with
  *  part_engine_timeout).  Every event carries the current time, so tests
  *  drive it deterministically.  The per-transaction state machine and its
- *  invariants are drawn at the top of part_engine.c; the protocol it
- *  implements is in ARCHITECTURE.md ("The agent", "Three-phase commit"):
- *  for three-phase commit (prepare/work with protocol 3pc) the 3PC state of each
- *  gid is made durable through io->persist, other agents are reached
- *  through io->peer_send / io->peer_reply for the termination protocol.
+ *  invariants are drawn at the top of part_engine.c, the three-phase
+ *  commit state and termination protocol at the top of part_p3.c; the
+ *  protocol is in ARCHITECTURE.md ("Agent", "Three-phase commit"):
+ *  for three-phase commit (prepare/work with protocol 3pc) the 3PC state
+ *  of each gid is made durable through io->persist, other agents are
+ *  reached through io->peer_send / io->peer_reply for the termination
+ *  protocol.
  */
 #ifndef PART_ENGINE_H
 #define PART_ENGINE_H
