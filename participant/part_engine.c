@@ -113,7 +113,7 @@ pe_phase2 (part_engine_t *self, pe_rec_t *rec, tpc_outcome_t outcome, bool ack,
     pe_p3_t *p3 = pe_p3_lookup (self, rec->gid);
     if (p3 && pe_p3_is_decided (p3->state)
         && pe_p3_outcome (p3->state) != outcome) {
-        pe_log (self, 0, "%s: %s contradicts the durable 3PC decision: %s "
+        pe_log (self, PE_WARNING, "%s: %s contradicts the durable 3PC decision: %s "
                "applied", rec->gid, tpc_outcome_name (outcome),
                tpc_p3_name (p3->state));
         outcome = pe_p3_outcome (p3->state);
@@ -145,7 +145,7 @@ s_done (part_engine_t *self, pe_rec_t *rec, tpc_outcome_t outcome,
     rec->in_doubt = false;
     pe_timer_clear (self, rec);
     if (outcome == TPC_OUTCOME_COMMITTED) {
-        pe_log (self, 1, "%s: committed", rec->gid);
+        pe_log (self, PE_VERBOSE, "%s: committed", rec->gid);
         pe_rec_release (self, rec, now);
         return NULL;
     }
@@ -287,7 +287,7 @@ s_on_work (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
     }
     if (!queued) {
         if (msg->seq <= rec->seq) {
-            pe_log (self, 1, "%s: duplicate work seq %llu ignored", rec->gid,
+            pe_log (self, PE_VERBOSE, "%s: duplicate work seq %llu ignored", rec->gid,
                    (unsigned long long) msg->seq);
             goto drop;
         }
@@ -353,7 +353,7 @@ s_on_prepare (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
     else if (rec->state == PE_ROLLING_BACK || rec->want)
         pe_vote (self, rec->gid, TPC_VOTE_NO, "transaction is being aborted");
     else
-        pe_log (self, 1, "%s: prepare ignored in state %s", rec->gid,
+        pe_log (self, PE_VERBOSE, "%s: prepare ignored in state %s", rec->gid,
                pe_state_names[rec->state]);
     tpc_msg_destroy (&msg);
 }
@@ -393,7 +393,7 @@ s_on_decide (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
 {
     tpc_outcome_t outcome = msg->outcome;
     if (outcome != TPC_OUTCOME_COMMITTED && outcome != TPC_OUTCOME_ABORTED) {
-        pe_log (self, 0, "%s: decide with outcome %s ignored", msg->gid,
+        pe_log (self, PE_WARNING, "%s: decide with outcome %s ignored", msg->gid,
                tpc_outcome_name (outcome));
         goto drop;
     }
@@ -401,7 +401,7 @@ s_on_decide (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
         /* not ours in memory: the database (prepared set, marker) knows */
         rec = pe_rec_new (self, msg->gid, PE_PREPARED);
         if (!rec) {
-            pe_log (self, 0, "%s: out of memory: decide dropped", msg->gid);
+            pe_log (self, PE_WARNING, "%s: out of memory: decide dropped", msg->gid);
             goto drop;
         }
         rec->maybe_prepared = true;
@@ -440,7 +440,7 @@ s_on_decide (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
         return;
     case PE_ACTIVE:
         if (outcome == TPC_OUTCOME_COMMITTED)
-            pe_log (self, 0, "%s: decide committed for a transaction never "
+            pe_log (self, PE_WARNING, "%s: decide committed for a transaction never "
                    "prepared here: rolled back", rec->gid);
         pe_set_reason (rec, outcome == TPC_OUTCOME_COMMITTED
                       ? "decide committed but the transaction was never prepared"
@@ -479,7 +479,7 @@ s_on_answer (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, uint64_t now)
          * with the gid without it (a late copy of a work re-opened it after
          * the gid ended: any final answer): roll it back (and leave a
          * tombstone) as a decide aborted would                            */
-        pe_log (self, 0, "%s: open transaction unknown to the coordinator: "
+        pe_log (self, PE_WARNING, "%s: open transaction unknown to the coordinator: "
                "rolled back", rec->gid);
         msg->type = TPC_MSG_DECIDE;
         msg->outcome = TPC_OUTCOME_ABORTED;
@@ -487,12 +487,12 @@ s_on_answer (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, uint64_t now)
         return;
     }
     if (!rec || !rec->in_doubt || rec->state != PE_PREPARED || pe_busy (rec)) {
-        pe_log (self, 1, "%s: stale answer %s ignored", msg->gid,
+        pe_log (self, PE_VERBOSE, "%s: stale answer %s ignored", msg->gid,
                tpc_outcome_name (msg->outcome));
     }
     else if (msg->outcome == TPC_OUTCOME_COMMITTED
              || msg->outcome == TPC_OUTCOME_ABORTED) {
-        pe_log (self, 1, "%s: answer %s", rec->gid, tpc_outcome_name (msg->outcome));
+        pe_log (self, PE_VERBOSE, "%s: answer %s", rec->gid, tpc_outcome_name (msg->outcome));
         pe_phase2 (self, rec, msg->outcome, true, now);
     }
     else
@@ -540,12 +540,12 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
     case TPC_MSG_GETSTATE:
     case TPC_MSG_OUTCOME_OF:
         if (tpc_gid_parse (msg->gid, NULL) != 0) {
-            pe_log (self, 0, "%s with a malformed gid ignored",
+            pe_log (self, PE_WARNING, "%s with a malformed gid ignored",
                    tpc_msg_type_name (msg->type));
             tpc_msg_destroy (&msg);
             return;
         }
-        pe_log (self, 1, "%s: <- %s", msg->gid, tpc_msg_type_name (msg->type));
+        pe_log (self, PE_VERBOSE, "%s: <- %s", msg->gid, tpc_msg_type_name (msg->type));
         if (msg->type == TPC_MSG_OUTCOME_OF) {
             pe_on_outcome_of (self, msg->gid, now);
             tpc_msg_destroy (&msg);
@@ -559,7 +559,7 @@ part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p, uint64_t now)
         pe_handle (self, msg, false, false, now);
         break;
     default:
-        pe_log (self, 0, "unexpected %s from the coordinator ignored",
+        pe_log (self, PE_WARNING, "unexpected %s from the coordinator ignored",
                tpc_msg_type_name (msg->type));
         tpc_msg_destroy (&msg);
         break;
@@ -737,7 +737,7 @@ s_on_phase2 (part_engine_t *self, pe_rec_t *rec, const part_rm_result_t *res,
         pe_submit (self, rec, commit ? PART_RM_OUTCOME_OF : PART_RM_TOMBSTONE, now);
         return rec;
     }
-    pe_log (self, 0, "%s: %s failed, retrying: %s", rec->gid,
+    pe_log (self, PE_WARNING, "%s: %s failed, retrying: %s", rec->gid,
            part_rm_op_name (res->op), res->error ? res->error : "?");
     pe_retry (self, rec, res->op, now);
     return rec;
@@ -767,7 +767,7 @@ s_on_tombstone (part_engine_t *self, pe_rec_t *rec, const part_rm_result_t *res,
                 uint64_t now)
 {
     if (res->status != 0) {
-        pe_log (self, 0, "%s: tombstone failed, retrying: %s", rec->gid,
+        pe_log (self, PE_WARNING, "%s: tombstone failed, retrying: %s", rec->gid,
                res->error ? res->error : "?");
         pe_retry (self, rec, PART_RM_TOMBSTONE, now);
         /* a lock timeout on the marker: a transaction of this gid holds
@@ -804,13 +804,13 @@ part_engine_on_result (part_engine_t *self, const part_rm_result_t *res,
         return;
     pe_rec_t *rec = res->gid ? zhashx_lookup (self->recs, res->gid) : NULL;
     if (!rec || rec->req != res->req) {
-        pe_log (self, 1, "%s: stale %s completion ignored",
+        pe_log (self, PE_VERBOSE, "%s: stale %s completion ignored",
                res->gid ? res->gid : "?", part_rm_op_name (res->op));
         return;
     }
     rec->req = 0;
     if (res->status != 0)
-        pe_log (self, 1, "%s: %s failed: %s", rec->gid, part_rm_op_name (res->op),
+        pe_log (self, PE_VERBOSE, "%s: %s failed: %s", rec->gid, part_rm_op_name (res->op),
                res->error ? res->error : tpc_strerror (res->status));
     switch (res->op) {
     case PART_RM_BEGIN:
@@ -994,7 +994,7 @@ part_engine_tick (part_engine_t *self, uint64_t now)
         if (pe_busy (rec) || rec->qhead || rec->want)
             pe_forget_append (self, rec, now);
         else {
-            pe_log (self, 1, "%s: forgotten", rec->gid);
+            pe_log (self, PE_VERBOSE, "%s: forgotten", rec->gid);
             pe_rec_free (self, rec);
         }
     }

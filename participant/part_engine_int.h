@@ -150,6 +150,10 @@ int pe_phase2 (part_engine_t *self, pe_rec_t *rec, tpc_outcome_t outcome,
 /* ------------------------------------------------------------------ */
 /*  part_rec.c: log lines, messages to the coordinator                 */
 
+/*  Log levels, as the coordinator has them: VERBOSE lines (every step)
+ *  reach io->log only with config.verbose; WARNING lines always.         */
+enum { PE_VERBOSE = 0, PE_WARNING = 1 };
+
 void pe_log (part_engine_t *self, int level, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 /*  Send MSG (taken; NULL: logs the lost reply) to the coordinator.      */

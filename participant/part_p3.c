@@ -217,15 +217,15 @@ s_p3_persist (part_engine_t *self, pe_p3_t *p3, tpc_p3_t state)
         rc = self->io.persist (self->io.arg, p3->gid, state, p3->nparts,
                                p3->parts, p3->peers);
     if (rc != 0) {
-        pe_log (self, 0, "%s: 3PC state %s could not be made durable%s: not "
+        pe_log (self, PE_WARNING, "%s: 3PC state %s could not be made durable%s: not "
                "acted on", p3->gid, tpc_p3_name (state),
                self->io.persist ? "" : " (no state log)");
         return rc < 0 ? rc : TPC_EIO;
     }
     if (p3->state == state)
-        pe_log (self, 1, "%s: 3pc %s durable", p3->gid, tpc_p3_name (state));
+        pe_log (self, PE_VERBOSE, "%s: 3pc %s durable", p3->gid, tpc_p3_name (state));
     else
-        pe_log (self, 1, "%s: 3pc %s -> %s", p3->gid, tpc_p3_name (p3->state),
+        pe_log (self, PE_VERBOSE, "%s: 3pc %s -> %s", p3->gid, tpc_p3_name (p3->state),
                tpc_p3_name (state));
     bool move = pe_p3_is_decided (state) != pe_p3_is_decided (p3->state);
     if (move)
@@ -343,13 +343,13 @@ s_peer_reply (part_engine_t *self, const void *from, size_t from_len,
               tpc_msg_t *msg)
 {
     if (!msg) {
-        pe_log (self, 0, "out of memory: a reply to a peer is lost");
+        pe_log (self, PE_WARNING, "out of memory: a reply to a peer is lost");
         return;
     }
     if (self->io.peer_reply)
         self->io.peer_reply (self->io.arg, from, from_len, &msg);
     else
-        pe_log (self, 0, "%s: no peer link: %s reply dropped", msg->gid,
+        pe_log (self, PE_WARNING, "%s: no peer link: %s reply dropped", msg->gid,
                tpc_msg_type_name (msg->type));
     tpc_msg_destroy (&msg);
 }
@@ -369,7 +369,7 @@ s_peer_send (part_engine_t *self, pe_p3_t *p3, size_t i, tpc_msg_type_t type,
         return TPC_ENOMEM;
     msg->outcome = outcome;
     msg->seq = p3->round;       /* echoed in the reply: stale ones known */
-    pe_log (self, 1, "%s: -> %s %s%s%s", p3->gid, p3->parts[i],
+    pe_log (self, PE_VERBOSE, "%s: -> %s %s%s%s", p3->gid, p3->parts[i],
            tpc_msg_type_name (type), outcome ? " " : "",
            outcome ? tpc_outcome_name (outcome) : "");
     int rc = self->io.peer_send (self->io.arg, p3->parts[i], p3->peers[i], &msg);
@@ -400,7 +400,7 @@ s_apply (part_engine_t *self, const char *gid, tpc_outcome_t outcome,
 {
     tpc_msg_t *msg = pe_msg (TPC_MSG_DECIDE, gid, NULL);
     if (!msg) {
-        pe_log (self, 0, "%s: out of memory: decision %s not applied yet", gid,
+        pe_log (self, PE_WARNING, "%s: out of memory: decision %s not applied yet", gid,
                tpc_outcome_name (outcome));
         return;
     }
@@ -421,7 +421,7 @@ s_p3_conclude (part_engine_t *self, pe_p3_t *p3, tpc_outcome_t outcome,
         pe_p3_wait (self, p3, now);          /* not durable: not acted on */
         return;
     }
-    pe_log (self, 1, "%s: termination round %llu decided %s", p3->gid,
+    pe_log (self, PE_VERBOSE, "%s: termination round %llu decided %s", p3->gid,
            (unsigned long long) p3->round, tpc_outcome_name (outcome));
     for (size_t i = 0; i < p3->nparts; i++)
         if (p3->heard[i] && !s_p3_is_self (self, p3, i))
@@ -461,16 +461,17 @@ s_p3_evaluate (part_engine_t *self, pe_p3_t *p3, uint64_t now)
     /* A decision seen anywhere is final: anyone adopts it (rules 1 and 2
      * need no leader; a decided leader would never lead again).          */
     if (!lead && !any_c && !any_a) {
+        int level = p3->round > 1 ? PE_VERBOSE : PE_WARNING;  /* say once */
         if (p3->incomplete)
-            pe_log (self, p3->round > 1, "%s: termination cannot run (a participant has "
-                   "no known peer endpoint): waiting for the coordinator",
-                   p3->gid);
+            pe_log (self, level, "%s: termination cannot run (a participant "
+                    "has no known peer endpoint): waiting for the "
+                    "coordinator", p3->gid);
         else if (blocked)
-            pe_log (self, p3->round > 1, "%s: back from a crash, %zu of %zu "
-                   "participants reached: waiting for all, a decision or "
-                   "the coordinator", p3->gid, nr, p3->nparts);
+            pe_log (self, level, "%s: back from a crash, %zu of %zu "
+                    "participants reached: waiting for all, a decision or "
+                    "the coordinator", p3->gid, nr, p3->nparts);
         else
-            pe_log (self, 1, "%s: termination round %llu: %s leads (%zu "
+            pe_log (self, PE_VERBOSE, "%s: termination round %llu: %s leads (%zu "
                    "reached): waiting", p3->gid,
                    (unsigned long long) p3->round, leader, nr);
         pe_p3_wait (self, p3, now);
@@ -512,7 +513,7 @@ s_p3_evaluate (part_engine_t *self, pe_p3_t *p3, uint64_t now)
         s_p3_conclude (self, p3, TPC_OUTCOME_COMMITTED, now);
         return;
     }
-    pe_log (self, 1, "%s: termination round %llu: leading, %zu precommit(s) "
+    pe_log (self, PE_VERBOSE, "%s: termination round %llu: leading, %zu precommit(s) "
            "to send", p3->gid, (unsigned long long) p3->round, n);
     uint64_t round = p3->round;
     for (size_t i = 0; i < p3->nparts; i++)
@@ -544,7 +545,7 @@ s_p3_round (part_engine_t *self, pe_p3_t *p3, uint64_t now)
         else
             p3->pending[i] = true;
     }
-    pe_log (self, 1, "%s: %s, nothing heard: termination round %llu",
+    pe_log (self, PE_VERBOSE, "%s: %s, nothing heard: termination round %llu",
            p3->gid, tpc_p3_name (p3->state), (unsigned long long) p3->round);
     uint64_t round = p3->round;
     for (size_t i = 0; i < p3->nparts; i++) {
@@ -578,7 +579,7 @@ s_p3_precommit (part_engine_t *self, const char *gid, bool from_coord,
     if (p3->state == TPC_P3_UNCERTAIN) {
         if (from_coord && p3->hardened) {
             /* a termination has started: the leader's word settles it */
-            pe_log (self, 1, "%s: coordinator's precommit refused: "
+            pe_log (self, PE_VERBOSE, "%s: coordinator's precommit refused: "
                    "termination running", gid);
             return TPC_P3_UNCERTAIN;
         }
@@ -612,12 +613,12 @@ part_engine_on_peer_request (part_engine_t *self, const char *name,
     if ((msg->type != TPC_MSG_GETSTATE && msg->type != TPC_MSG_PRECOMMIT
          && msg->type != TPC_MSG_DECIDE)
         || tpc_gid_parse (msg->gid, NULL) != 0) {
-        pe_log (self, 0, "unexpected %s from a peer ignored",
+        pe_log (self, PE_WARNING, "unexpected %s from a peer ignored",
                tpc_msg_type_name (msg->type));
         tpc_msg_destroy (&msg);
         return;
     }
-    pe_log (self, 1, "%s: <- peer %s", msg->gid, tpc_msg_type_name (msg->type));
+    pe_log (self, PE_VERBOSE, "%s: <- peer %s", msg->gid, tpc_msg_type_name (msg->type));
     char gid[TPC_GID_MAX];
     snprintf (gid, sizeof gid, "%s", msg->gid);
     pe_p3_t *p3 = pe_p3_lookup (self, gid);
@@ -625,7 +626,7 @@ part_engine_on_peer_request (part_engine_t *self, const char *name,
         /* only the gid's own participants take part in its termination:
          * anyone else's getstate would harden this agent, its decide
          * settle the gid */
-        pe_log (self, 0, "%s: %s from '%.63s', not a participant of it: "
+        pe_log (self, PE_WARNING, "%s: %s from '%.63s', not a participant of it: "
                "ignored", gid, tpc_msg_type_name (msg->type),
                name ? name : "?");
         tpc_msg_destroy (&msg);
@@ -643,7 +644,7 @@ part_engine_on_peer_request (part_engine_t *self, const char *name,
         if (p3 && p3->restored && state == TPC_P3_PRECOMMITTED)
             state = TPC_P3_UNCERTAIN;
         if (p3 && p3->state == TPC_P3_UNCERTAIN && !p3->hardened) {
-            pe_log (self, 1, "%s: a peer runs the termination protocol: the "
+            pe_log (self, PE_VERBOSE, "%s: a peer runs the termination protocol: the "
                    "coordinator's precommit is refused from now on", gid);
             p3->hardened = true;
         }
@@ -660,7 +661,7 @@ part_engine_on_peer_request (part_engine_t *self, const char *name,
             break;                      /* not durable: not acted on */
         if (p3 && pe_p3_is_decided (p3->state)
             && pe_p3_outcome (p3->state) != msg->outcome)
-            pe_log (self, 0, "%s: a peer's decide %s contradicts the durable "
+            pe_log (self, PE_WARNING, "%s: a peer's decide %s contradicts the durable "
                    "decision %s", gid, tpc_outcome_name (msg->outcome),
                    tpc_p3_name (p3->state));
         state = (int) s_p3_state_of (self, gid);
@@ -700,14 +701,14 @@ part_engine_on_peer_reply (part_engine_t *self, const char *name,
         || pe_p3_is_decided (p3->state)
         || (p3->phase != PE_COLLECT && p3->phase != PE_LEAD)
         || (msg->seq && msg->seq != p3->round)) {  /* an earlier round's */
-        pe_log (self, 1, "%s: %s from %s ignored", msg->gid ? msg->gid : "?",
+        pe_log (self, PE_VERBOSE, "%s: %s from %s ignored", msg->gid ? msg->gid : "?",
                tpc_msg_type_name (msg->type), name ? name : "?");
         tpc_msg_destroy (&msg);
         return;
     }
     tpc_p3_t state = msg->p3;
     tpc_msg_destroy (&msg);
-    pe_log (self, 1, "%s: <- %s state %s", p3->gid, name, tpc_p3_name (state));
+    pe_log (self, PE_VERBOSE, "%s: <- %s state %s", p3->gid, name, tpc_p3_name (state));
     if (p3->phase == PE_COLLECT) {
         p3->heard[i] = true;
         p3->seen[i] = state;
@@ -740,7 +741,7 @@ pe_p3_tick (part_engine_t *self, uint64_t now)
     if (self->p3_unarmed)
         pe_p3_arm_restored (self, now);
     while (self->done_head && self->done_head->at <= now) {
-        pe_log (self, 1, "%s: 3pc state forgotten", self->done_head->gid);
+        pe_log (self, PE_VERBOSE, "%s: 3pc state forgotten", self->done_head->gid);
         pe_p3_remove (self, self->done_head);
     }
     size_t n = 0;
@@ -764,7 +765,7 @@ pe_p3_tick (part_engine_t *self, uint64_t now)
             s_p3_evaluate (self, p3, now);      /* collect_ms are over */
         else {
             if (p3->phase != PE_WAIT)
-                pe_log (self, 1, "%s: %s phase over: new termination round",
+                pe_log (self, PE_VERBOSE, "%s: %s phase over: new termination round",
                        p3->gid, s_term_names[p3->phase]);
             s_p3_round (self, p3, now);
         }
@@ -804,7 +805,7 @@ part_engine_restore (part_engine_t *self, const char *gid, tpc_p3_t state,
         return rc;
     }
     self->p3_unarmed = true;
-    pe_log (self, 1, "%s: restored 3pc state %s", gid, tpc_p3_name (state));
+    pe_log (self, PE_VERBOSE, "%s: restored 3pc state %s", gid, tpc_p3_name (state));
     return 0;
 }
 

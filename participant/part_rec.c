@@ -26,7 +26,7 @@
 void
 pe_log (part_engine_t *self, int level, const char *fmt, ...)
 {
-    if (!self->io.log || (level > 0 && !self->cfg.verbose))
+    if (!self->io.log || (level == PE_VERBOSE && !self->cfg.verbose))
         return;                 /* nobody would print it: do not format it */
     char line[512];
     va_list ap;
@@ -40,7 +40,7 @@ void
 pe_send (part_engine_t *self, tpc_msg_t *msg)
 {
     if (!msg) {
-        pe_log (self, 0, "out of memory: a reply to the coordinator is lost");
+        pe_log (self, PE_WARNING, "out of memory: a reply to the coordinator is lost");
         return;
     }
     self->io.send (self->io.arg, &msg);
@@ -66,7 +66,7 @@ pe_vote (part_engine_t *self, const char *gid, tpc_vote_t vote,
     tpc_msg_t *msg = pe_msg (TPC_MSG_VOTE, gid, vote == TPC_VOTE_NO ? reason : NULL);
     if (msg)
         msg->vote = vote;
-    pe_log (self, 1, "%s: vote %s%s%s", gid, tpc_vote_name (vote),
+    pe_log (self, PE_VERBOSE, "%s: vote %s%s%s", gid, tpc_vote_name (vote),
            vote == TPC_VOTE_NO ? ": " : "", vote == TPC_VOTE_NO ? reason : "");
     pe_send (self, msg);
 }
@@ -78,14 +78,14 @@ pe_ack (part_engine_t *self, const char *gid, tpc_outcome_t outcome,
     tpc_msg_t *msg = pe_msg (TPC_MSG_ACK, gid, reason);
     if (msg)
         msg->outcome = outcome;
-    pe_log (self, 1, "%s: ack %s", gid, tpc_outcome_name (outcome));
+    pe_log (self, PE_VERBOSE, "%s: ack %s", gid, tpc_outcome_name (outcome));
     pe_send (self, msg);
 }
 
 void
 pe_query (part_engine_t *self, const char *gid)
 {
-    pe_log (self, 1, "%s: query", gid);
+    pe_log (self, PE_VERBOSE, "%s: query", gid);
     pe_send (self, pe_msg (TPC_MSG_QUERY, gid, NULL));
 }
 
@@ -107,7 +107,7 @@ pe_reply_failure (part_engine_t *self, const tpc_msg_t *msg, const char *reason)
             out->seq = msg->seq;
             out->ok = false;
         }
-        pe_log (self, 1, "%s: worked seq %llu failed: %s", msg->gid,
+        pe_log (self, PE_VERBOSE, "%s: worked seq %llu failed: %s", msg->gid,
                (unsigned long long) msg->seq, reason);
         pe_send (self, out);
     }
@@ -209,7 +209,7 @@ pe_set_state (part_engine_t *self, pe_rec_t *rec, pe_state_t state, uint64_t now
     if (state == PE_ABORTED && (rec->state != PE_ABORTED || !rec->in_forget))
         pe_forget_append (self, rec, now);
     if (rec->state != state)
-        pe_log (self, 1, "%s: %s -> %s", rec->gid, pe_state_names[rec->state],
+        pe_log (self, PE_VERBOSE, "%s: %s -> %s", rec->gid, pe_state_names[rec->state],
                pe_state_names[state]);
     rec->state = state;
 }
@@ -274,7 +274,7 @@ pe_enqueue (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool noack)
 {
     pe_qmsg_t *q = calloc (1, sizeof *q);
     if (!q) {
-        pe_log (self, 0, "%s: out of memory: %s dropped", rec->gid,
+        pe_log (self, PE_WARNING, "%s: out of memory: %s dropped", rec->gid,
                tpc_msg_type_name (msg->type));
         tpc_msg_destroy (&msg);
         return;
@@ -331,11 +331,11 @@ pe_submit (part_engine_t *self, pe_rec_t *rec, part_rm_op_t op, uint64_t now)
     }
     rec->req = req.req;
     rec->op = op;
-    pe_log (self, 1, "%s: %s", rec->gid, part_rm_op_name (op));
+    pe_log (self, PE_VERBOSE, "%s: %s", rec->gid, part_rm_op_name (op));
     int rc = self->rm->submit (self->rm->self, &req, now);
     if (rc != 0) {
         /* refused at once (no memory): try the same step again later */
-        pe_log (self, 0, "%s: %s refused by the resource manager: %s",
+        pe_log (self, PE_WARNING, "%s: %s refused by the resource manager: %s",
                rec->gid, part_rm_op_name (op), tpc_strerror (rc));
         rec->req = 0;
         pe_retry (self, rec, op, now);

@@ -44,13 +44,13 @@ pe_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
         return;
     self->recover_req = 0;
     if (res->status != 0) {
-        pe_log (self, 0, "listing prepared transactions failed, retrying: %s",
+        pe_log (self, PE_WARNING, "listing prepared transactions failed, retrying: %s",
                res->error ? res->error : "?");
         self->recover_at = now + self->cfg.retry_ms;
         return;
     }
-    pe_log (self, res->ngids ? 0 : 1, "recovery: %zu prepared transaction(s) "
-           "found", res->ngids);
+    pe_log (self, res->ngids ? PE_WARNING : PE_VERBOSE, "recovery: %zu "
+            "prepared transaction(s) found", res->ngids);
     for (size_t i = 0; i < res->ngids; i++) {
         const char *gid = res->gids[i];
         if (tpc_gid_parse (gid, NULL) != 0)
@@ -68,7 +68,7 @@ pe_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
              * ROLLBACK PREPARED raced with a crashed incarnation's
              * PREPARE): whatever led here, the coordinator's answer
              * decides, as for any prepared gid found */
-            pe_log (self, 0, "%s: prepared after all: in doubt, asking the "
+            pe_log (self, PE_WARNING, "%s: prepared after all: in doubt, asking the "
                    "coordinator", gid);
             rec->retry_op = 0;
             pe_timer_clear (self, rec);
@@ -119,7 +119,7 @@ pe_on_recovered (part_engine_t *self, const part_rm_result_t *res, uint64_t now)
 void
 part_engine_on_connected (part_engine_t *self, uint64_t now)
 {
-    pe_log (self, 1, "database connected: listing prepared transactions");
+    pe_log (self, PE_VERBOSE, "database connected: listing prepared transactions");
     if (self->recover_req)
         self->recover_again = true;
     else
@@ -135,7 +135,7 @@ s_known (part_engine_t *self, const char *gid, tpc_p3_t state)
     tpc_msg_t *msg = pe_msg (TPC_MSG_KNOWN, gid, NULL);
     if (msg)
         msg->p3 = state;
-    pe_log (self, 1, "%s: known %s", gid, tpc_p3_name (state));
+    pe_log (self, PE_VERBOSE, "%s: known %s", gid, tpc_p3_name (state));
     pe_send (self, msg);
 }
 
@@ -183,7 +183,7 @@ pe_on_outcome_of (part_engine_t *self, const char *gid, uint64_t now)
     }
     pe_inq_t *inq = calloc (1, sizeof *inq);
     if (!inq) {
-        pe_log (self, 0, "%s: out of memory: outcome_of not answered", gid);
+        pe_log (self, PE_WARNING, "%s: out of memory: outcome_of not answered", gid);
         return;
     }
     inq->req = ++self->next_req;
@@ -219,7 +219,7 @@ pe_on_inquired (part_engine_t *self, const part_rm_result_t *res)
                     : res->outcome == TPC_OUTCOME_IN_PROGRESS
                     ? TPC_P3_UNCERTAIN : TPC_P3_ABORTED;
         else
-            pe_log (self, 0, "%s: outcome_of failed: %s", inq->gid,
+            pe_log (self, PE_WARNING, "%s: outcome_of failed: %s", inq->gid,
                    res->error ? res->error : tpc_strerror (res->status));
         s_known (self, inq->gid, state);
         free (inq);
