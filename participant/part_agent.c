@@ -45,7 +45,7 @@ void
 part_agent_log (void *arg, int level, const char *line)
 {
     const bool *verbose = arg;
-    if (level > 0 && !(verbose && *verbose))
+    if (level == 0 && !(verbose && *verbose))
         return;
     /* one log line per event: fold PostgreSQL's multi-line messages */
     char flat[1024];

@@ -100,8 +100,9 @@ typedef struct {
 /*  0 if NAME is a valid agent name, else TPC_EINVAL.                     */
 int part_agent_name_valid (const char *name);
 
-/*  Log a line on stderr as "tpc-participant: ..." (LEVEL 1 only when
- *  VERBOSE).  ARG points to a bool: verbose.                             */
+/*  Log a line on stderr as "tpc-participant: ..."; LEVEL 0 = verbose
+ *  (only when VERBOSE), 1 = warning, as the coordinator has them.  ARG
+ *  points to a bool: verbose.                                            */
 void part_agent_log (void *arg, int level, const char *line);
 
 /*  A new agent over RM (borrowed), connected to config->endpoint, or NULL

@@ -6,11 +6,13 @@
  *  messages to the coordinator (through io->send) and a timer (asked with
  *  part_engine_timeout).  Every event carries the current time, so tests
  *  drive it deterministically.  The per-transaction state machine and its
- *  invariants are drawn at the top of part_engine.c; the protocol it
- *  implements is in ARCHITECTURE.md ("The agent", "Three-phase commit"):
- *  for three-phase commit (prepare/work with protocol 3pc) the 3PC state of each
- *  gid is made durable through io->persist, other agents are reached
- *  through io->peer_send / io->peer_reply for the termination protocol.
+ *  invariants are drawn at the top of part_engine.c, the three-phase
+ *  commit state and termination protocol at the top of part_p3.c; the
+ *  protocol is in ARCHITECTURE.md ("Agent", "Three-phase commit"):
+ *  for three-phase commit (prepare/work with protocol 3pc) the 3PC state
+ *  of each gid is made durable through io->persist, other agents are
+ *  reached through io->peer_send / io->peer_reply for the termination
+ *  protocol.
  */
 #ifndef PART_ENGINE_H
 #define PART_ENGINE_H
@@ -37,8 +39,9 @@ typedef struct {
     uint64_t retry_ms;          /* retry a failed phase-2 step; 0 = 500 */
     uint64_t forget_ms;         /* remember an aborted gid; 0 = 60000 */
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
-    bool verbose;               /* pass level-1 (every step) lines to
-                                   io.log; else only warnings */
+    bool verbose;               /* pass level-0 (every step) lines to
+                                   io.log; else only warnings (level 1),
+                                   as in the coordinator */
     uint64_t p3_timeout_ms;     /* 3PC: voted yes / pre-committed and no
                                    further state change (precommit,
                                    decision) for this long: run the
@@ -63,7 +66,8 @@ typedef struct {
     /*  Send MSG to the coordinator.  Takes ownership (*msg_p = NULL) even
      *  when sending fails.                                               */
     int (*send) (void *arg, tpc_msg_t **msg_p);
-    /*  Optional: a log line; LEVEL 0 = warning, 1 = verbose.             */
+    /*  Optional: a log line; LEVEL 0 = verbose, 1 = warning (the
+     *  meaning the coordinator gives them).                            */
     void (*log) (void *arg, int level, const char *line);
     /*  3PC, all optional when no 3PC is used.
      *  Send MSG (getstate, precommit, decide) to peer agent NAME at

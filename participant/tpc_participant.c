@@ -75,6 +75,15 @@ typedef struct {
     long p3_timeout_ms;
 } s_opts_t;
 
+/*  part_pg's log lines (part_pg.h: LEVEL 0 = warning, 1 = verbose) to
+ *  part_agent_log, whose levels mean what the coordinator's do (0 =
+ *  verbose, 1 = warning).  ARG points to the bool verbose.              */
+static void
+s_pg_log (void *arg, int level, const char *line)
+{
+    part_agent_log (arg, level == 0 ? 1 : 0, line);
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -449,7 +458,7 @@ main (int argc, char **argv)
             goto cleanup;
         part_pg_config_t pc = {
             .conninfo = conninfo, .pool = (size_t) o.pool,
-            .queue_max = (size_t) o.queue, .log = part_agent_log,
+            .queue_max = (size_t) o.queue, .log = s_pg_log,
             .log_arg = &o.verbose,
             .stmt_cache = o.stmt_cache > 0 ? (size_t) o.stmt_cache : 0,
             .no_stmt_cache = o.stmt_cache == 0

@@ -100,7 +100,7 @@ static void
 s_log (void *arg, int level, const char *line)
 {
     (void) arg;
-    if (level == 0 || getenv ("TPC_TEST_VERBOSE"))
+    if (level == 1 || getenv ("TPC_TEST_VERBOSE"))   /* 1 = warning */
         fprintf (stderr, "  engine: %s\n", line);
 }
 
