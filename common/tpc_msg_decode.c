@@ -615,7 +615,128 @@ s_fill (const tpcm_object_t *obj, const cJSON *j, void *base)
 }
 
 /*  --------------------------------------------------------------------
- *  Decoder: the pipeline.                                                */
+ *  Decoder: the pipeline, one step per function.                         */
+
+/*  Steps before cJSON: size, UTF-8, then the raw scan, ranked as NUL,
+ *  depth, syntax.                                                        */
+static int
+s_check_raw (s_ctx_t *ctx, const unsigned char *p, size_t len,
+             size_t max_size, int max_depth)
+{
+    size_t at = 0;
+    const char *why = NULL;
+    int rc;
+    if (len > max_size)
+        return s_fail (ctx, TPC_EMSG_TOO_BIG,
+                       "message of %zu bytes is over the limit of %zu",
+                       len, max_size);
+    if ((rc = tpcm_utf8_check (p, len, &at, &why)))
+        return s_fail (ctx, rc, "not UTF-8 at byte %zu: %s", at, why);
+    s_scan_t scan;
+    s_scan (p, len, max_depth, &scan);
+    if (scan.nul_at != SIZE_MAX)
+        return s_fail (ctx, TPC_EMSG_NOT_UTF8,
+                       "escaped U+0000 (\\u0000) at byte %zu: strings "
+                       "cannot hold NUL", scan.nul_at);
+    if (scan.deep_at != SIZE_MAX)
+        return s_fail (ctx, TPC_EMSG_TOO_DEEP,
+                       "nesting deeper than %d at byte %zu", max_depth,
+                       scan.deep_at);
+    if (scan.syntax_at != SIZE_MAX)
+        return s_fail (ctx, TPC_EMSG_SYNTAX, "not JSON at byte %zu: %s",
+                       scan.syntax_at, scan.syntax_why);
+    return 0;
+}
+
+/*  cJSON parse, then nothing but blanks after the value.  On success
+ *  *ROOT_OUT is the tree (the caller's to delete).                       */
+static int
+s_parse (s_ctx_t *ctx, const void *buf, size_t len, cJSON **root_out)
+{
+    const unsigned char *p = buf;
+    const char *end = NULL;
+    *root_out = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts (buf, len, &end, 0);
+    if (!root) {
+        size_t at = end ? (size_t) (end - (const char *) buf) : 0;
+        return s_fail (ctx, TPC_EMSG_SYNTAX, "not JSON near byte %zu", at);
+    }
+    for (size_t at = (size_t) (end - (const char *) buf); at < len; at++)
+        if (!(p[at] == ' ' || p[at] == '\t' || p[at] == '\n'
+              || p[at] == '\r')) {
+            cJSON_Delete (root);
+            return s_fail (ctx, TPC_EMSG_TRAILING,
+                           "bytes after the JSON value at byte %zu", at);
+        }
+    *root_out = root;
+    return 0;
+}
+
+/*  The first "v" of ROOT is a positive integer no newer than ours.       */
+static int
+s_check_version (s_ctx_t *ctx, const cJSON *root)
+{
+    const cJSON *v = NULL;
+    for (const cJSON *c = root->child; c && !v; c = c->next)
+        if (!strcmp (c->string, "v"))
+            v = c;
+    if (!v || !cJSON_IsNumber (v) || !(v->valuedouble >= 1)
+        || (v->valuedouble < 1e18
+            && (double) (int64_t) v->valuedouble != v->valuedouble))
+        return s_fail (ctx, TPC_EMSG_NO_VERSION,
+                       "\"v\" is missing or not a positive integer");
+    if (v->valuedouble > TPC_PROTOCOL_VERSION)
+        return s_fail (ctx, TPC_EMSG_VERSION,
+                       "\"v\" %.0f is newer than protocol %d",
+                       v->valuedouble < 1e18 ? v->valuedouble : 1e18,
+                       TPC_PROTOCOL_VERSION);
+    return 0;
+}
+
+/*  The first "type" of ROOT names a message: *TYPE_OUT is it, and the
+ *  error sentences from here on name it.                                 */
+static int
+s_check_type (s_ctx_t *ctx, const cJSON *root, tpc_msg_type_t *type_out)
+{
+    const cJSON *type = NULL;
+    for (const cJSON *c = root->child; c && !type; c = c->next)
+        if (!strcmp (c->string, "type"))
+            type = c;
+    tpc_msg_type_t t = TPC_MSG_NONE;
+    bool is_str = type && cJSON_IsString (type);
+    if (is_str)
+        for (int i = TPC_MSG_NONE + 1; i < TPC_MSG_TYPE_COUNT; i++)
+            if (!strcmp (tpcm_type_names[i], type->valuestring))
+                t = (tpc_msg_type_t) i;
+    if (t == TPC_MSG_NONE) {
+        char name[48];
+        return s_fail (ctx, TPC_EMSG_UNKNOWN_TYPE,
+                       "\"type\" %s%s%s is not a message name",
+                       is_str ? "\"" : "(missing or ",
+                       is_str ? s_safe (type->valuestring, name, sizeof name)
+                              : "not a string",
+                       is_str ? "\"" : ")");
+    }
+    ctx->type = tpcm_type_names[t];
+    *type_out = t;
+    return 0;
+}
+
+/*  The field stages in order over the whole tree of ROOT, a message of
+ *  type T; the first that fails decides the code.                        */
+static int
+s_check_message (s_ctx_t *ctx, tpc_msg_type_t t, const cJSON *root)
+{
+    const s_stage_t stages[] = { S_STAGE_MISSING, S_STAGE_TYPE,
+                                 S_STAGE_UNKNOWN, S_STAGE_VALUE,
+                                 S_STAGE_GID };
+    for (size_t i = 0; i < TPCM_COUNT (stages); i++) {
+        int rc = s_check_fields (ctx, &tpcm_msgs[t], root, "", stages[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
 
 int
 tpc_msg_decode (const void *buf, size_t len, const tpc_msg_limits_t *limits,
@@ -631,97 +752,23 @@ tpc_msg_decode (const void *buf, size_t len, const tpc_msg_limits_t *limits,
                                                  : TPC_MSG_MAX_SIZE_DEFAULT;
     int max_depth = limits && limits->max_depth > 0
                     ? limits->max_depth : TPC_MSG_MAX_DEPTH_DEFAULT;
-    const unsigned char *p = buf;
     cJSON *root = NULL;
     tpc_msg_t *msg = NULL;
-    size_t at = 0;
-    const char *why = NULL;
+    tpc_msg_type_t t = TPC_MSG_NONE;
     int rc;
 
-    if (len > max_size)
-        return s_fail (&ctx, TPC_EMSG_TOO_BIG,
-                       "message of %zu bytes is over the limit of %zu",
-                       len, max_size);
-    if ((rc = tpcm_utf8_check (p, len, &at, &why)))
-        return s_fail (&ctx, rc, "not UTF-8 at byte %zu: %s", at, why);
-    s_scan_t scan;
-    s_scan (p, len, max_depth, &scan);
-    if (scan.nul_at != SIZE_MAX)
-        return s_fail (&ctx, TPC_EMSG_NOT_UTF8,
-                       "escaped U+0000 (\\u0000) at byte %zu: strings "
-                       "cannot hold NUL", scan.nul_at);
-    if (scan.deep_at != SIZE_MAX)
-        return s_fail (&ctx, TPC_EMSG_TOO_DEEP,
-                       "nesting deeper than %d at byte %zu", max_depth,
-                       scan.deep_at);
-    if (scan.syntax_at != SIZE_MAX)
-        return s_fail (&ctx, TPC_EMSG_SYNTAX, "not JSON at byte %zu: %s",
-                       scan.syntax_at, scan.syntax_why);
-
-    const char *end = NULL;
-    root = cJSON_ParseWithLengthOpts (buf, len, &end, 0);
-    if (!root) {
-        at = end ? (size_t) (end - (const char *) buf) : 0;
-        return s_fail (&ctx, TPC_EMSG_SYNTAX, "not JSON near byte %zu", at);
-    }
-    for (at = (size_t) (end - (const char *) buf); at < len; at++)
-        if (!(p[at] == ' ' || p[at] == '\t' || p[at] == '\n'
-              || p[at] == '\r')) {
-            rc = s_fail (&ctx, TPC_EMSG_TRAILING,
-                         "bytes after the JSON value at byte %zu", at);
-            goto cleanup;
-        }
+    if ((rc = s_check_raw (&ctx, buf, len, max_size, max_depth))
+        || (rc = s_parse (&ctx, buf, len, &root)))
+        return rc;
     if (!cJSON_IsObject (root)) {
         rc = s_fail (&ctx, TPC_EMSG_NOT_OBJECT,
                      "the message is not a JSON object");
         goto cleanup;
     }
-
-    const cJSON *v = NULL, *type = NULL;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (!v && !strcmp (c->string, "v"))
-            v = c;
-        if (!type && !strcmp (c->string, "type"))
-            type = c;
-    }
-    if (!v || !cJSON_IsNumber (v) || !(v->valuedouble >= 1)
-        || (v->valuedouble < 1e18
-            && (double) (int64_t) v->valuedouble != v->valuedouble)) {
-        rc = s_fail (&ctx, TPC_EMSG_NO_VERSION,
-                     "\"v\" is missing or not a positive integer");
+    if ((rc = s_check_version (&ctx, root))
+        || (rc = s_check_type (&ctx, root, &t))
+        || (rc = s_check_message (&ctx, t, root)))
         goto cleanup;
-    }
-    if (v->valuedouble > TPC_PROTOCOL_VERSION) {
-        rc = s_fail (&ctx, TPC_EMSG_VERSION,
-                     "\"v\" %.0f is newer than protocol %d",
-                     v->valuedouble < 1e18 ? v->valuedouble : 1e18,
-                     TPC_PROTOCOL_VERSION);
-        goto cleanup;
-    }
-    tpc_msg_type_t t = TPC_MSG_NONE;
-    if (type && cJSON_IsString (type))
-        for (int i = TPC_MSG_NONE + 1; i < TPC_MSG_TYPE_COUNT; i++)
-            if (!strcmp (tpcm_type_names[i], type->valuestring))
-                t = (tpc_msg_type_t) i;
-    if (t == TPC_MSG_NONE) {
-        char name[48];
-        rc = s_fail (&ctx, TPC_EMSG_UNKNOWN_TYPE,
-                     "\"type\" %s%s%s is not a message name",
-                     type && cJSON_IsString (type) ? "\"" : "(missing or ",
-                     type && cJSON_IsString (type)
-                     ? s_safe (type->valuestring, name, sizeof name)
-                     : "not a string",
-                     type && cJSON_IsString (type) ? "\"" : ")");
-        goto cleanup;
-    }
-    ctx.type = tpcm_type_names[t];
-
-    const s_stage_t stages[] = { S_STAGE_MISSING, S_STAGE_TYPE,
-                                 S_STAGE_UNKNOWN, S_STAGE_VALUE,
-                                 S_STAGE_GID };
-    for (size_t i = 0; i < TPCM_COUNT (stages); i++)
-        if ((rc = s_check_fields (&ctx, &tpcm_msgs[t], root, "", stages[i])))
-            goto cleanup;
 
     if (!(msg = tpc_msg_new (t))) {
         rc = TPC_ENOMEM;
