@@ -24,6 +24,7 @@
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
 #include "tpc_io.h"
+#include "tpc_le.h"
 #include "tpc_log.h"
 #include "tpc_test.h"
 
@@ -304,8 +305,7 @@ s_header_first_lsn (const char *path)
     uint64_t v = 0;
     int fd = open (path, O_RDONLY);
     if (fd >= 0 && pread (fd, h, sizeof h, 0) == (ssize_t) sizeof h)
-        for (int i = 7; i >= 0; i--)
-            v = v << 8 | h[16 + i];
+        v = tpc_le_get64 (h + 16);
     if (fd >= 0)
         close (fd);
     return v;
@@ -2044,13 +2044,9 @@ static void
 s_put_header (const char *dir, uint64_t no, uint64_t first_lsn)
 {
     uint8_t h[32] = { 'T', 'P', 'C', 'L', 1, 0, 32, 0 };
-    for (int i = 0; i < 8; i++) {
-        h[8 + i] = (uint8_t) (no >> (8 * i));
-        h[16 + i] = (uint8_t) (first_lsn >> (8 * i));
-    }
-    uint32_t crc = tpc_crc32c (0, h, 28);
-    for (int i = 0; i < 4; i++)
-        h[28 + i] = (uint8_t) (crc >> (8 * i));
+    tpc_le_put64 (h + 8, no);
+    tpc_le_put64 (h + 16, first_lsn);
+    tpc_le_put32 (h + 28, tpc_crc32c (0, h, 28));
     s_poke (dir, no, 0, h, sizeof h);
 }
 
@@ -2388,9 +2384,7 @@ test_api_limits (void)
     int fd = open (path, O_RDWR);
     CU_ASSERT_FATAL (fd >= 0 && pread (fd, hdr, 32, 0) == 32);
     hdr[4] = 2;
-    uint32_t crc = tpc_crc32c (0, hdr, 28);
-    for (int i = 0; i < 4; i++)
-        hdr[28 + i] = (uint8_t) (crc >> (8 * i));
+    tpc_le_put32 (hdr + 28, tpc_crc32c (0, hdr, 28));
     CU_ASSERT_FATAL (pwrite (fd, hdr, 32, 0) == 32);
     close (fd);
     cfg.dir = dir;
@@ -2416,25 +2410,18 @@ s_forge_segment (const char *dir, uint64_t no, uint64_t first, size_t size,
     memcpy (d, "TPCL", 4);
     d[4] = 1;
     d[6] = 32;
-    for (int i = 0; i < 8; i++) {
-        d[8 + i] = (uint8_t) (no >> (8 * i));
-        d[16 + i] = (uint8_t) (first >> (8 * i));
-    }
-    uint32_t crc = tpc_crc32c (0, d, 28);
-    for (int i = 0; i < 4; i++)
-        d[28 + i] = (uint8_t) (crc >> (8 * i));
+    tpc_le_put64 (d + 8, no);
+    tpc_le_put64 (d + 16, first);
+    tpc_le_put32 (d + 28, tpc_crc32c (0, d, 28));
     if (rec_lsn) {
         uint8_t *r = d + 32;
         r[0] = 0xD7;
         r[1] = 1;
         r[2] = 1;
         r[4] = 8;
-        for (int i = 0; i < 8; i++)
-            r[8 + i] = (uint8_t) (rec_lsn >> (8 * i));
+        tpc_le_put64 (r + 8, rec_lsn);
         memset (r + 16, 0xAB, 8);
-        crc = tpc_crc32c (0, r, 24);
-        for (int i = 0; i < 4; i++)
-            r[24 + i] = (uint8_t) (crc >> (8 * i));
+        tpc_le_put32 (r + 24, tpc_crc32c (0, r, 24));
     }
     char path[4200];
     snprintf (path, sizeof path, "%s/%020" PRIu64 ".tpclog", dir, no);

@@ -21,6 +21,7 @@
 
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
+#include "tpc_le.h"
 #include "tpc_log.h"
 #include "tpc_record.h"
 
@@ -51,26 +52,6 @@ s_broken (const char *what)
 {
     fprintf (stderr, "fuzz_log: property broken: %s\n", what);
     return -1;
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
-           | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
-}
-
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
 }
 
 /*  A payload tpc_record_decode() accepts must re-encode to itself.       */
@@ -206,7 +187,7 @@ s_segment (const uint8_t *data, size_t size)
         perror ("fuzz_log: mkdtemp");
         abort ();               /* the harness, not the input */
     }
-    uint64_t no = size >= 16 ? s_get64 (data + 8) : 1;
+    uint64_t no = size >= 16 ? tpc_le_get64 (data + 8) : 1;
     snprintf (path, sizeof path, "%s/%020" PRIu64 ".tpclog", dir, no ? no : 1);
     if (s_write_file (path, data, size)) {
         perror ("fuzz_log: write");
@@ -276,7 +257,7 @@ s_segment (const uint8_t *data, size_t size)
     rc = tpc_log_append (log, TPC_REC_EPOCH, payload, plen, &lsn);
     /* a forged header may leave no LSN or segment number: refused */
     uint64_t next = scan.n ? scan.v[scan.n - 1].lsn + 1
-                  : size >= 24 ? s_get64 (data + 16) : 1;
+                  : size >= 24 ? tpc_le_get64 (data + 16) : 1;
     bool full = no == UINT64_MAX || next == 0 || next >= UINT64_MAX;
     if (rc == TPC_ENOSPC && full)
         lsn = 0;
@@ -337,14 +318,14 @@ s_fix_crcs (const uint8_t *data, size_t size)
     if (!d)
         return NULL;
     memcpy (d, data, size);
-    s_put32 (d + 28, tpc_crc32c (0, d, 28));
+    tpc_le_put32 (d + 28, tpc_crc32c (0, d, 28));
     size_t off = S_SEG_HDR;
     while (off + S_REC_HDR <= size && d[off] == S_REC_MAGIC) {
-        uint32_t len = s_get32 (d + off + 4);
+        uint32_t len = tpc_le_get32 (d + off + 4);
         if (len > TPC_LOG_RECORD_MAX || size - off - S_REC_HDR < (size_t) len + 4)
             break;
-        s_put32 (d + off + S_REC_HDR + len,
-                 tpc_crc32c (0, d + off, S_REC_HDR + len));
+        tpc_le_put32 (d + off + S_REC_HDR + len,
+                      tpc_crc32c (0, d + off, S_REC_HDR + len));
         off += S_REC_HDR + len + 4;
     }
     if (!memcmp (d, data, size)) {
