@@ -1,353 +1,171 @@
 /*  tpc-coordinator: command line, config file and signals around
  *  coord_server.
  *
- *  Settings come from a JSON config file (--config FILE.json: one object
- *  whose keys are the long flag names without "--", e.g. {"id": "c1",
- *  "log-dir": "/var/lib/tpc", "txn-timeout-ms": 30000, "recover-only":
- *  false}) and then from the flags, which win.  SIGTERM and SIGINT stop it
- *  cleanly (exit 0).  Exit status: 0 clean stop, 1 --recover-only left
- *  transactions unfinished, 2 usage or start-up error, 3 the decision log
- *  failed, 99 a crash point fired.
+ *  Settings come from the flags below and from a JSON config file
+ *  (--config FILE.json: one object whose keys are the long flag names
+ *  without "--", e.g. {"id": "c1", "log-dir": "/var/lib/tpc",
+ *  "txn-timeout-ms": 30000, "recover-only": false}); the flags win.  Both
+ *  daemons read them the same way (common/tpc_opts.h) and stop the same
+ *  way (common/tpc_stop.h): SIGTERM and SIGINT stop cleanly (exit 0).
+ *  Exit status: 0 clean stop, 1 --recover-only left transactions
+ *  unfinished, 2 usage or start-up error, 3 the decision log failed, 99 a
+ *  crash point fired.
  *  Security: --curve-secret with --allow-agents and --allow-clients /
  *  --allow-admins turns CurveZMQ on (coord_zap.h); without them it refuses
  *  to start unless --insecure-plaintext says so, and then it warns loudly.
  *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
  *  TPC_CRASH_ACTION=exit|stop arm one crash point (common/tpc_crash.h);
- *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1 is the older spelling of
- *  TPC_CRASH_POINT=coord.after_fsync (the first COMMIT decision is durable,
- *  no decide sent); TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of
- *  the log fail (EIO) once the coordinator is serving.
+ *  TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of the log fail (EIO)
+ *  once the coordinator is serving.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coord_server.h"
 #include "tpc_error.h"
+#include "tpc_opts.h"
+#include "tpc_stop.h"
 
-typedef enum { O_STR, O_U64, O_FLAG, O_REPLY_ON } s_kind_t;
+#define S_PROG "tpc-coordinator"
+#define S_NOPTS 32
 
+/*  The settings as read (0 / NULL = not given: the server's default).    */
 typedef struct {
-    const char *name;           /* long flag without "--", config key */
-    s_kind_t kind;
-    const char *help;
-} s_opt_t;
-
-static const s_opt_t s_opts[] = {
-    { "bind", O_STR, "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")" },
-    { "agent-bind", O_STR,
-      "agent endpoint (default " COORD_AGENT_EP_DEFAULT ")" },
-    { "log-dir", O_STR, "decision log directory (required)" },
-    { "id", O_STR, "coordinator id, [A-Za-z0-9]{1,32} (required)" },
-    { "config", O_STR, "JSON file with any of these settings" },
-    { "txn-timeout-ms", O_U64, "abort undecided transactions after (60000)" },
-    { "vote-timeout-ms", O_U64, "abort when votes take longer (10000)" },
-    { "ack-wait-ms", O_U64, "reply-on applied: reply after at most (5000)" },
-    { "reply-on", O_REPLY_ON, "applied | decision (applied)" },
-    { "protocol", O_STR,
-      "2pc | 3pc: when a begin/submit names none (2pc)" },
-    { "max-msg-bytes", O_U64, "largest message accepted (1048576)" },
-    { "heartbeat-ms", O_U64, "agents' hello period; 3 missed = gone (1000)" },
-    { "recover-only", O_FLAG, "finish decided transactions and exit" },
-    { "recover-timeout-ms", O_U64, "--recover-only gives up after (30000)" },
-    { "log-segment-bytes", O_U64, "log segment size (16 MiB)" },
-    { "checkpoint-records", O_U64,
-      "checkpoint after this many records (100000)" },
-    { "verbose", O_FLAG, "log every event (-v)" },
-    { "curve-secret", O_STR,
-      "its CURVE key pair (a NAME.key_secret file)" },
-    { "allow-clients", O_STR, "client public keys (a directory)" },
-    { "allow-admins", O_STR,
-      "admin public keys (may also resolve)" },
-    { "allow-agents", O_STR,
-      "agent public keys (NAME.key per agent)" },
-    { "insecure-plaintext", O_FLAG,
-      "no CURVE, no authentication (tests)" },
-    { "max-txns", O_U64, "transactions in flight, in total (100000)" },
-    { "max-txns-per-client", O_U64,
-      "in flight per key or connection (10000)" },
-    { "max-stmts", O_U64, "statements per transaction (10000)" },
-    { "max-result-rows", O_U64, "rows in one exec result (100000)" },
-    { "metrics-bind", O_STR,
-      "HOST:PORT for Prometheus /metrics (off)" },
-    { NULL, 0, NULL }
-};
-
-#define S_NOPTS (sizeof s_opts / sizeof s_opts[0] - 1)
-
-/*  Values as text ("1" for flags), by option index; NULL = not given.    */
-typedef struct {
-    char *val[S_NOPTS];
+    const char *bind, *agent_bind, *log_dir, *id, *reply_on, *protocol,
+               *curve_secret, *allow_clients, *allow_admins, *allow_agents,
+               *metrics_bind;
+    uint64_t txn_timeout_ms, vote_timeout_ms, ack_wait_ms, max_msg_bytes,
+             heartbeat_ms, recover_timeout_ms, log_segment_bytes,
+             checkpoint_records, max_txns, max_txns_per_client, max_stmts,
+             max_result_rows;
+    bool recover_only, verbose, insecure_plaintext;
+    tpc_opt_t table[S_NOPTS];
 } s_settings_t;
 
-static volatile sig_atomic_t s_stop;
+#define S_STR(n, f, a, h) { n, 0, TPC_OPT_STR, &st->f, a, h, 0, 0, NULL }
+#define S_U64(n, f, h) { n, 0, TPC_OPT_UINT, &st->f, "N", h, 0, 0, NULL }
+#define S_FLAG(n, l, f, h) { n, l, TPC_OPT_FLAG, &st->f, NULL, h, 0, 0, NULL }
 
 static void
-s_on_signal (int sig)
+s_settings_init (s_settings_t *st)
 {
-    (void) sig;
-    s_stop = 1;
-}
-
-static void
-s_usage (FILE *f)
-{
-    fprintf (f, "usage: tpc-coordinator --id ID --log-dir DIR [options]\n"
-                "  runs two-phase commit (presumed abort) or three-phase "
-                "commit for clients\n  against tpc agents\n");
-    for (const s_opt_t *o = s_opts; o->name; o++) {
-        char flag[64];
-        snprintf (flag, sizeof flag, "--%s%s", o->name,
-                  o->kind == O_FLAG ? "" : " V");
-        fprintf (f, "  %-24s %s\n", flag, o->help);
-    }
-    fprintf (f, "  -h, --help\n");
-}
-
-static int
-s_find (const char *name)
-{
-    for (size_t i = 0; i < S_NOPTS; i++)
-        if (strcmp (s_opts[i].name, name) == 0)
-            return (int) i;
-    return -1;
-}
-
-static int
-s_set (s_settings_t *st, int i, const char *value)
-{
-    char *copy = strdup (value);
-    if (!copy)
-        return TPC_ENOMEM;
-    free (st->val[i]);
-    st->val[i] = copy;
-    return 0;
-}
-
-/*  Load FILE into ST (only keys not set yet: flags win).                 */
-static int
-s_load_config (s_settings_t *st, const char *file)
-{
-    int rc = TPC_ECONFIG;
-    char *text = NULL;
-    cJSON *root = NULL;
-    FILE *f = fopen (file, "rb");
-    if (!f) {
-        fprintf (stderr, "tpc-coordinator: cannot open config %s: %s\n",
-                 file, strerror (errno));
-        goto cleanup;
-    }
-    fseek (f, 0, SEEK_END);
-    long len = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    if (len < 0 || len > 1024 * 1024 || !(text = calloc (1, (size_t) len + 1))
-        || fread (text, 1, (size_t) len, f) != (size_t) len) {
-        fprintf (stderr, "tpc-coordinator: cannot read config %s\n", file);
-        goto cleanup;
-    }
-    root = cJSON_Parse (text);
-    if (!cJSON_IsObject (root)) {
-        fprintf (stderr, "tpc-coordinator: config %s is not a JSON object\n",
-                 file);
-        goto cleanup;
-    }
-    for (cJSON *it = root->child; it; it = it->next) {
-        int i = s_find (it->string);
-        if (i < 0 || strcmp (it->string, "config") == 0) {
-            fprintf (stderr, "tpc-coordinator: config %s: unknown key "
-                     "\"%s\"\n", file, it->string);
-            goto cleanup;
-        }
-        if (st->val[i])
-            continue;           /* a flag said it */
-        char num[32];
-        const char *v = NULL;
-        if (s_opts[i].kind == O_FLAG && cJSON_IsBool (it))
-            v = cJSON_IsTrue (it) ? "1" : NULL;
-        else if (s_opts[i].kind == O_U64 && cJSON_IsNumber (it)
-                 && it->valuedouble >= 0
-                 && it->valuedouble < 9007199254740992.0
-                 && it->valuedouble == (double) (uint64_t) it->valuedouble) {
-            snprintf (num, sizeof num, "%" PRIu64, (uint64_t) it->valuedouble);
-            v = num;
-        }
-        else if ((s_opts[i].kind == O_STR || s_opts[i].kind == O_REPLY_ON)
-                 && cJSON_IsString (it))
-            v = it->valuestring;
-        else {
-            fprintf (stderr, "tpc-coordinator: config %s: \"%s\" has the "
-                     "wrong type\n", file, it->string);
-            goto cleanup;
-        }
-        if (v && s_set (st, i, v))
-            goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    cJSON_Delete (root);
-    free (text);
-    if (f)
-        fclose (f);
-    return rc;
-}
-
-static int
-s_parse_args (s_settings_t *st, int argc, char **argv)
-{
-    for (int a = 1; a < argc; a++) {
-        const char *arg = argv[a];
-        if (strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0) {
-            s_usage (stdout);
-            exit (0);
-        }
-        if (strcmp (arg, "-v") == 0)
-            arg = "--verbose";
-        if (strncmp (arg, "--", 2) != 0) {
-            fprintf (stderr, "tpc-coordinator: unexpected argument '%s'\n",
-                     arg);
-            return TPC_EINVAL;
-        }
-        char name[64];
-        const char *eq = strchr (arg + 2, '=');
-        size_t nlen = eq ? (size_t) (eq - arg - 2) : strlen (arg + 2);
-        if (nlen >= sizeof name)
-            nlen = sizeof name - 1;
-        memcpy (name, arg + 2, nlen);
-        name[nlen] = '\0';
-        int i = s_find (name);
-        if (i < 0) {
-            fprintf (stderr, "tpc-coordinator: unknown option '%s'\n", arg);
-            return TPC_EINVAL;
-        }
-        const char *v = "1";
-        if (s_opts[i].kind != O_FLAG) {
-            if (eq)
-                v = eq + 1;
-            else if (a + 1 < argc)
-                v = argv[++a];
-            else {
-                fprintf (stderr, "tpc-coordinator: --%s needs a value\n",
-                         name);
-                return TPC_EINVAL;
-            }
-        }
-        if (s_set (st, i, v))
-            return TPC_ENOMEM;
-    }
-    return 0;
+    memset (st, 0, sizeof *st);
+    const tpc_opt_t table[] = {
+        S_STR ("id", id, "ID", "coordinator id, [A-Za-z0-9]{1,32} (required)"),
+        S_STR ("log-dir", log_dir, "DIR", "decision log directory (required)"),
+        S_STR ("bind", bind, "EP",
+               "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")"),
+        S_STR ("agent-bind", agent_bind, "EP",
+               "agent endpoint (default " COORD_AGENT_EP_DEFAULT ")"),
+        S_U64 ("txn-timeout-ms", txn_timeout_ms,
+               "abort undecided transactions after (60000)"),
+        S_U64 ("vote-timeout-ms", vote_timeout_ms,
+               "abort when votes take longer (10000)"),
+        S_U64 ("ack-wait-ms", ack_wait_ms,
+               "reply-on applied: reply after at most (5000)"),
+        S_STR ("reply-on", reply_on, "WHEN", "applied | decision (applied)"),
+        S_STR ("protocol", protocol, "P",
+               "2pc | 3pc: when a begin/submit names none (2pc)"),
+        S_U64 ("max-msg-bytes", max_msg_bytes,
+               "largest message accepted (1048576)"),
+        S_U64 ("heartbeat-ms", heartbeat_ms,
+               "agents' hello period; 3 missed = gone (1000)"),
+        S_FLAG ("recover-only", 0, recover_only,
+                "finish decided transactions and exit"),
+        S_U64 ("recover-timeout-ms", recover_timeout_ms,
+               "--recover-only gives up after (30000)"),
+        S_U64 ("log-segment-bytes", log_segment_bytes,
+               "log segment size (16 MiB)"),
+        S_U64 ("checkpoint-records", checkpoint_records,
+               "checkpoint after this many records (100000)"),
+        S_FLAG ("verbose", 'v', verbose, "log every event"),
+        S_STR ("curve-secret", curve_secret, "FILE",
+               "its CURVE key pair (a NAME.key_secret file)"),
+        S_STR ("allow-clients", allow_clients, "DIR",
+               "client public keys (a directory)"),
+        S_STR ("allow-admins", allow_admins, "DIR",
+               "admin public keys (may also resolve)"),
+        S_STR ("allow-agents", allow_agents, "DIR",
+               "agent public keys (NAME.key per agent)"),
+        S_FLAG ("insecure-plaintext", 0, insecure_plaintext,
+                "no CURVE, no authentication (tests)"),
+        S_U64 ("max-txns", max_txns,
+               "transactions in flight, in total (100000)"),
+        S_U64 ("max-txns-per-client", max_txns_per_client,
+               "in flight per key or connection (10000)"),
+        S_U64 ("max-stmts", max_stmts, "statements per transaction (10000)"),
+        S_U64 ("max-result-rows", max_result_rows,
+               "rows in one exec result (100000)"),
+        S_STR ("metrics-bind", metrics_bind, "HOST:PORT",
+               "Prometheus /metrics endpoint (off)"),
+        { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
+    };
+    _Static_assert (sizeof table <= sizeof st->table, "S_NOPTS too small");
+    memcpy (st->table, table, sizeof table);
 }
 
 /*  Settings -> server config; 0 or TPC_EINVAL with a message printed.    */
 static int
 s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
 {
-    memset (cfg, 0, sizeof *cfg);
-    for (size_t i = 0; i < S_NOPTS; i++) {
-        const char *v = st->val[i], *name = s_opts[i].name;
-        if (!v)
-            continue;
-        uint64_t u = 0;
-        if (s_opts[i].kind == O_U64) {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long x = strtoull (v, &end, 10);
-            if (!*v || *end || errno || *v == '-') {
-                fprintf (stderr, "tpc-coordinator: --%s: '%s' is not a "
-                         "non-negative integer\n", name, v);
-                return TPC_EINVAL;
-            }
-            u = x;
-        }
-        if (!strcmp (name, "bind"))
-            cfg->bind = v;
-        else if (!strcmp (name, "agent-bind"))
-            cfg->agent_bind = v;
-        else if (!strcmp (name, "log-dir"))
-            cfg->log_dir = v;
-        else if (!strcmp (name, "id"))
-            cfg->id = v;
-        else if (!strcmp (name, "txn-timeout-ms"))
-            cfg->engine.txn_timeout_ms = u;
-        else if (!strcmp (name, "vote-timeout-ms"))
-            cfg->engine.vote_timeout_ms = u;
-        else if (!strcmp (name, "ack-wait-ms"))
-            cfg->engine.ack_wait_ms = u;
-        else if (!strcmp (name, "heartbeat-ms"))
-            cfg->engine.heartbeat_ms = u;
-        else if (!strcmp (name, "max-msg-bytes"))
-            cfg->max_msg_bytes = (size_t) u;
-        else if (!strcmp (name, "recover-only"))
-            cfg->recover_only = true;
-        else if (!strcmp (name, "recover-timeout-ms"))
-            cfg->recover_timeout_ms = u;
-        else if (!strcmp (name, "log-segment-bytes"))
-            cfg->log_segment_bytes = u;
-        else if (!strcmp (name, "checkpoint-records"))
-            cfg->checkpoint_records = u;
-        else if (!strcmp (name, "verbose"))
-            cfg->verbose = 1;
-        else if (!strcmp (name, "curve-secret"))
-            cfg->curve_secret = v;
-        else if (!strcmp (name, "allow-clients"))
-            cfg->allow_clients = v;
-        else if (!strcmp (name, "allow-admins"))
-            cfg->allow_admins = v;
-        else if (!strcmp (name, "allow-agents"))
-            cfg->allow_agents = v;
-        else if (!strcmp (name, "max-txns"))
-            cfg->engine.max_txns = (size_t) u;
-        else if (!strcmp (name, "max-txns-per-client"))
-            cfg->engine.max_txns_per_client = (size_t) u;
-        else if (!strcmp (name, "max-stmts"))
-            cfg->engine.max_stmts = (size_t) u;
-        else if (!strcmp (name, "max-result-rows"))
-            cfg->engine.max_result_rows = (size_t) u;
-        else if (!strcmp (name, "metrics-bind"))
-            cfg->metrics_bind = v;
-        else if (!strcmp (name, "protocol")) {
-            if (!strcmp (v, "2pc"))
-                cfg->engine.protocol = TPC_PROTO_2PC;
-            else if (!strcmp (v, "3pc"))
-                cfg->engine.protocol = TPC_PROTO_3PC;
-            else {
-                fprintf (stderr, "tpc-coordinator: --protocol: '%s' is not "
-                         "2pc or 3pc\n", v);
-                return TPC_EINVAL;
-            }
-        }
-        else if (!strcmp (name, "reply-on")) {
-            if (!strcmp (v, "applied"))
-                cfg->engine.reply_on = COORD_REPLY_ON_APPLIED;
-            else if (!strcmp (v, "decision"))
-                cfg->engine.reply_on = COORD_REPLY_ON_DECISION;
-            else {
-                fprintf (stderr, "tpc-coordinator: --reply-on: '%s' is not "
-                         "applied or decision\n", v);
-                return TPC_EINVAL;
-            }
-        }
+    *cfg = (coord_server_config_t) {
+        .bind = st->bind, .agent_bind = st->agent_bind,
+        .log_dir = st->log_dir, .id = st->id,
+        .max_msg_bytes = (size_t) st->max_msg_bytes,
+        .recover_only = st->recover_only,
+        .recover_timeout_ms = st->recover_timeout_ms,
+        .log_segment_bytes = st->log_segment_bytes,
+        .checkpoint_records = st->checkpoint_records,
+        .verbose = st->verbose ? 1 : 0,
+        .curve_secret = st->curve_secret,
+        .allow_clients = st->allow_clients, .allow_admins = st->allow_admins,
+        .allow_agents = st->allow_agents, .metrics_bind = st->metrics_bind,
+    };
+    cfg->engine.txn_timeout_ms = st->txn_timeout_ms;
+    cfg->engine.vote_timeout_ms = st->vote_timeout_ms;
+    cfg->engine.ack_wait_ms = st->ack_wait_ms;
+    cfg->engine.heartbeat_ms = st->heartbeat_ms;
+    cfg->engine.max_txns = (size_t) st->max_txns;
+    cfg->engine.max_txns_per_client = (size_t) st->max_txns_per_client;
+    cfg->engine.max_stmts = (size_t) st->max_stmts;
+    cfg->engine.max_result_rows = (size_t) st->max_result_rows;
+    if (st->protocol && !strcmp (st->protocol, "2pc"))
+        cfg->engine.protocol = TPC_PROTO_2PC;
+    else if (st->protocol && !strcmp (st->protocol, "3pc"))
+        cfg->engine.protocol = TPC_PROTO_3PC;
+    else if (st->protocol) {
+        fprintf (stderr, S_PROG ": --protocol: '%s' is not 2pc or 3pc\n",
+                 st->protocol);
+        return TPC_EINVAL;
+    }
+    if (st->reply_on && !strcmp (st->reply_on, "applied"))
+        cfg->engine.reply_on = COORD_REPLY_ON_APPLIED;
+    else if (st->reply_on && !strcmp (st->reply_on, "decision"))
+        cfg->engine.reply_on = COORD_REPLY_ON_DECISION;
+    else if (st->reply_on) {
+        fprintf (stderr, S_PROG ": --reply-on: '%s' is not applied or "
+                 "decision\n", st->reply_on);
+        return TPC_EINVAL;
     }
     if (!cfg->id || tpc_coord_id_valid (cfg->id)) {
-        fprintf (stderr, "tpc-coordinator: --id: '%s' is not 1 to 32 of "
+        fprintf (stderr, S_PROG ": --id: '%s' is not 1 to 32 of "
                  "[A-Za-z0-9]\n", cfg->id ? cfg->id : "");
         return TPC_EINVAL;
     }
     if (!cfg->log_dir || !*cfg->log_dir) {
-        fprintf (stderr, "tpc-coordinator: --log-dir is required\n");
+        fprintf (stderr, S_PROG ": --log-dir is required\n");
         return TPC_EINVAL;
     }
-    bool plain = st->val[s_find ("insecure-plaintext")] != NULL;
-    if (plain && cfg->curve_secret) {
-        fprintf (stderr, "tpc-coordinator: --insecure-plaintext and "
+    if (st->insecure_plaintext && cfg->curve_secret) {
+        fprintf (stderr, S_PROG ": --insecure-plaintext and "
                  "--curve-secret contradict each other: give one\n");
         return TPC_EINVAL;
     }
-    if (!plain && !cfg->curve_secret) {
-        fprintf (stderr, "tpc-coordinator: refusing to start without "
+    if (!st->insecure_plaintext && !cfg->curve_secret) {
+        fprintf (stderr, S_PROG ": refusing to start without "
                  "authentication: give --curve-secret FILE (make keys with "
                  "`tpcctl keygen NAME DIR`) with --allow-agents DIR and "
                  "--allow-clients DIR, or --insecure-plaintext to accept "
@@ -356,16 +174,32 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
     }
     char err[512];
     if (tpc_crash_config_from_env (&cfg->crash, "coord.", err, sizeof err)) {
-        fprintf (stderr, "tpc-coordinator: %s\n", err);
+        fprintf (stderr, S_PROG ": %s\n", err);
         return TPC_EINVAL;
     }
-    const char *hook = getenv ("TPC_COORD_DEBUG_EXIT_AFTER_DECISION");
-    if (!cfg->crash.point && hook && strcmp (hook, "1") == 0)
-        cfg->crash = (tpc_crash_config_t) { .point = "coord.after_fsync",
-                                            .at = 1 };
-    hook = getenv ("TPC_COORD_DEBUG_FAIL_SYNC");
+    const char *hook = getenv ("TPC_COORD_DEBUG_FAIL_SYNC");
     cfg->debug_fail_sync = hook && strcmp (hook, "1") == 0;
     return 0;
+}
+
+static void
+s_say_ready (coord_server_t *server, const coord_server_config_t *cfg)
+{
+    const char *cep = coord_server_client_endpoint (server);
+    fprintf (stderr, S_PROG ": ready id=%s epoch=%" PRIu64
+             " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s"
+             " security=%s metrics=%d protocol=%s\n",
+             cfg->id, coord_server_epoch (server), cep ? cep : "none",
+             coord_server_agent_endpoint (server),
+             coord_server_replayed (server), coord_server_in_doubt (server),
+             cfg->recover_only ? " mode=recover-only" : "",
+             coord_server_security (server),
+             coord_server_metrics_port (server),
+             tpc_proto_name (cfg->engine.protocol));
+    if (cfg->crash.point)
+        fprintf (stderr, S_PROG ": crash point %s armed at pass %"
+                 PRIu64 "%s\n", cfg->crash.point, cfg->crash.at,
+                 cfg->crash.action == TPC_CRASH_STOP ? " (stop)" : "");
 }
 
 int
@@ -374,60 +208,51 @@ main (int argc, char **argv)
     int status = 2;
     s_settings_t st;
     coord_server_t *server = NULL;
-    memset (&st, 0, sizeof st);
-    if (s_parse_args (&st, argc, argv)) {
-        s_usage (stderr);
+    s_settings_init (&st);
+    tpc_opts_t *opts = tpc_opts_new (S_PROG, st.table);
+    char err[1024];
+    if (!opts) {
+        fprintf (stderr, S_PROG ": out of memory\n");
         goto cleanup;
     }
-    int ci = s_find ("config");
-    if (st.val[ci] && s_load_config (&st, st.val[ci]))
+    if (tpc_opts_parse (opts, argc, argv, stderr, err, sizeof err)) {
+        fprintf (stderr, S_PROG ": %s (see --help)\n", err);
         goto cleanup;
+    }
+    if (tpc_opts_help (opts)) {
+        tpc_opts_usage (opts, stdout, S_PROG " --id ID --log-dir DIR "
+                        "[options]\n  runs two-phase commit (presumed "
+                        "abort) or three-phase commit for clients\n"
+                        "  against tpc agents");
+        status = 0;
+        goto cleanup;
+    }
     coord_server_config_t cfg;
     if (s_to_config (&st, &cfg))
         goto cleanup;
-
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGTERM, &sa, NULL);
-    sigaction (SIGINT, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
-
+    if (tpc_stop_catch ()) {
+        fprintf (stderr, S_PROG ": cannot set up signals: %s\n",
+                 strerror (errno));
+        goto cleanup;
+    }
     if (!cfg.curve_secret)
         fprintf (stderr,
-                 "tpc-coordinator: WARNING: --insecure-plaintext: NO "
+                 S_PROG ": WARNING: --insecure-plaintext: NO "
                  "AUTHENTICATION, NO ENCRYPTION.\n"
-                 "tpc-coordinator: WARNING: anyone who reaches %s or %s can "
+                 S_PROG ": WARNING: anyone who reaches %s or %s can "
                  "run and resolve transactions and pose as any agent; "
                  "transactions cross the network in clear text.\n",
                  cfg.bind ? cfg.bind : COORD_CLIENT_EP_DEFAULT,
                  cfg.agent_bind ? cfg.agent_bind : COORD_AGENT_EP_DEFAULT);
-    char err[1024];
     server = coord_server_new (&cfg, err, sizeof err);
     if (!server) {
-        fprintf (stderr, "tpc-coordinator: %s\n", err);
+        fprintf (stderr, S_PROG ": %s\n", err);
         goto cleanup;
     }
-    const char *cep = coord_server_client_endpoint (server);
-    fprintf (stderr, "tpc-coordinator: ready id=%s epoch=%" PRIu64
-             " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s"
-             " security=%s metrics=%d protocol=%s\n",
-             cfg.id, coord_server_epoch (server), cep ? cep : "none",
-             coord_server_agent_endpoint (server),
-             coord_server_replayed (server), coord_server_in_doubt (server),
-             cfg.recover_only ? " mode=recover-only" : "",
-             coord_server_security (server),
-             coord_server_metrics_port (server),
-             tpc_proto_name (cfg.engine.protocol));
-    if (cfg.crash.point)
-        fprintf (stderr, "tpc-coordinator: crash point %s armed at pass %"
-                 PRIu64 "%s\n", cfg.crash.point, cfg.crash.at,
-                 cfg.crash.action == TPC_CRASH_STOP ? " (stop)" : "");
-    status = coord_server_run (server, &s_stop);
+    s_say_ready (server, &cfg);
+    status = coord_server_run (server, tpc_stop_flag ());
 cleanup:
     coord_server_destroy (&server);
-    for (size_t i = 0; i < S_NOPTS; i++)
-        free (st.val[i]);
+    tpc_opts_destroy (&opts);
     return status;
 }

@@ -259,7 +259,7 @@ s_interrupt (void *self_, const char *gid)
     if (c && c->job && c->cancel) {
         char err[256];
         if (!PQcancel (c->cancel, err, sizeof err))
-            part_pg_log (self, 0, "%s: cancel request failed: %s", gid, err);
+            part_pg_log (self, PART_PG_WARNING, "%s: cancel request failed: %s", gid, err);
     }
 }
 

@@ -82,6 +82,9 @@
 
 typedef struct part_pg part_pg_t;
 
+/*  Log levels of the sink below (the engines' meaning).                 */
+enum { PART_PG_VERBOSE = 0, PART_PG_WARNING = 1 };
+
 typedef struct {
     const char *conninfo;       /* libpq connection string (never logged) */
     size_t pool;                /* connections; 0 = 8 */
@@ -92,7 +95,8 @@ typedef struct {
     size_t stmt_cache;          /* statements prepared per session; 0 = 64 */
     bool no_stmt_cache;         /* prepare nothing (every statement is sent
                                    unnamed, parsed and planned each time) */
-    /*  Optional log sink; LEVEL 0 = warning, 1 = verbose.               */
+    /*  Optional log sink; LEVEL is PART_PG_VERBOSE (0) or PART_PG_WARNING
+     *  (1), as in both engines.                                          */
     void (*log) (void *arg, int level, const char *line);
     void *log_arg;
 } part_pg_config_t;

@@ -45,7 +45,7 @@ part_pg_notice (void *arg, const char *message)
 {
     part_pg_t *self = arg;
     char *m = part_pg_trimmed (message);
-    part_pg_log (self, 1, "postgres: %s", m ? m : "");
+    part_pg_log (self, PART_PG_VERBOSE, "postgres: %s", m ? m : "");
     free (m);
 }
 
@@ -162,7 +162,7 @@ static void
 s_conn_broken (part_pg_t *self, part_pg_conn_t *c, const char *why)
 {
     char *reason = part_pg_trimmed (why && *why ? why : "connection broken");
-    part_pg_log (self, 0, "connection %zu to PostgreSQL lost: %s", c->index,
+    part_pg_log (self, PART_PG_WARNING, "connection %zu to PostgreSQL lost: %s", c->index,
                  reason ? reason : "?");
     part_pg_job_t *job = c->job;
     c->job = NULL;
@@ -197,7 +197,7 @@ part_pg_conn_ready (part_pg_t *self, part_pg_conn_t *c)
         self->had_ready = true;
         self->need_connected = true;
         self->outage_logged = false;
-        part_pg_log (self, 1, "connected to PostgreSQL");
+        part_pg_log (self, PART_PG_VERBOSE, "connected to PostgreSQL");
     }
     part_pg_dispatch (self);
 }
@@ -206,7 +206,7 @@ static void
 s_connect_failed (part_pg_t *self, part_pg_conn_t *c, const char *why)
 {
     char *reason = part_pg_trimmed (why);
-    part_pg_log (self, self->outage_logged ? 1 : 0,
+    part_pg_log (self, self->outage_logged ? PART_PG_VERBOSE : PART_PG_WARNING,
                  "cannot connect to PostgreSQL (connection %zu, next try in "
                  "%llu ms): %s",
                  c->index, (unsigned long long) c->backoff, reason ? reason : "?");
@@ -393,7 +393,7 @@ part_pg_release (part_pg_t *self, part_pg_conn_t *c)
         return;
     }
     /* still not idle after ROLLBACK, or in an unknown state: start over */
-    part_pg_log (self, 0, "connection %zu left in a transaction: re-opening it",
+    part_pg_log (self, PART_PG_WARNING, "connection %zu left in a transaction: re-opening it",
                  c->index);
     part_pg_conn_close (self, c);
     c->state = C_DOWN;
@@ -476,6 +476,6 @@ part_pg_watch (part_pg_t *self, part_pg_conn_t *c)
         c->wev = ev;
     }
     else
-        part_pg_log (self, 0, "connection %zu: epoll_ctl failed: %s", c->index,
+        part_pg_log (self, PART_PG_WARNING, "connection %zu: epoll_ctl failed: %s", c->index,
                      strerror (errno));
 }

@@ -626,7 +626,7 @@ s_cleanup_done (part_pg_t *self, part_pg_conn_t *c)
     if (e >= 0) {
         char *why = part_pg_trimmed (c->res[e] ? PQresultErrorMessage (c->res[e])
                                                : PQerrorMessage (c->pq));
-        part_pg_log (self, 0, "connection %zu: cleanup failed (%s): "
+        part_pg_log (self, PART_PG_WARNING, "connection %zu: cleanup failed (%s): "
                      "re-opening it", c->index, why ? why : "?");
         free (why);
         part_pg_conn_close (self, c);

@@ -63,7 +63,7 @@ part_pg_send_query (part_pg_t *self, part_pg_conn_t *c,
                                        .nparams = q->nparams, .live = false,
                                        .id = ++c->next_id };
             snprintf (name, sizeof name, "tpc_s%u", c->stmts[k].id);
-            part_pg_log (self, 1, "connection %zu: preparing %s: %.80s", c->index,
+            part_pg_log (self, PART_PG_VERBOSE, "connection %zu: preparing %s: %.80s", c->index,
                          name, q->sql);
             if (!PQsendPrepare (c->pq, name, q->sql, q->nparams, NULL))
                 return false;

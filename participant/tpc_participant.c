@@ -1,19 +1,24 @@
 /*  tpc-participant: the agent that sits beside one database.
  *
- *  Reads its settings from --config FILE.json (keys below) and then from
- *  the command line (which wins), opens the resource manager (PostgreSQL
- *  or in-memory), and serves the coordinator until SIGTERM or SIGINT.
+ *  Reads its settings from the flags below and from --config FILE.json
+ *  (the flags win), opens the resource manager (PostgreSQL or in-memory),
+ *  and serves the coordinator until SIGTERM or SIGINT (exit 0).  Both
+ *  daemons read settings the same way (common/tpc_opts.h) and stop the
+ *  same way (common/tpc_stop.h).
  *
- *  Config file: one JSON object; every key optional, unknown keys refused
- *  (the flag spellings "pg-file" and "heartbeat" are accepted too):
+ *  Config file: one JSON object, keys spelled like the flags without
+ *  "--"; every key optional, unknown keys refused:
  *      {"name": "bank1", "coordinator": "tcp://127.0.0.1:7401",
- *       "pg": "host=... dbname=...", "pg_file": "/etc/tpc/bank1.conninfo",
- *       "backend": "pg", "pool": 8, "queue": 1024, "heartbeat_ms": 1000,
- *       "stmt_cache": 64, "verbose": false, "state_dir": "/var/lib/tpc/bank1",
- *       "peer_bind": "tcp://10.0.0.5:7501", "peer_endpoint": "...",
- *       "peer_keys": "/etc/tpc/agents", "p3_timeout_ms": 2000}
- *  The connection string is never printed.  Prefer pg_file (first line is
- *  the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for passwords.
+ *       "pg-file": "/etc/tpc/bank1.conninfo", "backend": "pg", "pool": 8,
+ *       "queue": 1024, "heartbeat-ms": 1000, "stmt-cache": 64,
+ *       "verbose": false, "state-dir": "/var/lib/tpc/bank1",
+ *       "peer-bind": "tcp://10.0.0.5:7501", "peer-endpoint": "...",
+ *       "peer-keys": "/etc/tpc/agents", "p3-timeout-ms": 2000}
+ *  The snake_case keys of earlier releases (pg_file, heartbeat_ms ...) and
+ *  the flag --heartbeat (now --heartbeat-ms) are still read, each with a
+ *  warning.  The connection string is never printed.  Prefer pg-file
+ *  (first line is the conninfo) or libpq's own PGPASSFILE / ~/.pgpass for
+ *  passwords.
  *
  *  Security: --curve-secret (this agent's key pair) and
  *  --coordinator-public (the coordinator's public key) make the link to
@@ -26,132 +31,105 @@
  *  Three-phase commit: --state-dir DIR keeps the agent's 3PC state log
  *  (participant/part_state.h); without it a 3PC prepare is voted no.
  *
- *  Exit status: 0 after a clean stop, 1 on a startup error (a corrupt 3PC
- *  state log included), 2 on bad usage, 3 the 3PC state log failed while
+ *  Exit status: 0 after a clean stop, 2 usage or start-up error (a
+ *  corrupt 3PC state log included), 3 the 3PC state log failed while
  *  serving (a write or fdatasync: the agent stopped at once), 99 a crash
  *  point fired.  Test hooks (environment): TPC_CRASH_POINT=
  *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
- *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1 is the
- *  older spelling of TPC_CRASH_POINT=agent.after_prepare;
- *  TPC_AGENT_DEBUG_STATE_SYNC_FAIL=<n> makes the n-th fdatasync of the 3PC
- *  state log after start fail with EIO (the agent must then stop, exit 3).
+ *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_STATE_SYNC_FAIL=<n> makes
+ *  the n-th fdatasync of the 3PC state log after start fail with EIO (the
+ *  agent must then stop, exit 3).
  */
-#include <cJSON.h>
 #include <czmq.h>
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include "part_agent.h"
 #include "part_mem.h"
 #include "part_pg.h"
 #include "tpc_error.h"
+#include "tpc_opts.h"
+#include "tpc_stop.h"
 
+#define S_PROG "tpc-participant"
 #define S_DEFAULT_ENDPOINT "tcp://127.0.0.1:7401"
+#define S_NOPTS 24
+#define S_BIG 1000000000
 
+/*  The settings as read (0 / NULL = not given: the default).             */
 typedef struct {
-    char *name;
-    char *coordinator;
-    char *pg;
-    char *pg_file;
-    char *backend;
-    long pool;
-    long queue;
-    long heartbeat_ms;
-    long stmt_cache;            /* -1 = the default */
-    bool verbose;
-    char *curve_secret;
-    char *coordinator_public;
-    bool insecure_plaintext;
-    char *state_dir;
-    char *peer_bind;
-    char *peer_endpoint;
-    char *peer_keys;
-    long p3_timeout_ms;
+    const char *name, *coordinator, *pg, *pg_file, *backend, *curve_secret,
+               *coordinator_public, *state_dir, *peer_bind, *peer_endpoint,
+               *peer_keys;
+    uint64_t pool, queue, heartbeat_ms, stmt_cache, p3_timeout_ms;
+    bool verbose, insecure_plaintext;
+    tpc_opt_t table[S_NOPTS];
+    tpc_opts_t *opts;
 } s_opts_t;
 
-/*  part_pg's log lines (part_pg.h: LEVEL 0 = warning, 1 = verbose) to
- *  part_agent_log, whose levels mean what the coordinator's do (0 =
- *  verbose, 1 = warning).  ARG points to the bool verbose.              */
-static void
-s_pg_log (void *arg, int level, const char *line)
-{
-    part_agent_log (arg, level == 0 ? 1 : 0, line);
-}
+#define S_STR(n, f, a, h) { n, 0, TPC_OPT_STR, &o->f, a, h, 0, 0, NULL }
+#define S_NUM(n, f, lo, hi, h, old) \
+    { n, 0, TPC_OPT_UINT, &o->f, "N", h, lo, hi, old }
+#define S_FLAG(n, l, f, h) { n, l, TPC_OPT_FLAG, &o->f, NULL, h, 0, 0, NULL }
 
 static void
-s_usage (FILE *out)
+s_opts_init (s_opts_t *o)
 {
-    fprintf (out,
-        "usage: tpc-participant --name NAME [options]\n"
-        "  --name NAME          agent name, [A-Za-z0-9_-]{1,63}\n"
-        "  --coordinator EP     coordinator's agent endpoint (default %s)\n"
-        "  --pg CONNINFO        PostgreSQL connection string (libpq)\n"
-        "  --pg-file FILE       read the connection string from FILE's first\n"
-        "                       line (keeps passwords off the command line)\n"
-        "  --backend pg|mem     resource manager (default pg)\n"
-        "  --pool N             PostgreSQL connections (default 8; with\n"
-        "                       --backend mem: sessions, up to 100000)\n"
-        "  --queue N            operations that may wait for one (default 1024)\n"
-        "  --heartbeat MS       hello interval (default 1000); 5 unanswered\n"
-        "                       (at least 1 s): the link is remade\n"
-        "  --stmt-cache N       statements prepared per PostgreSQL connection\n"
-        "                       (default 64; 0: none, all parsed every time)\n"
-        "  --curve-secret FILE  this agent's CURVE key pair (tpcctl keygen:\n"
-        "                       NAME.key_secret; its name must be --name)\n"
-        "  --coordinator-public FILE  the coordinator's public key (.key):\n"
-        "                       commands are taken from that key only\n"
-        "  --insecure-plaintext no CURVE: no authentication, no encryption\n"
-        "                       (tests only; says so loudly)\n"
-        "  --state-dir DIR      three-phase commit: the agent's durable 3PC\n"
-        "                       state log (without it 3PC prepares vote no)\n"
-        "  --peer-bind EP       three-phase commit: where other agents reach\n"
-        "                       this one (termination protocol)\n"
-        "  --peer-endpoint EP   the peer endpoint said to the coordinator\n"
-        "                       (default: --peer-bind, unless it binds a\n"
-        "                       wildcard address)\n"
-        "  --peer-keys DIR      with CURVE: the other agents' public\n"
-        "                       certificates (NAME.key); only they may use\n"
-        "                       --peer-bind, and peers are authenticated by\n"
-        "                       them\n"
-        "  --p3-timeout-ms N    three-phase commit: uncertain this long with\n"
-        "                       nothing heard, run termination (default 2000)\n"
-        "  --config FILE.json   settings with the same names (pg_file,\n"
-        "                       heartbeat_ms, stmt_cache, curve_secret,\n"
-        "                       coordinator_public, insecure_plaintext,\n"
-        "                       state_dir, peer_bind, peer_endpoint,\n"
-        "                       peer_keys, p3_timeout_ms);\n"
-        "                       the command line wins\n"
-        "  -v, --verbose        log every step\n"
-        "  -h, --help\n", S_DEFAULT_ENDPOINT);
-}
-
-static int
-s_set (char **field, const char *value)
-{
-    char *copy = strdup (value);
-    if (!copy)
-        return TPC_ENOMEM;
-    free (*field);
-    *field = copy;
-    return 0;
-}
-
-static int
-s_number (const char *text, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol (text, &end, 10);
-    if (errno || end == text || *end || v <= 0)
-        return TPC_EINVAL;
-    *out = v;
-    return 0;
+    memset (o, 0, sizeof *o);
+    const tpc_opt_t table[] = {
+        S_STR ("name", name, "NAME", "agent name, [A-Za-z0-9_-]{1,63}"),
+        S_STR ("coordinator", coordinator, "EP",
+               "coordinator's agent endpoint (default "
+               S_DEFAULT_ENDPOINT ")"),
+        S_STR ("pg", pg, "CONNINFO", "PostgreSQL connection string (libpq)"),
+        S_STR ("pg-file", pg_file, "FILE",
+               "read the connection string from FILE's first\n"
+               "line (keeps passwords off the command line)"),
+        S_STR ("backend", backend, "pg|mem", "resource manager (default pg)"),
+        S_NUM ("pool", pool, 1, S_BIG,
+               "PostgreSQL connections (default 8; with\n"
+               "--backend mem: sessions, up to 100000)", NULL),
+        S_NUM ("queue", queue, 1, S_BIG,
+               "operations that may wait for one (default 1024)", NULL),
+        S_NUM ("heartbeat-ms", heartbeat_ms, 1, S_BIG,
+               "hello interval (default 1000); 5 unanswered\n"
+               "(at least 1 s): the link is remade", "heartbeat"),
+        S_NUM ("stmt-cache", stmt_cache, 0, 1000000,
+               "statements prepared per PostgreSQL connection\n"
+               "(default 64; 0: none, all parsed every time)", NULL),
+        S_STR ("curve-secret", curve_secret, "FILE",
+               "this agent's CURVE key pair (tpcctl keygen:\n"
+               "NAME.key_secret; its name must be --name)"),
+        S_STR ("coordinator-public", coordinator_public, "FILE",
+               "the coordinator's public key (.key):\n"
+               "commands are taken from that key only"),
+        S_FLAG ("insecure-plaintext", 0, insecure_plaintext,
+                "no CURVE: no authentication, no encryption\n"
+                "(tests only; says so loudly)"),
+        S_STR ("state-dir", state_dir, "DIR",
+               "three-phase commit: the agent's durable 3PC\n"
+               "state log (without it 3PC prepares vote no)"),
+        S_STR ("peer-bind", peer_bind, "EP",
+               "three-phase commit: where other agents reach\n"
+               "this one (termination protocol)"),
+        S_STR ("peer-endpoint", peer_endpoint, "EP",
+               "the peer endpoint said to the coordinator\n"
+               "(default: --peer-bind, unless it binds a\n"
+               "wildcard address)"),
+        S_STR ("peer-keys", peer_keys, "DIR",
+               "with CURVE: the other agents' public\n"
+               "certificates (NAME.key); only they may use\n"
+               "--peer-bind, and peers are authenticated by them"),
+        S_NUM ("p3-timeout-ms", p3_timeout_ms, 1, S_BIG,
+               "three-phase commit: uncertain this long with\n"
+               "nothing heard, run termination (default 2000)", NULL),
+        S_FLAG ("verbose", 'v', verbose, "log every step"),
+        { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
+    };
+    _Static_assert (sizeof table <= sizeof o->table, "S_NOPTS too small");
+    memcpy (o->table, table, sizeof table);
 }
 
 static char *
@@ -168,178 +146,32 @@ s_read_file (const char *path, size_t max)
     return buf;
 }
 
-/*  Apply the JSON config file PATH to O.  0 or -1 (message printed).    */
-static int
-s_load_config (const char *path, s_opts_t *o)
-{
-    int rc = -1;
-    cJSON *root = NULL;
-    char *text = s_read_file (path, 1024 * 1024);
-    if (!text) {
-        fprintf (stderr, "tpc-participant: cannot read %s: %s\n", path, strerror (errno));
-        return -1;
-    }
-    root = cJSON_Parse (text);
-    if (!cJSON_IsObject (root)) {
-        fprintf (stderr, "tpc-participant: %s is not a JSON object\n", path);
-        goto cleanup;
-    }
-    for (cJSON *it = root->child; it; it = it->next) {
-        const char *k = it->string;
-        char **str = !strcmp (k, "name") ? &o->name
-                     : !strcmp (k, "coordinator") ? &o->coordinator
-                     : !strcmp (k, "pg") ? &o->pg
-                     : !strcmp (k, "pg_file") || !strcmp (k, "pg-file") ? &o->pg_file
-                     : !strcmp (k, "backend") ? &o->backend
-                     : !strcmp (k, "curve_secret")
-                       || !strcmp (k, "curve-secret") ? &o->curve_secret
-                     : !strcmp (k, "coordinator_public")
-                       || !strcmp (k, "coordinator-public")
-                       ? &o->coordinator_public
-                     : !strcmp (k, "state_dir") || !strcmp (k, "state-dir")
-                       ? &o->state_dir
-                     : !strcmp (k, "peer_bind") || !strcmp (k, "peer-bind")
-                       ? &o->peer_bind
-                     : !strcmp (k, "peer_endpoint")
-                       || !strcmp (k, "peer-endpoint") ? &o->peer_endpoint
-                     : !strcmp (k, "peer_keys") || !strcmp (k, "peer-keys")
-                       ? &o->peer_keys : NULL;
-        if (!strcmp (k, "stmt_cache") || !strcmp (k, "stmt-cache")) {
-            if (!cJSON_IsNumber (it) || it->valuedouble < 0
-                || it->valuedouble > 1e6 || it->valuedouble != (long) it->valuedouble) {
-                fprintf (stderr, "tpc-participant: %s: \"%s\" must be an integer "
-                         ">= 0\n", path, k);
-                goto cleanup;
-            }
-            o->stmt_cache = (long) it->valuedouble;
-            continue;
-        }
-        long *num = !strcmp (k, "pool") ? &o->pool
-                    : !strcmp (k, "queue") ? &o->queue
-                    : !strcmp (k, "heartbeat_ms") || !strcmp (k, "heartbeat")
-                    ? &o->heartbeat_ms
-                    : !strcmp (k, "p3_timeout_ms") || !strcmp (k, "p3-timeout-ms")
-                    ? &o->p3_timeout_ms : NULL;
-        if (str) {
-            if (!cJSON_IsString (it)) {
-                fprintf (stderr, "tpc-participant: %s: \"%s\" must be a string\n", path, k);
-                goto cleanup;
-            }
-            if (s_set (str, it->valuestring) != 0)
-                goto cleanup;
-        }
-        else if (num) {
-            if (!cJSON_IsNumber (it) || it->valuedouble < 1
-                || it->valuedouble > 1e9 || it->valuedouble != (long) it->valuedouble) {
-                fprintf (stderr, "tpc-participant: %s: \"%s\" must be a positive "
-                         "integer\n", path, k);
-                goto cleanup;
-            }
-            *num = (long) it->valuedouble;
-        }
-        else if (!strcmp (k, "verbose") && cJSON_IsBool (it))
-            o->verbose = cJSON_IsTrue (it);
-        else if ((!strcmp (k, "insecure_plaintext")
-                  || !strcmp (k, "insecure-plaintext")) && cJSON_IsBool (it))
-            o->insecure_plaintext = cJSON_IsTrue (it);
-        else {
-            fprintf (stderr, "tpc-participant: %s: unknown or mistyped key \"%s\"\n",
-                     path, k);
-            goto cleanup;
-        }
-    }
-    rc = 0;
-cleanup:
-    cJSON_Delete (root);
-    free (text);
-    return rc;
-}
-
-/*  Parse ARGV into O.  0, or 2 (usage error, printed), or 3 (help).     */
+/*  Read the settings and check them.  0, 2 (usage error, printed) or 3
+ *  (help printed).                                                        */
 static int
 s_parse (int argc, char **argv, s_opts_t *o)
 {
-    /* the config file first, so that flags override it */
-    for (int i = 1; i < argc; i++) {
-        const char *path = NULL;
-        if (!strcmp (argv[i], "--config") && i + 1 < argc)
-            path = argv[i + 1];
-        else if (!strncmp (argv[i], "--config=", 9))
-            path = argv[i] + 9;
-        if (path && s_load_config (path, o) != 0)
-            return 2;
-    }
-    static const struct option longopts[] = {
-        { "name", required_argument, NULL, 'n' },
-        { "coordinator", required_argument, NULL, 'c' },
-        { "pg", required_argument, NULL, 'p' },
-        { "pg-file", required_argument, NULL, 'f' },
-        { "backend", required_argument, NULL, 'b' },
-        { "pool", required_argument, NULL, 'P' },
-        { "queue", required_argument, NULL, 'Q' },
-        { "heartbeat", required_argument, NULL, 'H' },
-        { "stmt-cache", required_argument, NULL, 'T' },
-        { "config", required_argument, NULL, 'C' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "curve-secret", required_argument, NULL, 'S' },
-        { "coordinator-public", required_argument, NULL, 'K' },
-        { "insecure-plaintext", no_argument, NULL, 'I' },
-        { "state-dir", required_argument, NULL, 'D' },
-        { "peer-bind", required_argument, NULL, 'B' },
-        { "peer-endpoint", required_argument, NULL, 'E' },
-        { "peer-keys", required_argument, NULL, 'A' },
-        { "p3-timeout-ms", required_argument, NULL, 'O' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-    int ch;
-    while ((ch = getopt_long (argc, argv, "vh", longopts, NULL)) != -1) {
-        int rc = 0;
-        switch (ch) {
-        case 'n': rc = s_set (&o->name, optarg); break;
-        case 'c': rc = s_set (&o->coordinator, optarg); break;
-        case 'p': rc = s_set (&o->pg, optarg); break;
-        case 'f': rc = s_set (&o->pg_file, optarg); break;
-        case 'b': rc = s_set (&o->backend, optarg); break;
-        case 'P': rc = s_number (optarg, &o->pool); break;
-        case 'Q': rc = s_number (optarg, &o->queue); break;
-        case 'H': rc = s_number (optarg, &o->heartbeat_ms); break;
-        case 'T':                       /* 0 is allowed: no cache */
-            if (!strcmp (optarg, "0"))
-                o->stmt_cache = 0;
-            else if ((rc = s_number (optarg, &o->stmt_cache)) == 0
-                     && o->stmt_cache > 1000000)
-                rc = TPC_EINVAL;
-            break;
-        case 'C': break;
-        case 'v': o->verbose = true; break;
-        case 'S': rc = s_set (&o->curve_secret, optarg); break;
-        case 'K': rc = s_set (&o->coordinator_public, optarg); break;
-        case 'I': o->insecure_plaintext = true; break;
-        case 'D': rc = s_set (&o->state_dir, optarg); break;
-        case 'B': rc = s_set (&o->peer_bind, optarg); break;
-        case 'E': rc = s_set (&o->peer_endpoint, optarg); break;
-        case 'A': rc = s_set (&o->peer_keys, optarg); break;
-        case 'O': rc = s_number (optarg, &o->p3_timeout_ms); break;
-        case 'h': s_usage (stdout); return 3;
-        default: s_usage (stderr); return 2;
-        }
-        if (rc != 0) {
-            fprintf (stderr, "tpc-participant: bad value for an option: %s\n", optarg);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf (stderr, "tpc-participant: unexpected argument %s\n", argv[optind]);
+    char err[1024];
+    s_opts_init (o);
+    if (!(o->opts = tpc_opts_new (S_PROG, o->table))) {
+        fprintf (stderr, S_PROG ": out of memory\n");
         return 2;
+    }
+    if (tpc_opts_parse (o->opts, argc, argv, stderr, err, sizeof err)) {
+        fprintf (stderr, S_PROG ": %s (see --help)\n", err);
+        return 2;
+    }
+    if (tpc_opts_help (o->opts)) {
+        tpc_opts_usage (o->opts, stdout, S_PROG " --name NAME [options]");
+        return 3;
     }
     if (!o->name || part_agent_name_valid (o->name) != 0) {
         fprintf (stderr, "tpc-participant: --name is required: 1 to 63 of "
                  "A-Z a-z 0-9 _ -\n");
         return 2;
     }
-    if (!o->backend && s_set (&o->backend, "pg") != 0)
-        return 2;
+    if (!o->backend)
+        o->backend = "pg";
     if (strcmp (o->backend, "pg") && strcmp (o->backend, "mem")) {
         fprintf (stderr, "tpc-participant: --backend must be pg or mem\n");
         return 2;
@@ -399,167 +231,164 @@ s_conninfo (const s_opts_t *o)
     return text;
 }
 
-static void
-s_opts_free (s_opts_t *o)
+/*  The resource managers: one of them is opened.                        */
+typedef struct {
+    part_pg_t *pg;
+    part_mem_t *mem;
+} s_rms_t;
+
+/*  Open the resource manager O names; NULL (message printed) on failure. */
+static const part_rm_t *
+s_open_rm (s_opts_t *o, s_rms_t *rms)
 {
-    free (o->name);
-    free (o->coordinator);
-    if (o->pg)
-        memset (o->pg, 0, strlen (o->pg));
-    free (o->pg);
-    free (o->pg_file);
-    free (o->backend);
-    free (o->curve_secret);
-    free (o->coordinator_public);
-    free (o->state_dir);
-    free (o->peer_bind);
-    free (o->peer_endpoint);
-    free (o->peer_keys);
+    char err[1024];
+    if (!strcmp (o->backend, "mem")) {
+        part_mem_config_t mc = { .pool = (size_t) o->pool,
+                                 .queue_max = (size_t) o->queue };
+        if (!(rms->mem = part_mem_new (&mc))) {
+            fprintf (stderr, S_PROG ": out of memory\n");
+            return NULL;
+        }
+        return part_mem_rm (rms->mem);
+    }
+    char *conninfo = s_conninfo (o);
+    if (!conninfo)
+        return NULL;
+    bool cache_given = tpc_opts_given (o->opts, "stmt-cache");
+    part_pg_config_t pc = {
+        .conninfo = conninfo, .pool = (size_t) o->pool,
+        .queue_max = (size_t) o->queue, .log = part_agent_log,
+        .log_arg = &o->verbose,
+        .stmt_cache = (size_t) o->stmt_cache,
+        .no_stmt_cache = cache_given && o->stmt_cache == 0
+    };
+    rms->pg = part_pg_new (&pc, err, sizeof err);
+    memset (conninfo, 0, strlen (conninfo));
+    free (conninfo);
+    if (!rms->pg) {
+        fprintf (stderr, S_PROG ": %s\n", err);
+        return NULL;
+    }
+    return part_pg_rm (rms->pg);
+}
+
+/*  Warnings about a weak or odd setup, to stderr.                        */
+static void
+s_warn (const s_opts_t *o, const char *endpoint)
+{
+    if (o->pg && strstr (o->pg, "password"))
+        fprintf (stderr, S_PROG ": warning: a password on the command "
+                 "line is visible to other users; use --pg-file or ~/.pgpass\n");
+    if (o->insecure_plaintext)
+        fprintf (stderr,
+                 S_PROG ": WARNING: --insecure-plaintext: NO "
+                 "AUTHENTICATION, NO ENCRYPTION.\n"
+                 S_PROG ": WARNING: anyone who can pose as the "
+                 "coordinator at %s can commit or roll back in this "
+                 "database; statements cross the network in clear text.\n",
+                 endpoint);
+    if (o->insecure_plaintext && o->peer_bind)
+        fprintf (stderr,
+                 S_PROG ": WARNING: --insecure-plaintext: the peer "
+                 "link on %s takes 3PC precommit and decide from ANYONE "
+                 "who connects, unauthenticated.\n", o->peer_bind);
+    if (o->insecure_plaintext && o->peer_keys)
+        fprintf (stderr, S_PROG ": warning: --peer-keys is unused "
+                 "without CURVE\n");
+    if (o->state_dir && !o->peer_bind)
+        fprintf (stderr, S_PROG ": warning: --state-dir without "
+                 "--peer-bind: other agents cannot reach this one, so a 3PC "
+                 "termination led elsewhere cannot count it\n");
+}
+
+/*  The agent's config from O and the environment's test hooks; 0 or
+ *  TPC_EINVAL (message printed).                                         */
+static int
+s_agent_config (const s_opts_t *o, part_agent_config_t *ac)
+{
+    *ac = (part_agent_config_t) {
+        .name = o->name,
+        .endpoint = o->coordinator ? o->coordinator : S_DEFAULT_ENDPOINT,
+        .heartbeat_ms = o->heartbeat_ms,
+        .stop_fd = tpc_stop_fd (),
+        .verbose = o->verbose,
+        .curve_secret = o->curve_secret,
+        .coordinator_public = o->coordinator_public,
+        .state_dir = o->state_dir,
+        .peer_bind = o->peer_bind,
+        .peer_endpoint = o->peer_endpoint,
+        .peer_keys = o->peer_keys,
+        .p3_timeout_ms = o->p3_timeout_ms,
+    };
+    char err[1024];
+    if (tpc_crash_config_from_env (&ac->crash, "agent.", err, sizeof err)) {
+        fprintf (stderr, S_PROG ": %s\n", err);
+        return TPC_EINVAL;
+    }
+    const char *sfail = getenv ("TPC_AGENT_DEBUG_STATE_SYNC_FAIL");
+    if (sfail && *sfail) {
+        char *end = NULL;
+        errno = 0;
+        long n = strtol (sfail, &end, 10);
+        if (errno || end == sfail || *end || n <= 0) {
+            fprintf (stderr, S_PROG ": TPC_AGENT_DEBUG_STATE_SYNC_FAIL "
+                     "must be a positive integer\n");
+            return TPC_EINVAL;
+        }
+        ac->state_sync_fail_at = (uint64_t) n;
+    }
+    return 0;
 }
 
 int
 main (int argc, char **argv)
 {
-    int status = 1;
-    s_opts_t o = { .stmt_cache = -1 };
-    char *conninfo = NULL;
-    part_pg_t *pg = NULL;
-    part_mem_t *mem = NULL;
+    int status = 2;
+    s_opts_t o;
+    s_rms_t rms = { NULL, NULL };
     part_agent_t *agent = NULL;
-    int sfd = -1;
-
     int prc = s_parse (argc, argv, &o);
     if (prc != 0) {
         status = prc == 3 ? 0 : 2;
         goto cleanup;
     }
-    if (o.pg && strstr (o.pg, "password"))
-        fprintf (stderr, "tpc-participant: warning: a password on the command "
-                 "line is visible to other users; use --pg-file or ~/.pgpass\n");
-
-    /* SIGTERM / SIGINT arrive on a descriptor the loop polls (blocked
-     * before any thread exists, so ZeroMQ's threads inherit the mask)    */
-    sigset_t mask;
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) != 0
-        || (sfd = signalfd (-1, &mask, SFD_CLOEXEC)) < 0) {
-        fprintf (stderr, "tpc-participant: cannot set up signals: %s\n", strerror (errno));
-        goto cleanup;
-    }
-    signal (SIGPIPE, SIG_IGN);
+    /* before any czmq socket: czmq would put its own SIGINT handler */
     zsys_handler_set (NULL);
-
-    const part_rm_t *rm = NULL;
-    char err[1024];
-    if (!strcmp (o.backend, "pg")) {
-        if (!(conninfo = s_conninfo (&o)))
-            goto cleanup;
-        part_pg_config_t pc = {
-            .conninfo = conninfo, .pool = (size_t) o.pool,
-            .queue_max = (size_t) o.queue, .log = s_pg_log,
-            .log_arg = &o.verbose,
-            .stmt_cache = o.stmt_cache > 0 ? (size_t) o.stmt_cache : 0,
-            .no_stmt_cache = o.stmt_cache == 0
-        };
-        pg = part_pg_new (&pc, err, sizeof err);
-        memset (conninfo, 0, strlen (conninfo));
-        if (!pg) {
-            fprintf (stderr, "tpc-participant: %s\n", err);
-            goto cleanup;
-        }
-        rm = part_pg_rm (pg);
-    }
-    else {
-        part_mem_config_t mc = { .pool = (size_t) o.pool, .queue_max = (size_t) o.queue };
-        if (!(mem = part_mem_new (&mc))) {
-            fprintf (stderr, "tpc-participant: out of memory\n");
-            goto cleanup;
-        }
-        rm = part_mem_rm (mem);
-    }
-
-    part_agent_config_t ac = {
-        .name = o.name,
-        .endpoint = o.coordinator ? o.coordinator : S_DEFAULT_ENDPOINT,
-        .heartbeat_ms = (uint64_t) o.heartbeat_ms,
-        .stop_fd = sfd,
-        .verbose = o.verbose,
-        .curve_secret = o.curve_secret,
-        .coordinator_public = o.coordinator_public,
-        .state_dir = o.state_dir,
-        .peer_bind = o.peer_bind,
-        .peer_endpoint = o.peer_endpoint,
-        .peer_keys = o.peer_keys,
-        .p3_timeout_ms = (uint64_t) o.p3_timeout_ms,
-    };
-    if (o.insecure_plaintext)
-        fprintf (stderr,
-                 "tpc-participant: WARNING: --insecure-plaintext: NO "
-                 "AUTHENTICATION, NO ENCRYPTION.\n"
-                 "tpc-participant: WARNING: anyone who can pose as the "
-                 "coordinator at %s can commit or roll back in this "
-                 "database; statements cross the network in clear text.\n",
-                 ac.endpoint);
-    if (o.insecure_plaintext && o.peer_bind)
-        fprintf (stderr,
-                 "tpc-participant: WARNING: --insecure-plaintext: the peer "
-                 "link on %s takes 3PC precommit and decide from ANYONE "
-                 "who connects, unauthenticated.\n", o.peer_bind);
-    if (o.insecure_plaintext && o.peer_keys)
-        fprintf (stderr, "tpc-participant: warning: --peer-keys is unused "
-                 "without CURVE\n");
-    if (o.state_dir && !o.peer_bind)
-        fprintf (stderr, "tpc-participant: warning: --state-dir without "
-                 "--peer-bind: other agents cannot reach this one, so a 3PC "
-                 "termination led elsewhere cannot count it\n");
-    if (tpc_crash_config_from_env (&ac.crash, "agent.", err, sizeof err)) {
-        fprintf (stderr, "tpc-participant: %s\n", err);
-        status = 2;
+    if (tpc_stop_catch () != 0) {
+        fprintf (stderr, S_PROG ": cannot set up signals: %s\n",
+                 strerror (errno));
         goto cleanup;
     }
-    /* the older spelling of TPC_CRASH_POINT=agent.after_prepare */
-    const char *dbg = getenv ("TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE");
-    if (!ac.crash.point && dbg && !strcmp (dbg, "1"))
-        ac.crash = (tpc_crash_config_t) { .point = "agent.after_prepare",
-                                          .at = 1 };
-    const char *sfail = getenv ("TPC_AGENT_DEBUG_STATE_SYNC_FAIL");
-    if (sfail && *sfail) {
-        long n = 0;
-        if (s_number (sfail, &n) != 0) {
-            fprintf (stderr, "tpc-participant: TPC_AGENT_DEBUG_STATE_SYNC_FAIL "
-                     "must be a positive integer\n");
-            status = 2;
-            goto cleanup;
-        }
-        ac.state_sync_fail_at = (uint64_t) n;
-    }
+    part_agent_config_t ac;
+    if (s_agent_config (&o, &ac) != 0)
+        goto cleanup;
+    s_warn (&o, ac.endpoint);
+    const part_rm_t *rm = s_open_rm (&o, &rms);
+    if (!rm)
+        goto cleanup;
+    char err[1024];
     agent = part_agent_new (&ac, rm, err, sizeof err);
     if (!agent) {
-        fprintf (stderr, "tpc-participant: %s\n", err);
+        fprintf (stderr, S_PROG ": %s\n", err);
         goto cleanup;
     }
     if (o.verbose)
-        fprintf (stderr, "tpc-participant: %s serving %s (backend %s)\n",
+        fprintf (stderr, S_PROG ": %s serving %s (backend %s)\n",
                  o.name, ac.endpoint, o.backend);
     int rrc = part_agent_run (agent);
     if (rrc == 0) {
-        fprintf (stderr, "tpc-participant: stopped\n");
+        fprintf (stderr, S_PROG ": stopped\n");
         status = 0;
     }
     else if (part_agent_failed (agent)) {
-        fprintf (stderr, "tpc-participant: stopped: the 3PC state log "
+        fprintf (stderr, S_PROG ": stopped: the 3PC state log "
                  "failed (%s)\n", tpc_strerror (rrc));
         status = 3;
     }
 cleanup:
     part_agent_destroy (&agent);
-    part_pg_destroy (&pg);
-    part_mem_destroy (&mem);
-    free (conninfo);
-    s_opts_free (&o);
-    if (sfd >= 0)
-        close (sfd);
+    part_pg_destroy (&rms.pg);
+    part_mem_destroy (&rms.mem);
+    tpc_opts_destroy (&o.opts);
     return status;
 }

@@ -1,7 +1,7 @@
 /*  test_coord_server: the real tpc-coordinator process against scripted
  *  agents and clients written here with plain ZeroMQ DEALER sockets (no
  *  PostgreSQL).  Crashes it right after a durable commit decision (the
- *  TPC_COORD_DEBUG_EXIT_AFTER_DECISION hook), restarts it on the same log
+ *  crash point coord.after_fsync), restarts it on the same log
  *  and checks that the decision is driven to the end; runs --recover-only;
  *  three-phase commit: a crash with a durable PRECOMMIT, restarts; a lost
  *  log tail (a damaged last record, an emptied or a missing segment).
@@ -254,7 +254,7 @@ fx_commit_two (fx_t *fx, uint64_t rid)
 static const char *
 fx_crash_after_decision (fx_t *fx, uint64_t rid)
 {
-    char *env[] = { "TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=coord.after_fsync", NULL };
     fx_start (fx, env, true, NULL);
     const char *gid = fx_commit_two (fx, rid);
     int st = tpc_proc_wait (&fx->coord, 10000);

@@ -177,7 +177,7 @@ s_spawn_agent (tpc_proc_t *p, int i, const char *name, const char *key,
                      "--pg-file", file, "--curve-secret",
                      (char *) s_sec (key ? key : own),
                      "--coordinator-public", (char *) s_pub ("coordinator"),
-                     "--heartbeat", "200", NULL };
+                     "--heartbeat-ms", "200", NULL };
     if (tpc_proc_spawn (p, argv, NULL, log))
         return -1;
     return tpc_proc_wait_log (p, "ready", 0, 20000);
@@ -508,7 +508,7 @@ test_agent_trusts_only_its_coordinator (void)
                          "--pg-file", file, "--curve-secret",
                          (char *) s_sec ("db5"), "--coordinator-public",
                          (char *) s_pub (right ? "coordinator" : "stranger"),
-                         "--heartbeat", "200", NULL };
+                         "--heartbeat-ms", "200", NULL };
         tpc_proc_t p;
         CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
         CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);
@@ -552,7 +552,7 @@ test_agent_peer_refusal_named (void)
                      "--pg-file", file, "--curve-secret",
                      (char *) s_sec ("db6"), "--coordinator-public",
                      (char *) s_pub ("coordinator"), "--peer-bind", pep,
-                     "--peer-keys", peers, "--heartbeat", "200", NULL };
+                     "--peer-keys", peers, "--heartbeat-ms", "200", NULL };
     tpc_proc_t p;
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);
@@ -1307,7 +1307,7 @@ test_agent_peer_takeover_refused (void)
                      "--pg-file", file, "--curve-secret",
                      (char *) s_sec ("db7"), "--coordinator-public",
                      (char *) s_pub ("coordinator"), "--peer-bind", pep,
-                     "--peer-keys", peers, "--heartbeat", "200", NULL };
+                     "--peer-keys", peers, "--heartbeat-ms", "200", NULL };
     tpc_proc_t p;
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "ready", 0, 20000), 0);

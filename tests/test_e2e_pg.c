@@ -337,7 +337,7 @@ test_coordinator_killed_after_decision (void)
 {
     /* restart the coordinator with the debug hook armed */
     tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    char *env[] = { "TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=coord.after_fsync", NULL };
     CU_ASSERT_EQUAL_FATAL (s_start_coord (env), 0);
     int64_t b1 = s_bal (0, 4), b2 = s_bal (1, 4);
     tpc_client_t *c = s_client (3000);
@@ -362,7 +362,7 @@ static void
 test_agent_killed_after_prepare (void)
 {
     tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    char *env[] = { "TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=agent.after_prepare", NULL };
     CU_ASSERT_EQUAL_FATAL (s_start_agent (1, env), 0);
     int64_t s1 = s_sum (0), s2 = s_sum (1);
     tpc_client_t *c = s_client (10000);
@@ -385,7 +385,7 @@ static void
 test_postgres_restart_while_prepared (void)
 {
     tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    char *env[] = { "TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=coord.after_fsync", NULL };
     CU_ASSERT_EQUAL_FATAL (s_start_coord (env), 0);
     int64_t b1 = s_bal (0, 6), b2 = s_bal (1, 6);
     tpc_client_t *c = s_client (3000);

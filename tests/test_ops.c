@@ -554,7 +554,7 @@ s_start_agent (int i)
     char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--curve-secret",
                      (char *) s_key (name, true), "--coordinator-public",
-                     (char *) s_key ("coordinator", false), "--heartbeat",
+                     (char *) s_key ("coordinator", false), "--heartbeat-ms",
                      "200", NULL };
     if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
         return -1;
@@ -850,7 +850,7 @@ test_daemon_resolve_stuck (void)
     snprintf (logB, sizeof logB, "%s/log-cB", W.dir);
     /* cA again, set to die right after its first COMMIT is durable */
     tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    char *env[] = { "TPC_COORD_DEBUG_EXIT_AFTER_DECISION=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=coord.after_fsync", NULL };
     CU_ASSERT_EQUAL_FATAL (s_start_coord ("cA", logA, env), 0);
     CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
     int64_t b1 = s_bal (0), b2 = s_bal (1);

@@ -236,8 +236,8 @@ typedef struct {
 } s_agent_t;
 
 /*  Start tpc-participant NAME; wait for its ready line (and, if FOUND is
- *  not NULL, check "prepared_found=FOUND").  DEBUG_EXIT sets the crash
- *  hook.  Returns 0 when ready.                                          */
+ *  not NULL, check "prepared_found=FOUND").  DEBUG_EXIT arms crash point
+ *  agent.after_prepare.  Returns 0 when ready.                  */
 static int s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
                                const char *found, const char *pool,
                                const char *queue, const char *stmt_cache);
@@ -267,7 +267,7 @@ s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
         argv[13] = "--stmt-cache";
         argv[14] = (char *) stmt_cache;
     }
-    char *env[] = { "TPC_AGENT_DEBUG_EXIT_AFTER_PREPARE=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=agent.after_prepare", NULL };
     if (tpc_proc_spawn (&a->proc, argv, debug_exit ? env : NULL, a->log) != 0)
         return -1;
     char needle[128];
@@ -942,7 +942,7 @@ test_no_prepared_transactions (void)
     tpc_proc_t p;
     CU_ASSERT_EQUAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
     int st = tpc_proc_wait (&p, 20000);
-    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 1);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
     CU_ASSERT (s_log_has (log, "set max_prepared_transactions to a value > 0 "
                           "in postgresql.conf and restart PostgreSQL"));
     tpc_harness_pg_cmd ("destroy", cluster);
