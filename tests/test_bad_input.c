@@ -232,8 +232,8 @@ s_send_str (void *sock, const char *s)
 static tpc_msg_t *
 s_recv (void *sock, bool router, int timeout_ms, bool skip_hello)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + timeout_ms;
+    while (tpc_now_ms () < end) {
         zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
         if (zmq_poll (&it, 1, 50) <= 0)
             continue;
@@ -648,8 +648,8 @@ test_client_nonsense (void)
     s_send_str (c, buf);
     s_expect_refusal (c, 12, "exec after rollback");
     zmq_close (c);
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (tpc_harness_now_ms () < end
+    int64_t end = tpc_now_ms () + 10000;
+    while (tpc_now_ms () < end
            && tpc_harness_sql_int (W.db[0], "SELECT count(*) FROM pg_prepared_xacts")
               + tpc_harness_sql_int (W.db[1], "SELECT count(*) FROM pg_prepared_xacts") > 0)
         usleep (50 * 1000);
@@ -914,8 +914,8 @@ test_real_transaction_commits (void)
     CU_ASSERT_EQUAL (tpc_harness_sql_int (W.db[1], "SELECT bal FROM acct WHERE id = 2"), 130);
     W.sum[0] -= 30;
     W.sum[1] += 30;
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (tpc_harness_now_ms () < end
+    int64_t end = tpc_now_ms () + 10000;
+    while (tpc_now_ms () < end
            && tpc_harness_sql_int (W.db[0], "SELECT count(*) FROM pg_prepared_xacts")
               + tpc_harness_sql_int (W.db[1], "SELECT count(*) FROM pg_prepared_xacts") > 0)
         usleep (50 * 1000);

@@ -1082,10 +1082,10 @@ test_connection_lost_is_not_eauth (void)
             usleep (20 * 1000);
     }
     CU_ASSERT_EQUAL (running, 1);
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     tpc_proc_kill (&W.coord, SIGKILL, 5000);
     pthread_join (t, NULL);
-    int64_t waited = tpc_harness_now_ms () - t0;
+    int64_t waited = tpc_now_ms () - t0;
     CU_ASSERT (s_is_connlost (job.rc, c));
     printf ("\n    coordinator killed mid-request: %s after %lld ms (%s)\n",
             tpc_errname (job.rc), (long long) waited, tpc_client_errmsg (c));

@@ -98,7 +98,7 @@ s_spawn_agent (int i, char *const env[])
         return -1;
     if (tpc_proc_wait_log (&W.agent[i], "ready", off, 20000))
         return -1;
-    W.agent_ready_ms[i] = tpc_harness_now_ms ();
+    W.agent_ready_ms[i] = tpc_now_ms ();
     return 0;
 }
 
@@ -196,13 +196,13 @@ s_prepared (int i)
 static int64_t
 s_wait_no_prepared (int timeout_ms)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms, n;
+    int64_t end = tpc_now_ms () + timeout_ms, n;
     do {
         n = s_prepared (0) + s_prepared (1);
         if (n == 0)
             return 0;
         usleep (100 * 1000);
-    } while (tpc_harness_now_ms () < end);
+    } while (tpc_now_ms () < end);
     return n;
 }
 
@@ -418,10 +418,10 @@ test_participant_never_answers (void)
     tpc_client_t *c = s_client (10000);
     char gid[TPC_CLIENT_GID_MAX];
     tpc_client_outcome_t out;
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     s_transfer (c, "1", "7", "7", gid, &out);
     CU_ASSERT_EQUAL (out, TPC_CLIENT_ABORTED);     /* vote timeout */
-    CU_ASSERT (tpc_harness_now_ms () - t0 < 8000);
+    CU_ASSERT (tpc_now_ms () - t0 < 8000);
     kill (W.agent[1].pid, SIGCONT);
     CU_ASSERT_EQUAL (s_wait_no_prepared (15000), 0);
     CU_ASSERT_EQUAL (s_sum (0), s1);
@@ -587,7 +587,7 @@ s_flight_run (void *arg)
     char gid[TPC_CLIENT_GID_MAX];
     f->out = TPC_CLIENT_OUTCOME_UNKNOWN;
     f->rc = c ? s_transfer (c, "1", f->acct, f->acct, gid, &f->out) : -1;
-    f->done_ms = tpc_harness_now_ms ();
+    f->done_ms = tpc_now_ms ();
     tpc_client_destroy (&c);
     return NULL;
 }
@@ -623,8 +623,8 @@ test_agent_restart_frees_its_work (void)
         CU_ASSERT_EQUAL_FATAL (pthread_create (&f[i].thread, NULL,
                                                s_flight_run, &f[i]), 0);
     /* every one in flight: db1 prepared all four (voted yes), db2 one */
-    int64_t p1 = 0, p2 = 0, end = tpc_harness_now_ms () + 10000;
-    while ((p1 = s_prepared (0)) != 4 && tpc_harness_now_ms () < end)
+    int64_t p1 = 0, p2 = 0, end = tpc_now_ms () + 10000;
+    while ((p1 = s_prepared (0)) != 4 && tpc_now_ms () < end)
         usleep (10 * 1000);
     p2 = s_prepared (1);
     CU_ASSERT_EQUAL_FATAL (p1, 4);
@@ -641,12 +641,12 @@ test_agent_restart_frees_its_work (void)
     }
     /* no prepared transaction left in either database */
     int64_t n = -1;
-    end = tpc_harness_now_ms () + 20000;
+    end = tpc_now_ms () + 20000;
     while ((n = s_prepared (0) + s_prepared (1)) != 0
-           && tpc_harness_now_ms () < end)
+           && tpc_now_ms () < end)
         usleep (10 * 1000);
     CU_ASSERT_EQUAL (n, 0);
-    int64_t clean = tpc_harness_now_ms ();
+    int64_t clean = tpc_now_ms ();
     if (clean > last)
         last = clean;
     printf ("\nrecovery agent_back_ms_max=%lld\n", (long long) (last - ready));

@@ -213,15 +213,15 @@ s_rows (int i, const char *k)
 static int64_t
 s_wait_settled (const char *k, int64_t want, int timeout_ms)
 {
-    int64_t t0 = tpc_harness_now_ms (), end = t0 + timeout_ms;
+    int64_t t0 = tpc_now_ms (), end = t0 + timeout_ms;
     do {
         bool done = true;
         for (int i = 0; i < N_AGENTS && done; i++)
             done = s_prepared (i) == 0 && s_rows (i, k) == want;
         if (done)
-            return tpc_harness_now_ms () - t0;
+            return tpc_now_ms () - t0;
         usleep (100 * 1000);
-    } while (tpc_harness_now_ms () < end);
+    } while (tpc_now_ms () < end);
     return -1;
 }
 
@@ -348,7 +348,7 @@ test_coordinator_dies_after_one_precommit_ack (void)
     tpc_client_t *c = s_client (2000);
     char gid[TPC_CLIENT_GID_MAX], log[600];
     tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     CU_ASSERT_NOT_EQUAL (s_insert3 (c, "acked", gid, &out), 0);
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
@@ -356,7 +356,7 @@ test_coordinator_dies_after_one_precommit_ack (void)
     CU_ASSERT (tpc_harness_file_has (log, "tpc-crash: coord.precommit_acked pass 1"));
     /* settled within p3_timeout_ms and a few seconds of the commit */
     CU_ASSERT (s_wait_settled ("acked", 1, 10000) >= 0);
-    int64_t took = tpc_harness_now_ms () - t0;
+    int64_t took = tpc_now_ms () - t0;
     CU_ASSERT (took < P3_TIMEOUT_MS + 5000);
     fprintf (stderr, "  termination committed, %lld ms after the commit\n",
              (long long) took);
@@ -393,7 +393,7 @@ test_coordinator_dies_after_precommit_logged (void)
     tpc_client_t *c = s_client (2000);
     char gid[TPC_CLIENT_GID_MAX], log[600];
     tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     CU_ASSERT_NOT_EQUAL (s_insert3 (c, "logged", gid, &out), 0);
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
@@ -402,7 +402,7 @@ test_coordinator_dies_after_precommit_logged (void)
     CU_ASSERT_EQUAL (s_log_count (gid, TPC_REC_PRECOMMIT), 1);
     /* settled within p3_timeout_ms and a few seconds of the commit */
     CU_ASSERT (s_wait_settled ("logged", 0, 10000) >= 0);
-    int64_t took = tpc_harness_now_ms () - t0;
+    int64_t took = tpc_now_ms () - t0;
     CU_ASSERT (took < P3_TIMEOUT_MS + 5000);
     fprintf (stderr, "  termination aborted, %lld ms after the commit\n",
              (long long) took);
@@ -635,8 +635,8 @@ test_peer_link_curve (void)
      * --peer-keys                                                        */
     zmq_pollitem_t it = { .socket = m2, .events = ZMQ_POLLIN };
     bool asked = false;
-    int64_t end = tpc_harness_now_ms () + P3_TIMEOUT_MS + 5000;
-    while (!asked && tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + P3_TIMEOUT_MS + 5000;
+    while (!asked && tpc_now_ms () < end) {
         if (zmq_poll (&it, 1, 200) != 1)
             continue;
         char id[64] = "", body[4096];

@@ -914,8 +914,8 @@ test_daemon_resolve_stuck (void)
     CU_ASSERT_EQUAL (TPCCTL ("ops", out, "resolve", gid, "commit", "--force",
                              "--reason", "cA lost its disk"), 0);
     CU_ASSERT (strstr (out, "resolved") && strstr (out, "heuristic=yes"));
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (s_prepared () > 0 && tpc_harness_now_ms () < end)
+    int64_t end = tpc_now_ms () + 10000;
+    while (s_prepared () > 0 && tpc_now_ms () < end)
         usleep (100 * 1000);
     CU_ASSERT_EQUAL (s_prepared (), 0);
     CU_ASSERT_EQUAL (s_bal (0), b1 - 10);

@@ -45,14 +45,6 @@ tpc_harness_builddir (void)
 #endif
 }
 
-int64_t
-tpc_harness_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 tpc_harness_pg_start (const char *dir, char *conninfo, size_t size)
 {
@@ -182,8 +174,8 @@ int
 tpc_proc_wait_log (const tpc_proc_t *p, const char *needle, long offset,
                    int timeout_ms)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + timeout_ms;
+    while (tpc_now_ms () < end) {
         if (s_log_has (p->log, needle, offset))
             return 0;
         if (p->pid > 0 && waitpid (p->pid, NULL, WNOHANG) == p->pid) {
@@ -201,7 +193,7 @@ tpc_proc_wait (tpc_proc_t *p, int timeout_ms)
 {
     if (p->pid <= 0)
         return -1;
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
+    int64_t end = tpc_now_ms () + timeout_ms;
     int status;
     do {
         pid_t r = waitpid (p->pid, &status, WNOHANG);
@@ -210,7 +202,7 @@ tpc_proc_wait (tpc_proc_t *p, int timeout_ms)
             return status;
         }
         usleep (10 * 1000);
-    } while (tpc_harness_now_ms () < end);
+    } while (tpc_now_ms () < end);
     return -1;
 }
 

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tpc_clock.h"
+
 /*  Does the file at PATH hold a line containing NEEDLE?  (false if it
  *  cannot be read)                                                       */
 bool tpc_harness_file_has (const char *path, const char *needle);
@@ -62,8 +64,5 @@ int tpc_proc_wait (tpc_proc_t *p, int timeout_ms);
 
 /*  A TCP port on 127.0.0.1 that nothing listens on right now.            */
 int tpc_harness_free_port (void);
-
-/*  Milliseconds from a monotonic clock.                                  */
-int64_t tpc_harness_now_ms (void);
 
 #endif
