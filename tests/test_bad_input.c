@@ -67,64 +67,40 @@ static s_world_t W;
 static int
 s_start_coord (void)
 {
-    char bin[480], log[400];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[400];
     if (snprintf (log, sizeof log, "%s/coordinator.log", W.dir) >= (int) sizeof log)
         return -1;
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
     char maxmsg[32];
     snprintf (maxmsg, sizeof maxmsg, "%d", MAX_MSG);
-    char *argv[] = { bin, "--id", COORD_ID, "--bind", W.cep, "--agent-bind",
+    char *args[] = { "--id", COORD_ID, "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--max-msg-bytes", maxmsg,
                      "--vote-timeout-ms", "3000", "--verbose",
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.coord, argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (&W.coord, "ready", off, 20000);
+    return tpc_harness_start_coord (&W.coord, args, NULL, log);
 }
 
 static int
 s_start_agent (int i, const char *name, const char *conninfo, const char *ep)
 {
-    char bin[480], log[400], file[600];
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    char log[400], file[600];
     if (snprintf (log, sizeof log, "%s/agent-%s.log", W.dir, name) >= (int) sizeof log)
         return -1;
     snprintf (file, sizeof file, "%s/%s.conninfo", W.dir, name);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, conninfo))
         return -1;
-    fprintf (f, "%s\n", conninfo);
-    fclose (f);
-    char *argv[] = { bin, "--name", (char *) name, "--coordinator", (char *) ep,
+    char *args[] = { "--name", (char *) name, "--coordinator", (char *) ep,
                      "--pg-file", file, "--verbose", "--insecure-plaintext",
                      NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", 0, 20000);
+    return tpc_harness_start_agent (&W.agent[i], args, NULL, log);
 }
 
 /*  A probe transaction reads on db1 and db2: the coordinator knows both. */
 static int
 s_wait_agents (void)
 {
-    tpc_client_opts_t o = { .timeout_ms = 2000 };
-    tpc_client_t *c = tpc_client_new (W.cep, &o);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc != 0; i++) {
-        char gid[TPC_CLIENT_GID_MAX];
-        if (tpc_begin (c, NULL, gid) == 0) {
-            rc = tpc_exec (c, gid, "db1", "SELECT 1", 0, NULL, NULL)
-                 || tpc_exec (c, gid, "db2", "SELECT 1", 0, NULL, NULL) ? -1 : 0;
-            tpc_rollback (c, gid, NULL, NULL, 0);
-        }
-        if (rc != 0)
-            usleep (50 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    return tpc_harness_wait_agents (W.cep, NULL, names, 2,
+                                    TPC_HARNESS_BY_PROBE);
 }
 
 static const char *
@@ -186,14 +162,8 @@ s_teardown (void)
         zmq_close (W.fake);
     if (W.ctx)
         zmq_ctx_term (W.ctx);
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    for (int i = 0; i < 3; i++)
-        tpc_proc_kill (&W.agent[i], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 3);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 

@@ -51,23 +51,14 @@ s_path (char *buf, size_t size, const char *name)
 static int
 s_start_coord (char *const env[])
 {
-    char bin[480], log[480];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[480];
     s_path (log, sizeof log, "coordinator.log");
-    long off = 0;
-    {
-        tpc_proc_t tmp;
-        snprintf (tmp.log, sizeof tmp.log, "%s", log);
-        off = tpc_proc_log_size (&tmp);
-    }
-    char *argv[] = { bin, "--id", "e2e", "--bind", W.cep, "--agent-bind",
+    char *args[] = { "--id", "e2e", "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--txn-timeout-ms",
                      "20000", "--insecure-plaintext",
                      W.default_vote_timeout ? NULL : "--vote-timeout-ms",
                      "2000", NULL };
-    if (tpc_proc_spawn (&W.coord, argv, env, log))
-        return -1;
-    if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
+    if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
     return W.agent[0].pid > 0 && W.agent[1].pid > 0 ? s_wait_agents () : 0;
 }
@@ -76,27 +67,17 @@ s_start_coord (char *const env[])
 static int
 s_spawn_agent (int i, char *const env[])
 {
-    char bin[480], log[480], name[8], file[480];
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    char log[480], name[8], file[480], tag[32];
     snprintf (name, sizeof name, "db%d", i + 1);
-    char tag[32];
     snprintf (tag, sizeof tag, "agent-db%d.log", i + 1);
     s_path (log, sizeof log, tag);
     snprintf (tag, sizeof tag, "db%d.conninfo", i + 1);
     s_path (file, sizeof file, tag);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
-    char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
+    char *args[] = { "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, env, log))
-        return -1;
-    if (tpc_proc_wait_log (&W.agent[i], "ready", off, 20000))
+    if (tpc_harness_start_agent (&W.agent[i], args, env, log))
         return -1;
     W.agent_ready_ms[i] = tpc_now_ms ();
     return 0;
@@ -115,21 +96,9 @@ s_start_agent (int i, char *const env[])
 static int
 s_wait_agents (void)
 {
-    tpc_client_opts_t o = { .timeout_ms = 2000 };
-    tpc_client_t *c = tpc_client_new (W.cep, &o);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc != 0; i++) {
-        char gid[TPC_CLIENT_GID_MAX];
-        if (tpc_begin (c, NULL, gid) == 0) {
-            rc = tpc_exec (c, gid, "db1", "SELECT 1", 0, NULL, NULL)
-                 || tpc_exec (c, gid, "db2", "SELECT 1", 0, NULL, NULL) ? -1 : 0;
-            tpc_rollback (c, gid, NULL, NULL, 0);
-        }
-        if (rc != 0)
-            usleep (50 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    return tpc_harness_wait_agents (W.cep, NULL, names, 2,
+                                    TPC_HARNESS_BY_PROBE);
 }
 
 static int
@@ -160,14 +129,8 @@ s_setup (void)
 static int
 s_teardown (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 2);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 

@@ -79,43 +79,21 @@ s_path (char *buf, size_t size, const char *name)
 static int
 s_wait_agents (void)
 {
-    tpc_client_opts_t o = { .timeout_ms = 2000 };
-    tpc_client_t *c = tpc_client_new (W.cep, &o);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc != 0; i++) {
-        char gid[TPC_CLIENT_GID_MAX];
-        if (tpc_begin (c, NULL, gid) == 0) {
-            rc = 0;
-            for (int k = 0; k < N_AGENTS && rc == 0; k++) {
-                char on[16];
-                snprintf (on, sizeof on, "db%d", k + 1);
-                rc = tpc_exec (c, gid, on, "SELECT 1", 0, NULL, NULL) ? -1 : 0;
-            }
-            tpc_rollback (c, gid, NULL, NULL, 0);
-        }
-        if (rc != 0)
-            usleep (50 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[N_AGENTS] = { "db1", "db2", "db3" };
+    return tpc_harness_wait_agents (W.cep, NULL, names, N_AGENTS,
+                                    TPC_HARNESS_BY_PROBE);
 }
 
 static int
 s_start_coord (char *const env[])
 {
-    char bin[480], log[480];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[480];
     s_path (log, sizeof log, "coordinator.log");
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
-    char *argv[] = { bin, "--id", "e3pc", "--bind", W.cep, "--agent-bind",
+    char *args[] = { "--id", "e3pc", "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--vote-timeout-ms",
                      "3000", "--txn-timeout-ms", "20000", "--protocol", "3pc",
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.coord, argv, env, log))
-        return -1;
-    if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
+    if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
     return s_wait_agents ();
 }
@@ -123,9 +101,7 @@ s_start_coord (char *const env[])
 static int
 s_start_agent (int i, char *const env[])
 {
-    char bin[480], log[480], name[16], file[480], state[480], tag[32];
-    char timeout[16];
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    char log[480], name[16], file[480], state[480], tag[32], timeout[16];
     snprintf (name, sizeof name, "db%d", i + 1);
     snprintf (tag, sizeof tag, "agent-db%d.log", i + 1);
     s_path (log, sizeof log, tag);
@@ -134,21 +110,13 @@ s_start_agent (int i, char *const env[])
     snprintf (tag, sizeof tag, "state-db%d", i + 1);
     s_path (state, sizeof state, tag);
     snprintf (timeout, sizeof timeout, "%d", P3_TIMEOUT_MS);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
-    char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
+    char *args[] = { "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--state-dir", state,
                      "--peer-bind", W.pep[i], "--p3-timeout-ms", timeout,
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, env, log))
-        return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", off, 20000);
+    return tpc_harness_start_agent (&W.agent[i], args, env, log);
 }
 
 static int
@@ -180,14 +148,8 @@ s_setup (void)
 static int
 s_teardown (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    for (int i = 0; i < N_AGENTS; i++)
-        tpc_proc_kill (&W.agent[i], SIGTERM, 5000);
-    for (int i = 0; i < N_AGENTS; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, N_AGENTS);
+    tpc_harness_clean (&W.dir, N_AGENTS);
     return 0;
 }
 

@@ -481,16 +481,6 @@ typedef struct {
 
 static s_world_t W;
 
-static void
-s_set_log (tpc_proc_t *p, const char *path)
-{
-    memset (p, 0, sizeof *p);
-    size_t n = strlen (path);
-    if (n >= sizeof p->log)
-        n = sizeof p->log - 1;
-    memcpy (p->log, path, n);
-}
-
 static const char *
 s_key (const char *name, bool secret)
 {
@@ -515,14 +505,13 @@ s_cp (const char *from, const char *to)
 static int
 s_start_coord (const char *id, const char *logdir, char *const env[])
 {
-    char bin[600], log[700], dirs[3][700];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[700], dirs[3][700];
     snprintf (log, sizeof log, "%s/coordinator-%s.log", W.dir, id);
     snprintf (dirs[0], sizeof dirs[0], "%s/clients", W.keys);
     snprintf (dirs[1], sizeof dirs[1], "%s/admins", W.keys);
     snprintf (dirs[2], sizeof dirs[2], "%s/agents", W.keys);
-    char *argv[] = {
-        bin, "--id", (char *) id, "--bind", W.cep, "--agent-bind", W.aep,
+    char *args[] = {
+        "--id", (char *) id, "--bind", W.cep, "--agent-bind", W.aep,
         "--log-dir", (char *) logdir, "--curve-secret",
         (char *) s_key ("coordinator", true), "--allow-clients", dirs[0],
         "--allow-admins", dirs[1], "--allow-agents", dirs[2],
@@ -530,35 +519,24 @@ s_start_coord (const char *id, const char *logdir, char *const env[])
         "--max-result-rows", "50", "--max-msg-bytes", "65536",
         "--vote-timeout-ms", "3000", NULL
     };
-    tpc_proc_t tmp;
-    s_set_log (&tmp, log);
-    long off = tpc_proc_log_size (&tmp);
-    if (tpc_proc_spawn (&W.coord, argv, env, log))
-        return -1;
-    return tpc_proc_wait_log (&W.coord, "ready", off, 20000);
+    return tpc_harness_start_coord (&W.coord, args, env, log);
 }
 
 static int
 s_start_agent (int i)
 {
-    char bin[600], log[700], file[700], name[8];
+    char log[700], file[700], name[8];
     snprintf (name, sizeof name, "db%d", i + 1);
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     snprintf (log, sizeof log, "%s/agent-%s.log", W.dir, name);
     snprintf (file, sizeof file, "%s/%s.conninfo", W.dir, name);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
+    char *args[] = { "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--curve-secret",
                      (char *) s_key (name, true), "--coordinator-public",
                      (char *) s_key ("coordinator", false), "--heartbeat",
                      "200", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", 0, 20000);
+    return tpc_harness_start_agent (&W.agent[i], args, NULL, log);
 }
 
 static tpc_client_t *
@@ -574,18 +552,13 @@ s_client (const char *key)
 static int
 s_wait_agents (void)
 {
-    tpc_client_t *c = s_client ("ops");
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc; i++) {
-        tpc_summary_t s;
-        if (tpc_summary (c, &s) == 0 && s.nagents == 2)
-            rc = 0;
-        tpc_summary_clear (&s);
-        if (rc)
-            usleep (100 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    tpc_client_opts_t o = { .timeout_ms = 5000,
+                            .curve_secret_file = s_key ("ops", true),
+                            .curve_server_file = s_key ("coordinator",
+                                                        false) };
+    return tpc_harness_wait_agents (W.cep, &o, names, 2,
+                                    TPC_HARNESS_BY_SUMMARY);
 }
 
 static int
@@ -640,16 +613,8 @@ s_setup_world (void)
 static int
 s_teardown_world (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    else
-        fprintf (stderr, "kept %s\n", W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 2);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 
