@@ -116,12 +116,8 @@ s_setup (void)
     W.dir = tpc_test_tmpdir ("badinput");
     if (!W.dir)
         return -1;
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-    }
-    if (tpc_harness_sql (W.db[0], "CREATE DATABASE dbx"))
+    if (tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db, NULL)
+        || tpc_harness_sql (W.db[0], "CREATE DATABASE dbx"))
         return -1;
     snprintf (W.dbx, sizeof W.dbx, "%s dbname=dbx", W.db[0]);
     for (int i = 0; i < 3; i++) {

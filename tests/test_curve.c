@@ -207,47 +207,17 @@ s_setup (void)
     if (!W.dir)
         return -1;
     snprintf (W.keys, sizeof W.keys, "%s/keys", W.dir);
-    const char *sub[] = { "", "/private", "/clients", "/admins", "/agents" };
-    for (size_t i = 0; i < 5; i++) {
-        char d[700];
-        snprintf (d, sizeof d, "%s%s", W.keys, sub[i]);
-        if (mkdir (d, 0700))
-            return -1;
-    }
     const char *names[] = { "coordinator", "app", "ops", "db1", "db2",
                             "stranger" };
-    char priv[700], err[256];
-    snprintf (priv, sizeof priv, "%s/private", W.keys);
-    for (size_t i = 0; i < 6; i++)
-        if (tpc_curve_keygen (priv, names[i], NULL, err, sizeof err)) {
-            fprintf (stderr, "keygen: %s\n", err);
-            return -1;
-        }
-    char to[700];
-    snprintf (to, sizeof to, "%s/clients/app.key", W.keys);
-    if (s_copy_file (s_pub ("app"), to))
+    const char *roles[] = { NULL, "clients", "admins", "agents", "agents",
+                            NULL };
+    if (tpc_harness_curve_keys (W.keys, names, roles, 6)
+        || tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
+                                 "CREATE TABLE acct (id int PRIMARY KEY,"
+                                 " bal bigint NOT NULL CHECK (bal >= 0));"
+                                 "INSERT INTO acct SELECT g, 1000 "
+                                 "FROM generate_series(1,10) g;"))
         return -1;
-    snprintf (to, sizeof to, "%s/admins/ops.key", W.keys);
-    if (s_copy_file (s_pub ("ops"), to))
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        char name[8];
-        snprintf (name, sizeof name, "db%d", i + 1);
-        snprintf (to, sizeof to, "%s/agents/%s.key", W.keys, name);
-        if (s_copy_file (s_pub (name), to))
-            return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-        if (tpc_harness_sql (W.db[i],
-                             "CREATE TABLE acct (id int PRIMARY KEY,"
-                             " bal bigint NOT NULL CHECK (bal >= 0));"
-                             "INSERT INTO acct SELECT g, 1000 "
-                             "FROM generate_series(1,10) g;"))
-            return -1;
-    }
     snprintf (W.logdir, sizeof W.logdir, "%s/log", W.dir);
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d",
               tpc_harness_free_port ());

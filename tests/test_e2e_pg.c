@@ -108,16 +108,11 @@ s_setup (void)
     W.dir = tpc_test_tmpdir ("e2e");
     if (!W.dir)
         return -1;
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-        if (tpc_harness_sql (W.db[i],
-                             "CREATE TABLE acct (id int PRIMARY KEY,"
-                             " bal bigint NOT NULL CHECK (bal >= 0));"
-                             "INSERT INTO acct SELECT g, 100 FROM generate_series(1,10) g;"))
-            return -1;
-    }
+    if (tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
+                              "CREATE TABLE acct (id int PRIMARY KEY,"
+                              " bal bigint NOT NULL CHECK (bal >= 0));"
+                              "INSERT INTO acct SELECT g, 100 FROM generate_series(1,10) g;"))
+        return -1;
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());

@@ -126,16 +126,13 @@ s_setup (void)
     W.dir = tpc_test_tmpdir ("e3pc");
     if (!W.dir)
         return -1;
-    for (int i = 0; i < N_AGENTS; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-        if (tpc_harness_sql (W.db[i], "CREATE TABLE t (k text PRIMARY KEY,"
-                                      " v int NOT NULL)"))
-            return -1;
+    if (tpc_harness_pg_world (W.dir, N_AGENTS, W.dbdir, W.db,
+                              "CREATE TABLE t (k text PRIMARY KEY,"
+                              " v int NOT NULL)"))
+        return -1;
+    for (int i = 0; i < N_AGENTS; i++)
         snprintf (W.pep[i], sizeof W.pep[i], "tcp://127.0.0.1:%d",
                   tpc_harness_free_port ());
-    }
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());

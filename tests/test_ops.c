@@ -492,14 +492,6 @@ s_key (const char *name, bool secret)
     return p;
 }
 
-static int
-s_cp (const char *from, const char *to)
-{
-    char cmd[2048];
-    snprintf (cmd, sizeof cmd, "cp '%s' '%s'", from, to);
-    return system (cmd) == 0 ? 0 : -1;
-}
-
 /*  Start coordinator ID on log dir LOGDIR with the small limits; ENV may
  *  hold a test hook.                                                     */
 static int
@@ -569,35 +561,15 @@ s_setup_world (void)
     if (!W.dir)
         return -1;
     snprintf (W.keys, sizeof W.keys, "%s/keys", W.dir);
-    const char *sub[] = { "", "/private", "/clients", "/admins", "/agents" };
-    for (size_t i = 0; i < 5; i++) {
-        char d[700];
-        snprintf (d, sizeof d, "%s%s", W.keys, sub[i]);
-        if (mkdir (d, 0700))
-            return -1;
-    }
     const char *names[] = { "coordinator", "app", "ops", "db1", "db2" };
-    const char *dest[] = { NULL, "clients", "admins", "agents", "agents" };
-    char priv[700], err[256], to[800];
-    snprintf (priv, sizeof priv, "%s/private", W.keys);
-    for (size_t i = 0; i < 5; i++) {
-        if (tpc_curve_keygen (priv, names[i], NULL, err, sizeof err))
-            return -1;
-        snprintf (to, sizeof to, "%s/%s/%s.key", W.keys,
-                  dest[i] ? dest[i] : "", names[i]);
-        if (dest[i] && s_cp (s_key (names[i], false), to))
-            return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i])
-            || tpc_harness_sql (W.db[i],
-                                "CREATE TABLE acct (id int PRIMARY KEY,"
-                                " bal bigint NOT NULL CHECK (bal >= 0));"
-                                "INSERT INTO acct SELECT g, 1000 "
-                                "FROM generate_series(1,10) g;"))
-            return -1;
-    }
+    const char *roles[] = { NULL, "clients", "admins", "agents", "agents" };
+    if (tpc_harness_curve_keys (W.keys, names, roles, 5)
+        || tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
+                                 "CREATE TABLE acct (id int PRIMARY KEY,"
+                                 " bal bigint NOT NULL CHECK (bal >= 0));"
+                                 "INSERT INTO acct SELECT g, 1000 "
+                                 "FROM generate_series(1,10) g;"))
+        return -1;
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d",
               tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d",

@@ -105,6 +105,19 @@ int tpc_harness_wait_agents (const char *endpoint,
  *  5 s each); processes not running are passed over.                     */
 void tpc_harness_stop (tpc_proc_t *coord, tpc_proc_t agents[], size_t n);
 
+/*  Start N throwaway clusters DIR/pg1 ... DIR/pgN (their directories go
+ *  to DBDIR[i], their conninfo to DB[i]) and run SQL (may be NULL) in
+ *  each.  0, or -1 with the cause printed.                               */
+int tpc_harness_pg_world (const char *dir, size_t n, char dbdir[][512],
+                          char db[][512], const char *sql);
+
+/*  CURVE keys for a world in KEYS: the folders KEYS/private, clients,
+ *  admins and agents; a key pair per NAMES[i] in KEYS/private (NAME.key,
+ *  NAME.key_secret); and, where ROLES[i] is not NULL, a copy of the
+ *  public key in KEYS/ROLES[i] (the coordinator's allow-lists).  0 or -1. */
+int tpc_harness_curve_keys (const char *keys, const char *const names[],
+                            const char *const roles[], size_t n);
+
 /*  Destroy the NCLUSTERS clusters DIR/pg1 ... DIR/pgN, remove DIR (kept,
  *  and said so, when TPC_TEST_KEEP is set) and free *DIR_P.              */
 void tpc_harness_clean (char **dir_p, size_t nclusters);

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "tpc_curve.h"
 #include "tpc_test.h"
 
 #define S_READY_MS 20000
@@ -124,6 +126,55 @@ tpc_harness_stop (tpc_proc_t *coord, tpc_proc_t agents[], size_t n)
         tpc_proc_kill (coord, SIGTERM, 5000);
     for (size_t i = 0; i < n; i++)
         tpc_proc_kill (&agents[i], SIGTERM, 5000);
+}
+
+int
+tpc_harness_pg_world (const char *dir, size_t n, char dbdir[][512],
+                      char db[][512], const char *sql)
+{
+    for (size_t i = 0; i < n; i++) {
+        snprintf (dbdir[i], 512, "%s/pg%zu", dir, i + 1);
+        if (tpc_harness_pg_start (dbdir[i], db[i], 512)
+            || (sql && tpc_harness_sql (db[i], sql)))
+            return -1;
+    }
+    return 0;
+}
+
+/*  cp FROM TO (the file's mode as cp gives it).                         */
+static int
+s_copy (const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf (cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    return system (cmd) == 0 ? 0 : -1;
+}
+
+int
+tpc_harness_curve_keys (const char *keys, const char *const names[],
+                        const char *const roles[], size_t n)
+{
+    const char *sub[] = { "", "/private", "/clients", "/admins", "/agents" };
+    char path[700], to[800], err[256];
+    for (size_t i = 0; i < 5; i++) {
+        snprintf (path, sizeof path, "%s%s", keys, sub[i]);
+        if (mkdir (path, 0700))
+            return -1;
+    }
+    snprintf (path, sizeof path, "%s/private", keys);
+    for (size_t i = 0; i < n; i++) {
+        if (tpc_curve_keygen (path, names[i], NULL, err, sizeof err)) {
+            fprintf (stderr, "keygen: %s\n", err);
+            return -1;
+        }
+        char pub[800];
+        snprintf (pub, sizeof pub, "%s/%s.key", path, names[i]);
+        snprintf (to, sizeof to, "%s/%s/%s.key", keys,
+                  roles[i] ? roles[i] : "", names[i]);
+        if (roles[i] && s_copy (pub, to))
+            return -1;
+    }
+    return 0;
 }
 
 void
