@@ -345,6 +345,115 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
     }
 }
 
+/*  Wait until the DEALER has something to read, before DEADLINE.  1: a
+ *  frame is readable; 0: nothing yet, wait again; a negative code with
+ *  errmsg set: no reply to WHAT (rid RID) can come (timeout, poll
+ *  failure, the link it took broke).                                     */
+static int
+s_await_readable (tpc_client_t *self, const char *what, uint64_t rid,
+                  int64_t deadline)
+{
+    int64_t left = deadline - tpc_now_ms ();
+    if (left <= 0)
+        return s_fail (self, TPC_ETIMEDOUT,
+                       "no reply to %s (rid %llu) from %s within %d ms",
+                       what, (unsigned long long) rid, self->endpoint,
+                       self->timeout_ms);
+    zmq_pollitem_t items[2] = {
+        { self->sock, 0, ZMQ_POLLIN, 0 },
+        { tpc_monitor_socket (self->monitor), 0, ZMQ_POLLIN, 0 },
+    };
+    int n = zmq_poll (items, 2, (long) left);
+    if (n < 0 && errno != EINTR)
+        return s_fail (self, TPC_EIO, "poll failed: %s", zmq_strerror (errno));
+    if (n > 0 && !(items[0].revents & ZMQ_POLLIN)
+        && (items[1].revents & ZMQ_POLLIN)) {
+        s_monitor_drain (self);
+        /* the link broke: what it delivered first is still read (poll
+         * again), but no reply can come on a later link */
+        zmq_pollitem_t again = { self->sock, 0, ZMQ_POLLIN, 0 };
+        if (self->lost && zmq_poll (&again, 1, 0) <= 0)
+            return s_fail (self, TPC_ECONNLOST,
+                           "connection lost to the coordinator at %s "
+                           "before the reply to %s (rid %llu) came: %s; "
+                           "the request may have been acted on",
+                           self->endpoint, what, (unsigned long long) rid,
+                           self->lost_why);
+        return 0;
+    }
+    return n > 0 ? 1 : 0;
+}
+
+/*  Read one frame from the DEALER and decode it.  0 with *MSG the reply
+ *  (NULL if no frame was there after all); TPC_EPROTO with errmsg set if
+ *  the reply to WHAT is malformed (several frames, or not decodable).    */
+static int
+s_read_reply (tpc_client_t *self, const char *what, tpc_msg_t **msg)
+{
+    *msg = NULL;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&frame);
+        return 0;
+    }
+    int more = zmq_msg_more (&frame);
+    tpc_msg_limits_t limits = { self->max_msg_size, 0 };
+    char why[256] = "";
+    int drc = more ? TPC_EPROTO
+                   : tpc_msg_decode (zmq_msg_data (&frame),
+                                     zmq_msg_size (&frame), &limits, msg,
+                                     why, sizeof why);
+    zmq_msg_close (&frame);
+    if (more) {
+        /* drain the rest of a multi-frame reply */
+        while (more) {
+            zmq_msg_init (&frame);
+            if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0)
+                more = 0;
+            else
+                more = zmq_msg_more (&frame);
+            zmq_msg_close (&frame);
+        }
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply to %s from %s: several frames, "
+                       "one expected", what, self->endpoint);
+    }
+    if (drc)
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply to %s from %s: %s (%s)", what,
+                       self->endpoint, why[0] ? why : tpc_strerror (drc),
+                       tpc_errname (drc));
+    return 0;
+}
+
+/*  MSG is the reply to WHAT (an "error", or any other type): 0 if it is
+ *  of type WANT; else a negative code with errmsg set, and for an
+ *  "error" that names a gid, ERR_GID (may be NULL) receives it.          */
+static int
+s_check_reply (tpc_client_t *self, const tpc_msg_t *msg, const char *what,
+               tpc_msg_type_t want, char *err_gid)
+{
+    if (msg->type == TPC_MSG_ERROR) {
+        /* rid 0: the coordinator could not read SOME request of ours,
+         * maybe an older one: it says nothing certain about this one,
+         * so a decision-bearing call must report doubt, not failure. */
+        int rc = msg->rid == 0 ? TPC_EPROTO
+                 : msg->code < 0 ? msg->code : TPC_EPROTO;
+        s_fail (self, rc, "%s", msg->message ? msg->message : "");
+        if (err_gid)
+            s_copy (err_gid, TPC_GID_MAX, msg->gid);
+        return rc;
+    }
+    if (msg->type != want)
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply to %s from %s: type \"%s\", "
+                       "expected \"%s\"", what, self->endpoint,
+                       tpc_msg_type_name (msg->type),
+                       tpc_msg_type_name (want));
+    return 0;
+}
+
 /*  Send REQ (its rid is set here) and wait for the reply of type WANT.
  *  0: *REPLY is that reply.  Otherwise a negative code, errmsg set, and
  *  *REPLY NULL; for an "error" reply that names a gid, ERR_GID (may be
@@ -378,110 +487,25 @@ s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
         goto cleanup;
     self->lost = false;         /* from now on: the link the request took */
     for (;;) {
-        int64_t left = deadline - tpc_now_ms ();
-        if (left <= 0) {
-            rc = s_fail (self, TPC_ETIMEDOUT,
-                         "no reply to %s (rid %llu) from %s within %d ms",
-                         what, (unsigned long long) req->rid, self->endpoint,
-                         self->timeout_ms);
+        rc = s_await_readable (self, what, req->rid, deadline);
+        if (rc < 0)
             goto cleanup;
-        }
-        zmq_pollitem_t items[2] = {
-            { self->sock, 0, ZMQ_POLLIN, 0 },
-            { tpc_monitor_socket (self->monitor), 0, ZMQ_POLLIN, 0 },
-        };
-        int n = zmq_poll (items, 2, (long) left);
-        if (n < 0 && errno != EINTR) {
-            rc = s_fail (self, TPC_EIO, "poll failed: %s",
-                         zmq_strerror (errno));
-            goto cleanup;
-        }
-        if (n > 0 && !(items[0].revents & ZMQ_POLLIN)
-            && (items[1].revents & ZMQ_POLLIN)) {
-            s_monitor_drain (self);
-            /* the link broke: what it delivered first is still read
-             * (poll again), but no reply can come on a later link */
-            zmq_pollitem_t again = { self->sock, 0, ZMQ_POLLIN, 0 };
-            if (self->lost && zmq_poll (&again, 1, 0) <= 0) {
-                rc = s_fail (self, TPC_ECONNLOST,
-                             "connection lost to the coordinator at %s "
-                             "before the reply to %s (rid %llu) came: %s; "
-                             "the request may have been acted on",
-                             self->endpoint, what,
-                             (unsigned long long) req->rid,
-                             self->lost_why);
-                goto cleanup;
-            }
-            continue;
-        }
-        if (n <= 0)
-            continue;
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            continue;
-        }
-        int more = zmq_msg_more (&frame);
-        tpc_msg_limits_t limits = { self->max_msg_size, 0 };
-        char why[256] = "";
         tpc_msg_t *msg = NULL;
-        int drc = more ? TPC_EPROTO
-                       : tpc_msg_decode (zmq_msg_data (&frame),
-                                         zmq_msg_size (&frame), &limits,
-                                         &msg, why, sizeof why);
-        zmq_msg_close (&frame);
-        if (more) {
-            /* drain the rest of a multi-frame reply */
-            while (more) {
-                zmq_msg_init (&frame);
-                if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0)
-                    more = 0;
-                else
-                    more = zmq_msg_more (&frame);
-                zmq_msg_close (&frame);
-            }
-            rc = s_fail (self, TPC_EPROTO,
-                         "malformed reply to %s from %s: several frames, "
-                         "one expected", what, self->endpoint);
+        rc = rc ? s_read_reply (self, what, &msg) : 0;
+        if (rc)
             goto cleanup;
-        }
-        if (drc) {
-            rc = s_fail (self, TPC_EPROTO,
-                         "malformed reply to %s from %s: %s (%s)", what,
-                         self->endpoint, why[0] ? why : tpc_strerror (drc),
-                         tpc_errname (drc));
-            goto cleanup;
-        }
-        bool ours = msg->rid == req->rid
-                    || (msg->type == TPC_MSG_ERROR && msg->rid == 0);
-        if (!ours) {            /* stale: answer to a timed-out request */
+        bool ours = msg && (msg->rid == req->rid
+                            || (msg->type == TPC_MSG_ERROR && msg->rid == 0));
+        if (!ours) {            /* none yet, or stale: answer to a
+                                   timed-out request */
             tpc_msg_destroy (&msg);
             continue;
         }
-        if (msg->type == TPC_MSG_ERROR) {
-            /* rid 0: the coordinator could not read SOME request of ours,
-             * maybe an older one: it says nothing certain about this one,
-             * so a decision-bearing call must report doubt, not failure. */
-            rc = msg->rid == 0 ? TPC_EPROTO
-                 : msg->code < 0 ? msg->code : TPC_EPROTO;
-            s_fail (self, rc, "%s", msg->message ? msg->message : "");
-            if (err_gid)
-                s_copy (err_gid, TPC_GID_MAX, msg->gid);
+        rc = s_check_reply (self, msg, what, want, err_gid);
+        if (rc)
             tpc_msg_destroy (&msg);
-            goto cleanup;
-        }
-        if (msg->type != want) {
-            rc = s_fail (self, TPC_EPROTO,
-                         "malformed reply to %s from %s: type \"%s\", "
-                         "expected \"%s\"", what, self->endpoint,
-                         tpc_msg_type_name (msg->type),
-                         tpc_msg_type_name (want));
-            tpc_msg_destroy (&msg);
-            goto cleanup;
-        }
-        *reply = msg;
-        rc = 0;
+        else
+            *reply = msg;
         goto cleanup;
     }
 cleanup:
