@@ -122,9 +122,7 @@ s_setup (void)
     snprintf (W.dbx, sizeof W.dbx, "%s dbname=dbx", W.db[0]);
     for (int i = 0; i < 3; i++) {
         if (tpc_harness_sql (s_conninfo (i),
-                             "CREATE TABLE acct (id int PRIMARY KEY,"
-                             " bal bigint NOT NULL CHECK (bal >= 0));"
-                             "INSERT INTO acct SELECT g, 100 FROM generate_series(1,10) g;"))
+                             TPC_HARNESS_ACCT_SQL ("100")))
             return -1;
         W.sum[i] = 1000;
         W.rows[i] = 10;

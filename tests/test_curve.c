@@ -213,10 +213,7 @@ s_setup (void)
                             NULL };
     if (tpc_harness_curve_keys (W.keys, names, roles, 6)
         || tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
-                                 "CREATE TABLE acct (id int PRIMARY KEY,"
-                                 " bal bigint NOT NULL CHECK (bal >= 0));"
-                                 "INSERT INTO acct SELECT g, 1000 "
-                                 "FROM generate_series(1,10) g;"))
+                                 TPC_HARNESS_ACCT_SQL ("1000")))
         return -1;
     snprintf (W.logdir, sizeof W.logdir, "%s/log", W.dir);
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d",

@@ -109,9 +109,7 @@ s_setup (void)
     if (!W.dir)
         return -1;
     if (tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
-                              "CREATE TABLE acct (id int PRIMARY KEY,"
-                              " bal bigint NOT NULL CHECK (bal >= 0));"
-                              "INSERT INTO acct SELECT g, 100 FROM generate_series(1,10) g;"))
+                              TPC_HARNESS_ACCT_SQL ("100")))
         return -1;
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());

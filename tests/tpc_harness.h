@@ -105,6 +105,13 @@ int tpc_harness_wait_agents (const char *endpoint,
  *  5 s each); processes not running are passed over.                     */
 void tpc_harness_stop (tpc_proc_t *coord, tpc_proc_t agents[], size_t n);
 
+/*  The accounts table of the bank-transfer suites: accounts 1 to 10, each
+ *  with the balance BAL (a string literal: "100").                       */
+#define TPC_HARNESS_ACCT_SQL(bal) \
+    "CREATE TABLE acct (id int PRIMARY KEY," \
+    " bal bigint NOT NULL CHECK (bal >= 0));" \
+    "INSERT INTO acct SELECT g, " bal " FROM generate_series(1,10) g;"
+
 /*  Start N throwaway clusters DIR/pg1 ... DIR/pgN (their directories go
  *  to DBDIR[i], their conninfo to DB[i]) and run SQL (may be NULL) in
  *  each.  0, or -1 with the cause printed.                               */
