@@ -18,18 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tpc_client.h"
+#include "tpc_clock.h"
 
 #define S_MAX_CLIENTS 64
 
 static double
 s_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) tpc_now_ns () / 1e9;
 }
 
 static double

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tpc_clock.h"
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
 #include "tpc_log.h"
@@ -113,9 +114,7 @@ s_lat_result (s_lat_t *l, double *p99_ms, double *max_ms)
 static double
 s_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) tpc_now_ns () / 1e9;
 }
 
 static const char *

@@ -58,6 +58,7 @@
 #include "bench_pg.h"
 #include "bench_tpc.h"
 #include "bench_work.h"
+#include "tpc_clock.h"
 
 #define S_ERRLEN 512
 #define S_NS 1000000000ull
@@ -105,9 +106,7 @@ typedef struct {
 static uint64_t
 s_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * S_NS + (uint64_t) ts.tv_nsec;
+    return (uint64_t) tpc_now_ns ();
 }
 
 static void

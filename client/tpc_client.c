@@ -38,12 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "tpc_clock.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
+#include "tpc_monitor.h"
 #include "tpc_msg.h"
 
 /*  The installed header mirrors these numbers; they must never drift.    */
@@ -81,7 +82,7 @@ struct tpc_client {
     size_t max_msg_size;
     uint64_t last_rid;          /* rid of the latest request sent */
     char errmsg[S_ERRMSG_MAX];
-    void *monitor;              /* PAIR: the DEALER's handshake events */
+    tpc_monitor_t *monitor;     /* the DEALER's handshake events */
     bool curve;
     bool hs_connecting;         /* TCP up, handshake not done */
     bool hs_failed;             /* a handshake was refused since the flag
@@ -113,14 +114,6 @@ s_fail (tpc_client_t *self, int code, const char *fmt, ...)
     vsnprintf (self->errmsg, sizeof self->errmsg, fmt, ap);
     va_end (ap);
     return code;
-}
-
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -177,17 +170,15 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
     char monep[64];
     snprintf (monep, sizeof monep, "inproc://tpc-client-monitor-%p",
               (void *) self);
-    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_CONNECTED
-                            | ZMQ_EVENT_DISCONNECTED
-                            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
-        goto fail;
-    self->monitor = zmq_socket (self->ctx, ZMQ_PAIR);
-    if (!self->monitor
-        || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger)
-        || zmq_connect (self->monitor, monep))
+    self->monitor = tpc_monitor_new (self->ctx, self->sock,
+                                     ZMQ_EVENT_CONNECTED
+                                     | ZMQ_EVENT_DISCONNECTED
+                                     | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
+                                     monep);
+    if (!self->monitor)
         goto fail;
     if (zmq_connect (self->sock, endpoint)) {
         err = errno == ENOMEM ? ENOMEM : EINVAL;
@@ -206,10 +197,7 @@ tpc_client_destroy (tpc_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     tpc_client_t *self = *self_p;
-    if (self->sock && self->monitor)
-        zmq_socket_monitor (self->sock, NULL, 0);
-    if (self->monitor)
-        zmq_close (self->monitor);
+    tpc_monitor_destroy (&self->monitor);
     if (self->sock)
         zmq_close (self->sock);
     if (self->ctx && self->own_ctx)
@@ -242,32 +230,15 @@ tpc_client_outcome_name (tpc_client_outcome_t outcome)
     }
 }
 
-/*  Read the socket monitor's events (frame 1: event u16, value u32;
- *  frame 2: endpoint) and note handshake failures.                       */
+/*  Read the socket monitor's pending events and note handshake
+ *  failures.                       */
 static void
 s_monitor_drain (tpc_client_t *self)
 {
-    for (;;) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            return;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size (&frame) >= 6) {
-            memcpy (&event, zmq_msg_data (&frame), 2);
-            memcpy (&value, (char *) zmq_msg_data (&frame) + 2, 4);
-        }
-        bool more = zmq_msg_more (&frame);
-        zmq_msg_close (&frame);
-        while (more) {              /* the endpoint */
-            zmq_msg_init (&frame);
-            more = zmq_msg_recv (&frame, self->monitor, 0) >= 0
-                   && zmq_msg_more (&frame);
-            zmq_msg_close (&frame);
-        }
+    tpc_monitor_event_t ev;
+    while (tpc_monitor_read (self->monitor, &ev)) {
+        uint16_t event = ev.event;
+        uint32_t value = ev.value;
         switch (event) {
         case ZMQ_EVENT_CONNECTED:
             self->hs_connecting = true;
@@ -354,7 +325,7 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
             return s_fail (self, TPC_EAUTH, "%s refused the connection "
                            "(%s request not sent): %s", self->endpoint, what,
                            self->hs_why);
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - tpc_now_ms ();
         if (left <= 0 && self->lost)
             return s_fail (self, TPC_ECONNLOST,
                            "connection lost to the coordinator at %s (%s) "
@@ -368,10 +339,119 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
                            self->timeout_ms, what);
         zmq_pollitem_t items[2] = {
             { self->sock, 0, ZMQ_POLLOUT, 0 },
-            { self->monitor, 0, ZMQ_POLLIN, 0 },
+            { tpc_monitor_socket (self->monitor), 0, ZMQ_POLLIN, 0 },
         };
         zmq_poll (items, 2, left < 100 ? (long) left : 100);
     }
+}
+
+/*  Wait until the DEALER has something to read, before DEADLINE.  1: a
+ *  frame is readable; 0: nothing yet, wait again; a negative code with
+ *  errmsg set: no reply to WHAT (rid RID) can come (timeout, poll
+ *  failure, the link it took broke).                                     */
+static int
+s_await_readable (tpc_client_t *self, const char *what, uint64_t rid,
+                  int64_t deadline)
+{
+    int64_t left = deadline - tpc_now_ms ();
+    if (left <= 0)
+        return s_fail (self, TPC_ETIMEDOUT,
+                       "no reply to %s (rid %llu) from %s within %d ms",
+                       what, (unsigned long long) rid, self->endpoint,
+                       self->timeout_ms);
+    zmq_pollitem_t items[2] = {
+        { self->sock, 0, ZMQ_POLLIN, 0 },
+        { tpc_monitor_socket (self->monitor), 0, ZMQ_POLLIN, 0 },
+    };
+    int n = zmq_poll (items, 2, (long) left);
+    if (n < 0 && errno != EINTR)
+        return s_fail (self, TPC_EIO, "poll failed: %s", zmq_strerror (errno));
+    if (n > 0 && !(items[0].revents & ZMQ_POLLIN)
+        && (items[1].revents & ZMQ_POLLIN)) {
+        s_monitor_drain (self);
+        /* the link broke: what it delivered first is still read (poll
+         * again), but no reply can come on a later link */
+        zmq_pollitem_t again = { self->sock, 0, ZMQ_POLLIN, 0 };
+        if (self->lost && zmq_poll (&again, 1, 0) <= 0)
+            return s_fail (self, TPC_ECONNLOST,
+                           "connection lost to the coordinator at %s "
+                           "before the reply to %s (rid %llu) came: %s; "
+                           "the request may have been acted on",
+                           self->endpoint, what, (unsigned long long) rid,
+                           self->lost_why);
+        return 0;
+    }
+    return n > 0 ? 1 : 0;
+}
+
+/*  Read one frame from the DEALER and decode it.  0 with *MSG the reply
+ *  (NULL if no frame was there after all); TPC_EPROTO with errmsg set if
+ *  the reply to WHAT is malformed (several frames, or not decodable).    */
+static int
+s_read_reply (tpc_client_t *self, const char *what, tpc_msg_t **msg)
+{
+    *msg = NULL;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&frame);
+        return 0;
+    }
+    int more = zmq_msg_more (&frame);
+    tpc_msg_limits_t limits = { self->max_msg_size, 0 };
+    char why[256] = "";
+    int drc = more ? TPC_EPROTO
+                   : tpc_msg_decode (zmq_msg_data (&frame),
+                                     zmq_msg_size (&frame), &limits, msg,
+                                     why, sizeof why);
+    zmq_msg_close (&frame);
+    if (more) {
+        /* drain the rest of a multi-frame reply */
+        while (more) {
+            zmq_msg_init (&frame);
+            if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0)
+                more = 0;
+            else
+                more = zmq_msg_more (&frame);
+            zmq_msg_close (&frame);
+        }
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply to %s from %s: several frames, "
+                       "one expected", what, self->endpoint);
+    }
+    if (drc)
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply to %s from %s: %s (%s)", what,
+                       self->endpoint, why[0] ? why : tpc_strerror (drc),
+                       tpc_errname (drc));
+    return 0;
+}
+
+/*  MSG is the reply to WHAT (an "error", or any other type): 0 if it is
+ *  of type WANT; else a negative code with errmsg set, and for an
+ *  "error" that names a gid, ERR_GID (may be NULL) receives it.          */
+static int
+s_check_reply (tpc_client_t *self, const tpc_msg_t *msg, const char *what,
+               tpc_msg_type_t want, char *err_gid)
+{
+    if (msg->type == TPC_MSG_ERROR) {
+        /* rid 0: the coordinator could not read SOME request of ours,
+         * maybe an older one: it says nothing certain about this one,
+         * so a decision-bearing call must report doubt, not failure. */
+        int rc = msg->rid == 0 ? TPC_EPROTO
+                 : msg->code < 0 ? msg->code : TPC_EPROTO;
+        s_fail (self, rc, "%s", msg->message ? msg->message : "");
+        if (err_gid)
+            s_copy (err_gid, TPC_GID_MAX, msg->gid);
+        return rc;
+    }
+    if (msg->type != want)
+        return s_fail (self, TPC_EPROTO,
+                       "malformed reply to %s from %s: type \"%s\", "
+                       "expected \"%s\"", what, self->endpoint,
+                       tpc_msg_type_name (msg->type),
+                       tpc_msg_type_name (want));
+    return 0;
 }
 
 /*  Send REQ (its rid is set here) and wait for the reply of type WANT.
@@ -401,116 +481,31 @@ s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
                      len, self->max_msg_size);
         goto cleanup;
     }
-    int64_t deadline = s_now_ms () + self->timeout_ms;
+    int64_t deadline = tpc_now_ms () + self->timeout_ms;
     rc = s_send_request (self, buf, len, what, deadline);
     if (rc)
         goto cleanup;
     self->lost = false;         /* from now on: the link the request took */
     for (;;) {
-        int64_t left = deadline - s_now_ms ();
-        if (left <= 0) {
-            rc = s_fail (self, TPC_ETIMEDOUT,
-                         "no reply to %s (rid %llu) from %s within %d ms",
-                         what, (unsigned long long) req->rid, self->endpoint,
-                         self->timeout_ms);
+        rc = s_await_readable (self, what, req->rid, deadline);
+        if (rc < 0)
             goto cleanup;
-        }
-        zmq_pollitem_t items[2] = {
-            { self->sock, 0, ZMQ_POLLIN, 0 },
-            { self->monitor, 0, ZMQ_POLLIN, 0 },
-        };
-        int n = zmq_poll (items, 2, (long) left);
-        if (n < 0 && errno != EINTR) {
-            rc = s_fail (self, TPC_EIO, "poll failed: %s",
-                         zmq_strerror (errno));
-            goto cleanup;
-        }
-        if (n > 0 && !(items[0].revents & ZMQ_POLLIN)
-            && (items[1].revents & ZMQ_POLLIN)) {
-            s_monitor_drain (self);
-            /* the link broke: what it delivered first is still read
-             * (poll again), but no reply can come on a later link */
-            zmq_pollitem_t again = { self->sock, 0, ZMQ_POLLIN, 0 };
-            if (self->lost && zmq_poll (&again, 1, 0) <= 0) {
-                rc = s_fail (self, TPC_ECONNLOST,
-                             "connection lost to the coordinator at %s "
-                             "before the reply to %s (rid %llu) came: %s; "
-                             "the request may have been acted on",
-                             self->endpoint, what,
-                             (unsigned long long) req->rid,
-                             self->lost_why);
-                goto cleanup;
-            }
-            continue;
-        }
-        if (n <= 0)
-            continue;
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            continue;
-        }
-        int more = zmq_msg_more (&frame);
-        tpc_msg_limits_t limits = { self->max_msg_size, 0 };
-        char why[256] = "";
         tpc_msg_t *msg = NULL;
-        int drc = more ? TPC_EPROTO
-                       : tpc_msg_decode (zmq_msg_data (&frame),
-                                         zmq_msg_size (&frame), &limits,
-                                         &msg, why, sizeof why);
-        zmq_msg_close (&frame);
-        if (more) {
-            /* drain the rest of a multi-frame reply */
-            while (more) {
-                zmq_msg_init (&frame);
-                if (zmq_msg_recv (&frame, self->sock, ZMQ_DONTWAIT) < 0)
-                    more = 0;
-                else
-                    more = zmq_msg_more (&frame);
-                zmq_msg_close (&frame);
-            }
-            rc = s_fail (self, TPC_EPROTO,
-                         "malformed reply to %s from %s: several frames, "
-                         "one expected", what, self->endpoint);
+        rc = rc ? s_read_reply (self, what, &msg) : 0;
+        if (rc)
             goto cleanup;
-        }
-        if (drc) {
-            rc = s_fail (self, TPC_EPROTO,
-                         "malformed reply to %s from %s: %s (%s)", what,
-                         self->endpoint, why[0] ? why : tpc_strerror (drc),
-                         tpc_errname (drc));
-            goto cleanup;
-        }
-        bool ours = msg->rid == req->rid
-                    || (msg->type == TPC_MSG_ERROR && msg->rid == 0);
-        if (!ours) {            /* stale: answer to a timed-out request */
+        bool ours = msg && (msg->rid == req->rid
+                            || (msg->type == TPC_MSG_ERROR && msg->rid == 0));
+        if (!ours) {            /* none yet, or stale: answer to a
+                                   timed-out request */
             tpc_msg_destroy (&msg);
             continue;
         }
-        if (msg->type == TPC_MSG_ERROR) {
-            /* rid 0: the coordinator could not read SOME request of ours,
-             * maybe an older one: it says nothing certain about this one,
-             * so a decision-bearing call must report doubt, not failure. */
-            rc = msg->rid == 0 ? TPC_EPROTO
-                 : msg->code < 0 ? msg->code : TPC_EPROTO;
-            s_fail (self, rc, "%s", msg->message ? msg->message : "");
-            if (err_gid)
-                s_copy (err_gid, TPC_GID_MAX, msg->gid);
+        rc = s_check_reply (self, msg, what, want, err_gid);
+        if (rc)
             tpc_msg_destroy (&msg);
-            goto cleanup;
-        }
-        if (msg->type != want) {
-            rc = s_fail (self, TPC_EPROTO,
-                         "malformed reply to %s from %s: type \"%s\", "
-                         "expected \"%s\"", what, self->endpoint,
-                         tpc_msg_type_name (msg->type),
-                         tpc_msg_type_name (want));
-            tpc_msg_destroy (&msg);
-            goto cleanup;
-        }
-        *reply = msg;
-        rc = 0;
+        else
+            *reply = msg;
         goto cleanup;
     }
 cleanup:

@@ -67,64 +67,40 @@ static s_world_t W;
 static int
 s_start_coord (void)
 {
-    char bin[480], log[400];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[400];
     if (snprintf (log, sizeof log, "%s/coordinator.log", W.dir) >= (int) sizeof log)
         return -1;
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
     char maxmsg[32];
     snprintf (maxmsg, sizeof maxmsg, "%d", MAX_MSG);
-    char *argv[] = { bin, "--id", COORD_ID, "--bind", W.cep, "--agent-bind",
+    char *args[] = { "--id", COORD_ID, "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--max-msg-bytes", maxmsg,
                      "--vote-timeout-ms", "3000", "--verbose",
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.coord, argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (&W.coord, "ready", off, 20000);
+    return tpc_harness_start_coord (&W.coord, args, NULL, log);
 }
 
 static int
 s_start_agent (int i, const char *name, const char *conninfo, const char *ep)
 {
-    char bin[480], log[400], file[600];
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    char log[400], file[600];
     if (snprintf (log, sizeof log, "%s/agent-%s.log", W.dir, name) >= (int) sizeof log)
         return -1;
     snprintf (file, sizeof file, "%s/%s.conninfo", W.dir, name);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, conninfo))
         return -1;
-    fprintf (f, "%s\n", conninfo);
-    fclose (f);
-    char *argv[] = { bin, "--name", (char *) name, "--coordinator", (char *) ep,
+    char *args[] = { "--name", (char *) name, "--coordinator", (char *) ep,
                      "--pg-file", file, "--verbose", "--insecure-plaintext",
                      NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", 0, 20000);
+    return tpc_harness_start_agent (&W.agent[i], args, NULL, log);
 }
 
 /*  A probe transaction reads on db1 and db2: the coordinator knows both. */
 static int
 s_wait_agents (void)
 {
-    tpc_client_opts_t o = { .timeout_ms = 2000 };
-    tpc_client_t *c = tpc_client_new (W.cep, &o);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc != 0; i++) {
-        char gid[TPC_CLIENT_GID_MAX];
-        if (tpc_begin (c, NULL, gid) == 0) {
-            rc = tpc_exec (c, gid, "db1", "SELECT 1", 0, NULL, NULL)
-                 || tpc_exec (c, gid, "db2", "SELECT 1", 0, NULL, NULL) ? -1 : 0;
-            tpc_rollback (c, gid, NULL, NULL, 0);
-        }
-        if (rc != 0)
-            usleep (50 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    return tpc_harness_wait_agents (W.cep, NULL, names, 2,
+                                    TPC_HARNESS_BY_PROBE);
 }
 
 static const char *
@@ -140,19 +116,13 @@ s_setup (void)
     W.dir = tpc_test_tmpdir ("badinput");
     if (!W.dir)
         return -1;
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-    }
-    if (tpc_harness_sql (W.db[0], "CREATE DATABASE dbx"))
+    if (tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db, NULL)
+        || tpc_harness_sql (W.db[0], "CREATE DATABASE dbx"))
         return -1;
     snprintf (W.dbx, sizeof W.dbx, "%s dbname=dbx", W.db[0]);
     for (int i = 0; i < 3; i++) {
         if (tpc_harness_sql (s_conninfo (i),
-                             "CREATE TABLE acct (id int PRIMARY KEY,"
-                             " bal bigint NOT NULL CHECK (bal >= 0));"
-                             "INSERT INTO acct SELECT g, 100 FROM generate_series(1,10) g;"))
+                             TPC_HARNESS_ACCT_SQL ("100")))
             return -1;
         W.sum[i] = 1000;
         W.rows[i] = 10;
@@ -186,14 +156,8 @@ s_teardown (void)
         zmq_close (W.fake);
     if (W.ctx)
         zmq_ctx_term (W.ctx);
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    for (int i = 0; i < 3; i++)
-        tpc_proc_kill (&W.agent[i], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 3);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 
@@ -232,8 +196,8 @@ s_send_str (void *sock, const char *s)
 static tpc_msg_t *
 s_recv (void *sock, bool router, int timeout_ms, bool skip_hello)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + timeout_ms;
+    while (tpc_now_ms () < end) {
         zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
         if (zmq_poll (&it, 1, 50) <= 0)
             continue;
@@ -648,8 +612,8 @@ test_client_nonsense (void)
     s_send_str (c, buf);
     s_expect_refusal (c, 12, "exec after rollback");
     zmq_close (c);
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (tpc_harness_now_ms () < end
+    int64_t end = tpc_now_ms () + 10000;
+    while (tpc_now_ms () < end
            && tpc_harness_sql_int (W.db[0], "SELECT count(*) FROM pg_prepared_xacts")
               + tpc_harness_sql_int (W.db[1], "SELECT count(*) FROM pg_prepared_xacts") > 0)
         usleep (50 * 1000);
@@ -914,8 +878,8 @@ test_real_transaction_commits (void)
     CU_ASSERT_EQUAL (tpc_harness_sql_int (W.db[1], "SELECT bal FROM acct WHERE id = 2"), 130);
     W.sum[0] -= 30;
     W.sum[1] += 30;
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (tpc_harness_now_ms () < end
+    int64_t end = tpc_now_ms () + 10000;
+    while (tpc_now_ms () < end
            && tpc_harness_sql_int (W.db[0], "SELECT count(*) FROM pg_prepared_xacts")
               + tpc_harness_sql_int (W.db[1], "SELECT count(*) FROM pg_prepared_xacts") > 0)
         usleep (50 * 1000);

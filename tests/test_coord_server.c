@@ -97,12 +97,12 @@ static tpc_msg_t *
 s_agent_wait (fx_t *fx, int i, tpc_msg_type_t type, const char *gid,
               int timeout_ms)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
+    int64_t end = tpc_now_ms () + timeout_ms;
     int64_t next_hello = 0;
-    while (tpc_harness_now_ms () < end) {
-        if (tpc_harness_now_ms () >= next_hello) {
+    while (tpc_now_ms () < end) {
+        if (tpc_now_ms () >= next_hello) {
             s_hellos (fx);
-            next_hello = tpc_harness_now_ms () + 200;
+            next_hello = tpc_now_ms () + 200;
         }
         tpc_msg_t *m = s_recv (fx->agent[i], 50);
         if (m && m->type == type && (!gid || strcmp (m->gid, gid) == 0))
@@ -117,8 +117,8 @@ static tpc_msg_t *
 s_request (fx_t *fx, uint64_t rid, const char *json)
 {
     CU_ASSERT (zmq_send (fx->client, json, strlen (json), 0) >= 0);
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + 10000;
+    while (tpc_now_ms () < end) {
         tpc_msg_t *m = s_recv (fx->client, 100);
         if (m && m->rid == rid)
             return m;
@@ -212,8 +212,8 @@ fx_commit_two_proto (fx_t *fx, uint64_t rid, const char *proto)
         usleep (50 * 1000);
         CU_ASSERT (zmq_send (fx->client, json, strlen (json), 0) >= 0);
         bool refused = false;
-        int64_t end = tpc_harness_now_ms () + 3000;
-        while (!w[0] && !refused && tpc_harness_now_ms () < end) {
+        int64_t end = tpc_now_ms () + 3000;
+        while (!w[0] && !refused && tpc_now_ms () < end) {
             w[0] = s_agent_wait (fx, 0, TPC_MSG_WORK, NULL, 50);
             tpc_msg_t *r = s_recv (fx->client, 0);
             refused = r && r->type == TPC_MSG_ERROR
@@ -292,8 +292,8 @@ static tpc_outcome_t
 s_checked_query (fx_t *fx, int asker, int other, const char *gid,
                  const char *known)
 {
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + 10000;
+    while (tpc_now_ms () < end) {
         s_sendf (fx->agent[asker], "{\"v\":1,\"type\":\"query\",\"gid\":"
                  "\"%s\"}", gid);
         /* the event: the coordinator asks OTHER */
@@ -422,9 +422,9 @@ test_recover_only (void)
     tpc_msg_destroy (&d);
     s_sendf (fx->agent[0], "{\"v\":1,\"type\":\"ack\",\"gid\":\"%s\","
              "\"outcome\":\"committed\"}", gid);
-    int64_t end = tpc_harness_now_ms () + 10000;
+    int64_t end = tpc_now_ms () + 10000;
     while ((st = tpc_proc_wait (&fx->coord, 100)) == -1
-           && tpc_harness_now_ms () < end)
+           && tpc_now_ms () < end)
         s_hellos (fx);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 1);
     snprintf (line, sizeof line, "recover gid=%s outcome=committed "
@@ -463,8 +463,8 @@ test_client_protocol (void)
     /* reply-on decision: outcome as soon as the decision is durable */
     const char *gid = fx_commit_two (fx, 5);
     tpc_msg_t *o = NULL;
-    int64_t end = tpc_harness_now_ms () + 5000;
-    while (!o && tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + 5000;
+    while (!o && tpc_now_ms () < end) {
         tpc_msg_t *m = s_recv (fx->client, 100);
         if (m && m->type == TPC_MSG_OUTCOME)
             o = m;

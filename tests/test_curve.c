@@ -133,27 +133,21 @@ static int
 s_start_coord (tpc_proc_t *p, const char *id, const char *logdir,
                bool plain, const char *cep, const char *aep)
 {
-    char bin[600], log[700], dirs[3][700];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[700], dirs[3][700];
     snprintf (log, sizeof log, "%s/coordinator-%s.log", W.dir, id);
     snprintf (dirs[0], sizeof dirs[0], "%s/clients", W.keys);
     snprintf (dirs[1], sizeof dirs[1], "%s/admins", W.keys);
     snprintf (dirs[2], sizeof dirs[2], "%s/agents", W.keys);
-    char *curve[] = { bin, "--id", (char *) id, "--bind", (char *) cep,
+    char *curve[] = { "--id", (char *) id, "--bind", (char *) cep,
                       "--agent-bind", (char *) aep, "--log-dir",
                       (char *) logdir, "--curve-secret",
                       (char *) s_sec ("coordinator"), "--allow-clients",
                       dirs[0], "--allow-admins", dirs[1], "--allow-agents",
                       dirs[2], "--vote-timeout-ms", "3000", NULL };
-    char *plaintext[] = { bin, "--id", (char *) id, "--bind", (char *) cep,
+    char *plaintext[] = { "--id", (char *) id, "--bind", (char *) cep,
                           "--agent-bind", (char *) aep, "--log-dir",
                           (char *) logdir, "--insecure-plaintext", NULL };
-    tpc_proc_t tmp;
-    s_set_log (&tmp, log);
-    long off = tpc_proc_log_size (&tmp);
-    if (tpc_proc_spawn (p, plain ? plaintext : curve, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (p, "ready", off, 20000);
+    return tpc_harness_start_coord (p, plain ? plaintext : curve, NULL, log);
 }
 
 /*  Agent I (db1/db2) with key KEY (NULL: its own), named NAME (NULL: its
@@ -162,25 +156,19 @@ static int
 s_spawn_agent (tpc_proc_t *p, int i, const char *name, const char *key,
                const char *ep, const char *tag)
 {
-    char bin[600], log[700], file[700], own[8];
+    char log[700], file[700], own[8];
     snprintf (own, sizeof own, "db%d", i + 1);
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     snprintf (log, sizeof log, "%s/agent-%s.log", W.dir, tag);
     snprintf (file, sizeof file, "%s/db%d.conninfo", W.dir, i + 1);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    char *argv[] = { bin, "--name", (char *) (name ? name : own),
+    char *args[] = { "--name", (char *) (name ? name : own),
                      "--coordinator", (char *) (ep ? ep : W.aep),
                      "--pg-file", file, "--curve-secret",
                      (char *) s_sec (key ? key : own),
                      "--coordinator-public", (char *) s_pub ("coordinator"),
                      "--heartbeat-ms", "200", NULL };
-    if (tpc_proc_spawn (p, argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (p, "ready", 0, 20000);
+    return tpc_harness_start_agent (p, args, NULL, log);
 }
 
 static tpc_client_t *
@@ -204,19 +192,11 @@ s_client_as (const char *name, int timeout_ms)
 static int
 s_wait_agents (const char *ep)
 {
-    tpc_client_t *c = s_client_keys (ep, s_sec ("ops"), s_pub ("coordinator"),
-                                     2000);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc; i++) {
-        tpc_summary_t s;
-        if (tpc_summary (c, &s) == 0 && s.nagents == 2)
-            rc = 0;
-        tpc_summary_clear (&s);
-        if (rc)
-            usleep (100 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    tpc_client_opts_t o = { .timeout_ms = 2000,
+                            .curve_secret_file = s_sec ("ops"),
+                            .curve_server_file = s_pub ("coordinator") };
+    return tpc_harness_wait_agents (ep, &o, names, 2, TPC_HARNESS_BY_SUMMARY);
 }
 
 static int
@@ -227,47 +207,14 @@ s_setup (void)
     if (!W.dir)
         return -1;
     snprintf (W.keys, sizeof W.keys, "%s/keys", W.dir);
-    const char *sub[] = { "", "/private", "/clients", "/admins", "/agents" };
-    for (size_t i = 0; i < 5; i++) {
-        char d[700];
-        snprintf (d, sizeof d, "%s%s", W.keys, sub[i]);
-        if (mkdir (d, 0700))
-            return -1;
-    }
     const char *names[] = { "coordinator", "app", "ops", "db1", "db2",
                             "stranger" };
-    char priv[700], err[256];
-    snprintf (priv, sizeof priv, "%s/private", W.keys);
-    for (size_t i = 0; i < 6; i++)
-        if (tpc_curve_keygen (priv, names[i], NULL, err, sizeof err)) {
-            fprintf (stderr, "keygen: %s\n", err);
-            return -1;
-        }
-    char to[700];
-    snprintf (to, sizeof to, "%s/clients/app.key", W.keys);
-    if (s_copy_file (s_pub ("app"), to))
+    const char *roles[] = { NULL, "clients", "admins", "agents", "agents",
+                            NULL };
+    if (tpc_harness_curve_keys (W.keys, names, roles, 6)
+        || tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
+                                 TPC_HARNESS_ACCT_SQL ("1000")))
         return -1;
-    snprintf (to, sizeof to, "%s/admins/ops.key", W.keys);
-    if (s_copy_file (s_pub ("ops"), to))
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        char name[8];
-        snprintf (name, sizeof name, "db%d", i + 1);
-        snprintf (to, sizeof to, "%s/agents/%s.key", W.keys, name);
-        if (s_copy_file (s_pub (name), to))
-            return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-        if (tpc_harness_sql (W.db[i],
-                             "CREATE TABLE acct (id int PRIMARY KEY,"
-                             " bal bigint NOT NULL CHECK (bal >= 0));"
-                             "INSERT INTO acct SELECT g, 1000 "
-                             "FROM generate_series(1,10) g;"))
-            return -1;
-    }
     snprintf (W.logdir, sizeof W.logdir, "%s/log", W.dir);
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d",
               tpc_harness_free_port ());
@@ -283,16 +230,8 @@ s_setup (void)
 static int
 s_teardown (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    else
-        fprintf (stderr, "kept %s\n", W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 2);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 
@@ -1082,10 +1021,10 @@ test_connection_lost_is_not_eauth (void)
             usleep (20 * 1000);
     }
     CU_ASSERT_EQUAL (running, 1);
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     tpc_proc_kill (&W.coord, SIGKILL, 5000);
     pthread_join (t, NULL);
-    int64_t waited = tpc_harness_now_ms () - t0;
+    int64_t waited = tpc_now_ms () - t0;
     CU_ASSERT (s_is_connlost (job.rc, c));
     printf ("\n    coordinator killed mid-request: %s after %lld ms (%s)\n",
             tpc_errname (job.rc), (long long) waited, tpc_client_errmsg (c));

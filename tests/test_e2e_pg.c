@@ -51,23 +51,14 @@ s_path (char *buf, size_t size, const char *name)
 static int
 s_start_coord (char *const env[])
 {
-    char bin[480], log[480];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[480];
     s_path (log, sizeof log, "coordinator.log");
-    long off = 0;
-    {
-        tpc_proc_t tmp;
-        snprintf (tmp.log, sizeof tmp.log, "%s", log);
-        off = tpc_proc_log_size (&tmp);
-    }
-    char *argv[] = { bin, "--id", "e2e", "--bind", W.cep, "--agent-bind",
+    char *args[] = { "--id", "e2e", "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--txn-timeout-ms",
                      "20000", "--insecure-plaintext",
                      W.default_vote_timeout ? NULL : "--vote-timeout-ms",
                      "2000", NULL };
-    if (tpc_proc_spawn (&W.coord, argv, env, log))
-        return -1;
-    if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
+    if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
     return W.agent[0].pid > 0 && W.agent[1].pid > 0 ? s_wait_agents () : 0;
 }
@@ -76,29 +67,19 @@ s_start_coord (char *const env[])
 static int
 s_spawn_agent (int i, char *const env[])
 {
-    char bin[480], log[480], name[8], file[480];
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    char log[480], name[8], file[480], tag[32];
     snprintf (name, sizeof name, "db%d", i + 1);
-    char tag[32];
     snprintf (tag, sizeof tag, "agent-db%d.log", i + 1);
     s_path (log, sizeof log, tag);
     snprintf (tag, sizeof tag, "db%d.conninfo", i + 1);
     s_path (file, sizeof file, tag);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
-    char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
+    char *args[] = { "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, env, log))
+    if (tpc_harness_start_agent (&W.agent[i], args, env, log))
         return -1;
-    if (tpc_proc_wait_log (&W.agent[i], "ready", off, 20000))
-        return -1;
-    W.agent_ready_ms[i] = tpc_harness_now_ms ();
+    W.agent_ready_ms[i] = tpc_now_ms ();
     return 0;
 }
 
@@ -115,21 +96,9 @@ s_start_agent (int i, char *const env[])
 static int
 s_wait_agents (void)
 {
-    tpc_client_opts_t o = { .timeout_ms = 2000 };
-    tpc_client_t *c = tpc_client_new (W.cep, &o);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc != 0; i++) {
-        char gid[TPC_CLIENT_GID_MAX];
-        if (tpc_begin (c, NULL, gid) == 0) {
-            rc = tpc_exec (c, gid, "db1", "SELECT 1", 0, NULL, NULL)
-                 || tpc_exec (c, gid, "db2", "SELECT 1", 0, NULL, NULL) ? -1 : 0;
-            tpc_rollback (c, gid, NULL, NULL, 0);
-        }
-        if (rc != 0)
-            usleep (50 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    return tpc_harness_wait_agents (W.cep, NULL, names, 2,
+                                    TPC_HARNESS_BY_PROBE);
 }
 
 static int
@@ -139,16 +108,9 @@ s_setup (void)
     W.dir = tpc_test_tmpdir ("e2e");
     if (!W.dir)
         return -1;
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-        if (tpc_harness_sql (W.db[i],
-                             "CREATE TABLE acct (id int PRIMARY KEY,"
-                             " bal bigint NOT NULL CHECK (bal >= 0));"
-                             "INSERT INTO acct SELECT g, 100 FROM generate_series(1,10) g;"))
-            return -1;
-    }
+    if (tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
+                              TPC_HARNESS_ACCT_SQL ("100")))
+        return -1;
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
@@ -160,14 +122,8 @@ s_setup (void)
 static int
 s_teardown (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 2);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 
@@ -196,13 +152,13 @@ s_prepared (int i)
 static int64_t
 s_wait_no_prepared (int timeout_ms)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms, n;
+    int64_t end = tpc_now_ms () + timeout_ms, n;
     do {
         n = s_prepared (0) + s_prepared (1);
         if (n == 0)
             return 0;
         usleep (100 * 1000);
-    } while (tpc_harness_now_ms () < end);
+    } while (tpc_now_ms () < end);
     return n;
 }
 
@@ -418,10 +374,10 @@ test_participant_never_answers (void)
     tpc_client_t *c = s_client (10000);
     char gid[TPC_CLIENT_GID_MAX];
     tpc_client_outcome_t out;
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     s_transfer (c, "1", "7", "7", gid, &out);
     CU_ASSERT_EQUAL (out, TPC_CLIENT_ABORTED);     /* vote timeout */
-    CU_ASSERT (tpc_harness_now_ms () - t0 < 8000);
+    CU_ASSERT (tpc_now_ms () - t0 < 8000);
     kill (W.agent[1].pid, SIGCONT);
     CU_ASSERT_EQUAL (s_wait_no_prepared (15000), 0);
     CU_ASSERT_EQUAL (s_sum (0), s1);
@@ -587,7 +543,7 @@ s_flight_run (void *arg)
     char gid[TPC_CLIENT_GID_MAX];
     f->out = TPC_CLIENT_OUTCOME_UNKNOWN;
     f->rc = c ? s_transfer (c, "1", f->acct, f->acct, gid, &f->out) : -1;
-    f->done_ms = tpc_harness_now_ms ();
+    f->done_ms = tpc_now_ms ();
     tpc_client_destroy (&c);
     return NULL;
 }
@@ -623,8 +579,8 @@ test_agent_restart_frees_its_work (void)
         CU_ASSERT_EQUAL_FATAL (pthread_create (&f[i].thread, NULL,
                                                s_flight_run, &f[i]), 0);
     /* every one in flight: db1 prepared all four (voted yes), db2 one */
-    int64_t p1 = 0, p2 = 0, end = tpc_harness_now_ms () + 10000;
-    while ((p1 = s_prepared (0)) != 4 && tpc_harness_now_ms () < end)
+    int64_t p1 = 0, p2 = 0, end = tpc_now_ms () + 10000;
+    while ((p1 = s_prepared (0)) != 4 && tpc_now_ms () < end)
         usleep (10 * 1000);
     p2 = s_prepared (1);
     CU_ASSERT_EQUAL_FATAL (p1, 4);
@@ -641,12 +597,12 @@ test_agent_restart_frees_its_work (void)
     }
     /* no prepared transaction left in either database */
     int64_t n = -1;
-    end = tpc_harness_now_ms () + 20000;
+    end = tpc_now_ms () + 20000;
     while ((n = s_prepared (0) + s_prepared (1)) != 0
-           && tpc_harness_now_ms () < end)
+           && tpc_now_ms () < end)
         usleep (10 * 1000);
     CU_ASSERT_EQUAL (n, 0);
-    int64_t clean = tpc_harness_now_ms ();
+    int64_t clean = tpc_now_ms ();
     if (clean > last)
         last = clean;
     printf ("\nrecovery agent_back_ms_max=%lld\n", (long long) (last - ready));

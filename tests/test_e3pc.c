@@ -79,43 +79,21 @@ s_path (char *buf, size_t size, const char *name)
 static int
 s_wait_agents (void)
 {
-    tpc_client_opts_t o = { .timeout_ms = 2000 };
-    tpc_client_t *c = tpc_client_new (W.cep, &o);
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc != 0; i++) {
-        char gid[TPC_CLIENT_GID_MAX];
-        if (tpc_begin (c, NULL, gid) == 0) {
-            rc = 0;
-            for (int k = 0; k < N_AGENTS && rc == 0; k++) {
-                char on[16];
-                snprintf (on, sizeof on, "db%d", k + 1);
-                rc = tpc_exec (c, gid, on, "SELECT 1", 0, NULL, NULL) ? -1 : 0;
-            }
-            tpc_rollback (c, gid, NULL, NULL, 0);
-        }
-        if (rc != 0)
-            usleep (50 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[N_AGENTS] = { "db1", "db2", "db3" };
+    return tpc_harness_wait_agents (W.cep, NULL, names, N_AGENTS,
+                                    TPC_HARNESS_BY_PROBE);
 }
 
 static int
 s_start_coord (char *const env[])
 {
-    char bin[480], log[480];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[480];
     s_path (log, sizeof log, "coordinator.log");
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
-    char *argv[] = { bin, "--id", "e3pc", "--bind", W.cep, "--agent-bind",
+    char *args[] = { "--id", "e3pc", "--bind", W.cep, "--agent-bind",
                      W.aep, "--log-dir", W.logdir, "--vote-timeout-ms",
                      "3000", "--txn-timeout-ms", "20000", "--protocol", "3pc",
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.coord, argv, env, log))
-        return -1;
-    if (tpc_proc_wait_log (&W.coord, "ready", off, 20000))
+    if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
     return s_wait_agents ();
 }
@@ -123,9 +101,7 @@ s_start_coord (char *const env[])
 static int
 s_start_agent (int i, char *const env[])
 {
-    char bin[480], log[480], name[16], file[480], state[480], tag[32];
-    char timeout[16];
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    char log[480], name[16], file[480], state[480], tag[32], timeout[16];
     snprintf (name, sizeof name, "db%d", i + 1);
     snprintf (tag, sizeof tag, "agent-db%d.log", i + 1);
     s_path (log, sizeof log, tag);
@@ -134,21 +110,13 @@ s_start_agent (int i, char *const env[])
     snprintf (tag, sizeof tag, "state-db%d", i + 1);
     s_path (state, sizeof state, tag);
     snprintf (timeout, sizeof timeout, "%d", P3_TIMEOUT_MS);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    tpc_proc_t tmp;
-    snprintf (tmp.log, sizeof tmp.log, "%s", log);
-    long off = tpc_proc_log_size (&tmp);
-    char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
+    char *args[] = { "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--state-dir", state,
                      "--peer-bind", W.pep[i], "--p3-timeout-ms", timeout,
                      "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, env, log))
-        return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", off, 20000);
+    return tpc_harness_start_agent (&W.agent[i], args, env, log);
 }
 
 static int
@@ -158,16 +126,13 @@ s_setup (void)
     W.dir = tpc_test_tmpdir ("e3pc");
     if (!W.dir)
         return -1;
-    for (int i = 0; i < N_AGENTS; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i]))
-            return -1;
-        if (tpc_harness_sql (W.db[i], "CREATE TABLE t (k text PRIMARY KEY,"
-                                      " v int NOT NULL)"))
-            return -1;
+    if (tpc_harness_pg_world (W.dir, N_AGENTS, W.dbdir, W.db,
+                              "CREATE TABLE t (k text PRIMARY KEY,"
+                              " v int NOT NULL)"))
+        return -1;
+    for (int i = 0; i < N_AGENTS; i++)
         snprintf (W.pep[i], sizeof W.pep[i], "tcp://127.0.0.1:%d",
                   tpc_harness_free_port ());
-    }
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
@@ -180,14 +145,8 @@ s_setup (void)
 static int
 s_teardown (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    for (int i = 0; i < N_AGENTS; i++)
-        tpc_proc_kill (&W.agent[i], SIGTERM, 5000);
-    for (int i = 0; i < N_AGENTS; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, N_AGENTS);
+    tpc_harness_clean (&W.dir, N_AGENTS);
     return 0;
 }
 
@@ -213,15 +172,15 @@ s_rows (int i, const char *k)
 static int64_t
 s_wait_settled (const char *k, int64_t want, int timeout_ms)
 {
-    int64_t t0 = tpc_harness_now_ms (), end = t0 + timeout_ms;
+    int64_t t0 = tpc_now_ms (), end = t0 + timeout_ms;
     do {
         bool done = true;
         for (int i = 0; i < N_AGENTS && done; i++)
             done = s_prepared (i) == 0 && s_rows (i, k) == want;
         if (done)
-            return tpc_harness_now_ms () - t0;
+            return tpc_now_ms () - t0;
         usleep (100 * 1000);
-    } while (tpc_harness_now_ms () < end);
+    } while (tpc_now_ms () < end);
     return -1;
 }
 
@@ -348,7 +307,7 @@ test_coordinator_dies_after_one_precommit_ack (void)
     tpc_client_t *c = s_client (2000);
     char gid[TPC_CLIENT_GID_MAX], log[600];
     tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     CU_ASSERT_NOT_EQUAL (s_insert3 (c, "acked", gid, &out), 0);
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
@@ -356,7 +315,7 @@ test_coordinator_dies_after_one_precommit_ack (void)
     CU_ASSERT (tpc_harness_file_has (log, "tpc-crash: coord.precommit_acked pass 1"));
     /* settled within p3_timeout_ms and a few seconds of the commit */
     CU_ASSERT (s_wait_settled ("acked", 1, 10000) >= 0);
-    int64_t took = tpc_harness_now_ms () - t0;
+    int64_t took = tpc_now_ms () - t0;
     CU_ASSERT (took < P3_TIMEOUT_MS + 5000);
     fprintf (stderr, "  termination committed, %lld ms after the commit\n",
              (long long) took);
@@ -393,7 +352,7 @@ test_coordinator_dies_after_precommit_logged (void)
     tpc_client_t *c = s_client (2000);
     char gid[TPC_CLIENT_GID_MAX], log[600];
     tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
-    int64_t t0 = tpc_harness_now_ms ();
+    int64_t t0 = tpc_now_ms ();
     CU_ASSERT_NOT_EQUAL (s_insert3 (c, "logged", gid, &out), 0);
     int st = tpc_proc_wait (&W.coord, 5000);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
@@ -402,7 +361,7 @@ test_coordinator_dies_after_precommit_logged (void)
     CU_ASSERT_EQUAL (s_log_count (gid, TPC_REC_PRECOMMIT), 1);
     /* settled within p3_timeout_ms and a few seconds of the commit */
     CU_ASSERT (s_wait_settled ("logged", 0, 10000) >= 0);
-    int64_t took = tpc_harness_now_ms () - t0;
+    int64_t took = tpc_now_ms () - t0;
     CU_ASSERT (took < P3_TIMEOUT_MS + 5000);
     fprintf (stderr, "  termination aborted, %lld ms after the commit\n",
              (long long) took);
@@ -635,8 +594,8 @@ test_peer_link_curve (void)
      * --peer-keys                                                        */
     zmq_pollitem_t it = { .socket = m2, .events = ZMQ_POLLIN };
     bool asked = false;
-    int64_t end = tpc_harness_now_ms () + P3_TIMEOUT_MS + 5000;
-    while (!asked && tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + P3_TIMEOUT_MS + 5000;
+    while (!asked && tpc_now_ms () < end) {
         if (zmq_poll (&it, 1, 200) != 1)
             continue;
         char id[64] = "", body[4096];

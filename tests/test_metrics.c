@@ -98,26 +98,22 @@ s_setup (void)
               tpc_harness_free_port ());
     snprintf (s_aep, sizeof s_aep, "tcp://127.0.0.1:%d",
               tpc_harness_free_port ());
-    char bin[600], log[700], logdir[700], mbind[64];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[700], logdir[700], mbind[64];
     snprintf (log, sizeof log, "%s/coordinator.log", s_dir);
     snprintf (logdir, sizeof logdir, "%s/log", s_dir);
     snprintf (mbind, sizeof mbind, "127.0.0.1:%d", s_mport);
-    char *cargv[] = { bin, "--id", "m1", "--bind", s_cep, "--agent-bind",
+    char *cargs[] = { "--id", "m1", "--bind", s_cep, "--agent-bind",
                       s_aep, "--log-dir", logdir, "--metrics-bind", mbind,
                       "--insecure-plaintext", NULL };
-    if (tpc_proc_spawn (&s_coord, cargv, NULL, log)
-        || tpc_proc_wait_log (&s_coord, "ready", 0, 20000))
+    if (tpc_harness_start_coord (&s_coord, cargs, NULL, log))
         return -1;
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     for (int i = 0; i < 2; i++) {
         char name[8];
         snprintf (name, sizeof name, "m%d", i + 1);
         snprintf (log, sizeof log, "%s/agent-%s.log", s_dir, name);
-        char *aargv[] = { bin, "--name", name, "--coordinator", s_aep,
+        char *aargs[] = { "--name", name, "--coordinator", s_aep,
                           "--backend", "mem", "--insecure-plaintext", NULL };
-        if (tpc_proc_spawn (&s_agent[i], aargv, NULL, log)
-            || tpc_proc_wait_log (&s_agent[i], "ready", 0, 20000))
+        if (tpc_harness_start_agent (&s_agent[i], aargs, NULL, log))
             return -1;
     }
     /* both agents connected */
@@ -135,12 +131,8 @@ s_setup (void)
 static int
 s_teardown (void)
 {
-    tpc_proc_kill (&s_coord, SIGTERM, 5000);
-    tpc_proc_kill (&s_agent[0], SIGTERM, 5000);
-    tpc_proc_kill (&s_agent[1], SIGTERM, 5000);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (s_dir);
-    free (s_dir);
+    tpc_harness_stop (&s_coord, s_agent, 2);
+    tpc_harness_clean (&s_dir, 0);
     return 0;
 }
 

@@ -481,16 +481,6 @@ typedef struct {
 
 static s_world_t W;
 
-static void
-s_set_log (tpc_proc_t *p, const char *path)
-{
-    memset (p, 0, sizeof *p);
-    size_t n = strlen (path);
-    if (n >= sizeof p->log)
-        n = sizeof p->log - 1;
-    memcpy (p->log, path, n);
-}
-
 static const char *
 s_key (const char *name, bool secret)
 {
@@ -502,27 +492,18 @@ s_key (const char *name, bool secret)
     return p;
 }
 
-static int
-s_cp (const char *from, const char *to)
-{
-    char cmd[2048];
-    snprintf (cmd, sizeof cmd, "cp '%s' '%s'", from, to);
-    return system (cmd) == 0 ? 0 : -1;
-}
-
 /*  Start coordinator ID on log dir LOGDIR with the small limits; ENV may
  *  hold a test hook.                                                     */
 static int
 s_start_coord (const char *id, const char *logdir, char *const env[])
 {
-    char bin[600], log[700], dirs[3][700];
-    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    char log[700], dirs[3][700];
     snprintf (log, sizeof log, "%s/coordinator-%s.log", W.dir, id);
     snprintf (dirs[0], sizeof dirs[0], "%s/clients", W.keys);
     snprintf (dirs[1], sizeof dirs[1], "%s/admins", W.keys);
     snprintf (dirs[2], sizeof dirs[2], "%s/agents", W.keys);
-    char *argv[] = {
-        bin, "--id", (char *) id, "--bind", W.cep, "--agent-bind", W.aep,
+    char *args[] = {
+        "--id", (char *) id, "--bind", W.cep, "--agent-bind", W.aep,
         "--log-dir", (char *) logdir, "--curve-secret",
         (char *) s_key ("coordinator", true), "--allow-clients", dirs[0],
         "--allow-admins", dirs[1], "--allow-agents", dirs[2],
@@ -530,35 +511,24 @@ s_start_coord (const char *id, const char *logdir, char *const env[])
         "--max-result-rows", "50", "--max-msg-bytes", "65536",
         "--vote-timeout-ms", "3000", NULL
     };
-    tpc_proc_t tmp;
-    s_set_log (&tmp, log);
-    long off = tpc_proc_log_size (&tmp);
-    if (tpc_proc_spawn (&W.coord, argv, env, log))
-        return -1;
-    return tpc_proc_wait_log (&W.coord, "ready", off, 20000);
+    return tpc_harness_start_coord (&W.coord, args, env, log);
 }
 
 static int
 s_start_agent (int i)
 {
-    char bin[600], log[700], file[700], name[8];
+    char log[700], file[700], name[8];
     snprintf (name, sizeof name, "db%d", i + 1);
-    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
     snprintf (log, sizeof log, "%s/agent-%s.log", W.dir, name);
     snprintf (file, sizeof file, "%s/%s.conninfo", W.dir, name);
-    FILE *f = fopen (file, "w");
-    if (!f)
+    if (tpc_harness_write_line (file, W.db[i]))
         return -1;
-    fprintf (f, "%s\n", W.db[i]);
-    fclose (f);
-    char *argv[] = { bin, "--name", name, "--coordinator", W.aep,
+    char *args[] = { "--name", name, "--coordinator", W.aep,
                      "--pg-file", file, "--curve-secret",
                      (char *) s_key (name, true), "--coordinator-public",
                      (char *) s_key ("coordinator", false), "--heartbeat-ms",
                      "200", NULL };
-    if (tpc_proc_spawn (&W.agent[i], argv, NULL, log))
-        return -1;
-    return tpc_proc_wait_log (&W.agent[i], "ready", 0, 20000);
+    return tpc_harness_start_agent (&W.agent[i], args, NULL, log);
 }
 
 static tpc_client_t *
@@ -574,18 +544,13 @@ s_client (const char *key)
 static int
 s_wait_agents (void)
 {
-    tpc_client_t *c = s_client ("ops");
-    int rc = -1;
-    for (int i = 0; c && i < 100 && rc; i++) {
-        tpc_summary_t s;
-        if (tpc_summary (c, &s) == 0 && s.nagents == 2)
-            rc = 0;
-        tpc_summary_clear (&s);
-        if (rc)
-            usleep (100 * 1000);
-    }
-    tpc_client_destroy (&c);
-    return rc;
+    static const char *const names[] = { "db1", "db2" };
+    tpc_client_opts_t o = { .timeout_ms = 5000,
+                            .curve_secret_file = s_key ("ops", true),
+                            .curve_server_file = s_key ("coordinator",
+                                                        false) };
+    return tpc_harness_wait_agents (W.cep, &o, names, 2,
+                                    TPC_HARNESS_BY_SUMMARY);
 }
 
 static int
@@ -596,35 +561,12 @@ s_setup_world (void)
     if (!W.dir)
         return -1;
     snprintf (W.keys, sizeof W.keys, "%s/keys", W.dir);
-    const char *sub[] = { "", "/private", "/clients", "/admins", "/agents" };
-    for (size_t i = 0; i < 5; i++) {
-        char d[700];
-        snprintf (d, sizeof d, "%s%s", W.keys, sub[i]);
-        if (mkdir (d, 0700))
-            return -1;
-    }
     const char *names[] = { "coordinator", "app", "ops", "db1", "db2" };
-    const char *dest[] = { NULL, "clients", "admins", "agents", "agents" };
-    char priv[700], err[256], to[800];
-    snprintf (priv, sizeof priv, "%s/private", W.keys);
-    for (size_t i = 0; i < 5; i++) {
-        if (tpc_curve_keygen (priv, names[i], NULL, err, sizeof err))
-            return -1;
-        snprintf (to, sizeof to, "%s/%s/%s.key", W.keys,
-                  dest[i] ? dest[i] : "", names[i]);
-        if (dest[i] && s_cp (s_key (names[i], false), to))
-            return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        snprintf (W.dbdir[i], sizeof W.dbdir[i], "%s/pg%d", W.dir, i + 1);
-        if (tpc_harness_pg_start (W.dbdir[i], W.db[i], sizeof W.db[i])
-            || tpc_harness_sql (W.db[i],
-                                "CREATE TABLE acct (id int PRIMARY KEY,"
-                                " bal bigint NOT NULL CHECK (bal >= 0));"
-                                "INSERT INTO acct SELECT g, 1000 "
-                                "FROM generate_series(1,10) g;"))
-            return -1;
-    }
+    const char *roles[] = { NULL, "clients", "admins", "agents", "agents" };
+    if (tpc_harness_curve_keys (W.keys, names, roles, 5)
+        || tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
+                                 TPC_HARNESS_ACCT_SQL ("1000")))
+        return -1;
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d",
               tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d",
@@ -640,16 +582,8 @@ s_setup_world (void)
 static int
 s_teardown_world (void)
 {
-    tpc_proc_kill (&W.coord, SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[0], SIGTERM, 5000);
-    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    for (int i = 0; i < 2; i++)
-        tpc_harness_pg_cmd ("destroy", W.dbdir[i]);
-    if (!getenv ("TPC_TEST_KEEP"))
-        tpc_test_rmtree (W.dir);
-    else
-        fprintf (stderr, "kept %s\n", W.dir);
-    free (W.dir);
+    tpc_harness_stop (&W.coord, W.agent, 2);
+    tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 
@@ -914,8 +848,8 @@ test_daemon_resolve_stuck (void)
     CU_ASSERT_EQUAL (TPCCTL ("ops", out, "resolve", gid, "commit", "--force",
                              "--reason", "cA lost its disk"), 0);
     CU_ASSERT (strstr (out, "resolved") && strstr (out, "heuristic=yes"));
-    int64_t end = tpc_harness_now_ms () + 10000;
-    while (s_prepared () > 0 && tpc_harness_now_ms () < end)
+    int64_t end = tpc_now_ms () + 10000;
+    while (s_prepared () > 0 && tpc_now_ms () < end)
         usleep (100 * 1000);
     CU_ASSERT_EQUAL (s_prepared (), 0);
     CU_ASSERT_EQUAL (s_bal (0), b1 - 10);

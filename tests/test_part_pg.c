@@ -73,7 +73,7 @@ s_send_to (const char *agent, tpc_msg_t *msg)
      * (a new routing id): wait, bounded, while the ROUTER (mandatory)
      * says EHOSTUNREACH */
     rc = -1;
-    int64_t end = tpc_harness_now_ms () + 10000;
+    int64_t end = tpc_now_ms () + 10000;
     for (;;) {
         const s_peer_t *p = s_peer (agent);
         if (p && p->idlen
@@ -83,7 +83,7 @@ s_send_to (const char *agent, tpc_msg_t *msg)
             break;
         }
         if ((p && p->idlen && errno != EHOSTUNREACH)
-            || tpc_harness_now_ms () >= end)
+            || tpc_now_ms () >= end)
             break;
         zmq_poll (NULL, 0, 5);
     }
@@ -147,9 +147,9 @@ s_expect (tpc_msg_type_t type, const char *gid, int timeout_ms)
             s_nbacklog--;
             return m;
         }
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
+    int64_t end = tpc_now_ms () + timeout_ms;
     for (;;) {
-        int64_t left = end - tpc_harness_now_ms ();
+        int64_t left = end - tpc_now_ms ();
         if (left <= 0)
             return NULL;
         tpc_msg_t *m = s_recv_one ((int) left);
@@ -287,10 +287,10 @@ s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
     snprintf (old, sizeof old, "%s", p->boot);
     p->boot[0] = 0;
     p->idlen = 0;
-    int64_t end = tpc_harness_now_ms () + 5000;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + 5000;
+    while (tpc_now_ms () < end) {
         tpc_msg_t *hello = s_expect (TPC_MSG_HELLO, NULL,
-                                     (int) (end - tpc_harness_now_ms ()));
+                                     (int) (end - tpc_now_ms ()));
         bool ours = hello && hello->name && !strcmp (hello->name, name)
                     && hello->boot && strcmp (hello->boot, old) != 0
                     && s_last_idlen;

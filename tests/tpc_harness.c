@@ -45,14 +45,6 @@ tpc_harness_builddir (void)
 #endif
 }
 
-int64_t
-tpc_harness_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 tpc_harness_pg_start (const char *dir, char *conninfo, size_t size)
 {
@@ -83,10 +75,11 @@ tpc_harness_pg_cmd (const char *what, const char *dir)
     return system (cmd) == 0 ? 0 : -1;
 }
 
-int
-tpc_harness_sql (const char *conninfo, const char *sql)
+/*  Run SQL on a new connection to CONNINFO.  The result if it succeeded
+ *  (and, when ROW, returned a row), else NULL with the error printed.    */
+static PGresult *
+s_query (const char *conninfo, const char *sql, bool row)
 {
-    int rc = -1;
     PGconn *c = PQconnectdb (conninfo);
     PGresult *r = NULL;
     if (PQstatus (c) != CONNECTION_OK) {
@@ -95,36 +88,35 @@ tpc_harness_sql (const char *conninfo, const char *sql)
     }
     r = PQexec (c, sql);
     ExecStatusType st = PQresultStatus (r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    bool ok = row ? st == PGRES_TUPLES_OK && PQntuples (r) >= 1
+                  : st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
         fprintf (stderr, "harness: %s: %s", sql, PQresultErrorMessage (r));
-        goto cleanup;
+        PQclear (r);
+        r = NULL;
     }
-    rc = 0;
 cleanup:
-    PQclear (r);
     PQfinish (c);
+    return r;
+}
+
+int
+tpc_harness_sql (const char *conninfo, const char *sql)
+{
+    PGresult *r = s_query (conninfo, sql, false);
+    int rc = r ? 0 : -1;
+    PQclear (r);
     return rc;
 }
 
 int64_t
 tpc_harness_sql_int (const char *conninfo, const char *sql)
 {
-    int64_t v = INT64_MIN;
-    PGconn *c = PQconnectdb (conninfo);
-    PGresult *r = NULL;
-    if (PQstatus (c) != CONNECTION_OK) {
-        fprintf (stderr, "harness: connect: %s", PQerrorMessage (c));
-        goto cleanup;
-    }
-    r = PQexec (c, sql);
-    if (PQresultStatus (r) != PGRES_TUPLES_OK || PQntuples (r) < 1) {
-        fprintf (stderr, "harness: %s: %s", sql, PQresultErrorMessage (r));
-        goto cleanup;
-    }
-    v = PQgetisnull (r, 0, 0) ? 0 : strtoll (PQgetvalue (r, 0, 0), NULL, 10);
-cleanup:
+    PGresult *r = s_query (conninfo, sql, true);
+    int64_t v = !r ? INT64_MIN
+              : PQgetisnull (r, 0, 0) ? 0
+              : strtoll (PQgetvalue (r, 0, 0), NULL, 10);
     PQclear (r);
-    PQfinish (c);
     return v;
 }
 
@@ -182,8 +174,8 @@ int
 tpc_proc_wait_log (const tpc_proc_t *p, const char *needle, long offset,
                    int timeout_ms)
 {
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
-    while (tpc_harness_now_ms () < end) {
+    int64_t end = tpc_now_ms () + timeout_ms;
+    while (tpc_now_ms () < end) {
         if (s_log_has (p->log, needle, offset))
             return 0;
         if (p->pid > 0 && waitpid (p->pid, NULL, WNOHANG) == p->pid) {
@@ -201,7 +193,7 @@ tpc_proc_wait (tpc_proc_t *p, int timeout_ms)
 {
     if (p->pid <= 0)
         return -1;
-    int64_t end = tpc_harness_now_ms () + timeout_ms;
+    int64_t end = tpc_now_ms () + timeout_ms;
     int status;
     do {
         pid_t r = waitpid (p->pid, &status, WNOHANG);
@@ -210,7 +202,7 @@ tpc_proc_wait (tpc_proc_t *p, int timeout_ms)
             return status;
         }
         usleep (10 * 1000);
-    } while (tpc_harness_now_ms () < end);
+    } while (tpc_now_ms () < end);
     return -1;
 }
 

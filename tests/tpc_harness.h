@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tpc_client.h"
+#include "tpc_clock.h"
+
 /*  Does the file at PATH hold a line containing NEEDLE?  (false if it
  *  cannot be read)                                                       */
 bool tpc_harness_file_has (const char *path, const char *needle);
@@ -63,7 +66,67 @@ int tpc_proc_wait (tpc_proc_t *p, int timeout_ms);
 /*  A TCP port on 127.0.0.1 that nothing listens on right now.            */
 int tpc_harness_free_port (void);
 
-/*  Milliseconds from a monotonic clock.                                  */
-int64_t tpc_harness_now_ms (void);
+/* ---------------------------------------------------------------------
+ *  The world of an integration test: the daemons of the build tree
+ *  started with the test's flags, the coordinator waited on until it
+ *  knows the agents, then stopped and the clusters and files removed.
+ */
+
+/*  Start tpc-coordinator / tpc-participant of the build tree with the
+ *  flags ARGS (NULL terminated, without the program name), extra
+ *  environment ENV ("K=V", NULL terminated, may be NULL), output appended
+ *  to LOGPATH; then wait up to 20 s for a "ready" line written after the
+ *  start.  0, or -1 if it could not be spawned or never said ready.
+ *  (tests/tpc_harness_world.c, with the functions below: they need
+ *  libtpc.)                                                              */
+int tpc_harness_start_coord (tpc_proc_t *p, char *const args[],
+                             char *const env[], const char *logpath);
+int tpc_harness_start_agent (tpc_proc_t *p, char *const args[],
+                             char *const env[], const char *logpath);
+
+/*  Write TEXT and a newline to PATH (an agent's --pg-file).  0 or -1.    */
+int tpc_harness_write_line (const char *path, const char *text);
+
+/*  How tpc_harness_wait_agents() knows that the coordinator has an agent. */
+typedef enum {
+    TPC_HARNESS_BY_SUMMARY,     /* tpc_summary lists exactly NAMES */
+    TPC_HARNESS_BY_PROBE        /* a transaction runs SELECT 1 on each */
+} tpc_harness_wait_by_t;
+
+/*  Wait up to 20 s until the coordinator at ENDPOINT (a client with
+ *  options OPTS, may be NULL) has the N agents NAMES, asking again every
+ *  50 ms.  0, or -1.                                                     */
+int tpc_harness_wait_agents (const char *endpoint,
+                             const tpc_client_opts_t *opts,
+                             const char *const names[], size_t n,
+                             tpc_harness_wait_by_t by);
+
+/*  Stop COORD and the N processes in AGENTS with SIGTERM (SIGKILL after
+ *  5 s each); processes not running are passed over.                     */
+void tpc_harness_stop (tpc_proc_t *coord, tpc_proc_t agents[], size_t n);
+
+/*  The accounts table of the bank-transfer suites: accounts 1 to 10, each
+ *  with the balance BAL (a string literal: "100").                       */
+#define TPC_HARNESS_ACCT_SQL(bal) \
+    "CREATE TABLE acct (id int PRIMARY KEY," \
+    " bal bigint NOT NULL CHECK (bal >= 0));" \
+    "INSERT INTO acct SELECT g, " bal " FROM generate_series(1,10) g;"
+
+/*  Start N throwaway clusters DIR/pg1 ... DIR/pgN (their directories go
+ *  to DBDIR[i], their conninfo to DB[i]) and run SQL (may be NULL) in
+ *  each.  0, or -1 with the cause printed.                               */
+int tpc_harness_pg_world (const char *dir, size_t n, char dbdir[][512],
+                          char db[][512], const char *sql);
+
+/*  CURVE keys for a world in KEYS: the folders KEYS/private, clients,
+ *  admins and agents; a key pair per NAMES[i] in KEYS/private (NAME.key,
+ *  NAME.key_secret); and, where ROLES[i] is not NULL, a copy of the
+ *  public key in KEYS/ROLES[i] (the coordinator's allow-lists).  0 or -1. */
+int tpc_harness_curve_keys (const char *keys, const char *const names[],
+                            const char *const roles[], size_t n);
+
+/*  Destroy the NCLUSTERS clusters DIR/pg1 ... DIR/pgN, remove DIR (kept,
+ *  and said so, when TPC_TEST_KEEP is set) and free *DIR_P.              */
+void tpc_harness_clean (char **dir_p, size_t nclusters);
 
 #endif

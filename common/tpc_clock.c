@@ -1,0 +1,18 @@
+/*  tpc_clock: CLOCK_MONOTONIC in milliseconds and nanoseconds (see .h).   */
+#include "tpc_clock.h"
+
+#include <time.h>
+
+int64_t
+tpc_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+tpc_now_ms (void)
+{
+    return tpc_now_ns () / 1000000;
+}
