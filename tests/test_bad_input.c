@@ -88,9 +88,13 @@ s_start_agent (int i, const char *name, const char *conninfo, const char *ep)
     snprintf (file, sizeof file, "%s/%s.conninfo", W.dir, name);
     if (tpc_harness_write_line (file, conninfo))
         return -1;
+    /* dbx's fake coordinator reads (and answers hellos) only within its
+     * own test: with the default heartbeat dbx would find its link dead
+     * meanwhile and remake it, and the fake would then address a routing
+     * id read from a stale hello of a closed connection */
     char *args[] = { "--name", (char *) name, "--coordinator", (char *) ep,
                      "--pg-file", file, "--verbose", "--insecure-plaintext",
-                     NULL };
+                     i == 2 ? "--heartbeat-ms" : NULL, "600000", NULL };
     return tpc_harness_start_agent (&W.agent[i], args, NULL, log);
 }
 
