@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
 

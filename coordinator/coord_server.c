@@ -34,7 +34,7 @@
 
 #include "coord_metrics.h"
 #include "coord_route.h"
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_log.h"

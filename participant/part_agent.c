@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"

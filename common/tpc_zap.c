@@ -14,7 +14,7 @@
  *  stop pipe) polled together; coord_zap_destroy() sends on the pipe and
  *  joins.  The key lists live in the thread alone after start.
  */
-#include "coord_zap.h"
+#include "tpc_zap.h"
 
 #include <dirent.h>
 #include <errno.h>
