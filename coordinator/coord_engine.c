@@ -173,6 +173,7 @@ typedef enum {
     S_END_COMMITTED = 1, S_END_ABORTED = 2, S_END_UNKNOWN = 3
 } s_end_t;
 
+/*  One member (participant) of a transaction, as the engine tracks it.  */
 typedef struct {
     char name[TPC_RECORD_NAME_MAX];
     uint64_t seq;               /* last work seq sent to it */
@@ -183,7 +184,7 @@ typedef struct {
     bool acked;
     bool precommitted;          /* 3PC: answered state precommitted (or
                                    committed) */
-} s_part_t;
+} s_member_t;
 
 typedef struct {
     bool set;
@@ -210,7 +211,7 @@ struct s_txn {
     uint64_t resend_at, backoff, linger_until, ack_wait_until;
     uint64_t ticket;            /* COMMIT (or PRECOMMIT) record's forced
                                    ticket */
-    s_part_t *parts;
+    s_member_t *parts;
     size_t nparts, capparts;
     size_t nunacked;            /* phase-2 participants still to ack;
                                    PRECOMMITTING: still to answer
@@ -778,8 +779,8 @@ s_txn_begin (coord_engine_t *self, uint64_t timeout_ms, uint64_t now)
     return t;
 }
 
-static s_part_t *
-s_part_find (s_txn_t *t, const char *name, size_t *idx)
+static s_member_t *
+s_member_find (s_txn_t *t, const char *name, size_t *idx)
 {
     for (size_t i = 0; i < t->nparts; i++)
         if (strcmp (t->parts[i].name, name) == 0) {
@@ -790,12 +791,12 @@ s_part_find (s_txn_t *t, const char *name, size_t *idx)
     return NULL;
 }
 
-static s_part_t *
-s_part_add (coord_engine_t *self, s_txn_t *t, const char *name)
+static s_member_t *
+s_member_add (coord_engine_t *self, s_txn_t *t, const char *name)
 {
     if (t->nparts == t->capparts) {
         size_t cap = t->capparts ? t->capparts * 2 : 2;
-        s_part_t *p = realloc (t->parts, cap * sizeof *p);
+        s_member_t *p = realloc (t->parts, cap * sizeof *p);
         if (!p) {
             self->err = TPC_ENOMEM;
             return NULL;
@@ -803,7 +804,7 @@ s_part_add (coord_engine_t *self, s_txn_t *t, const char *name)
         t->parts = p;
         t->capparts = cap;
     }
-    s_part_t *p = &t->parts[t->nparts++];
+    s_member_t *p = &t->parts[t->nparts++];
     memset (p, 0, sizeof *p);
     snprintf (p->name, sizeof p->name, "%s", name);
     return p;
@@ -932,7 +933,7 @@ s_drive (coord_engine_t *self, s_txn_t *t, const char *only_agent)
     tpc_outcome_t outcome = t->state == S_COMMITTING ? TPC_OUTCOME_COMMITTED
                                                      : TPC_OUTCOME_ABORTED;
     for (size_t i = 0; i < t->nparts; i++) {
-        s_part_t *p = &t->parts[i];
+        s_member_t *p = &t->parts[i];
         if (!p->phase2 || p->acked)
             continue;
         if (only_agent && strcmp (only_agent, p->name))
@@ -1005,7 +1006,7 @@ s_abort (coord_engine_t *self, s_txn_t *t, uint64_t now)
     t->state = S_ABORTING;
     t->nunacked = 0;
     for (size_t i = 0; i < t->nparts; i++) {
-        s_part_t *p = &t->parts[i];
+        s_member_t *p = &t->parts[i];
         p->phase2 = p->vote != TPC_VOTE_NO && p->vote != TPC_VOTE_READONLY;
         p->acked = false;
         t->nunacked += p->phase2;
@@ -1113,7 +1114,7 @@ static void
 s_precommit_drive (coord_engine_t *self, s_txn_t *t, const char *only_agent)
 {
     for (size_t i = 0; i < t->nparts; i++) {
-        s_part_t *p = &t->parts[i];
+        s_member_t *p = &t->parts[i];
         if (!p->phase2 || p->precommitted)
             continue;
         if (only_agent && strcmp (only_agent, p->name))
@@ -1411,7 +1412,7 @@ s_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     s_req_set (self, &t->done, id, len, msg->rid);
     for (size_t j = 0; j < nnames; j++) {
-        s_part_t *p = s_part_add (self, t, names[j]);
+        s_member_t *p = s_member_add (self, t, names[j]);
         if (p) {
             p->seq = 1;
             p->asked = !onephase;
@@ -1482,14 +1483,14 @@ s_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
         return;
     }
     size_t idx;
-    s_part_t *p = s_part_find (t, msg->on, &idx);
+    s_member_t *p = s_member_find (t, msg->on, &idx);
     if (!p) {
         if (t->nparts == TPC_RECORD_PARTS_MAX) {
             s_reply_error (self, id, len, msg->rid, TPC_EINVAL, t->gid,
                            "more than %d participants", TPC_RECORD_PARTS_MAX);
             return;
         }
-        p = s_part_add (self, t, msg->on);
+        p = s_member_add (self, t, msg->on);
         if (!p)
             return;
         idx = t->nparts - 1;
@@ -1591,7 +1592,7 @@ s_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     t->prepare_at = now;
     if (t->nparts == 1) {
-        s_part_t *p = &t->parts[0];
+        s_member_t *p = &t->parts[0];
         tpc_msg_t *work = s_msg (self, TPC_MSG_WORK);
         if (work) {
             work->seq = ++p->seq;
@@ -1852,7 +1853,7 @@ s_agent_reborn (coord_engine_t *self, s_agent_t *a, uint64_t now)
     /* handling one transaction never frees another one */
     for (size_t i = 0; i < n; i++) {
         s_txn_t *t = v[i];
-        s_part_t *p = s_part_find (t, a->name, NULL);
+        s_member_t *p = s_member_find (t, a->name, NULL);
         if (!p)
             continue;
         if (t->state == S_ACTIVE
@@ -1970,7 +1971,7 @@ s_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
            uint64_t now)
 {
     s_txn_t *t = s_txn_lookup (self, msg->gid);
-    s_part_t *p = t ? s_part_find (t, name, NULL) : NULL;
+    s_member_t *p = t ? s_member_find (t, name, NULL) : NULL;
     if (t && p && t->state == S_PREPARING && p->asked
         && p->vote == TPC_VOTE_NONE) {
         p->vote = msg->vote;
@@ -2029,7 +2030,7 @@ s_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
           uint64_t now)
 {
     s_txn_t *t = s_txn_lookup (self, msg->gid);
-    s_part_t *p = t ? s_part_find (t, name, NULL) : NULL;
+    s_member_t *p = t ? s_member_find (t, name, NULL) : NULL;
     if (!t || !p) {
         s_log (self, 0, "%s: stale ack from '%s' ignored", msg->gid, name);
         return;
@@ -2075,7 +2076,7 @@ s_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
             uint64_t now)
 {
     s_txn_t *t = s_txn_lookup (self, msg->gid);
-    s_part_t *p = t ? s_part_find (t, name, NULL) : NULL;
+    s_member_t *p = t ? s_member_find (t, name, NULL) : NULL;
     if (!t || !p || t->state != S_PRECOMMITTING || !t->pc_durable
         || !p->phase2) {
         bool contra = t && p && p->phase2
@@ -2185,13 +2186,13 @@ typedef struct {
     bool asked;                 /* outcome_of sent, known awaited */
     bool answered;
     tpc_p3_t state;             /* its known (asker: uncertain) */
-} s_askpart_t;
+} s_askmember_t;
 
 typedef struct {
     char gid[TPC_GID_MAX];
     uint64_t deadline;
     bool missing;               /* a known agent could not be asked */
-    s_askpart_t *parts;
+    s_askmember_t *parts;
     size_t nparts, capparts;
 } s_ask_t;
 
@@ -2205,7 +2206,7 @@ s_ask_destroy (void **item)
     *item = NULL;
 }
 
-static s_askpart_t *
+static s_askmember_t *
 s_ask_part (coord_engine_t *self, s_ask_t *ask, const char *name, bool add)
 {
     for (size_t i = 0; i < ask->nparts; i++)
@@ -2215,7 +2216,7 @@ s_ask_part (coord_engine_t *self, s_ask_t *ask, const char *name, bool add)
         return NULL;
     if (ask->nparts == ask->capparts) {
         size_t cap = ask->capparts ? ask->capparts * 2 : 4;
-        s_askpart_t *p = realloc (ask->parts, cap * sizeof *p);
+        s_askmember_t *p = realloc (ask->parts, cap * sizeof *p);
         if (!p) {
             self->err = TPC_ENOMEM;
             return NULL;
@@ -2223,7 +2224,7 @@ s_ask_part (coord_engine_t *self, s_ask_t *ask, const char *name, bool add)
         ask->parts = p;
         ask->capparts = cap;
     }
-    s_askpart_t *p = &ask->parts[ask->nparts++];
+    s_askmember_t *p = &ask->parts[ask->nparts++];
     memset (p, 0, sizeof *p);
     snprintf (p->name, sizeof p->name, "%s", name);
     return p;
@@ -2275,13 +2276,13 @@ s_ask_commit (coord_engine_t *self, const s_ask_t *ask, const char *who)
     t->created = self->now;
     t->deadline = COORD_NEVER;
     for (size_t i = 0; i < ask->nparts; i++) {
-        const s_askpart_t *ap = &ask->parts[i];
+        const s_askmember_t *ap = &ask->parts[i];
         if (!ap->asker && !(ap->answered
                             && (ap->state == TPC_P3_COMMITTED
                                 || ap->state == TPC_P3_UNCERTAIN
                                 || ap->state == TPC_P3_PRECOMMITTED)))
             continue;
-        s_part_t *p = s_part_add (self, t, ap->name);
+        s_member_t *p = s_member_add (self, t, ap->name);
         if (p) {
             p->vote = TPC_VOTE_YES;
             p->asked = p->phase2 = true;
@@ -2334,7 +2335,7 @@ s_ask_settle (coord_engine_t *self, s_ask_t *ask, bool timed_out)
 {
     const char *committed = NULL, *blocking = NULL;
     for (size_t i = 0; i < ask->nparts; i++) {
-        const s_askpart_t *ap = &ask->parts[i];
+        const s_askmember_t *ap = &ask->parts[i];
         if (ap->answered && ap->state == TPC_P3_COMMITTED && !committed)
             committed = ap->name;
         else if (!blocking && !ap->asker
@@ -2405,7 +2406,7 @@ s_ask_start (coord_engine_t *self, const char *name, const char *gid,
     }
     s_ask_t *ask = zhashx_lookup (self->asks, gid);
     if (ask) {
-        s_askpart_t *p = s_ask_part (self, ask, name, true);
+        s_askmember_t *p = s_ask_part (self, ask, name, true);
         if (p) {
             p->asker = true;
             if (p->asked && !p->answered) {
@@ -2424,7 +2425,7 @@ s_ask_start (coord_engine_t *self, const char *name, const char *gid,
     snprintf (ask->gid, sizeof ask->gid, "%s", gid);
     ask->deadline = self->now + 3 * self->cfg.heartbeat_ms;
     zhashx_insert (self->asks, ask->gid, ask);
-    s_askpart_t *me = s_ask_part (self, ask, name, true);
+    s_askmember_t *me = s_ask_part (self, ask, name, true);
     if (me) {
         me->asker = me->answered = true;
         me->state = TPC_P3_UNCERTAIN;
@@ -2437,7 +2438,7 @@ s_ask_start (coord_engine_t *self, const char *name, const char *gid,
             ask->missing = true;
             continue;
         }
-        s_askpart_t *p = s_ask_part (self, ask, a->name, true);
+        s_askmember_t *p = s_ask_part (self, ask, a->name, true);
         tpc_msg_t *msg = s_msg (self, TPC_MSG_OUTCOME_OF);
         if (!p || !msg || tpc_msg_set_str (&msg->gid, gid)) {
             self->err = TPC_ENOMEM;
@@ -2458,7 +2459,7 @@ static void
 s_on_known (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
 {
     s_ask_t *ask = zhashx_lookup (self->asks, msg->gid);
-    s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
+    s_askmember_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
     if (!p || !p->asked || p->answered) {
         s_log (self, 0, "%s: stale known %s from '%s' ignored", msg->gid,
                tpc_p3_name (msg->p3), name);
@@ -2477,7 +2478,7 @@ static void
 s_ask_unreachable (coord_engine_t *self, const char *name, const char *gid)
 {
     s_ask_t *ask = gid ? zhashx_lookup (self->asks, gid) : NULL;
-    s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
+    s_askmember_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
     if (!p || !p->asked || p->answered)
         return;
     p->asked = false;
@@ -2661,7 +2662,7 @@ s_on_resolve (coord_engine_t *self, const uint8_t *id, size_t len,
         }
         size_t n = 0;
         for (size_t i = 0; i < t->nparts; i++) {
-            const s_part_t *p = &t->parts[i];
+            const s_member_t *p = &t->parts[i];
             if (p->phase2 && !p->acked
                 && !s_agent_connected (self, p->name)) {
                 size_t at = strlen (gone);
@@ -3108,9 +3109,9 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
         t->durable = true;
         t->nunacked = 0;
         for (size_t i = 0; i < rec->nparts; i++) {
-            s_part_t *p = s_part_find (t, rec->parts[i], NULL);
+            s_member_t *p = s_member_find (t, rec->parts[i], NULL);
             if (!p)
-                p = s_part_add (self, t, rec->parts[i]);
+                p = s_member_add (self, t, rec->parts[i]);
             if (p) {
                 p->vote = TPC_VOTE_YES;
                 p->phase2 = true;
@@ -3149,7 +3150,7 @@ coord_engine_replay (coord_engine_t *self, const tpc_record_t *rec)
         t->logged_abort = true;
         self->precommitting++;
         for (size_t i = 0; i < rec->nparts; i++) {
-            s_part_t *p = s_part_add (self, t, rec->parts[i]);
+            s_member_t *p = s_member_add (self, t, rec->parts[i]);
             if (p) {
                 p->vote = TPC_VOTE_YES;
                 p->asked = true;
@@ -3387,7 +3388,7 @@ coord_engine_send_failed (coord_engine_t *self, const char *name,
     }
     s_txn_t *t = msg ? s_txn_lookup (self, msg->gid) : NULL;
     size_t idx;
-    s_part_t *p = t ? s_part_find (t, name, &idx) : NULL;
+    s_member_t *p = t ? s_member_find (t, name, &idx) : NULL;
     if (!t || !p)
         return s_finish (self);
     if (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_NONE) {
