@@ -72,7 +72,7 @@ s_agent_reborn (coord_engine_t *self, ce_agent_t *a, uint64_t now)
     /* handling one transaction never frees another one */
     for (size_t i = 0; i < n; i++) {
         ce_txn_t *t = v[i];
-        ce_part_t *p = ce_part_find (t, a->name, NULL);
+        ce_member_t *p = ce_member_find (t, a->name, NULL);
         if (!p)
             continue;
         if (t->state == CE_ACTIVE
@@ -190,7 +190,7 @@ ce_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
             uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
-    ce_part_t *p = t ? ce_part_find (t, name, NULL) : NULL;
+    ce_member_t *p = t ? ce_member_find (t, name, NULL) : NULL;
     if (t && p && t->state == CE_PREPARING && p->asked
         && p->vote == TPC_VOTE_NONE) {
         p->vote = msg->vote;
@@ -249,7 +249,7 @@ ce_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
            uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
-    ce_part_t *p = t ? ce_part_find (t, name, NULL) : NULL;
+    ce_member_t *p = t ? ce_member_find (t, name, NULL) : NULL;
     if (!t || !p) {
         ce_log (self, 0, "%s: stale ack from '%s' ignored", msg->gid, name);
         return;
@@ -295,7 +295,7 @@ ce_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
              uint64_t now)
 {
     ce_txn_t *t = ce_txn_lookup (self, msg->gid);
-    ce_part_t *p = t ? ce_part_find (t, name, NULL) : NULL;
+    ce_member_t *p = t ? ce_member_find (t, name, NULL) : NULL;
     if (!t || !p || t->state != CE_PRECOMMITTING || !t->pc_durable
         || !p->phase2) {
         bool contra = t && p && p->phase2

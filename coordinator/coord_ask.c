@@ -64,13 +64,13 @@ typedef struct {
     bool asked;                 /* outcome_of sent, known awaited */
     bool answered;
     tpc_p3_t state;             /* its known (asker: uncertain) */
-} s_askpart_t;
+} s_askmember_t;
 
 struct ce_ask {
     char gid[TPC_GID_MAX];
     uint64_t deadline;
     bool missing;               /* a known agent could not be asked */
-    s_askpart_t *parts;
+    s_askmember_t *parts;
     size_t nparts, capparts;
 };
 
@@ -84,7 +84,7 @@ ce_ask_destroy (void **item)
     *item = NULL;
 }
 
-static s_askpart_t *
+static s_askmember_t *
 s_ask_part (coord_engine_t *self, ce_ask_t *ask, const char *name, bool add)
 {
     for (size_t i = 0; i < ask->nparts; i++)
@@ -94,7 +94,7 @@ s_ask_part (coord_engine_t *self, ce_ask_t *ask, const char *name, bool add)
         return NULL;
     if (ask->nparts == ask->capparts) {
         size_t cap = ask->capparts ? ask->capparts * 2 : 4;
-        s_askpart_t *p = realloc (ask->parts, cap * sizeof *p);
+        s_askmember_t *p = realloc (ask->parts, cap * sizeof *p);
         if (!p) {
             self->err = TPC_ENOMEM;
             return NULL;
@@ -102,7 +102,7 @@ s_ask_part (coord_engine_t *self, ce_ask_t *ask, const char *name, bool add)
         ask->parts = p;
         ask->capparts = cap;
     }
-    s_askpart_t *p = &ask->parts[ask->nparts++];
+    s_askmember_t *p = &ask->parts[ask->nparts++];
     memset (p, 0, sizeof *p);
     snprintf (p->name, sizeof p->name, "%s", name);
     return p;
@@ -154,13 +154,13 @@ s_ask_commit (coord_engine_t *self, const ce_ask_t *ask, const char *who)
     t->created = self->now;
     t->deadline = COORD_NEVER;
     for (size_t i = 0; i < ask->nparts; i++) {
-        const s_askpart_t *ap = &ask->parts[i];
+        const s_askmember_t *ap = &ask->parts[i];
         if (!ap->asker && !(ap->answered
                             && (ap->state == TPC_P3_COMMITTED
                                 || ap->state == TPC_P3_UNCERTAIN
                                 || ap->state == TPC_P3_PRECOMMITTED)))
             continue;
-        ce_part_t *p = ce_part_add (self, t, ap->name);
+        ce_member_t *p = ce_member_add (self, t, ap->name);
         if (p) {
             p->vote = TPC_VOTE_YES;
             p->asked = p->phase2 = true;
@@ -213,7 +213,7 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
 {
     const char *committed = NULL, *blocking = NULL;
     for (size_t i = 0; i < ask->nparts; i++) {
-        const s_askpart_t *ap = &ask->parts[i];
+        const s_askmember_t *ap = &ask->parts[i];
         if (ap->answered && ap->state == TPC_P3_COMMITTED && !committed)
             committed = ap->name;
         else if (!blocking && !ap->asker
@@ -284,7 +284,7 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
     }
     ce_ask_t *ask = zhashx_lookup (self->asks, gid);
     if (ask) {
-        s_askpart_t *p = s_ask_part (self, ask, name, true);
+        s_askmember_t *p = s_ask_part (self, ask, name, true);
         if (p) {
             p->asker = true;
             if (p->asked && !p->answered) {
@@ -303,7 +303,7 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
     snprintf (ask->gid, sizeof ask->gid, "%s", gid);
     ask->deadline = self->now + 3 * self->cfg.heartbeat_ms;
     zhashx_insert (self->asks, ask->gid, ask);
-    s_askpart_t *me = s_ask_part (self, ask, name, true);
+    s_askmember_t *me = s_ask_part (self, ask, name, true);
     if (me) {
         me->asker = me->answered = true;
         me->state = TPC_P3_UNCERTAIN;
@@ -316,7 +316,7 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
             ask->missing = true;
             continue;
         }
-        s_askpart_t *p = s_ask_part (self, ask, a->name, true);
+        s_askmember_t *p = s_ask_part (self, ask, a->name, true);
         tpc_msg_t *msg = ce_msg (self, TPC_MSG_OUTCOME_OF);
         if (!p || !msg || tpc_msg_set_str (&msg->gid, gid)) {
             self->err = TPC_ENOMEM;
@@ -337,7 +337,7 @@ void
 ce_on_known (coord_engine_t *self, const char *name, const tpc_msg_t *msg)
 {
     ce_ask_t *ask = zhashx_lookup (self->asks, msg->gid);
-    s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
+    s_askmember_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
     if (!p || !p->asked || p->answered) {
         ce_log (self, 0, "%s: stale known %s from '%s' ignored", msg->gid,
                 tpc_p3_name (msg->p3), name);
@@ -356,7 +356,7 @@ void
 ce_ask_unreachable (coord_engine_t *self, const char *name, const char *gid)
 {
     ce_ask_t *ask = gid ? zhashx_lookup (self->asks, gid) : NULL;
-    s_askpart_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
+    s_askmember_t *p = ask ? s_ask_part (self, ask, name, false) : NULL;
     if (!p || !p->asked || p->answered)
         return;
     p->asked = false;

@@ -180,7 +180,7 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     ce_req_set (self, &t->done, id, len, msg->rid);
     for (size_t j = 0; j < nnames; j++) {
-        ce_part_t *p = ce_part_add (self, t, names[j]);
+        ce_member_t *p = ce_member_add (self, t, names[j]);
         if (p) {
             p->seq = 1;
             p->asked = !onephase;
@@ -245,14 +245,14 @@ ce_on_exec (coord_engine_t *self, const uint8_t *id, size_t len,
         return;
     }
     size_t idx;
-    ce_part_t *p = ce_part_find (t, msg->on, &idx);
+    ce_member_t *p = ce_member_find (t, msg->on, &idx);
     if (!p) {
         if (t->nparts == TPC_RECORD_PARTS_MAX) {
             ce_reply_error (self, id, len, msg->rid, TPC_EINVAL, t->gid,
                             "more than %d participants", TPC_RECORD_PARTS_MAX);
             return;
         }
-        p = ce_part_add (self, t, msg->on);
+        p = ce_member_add (self, t, msg->on);
         if (!p)
             return;
         idx = t->nparts - 1;
@@ -354,7 +354,7 @@ ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     t->prepare_at = now;
     if (t->nparts == 1) {
-        ce_part_t *p = &t->parts[0];
+        ce_member_t *p = &t->parts[0];
         tpc_msg_t *work = ce_msg (self, TPC_MSG_WORK);
         if (work) {
             work->seq = ++p->seq;

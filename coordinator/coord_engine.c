@@ -179,7 +179,7 @@ ce_drive (coord_engine_t *self, ce_txn_t *t, const char *only_agent)
     tpc_outcome_t outcome = t->state == CE_COMMITTING ? TPC_OUTCOME_COMMITTED
                                                      : TPC_OUTCOME_ABORTED;
     for (size_t i = 0; i < t->nparts; i++) {
-        ce_part_t *p = &t->parts[i];
+        ce_member_t *p = &t->parts[i];
         if (!p->phase2 || p->acked)
             continue;
         if (only_agent && strcmp (only_agent, p->name))
@@ -252,7 +252,7 @@ ce_abort (coord_engine_t *self, ce_txn_t *t, uint64_t now)
     t->state = CE_ABORTING;
     t->nunacked = 0;
     for (size_t i = 0; i < t->nparts; i++) {
-        ce_part_t *p = &t->parts[i];
+        ce_member_t *p = &t->parts[i];
         p->phase2 = p->vote != TPC_VOTE_NO && p->vote != TPC_VOTE_READONLY;
         p->acked = false;
         t->nunacked += p->phase2;
@@ -361,7 +361,7 @@ void
 ce_precommit_drive (coord_engine_t *self, ce_txn_t *t, const char *only_agent)
 {
     for (size_t i = 0; i < t->nparts; i++) {
-        ce_part_t *p = &t->parts[i];
+        ce_member_t *p = &t->parts[i];
         if (!p->phase2 || p->precommitted)
             continue;
         if (only_agent && strcmp (only_agent, p->name))
@@ -794,7 +794,7 @@ coord_engine_send_failed (coord_engine_t *self, const char *name,
     }
     ce_txn_t *t = msg ? ce_txn_lookup (self, msg->gid) : NULL;
     size_t idx;
-    ce_part_t *p = t ? ce_part_find (t, name, &idx) : NULL;
+    ce_member_t *p = t ? ce_member_find (t, name, &idx) : NULL;
     if (!t || !p)
         return s_finish (self);
     if (msg->type == TPC_MSG_WORK && msg->then == TPC_THEN_NONE) {

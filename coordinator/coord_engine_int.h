@@ -62,7 +62,7 @@ typedef struct {
     bool acked;
     bool precommitted;          /* 3PC: answered state precommitted (or
                                    committed) */
-} ce_part_t;
+} ce_member_t;
 
 typedef struct {
     bool set;
@@ -91,7 +91,7 @@ struct ce_txn {
     uint64_t resend_at, backoff, linger_until, ack_wait_until;
     uint64_t ticket;            /* COMMIT (or PRECOMMIT) record's forced
                                    ticket */
-    ce_part_t *parts;
+    ce_member_t *parts;
     size_t nparts, capparts;
     size_t nunacked;            /* phase-2 participants still to ack;
                                    PRECOMMITTING: still to answer
@@ -229,8 +229,8 @@ ce_txn_t *ce_txn_lookup (coord_engine_t *self, const char *gid);
 ce_txn_t *ce_txn_add (coord_engine_t *self, const char *gid, ce_state_t state);
 ce_txn_t *ce_txn_begin (coord_engine_t *self, uint64_t timeout_ms,
                         uint64_t now);
-ce_part_t *ce_part_find (ce_txn_t *t, const char *name, size_t *idx);
-ce_part_t *ce_part_add (coord_engine_t *self, ce_txn_t *t, const char *name);
+ce_member_t *ce_member_find (ce_txn_t *t, const char *name, size_t *idx);
+ce_member_t *ce_member_add (coord_engine_t *self, ce_txn_t *t, const char *name);
 void ce_set_reason (coord_engine_t *self, ce_txn_t *t, const char *fmt, ...);
 void ce_owner_take (coord_engine_t *self, ce_txn_t *t, const char *owner);
 void ce_forget (coord_engine_t *self, ce_txn_t *t, ce_end_t end);

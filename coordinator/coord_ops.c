@@ -114,7 +114,7 @@ s_resolve_refused_live (coord_engine_t *self, const uint8_t *id, size_t len,
     }
     size_t n = 0;
     for (size_t i = 0; i < t->nparts; i++) {
-        const ce_part_t *p = &t->parts[i];
+        const ce_member_t *p = &t->parts[i];
         if (p->phase2 && !p->acked
             && !ce_agent_connected (self, p->name)) {
             size_t at = strlen (gone);

@@ -62,9 +62,9 @@ s_replay_commit (coord_engine_t *self, const tpc_record_t *rec)
     t->durable = true;
     t->nunacked = 0;
     for (size_t i = 0; i < rec->nparts; i++) {
-        ce_part_t *p = ce_part_find (t, rec->parts[i], NULL);
+        ce_member_t *p = ce_member_find (t, rec->parts[i], NULL);
         if (!p)
-            p = ce_part_add (self, t, rec->parts[i]);
+            p = ce_member_add (self, t, rec->parts[i]);
         if (p) {
             p->vote = TPC_VOTE_YES;
             p->phase2 = true;
@@ -91,7 +91,7 @@ s_replay_precommit (coord_engine_t *self, const tpc_record_t *rec)
     t->must_log_abort = true;
     self->precommitting++;
     for (size_t i = 0; i < rec->nparts; i++) {
-        ce_part_t *p = ce_part_add (self, t, rec->parts[i]);
+        ce_member_t *p = ce_member_add (self, t, rec->parts[i]);
         if (p) {
             p->vote = TPC_VOTE_YES;
             p->asked = true;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
 
@@ -177,7 +177,7 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
         goto cleanup;
     }
     if (self->curve) {
-        if (coord_role_parse (user, own, sizeof own) != COORD_ROLE_AGENT
+        if (tpc_role_parse (user, own, sizeof own) != TPC_ROLE_AGENT
             || !s_name_valid (own, strlen (own))) {
             snprintf (why, whylen, "the key %s is no agent's",
                       user ? user : "(none)");

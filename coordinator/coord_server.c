@@ -34,7 +34,7 @@
 
 #include "coord_metrics.h"
 #include "coord_route.h"
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_log.h"
@@ -96,7 +96,7 @@ struct coord_server {
     char errbuf[256];           /* replay errors */
     char cut_gids[1024];        /* gids of the log tail cut at open */
     coord_route_t *route;       /* agent name <-> connection */
-    coord_zap_t *zap;           /* CURVE on: the ZAP handler */
+    tpc_zap_t *zap;             /* CURVE on: the ZAP handler */
     tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
     char security[96];
     coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
@@ -687,13 +687,13 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     /* CURVE: the key's role (ZAP user id) decides what it may ask, and
      * its budget of transactions is per key; plain text: per connection */
     const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
-    coord_role_t role = self->zap ? coord_role_parse (user, NULL, 0)
-                                  : COORD_ROLE_ADMIN;
-    if (coord_role_may (COORD_ROLE_ADMIN, msg->type)
-        && !coord_role_may (role, msg->type)) {
+    tpc_role_t role = self->zap ? tpc_role_parse (user, NULL, 0)
+                                : TPC_ROLE_ADMIN;
+    if (tpc_role_may (TPC_ROLE_ADMIN, msg->type)
+        && !tpc_role_may (role, msg->type)) {
         snprintf (err, sizeof err, "'%s' needs an admin key; this key's "
                   "role is %s", tpc_msg_type_name (msg->type),
-                  coord_role_name (role));
+                  tpc_role_name (role));
         s_say (self, 1, "refused '%s' from %s: not an admin key",
                tpc_msg_type_name (msg->type), user ? user : "?");
         s_refuse (self, cid, cidlen, msg->rid, TPC_EPERM, err);
@@ -869,7 +869,7 @@ s_bind (coord_server_t *self, const char *ep, bool agents, char *bound,
         goto fail;
     if (self->zap
         && tpc_curve_server_setup (sock, &self->cert, agents
-                                   ? COORD_ZAP_AGENTS : COORD_ZAP_CLIENTS))
+                                   ? TPC_ZAP_AGENTS : TPC_ZAP_CLIENTS))
         goto fail;
     if (zmq_bind (sock, ep) != 0)
         goto fail;
@@ -918,18 +918,18 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
                   "connect");
         return -1;
     }
-    coord_zap_config_t zc = { .allow_clients = cfg->allow_clients,
-                              .allow_admins = cfg->allow_admins,
-                              .allow_agents = cfg->allow_agents,
-                              .log_name = "tpc-coordinator" };
-    self->zap = coord_zap_new (self->ctx, &zc, errbuf, errlen);
+    tpc_zap_config_t zc = { .allow_clients = cfg->allow_clients,
+                            .allow_admins = cfg->allow_admins,
+                            .allow_agents = cfg->allow_agents,
+                            .log_name = "tpc-coordinator" };
+    self->zap = tpc_zap_new (self->ctx, &zc, errbuf, errlen);
     if (!self->zap)
         return -1;
     snprintf (self->security, sizeof self->security,
               "curve clients=%zu admins=%zu agents=%zu",
-              coord_zap_keys (self->zap, COORD_ROLE_CLIENT),
-              coord_zap_keys (self->zap, COORD_ROLE_ADMIN),
-              coord_zap_keys (self->zap, COORD_ROLE_AGENT));
+              tpc_zap_keys (self->zap, TPC_ROLE_CLIENT),
+              tpc_zap_keys (self->zap, TPC_ROLE_ADMIN),
+              tpc_zap_keys (self->zap, TPC_ROLE_AGENT));
     return 0;
 }
 
@@ -1127,7 +1127,7 @@ coord_server_destroy (coord_server_t **self_p)
         zmq_close (self->clients);
     if (self->agents)
         zmq_close (self->agents);
-    coord_zap_destroy (&self->zap);
+    tpc_zap_destroy (&self->zap);
     coord_route_destroy (&self->route);
     coord_metrics_destroy (&self->metrics);
     explicit_bzero (&self->cert, sizeof self->cert);

@@ -80,7 +80,7 @@ typedef struct {
                                    points; disarmed when zero */
     bool debug_fail_sync;       /* test hook: once serving, every fdatasync
                                    of the log fails with EIO */
-    /*  CurveZMQ (tpc_curve.h, coord_zap.h).  With curve_secret (this
+    /*  CurveZMQ (tpc_curve.h, tpc_zap.h).  With curve_secret (this
      *  coordinator's key pair) both sockets are CURVE servers and a ZAP
      *  handler admits only the public keys found in the allow-list
      *  directories, each key with its role; every request is checked

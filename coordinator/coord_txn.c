@@ -487,8 +487,8 @@ ce_txn_begin (coord_engine_t *self, uint64_t timeout_ms, uint64_t now)
     return t;
 }
 
-ce_part_t *
-ce_part_find (ce_txn_t *t, const char *name, size_t *idx)
+ce_member_t *
+ce_member_find (ce_txn_t *t, const char *name, size_t *idx)
 {
     for (size_t i = 0; i < t->nparts; i++)
         if (strcmp (t->parts[i].name, name) == 0) {
@@ -499,12 +499,12 @@ ce_part_find (ce_txn_t *t, const char *name, size_t *idx)
     return NULL;
 }
 
-ce_part_t *
-ce_part_add (coord_engine_t *self, ce_txn_t *t, const char *name)
+ce_member_t *
+ce_member_add (coord_engine_t *self, ce_txn_t *t, const char *name)
 {
     if (t->nparts == t->capparts) {
         size_t cap = t->capparts ? t->capparts * 2 : 2;
-        ce_part_t *p = realloc (t->parts, cap * sizeof *p);
+        ce_member_t *p = realloc (t->parts, cap * sizeof *p);
         if (!p) {
             self->err = TPC_ENOMEM;
             return NULL;
@@ -512,7 +512,7 @@ ce_part_add (coord_engine_t *self, ce_txn_t *t, const char *name)
         t->parts = p;
         t->capparts = cap;
     }
-    ce_part_t *p = &t->parts[t->nparts++];
+    ce_member_t *p = &t->parts[t->nparts++];
     memset (p, 0, sizeof *p);
     snprintf (p->name, sizeof p->name, "%s", name);
     return p;

@@ -11,7 +11,7 @@
  *  unfinished, 2 usage or start-up error, 3 the decision log failed, 99 a
  *  crash point fired.
  *  Security: --curve-secret with --allow-agents and --allow-clients /
- *  --allow-admins turns CurveZMQ on (coord_zap.h); without them it refuses
+ *  --allow-admins turns CurveZMQ on (tpc_zap.h); without them it refuses
  *  to start unless --insecure-plaintext says so, and then it warns loudly.
  *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
  *  TPC_CRASH_ACTION=exit|stop arm one crash point (common/tpc_crash.h);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"
@@ -451,7 +451,7 @@ s_peer_sender (part_agent_t *self, zmq_msg_t *body, const tpc_msg_t *msg,
         /* the ZAP handler put "agent:<certificate name>" on it */
         const char *user = zmq_msg_gets (body, "User-Id");
         char key[TPC_CURVE_NAME_MAX] = "";
-        if (coord_role_parse (user, key, sizeof key) != COORD_ROLE_AGENT
+        if (tpc_role_parse (user, key, sizeof key) != TPC_ROLE_AGENT
             || part_agent_name_valid (key) != 0) {
             fprintf (stderr, "tpc-participant: peer link: a %s with the "
                      "key of %s refused: not an agent's key\n",
@@ -754,10 +754,10 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
         return -1;
     }
     if (self->curve) {
-        coord_zap_config_t zc = { .allow_agents = c->peer_keys,
+        tpc_zap_config_t zc = { .allow_agents = c->peer_keys,
                                   .log_name = "tpc-participant" };
         char zerr[512];
-        if (!(self->zap = coord_zap_new (self->zctx, &zc, zerr, sizeof zerr))) {
+        if (!(self->zap = tpc_zap_new (self->zctx, &zc, zerr, sizeof zerr))) {
             snprintf (errbuf, errlen, "peer link: %s", zerr);
             return -1;
         }
@@ -774,7 +774,7 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
         || zmq_setsockopt (self->router, ZMQ_ROUTER_MANDATORY, &on, sizeof on)
         || zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)
         || (self->curve && tpc_curve_server_setup (self->router, &self->cert,
-                                                   COORD_ZAP_AGENTS))) {
+                                                   TPC_ZAP_AGENTS))) {
         snprintf (errbuf, errlen, "peer link: %s", zmq_strerror (errno));
         return -1;
     }
@@ -936,7 +936,7 @@ part_agent_destroy (part_agent_t **self_p)
         s_peer_close (&self->peers[i]);
     if (self->router)
         zmq_close (self->router);
-    coord_zap_destroy (&self->zap);
+    tpc_zap_destroy (&self->zap);
     free (self->advertised);
     memset (&self->cert, 0, sizeof self->cert);
     part_link_close (self);

@@ -46,7 +46,7 @@
  *    wildcard such as tcp://0.0.0.0:N or a "*" host).
  *  - CURVE: when the agent has a key pair (curve_secret) the peer link is
  *    CurveZMQ too.  The ROUTER is a CURVE server with the agent's own key
- *    pair; a ZAP handler (coord_zap, domain COORD_ZAP_AGENTS) accepts only
+ *    pair; a ZAP handler (tpc_zap, domain TPC_ZAP_AGENTS) accepts only
  *    client keys found in the peer_keys directory of agent public
  *    certificates, and a request is taken only when the certificate's name
  *    is the routing id, so an agent cannot speak for another.  A DEALER to

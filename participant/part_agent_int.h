@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "coord_zap.h"
+#include "tpc_zap.h"
 #include "part_agent.h"
 #include "part_engine.h"
 #include "part_state.h"
@@ -60,7 +60,7 @@ struct part_agent {
     part_state_t *state;        /* the 3PC state log, or NULL */
     part_agent_state_io_t state_io;      /* its file I/O */
     void *router;               /* peer requests, or NULL */
-    coord_zap_t *zap;           /* CURVE: who may use the ROUTER */
+    tpc_zap_t *zap;           /* CURVE: who may use the ROUTER */
     bool curve;                 /* the agent has a key pair */
     tpc_curve_cert_t cert;      /* ... this one */
     char *advertised;           /* peer endpoint said in hello, or NULL */

@@ -1,4 +1,4 @@
-/*  coord_zap: ZAP handler thread and role policy (see coord_zap.h).
+/*  tpc_zap: ZAP handler thread and role policy (see tpc_zap.h).
  *
  *  ZAP (RFC 27) over the inproc endpoint "inproc://zeromq.zap.01":
  *
@@ -11,10 +11,10 @@
  *  request that is not ZAP 1.0 (ZeroMQ then drops the connection).
  *
  *  Thread: one REP socket (the ZAP endpoint) and one PAIR socket (the
- *  stop pipe) polled together; coord_zap_destroy() sends on the pipe and
+ *  stop pipe) polled together; tpc_zap_destroy() sends on the pipe and
  *  joins.  The key lists live in the thread alone after start.
  */
-#include "coord_zap.h"
+#include "tpc_zap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,7 +43,7 @@ typedef struct {
 
 /*  The certificates of one directory, reloaded when its mtime changes.  */
 typedef struct {
-    coord_role_t role;
+    tpc_role_t role;
     const char *who;            /* the log name (the handler's) */
     char *dir;                  /* NULL: no key has this role */
     struct timespec mtime;
@@ -60,7 +60,7 @@ typedef struct {
 
 enum { S_CLIENTS, S_ADMINS, S_AGENTS, S_NLISTS };
 
-struct coord_zap {
+struct tpc_zap {
     char who[32];               /* log lines start "<who>: " */
     void *ctx;
     void *rep;                  /* owned by the thread once it runs */
@@ -102,50 +102,50 @@ s_say (const char *who, const char *fmt, ...)
  */
 
 const char *
-coord_role_name (coord_role_t role)
+tpc_role_name (tpc_role_t role)
 {
     switch (role) {
-    case COORD_ROLE_CLIENT: return "client";
-    case COORD_ROLE_ADMIN: return "admin";
-    case COORD_ROLE_AGENT: return "agent";
+    case TPC_ROLE_CLIENT: return "client";
+    case TPC_ROLE_ADMIN: return "admin";
+    case TPC_ROLE_AGENT: return "agent";
     default: return "none";
     }
 }
 
-coord_role_t
-coord_role_parse (const char *user_id, char *name, size_t size)
+tpc_role_t
+tpc_role_parse (const char *user_id, char *name, size_t size)
 {
     if (name && size)
         *name = '\0';
     const char *colon = user_id ? strchr (user_id, ':') : NULL;
     if (!colon)
-        return COORD_ROLE_NONE;
+        return TPC_ROLE_NONE;
     size_t n = (size_t) (colon - user_id);
-    coord_role_t role = COORD_ROLE_NONE;
+    tpc_role_t role = TPC_ROLE_NONE;
     if (n == 6 && !strncmp (user_id, "client", 6))
-        role = COORD_ROLE_CLIENT;
+        role = TPC_ROLE_CLIENT;
     else if (n == 5 && !strncmp (user_id, "admin", 5))
-        role = COORD_ROLE_ADMIN;
+        role = TPC_ROLE_ADMIN;
     else if (n == 5 && !strncmp (user_id, "agent", 5))
-        role = COORD_ROLE_AGENT;
-    if (role != COORD_ROLE_NONE && name && size)
+        role = TPC_ROLE_AGENT;
+    if (role != TPC_ROLE_NONE && name && size)
         snprintf (name, size, "%s", colon + 1);
     return role;
 }
 
 bool
-coord_role_may (coord_role_t role, tpc_msg_type_t type)
+tpc_role_may (tpc_role_t role, tpc_msg_type_t type)
 {
     switch (type) {
     case TPC_MSG_BEGIN: case TPC_MSG_EXEC: case TPC_MSG_COMMIT:
     case TPC_MSG_ROLLBACK: case TPC_MSG_SUBMIT: case TPC_MSG_STATUS:
     case TPC_MSG_LIST: case TPC_MSG_SUMMARY:
-        return role == COORD_ROLE_CLIENT || role == COORD_ROLE_ADMIN;
+        return role == TPC_ROLE_CLIENT || role == TPC_ROLE_ADMIN;
     case TPC_MSG_RESOLVE:
-        return role == COORD_ROLE_ADMIN;
+        return role == TPC_ROLE_ADMIN;
     case TPC_MSG_HELLO: case TPC_MSG_WORKED: case TPC_MSG_VOTE:
     case TPC_MSG_ACK: case TPC_MSG_QUERY:
-        return role == COORD_ROLE_AGENT;
+        return role == TPC_ROLE_AGENT;
     default:
         return false;           /* replies: nobody sends them to us */
     }
@@ -223,7 +223,7 @@ s_list_refresh (s_list_t *l)
     if (stat (l->dir, &st) != 0) {
         if (l->n || !l->loaded)
             s_say (l->who, "allow-list %s (%s) cannot be read: %s; "
-                   "refusing its keys", l->dir, coord_role_name (l->role),
+                   "refusing its keys", l->dir, tpc_role_name (l->role),
                    strerror (errno));
         s_list_clear (l);
         l->loaded = true;
@@ -238,7 +238,7 @@ s_list_refresh (s_list_t *l)
     s_list_load (l, false);
     if (again)
         s_say (l->who, "allow-list %s (%s) reloaded: %zu key(s)", l->dir,
-               coord_role_name (l->role), l->n);
+               tpc_role_name (l->role), l->n);
 }
 
 static const s_entry_t *
@@ -257,7 +257,7 @@ s_list_find (const s_list_t *l, const char *key)
 /*  Log a refusal unless the same key on the same domain was logged in the
  *  last S_QUIET_MS.                                                       */
 static void
-s_refused (coord_zap_t *self, const char *domain, const char *key,
+s_refused (tpc_zap_t *self, const char *domain, const char *key,
            const char *address, const char *why)
 {
     uint64_t now = s_now_ms ();
@@ -272,13 +272,13 @@ s_refused (coord_zap_t *self, const char *domain, const char *key,
     snprintf (r->domain, sizeof r->domain, "%s", domain);
     r->at = now;
     s_say (self->who, "refused a CURVE handshake on the %s endpoint from %s "
-           "(key %s): %s", strcmp (domain, COORD_ZAP_AGENTS) ? "client" : "agent",
+           "(key %s): %s", strcmp (domain, TPC_ZAP_AGENTS) ? "client" : "agent",
            address, key, why);
 }
 
 /*  Decide one request (FRAMES of N); fills status, text and user id.     */
 static void
-s_decide (coord_zap_t *self, zmq_msg_t *frames, int n, const char **status,
+s_decide (tpc_zap_t *self, zmq_msg_t *frames, int n, const char **status,
           char *text, size_t tsize, char *user, size_t usize)
 {
     char domain[64] = "", address[64] = "", mech[16] = "";
@@ -303,34 +303,34 @@ s_decide (coord_zap_t *self, zmq_msg_t *frames, int n, const char **status,
     char key[TPC_CURVE_KEY_Z85];
     zmq_z85_encode (key, zmq_msg_data (&frames[6]), 32);
     const s_entry_t *e = NULL;
-    coord_role_t role = COORD_ROLE_NONE;
-    if (!strcmp (domain, COORD_ZAP_CLIENTS)) {
+    tpc_role_t role = TPC_ROLE_NONE;
+    if (!strcmp (domain, TPC_ZAP_CLIENTS)) {
         s_list_refresh (&self->lists[S_ADMINS]);
         s_list_refresh (&self->lists[S_CLIENTS]);
         if ((e = s_list_find (&self->lists[S_ADMINS], key)))
-            role = COORD_ROLE_ADMIN;
+            role = TPC_ROLE_ADMIN;
         else if ((e = s_list_find (&self->lists[S_CLIENTS], key)))
-            role = COORD_ROLE_CLIENT;
+            role = TPC_ROLE_CLIENT;
         else
             snprintf (text, tsize, "key not in the client or admin "
                       "allow-list");
     }
-    else if (!strcmp (domain, COORD_ZAP_AGENTS)) {
+    else if (!strcmp (domain, TPC_ZAP_AGENTS)) {
         s_list_refresh (&self->lists[S_AGENTS]);
         if ((e = s_list_find (&self->lists[S_AGENTS], key)))
-            role = COORD_ROLE_AGENT;
+            role = TPC_ROLE_AGENT;
         else
             snprintf (text, tsize, "key not in the agent allow-list");
     }
     else
         snprintf (text, tsize, "unknown ZAP domain '%s'", domain);
-    if (role == COORD_ROLE_NONE) {
+    if (role == TPC_ROLE_NONE) {
         s_refused (self, domain, key, address, text);
         return;
     }
     *status = "200";
     snprintf (text, tsize, "OK");
-    snprintf (user, usize, "%s:%s", coord_role_name (role), e->name);
+    snprintf (user, usize, "%s:%s", tpc_role_name (role), e->name);
 }
 
 static void
@@ -341,7 +341,7 @@ s_send_str (void *sock, const char *s, int flags)
 
 /*  Answer every request waiting on the ZAP socket.                       */
 static void
-s_handle (coord_zap_t *self)
+s_handle (tpc_zap_t *self)
 {
     for (;;) {
         zmq_msg_t frames[S_MAX_FRAMES];
@@ -388,7 +388,7 @@ s_handle (coord_zap_t *self)
 static void *
 s_run (void *arg)
 {
-    coord_zap_t *self = arg;
+    tpc_zap_t *self = arg;
     for (;;) {
         zmq_pollitem_t items[2] = {
             { .socket = self->rep, .events = ZMQ_POLLIN },
@@ -412,29 +412,29 @@ s_run (void *arg)
  *  Life cycle
  */
 
-coord_zap_t *
-coord_zap_new (void *ctx, const coord_zap_config_t *cfg, char *errbuf,
-               size_t errlen)
+tpc_zap_t *
+tpc_zap_new (void *ctx, const tpc_zap_config_t *cfg, char *errbuf,
+             size_t errlen)
 {
     char dummy[8];
     if (!errbuf) {
         errbuf = dummy;
         errlen = sizeof dummy;
     }
-    coord_zap_t *self = calloc (1, sizeof *self);
+    tpc_zap_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (errbuf, errlen, "out of memory");
         return NULL;
     }
     self->ctx = ctx;
     snprintf (self->who, sizeof self->who, "%s",
-              cfg->log_name ? cfg->log_name : "coord_zap");
+              cfg->log_name ? cfg->log_name : "tpc_zap");
     const char *dirs[S_NLISTS] = { cfg->allow_clients, cfg->allow_admins,
                                    cfg->allow_agents };
     const char *flags[S_NLISTS] = { "--allow-clients", "--allow-admins",
                                     "--allow-agents" };
-    coord_role_t roles[S_NLISTS] = { COORD_ROLE_CLIENT, COORD_ROLE_ADMIN,
-                                     COORD_ROLE_AGENT };
+    tpc_role_t roles[S_NLISTS] = { TPC_ROLE_CLIENT, TPC_ROLE_ADMIN,
+                                   TPC_ROLE_AGENT };
     for (int i = 0; i < S_NLISTS; i++) {
         s_list_t *l = &self->lists[i];
         l->role = roles[i];
@@ -485,14 +485,14 @@ coord_zap_new (void *ctx, const coord_zap_config_t *cfg, char *errbuf,
     self->running = true;
     return self;
 fail:
-    coord_zap_destroy (&self);
+    tpc_zap_destroy (&self);
     return NULL;
 }
 
 void
-coord_zap_destroy (coord_zap_t **self_p)
+tpc_zap_destroy (tpc_zap_t **self_p)
 {
-    coord_zap_t *self = *self_p;
+    tpc_zap_t *self = *self_p;
     if (!self)
         return;
     if (self->running) {
@@ -514,7 +514,7 @@ coord_zap_destroy (coord_zap_t **self_p)
 }
 
 size_t
-coord_zap_keys (coord_zap_t *self, coord_role_t role)
+tpc_zap_keys (tpc_zap_t *self, tpc_role_t role)
 {
     for (int i = 0; i < S_NLISTS; i++)
         if (self->lists[i].role == role)
