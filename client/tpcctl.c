@@ -567,12 +567,102 @@ s_connect (const s_global_t *g, int *exit_code)
     return client;
 }
 
+/*  The arguments of status, show, list and resolve.                      */
+typedef struct {
+    const char *gid;            /* NULL = none given */
+    const char *reason;         /* resolve --reason */
+    tpc_client_outcome_t outcome;   /* resolve's commit or abort */
+    bool force;                 /* resolve --force */
+} s_txn_args_t;
+
+/*  Parse the arguments of transaction command CMD from ARGV[I]: a gid
+ *  (status, show, resolve) or nothing (list, status), plus resolve's
+ *  outcome and options; global options may be mixed in.  S_EXIT_OK or
+ *  S_EXIT_USAGE (printed).                                               */
+static int
+s_txn_args_parse (int argc, char **argv, int i, const char *cmd,
+                  s_global_t *g, s_txn_args_t *a)
+{
+    bool resolve = !strcmp (cmd, "resolve");
+    bool wants_gid = strcmp (cmd, "list") != 0;
+    for (; i < argc; i++) {
+        int grc = s_global_opt (argc, argv, &i, g);
+        if (grc < 0)
+            return S_EXIT_USAGE;
+        if (grc > 0)
+            continue;
+        if (resolve && !strcmp (argv[i], "--force")) {
+            a->force = true;
+            continue;
+        }
+        if (resolve && !strcmp (argv[i], "--reason") && i + 1 < argc) {
+            a->reason = argv[++i];
+            continue;
+        }
+        if (resolve && a->gid && a->outcome == TPC_CLIENT_OUTCOME_UNKNOWN
+            && (!strcmp (argv[i], "commit") || !strcmp (argv[i], "abort"))) {
+            a->outcome = argv[i][0] == 'c' ? TPC_CLIENT_COMMITTED
+                                           : TPC_CLIENT_ABORTED;
+            continue;
+        }
+        if (!wants_gid || a->gid || argv[i][0] == '-')
+            return s_usage_error ("unexpected argument '%s'", argv[i]);
+        if (tpc_gid_parse (argv[i], NULL))
+            return s_usage_error ("'%s' is not a gid "
+                                  "(tpc_<coord>_<epoch>_<seq>)", argv[i]);
+        a->gid = argv[i];
+    }
+    if (wants_gid && !a->gid && strcmp (cmd, "status"))
+        return s_usage_error ("%s needs a GID", cmd);
+    if (resolve && a->outcome == TPC_CLIENT_OUTCOME_UNKNOWN)
+        return s_usage_error ("%s needs GID and commit or abort", "resolve");
+    if (resolve && !a->force)
+        return s_usage_error ("%s decides a transaction by hand "
+                              "(a heuristic decision that may "
+                              "contradict what participants did): "
+                              "add --force to confirm", "resolve");
+    return S_EXIT_OK;
+}
+
+/*  Is CMD one of the transaction commands that talk to the coordinator?  */
+static bool
+s_is_txn_cmd (const char *cmd)
+{
+    return !strcmp (cmd, "exec") || !strcmp (cmd, "status")
+        || !strcmp (cmd, "show") || !strcmp (cmd, "list")
+        || !strcmp (cmd, "resolve");
+}
+
+/*  Connect and run transaction command CMD, its arguments parsed into X
+ *  (exec) or A (the others).  The exit status.                           */
+static int
+s_run_txn_cmd (const char *cmd, const s_global_t *g, const s_exec_t *x,
+               const s_txn_args_t *a)
+{
+    int exit_code = S_EXIT_OK;
+    tpc_client_t *client = s_connect (g, &exit_code);
+    if (!client)
+        return exit_code;
+    if (!strcmp (cmd, "exec"))
+        exit_code = s_cmd_exec (client, g, x);
+    else if (!strcmp (cmd, "list"))
+        exit_code = s_cmd_list (client, g);
+    else if (!strcmp (cmd, "resolve"))
+        exit_code = s_cmd_resolve (client, g, a->gid, a->outcome, a->reason);
+    else if (!a->gid)
+        exit_code = s_cmd_summary (client, g);
+    else
+        exit_code = s_cmd_status (client, g, a->gid, !strcmp (cmd, "show"));
+    tpc_client_destroy (&client);
+    return exit_code;
+}
+
 int
 main (int argc, char **argv)
 {
     s_global_t g = { NULL, 0, false, NULL, NULL };
     s_exec_t x = { NULL, 0, NULL, { 0, NULL } };
-    tpc_client_t *client = NULL;
+    s_txn_args_t a = { NULL, NULL, TPC_CLIENT_OUTCOME_UNKNOWN, false };
     int exit_code = S_EXIT_OK;
     int i = 1;
     for (; i < argc; i++) {
@@ -598,95 +688,17 @@ main (int argc, char **argv)
         return tpcctl_log_main (argc - i + 1, argv + i - 1);
     if (!strcmp (cmd, "keygen"))
         return s_cmd_keygen (argc, argv, i);
-
-    /* Transaction commands: ARGS are a gid (status, show, resolve) or
-     * nothing (list, status).                                            */
-    const char *gid = NULL, *reason = NULL;
-    tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
-    bool force = false, resolve = !strcmp (cmd, "resolve");
-    if (!strcmp (cmd, "exec")) {
-        exit_code = s_exec_parse (argc, argv, i, &g, &x);
-        if (exit_code)
-            goto cleanup;
-    }
-    else if (!strcmp (cmd, "status") || !strcmp (cmd, "show")
-             || !strcmp (cmd, "list") || resolve) {
-        bool wants_gid = strcmp (cmd, "list") != 0;
-        for (; i < argc; i++) {
-            int grc = s_global_opt (argc, argv, &i, &g);
-            if (grc < 0) {
-                exit_code = S_EXIT_USAGE;
-                goto cleanup;
-            }
-            if (grc > 0)
-                continue;
-            if (resolve && !strcmp (argv[i], "--force")) {
-                force = true;
-                continue;
-            }
-            if (resolve && !strcmp (argv[i], "--reason") && i + 1 < argc) {
-                reason = argv[++i];
-                continue;
-            }
-            if (resolve && gid && outcome == TPC_CLIENT_OUTCOME_UNKNOWN
-                && (!strcmp (argv[i], "commit")
-                    || !strcmp (argv[i], "abort"))) {
-                outcome = argv[i][0] == 'c' ? TPC_CLIENT_COMMITTED
-                                            : TPC_CLIENT_ABORTED;
-                continue;
-            }
-            if (!wants_gid || gid || argv[i][0] == '-') {
-                exit_code = s_usage_error ("unexpected argument '%s'",
-                                           argv[i]);
-                goto cleanup;
-            }
-            if (tpc_gid_parse (argv[i], NULL)) {
-                exit_code = s_usage_error ("'%s' is not a gid "
-                                           "(tpc_<coord>_<epoch>_<seq>)",
-                                           argv[i]);
-                goto cleanup;
-            }
-            gid = argv[i];
-        }
-        if (wants_gid && !gid && strcmp (cmd, "status")) {
-            exit_code = s_usage_error ("%s needs a GID", cmd);
-            goto cleanup;
-        }
-        if (resolve && outcome == TPC_CLIENT_OUTCOME_UNKNOWN) {
-            exit_code = s_usage_error ("%s needs GID and commit or abort",
-                                       "resolve");
-            goto cleanup;
-        }
-        if (resolve && !force) {
-            exit_code = s_usage_error ("%s decides a transaction by hand "
-                                       "(a heuristic decision that may "
-                                       "contradict what participants did): "
-                                       "add --force to confirm", "resolve");
-            goto cleanup;
-        }
-    }
-    else {
+    if (!s_is_txn_cmd (cmd)) {
         fprintf (stderr, "tpcctl: unknown command '%s'\n", cmd);
         s_usage (stderr);
-        exit_code = S_EXIT_USAGE;
-        goto cleanup;
+        return S_EXIT_USAGE;
     }
-
-    client = s_connect (&g, &exit_code);
-    if (!client)
-        goto cleanup;
     if (!strcmp (cmd, "exec"))
-        exit_code = s_cmd_exec (client, &g, &x);
-    else if (!strcmp (cmd, "list"))
-        exit_code = s_cmd_list (client, &g);
-    else if (resolve)
-        exit_code = s_cmd_resolve (client, &g, gid, outcome, reason);
-    else if (!gid)
-        exit_code = s_cmd_summary (client, &g);
+        exit_code = s_exec_parse (argc, argv, i, &g, &x);
     else
-        exit_code = s_cmd_status (client, &g, gid, !strcmp (cmd, "show"));
-cleanup:
-    tpc_client_destroy (&client);
+        exit_code = s_txn_args_parse (argc, argv, i, cmd, &g, &a);
+    if (exit_code == S_EXIT_OK)
+        exit_code = s_run_txn_cmd (cmd, &g, &x, &a);
     s_exec_free (&x);
     return exit_code;
 }

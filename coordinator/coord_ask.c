@@ -31,8 +31,9 @@
  *       everywhere: a transaction in COMMITTING whose participants are
  *       the askers and every agent that answered committed, uncertain or
  *       precommitted; COMMIT record FORCED; decide(committed) goes out
- *       only once it is durable (s_commit_durable), exactly as a decided
- *       2PC commit, and a later query is answered committed.
+ *       only once it is durable (s_commit_durable in coord_engine.c),
+ *       exactly as a decided 2PC commit, and a later query is answered
+ *       committed.
  *     - else any "precommitted" (3PC: a termination may commit) or
  *       "unknown" (cannot tell), an agent that did not answer in time, a
  *       known agent not connected or not asked: answer in_progress (the

@@ -143,11 +143,12 @@
  *  The shell keeps one timer: the WAKE action / coord_engine_next_wake().
  *
  *  AGENT RESTART
- *  A hello with a boot id never heard from that agent (s_reborn; the first
- *  one heard does not count) says its process restarted: its ACTIVE work
- *  and the PREPARING gids it has not voted on abort at once, a ONEPHASE
- *  on it gets its outcome unknown at once (s_agent_reborn), and every pending
- *  decide/precommit goes to it at once; no timer is waited for.
+ *  A hello with a boot id never heard from that agent (s_reborn in
+ *  coord_agent.c; the first one heard does not count) says its process
+ *  restarted: its ACTIVE work and the PREPARING gids it has not voted on
+ *  abort at once, a ONEPHASE on it gets its outcome unknown at once
+ *  (s_agent_reborn, coord_agent.c), and every pending decide/precommit
+ *  goes to it at once; no timer is waited for.
  */
 #include "coord_engine_int.h"
 

@@ -21,12 +21,12 @@
  *  outcome would bind whichever transaction gets the gid next (found by
  *  a black-box test: the next begin got it, rolled back, and the agents
  *  were answered committed).  Gid issue skips any gid a record names
- *  (s_gid_taken), and ce_view lets a logged end win over a heuristic
- *  that contradicts it.  The HEURISTIC record (reason "resolve --force: ...")
- *  is FORCED; only once it is durable does the coordinator answer the
- *  gid's queries and status with OUTCOME, stop driving a live gid (END
- *  for a commit) and reply to the operator.  Replay and checkpoints keep
- *  resolved gids.
+ *  (s_gid_taken in coord_txn.c), and ce_view lets a logged end win over
+ *  a heuristic that contradicts it.  The HEURISTIC record (reason
+ *  "resolve --force: ...") is FORCED; only once it is durable does the
+ *  coordinator answer the gid's queries and status with OUTCOME, stop
+ *  driving a live gid (END for a commit) and reply to the operator.
+ *  Replay and checkpoints keep resolved gids.
  */
 #include "coord_engine_int.h"
 

@@ -351,144 +351,197 @@ s_run_exec (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
     }
 }
 
+/*  The effect of each operation (s_apply dispatches by s_appliers).  TXN
+ *  is OP's open transaction, or NULL.  Each fills OUT.                   */
+typedef void s_apply_fn (part_mem_t *self, s_op_t *op, s_txn_t *txn,
+                         s_out_t *out);
+
+/*  BEGIN: open a transaction on a free session, or queue for one.        */
+static void
+s_apply_begin (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
+{
+    if (op->granted)
+        return;
+    if (op->interrupted) {
+        s_fail (out, TPC_EABORTED, NULL, "interrupted while waiting for a session");
+        return;
+    }
+    if (self->down) {
+        s_fail (out, TPC_ECONNECT, NULL, "database not connected");
+        return;
+    }
+    if (txn) {
+        s_fail (out, TPC_ESTATE, NULL, "transaction already open");
+        return;
+    }
+    if (self->sessions >= self->pool) {
+        if (self->nwait >= self->queue_max) {
+            s_fail (out, TPC_EBUSY, NULL, "busy: every database session is taken");
+            return;
+        }
+        out->queued = true;                 /* no completion yet */
+        return;
+    }
+    txn = calloc (1, sizeof *txn);
+    if (!txn || zhashx_insert (self->txns, op->gid, txn) != 0) {
+        free (txn);
+        s_fail (out, TPC_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    self->sessions++;
+}
+
+static void
+s_apply_exec (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
+{
+    if (!txn) {
+        s_fail (out, TPC_EUNKNOWN_GID, NULL, "no open transaction");
+        return;
+    }
+    s_run_exec (self, op, txn, out);
+}
+
+/*  PREPARE and COMMIT_ONEPHASE: run the statements that rode along, then
+ *  end the open transaction (prepared, committed, or read-only).         */
+static void
+s_apply_end (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
+{
+    if (!txn) {
+        s_fail (out, TPC_EUNKNOWN_GID, NULL, "no open transaction");
+        return;
+    }
+    if (op->nstmts && !txn->failed)
+        s_run_exec (self, op, txn, out);    /* statements that rode along */
+    if (out->res.status != 0) {
+        s_release (self, op->gid);
+        return;
+    }
+    out->res.ncolumns = out->res.nrows = 0;
+    out->res.affected = -1;
+    if (txn->failed) {
+        s_fail (out, TPC_EDB, "25P02", "current transaction is aborted");
+        s_release (self, op->gid);
+        return;
+    }
+    if (txn->writes == 0 && !op->keep_readonly) {
+        out->res.readonly = true;
+        s_release (self, op->gid);
+        return;
+    }
+    if (s_marker (self, op->gid) || zhashx_lookup (self->prepared, op->gid)) {
+        s_fail (out, TPC_EDB, "23505", "duplicate key value violates "
+                "unique constraint \"tpc_marker_pkey\"");
+        s_release (self, op->gid);
+        return;
+    }
+    if (op->op == PART_RM_PREPARE)
+        zhashx_insert (self->prepared, op->gid,
+                       (void *) (uintptr_t) (txn->writes + 1));
+    else {
+        s_set_marker (self, op->gid, 'C');
+        self->committed_writes += txn->writes;
+    }
+    s_release (self, op->gid);
+}
+
+static void
+s_apply_rollback (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
+{
+    (void) txn;
+    (void) out;
+    s_release (self, op->gid);
+}
+
+/*  COMMIT_PREPARED and ROLLBACK_PREPARED.                                */
+static void
+s_apply_finish (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
+{
+    (void) txn;
+    uintptr_t w = (uintptr_t) zhashx_lookup (self->prepared, op->gid);
+    if (!w) {
+        char msg[160];
+        snprintf (msg, sizeof msg, "prepared transaction with identifier "
+                  "\"%s\" does not exist", op->gid);
+        s_fail (out, TPC_ENOENT, "42704", msg);
+        return;
+    }
+    zhashx_delete (self->prepared, op->gid);
+    if (op->op == PART_RM_COMMIT_PREPARED) {
+        s_set_marker (self, op->gid, 'C');
+        self->committed_writes += w - 1;
+    }
+}
+
+static void
+s_apply_outcome_of (part_mem_t *self, s_op_t *op, s_txn_t *txn,
+                    s_out_t *out)
+{
+    (void) txn;
+    out->res.outcome = zhashx_lookup (self->prepared, op->gid)
+                       ? TPC_OUTCOME_IN_PROGRESS
+                       : s_marker (self, op->gid) == 'C'
+                       ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
+}
+
+static void
+s_apply_tombstone (part_mem_t *self, s_op_t *op, s_txn_t *txn,
+                   s_out_t *out)
+{
+    (void) txn;
+    if (zhashx_lookup (self->prepared, op->gid)) {
+        s_fail (out, TPC_EDB, "55P03", "canceling statement due to lock timeout");
+        return;
+    }
+    if (!s_marker (self, op->gid))
+        s_set_marker (self, op->gid, 'T');
+    out->res.outcome = s_marker (self, op->gid) == 'C'
+                       ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
+}
+
+/*  RECOVER: the gids of the prepared transactions.                       */
+static void
+s_apply_recover (part_mem_t *self, s_op_t *op, s_txn_t *txn, s_out_t *out)
+{
+    (void) op;
+    (void) txn;
+    size_t n = zhashx_size (self->prepared), i = 0;
+    out->gids = calloc (n + 1, sizeof *out->gids);
+    if (!out->gids) {
+        s_fail (out, TPC_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    for (void *it = zhashx_first (self->prepared); it;
+         it = zhashx_next (self->prepared))
+        out->gids[i++] = zhashx_cursor (self->prepared);
+    out->res.ngids = i;
+    out->res.gids = out->gids;
+}
+
+static s_apply_fn *const s_appliers[PART_RM_OP_COUNT] = {
+    [PART_RM_BEGIN] = s_apply_begin,
+    [PART_RM_EXEC] = s_apply_exec,
+    [PART_RM_PREPARE] = s_apply_end,
+    [PART_RM_COMMIT_ONEPHASE] = s_apply_end,
+    [PART_RM_ROLLBACK] = s_apply_rollback,
+    [PART_RM_COMMIT_PREPARED] = s_apply_finish,
+    [PART_RM_ROLLBACK_PREPARED] = s_apply_finish,
+    [PART_RM_OUTCOME_OF] = s_apply_outcome_of,
+    [PART_RM_TOMBSTONE] = s_apply_tombstone,
+    [PART_RM_RECOVER] = s_apply_recover,
+};
+
 /*  Apply OP's effect; fill OUT.                                          */
 static void
 s_apply (part_mem_t *self, s_op_t *op, s_out_t *out)
 {
     s_txn_t *txn = op->op == PART_RM_RECOVER ? NULL
                    : zhashx_lookup (self->txns, op->gid);
-    switch (op->op) {
-    case PART_RM_BEGIN:
-        if (op->granted)
-            break;
-        if (op->interrupted) {
-            s_fail (out, TPC_EABORTED, NULL, "interrupted while waiting for a session");
-            break;
-        }
-        if (self->down) {
-            s_fail (out, TPC_ECONNECT, NULL, "database not connected");
-            break;
-        }
-        if (txn) {
-            s_fail (out, TPC_ESTATE, NULL, "transaction already open");
-            break;
-        }
-        if (self->sessions >= self->pool) {
-            if (self->nwait >= self->queue_max) {
-                s_fail (out, TPC_EBUSY, NULL, "busy: every database session is taken");
-                break;
-            }
-            out->queued = true;                 /* no completion yet */
-            return;
-        }
-        txn = calloc (1, sizeof *txn);
-        if (!txn || zhashx_insert (self->txns, op->gid, txn) != 0) {
-            free (txn);
-            s_fail (out, TPC_ENOMEM, NULL, "out of memory");
-            break;
-        }
-        self->sessions++;
-        break;
-    case PART_RM_EXEC:
-        if (!txn) {
-            s_fail (out, TPC_EUNKNOWN_GID, NULL, "no open transaction");
-            break;
-        }
-        s_run_exec (self, op, txn, out);
-        break;
-    case PART_RM_PREPARE:
-    case PART_RM_COMMIT_ONEPHASE:
-        if (!txn) {
-            s_fail (out, TPC_EUNKNOWN_GID, NULL, "no open transaction");
-            break;
-        }
-        if (op->nstmts && !txn->failed)
-            s_run_exec (self, op, txn, out);    /* statements that rode along */
-        if (out->res.status != 0) {
-            s_release (self, op->gid);
-            break;
-        }
-        out->res.ncolumns = out->res.nrows = 0;
-        out->res.affected = -1;
-        if (txn->failed) {
-            s_fail (out, TPC_EDB, "25P02", "current transaction is aborted");
-            s_release (self, op->gid);
-            break;
-        }
-        if (txn->writes == 0 && !op->keep_readonly) {
-            out->res.readonly = true;
-            s_release (self, op->gid);
-            break;
-        }
-        if (s_marker (self, op->gid) || zhashx_lookup (self->prepared, op->gid)) {
-            s_fail (out, TPC_EDB, "23505", "duplicate key value violates "
-                    "unique constraint \"tpc_marker_pkey\"");
-            s_release (self, op->gid);
-            break;
-        }
-        if (op->op == PART_RM_PREPARE)
-            zhashx_insert (self->prepared, op->gid,
-                           (void *) (uintptr_t) (txn->writes + 1));
-        else {
-            s_set_marker (self, op->gid, 'C');
-            self->committed_writes += txn->writes;
-        }
-        s_release (self, op->gid);
-        break;
-    case PART_RM_ROLLBACK:
-        s_release (self, op->gid);
-        break;
-    case PART_RM_COMMIT_PREPARED:
-    case PART_RM_ROLLBACK_PREPARED: {
-        uintptr_t w = (uintptr_t) zhashx_lookup (self->prepared, op->gid);
-        if (!w) {
-            char msg[160];
-            snprintf (msg, sizeof msg, "prepared transaction with identifier "
-                      "\"%s\" does not exist", op->gid);
-            s_fail (out, TPC_ENOENT, "42704", msg);
-            break;
-        }
-        zhashx_delete (self->prepared, op->gid);
-        if (op->op == PART_RM_COMMIT_PREPARED) {
-            s_set_marker (self, op->gid, 'C');
-            self->committed_writes += w - 1;
-        }
-        break;
-    }
-    case PART_RM_OUTCOME_OF:
-        out->res.outcome = zhashx_lookup (self->prepared, op->gid)
-                           ? TPC_OUTCOME_IN_PROGRESS
-                           : s_marker (self, op->gid) == 'C'
-                           ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
-        break;
-    case PART_RM_TOMBSTONE:
-        if (zhashx_lookup (self->prepared, op->gid)) {
-            s_fail (out, TPC_EDB, "55P03", "canceling statement due to lock timeout");
-            break;
-        }
-        if (!s_marker (self, op->gid))
-            s_set_marker (self, op->gid, 'T');
-        out->res.outcome = s_marker (self, op->gid) == 'C'
-                           ? TPC_OUTCOME_COMMITTED : TPC_OUTCOME_ABORTED;
-        break;
-    case PART_RM_RECOVER: {
-        size_t n = zhashx_size (self->prepared), i = 0;
-        out->gids = calloc (n + 1, sizeof *out->gids);
-        if (!out->gids) {
-            s_fail (out, TPC_ENOMEM, NULL, "out of memory");
-            break;
-        }
-        for (void *it = zhashx_first (self->prepared); it;
-             it = zhashx_next (self->prepared))
-            out->gids[i++] = zhashx_cursor (self->prepared);
-        out->res.ngids = i;
-        out->res.gids = out->gids;
-        break;
-    }
-    default:
+    s_apply_fn *fn = (unsigned) op->op < PART_RM_OP_COUNT
+                     ? s_appliers[op->op] : NULL;
+    if (fn)
+        fn (self, op, txn, out);
+    else
         s_fail (out, TPC_EINVAL, NULL, "bad operation");
-        break;
-    }
 }
 
 /*  A pinned operation whose session died: the open transaction is lost. */

@@ -3,7 +3,7 @@
  *  A test program lists its suites in a tpc_test_suite_t table and calls
  *  tpc_test_main(); it prints CUnit's run summary and exits with the number
  *  of failures (0 passes).  A test that needs PostgreSQL never skips: a
- *  missing server is a failure (see tests/tpc_pgtmp.h).
+ *  missing server is a failure (see tests/tpc_harness.h).
  */
 #ifndef TPC_TEST_H
 #define TPC_TEST_H

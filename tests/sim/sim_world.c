@@ -1006,7 +1006,7 @@ s_p3_claim (s_agent_t *a, const char *to, const tpc_msg_t *msg)
         }
         if (claim == TPC_P3_UNKNOWN || claim == TPC_P3_UNCERTAIN) {
             /* an agent back from a crash reports a pre-committed gid as
-             * uncertain to its peers (part_engine.c): an understatement
+             * uncertain to its peers (part_p3.c): an understatement
              * it is allowed; a decided state must always be told */
             if ((have == TPC_P3_PRECOMMITTED && claim == TPC_P3_UNKNOWN)
                 || have == TPC_P3_COMMITTED || have == TPC_P3_ABORTED)
