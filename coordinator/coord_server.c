@@ -34,6 +34,7 @@
 
 #include "tpc_clock.h"
 #include "tpc_error.h"
+#include "tpc_monitor.h"
 #include "tpc_msg.h"
 
 /*  The loop's clock: monotonic milliseconds (tpc_clock.h).               */
@@ -153,7 +154,7 @@ s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
                       msg->gid);
             if (tpc_crash_next_fires (self->crash, "coord.commit_partial")) {
                 cs_say (self, 1, "crash point coord.commit_partial: gid %s",
-                       msg->gid);
+                        msg->gid);
                 usleep (200 * 1000);    /* let ZeroMQ deliver that decide */
             }
             tpc_crash_hit (self->crash, "coord.commit_partial");
@@ -177,7 +178,7 @@ s_perform (coord_server_t *self)
                          &unroutable);
             if (rc)
                 cs_say (self, 0, "reply '%s' not delivered: %s",
-                       tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
+                        tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
             break;
         case COORD_ACT_AGENT: {
             size_t ridlen = 0;
@@ -192,8 +193,8 @@ s_perform (coord_server_t *self)
                     self->engine, act.agent, act.msg, s_now ()));
             else if (rc)
                 cs_say (self, 1, "'%s' to agent '%s' not sent: %s",
-                       tpc_msg_type_name (act.msg->type), act.agent,
-                       tpc_strerror (rc));
+                        tpc_msg_type_name (act.msg->type), act.agent,
+                        tpc_strerror (rc));
             else
                 s_crash_sent (self, act.msg);
             break;
@@ -320,7 +321,7 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                   "role is %s", tpc_msg_type_name (msg->type),
                   tpc_role_name (role));
         cs_say (self, 1, "refused '%s' from %s: not an admin key",
-               tpc_msg_type_name (msg->type), user ? user : "?");
+                tpc_msg_type_name (msg->type), user ? user : "?");
         s_refuse (self, cid, cidlen, msg->rid, TPC_EPERM, err);
         tpc_msg_destroy (&msg);
         return;
@@ -372,13 +373,13 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         cs_say (self, 1, "agent message dropped: %s", why);
     else if (who)
         cs_say (self, 1, "message from an agent without a valid routing id "
-               "or hello dropped (%s)", why);
+                "or hello dropped (%s)", why);
     else if (nbody != 1)
         cs_say (self, 1, "agent '%s': %d frames instead of one: dropped", name,
-               nbody);
+                nbody);
     else if (rc)
         cs_say (self, 1, "agent '%s': malformed message dropped: %s (%s)",
-               name, err, tpc_errname (rc));
+                name, err, tpc_errname (rc));
     if (who || rc) {
         tpc_msg_destroy (&msg);
         return;
@@ -405,39 +406,20 @@ s_wire_max (coord_server_t *self)
 }
 
 /*  Socket monitor I (0 agents, 1 clients) has events: log the dropped
- *  connections.  Monitor messages: frame 1 = event u16 + value u32,
- *  frame 2 = endpoint.                                                   */
+ *  connections (tpc_monitor.h).                                          */
 static void
 s_on_monitor (coord_server_t *self, int i)
 {
-    for (;;) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->monitor[i], ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            return;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size (&frame) >= sizeof event)
-            memcpy (&event, zmq_msg_data (&frame), sizeof event);
-        bool more = zmq_msg_more (&frame);
-        zmq_msg_close (&frame);
-        while (more) {
-            zmq_msg_init (&frame);
-            if (zmq_msg_recv (&frame, self->monitor[i], 0) < 0)
-                more = false;
-            else
-                more = zmq_msg_more (&frame);
-            zmq_msg_close (&frame);
-        }
+    tpc_monitor_event_t ev;
+    while (tpc_monitor_read (self->monitor[i], &ev)) {
         /* ZeroMQ does not say why: an oversized frame and an ordinary
          * close look the same, so every drop is said, once (a dropped
          * connection reads nothing more), without --verbose */
-        if (event == ZMQ_EVENT_DISCONNECTED)
+        if (ev.event == ZMQ_EVENT_DISCONNECTED)
             cs_say (self, 1, "warning: %s connection dropped: closed by the "
-                   "peer, or it sent a frame over %" PRId64 " bytes (2 x "
-                   "--max-msg-bytes + 4096), which is never read nor "
-                   "answered", i ? "client" : "agent", s_wire_max (self));
+                    "peer, or it sent a frame over %" PRId64 " bytes (2 x "
+                    "--max-msg-bytes + 4096), which is never read nor "
+                    "answered", i ? "client" : "agent", s_wire_max (self));
     }
 }
 
@@ -558,22 +540,13 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
     return 0;
 }
 
-/*  A PAIR that receives SOCK's disconnect events, or NULL.               */
-static void *
+/*  A monitor of SOCK's disconnect events, or NULL with errno set.      */
+static tpc_monitor_t *
 s_monitor (coord_server_t *self, void *sock, const char *which)
 {
     char ep[128];
     snprintf (ep, sizeof ep, "inproc://tpc-coord-%s-%p", which, (void *) self);
-    if (zmq_socket_monitor (sock, ep, ZMQ_EVENT_DISCONNECTED) != 0)
-        return NULL;
-    void *pair = zmq_socket (self->ctx, ZMQ_PAIR);
-    int linger = 0;
-    if (pair && (zmq_setsockopt (pair, ZMQ_LINGER, &linger, sizeof linger)
-                 || zmq_connect (pair, ep))) {
-        zmq_close (pair);
-        pair = NULL;
-    }
-    return pair;
+    return tpc_monitor_new (self->ctx, sock, ZMQ_EVENT_DISCONNECTED, ep);
 }
 
 /*  A configuration coord_server_new cannot start from: 0 or -1 with a
@@ -727,13 +700,8 @@ coord_server_destroy (coord_server_t **self_p)
     coord_server_t *self = *self_p;
     if (!self)
         return;
-    for (int i = 0; i < 2; i++) {
-        void *sock = i ? self->clients : self->agents;
-        if (sock && self->monitor[i])
-            zmq_socket_monitor (sock, NULL, 0);
-        if (self->monitor[i])
-            zmq_close (self->monitor[i]);
-    }
+    for (int i = 0; i < 2; i++)
+        tpc_monitor_destroy (&self->monitor[i]);
     if (self->clients)
         zmq_close (self->clients);
     if (self->agents)
@@ -776,7 +744,8 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
                         ? s_now () + self->cfg.recover_timeout_ms
                         : COORD_NEVER;
     int status = 0;
-    self->sync_fails = self->cfg.debug_fail_sync;
+    if (self->cfg.debug_fail_sync)
+        tpc_io_failsync_arm (&self->failsync, 1, false);
     if (cs_sync_start (self) != 0) {
         cs_say (self, 1, "cannot start the sync thread");
         return 2;
@@ -839,7 +808,7 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
                                             self);
         fflush (stdout);
         cs_say (self, 1, "recover-only: %zu finished, %zu unfinished",
-               self->finished, left);
+                self->finished, left);
         status = left ? 1 : 0;
     }
     /* lazy records (END, ABORT) need no sync, but a clean stop keeps them */

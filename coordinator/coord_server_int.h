@@ -18,6 +18,7 @@
 #include "tpc_curve.h"
 #include "tpc_io.h"
 #include "tpc_log.h"
+#include "tpc_monitor.h"
 #include "tpc_record.h"
 #include "tpc_zap.h"
 
@@ -61,7 +62,7 @@ struct coord_server {
     char crash_gid[TPC_GID_MAX];    /* gid of the last decide(committed)
                                        sent while a point is armed */
     void *ctx, *clients, *agents;
-    void *monitor[2];           /* PAIRs: disconnects of agents, clients */
+    tpc_monitor_t *monitor[2];  /* disconnects of agents, clients */
     char client_ep[256], agent_ep[256];
     tpc_msg_limits_t limits;
     uint64_t epoch, replayed;
@@ -71,9 +72,8 @@ struct coord_server {
     cs_syncer_t syncer;          /* group commit off the loop */
     uint64_t ckpt_records, ckpt_bytes;
     size_t finished;            /* recover_only: gids ended */
-    tpc_io_t io;                /* the log's I/O: POSIX, or with faults */
-    const tpc_io_t *base_io;
-    bool sync_fails;            /* debug_fail_sync armed */
+    tpc_io_failsync_t failsync; /* debug_fail_sync: the log's I/O, every
+                                   fdatasync failing once serving */
     char errbuf[256];           /* replay errors */
     char cut_gids[1024];        /* gids of the log tail cut at open */
     coord_route_t *route;       /* agent name <-> connection */

@@ -19,87 +19,6 @@
 #include "tpc_clock.h"
 #include "tpc_error.h"
 
-/*  Test hook: the log's I/O is POSIX except that, once armed, fdatasync
- *  fails (EIO) as a dying disk would.                                    */
-static int
-s_io_open (void *c, const char *p, int f, mode_t m)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->open (b->ctx, p, f, m);
-}
-
-static int
-s_io_close (void *c, int fd)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->close (b->ctx, fd);
-}
-
-static ssize_t
-s_io_pwrite (void *c, int fd, const void *buf, size_t n, off_t off)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->pwrite (b->ctx, fd, buf, n, off);
-}
-
-static ssize_t
-s_io_pread (void *c, int fd, void *buf, size_t n, off_t off)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->pread (b->ctx, fd, buf, n, off);
-}
-
-static int
-s_io_fdatasync (void *c, int fd)
-{
-    coord_server_t *self = c;
-    if (self->sync_fails) {
-        errno = EIO;
-        return -1;
-    }
-    return self->base_io->fdatasync (self->base_io->ctx, fd);
-}
-
-static int
-s_io_fsync (void *c, int fd)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->fsync (b->ctx, fd);
-}
-
-static int
-s_io_ftruncate (void *c, int fd, off_t len)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->ftruncate (b->ctx, fd, len);
-}
-
-static int
-s_io_rename (void *c, const char *from, const char *to)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->rename (b->ctx, from, to);
-}
-
-static int
-s_io_unlink (void *c, const char *path)
-{
-    const tpc_io_t *b = ((coord_server_t *) c)->base_io;
-    return b->unlink (b->ctx, path);
-}
-
-static void
-s_io_setup (coord_server_t *self)
-{
-    self->base_io = tpc_io_posix ();
-    self->io = (tpc_io_t) {
-        .open = s_io_open, .close = s_io_close, .pwrite = s_io_pwrite,
-        .pread = s_io_pread, .fdatasync = s_io_fdatasync,
-        .fsync = s_io_fsync, .ftruncate = s_io_ftruncate,
-        .rename = s_io_rename, .unlink = s_io_unlink, .ctx = self
-    };
-}
-
 /* ---------------------------------------------------------------------
  *  Log
  */
@@ -142,9 +61,9 @@ s_replay_one (void *arg, const tpc_log_rec_t *lrec, const void *payload,
         else if (now >= self->replay_said + 2000) {
             self->replay_said = now;
             cs_say (self, 1, "replaying the log: %" PRIu64 " records, LSN %"
-                   PRIu64 ", %zu decided transactions so far",
-                   self->replayed, lrec->lsn,
-                   coord_engine_unfinished (self->engine));
+                    PRIu64 ", %zu decided transactions so far",
+                    self->replayed, lrec->lsn,
+                    coord_engine_unfinished (self->engine));
         }
     }
     rc = coord_engine_replay (self->engine, &self->rec);
@@ -233,7 +152,7 @@ cs_maybe_checkpoint (coord_server_t *self)
     if (rc)
         cs_fatal_log ("checkpoint end", rc);
     cs_say (self, 0, "checkpoint: %zu live decision(s) carried over",
-           coord_engine_unfinished (self->engine));
+            coord_engine_unfinished (self->engine));
     self->ckpt_records = self->ckpt_bytes = 0;
 }
 
@@ -295,7 +214,7 @@ cs_sync_init (coord_server_t *self, char *errbuf, size_t errlen)
  *  TYPE: the forced record's type, for the crash points).               */
 void
 cs_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
-                tpc_rec_type_t type)
+                 tpc_rec_type_t type)
 {
     bool commit = type == TPC_REC_COMMIT;
     bool precommit = type == TPC_REC_PRECOMMIT;
@@ -343,10 +262,13 @@ cs_sync_stop (coord_server_t *self)
 int
 cs_log_open (coord_server_t *self, char *errbuf, size_t errlen)
 {
-    s_io_setup (self);
+    /* the test hook debug_fail_sync: armed in coord_server_run */
+    tpc_io_failsync_init (&self->failsync, NULL);
+    const tpc_io_t *io = self->cfg.debug_fail_sync ? &self->failsync.io
+                                                   : NULL;
     tpc_log_config_t lcfg = { .dir = self->cfg.log_dir,
                               .segment_bytes = self->cfg.log_segment_bytes,
-                              .io = self->cfg.debug_fail_sync ? &self->io : NULL,
+                              .io = io,
                               .warn = s_log_warn, .warn_arg = self,
                               .cut_fn = s_log_cut, .cut_arg = self };
     tpc_log_cut_t cut;
