@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "tpc_clock.h"
 #include "tpc_curve.h"
 #include "tpc_error.h"
 
@@ -73,14 +73,6 @@ struct tpc_zap {
     s_recent_t recent[S_RECENT];
     size_t recent_next;
 };
-
-static uint64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 static void
 s_say (const char *who, const char *fmt, ...)
@@ -260,7 +252,7 @@ static void
 s_refused (tpc_zap_t *self, const char *domain, const char *key,
            const char *address, const char *why)
 {
-    uint64_t now = s_now_ms ();
+    uint64_t now = (uint64_t) tpc_now_ms ();
     for (size_t i = 0; i < S_RECENT; i++) {
         s_recent_t *r = &self->recent[i];
         if (!strcmp (r->key, key) && !strcmp (r->domain, domain)

@@ -22,8 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "tpc_clock.h"
 
 #define S_NBUCKETS 14           /* 13 bounds and +Inf */
 #define S_REQ_MAX 8192
@@ -238,19 +239,11 @@ s_render (coord_metrics_t *self, s_buf_t *b)
  *  HTTP
  */
 
-static uint64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static void
 s_write_all (int fd, const char *p, size_t n)
 {
-    uint64_t end = s_now_ms () + S_REQ_MS;
-    while (n > 0 && s_now_ms () < end) {
+    uint64_t end = (uint64_t) tpc_now_ms () + S_REQ_MS;
+    while (n > 0 && (uint64_t) tpc_now_ms () < end) {
         ssize_t w = send (fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
@@ -284,10 +277,10 @@ s_serve (coord_metrics_t *self, int fd)
 {
     char req[S_REQ_MAX + 1];
     size_t n = 0;
-    uint64_t end = s_now_ms () + S_REQ_MS;
+    uint64_t end = (uint64_t) tpc_now_ms () + S_REQ_MS;
     while (n < S_REQ_MAX && !memmem (req, n, "\r\n\r\n", 4)
            && !memmem (req, n, "\n\n", 2)) {
-        uint64_t now = s_now_ms ();
+        uint64_t now = (uint64_t) tpc_now_ms ();
         if (now >= end)
             return;
         struct pollfd pf = { .fd = fd, .events = POLLIN };

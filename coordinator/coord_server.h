@@ -108,11 +108,13 @@ void coord_server_destroy (coord_server_t **self_p);
  *  ended), 1 recover_only with unfinished transactions, 2 a fatal error.  */
 int coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop);
 
-/*  This boot's epoch, records replayed, decided-but-unended transactions
- *  at start, and the endpoints actually bound (NULL if none).             */
+/*  This boot's epoch, records replayed, the unfinished transactions at
+ *  start (coord_engine_unfinished() after the replay: decided or
+ *  pre-committed, not ended; the ready line's "in_doubt=" for
+ *  compatibility), and the endpoints actually bound (NULL if none).      */
 uint64_t coord_server_epoch (coord_server_t *self);
 uint64_t coord_server_replayed (coord_server_t *self);
-size_t coord_server_in_doubt (coord_server_t *self);
+size_t coord_server_unfinished (coord_server_t *self);
 const char *coord_server_client_endpoint (coord_server_t *self);
 const char *coord_server_agent_endpoint (coord_server_t *self);
 

@@ -191,7 +191,7 @@ s_say_ready (coord_server_t *server, const coord_server_config_t *cfg)
              " security=%s metrics=%d protocol=%s\n",
              cfg->id, coord_server_epoch (server), cep ? cep : "none",
              coord_server_agent_endpoint (server),
-             coord_server_replayed (server), coord_server_in_doubt (server),
+             coord_server_replayed (server), coord_server_unfinished (server),
              cfg->recover_only ? " mode=recover-only" : "",
              coord_server_security (server),
              coord_server_metrics_port (server),

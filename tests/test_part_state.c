@@ -150,93 +150,6 @@ s_flip (const char *file, uint64_t off)
     return rc;
 }
 
-/* ------------------------------------------------------ a faulty tpc_io */
-
-typedef struct {
-    tpc_io_t io;                /* first: a tpc_io_t * is an s_fault_t * */
-    const tpc_io_t *posix;
-    bool fail_sync;             /* every fdatasync fails with EIO */
-    int syncs;
-} s_fault_t;
-
-static int
-s_f_open (void *ctx, const char *path, int flags, mode_t mode)
-{
-    s_fault_t *f = ctx;
-    return f->posix->open (f->posix->ctx, path, flags, mode);
-}
-
-static int
-s_f_close (void *ctx, int fd)
-{
-    s_fault_t *f = ctx;
-    return f->posix->close (f->posix->ctx, fd);
-}
-
-static ssize_t
-s_f_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
-{
-    s_fault_t *f = ctx;
-    return f->posix->pwrite (f->posix->ctx, fd, buf, n, off);
-}
-
-static ssize_t
-s_f_pread (void *ctx, int fd, void *buf, size_t n, off_t off)
-{
-    s_fault_t *f = ctx;
-    return f->posix->pread (f->posix->ctx, fd, buf, n, off);
-}
-
-static int
-s_f_fdatasync (void *ctx, int fd)
-{
-    s_fault_t *f = ctx;
-    f->syncs++;
-    if (f->fail_sync) {
-        errno = EIO;
-        return -1;
-    }
-    return f->posix->fdatasync (f->posix->ctx, fd);
-}
-
-static int
-s_f_fsync (void *ctx, int fd)
-{
-    s_fault_t *f = ctx;
-    return f->posix->fsync (f->posix->ctx, fd);
-}
-
-static int
-s_f_ftruncate (void *ctx, int fd, off_t len)
-{
-    s_fault_t *f = ctx;
-    return f->posix->ftruncate (f->posix->ctx, fd, len);
-}
-
-static int
-s_f_rename (void *ctx, const char *from, const char *to)
-{
-    s_fault_t *f = ctx;
-    return f->posix->rename (f->posix->ctx, from, to);
-}
-
-static int
-s_f_unlink (void *ctx, const char *path)
-{
-    s_fault_t *f = ctx;
-    return f->posix->unlink (f->posix->ctx, path);
-}
-
-static void
-s_fault_init (s_fault_t *f)
-{
-    memset (f, 0, sizeof *f);
-    f->posix = tpc_io_posix ();
-    f->io = (tpc_io_t) { s_f_open, s_f_close, s_f_pwrite, s_f_pread,
-                         s_f_fdatasync, s_f_fsync, s_f_ftruncate, s_f_rename,
-                         s_f_unlink, f };
-}
-
 /* ---------------------------------------------------------------- cases */
 
 static void
@@ -558,16 +471,16 @@ static void
 test_fsync_failure (void)
 {
     char *dir = tpc_test_tmpdir ("pstate");
-    s_fault_t f;
-    s_fault_init (&f);
+    tpc_io_failsync_t f;        /* a faulty tpc_io (tpc_io.h) */
+    tpc_io_failsync_init (&f, NULL);
     part_state_t *st = s_open (dir, T0, &f.io, NULL, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL (st);
     CU_ASSERT_EQUAL (part_state_put (st, GID_A, TPC_P3_UNCERTAIN, 3, s_parts,
                                      s_peers, T0), 0);
     /* the disk fails: the PRECOMMITTED record is not durable, the put
      * says so, and the state is not taken (nothing may be acknowledged) */
-    f.fail_sync = true;
-    int syncs = f.syncs;
+    tpc_io_failsync_arm (&f, 1, false);     /* every fdatasync fails */
+    uint64_t syncs = f.syncs;
     int rc = part_state_put (st, GID_A, TPC_P3_PRECOMMITTED, 3, s_parts,
                              s_peers, T0);
     CU_ASSERT (rc < 0 && rc != TPC_EINVAL);
@@ -575,7 +488,7 @@ test_fsync_failure (void)
     CU_ASSERT_EQUAL (part_state_get (st, GID_A), TPC_P3_UNCERTAIN);
     CU_ASSERT_NOT_EQUAL (part_state_error (st), 0);
     /* never retried: the disk is back, the log stays failed */
-    f.fail_sync = false;
+    tpc_io_failsync_arm (&f, 0, false);
     syncs = f.syncs;
     rc = part_state_put (st, GID_B, TPC_P3_UNCERTAIN, 3, s_parts, s_peers, T0);
     CU_ASSERT (rc < 0);
@@ -592,7 +505,7 @@ test_fsync_failure (void)
     part_state_destroy (&st);
 
     /* a failing fdatasync at open (the checkpoint): open fails, says so */
-    f.fail_sync = true;
+    tpc_io_failsync_arm (&f, 1, false);     /* every fdatasync fails */
     char err[512] = "";
     st = s_open (dir, T0, &f.io, &rc, err, sizeof err);
     CU_ASSERT_PTR_NULL (st);

@@ -1,0 +1,105 @@
+/*  coord_server_int.h: what the files of coord_server share (not
+ *  installed).  coord_server.c holds the loop, the sockets and the
+ *  dispatch; coord_server_log.c the decision log around it: opening it
+ *  (replay, the report of a cut tail, the epoch and its high-water mark),
+ *  appends, checkpoints and the sync thread that does group commit.
+ */
+#ifndef COORD_SERVER_INT_H
+#define COORD_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coord_metrics.h"
+#include "coord_route.h"
+#include "coord_server.h"
+#include "tpc_curve.h"
+#include "tpc_io.h"
+#include "tpc_log.h"
+#include "tpc_monitor.h"
+#include "tpc_record.h"
+#include "tpc_zap.h"
+
+#define CS_EXIT_LOG_FAILED 3     /* append/sync failed: stop at once */
+#define CS_RECBUF 8192           /* > largest encoded record (~4.3 KiB) */
+#define CS_HWM 100000            /* queued messages per peer */
+#define CS_MONITOR_MS 200        /* socket monitors are read this often */
+
+
+/*  The sync thread: runs tpc_log_sync() for the loop, so that the loop
+ *  goes on reading, deciding and sending while the disk works.  The loop
+ *  asks (want_*), the thread makes the log durable up to want_lsn, then
+ *  publishes want_ticket as done_ticket and writes to the eventfd the loop
+ *  polls.  Only the loop feeds coord_engine_durable(), with done_ticket:
+ *  so a decide(committed) still leaves only after the fdatasync covering
+ *  its COMMIT record returned 0.  A failed sync ends the process from the
+ *  thread at once (cs_fatal_log).                                         */
+typedef struct {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    uint64_t want_lsn, want_ticket; /* newest request */
+    bool want_commit;               /* ... covers a COMMIT record */
+    bool want_precommit;            /* ... covers a PRECOMMIT record */
+    uint64_t done_ticket;           /* durable up to this ticket */
+    bool done_commit;               /* a COMMIT became durable, not yet
+                                       seen by the loop */
+    bool done_precommit;            /* the same for a PRECOMMIT (3PC) */
+    uint64_t applied_ticket;        /* loop: given to the engine so far */
+    bool stop;
+    int efd;                        /* eventfd: done_ticket moved */
+} cs_syncer_t;
+
+struct coord_server {
+    coord_server_config_t cfg;
+    char id[TPC_COORD_ID_MAX];
+    coord_engine_t *engine;
+    tpc_log_t *log;
+    tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
+    char crash_gid[TPC_GID_MAX];    /* gid of the last decide(committed)
+                                       sent while a point is armed */
+    void *ctx, *clients, *agents;
+    tpc_monitor_t *monitor[2];  /* disconnects of agents, clients */
+    char client_ep[256], agent_ep[256];
+    tpc_msg_limits_t limits;
+    uint64_t epoch, replayed;
+    size_t unfinished_start;
+    tpc_record_t rec;           /* replay scratch */
+    uint8_t recbuf[CS_RECBUF];
+    cs_syncer_t syncer;          /* group commit off the loop */
+    uint64_t ckpt_records, ckpt_bytes;
+    size_t finished;            /* recover_only: gids ended */
+    tpc_io_failsync_t failsync; /* debug_fail_sync: the log's I/O, every
+                                   fdatasync failing once serving */
+    char errbuf[256];           /* replay errors */
+    char cut_gids[1024];        /* gids of the log tail cut at open */
+    coord_route_t *route;       /* agent name <-> connection */
+    tpc_zap_t *zap;             /* CURVE on: the ZAP handler */
+    tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
+    char security[96];
+    coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
+    uint64_t metrics_at;        /* next publication of the gauges */
+    uint64_t monitor_at;        /* next read of the socket monitors */
+    uint64_t replay_said;       /* replay progress: last line, ms */
+};
+
+/* coord_server.c */
+void cs_say (coord_server_t *self, int level, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+void cs_fatal_log (const char *what, int rc) __attribute__ ((noreturn));
+void cs_fatal (const char *what, int rc) __attribute__ ((noreturn));
+
+/* coord_server_log.c */
+int cs_log_open (coord_server_t *self, char *errbuf, size_t errlen);
+uint64_t cs_append_record (coord_server_t *self, const tpc_record_t *rec);
+void cs_maybe_checkpoint (coord_server_t *self);
+void cs_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
+                      tpc_rec_type_t type);
+int cs_sync_init (coord_server_t *self, char *errbuf, size_t errlen);
+int cs_sync_start (coord_server_t *self);
+void cs_sync_stop (coord_server_t *self);
+
+#endif
