@@ -31,6 +31,7 @@ static const char *const s_points[] = {
     "coord.precommit_sent",
     "coord.precommit_acked",
     "coord.commit_partial",
+    "coord.log_sync",
     "agent.after_work",
     "agent.after_prepare",
     "agent.after_vote",
@@ -64,6 +65,14 @@ tpc_crash_point_valid (const char *name, const char *scope)
         if (strcmp (s_points[i], name) == 0)
             return 0;
     return TPC_EINVAL;
+}
+
+/*  True for a *_sync point (fdatasyncs, not a place: action failsync).   */
+static bool
+s_is_sync (const char *name)
+{
+    size_t n = strlen (name);
+    return n > 5 && strcmp (name + n - 5, "_sync") == 0;
 }
 
 /*  "name1, name2, ..." of the points in SCOPE into BUF.                  */
@@ -122,9 +131,17 @@ tpc_crash_config_from_env (tpc_crash_config_t *cfg, const char *scope,
         cfg->action = TPC_CRASH_EXIT;
     else if (strcmp (action, "stop") == 0)
         cfg->action = TPC_CRASH_STOP;
+    else if (strcmp (action, "failsync") == 0)
+        cfg->action = TPC_CRASH_FAILSYNC;
     else {
-        snprintf (errbuf, errlen, "TPC_CRASH_ACTION=%s is not exit or stop",
-                  action);
+        snprintf (errbuf, errlen, "TPC_CRASH_ACTION=%s is not exit, stop or "
+                  "failsync", action);
+        return TPC_EINVAL;
+    }
+    if (s_is_sync (point) != (cfg->action == TPC_CRASH_FAILSYNC)) {
+        snprintf (errbuf, errlen, "TPC_CRASH_POINT=%s cannot fire with "
+                  "TPC_CRASH_ACTION=%s: the *_sync points take failsync, "
+                  "and only they", point, action ? action : "exit");
         return TPC_EINVAL;
     }
     return 0;
@@ -178,7 +195,8 @@ tpc_crash_passes (const tpc_crash_t *self)
 void
 tpc_crash_hit (tpc_crash_t *self, const char *name)
 {
-    if (!self || !self->point[0] || strcmp (self->point, name) != 0)
+    if (!self || !self->point[0] || strcmp (self->point, name) != 0
+        || self->action == TPC_CRASH_FAILSYNC)
         return;
     if (++self->passes != self->at || self->fired)
         return;
@@ -198,4 +216,11 @@ tpc_crash_hit (tpc_crash_t *self, const char *name)
         return;                 /* SIGCONT: carry on */
     }
     _exit (TPC_CRASH_EXIT_STATUS);
+}
+
+uint64_t
+tpc_crash_failsync_at (const tpc_crash_t *self, const char *name)
+{
+    return self && name && self->point[0] && self->action == TPC_CRASH_FAILSYNC
+           && !strcmp (self->point, name) ? self->at : 0;
 }

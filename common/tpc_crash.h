@@ -21,10 +21,20 @@
  *                           is frozen at the point, then lets the agent run
  *                           into the dead sessions.
  *
+ *    action failsync        only for the *_sync points below, which are
+ *                           no places but a durable file's fdatasyncs: from
+ *                           the AT-th fdatasync on (counted from the moment
+ *                           the shell arms it) they fail with EIO; the
+ *                           shell asks tpc_crash_failsync_at() and wires a
+ *                           tpc_io_failsync_t (tpc_io.h).  It proves that a
+ *                           failed fdatasync is never retried and
+ *                           acknowledged.
+ *
  *  Configuration (environment, read by tpc_crash_config_from_env):
  *    TPC_CRASH_POINT=<name>   one of the names below; unset or "" = disarmed
  *    TPC_CRASH_AT=<n>         fire on the n-th pass, n >= 1 (default 1)
- *    TPC_CRASH_ACTION=exit|stop   (default exit)
+ *    TPC_CRASH_ACTION=exit|stop|failsync   (default exit; failsync with a
+ *                             *_sync point only, and those take no other)
  *  A name the program does not have, a bad number or action is an error:
  *  the program refuses to start rather than run a test that cannot fire.
  *
@@ -62,6 +72,9 @@
  *                                COMMIT record is the only other trace (the
  *                                crash matrix then damages it:
  *                                coord.commit_partial+tailcut)
+ *      coord.log_sync            (failsync) the decision log's fdatasyncs
+ *                                once serving: every one from the AT-th on
+ *                                fails
  *    agent (part_agent):
  *      agent.after_work          a work batch ran (EXEC completed), the
  *                                engine has not seen it: no PREPARE yet
@@ -86,7 +99,9 @@
 
 typedef struct tpc_crash tpc_crash_t;
 
-typedef enum { TPC_CRASH_EXIT = 0, TPC_CRASH_STOP = 1 } tpc_crash_action_t;
+typedef enum {
+    TPC_CRASH_EXIT = 0, TPC_CRASH_STOP = 1, TPC_CRASH_FAILSYNC = 2
+} tpc_crash_action_t;
 
 typedef struct {
     const char *point;          /* NULL or "" = disarmed; copied by _new */
@@ -132,5 +147,9 @@ bool tpc_crash_next_fires (const tpc_crash_t *self, const char *name);
 /*  Passes counted through the armed point (0 when disarmed; it keeps
  *  counting after the point fired with action stop).                     */
 uint64_t tpc_crash_passes (const tpc_crash_t *self);
+
+/*  For a *_sync point NAME armed with action failsync: its AT (the first
+ *  fdatasync that fails); else 0.                                        */
+uint64_t tpc_crash_failsync_at (const tpc_crash_t *self, const char *name);
 
 #endif

@@ -744,8 +744,9 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
                         ? s_now () + self->cfg.recover_timeout_ms
                         : COORD_NEVER;
     int status = 0;
-    if (self->cfg.debug_fail_sync)
-        tpc_io_failsync_arm (&self->failsync, 1, false);
+    uint64_t failsync = tpc_crash_failsync_at (self->crash, "coord.log_sync");
+    if (failsync)                       /* tests: tpc_crash.h */
+        tpc_io_failsync_arm (&self->failsync, failsync, false);
     if (cs_sync_start (self) != 0) {
         cs_say (self, 1, "cannot start the sync thread");
         return 2;

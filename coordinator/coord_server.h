@@ -78,8 +78,6 @@ typedef struct {
     uint64_t checkpoint_bytes;      /* 0 = 64 MiB */
     tpc_crash_config_t crash;   /* crash points (tpc_crash.h): the coord.*
                                    points; disarmed when zero */
-    bool debug_fail_sync;       /* test hook: once serving, every fdatasync
-                                   of the log fails with EIO */
     /*  CurveZMQ (tpc_curve.h, tpc_zap.h).  With curve_secret (this
      *  coordinator's key pair) both sockets are CURVE servers and a ZAP
      *  handler admits only the public keys found in the allow-list

@@ -72,8 +72,8 @@ struct coord_server {
     cs_syncer_t syncer;          /* group commit off the loop */
     uint64_t ckpt_records, ckpt_bytes;
     size_t finished;            /* recover_only: gids ended */
-    tpc_io_failsync_t failsync; /* debug_fail_sync: the log's I/O, every
-                                   fdatasync failing once serving */
+    tpc_io_failsync_t failsync; /* coord.log_sync (failsync): the log's I/O,
+                                   its fdatasyncs failing once serving */
     char errbuf[256];           /* replay errors */
     char cut_gids[1024];        /* gids of the log tail cut at open */
     coord_route_t *route;       /* agent name <-> connection */

@@ -262,10 +262,11 @@ cs_sync_stop (coord_server_t *self)
 int
 cs_log_open (coord_server_t *self, char *errbuf, size_t errlen)
 {
-    /* the test hook debug_fail_sync: armed in coord_server_run */
+    /* crash point coord.log_sync (action failsync): armed in
+     * coord_server_run, once serving */
     tpc_io_failsync_init (&self->failsync, NULL);
-    const tpc_io_t *io = self->cfg.debug_fail_sync ? &self->failsync.io
-                                                   : NULL;
+    const tpc_io_t *io = tpc_crash_failsync_at (self->crash, "coord.log_sync")
+                         ? &self->failsync.io : NULL;
     tpc_log_config_t lcfg = { .dir = self->cfg.log_dir,
                               .segment_bytes = self->cfg.log_segment_bytes,
                               .io = io,

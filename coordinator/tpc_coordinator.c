@@ -14,9 +14,9 @@
  *  --allow-admins turns CurveZMQ on (tpc_zap.h); without them it refuses
  *  to start unless --insecure-plaintext says so, and then it warns loudly.
  *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
- *  TPC_CRASH_ACTION=exit|stop arm one crash point (common/tpc_crash.h);
- *  TPC_COORD_DEBUG_FAIL_SYNC=1 makes every fdatasync of the log fail (EIO)
- *  once the coordinator is serving.
+ *  TPC_CRASH_ACTION=exit|stop|failsync arm one crash point
+ *  (common/tpc_crash.h; coord.log_sync with failsync makes the log's
+ *  fdatasyncs fail with EIO once the coordinator is serving).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -177,8 +177,6 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
         fprintf (stderr, S_PROG ": %s\n", err);
         return TPC_EINVAL;
     }
-    const char *hook = getenv ("TPC_COORD_DEBUG_FAIL_SYNC");
-    cfg->debug_fail_sync = hook && strcmp (hook, "1") == 0;
     return 0;
 }
 

@@ -659,7 +659,8 @@ static void
 test_failed_sync_stops (void)
 {
     fx_t *fx = fx_new ();
-    char *env[] = { "TPC_COORD_DEBUG_FAIL_SYNC=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=coord.log_sync",
+                    "TPC_CRASH_ACTION=failsync", NULL };
     long off = tpc_proc_log_size (&fx->coord);
     fx_start (fx, env, true, NULL);
     char gid[TPC_GID_MAX];

@@ -33,7 +33,7 @@ test_points_listed (void)
     size_t n = 0;
     for (; p[n]; n++)
         CU_ASSERT_EQUAL (tpc_crash_point_valid (p[n], NULL), 0);
-    CU_ASSERT_EQUAL (n, 17);
+    CU_ASSERT_EQUAL (n, 18);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("coord.precommit_logged",
                                             "coord."), 0);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("agent.after_precommit",
@@ -84,7 +84,27 @@ test_config_from_env (void)
     CU_ASSERT (strstr (err, "TPC_CRASH_ACTION") != NULL);
     s_env ("coord.typo", NULL, NULL);
     CU_ASSERT_EQUAL (tpc_crash_config_from_env (&c, NULL, NULL, 0), TPC_EINVAL);
+    /* failsync: a *_sync point's fdatasyncs fail from the AT-th on; the
+     * two go only together */
+    s_env ("coord.log_sync", "3", "failsync");
+    CU_ASSERT_EQUAL (tpc_crash_config_from_env (&c, "coord.", err, sizeof err), 0);
+    CU_ASSERT_EQUAL (c.action, TPC_CRASH_FAILSYNC);
+    tpc_crash_t *k = tpc_crash_new (&c);
+    CU_ASSERT_EQUAL (tpc_crash_failsync_at (k, "coord.log_sync"), 3);
+    CU_ASSERT_EQUAL (tpc_crash_failsync_at (k, "coord.after_fsync"), 0);
+    tpc_crash_hit (k, "coord.log_sync");        /* no place: never exits */
+    tpc_crash_destroy (&k);
+    s_env ("coord.log_sync", NULL, NULL);
+    CU_ASSERT_EQUAL (tpc_crash_config_from_env (&c, "coord.", err, sizeof err),
+                     TPC_EINVAL);
+    CU_ASSERT (strstr (err, "take failsync") != NULL);
+    s_env ("coord.after_fsync", NULL, "failsync");
+    CU_ASSERT_EQUAL (tpc_crash_config_from_env (&c, "coord.", err, sizeof err),
+                     TPC_EINVAL);
     s_env (NULL, NULL, NULL);
+    tpc_crash_t *none = tpc_crash_new (&c);
+    CU_ASSERT_EQUAL (tpc_crash_failsync_at (none, "coord.log_sync"), 0);
+    tpc_crash_destroy (&none);
 }
 
 static void
