@@ -93,6 +93,7 @@ part_link_recv_all (part_agent_t *self)
         }
         self->now = part_agent_now_ms ();
         part_engine_on_message (self->engine, &msg, self->now);
+        part_agent_drain (self);
     }
 }
 
@@ -162,8 +163,10 @@ part_link_monitor (part_agent_t *self)
             zmq_msg_close (&frame);
         }
     }
-    if (up)
+    if (up) {
         part_engine_coordinator_up (self->engine, part_agent_now_ms ());
+        part_agent_drain (self);
+    }
 }
 
 /*  The link to the coordinator: a DEALER (the coordinator's ROUTER gives
