@@ -20,20 +20,13 @@
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"
+#include "tpc_clock.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
 #include "tpc_msg.h"
 
 #define S_MAX_FDS 256
 #define S_MONITOR_MS 100        /* the socket monitor is read this often */
-
-uint64_t
-part_agent_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 int
 part_agent_name_valid (const char *name)
@@ -584,7 +577,7 @@ s_router_recv_all (part_agent_t *self)
             tpc_msg_destroy (&msg);
         }
         if (msg) {
-            self->now = part_agent_now_ms ();
+            self->now = (uint64_t) tpc_now_ms ();
             part_engine_on_peer_request (self->engine, from,
                                          zmq_msg_data (&id),
                                          zmq_msg_size (&id), &msg, self->now);
@@ -632,7 +625,7 @@ s_peer_recv_all (part_agent_t *self, void *sock)
             tpc_msg_destroy (&msg);
         }
         if (msg) {
-            self->now = part_agent_now_ms ();
+            self->now = (uint64_t) tpc_now_ms ();
             part_engine_on_peer_reply (self->engine, name, &msg, self->now);
             part_agent_drain (self);
             tpc_msg_destroy (&msg);
@@ -656,7 +649,7 @@ part_agent_run (part_agent_t *self)
     zmq_pollitem_t items[S_MAX_FDS + 3 + PART_AGENT_PEERS_MAX];
     void *peer_socks[PART_AGENT_PEERS_MAX];
     part_rm_pollfd_t fds[S_MAX_FDS];
-    self->now = part_agent_now_ms ();
+    self->now = (uint64_t) tpc_now_ms ();
     part_engine_start (self->engine, self->now);
     part_agent_drain (self);
     while (!self->fatal) {
@@ -689,7 +682,7 @@ part_agent_run (part_agent_t *self)
                 .events = (short) (((fds[i].events & POLLIN) ? ZMQ_POLLIN : 0)
                                    | ((fds[i].events & POLLOUT) ? ZMQ_POLLOUT : 0))
             };
-        self->now = part_agent_now_ms ();
+        self->now = (uint64_t) tpc_now_ms ();
         int64_t timeout = s_min_timeout (
             part_engine_timeout (self->engine, self->now),
             self->rm->timeout (self->rm->self, self->now));
@@ -704,7 +697,7 @@ part_agent_run (part_agent_t *self)
             fprintf (stderr, "tpc-participant: poll failed: %s\n", zmq_strerror (errno));
             return TPC_EIO;
         }
-        self->now = part_agent_now_ms ();
+        self->now = (uint64_t) tpc_now_ms ();
         if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & ZMQ_POLLIN))
             return 0;
         if (self->now >= self->monitor_at) {
@@ -761,7 +754,7 @@ s_boot_id (void)
         int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || read (fd, &id, sizeof id) != (ssize_t) sizeof id)
             id = (s_wall_ms () << 20) ^ (uint64_t) getpid ()
-                 ^ part_agent_now_ms ();
+                 ^ (uint64_t) tpc_now_ms ();
         if (fd >= 0)
             close (fd);
     }

@@ -14,6 +14,7 @@
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"
+#include "tpc_monitor.h"
 #include "tpc_msg.h"
 
 #define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
@@ -52,7 +53,7 @@ struct part_agent {
     part_engine_t *engine;
     void *zctx;
     void *sock;
-    void *monitor;              /* PAIR receiving the socket's connect events */
+    tpc_monitor_t *monitor;     /* the socket's connect events */
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     bool verbose;
     bool announced;
@@ -83,9 +84,6 @@ struct part_agent {
 };
 
 /* part_agent.c */
-/*  The monotonic clock, in milliseconds.                                 */
-uint64_t part_agent_now_ms (void);
-
 /*  Execute the actions the engine queued (after every engine call).    */
 void part_agent_drain (part_agent_t *self);
 
