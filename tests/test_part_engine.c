@@ -54,6 +54,9 @@ typedef struct {
     /* peers that answer from inside peer_send (as a simulation might):
      * getstate with sync_state[i] (when > 0), precommit with precommitted */
     int sync_state[3];
+    /* the shell fails actions: the next REFUSE submits, sends to PEER_DOWN */
+    int refuse;
+    const char *peer_down;
 } s_fx_t;
 
 static void
@@ -116,7 +119,7 @@ typedef int (s_peer_reply_fn) (void *arg, const void *from, size_t from_len,
 static void
 s_drain_with (part_engine_t *eng, const part_rm_t *rm, uint64_t now,
               void *arg, s_send_fn *send, s_peer_send_fn *peer_send,
-              s_peer_reply_fn *peer_reply)
+              s_peer_reply_fn *peer_reply, int *refuse)
 {
     part_action_t act;
     while (eng && part_engine_pop (eng, &act)) {
@@ -133,7 +136,12 @@ s_drain_with (part_engine_t *eng, const part_rm_t *rm, uint64_t now,
             peer_reply (arg, act.from, act.from_len, &act.msg);
             break;
         case PART_ACT_SUBMIT:
-            rc = rm->submit (rm->self, &act.req, now);
+            if (refuse && *refuse > 0) {
+                --*refuse;
+                rc = TPC_ENOMEM;
+            }
+            else
+                rc = rm->submit (rm->self, &act.req, now);
             if (rc != 0)
                 part_engine_submit_refused (eng, &act, rc, now);
             break;
@@ -158,7 +166,7 @@ static void
 s_drain (s_fx_t *fx)
 {
     s_drain_with (fx->eng, part_mem_rm (fx->mem), fx->now, fx, s_send,
-                  s_peer_send, s_peer_reply);
+                  s_peer_send, s_peer_reply, &fx->refuse);
 }
 
 static void
@@ -229,6 +237,10 @@ s_peer_send (void *arg, const char *name, const char *endpoint,
 {
     s_fx_t *fx = arg;
     CU_ASSERT (endpoint && strstr (endpoint, name));    /* tcp://<name> */
+    if (fx->peer_down && !strcmp (fx->peer_down, name)) {
+        tpc_msg_destroy (msg_p);
+        return TPC_ECONNECT;
+    }
     s_event (fx, "peer_send", *msg_p, name);
     tpc_msg_type_t type = (*msg_p)->type;
     char gid[64];
@@ -307,7 +319,6 @@ s_engine_new (s_fx_t *fx)
     fx->eng = part_engine_new (&fx->cfg, &io);
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx->eng);
     part_engine_start (fx->eng, fx->now);
-    s_drain (fx);
     s_drain (fx);
 }
 
@@ -478,6 +489,26 @@ s_expect_worked (s_fx_t *fx, const char *gid, uint64_t seq, bool ok,
 #define G4 "tpc_c1_1_4"
 
 /* ------------------------------------------------------------------ */
+
+/*  A submit the RM refuses (part_engine_submit_refused) is retried after
+ *  retry_ms; the work then runs.                                         */
+static void
+test_submit_refused (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_clear_out (&fx);
+    fx.refuse = 1;
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (fx.refuse, 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_WORKED, G1), 0);
+    CU_ASSERT (!part_mem_is_open (fx.mem, G1));
+    s_wait (&fx, 500);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+    s_teardown (&fx);
+}
 
 static void
 test_two_phase_commit (void)
@@ -1875,6 +1906,28 @@ test_3pc_term_adopt_and_incomplete (void)
     s_teardown (&fx);
 }
 
+/*  A peer the shell cannot reach (part_engine_peer_failed) is not waited
+ *  for: b2's reply ends the round at once, and since c3 was never asked
+ *  the round is incomplete: no decision (a silent c3 would have been
+ *  taken for crashed after p3_collect_ms, and G1 aborted).               */
+static void
+test_3pc_term_peer_unreachable (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    fx.peer_down = "c3";
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 1);
+    s_clear_out (&fx);
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_pump (&fx);
+    s_wait (&fx, 500);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    s_expect_no_decision (&fx, G1);
+    s_teardown (&fx);
+}
+
 /*  Replies that come back from inside peer_send are counted (a
  *  simulation may deliver them at once).                                 */
 static void
@@ -2401,7 +2454,7 @@ static void
 s_net_drain (s_agent_t *a)
 {
     s_drain_with (a->eng, part_mem_rm (a->mem), a->net->now, a, s_net_send,
-                  s_net_peer_send, s_net_peer_reply);
+                  s_net_peer_send, s_net_peer_reply, NULL);
 }
 
 static void
@@ -2680,6 +2733,7 @@ test_outcome_of (void)
 
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
+    { "submit_refused", test_submit_refused },
     { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
     { "readonly", test_readonly },
     { "one_phase", test_one_phase },
@@ -2706,6 +2760,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_term_follows_decision", test_3pc_term_follows_decision },
     { "3pc_term_follower", test_3pc_term_follower },
     { "3pc_term_adopt_and_incomplete", test_3pc_term_adopt_and_incomplete },
+    { "3pc_term_peer_unreachable", test_3pc_term_peer_unreachable },
     { "3pc_term_sync_replies", test_3pc_term_sync_replies },
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },
