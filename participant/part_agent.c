@@ -20,20 +20,13 @@
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"
+#include "tpc_clock.h"
 #include "tpc_error.h"
 #include "tpc_gid.h"
 #include "tpc_msg.h"
 
 #define S_MAX_FDS 256
 #define S_MONITOR_MS 100        /* the socket monitor is read this often */
-
-uint64_t
-part_agent_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 int
 part_agent_name_valid (const char *name)
@@ -62,13 +55,6 @@ part_agent_log (void *arg, int level, const char *line)
     fprintf (stderr, "tpc-participant: %s\n", flat);
 }
 
-static void
-s_engine_log (void *arg, int level, const char *line)
-{
-    part_agent_t *self = arg;
-    part_agent_log (&self->verbose, level, line);
-}
-
 static uint64_t
 s_wall_ms (void)
 {
@@ -92,6 +78,7 @@ s_emit (void *arg, const part_rm_result_t *res)
             tpc_crash_hit (self->crash, "agent.after_commit_prepared");
     }
     part_engine_on_result (self->engine, res, self->now);
+    part_agent_drain (self);
 }
 
 /* ---------------------------------------------------------------------
@@ -169,6 +156,9 @@ s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
            char *const *parts, char *const *peers)
 {
     part_agent_t *self = arg;
+    self->in_persist++;
+    part_agent_drain (self);    /* what the engine queued comes first */
+    self->in_persist--;
     if (self->fatal)
         return self->fatal;
     int rc = part_state_put (self->state, gid, state, nparts, parts, peers,
@@ -325,7 +315,7 @@ s_peer_get (part_agent_t *self, const char *name, const char *endpoint)
     return p;
 }
 
-/*  io->peer_send: MSG to agent NAME at ENDPOINT (takes MSG).             */
+/*  A PEER_SEND action: MSG to agent NAME at ENDPOINT (takes MSG).        */
 static int
 s_peer_send (void *arg, const char *name, const char *endpoint,
              tpc_msg_t **msg_p)
@@ -375,7 +365,7 @@ cleanup:
     return rc;
 }
 
-/*  io->peer_reply: MSG on the connection the request came on, whose
+/*  A PEER_REPLY action: MSG on the connection the request came on, whose
  *  routing id (the ROUTER's choice) is FROM (takes MSG).                 */
 static int
 s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
@@ -413,6 +403,81 @@ s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
 /*  Receive one single-frame JSON message from SOCK (the first frame was
  *  already read into FRAME by the caller when FIRST): NULL when the
  *  frame is not one decodable message (logged, WHO names the sender).    */
+/*  Report to the engine that executing ACT failed (RC: the RM's refusal).
+ *  Inside a persist call the engine is busy: the report waits for the
+ *  next drain at the top (ACT is taken either way).                      */
+static void
+s_failed (part_agent_t *self, part_action_t *act, int rc)
+{
+    if (self->in_persist) {
+        part_agent_failed_t *f = calloc (1, sizeof *f);
+        if (f) {
+            f->act = *act;
+            f->rc = rc;
+            memset (act, 0, sizeof *act);
+            if (self->failed_tail)
+                self->failed_tail->next = f;
+            else
+                self->failed = f;
+            self->failed_tail = f;
+        }
+        part_action_clear (act);
+        return;
+    }
+    if (act->type == PART_ACT_SUBMIT)
+        part_engine_submit_refused (self->engine, act, rc, self->now);
+    else
+        part_engine_peer_failed (self->engine, act, self->now);
+    part_action_clear (act);
+}
+
+/*  Execute one action; non-zero: it failed (reported with s_failed).    */
+static int
+s_execute (part_agent_t *self, part_action_t *act)
+{
+    switch (act->type) {
+    case PART_ACT_SEND:
+        part_link_send (self, &act->msg);
+        return 0;
+    case PART_ACT_PEER_SEND:
+        return s_peer_send (self, act->name, act->endpoint, &act->msg)
+               ? TPC_ECONNECT : 0;
+    case PART_ACT_PEER_REPLY:
+        s_peer_reply (self, act->from, act->from_len, &act->msg);
+        return 0;
+    case PART_ACT_SUBMIT:
+        return self->rm->submit (self->rm->self, &act->req, self->now);
+    case PART_ACT_INTERRUPT:
+        self->rm->interrupt (self->rm->self, act->gid);
+        return 0;
+    case PART_ACT_LOG:
+        part_agent_log (&self->verbose, act->level, act->text);
+        return 0;
+    }
+    return 0;
+}
+
+void
+part_agent_drain (part_agent_t *self)
+{
+    while (!self->in_persist && self->failed) {
+        part_agent_failed_t *f = self->failed;
+        self->failed = f->next;
+        if (!self->failed)
+            self->failed_tail = NULL;
+        s_failed (self, &f->act, f->rc);
+        free (f);
+    }
+    part_action_t act;
+    while (self->engine && part_engine_pop (self->engine, &act)) {
+        int rc = s_execute (self, &act);
+        if (rc != 0)
+            s_failed (self, &act, rc);
+        else
+            part_action_clear (&act);
+    }
+}
+
 static tpc_msg_t *
 s_peer_decode (zmq_msg_t *frame, const char *who)
 {
@@ -512,10 +577,11 @@ s_router_recv_all (part_agent_t *self)
             tpc_msg_destroy (&msg);
         }
         if (msg) {
-            self->now = part_agent_now_ms ();
+            self->now = (uint64_t) tpc_now_ms ();
             part_engine_on_peer_request (self->engine, from,
                                          zmq_msg_data (&id),
                                          zmq_msg_size (&id), &msg, self->now);
+            part_agent_drain (self);
         }
         tpc_msg_destroy (&msg);
         zmq_msg_close (&body);
@@ -559,8 +625,9 @@ s_peer_recv_all (part_agent_t *self, void *sock)
             tpc_msg_destroy (&msg);
         }
         if (msg) {
-            self->now = part_agent_now_ms ();
+            self->now = (uint64_t) tpc_now_ms ();
             part_engine_on_peer_reply (self->engine, name, &msg, self->now);
+            part_agent_drain (self);
             tpc_msg_destroy (&msg);
         }
     }
@@ -582,8 +649,9 @@ part_agent_run (part_agent_t *self)
     zmq_pollitem_t items[S_MAX_FDS + 3 + PART_AGENT_PEERS_MAX];
     void *peer_socks[PART_AGENT_PEERS_MAX];
     part_rm_pollfd_t fds[S_MAX_FDS];
-    self->now = part_agent_now_ms ();
+    self->now = (uint64_t) tpc_now_ms ();
     part_engine_start (self->engine, self->now);
+    part_agent_drain (self);
     while (!self->fatal) {
         size_t n = 0;
         /* the monitor (reconnects, handshakes) is read every
@@ -614,7 +682,7 @@ part_agent_run (part_agent_t *self)
                 .events = (short) (((fds[i].events & POLLIN) ? ZMQ_POLLIN : 0)
                                    | ((fds[i].events & POLLOUT) ? ZMQ_POLLOUT : 0))
             };
-        self->now = part_agent_now_ms ();
+        self->now = (uint64_t) tpc_now_ms ();
         int64_t timeout = s_min_timeout (
             part_engine_timeout (self->engine, self->now),
             self->rm->timeout (self->rm->self, self->now));
@@ -629,7 +697,7 @@ part_agent_run (part_agent_t *self)
             fprintf (stderr, "tpc-participant: poll failed: %s\n", zmq_strerror (errno));
             return TPC_EIO;
         }
-        self->now = part_agent_now_ms ();
+        self->now = (uint64_t) tpc_now_ms ();
         if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & ZMQ_POLLIN))
             return 0;
         if (self->now >= self->monitor_at) {
@@ -650,6 +718,7 @@ part_agent_run (part_agent_t *self)
         self->rm->process (self->rm->self, self->now, s_emit, self);
         if (part_engine_timeout (self->engine, self->now) == 0)
             part_engine_tick (self->engine, self->now);
+        part_agent_drain (self);
         size_t found = 0;
         if (!self->announced && part_engine_ready (self->engine, &found)) {
             self->announced = true;
@@ -685,7 +754,7 @@ s_boot_id (void)
         int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || read (fd, &id, sizeof id) != (ssize_t) sizeof id)
             id = (s_wall_ms () << 20) ^ (uint64_t) getpid ()
-                 ^ part_agent_now_ms ();
+                 ^ (uint64_t) tpc_now_ms ();
         if (fd >= 0)
             close (fd);
     }
@@ -705,6 +774,7 @@ s_restore (void *arg, const char *gid, tpc_p3_t state, uint64_t at_ms,
     s_restore_t *r = arg;
     int rc = part_engine_restore (r->self->engine, gid, state, nparts, parts,
                                   peers);
+    part_agent_drain (r->self);
     if (rc != 0) {
         fprintf (stderr, "tpc-participant: cannot restore the 3PC state %s "
                  "of %s: %s\n", tpc_p3_name (state), gid, tpc_strerror (rc));
@@ -898,11 +968,10 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         .boot = s_boot_id ()
     };
     part_engine_io_t io = {
-        .arg = self, .send = part_link_send, .log = s_engine_log,
-        .peer_send = s_peer_send, .peer_reply = s_peer_reply,
+        .arg = self, .peer_link = true,
         .persist = self->state ? s_persist : NULL
     };
-    self->engine = part_engine_new (&ec, rm, &io);
+    self->engine = part_engine_new (&ec, &io);
     if (!self->engine)
         goto nomem;
     if (self->state) {
@@ -931,6 +1000,12 @@ part_agent_destroy (part_agent_t **self_p)
     if (!self)
         return;
     part_engine_destroy (&self->engine);
+    while (self->failed) {
+        part_agent_failed_t *f = self->failed;
+        self->failed = f->next;
+        part_action_clear (&f->act);
+        free (f);
+    }
     part_state_destroy (&self->state);
     for (size_t i = 0; i < self->npeers; i++)
         s_peer_close (&self->peers[i]);

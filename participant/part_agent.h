@@ -32,10 +32,10 @@
  *    and dropped) into part_engine_on_peer_request.  The ROUTER assigns
  *    routing ids (no handover: no peer can take over another's
  *    connection); FROM is that of the connection the request came on and
- *    io->peer_reply answers on it.  The sender's name is its CURVE key's
+ *    a PEER_REPLY action answers on it.  The sender's name is its CURVE key's
  *    (a request whose "name" field says otherwise is refused, logged
  *    naming both), or in plain text the request's "name" field (required).
- *    io->peer_send reaches agent NAME at ENDPOINT through a DEALER (no
+ *    A PEER_SEND action reaches agent NAME at ENDPOINT through a DEALER (no
  *    routing id; the engine names itself in each request) made on first
  *    use and cached (up to
  *    PART_AGENT_PEERS_MAX, least recently used closed first; a new

@@ -14,6 +14,7 @@
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"
+#include "tpc_monitor.h"
 #include "tpc_msg.h"
 
 #define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
@@ -36,6 +37,15 @@ typedef struct {
     uint64_t used;              /* last send (LRU eviction) */
 } part_agent_peer_t;
 
+/*  An action whose execution failed inside a persist call: reported to
+ *  the engine at the next drain.                                        */
+typedef struct part_agent_failed part_agent_failed_t;
+struct part_agent_failed {
+    part_action_t act;
+    int rc;
+    part_agent_failed_t *next;
+};
+
 struct part_agent {
     part_agent_config_t cfg;
     char *name;
@@ -43,7 +53,7 @@ struct part_agent {
     part_engine_t *engine;
     void *zctx;
     void *sock;
-    void *monitor;              /* PAIR receiving the socket's connect events */
+    tpc_monitor_t *monitor;     /* the socket's connect events */
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     bool verbose;
     bool announced;
@@ -69,18 +79,20 @@ struct part_agent {
     uint64_t peer_clock;        /* LRU counter */
     bool said_no_keys;          /* "no --peer-keys" said once */
     int fatal;                  /* the state log failed: stop */
+    int in_persist;             /* inside the engine's persist call */
+    part_agent_failed_t *failed, *failed_tail;   /* to report */
 };
 
 /* part_agent.c */
-/*  The monotonic clock, in milliseconds.                                 */
-uint64_t part_agent_now_ms (void);
+/*  Execute the actions the engine queued (after every engine call).    */
+void part_agent_drain (part_agent_t *self);
 
 /* part_link.c: the link to the coordinator */
 /*  Make the link: a DEALER, its monitor, connected.  0, or -1 with a
  *  sentence in ERRBUF (the socket may be half made: part_link_close).  */
 int part_link_open (part_agent_t *self, char *errbuf, size_t errlen);
 void part_link_close (part_agent_t *self);
-/*  io->send: MSG to the coordinator (takes MSG).                         */
+/*  A SEND action: MSG to the coordinator (takes MSG).                    */
 int part_link_send (void *arg, tpc_msg_t **msg_p);
 /*  Hand every message waiting from the coordinator (up to a batch) to
  *  the engine.                                                           */

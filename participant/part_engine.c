@@ -302,7 +302,7 @@ s_on_work (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
             pe_set_reason (rec, why);
             rec->want = TPC_OUTCOME_ABORTED;
             if (rec->req)
-                self->rm->interrupt (self->rm->self, rec->gid);
+                pe_interrupt (self, rec->gid);
             tpc_msg_destroy (&msg);
             s_advance (self, rec, now);
             return;
@@ -432,7 +432,7 @@ s_on_decide (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
                  * cancel land on PREPARE TRANSACTION itself, a failure is
                  * no proof that nothing is prepared (see s_on_prepared). */
                 rec->interrupted = true;
-                self->rm->interrupt (self->rm->self, rec->gid);
+                pe_interrupt (self, rec->gid);
             }
             break;
         }
@@ -450,7 +450,7 @@ s_on_decide (part_engine_t *self, pe_rec_t *rec, tpc_msg_t *msg, bool queued,
             rec->ack_wanted = true;
         s_purge_work (self, rec, "aborted by the coordinator");
         if (rec->req)
-            self->rm->interrupt (self->rm->self, rec->gid);
+            pe_interrupt (self, rec->gid);
         s_advance (self, rec, now);
         break;
     case PE_ABORTED:
@@ -1022,10 +1022,10 @@ part_engine_timeout (part_engine_t *self, uint64_t now)
 /* ------------------------------------------------------------------ */
 
 part_engine_t *
-part_engine_new (const part_engine_config_t *config, const part_rm_t *rm,
+part_engine_new (const part_engine_config_t *config,
                  const part_engine_io_t *io)
 {
-    if (!config || !config->name || !rm || !io || !io->send)
+    if (!config || !config->name)
         return NULL;
     part_engine_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -1064,8 +1064,8 @@ part_engine_new (const part_engine_config_t *config, const part_rm_t *rm,
     }
     self->cfg.name = self->name;
     self->cfg.peer_endpoint = self->peer_endpoint;
-    self->rm = rm;
-    self->io = *io;
+    if (io)
+        self->io = *io;
     return self;
 }
 
@@ -1099,10 +1099,59 @@ part_engine_destroy (part_engine_t **self_p)
         free (self->inqs);
         self->inqs = next;
     }
+    part_action_t act;
+    while (part_engine_pop (self, &act))
+        part_action_clear (&act);
     free (self->peer_endpoint);
     free (self->name);
     free (self);
     *self_p = NULL;
+}
+
+bool
+part_engine_pop (part_engine_t *self, part_action_t *out)
+{
+    pe_act_t *node = self->qhead;
+    if (!node)
+        return false;
+    self->qhead = node->next;
+    if (!self->qhead)
+        self->qtail = NULL;
+    *out = node->act;
+    free (node);
+    return true;
+}
+
+void
+part_action_clear (part_action_t *act)
+{
+    if (!act)
+        return;
+    tpc_msg_destroy (&act->msg);
+    free (act->name);
+    free (act->endpoint);
+    free (act->from);
+    free (act->gid);
+    free (act->text);
+    memset (act, 0, sizeof *act);
+}
+
+void
+part_engine_submit_refused (part_engine_t *self, const part_action_t *act,
+                            int rc, uint64_t now)
+{
+    if (act->type != PART_ACT_SUBMIT)
+        return;
+    if (!pe_recover_refused (self, act->req.req, now))
+        pe_rec_refused (self, act->req.req, rc, now);
+}
+
+void
+part_engine_peer_failed (part_engine_t *self, const part_action_t *act,
+                         uint64_t now)
+{
+    if (act->type == PART_ACT_PEER_SEND)
+        pe_p3_peer_failed (self, act, now);
 }
 
 bool

@@ -2,17 +2,18 @@
  *
  *  It turns coordinator messages (work, prepare, decide, answer), resource
  *  manager completions (part_rm.h), the "database (re)connected" event and
- *  timer ticks into actions: RM operations (through the part_rm_t table),
- *  messages to the coordinator (through io->send) and a timer (asked with
+ *  timer ticks into actions it QUEUES, as the coordinator engine does
+ *  (coord_engine.h): RM operations to submit, messages to the coordinator
+ *  and to peer agents, log lines (part_action_t, drained with
+ *  part_engine_pop after every event), and a timer (asked with
  *  part_engine_timeout).  Every event carries the current time, so tests
  *  drive it deterministically.  The per-transaction state machine and its
  *  invariants are drawn at the top of part_engine.c, the three-phase
- *  commit state and termination protocol at the top of part_p3.c; the
- *  protocol is in ARCHITECTURE.md ("Agent", "Three-phase commit"):
- *  for three-phase commit (prepare/work with protocol 3pc) the 3PC state
- *  of each gid is made durable through io->persist, other agents are
- *  reached through io->peer_send / io->peer_reply for the termination
- *  protocol.
+ *  commit state and termination protocol at the top of part_p3.c: for
+ *  three-phase commit (prepare/work with protocol 3pc) the 3PC state of
+ *  each gid is made durable through io->persist (still a blocking call),
+ *  other agents are reached with PEER_SEND / PEER_REPLY actions for the
+ *  termination protocol.
  */
 #ifndef PART_ENGINE_H
 #define PART_ENGINE_H
@@ -39,8 +40,8 @@ typedef struct {
     uint64_t retry_ms;          /* retry a failed phase-2 step; 0 = 500 */
     uint64_t forget_ms;         /* remember an aborted gid; 0 = 60000 */
     size_t hello_max_gids;      /* prepared gids listed in hello; 0 = 256 */
-    bool verbose;               /* pass level-0 (every step) lines to
-                                   io.log; else only warnings (level 1),
+    bool verbose;               /* queue LOG actions of level 0 (every
+                                   step); else only warnings (level 1),
                                    as in the coordinator */
     uint64_t p3_timeout_ms;     /* 3PC: voted yes / pre-committed and no
                                    further state change (precommit,
@@ -61,39 +62,72 @@ typedef struct {
                                    none */
 } part_engine_config_t;
 
+/*  What the engine asks of its shell besides the queued actions.       */
 typedef struct {
     void *arg;
-    /*  Send MSG to the coordinator.  Takes ownership (*msg_p = NULL) even
-     *  when sending fails.                                               */
-    int (*send) (void *arg, tpc_msg_t **msg_p);
-    /*  Optional: a log line; LEVEL 0 = verbose, 1 = warning (the
-     *  meaning the coordinator gives them).                            */
-    void (*log) (void *arg, int level, const char *line);
-    /*  3PC, all optional when no 3PC is used.
-     *  Send MSG (getstate, precommit, decide) to peer agent NAME at
-     *  ENDPOINT.  Takes ownership (*msg_p = NULL) even on failure.
-     *  Replies arrive through part_engine_on_peer_reply (NAME identifies
-     *  the sender).                                                      */
-    int (*peer_send) (void *arg, const char *name, const char *endpoint,
-                      tpc_msg_t **msg_p);
-    /*  Reply MSG (state) to the peer request whose opaque FROM token
-     *  (FROM_LEN bytes, e.g. a ROUTER routing id) came with
-     *  part_engine_on_peer_request.  Takes ownership.                    */
-    int (*peer_reply) (void *arg, const void *from, size_t from_len,
-                       tpc_msg_t **msg_p);
-    /*  Make GID's 3PC STATE durable (fdatasync'd) before returning 0.
+    /*  3PC, optional when no 3PC is used.
+     *  Make GID's 3PC STATE durable (fdatasync'd) before returning 0.
      *  PARTS and PEERS (NPARTS each) are the CanCommit's lists (given on
      *  every call).  Non-zero: storage failed; the engine does not act on
      *  the state, logs, and the shell must stop the process.  Without it
-     *  a 3PC prepare votes no.                                           */
+     *  a 3PC prepare votes no.  The actions queued before the call come
+     *  first: the shell executes them (part_engine_pop) before it writes,
+     *  and reports their failures only once the engine call returned.     */
     int (*persist) (void *arg, const char *gid, tpc_p3_t state,
                     size_t nparts, char *const *parts, char *const *peers);
+    bool peer_link;             /* 3PC: the shell reaches other agents
+                                   (PEER_SEND / PEER_REPLY are executed);
+                                   false: the engine queues none and counts
+                                   every peer unreachable */
 } part_engine_io_t;
 
-/*  A new engine or NULL (out of memory, or config->name is NULL).  RM and
- *  IO are borrowed and must outlive the engine.                          */
+/*  The actions the engine queues, in order; after every event the shell
+ *  drains them with part_engine_pop and executes each:
+ *
+ *    SEND        send MSG to the coordinator (a failure is not reported)
+ *    PEER_SEND   send MSG (getstate, precommit, decide) to peer agent NAME
+ *                at ENDPOINT; its reply comes as part_engine_on_peer_reply.
+ *                When it cannot be sent, report part_engine_peer_failed
+ *    PEER_REPLY  reply MSG (state) to the peer request whose opaque FROM
+ *                token (FROM_LEN bytes) came with part_engine_on_peer_request
+ *    SUBMIT      REQ to the resource manager (rm->submit); when it refuses,
+ *                report part_engine_submit_refused
+ *    INTERRUPT   rm->interrupt (GID)
+ *    LOG         TEXT for the operator's log; LEVEL 0 = verbose (queued only
+ *                with config.verbose), 1 = warning
+ */
+typedef enum {
+    PART_ACT_SEND = 1,
+    PART_ACT_PEER_SEND,
+    PART_ACT_PEER_REPLY,
+    PART_ACT_SUBMIT,
+    PART_ACT_INTERRUPT,
+    PART_ACT_LOG
+} part_act_type_t;
+
+/*  One queued action.  After part_engine_pop the caller owns its pointers
+ *  and releases them with part_action_clear (it may steal MSG first by
+ *  setting it to NULL).                                                  */
+typedef struct {
+    part_act_type_t type;
+    tpc_msg_t *msg;             /* SEND, PEER_SEND, PEER_REPLY; SUBMIT: the
+                                   holder of REQ's statements */
+    char *name;                 /* PEER_SEND */
+    char *endpoint;             /* PEER_SEND */
+    uint8_t *from;              /* PEER_REPLY */
+    size_t from_len;
+    char *gid;                  /* SUBMIT (REQ.gid), INTERRUPT, PEER_SEND */
+    part_rm_req_t req;          /* SUBMIT: gid and stmts point into the
+                                   action */
+    tpc_msg_type_t peer_type;   /* PEER_SEND: MSG's type and ... */
+    uint64_t round;             /* ... termination round (for the report) */
+    int level;                  /* LOG */
+    char *text;                 /* LOG */
+} part_action_t;
+
+/*  A new engine or NULL (out of memory, or config->name is NULL).  IO
+ *  (may be NULL: no persist, no peer link) is copied.                    */
 part_engine_t *part_engine_new (const part_engine_config_t *config,
-                                const part_rm_t *rm,
                                 const part_engine_io_t *io);
 void part_engine_destroy (part_engine_t **self_p);
 
@@ -116,7 +150,7 @@ void part_engine_on_message (part_engine_t *self, tpc_msg_t **msg_p,
                              uint64_t now);
 
 /*  A getstate / precommit / decide from agent NAME (peer link); the
- *  engine takes it and replies with io->peer_reply and FROM, the opaque
+ *  engine takes it and replies with a PEER_REPLY action to FROM, the opaque
  *  token of the connection it came on (FROM_LEN bytes: the ROUTER's
  *  routing id, which the ROUTER assigned).  NAME is the one the shell
  *  vouches for (its CURVE key's, or the request's name field in plain
@@ -130,6 +164,20 @@ void part_engine_on_peer_request (part_engine_t *self, const char *name,
 /*  A reply (state) from peer agent NAME; the engine takes it.            */
 void part_engine_on_peer_reply (part_engine_t *self, const char *name,
                                 tpc_msg_t **msg_p, uint64_t now);
+
+/*  The next queued action into OUT (true), or false: none left.          */
+bool part_engine_pop (part_engine_t *self, part_action_t *out);
+/*  Release what ACT owns (NULL-safe); ACT is zeroed.                     */
+void part_action_clear (part_action_t *act);
+
+/*  Executing ACT (a SUBMIT) failed: the RM refused it with RC.  The
+ *  engine retries the step later.                                        */
+void part_engine_submit_refused (part_engine_t *self, const part_action_t *act,
+                                 int rc, uint64_t now);
+/*  Executing ACT (a PEER_SEND) failed: the peer cannot be reached.  A
+ *  termination round stops waiting for it.                               */
+void part_engine_peer_failed (part_engine_t *self, const part_action_t *act,
+                              uint64_t now);
 
 /*  A completion or event from the RM (use as the emit callback's body).  */
 void part_engine_on_result (part_engine_t *self,

@@ -4,7 +4,8 @@
  *  The engine is one pure state machine over five files (SQLite-VDBE
  *  style): part_engine.c (the 2PC record machine's diagram, coordinator
  *  messages, RM completions, time, entry points), part_rec.c (records,
- *  their queue and timers, RM submission, messages to the coordinator),
+ *  their queue and timers, the action queue, RM submission, messages to
+ *  the coordinator),
  *  part_p3.c (three-phase commit: its diagram, the durable 3PC state,
  *  the termination protocol), part_recover.c (recovery listings,
  *  outcome_of).  Functions named pe_* are shared among these files only;
@@ -110,6 +111,13 @@ struct pe_inq {
     pe_inq_t *next;
 };
 
+/*  A queued action.                                                     */
+typedef struct pe_act pe_act_t;
+struct pe_act {
+    part_action_t act;
+    pe_act_t *next;
+};
+
 struct part_engine {
     part_engine_config_t cfg;
     char *name;
@@ -118,8 +126,8 @@ struct part_engine {
     pe_p3_t *live;               /* undecided 3PC gids */
     pe_p3_t *done_head, *done_tail;   /* decided ones, in forget order */
     bool p3_unarmed;            /* restored entries wait for their timers */
-    const part_rm_t *rm;
     part_engine_io_t io;
+    pe_act_t *qhead, *qtail;    /* queued actions (part_engine_pop) */
     zhashx_t *recs;             /* gid -> pe_rec_t */
     pe_rec_t *timers;
     pe_rec_t *fhead, *ftail;
@@ -151,11 +159,13 @@ int pe_phase2 (part_engine_t *self, pe_rec_t *rec, tpc_outcome_t outcome,
 /*  part_rec.c: log lines, messages to the coordinator                 */
 
 /*  Log levels, as the coordinator has them: VERBOSE lines (every step)
- *  reach io->log only with config.verbose; WARNING lines always.         */
+ *  are queued (LOG) only with config.verbose; WARNING lines always.      */
 enum { PE_VERBOSE = 0, PE_WARNING = 1 };
 
 void pe_log (part_engine_t *self, int level, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+/*  Queue ACT (taken: cleared, also on failure).  0 or TPC_ENOMEM.        */
+int pe_push (part_engine_t *self, part_action_t *act);
 /*  Send MSG (taken; NULL: logs the lost reply) to the coordinator.      */
 void pe_send (part_engine_t *self, tpc_msg_t *msg);
 /*  A new message TYPE with GID and REASON (both may be NULL), or NULL.  */
@@ -198,6 +208,14 @@ void pe_retry (part_engine_t *self, pe_rec_t *rec, part_rm_op_t op,
                uint64_t now);
 void pe_submit (part_engine_t *self, pe_rec_t *rec, part_rm_op_t op,
                 uint64_t now);
+/*  Queue an RM request REQ (SUBMIT; gid and stmts copied).  0 or
+ *  TPC_ENOMEM (nothing queued).                                          */
+int pe_push_submit (part_engine_t *self, const part_rm_req_t *req);
+/*  Queue an INTERRUPT of GID's work.                                     */
+void pe_interrupt (part_engine_t *self, const char *gid);
+/*  The SUBMIT of request REQ was refused with RC: retry its step.       */
+bool pe_rec_refused (part_engine_t *self, uint64_t req, int rc,
+                     uint64_t now);
 
 /* ------------------------------------------------------------------ */
 /*  part_p3.c: three-phase commit                                      */
@@ -219,6 +237,9 @@ void pe_p3_tick (part_engine_t *self, uint64_t now);
 /*  The earlier of AT and the next 3PC deadline.                          */
 uint64_t pe_p3_next_at (part_engine_t *self, uint64_t at, uint64_t now);
 void pe_p3_arm_restored (part_engine_t *self, uint64_t now);
+/*  A PEER_SEND (ACT) could not be executed.                              */
+void pe_p3_peer_failed (part_engine_t *self, const part_action_t *act,
+                        uint64_t now);
 
 /* ------------------------------------------------------------------ */
 /*  part_recover.c: recovery listings, outcome_of                      */
@@ -227,6 +248,10 @@ void pe_submit_recover (part_engine_t *self, uint64_t now);
 void pe_on_recovered (part_engine_t *self, const part_rm_result_t *res,
                       uint64_t now);
 void pe_on_outcome_of (part_engine_t *self, const char *gid, uint64_t now);
+/*  The SUBMIT of request REQ (a listing or an outcome_of) was refused:
+ *  retry the listing later / answer the outcome_of "unknown".  False:
+ *  not one of those.                                                     */
+bool pe_recover_refused (part_engine_t *self, uint64_t req, uint64_t now);
 /*  RES answers an outcome_of (true: it was one of those, now replied).   */
 bool pe_on_inquired (part_engine_t *self, const part_rm_result_t *res);
 

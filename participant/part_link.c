@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "tpc_clock.h"
 #include "tpc_error.h"
 
 int
@@ -59,7 +60,7 @@ part_link_recv_all (part_agent_t *self)
             zmq_msg_close (&frame);
             return;
         }
-        self->heard_at = part_agent_now_ms ();   /* the link is alive */
+        self->heard_at = (uint64_t) tpc_now_ms ();   /* the link is alive */
         bool multi = zmq_msg_more (&frame);
         if (multi) {
             /* not ours: drain the rest of the multi-part message */
@@ -91,8 +92,9 @@ part_link_recv_all (part_agent_t *self)
             tpc_msg_destroy (&msg);
             continue;
         }
-        self->now = part_agent_now_ms ();
+        self->now = (uint64_t) tpc_now_ms ();
         part_engine_on_message (self->engine, &msg, self->now);
+        part_agent_drain (self);
     }
 }
 
@@ -114,7 +116,7 @@ s_handshake_event (part_agent_t *self, uint16_t event)
         self->linked = false;
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         self->linked = true;
-        self->heard_at = part_agent_now_ms ();
+        self->heard_at = (uint64_t) tpc_now_ms ();
         if (self->hs_failing)
             fprintf (stderr, "tpc-participant: CURVE handshake with the "
                      "coordinator succeeded\n");
@@ -135,35 +137,22 @@ s_handshake_event (part_agent_t *self, uint16_t event)
 
 /*  The DEALER (re)connected to the coordinator: hello at once, so that a
  *  restarted coordinator learns of this agent within a round trip rather
- *  than a heartbeat.  Monitor messages: frame 1 = event u16 + value u32,
- *  frame 2 = endpoint.                                                   */
+ *  than a heartbeat.  The monitor's events: tpc_monitor.h.               */
 void
 part_link_monitor (part_agent_t *self)
 {
     bool up = false;
-    for (;;) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
-            break;
-        }
-        if (zmq_msg_size (&frame) >= 2) {
-            uint16_t event;
-            memcpy (&event, zmq_msg_data (&frame), sizeof event);
-            up |= event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
-            s_handshake_event (self, event);
-        }
-        int more = zmq_msg_more (&frame);
-        zmq_msg_close (&frame);
-        if (more) {                     /* the endpoint frame */
-            zmq_msg_init (&frame);
-            zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT);
-            zmq_msg_close (&frame);
-        }
+    tpc_monitor_event_t ev;
+    while (self->monitor && tpc_monitor_read (self->monitor, &ev) == 1) {
+        if (ev.event == 0)
+            continue;                   /* a malformed event frame */
+        up |= ev.event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+        s_handshake_event (self, ev.event);
     }
-    if (up)
-        part_engine_coordinator_up (self->engine, part_agent_now_ms ());
+    if (up) {
+        part_engine_coordinator_up (self->engine, (uint64_t) tpc_now_ms ());
+        part_agent_drain (self);
+    }
 }
 
 /*  The link to the coordinator: a DEALER (the coordinator's ROUTER gives
@@ -193,16 +182,14 @@ part_link_open (part_agent_t *self, char *errbuf, size_t errlen)
     char monep[96];
     snprintf (monep, sizeof monep, "inproc://tpc-agent-monitor-%p-%u",
               (void *) self, self->links++);
-    if (zmq_socket_monitor (self->sock, monep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                            | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
-        goto zerr;
-    linger = 0;
-    self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
-    if (!self->monitor || zmq_setsockopt (self->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0
-        || zmq_connect (self->monitor, monep) != 0)
+    self->monitor = tpc_monitor_new (self->zctx, self->sock,
+                                     ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                                     | ZMQ_EVENT_CONNECTED
+                                     | ZMQ_EVENT_DISCONNECTED
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, monep);
+    if (!self->monitor)
         goto zerr;
     if (zmq_connect (self->sock, config->endpoint) != 0) {
         snprintf (errbuf, errlen, "cannot connect to %s: %s", config->endpoint,
@@ -219,13 +206,10 @@ zerr:
 void
 part_link_close (part_agent_t *self)
 {
-    if (self->sock) {
-        zmq_socket_monitor (self->sock, NULL, 0);
+    tpc_monitor_destroy (&self->monitor);   /* before its socket */
+    if (self->sock)
         zmq_close (self->sock);
-    }
-    if (self->monitor)
-        zmq_close (self->monitor);
-    self->sock = self->monitor = NULL;
+    self->sock = NULL;
     self->linked = false;
 }
 

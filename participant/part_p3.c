@@ -346,12 +346,21 @@ s_peer_reply (part_engine_t *self, const void *from, size_t from_len,
         pe_log (self, PE_WARNING, "out of memory: a reply to a peer is lost");
         return;
     }
-    if (self->io.peer_reply)
-        self->io.peer_reply (self->io.arg, from, from_len, &msg);
-    else
+    if (!self->io.peer_link) {
         pe_log (self, PE_WARNING, "%s: no peer link: %s reply dropped", msg->gid,
                tpc_msg_type_name (msg->type));
-    tpc_msg_destroy (&msg);
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    part_action_t act = { .type = PART_ACT_PEER_REPLY, .msg = msg,
+                          .from = malloc (from_len ? from_len : 1),
+                          .from_len = from_len };
+    if (act.from)
+        memcpy (act.from, from, from_len);
+    if (!act.from || pe_push (self, &act) != 0) {
+        part_action_clear (&act);
+        pe_log (self, PE_WARNING, "out of memory: a reply to a peer is lost");
+    }
 }
 
 /*  Send TYPE (getstate, precommit, decide OUTCOME) about P3's gid to
@@ -360,7 +369,7 @@ static int
 s_peer_send (part_engine_t *self, pe_p3_t *p3, size_t i, tpc_msg_type_t type,
              tpc_outcome_t outcome)
 {
-    if (!self->io.peer_send || !*p3->peers[i])
+    if (!self->io.peer_link || !*p3->peers[i])
         return TPC_ECONNECT;
     tpc_msg_t *msg = pe_msg (type, p3->gid, NULL);
     if (msg && tpc_msg_set_str (&msg->name, self->name) != 0)
@@ -372,9 +381,16 @@ s_peer_send (part_engine_t *self, pe_p3_t *p3, size_t i, tpc_msg_type_t type,
     pe_log (self, PE_VERBOSE, "%s: -> %s %s%s%s", p3->gid, p3->parts[i],
            tpc_msg_type_name (type), outcome ? " " : "",
            outcome ? tpc_outcome_name (outcome) : "");
-    int rc = self->io.peer_send (self->io.arg, p3->parts[i], p3->peers[i], &msg);
-    tpc_msg_destroy (&msg);
-    return rc;
+    part_action_t act = { .type = PART_ACT_PEER_SEND, .msg = msg,
+                          .name = strdup (p3->parts[i]),
+                          .endpoint = strdup (p3->peers[i]),
+                          .gid = strdup (p3->gid), .peer_type = type,
+                          .round = p3->round };
+    if (!act.name || !act.endpoint || !act.gid) {
+        part_action_clear (&act);
+        return TPC_ENOMEM;
+    }
+    return pe_push (self, &act);
 }
 
 static bool
@@ -521,6 +537,21 @@ s_p3_evaluate (part_engine_t *self, pe_p3_t *p3, uint64_t now)
             s_peer_send (self, p3, i, TPC_MSG_PRECOMMIT, TPC_OUTCOME_NONE);
 }
 
+/*  ROUND's getstates are out (or failed): evaluate once nobody is left to
+ *  wait for.                                                             */
+static void
+s_p3_collected (part_engine_t *self, pe_p3_t *p3, uint64_t round,
+                uint64_t now)
+{
+    if (p3->phase != PE_COLLECT || p3->round != round
+        || pe_p3_is_decided (p3->state))
+        return;
+    for (size_t i = 0; i < p3->nparts; i++)
+        if (p3->pending[i])
+            return;
+    s_p3_evaluate (self, p3, now);          /* nobody left to wait for */
+}
+
 /*  TERMINATION: ask every other participant for its state.              */
 static void
 s_p3_round (part_engine_t *self, pe_p3_t *p3, uint64_t now)
@@ -532,15 +563,14 @@ s_p3_round (part_engine_t *self, pe_p3_t *p3, uint64_t now)
     for (size_t i = 0; i < p3->nparts; i++)
         found |= s_p3_is_self (self, p3, i);
     p3->incomplete = !found;        /* no list, or not one we are on */
-    /* everyone to ask is pending before the first send: a reply may
-     * come back from inside peer_send */
+    /* everyone to ask is pending before the first send is queued */
     for (size_t i = 0; i < p3->nparts; i++) {
         p3->heard[i] = false;
         p3->seen[i] = TPC_P3_UNKNOWN;
         p3->pending[i] = false;
         if (s_p3_is_self (self, p3, i))
             continue;
-        if (!self->io.peer_send || !*p3->peers[i])
+        if (!self->io.peer_link || !*p3->peers[i])
             p3->incomplete = true;
         else
             p3->pending[i] = true;
@@ -558,13 +588,25 @@ s_p3_round (part_engine_t *self, pe_p3_t *p3, uint64_t now)
             p3->incomplete = true;
         }
     }
-    if (p3->phase != PE_COLLECT || p3->round != round
-        || pe_p3_is_decided (p3->state))
+    s_p3_collected (self, p3, round, now);
+}
+
+/*  A getstate of P3's ROUND failed: stop waiting for participant NAME.   */
+void
+pe_p3_peer_failed (part_engine_t *self, const part_action_t *act,
+                   uint64_t now)
+{
+    pe_p3_t *p3 = act->gid ? pe_p3_lookup (self, act->gid) : NULL;
+    if (!p3 || !act->name || act->peer_type != TPC_MSG_GETSTATE
+        || p3->phase != PE_COLLECT || p3->round != act->round)
         return;
     for (size_t i = 0; i < p3->nparts; i++)
-        if (p3->pending[i])
+        if (p3->pending[i] && strcmp (p3->parts[i], act->name) == 0) {
+            p3->pending[i] = false;
+            p3->incomplete = true;
+            s_p3_collected (self, p3, act->round, now);
             return;
-    s_p3_evaluate (self, p3, now);          /* nobody left to wait for */
+        }
 }
 
 /*  A precommit for GID (FROM_COORD: the coordinator's, else a leader's).

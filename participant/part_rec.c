@@ -23,17 +23,39 @@
 /* ------------------------------------------------------------------ */
 /*  Logging and messages                                               */
 
+int
+pe_push (part_engine_t *self, part_action_t *act)
+{
+    pe_act_t *node = malloc (sizeof *node);
+    if (!node) {
+        part_action_clear (act);
+        return TPC_ENOMEM;
+    }
+    node->act = *act;
+    node->next = NULL;
+    memset (act, 0, sizeof *act);
+    if (self->qtail)
+        self->qtail->next = node;
+    else
+        self->qhead = node;
+    self->qtail = node;
+    return 0;
+}
+
 void
 pe_log (part_engine_t *self, int level, const char *fmt, ...)
 {
-    if (!self->io.log || (level == PE_VERBOSE && !self->cfg.verbose))
+    if (level == PE_VERBOSE && !self->cfg.verbose)
         return;                 /* nobody would print it: do not format it */
     char line[512];
     va_list ap;
     va_start (ap, fmt);
     vsnprintf (line, sizeof line, fmt, ap);
     va_end (ap);
-    self->io.log (self->io.arg, level, line);
+    part_action_t act = { .type = PART_ACT_LOG, .level = level,
+                          .text = strdup (line) };
+    if (act.text)
+        pe_push (self, &act);   /* out of memory: the line is lost */
 }
 
 void
@@ -43,8 +65,9 @@ pe_send (part_engine_t *self, tpc_msg_t *msg)
         pe_log (self, PE_WARNING, "out of memory: a reply to the coordinator is lost");
         return;
     }
-    self->io.send (self->io.arg, &msg);
-    tpc_msg_destroy (&msg);
+    part_action_t act = { .type = PART_ACT_SEND, .msg = msg };
+    if (pe_push (self, &act) != 0)
+        pe_log (self, PE_WARNING, "out of memory: a reply to the coordinator is lost");
 }
 
 tpc_msg_t *
@@ -319,6 +342,50 @@ pe_retry (part_engine_t *self, pe_rec_t *rec, part_rm_op_t op, uint64_t now)
     pe_timer_set (self, rec, now + self->cfg.retry_ms);
 }
 
+int
+pe_push_submit (part_engine_t *self, const part_rm_req_t *req)
+{
+    part_action_t act = { .type = PART_ACT_SUBMIT, .req = *req };
+    if (req->gid && !(act.gid = strdup (req->gid)))
+        return TPC_ENOMEM;
+    act.req.gid = act.gid;
+    act.req.stmts = NULL;
+    if (req->nstmts) {
+        act.msg = tpc_msg_new (TPC_MSG_WORK);
+        for (size_t i = 0; act.msg && i < req->nstmts; i++) {
+            const tpc_stmt_t *st = &req->stmts[i];
+            if (tpc_msg_add_stmt (act.msg, st->on, st->sql, st->nparams,
+                                  (const char *const *) st->params) != 0)
+                tpc_msg_destroy (&act.msg);
+        }
+        if (!act.msg) {
+            part_action_clear (&act);
+            return TPC_ENOMEM;
+        }
+        act.req.stmts = act.msg->stmts;
+    }
+    return pe_push (self, &act);
+}
+
+void
+pe_interrupt (part_engine_t *self, const char *gid)
+{
+    part_action_t act = { .type = PART_ACT_INTERRUPT, .gid = strdup (gid) };
+    if (!act.gid || pe_push (self, &act) != 0)
+        pe_log (self, PE_WARNING, "%s: out of memory: not interrupted", gid);
+}
+
+/*  REC's operation was refused at once (no memory): try the same step
+ *  again later.                                                          */
+static void
+s_refused (part_engine_t *self, pe_rec_t *rec, int rc, uint64_t now)
+{
+    pe_log (self, PE_WARNING, "%s: %s refused by the resource manager: %s",
+            rec->gid, part_rm_op_name (rec->op), tpc_strerror (rc));
+    rec->req = 0;
+    pe_retry (self, rec, rec->op, now);
+}
+
 void
 pe_submit (part_engine_t *self, pe_rec_t *rec, part_rm_op_t op, uint64_t now)
 {
@@ -332,12 +399,19 @@ pe_submit (part_engine_t *self, pe_rec_t *rec, part_rm_op_t op, uint64_t now)
     rec->req = req.req;
     rec->op = op;
     pe_log (self, PE_VERBOSE, "%s: %s", rec->gid, part_rm_op_name (op));
-    int rc = self->rm->submit (self->rm->self, &req, now);
-    if (rc != 0) {
-        /* refused at once (no memory): try the same step again later */
-        pe_log (self, PE_WARNING, "%s: %s refused by the resource manager: %s",
-               rec->gid, part_rm_op_name (op), tpc_strerror (rc));
-        rec->req = 0;
-        pe_retry (self, rec, op, now);
-    }
+    int rc = pe_push_submit (self, &req);
+    if (rc != 0)
+        s_refused (self, rec, rc, now);
+}
+
+bool
+pe_rec_refused (part_engine_t *self, uint64_t req, int rc, uint64_t now)
+{
+    for (pe_rec_t *rec = zhashx_first (self->recs); rec;
+         rec = zhashx_next (self->recs))
+        if (rec->req == req) {
+            s_refused (self, rec, rc, now);
+            return true;
+        }
+    return false;
 }

@@ -31,7 +31,7 @@ pe_submit_recover (part_engine_t *self, uint64_t now)
     self->recover_at = 0;
     part_rm_req_t req = { .req = ++self->next_req, .op = PART_RM_RECOVER };
     self->recover_req = req.req;
-    if (self->rm->submit (self->rm->self, &req, now) != 0) {
+    if (pe_push_submit (self, &req) != 0) {
         self->recover_req = 0;
         self->recover_at = now + self->cfg.retry_ms;
     }
@@ -176,6 +176,7 @@ s_known_here (part_engine_t *self, const char *gid, tpc_p3_t *state)
 void
 pe_on_outcome_of (part_engine_t *self, const char *gid, uint64_t now)
 {
+    (void) now;
     tpc_p3_t state;
     if (s_known_here (self, gid, &state)) {
         s_known (self, gid, state);
@@ -190,13 +191,33 @@ pe_on_outcome_of (part_engine_t *self, const char *gid, uint64_t now)
     snprintf (inq->gid, sizeof inq->gid, "%s", gid);
     part_rm_req_t req = { .req = inq->req, .op = PART_RM_OUTCOME_OF,
                           .gid = inq->gid };
-    if (self->rm->submit (self->rm->self, &req, now) != 0) {
+    if (pe_push_submit (self, &req) != 0) {
         s_known (self, gid, TPC_P3_UNKNOWN);
         free (inq);
         return;
     }
     inq->next = self->inqs;
     self->inqs = inq;
+}
+
+bool
+pe_recover_refused (part_engine_t *self, uint64_t req, uint64_t now)
+{
+    if (req != 0 && req == self->recover_req) {
+        self->recover_req = 0;
+        self->recover_at = now + self->cfg.retry_ms;
+        return true;
+    }
+    for (pe_inq_t **pp = &self->inqs; *pp; pp = &(*pp)->next) {
+        pe_inq_t *inq = *pp;
+        if (inq->req != req)
+            continue;
+        *pp = inq->next;
+        s_known (self, inq->gid, TPC_P3_UNKNOWN);
+        free (inq);
+        return true;
+    }
+    return false;
 }
 
 /*  RES answers an outcome_of (true: it was one of those, now replied).   */

@@ -54,6 +54,9 @@ typedef struct {
     /* peers that answer from inside peer_send (as a simulation might):
      * getstate with sync_state[i] (when > 0), precommit with precommitted */
     int sync_state[3];
+    /* the shell fails actions: the next REFUSE submits, sends to PEER_DOWN */
+    int refuse;
+    const char *peer_down;
 } s_fx_t;
 
 static void
@@ -104,11 +107,74 @@ s_log (void *arg, int level, const char *line)
         fprintf (stderr, "  engine: %s\n", line);
 }
 
+typedef int (s_send_fn) (void *arg, tpc_msg_t **msg_p);
+typedef int (s_peer_send_fn) (void *arg, const char *name,
+                              const char *endpoint, tpc_msg_t **msg_p);
+typedef int (s_peer_reply_fn) (void *arg, const void *from, size_t from_len,
+                               tpc_msg_t **msg_p);
+
+/*  Execute the actions ENG queued, in order, through the callbacks the
+ *  engine once called itself (so the recorded lists stay what they were);
+ *  a refused submit or peer send is reported back to the engine.         */
+static void
+s_drain_with (part_engine_t *eng, const part_rm_t *rm, uint64_t now,
+              void *arg, s_send_fn *send, s_peer_send_fn *peer_send,
+              s_peer_reply_fn *peer_reply, int *refuse)
+{
+    part_action_t act;
+    while (eng && part_engine_pop (eng, &act)) {
+        int rc = 0;
+        switch (act.type) {
+        case PART_ACT_SEND:
+            send (arg, &act.msg);
+            break;
+        case PART_ACT_PEER_SEND:
+            if (peer_send (arg, act.name, act.endpoint, &act.msg) != 0)
+                part_engine_peer_failed (eng, &act, now);
+            break;
+        case PART_ACT_PEER_REPLY:
+            peer_reply (arg, act.from, act.from_len, &act.msg);
+            break;
+        case PART_ACT_SUBMIT:
+            if (refuse && *refuse > 0) {
+                --*refuse;
+                rc = TPC_ENOMEM;
+            }
+            else
+                rc = rm->submit (rm->self, &act.req, now);
+            if (rc != 0)
+                part_engine_submit_refused (eng, &act, rc, now);
+            break;
+        case PART_ACT_INTERRUPT:
+            rm->interrupt (rm->self, act.gid);
+            break;
+        case PART_ACT_LOG:
+            s_log (arg, act.level, act.text);
+            break;
+        }
+        part_action_clear (&act);
+    }
+}
+
+static int s_peer_send (void *arg, const char *name, const char *endpoint,
+                        tpc_msg_t **msg_p);
+static int s_peer_reply (void *arg, const void *from, size_t from_len,
+                         tpc_msg_t **msg_p);
+
+/*  After every call of the fixture's engine.                             */
+static void
+s_drain (s_fx_t *fx)
+{
+    s_drain_with (fx->eng, part_mem_rm (fx->mem), fx->now, fx, s_send,
+                  s_peer_send, s_peer_reply, &fx->refuse);
+}
+
 static void
 s_emit (void *arg, const part_rm_result_t *res)
 {
     s_fx_t *fx = arg;
     part_engine_on_result (fx->eng, res, fx->now);
+    s_drain (fx);
 }
 
 /*  Run everything that is due now.                                       */
@@ -124,6 +190,7 @@ s_pump (s_fx_t *fx)
         }
         if (part_engine_timeout (fx->eng, fx->now) == 0) {
             part_engine_tick (fx->eng, fx->now);
+            s_drain (fx);
             did = true;
         }
         if (!did)
@@ -170,6 +237,10 @@ s_peer_send (void *arg, const char *name, const char *endpoint,
 {
     s_fx_t *fx = arg;
     CU_ASSERT (endpoint && strstr (endpoint, name));    /* tcp://<name> */
+    if (fx->peer_down && !strcmp (fx->peer_down, name)) {
+        tpc_msg_destroy (msg_p);
+        return TPC_ECONNECT;
+    }
     s_event (fx, "peer_send", *msg_p, name);
     tpc_msg_type_t type = (*msg_p)->type;
     char gid[64];
@@ -205,6 +276,7 @@ s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
            char *const *parts, char *const *peers)
 {
     s_fx_t *fx = arg;
+    s_drain (fx);               /* what the engine queued comes first */
     CU_ASSERT (nparts == 0 || (parts && peers));
     if (fx->persist_fails) {
         s_event (fx, "persist_failed", NULL, tpc_p3_name (state));
@@ -238,16 +310,16 @@ s_persisted (s_fx_t *fx, const char *gid)
 static void
 s_engine_new (s_fx_t *fx)
 {
-    part_engine_io_t io = { .arg = fx, .send = s_send, .log = s_log };
+    part_engine_io_t io = { .arg = fx };
     fx->cfg.verbose = getenv ("TPC_TEST_VERBOSE") != NULL;
     if (fx->p3) {
-        io.peer_send = s_peer_send;
-        io.peer_reply = s_peer_reply;
+        io.peer_link = true;
         io.persist = s_persist;
     }
-    fx->eng = part_engine_new (&fx->cfg, part_mem_rm (fx->mem), &io);
+    fx->eng = part_engine_new (&fx->cfg, &io);
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx->eng);
     part_engine_start (fx->eng, fx->now);
+    s_drain (fx);
 }
 
 static void
@@ -329,6 +401,7 @@ s_deliver (s_fx_t *fx, tpc_msg_t *msg)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
     part_engine_on_message (fx->eng, &msg, fx->now);
+    s_drain (fx);
     CU_ASSERT_PTR_NULL (msg);
 }
 
@@ -416,6 +489,26 @@ s_expect_worked (s_fx_t *fx, const char *gid, uint64_t seq, bool ok,
 #define G4 "tpc_c1_1_4"
 
 /* ------------------------------------------------------------------ */
+
+/*  A submit the RM refuses (part_engine_submit_refused) is retried after
+ *  retry_ms; the work then runs.                                         */
+static void
+test_submit_refused (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_clear_out (&fx);
+    fx.refuse = 1;
+    s_work1 (&fx, G1, 1, TPC_THEN_NONE, "INSERT a");
+    s_pump (&fx);
+    CU_ASSERT_EQUAL (fx.refuse, 0);
+    CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_WORKED, G1), 0);
+    CU_ASSERT (!part_mem_is_open (fx.mem, G1));
+    s_wait (&fx, 500);
+    s_expect_worked (&fx, G1, 1, true, NULL);
+    CU_ASSERT (part_mem_is_open (fx.mem, G1));
+    s_teardown (&fx);
+}
 
 static void
 test_two_phase_commit (void)
@@ -842,6 +935,7 @@ test_yes_voter_asks_when_no_decision (void)
     s_expect_vote (&fx, G2, TPC_VOTE_YES, NULL);
     s_clear_out (&fx);
     part_engine_coordinator_up (fx.eng, fx.now);
+    s_drain (&fx);
     CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G2), 1);
     CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_HELLO, NULL), 1);
     s_gid_msg (&fx, TPC_MSG_ANSWER, G2, TPC_OUTCOME_COMMITTED);
@@ -891,6 +985,7 @@ test_forgotten_open_transaction_rolled_back (void)
     CU_ASSERT (part_mem_is_open (fx.mem, G1));
     s_clear_out (&fx);
     part_engine_coordinator_up (fx.eng, fx.now);
+    s_drain (&fx);
     CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
     s_clear_out (&fx);
     s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
@@ -1176,6 +1271,7 @@ test_stray_open_copy_rolled_back (void)
     s_expect_worked (&fx, G1, 1, true, NULL);
     s_clear_out (&fx);
     part_engine_coordinator_up (fx.eng, fx.now);
+    s_drain (&fx);
     CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
     s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
     s_pump (&fx);
@@ -1374,6 +1470,7 @@ s_peer_state (s_fx_t *fx, const char *name, const char *gid, tpc_p3_t state)
     tpc_msg_set_str (&m->gid, gid);
     m->p3 = state;
     part_engine_on_peer_reply (fx->eng, name, &m, fx->now);
+    s_drain (fx);
     CU_ASSERT_PTR_NULL (m);
 }
 
@@ -1388,6 +1485,7 @@ s_peer_state_seq (s_fx_t *fx, const char *name, const char *gid,
     m->p3 = state;
     m->seq = seq;
     part_engine_on_peer_reply (fx->eng, name, &m, fx->now);
+    s_drain (fx);
     CU_ASSERT_PTR_NULL (m);
 }
 
@@ -1402,6 +1500,7 @@ s_peer_ask (s_fx_t *fx, const char *name, tpc_msg_type_t type, const char *gid,
     m->outcome = outcome;
     part_engine_on_peer_request (fx->eng, name, name, strlen (name), &m,
                                  fx->now);
+    s_drain (fx);
     CU_ASSERT_PTR_NULL (m);
 }
 
@@ -1807,6 +1906,28 @@ test_3pc_term_adopt_and_incomplete (void)
     s_teardown (&fx);
 }
 
+/*  A peer the shell cannot reach (part_engine_peer_failed) is not waited
+ *  for: b2's reply ends the round at once, and since c3 was never asked
+ *  the round is incomplete: no decision (a silent c3 would have been
+ *  taken for crashed after p3_collect_ms, and G1 aborted).               */
+static void
+test_3pc_term_peer_unreachable (void)
+{
+    s_fx_t fx;
+    s_setup3 (&fx, "a1");
+    s_voted3 (&fx, G1);
+    fx.peer_down = "c3";
+    s_wait (&fx, 2000);
+    CU_ASSERT_EQUAL (s_peer_count (&fx, TPC_MSG_GETSTATE), 1);
+    s_clear_out (&fx);
+    s_peer_state (&fx, "b2", G1, TPC_P3_UNCERTAIN);
+    s_pump (&fx);
+    s_wait (&fx, 500);
+    CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
+    s_expect_no_decision (&fx, G1);
+    s_teardown (&fx);
+}
+
 /*  Replies that come back from inside peer_send are counted (a
  *  simulation may deliver them at once).                                 */
 static void
@@ -1880,10 +2001,9 @@ test_3pc_restore (void)
     fx.cfg.name = "a1";
     fx.cfg.p3_forget_ms = 10000;
     fx.now = 7000;
-    part_engine_io_t io = { .arg = &fx, .send = s_send, .log = s_log,
-                            .peer_send = s_peer_send,
-                            .peer_reply = s_peer_reply, .persist = s_persist };
-    fx.eng = part_engine_new (&fx.cfg, part_mem_rm (fx.mem), &io);
+    part_engine_io_t io = { .arg = &fx, .peer_link = true,
+                            .persist = s_persist };
+    fx.eng = part_engine_new (&fx.cfg, &io);
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx.eng);
     char *parts[3], *peers[3];
     for (size_t i = 0; i < 3; i++) {
@@ -1904,6 +2024,7 @@ test_3pc_restore (void)
     CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G1), TPC_P3_UNCERTAIN);
     CU_ASSERT_EQUAL (part_engine_p3 (fx.eng, G2), TPC_P3_COMMITTED);
     part_engine_start (fx.eng, fx.now);
+    s_drain (&fx);
     s_pump (&fx);
     /* G2: committed unasked (it was decided here), nothing persisted */
     CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G2));
@@ -1950,10 +2071,9 @@ s_restored3 (s_fx_t *fx, const char *gid, tpc_p3_t state)
     fx->cfg.name = "a1";
     fx->cfg.p3_forget_ms = 10000;
     fx->now = 7000;
-    part_engine_io_t io = { .arg = fx, .send = s_send, .log = s_log,
-                            .peer_send = s_peer_send,
-                            .peer_reply = s_peer_reply, .persist = s_persist };
-    fx->eng = part_engine_new (&fx->cfg, part_mem_rm (fx->mem), &io);
+    part_engine_io_t io = { .arg = fx, .peer_link = true,
+                            .persist = s_persist };
+    fx->eng = part_engine_new (&fx->cfg, &io);
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx->eng);
     char *parts[3], *peers[3];
     for (size_t i = 0; i < 3; i++) {
@@ -1963,6 +2083,7 @@ s_restored3 (s_fx_t *fx, const char *gid, tpc_p3_t state)
     CU_ASSERT_EQUAL (part_engine_restore (fx->eng, gid, state, 3, parts,
                                           peers), 0);
     part_engine_start (fx->eng, fx->now);
+    s_drain (fx);
     s_pump (fx);
     s_clear_out (fx);
 }
@@ -2217,6 +2338,7 @@ test_3pc_query_answer (void)
     s_setup3 (&fx, "a1");
     s_voted3 (&fx, G1);
     part_engine_coordinator_up (fx.eng, fx.now);
+    s_drain (&fx);
     CU_ASSERT_EQUAL (s_count (&fx, TPC_MSG_QUERY, G1), 1);
     s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_IN_PROGRESS);
     s_pump (&fx);
@@ -2316,13 +2438,23 @@ s_net_peer_reply (void *arg, const void *from, size_t from_len,
     return s_net_push (arg, to, true, msg_p);
 }
 
+static void s_net_drain (s_agent_t *a);
+
 static int
 s_net_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
                char *const *parts, char *const *peers)
 {
-    (void) arg; (void) gid; (void) state; (void) nparts; (void) parts;
-    (void) peers;
+    (void) gid; (void) state; (void) nparts; (void) parts; (void) peers;
+    s_net_drain (arg);          /* what the engine queued comes first */
     return 0;
+}
+
+/*  After every call of agent A's engine.                                 */
+static void
+s_net_drain (s_agent_t *a)
+{
+    s_drain_with (a->eng, part_mem_rm (a->mem), a->net->now, a, s_net_send,
+                  s_net_peer_send, s_net_peer_reply, NULL);
 }
 
 static void
@@ -2330,6 +2462,7 @@ s_net_emit (void *arg, const part_rm_result_t *res)
 {
     s_agent_t *a = arg;
     part_engine_on_result (a->eng, res, a->net->now);
+    s_net_drain (a);
 }
 
 static void
@@ -2344,13 +2477,12 @@ s_net_setup (s_net_t *net)
         a->mem = part_mem_new (NULL);
         CU_ASSERT_PTR_NOT_NULL_FATAL (a->mem);
         part_engine_config_t cfg = { .name = a->name };
-        part_engine_io_t io = { .arg = a, .send = s_net_send, .log = s_log,
-                                .peer_send = s_net_peer_send,
-                                .peer_reply = s_net_peer_reply,
+        part_engine_io_t io = { .arg = a, .peer_link = true,
                                 .persist = s_net_persist };
-        a->eng = part_engine_new (&cfg, part_mem_rm (a->mem), &io);
+        a->eng = part_engine_new (&cfg, &io);
         CU_ASSERT_PTR_NOT_NULL_FATAL (a->eng);
         part_engine_start (a->eng, net->now);
+        s_net_drain (a);
     }
 }
 
@@ -2380,6 +2512,7 @@ s_net_pump (s_net_t *net)
             }
             if (!a->down && part_engine_timeout (a->eng, net->now) == 0) {
                 part_engine_tick (a->eng, net->now);
+                s_net_drain (a);
                 did = true;
             }
         }
@@ -2400,6 +2533,7 @@ s_net_pump (s_net_t *net)
                 part_engine_on_peer_request (to->eng, w.from, w.from,
                                              strlen (w.from), &w.msg,
                                              net->now);
+            s_net_drain (to);
             did = true;
         }
         if (!did)
@@ -2452,6 +2586,7 @@ s_net_run (s_net_t *net, const char *gid, unsigned precommit)
             tpc_msg_strv_push (&m->peers, &m->npeers, s_peers3[k]);
         }
         part_engine_on_message (a->eng, &m, net->now);
+        s_net_drain (a);
     }
     s_net_pump (net);
     for (size_t i = 0; i < 3; i++) {
@@ -2460,6 +2595,7 @@ s_net_run (s_net_t *net, const char *gid, unsigned precommit)
         tpc_msg_t *m = tpc_msg_new (TPC_MSG_PRECOMMIT);
         tpc_msg_set_str (&m->gid, gid);
         part_engine_on_message (net->ag[i].eng, &m, net->now);
+        s_net_drain (&net->ag[i]);
     }
     s_net_pump (net);
 }
@@ -2597,6 +2733,7 @@ test_outcome_of (void)
 
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
+    { "submit_refused", test_submit_refused },
     { "work_then_prepare_and_abort", test_work_then_prepare_and_abort },
     { "readonly", test_readonly },
     { "one_phase", test_one_phase },
@@ -2623,6 +2760,7 @@ static const tpc_test_case_t s_cases[] = {
     { "3pc_term_follows_decision", test_3pc_term_follows_decision },
     { "3pc_term_follower", test_3pc_term_follower },
     { "3pc_term_adopt_and_incomplete", test_3pc_term_adopt_and_incomplete },
+    { "3pc_term_peer_unreachable", test_3pc_term_peer_unreachable },
     { "3pc_term_sync_replies", test_3pc_term_sync_replies },
     { "3pc_hardening", test_3pc_hardening },
     { "3pc_restore", test_3pc_restore },

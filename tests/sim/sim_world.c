@@ -55,10 +55,11 @@
  *  right after its database prepared, before the vote left.
  *
  *  THREE-PHASE COMMIT (cfg.p3)
- *    peer link    io->peer_send puts a request on the wire to the named
+ *    peer link    a PEER_SEND action puts a request on the wire to the named
  *                 agent; it arrives as part_engine_on_peer_request from
  *                 the sender's name, which is also the FROM token (a
- *                 ROUTER routing id in the daemon); io->peer_reply routes by that token and arrives as
+ *                 ROUTER routing id in the daemon); a PEER_REPLY routes
+ *                 by that token and arrives as
  *                 part_engine_on_peer_reply (sender's name).  Messages to
  *                 an agent that crashed since they left are lost.  No
  *                 loss, delays within [0, delay_max] (< p3_collect_ms / 2):
@@ -1108,11 +1109,59 @@ s_peer_reply (void *arg, const void *from, size_t from_len,
     return 0;
 }
 
+static void
+s_agent_log (void *arg, int level, const char *line)
+{
+    s_agent_t *a = arg;
+    (void) level;
+    s_trace (a->w, "%s: %s", a->name, line);
+}
+
+/*  Execute the actions agent A's engine queued, in order: what its calls
+ *  of io->send, rm->submit ... did before the engine queued them.  (Sends
+ *  and submits never fail here; a failure would be reported at once.)   */
+static void
+s_agent_drain (s_agent_t *a)
+{
+    sim_world_t *w = a->w;
+    const part_rm_t *rm = part_mem_rm (a->mem);
+    part_action_t act;
+    while (a->eng && part_engine_pop (a->eng, &act)) {
+        switch (act.type) {
+        case PART_ACT_SEND:
+            s_agent_send (a, &act.msg);
+            break;
+        case PART_ACT_PEER_SEND:
+            if (s_peer_send (a, act.name, act.endpoint, &act.msg) != 0)
+                part_engine_peer_failed (a->eng, &act, w->now);
+            break;
+        case PART_ACT_PEER_REPLY:
+            s_peer_reply (a, act.from, act.from_len, &act.msg);
+            break;
+        case PART_ACT_SUBMIT: {
+            int rc = rm->submit (rm->self, &act.req, w->now);
+            if (rc != 0)
+                part_engine_submit_refused (a->eng, &act, rc, w->now);
+            break;
+        }
+        case PART_ACT_INTERRUPT:
+            rm->interrupt (rm->self, act.gid);
+            break;
+        case PART_ACT_LOG:
+            if (w->cfg.trace)
+                s_agent_log (a, act.level, act.text);
+            break;
+        }
+        part_action_clear (&act);
+    }
+}
+
 static int
 s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
            char *const *parts, char *const *peers)
 {
     s_agent_t *a = arg;
+    s_agent_drain (a);          /* what the engine queued comes first */
     sim_world_t *w = a->w;
     const s_profile_t *p = &w->prof;
     if (!gid || a->dying)
@@ -1142,14 +1191,6 @@ s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
 }
 
 static void
-s_agent_log (void *arg, int level, const char *line)
-{
-    s_agent_t *a = arg;
-    (void) level;
-    s_trace (a->w, "%s: %s", a->name, line);
-}
-
-static void
 s_emit (void *arg, const part_rm_result_t *res)
 {
     s_agent_t *a = arg;
@@ -1172,20 +1213,19 @@ s_emit (void *arg, const part_rm_result_t *res)
         return;
     }
     part_engine_on_result (a->eng, res, w->now);
+    s_agent_drain (a);
 }
 
 static void
 s_agent_start (sim_world_t *w, s_agent_t *a)
 {
-    part_engine_io_t io = { .arg = a, .send = s_agent_send,
-                            .log = w->cfg.trace ? s_agent_log : NULL };
+    part_engine_io_t io = { .arg = a };
     if (w->p3) {
-        io.peer_send = s_peer_send;
-        io.peer_reply = s_peer_reply;
+        io.peer_link = true;
         io.persist = s_persist;
     }
     a->cfg.boot = a->inc + 1;   /* each incarnation its own boot id */
-    a->eng = part_engine_new (&a->cfg, part_mem_rm (a->mem), &io);
+    a->eng = part_engine_new (&a->cfg, &io);
     if (!a->eng) {
         sim_oracle_fail (w->oracle, "simulation: cannot create an agent");
         return;
@@ -1195,6 +1235,7 @@ s_agent_start (sim_world_t *w, s_agent_t *a)
         s_p3rec_t *r = &a->store[i];
         int rc = part_engine_restore (a->eng, r->gid, r->state, r->nparts,
                                       r->parts, r->peers);
+        s_agent_drain (a);
         s_trace (w, "%s: restore %s %s", a->name, r->gid,
                  tpc_p3_name (r->state));
         if (rc)
@@ -1204,6 +1245,7 @@ s_agent_start (sim_world_t *w, s_agent_t *a)
     }
     s_trace (w, "%s: up (incarnation %" PRIu64 ")", a->name, a->inc);
     part_engine_start (a->eng, w->now);
+    s_agent_drain (a);
 }
 
 static void
@@ -1556,6 +1598,7 @@ s_on_msg (sim_world_t *w, s_ev_t *ev)
         break;
     case TO_AGENT:
         part_engine_on_message (w->agents[ev->node].eng, &msg, w->now);
+        s_agent_drain (&w->agents[ev->node]);
         break;
     case TO_CLIENT:
         s_client_on_msg (w, ev->node, msg);
@@ -1564,11 +1607,13 @@ s_on_msg (sim_world_t *w, s_ev_t *ev)
         const char *from = w->agents[ev->arg].name;
         part_engine_on_peer_request (w->agents[ev->node].eng, from, from,
                                      strlen (from), &msg, w->now);
+        s_agent_drain (&w->agents[ev->node]);
         break;
     }
     case TO_PEER_REPLY:
         part_engine_on_peer_reply (w->agents[ev->node].eng,
                                    w->agents[ev->arg].name, &msg, w->now);
+        s_agent_drain (&w->agents[ev->node]);
         break;
     }
     if (rc)
@@ -1595,6 +1640,7 @@ s_on_timer (sim_world_t *w, const s_ev_t *ev)
         return;
     if (ev->kind == T_AGENT) {
         part_engine_tick (a->eng, w->now);
+        s_agent_drain (a);
         return;
     }
     const part_rm_t *rm = part_mem_rm (a->mem);
@@ -1766,6 +1812,7 @@ s_step (sim_world_t *w, s_ev_t *ev)
     case EV_COORD_UP:
         if (w->coord && a->eng && ev->gen == w->coord_inc)
             part_engine_coordinator_up (a->eng, w->now);
+        s_agent_drain (a);
         break;
     case EV_AGENT_GONE:
         if (w->coord) {
