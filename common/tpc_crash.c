@@ -37,6 +37,7 @@ static const char *const s_points[] = {
     "agent.after_vote",
     "agent.after_commit_prepared",
     "agent.after_precommit",
+    "agent.state_sync",
     NULL
 };
 

@@ -86,6 +86,9 @@
  *                                has not seen it: no ack sent
  *      agent.after_precommit     3PC: PRECOMMITTED persisted in the agent's
  *                                state log, no `state` reply sent yet
+ *      agent.state_sync          (failsync) the 3PC state log's fdatasyncs
+ *                                after its open: the AT-th fails, only it
+ *                                (the agent must stop)
  *  The state is no global: the pass counter lives in the tpc_crash_t.
  */
 #ifndef TPC_CRASH_H

@@ -85,69 +85,6 @@ s_emit (void *arg, const part_rm_result_t *res)
  *  Three-phase commit: the state log and the peer link
  */
 
-#define S_IO(ctx) (((part_agent_state_io_t *) (ctx))->posix)
-
-static int
-s_io_open (void *ctx, const char *path, int flags, mode_t mode)
-{
-    return S_IO (ctx)->open (S_IO (ctx)->ctx, path, flags, mode);
-}
-
-static int
-s_io_close (void *ctx, int fd)
-{
-    return S_IO (ctx)->close (S_IO (ctx)->ctx, fd);
-}
-
-static ssize_t
-s_io_pwrite (void *ctx, int fd, const void *buf, size_t n, off_t off)
-{
-    return S_IO (ctx)->pwrite (S_IO (ctx)->ctx, fd, buf, n, off);
-}
-
-static ssize_t
-s_io_pread (void *ctx, int fd, void *buf, size_t n, off_t off)
-{
-    return S_IO (ctx)->pread (S_IO (ctx)->ctx, fd, buf, n, off);
-}
-
-static int
-s_io_fdatasync (void *ctx, int fd)
-{
-    part_agent_state_io_t *io = ctx;
-    if (io->armed && io->fail_at && ++io->syncs == io->fail_at) {
-        fprintf (stderr, "tpc-participant: test hook: state log fdatasync "
-                 "#%llu fails with EIO\n", (unsigned long long) io->syncs);
-        errno = EIO;
-        return -1;
-    }
-    return S_IO (ctx)->fdatasync (S_IO (ctx)->ctx, fd);
-}
-
-static int
-s_io_fsync (void *ctx, int fd)
-{
-    return S_IO (ctx)->fsync (S_IO (ctx)->ctx, fd);
-}
-
-static int
-s_io_ftruncate (void *ctx, int fd, off_t len)
-{
-    return S_IO (ctx)->ftruncate (S_IO (ctx)->ctx, fd, len);
-}
-
-static int
-s_io_rename (void *ctx, const char *from, const char *to)
-{
-    return S_IO (ctx)->rename (S_IO (ctx)->ctx, from, to);
-}
-
-static int
-s_io_unlink (void *ctx, const char *path)
-{
-    return S_IO (ctx)->unlink (S_IO (ctx)->ctx, path);
-}
-
 /*  io->persist: GID's STATE durable before the engine acts on it.  A
  *  refused argument is the engine's to handle; a failed disk stops the
  *  agent (nothing is sent from now on, the loop returns).                */
@@ -872,21 +809,19 @@ s_peer_link_new (part_agent_t *self, char *errbuf, size_t errlen)
 }
 
 /*  Open the 3PC state log (--state-dir) through the I/O that may fail an
- *  fdatasync on purpose (the test hook).  0, or an error with a sentence
+ *  fdatasync on purpose (crash point agent.state_sync, action failsync).  0, or an error with a sentence
  *  in ERRBUF.                                                            */
 static int
 s_state_log_open (part_agent_t *self, char *errbuf, size_t errlen)
 {
-    self->state_io = (part_agent_state_io_t) {
-        .io = { s_io_open, s_io_close, s_io_pwrite, s_io_pread,
-                s_io_fdatasync, s_io_fsync, s_io_ftruncate, s_io_rename,
-                s_io_unlink, &self->state_io },
-        .posix = tpc_io_posix (), .fail_at = self->cfg.state_sync_fail_at
-    };
+    uint64_t failsync = tpc_crash_failsync_at (self->crash,
+                                               "agent.state_sync");
+    tpc_io_failsync_init (&self->state_io, NULL);
+    self->state_io.say = "tpc-participant: crash point agent.state_sync: "
+                         "state log fdatasync";
     part_state_config_t sc = { .dir = self->cfg.state_dir,
                                .forget_ms = self->cfg.p3_forget_ms,
-                               .io = self->cfg.state_sync_fail_at
-                                     ? &self->state_io.io : NULL };
+                               .io = failsync ? &self->state_io.io : NULL };
     int rc = part_state_open (&sc, s_wall_ms (), &self->state, errbuf,
                               errlen);
     if (rc) {
@@ -900,7 +835,7 @@ s_state_log_open (part_agent_t *self, char *errbuf, size_t errlen)
         }
         return rc;
     }
-    self->state_io.armed = true;
+    tpc_io_failsync_arm (&self->state_io, failsync, true);
     return 0;
 }
 

@@ -90,9 +90,6 @@ typedef struct {
     uint64_t p3_timeout_ms;     /* part_engine_config_t's; 0 = defaults */
     uint64_t p3_collect_ms;
     uint64_t p3_forget_ms;      /* also the state log's forget_ms */
-    /*  Test hook: the N-th fdatasync of the state log after start fails
-     *  with EIO (the failure path, end to end); 0 = never.               */
-    uint64_t state_sync_fail_at;
 } part_agent_config_t;
 
 #define PART_AGENT_PEERS_MAX 256   /* DEALERs to peers kept open */

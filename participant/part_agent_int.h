@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tpc_io.h"
 #include "tpc_zap.h"
 #include "part_agent.h"
 #include "part_engine.h"
@@ -19,15 +20,6 @@
 
 #define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
 
-/*  The state log's file I/O: POSIX, but for the test hook that fails the
- *  N-th fdatasync after start (config->state_sync_fail_at).            */
-typedef struct {
-    tpc_io_t io;                /* first: the tpc_io_t * handed out */
-    const tpc_io_t *posix;
-    uint64_t fail_at;           /* 0 = never */
-    uint64_t syncs;             /* fdatasyncs since armed */
-    bool armed;
-} part_agent_state_io_t;
 
 /*  A DEALER to another agent (the peer link's client side).             */
 typedef struct {
@@ -68,7 +60,8 @@ struct part_agent {
     bool relinked;              /* a new link, not answered yet */
     /* three-phase commit */
     part_state_t *state;        /* the 3PC state log, or NULL */
-    part_agent_state_io_t state_io;      /* its file I/O */
+    tpc_io_failsync_t state_io; /* its file I/O: crash point
+                                   agent.state_sync fails an fdatasync */
     void *router;               /* peer requests, or NULL */
     tpc_zap_t *zap;           /* CURVE: who may use the ROUTER */
     bool curve;                 /* the agent has a key pair */

@@ -2,10 +2,10 @@
  *
  *  It turns coordinator messages (work, prepare, decide, answer), resource
  *  manager completions (part_rm.h), the "database (re)connected" event and
- *  timer ticks into actions it QUEUES, as the coordinator engine does
- *  (coord_engine.h): RM operations to submit, messages to the coordinator
- *  and to peer agents, log lines (part_action_t, drained with
- *  part_engine_pop after every event), and a timer (asked with
+ *  timer ticks into actions it QUEUES, as the coordinator's engine does:
+ *  RM operations to submit, messages to the coordinator and to peer
+ *  agents, log lines (part_action_t, drained with part_engine_pop after
+ *  every event), and a timer (asked with
  *  part_engine_timeout).  Every event carries the current time, so tests
  *  drive it deterministically.  The per-transaction state machine and its
  *  invariants are drawn at the top of part_engine.c, the three-phase

@@ -35,10 +35,10 @@
  *  corrupt 3PC state log included), 3 the 3PC state log failed while
  *  serving (a write or fdatasync: the agent stopped at once), 99 a crash
  *  point fired.  Test hooks (environment): TPC_CRASH_POINT=
- *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop arm one crash
- *  point (common/tpc_crash.h); TPC_AGENT_DEBUG_STATE_SYNC_FAIL=<n> makes
- *  the n-th fdatasync of the 3PC state log after start fail with EIO (the
- *  agent must then stop, exit 3).
+ *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop|failsync arm
+ *  one crash point (common/tpc_crash.h); agent.state_sync with failsync
+ *  makes the n-th fdatasync of the 3PC state log after start fail with EIO
+ *  (the agent must then stop, exit 3).
  */
 #include <czmq.h>
 #include <errno.h>
@@ -324,18 +324,6 @@ s_agent_config (const s_opts_t *o, part_agent_config_t *ac)
     if (tpc_crash_config_from_env (&ac->crash, "agent.", err, sizeof err)) {
         fprintf (stderr, S_PROG ": %s\n", err);
         return TPC_EINVAL;
-    }
-    const char *sfail = getenv ("TPC_AGENT_DEBUG_STATE_SYNC_FAIL");
-    if (sfail && *sfail) {
-        char *end = NULL;
-        errno = 0;
-        long n = strtol (sfail, &end, 10);
-        if (errno || end == sfail || *end || n <= 0) {
-            fprintf (stderr, S_PROG ": TPC_AGENT_DEBUG_STATE_SYNC_FAIL "
-                     "must be a positive integer\n");
-            return TPC_EINVAL;
-        }
-        ac->state_sync_fail_at = (uint64_t) n;
     }
     return 0;
 }

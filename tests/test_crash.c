@@ -33,7 +33,7 @@ test_points_listed (void)
     size_t n = 0;
     for (; p[n]; n++)
         CU_ASSERT_EQUAL (tpc_crash_point_valid (p[n], NULL), 0);
-    CU_ASSERT_EQUAL (n, 18);
+    CU_ASSERT_EQUAL (n, 19);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("coord.precommit_logged",
                                             "coord."), 0);
     CU_ASSERT_EQUAL (tpc_crash_point_valid ("agent.after_precommit",

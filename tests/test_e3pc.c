@@ -440,7 +440,8 @@ test_agent_state_log_fails (void)
      * coordinator's vote timeout aborts, and once db3 is back its
      * prepared transaction is rolled back                                */
     tpc_proc_kill (&W.agent[2], SIGTERM, 5000);
-    char *env[] = { "TPC_AGENT_DEBUG_STATE_SYNC_FAIL=1", NULL };
+    char *env[] = { "TPC_CRASH_POINT=agent.state_sync",
+                    "TPC_CRASH_ACTION=failsync", NULL };
     CU_ASSERT_EQUAL_FATAL (s_start_agent (2, env), 0);
     CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
     tpc_client_t *c = s_client (10000);
