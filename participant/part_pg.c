@@ -15,6 +15,38 @@
  *                    rounds, the pool (pins, release, dispatch), epoll;
  *    part_pg_stmt.c  the per-session cache of prepared statements;
  *    part_pg_ops.c   the SQL of each operation, a {start, done} pair each.
+ *
+ *  MARKER RETENTION.  tpc_marker would grow by a row per transaction for
+ *  ever.  What a row is for:
+ *    'C' (inserted inside the transaction, it commits with it) answers a
+ *        repeated decide(committed), an outcome_of or a tombstone's
+ *        verdict once the gid is no longer prepared, and its key fences a
+ *        late copy of a one-phase work that already committed;
+ *    'T' (tombstone) fences a late PREPARE or one-phase work of an aborted
+ *        gid: its INSERT of the marker fails on the key.
+ *  Both matter only while a message about the gid can still arrive: the
+ *  coordinator resends decide until every yes voter acked (and again
+ *  after a restart, for a COMMIT without END), an in-doubt agent asks, a
+ *  copy of a work is late in the network or in a lost session's backend.
+ *  The rule: a row goes when it is older than the retention (default 7
+ *  days, the agent's --marker-retention-s) AND no prepared transaction of
+ *  the cluster names its gid (gid, or gid@oid of any database: a gid
+ *  still prepared somewhere is still being driven, its decide may still
+ *  come here).  The agent cannot see when the coordinator forgot a gid
+ *  (it forgets by count, not by time), so age stands for it: the
+ *  retention must exceed the longest a transaction may stay unfinished
+ *  (a participant or coordinator down, an in-doubt gid waiting for an
+ *  operator) and the longest a message may be late.  Wrong only beyond
+ *  that, and then: a repeated decide(committed) of a gid whose 'C' went
+ *  is acked "aborted" (the coordinator logs a HEURISTIC report; the data
+ *  is committed all the same); a late PREPARE of an aborted gid whose 'T'
+ *  went votes yes to a coordinator that presumes abort, so it is rolled
+ *  back; only a one-phase work delayed past the retention could commit
+ *  unfenced.  A status question about a gid older than the retention can
+ *  no longer be answered from the markers.  The DELETE (part_pg.h) runs
+ *  a minute after start, then every marker_purge_ms, on a free session
+ *  when no work waits, 1000 rows at a time; its own lock_timeout keeps it
+ *  from holding a session behind a lock.
  */
 #include "part_pg_int.h"
 
@@ -298,6 +330,12 @@ s_timeout (void *self_, uint64_t now_ms)
         if (best < 0 || left < best)
             best = left;
     }
+    if (self->cfg.marker_retention_s && !self->purging) {
+        int64_t left = self->purge_at <= now_ms ? 0
+                       : (int64_t) (self->purge_at - now_ms);
+        if (best < 0 || left < best)
+            best = left;
+    }
     return best;
 }
 
@@ -369,6 +407,60 @@ s_emit_job (part_pg_t *self, part_pg_job_t *job, part_rm_emit_fn *emit, void *ar
     free (cells);
 }
 
+/* ------------------------------------------------------------------ */
+/*  Marker retention (the rule is at the top of this file)              */
+
+#define S_PURGE_FIRST_MS 60000      /* first DELETE after start, at most */
+#define S_PURGE_BUSY_MS 1000        /* no free session: try again in */
+
+/*  Start the retention's DELETE when it is due and a session is free
+ *  with no work waiting for one.                                         */
+static void
+s_purge_maybe (part_pg_t *self)
+{
+    if (!self->cfg.marker_retention_s || self->purging)
+        return;
+    if (!self->purge_at) {
+        uint64_t first = self->cfg.marker_purge_ms < S_PURGE_FIRST_MS
+                         ? self->cfg.marker_purge_ms : S_PURGE_FIRST_MS;
+        self->purge_at = self->now + first;
+        return;
+    }
+    if (self->now < self->purge_at)
+        return;
+    part_pg_conn_t *c = NULL;
+    if (!self->wait_any.head && !self->wait_begin.head)
+        c = s_find_free (self);
+    part_pg_job_t *job = c ? calloc (1, sizeof *job) : NULL;
+    if (!job) {
+        self->purge_at = self->now + S_PURGE_BUSY_MS;
+        return;
+    }
+    job->op = PART_PG_OP_PURGE;
+    self->purging = true;
+    part_pg_start (self, c, job);
+}
+
+/*  The DELETE of JOB is over: log it, schedule the next.                */
+static void
+s_purge_finished (part_pg_t *self, const part_pg_job_t *job)
+{
+    self->purging = false;
+    uint64_t every = self->cfg.marker_purge_ms;
+    self->purge_at = self->now + every;
+    if (job->status != 0)
+        part_pg_log (self, PART_PG_WARNING, "tpc_marker retention: DELETE "
+                     "failed, next try in %llu ms: %s",
+                     (unsigned long long) every, job->error ? job->error : "?");
+    else if (job->count > 0) {
+        part_pg_log (self, PART_PG_VERBOSE, "tpc_marker: removed %lld rows "
+                     "older than %llu s whose gids are not prepared", job->count,
+                     (unsigned long long) self->cfg.marker_retention_s);
+        if (job->count >= PART_PG_PURGE_BATCH)
+            self->purge_at = self->now;         /* more: go on at once */
+    }
+}
+
 static void
 s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
 {
@@ -394,6 +486,7 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
             part_pg_ready_step (self, c);
     }
     part_pg_dispatch (self);
+    s_purge_maybe (self);
     if (self->need_connected) {
         self->need_connected = false;
         part_rm_result_t ev = { .op = PART_RM_CONNECTED, .affected = -1 };
@@ -401,13 +494,109 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
     }
     part_pg_job_t *job;
     while ((job = part_pg_jobq_pop (&self->done))) {
-        s_emit_job (self, job, emit, arg);
+        if (job->op == PART_PG_OP_PURGE)
+            s_purge_finished (self, job);
+        else
+            s_emit_job (self, job, emit, arg);
         s_job_free (&job);
     }
 }
 
 /* ------------------------------------------------------------------ */
 /*  Start and stop                                                    */
+
+/*  The primary message of the error in R (or the connection's), trimmed;
+ *  NULL when out of memory.                                             */
+static char *
+s_errmsg (PGconn *pq, const PGresult *r)
+{
+    const char *m = r ? PQresultErrorField (r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    return part_pg_trimmed (m && *m ? m : r ? PQresultErrorMessage (r)
+                                            : PQerrorMessage (pq));
+}
+
+/*  The marker table: created only when missing (the agent's role needs no
+ *  CREATE when its owner made it), then the role's rights on it checked:
+ *  SELECT, INSERT, and DELETE when the retention runs.  A missing one is
+ *  named, with the SQL its owner runs (README: "The agent's database
+ *  role").                                                               */
+static int
+s_setup_marker (part_pg_t *self, PGconn *pq, char *errbuf, size_t errlen)
+{
+    int rc = TPC_EDB;
+    char *msg = NULL;
+    const char *grant = self->cfg.marker_retention_s ? "SELECT, INSERT, DELETE"
+                                                      : "SELECT, INSERT";
+    PGresult *r = PQexec (pq, "SELECT quote_ident(current_user), "
+                          "to_regclass('tpc_marker') IS NOT NULL");
+    if (PQresultStatus (r) != PGRES_TUPLES_OK || PQntuples (r) != 1) {
+        msg = s_errmsg (pq, r);
+        snprintf (errbuf, errlen, "cannot look for the marker table "
+                  "tpc_marker: %s", msg ? msg : "?");
+        goto cleanup;
+    }
+    char role[128];
+    snprintf (role, sizeof role, "%s", PQgetvalue (r, 0, 0));
+    bool exists = PQgetvalue (r, 0, 1)[0] == 't';
+    PQclear (r);
+    r = NULL;
+    if (!exists) {
+        r = PQexec (pq, PART_PG_MARKER_DDL);
+        if (PQresultStatus (r) != PGRES_COMMAND_OK) {
+            msg = s_errmsg (pq, r);
+            snprintf (errbuf, errlen, "cannot create the marker table "
+                      "tpc_marker: %s\nhint: the schema's owner (or a "
+                      "superuser) runs in this database: %s; GRANT %s ON "
+                      "tpc_marker TO %s", msg ? msg : "?",
+                      PART_PG_MARKER_DDL, grant, role);
+            rc = TPC_ECONFIG;
+            goto cleanup;
+        }
+        PQclear (r);
+    }
+    r = PQexec (pq, "SELECT has_table_privilege('tpc_marker', 'SELECT'), "
+                "has_table_privilege('tpc_marker', 'INSERT'), "
+                "has_table_privilege('tpc_marker', 'DELETE')");
+    if (PQresultStatus (r) != PGRES_TUPLES_OK || PQntuples (r) != 1) {
+        msg = s_errmsg (pq, r);
+        snprintf (errbuf, errlen, "cannot read the rights on tpc_marker: %s",
+                  msg ? msg : "?");
+        goto cleanup;
+    }
+    static const char *const names[3] = { "SELECT", "INSERT", "DELETE" };
+    char lacks[64] = "";
+    int nlacks = 0;
+    for (int i = 0; i < (self->cfg.marker_retention_s ? 3 : 2); i++)
+        if (PQgetvalue (r, 0, i)[0] != 't') {
+            size_t n = strlen (lacks);
+            snprintf (lacks + n, sizeof lacks - n, "%s%s", n ? ", " : "", names[i]);
+            nlacks++;
+        }
+    if (nlacks) {
+        bool del_only = nlacks == 1 && !strcmp (lacks, "DELETE");
+        snprintf (errbuf, errlen, "the role %s lacks %s on tpc_marker%s\n"
+                  "hint: the table's owner runs: GRANT %s ON tpc_marker TO %s",
+                  role, lacks, del_only ? " (DELETE is for the marker "
+                  "retention; without one it is not needed)" : "", grant, role);
+        rc = TPC_ECONFIG;
+        goto cleanup;
+    }
+    PQclear (r);
+    /* a table of that name, but not ours */
+    r = PQexec (pq, "SELECT gid, kind, at FROM tpc_marker LIMIT 0");
+    if (PQresultStatus (r) != PGRES_TUPLES_OK) {
+        msg = s_errmsg (pq, r);
+        snprintf (errbuf, errlen, "tpc_marker is not the agent's marker table "
+                  "(%s): %s", PART_PG_MARKER_DDL, msg ? msg : "?");
+        rc = TPC_ECONFIG;
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free (msg);
+    PQclear (r);
+    return rc;
+}
 
 static int
 s_setup (part_pg_t *self, PGconn *pq, char *errbuf, size_t errlen)
@@ -436,14 +625,11 @@ s_setup (part_pg_t *self, PGconn *pq, char *errbuf, size_t errlen)
         goto cleanup;
     }
     PQclear (r);
-    r = PQexec (pq, PART_PG_MARKER_DDL);
-    if (PQresultStatus (r) != PGRES_COMMAND_OK) {
-        msg = part_pg_trimmed (PQresultErrorMessage (r));
-        snprintf (errbuf, errlen, "cannot create the marker table tpc_marker: %s",
-                  msg ? msg : "?");
+    r = NULL;
+    rc = s_setup_marker (self, pq, errbuf, errlen);
+    if (rc != 0)
         goto cleanup;
-    }
-    PQclear (r);
+    rc = TPC_EDB;
     r = PQexec (pq, "SELECT oid FROM pg_database WHERE datname = "
                 "current_database()");
     if (PQresultStatus (r) != PGRES_TUPLES_OK || PQntuples (r) != 1) {
@@ -505,6 +691,8 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
         self->cfg.backoff_min_ms = 100;
     if (!self->cfg.backoff_max_ms)
         self->cfg.backoff_max_ms = 5000;
+    if (!self->cfg.marker_purge_ms)
+        self->cfg.marker_purge_ms = 3600000;
     if (self->cfg.no_stmt_cache)
         self->cfg.stmt_cache = 0;
     else if (!self->cfg.stmt_cache)

@@ -67,6 +67,15 @@
  *  plan_cache_mode applies (after 5 runs it may keep a generic plan).
  *  A session that lost its statements (26000) forgets its cache.
  *
+ *  RETENTION (marker_retention_s > 0): every marker_purge_ms, when no
+ *  work waits for a connection, one free session runs
+ *    BEGIN; SET LOCAL lock_timeout = '1s'; DELETE FROM tpc_marker WHERE
+ *    gid IN (SELECT gid FROM tpc_marker m WHERE at < now() - retention AND
+ *    NOT EXISTS (a pg_prepared_xacts row, of any database, named gid or
+ *    gid@...) LIMIT 1000); COMMIT
+ *  again at once while a batch came back full.  Why this is safe is in
+ *  part_pg.c ("Marker retention").  Its completions are never emitted.
+ *
  *  The sockets of the pool sit in one epoll set (level-triggered): pollfds()
  *  hands the agent that one descriptor, and process() steps only the
  *  sessions epoll reports, so a wake-up costs the same for 4 sessions or
@@ -95,6 +104,11 @@ typedef struct {
     size_t stmt_cache;          /* statements prepared per session; 0 = 64 */
     bool no_stmt_cache;         /* prepare nothing (every statement is sent
                                    unnamed, parsed and planned each time) */
+    uint64_t marker_retention_s;/* tpc_marker rows older than this whose
+                                   gid no prepared transaction names are
+                                   deleted (RETENTION below); 0 = kept
+                                   for ever */
+    uint64_t marker_purge_ms;   /* how often that DELETE runs; 0 = 3600000 */
     /*  Optional log sink; LEVEL is PART_PG_VERBOSE (0) or PART_PG_WARNING
      *  (1), as in both engines.                                          */
     void (*log) (void *arg, int level, const char *line);
@@ -102,9 +116,11 @@ typedef struct {
 } part_pg_config_t;
 
 /*  Connect (blocking, once), check that max_prepared_transactions > 0,
- *  create the marker table if missing, then open the rest of the pool
- *  asynchronously.  Returns NULL on failure with a sentence (and a hint
- *  where one helps) in ERRBUF.                                           */
+ *  create the marker table only if it is missing (an owner may have made
+ *  it for a role without CREATE), check that the role may SELECT, INSERT
+ *  and (with a retention) DELETE its rows, then open the rest of the
+ *  pool asynchronously.  Returns NULL on failure with a sentence (and a
+ *  hint where one helps: the GRANT to run) in ERRBUF.                    */
 part_pg_t *part_pg_new (const part_pg_config_t *config, char *errbuf,
                         size_t errlen);
 void part_pg_destroy (part_pg_t **self_p);

@@ -20,6 +20,12 @@
 
 #define PART_PG_SEEN 64         /* statement cache: hashes seen once */
 
+/*  A job of part_pg's own, not the engine's: the marker retention's
+ *  DELETE (part_pg.c).  Its completion is never emitted.                  */
+#define PART_PG_OP_PURGE ((part_rm_op_t) PART_RM_OP_COUNT)
+#define PART_PG_OP_COUNT (PART_RM_OP_COUNT + 1)
+#define PART_PG_PURGE_BATCH 1000    /* rows one retention DELETE removes */
+
 typedef enum { C_DOWN, C_CONNECTING, C_READY } part_pg_cstate_t;
 
 typedef struct part_pg_job part_pg_job_t;
@@ -38,6 +44,7 @@ struct part_pg_job {
     bool readonly;
     bool keep_readonly;         /* PREPARE: see part_rm_req_t */
     tpc_outcome_t outcome;
+    long long count;            /* PURGE: rows deleted */
     part_pg_job_t *next;
 };
 
@@ -126,6 +133,9 @@ struct part_pg {
     int epfd;                   /* epoll set of the sessions' sockets */
     struct epoll_event *evs;    /* process(): what epoll_wait reports */
     uint64_t now;
+    uint64_t purge_at;          /* marker retention: next DELETE (0: not
+                                   scheduled yet) */
+    bool purging;               /* ... its job is running */
 };
 
 typedef struct {

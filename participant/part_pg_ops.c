@@ -576,6 +576,53 @@ s_recover_done (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
 }
 
 /* ------------------------------------------------------------------ */
+/*  PURGE (part_pg's own job, see "Marker retention" in part_pg.c): the
+ *  old markers of gids no prepared transaction of the cluster names (a
+ *  database's agent prepares gid@oid, by hand or an older agent gid)    */
+
+static void
+s_purge_start (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
+{
+    (void) job;
+    char secs[24];
+    snprintf (secs, sizeof secs, "%llu",
+              (unsigned long long) self->cfg.marker_retention_s);
+    const char *p[1] = { secs };
+#define S_STR2(x) #x
+#define S_STR(x) S_STR2 (x)
+    part_pg_query_t q[4] = {
+        { "BEGIN", 0, NULL, false },
+        { "SET LOCAL lock_timeout = '1s'", 0, NULL, false },
+        { "DELETE FROM tpc_marker WHERE gid IN (SELECT m.gid FROM tpc_marker m "
+          "WHERE m.at < now() - make_interval(secs => $1::float8) "
+          "AND NOT EXISTS (SELECT 1 FROM pg_prepared_xacts x "
+          "WHERE split_part(x.gid, '@', 1) = m.gid) "
+          "LIMIT " S_STR (PART_PG_PURGE_BATCH) ")", 1, p, false },
+        { "COMMIT", 0, NULL, false }
+    };
+#undef S_STR
+#undef S_STR2
+    part_pg_send_round (self, c, q, 4, 0);
+}
+
+static void
+s_purge_done (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
+              int e, PGresult *last)
+{
+    if (e >= 0)
+        s_complete_pgerr (self, c, job, c->res[e]);
+    else if (!s_tag_is (last, "COMMIT"))
+        part_pg_complete (self, job, TPC_EDB, "the DELETE was rolled back",
+                          NULL);
+    else {
+        const char *n = PQcmdTuples (c->res[2]);
+        job->count = n && *n ? strtoll (n, NULL, 10) : 0;
+        part_pg_complete (self, job, 0, NULL, NULL);
+    }
+    s_round_over (self, c);
+}
+
+/* ------------------------------------------------------------------ */
 /*  The operation table                                                */
 
 /*  start: send JOB's first round on C (C->job is JOB), or finish JOB at
@@ -594,7 +641,7 @@ typedef struct {
 } s_op_t;
 
 /*  BEGIN only pins a connection (part_pg.c); CONNECTED is an event.       */
-static const s_op_t s_ops[PART_RM_OP_COUNT] = {
+static const s_op_t s_ops[PART_PG_OP_COUNT] = {
     [PART_RM_EXEC]              = { s_exec_start, s_exec_done },
     [PART_RM_PREPARE]           = { s_end_start, s_prepare_done },
     [PART_RM_COMMIT_ONEPHASE]   = { s_end_start, s_end_done },
@@ -604,13 +651,14 @@ static const s_op_t s_ops[PART_RM_OP_COUNT] = {
     [PART_RM_OUTCOME_OF]        = { s_outcome_start, s_outcome_done },
     [PART_RM_TOMBSTONE]         = { s_tombstone_start, s_tombstone_done },
     [PART_RM_RECOVER]           = { s_recover_start, s_recover_done },
+    [PART_PG_OP_PURGE]          = { s_purge_start, s_purge_done },
 };
 
 void
 part_pg_start (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
 {
     c->job = job;
-    if ((unsigned) job->op >= PART_RM_OP_COUNT || !s_ops[job->op].start) {
+    if ((unsigned) job->op >= PART_PG_OP_COUNT || !s_ops[job->op].start) {
         c->job = NULL;
         part_pg_complete (self, job, TPC_EINVAL, NULL, NULL);
         return;

@@ -13,7 +13,8 @@
  *       "queue": 1024, "heartbeat-ms": 1000, "stmt-cache": 64,
  *       "verbose": false, "state-dir": "/var/lib/tpc/bank1",
  *       "peer-bind": "tcp://10.0.0.5:7501", "peer-endpoint": "...",
- *       "peer-keys": "/etc/tpc/agents", "p3-timeout-ms": 2000}
+ *       "peer-keys": "/etc/tpc/agents", "p3-timeout-ms": 2000,
+ *       "marker-retention-s": 604800, "marker-purge-ms": 3600000}
  *  The snake_case keys of earlier releases (pg_file, heartbeat_ms ...) and
  *  the flag --heartbeat (now --heartbeat-ms) are still read, each with a
  *  warning.  The connection string is never printed.  Prefer pg-file
@@ -57,13 +58,16 @@
 #define S_DEFAULT_ENDPOINT "tcp://127.0.0.1:7401"
 #define S_NOPTS 24
 #define S_BIG 1000000000
+#define S_MARKER_RETENTION_S 604800     /* 7 days: part_pg.c, "MARKER
+                                           RETENTION" */
 
 /*  The settings as read (0 / NULL = not given: the default).             */
 typedef struct {
     const char *name, *coordinator, *pg, *pg_file, *backend, *curve_secret,
                *coordinator_public, *state_dir, *peer_bind, *peer_endpoint,
                *peer_keys;
-    uint64_t pool, queue, heartbeat_ms, stmt_cache, p3_timeout_ms;
+    uint64_t pool, queue, heartbeat_ms, stmt_cache, p3_timeout_ms,
+             marker_retention_s, marker_purge_ms;
     bool verbose, insecure_plaintext;
     tpc_opt_t table[S_NOPTS];
     tpc_opts_t *opts;
@@ -99,6 +103,12 @@ s_opts_init (s_opts_t *o)
         S_NUM ("stmt-cache", stmt_cache, 0, 1000000,
                "statements prepared per PostgreSQL connection\n"
                "(default 64; 0: none, all parsed every time)", NULL),
+        S_NUM ("marker-retention-s", marker_retention_s, 0, S_BIG,
+               "tpc_marker rows older than this, of gids no\n"
+               "longer prepared, are deleted (default 604800,\n"
+               "7 days; 0: kept for ever, and no DELETE right)", NULL),
+        S_NUM ("marker-purge-ms", marker_purge_ms, 1, S_BIG,
+               "how often that DELETE runs (default 3600000)", NULL),
         S_STR ("curve-secret", curve_secret, "FILE",
                "this agent's CURVE key pair (tpcctl keygen:\n"
                "NAME.key_secret; its name must be --name)"),
@@ -260,7 +270,10 @@ s_open_rm (s_opts_t *o, s_rms_t *rms)
         .queue_max = (size_t) o->queue, .log = part_agent_log,
         .log_arg = &o->verbose,
         .stmt_cache = (size_t) o->stmt_cache,
-        .no_stmt_cache = cache_given && o->stmt_cache == 0
+        .no_stmt_cache = cache_given && o->stmt_cache == 0,
+        .marker_retention_s = tpc_opts_given (o->opts, "marker-retention-s")
+                              ? o->marker_retention_s : S_MARKER_RETENTION_S,
+        .marker_purge_ms = o->marker_purge_ms
     };
     rms->pg = part_pg_new (&pc, err, sizeof err);
     memset (conninfo, 0, strlen (conninfo));

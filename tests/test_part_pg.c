@@ -241,6 +241,9 @@ typedef struct {
 static int s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
                                const char *found, const char *pool,
                                const char *queue, const char *stmt_cache);
+/*  The same with more flags (EXTRA, NULL-terminated, at most 6).         */
+static int s_agent_start_args (s_agent_t *a, const char *name, const char *found,
+                               const char *const *extra);
 
 static int
 s_agent_start (s_agent_t *a, const char *name, bool debug_exit, const char *found)
@@ -248,10 +251,31 @@ s_agent_start (s_agent_t *a, const char *name, bool debug_exit, const char *foun
     return s_agent_start_with (a, name, debug_exit, found, "4", "1024", NULL);
 }
 
+static int s_agent_spawn (s_agent_t *a, const char *name, bool debug_exit,
+                          const char *found, const char *pool,
+                          const char *queue, const char *stmt_cache,
+                          const char *const *extra);
+
 static int
 s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
                     const char *found, const char *pool, const char *queue,
                     const char *stmt_cache)
+{
+    return s_agent_spawn (a, name, debug_exit, found, pool, queue, stmt_cache,
+                          NULL);
+}
+
+static int
+s_agent_start_args (s_agent_t *a, const char *name, const char *found,
+                    const char *const *extra)
+{
+    return s_agent_spawn (a, name, false, found, "4", "1024", NULL, extra);
+}
+
+static int
+s_agent_spawn (s_agent_t *a, const char *name, bool debug_exit,
+               const char *found, const char *pool, const char *queue,
+               const char *stmt_cache, const char *const *extra)
 {
     memset (a, 0, sizeof *a);
     snprintf (a->name, sizeof a->name, "%s", name);
@@ -261,12 +285,16 @@ s_agent_start_with (s_agent_t *a, const char *name, bool debug_exit,
     char *argv[] = {
         bin, "--name", a->name, "--coordinator", s_endpoint,
         "--pg-file", s_pgfile, "--pool", (char *) pool, "--queue",
-        (char *) queue, "-v", "--insecure-plaintext", NULL, NULL, NULL
+        (char *) queue, "-v", "--insecure-plaintext", NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL
     };
+    int n = 13;
     if (stmt_cache) {
-        argv[13] = "--stmt-cache";
-        argv[14] = (char *) stmt_cache;
+        argv[n++] = "--stmt-cache";
+        argv[n++] = (char *) stmt_cache;
     }
+    for (size_t i = 0; extra && extra[i] && n < 21; i++)
+        argv[n++] = (char *) extra[i];
     char *env[] = { "TPC_CRASH_POINT=agent.after_prepare", NULL };
     if (tpc_proc_spawn (&a->proc, argv, debug_exit ? env : NULL, a->log) != 0)
         return -1;
@@ -1168,6 +1196,181 @@ test_same_gid_two_databases (void)
     s_agent_stop (&a);
 }
 
+/*  Spawn the agent on conninfo file PGFILE with EXTRA flags (NULL-ended)
+ *  and expect it to refuse to start: exit 2 with NEEDLE in its log.     */
+static void
+s_agent_refused (const char *pgfile, const char *const *extra,
+                 const char *needle)
+{
+    char bin[600], log[700];
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/agent-%d.log", s_dir, ++s_nlog);
+    char *argv[12] = { bin, "--name", "refused", "--pg-file", (char *) pgfile,
+                       "--coordinator", s_endpoint, "--insecure-plaintext" };
+    for (size_t i = 0, n = 8; extra && extra[i] && n < 11; i++)
+        argv[n++] = (char *) extra[i];
+    tpc_proc_t p;
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
+    int st = tpc_proc_wait (&p, 20000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    bool found = s_log_has (log, needle);
+    CU_ASSERT (found);
+    if (!found)
+        fprintf (stderr, "  agent log %s lacks \"%s\"\n", log, needle);
+}
+
+/*  Issue 20 item 5: a least-privilege role.  With tpc_marker created by
+ *  its owner beforehand and only the grants README lists ("The agent's
+ *  database role"), the agent starts and works (it used to run CREATE
+ *  TABLE IF NOT EXISTS and stop on PostgreSQL 15: "permission denied for
+ *  schema public").  A missing grant or a missing table is refused at
+ *  start with a sentence naming it and the SQL that fixes it.           */
+static void
+test_least_privilege_role (void)
+{
+    CU_ASSERT_FATAL (tpc_harness_sql (s_conninfo, "CREATE DATABASE tpclp") == 0);
+    char owner[700], agent[800], file[sizeof s_pgfile], saved[sizeof s_pgfile];
+    snprintf (owner, sizeof owner, "%s dbname=tpclp", s_conninfo);
+    snprintf (agent, sizeof agent, "%s dbname=tpclp user=tpclp", s_conninfo);
+    /* README's SQL, run by the owner (the application's table: its own
+     * grants) */
+    CU_ASSERT_FATAL (tpc_harness_sql (owner,
+        "CREATE ROLE tpclp LOGIN; "
+        "GRANT USAGE ON SCHEMA public TO tpclp; "
+        "CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL); "
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON acct TO tpclp; "
+        "CREATE TABLE tpc_marker (gid text PRIMARY KEY, "
+        "kind char(1) NOT NULL DEFAULT 'C', "
+        "at timestamptz NOT NULL DEFAULT now()); "
+        "GRANT SELECT, INSERT, DELETE ON tpc_marker TO tpclp") == 0);
+    /* PostgreSQL 15: no CREATE on schema public for tpclp */
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (agent, "SELECT has_schema_privilege"
+                                          "('public', 'CREATE')::int"), 0);
+    snprintf (file, sizeof file, "%s/conninfo-lp", s_dir);
+    FILE *f = fopen (file, "w");
+    CU_ASSERT_FATAL (f != NULL);
+    fprintf (f, "%s\n", agent);
+    fclose (f);
+
+    s_agent_t a;
+    const char *purge[] = { "--marker-retention-s", "3600",
+                            "--marker-purge-ms", "50", NULL };
+    snprintf (saved, sizeof saved, "%s", s_pgfile);
+    snprintf (s_pgfile, sizeof s_pgfile, "%s", file);
+    int rc = s_agent_start_args (&a, "lp1", "0", purge);
+    snprintf (s_pgfile, sizeof s_pgfile, "%s", saved);
+    if (rc != 0)
+        fprintf (stderr, "test_part_pg: least-privilege agent did not start: "
+                 "see %s\n", a.log);
+    CU_ASSERT_FATAL (rc == 0);
+    const char *g = "tpc_t_90_1";
+    const char *p[] = { "91", "5" };
+    s_work (a.name, g, 1, TPC_THEN_PREPARE, "INSERT INTO acct VALUES ($1, $2)", 2, p);
+    CU_ASSERT_EQUAL (s_vote_of (g, NULL, 0), TPC_VOTE_YES);
+    s_simple (a.name, TPC_MSG_DECIDE, g, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_ack_of (g), TPC_OUTCOME_COMMITTED);
+    s_simple (a.name, TPC_MSG_DECIDE, g, TPC_OUTCOME_COMMITTED);  /* repeated */
+    CU_ASSERT_EQUAL (s_ack_of (g), TPC_OUTCOME_COMMITTED);
+    const char *g2 = "tpc_t_90_2";
+    s_simple (a.name, TPC_MSG_DECIDE, g2, TPC_OUTCOME_ABORTED);   /* tombstone */
+    CU_ASSERT_EQUAL (s_ack_of (g2), TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (owner, "SELECT count(*) FROM acct "
+                                          "WHERE id = 91"), 1);
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (owner, "SELECT count(*) FROM tpc_marker "
+                                          "WHERE gid IN ('tpc_t_90_1', "
+                                          "'tpc_t_90_2')"), 2);
+    /* the retention's DELETE works with these grants too */
+    CU_ASSERT_FATAL (tpc_harness_sql (owner, "UPDATE tpc_marker SET at = now() "
+                                      "- interval '2 hours' WHERE gid = "
+                                      "'tpc_t_90_2'") == 0);
+    int64_t end = tpc_now_ms () + 15000;
+    while (tpc_now_ms () < end
+           && tpc_harness_sql_int (owner, "SELECT count(*) FROM tpc_marker "
+                                   "WHERE gid = 'tpc_t_90_2'") != 0)
+        zmq_poll (NULL, 0, 20);
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (owner, "SELECT count(*) FROM tpc_marker "
+                                          "WHERE gid IN ('tpc_t_90_1', "
+                                          "'tpc_t_90_2')"), 1);
+    CU_ASSERT (!s_log_has (a.log, "retention: DELETE failed"));
+    s_agent_stop (&a);
+
+    /* a grant missing: named, with the GRANT to run */
+    CU_ASSERT_FATAL (tpc_harness_sql (owner, "REVOKE DELETE ON tpc_marker "
+                                      "FROM tpclp") == 0);
+    s_agent_refused (file, NULL, "lacks DELETE on tpc_marker");
+    s_agent_refused (file, NULL, "GRANT SELECT, INSERT, DELETE ON tpc_marker "
+                     "TO tpclp");
+    /* ... DELETE is only for the retention: without it, none is needed */
+    const char *keep[] = { "--marker-retention-s", "0", NULL };
+    snprintf (s_pgfile, sizeof s_pgfile, "%s", file);
+    rc = s_agent_start_args (&a, "lp1", "0", keep);
+    snprintf (s_pgfile, sizeof s_pgfile, "%s", saved);
+    CU_ASSERT_FATAL (rc == 0);
+    s_agent_stop (&a);
+    CU_ASSERT_FATAL (tpc_harness_sql (owner, "REVOKE INSERT ON tpc_marker "
+                                      "FROM tpclp") == 0);
+    s_agent_refused (file, keep, "lacks INSERT on tpc_marker");
+    /* no table, and no right to create one: the owner's SQL is the hint */
+    CU_ASSERT_FATAL (tpc_harness_sql (owner, "DROP TABLE tpc_marker") == 0);
+    s_agent_refused (file, NULL, "cannot create the marker table tpc_marker");
+    s_agent_refused (file, NULL, "hint: the schema's owner (or a superuser) runs");
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
+/*  Issue 20 item 16: the marker retention.  A row older than
+ *  --marker-retention-s goes, unless a prepared transaction (of any
+ *  database of the cluster) still names its gid; a recent row stays.  The
+ *  rows are aged by SQL, not by waiting.                                 */
+static void
+test_marker_retention (void)
+{
+    const char *old_c = "tpc_t_95_1", *old_t = "tpc_t_95_2",
+               *held = "tpc_t_95_3", *recent = "tpc_t_95_4";
+    int64_t oid = tpc_harness_sql_int (s_conninfo, "SELECT oid FROM pg_database "
+                                       "WHERE datname = current_database()");
+    char sql[900];
+    snprintf (sql, sizeof sql,
+              "CREATE TABLE IF NOT EXISTS tpc_marker (gid text PRIMARY KEY, "
+              "kind char(1) NOT NULL DEFAULT 'C', "
+              "at timestamptz NOT NULL DEFAULT now()); "
+              "INSERT INTO tpc_marker (gid, kind, at) VALUES "
+              "('%s', 'C', now() - interval '2 hours'), "
+              "('%s', 'T', now() - interval '2 hours'), "
+              "('%s', 'C', now() - interval '2 hours'), "
+              "('%s', 'C', now())", old_c, old_t, held, recent);
+    CU_ASSERT_FATAL (tpc_harness_sql (s_conninfo, sql) == 0);
+    /* HELD is still prepared here (by hand: under its gid@oid name) */
+    snprintf (sql, sizeof sql, "BEGIN; INSERT INTO acct VALUES (96, 1); "
+              "PREPARE TRANSACTION '%s@%lld'", held, (long long) oid);
+    CU_ASSERT_FATAL (tpc_harness_sql (s_conninfo, sql) == 0);
+    CU_ASSERT_EQUAL (s_prepared (held), 1);
+
+    s_agent_t a;
+    const char *args[] = { "--marker-retention-s", "3600",
+                           "--marker-purge-ms", "100", NULL };
+    CU_ASSERT_FATAL (s_agent_start_args (&a, "ret1", NULL, args) == 0);
+    /* wait (bounded) for the old rows to go: one DELETE saw all four */
+    int64_t end = tpc_now_ms () + 15000;
+    while (tpc_now_ms () < end && (s_marker (old_c) || s_marker (old_t)))
+        zmq_poll (NULL, 0, 20);
+    CU_ASSERT_EQUAL (s_marker (old_c), 0);
+    CU_ASSERT_EQUAL (s_marker (old_t), 0);
+    CU_ASSERT_EQUAL (s_marker (held), 'C');
+    CU_ASSERT_EQUAL (s_marker (recent), 'C');
+    CU_ASSERT (s_log_has (a.log, "tpc_marker: removed 2 rows"));
+    /* once HELD is no longer prepared, its row goes too */
+    snprintf (sql, sizeof sql, "ROLLBACK PREPARED '%s@%lld'", held,
+              (long long) oid);
+    CU_ASSERT_FATAL (tpc_harness_sql (s_conninfo, sql) == 0);
+    end = tpc_now_ms () + 15000;
+    while (tpc_now_ms () < end && s_marker (held))
+        zmq_poll (NULL, 0, 20);
+    CU_ASSERT_EQUAL (s_marker (held), 0);
+    CU_ASSERT_EQUAL (s_marker (recent), 'C');
+    s_agent_stop (&a);
+    CU_ASSERT_EQUAL (s_prepared (NULL), 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "prepare_commit", test_prepare_commit },
     { "tombstone", test_tombstone },
@@ -1182,6 +1385,8 @@ static const tpc_test_case_t s_cases[] = {
     { "session_reset", test_session_reset },
     { "session_reset_prepared", test_session_reset_prepared },
     { "same_gid_two_databases", test_same_gid_two_databases },
+    { "least_privilege_role", test_least_privilege_role },
+    { "marker_retention", test_marker_retention },
     { NULL, NULL }
 };
 
