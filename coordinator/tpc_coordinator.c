@@ -11,7 +11,8 @@
  *  unfinished, 2 usage or start-up error, 3 the decision log failed, 99 a
  *  crash point fired.
  *  Security: --curve-secret with --allow-agents and --allow-clients /
- *  --allow-admins turns CurveZMQ on (tpc_zap.h); without them it refuses
+ *  --allow-admins (only --allow-agents with --recover-only, which serves
+ *  no clients) turns CurveZMQ on (tpc_zap.h); without them it refuses
  *  to start unless --insecure-plaintext says so, and then it warns loudly.
  *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
  *  TPC_CRASH_ACTION=exit|stop|failsync arm one crash point
@@ -165,11 +166,13 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
         return TPC_EINVAL;
     }
     if (!st->insecure_plaintext && !cfg->curve_secret) {
+        /* --recover-only serves no clients: it needs no client list */
         fprintf (stderr, S_PROG ": refusing to start without "
                  "authentication: give --curve-secret FILE (make keys with "
-                 "`tpcctl keygen NAME DIR`) with --allow-agents DIR and "
-                 "--allow-clients DIR, or --insecure-plaintext to accept "
-                 "anyone unencrypted (tests only)\n");
+                 "`tpcctl keygen NAME DIR`) with --allow-agents DIR%s, or "
+                 "--insecure-plaintext to accept anyone unencrypted (tests "
+                 "only)\n", cfg->recover_only ? "" : " and --allow-clients "
+                 "DIR");
         return TPC_EINVAL;
     }
     char err[512];

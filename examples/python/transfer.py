@@ -26,6 +26,7 @@ import sys
 import time
 
 import zmq
+import zmq.auth     # reads czmq/tpcctl certificate files
 
 PROTOCOL_VERSION = 1
 
@@ -80,7 +81,6 @@ def main():
     secret = os.environ.get("TPC_CURVE_SECRET")
     server = os.environ.get("TPC_COORDINATOR_PUBLIC")
     if secret and server:
-        import zmq.auth     # reads czmq/tpcctl certificate files
         sock.curve_publickey, sock.curve_secretkey = \
             zmq.auth.load_certificate(secret)
         sock.curve_serverkey, _ = zmq.auth.load_certificate(server)
