@@ -1,5 +1,6 @@
 /*  tpc_crash: named crash points (see tpc_crash.h for the points, the
- *  environment and what firing does).
+ *  environment and what firing does).  Only a build configured with
+ *  --enable-crash-points (-DTPC_CRASH_POINTS) reads the environment.
  *
  *  The stderr line is built in a stack buffer and written with ONE write(2)
  *  so it is whole even when other threads print, and nothing buffered in
@@ -68,6 +69,17 @@ tpc_crash_point_valid (const char *name, const char *scope)
     return TPC_EINVAL;
 }
 
+bool
+tpc_crash_compiled_in (void)
+{
+#ifdef TPC_CRASH_POINTS
+    return true;
+#else
+    return false;
+#endif
+}
+
+#ifdef TPC_CRASH_POINTS
 /*  True for a *_sync point (fdatasyncs, not a place: action failsync).   */
 static bool
 s_is_sync (const char *name)
@@ -93,17 +105,12 @@ s_list (const char *scope, char *buf, size_t size)
     }
 }
 
-int
-tpc_crash_config_from_env (tpc_crash_config_t *cfg, const char *scope,
-                           char *errbuf, size_t errlen)
+/*  tpc_crash_config_from_env of a test build.                          */
+static int
+s_config_from_env (tpc_crash_config_t *cfg, const char *scope,
+                   char *errbuf, size_t errlen)
 {
-    char dummy[8], names[512];
-    if (!errbuf) {
-        errbuf = dummy;
-        errlen = sizeof dummy;
-    }
-    *errbuf = '\0';
-    memset (cfg, 0, sizeof *cfg);
+    char names[512];
     const char *point = getenv ("TPC_CRASH_POINT");
     const char *at = getenv ("TPC_CRASH_AT");
     const char *action = getenv ("TPC_CRASH_ACTION");
@@ -146,6 +153,32 @@ tpc_crash_config_from_env (tpc_crash_config_t *cfg, const char *scope,
         return TPC_EINVAL;
     }
     return 0;
+}
+#endif
+
+int
+tpc_crash_config_from_env (tpc_crash_config_t *cfg, const char *scope,
+                           char *errbuf, size_t errlen)
+{
+    char dummy[8];
+    if (!errbuf) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    *errbuf = '\0';
+    memset (cfg, 0, sizeof *cfg);
+#ifdef TPC_CRASH_POINTS
+    return s_config_from_env (cfg, scope, errbuf, errlen);
+#else
+    (void) scope;
+    (void) errlen;
+    const char *point = getenv ("TPC_CRASH_POINT");
+    if (point && *point)
+        fprintf (stderr, "%s: TPC_CRASH_POINT=%s: crash points are not "
+                 "compiled in; ignored\n", program_invocation_short_name,
+                 point);
+    return 0;
+#endif
 }
 
 tpc_crash_t *

@@ -30,6 +30,12 @@
  *                           failed fdatasync is never retried and
  *                           acknowledged.
  *
+ *  Only a test build obeys the environment: configure --enable-crash-points
+ *  (scripts/test, scripts/crash-matrix, make distcheck do) compiles
+ *  TPC_CRASH_POINTS in.  Without it, a release build, the variables are
+ *  ignored (a stray TPC_CRASH_POINT cannot kill a production daemon) and
+ *  a set TPC_CRASH_POINT only gets one warning line on stderr at start.
+ *
  *  Configuration (environment, read by tpc_crash_config_from_env):
  *    TPC_CRASH_POINT=<name>   one of the names below; unset or "" = disarmed
  *    TPC_CRASH_AT=<n>         fire on the n-th pass, n >= 1 (default 1)
@@ -119,11 +125,18 @@ const char *const *tpc_crash_points (void);
  *  "agent."; NULL = any), else TPC_EINVAL.                               */
 int tpc_crash_point_valid (const char *name, const char *scope);
 
+/*  True when this build obeys TPC_CRASH_POINT (--enable-crash-points).  */
+bool tpc_crash_compiled_in (void);
+
 /*  Fill *CFG from TPC_CRASH_POINT / _AT / _ACTION (CFG->point then points
  *  into the environment: copy it, e.g. with tpc_crash_new, before the
  *  environment changes).  Unset = disarmed, returns 0.  A name outside
  *  SCOPE, an unknown name, an AT that is not an integer >= 1 or an unknown
- *  action: TPC_EINVAL with a sentence (listing the valid names) in ERRBUF. */
+ *  action: TPC_EINVAL with a sentence (listing the valid names) in ERRBUF.
+ *  Built without crash points: *CFG disarmed, returns 0 whatever is set;
+ *  a set TPC_CRASH_POINT prints "<program>: TPC_CRASH_POINT=<name>: crash
+ *  points are not compiled in; ignored" on stderr (the daemons call this
+ *  once, at start).                                                      */
 int tpc_crash_config_from_env (tpc_crash_config_t *cfg, const char *scope,
                                char *errbuf, size_t errlen);
 

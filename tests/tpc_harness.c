@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <CUnit/CUnit.h>
+#include "tpc_crash.h"
 #include "tpc_log.h"
 #include "tpc_record.h"
 
@@ -126,6 +128,17 @@ tpc_proc_spawn (tpc_proc_t *p, char *const argv[], char *const env[],
 {
     memset (p, 0, sizeof *p);
     snprintf (p->log, sizeof p->log, "%s", logpath);
+    /* a suite that arms a crash point needs a test build: fail, never
+     * skip, with what to do */
+    for (int i = 0; env && env[i] && !tpc_crash_compiled_in (); i++)
+        if (!strncmp (env[i], "TPC_CRASH_POINT=", 16)) {
+            fprintf (stderr, "harness: %s armed with %s, but this build "
+                     "ignores crash points: configure with "
+                     "--enable-crash-points (scripts/test does)\n",
+                     argv[0], env[i]);
+            CU_FAIL ("crash points not compiled in (--enable-crash-points)");
+            return -1;
+        }
     pid_t pid = fork ();
     if (pid < 0)
         return -1;
