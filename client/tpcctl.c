@@ -1,11 +1,28 @@
 /*  tpcctl: the operator's command line for tpc.
  *
  *  Parses global options and one COMMAND, then runs it: the transaction
- *  commands (exec, status, show, list) talk to the coordinator through
- *  libtpc (tpc_client.h); other command families dispatch to their own
- *  module (`log`: client/tpcctl_log.c).  Exit codes are listed in s_usage
- *  and are part of the interface: scripts rely on them.
+ *  commands (exec, begin, commit, rollback, status, show, list, resolve)
+ *  talk to the coordinator through libtpc (tpc_client.h); other command
+ *  families dispatch to their own module (`log`: client/tpcctl_log.c).
+ *  Exit codes are listed in s_usage and are part of the interface:
+ *  scripts rely on them.
+ *
+ *  `exec` runs begin, one exec per statement, then commit (the
+ *  interactive API, not the one-shot submit): the gid is known before
+ *  the commit is sent, so an outcome in doubt names it, and the rows a
+ *  statement returns are printed -- as text, columns separated by '|'
+ *  with a header and a "(N rows)" line (psql's unaligned form; NULL is
+ *  empty), or under --json as "results": [{"on", "columns", "rows",
+ *  "affected"}].  A failed statement rolls the transaction back.
+ *
+ *  Under --json every outcome is one JSON document on stdout, and so is
+ *  an error of the coordinator or the connection:
+ *    {"error":{"code":-14,"name":"TPC_EAUTH","message":"..."}}
+ *  (exec adds "outcome":"error" and the gid), with the same exit status
+ *  as without --json.  Usage errors stay text on stderr (exit 2).
  */
+#include "config.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +42,8 @@ enum {
     S_EXIT_FAILED = 1,          /* aborted, or an error reply */
     S_EXIT_USAGE = 2,
     S_EXIT_UNREACHABLE = 3,     /* coordinator unreachable or no reply */
-    S_EXIT_IN_DOUBT = 4         /* decision sent, outcome not known */
+    S_EXIT_IN_DOUBT = 4         /* decision sent, outcome not known;
+                                   `status`: transactions are in doubt */
 };
 
 typedef struct {
@@ -36,12 +54,13 @@ typedef struct {
     const char *coordinator_public;  /* NULL = $TPC_COORDINATOR_PUBLIC */
 } s_global_t;
 
-/*  The statements of `exec`, as they are parsed.                         */
+/*  The statements of `exec` (and the options of `begin`), as parsed.     */
 typedef struct {
     tpc_client_stmt_t *stmts;
     size_t nstmts;
     const char ***params;       /* params[i] backs stmts[i].params */
     tpc_txn_opts_t opts;
+    const char *gid;            /* exec --gid: run in this open transaction */
 } s_exec_t;
 
 static void
@@ -55,12 +74,20 @@ s_usage (FILE *f)
 "       [--protocol 2pc|3pc] [--txn-timeout-ms N]\n"
 "                    run the statements (each on participant P, parameters\n"
 "                    $1, $2 ... from --param; --null passes SQL NULL) as one\n"
-"                    atomic transaction; prints `committed gid=G` or\n"
-"                    `aborted gid=G reason=R`\n"
+"                    atomic transaction; prints the rows a statement returns\n"
+"                    (`a|b` lines, a header, `(N rows)`), then `committed\n"
+"                    gid=G`, `aborted gid=G reason=R` or `in_doubt gid=G`\n"
+"  begin [--protocol 2pc|3pc] [--txn-timeout-ms N]\n"
+"                    open a transaction and print its gid\n"
+"  exec --gid GID --on P 'SQL' ...\n"
+"                    run statements in open transaction GID (no commit);\n"
+"                    prints their rows, then `open gid=G`\n"
+"  commit GID        commit an open transaction (prints as exec)\n"
+"  rollback GID      roll it back: `aborted gid=G reason=R`\n"
 "  status GID        outcome and state of a transaction\n"
 "  status            the coordinator at a glance: in flight, in doubt,\n"
 "                    committed, aborted, heuristic, oldest in-doubt age,\n"
-"                    connected agents\n"
+"                    connected agents; exits 4 if any are in doubt\n"
 "  show GID          everything the coordinator knows of a transaction\n"
 "  list              in-flight and in-doubt transactions: age, participants\n"
 "  resolve GID commit|abort --force [--reason TEXT]\n"
@@ -71,15 +98,17 @@ s_usage (FILE *f)
 "                    never issued GID (needs an admin key)\n"
 "  keygen NAME DIR   write a CURVE key pair: DIR/NAME.key (public, give it\n"
 "                    to the peer's allow-list) and DIR/NAME.key_secret (0600)\n"
-"  log dump|verify DIR  read a coordinator's decision log, read-only\n"
-"                    (`tpcctl log --help`; exit 1 means corruption)\n"
-"  help              this text\n"
+"  log dump|verify DIR [--json]  read a coordinator's decision log,\n"
+"                    read-only (`tpcctl log --help`; exit 1 means\n"
+"                    corruption, or DIR holds no log segment)\n"
+"  help              this text (also --help); --version: the version\n"
 "\n"
 "options (before or after COMMAND):\n"
 "  --coordinator EP  the coordinator's client endpoint; default\n"
 "                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
 "  --timeout-ms N    how long to wait for each reply (default %d)\n"
-"  --json            print one JSON document on stdout\n"
+"  --json            print one JSON document on stdout (errors too:\n"
+"                    {\"error\":{\"code\",\"name\",\"message\"}}, same exit)\n"
 "  --curve-secret FILE        this client's key pair (NAME.key_secret);\n"
 "                    default $TPC_CURVE_SECRET\n"
 "  --coordinator-public FILE  the coordinator's public key (NAME.key);\n"
@@ -93,7 +122,8 @@ s_usage (FILE *f)
 "  2  usage error\n"
 "  3  coordinator unreachable, refused the keys or lost the connection,\n"
 "     or no reply in time\n"
-"  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`\n",
+"  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`;\n"
+"     `status` without GID: transactions are in doubt (in_doubt > 0)\n",
              TPC_CLIENT_TIMEOUT_DEFAULT);
 }
 
@@ -183,15 +213,6 @@ s_exit_for (int rc)
     }
 }
 
-static int
-s_report (tpc_client_t *client, const char *what, int rc)
-{
-    const char *msg = tpc_client_errmsg (client);
-    fprintf (stderr, "tpcctl: %s: %s (%s)\n", what,
-             *msg ? msg : tpc_client_strerror (rc), tpc_errname (rc));
-    return s_exit_for (rc);
-}
-
 /*  Print JSON document DOC (consumed) on stdout.  0 or 1 (out of memory). */
 static int
 s_print_json (cJSON *doc)
@@ -207,6 +228,41 @@ s_print_json (cJSON *doc)
     return S_EXIT_OK;
 }
 
+/*  {"code":RC,"name":"TPC_...","message":MSG}, a new item (NULL if out of
+ *  memory).                                                              */
+static cJSON *
+s_error_item (int rc, const char *msg)
+{
+    cJSON *e = cJSON_CreateObject ();
+    cJSON_AddNumberToObject (e, "code", rc);
+    cJSON_AddStringToObject (e, "name", tpc_errname (rc));
+    cJSON_AddStringToObject (e, "message",
+                             msg && *msg ? msg : tpc_client_strerror (rc));
+    return e;
+}
+
+/*  Say that WHAT failed with RC (message MSG, or the code's text): on
+ *  stderr, and under --json as {"error":{...}} on stdout too.  The exit
+ *  status for RC.                                                        */
+static int
+s_report_msg (const s_global_t *g, const char *what, int rc, const char *msg)
+{
+    fprintf (stderr, "tpcctl: %s: %s (%s)\n", what,
+             msg && *msg ? msg : tpc_client_strerror (rc), tpc_errname (rc));
+    if (g->json) {
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON_AddItemToObject (doc, "error", s_error_item (rc, msg));
+        s_print_json (doc);
+    }
+    return s_exit_for (rc);
+}
+
+static int
+s_report (tpc_client_t *client, const s_global_t *g, const char *what, int rc)
+{
+    return s_report_msg (g, what, rc, tpc_client_errmsg (client));
+}
+
 static void
 s_exec_free (s_exec_t *x)
 {
@@ -217,9 +273,11 @@ s_exec_free (s_exec_t *x)
     memset (x, 0, sizeof *x);
 }
 
-/*  Parse the arguments of `exec` from ARGV[*I] on.  0 or S_EXIT_USAGE.   */
+/*  Parse the arguments of `exec` (or, BEGIN, of `begin`: options only)
+ *  from ARGV[I] on.  0 or S_EXIT_USAGE.                                  */
 static int
-s_exec_parse (int argc, char **argv, int i, s_global_t *g, s_exec_t *x)
+s_exec_parse (int argc, char **argv, int i, s_global_t *g, s_exec_t *x,
+              bool begin)
 {
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -228,7 +286,13 @@ s_exec_parse (int argc, char **argv, int i, s_global_t *g, s_exec_t *x)
             return S_EXIT_USAGE;
         if (grc > 0)
             continue;
-        if (!strcmp (a, "--on")) {
+        if (!begin && !strcmp (a, "--gid")) {
+            if (i + 1 >= argc || tpc_gid_parse (argv[i + 1], NULL))
+                return s_usage_error ("%s needs a gid "
+                                      "(tpc_<coord>_<epoch>_<seq>)", a);
+            x->gid = argv[++i];
+        }
+        else if (!begin && !strcmp (a, "--on")) {
             if (i + 2 >= argc || !*argv[i + 1])
                 return s_usage_error ("%s needs a participant and SQL", a);
             tpc_client_stmt_t *s = realloc (x->stmts, (x->nstmts + 1)
@@ -249,7 +313,7 @@ s_exec_parse (int argc, char **argv, int i, s_global_t *g, s_exec_t *x)
             x->params[x->nstmts++] = NULL;
             i += 2;
         }
-        else if (!strcmp (a, "--param") || !strcmp (a, "--null")) {
+        else if (!begin && (!strcmp (a, "--param") || !strcmp (a, "--null"))) {
             bool null = !strcmp (a, "--null");
             if (x->nstmts == 0)
                 return s_usage_error ("%s must follow an --on P 'SQL'", a);
@@ -282,26 +346,77 @@ s_exec_parse (int argc, char **argv, int i, s_global_t *g, s_exec_t *x)
             i++;
         }
         else
-            return s_usage_error ("exec: unexpected argument '%s'", a);
+            return s_usage_error (begin ? "begin: unexpected argument '%s'"
+                                        : "exec: unexpected argument '%s'", a);
     }
+    if (begin)
+        return 0;
     if (x->nstmts == 0)
         return s_usage_error ("%s needs at least one --on P 'SQL'", "exec");
+    if (x->gid && (x->opts.protocol || x->opts.timeout_ms))
+        return s_usage_error ("exec --gid: %s",
+                              "--protocol and --txn-timeout-ms belong to "
+                              "`begin`");
     return 0;
 }
 
-static int
-s_cmd_exec (tpc_client_t *client, const s_global_t *g, const s_exec_t *x)
+/*  Show RES, the result of statement STMT: as text (only a statement
+ *  that returns columns prints anything) or, JSON non-NULL, appended to
+ *  the array JSON.                                                       */
+static void
+s_show_result (const tpc_result_t *res, const tpc_client_stmt_t *stmt,
+               cJSON *json)
 {
-    char gid[TPC_CLIENT_GID_MAX] = "", reason[512] = "";
-    tpc_client_outcome_t outcome;
-    int rc = tpc_submit (client, x->stmts, x->nstmts, &x->opts, gid,
-                         &outcome, reason, sizeof reason);
+    size_t ncols = tpc_result_ncolumns (res), nrows = tpc_result_nrows (res);
+    if (json) {
+        cJSON *o = cJSON_CreateObject ();
+        cJSON_AddItemToArray (json, o);
+        cJSON_AddStringToObject (o, "on", stmt->on);
+        cJSON *cols = cJSON_AddArrayToObject (o, "columns");
+        for (size_t c = 0; c < ncols; c++)
+            cJSON_AddItemToArray (cols, cJSON_CreateString (
+                                  tpc_result_column (res, c)));
+        cJSON *rows = cJSON_AddArrayToObject (o, "rows");
+        for (size_t r = 0; r < nrows; r++) {
+            cJSON *row = cJSON_CreateArray ();
+            cJSON_AddItemToArray (rows, row);
+            for (size_t c = 0; c < ncols; c++)
+                cJSON_AddItemToArray (row, tpc_result_is_null (res, r, c)
+                    ? cJSON_CreateNull ()
+                    : cJSON_CreateString (tpc_result_value (res, r, c)));
+        }
+        cJSON_AddNumberToObject (o, "affected",
+                                 (double) tpc_result_affected (res));
+        return;
+    }
+    if (ncols == 0)
+        return;
+    for (size_t c = 0; c < ncols; c++)
+        printf ("%s%s", c ? "|" : "", tpc_result_column (res, c));
+    printf ("\n");
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < ncols; c++) {
+            const char *v = tpc_result_value (res, r, c);
+            printf ("%s%s", c ? "|" : "", v ? v : "");
+        }
+        printf ("\n");
+    }
+    printf ("(%zu row%s)\n", nrows, nrows == 1 ? "" : "s");
+}
+
+/*  Print the end of a transaction command (exec, commit, rollback) that
+ *  returned RC with GID (may be empty), OUTCOME, REASON; RESULTS (JSON
+ *  array or NULL, consumed) go into the JSON document; ERR (consumed) is
+ *  the error item of a failure.  The exit status.                        */
+static int
+s_print_outcome (const s_global_t *g, const char *gid, int rc,
+                 tpc_client_outcome_t outcome, const char *reason,
+                 cJSON *results, cJSON *err)
+{
     bool decided = rc == 0 || rc == TPC_EABORTED;
     const char *word = rc == TPC_EIN_DOUBT ? "in_doubt"
                        : decided ? tpc_client_outcome_name (outcome)
                                  : "error";
-    if (rc && !decided)
-        s_report (client, "exec", rc);
     if (g->json) {
         cJSON *doc = cJSON_CreateObject ();
         cJSON_AddStringToObject (doc, "outcome", word);
@@ -309,23 +424,123 @@ s_cmd_exec (tpc_client_t *client, const s_global_t *g, const s_exec_t *x)
             cJSON_AddStringToObject (doc, "gid", gid);
         else
             cJSON_AddNullToObject (doc, "gid");
-        if (rc == TPC_EABORTED)
+        if (outcome == TPC_CLIENT_ABORTED && decided)
             cJSON_AddStringToObject (doc, "reason", reason);
-        if (rc && !decided) {
-            cJSON_AddNumberToObject (doc, "code", rc);
-            cJSON_AddStringToObject (doc, "error",
-                                     tpc_client_errmsg (client));
-        }
+        if (results)
+            cJSON_AddItemToObject (doc, "results", results);
+        if (err)
+            cJSON_AddItemToObject (doc, "error", err);
         int prc = s_print_json (doc);
         return prc ? prc : s_exit_for (rc);
     }
+    cJSON_Delete (results);
+    cJSON_Delete (err);
+    if (rc == TPC_EIN_DOUBT && *gid)
+        fprintf (stderr, "tpcctl: the outcome is in doubt: ask `tpcctl "
+                 "status %s`\n", gid);
     if (decided || rc == TPC_EIN_DOUBT) {
         printf ("%s gid=%s", word, *gid ? gid : "?");
-        if (rc == TPC_EABORTED)
+        if (decided && outcome == TPC_CLIENT_ABORTED)
             printf (" reason=%s", *reason ? reason : "(none given)");
         printf ("\n");
     }
     return s_exit_for (rc);
+}
+
+/*  `exec`: begin (unless --gid), run each statement, commit (unless
+ *  --gid).  A failed statement rolls a transaction exec began back.      */
+static int
+s_cmd_exec (tpc_client_t *client, const s_global_t *g, const s_exec_t *x)
+{
+    char gid[TPC_CLIENT_GID_MAX] = "", reason[512] = "";
+    tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    cJSON *results = g->json ? cJSON_CreateArray () : NULL;
+    cJSON *err = NULL;
+    int rc = 0;
+    if (x->gid)
+        snprintf (gid, sizeof gid, "%s", x->gid);
+    else
+        rc = tpc_begin (client, &x->opts, gid);
+    for (size_t i = 0; rc == 0 && i < x->nstmts; i++) {
+        const tpc_client_stmt_t *st = &x->stmts[i];
+        tpc_result_t *res = NULL;
+        rc = tpc_exec (client, gid, st->on, st->sql, st->nparams, st->params,
+                       &res);
+        if (rc == 0)
+            s_show_result (res, st, results);
+        tpc_result_destroy (&res);
+    }
+    if (rc) {
+        /* report first: the rollback replaces the client's message */
+        fprintf (stderr, "tpcctl: exec: %s (%s)\n",
+                 *tpc_client_errmsg (client) ? tpc_client_errmsg (client)
+                 : tpc_client_strerror (rc), tpc_errname (rc));
+        if (g->json)
+            err = s_error_item (rc, tpc_client_errmsg (client));
+        if (*gid && !x->gid)
+            tpc_rollback (client, gid, NULL, NULL, 0);
+        return s_print_outcome (g, gid, rc, outcome, reason, results, err);
+    }
+    if (x->gid) {
+        if (!g->json) {
+            printf ("open gid=%s\n", gid);
+            return S_EXIT_OK;
+        }
+        cJSON *doc = cJSON_CreateObject ();
+        cJSON_AddStringToObject (doc, "gid", gid);
+        cJSON_AddStringToObject (doc, "outcome", "open");
+        cJSON_AddItemToObject (doc, "results", results);
+        return s_print_json (doc);
+    }
+    rc = tpc_commit (client, gid, &outcome, reason, sizeof reason);
+    if (rc && rc != TPC_EABORTED) {
+        fprintf (stderr, "tpcctl: exec: %s (%s)\n",
+                 *tpc_client_errmsg (client) ? tpc_client_errmsg (client)
+                 : tpc_client_strerror (rc), tpc_errname (rc));
+        if (g->json)
+            err = s_error_item (rc, tpc_client_errmsg (client));
+    }
+    return s_print_outcome (g, gid, rc, outcome, reason, results, err);
+}
+
+/*  `begin`: print the new gid.                                           */
+static int
+s_cmd_begin (tpc_client_t *client, const s_global_t *g, const s_exec_t *x)
+{
+    char gid[TPC_CLIENT_GID_MAX] = "";
+    int rc = tpc_begin (client, &x->opts, gid);
+    if (rc)
+        return s_report (client, g, "begin", rc);
+    if (!g->json) {
+        printf ("%s\n", gid);
+        return S_EXIT_OK;
+    }
+    cJSON *doc = cJSON_CreateObject ();
+    cJSON_AddStringToObject (doc, "gid", gid);
+    return s_print_json (doc);
+}
+
+/*  `commit GID` and (ROLLBACK) `rollback GID`.                           */
+static int
+s_cmd_end (tpc_client_t *client, const s_global_t *g, const char *gid,
+           bool rollback)
+{
+    char reason[512] = "";
+    tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
+    int rc = rollback ? tpc_rollback (client, gid, &outcome, reason,
+                                      sizeof reason)
+                      : tpc_commit (client, gid, &outcome, reason,
+                                    sizeof reason);
+    cJSON *err = NULL;
+    if (rc && rc != TPC_EABORTED) {
+        const char *msg = tpc_client_errmsg (client);
+        fprintf (stderr, "tpcctl: %s: %s (%s)\n",
+                 rollback ? "rollback" : "commit",
+                 *msg ? msg : tpc_client_strerror (rc), tpc_errname (rc));
+        if (g->json)
+            err = s_error_item (rc, msg);
+    }
+    return s_print_outcome (g, gid, rc, outcome, reason, NULL, err);
 }
 
 static int
@@ -337,12 +552,12 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
     tpc_txlist_t *list = NULL;
     int rc = tpc_status (client, gid, &outcome, state, sizeof state);
     if (rc)
-        return s_report (client, show ? "show" : "status", rc);
+        return s_report (client, g, show ? "show" : "status", rc);
     size_t at = SIZE_MAX;       /* gid's entry in the list, if any */
     if (show) {
         rc = tpc_list (client, &list);
         if (rc)
-            return s_report (client, "show", rc);
+            return s_report (client, g, "show", rc);
         for (size_t i = 0; i < tpc_txlist_size (list); i++)
             if (!strcmp (tpc_txlist_gid (list, i), gid))
                 at = i;
@@ -355,7 +570,11 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
                                  tpc_client_outcome_name (outcome));
         cJSON_AddStringToObject (doc, "state", state);
         if (show) {
+            /* the coordinator keeps age and participants only while a
+             * transaction is in flight: null once it has ended          */
             cJSON_AddBoolToObject (doc, "in_flight", at != SIZE_MAX);
+            cJSON_AddBoolToObject (doc, "heuristic",
+                                   !strcmp (state, "heuristic"));
             if (at != SIZE_MAX) {
                 cJSON_AddNumberToObject (doc, "age_ms",
                                          (double) tpc_txlist_age_ms (list, at));
@@ -363,6 +582,10 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
                 for (size_t j = 0; j < tpc_txlist_nparts (list, at); j++)
                     cJSON_AddItemToArray (parts, cJSON_CreateString (
                                           tpc_txlist_part (list, at, j)));
+            }
+            else {
+                cJSON_AddNullToObject (doc, "age_ms");
+                cJSON_AddNullToObject (doc, "participants");
             }
         }
         exit_code = s_print_json (doc);
@@ -386,6 +609,10 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
                 printf (" %s", tpc_txlist_part (list, at, j));
             printf ("\n");
         }
+        else
+            printf ("participants: (not known: the coordinator keeps them "
+                    "only while a transaction is in flight; `tpcctl log "
+                    "dump` shows its decision record)\n");
     }
     tpc_txlist_destroy (&list);
     return exit_code;
@@ -397,7 +624,7 @@ s_cmd_list (tpc_client_t *client, const s_global_t *g)
     tpc_txlist_t *list = NULL;
     int rc = tpc_list (client, &list);
     if (rc)
-        return s_report (client, "list", rc);
+        return s_report (client, g, "list", rc);
     size_t n = tpc_txlist_size (list);
     int exit_code = S_EXIT_OK;
     if (g->json) {
@@ -443,27 +670,23 @@ s_setting (const char *flag, const char *env)
 }
 
 /*  Both key files or neither, and both readable certificates: otherwise
- *  say precisely what is wrong.  0 or -1.                                */
+ *  say precisely what is wrong in ERR (SIZE bytes).  0 or -1.            */
 static int
-s_check_keys (const tpc_client_opts_t *o)
+s_check_keys (const tpc_client_opts_t *o, char *err, size_t size)
 {
     if (!o->curve_secret_file && !o->curve_server_file)
         return 0;
     if (!o->curve_secret_file || !o->curve_server_file) {
-        fprintf (stderr, "tpcctl: CURVE needs both --curve-secret FILE "
-                 "($TPC_CURVE_SECRET) and --coordinator-public FILE "
-                 "($TPC_COORDINATOR_PUBLIC)\n");
+        snprintf (err, size, "CURVE needs both --curve-secret FILE "
+                  "($TPC_CURVE_SECRET) and --coordinator-public FILE "
+                  "($TPC_COORDINATOR_PUBLIC)");
         return -1;
     }
     tpc_curve_cert_t cert;
-    char err[512];
-    if (tpc_curve_cert_load (o->curve_secret_file, true, &cert, err,
-                             sizeof err)
+    if (tpc_curve_cert_load (o->curve_secret_file, true, &cert, err, size)
         || tpc_curve_cert_load (o->curve_server_file, false, &cert, err,
-                                sizeof err)) {
-        fprintf (stderr, "tpcctl: %s\n", err);
+                                size))
         return -1;
-    }
     return 0;
 }
 
@@ -490,7 +713,7 @@ s_cmd_summary (tpc_client_t *client, const s_global_t *g)
     tpc_summary_t s;
     int rc = tpc_summary (client, &s);
     if (rc)
-        return s_report (client, "status", rc);
+        return s_report (client, g, "status", rc);
     int exit_code = S_EXIT_OK;
     if (g->json) {
         cJSON *doc = cJSON_CreateObject ();
@@ -516,6 +739,9 @@ s_cmd_summary (tpc_client_t *client, const s_global_t *g)
             printf ("%s%s", i ? "," : " ", s.agents[i]);
         printf ("\n");
     }
+    /* a monitoring script tells "in doubt" by the exit status            */
+    if (exit_code == S_EXIT_OK && s.in_doubt > 0)
+        exit_code = S_EXIT_IN_DOUBT;
     tpc_summary_clear (&s);
     return exit_code;
 }
@@ -526,7 +752,7 @@ s_cmd_resolve (tpc_client_t *client, const s_global_t *g, const char *gid,
 {
     int rc = tpc_resolve (client, gid, outcome, reason);
     if (rc)
-        return s_report (client, "resolve", rc);
+        return s_report (client, g, "resolve", rc);
     const char *word = tpc_client_outcome_name (outcome);
     if (g->json) {
         cJSON *doc = cJSON_CreateObject ();
@@ -553,15 +779,18 @@ s_connect (const s_global_t *g, int *exit_code)
     opts.curve_secret_file = s_setting (g->curve_secret, "TPC_CURVE_SECRET");
     opts.curve_server_file = s_setting (g->coordinator_public,
                                         "TPC_COORDINATOR_PUBLIC");
-    if (s_check_keys (&opts)) {
+    char msg[1200];
+    if (s_check_keys (&opts, msg, sizeof msg)) {
+        s_report_msg (g, "keys", TPC_EINVAL, msg);
         *exit_code = S_EXIT_USAGE;
         return NULL;
     }
     tpc_client_t *client = tpc_client_new (ep, &opts);
     if (!client) {
         bool bad = errno == EINVAL;
-        fprintf (stderr, "tpcctl: %s coordinator endpoint '%s'\n",
-                 bad ? "invalid" : "cannot open a socket to", ep);
+        snprintf (msg, sizeof msg, "%s coordinator endpoint '%s'",
+                  bad ? "invalid" : "cannot open a socket to", ep);
+        s_report_msg (g, "connect", bad ? TPC_EINVAL : TPC_ECONNECT, msg);
         *exit_code = bad ? S_EXIT_USAGE : S_EXIT_UNREACHABLE;
     }
     return client;
@@ -584,7 +813,7 @@ s_txn_args_parse (int argc, char **argv, int i, const char *cmd,
                   s_global_t *g, s_txn_args_t *a)
 {
     bool resolve = !strcmp (cmd, "resolve");
-    bool wants_gid = strcmp (cmd, "list") != 0;
+    bool wants_gid = strcmp (cmd, "list") != 0 && strcmp (cmd, "begin") != 0;
     for (; i < argc; i++) {
         int grc = s_global_opt (argc, argv, &i, g);
         if (grc < 0)
@@ -630,7 +859,8 @@ s_is_txn_cmd (const char *cmd)
 {
     return !strcmp (cmd, "exec") || !strcmp (cmd, "status")
         || !strcmp (cmd, "show") || !strcmp (cmd, "list")
-        || !strcmp (cmd, "resolve");
+        || !strcmp (cmd, "resolve") || !strcmp (cmd, "begin")
+        || !strcmp (cmd, "commit") || !strcmp (cmd, "rollback");
 }
 
 /*  Connect and run transaction command CMD, its arguments parsed into X
@@ -645,6 +875,10 @@ s_run_txn_cmd (const char *cmd, const s_global_t *g, const s_exec_t *x,
         return exit_code;
     if (!strcmp (cmd, "exec"))
         exit_code = s_cmd_exec (client, g, x);
+    else if (!strcmp (cmd, "begin"))
+        exit_code = s_cmd_begin (client, g, x);
+    else if (!strcmp (cmd, "commit") || !strcmp (cmd, "rollback"))
+        exit_code = s_cmd_end (client, g, a->gid, cmd[0] == 'r');
     else if (!strcmp (cmd, "list"))
         exit_code = s_cmd_list (client, g);
     else if (!strcmp (cmd, "resolve"))
@@ -661,7 +895,7 @@ int
 main (int argc, char **argv)
 {
     s_global_t g = { NULL, 0, false, NULL, NULL };
-    s_exec_t x = { NULL, 0, NULL, { 0, NULL } };
+    s_exec_t x = { NULL, 0, NULL, { 0, NULL }, NULL };
     s_txn_args_t a = { NULL, NULL, TPC_CLIENT_OUTCOME_UNKNOWN, false };
     int exit_code = S_EXIT_OK;
     int i = 1;
@@ -682,10 +916,28 @@ main (int argc, char **argv)
         s_usage (stdout);
         return S_EXIT_OK;
     }
+    if (!strcmp (cmd, "--version") || !strcmp (cmd, "version")) {
+        printf ("tpcctl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+        return S_EXIT_OK;
+    }
     /* Command families with their own module dispatch here, handing on
-     * argv from the command word.                                        */
-    if (!strcmp (cmd, "log"))
-        return tpcctl_log_main (argc - i + 1, argv + i - 1);
+     * argv from the command word (and a global --json at its end).       */
+    if (!strcmp (cmd, "log")) {
+        if (!g.json)
+            return tpcctl_log_main (argc - i + 1, argv + i - 1);
+        char **largv = calloc ((size_t) (argc - i + 3), sizeof *largv);
+        if (!largv) {
+            fprintf (stderr, "tpcctl: out of memory\n");
+            return S_EXIT_FAILED;
+        }
+        int largc = 0;
+        for (int k = i - 1; k < argc; k++)
+            largv[largc++] = argv[k];
+        largv[largc++] = (char *) "--json";
+        exit_code = tpcctl_log_main (largc, largv);
+        free (largv);
+        return exit_code;
+    }
     if (!strcmp (cmd, "keygen"))
         return s_cmd_keygen (argc, argv, i);
     if (!s_is_txn_cmd (cmd)) {
@@ -693,8 +945,9 @@ main (int argc, char **argv)
         s_usage (stderr);
         return S_EXIT_USAGE;
     }
-    if (!strcmp (cmd, "exec"))
-        exit_code = s_exec_parse (argc, argv, i, &g, &x);
+    if (!strcmp (cmd, "exec") || !strcmp (cmd, "begin"))
+        exit_code = s_exec_parse (argc, argv, i, &g, &x,
+                                  !strcmp (cmd, "begin"));
     else
         exit_code = s_txn_args_parse (argc, argv, i, cmd, &g, &a);
     if (exit_code == S_EXIT_OK)

@@ -20,15 +20,30 @@
  *  "log verify: CORRUPT damaged tail ..." and exit 1, although the
  *  coordinator still cuts it at its next start (with a warning naming
  *  the same gids), since nothing in it can be trusted.
+ *
+ *  A log directory is one that holds at least one segment file: the
+ *  coordinator creates segment 1 when it first opens its log, so a log
+ *  with no record yet verifies as "OK segments=1 records=0".  A missing
+ *  path, a file, or a directory without segments is an error (exit 1):
+ *  "no such directory", "not a directory", "not a tpc log directory: no
+ *  segment files" -- a mistyped path never verifies as healthy.
+ *
+ *  --json (given to `log` or, as `tpcctl --json log ...`, before it):
+ *  verify prints one object, {"ok":true,"segments":1,"records":7,
+ *  "last_lsn":8} (plus "torn_tail", "bad_payloads" or "error" when they
+ *  apply); an error of either command is {"error":{"code":-5,"name":
+ *  "TPC_ENOENT","message":"..."}} on stdout, the exit status unchanged.
  */
 #include "tpcctl_log.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tpc_error.h"
 #include "tpc_gid.h"
@@ -42,7 +57,7 @@ s_usage (FILE *f)
 {
     fprintf (f,
              "usage: tpcctl log dump DIR [--json]\n"
-             "       tpcctl log verify DIR\n"
+             "       tpcctl log verify DIR [--json]\n"
              "\n"
              "Read-only views of a coordinator's decision log directory: no lock\n"
              "is taken and nothing is changed, so they may run beside the\n"
@@ -54,6 +69,11 @@ s_usage (FILE *f)
              "  verify   checks every segment and record and decodes every\n"
              "           payload, then prints\n"
              "             log verify: OK segments=N records=N last_lsn=N\n"
+             "           (--json: one JSON object; errors too, on stdout)\n"
+             "\n"
+             "DIR must hold at least one segment file (NNN...N.tpclog; the\n"
+             "coordinator makes the first when it opens its log): a missing\n"
+             "path or a directory without segments is an error, exit 1.\n"
              "\n"
              "A torn tail (an incomplete last record, left by a crash) is a\n"
              "warning and exits 0: the coordinator cuts it off at its next\n"
@@ -305,6 +325,84 @@ s_count_segments (const char *dir)
     return n;
 }
 
+/*  Report failure CODE (TEXT says what) as JSON on stdout or as text on
+ *  stderr.  Returns 1, the exit status.                                 */
+static int
+s_fail (const s_ctx_t *ctx, int code, const char *text)
+{
+    if (!ctx->json) {
+        fprintf (stderr, "tpcctl log: %s\n", text);
+        return 1;
+    }
+    cJSON *o = cJSON_CreateObject ();
+    cJSON *e = cJSON_AddObjectToObject (o, "error");
+    cJSON_AddNumberToObject (e, "code", code);
+    cJSON_AddStringToObject (e, "name", tpc_errname (code));
+    cJSON_AddStringToObject (e, "message", text);
+    char *out = cJSON_PrintUnformatted (o);
+    cJSON_Delete (o);
+    if (out)
+        puts (out);
+    cJSON_free (out);
+    return 1;
+}
+
+/*  Is DIR a log directory (it exists, is a directory and holds a
+ *  segment)?  0, or the exit status after saying why not.               */
+static int
+s_check_dir (const s_ctx_t *ctx, const char *dir)
+{
+    char text[1200];
+    struct stat st;
+    if (stat (dir, &st)) {
+        int e = errno;
+        snprintf (text, sizeof text, "%s: %s", dir, e == ENOENT
+                  ? "no such directory" : strerror (e));
+        return s_fail (ctx, e == ENOENT ? TPC_ENOENT : TPC_EIO, text);
+    }
+    if (!S_ISDIR (st.st_mode)) {
+        snprintf (text, sizeof text, "%s: not a directory (give the "
+                  "coordinator's --log-dir)", dir);
+        return s_fail (ctx, TPC_EINVAL, text);
+    }
+    if (s_count_segments (dir) == 0) {
+        snprintf (text, sizeof text, "%s: not a tpc log directory: no "
+                  "segment files (NNNNNNNNNNNNNNNNNNNN.tpclog); give the "
+                  "coordinator's --log-dir", dir);
+        return s_fail (ctx, TPC_ENOENT, text);
+    }
+    return 0;
+}
+
+/*  verify --json's summary: OK and the counts, plus whatever applies.   */
+static int
+s_verify_json (const s_ctx_t *ctx, uint64_t segments, const char *torn,
+               int code, const char *error)
+{
+    cJSON *o = cJSON_CreateObject ();
+    cJSON_AddBoolToObject (o, "ok", !error && !ctx->bad_payloads);
+    cJSON_AddNumberToObject (o, "segments", (double) segments);
+    cJSON_AddNumberToObject (o, "records", (double) ctx->records);
+    cJSON_AddNumberToObject (o, "last_lsn", (double) ctx->last_lsn);
+    if (torn)
+        cJSON_AddStringToObject (o, "torn_tail", torn);
+    if (ctx->bad_payloads)
+        cJSON_AddNumberToObject (o, "bad_payloads",
+                                 (double) ctx->bad_payloads);
+    if (error) {
+        cJSON *e = cJSON_AddObjectToObject (o, "error");
+        cJSON_AddNumberToObject (e, "code", code);
+        cJSON_AddStringToObject (e, "name", tpc_errname (code));
+        cJSON_AddStringToObject (e, "message", error);
+    }
+    char *out = cJSON_PrintUnformatted (o);
+    cJSON_Delete (o);
+    if (out)
+        puts (out);
+    cJSON_free (out);
+    return error || ctx->bad_payloads ? 1 : 0;
+}
+
 int
 tpcctl_log_main (int argc, char **argv)
 {
@@ -315,10 +413,20 @@ tpcctl_log_main (int argc, char **argv)
     }
     s_ctx_t ctx = { 0 };
     const char *dir = NULL;
-    bool dump = argc >= 2 && !strcmp (argv[1], "dump");
-    bool verify = argc >= 2 && !strcmp (argv[1], "verify");
-    for (int i = 2; i < argc; i++) {
-        if (dump && !strcmp (argv[i], "--json"))
+    /* --json may stand anywhere after "log" (tpcctl hands on its global
+     * --json at the end)                                                */
+    const char *sub = NULL;
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv[i], "--json")) {
+            sub = argv[i];
+            break;
+        }
+    bool dump = sub && !strcmp (sub, "dump");
+    bool verify = sub && !strcmp (sub, "verify");
+    for (int i = 1; i < argc; i++) {
+        if (argv[i] == sub)
+            continue;
+        if (!strcmp (argv[i], "--json"))
             ctx.json = true;
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
@@ -329,12 +437,15 @@ tpcctl_log_main (int argc, char **argv)
         }
     }
     if ((!dump && !verify) || !dir) {
-        if (argc >= 2 && !dump && !verify)
-            fprintf (stderr, "tpcctl log: unknown command '%s'\n", argv[1]);
+        if (sub && !dump && !verify)
+            fprintf (stderr, "tpcctl log: unknown command '%s'\n", sub);
         s_usage (stderr);
         return 2;
     }
     ctx.print = dump;
+    int bad = s_check_dir (&ctx, dir);
+    if (bad)
+        return bad;
     char err[1024] = "";
     tpc_log_cut_t cut;
     tpc_log_config_t cfg = { .dir = dir, .warn = s_warn, .warn_arg = &ctx,
@@ -342,43 +453,54 @@ tpcctl_log_main (int argc, char **argv)
                              .cut = &cut };
     int rc = tpc_log_scan_config (&cfg, s_on_record, &ctx, err, sizeof err);
     fflush (stdout);
-    if (!rc && cut.cut) {
-        char what[1400];
+    uint64_t segments = s_count_segments (dir);
+    char what[1400] = "";
+    if (!rc && cut.cut)
         snprintf (what, sizeof what, "%" PRIu64 " record(s) cut, gids: %s",
                   cut.records, *ctx.cut_gids ? ctx.cut_gids
                   : cut.offset ? "none" : "unknown (a bad segment header: "
                   "what the segment held cannot be read)");
-        if (cut.damaged && verify)
-            printf ("log verify: CORRUPT damaged tail at segment %" PRIu64
-                    " offset %" PRIu64 ": complete, yet it fails its checks "
-                    "(damaged in place, not a write cut short by a crash); "
-                    "the coordinator cuts it at its next start: %s\n",
-                    cut.segment, cut.offset, what);
-        else if (verify)
+    if (!rc && cut.cut && cut.damaged) {
+        char text[1700];
+        snprintf (text, sizeof text, "damaged tail at segment %" PRIu64
+                  " offset %" PRIu64 ": complete, yet it fails its checks "
+                  "(damaged in place, not a write cut short by a crash); "
+                  "the coordinator cuts it at its next start: %s",
+                  cut.segment, cut.offset, what);
+        if (verify && ctx.json)
+            return s_verify_json (&ctx, segments, NULL, TPC_ELOG_CORRUPT,
+                                  text);
+        if (verify)
+            printf ("log verify: CORRUPT %s\n", text);
+        else if (ctx.json)
+            return s_fail (&ctx, TPC_ELOG_CORRUPT, text);
+        else
+            fprintf (stderr, "tpcctl log: damaged tail (corrupt): %s\n",
+                     what);
+        return 1;
+    }
+    if (!rc && cut.cut && !ctx.json) {
+        if (verify)
             printf ("log verify: torn tail: %s\n", what);
         else
-            fprintf (stderr, "tpcctl log: %s: %s\n", cut.damaged
-                     ? "damaged tail (corrupt)" : "torn tail", what);
-        if (cut.damaged)
-            return 1;
+            fprintf (stderr, "tpcctl log: torn tail: %s\n", what);
     }
-    if (rc == TPC_ELOG_CORRUPT) {
-        if (verify)
-            printf ("log verify: CORRUPT %s\n", err);
-        else
-            fprintf (stderr, "tpcctl log: %s\n", err);
+    if (rc == TPC_ELOG_CORRUPT && verify && !ctx.json) {
+        printf ("log verify: CORRUPT %s\n", err);
         return 1;
     }
-    if (rc) {
-        fprintf (stderr, "tpcctl log: %s\n", *err ? err : tpc_strerror (rc));
-        return 1;
-    }
+    if (rc && verify && ctx.json)
+        return s_verify_json (&ctx, segments, NULL, rc,
+                              *err ? err : tpc_strerror (rc));
+    if (rc)
+        return s_fail (&ctx, rc, *err ? err : tpc_strerror (rc));
+    if (verify && ctx.json)
+        return s_verify_json (&ctx, segments, cut.cut ? what : NULL, 0, NULL);
     if (ctx.bad_payloads) {
         if (verify)
             printf ("log verify: FAILED segments=%" PRIu64 " records=%" PRIu64
                     " last_lsn=%" PRIu64 " bad_payloads=%" PRIu64 "\n",
-                    s_count_segments (dir), ctx.records, ctx.last_lsn,
-                    ctx.bad_payloads);
+                    segments, ctx.records, ctx.last_lsn, ctx.bad_payloads);
         else
             fprintf (stderr, "tpcctl log: %" PRIu64 " payloads do not decode\n",
                      ctx.bad_payloads);
@@ -386,7 +508,7 @@ tpcctl_log_main (int argc, char **argv)
     }
     if (verify)
         printf ("log verify: OK segments=%" PRIu64 " records=%" PRIu64
-                " last_lsn=%" PRIu64 "\n", s_count_segments (dir), ctx.records,
+                " last_lsn=%" PRIu64 "\n", segments, ctx.records,
                 ctx.last_lsn);
     return 0;
 }

@@ -8,6 +8,8 @@
  *  request is recorded so the test can assert what the client sent.  The
  *  tpcctl cases run the built binary and check its stdout and exit status.
  */
+#include "config.h"
+
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -318,6 +320,44 @@ s_script_malformed (s_fake_t *f, const tpc_msg_t *req, int n)
         s_script_interactive (f, req, n);
         break;
     }
+}
+
+/*  Interactive, but a commit is answered "aborted" with a reason.        */
+static void
+s_script_commit_aborts (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    if (req->type == TPC_MSG_COMMIT)
+        s_script_aborts (f, req, n);
+    else
+        s_script_interactive (f, req, n);
+}
+
+/*  Interactive, but a commit is never answered: in doubt, gid known.     */
+static void
+s_script_commit_silent (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    if (req->type != TPC_MSG_COMMIT)
+        s_script_interactive (f, req, n);
+}
+
+/*  A summary with IN_DOUBT (the request number n: 0, then 1 ...) in
+ *  doubt; a status of an ended transaction the coordinator no longer
+ *  lists.                                                                */
+static void
+s_script_summary (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    if (req->type == TPC_MSG_SUMMARY)
+        s_reply (f, "{\"v\":1,\"type\":\"txsummary\",\"rid\":%llu,"
+                 "\"in_flight\":%d,\"in_doubt\":%d,\"committed\":5,"
+                 "\"aborted\":1,\"heuristic\":0,\"oldest_ms\":%d,"
+                 "\"agents\":[\"db1\"]}", RID (req), n, n, n * 420);
+    else if (req->type == TPC_MSG_STATUS)
+        s_reply (f, "{\"v\":1,\"type\":\"txstatus\",\"rid\":%llu,"
+                 "\"gid\":\"%s\",\"state\":\"committed\","
+                 "\"outcome\":\"committed\"}", RID (req), req->gid);
+    else if (req->type == TPC_MSG_LIST)
+        s_reply (f, "{\"v\":1,\"type\":\"txlist\",\"rid\":%llu,"
+                 "\"txns\":[]}", RID (req));
 }
 
 /*  Silence: the coordinator took the request and never answered.         */
@@ -838,12 +878,32 @@ test_tpcctl_unreachable (void)
     atomic_store (&s_fake.script, s_script_silent);
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint,
                              "--timeout-ms", "200", "list"), 3);
-    /* ... and "in doubt" for a transaction */
+    /* ... and for a transaction that was begun, nothing run, nothing
+     * committed: unreachable too                                         */
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint,
                              "--timeout-ms", "200", "exec", "--on", "db1",
-                             "UPDATE t SET x = 1"), 4);
-    CU_ASSERT_PTR_NOT_NULL (strstr (out, "in_doubt"));
+                             "UPDATE t SET x = 1"), 3);
     CU_ASSERT_EQUAL (s_nreqs (), 2);
+    /* a commit with no answer is "in doubt", and the gid is known (exec
+     * begins first, so that the operator can ask `status GID`)           */
+    atomic_store (&s_fake.script, s_script_commit_silent);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint,
+                             "--timeout-ms", "300", "exec", "--on", "db1",
+                             "UPDATE t SET x = 1"), 4);
+    printf ("\n    commit unanswered: exit 4: %s", out);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "\nin_doubt gid=" S_GID "\n"));
+    /* under --json an error is one JSON object on stdout, same exit     */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", dead, "--timeout-ms",
+                             "200", "--json", "list"), 3);
+    printf ("\n    --json unreachable: %s", out);
+    cJSON *doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    cJSON *e = cJSON_GetObjectItem (doc, "error");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT (cJSON_IsNumber (cJSON_GetObjectItem (e, "code")));
+    CU_ASSERT_PTR_NOT_NULL (cJSON_GetStringValue (cJSON_GetObjectItem (
+                            e, "name")));
+    cJSON_Delete (doc);
 }
 
 static void
@@ -860,25 +920,33 @@ test_tpcctl_exec (void)
                              "--param", "10", "--null",
                              "--protocol", "3pc", "--txn-timeout-ms", "9000"),
                      0);
-    CU_ASSERT_STRING_EQUAL (out, "committed gid=" S_GID "\n");
+    /* exec runs begin, exec ..., commit: the gid is known before the
+     * commit, and rows come back (the fake answers rows to any exec)     */
     const tpc_msg_t *r = s_req (0);
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
-    CU_ASSERT_EQUAL (r->type, TPC_MSG_SUBMIT);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_BEGIN);
     CU_ASSERT (r->has_protocol && r->protocol == TPC_PROTO_3PC);
     CU_ASSERT_EQUAL (r->timeout_ms, 9000);
-    CU_ASSERT_EQUAL_FATAL (r->nstmts, 2);
-    CU_ASSERT_STRING_EQUAL (r->stmts[0].on, "db1");
-    CU_ASSERT_EQUAL_FATAL (r->stmts[0].nparams, 2);
-    CU_ASSERT_STRING_EQUAL (r->stmts[0].params[1], "1");
-    CU_ASSERT_STRING_EQUAL (r->stmts[1].on, "db2");
-    CU_ASSERT_EQUAL_FATAL (r->stmts[1].nparams, 2);
-    CU_ASSERT_PTR_NULL (r->stmts[1].params[1]);
+    r = s_req (1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_EXEC);
+    CU_ASSERT_STRING_EQUAL (r->on, "db1");
+    CU_ASSERT_EQUAL_FATAL (r->nparams, 2);
+    CU_ASSERT_STRING_EQUAL (r->params[1], "1");
+    r = s_req (2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_STRING_EQUAL (r->on, "db2");
+    CU_ASSERT_EQUAL_FATAL (r->nparams, 2);
+    CU_ASSERT_PTR_NULL (r->params[1]);
+    r = s_req (3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_COMMIT);
 
-    atomic_store (&s_fake.script, s_script_aborts);
+    atomic_store (&s_fake.script, s_script_commit_aborts);
     CU_ASSERT_EQUAL (s_tpcctl (s_fake.endpoint, out, sizeof out, "exec",
                                "--on", "db1", "UPDATE t SET x = 1", NULL), 1);
-    CU_ASSERT_STRING_EQUAL (out, "aborted gid=" S_GID
-                            " reason=db2 voted no: insufficient funds\n");
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "aborted gid=" S_GID
+                            " reason=db2 voted no: insufficient funds\n"));
 
     atomic_store (&s_fake.script, s_script_db_error);
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint, "--json",
@@ -887,7 +955,141 @@ test_tpcctl_exec (void)
     CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
     CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
                             cJSON_GetObjectItem (doc, "outcome")), "error");
-    CU_ASSERT_EQUAL (cJSON_GetObjectItem (doc, "code")->valueint, -11);
+    cJSON *e = cJSON_GetObjectItem (doc, "error");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (e, "code")->valueint, -11);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (e, "name")), "TPC_EDB");
+    cJSON_Delete (doc);
+}
+
+/*  A SELECT's rows are printed (item 14): unaligned text, NULL empty,
+ *  and in --json an array per statement.                                */
+static void
+test_tpcctl_exec_rows (void)
+{
+    char out[4096];
+    atomic_store (&s_fake.script, s_script_interactive);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint, "exec",
+                             "--on", "db1", "SELECT id, owner FROM acct"), 0);
+    printf ("\n    exec SELECT:\n%s", out);
+    CU_ASSERT_STRING_EQUAL (out, "id|owner\n1|ann\n2|\n(2 rows)\n"
+                            "committed gid=" S_GID "\n");
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", s_fake.endpoint, "exec",
+                             "--on", "db1", "SELECT id, owner FROM acct",
+                             "--json"), 0);
+    printf ("    exec SELECT --json: %s", out);
+    cJSON *doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (doc, "outcome")), "committed");
+    cJSON *res = cJSON_GetArrayItem (cJSON_GetObjectItem (doc, "results"), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (res);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (res, "on")), "db1");
+    cJSON *rows = cJSON_GetObjectItem (res, "rows");
+    CU_ASSERT_EQUAL (cJSON_GetArraySize (rows), 2);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (cJSON_GetArrayItem (
+                            cJSON_GetArrayItem (rows, 0), 1)), "ann");
+    CU_ASSERT (cJSON_IsNull (cJSON_GetArrayItem (cJSON_GetArrayItem (rows, 1),
+                                                 1)));
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (res, "affected")->valueint, 2);
+    cJSON_Delete (doc);
+}
+
+/*  begin, exec --gid, commit, rollback by hand (item 14).                */
+static void
+test_tpcctl_interactive (void)
+{
+    char out[4096];
+    const char *ep = s_fake.endpoint;
+    atomic_store (&s_fake.script, s_script_interactive);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "begin", "--protocol",
+                             "3pc", "--txn-timeout-ms", "60000"), 0);
+    printf ("\n    begin: %s", out);
+    CU_ASSERT_STRING_EQUAL (out, S_GID "\n");
+    const tpc_msg_t *r = s_req (0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_BEGIN);
+    CU_ASSERT_EQUAL (r->timeout_ms, 60000);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "exec", "--gid", S_GID,
+                             "--on", "db1", "SELECT id, owner FROM acct WHERE "
+                             "id = $1", "--param", "1"), 0);
+    printf ("    exec --gid:\n%s", out);
+    CU_ASSERT_STRING_EQUAL (out, "id|owner\n1|ann\n2|\n(2 rows)\n"
+                            "open gid=" S_GID "\n");
+    r = s_req (1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_EXEC);
+    CU_ASSERT_STRING_EQUAL (r->gid, S_GID);
+    CU_ASSERT_EQUAL (s_nreqs (), 2);    /* no commit */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "commit", S_GID), 0);
+    CU_ASSERT_STRING_EQUAL (out, "committed gid=" S_GID "\n");
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "--json", "rollback",
+                             S_GID), 0);
+    printf ("    rollback --json: %s", out);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "\"outcome\":\"aborted\""));
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "rollback", S_GID), 0);
+    CU_ASSERT_STRING_EQUAL (out, "aborted gid=" S_GID
+                            " reason=rolled back by client\n");
+    r = s_req (4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->type, TPC_MSG_ROLLBACK);
+    /* usage: a gid is needed and checked; --gid takes no --protocol      */
+    CU_ASSERT_EQUAL (TPCCTL (out, "commit"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "rollback", "nogid"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "begin", "extra"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec", "--gid", "nogid", "--on", "db1",
+                             "SELECT 1"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "exec", "--gid", S_GID, "--on", "db1",
+                             "SELECT 1", "--protocol", "3pc"), 2);
+    CU_ASSERT_EQUAL (s_nreqs (), 5);
+}
+
+/*  --version; `status` exits 4 while transactions are in doubt (item
+ *  15); show --json of an ended transaction says what is not known
+ *  (item 13).                                                           */
+static void
+test_tpcctl_version_summary (void)
+{
+    char out[4096];
+    const char *ep = s_fake.endpoint;
+    CU_ASSERT_EQUAL (TPCCTL (out, "--version"), 0);
+    printf ("\n    --version: %s", out);
+    CU_ASSERT_STRING_EQUAL (out, "tpcctl (tpc) " PACKAGE_VERSION "\n");
+    atomic_store (&s_fake.script, s_script_summary);
+    /* request 0: nothing in doubt */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status"), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "in_doubt=0"));
+    /* request 1: one in doubt */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status"), 4);
+    printf ("    status, in doubt: exit 4: %s", out);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "in_doubt=1"));
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status", "--json"), 4);
+    cJSON *doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (doc, "in_doubt")->valueint, 2);
+    cJSON_Delete (doc);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "--json", "show",
+                             S_GID), 0);
+    printf ("    show --json, ended: %s", out);
+    doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (doc, "outcome")), "committed");
+    CU_ASSERT (cJSON_IsFalse (cJSON_GetObjectItem (doc, "in_flight")));
+    CU_ASSERT (cJSON_IsNull (cJSON_GetObjectItem (doc, "participants")));
+    CU_ASSERT (cJSON_IsNull (cJSON_GetObjectItem (doc, "age_ms")));
+    cJSON_Delete (doc);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "show", S_GID), 0);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "participants: (not known"));
+    /* --json before `log` reaches it; its errors are JSON too            */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--json", "log", "verify",
+                             "/nonexistent/tpc/log"), 1);
+    printf ("    --json log verify missing: %s", out);
+    doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT_PTR_NOT_NULL (cJSON_GetObjectItem (doc, "error"));
     cJSON_Delete (doc);
 }
 
@@ -947,6 +1149,21 @@ test_tpcctl_read (void)
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status",
                              "tpc_c1_1_42"), 1);
     CU_ASSERT_STRING_EQUAL (out, "");
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "--json", "status",
+                             "tpc_c1_1_42"), 1);
+    printf ("\n    --json status, unknown gid: %s", out);
+    doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    cJSON *e = cJSON_GetObjectItem (doc, "error");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (e, "code")->valueint, -300);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (e, "name")),
+                            "TPC_EUNKNOWN_GID");
+    CU_ASSERT_PTR_NOT_NULL (strstr (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (e, "message")),
+                            "tpc_c1_1_42"));
+    cJSON_Delete (doc);
 }
 
 static const tpc_test_case_t s_cases[] = {
@@ -965,6 +1182,9 @@ static const tpc_test_case_t s_cases[] = {
     { "tpcctl_unreachable", test_tpcctl_unreachable },
     { "tpcctl_exec", test_tpcctl_exec },
     { "tpcctl_read", test_tpcctl_read },
+    { "tpcctl_exec_rows", test_tpcctl_exec_rows },
+    { "tpcctl_interactive", test_tpcctl_interactive },
+    { "tpcctl_version_summary", test_tpcctl_version_summary },
     { NULL, NULL }
 };
 

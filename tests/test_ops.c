@@ -875,6 +875,68 @@ test_daemon_resolve_stuck (void)
     CU_ASSERT_EQUAL (s_wait_agents (), 0);
 }
 
+/*  tpcctl against the real daemons (issue 20 items 14, 15): exec prints
+ *  a SELECT's rows; begin, exec --gid, commit and rollback by hand; the
+ *  summary exits 0 with nothing in doubt.                                */
+static void
+test_daemon_tpcctl_rows_interactive (void)
+{
+    char out[8192], want[256], gid[TPC_CLIENT_GID_MAX];
+    int64_t b1 = s_bal (0);
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "exec", "--on", "db1",
+                             "SELECT id, bal FROM acct WHERE id = $1",
+                             "--param", "1"), 0);
+    printf ("\n    exec SELECT:\n%s", out);
+    snprintf (want, sizeof want, "id|bal\n1|%" PRId64 "\n(1 row)\n"
+              "committed gid=tpc_", b1);
+    CU_ASSERT (strncmp (out, want, strlen (want)) == 0);
+
+    /* begin prints the bare gid */
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "begin"), 0);
+    CU_ASSERT_EQUAL (sscanf (out, "%79s", gid), 1);
+    CU_ASSERT (strncmp (gid, "tpc_", 4) == 0 && !strchr (out, ' '));
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "exec", "--gid", gid, "--on", "db1",
+                             "UPDATE acct SET bal = bal + 5 WHERE id = 1"),
+                     0);
+    snprintf (want, sizeof want, "open gid=%s\n", gid);
+    CU_ASSERT_STRING_EQUAL (out, want);
+    CU_ASSERT_EQUAL (s_bal (0), b1);            /* not committed yet */
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "exec", "--gid", gid, "--on", "db1",
+                             "SELECT bal FROM acct WHERE id = 1"), 0);
+    snprintf (want, sizeof want, "bal\n%" PRId64 "\n(1 row)\nopen gid=%s\n",
+              b1 + 5, gid);
+    CU_ASSERT_STRING_EQUAL (out, want);         /* sees its own update */
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "commit", gid), 0);
+    snprintf (want, sizeof want, "committed gid=%s\n", gid);
+    CU_ASSERT_STRING_EQUAL (out, want);
+    printf ("    begin/exec --gid/commit: %s", out);
+    CU_ASSERT_EQUAL (s_bal (0), b1 + 5);
+
+    /* rolled back: nothing changes */
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "begin", "--txn-timeout-ms",
+                             "60000"), 0);
+    CU_ASSERT_EQUAL (sscanf (out, "%79s", gid), 1);
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "exec", "--gid", gid, "--on", "db1",
+                             "UPDATE acct SET bal = bal - 5 WHERE id = 1"),
+                     0);
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "rollback", gid), 0);
+    CU_ASSERT (strncmp (out, "aborted gid=", 12) == 0);
+    printf ("    rollback: %s", out);
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "exec", "--on", "db1",
+                             "UPDATE acct SET bal = bal - 5 WHERE id = 1"),
+                     0);
+    CU_ASSERT_EQUAL (s_bal (0), b1);
+    /* a failed statement: the exec rolls its transaction back, exit 1 */
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "--json", "exec", "--on", "db1",
+                             "SELECT * FROM no_such_table"), 1);
+    printf ("    exec, bad SQL, --json: %s", out);
+    CU_ASSERT (strstr (out, "\"name\":\"TPC_EDB\"") != NULL);
+    CU_ASSERT_EQUAL (s_prepared (), 0);
+    /* nothing in doubt: status exits 0 */
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "status"), 0);
+    CU_ASSERT (strstr (out, "in_doubt=0") != NULL);
+}
+
 static const tpc_test_case_t s_engine_cases[] = {
     { "engine_limits", test_engine_limits },
     { "engine_resolve_decided", test_engine_resolve_decided },
@@ -886,6 +948,7 @@ static const tpc_test_case_t s_engine_cases[] = {
 
 static const tpc_test_case_t s_daemon_cases[] = {
     { "daemon_limits", test_daemon_limits },
+    { "daemon_tpcctl_rows_interactive", test_daemon_tpcctl_rows_interactive },
     { "daemon_resolve_stuck", test_daemon_resolve_stuck },
     { NULL, NULL }
 };

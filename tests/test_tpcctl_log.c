@@ -401,7 +401,7 @@ test_usage (void)
     CU_ASSERT_EQUAL (r.status, 2);
     s_run (&r, "verify", NULL);
     CU_ASSERT_EQUAL (r.status, 2);
-    s_run (&r, "verify", "/tmp", "--json", NULL);
+    s_run (&r, "verify", "/tmp", "--frob", NULL);
     CU_ASSERT_EQUAL (r.status, 2);
     s_run (&r, "--help", NULL);
     CU_ASSERT_EQUAL (r.status, 0);
@@ -409,6 +409,85 @@ test_usage (void)
     s_run (&r, "verify", "/nonexistent/tpc/log", NULL);
     CU_ASSERT_EQUAL (r.status, 1);
     CU_ASSERT (strstr (r.err, "/nonexistent/tpc/log") != NULL);
+}
+
+/*  A path that is no log is an error that says why (issue 20, item 10),
+ *  distinct from a valid empty log (a directory holding a segment, as the
+ *  coordinator leaves it when it opens its log).                        */
+static void
+test_verify_not_a_log (void)
+{
+    s_run_t r;
+    char *dir = tpc_test_tmpdir ("tpcctl-log");
+    s_run (&r, "verify", dir, NULL);
+    printf ("\n    empty dir: exit %d: %s", r.status, r.err);
+    CU_ASSERT_EQUAL (r.status, 1);
+    CU_ASSERT (strstr (r.err, "not a tpc log directory: no segment files")
+               != NULL);
+    CU_ASSERT (strstr (r.out, "OK") == NULL);
+    s_run (&r, "dump", dir, NULL);
+    CU_ASSERT_EQUAL (r.status, 1);
+    CU_ASSERT (strstr (r.err, "not a tpc log directory") != NULL);
+    char missing[700], file[700];
+    snprintf (missing, sizeof missing, "%s/nope", dir);
+    s_run (&r, "verify", missing, NULL);
+    printf ("    missing: exit %d: %s", r.status, r.err);
+    CU_ASSERT_EQUAL (r.status, 1);
+    CU_ASSERT (strstr (r.err, "no such directory") != NULL);
+    snprintf (file, sizeof file, "%s/plain", dir);
+    FILE *f = fopen (file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (f);
+    fclose (f);
+    s_run (&r, "verify", file, NULL);
+    CU_ASSERT_EQUAL (r.status, 1);
+    CU_ASSERT (strstr (r.err, "not a directory") != NULL);
+    unlink (file);
+    /* a log opened and closed with no record: valid and empty */
+    tpc_log_config_t cfg = { .dir = dir, .warn = s_quiet };
+    tpc_log_t *log = NULL;
+    CU_ASSERT_EQUAL_FATAL (tpc_log_open (&cfg, NULL, NULL, &log, NULL, 0), 0);
+    tpc_log_destroy (&log);
+    s_run (&r, "verify", dir, NULL);
+    CU_ASSERT_EQUAL (r.status, 0);
+    CU_ASSERT (strstr (r.out, "log verify: OK segments=1 records=0") != NULL);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+/*  `log verify --json` (and `tpcctl --json log verify`, which hands the
+ *  flag on): one JSON object, errors included (item 13).                 */
+static void
+test_verify_json (void)
+{
+    s_run_t r;
+    char *dir = s_make_log ();
+    s_run (&r, "verify", dir, "--json", NULL);
+    printf ("\n    verify --json: exit %d: %s", r.status, r.out);
+    CU_ASSERT_EQUAL (r.status, 0);
+    cJSON *doc = cJSON_Parse (r.out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    CU_ASSERT (cJSON_IsTrue (cJSON_GetObjectItem (doc, "ok")));
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (doc, "segments")->valueint, 1);
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (doc, "records")->valueint, 7);
+    CU_ASSERT_EQUAL (cJSON_GetObjectItem (doc, "last_lsn")->valueint, 8);
+    cJSON_Delete (doc);
+    tpc_test_rmtree (dir);
+    free (dir);
+    dir = tpc_test_tmpdir ("tpcctl-log");
+    s_run (&r, "--json", "verify", dir, NULL);
+    printf ("    empty dir --json: exit %d: %s", r.status, r.out);
+    CU_ASSERT_EQUAL (r.status, 1);
+    doc = cJSON_Parse (r.out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    cJSON *e = cJSON_GetObjectItem (doc, "error");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (e, "name")), "TPC_ENOENT");
+    CU_ASSERT (strstr (cJSON_GetStringValue (cJSON_GetObjectItem (
+                       e, "message")), "no segment files") != NULL);
+    cJSON_Delete (doc);
+    tpc_test_rmtree (dir);
+    free (dir);
 }
 
 static const tpc_test_case_t s_cases[] = {
@@ -419,6 +498,8 @@ static const tpc_test_case_t s_cases[] = {
     { "tpcctl_log_verify_names_cut_gids", test_verify_names_cut_gids },
     { "tpcctl_log_verify_bad_payload", test_verify_bad_payload },
     { "tpcctl_log_usage", test_usage },
+    { "tpcctl_log_verify_not_a_log", test_verify_not_a_log },
+    { "tpcctl_log_verify_json", test_verify_json },
     { NULL, NULL }
 };
 
