@@ -111,6 +111,8 @@ check_exec () {
 }
 check_inspect () {
     has inspect 'committed' && has inspect '"gid"' && has inspect '^log verify: OK' &&
+    has inspect '^1|980$' && has inspect '^(10 rows)$' &&
+    is "db1 id 1" "$(balance db1 1)" 970 && is "db2 id 1" "$(balance db2 1)" 1020 &&
     ! grep -q 'rror' "$WT_OUT/inspect"
 }
 check_recover () {
@@ -120,13 +122,13 @@ check_recover () {
 }
 check_c () {
     has c '^committed gid=tpc_c1_2_1$' &&
-    is "db1 id 1" "$(balance db1 1)" 970 && is "db2 id 2" "$(balance db2 2)" 1020
+    is "db1 id 1" "$(balance db1 1)" 960 && is "db2 id 2" "$(balance db2 2)" 1020
 }
 check_python () {
     has python '^committed gid=tpc_c1_2_2$' &&
     is "db1 id 3" "$(balance db1 3)" 990 && is "db2 id 3" "$(balance db2 3)" 1010 &&
-    is "db1 sum" "$(sql db1.conninfo 'SELECT sum(balance) FROM accounts')" 9960 &&
-    is "db2 sum" "$(sql db2.conninfo 'SELECT sum(balance) FROM accounts')" 10040
+    is "db1 sum" "$(sql db1.conninfo 'SELECT sum(balance) FROM accounts')" 9950 &&
+    is "db2 sum" "$(sql db2.conninfo 'SELECT sum(balance) FROM accounts')" 10050
 }
 CHECKS
 
