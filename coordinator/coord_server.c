@@ -533,7 +533,7 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
     if (!self->zap)
         return -1;
     snprintf (self->security, sizeof self->security,
-              "curve clients=%zu admins=%zu agents=%zu",
+              "curve client_keys=%zu admin_keys=%zu agent_keys=%zu",
               tpc_zap_keys (self->zap, TPC_ROLE_CLIENT),
               tpc_zap_keys (self->zap, TPC_ROLE_ADMIN),
               tpc_zap_keys (self->zap, TPC_ROLE_AGENT));
@@ -685,8 +685,10 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     if (cs_sync_init (self, errbuf, errlen))
         goto fail;
     s_config (self, cfg);
-    if (s_engine_open (self, cfg, errbuf, errlen)
-        || s_sockets_open (self, errbuf, errlen))
+    /* bind first: a coordinator that cannot bind (an endpoint in use,
+     * another coordinator) leaves no log directory nor segment behind */
+    if (s_sockets_open (self, errbuf, errlen)
+        || s_engine_open (self, cfg, errbuf, errlen))
         goto fail;
     return self;
 fail:

@@ -147,7 +147,7 @@ s_read_file (const char *path, size_t max)
 }
 
 /*  Read the settings and check them.  0, 2 (usage error, printed) or 3
- *  (help printed).                                                        */
+ *  (help or version printed).                                             */
 static int
 s_parse (int argc, char **argv, s_opts_t *o)
 {
@@ -163,6 +163,10 @@ s_parse (int argc, char **argv, s_opts_t *o)
     }
     if (tpc_opts_help (o->opts)) {
         tpc_opts_usage (o->opts, stdout, S_PROG " --name NAME [options]");
+        return 3;
+    }
+    if (tpc_opts_version (o->opts)) {
+        printf (S_PROG " (tpc) " TPC_VERSION "\n");
         return 3;
     }
     if (!o->name || part_agent_name_valid (o->name) != 0) {
@@ -365,7 +369,8 @@ main (int argc, char **argv)
                  o.name, ac.endpoint, o.backend);
     int rrc = part_agent_run (agent);
     if (rrc == 0) {
-        fprintf (stderr, S_PROG ": stopped\n");
+        fprintf (stderr, S_PROG ": stopped (%s)\n",
+                 tpc_stop_name (*tpc_stop_flag ()));
         status = 0;
     }
     else if (part_agent_failed (agent)) {

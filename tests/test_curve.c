@@ -567,6 +567,13 @@ test_daemons_refuse_without_keys (void)
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, c3, NULL, log), 0);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "security=plaintext", 0, 10000),
                      0);
+    /* with CURVE the ready line counts the keys, each key named once
+     * (issue 20 item 15: it said clients= and agents= twice) */
+    char clog[700];
+    snprintf (clog, sizeof clog, "%s/coordinator-c1.log", W.dir);
+    CU_ASSERT (s_log_has (clog, "security=curve client_keys=1 admin_keys=1 "
+                          "agent_keys=2 "));
+    CU_ASSERT (!s_log_has (clog, "security=curve clients="));
     CU_ASSERT (s_log_has (log, "WARNING: --insecure-plaintext: NO "
                           "AUTHENTICATION, NO ENCRYPTION"));
     tpc_proc_kill (&p, SIGTERM, 5000);
