@@ -32,7 +32,9 @@
  *  (participant/part_state.h); without it a 3PC prepare is voted no.
  *
  *  Exit status: 0 after a clean stop, 2 usage or start-up error (a
- *  corrupt 3PC state log included), 3 the 3PC state log failed while
+ *  corrupt 3PC state log included, a key named for another agent) or the
+ *  coordinator refused this agent (its key is another agent's, or another
+ *  live process has its name), 3 the 3PC state log failed while
  *  serving (a write or fdatasync: the agent stopped at once), 99 a crash
  *  point fired.  Test hooks (environment): TPC_CRASH_POINT=
  *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop|failsync arm
@@ -373,6 +375,9 @@ main (int argc, char **argv)
                  tpc_stop_name (*tpc_stop_flag ()));
         status = 0;
     }
+    else if (part_agent_refused (agent))
+        fprintf (stderr, S_PROG ": stopped: refused by the coordinator "
+                 "(see above)\n");     /* status 2: fix the set-up */
     else if (part_agent_failed (agent)) {
         fprintf (stderr, S_PROG ": stopped: the 3PC state log "
                  "failed (%s)\n", tpc_strerror (rrc));
