@@ -81,7 +81,7 @@ bool tpc_opts_version (const tpc_opts_t *self);
 bool tpc_opts_given (const tpc_opts_t *self, const char *name);
 
 /*  Print "usage: SYNOPSIS", then one entry per option (and --config,
- *  --version, -h), to OUT.                                                           */
+ *  --version, -h), to OUT.                                             */
 void tpc_opts_usage (const tpc_opts_t *self, FILE *out,
                      const char *synopsis);
 

@@ -13,8 +13,8 @@
  *  new one.  A hello refused (another agent's key, a second live process
  *  of one name, a replaced incarnation) is answered by an "error" the
  *  agent logs before it stops.  ZMQ_ROUTER_MANDATORY: a send to an agent
- *  that is not connected fails at once and is reported to the engine, which keeps the
- *  decision pending.
+ *  that is not connected fails at once and is reported to the engine,
+ *  which keeps the decision pending.
  *  Size: a frame up to --max-msg-bytes is decoded; one up to twice that
  *  (+ 4 KiB) is read and refused by the decoder (TPC_EMSG_TOO_BIG); a
  *  larger one is never read into memory: ZeroMQ (ZMQ_MAXMSGSIZE) closes

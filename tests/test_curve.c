@@ -399,7 +399,8 @@ test_agent_wrong_keys (void)
     snprintf (log, sizeof log, "%s/agent-db4-db2key.log", W.dir);
     snprintf (file, sizeof file, "%s/db1.conninfo", W.dir);
     char *db4[] = { bin, "--name", "db4", "--coordinator", W.aep,
-                    "--pg-file", file, "--curve-secret", (char *) s_sec ("db2"),
+                    "--pg-file", file, "--curve-secret",
+                    (char *) s_sec ("db2"),
                     "--coordinator-public", (char *) s_pub ("coordinator"),
                     NULL };
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&bad[1], db4, NULL, log), 0);
