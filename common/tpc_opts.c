@@ -26,7 +26,9 @@ struct tpc_opts {
     bool *by_flag;              /* by a flag: the file may not change it */
     char **strs;                /* stored STR values, per option */
     const char *config;         /* --config FILE (points into argv) */
-    bool help;
+    const char *text;           /* the config file's text while it is read
+                                   (positions in errors), else NULL */
+    bool help, version;
 };
 
 tpc_opts_t *
@@ -73,6 +75,12 @@ tpc_opts_help (const tpc_opts_t *self)
 }
 
 bool
+tpc_opts_version (const tpc_opts_t *self)
+{
+    return self && self->version;
+}
+
+bool
 tpc_opts_given (const tpc_opts_t *self, const char *name)
 {
     for (size_t i = 0; self && i < self->n; i++)
@@ -90,6 +98,48 @@ s_err (char *errbuf, size_t errlen, const char *fmt, ...)
     va_start (ap, fmt);
     vsnprintf (errbuf, errlen, fmt, ap);
     va_end (ap);
+}
+
+/*  The line (from 1) and column (from 1) of AT in TEXT.                 */
+static void
+s_line_col (const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; *p && p < at; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        }
+        else
+            (*col)++;
+    }
+}
+
+/*  "FILE:LINE" of the first "KEY": in TEXT (a top-level key's place:
+ *  the first such string followed by a colon), or "FILE" when not found,
+ *  into BUF.                                                              */
+static const char *
+s_key_pos (const char *file, const char *text, const char *key, char *buf,
+           size_t len)
+{
+    size_t n = strlen (key);
+    for (const char *p = text ? strchr (text, '"') : NULL; p;
+         p = strchr (p + 1, '"')) {
+        if (strncmp (p + 1, key, n) || p[n + 1] != '"')
+            continue;
+        const char *q = p + n + 2;
+        while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+            q++;
+        if (*q == ':') {
+            int line, col;
+            s_line_col (text, p, &line, &col);
+            snprintf (buf, len, "%s:%d", file, line);
+            return buf;
+        }
+    }
+    snprintf (buf, len, "%s", file);
+    return buf;
 }
 
 /*  Index of the option spelled NAME (LEN bytes); *OLD set when NAME is a
@@ -194,7 +244,8 @@ s_set_json (tpc_opts_t *self, size_t i, const cJSON *it, const char *file,
             char *errbuf, size_t errlen)
 {
     const tpc_opt_t *o = &self->table[i];
-    char what[80];
+    char what[80], pos[600];
+    file = s_key_pos (file, self->text, it->string, pos, sizeof pos);
     if (o->kind == TPC_OPT_FLAG) {
         if (!cJSON_IsBool (it)) {
             s_err (errbuf, errlen, "config %s: \"%s\" must be true or false",
@@ -234,6 +285,10 @@ s_parse_arg (tpc_opts_t *self, int argc, char **argv, int *a, FILE *msgs,
     const char *arg = argv[*a];
     if (strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0) {
         self->help = true;
+        return 0;
+    }
+    if (strcmp (arg, "--version") == 0) {
+        self->version = true;
         return 0;
     }
     int i = -1;
@@ -319,16 +374,29 @@ s_load_config (tpc_opts_t *self, const char *file, FILE *msgs, char *errbuf,
     char *text = s_read_file (file, errbuf, errlen);
     if (!text)
         goto cleanup;
-    root = cJSON_Parse (text);
+    const char *end = NULL;
+    root = cJSON_ParseWithOpts (text, &end, true);
+    if (!root) {
+        int line = 0, col = 0;
+        if (end && end >= text && end <= text + strlen (text))
+            s_line_col (text, end, &line, &col);
+        s_err (errbuf, errlen, "config %s:%d:%d: not valid JSON (near "
+               "'%.20s'): the file must be one JSON object", file, line, col,
+               end && *end ? end : "the end of the file");
+        goto cleanup;
+    }
     if (!cJSON_IsObject (root)) {
         s_err (errbuf, errlen, "config %s is not a JSON object", file);
         goto cleanup;
     }
+    self->text = text;
     for (const cJSON *it = root->child; it; it = it->next) {
         bool old = false;
+        char pos[600];
         int i = s_find (self, it->string, strlen (it->string), true, &old);
         if (i < 0) {
-            s_err (errbuf, errlen, "config %s: unknown key \"%s\"", file,
+            s_err (errbuf, errlen, "config %s: unknown key \"%s\"",
+                   s_key_pos (file, text, it->string, pos, sizeof pos),
                    it->string);
             goto cleanup;
         }
@@ -346,6 +414,7 @@ s_load_config (tpc_opts_t *self, const char *file, FILE *msgs, char *errbuf,
     }
     rc = 0;
 cleanup:
+    self->text = NULL;
     cJSON_Delete (root);
     free (text);
     return rc;
@@ -359,7 +428,7 @@ tpc_opts_parse (tpc_opts_t *self, int argc, char **argv, FILE *msgs,
         int rc = s_parse_arg (self, argc, argv, &a, msgs, errbuf, errlen);
         if (rc)
             return rc;
-        if (self->help)
+        if (self->help || self->version)
             return 0;
     }
     if (self->config)
@@ -402,5 +471,6 @@ tpc_opts_usage (const tpc_opts_t *self, FILE *out, const char *synopsis)
     s_print_help (out, "--config FILE.json",
                   "any of these settings, as JSON: keys spelled like the\n"
                   "flags without \"--\"; the command line wins");
+    s_print_help (out, "--version", "the program's name and version");
     s_print_help (out, "-h, --help", "this text");
 }

@@ -6,7 +6,8 @@
  *  name, kind, where the value goes, help).  From it tpc_opts reads
  *
  *    the command line   --NAME VALUE, --NAME=VALUE, --FLAG, -X for a flag
- *                       with a short letter; -h / --help; --config FILE
+ *                       with a short letter; -h / --help; --version;
+ *                       --config FILE
  *    the config file    one JSON object whose keys are the long names
  *                       without "--", spelled exactly like the flags
  *                       (kebab-case): {"log-dir": "/var/lib/tpc",
@@ -22,7 +23,9 @@
  *  pg-file), and an option's OLD name (as a flag or a key) when it was
  *  renamed.  An unknown flag or key, a value of the wrong type or out of
  *  range, a flag given a value: an error naming the option; the program
- *  then refuses to start.
+ *  then refuses to start.  Config file errors say where: "config
+ *  FILE:LINE:COL: not valid JSON", "config FILE:LINE: \"pool\" must be
+ *  ..." (LINE: where the key is written).
  */
 #ifndef TPC_OPTS_H
 #define TPC_OPTS_H
@@ -63,18 +66,22 @@ void tpc_opts_destroy (tpc_opts_t **self_p);
  *  0; TPC_EINVAL for a bad flag or value, TPC_ECONFIG for a config file
  *  that cannot be read or holds a bad key or value, TPC_ENOMEM: each with
  *  a sentence in ERRBUF.  After -h / --help, 0 and tpc_opts_help() is
- *  true (nothing else is read).                                           */
+ *  true (nothing else is read); after --version the same with
+ *  tpc_opts_version().                                                    */
 int tpc_opts_parse (tpc_opts_t *self, int argc, char **argv, FILE *msgs,
                     char *errbuf, size_t errlen);
 
 /*  True when -h or --help was given.                                      */
 bool tpc_opts_help (const tpc_opts_t *self);
 
+/*  True when --version was given: print the version and exit 0.          */
+bool tpc_opts_version (const tpc_opts_t *self);
+
 /*  True when option NAME was set by a flag or the config file.            */
 bool tpc_opts_given (const tpc_opts_t *self, const char *name);
 
 /*  Print "usage: SYNOPSIS", then one entry per option (and --config,
- *  -h), to OUT.                                                           */
+ *  --version, -h), to OUT.                                             */
 void tpc_opts_usage (const tpc_opts_t *self, FILE *out,
                      const char *synopsis);
 

@@ -18,9 +18,8 @@ static int s_fd = -1;
 static void
 s_on_signal (int sig)
 {
-    (void) sig;
     int saved = errno;
-    s_stop = 1;
+    s_stop = sig;
     uint64_t one = 1;
     if (s_fd >= 0 && write (s_fd, &one, sizeof one) < 0) {
         /* the counter is already non-zero: readable anyway */
@@ -55,4 +54,10 @@ int
 tpc_stop_fd (void)
 {
     return s_fd;
+}
+
+const char *
+tpc_stop_name (int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "signal";
 }

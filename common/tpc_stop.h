@@ -17,11 +17,14 @@
 /*  Install the handlers (once per process).  0, or TPC_EIO (errno set).   */
 int tpc_stop_catch (void);
 
-/*  Becomes non-zero when a stop was asked.                                */
+/*  Becomes non-zero when a stop was asked: the signal's number.          */
 volatile sig_atomic_t *tpc_stop_flag (void);
 
 /*  Readable once a stop was asked (never read it: it stays readable);
  *  -1 before tpc_stop_catch.                                              */
 int tpc_stop_fd (void);
+
+/*  "SIGTERM", "SIGINT" for a stop flag's value SIG; "signal" otherwise.  */
+const char *tpc_stop_name (int sig);
 
 #endif

@@ -1,8 +1,9 @@
 /*  coord_route: agent names and their connections (see coord_route.h).
  *
  *  Two tables: name -> its current connection (routing id), the last
- *  S_RETIRED connections it replaced and the boot ids of its earlier
- *  incarnations; and (plain text only) a connection's routing id, in hex
+ *  S_RETIRED connections it replaced, the boot ids of its earlier
+ *  incarnations and when its connection last spoke (the duplicate
+ *  check); and (plain text only) a connection's routing id, in hex
  *  -> the name its first hello gave it.  A connection replaced by a newer
  *  one loses its plain-text name, so the table holds one connection per
  *  agent.
@@ -39,10 +40,13 @@ typedef struct {
     char boot[S_BOOT_MAX];      /* boot id of its hellos, "" = none yet */
     char past[S_PAST][S_BOOT_MAX];  /* boot ids it replaced (ring) */
     size_t npast;
+    uint64_t heard;             /* last message on cur; 0: none / lost */
+    bool heard_any;             /* heard is valid */
 } s_agent_t;
 
 struct coord_route {
     bool curve;
+    uint64_t live_ms;           /* heard this recently: live */
     zhashx_t *conn;             /* name -> s_agent_t * */
     zhashx_t *named;            /* plain: hex(rid) -> name (char *) */
 };
@@ -70,12 +74,13 @@ s_hex (const void *rid, size_t len, char *out)
 }
 
 coord_route_t *
-coord_route_new (bool curve)
+coord_route_new (bool curve, uint64_t live_ms)
 {
     coord_route_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->curve = curve;
+    self->live_ms = live_ms ? live_ms : 3000;
     self->conn = zhashx_new ();
     self->named = zhashx_new ();
     if (!self->conn || !self->named) {
@@ -105,25 +110,41 @@ s_rid_is (const s_rid_t *r, const void *rid, size_t len)
     return r->len == len && !memcmp (r->id, rid, len);
 }
 
-/*  Is a hello on RID (LEN bytes) with boot id BOOT (NULL: none) a late
- *  one for agent A: on a connection A's name has left for a newer one, or
- *  from an incarnation a newer boot id replaced?  A routing id the peer
- *  chose (not starting with a zero byte) may come back on a new
- *  connection, so only those the ROUTER assigned (never reused) retire.  */
+/*  Is a hello on RID (LEN bytes) a late one for agent A: on a connection
+ *  A's name has left for a newer one?  A routing id the peer chose (not
+ *  starting with a zero byte) may come back on a new connection, so only
+ *  those the ROUTER assigned (never reused) retire.                      */
 static bool
-s_late (const s_agent_t *a, const void *rid, size_t len, const char *boot)
+s_retired (const s_agent_t *a, const void *rid, size_t len)
 {
-    if (!a)
-        return false;
-    size_t n = a->nretired < S_RETIRED ? a->nretired : S_RETIRED;
-    for (size_t i = 0; i < n; i++)
+    size_t n = a && a->nretired < S_RETIRED ? a->nretired : S_RETIRED;
+    for (size_t i = 0; a && i < n; i++)
         if (s_rid_is (&a->retired[i], rid, len))
             return true;
-    n = a->npast < S_PAST ? a->npast : S_PAST;
-    for (size_t i = 0; boot && i < n; i++)
+    return false;
+}
+
+/*  Is BOOT (NULL: none) one that a newer incarnation of A replaced?      */
+static bool
+s_replaced (const s_agent_t *a, const char *boot)
+{
+    size_t n = a && a->npast < S_PAST ? a->npast : S_PAST;
+    for (size_t i = 0; a && boot && i < n; i++)
         if (!strcmp (a->past[i], boot))
             return true;
     return false;
+}
+
+/*  Does a hello on RID with boot id BOOT come from a second live process
+ *  of agent A: another boot id, another connection, while A's current
+ *  connection was heard from within LIVE_MS of NOW?                      */
+static bool
+s_duplicate (const coord_route_t *self, const s_agent_t *a, const void *rid,
+             size_t len, const char *boot, uint64_t now)
+{
+    return a && boot && *boot && a->boot[0] && strcmp (a->boot, boot)
+           && !s_rid_is (&a->cur, rid, len) && a->heard_any
+           && now < a->heard + self->live_ms;
 }
 
 /*  NAME's connection is now RID (LEN bytes) and, if BOOT (a hello's),
@@ -131,7 +152,7 @@ s_late (const s_agent_t *a, const void *rid, size_t len, const char *boot)
  *  plain-text name.  0 or TPC_ENOMEM.                                    */
 static int
 s_map (coord_route_t *self, const char *name, const void *rid, size_t len,
-       const char *boot)
+       const char *boot, uint64_t now)
 {
     s_agent_t *a = zhashx_lookup (self->conn, name);
     if (!a) {
@@ -151,6 +172,8 @@ s_map (coord_route_t *self, const char *name, const void *rid, size_t len,
     }
     a->cur.len = len;
     memcpy (a->cur.id, rid, len);
+    a->heard = now;
+    a->heard_any = true;
     if (boot && *boot && strlen (boot) < S_BOOT_MAX
         && strcmp (a->boot, boot)) {
         if (a->boot[0])
@@ -163,8 +186,8 @@ s_map (coord_route_t *self, const char *name, const void *rid, size_t len,
 int
 coord_route_from (coord_route_t *self, const void *rid, size_t len,
                   const char *user, const char *hello_name,
-                  const char *hello_boot, char *name, size_t size,
-                  char *why, size_t whylen)
+                  const char *hello_boot, uint64_t now, char *name,
+                  size_t size, char *why, size_t whylen)
 {
     char own[S_NAME_MAX] = "";
     char hex[2 * S_RID_MAX + 1];
@@ -212,12 +235,31 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
             goto cleanup;
         }
     }
-    if (hello_name
-        && s_late (zhashx_lookup (self->conn, own), rid, len, hello_boot)) {
+    s_agent_t *a = zhashx_lookup (self->conn, own);
+    if (hello_name && s_replaced (a, hello_boot)) {
+        snprintf (why, whylen, "agent '%s' (boot id %.32s) was replaced by "
+                  "a newer process of that name (boot id %s): this one "
+                  "must stop", own, hello_boot, a->boot);
+        rc = TPC_EEXIST;
+        goto cleanup;
+    }
+    if (hello_name && s_retired (a, rid, len)) {
         snprintf (why, whylen, "late hello of agent '%s' on a connection "
-                  "or from an incarnation it has replaced", own);
+                  "it has replaced", own);
         rc = TPC_ESTATE;
         goto cleanup;
+    }
+    if (hello_name && s_duplicate (self, a, rid, len, hello_boot, now)) {
+        snprintf (why, whylen, "two agents say they are '%s' (boot ids %s "
+                  "and %.32s): the one connected first is live and keeps "
+                  "the name; the newer one (boot id %.32s) is refused", own,
+                  a->boot, hello_boot, hello_boot);
+        rc = TPC_EEXIST;
+        goto cleanup;
+    }
+    if (a && s_rid_is (&a->cur, rid, len)) {
+        a->heard = now;                 /* the live connection speaks */
+        a->heard_any = true;
     }
     if (bind) {
         char *copy = strdup (own);
@@ -227,16 +269,25 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
         }
         zhashx_update (self->named, hex, copy);
     }
-    if (hello_name || !zhashx_lookup (self->conn, own))
-        rc = s_map (self, own, rid, len, hello_name ? hello_boot : NULL);
+    if (hello_name || !a)
+        rc = s_map (self, own, rid, len, hello_name ? hello_boot : NULL,
+                    now);
 cleanup:
     if (rc == TPC_ENOMEM)
         snprintf (why, whylen, "out of memory");
-    if (rc == 0)
+    if (rc == 0 || rc == TPC_EEXIST)
         snprintf (name, size, "%s", own);
     else if (size > 0)
         *name = '\0';
     return rc;
+}
+
+void
+coord_route_lost (coord_route_t *self, const char *name)
+{
+    s_agent_t *a = name ? zhashx_lookup (self->conn, name) : NULL;
+    if (a)
+        a->heard_any = false;
 }
 
 const void *

@@ -12,11 +12,22 @@
  *              it came on (a reconnected agent replaces its stale
  *              connection); any other message maps it only when the name
  *              has no connection yet (a first message after a restart).
- *              A late hello never moves it back: one on a connection the
- *              name has left (its last 32 the ROUTER assigned: an agent
- *              closes a link before it opens the next), or with a boot id
- *              a newer one replaced (a restarted agent's old process), is
- *              refused (TPC_ESTATE) and must not be answered.
+ *              A late hello never moves it back: one with a boot id a
+ *              newer one replaced (a restarted agent's old process, or
+ *              one that fell silent while another took its name over) is
+ *              refused (TPC_EEXIST: the server tells it to stop); one on
+ *              a connection the name has left (its last 32 the ROUTER
+ *              assigned: an agent closes a link before it opens the
+ *              next) is refused (TPC_ESTATE) and must not be answered.
+ *    DUPLICATE a hello with a boot id other than the name's current one,
+ *              on another connection, while that current connection was
+ *              heard from within LIVE_MS (the agent-gone time): two live
+ *              processes say they are one agent.  Refused (TPC_EEXIST),
+ *              table unchanged: the one connected first keeps the name.
+ *              A legitimate restart is not refused: its old process is
+ *              dead, so its connection is gone (the server finds that out
+ *              with a send that fails and calls coord_route_lost) or has
+ *              been silent for LIVE_MS.
  *    plain     (no keys: tests, --insecure-plaintext) a connection whose
  *              routing id was chosen by the peer and is a valid agent name
  *              speaks as that name (scripted test agents); an assigned one
@@ -31,24 +42,34 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct coord_route coord_route_t;
 
-/*  A table; CURVE: names come from the keys.  NULL if out of memory.     */
-coord_route_t *coord_route_new (bool curve);
+/*  A table; CURVE: names come from the keys; LIVE_MS: how recently a
+ *  connection must have been heard from to count as live (0: 3000).
+ *  NULL if out of memory.                                                */
+coord_route_t *coord_route_new (bool curve, uint64_t live_ms);
 void coord_route_destroy (coord_route_t **self_p);
 
 /*  A message came on connection RID (LEN bytes) with ZAP user id USER
- *  (NULL without CURVE); HELLO_NAME and HELLO_BOOT are the name and boot
- *  id (NULL if none) a hello gives (both NULL for any other message).  0
- *  with the agent's name in NAME (SIZE bytes), the table updated;
- *  TPC_EPERM (a key that is not this agent's), TPC_EINVAL (no name known
- *  for this connection), TPC_ESTATE (a late hello: see above) or
- *  TPC_ENOMEM, with a sentence in WHY; then nothing changed.             */
+ *  (NULL without CURVE) at NOW (ms, any monotonic clock); HELLO_NAME and
+ *  HELLO_BOOT are the name and boot id (NULL if none) a hello gives (both
+ *  NULL for any other message).  0 with the agent's name in NAME (SIZE
+ *  bytes), the table updated; TPC_EPERM (a key that is not this agent's),
+ *  TPC_EINVAL (no name known for this connection), TPC_ESTATE (a late
+ *  hello on a retired connection), TPC_EEXIST (a duplicate, or an
+ *  incarnation replaced: see above; NAME is then set, for the server's
+ *  check of the current connection) or TPC_ENOMEM, with a sentence in
+ *  WHY; then nothing changed.                                            */
 int coord_route_from (coord_route_t *self, const void *rid, size_t len,
                       const char *user, const char *hello_name,
-                      const char *hello_boot, char *name, size_t size,
-                      char *why, size_t whylen);
+                      const char *hello_boot, uint64_t now, char *name,
+                      size_t size, char *why, size_t whylen);
+
+/*  Agent NAME's current connection is known gone (a send to it found no
+ *  peer): it no longer counts as live for the duplicate check.           */
+void coord_route_lost (coord_route_t *self, const char *name);
 
 /*  The routing id of agent NAME's current connection (*LEN bytes,
  *  borrowed until the next call), or NULL if it has none.                */

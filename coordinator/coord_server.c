@@ -10,9 +10,11 @@
  *  name to its connection, on a hello whose key (CURVE) is that agent's.
  *  Every hello accepted is answered by a hello naming the coordinator, so
  *  an agent whose hellos go unanswered knows its link is dead and makes a
- *  new one.  ZMQ_ROUTER_MANDATORY: a send to an agent that is not
- *  connected fails at once and is reported to the engine, which keeps the
- *  decision pending.
+ *  new one.  A hello refused (another agent's key, a second live process
+ *  of one name, a replaced incarnation) is answered by an "error" the
+ *  agent logs before it stops.  ZMQ_ROUTER_MANDATORY: a send to an agent
+ *  that is not connected fails at once and is reported to the engine,
+ *  which keeps the decision pending.
  *  Size: a frame up to --max-msg-bytes is decoded; one up to twice that
  *  (+ 4 KiB) is read and refused by the decoder (TPC_EMSG_TOO_BIG); a
  *  larger one is never read into memory: ZeroMQ (ZMQ_MAXMSGSIZE) closes
@@ -347,6 +349,48 @@ s_hello_back (coord_server_t *self, const void *rid, size_t len)
     tpc_msg_destroy (&msg);
 }
 
+/*  Tell the agent on connection RID that it is refused (an "error" it
+ *  logs and stops on): its key is another agent's, or another process
+ *  holds its name.                                                       */
+static void
+s_refuse_agent (coord_server_t *self, const void *rid, size_t len, int code,
+                const char *text)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_ERROR);
+    bool unroutable;
+    if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
+        msg->code = code;
+        s_send (self->agents, rid, len, msg, &unroutable);
+    }
+    tpc_msg_destroy (&msg);
+}
+
+/*  Is agent NAME's current connection still there?  A hello sent to it
+ *  fails at once (ZMQ_ROUTER_MANDATORY) when its peer has gone: a
+ *  restarted agent's old process closed it when it died.                */
+static bool
+s_connected (coord_server_t *self, const char *name)
+{
+    size_t len = 0;
+    const void *rid = coord_route_to (self->route, name, &len);
+    if (!rid)
+        return false;
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_HELLO);
+    char *buf = NULL;
+    size_t n = 0;
+    bool gone = false;
+    if (msg && tpc_msg_set_str (&msg->name, self->id) == 0
+        && tpc_msg_encode (msg, &buf, &n) == 0) {
+        if (zmq_send (self->agents, rid, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            gone = errno == EHOSTUNREACH;
+        else
+            zmq_send (self->agents, buf, n, ZMQ_DONTWAIT);
+    }
+    free (buf);
+    tpc_msg_destroy (&msg);
+    return !gone;
+}
+
 static void
 s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -358,17 +402,44 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                                &self->limits, &msg, err, sizeof err)
              : TPC_EPROTO;
     /* who speaks: the key's agent (CURVE), never a routing id the peer
-     * chose; only a hello moves the agent's name to this connection, and
-     * a late one (replaced connection or incarnation) is not answered */
+     * chose; only a hello moves the agent's name to this connection; a
+     * late one on a replaced connection is not answered; one from a
+     * replaced incarnation, from a second live process of the name, or
+     * with another agent's key is answered with an error the agent stops
+     * on (coord_route.h) */
     const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
     bool hello = msg && msg->type == TPC_MSG_HELLO;
     int who = coord_route_from (self->route, zmq_msg_data (id),
                                 zmq_msg_size (id), user,
                                 hello ? msg->name : NULL,
-                                hello ? msg->boot : NULL,
+                                hello ? msg->boot : NULL, s_now (),
                                 name, sizeof name, why, sizeof why);
+    /* a second process of that name: unless the first one's connection
+     * is gone (it died: a restart), the newer one is refused */
+    if (who == TPC_EEXIST && !s_connected (self, name)) {
+        coord_route_lost (self->route, name);
+        who = coord_route_from (self->route, zmq_msg_data (id),
+                                zmq_msg_size (id), user, msg->name,
+                                msg->boot, s_now (), name, sizeof name, why,
+                                sizeof why);
+    }
     if (who == TPC_ESTATE)
         cs_say (self, 0, "ignored: %s", why);
+    else if (who == TPC_EEXIST) {
+        cs_say (self, 1, "warning: %s", why);
+        s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id),
+                        TPC_EEXIST, why);
+    }
+    else if (who == TPC_EPERM && hello) {
+        char text[256], keyname[TPC_RECORD_NAME_MAX] = "";
+        tpc_role_parse (user, keyname, sizeof keyname);
+        snprintf (text, sizeof text, "the coordinator refused this key for "
+                  "name '%.63s': the key is agent %s's", msg->name,
+                  *keyname ? keyname : "(none)");
+        cs_say (self, 1, "agent message dropped: %s", why);
+        s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id),
+                        TPC_EPERM, text);
+    }
     else if (who == TPC_EPERM)
         cs_say (self, 1, "agent message dropped: %s", why);
     else if (who)
@@ -533,7 +604,7 @@ s_curve_setup (coord_server_t *self, char *errbuf, size_t errlen)
     if (!self->zap)
         return -1;
     snprintf (self->security, sizeof self->security,
-              "curve clients=%zu admins=%zu agents=%zu",
+              "curve client_keys=%zu admin_keys=%zu agent_keys=%zu",
               tpc_zap_keys (self->zap, TPC_ROLE_CLIENT),
               tpc_zap_keys (self->zap, TPC_ROLE_ADMIN),
               tpc_zap_keys (self->zap, TPC_ROLE_AGENT));
@@ -635,7 +706,8 @@ s_sockets_open (coord_server_t *self, char *errbuf, size_t errlen)
     }
     if (s_curve_setup (self, errbuf, errlen))
         return -1;
-    self->route = coord_route_new (self->zap != NULL);
+    uint64_t hb = cfg->engine.heartbeat_ms ? cfg->engine.heartbeat_ms : 1000;
+    self->route = coord_route_new (self->zap != NULL, 3 * hb);
     if (!self->route) {
         snprintf (errbuf, errlen, "out of memory");
         return -1;
@@ -685,8 +757,10 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     if (cs_sync_init (self, errbuf, errlen))
         goto fail;
     s_config (self, cfg);
-    if (s_engine_open (self, cfg, errbuf, errlen)
-        || s_sockets_open (self, errbuf, errlen))
+    /* bind first: a coordinator that cannot bind (an endpoint in use,
+     * another coordinator) leaves no log directory nor segment behind */
+    if (s_sockets_open (self, errbuf, errlen)
+        || s_engine_open (self, cfg, errbuf, errlen))
         goto fail;
     return self;
 fail:

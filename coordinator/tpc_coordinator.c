@@ -228,6 +228,11 @@ main (int argc, char **argv)
         status = 0;
         goto cleanup;
     }
+    if (tpc_opts_version (opts)) {
+        printf (S_PROG " (tpc) " TPC_VERSION "\n");
+        status = 0;
+        goto cleanup;
+    }
     coord_server_config_t cfg;
     if (s_to_config (&st, &cfg))
         goto cleanup;
@@ -252,6 +257,9 @@ main (int argc, char **argv)
     }
     s_say_ready (server, &cfg);
     status = coord_server_run (server, tpc_stop_flag ());
+    if (*tpc_stop_flag ())
+        fprintf (stderr, S_PROG ": stopped (%s), exit status %d\n",
+                 tpc_stop_name (*tpc_stop_flag ()), status);
 cleanup:
     coord_server_destroy (&server);
     tpc_opts_destroy (&opts);

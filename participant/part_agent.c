@@ -669,7 +669,13 @@ part_agent_run (part_agent_t *self)
 int
 part_agent_failed (part_agent_t *self)
 {
-    return self->fatal;
+    return self->refused ? 0 : self->fatal;
+}
+
+bool
+part_agent_refused (part_agent_t *self)
+{
+    return self->refused;
 }
 
 const char *
@@ -880,6 +886,16 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
         self->curve = true;
         if (tpc_curve_cert_load (config->curve_secret, true, &self->cert,
                                  errbuf, errlen)) {
+            part_agent_destroy (&self);
+            return NULL;
+        }
+        if (strcmp (self->cert.name, config->name)) {
+            snprintf (errbuf, errlen, "--curve-secret %s is the key of agent "
+                      "'%s', not of '%s' (--name): the coordinator takes an "
+                      "agent's hellos only under its key's name; give "
+                      "--name %s, or this agent's own key (tpcctl keygen %s "
+                      "DIR)", config->curve_secret, self->cert.name,
+                      config->name, self->cert.name, config->name);
             part_agent_destroy (&self);
             return NULL;
         }

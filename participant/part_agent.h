@@ -109,13 +109,22 @@ part_agent_t *part_agent_new (const part_agent_config_t *config,
                               size_t errlen);
 void part_agent_destroy (part_agent_t **self_p);
 
+/*  A new agent refuses to start (NULL, a sentence in ERRBUF) when its key
+ *  pair's name (tpc_curve.h: the metadata name, else the file's) is not
+ *  config->name: the coordinator would refuse every hello.               */
+
 /*  Serve until the stop descriptor is readable.  Returns 0, or a negative
- *  tpc_err_t when polling failed or the 3PC state log failed (the agent
- *  must exit: see part_agent_failed).                                    */
+ *  tpc_err_t when polling failed, the 3PC state log failed, or the
+ *  coordinator refused this agent (the agent must exit: see
+ *  part_agent_failed, part_agent_refused).                               */
 int part_agent_run (part_agent_t *self);
 
 /*  0, or the error of the 3PC state log that made the agent stop.        */
 int part_agent_failed (part_agent_t *self);
+
+/*  True when the coordinator refused this agent (an "error" on the link:
+ *  its key is another agent's, or another live process holds its name).  */
+bool part_agent_refused (part_agent_t *self);
 
 /*  The peer endpoint this agent advertises in hello, or NULL.            */
 const char *part_agent_peer_endpoint (part_agent_t *self);

@@ -19,6 +19,8 @@
 #include "tpc_msg.h"
 
 #define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
+#define PART_LINK_WAIT_FIRST_MS 2000    /* no answer this long: say so */
+#define PART_LINK_WAIT_SAY_MS 30000     /* ... and again this often */
 
 
 /*  A DEALER to another agent (the peer link's client side).             */
@@ -58,6 +60,10 @@ struct part_agent {
     uint64_t heard_at;          /* last frame from the coordinator */
     unsigned links;             /* DEALERs made so far (monitor names) */
     bool relinked;              /* a new link, not answered yet */
+    bool answered;              /* the current link answered a hello */
+    bool connected_said;        /* "connected to the coordinator" said */
+    uint64_t wait_say_at;       /* next "waiting for the coordinator" */
+    bool refused;               /* the coordinator refused this agent */
     /* three-phase commit */
     part_state_t *state;        /* the 3PC state log, or NULL */
     tpc_io_failsync_t state_io; /* its file I/O: crash point

@@ -3,7 +3,12 @@
  *  ROUTER (CURVE when the agent has keys), whose socket monitor tells of
  *  handshakes and reconnections: a new connection says hello at once, a
  *  failing handshake is said once, and a link that answers none of the
- *  hellos for five heartbeats is replaced by a new socket.  Messages are
+ *  hellos for five heartbeats is replaced by a new socket.  The first
+ *  answer is said ("connected to the coordinator at EP"); while none has
+ *  come, "waiting for the coordinator at EP" is said after 2 s, then
+ *  every 30 s.  An "error" from the coordinator refuses this agent (its
+ *  key is another agent's, or another live process has its name): it is
+ *  logged and the agent stops (exit 2).  Messages are
  *  single-frame JSON (tpc_msg.h) both ways.
  */
 #include "part_agent_int.h"
@@ -85,12 +90,27 @@ part_link_recv_all (part_agent_t *self)
             continue;
         }
         if (msg->type == TPC_MSG_HELLO) {     /* the answer to ours */
-            if (self->relinked)
+            if (!self->connected_said)
+                fprintf (stderr, "tpc-participant: connected to the "
+                         "coordinator at %s (id %s)\n", self->cfg.endpoint,
+                         msg->name ? msg->name : "?");
+            else if (self->relinked || !self->answered)
                 fprintf (stderr, "tpc-participant: the coordinator answers "
                          "again on the new link\n");
+            self->connected_said = self->answered = true;
             self->relinked = false;
             tpc_msg_destroy (&msg);
             continue;
+        }
+        if (msg->type == TPC_MSG_ERROR) {     /* this agent is refused */
+            fprintf (stderr, "tpc-participant: FATAL: the coordinator at %s "
+                     "refused this agent (%s): %s.  Stopping.\n",
+                     self->cfg.endpoint, tpc_errname (msg->code),
+                     msg->message ? msg->message : "no reason given");
+            self->refused = true;
+            self->fatal = TPC_EPERM;
+            tpc_msg_destroy (&msg);
+            return;
         }
         self->now = (uint64_t) tpc_now_ms ();
         part_engine_on_message (self->engine, &msg, self->now);
@@ -221,6 +241,18 @@ part_link_check (part_agent_t *self)
 {
     uint64_t hb = self->cfg.heartbeat_ms ? self->cfg.heartbeat_ms : 1000;
     uint64_t dead_ms = 5 * hb > 1000 ? 5 * hb : 1000;
+    /* no answer to our hellos yet: say so after a while, then every
+     * PART_LINK_WAIT_SAY_MS, until the coordinator answers */
+    if (!self->answered && self->wait_say_at == 0)
+        self->wait_say_at = self->now + PART_LINK_WAIT_FIRST_MS;
+    else if (!self->answered && self->now >= self->wait_say_at) {
+        fprintf (stderr, "tpc-participant: waiting for the coordinator at "
+                 "%s (no answer to this agent's hellos yet%s)\n",
+                 self->cfg.endpoint, self->hs_failing
+                 ? ": the handshake fails, see above" : self->linked
+                 ? "" : "; not connected");
+        self->wait_say_at = self->now + PART_LINK_WAIT_SAY_MS;
+    }
     if (!self->linked || self->now < self->heard_at + dead_ms)
         return;
     fprintf (stderr, "tpc-participant: warning: no answer from the "
@@ -237,4 +269,6 @@ part_link_check (part_agent_t *self)
     }
     self->heard_at = self->now;
     self->relinked = true;
+    self->answered = false;
+    self->wait_say_at = 0;
 }

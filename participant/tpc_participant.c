@@ -33,7 +33,9 @@
  *  (participant/part_state.h); without it a 3PC prepare is voted no.
  *
  *  Exit status: 0 after a clean stop, 2 usage or start-up error (a
- *  corrupt 3PC state log included), 3 the 3PC state log failed while
+ *  corrupt 3PC state log included, a key named for another agent) or the
+ *  coordinator refused this agent (its key is another agent's, or another
+ *  live process has its name), 3 the 3PC state log failed while
  *  serving (a write or fdatasync: the agent stopped at once), 99 a crash
  *  point fired.  Test hooks (environment): TPC_CRASH_POINT=
  *  agent.<point>, TPC_CRASH_AT=<n>, TPC_CRASH_ACTION=exit|stop|failsync arm
@@ -157,7 +159,7 @@ s_read_file (const char *path, size_t max)
 }
 
 /*  Read the settings and check them.  0, 2 (usage error, printed) or 3
- *  (help printed).                                                        */
+ *  (help or version printed).                                             */
 static int
 s_parse (int argc, char **argv, s_opts_t *o)
 {
@@ -173,6 +175,10 @@ s_parse (int argc, char **argv, s_opts_t *o)
     }
     if (tpc_opts_help (o->opts)) {
         tpc_opts_usage (o->opts, stdout, S_PROG " --name NAME [options]");
+        return 3;
+    }
+    if (tpc_opts_version (o->opts)) {
+        printf (S_PROG " (tpc) " TPC_VERSION "\n");
         return 3;
     }
     if (!o->name || part_agent_name_valid (o->name) != 0) {
@@ -378,9 +384,13 @@ main (int argc, char **argv)
                  o.name, ac.endpoint, o.backend);
     int rrc = part_agent_run (agent);
     if (rrc == 0) {
-        fprintf (stderr, S_PROG ": stopped\n");
+        fprintf (stderr, S_PROG ": stopped (%s)\n",
+                 tpc_stop_name (*tpc_stop_flag ()));
         status = 0;
     }
+    else if (part_agent_refused (agent))
+        fprintf (stderr, S_PROG ": stopped: refused by the coordinator "
+                 "(see above)\n");     /* status 2: fix the set-up */
     else if (part_agent_failed (agent)) {
         fprintf (stderr, S_PROG ": stopped: the 3PC state log "
                  "failed (%s)\n", tpc_strerror (rrc));

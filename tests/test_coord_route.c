@@ -17,8 +17,8 @@ s_from (coord_route_t *r, const char *rid, size_t len, const char *user,
         const char *hello, char *name)
 {
     char why[256];
-    int rc = coord_route_from (r, rid, len, user, hello, NULL, name, 64,
-                               why, sizeof why);
+    int rc = coord_route_from (r, rid, len, user, hello, NULL, 1000, name,
+                               64, why, sizeof why);
     CU_ASSERT (rc == 0 ? !*why : *why != '\0');
     return rc;
 }
@@ -35,7 +35,7 @@ s_to_is (coord_route_t *r, const char *name, const char *rid, size_t len)
 static void
 test_curve_hijack_refused (void)
 {
-    coord_route_t *r = coord_route_new (true);
+    coord_route_t *r = coord_route_new (true, 3000);
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
     char name[64];
     CU_ASSERT_EQUAL (s_from (r, R1, 5, "agent:db1", "db1", name), 0);
@@ -64,7 +64,7 @@ test_curve_hijack_refused (void)
 static void
 test_curve_reconnect_replaces (void)
 {
-    coord_route_t *r = coord_route_new (true);
+    coord_route_t *r = coord_route_new (true, 3000);
     char name[64];
     CU_ASSERT_EQUAL (s_from (r, R1, 5, "agent:db1", "db1", name), 0);
     /* a late message on the stale connection does not move it back */
@@ -86,7 +86,7 @@ static void
 test_late_hello_retired (void)
 {
     for (int curve = 1; curve >= 0; curve--) {
-        coord_route_t *r = coord_route_new (curve);
+        coord_route_t *r = coord_route_new (curve, 3000);
         const char *user = curve ? "agent:db1" : NULL;
         char name[64];
         CU_ASSERT_EQUAL (s_from (r, R1, 5, user, "db1", name), 0);
@@ -114,30 +114,33 @@ test_late_hello_retired (void)
 
 /*  The agent restarted: its old process's hello (old boot id) is read
  *  after the new one's.  It must not move the route, even on a connection
- *  never seen (beyond the retired ones); a newer boot id does.           */
+ *  never seen (beyond the retired ones): it is refused (the old process
+ *  is told to stop); a newer boot id moves it.  (Here the first
+ *  connection is silent when the second comes: t=1000 both, but R1 lost.) */
 static void
 test_late_hello_old_boot (void)
 {
-    coord_route_t *r = coord_route_new (true);
+    coord_route_t *r = coord_route_new (true, 3000);
     char name[64], why[256];
     const char *u = "agent:db1";
-    CU_ASSERT_EQUAL (coord_route_from (r, R1, 5, u, "db1", "b0071", name,
+    CU_ASSERT_EQUAL (coord_route_from (r, R1, 5, u, "db1", "b0071", 1000, name,
                                        sizeof name, why, sizeof why), 0);
-    CU_ASSERT_EQUAL (coord_route_from (r, R2, 5, u, "db1", "b0072", name,
+    coord_route_lost (r, "db1");        /* the restart closed R1 */
+    CU_ASSERT_EQUAL (coord_route_from (r, R2, 5, u, "db1", "b0072", 1000, name,
                                        sizeof name, why, sizeof why), 0);
     CU_ASSERT (s_to_is (r, "db1", R2, 5));
-    CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db1", "b0071", name,
+    CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db1", "b0071", 1000, name,
                                        sizeof name, why, sizeof why),
-                     TPC_ESTATE);
-    CU_ASSERT (strstr (why, "late hello") != NULL);
+                     TPC_EEXIST);
+    CU_ASSERT (strstr (why, "was replaced by a newer process") != NULL);
     CU_ASSERT (s_to_is (r, "db1", R2, 5));
     /* the new incarnation relinks (same boot id, new connection) */
-    CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db1", "b0072", name,
+    CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db1", "b0072", 1000, name,
                                        sizeof name, why, sizeof why), 0);
     CU_ASSERT (s_to_is (r, "db1", R3, 5));
     /* a hello without a boot id (an older agent) from a fresh connection */
     static const char R4[] = "\0\4\4\4\4";
-    CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db1", NULL, name,
+    CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db1", NULL, 1000, name,
                                        sizeof name, why, sizeof why), 0);
     CU_ASSERT (s_to_is (r, "db1", R4, 5));
     /* other messages on a retired connection still speak for db1 */
@@ -150,7 +153,7 @@ test_late_hello_old_boot (void)
 static void
 test_plain (void)
 {
-    coord_route_t *r = coord_route_new (false);
+    coord_route_t *r = coord_route_new (false, 3000);
     char name[64];
     /* an assigned routing id needs a hello first */
     CU_ASSERT_EQUAL (s_from (r, R1, 5, NULL, NULL, name), TPC_EINVAL);
@@ -177,7 +180,64 @@ test_plain (void)
     coord_route_destroy (&r);
 }
 
+/*  Issue 20 item 9: two live processes with one name.  The second's
+ *  hello (another boot id, another connection) is refused while the
+ *  first is live (heard within live_ms); the first keeps the route.  A
+ *  restart is not refused: the old connection gone (coord_route_lost), or
+ *  silent for live_ms.  Then the old boot id is refused in turn.         */
+static void
+test_duplicate_name (void)
+{
+    for (int curve = 1; curve >= 0; curve--) {
+        coord_route_t *r = coord_route_new (curve, 3000);
+        const char *u = curve ? "agent:db2" : NULL;
+        char name[64], why[256];
+        CU_ASSERT_EQUAL (coord_route_from (r, R1, 5, u, "db2", "aaaa", 1000,
+                                           name, 64, why, sizeof why), 0);
+        CU_ASSERT_EQUAL (coord_route_from (r, R1, 5, u, NULL, NULL, 2000,
+                                           name, 64, why, sizeof why), 0);
+        /* a second process: refused, loudly, nothing moves */
+        CU_ASSERT_EQUAL (coord_route_from (r, R2, 5, u, "db2", "bbbb", 4500,
+                                           name, 64, why, sizeof why),
+                         TPC_EEXIST);
+        CU_ASSERT (strstr (why, "two agents say they are 'db2' (boot ids "
+                           "aaaa and bbbb)") != NULL);
+        CU_ASSERT_STRING_EQUAL (name, "db2");
+        CU_ASSERT (s_to_is (r, "db2", R1, 5));
+        /* the first goes on */
+        CU_ASSERT_EQUAL (coord_route_from (r, R1, 5, u, "db2", "aaaa", 4600,
+                                           name, 64, why, sizeof why), 0);
+        CU_ASSERT (s_to_is (r, "db2", R1, 5));
+        /* silent for live_ms: the newer one takes the name; the old boot
+         * id is then refused as replaced */
+        CU_ASSERT_EQUAL (coord_route_from (r, R2, 5, u, "db2", "bbbb", 7600,
+                                           name, 64, why, sizeof why), 0);
+        CU_ASSERT (s_to_is (r, "db2", R2, 5));
+        CU_ASSERT_EQUAL (coord_route_from (r, R3, 5, u, "db2", "aaaa", 7700,
+                                           name, 64, why, sizeof why),
+                         TPC_EEXIST);
+        CU_ASSERT (strstr (why, "was replaced") != NULL);
+        CU_ASSERT (s_to_is (r, "db2", R2, 5));
+        /* a restart whose old connection is gone: accepted at once */
+        static const char R4[] = "\0\4\4\4\4";
+        CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db2", "cccc", 7800,
+                                           name, 64, why, sizeof why),
+                         TPC_EEXIST);
+        coord_route_lost (r, "db2");
+        CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db2", "cccc", 7800,
+                                           name, 64, why, sizeof why), 0);
+        CU_ASSERT (s_to_is (r, "db2", R4, 5));
+        /* the same process relinking (same boot id) is no duplicate */
+        static const char R5[] = "\0\5\5\5\5";
+        CU_ASSERT_EQUAL (coord_route_from (r, R5, 5, u, "db2", "cccc", 7900,
+                                           name, 64, why, sizeof why), 0);
+        CU_ASSERT (s_to_is (r, "db2", R5, 5));
+        coord_route_destroy (&r);
+    }
+}
+
 static const tpc_test_case_t s_cases[] = {
+    { "duplicate_name", test_duplicate_name },
     { "curve_hijack_refused", test_curve_hijack_refused },
     { "curve_reconnect_replaces", test_curve_reconnect_replaces },
     { "late_hello_retired", test_late_hello_retired },

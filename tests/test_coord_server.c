@@ -975,7 +975,197 @@ test_log_tail_lost (void)
     fx_destroy (&fx);
 }
 
+/*  The first line of the file at PATH that holds NEEDLE, into LINE.  */
+static bool
+s_line_with (const char *path, const char *needle, char *line, size_t size)
+{
+    FILE *f = fopen (path, "r");
+    bool found = false;
+    while (f && !found && fgets (line, (int) size, f))
+        found = strstr (line, needle) != NULL;
+    if (f)
+        fclose (f);
+    return found;
+}
+
+static int
+s_count (const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr (hay, needle); p; p = strstr (p + 1, needle))
+        n++;
+    return n;
+}
+
+/*  Issue 20 item 15: --version; the ready line names each key once; a
+ *  stop by SIGTERM is said; a coordinator that cannot bind leaves no log
+ *  directory behind and exits 2; the agent's start-up errors exit 2.     */
+static void
+test_start_stop_lines (void)
+{
+    fx_t *fx = fx_new ();
+    char bin[600], agent[600], out[700], line[1024];
+    snprintf (bin, sizeof bin, "%s/tpc-coordinator", tpc_harness_builddir ());
+    snprintf (agent, sizeof agent, "%s/tpc-participant",
+              tpc_harness_builddir ());
+    snprintf (out, sizeof out, "%s/other.out", fx->dir);
+    tpc_proc_t p;
+    char *version[] = { bin, "--version", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, version, NULL, out), 0);
+    int st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    CU_ASSERT (tpc_harness_file_has (out, "tpc-coordinator (tpc) 0."));
+    char *aversion[] = { agent, "--version", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, aversion, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    CU_ASSERT (tpc_harness_file_has (out, "tpc-participant (tpc) 0."));
+
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_FATAL (s_line_with (fx->out, "tpc-coordinator: ready", line,
+                                  sizeof line));
+    CU_ASSERT_EQUAL (s_count (line, " clients="), 1);
+    CU_ASSERT_EQUAL (s_count (line, " agents="), 1);
+    st = tpc_proc_kill (&fx->coord, SIGTERM, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    CU_ASSERT (tpc_harness_file_has (fx->out, "tpc-coordinator: stopped "
+                                     "(SIGTERM), exit status 0"));
+
+    /* an endpoint in use: refused before any log file is made */
+    void *taken = zmq_socket (fx->ctx, ZMQ_ROUTER);
+    char ep[256], logdir[700];
+    size_t eplen = sizeof ep;
+    CU_ASSERT_EQUAL_FATAL (zmq_bind (taken, "tcp://127.0.0.1:*"), 0);
+    CU_ASSERT_EQUAL (zmq_getsockopt (taken, ZMQ_LAST_ENDPOINT, ep, &eplen),
+                     0);
+    snprintf (logdir, sizeof logdir, "%s/log-unbound", fx->dir);
+    char *inuse[] = { bin, "--id", "c2", "--log-dir", logdir, "--bind", ep,
+                      "--agent-bind", "tcp://127.0.0.1:0",
+                      "--insecure-plaintext", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, inuse, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT (tpc_harness_file_has (out, "cannot bind the client endpoint"));
+    CU_ASSERT (access (logdir, F_OK) != 0);
+    char *noagent[] = { bin, "--id", "c2", "--log-dir", logdir,
+                        "--agent-bind", ep, "--insecure-plaintext", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, noagent, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT (tpc_harness_file_has (out, "cannot bind the agent endpoint"));
+    CU_ASSERT (access (logdir, F_OK) != 0);
+    zmq_close (taken);
+
+    /* the agent: a start-up error exits 2 as the coordinator's do */
+    char *badep[] = { agent, "--name", "x", "--backend", "mem",
+                      "--coordinator", "nonsense", "--insecure-plaintext",
+                      NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, badep, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    char nokey[700];
+    snprintf (nokey, sizeof nokey, "%s/none.key_secret", fx->dir);
+    char *missing[] = { agent, "--name", "x", "--backend", "mem",
+                        "--curve-secret", nokey, "--coordinator-public",
+                        nokey, NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, missing, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    fx_destroy (&fx);
+}
+
+/*  A real agent (--backend mem, plain text) named NAME, output to
+ *  DIR/agent-TAG.out.                                                    */
+static void
+s_spawn_mem_agent (fx_t *fx, tpc_proc_t *p, const char *name, const char *tag)
+{
+    char bin[600], out[700];
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (out, sizeof out, "%s/agent-%s.out", fx->dir, tag);
+    char *argv[] = { bin, "--name", (char *) name, "--backend", "mem",
+                     "--coordinator", fx->aep, "--insecure-plaintext",
+                     "--heartbeat-ms", "200", NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (p, argv, NULL, out), 0);
+}
+
+static bool
+s_running (const tpc_proc_t *p)
+{
+    return p->pid > 0 && kill (p->pid, 0) == 0
+           && waitpid (p->pid, NULL, WNOHANG) == 0;
+}
+
+/*  Issue 20 item 9: an agent says whether the coordinator answers
+ *  ("waiting for" / "connected to"); a second live process with the same
+ *  name is refused (both logs say so) and the first goes on; a restart
+ *  (the old process killed) is accepted at once; an old process that was
+ *  silent (stopped) while a new one took the name over is refused when it
+ *  comes back, and exits.                                                */
+static void
+test_agent_duplicate_name (void)
+{
+    fx_t *fx = fx_new ();
+    tpc_proc_t a, b, c, d;
+    /* no coordinator yet: the agent says it waits, then that it is in */
+    s_spawn_mem_agent (fx, &a, "dup", "a");
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&a, "tpc-participant: waiting for "
+                                        "the coordinator at ipc://", 0,
+                                        10000), 0);
+    fx_start (fx, NULL, true, NULL);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&a, "tpc-participant: connected to "
+                                        "the coordinator at ipc://", 0,
+                                        10000), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&a, "(id c1)", 0, 100), 0);
+
+    /* a second process named dup: refused while the first is live */
+    s_spawn_mem_agent (fx, &b, "dup", "b");
+    int st = tpc_proc_wait (&b, 15000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&b, "FATAL: the coordinator at ipc:",
+                                        0, 100), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&b, "two agents say they are 'dup' "
+                                        "(boot ids ", 0, 100), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&b, "stopped: refused by the "
+                                        "coordinator", 0, 100), 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "warning: two agents say "
+                                        "they are 'dup' (boot ids ", 0, 100),
+                     0);
+    CU_ASSERT (s_running (&a));
+    CU_ASSERT_NOT_EQUAL (tpc_proc_wait_log (&a, "refused", 0, 1), 0);
+
+    /* a restart: the old process is dead, the new one is taken at once */
+    tpc_proc_kill (&a, SIGKILL, 5000);
+    s_spawn_mem_agent (fx, &c, "dup", "c");
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&c, "connected to the coordinator",
+                                        0, 10000), 0);
+    CU_ASSERT (s_running (&c));
+    CU_ASSERT_NOT_EQUAL (tpc_proc_wait_log (&c, "refused", 0, 1), 0);
+
+    /* a silent old process (stopped) loses its name to a new one, and is
+     * refused when it speaks again */
+    long off = tpc_proc_log_size (&fx->coord);
+    kill (c.pid, SIGSTOP);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "agent 'dup' gone", off,
+                                        10000), 0);
+    s_spawn_mem_agent (fx, &d, "dup", "d");
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&d, "connected to the coordinator",
+                                        0, 10000), 0);
+    kill (c.pid, SIGCONT);
+    st = tpc_proc_wait (&c, 15000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&c, "was replaced by a newer "
+                                        "process", 0, 100), 0);
+    CU_ASSERT (s_running (&d));
+    st = tpc_proc_kill (&d, SIGTERM, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&d, "tpc-participant: stopped "
+                                        "(SIGTERM)", 0, 100), 0);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
+    { "agent_duplicate_name", test_agent_duplicate_name },
+    { "start_stop_lines", test_start_stop_lines },
     { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
     { "crash_after_decision_restart", test_crash_after_decision_restart },

@@ -382,16 +382,33 @@ test_client_key_cannot_resolve (void)
 }
 
 /*  An agent process holding a client key is refused at the handshake; an
- *  agent holding another agent's key connects but is not believed: its
- *  hello names a different agent, and the coordinator drops it.          */
+ *  agent holding another agent's key refuses to start (issue 20 item 9:
+ *  it used to say "ready" and be dropped at every hello); an agent whose
+ *  key the coordinator lists under another name is told so by the
+ *  coordinator, logs it and exits 2.                                     */
 static void
 test_agent_wrong_keys (void)
 {
     tpc_proc_t bad[2];
-    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&bad[0], 0, "db3", "app", NULL,
-                                          "db3-clientkey"), 0);
-    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&bad[1], 1, "db4", "db2", NULL,
-                                          "db4-db2key"), 0);
+    /* a client's key pair (named app) used by an agent named app */
+    CU_ASSERT_EQUAL_FATAL (s_spawn_agent (&bad[0], 0, "app", "app", NULL,
+                                          "app-clientkey"), 0);
+    /* db2's key under --name db4: refused at start */
+    char bin[600], log[700], file[700];
+    snprintf (bin, sizeof bin, "%s/tpc-participant", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/agent-db4-db2key.log", W.dir);
+    snprintf (file, sizeof file, "%s/db1.conninfo", W.dir);
+    char *db4[] = { bin, "--name", "db4", "--coordinator", W.aep,
+                    "--pg-file", file, "--curve-secret",
+                    (char *) s_sec ("db2"),
+                    "--coordinator-public", (char *) s_pub ("coordinator"),
+                    NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&bad[1], db4, NULL, log), 0);
+    int st = tpc_proc_wait (&bad[1], 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT (s_log_has (log, "is the key of agent 'db2', not of 'db4' "
+                          "(--name)"));
+    CU_ASSERT (!s_log_has (log, "ready"));
     usleep (1500 * 1000);       /* several heartbeats */
     tpc_client_t *c = s_client_as ("ops", 5000);
     tpc_summary_t s;
@@ -406,7 +423,7 @@ test_agent_wrong_keys (void)
         const char *p[] = { "10" };
         tpc_client_stmt_t st[2] = {
             { "db1", "UPDATE acct SET bal = bal - $1 WHERE id = 1", 1, p },
-            { i ? "db4" : "db3", "SELECT 1", 0, NULL },
+            { i ? "db4" : "app", "SELECT 1", 0, NULL },
         };
         char gid[TPC_CLIENT_GID_MAX], reason[128];
         tpc_client_outcome_t out;
@@ -415,14 +432,40 @@ test_agent_wrong_keys (void)
     }
     CU_ASSERT (s_same (before, s_state ()));
     tpc_client_destroy (&c);
-    char log[700];
-    snprintf (log, sizeof log, "%s/coordinator-c1.log", W.dir);
-    CU_ASSERT (s_log_has (log, "refused a CURVE handshake on the agent "
+    char clog[700];
+    snprintf (clog, sizeof clog, "%s/coordinator-c1.log", W.dir);
+    CU_ASSERT (s_log_has (clog, "refused a CURVE handshake on the agent "
                           "endpoint"));
-    CU_ASSERT (s_log_has (log, "hello as 'db4' with the key of agent:db2 "
+    tpc_proc_kill (&bad[0], SIGTERM, 5000);
+
+    /* db11's own key, listed by the coordinator as agent db12's: the
+     * coordinator refuses its hello and tells it why */
+    char priv[700], err[256], to[700];
+    tpc_curve_cert_t db11;
+    snprintf (priv, sizeof priv, "%s/private", W.keys);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_keygen (priv, "db11", NULL, err,
+                                             sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_curve_cert_load (s_sec ("db11"), true, &db11,
+                                                err, sizeof err), 0);
+    snprintf (to, sizeof to, "%s/agents/db12.key", W.keys);
+    CU_ASSERT_EQUAL_FATAL (s_write_cert (to, "db12", db11.public_key, NULL),
+                           0);
+    snprintf (log, sizeof log, "%s/agent-db11-as-db12.log", W.dir);
+    char *db11a[] = { bin, "--name", "db11", "--coordinator", W.aep,
+                     "--pg-file", file, "--curve-secret",
+                     (char *) s_sec ("db11"),
+                     "--coordinator-public", (char *) s_pub ("coordinator"),
+                     "--heartbeat-ms", "200", NULL };
+    tpc_proc_t p7;
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p7, db11a, NULL, log), 0);
+    st = tpc_proc_wait (&p7, 20000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT (s_log_has (log, "the coordinator refused this key for name "
+                          "'db11': the key is agent db12's"));
+    CU_ASSERT (s_log_has (log, "stopped: refused by the coordinator"));
+    CU_ASSERT (s_log_has (clog, "hello as 'db11' with the key of agent:db12 "
                           "refused"));
-    for (int i = 0; i < 2; i++)
-        tpc_proc_kill (&bad[i], SIGTERM, 5000);
+    unlink (to);
 }
 
 /*  An agent trusts only the coordinator key it was given: with another
@@ -567,6 +610,13 @@ test_daemons_refuse_without_keys (void)
     CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, c3, NULL, log), 0);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "security=plaintext", 0, 10000),
                      0);
+    /* with CURVE the ready line counts the keys, each key named once
+     * (issue 20 item 15: it said clients= and agents= twice) */
+    char clog[700];
+    snprintf (clog, sizeof clog, "%s/coordinator-c1.log", W.dir);
+    CU_ASSERT (s_log_has (clog, "security=curve client_keys=1 admin_keys=1 "
+                          "agent_keys=2 "));
+    CU_ASSERT (!s_log_has (clog, "security=curve clients="));
     CU_ASSERT (s_log_has (log, "WARNING: --insecure-plaintext: NO "
                           "AUTHENTICATION, NO ENCRYPTION"));
     tpc_proc_kill (&p, SIGTERM, 5000);
@@ -1109,7 +1159,8 @@ s_assert_transfer_commits (void)
 /*  Issue 12 item 2: a peer holding db2's key connects with routing id
  *  "db1" and says hello as db1.  It is refused and the real db1 loses
  *  nothing: both agents listed, transactions on db1 commit, and the
- *  impostor hears nothing meant for db1 (not even a hello answer).      */
+ *  impostor hears nothing meant for db1 (not even a hello answer), only
+ *  its refusal.                                                          */
 static void
 test_agent_takeover_refused (void)
 {
@@ -1122,7 +1173,16 @@ test_agent_takeover_refused (void)
                      0);
     s_assert_two_agents ();
     s_assert_transfer_commits ();
+    /* all it hears is its refusal (issue 20 item 9: said, not silent) */
     zmq_pollitem_t it = { .socket = evil, .events = ZMQ_POLLIN };
+    CU_ASSERT_EQUAL (zmq_poll (&it, 1, 1000), 1);
+    char buf[1024] = "";
+    int n = zmq_recv (evil, buf, sizeof buf - 1, ZMQ_DONTWAIT);
+    CU_ASSERT (n > 0);
+    buf[n > 0 ? n : 0] = '\0';
+    CU_ASSERT (strstr (buf, "\"type\":\"error\"") != NULL);
+    CU_ASSERT (strstr (buf, "refused this key for name 'db1': the key is "
+                       "agent db2's") != NULL);
     CU_ASSERT_EQUAL (zmq_poll (&it, 1, 0), 0);
     /* the impostor leaving changes nothing either */
     zmq_close (evil);

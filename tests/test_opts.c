@@ -265,7 +265,7 @@ test_bad_values (void)
         { "{\"heartbeat-ms\": -1}", "must be a non-negative integer" },
         { "{\"name\": 7}", "\"name\" must be a string" },
         { "{\"verbose\": 1}", "\"verbose\" must be true or false" },
-        { "{\"name\": ", "not a JSON object" },
+        { "{\"name\": ", ":1:10: not valid JSON" },
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char *path = s_config (files[i][0]);
@@ -279,7 +279,57 @@ test_bad_values (void)
     s_fx_done (&fx);
 }
 
+/*  Config errors say where: FILE:LINE:COL for JSON that does not parse,
+ *  FILE:LINE (the key's line) for a bad key or value.                    */
+static void
+test_config_positions (void)
+{
+    s_fx_t fx;
+    s_fx_init (&fx);
+    const char *files[][2] = {
+        { "{\n  \"name\": \"x\",\n  \"pool\": 300\n}\n",
+          "c.json:3: \"pool\" must be an integer from 1 to 250" },
+        { "{\n  \"name\": \"x\",\n\n  \"frob\": 1\n}\n",
+          "c.json:4: unknown key \"frob\"" },
+        { "{\n  \"name\": \"x\"\n  \"pool\": 3\n}\n",
+          "c.json:3:3: not valid JSON (near '\"pool\": 3" },
+        { "{\"verbose\": yes}", "c.json:1:13: not valid JSON (near 'yes}')" },
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *path = s_config (files[i][0]);
+        const char *args[] = { "--config", path, NULL };
+        CU_ASSERT_EQUAL (s_parse (&fx, args), TPC_ECONFIG);
+        if (!strstr (fx.err, files[i][1]))
+            fprintf (stderr, "positions %zu: error '%s'\n", i, fx.err);
+        CU_ASSERT (strstr (fx.err, files[i][1]) != NULL);
+        s_config_done (path);
+    }
+    s_fx_done (&fx);
+}
+
+/*  --version: nothing else is read; the usage lists it.                  */
+static void
+test_version (void)
+{
+    s_fx_t fx;
+    s_fx_init (&fx);
+    const char *args[] = { "--version", "--frobnicate", NULL };
+    CU_ASSERT_EQUAL (s_parse (&fx, args), 0);
+    CU_ASSERT (tpc_opts_version (fx.opts));
+    CU_ASSERT (!tpc_opts_help (fx.opts));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream (&text, &len);
+    tpc_opts_usage (fx.opts, f, "prog");
+    fclose (f);
+    CU_ASSERT (strstr (text, "--version") != NULL);
+    free (text);
+    s_fx_done (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
+    { "opts_config_positions", test_config_positions },
+    { "opts_version", test_version },
     { "opts_flags", test_flags },
     { "opts_help_and_usage", test_help_and_usage },
     { "opts_config_file", test_config_file },
