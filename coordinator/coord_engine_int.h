@@ -212,6 +212,9 @@ void ce_reply_error (coord_engine_t *self, const uint8_t *id, size_t len,
 void ce_reply_outcome (coord_engine_t *self, const uint8_t *id, size_t len,
                        uint64_t rid, const char *gid, tpc_outcome_t outcome,
                        const char *reason);
+void ce_reply_status (coord_engine_t *self, const uint8_t *id, size_t len,
+                      uint64_t rid, const char *gid, const char *state,
+                      tpc_outcome_t outcome, const char *reason);
 void ce_req_clear (ce_req_t *req);
 void ce_req_set (coord_engine_t *self, ce_req_t *req, const void *id,
                  size_t len, uint64_t rid);
@@ -291,6 +294,8 @@ void ce_ask_note_parts (coord_engine_t *self, const tpc_record_t *rec);
 void ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out);
 bool ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
                    const ce_view_t *v);
+bool ce_ask_status (coord_engine_t *self, const uint8_t *id, size_t len,
+                    uint64_t rid, const char *gid, const ce_view_t *v);
 void ce_on_known (coord_engine_t *self, const char *name,
                   const tpc_msg_t *msg);
 void ce_ask_unreachable (coord_engine_t *self, const char *name,

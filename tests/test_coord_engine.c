@@ -271,6 +271,8 @@ m_worked (const char *gid, uint64_t seq, bool ok, const char *reason)
     return m;
 }
 
+static tpc_msg_t *m_known (const char *gid, tpc_p3_t state);
+
 /* --- finders ------------------------------------------------------------ */
 
 /*  Number of drained AGENT actions to AGENT (NULL = any) of TYPE.        */
@@ -830,12 +832,31 @@ test_query_answers (void)
     CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_4_1"), TPC_OUTCOME_ABORTED);
     /* but a client is never told "aborted" for a gid whose outcome was
      * forgotten (regression: it was, for committed gids evicted from the
-     * cache of ended transactions or dropped by a checkpoint) */
+     * cache of ended transactions or dropped by a checkpoint) without
+     * the agents' check of their markers (status_checked) */
+    fx_clear (fx);
     fx_client (fx, C1, m_new (TPC_MSG_STATUS, 6, "tpc_c1_4_1"));
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 6));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_OUTCOME_OF), 1);
+    fx_agent (fx, "a", m_known ("tpc_c1_4_1", TPC_P3_ABORTED));
     r = fx_reply (fx, C1, 6);
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
-    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
-    CU_ASSERT_EQUAL (r->code, TPC_EUNKNOWN_GID);
+    CU_ASSERT_EQUAL_FATAL (r->type, TPC_MSG_TXSTATUS);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT (r->reason && strstr (r->reason, "(checked with a)"));
+    fx_destroy (&fx);
+    /* with no agent to check the markers with, it is not known */
+    fx = fx_new_cfg (&cfg);
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 5, fx->now), 0);
+    fx_advance (fx, 2000);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 7, "tpc_c1_4_1"));
+    r = fx_reply (fx, C1, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL_FATAL (r->type, TPC_MSG_TXSTATUS);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (r->state, "no_record");
+    CU_ASSERT (r->reason && strstr (r->reason, "no agent is known"));
     fx_destroy (&fx);
 }
 
@@ -2736,6 +2757,130 @@ test_presumed_abort_yes_vote (void)
     fx_destroy (&fx);
 }
 
+/*  The txstatus reply to the status request RID of client CID, or NULL
+ *  (printed when REASON is wanted and absent).                           */
+static const tpc_msg_t *
+fx_txstatus (fx_t *fx, const uint8_t *cid, uint64_t rid)
+{
+    const tpc_msg_t *r = fx_reply (fx, cid, rid);
+    if (r && r->type != TPC_MSG_TXSTATUS) {
+        fprintf (stderr, "\nstatus %" PRIu64 ": %s %s\n", rid,
+                 tpc_msg_type_name (r->type), r->message ? r->message : "");
+        return NULL;
+    }
+    if (r)
+        fprintf (stderr, "\nstatus %" PRIu64 ": %s %s: %s\n", rid,
+                 tpc_outcome_name (r->outcome), r->state,
+                 r->reason ? r->reason : "(no reason)");
+    return r;
+}
+
+/*  A status of a gid of an earlier boot with no record (a coordinator
+ *  crash before the decision) waits for the agents' check of their
+ *  markers and says how it knows: aborted when every known agent says
+ *  not committed, a forced COMMIT when one says committed, in_progress
+ *  with the reason otherwise.                                            */
+static void
+test_status_checked (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    /* every agent answers not committed: aborted, nothing logged */
+    fx_t *fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_OUTCOME_OF), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    /* a second status joins the round */
+    fx_client (fx, C2, m_new (TPC_MSG_STATUS, 2, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    fx_agent (fx, "a", m_known (gid, TPC_P3_ABORTED));
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    fx_agent (fx, "b", m_known (gid, TPC_P3_UNCERTAIN));
+    const tpc_msg_t *r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_STRING_EQUAL (r->state, "no_record");
+    CU_ASSERT (r->reason && strstr (r->reason, "no participant's marker says "
+                                    "committed (checked with a, b)"));
+    r = fx_txstatus (fx, C2, 2);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    fx_destroy (&fx);
+
+    /* b's marker says committed: the forced COMMIT path of a query; the
+     * status says so, and is committed once the record is durable */
+    fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_COMMITTED));
+    const fx_rec_t *c = fx_find_log (fx, TPC_REC_COMMIT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT (c->forced);
+    CU_ASSERT_STRING_EQUAL (c->parts, "b");
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT (r->reason && strstr (r->reason, "marker on 'b' says "
+                                    "committed"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+
+    /* b silent: in_progress at the round's deadline, saying who */
+    fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    fx_agent (fx, "a", m_known (gid, TPC_P3_ABORTED));
+    fx_agent (fx, "a", m_hello ("a"));
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_advance (fx, 2999);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    fx_advance (fx, 1);
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT (r->reason && strstr (r->reason, "'b' did not answer"));
+    /* a query joins a status's round: both hear the same */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 2, gid));
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    r = fx_txstatus (fx, C1, 2);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    r = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+
+    /* c, named in the log, is down: in_progress, saying so */
+    fx = fx_new_c_down ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    fx_agent (fx, "a", m_known (gid, TPC_P3_ABORTED));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT (r->reason && strstr (r->reason, "'c' is not connected"));
+    fx_destroy (&fx);
+
+    /* right after the start: in_progress at once, nobody asked */
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 2, fx->now), 0);
+    fx_drain (fx);
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_OUTCOME_OF), 0);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -2778,6 +2923,7 @@ static const tpc_test_case_t s_cases[] = {
       test_presumed_abort_resolve_in_round },
     { "presumed_abort_cut_names", test_presumed_abort_cut_names },
     { "presumed_abort_yes_vote", test_presumed_abort_yes_vote },
+    { "status_checked", test_status_checked },
     { NULL, NULL }
 };
 
