@@ -265,9 +265,11 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
 {
     const char *committed = NULL, *blocking = NULL, *why = NULL;
     bool any = false;           /* some agent answered (or asked) */
+    bool asked_by_agent = false;        /* not only status requests */
     for (size_t i = 0; i < ask->nparts; i++) {
         const s_askmember_t *ap = &ask->parts[i];
         any = any || ap->answered;
+        asked_by_agent = asked_by_agent || ap->asker;
         if (ap->answered && ap->state == TPC_P3_COMMITTED && !committed)
             committed = ap->name;
         else if (!blocking && !ap->asker
@@ -318,7 +320,11 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
                     blocking ? why : "is being committed",
                     *checked ? " (checked with " : "", checked,
                     *checked ? ")" : "");
-        if (zhashx_size (self->unconfirmed) < self->cfg.ended_cache)
+        /* resolvable only if an agent holds it prepared: a status alone
+         * may ask about a one-phase gid, committed on an agent that is
+         * down, which no operator may abort */
+        if (asked_by_agent
+            && zhashx_size (self->unconfirmed) < self->cfg.ended_cache)
             zhashx_update (self->unconfirmed, ask->gid, (void *) 1);
     }
     else if (!any) {

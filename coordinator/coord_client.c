@@ -481,6 +481,29 @@ ce_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
                      t && t->state == CE_ABORTING ? t->reason : NULL);
 }
 
+/*  Does T wait for its member P (a worked, a vote, an ack, a
+ *  precommitted)?  What `list` and `show` name as "waiting for".        */
+static bool
+s_waits_for (coord_engine_t *self, const ce_txn_t *t, size_t i)
+{
+    const ce_member_t *p = &t->parts[i];
+    switch (t->state) {
+    case CE_ACTIVE:
+        return t->exec.set && t->exec_part == i;
+    case CE_PREPARING:
+        return p->asked && p->vote == TPC_VOTE_NONE;
+    case CE_ONEPHASE:
+        return !p->acked;
+    case CE_COMMITTING:
+        return t->durable && p->phase2 && !p->acked;
+    case CE_ABORTING:
+        return ce_abort_waits_for (self, p);
+    case CE_PRECOMMITTING:
+        return t->pc_durable && p->phase2 && !p->precommitted;
+    }
+    return false;
+}
+
 void
 ce_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
             const tpc_msg_t *msg, uint64_t now)
@@ -507,9 +530,14 @@ ce_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
         ce_keep_err (self, tpc_msg_set_str (&info->gid, t->gid));
         ce_keep_err (self, tpc_msg_set_str (&info->state,
                                             ce_state_names[t->state]));
-        for (size_t j = 0; j < t->nparts; j++)
+        for (size_t j = 0; j < t->nparts; j++) {
             ce_keep_err (self, tpc_msg_strv_push (&info->parts, &info->nparts,
                                                   t->parts[j].name));
+            if (s_waits_for (self, t, j))
+                ce_keep_err (self, tpc_msg_strv_push (&info->waiting,
+                                                      &info->nwaiting,
+                                                      t->parts[j].name));
+        }
     }
     ce_to_client (self, id, len, reply);
     reply = NULL;

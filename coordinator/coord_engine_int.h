@@ -135,6 +135,12 @@ typedef struct {
     char past[4][33];           /* boot ids of its earlier incarnations
                                    (ring): their late hellos are stale */
     size_t npast;
+    char (*owed)[TPC_GID_MAX];  /* aborted gids that ended without its ack
+                                   while it was not connected: a
+                                   decide(aborted) each at its next
+                                   connect (oldest first, at most
+                                   cfg.ended_cache) */
+    size_t nowed, capowed;
 } ce_agent_t;
 
 struct coord_engine {
@@ -247,6 +253,7 @@ tpc_msg_t *ce_decide_msg (coord_engine_t *self, const char *gid,
 void ce_drive (coord_engine_t *self, ce_txn_t *t, const char *only_agent);
 tpc_record_t *ce_record_new (coord_engine_t *self, tpc_rec_type_t type,
                              const ce_txn_t *t);
+bool ce_abort_waits_for (coord_engine_t *self, const ce_member_t *p);
 bool ce_abort_settle (coord_engine_t *self, ce_txn_t *t, uint64_t now);
 bool ce_abort (coord_engine_t *self, ce_txn_t *t, uint64_t now);
 void ce_commit_decide (coord_engine_t *self, ce_txn_t *t);
@@ -287,6 +294,8 @@ void ce_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
                   uint64_t now);
 void ce_sweep_agents (coord_engine_t *self, uint64_t now);
 void ce_agent_gone (coord_engine_t *self, const char *name, const char *why);
+void ce_agent_owe_abort (coord_engine_t *self, const char *name,
+                         const char *gid);
 
 /* coord_ask.c */
 void ce_ask_destroy (void **item);

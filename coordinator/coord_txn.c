@@ -241,8 +241,10 @@ void
 ce_agent_destroy (void **item)
 {
     ce_agent_t *a = *item;
-    if (a)
+    if (a) {
         free (a->peer);
+        free (a->owed);
+    }
     free (a);
     *item = NULL;
 }

@@ -2881,6 +2881,116 @@ test_status_checked (void)
     fx_destroy (&fx);
 }
 
+/*  The list entry of GID (list request RID from C2), or NULL.           */
+static const tpc_txinfo_t *
+fx_list_entry (fx_t *fx, uint64_t rid, const char *gid)
+{
+    fx_client (fx, C2, m_new (TPC_MSG_LIST, rid, NULL));
+    const tpc_msg_t *r = fx_reply (fx, C2, rid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    for (size_t i = 0; i < r->ntxns; i++)
+        if (!strcmp (r->txns[i].gid, gid))
+            return &r->txns[i];
+    return NULL;
+}
+
+/*  A transaction aborted because an agent is down, where nothing was
+ *  prepared on it, ends once the reachable participants acked: it is not
+ *  left "aborting" (in flight) for as long as the agent is down; the
+ *  down agent gets its decide(aborted) at its next hello.  A yes voter
+ *  that is down is still waited for.  list names whom it waits for.     */
+static void
+test_abort_agent_down (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "UPDATE t SET x = 1"));
+    const tpc_txinfo_t *e = fx_list_entry (fx, 3, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (4, gid, "b", "UPDATE t SET x = 1"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    /* b goes down; the commit aborts it (nothing prepared anywhere) */
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now),
+                     0);
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 5, gid));
+    const tpc_msg_t *r = fx_reply (fx, C1, 5);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    e = fx_list_entry (fx, 6, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_STRING_EQUAL (e->state, "aborting");
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    /* a acks: ended, though b never did; status says so */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_ABORTED), 1);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_PTR_NULL (fx_list_entry (fx, 7, gid));
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_STRING_EQUAL (state, "ended");
+    /* b back: its open work is told to roll back, once */
+    fx_agent (fx, "b", m_hello ("b"));
+    r = fx_find_agent (fx, "b", TPC_MSG_DECIDE);
+    CU_ASSERT (r && !strcmp (r->gid, gid)
+               && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid), TPC_OUTCOME_ABORTED);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_ABORTED));     /* stale */
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now),
+                     0);
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+
+    /* submit: b asked to prepare, down before it voted (its vote may be
+     * lost): not waited for either; a, a yes voter, is */
+    const char *g2 = fx_submit (fx, 10, AB);
+    char gid2[TPC_GID_MAX];
+    snprintf (gid2, sizeof gid2, "%s", g2);
+    fx_agent (fx, "a", m_vote (gid2, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now),
+                     0);
+    fx_advance (fx, 10000);                 /* the vote timeout */
+    r = fx_reply (fx, C1, 10);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_ABORT, gid2));
+    e = fx_list_entry (fx, 11, gid2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    fx_agent (fx, "a", m_ack (gid2, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid2), TPC_OUTCOME_ABORTED);
+
+    /* a yes voter that is down is waited for, until the linger passes */
+    fx_agent (fx, "b", m_hello ("b"));
+    g2 = fx_submit (fx, 20, AB);
+    snprintf (gid2, sizeof gid2, "%s", g2);
+    fx_agent (fx, "a", m_vote (gid2, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "a", fx->now),
+                     0);
+    fx_agent (fx, "b", m_vote (gid2, TPC_VOTE_NO, "no"));
+    e = fx_list_entry (fx, 21, gid2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_STRING_EQUAL (e->state, "aborting");
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    fx_advance (fx, 60000);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    fx_clear (fx);
+    fx_agent (fx, "a", m_hello ("a"));
+    r = fx_find_agent (fx, "a", TPC_MSG_DECIDE);
+    CU_ASSERT (r && !strcmp (r->gid, gid2)
+               && r->outcome == TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -2924,6 +3034,7 @@ static const tpc_test_case_t s_cases[] = {
     { "presumed_abort_cut_names", test_presumed_abort_cut_names },
     { "presumed_abort_yes_vote", test_presumed_abort_yes_vote },
     { "status_checked", test_status_checked },
+    { "abort_agent_down", test_abort_agent_down },
     { NULL, NULL }
 };
 
