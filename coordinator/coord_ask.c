@@ -56,6 +56,24 @@
  *  never on a normal commit.  Known limit: an agent that is gone for
  *  good keeps such queries in_progress until it returns or an operator
  *  resolves the gid.
+ *
+ *  A client's status of such a gid (ce_ask_status; typically after a
+ *  coordinator crash before the decision) runs the same round, or joins
+ *  the one running, with no asker: its reply waits for the round (the
+ *  engine never blocks: the request is kept in ask->waiters) and says
+ *  how the coordinator knows (txstatus.reason): committed found (state
+ *  of the forced COMMIT: committing, then committed once durable),
+ *  "aborted" with state no_record when every known agent answered not
+ *  committed ("checked with db1, db2"), else in_progress, no_record,
+ *  naming the agent that kept it open (or: no agent known at all; or
+ *  the start's grace).  Only a round an agent asked makes a gid
+ *  resolvable (self->unconfirmed): a status alone may name a one-phase
+ *  gid, committed on an agent that is down, which no operator may abort.
+ *  Known limit: the check covers the agents known (hello this boot, or
+ *  named by the log); a one-phase gid is in no record, so a status of
+ *  one whose only participant has not said hello since this boot, and
+ *  was never in a logged transaction, cannot see its marker: the reason
+ *  names the agents checked.
  */
 #include "coord_engine_int.h"
 

@@ -25,7 +25,19 @@
  *                 coordinator must drive to an end (self->committing +
  *                 self->precommitting, coord_engine_unfinished())
  *    unconfirmed  a gid of an earlier boot whose presumed abort a round
- *                 could not confirm (self->unconfirmed, coord_ask.c)
+ *                 an agent asked could not confirm (self->unconfirmed,
+ *                 coord_ask.c)
+ *    no_record    the state status gives a gid of an earlier boot that
+ *                 has no record, answered from the agents' check of
+ *                 their markers (ce_ask_status; txstatus.reason says how)
+ *    waiting for  the members a live transaction still needs a message
+ *                 from (worked, vote, ack, precommitted): list's
+ *                 txinfo.waiting; an ABORTING one does not wait for an
+ *                 unreachable member that never voted yes
+ *                 (ce_abort_waits_for)
+ *    owed         an abort that ended without the ack of an agent not
+ *                 connected: its decide(aborted) goes at the agent's
+ *                 next connect (ce_agent_t.owed)
  */
 #ifndef COORD_ENGINE_INT_H_INCLUDED
 #define COORD_ENGINE_INT_H_INCLUDED
