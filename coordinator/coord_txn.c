@@ -171,7 +171,8 @@ ce_reply_status (coord_engine_t *self, const uint8_t *id, size_t len,
         return;
     msg->rid = rid;
     msg->outcome = outcome;
-    if (tpc_msg_set_str (&msg->gid, gid) || tpc_msg_set_str (&msg->state, state)
+    if (tpc_msg_set_str (&msg->gid, gid)
+        || tpc_msg_set_str (&msg->state, state)
         || (reason && *reason && tpc_msg_set_str (&msg->reason, reason))) {
         self->err = TPC_ENOMEM;
         tpc_msg_destroy (&msg);
