@@ -82,6 +82,7 @@ struct tpc_client {
     size_t max_msg_size;
     uint64_t last_rid;          /* rid of the latest request sent */
     char errmsg[S_ERRMSG_MAX];
+    char status_reason[S_ERRMSG_MAX];   /* of the last tpc_status */
     tpc_monitor_t *monitor;     /* the DEALER's handshake events */
     bool curve;
     bool hs_connecting;         /* TCP up, handshake not done */
@@ -802,6 +803,8 @@ tpc_status (tpc_client_t *self, const char *gid,
     if (outcome)
         *outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
     s_copy (state, state_size, "");
+    if (self)
+        self->status_reason[0] = 0;
     int rc = s_check_args (self, gid);
     if (rc)
         return rc;
@@ -821,10 +824,17 @@ tpc_status (tpc_client_t *self, const char *gid,
     if (outcome)
         *outcome = (tpc_client_outcome_t) reply->outcome;
     s_copy (state, state_size, reply->state);
+    s_copy (self->status_reason, sizeof self->status_reason, reply->reason);
 cleanup:
     tpc_msg_destroy (&req);
     tpc_msg_destroy (&reply);
     return rc;
+}
+
+const char *
+tpc_status_reason (const tpc_client_t *self)
+{
+    return self ? self->status_reason : "";
 }
 
 int
@@ -954,6 +964,20 @@ tpc_txlist_part (const tpc_txlist_t *self, size_t i, size_t j)
 {
     const tpc_txinfo_t *t = s_txn (self, i);
     return t && j < t->nparts ? t->parts[j] : NULL;
+}
+
+size_t
+tpc_txlist_nwaiting (const tpc_txlist_t *self, size_t i)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t ? t->nwaiting : 0;
+}
+
+const char *
+tpc_txlist_waiting (const tpc_txlist_t *self, size_t i, size_t j)
+{
+    const tpc_txinfo_t *t = s_txn (self, i);
+    return t && j < t->nwaiting ? t->waiting[j] : NULL;
 }
 
 void

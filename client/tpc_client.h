@@ -189,6 +189,13 @@ int tpc_status (tpc_client_t *self, const char *gid,
                 tpc_client_outcome_t *outcome, char *state,
                 size_t state_size);
 
+/*  How the coordinator knows what the last successful tpc_status of SELF
+ *  answered, or why it is so ("" when it gave no reason).  E.g. for a gid
+ *  of an earlier coordinator boot with no record, state "no_record":
+ *  "no record, and no participant's marker says committed (checked with
+ *  db1, db2)".  Valid until the next call on SELF.                       */
+const char *tpc_status_reason (const tpc_client_t *self);
+
 /*  The coordinator's in-flight and in-doubt transactions.  On success
  *  *LIST is new; destroy it with tpc_txlist_destroy.                     */
 int tpc_list (tpc_client_t *self, tpc_txlist_t **list);
@@ -242,6 +249,11 @@ const char *tpc_txlist_state (const tpc_txlist_t *self, size_t i);
 uint64_t tpc_txlist_age_ms (const tpc_txlist_t *self, size_t i);
 size_t tpc_txlist_nparts (const tpc_txlist_t *self, size_t i);
 const char *tpc_txlist_part (const tpc_txlist_t *self, size_t i, size_t j);
+/*  The participants entry I waits for (its vote, ack, statement result or
+ *  3PC precommitted), a subset of its participants.                      */
+size_t tpc_txlist_nwaiting (const tpc_txlist_t *self, size_t i);
+const char *tpc_txlist_waiting (const tpc_txlist_t *self, size_t i,
+                                size_t j);
 void tpc_txlist_destroy (tpc_txlist_t **self_p);
 
 #ifdef __cplusplus

@@ -553,6 +553,10 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
     int rc = tpc_status (client, gid, &outcome, state, sizeof state);
     if (rc)
         return s_report (client, g, show ? "show" : "status", rc);
+    /* how the coordinator knows (a gid it has no record of is checked
+     * with the participants' markers), or why it aborts */
+    char why[512];
+    snprintf (why, sizeof why, "%s", tpc_status_reason (client));
     size_t at = SIZE_MAX;       /* gid's entry in the list, if any */
     if (show) {
         rc = tpc_list (client, &list);
@@ -569,6 +573,8 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
         cJSON_AddStringToObject (doc, "outcome",
                                  tpc_client_outcome_name (outcome));
         cJSON_AddStringToObject (doc, "state", state);
+        if (*why)
+            cJSON_AddStringToObject (doc, "reason", why);
         if (show) {
             /* the coordinator keeps age and participants only while a
              * transaction is in flight: null once it has ended          */
@@ -582,6 +588,10 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
                 for (size_t j = 0; j < tpc_txlist_nparts (list, at); j++)
                     cJSON_AddItemToArray (parts, cJSON_CreateString (
                                           tpc_txlist_part (list, at, j)));
+                cJSON *waits = cJSON_AddArrayToObject (doc, "waiting_for");
+                for (size_t j = 0; j < tpc_txlist_nwaiting (list, at); j++)
+                    cJSON_AddItemToArray (waits, cJSON_CreateString (
+                                          tpc_txlist_waiting (list, at, j)));
             }
             else {
                 cJSON_AddNullToObject (doc, "age_ms");
@@ -591,12 +601,15 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
         exit_code = s_print_json (doc);
     }
     else if (!show)
-        printf ("gid=%s outcome=%s state=%s\n", gid,
-                tpc_client_outcome_name (outcome), state);
+        printf ("gid=%s outcome=%s state=%s%s%s\n", gid,
+                tpc_client_outcome_name (outcome), state,
+                *why ? " reason=" : "", why);
     else {
         printf ("gid:          %s\n", gid);
         printf ("outcome:      %s\n", tpc_client_outcome_name (outcome));
         printf ("state:        %s\n", state);
+        if (*why)
+            printf ("reason:       %s\n", why);
         if (!strcmp (state, "heuristic"))
             printf ("heuristic:    yes: resolved by an operator (`tpcctl "
                     "log dump` shows the HEURISTIC record)\n");
@@ -607,7 +620,10 @@ s_cmd_status (tpc_client_t *client, const s_global_t *g, const char *gid,
             printf ("participants:");
             for (size_t j = 0; j < tpc_txlist_nparts (list, at); j++)
                 printf (" %s", tpc_txlist_part (list, at, j));
-            printf ("\n");
+            printf ("\nwaiting for: ");
+            for (size_t j = 0; j < tpc_txlist_nwaiting (list, at); j++)
+                printf (" %s", tpc_txlist_waiting (list, at, j));
+            printf ("%s\n", tpc_txlist_nwaiting (list, at) ? "" : " -");
         }
         else
             printf ("participants: (not known: the coordinator keeps them "

@@ -102,6 +102,8 @@ static const tpcm_field_t s_f_txinfo[] = {
       .off = S_TX (age_ms) },
     { .name = "parts", .kind = TPCM_STRV, .flags = TPCM_REQ,
       .off = S_TX (parts), .count_off = S_TX (nparts) },
+    { .name = "waiting", .kind = TPCM_STRV, .off = S_TX (waiting),
+      .count_off = S_TX (nwaiting) },
 };
 static const tpcm_object_t s_stmt_on = {
     "stmt", s_f_stmt_on, TPCM_COUNT (s_f_stmt_on)
@@ -164,7 +166,7 @@ static const tpcm_field_t s_f_outcome[] = {
 static const tpcm_field_t s_f_txstatus[] = {
     F_RID, F_GID,
     { .name = "state", .kind = TPCM_STR, .flags = TPCM_REQ, .off = M (state) },
-    F_OUTCOME (S_ANY_OUTCOME)
+    F_OUTCOME (S_ANY_OUTCOME), F_REASON
 };
 static const tpcm_field_t s_f_txlist[] = {
     F_RID,
@@ -309,6 +311,7 @@ s_txinfo_clear (tpc_txinfo_t *t)
     free (t->gid);
     free (t->state);
     s_strv_free (t->parts, t->nparts);
+    s_strv_free (t->waiting, t->nwaiting);
 }
 
 tpc_msg_t *

@@ -27,7 +27,7 @@
  *  submit   rid, stmts[], timeout_ms?, protocol? outcome (one shot: all
  *                                                 statements, then commit)
  *  status   rid, gid                             txstatus {rid, gid, state,
- *                                                        outcome}
+ *                                                        outcome, reason?}
  *  list     rid                                  txlist {rid, txns[]}
  *
  *  OPERATIONS (client -> coordinator)     reply
@@ -42,7 +42,8 @@
  *  outcome  rid, gid, outcome, reason?   final: "committed" | "aborted"
  *  error    rid, code, message, gid?     any request that failed; code is a
  *                                        tpc_err_t (tpc_error.h)
- *  txlist.txns[] = {gid, state, age_ms, parts: [string]}
+ *  txlist.txns[] = {gid, state, age_ms, parts: [string], waiting?:
+ *                   [string] (the participants it waits for)}
  *
  *  AGENT -> COORDINATOR
  *  hello    name, prepared?, peer?, boot?   at connect and every
@@ -239,6 +240,9 @@ typedef struct {
     uint64_t age_ms;
     size_t nparts;
     char **parts;
+    size_t nwaiting;            /* the participants it waits for (a vote,
+                                   an ack, a worked, a precommitted) */
+    char **waiting;
 } tpc_txinfo_t;
 
 /*  A decoded or to-be-encoded message.  Every pointer is owned by the
@@ -280,7 +284,8 @@ typedef struct {
     bool has_result;            /* worked: columns/rows/affected present */
     tpc_vote_t vote;            /* vote */
     tpc_outcome_t outcome;      /* outcome, txstatus, ack, decide, answer */
-    char *reason;               /* outcome, vote, ack, worked: optional text */
+    char *reason;               /* outcome, vote, ack, worked, txstatus:
+                                   optional text */
     char *state;                /* txstatus */
     int code;                   /* error: a tpc_err_t */
     char *message;              /* error */

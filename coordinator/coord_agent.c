@@ -126,6 +126,12 @@ ce_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     a->connected = true;
     self->agent_connects++;
     ce_log (self, 0, "agent '%s' connected", name);
+    /* aborts that ended while it was away: its open work (or a prepare
+     * whose vote was lost) goes now, not at its next restart */
+    for (size_t i = 0; i < a->nowed; i++)
+        ce_to_agent (self, name, ce_decide_msg (self, a->owed[i],
+                                                TPC_OUTCOME_ABORTED));
+    a->nowed = 0;
     /* resend every pending decision (and 3PC precommit) this agent has not
      * acked */
     for (ce_txn_t *t = zhashx_first (self->txns); t;
@@ -353,6 +359,33 @@ ce_sweep_agents (coord_engine_t *self, uint64_t now)
             ce_log (self, 1, "agent '%s' gone (no hello for %" PRIu64 " ms)",
                     a->name, now - a->last_hello);
         }
+}
+
+/*  GID ended aborted without the ack of agent NAME, not connected: it
+ *  gets decide(aborted) at its next connect.  At most cfg.ended_cache
+ *  are kept; beyond, the oldest goes (its agent's restart, or its query
+ *  answered by presumed abort, settles it).                              */
+void
+ce_agent_owe_abort (coord_engine_t *self, const char *name, const char *gid)
+{
+    ce_agent_t *a = zhashx_lookup (self->agents, name);
+    if (!a)
+        return;
+    if (a->nowed == self->cfg.ended_cache) {
+        memmove (a->owed, a->owed + 1, (a->nowed - 1) * sizeof *a->owed);
+        a->nowed--;
+    }
+    if (a->nowed == a->capowed) {
+        size_t cap = a->capowed ? a->capowed * 2 : 8;
+        void *p = realloc (a->owed, cap * sizeof *a->owed);
+        if (!p) {
+            self->err = TPC_ENOMEM;
+            return;
+        }
+        a->owed = p;
+        a->capowed = cap;
+    }
+    snprintf (a->owed[a->nowed++], TPC_GID_MAX, "%s", gid);
 }
 
 void

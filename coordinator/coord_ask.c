@@ -56,6 +56,24 @@
  *  never on a normal commit.  Known limit: an agent that is gone for
  *  good keeps such queries in_progress until it returns or an operator
  *  resolves the gid.
+ *
+ *  A client's status of such a gid (ce_ask_status; typically after a
+ *  coordinator crash before the decision) runs the same round, or joins
+ *  the one running, with no asker: its reply waits for the round (the
+ *  engine never blocks: the request is kept in ask->waiters) and says
+ *  how the coordinator knows (txstatus.reason): committed found (state
+ *  of the forced COMMIT: committing, then committed once durable),
+ *  "aborted" with state no_record when every known agent answered not
+ *  committed ("checked with db1, db2"), else in_progress, no_record,
+ *  naming the agent that kept it open (or: no agent known at all; or
+ *  the start's grace).  Only a round an agent asked makes a gid
+ *  resolvable (self->unconfirmed): a status alone may name a one-phase
+ *  gid, committed on an agent that is down, which no operator may abort.
+ *  Known limit: the check covers the agents known (hello this boot, or
+ *  named by the log); a one-phase gid is in no record, so a status of
+ *  one whose only participant has not said hello since this boot, and
+ *  was never in a logged transaction, cannot see its marker: the reason
+ *  names the agents checked.
  */
 #include "coord_engine_int.h"
 
@@ -71,16 +89,23 @@ struct ce_ask {
     char gid[TPC_GID_MAX];
     uint64_t deadline;
     bool missing;               /* a known agent could not be asked */
+    char missing_name[TPC_RECORD_NAME_MAX];     /* the first of them */
     s_askmember_t *parts;
     size_t nparts, capparts;
+    ce_req_t *waiters;          /* status requests waiting for the round */
+    size_t nwaiters;
 };
 
 void
 ce_ask_destroy (void **item)
 {
     ce_ask_t *ask = *item;
-    if (ask)
+    if (ask) {
         free (ask->parts);
+        for (size_t i = 0; i < ask->nwaiters; i++)
+            ce_req_clear (&ask->waiters[i]);
+        free (ask->waiters);
+    }
     free (ask);
     *item = NULL;
 }
@@ -143,6 +168,46 @@ s_ask_answer (coord_engine_t *self, const ce_ask_t *ask,
         }
 }
 
+/*  Answer every status request waiting for ASK's round: STATE, OUTCOME
+ *  and how the coordinator knows (REASON).                               */
+static void
+s_ask_tell (coord_engine_t *self, ce_ask_t *ask, const char *state,
+            tpc_outcome_t outcome, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
+
+static void
+s_ask_tell (coord_engine_t *self, ce_ask_t *ask, const char *state,
+            tpc_outcome_t outcome, const char *fmt, ...)
+{
+    if (ask->nwaiters == 0)
+        return;
+    char reason[512];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (reason, sizeof reason, fmt, ap);
+    va_end (ap);
+    for (size_t i = 0; i < ask->nwaiters; i++) {
+        ce_req_t *w = &ask->waiters[i];
+        ce_reply_status (self, w->id, w->len, w->rid, ask->gid, state,
+                         outcome, reason);
+        ce_req_clear (w);
+    }
+    ask->nwaiters = 0;
+}
+
+/*  The agents that answered ASK (askers included), "a, b" into BUF.     */
+static const char *
+s_ask_checked (const ce_ask_t *ask, char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < ask->nparts && at < size; i++)
+        if (ask->parts[i].answered)
+            at += (size_t) snprintf (buf + at, size - at, "%s%s",
+                                     at ? ", " : "", ask->parts[i].name);
+    return buf;
+}
+
 /*  Some agent reported GID committed: commit it everywhere it is held.   */
 static void
 s_ask_commit (coord_engine_t *self, const ce_ask_t *ask, const char *who)
@@ -193,6 +258,10 @@ s_ask_overruled (coord_engine_t *self, ce_ask_t *ask, const char *committed)
     if (!pending && !strcmp (v.state, "unknown"))
         return false;
     tpc_outcome_t out = pending ? TPC_OUTCOME_IN_PROGRESS : v.answer;
+    s_ask_tell (self, ask, pending ? "unknown" : v.state,
+                pending ? TPC_OUTCOME_IN_PROGRESS : v.outcome, "%s",
+                pending ? "an operator's resolve is being written: ask again"
+                        : "settled meanwhile");
     if (committed && out != TPC_OUTCOME_COMMITTED)
         ce_log (self, 1, "%s: '%s' reports it committed, but an operator "
                 "resolves it (%s): the resolve stands (heuristic damage?)",
@@ -212,44 +281,91 @@ s_ask_overruled (coord_engine_t *self, ce_ask_t *ask, const char *committed)
 void
 ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
 {
-    const char *committed = NULL, *blocking = NULL;
+    const char *committed = NULL, *blocking = NULL, *why = NULL;
+    bool any = false;           /* some agent answered (or asked) */
+    bool asked_by_agent = false;        /* not only status requests */
     for (size_t i = 0; i < ask->nparts; i++) {
         const s_askmember_t *ap = &ask->parts[i];
+        any = any || ap->answered;
+        asked_by_agent = asked_by_agent || ap->asker;
         if (ap->answered && ap->state == TPC_P3_COMMITTED && !committed)
             committed = ap->name;
         else if (!blocking && !ap->asker
                  && (!ap->answered || ap->state == TPC_P3_PRECOMMITTED
-                     || ap->state == TPC_P3_UNKNOWN))
+                     || ap->state == TPC_P3_UNKNOWN)) {
             blocking = ap->name;
+            why = !ap->answered ? (ap->asked ? "did not answer in time"
+                                             : "could not be reached")
+                  : ap->state == TPC_P3_PRECOMMITTED
+                  ? "is pre-committed (three-phase commit may commit it)"
+                  : "cannot tell (its database did not answer)";
+        }
     }
     if (s_ask_overruled (self, ask, committed))
         return;
+    if (!blocking && ask->missing) {
+        blocking = ask->missing_name;
+        why = "is not connected (its marker may say committed)";
+    }
     /* an agent known now but not asked (it said hello meanwhile) */
     for (ce_agent_t *a = zhashx_first (self->agents); a && !blocking;
          a = zhashx_next (self->agents))
-        if (!s_ask_part (self, ask, a->name, false))
+        if (!s_ask_part (self, ask, a->name, false)) {
             blocking = a->name;
+            why = "connected after the check began";
+        }
+    char checked[256];
+    s_ask_checked (ask, checked, sizeof checked);
     if (committed && !ce_txn_lookup (self, ask->gid)) {
         zhashx_delete (self->unconfirmed, ask->gid);
         s_ask_commit (self, ask, committed);
+        ce_view_t v = ce_view (self, ask->gid);
+        s_ask_tell (self, ask, v.state, v.outcome, "no record, but the "
+                    "marker on '%s' says committed: the commit is logged "
+                    "again and sent to every participant (ask again)",
+                    committed);
     }
-    else if (committed || blocking || ask->missing) {
+    else if (committed || blocking) {
         ce_log (self, 0, "%s: no record; presumed abort not confirmed "
                 "(agent '%s' did not answer, cannot tell, may commit, or is "
                 "not connected): answered in_progress", ask->gid,
                 blocking ? blocking : committed ? committed : "?");
         s_ask_answer (self, ask, TPC_OUTCOME_IN_PROGRESS);
-        if (zhashx_size (self->unconfirmed) < self->cfg.ended_cache)
+        s_ask_tell (self, ask, "no_record", TPC_OUTCOME_IN_PROGRESS,
+                    "no record, and no participant's marker says committed "
+                    "so far, but '%s' %s: ask again, or settle it with "
+                    "`tpcctl resolve`%s%s%s", blocking ? blocking : committed,
+                    blocking ? why : "is being committed",
+                    *checked ? " (checked with " : "", checked,
+                    *checked ? ")" : "");
+        /* resolvable only if an agent holds it prepared: a status alone
+         * may ask about a one-phase gid, committed on an agent that is
+         * down, which no operator may abort */
+        if (asked_by_agent
+            && zhashx_size (self->unconfirmed) < self->cfg.ended_cache)
             zhashx_update (self->unconfirmed, ask->gid, (void *) 1);
+    }
+    else if (!any) {
+        /* a status alone, and no agent to ask: nothing is known */
+        s_ask_tell (self, ask, "no_record", TPC_OUTCOME_IN_PROGRESS,
+                    "no record, and no agent is known to ask about its "
+                    "marker: ask again once the participants' agents are "
+                    "connected");
     }
     else {
         zhashx_delete (self->unconfirmed, ask->gid);
         ce_log (self, 0, "%s: no record, no agent committed it%s: presumed "
                 "abort", ask->gid, timed_out ? "" : " (every one answered)");
         s_ask_answer (self, ask, TPC_OUTCOME_ABORTED);
+        s_ask_tell (self, ask, "no_record", TPC_OUTCOME_ABORTED,
+                    "no record, and no participant's marker says committed "
+                    "(checked with %s)", checked);
     }
     zhashx_delete (self->asks, ask->gid);
 }
+
+static ce_ask_t *s_ask_open (coord_engine_t *self, const char *gid,
+                             const char *asker);
 
 /*  Settle ASK if every agent asked has answered.                        */
 static void
@@ -296,24 +412,78 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
         }
         return true;
     }
-    ask = calloc (1, sizeof *ask);
-    if (!ask) {
+    s_ask_open (self, gid, name);
+    return true;
+}
+
+/*  A status request (client ID, LEN, RID) for GID, whose view V has no
+ *  record: for a gid of an earlier boot, the reply waits for the same
+ *  check as an agent's query (a round already running, or a new one)
+ *  and says how the coordinator knows.  Returns false when V is not such
+ *  a gid (the caller answers as before).                                 */
+bool
+ce_ask_status (coord_engine_t *self, const uint8_t *id, size_t len,
+               uint64_t rid, const char *gid, const ce_view_t *v)
+{
+    tpc_gid_t g;
+    if (v->foreign || strcmp (v->state, "unknown") || tpc_gid_parse (gid, &g)
+        || g.epoch >= self->epoch)
+        return false;
+    if (self->now < self->ask_grace_until) {
+        ce_reply_status (self, id, len, rid, gid, "no_record",
+                         TPC_OUTCOME_IN_PROGRESS, "no record, and the "
+                         "coordinator started moments ago: the agents that "
+                         "would check the participants' markers may still "
+                         "be connecting (ask again in a few seconds)");
+        return true;
+    }
+    ce_ask_t *ask = zhashx_lookup (self->asks, gid);
+    if (!ask)
+        ask = s_ask_open (self, gid, NULL);
+    if (!ask)
+        return true;            /* the sticky error */
+    ce_req_t *w = realloc (ask->waiters, (ask->nwaiters + 1) * sizeof *w);
+    if (!w) {
         self->err = TPC_ENOMEM;
         return true;
+    }
+    ask->waiters = w;
+    memset (&w[ask->nwaiters], 0, sizeof *w);
+    ce_req_set (self, &w[ask->nwaiters], id, len, rid);
+    ask->nwaiters++;
+    s_ask_settle_if_done (self, ask);
+    return true;
+}
+
+/*  Start a round for GID: outcome_of to every other known agent that is
+ *  connected.  ASKER, an agent's query, counts as uncertain, and the
+ *  round settles at once if nobody is left to wait for: NULL is
+ *  returned.  ASKER NULL (a status request): the round is returned (NULL
+ *  on failure), and the caller adds its waiter before it may settle.    */
+static ce_ask_t *
+s_ask_open (coord_engine_t *self, const char *gid, const char *asker)
+{
+    ce_ask_t *ask = calloc (1, sizeof *ask);
+    if (!ask) {
+        self->err = TPC_ENOMEM;
+        return NULL;
     }
     snprintf (ask->gid, sizeof ask->gid, "%s", gid);
     ask->deadline = self->now + 3 * self->cfg.heartbeat_ms;
     zhashx_insert (self->asks, ask->gid, ask);
-    s_askmember_t *me = s_ask_part (self, ask, name, true);
+    s_askmember_t *me = asker ? s_ask_part (self, ask, asker, true) : NULL;
     if (me) {
         me->asker = me->answered = true;
         me->state = TPC_P3_UNCERTAIN;
     }
     for (ce_agent_t *a = zhashx_first (self->agents); a;
          a = zhashx_next (self->agents)) {
-        if (!strcmp (a->name, name))
+        if (asker && !strcmp (a->name, asker))
             continue;
         if (!a->connected) {
+            if (!ask->missing)
+                snprintf (ask->missing_name, sizeof ask->missing_name, "%s",
+                          a->name);
             ask->missing = true;
             continue;
         }
@@ -327,10 +497,12 @@ ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
         p->asked = true;
         ce_to_agent (self, a->name, msg);
     }
-    ce_log (self, 0, "%s: no record: asking the other agents before "
-            "presuming abort", gid);
+    ce_log (self, 0, "%s: no record: asking the %sagents before "
+            "presuming abort", gid, asker ? "other " : "");
+    if (!asker)
+        return ask;
     s_ask_settle_if_done (self, ask);
-    return true;
+    return NULL;
 }
 
 /*  known: agent NAME's answer to an outcome_of.                          */
@@ -361,6 +533,8 @@ ce_ask_unreachable (coord_engine_t *self, const char *name, const char *gid)
     if (!p || !p->asked || p->answered)
         return;
     p->asked = false;
+    if (!ask->missing)
+        snprintf (ask->missing_name, sizeof ask->missing_name, "%s", name);
     ask->missing = true;
     s_ask_settle_if_done (self, ask);
 }

@@ -456,25 +456,52 @@ ce_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
                         self->coord_id);
         return;
     }
+    /* Neither live nor remembered, of an earlier boot (a crash before the
+     * decision, or ended long ago): the reply waits for the agents' check
+     * of their markers, as an agent's query does (coord_ask.c).          */
+    if (ce_ask_status (self, id, len, msg->rid, msg->gid, &v))
+        return;
     if (!strcmp (v.state, "unknown")) {
-        /* Neither live nor remembered.  Presumed abort is right for an
-         * agent (none holds an ended gid prepared) but not for a client:
-         * the gid may have committed long ago and been forgotten.  Never
-         * tell a client "aborted" without knowing it.                    */
+        /* Of this boot, forgotten (or never issued).  Presumed abort is
+         * right for an agent (none holds an ended gid prepared) but not
+         * for a client: the gid may have committed and been forgotten.
+         * Never tell a client "aborted" without knowing it.              */
         ce_reply_error (self, id, len, msg->rid, TPC_EUNKNOWN_GID, msg->gid,
                         "outcome no longer known to the coordinator (ended "
                         "long ago or never issued); the participants' "
-                        "tpc_marker tables hold the truth");
+                        "tpc_marker tables hold the truth: SELECT kind FROM "
+                        "tpc_marker WHERE gid = '%s' on each participant's "
+                        "database: 'C' = committed; 'T' or no row = not "
+                        "committed unless pg_prepared_xacts still lists it",
+                        msg->gid);
         return;
     }
-    tpc_msg_t *reply = ce_msg (self, TPC_MSG_TXSTATUS);
-    if (!reply)
-        return;
-    reply->rid = msg->rid;
-    reply->outcome = v.outcome;
-    ce_keep_err (self, tpc_msg_set_str (&reply->gid, msg->gid));
-    ce_keep_err (self, tpc_msg_set_str (&reply->state, v.state));
-    ce_to_client (self, id, len, reply);
+    ce_txn_t *t = ce_txn_lookup (self, msg->gid);
+    ce_reply_status (self, id, len, msg->rid, msg->gid, v.state, v.outcome,
+                     t && t->state == CE_ABORTING ? t->reason : NULL);
+}
+
+/*  Does T wait for its member P (a worked, a vote, an ack, a
+ *  precommitted)?  What `list` and `show` name as "waiting for".        */
+static bool
+s_waits_for (coord_engine_t *self, const ce_txn_t *t, size_t i)
+{
+    const ce_member_t *p = &t->parts[i];
+    switch (t->state) {
+    case CE_ACTIVE:
+        return t->exec.set && t->exec_part == i;
+    case CE_PREPARING:
+        return p->asked && p->vote == TPC_VOTE_NONE;
+    case CE_ONEPHASE:
+        return !p->acked;
+    case CE_COMMITTING:
+        return t->durable && p->phase2 && !p->acked;
+    case CE_ABORTING:
+        return ce_abort_waits_for (self, p);
+    case CE_PRECOMMITTING:
+        return t->pc_durable && p->phase2 && !p->precommitted;
+    }
+    return false;
 }
 
 void
@@ -503,9 +530,14 @@ ce_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
         ce_keep_err (self, tpc_msg_set_str (&info->gid, t->gid));
         ce_keep_err (self, tpc_msg_set_str (&info->state,
                                             ce_state_names[t->state]));
-        for (size_t j = 0; j < t->nparts; j++)
+        for (size_t j = 0; j < t->nparts; j++) {
             ce_keep_err (self, tpc_msg_strv_push (&info->parts, &info->nparts,
                                                   t->parts[j].name));
+            if (s_waits_for (self, t, j))
+                ce_keep_err (self, tpc_msg_strv_push (&info->waiting,
+                                                      &info->nwaiting,
+                                                      t->parts[j].name));
+        }
     }
     ce_to_client (self, id, len, reply);
     reply = NULL;

@@ -55,8 +55,13 @@
  *         +------------------------+  readonly, resent until acked or
  *                       |             abort_linger_ms passed; ABORT record,
  *                       |             lazy, if prepares went out
- *                       | acks in (or lingered) and an interactive client
- *                       | heard the outcome (or its deadline passed)
+ *                       | acks in from every member waited for (not: one
+ *                       | not connected that never voted yes,
+ *                       | ce_abort_waits_for), or lingered, and an
+ *                       | interactive client heard the outcome (or its
+ *                       | deadline passed); an unacked member not
+ *                       | connected is owed its decide(aborted) at its
+ *                       | next hello (ce_agent_owe_abort)
  *                       v (ce_abort_settle)
  *                 ENDED(aborted)
  *
@@ -131,6 +136,18 @@
  *    only if no record names it.
  *  - One reply per request: a second commit of a gid whose outcome a
  *    request already waits for is answered TPC_EIN_DOUBT at once.
+ *  - An abort ends without the ack of a participant that cannot be
+ *    reached and never voted yes (ce_abort_waits_for): ending it in
+ *    memory only stops the resends, and an ABORT answer stays right for
+ *    that participant whatever it did: never asked to prepare, it holds
+ *    nothing prepared (its open work is rolled back by the
+ *    decide(aborted) owed to it at its next hello, or by its restart);
+ *    asked, and prepared with its vote lost, it queries, and the ended
+ *    gid, or later the forgotten one, is answered aborted by presumed
+ *    abort (the ABORT record, written once prepares went out, keeps a
+ *    replay from reviving it).  Nothing can commit it: no COMMIT record
+ *    exists, and the outcome_of check finds no committed marker since
+ *    no participant committed.  So `list` stops counting it in flight.
  *  - Stale messages (worked for an old seq, a vote outside PREPARING, an
  *    ack for a gid not waiting for that agent's ack) are ignored.  A yes
  *    vote for a gid presumed aborted gets decide(aborted) so the agent does
@@ -211,11 +228,29 @@ ce_record_new (coord_engine_t *self, tpc_rec_type_t type, const ce_txn_t *t)
     return rec;
 }
 
-/*  ABORTING: forget T once phase 2 is over and its client is done.
- *  Returns true if T was freed.                                           */
+/*  Does an ABORTING transaction still wait for member P's ack?  Not once
+ *  it acked, and not while its agent is not connected if it never voted
+ *  yes: nothing the coordinator knows of is prepared there, and if a
+ *  lost vote left it prepared all the same, presumed abort answers its
+ *  query "aborted" (see INVARIANTS).  A yes voter is waited for (up to
+ *  abort_linger_ms), so its locks go at its next hello.                  */
+bool
+ce_abort_waits_for (coord_engine_t *self, const ce_member_t *p)
+{
+    return p->phase2 && !p->acked
+           && (p->vote == TPC_VOTE_YES || ce_agent_connected (self, p->name));
+}
+
+/*  ABORTING: forget T once phase 2 is over (every member acked, or is
+ *  not waited for, or the linger passed) and its client is done.  A
+ *  member whose agent is not connected then is owed its decide(aborted)
+ *  at its next connect.  Returns true if T was freed.                    */
 bool
 ce_abort_settle (coord_engine_t *self, ce_txn_t *t, uint64_t now)
 {
+    size_t waits = 0;
+    for (size_t i = 0; i < t->nparts; i++)
+        waits += ce_abort_waits_for (self, &t->parts[i]);
     if (t->nunacked > 0 && !t->lingered && now >= t->linger_until) {
         t->lingered = true;
         ce_log (self, 0, "%s: aborted, %zu participant(s) never acked; "
@@ -223,7 +258,17 @@ ce_abort_settle (coord_engine_t *self, ce_txn_t *t, uint64_t now)
     }
     if (t->client_open && now >= t->deadline)
         t->client_open = false;     /* it will not learn the reason */
-    if ((t->nunacked == 0 || t->lingered) && !t->client_open) {
+    if ((waits == 0 || t->lingered) && !t->client_open) {
+        for (size_t i = 0; i < t->nparts; i++) {
+            const ce_member_t *p = &t->parts[i];
+            if (p->phase2 && !p->acked
+                && !ce_agent_connected (self, p->name)) {
+                ce_log (self, 0, "%s: aborted; '%s' is not connected: its "
+                        "decide(aborted) goes at its next hello", t->gid,
+                        p->name);
+                ce_agent_owe_abort (self, p->name, t->gid);
+            }
+        }
         ce_forget (self, t, CE_END_ABORTED);
         return true;
     }

@@ -25,7 +25,19 @@
  *                 coordinator must drive to an end (self->committing +
  *                 self->precommitting, coord_engine_unfinished())
  *    unconfirmed  a gid of an earlier boot whose presumed abort a round
- *                 could not confirm (self->unconfirmed, coord_ask.c)
+ *                 an agent asked could not confirm (self->unconfirmed,
+ *                 coord_ask.c)
+ *    no_record    the state status gives a gid of an earlier boot that
+ *                 has no record, answered from the agents' check of
+ *                 their markers (ce_ask_status; txstatus.reason says how)
+ *    waiting for  the members a live transaction still needs a message
+ *                 from (worked, vote, ack, precommitted): list's
+ *                 txinfo.waiting; an ABORTING one does not wait for an
+ *                 unreachable member that never voted yes
+ *                 (ce_abort_waits_for)
+ *    owed         an abort that ended without the ack of an agent not
+ *                 connected: its decide(aborted) goes at the agent's
+ *                 next connect (ce_agent_t.owed)
  */
 #ifndef COORD_ENGINE_INT_H_INCLUDED
 #define COORD_ENGINE_INT_H_INCLUDED
@@ -135,6 +147,12 @@ typedef struct {
     char past[4][33];           /* boot ids of its earlier incarnations
                                    (ring): their late hellos are stale */
     size_t npast;
+    char (*owed)[TPC_GID_MAX];  /* aborted gids that ended without its ack
+                                   while it was not connected: a
+                                   decide(aborted) each at its next
+                                   connect (oldest first, at most
+                                   cfg.ended_cache) */
+    size_t nowed, capowed;
 } ce_agent_t;
 
 struct coord_engine {
@@ -212,6 +230,9 @@ void ce_reply_error (coord_engine_t *self, const uint8_t *id, size_t len,
 void ce_reply_outcome (coord_engine_t *self, const uint8_t *id, size_t len,
                        uint64_t rid, const char *gid, tpc_outcome_t outcome,
                        const char *reason);
+void ce_reply_status (coord_engine_t *self, const uint8_t *id, size_t len,
+                      uint64_t rid, const char *gid, const char *state,
+                      tpc_outcome_t outcome, const char *reason);
 void ce_req_clear (ce_req_t *req);
 void ce_req_set (coord_engine_t *self, ce_req_t *req, const void *id,
                  size_t len, uint64_t rid);
@@ -244,6 +265,7 @@ tpc_msg_t *ce_decide_msg (coord_engine_t *self, const char *gid,
 void ce_drive (coord_engine_t *self, ce_txn_t *t, const char *only_agent);
 tpc_record_t *ce_record_new (coord_engine_t *self, tpc_rec_type_t type,
                              const ce_txn_t *t);
+bool ce_abort_waits_for (coord_engine_t *self, const ce_member_t *p);
 bool ce_abort_settle (coord_engine_t *self, ce_txn_t *t, uint64_t now);
 bool ce_abort (coord_engine_t *self, ce_txn_t *t, uint64_t now);
 void ce_commit_decide (coord_engine_t *self, ce_txn_t *t);
@@ -284,6 +306,8 @@ void ce_on_state (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
                   uint64_t now);
 void ce_sweep_agents (coord_engine_t *self, uint64_t now);
 void ce_agent_gone (coord_engine_t *self, const char *name, const char *why);
+void ce_agent_owe_abort (coord_engine_t *self, const char *name,
+                         const char *gid);
 
 /* coord_ask.c */
 void ce_ask_destroy (void **item);
@@ -291,6 +315,8 @@ void ce_ask_note_parts (coord_engine_t *self, const tpc_record_t *rec);
 void ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out);
 bool ce_ask_start (coord_engine_t *self, const char *name, const char *gid,
                    const ce_view_t *v);
+bool ce_ask_status (coord_engine_t *self, const uint8_t *id, size_t len,
+                    uint64_t rid, const char *gid, const ce_view_t *v);
 void ce_on_known (coord_engine_t *self, const char *name,
                   const tpc_msg_t *msg);
 void ce_ask_unreachable (coord_engine_t *self, const char *name,

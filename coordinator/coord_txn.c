@@ -159,6 +159,28 @@ ce_reply_outcome (coord_engine_t *self, const uint8_t *id, size_t len,
     ce_to_client (self, id, len, msg);
 }
 
+/*  A txstatus reply: GID's STATE and OUTCOME, and why (REASON, NULL =
+ *  none).                                                                */
+void
+ce_reply_status (coord_engine_t *self, const uint8_t *id, size_t len,
+                 uint64_t rid, const char *gid, const char *state,
+                 tpc_outcome_t outcome, const char *reason)
+{
+    tpc_msg_t *msg = ce_msg (self, TPC_MSG_TXSTATUS);
+    if (!msg)
+        return;
+    msg->rid = rid;
+    msg->outcome = outcome;
+    if (tpc_msg_set_str (&msg->gid, gid)
+        || tpc_msg_set_str (&msg->state, state)
+        || (reason && *reason && tpc_msg_set_str (&msg->reason, reason))) {
+        self->err = TPC_ENOMEM;
+        tpc_msg_destroy (&msg);
+        return;
+    }
+    ce_to_client (self, id, len, msg);
+}
+
 /* ---------------------------------------------------------------------
  *  Requests kept in a transaction (a client's routing id and rid)
  */
@@ -220,8 +242,10 @@ void
 ce_agent_destroy (void **item)
 {
     ce_agent_t *a = *item;
-    if (a)
+    if (a) {
         free (a->peer);
+        free (a->owed);
+    }
     free (a);
     *item = NULL;
 }

@@ -271,6 +271,8 @@ m_worked (const char *gid, uint64_t seq, bool ok, const char *reason)
     return m;
 }
 
+static tpc_msg_t *m_known (const char *gid, tpc_p3_t state);
+
 /* --- finders ------------------------------------------------------------ */
 
 /*  Number of drained AGENT actions to AGENT (NULL = any) of TYPE.        */
@@ -830,12 +832,31 @@ test_query_answers (void)
     CU_ASSERT_EQUAL (fx_query (fx, "a", "tpc_c1_4_1"), TPC_OUTCOME_ABORTED);
     /* but a client is never told "aborted" for a gid whose outcome was
      * forgotten (regression: it was, for committed gids evicted from the
-     * cache of ended transactions or dropped by a checkpoint) */
+     * cache of ended transactions or dropped by a checkpoint) without
+     * the agents' check of their markers (status_checked) */
+    fx_clear (fx);
     fx_client (fx, C1, m_new (TPC_MSG_STATUS, 6, "tpc_c1_4_1"));
+    CU_ASSERT_PTR_NULL (fx_reply (fx, C1, 6));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_OUTCOME_OF), 1);
+    fx_agent (fx, "a", m_known ("tpc_c1_4_1", TPC_P3_ABORTED));
     r = fx_reply (fx, C1, 6);
     CU_ASSERT_PTR_NOT_NULL_FATAL (r);
-    CU_ASSERT_EQUAL (r->type, TPC_MSG_ERROR);
-    CU_ASSERT_EQUAL (r->code, TPC_EUNKNOWN_GID);
+    CU_ASSERT_EQUAL_FATAL (r->type, TPC_MSG_TXSTATUS);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT (r->reason && strstr (r->reason, "(checked with a)"));
+    fx_destroy (&fx);
+    /* with no agent to check the markers with, it is not known */
+    fx = fx_new_cfg (&cfg);
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 5, fx->now), 0);
+    fx_advance (fx, 2000);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 7, "tpc_c1_4_1"));
+    r = fx_reply (fx, C1, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL_FATAL (r->type, TPC_MSG_TXSTATUS);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_STRING_EQUAL (r->state, "no_record");
+    CU_ASSERT (r->reason && strstr (r->reason, "no agent is known"));
     fx_destroy (&fx);
 }
 
@@ -2736,6 +2757,240 @@ test_presumed_abort_yes_vote (void)
     fx_destroy (&fx);
 }
 
+/*  The txstatus reply to the status request RID of client CID, or NULL
+ *  (printed when REASON is wanted and absent).                           */
+static const tpc_msg_t *
+fx_txstatus (fx_t *fx, const uint8_t *cid, uint64_t rid)
+{
+    const tpc_msg_t *r = fx_reply (fx, cid, rid);
+    if (r && r->type != TPC_MSG_TXSTATUS) {
+        fprintf (stderr, "\nstatus %" PRIu64 ": %s %s\n", rid,
+                 tpc_msg_type_name (r->type), r->message ? r->message : "");
+        return NULL;
+    }
+    if (r)
+        fprintf (stderr, "\nstatus %" PRIu64 ": %s %s: %s\n", rid,
+                 tpc_outcome_name (r->outcome), r->state,
+                 r->reason ? r->reason : "(no reason)");
+    return r;
+}
+
+/*  A status of a gid of an earlier boot with no record (a coordinator
+ *  crash before the decision) waits for the agents' check of their
+ *  markers and says how it knows: aborted when every known agent says
+ *  not committed, a forced COMMIT when one says committed, in_progress
+ *  with the reason otherwise.                                            */
+static void
+test_status_checked (void)
+{
+    const char *gid = "tpc_c1_1_5";
+    /* every agent answers not committed: aborted, nothing logged */
+    fx_t *fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_OUTCOME_OF), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    /* a second status joins the round */
+    fx_client (fx, C2, m_new (TPC_MSG_STATUS, 2, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_OUTCOME_OF), 1);
+    fx_agent (fx, "a", m_known (gid, TPC_P3_ABORTED));
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    fx_agent (fx, "b", m_known (gid, TPC_P3_UNCERTAIN));
+    const tpc_msg_t *r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    CU_ASSERT_STRING_EQUAL (r->state, "no_record");
+    CU_ASSERT (r->reason && strstr (r->reason, "no participant's marker says "
+                                    "committed (checked with a, b)"));
+    r = fx_txstatus (fx, C2, 2);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx->nlog, 0);
+    fx_destroy (&fx);
+
+    /* b's marker says committed: the forced COMMIT path of a query; the
+     * status says so, and is committed once the record is durable */
+    fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_COMMITTED));
+    const fx_rec_t *c = fx_find_log (fx, TPC_REC_COMMIT, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT (c->forced);
+    CU_ASSERT_STRING_EQUAL (c->parts, "b");
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT (r->reason && strstr (r->reason, "marker on 'b' says "
+                                    "committed"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_status (fx, gid, NULL, 0), TPC_OUTCOME_COMMITTED);
+    fx_destroy (&fx);
+
+    /* b silent: in_progress at the round's deadline, saying who */
+    fx = fx_new_lost_tail ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    fx_agent (fx, "a", m_known (gid, TPC_P3_ABORTED));
+    fx_agent (fx, "a", m_hello ("a"));
+    fx_agent (fx, "b", m_hello ("b"));
+    fx_advance (fx, 2999);
+    CU_ASSERT_EQUAL (fx_count_client (fx), 0);
+    fx_advance (fx, 1);
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT (r->reason && strstr (r->reason, "'b' did not answer"));
+    /* a query joins a status's round: both hear the same */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 2, gid));
+    fx_agent (fx, "a", m_new (TPC_MSG_QUERY, 0, gid));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    r = fx_txstatus (fx, C1, 2);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    r = fx_find_agent (fx, "a", TPC_MSG_ANSWER);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+
+    /* c, named in the log, is down: in_progress, saying so */
+    fx = fx_new_c_down ();
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    fx_agent (fx, "a", m_known (gid, TPC_P3_ABORTED));
+    fx_agent (fx, "b", m_known (gid, TPC_P3_ABORTED));
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    CU_ASSERT_EQUAL (r->outcome, TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT (r->reason && strstr (r->reason, "'c' is not connected"));
+    fx_destroy (&fx);
+
+    /* right after the start: in_progress at once, nobody asked */
+    coord_engine_config_t cfg = { .coord_id = "c1" };
+    fx = fx_new_cfg (&cfg);
+    tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = 1 };
+    CU_ASSERT_EQUAL (coord_engine_replay (fx->e, &ep), 0);
+    CU_ASSERT_EQUAL (coord_engine_start (fx->e, 2, fx->now), 0);
+    fx_drain (fx);
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_STATUS, 1, gid));
+    r = fx_txstatus (fx, C1, 1);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_IN_PROGRESS);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_OUTCOME_OF), 0);
+    fx_destroy (&fx);
+}
+
+/*  The list entry of GID (list request RID from C2), or NULL.           */
+static const tpc_txinfo_t *
+fx_list_entry (fx_t *fx, uint64_t rid, const char *gid)
+{
+    fx_client (fx, C2, m_new (TPC_MSG_LIST, rid, NULL));
+    const tpc_msg_t *r = fx_reply (fx, C2, rid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    for (size_t i = 0; i < r->ntxns; i++)
+        if (!strcmp (r->txns[i].gid, gid))
+            return &r->txns[i];
+    return NULL;
+}
+
+/*  A transaction aborted because an agent is down, where nothing was
+ *  prepared on it, ends once the reachable participants acked: it is not
+ *  left "aborting" (in flight) for as long as the agent is down; the
+ *  down agent gets its decide(aborted) at its next hello.  A yes voter
+ *  that is down is still waited for.  list names whom it waits for.     */
+static void
+test_abort_agent_down (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 1, NULL));
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", fx_reply (fx, C1, 1)->gid);
+    fx_client (fx, C1, m_exec (2, gid, "a", "UPDATE t SET x = 1"));
+    const tpc_txinfo_t *e = fx_list_entry (fx, 3, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    fx_agent (fx, "a", m_worked (gid, 1, true, NULL));
+    fx_client (fx, C1, m_exec (4, gid, "b", "UPDATE t SET x = 1"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    /* b goes down; the commit aborts it (nothing prepared anywhere) */
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now),
+                     0);
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 5, gid));
+    const tpc_msg_t *r = fx_reply (fx, C1, 5);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+    e = fx_list_entry (fx, 6, gid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_STRING_EQUAL (e->state, "aborting");
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    /* a acks: ended, though b never did; status says so */
+    fx_clear (fx);
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (fx_count_ended (fx, TPC_OUTCOME_ABORTED), 1);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_PTR_NULL (fx_list_entry (fx, 7, gid));
+    char state[32];
+    CU_ASSERT_EQUAL (fx_status (fx, gid, state, sizeof state),
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_STRING_EQUAL (state, "ended");
+    /* b back: its open work is told to roll back, once */
+    fx_agent (fx, "b", m_hello ("b"));
+    r = fx_find_agent (fx, "b", TPC_MSG_DECIDE);
+    CU_ASSERT (r && !strcmp (r->gid, gid)
+               && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid), TPC_OUTCOME_ABORTED);
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_ABORTED));     /* stale */
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now),
+                     0);
+    fx_clear (fx);
+    fx_agent (fx, "b", m_hello ("b"));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 0);
+
+    /* submit: b asked to prepare, down before it voted (its vote may be
+     * lost): not waited for either; a, a yes voter, is */
+    const char *g2 = fx_submit (fx, 10, AB);
+    char gid2[TPC_GID_MAX];
+    snprintf (gid2, sizeof gid2, "%s", g2);
+    fx_agent (fx, "a", m_vote (gid2, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "b", fx->now),
+                     0);
+    fx_advance (fx, 10000);                 /* the vote timeout */
+    r = fx_reply (fx, C1, 10);
+    CU_ASSERT (r && r->outcome == TPC_OUTCOME_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL (fx_find_log (fx, TPC_REC_ABORT, gid2));
+    e = fx_list_entry (fx, 11, gid2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    fx_agent (fx, "a", m_ack (gid2, TPC_OUTCOME_ABORTED));
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    CU_ASSERT_EQUAL (fx_query (fx, "b", gid2), TPC_OUTCOME_ABORTED);
+
+    /* a yes voter that is down is waited for, until the linger passes */
+    fx_agent (fx, "b", m_hello ("b"));
+    g2 = fx_submit (fx, 20, AB);
+    snprintf (gid2, sizeof gid2, "%s", g2);
+    fx_agent (fx, "a", m_vote (gid2, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL (coord_engine_agent_gone (fx->e, "a", fx->now),
+                     0);
+    fx_agent (fx, "b", m_vote (gid2, TPC_VOTE_NO, "no"));
+    e = fx_list_entry (fx, 21, gid2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_STRING_EQUAL (e->state, "aborting");
+    CU_ASSERT (e->nwaiting == 1 && !strcmp (e->waiting[0], "a"));
+    fx_advance (fx, 60000);
+    CU_ASSERT_EQUAL (coord_engine_live (fx->e), 0);
+    fx_clear (fx);
+    fx_agent (fx, "a", m_hello ("a"));
+    r = fx_find_agent (fx, "a", TPC_MSG_DECIDE);
+    CU_ASSERT (r && !strcmp (r->gid, gid2)
+               && r->outcome == TPC_OUTCOME_ABORTED);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -2778,6 +3033,8 @@ static const tpc_test_case_t s_cases[] = {
       test_presumed_abort_resolve_in_round },
     { "presumed_abort_cut_names", test_presumed_abort_cut_names },
     { "presumed_abort_yes_vote", test_presumed_abort_yes_vote },
+    { "status_checked", test_status_checked },
+    { "abort_agent_down", test_abort_agent_down },
     { NULL, NULL }
 };
 

@@ -937,6 +937,93 @@ test_daemon_tpcctl_rows_interactive (void)
     CU_ASSERT (strstr (out, "in_doubt=0") != NULL);
 }
 
+/*  Run `tpcctl status GID` (key app) into OUT until its outcome is no
+ *  longer in_progress or 15 s passed; its exit status.                  */
+static int
+s_status_settled (char *out, size_t size, const char *gid)
+{
+    int64_t end = tpc_now_ms () + 15000;
+    int rc;
+    while ((rc = s_tpcctl ("app", out, size, "status", gid,
+                           (const char *) NULL)) == 0
+           && strstr (out, "outcome=in_progress") && tpc_now_ms () < end)
+        usleep (200 * 1000);
+    return rc;
+}
+
+/*  Poll `tpcctl CMD...` (key app) into OUT until it has (WANT) or lacks
+ *  (!WANT) TEXT, for at most MS; whether it did.                         */
+static bool
+s_tpcctl_until (char *out, size_t size, const char *cmd, const char *arg,
+                const char *text, bool want, int ms)
+{
+    int64_t end = tpc_now_ms () + ms;
+    for (;;) {
+        s_tpcctl ("app", out, size, cmd, arg, (const char *) NULL);
+        if ((strstr (out, text) != NULL) == want)
+            return true;
+        if (tpc_now_ms () >= end)
+            return false;
+        usleep (100 * 1000);
+    }
+}
+
+/*  Issue 20.  Item 8: the coordinator dies before the decision; after
+ *  its restart `tpcctl status` of the gid (of the earlier epoch, with no
+ *  record) answers from the agents' check of their markers, and says
+ *  how it knows.  Item 11: a transaction aborted because an agent is
+ *  down leaves `list` once the reachable participant acked, not
+ *  abort_linger_ms (60 s) later.                                         */
+static void
+test_daemon_no_record_status (void)
+{
+    char out[8192], logA[700], gid[TPC_CLIENT_GID_MAX] = "";
+    snprintf (logA, sizeof logA, "%s/log-cA", W.dir);
+    tpc_client_t *app = s_client ("app");
+    CU_ASSERT_EQUAL_FATAL (tpc_begin (app, NULL, gid), 0);
+    CU_ASSERT_EQUAL (tpc_exec (app, gid, "db1", "SELECT 1", 0, NULL, NULL),
+                     0);
+    CU_ASSERT_EQUAL (tpc_exec (app, gid, "db2", "SELECT 1", 0, NULL, NULL),
+                     0);
+    tpc_client_destroy (&app);
+    tpc_proc_kill (&W.coord, SIGKILL, 5000);
+    CU_ASSERT_EQUAL_FATAL (s_start_coord ("cA", logA, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
+    CU_ASSERT_EQUAL (s_status_settled (out, sizeof out, gid), 0);
+    CU_ASSERT (strstr (out, "outcome=aborted state=no_record reason=no "
+                       "record, and no participant's marker says "
+                       "committed (checked with ")
+               && strstr (out, "db1") && strstr (out, "db2"));
+    printf ("\n    after a crash before the decision: %s", out);
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "show", gid), 0);
+    CU_ASSERT (strstr (out, "reason:       no record, and no participant's")
+               != NULL);
+
+    /* db2 down after its work ran: the commit aborts, and the transaction
+     * ends once db1 acked */
+    app = s_client ("app");
+    CU_ASSERT_EQUAL_FATAL (tpc_begin (app, NULL, gid), 0);
+    CU_ASSERT_EQUAL (tpc_exec (app, gid, "db1", "SELECT 1", 0, NULL, NULL),
+                     0);
+    CU_ASSERT_EQUAL (tpc_exec (app, gid, "db2", "SELECT 1", 0, NULL, NULL),
+                     0);
+    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
+    CU_ASSERT (s_tpcctl_until (out, sizeof out, "status", NULL, "agents=1 ",
+                               true, 10000));
+    char reason[256] = "";
+    CU_ASSERT_EQUAL (tpc_commit (app, gid, NULL, reason, sizeof reason),
+                     TPC_EABORTED);
+    tpc_client_destroy (&app);
+    CU_ASSERT (strstr (reason, "'db2' is not connected") != NULL);
+    CU_ASSERT (s_tpcctl_until (out, sizeof out, "list", NULL, gid, false,
+                               3000));
+    CU_ASSERT_EQUAL (TPCCTL ("app", out, "status", gid), 0);
+    CU_ASSERT (strstr (out, "outcome=aborted state=ended") != NULL);
+    printf ("\n    aborted with db2 down, gone from list: %s", out);
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (1), 0);
+    CU_ASSERT_EQUAL (s_wait_agents (), 0);
+}
+
 static const tpc_test_case_t s_engine_cases[] = {
     { "engine_limits", test_engine_limits },
     { "engine_resolve_decided", test_engine_resolve_decided },
@@ -949,6 +1036,7 @@ static const tpc_test_case_t s_engine_cases[] = {
 static const tpc_test_case_t s_daemon_cases[] = {
     { "daemon_limits", test_daemon_limits },
     { "daemon_tpcctl_rows_interactive", test_daemon_tpcctl_rows_interactive },
+    { "daemon_no_record_status", test_daemon_no_record_status },
     { "daemon_resolve_stuck", test_daemon_resolve_stuck },
     { NULL, NULL }
 };
