@@ -21,7 +21,6 @@
  *  (exec adds "outcome":"error" and the gid), with the same exit status
  *  as without --json.  Usage errors stay text on stderr (exit 2).
  */
-#include "config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -933,7 +932,7 @@ main (int argc, char **argv)
         return S_EXIT_OK;
     }
     if (!strcmp (cmd, "--version") || !strcmp (cmd, "version")) {
-        printf ("tpcctl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+        printf ("tpcctl (tpc) %s\n", TPC_VERSION);
         return S_EXIT_OK;
     }
     /* Command families with their own module dispatch here, handing on

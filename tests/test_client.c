@@ -8,7 +8,6 @@
  *  request is recorded so the test can assert what the client sent.  The
  *  tpcctl cases run the built binary and check its stdout and exit status.
  */
-#include "config.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -1056,7 +1055,7 @@ test_tpcctl_version_summary (void)
     const char *ep = s_fake.endpoint;
     CU_ASSERT_EQUAL (TPCCTL (out, "--version"), 0);
     printf ("\n    --version: %s", out);
-    CU_ASSERT_STRING_EQUAL (out, "tpcctl (tpc) " PACKAGE_VERSION "\n");
+    CU_ASSERT_STRING_EQUAL (out, "tpcctl (tpc) " TPC_VERSION "\n");
     atomic_store (&s_fake.script, s_script_summary);
     /* request 0: nothing in doubt */
     CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", ep, "status"), 0);
