@@ -141,7 +141,7 @@ s_known (part_engine_t *self, const char *gid, tpc_p3_t state)
 
 /*  What this engine knows of GID without asking the database: true and
  *  *STATE set, or false (no record: the database must say).  A decided
- *  commit in flight counts as committed: its marker may not be visible
+ *  2PC commit in flight counts as committed: its marker may not be visible
  *  yet.                                                                  */
 static bool
 s_known_here (part_engine_t *self, const char *gid, tpc_p3_t *state)
@@ -156,6 +156,17 @@ s_known_here (part_engine_t *self, const char *gid, tpc_p3_t *state)
         if (p3)
             *state = p3->state;
         return p3 != NULL;
+    }
+    bool onephase = (rec->req && rec->op == PART_RM_COMMIT_ONEPHASE)
+                    || (rec->cur && rec->cur->then == TPC_THEN_COMMIT);
+    for (const pe_qmsg_t *q = rec->qhead; q && !onephase; q = q->next)
+        onephase = q->msg->type == TPC_MSG_WORK
+                   && q->msg->then == TPC_THEN_COMMIT;
+    if (onephase) {
+        /* a one-phase commit still running may fail yet (lock timeout,
+         * deferred constraint): neither committed nor aborted */
+        *state = TPC_P3_UNKNOWN;
+        return true;
     }
     switch (rec->state) {
     case PE_COMMITTING:

@@ -2724,6 +2724,13 @@ test_outcome_of (void)
     s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, G1, 0);
     s_pump (&fx);
     CU_ASSERT_EQUAL (s_expect_known (&fx, G1), TPC_P3_UNKNOWN);
+    /* a one-phase commit still running may fail yet (a lock timeout, a
+     * deferred constraint): unknown, never committed nor aborted */
+    s_work1 (&fx, "tpc_c1_1_5", 1, TPC_THEN_COMMIT, "UPDATE e");
+    s_gid_msg (&fx, TPC_MSG_OUTCOME_OF, "tpc_c1_1_5", 0);
+    CU_ASSERT_EQUAL (s_expect_known (&fx, "tpc_c1_1_5"), TPC_P3_UNKNOWN);
+    s_pump (&fx);
+    s_expect_ack (&fx, "tpc_c1_1_5", TPC_OUTCOME_COMMITTED);
     /* nothing of this changed a decision or the database */
     CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G1), 'C');
     CU_ASSERT_EQUAL (part_mem_marker (fx.mem, G3), 0);
