@@ -252,9 +252,9 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
     if (hello_name && s_duplicate (self, a, rid, len, hello_boot, now)) {
         snprintf (why, whylen, "two agents say they are '%s' (boot ids %s "
                   "and %.32s): the one connected first is live and keeps "
-                  "the name; the newer one (boot id %.32s) is refused", own,
-                  a->boot, hello_boot, hello_boot);
-        rc = TPC_EEXIST;
+                  "the name; the newer one (boot id %.32s) waits until the "
+                  "first is gone", own, a->boot, hello_boot, hello_boot);
+        rc = TPC_EBUSY;
         goto cleanup;
     }
     if (a && s_rid_is (&a->cur, rid, len)) {
@@ -275,7 +275,7 @@ coord_route_from (coord_route_t *self, const void *rid, size_t len,
 cleanup:
     if (rc == TPC_ENOMEM)
         snprintf (why, whylen, "out of memory");
-    if (rc == 0 || rc == TPC_EEXIST)
+    if (rc == 0 || rc == TPC_EEXIST || rc == TPC_EBUSY)
         snprintf (name, size, "%s", own);
     else if (size > 0)
         *name = '\0';

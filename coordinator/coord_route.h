@@ -22,8 +22,13 @@
  *    DUPLICATE a hello with a boot id other than the name's current one,
  *              on another connection, while that current connection was
  *              heard from within LIVE_MS (the agent-gone time): two live
- *              processes say they are one agent.  Refused (TPC_EEXIST),
- *              table unchanged: the one connected first keeps the name.
+ *              processes say they are one agent.  Refused (TPC_EBUSY: the
+ *              server tells it to wait, it says hello again), table
+ *              unchanged: the one connected first keeps the name, the
+ *              other takes it once the first is gone (so a restart whose
+ *              old connection the coordinator still believes open, a
+ *              half-open TCP link, is only delayed, never refused for
+ *              good).
  *              A legitimate restart is not refused: its old process is
  *              dead, so its connection is gone (the server finds that out
  *              with a send that fails and calls coord_route_lost) or has
@@ -58,9 +63,9 @@ void coord_route_destroy (coord_route_t **self_p);
  *  NULL for any other message).  0 with the agent's name in NAME (SIZE
  *  bytes), the table updated; TPC_EPERM (a key that is not this agent's),
  *  TPC_EINVAL (no name known for this connection), TPC_ESTATE (a late
- *  hello on a retired connection), TPC_EEXIST (a duplicate, or an
- *  incarnation replaced: see above; NAME is then set, for the server's
- *  check of the current connection) or TPC_ENOMEM, with a sentence in
+ *  hello on a retired connection), TPC_EBUSY (a duplicate) or TPC_EEXIST
+ *  (an incarnation replaced: see above; NAME is then set, for the
+ *  server's check of the current connection) or TPC_ENOMEM, with a sentence in
  *  WHY; then nothing changed.                                            */
 int coord_route_from (coord_route_t *self, const void *rid, size_t len,
                       const char *user, const char *hello_name,

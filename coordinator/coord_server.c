@@ -404,9 +404,9 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     /* who speaks: the key's agent (CURVE), never a routing id the peer
      * chose; only a hello moves the agent's name to this connection; a
      * late one on a replaced connection is not answered; one from a
-     * replaced incarnation, from a second live process of the name, or
-     * with another agent's key is answered with an error the agent stops
-     * on (coord_route.h) */
+     * replaced incarnation or with another agent's key is answered with an
+     * error the agent stops on, one from a second live process of the
+     * name with TPC_EBUSY: it waits and says hello again (coord_route.h) */
     const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
     bool hello = msg && msg->type == TPC_MSG_HELLO;
     int who = coord_route_from (self->route, zmq_msg_data (id),
@@ -415,8 +415,8 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                                 hello ? msg->boot : NULL, s_now (),
                                 name, sizeof name, why, sizeof why);
     /* a second process of that name: unless the first one's connection
-     * is gone (it died: a restart), the newer one is refused */
-    if (who == TPC_EEXIST && !s_connected (self, name)) {
+     * is gone (it died: a restart), the newer one waits (TPC_EBUSY) */
+    if (who == TPC_EBUSY && !s_connected (self, name)) {
         coord_route_lost (self->route, name);
         who = coord_route_from (self->route, zmq_msg_data (id),
                                 zmq_msg_size (id), user, msg->name,
@@ -425,10 +425,10 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     }
     if (who == TPC_ESTATE)
         cs_say (self, 0, "ignored: %s", why);
-    else if (who == TPC_EEXIST) {
+    else if (who == TPC_EEXIST || who == TPC_EBUSY) {
         cs_say (self, 1, "warning: %s", why);
-        s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id),
-                        TPC_EEXIST, why);
+        s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id), who,
+                        why);
     }
     else if (who == TPC_EPERM && hello) {
         char text[256], keyname[TPC_RECORD_NAME_MAX] = "";

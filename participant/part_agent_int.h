@@ -64,6 +64,8 @@ struct part_agent {
     bool connected_said;        /* "connected to the coordinator" said */
     uint64_t wait_say_at;       /* next "waiting for the coordinator" */
     bool refused;               /* the coordinator refused this agent */
+    uint64_t busy_said_at;      /* "another live process has this name"
+                                   last said (ms), 0 = never */
     /* three-phase commit */
     part_state_t *state;        /* the 3PC state log, or NULL */
     tpc_io_failsync_t state_io; /* its file I/O: crash point

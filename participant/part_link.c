@@ -102,6 +102,23 @@ part_link_recv_all (part_agent_t *self)
             tpc_msg_destroy (&msg);
             continue;
         }
+        if (msg->type == TPC_MSG_ERROR && msg->code == TPC_EBUSY) {
+            /* another live process has this name (or the coordinator
+             * still believes this agent's previous process connected):
+             * wait, say hello again at the next heartbeat; said every
+             * 30 s */
+            uint64_t now = (uint64_t) tpc_now_ms ();
+            if (!self->busy_said_at || now - self->busy_said_at >= 30000) {
+                fprintf (stderr, "tpc-participant: warning: the coordinator "
+                         "at %s holds this agent's name for another live "
+                         "process: %s; waiting until it is gone\n",
+                         self->cfg.endpoint,
+                         msg->message ? msg->message : "no reason given");
+                self->busy_said_at = now;
+            }
+            tpc_msg_destroy (&msg);
+            continue;
+        }
         if (msg->type == TPC_MSG_ERROR) {     /* this agent is refused */
             fprintf (stderr, "tpc-participant: FATAL: the coordinator at %s "
                      "refused this agent (%s): %s.  Stopping.\n",

@@ -199,7 +199,7 @@ test_duplicate_name (void)
         /* a second process: refused, loudly, nothing moves */
         CU_ASSERT_EQUAL (coord_route_from (r, R2, 5, u, "db2", "bbbb", 4500,
                                            name, 64, why, sizeof why),
-                         TPC_EEXIST);
+                         TPC_EBUSY);
         CU_ASSERT (strstr (why, "two agents say they are 'db2' (boot ids "
                            "aaaa and bbbb)") != NULL);
         CU_ASSERT_STRING_EQUAL (name, "db2");
@@ -222,7 +222,7 @@ test_duplicate_name (void)
         static const char R4[] = "\0\4\4\4\4";
         CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db2", "cccc", 7800,
                                            name, 64, why, sizeof why),
-                         TPC_EEXIST);
+                         TPC_EBUSY);
         coord_route_lost (r, "db2");
         CU_ASSERT_EQUAL (coord_route_from (r, R4, 5, u, "db2", "cccc", 7800,
                                            name, 64, why, sizeof why), 0);
