@@ -476,6 +476,10 @@ s_cmd_exec (tpc_client_t *client, const s_global_t *g, const s_exec_t *x)
                  : tpc_client_strerror (rc), tpc_errname (rc));
         if (g->json)
             err = s_error_item (rc, tpc_client_errmsg (client));
+        if (rc == TPC_EABORTED) {       /* the coordinator aborted it */
+            outcome = TPC_CLIENT_ABORTED;
+            snprintf (reason, sizeof reason, "%s", tpc_client_errmsg (client));
+        }
         if (*gid && !x->gid)
             tpc_rollback (client, gid, NULL, NULL, 0);
         return s_print_outcome (g, gid, rc, outcome, reason, results, err);

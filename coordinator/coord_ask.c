@@ -359,7 +359,10 @@ ce_ask_settle (coord_engine_t *self, ce_ask_t *ask, bool timed_out)
         s_ask_answer (self, ask, TPC_OUTCOME_ABORTED);
         s_ask_tell (self, ask, "no_record", TPC_OUTCOME_ABORTED,
                     "no record, and no participant's marker says committed "
-                    "(checked with %s)", checked);
+                    "(checked with %s; a one-phase gid's agent that is "
+                    "neither connected since the restart nor named in the "
+                    "log, or a marker older than its agent's "
+                    "--marker-retention-s, is not seen)", checked);
     }
     zhashx_delete (self->asks, ask->gid);
 }
