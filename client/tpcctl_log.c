@@ -403,18 +403,19 @@ s_verify_json (const s_ctx_t *ctx, uint64_t segments, const char *torn,
     return error || ctx->bad_payloads ? 1 : 0;
 }
 
-int
-tpcctl_log_main (int argc, char **argv)
+/*  `log dump|verify [--json] DIR` into CTX (json), *DIR, *VERIFY (else
+ *  dump); -1 when they are right, else the exit status (usage said).
+ *  --json may stand anywhere after "log" (tpcctl hands on its global
+ *  --json at the end).                                                   */
+static int
+s_parse_args (int argc, char **argv, s_ctx_t *ctx, const char **dir,
+              bool *verify)
 {
     if (argc >= 2 && (!strcmp (argv[1], "help") || !strcmp (argv[1], "--help")
                       || !strcmp (argv[1], "-h"))) {
         s_usage (stdout);
         return 0;
     }
-    s_ctx_t ctx = { 0 };
-    const char *dir = NULL;
-    /* --json may stand anywhere after "log" (tpcctl hands on its global
-     * --json at the end)                                                */
     const char *sub = NULL;
     for (int i = 1; i < argc; i++)
         if (strcmp (argv[i], "--json")) {
@@ -422,27 +423,39 @@ tpcctl_log_main (int argc, char **argv)
             break;
         }
     bool dump = sub && !strcmp (sub, "dump");
-    bool verify = sub && !strcmp (sub, "verify");
+    *verify = sub && !strcmp (sub, "verify");
     for (int i = 1; i < argc; i++) {
         if (argv[i] == sub)
             continue;
         if (!strcmp (argv[i], "--json"))
-            ctx.json = true;
-        else if (argv[i][0] != '-' && !dir)
-            dir = argv[i];
+            ctx->json = true;
+        else if (argv[i][0] != '-' && !*dir)
+            *dir = argv[i];
         else {
             fprintf (stderr, "tpcctl log: unexpected argument '%s'\n", argv[i]);
             s_usage (stderr);
             return 2;
         }
     }
-    if ((!dump && !verify) || !dir) {
-        if (sub && !dump && !verify)
+    if ((!dump && !*verify) || !*dir) {
+        if (sub && !dump && !*verify)
             fprintf (stderr, "tpcctl log: unknown command '%s'\n", sub);
         s_usage (stderr);
         return 2;
     }
-    ctx.print = dump;
+    ctx->print = dump;
+    return -1;
+}
+
+int
+tpcctl_log_main (int argc, char **argv)
+{
+    s_ctx_t ctx = { 0 };
+    const char *dir = NULL;
+    bool verify = false;
+    int usage = s_parse_args (argc, argv, &ctx, &dir, &verify);
+    if (usage >= 0)
+        return usage;
     int bad = s_check_dir (&ctx, dir);
     if (bad)
         return bad;
