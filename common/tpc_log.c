@@ -355,15 +355,21 @@ tpcl_rec_size (size_t len)
 }
 
 void
+tpcl_block32_encode (uint8_t *h, const char *magic, uint64_t a, uint64_t b)
+{
+    memset (h, 0, 32);
+    memcpy (h, magic, 4);
+    tpc_le_put16 (h + 4, TPCL_FORMAT);
+    tpc_le_put16 (h + 6, 32);
+    tpc_le_put64 (h + 8, a);
+    tpc_le_put64 (h + 16, b);
+    tpc_le_put32 (h + 28, tpc_crc32c (0, h, 28));
+}
+
+void
 tpcl_seg_header_encode (uint8_t *h, uint64_t no, uint64_t first_lsn)
 {
-    memset (h, 0, TPCL_SEG_HDR);
-    memcpy (h, TPCL_SEG_MAGIC, 4);
-    tpc_le_put16 (h + 4, TPCL_FORMAT);
-    tpc_le_put16 (h + 6, TPCL_SEG_HDR);
-    tpc_le_put64 (h + 8, no);
-    tpc_le_put64 (h + 16, first_lsn);
-    tpc_le_put32 (h + 28, tpc_crc32c (0, h, 28));
+    tpcl_block32_encode (h, TPCL_SEG_MAGIC, no, first_lsn);
 }
 
 size_t

@@ -25,13 +25,7 @@
 static void
 s_hw_encode (uint8_t *h, uint64_t seg, uint64_t value)
 {
-    memset (h, 0, TPCL_HW_SIZE);
-    memcpy (h, TPCL_HW_MAGIC, 4);
-    tpc_le_put16 (h + 4, TPCL_FORMAT);
-    tpc_le_put16 (h + 6, TPCL_HW_SIZE);
-    tpc_le_put64 (h + 8, seg);
-    tpc_le_put64 (h + 16, value);
-    tpc_le_put32 (h + 28, tpc_crc32c (0, h, 28));
+    tpcl_block32_encode (h, TPCL_HW_MAGIC, seg, value);
 }
 
 /*  Read DIR's high-water file into R (absent: hw_present false).  0,

@@ -145,6 +145,11 @@ int tpcl_sync_dir (const tpc_io_t *io, const char *dir);
 int tpcl_read_file (const tpc_io_t *io, const char *path, uint8_t **buf,
                     size_t *cap, size_t *size);
 size_t tpcl_rec_size (size_t len);
+/*  The 32-byte block both a segment header and the HIGHWATER file are:
+ *  MAGIC (4 bytes), format:u16, size:u16 (32), A:u64, B:u64,
+ *  reserved:u32, CRC-32C of bytes 0..27.                                */
+void tpcl_block32_encode (uint8_t *h, const char *magic, uint64_t a,
+                          uint64_t b);
 void tpcl_seg_header_encode (uint8_t *h, uint64_t no, uint64_t first_lsn);
 size_t tpcl_encode_record (uint8_t *out, uint8_t type, uint64_t lsn, const void *payload,
                            size_t len);
