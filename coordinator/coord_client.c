@@ -102,19 +102,31 @@ s_admit (coord_engine_t *self, const uint8_t *id, size_t len,
     return true;
 }
 
-void
-ce_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
+/*  A new transaction for a begin or submit that its limits admit, owned
+ *  by OWNER; NULL when refused (the client has its error).               */
+static ce_txn_t *
+s_txn_admit (coord_engine_t *self, const uint8_t *id, size_t len,
              const tpc_msg_t *msg, const char *owner, uint64_t now)
 {
     if (!s_admit (self, id, len, msg, owner))
-        return;
+        return NULL;
     ce_txn_t *t = ce_txn_begin (self, msg->timeout_ms, now);
     if (!t) {
         ce_reply_error (self, id, len, msg->rid, TPC_ENOMEM, NULL,
                         "cannot create a transaction");
-        return;
+        return NULL;
     }
     ce_owner_take (self, t, owner);
+    return t;
+}
+
+void
+ce_on_begin (coord_engine_t *self, const uint8_t *id, size_t len,
+             const tpc_msg_t *msg, const char *owner, uint64_t now)
+{
+    ce_txn_t *t = s_txn_admit (self, id, len, msg, owner, now);
+    if (!t)
+        return;
     t->client_open = true;
     t->p3 = s_wants_p3 (self, msg);
     ce_reschedule (self, t);
@@ -163,15 +175,9 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
         }
         names[nnames++] = on;
     }
-    if (!s_admit (self, id, len, msg, owner))
+    ce_txn_t *t = s_txn_admit (self, id, len, msg, owner, now);
+    if (!t)
         return;
-    ce_txn_t *t = ce_txn_begin (self, msg->timeout_ms, now);
-    if (!t) {
-        ce_reply_error (self, id, len, msg->rid, TPC_ENOMEM, NULL,
-                        "cannot create a transaction");
-        return;
-    }
-    ce_owner_take (self, t, owner);
     bool onephase = nnames == 1;
     t->p3 = !onephase && s_wants_p3 (self, msg);
     t->state = onephase ? CE_ONEPHASE : CE_PREPARING;
