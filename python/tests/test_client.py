@@ -524,3 +524,21 @@ def test_example_transfer(world):
          "--amount", "100000", "--from-id", "10", "--to-id", "10"],
         env=env, capture_output=True, text=True)
     assert out.returncode == 1 and out.stdout.startswith("aborted gid=")
+
+
+def test_readme_snippet(world):
+    """README.md's "From Python" example runs as written."""
+    readme = open(os.path.join(SRC, "README.md")).read()
+    part = readme[readme.index("### From Python"):]
+    code = part[part.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    a = world.balance("db1", 1)
+    env = dict(os.environ, PYTHONPATH=os.path.join(SRC, "python"),
+               TPC_COORDINATOR=world.endpoint,
+               TPC_CURVE_SECRET=world.key("app"),
+               TPC_COORDINATOR_PUBLIC=world.key("c1", False))
+    out = subprocess.run([sys.executable, "-c", code], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("committed [") and "'db1'" in out.stdout
+    assert world.balance("db1", 1) == a - 10
