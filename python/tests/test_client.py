@@ -279,7 +279,7 @@ def test_wrong_coordinator_key_is_refused(world):
 
 def test_keys_as_z85_text(world):
     import zmq.auth
-    pub, sec = zmq.auth.load_certificate(world.key("app"))
+    _, sec = zmq.auth.load_certificate(world.key("app"))
     server, _ = zmq.auth.load_certificate(world.key("c1", False))
     with tpc.Client([world.endpoint], client_secret=sec.decode(),
                     server_public=server) as c:

@@ -210,7 +210,7 @@ def _statements(work):
     return out
 
 
-def _key_text(value, what):
+def _key_text(value):
     """VALUE is a Z85 key (40 characters, str or bytes) or None."""
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
@@ -222,7 +222,7 @@ def _key_text(value, what):
 def _load_secret(value):
     """(public, secret) Z85 bytes of this client's key pair: VALUE is a
     NAME.key_secret file (tpcctl keygen) or a Z85 secret key."""
-    z = _key_text(value, "client_secret")
+    z = _key_text(value)
     if z is not None and not os.path.exists(z):
         return zmq.curve_public(z.encode()), z.encode()
     path = os.fspath(value)
@@ -242,7 +242,7 @@ def _load_secret(value):
 def _load_public(value):
     """The coordinator's public key, Z85 bytes: VALUE is its NAME.key file
     or a Z85 public key."""
-    z = _key_text(value, "server_public")
+    z = _key_text(value)
     if z is not None and not os.path.exists(z):
         return z.encode()
     path = os.fspath(value)
