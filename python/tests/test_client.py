@@ -551,3 +551,27 @@ def test_readme_snippet(world):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("committed [") and "'db1'" in out.stdout
     assert world.balance("db1", 1) == a - 10
+
+
+def test_codes_match_tpc_error_h():
+    """tpc.errors mirrors common/tpc_error.h: the same names and numbers
+    (the Python twin of tpc_client.c's _Static_asserts)."""
+    import re
+    from tpc import errors
+    text = open(os.path.join(SRC, "common", "tpc_error.h")).read()
+    codes = {int(n): "TPC_" + name for name, n in
+             re.findall(r"\bTPC_(E[A-Z0-9_]+)\s*=\s*(-\d+)", text)}
+    assert len(codes) > 30
+    for code, cls in [(-2, tpc.BadRequest), (-7, tpc.Timeout),
+                      (-8, tpc.Busy), (-9, tpc.StateError),
+                      (-10, tpc.Unreachable), (-11, tpc.DatabaseError),
+                      (-13, tpc.ProtocolError), (-14, tpc.KeyRefused),
+                      (-15, tpc.PermissionDenied), (-16, tpc.LimitExceeded),
+                      (-17, tpc.ConnectionLost), (-300, tpc.UnknownGid),
+                      (-301, tpc.UnknownParticipant), (-302, tpc.Aborted),
+                      (-303, tpc.InDoubt)]:
+        assert cls.code == code and code in codes
+    for code, name in codes.items():
+        if code <= -200 and code > -300:
+            continue            # the log's codes: never on the wire
+        assert errors.NAMES.get(code) == name, (code, name)
