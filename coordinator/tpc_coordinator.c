@@ -43,6 +43,8 @@ typedef struct {
              checkpoint_records, max_txns, max_txns_per_client, max_stmts,
              max_result_rows;
     bool recover_only, verbose, insecure_plaintext;
+    const char *store, *store_prefix;       /* the decision store */
+    uint64_t store_timeout_ms;
     tpc_opt_t table[S_NOPTS];
 } s_settings_t;
 
@@ -56,7 +58,8 @@ s_settings_init (s_settings_t *st)
     memset (st, 0, sizeof *st);
     const tpc_opt_t table[] = {
         S_STR ("id", id, "ID", "coordinator id, [A-Za-z0-9]{1,32} (required)"),
-        S_STR ("log-dir", log_dir, "DIR", "decision log directory (required)"),
+        S_STR ("log-dir", log_dir, "DIR",
+               "decision log directory (required with --store file)"),
         S_STR ("bind", bind, "EP",
                "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")"),
         S_STR ("agent-bind", agent_bind, "EP",
@@ -102,6 +105,12 @@ s_settings_init (s_settings_t *st)
                "rows in one exec result (100000)"),
         S_STR ("metrics-bind", metrics_bind, "HOST:PORT",
                "Prometheus /metrics endpoint (off)"),
+        S_STR ("store", store, "STORE",
+               "file | etcd://HOST:PORT[,HOST:PORT...] (file: --log-dir)"),
+        S_STR ("store-prefix", store_prefix, "P",
+               "etcd key prefix (/tpc/<id>/)"),
+        S_U64 ("store-timeout-ms", store_timeout_ms,
+               "one etcd request gives up after (5000)"),
         { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
     };
     _Static_assert (sizeof table <= sizeof st->table, "S_NOPTS too small");
@@ -156,8 +165,18 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
                  "[A-Za-z0-9]\n", cfg->id ? cfg->id : "");
         return TPC_EINVAL;
     }
-    if (!cfg->log_dir || !*cfg->log_dir) {
-        fprintf (stderr, S_PROG ": --log-dir is required\n");
+    cfg->store = st->store;
+    cfg->store_prefix = st->store_prefix;
+    cfg->store_timeout_ms = st->store_timeout_ms;
+    bool file = !st->store || !strcmp (st->store, "file");
+    if (!file && strncmp (st->store, "etcd://", 7)) {
+        fprintf (stderr, S_PROG ": --store: '%s' is not file or "
+                 "etcd://HOST:PORT[,HOST:PORT...]\n", st->store);
+        return TPC_EINVAL;
+    }
+    if (file && (!cfg->log_dir || !*cfg->log_dir)) {
+        fprintf (stderr, S_PROG ": --log-dir is required (or --store "
+                 "etcd://...)\n");
         return TPC_EINVAL;
     }
     if (st->insecure_plaintext && cfg->curve_secret) {
