@@ -32,8 +32,11 @@
  *
  *  FENCE.  With fence_key set, every txn compares that key's
  *  create_revision with fence_rev; its failure branch reads the key back,
- *  so a refusal is told apart (TPC_EFENCED, stats.fenced) from an epoch
- *  that moved (TPC_EBUSY).
+ *  so a refusal is told apart (TPC_EFENCED, stats.fenced) from the txn's
+ *  own compare failing (TPC_EBUSY): an epoch that moved, or a batch key
+ *  that exists already (every batch put compares its create_revision
+ *  with 0: a second writer on one prefix never overwrites a batch, it
+ *  stops).
  *
  *  CHECKPOINT.  begin drops the pending records (what is live is about to
  *  be appended again, as the file log drops its old segments) and notes
@@ -447,6 +450,26 @@ s_add_put (cJSON *success, const char *key, const void *data, size_t len)
     return 0;
 }
 
+/*  Add to COMPARE: KEY's TARGET (field FIELD) EQUAL to VALUE.           */
+static int
+s_add_compare (cJSON *compare, const char *key, const char *target,
+               const char *field, int64_t value)
+{
+    char text[24];
+    snprintf (text, sizeof text, "%" PRId64, value);
+    cJSON *c = cJSON_CreateObject ();
+    if (!c || !cJSON_AddItemToArray (compare, c)) {
+        cJSON_Delete (c);
+        return TPC_ENOMEM;
+    }
+    if (s_add_b64 (c, "key", key, strlen (key))
+        || !cJSON_AddStringToObject (c, "target", target)
+        || !cJSON_AddStringToObject (c, "result", "EQUAL")
+        || !cJSON_AddStringToObject (c, field, text))
+        return TPC_ENOMEM;
+    return 0;
+}
+
 /*  Add a request_delete_range of the batch keys below sequence BELOW.   */
 static int
 s_add_delete_below (s_etcd_t *self, cJSON *success, uint64_t below)
@@ -502,12 +525,18 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
         s_key (self, key, sizeof key, "b/", true, self->next_seq);
         rc = txn ? s_add_put (success, key, value, S_HDR + end - at)
                  : TPC_ENOMEM;
+        if (!rc)    /* never over another writer's batch */
+            rc = s_add_compare (compare, key, "CREATE", "create_revision",
+                                0);
         if (!rc && last && delete_below)
             rc = s_add_delete_below (self, success, delete_below);
         uint64_t deleted = 0;
         if (!rc)
             rc = s_txn (self, txn, NULL, &deleted);
         cJSON_Delete (txn);
+        if (rc == TPC_EBUSY)
+            s_warn (self, "batch key %s exists already: another coordinator "
+                    "writes under this prefix; stopping", key);
         if (rc)
             break;
         self->next_seq++;
@@ -698,19 +727,14 @@ s_set_high_water (void *impl, uint64_t value)
         goto cleanup;
     cJSON *compare, *success;
     txn = s_txn_new (self, &compare, &success);
-    char key[512], text[24], rev[24];
+    char key[512], text[24];
     s_key (self, key, sizeof key, "epoch", false, 0);
     snprintf (text, sizeof text, "%" PRIu64, value);
-    snprintf (rev, sizeof rev, "%" PRId64, self->epoch_mod);
-    cJSON *c = cJSON_CreateObject ();
-    rc = txn && c && cJSON_AddItemToArray (compare, c)
-         && !s_add_b64 (c, "key", key, strlen (key))
-         && cJSON_AddStringToObject (c, "target", "MOD")
-         && cJSON_AddStringToObject (c, "result", "EQUAL")
-         && cJSON_AddStringToObject (c, "mod_revision", rev)
-         ? s_add_put (success, key, text, strlen (text)) : TPC_ENOMEM;
-    if (c && !txn)
-        cJSON_Delete (c);
+    rc = txn ? s_add_compare (compare, key, "MOD", "mod_revision",
+                              self->epoch_mod)
+             : TPC_ENOMEM;
+    if (!rc)
+        rc = s_add_put (success, key, text, strlen (text));
     int64_t hrev = 0;
     if (!rc)
         rc = s_txn (self, txn, &hrev, NULL);

@@ -294,6 +294,22 @@ test_epoch_cas (void)
                                           "/t/epoch/epoch", out, sizeof out),
                      0);
     CU_ASSERT_STRING_EQUAL (out, "3\n");
+    /* two writers on one prefix: the second one's batch key exists, it
+     * is refused rather than overwrite the first one's records          */
+    a = s_open ("/t/two/", NULL);
+    b = s_open ("/t/two/", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (b);
+    CU_ASSERT_EQUAL (coord_store_sync (a, s_put (a, 1, 10)), 0);
+    CU_ASSERT_EQUAL (coord_store_sync (b, s_put (b, 2, 10)), TPC_EBUSY);
+    coord_store_destroy (&a);
+    coord_store_destroy (&b);
+    static s_seen_t seen;
+    a = s_open ("/t/two/", &seen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_EQUAL (seen.n, 1);
+    CU_ASSERT_STRING_EQUAL (seen.text[0], "rec-1");
+    coord_store_destroy (&a);
 }
 
 /*  The create_revision of KEY, or -1.                                    */
