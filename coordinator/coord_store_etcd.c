@@ -338,6 +338,26 @@ cleanup:
  *  Transactions
  */
 
+/*  Add to COMPARE: KEY's TARGET (field FIELD) EQUAL to VALUE.           */
+static int
+s_add_compare (cJSON *compare, const char *key, const char *target,
+               const char *field, int64_t value)
+{
+    char text[24];
+    snprintf (text, sizeof text, "%" PRId64, value);
+    cJSON *c = cJSON_CreateObject ();
+    if (!c || !cJSON_AddItemToArray (compare, c)) {
+        cJSON_Delete (c);
+        return TPC_ENOMEM;
+    }
+    if (s_add_b64 (c, "key", key, strlen (key))
+        || !cJSON_AddStringToObject (c, "target", target)
+        || !cJSON_AddStringToObject (c, "result", "EQUAL")
+        || !cJSON_AddStringToObject (c, field, text))
+        return TPC_ENOMEM;
+    return 0;
+}
+
 /*  A new txn body: the fence compare (if any), empty success list, and
  *  a failure branch that reads the fence key back.  NULL: no memory.   */
 static cJSON *
@@ -351,18 +371,17 @@ s_txn_new (s_etcd_t *self, cJSON **compare, cJSON **success)
     if (!failure)
         goto fail;
     if (self->fence_key) {
-        cJSON *c = cJSON_CreateObject (), *r = cJSON_CreateObject ();
-        cJSON *rr = r ? cJSON_AddObjectToObject (r, "request_range") : NULL;
-        char rev[24];
-        snprintf (rev, sizeof rev, "%" PRId64, self->fence_rev);
-        if (!c || !cJSON_AddItemToArray (*compare, c)
-            || !r || !cJSON_AddItemToArray (failure, r) || !rr
-            || s_add_b64 (c, "key", self->fence_key, strlen (self->fence_key))
-            || !cJSON_AddStringToObject (c, "target", "CREATE")
-            || !cJSON_AddStringToObject (c, "result", "EQUAL")
-            || !cJSON_AddStringToObject (c, "create_revision", rev)
-            || s_add_b64 (rr, "key", self->fence_key,
-                          strlen (self->fence_key)))
+        if (s_add_compare (*compare, self->fence_key, "CREATE",
+                           "create_revision", self->fence_rev))
+            goto fail;
+        cJSON *r = cJSON_CreateObject ();
+        if (!r || !cJSON_AddItemToArray (failure, r)) {
+            cJSON_Delete (r);
+            goto fail;
+        }
+        cJSON *rr = cJSON_AddObjectToObject (r, "request_range");
+        if (!rr || s_add_b64 (rr, "key", self->fence_key,
+                              strlen (self->fence_key)))
             goto fail;
     }
     return txn;
@@ -450,26 +469,6 @@ s_add_put (cJSON *success, const char *key, const void *data, size_t len)
     return 0;
 }
 
-/*  Add to COMPARE: KEY's TARGET (field FIELD) EQUAL to VALUE.           */
-static int
-s_add_compare (cJSON *compare, const char *key, const char *target,
-               const char *field, int64_t value)
-{
-    char text[24];
-    snprintf (text, sizeof text, "%" PRId64, value);
-    cJSON *c = cJSON_CreateObject ();
-    if (!c || !cJSON_AddItemToArray (compare, c)) {
-        cJSON_Delete (c);
-        return TPC_ENOMEM;
-    }
-    if (s_add_b64 (c, "key", key, strlen (key))
-        || !cJSON_AddStringToObject (c, "target", target)
-        || !cJSON_AddStringToObject (c, "result", "EQUAL")
-        || !cJSON_AddStringToObject (c, field, text))
-        return TPC_ENOMEM;
-    return 0;
-}
-
 /*  Add a request_delete_range of the batch keys below sequence BELOW.   */
 static int
 s_add_delete_below (s_etcd_t *self, cJSON *success, uint64_t below)
@@ -498,9 +497,9 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
 {
     size_t at = 0;
     int rc = 0;
-    uint8_t *value = malloc (S_HDR + (len < self->batch_bytes
-                                      ? len : self->batch_bytes)
-                             + S_REC_HDR + TPC_LOG_RECORD_MAX);
+    /* a batch holds at most batch_bytes, or one record larger than that */
+    size_t most = self->batch_bytes + S_REC_HDR + TPC_LOG_RECORD_MAX;
+    uint8_t *value = malloc (S_HDR + (len < most ? len : most));
     if (!value)
         return TPC_ENOMEM;
     do {
