@@ -866,18 +866,15 @@ s_replay_batch (s_etcd_t *self, uint64_t seq, const uint8_t *v, size_t len,
     return 0;
 }
 
-/*  Read P"epoch", then every batch in key order (pages of S_RANGE_PAGE
- *  at the revision of the first page).                                  */
+/*  Read P"epoch": self->epoch and its mod_revision (0, 0 when absent).  */
 static int
-s_load (s_etcd_t *self, tpc_log_replay_fn *fn, void *arg, char *errbuf,
-        size_t errlen)
+s_load_epoch (s_etcd_t *self, char *errbuf, size_t errlen)
 {
-    char key[512], end[512];
-    cJSON *req = NULL, *reply = NULL;
+    char key[512];
+    cJSON *req = cJSON_CreateObject (), *reply = NULL;
     uint8_t *raw = NULL;
     int rc = TPC_ENOMEM;
     s_key (self, key, sizeof key, "epoch", false, 0);
-    req = cJSON_CreateObject ();
     if (!req || s_add_b64 (req, "key", key, strlen (key)))
         goto cleanup;
     rc = s_post (self, "kv/range", req, &reply);
@@ -888,50 +885,104 @@ s_load (s_etcd_t *self, tpc_log_replay_fn *fn, void *arg, char *errbuf,
     }
     const cJSON *kv = cJSON_GetArrayItem (
         cJSON_GetObjectItemCaseSensitive (reply, "kvs"), 0);
-    if (kv) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive (kv, "value");
-        size_t n = 0;
+    if (!kv)
+        goto cleanup;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (kv, "value");
+    size_t n = 0;
+    rc = cJSON_IsString (v) ? s_b64_decode (v->valuestring, &raw, &n)
+                            : TPC_EPROTO;
+    char text[24] = "";
+    if (!rc && n < sizeof text)
+        memcpy (text, raw, n);
+    char *stop = NULL;
+    self->epoch = strtoull (text, &stop, 10);
+    if (rc || !n || n >= sizeof text || *stop) {
+        snprintf (errbuf, errlen, "%s holds no epoch number", key);
+        rc = rc ? rc : TPC_ELOG_CORRUPT;
+        goto cleanup;
+    }
+    self->epoch_mod = s_get_i64 (kv, "mod_revision");
+cleanup:
+    free (raw);
+    cJSON_Delete (req);
+    cJSON_Delete (reply);
+    return rc;
+}
+
+/*  Replay the batch of one range result ITEM (a key BLEN + 16 hex bytes
+ *  long) and put where the next page starts in START (*SLEN bytes: the
+ *  key and a NUL byte).                                                  */
+static int
+s_load_kv (s_etcd_t *self, const cJSON *item, size_t blen, char *start,
+           size_t size, size_t *slen, tpc_log_replay_fn *fn, void *arg,
+           char *errbuf, size_t errlen)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive (item, "key");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (item, "value");
+    uint8_t *kraw = NULL, *raw = NULL;
+    size_t kn = 0, n = 0;
+    int rc = cJSON_IsString (k) ? s_b64_decode (k->valuestring, &kraw, &kn)
+                                : TPC_EPROTO;
+    if (!rc)
         rc = cJSON_IsString (v) ? s_b64_decode (v->valuestring, &raw, &n)
                                 : TPC_EPROTO;
-        char text[24] = "";
-        if (!rc && n < sizeof text)
-            memcpy (text, raw, n);
-        char *stop = NULL;
-        self->epoch = strtoull (text, &stop, 10);
-        if (rc || !n || n >= sizeof text || *stop) {
-            snprintf (errbuf, errlen, "%s holds no epoch number", key);
-            rc = rc ? rc : TPC_ELOG_CORRUPT;
-            goto cleanup;
-        }
-        self->epoch_mod = s_get_i64 (kv, "mod_revision");
-        free (raw);
-        raw = NULL;
+    if (rc)
+        goto cleanup;
+    char hex[17] = "", *stop = NULL;
+    if (kn == blen + 16 && kn + 1 < size)
+        memcpy (hex, kraw + blen, 16);
+    uint64_t seq = strtoull (hex, &stop, 16);
+    if (!*hex || *stop) {
+        snprintf (errbuf, errlen, "a key under %sb/ that is not a batch key "
+                  "(16 hex digits)", self->prefix);
+        rc = TPC_ELOG_CORRUPT;
+        goto cleanup;
     }
-    s_key (self, key, sizeof key, "b/", false, 0);
+    memcpy (start, kraw, kn);
+    start[kn] = '\0';
+    *slen = kn + 1;
+    rc = s_replay_batch (self, seq, raw, n, fn, arg, errbuf, errlen);
+    if (!rc && seq >= self->next_seq)
+        self->next_seq = seq + 1;
+cleanup:
+    free (kraw);
+    free (raw);
+    return rc;
+}
+
+/*  Every batch under P"b/" in key order, through FN: pages of
+ *  S_RANGE_PAGE, all read at the revision of the first page.            */
+static int
+s_load_batches (s_etcd_t *self, tpc_log_replay_fn *fn, void *arg,
+                char *errbuf, size_t errlen)
+{
+    char start[512], end[512], rev[24];
+    cJSON *req = NULL, *reply = NULL;
+    int rc = 0;
+    s_key (self, start, sizeof start, "b/", false, 0);
     s_key (self, end, sizeof end, "b0", false, 0);     /* '/' + 1 */
-    const size_t blen = strlen (key);  /* a batch key: KEY + 16 hex */
-    size_t klen = blen;                 /* the range starts at KEY */
+    const size_t blen = strlen (start);
+    size_t slen = blen;
     int64_t revision = 0;
     bool more = true;
-    while (more) {
+    while (more && !rc) {
         cJSON_Delete (req);
         cJSON_Delete (reply);
         reply = NULL;
-        rc = TPC_ENOMEM;
-        req = cJSON_CreateObject ();
-        if (!req || s_add_b64 (req, "key", key, klen)
-            || s_add_b64 (req, "range_end", end, strlen (end))
-            || !cJSON_AddNumberToObject (req, "limit", S_RANGE_PAGE))
-            goto cleanup;
-        char rev[24];
         snprintf (rev, sizeof rev, "%" PRId64, revision);
-        if (revision && !cJSON_AddStringToObject (req, "revision", rev))
-            goto cleanup;
+        req = cJSON_CreateObject ();
+        if (!req || s_add_b64 (req, "key", start, slen)
+            || s_add_b64 (req, "range_end", end, strlen (end))
+            || !cJSON_AddNumberToObject (req, "limit", S_RANGE_PAGE)
+            || (revision && !cJSON_AddStringToObject (req, "revision", rev))) {
+            rc = TPC_ENOMEM;
+            break;
+        }
         rc = s_post (self, "kv/range", req, &reply);
         if (rc) {
             snprintf (errbuf, errlen, "cannot read the batches under %s "
                       "from etcd", self->prefix);
-            goto cleanup;
+            break;
         }
         if (!revision)
             revision = s_get_i64 (cJSON_GetObjectItemCaseSensitive (reply,
@@ -942,54 +993,14 @@ s_load (s_etcd_t *self, tpc_log_replay_fn *fn, void *arg, char *errbuf,
         size_t nkvs = 0;
         cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive (reply,
                                                                    "kvs")) {
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive (item, "key");
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive (item, "value");
-            uint8_t *kraw = NULL;
-            size_t kn = 0, n = 0;
-            rc = cJSON_IsString (k) ? s_b64_decode (k->valuestring, &kraw, &kn)
-                                    : TPC_EPROTO;
-            if (!rc)
-                rc = cJSON_IsString (v) ? s_b64_decode (v->valuestring, &raw,
-                                                        &n)
-                                        : TPC_EPROTO;
-            char hex[17] = "";
-            if (!rc && kn == blen + 16 && kn + 1 < sizeof key) {
-                memcpy (hex, kraw + blen, 16);
-                /* the next page starts right after it: KEY + a NUL byte */
-                memcpy (key, kraw, kn);
-                key[kn] = '\0';
-                klen = kn + 1;
-            }
-            else if (!rc) {
-                snprintf (errbuf, errlen, "a key under %sb/ that is not a "
-                          "batch key", self->prefix);
-                rc = TPC_ELOG_CORRUPT;
-            }
-            free (kraw);
+            rc = s_load_kv (self, item, blen, start, sizeof start, &slen, fn,
+                            arg, errbuf, errlen);
             if (rc)
-                goto cleanup;
-            char *stop = NULL;
-            uint64_t seq = strtoull (hex, &stop, 16);
-            if (*stop) {
-                snprintf (errbuf, errlen, "batch key %s%s is not 16 hex "
-                          "digits", self->prefix, hex);
-                rc = TPC_ELOG_CORRUPT;
-                goto cleanup;
-            }
-            rc = s_replay_batch (self, seq, raw, n, fn, arg, errbuf, errlen);
-            free (raw);
-            raw = NULL;
-            if (rc)
-                goto cleanup;
-            if (seq >= self->next_seq)
-                self->next_seq = seq + 1;
+                break;
             nkvs++;
         }
         more = more && nkvs;
     }
-    rc = 0;
-cleanup:
-    free (raw);
     cJSON_Delete (req);
     cJSON_Delete (reply);
     return rc;
@@ -1048,7 +1059,9 @@ coord_store_etcd_open (const coord_store_etcd_config_t *cfg,
     curl_easy_setopt (self->curl, CURLOPT_WRITEFUNCTION, s_on_data);
     curl_easy_setopt (self->curl, CURLOPT_WRITEDATA, &self->reply);
     curl_easy_setopt (self->curl, CURLOPT_PROTOCOLS_STR, "http");
-    rc = s_load (self, fn, arg, errbuf, errlen);
+    rc = s_load_epoch (self, errbuf, errlen);
+    if (!rc)
+        rc = s_load_batches (self, fn, arg, errbuf, errlen);
     if (rc) {
         if (!*errbuf)
             snprintf (errbuf, errlen, "cannot load the records under %s",

@@ -175,9 +175,24 @@ test_reopen_in_order (void)
     CU_ASSERT_PTR_NOT_NULL_FATAL (store);
     CU_ASSERT_EQUAL (seen.n, 101);
     CU_ASSERT_STRING_EQUAL (seen.text[100], "rec-101");
+    /* more batches than one range page holds (8): read page after page */
+    for (int i = 102; i <= 121; i++)
+        CU_ASSERT_EQUAL (coord_store_sync (store, s_put (store, i, 20)), 0);
     coord_store_destroy (&store);
-    printf ("\nstore etcd order records=101 batches=%ld\n",
-            tpc_harness_etcd_keys (s_eps, "/t/order/b/"));
+    store = s_open ("/t/order/", &seen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (store);
+    CU_ASSERT_EQUAL_FATAL (seen.n, 121);
+    ok = true;
+    for (int i = 1; i <= 121; i++) {
+        char want[32];
+        snprintf (want, sizeof want, "rec-%d", i);
+        ok = ok && !strcmp (seen.text[i - 1], want);
+    }
+    CU_ASSERT (ok);
+    coord_store_destroy (&store);
+    long batches = tpc_harness_etcd_keys (s_eps, "/t/order/b/");
+    CU_ASSERT_EQUAL (batches, 25);
+    printf ("\nstore etcd order records=121 batches=%ld\n", batches);
 }
 
 typedef struct {
