@@ -62,7 +62,8 @@ s_start_coord (char *const env[])
     char *args[] = { "--id", "e2eetcd", "--store", W.store, "--bind", W.cep,
                      "--agent-bind", W.aep, "--txn-timeout-ms", "20000",
                      "--vote-timeout-ms", "2000", "--store-timeout-ms",
-                     "2000", "--insecure-plaintext", NULL };
+                     "2000", "--checkpoint-records", "50",
+                     "--insecure-plaintext", NULL };
     if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
     return W.agent[0].pid > 0 && W.agent[1].pid > 0 ? s_wait_agents () : 0;
@@ -282,12 +283,21 @@ test_sigkill_under_load (void)
     CU_ASSERT_EQUAL (d1, d2);
     CU_ASSERT (d1 >= acked);                            /* none lost */
     CU_ASSERT (d1 <= acked + atomic_load (&load.unknown));
+    /* checkpoints every 50 records (--checkpoint-records; 40 acked
+     * transfers append 80 COMMIT and END records) keep the keyspace
+     * bounded: the first batches are gone                               */
+    long batches = tpc_harness_etcd_keys (W.eps, "/tpc/e2eetcd/b/");
+    CU_ASSERT (batches >= 1 && batches <= 120);
+    CU_ASSERT_EQUAL (tpc_harness_etcd_keys (W.eps, "/tpc/e2eetcd/b/"
+                                            "0000000000000001"), 0);
     printf ("\ne2e etcd sigkill clients=%d acked=%ld acked_at_kill=%ld "
             "in_doubt=%ld prepared_at_kill=%lld moved=%lld "
-            "in_doubt_finished_ms=%lld mixed=%d lost=%d prepared_left=%lld\n",
+            "in_doubt_finished_ms=%lld mixed=%d lost=%d prepared_left=%lld "
+            "batches=%ld\n",
             S_CLIENTS, acked, acked_at_kill, atomic_load (&load.unknown),
             (long long) prepared_at_kill, (long long) d1,
-            (long long) finished_ms, d1 != d2, d1 < acked, (long long) left);
+            (long long) finished_ms, d1 != d2, d1 < acked, (long long) left,
+            batches);
     fflush (stdout);
 }
 
