@@ -68,6 +68,13 @@ typedef struct {
     const char *agent_bind;     /* agent endpoint; NULL = default */
     const char *log_dir;        /* required with the file store */
     uint64_t log_segment_bytes; /* 0 = the log's default */
+    /*  The decision store (coord_store.h): NULL or "file" = the log in
+     *  log_dir; "etcd://HOST:PORT[,HOST:PORT...]" = etcd under
+     *  store_prefix (NULL = "/tpc/<id>/"; log_dir unused), each request
+     *  given store_timeout_ms (0 = 5000).                                */
+    const char *store;
+    const char *store_prefix;
+    uint64_t store_timeout_ms;
     coord_engine_config_t engine;   /* timeouts etc.; coord_id ignored */
     size_t max_msg_bytes;       /* decoder limit; 0 = 1 MiB */
     int verbose;                /* 0 warnings only, 1 every event */
@@ -91,13 +98,6 @@ typedef struct {
     /*  HOST:PORT for GET /metrics (Prometheus text, coord_metrics.h);
      *  NULL = no metrics endpoint.                                       */
     const char *metrics_bind;
-    /*  The decision store (coord_store.h): NULL or "file" = the log in
-     *  log_dir; "etcd://HOST:PORT[,HOST:PORT...]" = etcd under
-     *  store_prefix (NULL = "/tpc/<id>/"; log_dir unused), each request
-     *  given store_timeout_ms (0 = 5000).                                */
-    const char *store;
-    const char *store_prefix;
-    uint64_t store_timeout_ms;
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on

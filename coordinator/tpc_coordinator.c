@@ -35,6 +35,8 @@
 
 /*  The settings as read (0 / NULL = not given: the server's default).    */
 typedef struct {
+    const char *store, *store_prefix;       /* the decision store */
+    uint64_t store_timeout_ms;
     const char *bind, *agent_bind, *log_dir, *id, *reply_on, *protocol,
                *curve_secret, *allow_clients, *allow_admins, *allow_agents,
                *metrics_bind;
@@ -43,8 +45,6 @@ typedef struct {
              checkpoint_records, max_txns, max_txns_per_client, max_stmts,
              max_result_rows;
     bool recover_only, verbose, insecure_plaintext;
-    const char *store, *store_prefix;       /* the decision store */
-    uint64_t store_timeout_ms;
     tpc_opt_t table[S_NOPTS];
 } s_settings_t;
 
@@ -60,6 +60,12 @@ s_settings_init (s_settings_t *st)
         S_STR ("id", id, "ID", "coordinator id, [A-Za-z0-9]{1,32} (required)"),
         S_STR ("log-dir", log_dir, "DIR",
                "decision log directory (required with --store file)"),
+        S_STR ("store", store, "STORE",
+               "file | etcd://HOST:PORT[,HOST:PORT...] (file: --log-dir)"),
+        S_STR ("store-prefix", store_prefix, "P",
+               "etcd key prefix (/tpc/<id>/)"),
+        S_U64 ("store-timeout-ms", store_timeout_ms,
+               "one etcd request gives up after (5000)"),
         S_STR ("bind", bind, "EP",
                "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")"),
         S_STR ("agent-bind", agent_bind, "EP",
@@ -105,12 +111,6 @@ s_settings_init (s_settings_t *st)
                "rows in one exec result (100000)"),
         S_STR ("metrics-bind", metrics_bind, "HOST:PORT",
                "Prometheus /metrics endpoint (off)"),
-        S_STR ("store", store, "STORE",
-               "file | etcd://HOST:PORT[,HOST:PORT...] (file: --log-dir)"),
-        S_STR ("store-prefix", store_prefix, "P",
-               "etcd key prefix (/tpc/<id>/)"),
-        S_U64 ("store-timeout-ms", store_timeout_ms,
-               "one etcd request gives up after (5000)"),
         { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
     };
     _Static_assert (sizeof table <= sizeof st->table, "S_NOPTS too small");
@@ -240,7 +240,8 @@ main (int argc, char **argv)
         goto cleanup;
     }
     if (tpc_opts_help (opts)) {
-        tpc_opts_usage (opts, stdout, S_PROG " --id ID --log-dir DIR "
+        tpc_opts_usage (opts, stdout, S_PROG " --id ID {--log-dir DIR | --store "
+                        "etcd://HOST:PORT[,...]} "
                         "[options]\n  runs two-phase commit (presumed "
                         "abort) or three-phase commit for clients\n"
                         "  against tpc agents");
