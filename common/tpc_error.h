@@ -29,6 +29,8 @@ typedef enum {
     TPC_EPERM = -15,          /* authenticated, but this key's role may not */
     TPC_ELIMIT = -16,         /* a configured limit was exceeded */
     TPC_ECONNLOST = -17,      /* the connection to a peer was lost */
+    TPC_EFENCED = -18,        /* a store write refused: its fence (the
+                                 leader key) is no longer ours */
 
     /* wire format (tpc_msg) */
     TPC_EMSG_TOO_BIG = -100,      /* message longer than the configured limit */

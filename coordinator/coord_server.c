@@ -631,7 +631,8 @@ s_config_check (const coord_server_config_t *cfg, char *errbuf,
                   "of [A-Za-z0-9]", cfg && cfg->id ? cfg->id : "");
         return -1;
     }
-    if (!cfg->log_dir || !*cfg->log_dir) {
+    if ((!cfg->store || !strcmp (cfg->store, "file"))
+        && (!cfg->log_dir || !*cfg->log_dir)) {
         snprintf (errbuf, errlen, "a log directory is required (--log-dir)");
         return -1;
     }
@@ -787,7 +788,7 @@ coord_server_destroy (coord_server_t **self_p)
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     cs_sync_stop (self);
-    tpc_log_destroy (&self->log);
+    coord_store_destroy (&self->store);
     coord_engine_destroy (&self->engine);
     if (self->syncer.efd >= 0)
         close (self->syncer.efd);
@@ -887,8 +888,10 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
         status = left ? 1 : 0;
     }
     /* lazy records (END, ABORT) need no sync, but a clean stop keeps them */
-    if (tpc_log_last_lsn (self->log) > tpc_log_durable_lsn (self->log)) {
-        int rc = tpc_log_sync (self->log, tpc_log_last_lsn (self->log));
+    if (coord_store_last_lsn (self->store)
+        > coord_store_durable_lsn (self->store)) {
+        int rc = coord_store_sync (self->store,
+                                   coord_store_last_lsn (self->store));
         if (rc) {
             cs_say (self, 1, "final sync failed: %s", tpc_strerror (rc));
             status = CS_EXIT_LOG_FAILED;

@@ -66,8 +66,15 @@ typedef struct {
     const char *id;             /* coordinator id, [A-Za-z0-9]{1,32} */
     const char *bind;           /* client endpoint; NULL = default */
     const char *agent_bind;     /* agent endpoint; NULL = default */
-    const char *log_dir;        /* required */
+    const char *log_dir;        /* required with the file store */
     uint64_t log_segment_bytes; /* 0 = the log's default */
+    /*  The decision store (coord_store.h): NULL or "file" = the log in
+     *  log_dir; "etcd://HOST:PORT[,HOST:PORT...]" = etcd under
+     *  store_prefix (NULL = "/tpc/<id>/"; log_dir unused), each request
+     *  given store_timeout_ms (0 = 5000).                                */
+    const char *store;
+    const char *store_prefix;
+    uint64_t store_timeout_ms;
     coord_engine_config_t engine;   /* timeouts etc.; coord_id ignored */
     size_t max_msg_bytes;       /* decoder limit; 0 = 1 MiB */
     int verbose;                /* 0 warnings only, 1 every event */

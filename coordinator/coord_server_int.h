@@ -15,6 +15,7 @@
 #include "coord_metrics.h"
 #include "coord_route.h"
 #include "coord_server.h"
+#include "coord_store.h"
 #include "tpc_curve.h"
 #include "tpc_io.h"
 #include "tpc_log.h"
@@ -57,7 +58,7 @@ struct coord_server {
     coord_server_config_t cfg;
     char id[TPC_COORD_ID_MAX];
     coord_engine_t *engine;
-    tpc_log_t *log;
+    coord_store_t *store;       /* the decision records (coord_store.h) */
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     char crash_gid[TPC_GID_MAX];    /* gid of the last decide(committed)
                                        sent while a point is armed */

@@ -31,8 +31,8 @@ cs_append_record (coord_server_t *self, const tpc_record_t *rec)
     if (rc)
         cs_fatal ("encoding a log record", rc);
     uint64_t lsn = 0;
-    rc = tpc_log_append (self->log, (uint8_t) rec->type, self->recbuf, len,
-                         &lsn);
+    rc = coord_store_append (self->store, (uint8_t) rec->type, self->recbuf,
+                             len, &lsn);
     if (rc)
         cs_fatal_log ("log append", rc);
     self->ckpt_records++;
@@ -127,7 +127,7 @@ cs_maybe_checkpoint (coord_server_t *self)
     if (self->ckpt_records < self->cfg.checkpoint_records
         && self->ckpt_bytes < self->cfg.checkpoint_bytes)
         return;
-    int rc = tpc_log_checkpoint_begin (self->log);
+    int rc = coord_store_checkpoint_begin (self->store);
     if (rc)
         cs_fatal_log ("checkpoint begin", rc);
     /* the older segments go, and with them the EPOCH records: carry the
@@ -148,7 +148,7 @@ cs_maybe_checkpoint (coord_server_t *self)
                                             self);
     if (rc)
         cs_fatal ("checkpoint", rc);
-    rc = tpc_log_checkpoint_end (self->log);
+    rc = coord_store_checkpoint_end (self->store);
     if (rc)
         cs_fatal_log ("checkpoint end", rc);
     cs_say (self, 0, "checkpoint: %zu live decision(s) carried over",
@@ -176,9 +176,11 @@ s_sync_main (void *arg)
         y->want_commit = y->want_precommit = false;
         pthread_mutex_unlock (&y->mutex);
         int64_t t0 = tpc_now_ns ();
-        int rc = tpc_log_sync (self->log, lsn);
+        int rc = coord_store_sync (self->store, lsn);
         if (rc)
-            cs_fatal_log ("fdatasync of the decision log", rc);
+            cs_fatal_log (strcmp (coord_store_name (self->store), "etcd")
+                          ? "fdatasync of the decision log"
+                          : "the etcd write of the decision records", rc);
         /* coord_metrics is atomics: safe from this thread */
         coord_metrics_sync (self->metrics,
                             (uint64_t) (tpc_now_ns () - t0) / 1000);
@@ -256,11 +258,10 @@ cs_sync_stop (coord_server_t *self)
     y->running = false;
 }
 
-/*  Open the log in cfg.log_dir: replay it into the engine, report a tail
- *  cut at open, and (serving) make this boot's EPOCH record and the
- *  high-water mark durable.  0, or -1 with a sentence in ERRBUF.         */
-int
-cs_log_open (coord_server_t *self, char *errbuf, size_t errlen)
+/*  The file store in cfg.log_dir: replay it into the engine and report a
+ *  tail cut at open.  0, or -1 with a sentence in ERRBUF.               */
+static int
+s_open_file (coord_server_t *self, char *errbuf, size_t errlen)
 {
     /* crash point coord.log_sync (action failsync): armed in
      * coord_server_run, once serving */
@@ -275,8 +276,8 @@ cs_log_open (coord_server_t *self, char *errbuf, size_t errlen)
     tpc_log_cut_t cut;
     lcfg.cut = &cut;
     char lerr[512] = "";
-    int rc = tpc_log_open (&lcfg, s_replay_one, self, &self->log, lerr,
-                           sizeof lerr);
+    int rc = coord_store_file_open (&lcfg, s_replay_one, self, &self->store,
+                                    lerr, sizeof lerr);
     if (rc) {
         snprintf (errbuf, errlen, "cannot open the log in %s: %s%s%s",
                   self->cfg.log_dir, *self->errbuf ? self->errbuf : lerr,
@@ -293,22 +294,72 @@ cs_log_open (coord_server_t *self, char *errbuf, size_t errlen)
                  "what the segment held cannot be read)",
                  cut.damaged && *self->cut_gids ? "; decisions in it may "
                  "have reached participants: check them" : "");
+    return 0;
+}
+
+static void
+s_etcd_warn (void *arg, const char *text)
+{
+    (void) arg;
+    fprintf (stderr, "tpc-coordinator: etcd: %s\n", text);
+}
+
+/*  The etcd store at cfg.store (etcd://...), under cfg.store_prefix
+ *  (default /tpc/<id>/): replay it into the engine.  0 or -1 with ERRBUF. */
+static int
+s_open_etcd (coord_server_t *self, char *errbuf, size_t errlen)
+{
+    char prefix[64];
+    snprintf (prefix, sizeof prefix, "/tpc/%s/", self->id);
+    coord_store_etcd_config_t ecfg = {
+        .endpoints = self->cfg.store,
+        .prefix = self->cfg.store_prefix ? self->cfg.store_prefix : prefix,
+        .timeout_ms = self->cfg.store_timeout_ms,
+        .warn = s_etcd_warn, .warn_arg = self };
+    char eerr[512] = "";
+    int rc = coord_store_etcd_open (&ecfg, s_replay_one, self, &self->store,
+                                    eerr, sizeof eerr);
+    if (rc) {
+        snprintf (errbuf, errlen, "cannot open the decision store %s (prefix "
+                  "%s): %s%s%s", self->cfg.store, ecfg.prefix,
+                  *self->errbuf ? self->errbuf : eerr,
+                  *self->errbuf || *eerr ? ": " : "", tpc_strerror (rc));
+        return -1;
+    }
+    cs_say (self, 0, "decision store: etcd %s, prefix %s", self->cfg.store,
+            ecfg.prefix);
+    return 0;
+}
+
+/*  Open the decision store (the file log in cfg.log_dir, or etcd): replay
+ *  it into the engine, and (serving) make this boot's EPOCH record and the
+ *  high-water mark durable.  0, or -1 with a sentence in ERRBUF.         */
+int
+cs_log_open (coord_server_t *self, char *errbuf, size_t errlen)
+{
+    bool etcd = self->cfg.store && strcmp (self->cfg.store, "file");
+    if (etcd ? s_open_etcd (self, errbuf, errlen)
+             : s_open_file (self, errbuf, errlen))
+        return -1;
     /* the epoch never goes back, even when segments holding EPOCH records
-     * were lost: the log's high-water file keeps the highest one          */
+     * were lost: the store's high-water mark keeps the highest one        */
     uint64_t replayed_epoch = coord_engine_replayed_epoch (self->engine);
-    uint64_t high_epoch = tpc_log_high_water (self->log);
+    uint64_t high_epoch = coord_store_high_water (self->store);
     self->epoch = (replayed_epoch > high_epoch ? replayed_epoch
                                                : high_epoch) + 1;
     if (!self->cfg.recover_only) {
-        /* the boot number is durable before any gid of this boot exists */
+        /* the boot number is durable before any gid of this boot exists;
+         * on etcd the high-water write is a compare-and-swap: of two
+         * coordinators opening one prefix at once, one stops here       */
         tpc_record_t ep = { .type = TPC_REC_EPOCH, .epoch = self->epoch };
         uint64_t lsn = cs_append_record (self, &ep);
-        rc = tpc_log_sync (self->log, lsn);
+        int rc = coord_store_sync (self->store, lsn);
         if (!rc)
-            rc = tpc_log_set_high_water (self->log, self->epoch);
+            rc = coord_store_set_high_water (self->store, self->epoch);
         if (rc) {
             snprintf (errbuf, errlen, "cannot make the EPOCH record and the "
-                      "log's high-water file durable: %s", tpc_strerror (rc));
+                      "%s durable: %s", etcd ? "epoch key on etcd"
+                      : "log's high-water file", tpc_strerror (rc));
             return -1;
         }
     }

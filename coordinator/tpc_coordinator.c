@@ -35,6 +35,8 @@
 
 /*  The settings as read (0 / NULL = not given: the server's default).    */
 typedef struct {
+    const char *store, *store_prefix;       /* the decision store */
+    uint64_t store_timeout_ms;
     const char *bind, *agent_bind, *log_dir, *id, *reply_on, *protocol,
                *curve_secret, *allow_clients, *allow_admins, *allow_agents,
                *metrics_bind;
@@ -56,7 +58,14 @@ s_settings_init (s_settings_t *st)
     memset (st, 0, sizeof *st);
     const tpc_opt_t table[] = {
         S_STR ("id", id, "ID", "coordinator id, [A-Za-z0-9]{1,32} (required)"),
-        S_STR ("log-dir", log_dir, "DIR", "decision log directory (required)"),
+        S_STR ("log-dir", log_dir, "DIR",
+               "decision log directory (required with --store file)"),
+        S_STR ("store", store, "STORE",
+               "file | etcd://HOST:PORT[,HOST:PORT...] (file: --log-dir)"),
+        S_STR ("store-prefix", store_prefix, "P",
+               "etcd key prefix (/tpc/<id>/)"),
+        S_U64 ("store-timeout-ms", store_timeout_ms,
+               "one etcd request gives up after (5000)"),
         S_STR ("bind", bind, "EP",
                "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")"),
         S_STR ("agent-bind", agent_bind, "EP",
@@ -156,8 +165,18 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
                  "[A-Za-z0-9]\n", cfg->id ? cfg->id : "");
         return TPC_EINVAL;
     }
-    if (!cfg->log_dir || !*cfg->log_dir) {
-        fprintf (stderr, S_PROG ": --log-dir is required\n");
+    cfg->store = st->store;
+    cfg->store_prefix = st->store_prefix;
+    cfg->store_timeout_ms = st->store_timeout_ms;
+    bool file = !st->store || !strcmp (st->store, "file");
+    if (!file && strncmp (st->store, "etcd://", 7)) {
+        fprintf (stderr, S_PROG ": --store: '%s' is not file or "
+                 "etcd://HOST:PORT[,HOST:PORT...]\n", st->store);
+        return TPC_EINVAL;
+    }
+    if (file && (!cfg->log_dir || !*cfg->log_dir)) {
+        fprintf (stderr, S_PROG ": --log-dir is required (or --store "
+                 "etcd://...)\n");
         return TPC_EINVAL;
     }
     if (st->insecure_plaintext && cfg->curve_secret) {
@@ -221,7 +240,8 @@ main (int argc, char **argv)
         goto cleanup;
     }
     if (tpc_opts_help (opts)) {
-        tpc_opts_usage (opts, stdout, S_PROG " --id ID --log-dir DIR "
+        tpc_opts_usage (opts, stdout, S_PROG " --id ID {--log-dir DIR | --store "
+                        "etcd://HOST:PORT[,...]} "
                         "[options]\n  runs two-phase commit (presumed "
                         "abort) or three-phase commit for clients\n"
                         "  against tpc agents");

@@ -129,4 +129,26 @@ int tpc_harness_curve_keys (const char *keys, const char *const names[],
  *  and said so, when TPC_TEST_KEEP is set) and free *DIR_P.              */
 void tpc_harness_clean (char **dir_p, size_t nclusters);
 
+/* ---------------------------------------------------------------------
+ *  etcd (tests/tpc_harness_etcd.c, scripts/etcdtmp)
+ */
+
+/*  Start (or restart the stopped members of) an N-member cluster in DIR;
+ *  ENDPOINTS gets "127.0.0.1:P1,127.0.0.1:P2,...".  0, or -1 printed.   */
+int tpc_harness_etcd_start (const char *dir, int n, char *endpoints,
+                            size_t size);
+
+/*  etcdtmp WHAT DIR MEMBERS: stop | kill (MEMBERS "1 2", NULL = all) |
+ *  destroy.  0 or -1.                                                    */
+int tpc_harness_etcd_cmd (const char *what, const char *dir,
+                          const char *members);
+
+/*  Run etcdctl ARGS against ENDPOINTS, its stdout in OUT (may be NULL).
+ *  0, or -1 when it failed.                                              */
+int tpc_harness_etcdctl (const char *endpoints, const char *args, char *out,
+                         size_t size);
+
+/*  The number of keys under PREFIX; -1 on error.                         */
+long tpc_harness_etcd_keys (const char *endpoints, const char *prefix);
+
 #endif
