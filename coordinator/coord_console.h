@@ -6,7 +6,8 @@
  *    -----------                        -------------------
  *    coord_console_snap_get()           polls coord_console_fd(); then
  *      a snapshot younger than            coord_console_service():
- *      CONSOLE_FRESH_MS: take it        - asked for a snapshot: make one
+ *      CONSOLE_FRESH_MS (and no command - asked for a snapshot: make one
+ *      answered since): take it
  *      else ask (eventfd) and wait        (coord_engine_view, at most
  *      for the next one, <= 2 s           max_txns transactions), swap it
  *                                         in, wake the waiters
@@ -51,6 +52,7 @@ typedef struct {
     uint64_t age_ms;            /* begin -> end */
     uint64_t prepare_ms, decide_ms, commit_ms;  /* COORD_NEVER: none */
     uint64_t ago_ms;            /* ended this long before the snapshot */
+    char reason[160];           /* why it did not commit ("" none) */
 } coord_console_ended_t;
 
 typedef struct {

@@ -288,6 +288,7 @@ s_item (const coord_view_txn_t *t)
     cJSON_AddBoolToObject (o, "in_doubt", t->in_doubt);
     cJSON_AddBoolToObject (o, "waiting", t->waiting);
     cJSON_AddBoolToObject (o, "retryable", t->backoff);
+    cJSON_AddStringToObject (o, "reason", t->reason);
     return o;
 }
 
@@ -306,6 +307,7 @@ s_ended_item (const coord_console_ended_t *e)
     cJSON_AddBoolToObject (o, "in_doubt", false);
     cJSON_AddBoolToObject (o, "waiting", false);
     cJSON_AddBoolToObject (o, "retryable", false);
+    cJSON_AddStringToObject (o, "reason", e->reason);
     return o;
 }
 
@@ -506,8 +508,9 @@ s_ev_ended (s_events_t *e, const coord_console_ended_t *x)
         s_ev (e, t + x->decide_ms, "decide_sent", "decide(committed) sent");
     }
     else
-        s_ev (e, x->age_ms, "decision", "%s",
-              x->outcome == TPC_OUTCOME_COMMITTED ? "commit" : "abort");
+        s_ev (e, x->age_ms, "decision", "%s%s%s",
+              x->outcome == TPC_OUTCOME_COMMITTED ? "commit" : "abort",
+              *x->reason ? ": " : "", x->reason);
     s_ev (e, x->age_ms, "ack", "the last ack: %s",
           s_outcome (x->outcome) ? s_outcome (x->outcome) : "outcome unknown");
 }
@@ -576,7 +579,8 @@ s_transaction (struct MHD_Connection *conn, const coord_console_snap_t *s,
         cJSON_AddBoolToObject (j, "in_doubt", false);
         cJSON_AddBoolToObject (j, "waiting", false);
         cJSON_AddBoolToObject (j, "retryable", false);
-        cJSON_AddStringToObject (j, "reason", r ? r->reason : "");
+        cJSON_AddStringToObject (j, "reason", r ? r->reason
+                                            : x ? x->reason : "");
         if (x)
             s_ev_ended (&ev, x);
         if (r && r->ago_ms != COORD_NEVER && age < r->ago_ms)
