@@ -62,6 +62,9 @@ s_respond (struct MHD_Connection *conn, unsigned code, const char *type,
         len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
+    /* an HTTP/1.0 status line, as the server before it said (scrapers
+     * match it); keep-alive only when the client asks */
+    MHD_set_response_options (r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
     MHD_add_response_header (r, "Content-Type", type);
     MHD_add_response_header (r, "Content-Security-Policy",
                              "default-src 'self'");
