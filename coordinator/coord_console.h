@@ -37,7 +37,9 @@
 #define CONSOLE_SERIES 300          /* seconds of series kept */
 #define CONSOLE_ENDED_MAX 1000      /* ended transactions remembered */
 #define CONSOLE_RETRY_MAX 256       /* retries remembered (audit) */
-#define CONSOLE_REASON_MAX 200      /* an operator's reason, bytes */
+#define CONSOLE_REASON_MAX 128      /* an operator's reason, bytes: with
+                                       "console: " it fits the HEURISTIC
+                                       record's 140 */
 #define CONSOLE_WHO "console"       /* resolve reason prefix: who */
 
 typedef struct coord_console coord_console_t;
