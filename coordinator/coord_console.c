@@ -299,7 +299,9 @@ s_run (coord_console_t *self, coord_engine_t *engine, const s_cmd_t *c,
         if (rc == 0)
             s_note_retry (self, c, now);
         s_answer (self, c->id, rc, TPC_OUTCOME_IN_PROGRESS,
-                  rc ? tpc_strerror (rc) : "resent");
+                  rc ? tpc_strerror (rc) : "resent to the connected "
+                  "participants that have not acknowledged; the others get "
+                  "it at their next hello");
         return rc;
     }
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_RESOLVE);
