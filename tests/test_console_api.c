@@ -6,15 +6,18 @@
  *  malformed ones can be sent too.  Each case states the endpoint it
  *  covers; after the malformed and oversized requests a transfer must
  *  still commit.  The stuck case makes a transaction in doubt for real:
- *  db2 runs with TPC_CRASH_POINT=agent.after_vote, dies right after its
- *  yes vote, and the COMMIT stays unacknowledged until an operator
- *  resolves it through the API (a HEURISTIC record in the log, an audit
+ *  the coordinator runs with TPC_CRASH_POINT=coord.after_fsync and
+ *  TPC_CRASH_ACTION=stop, so it stops itself once the first COMMIT is
+ *  durable; db2 (prepared, its yes vote in) is killed meanwhile and the
+ *  coordinator continued: the COMMIT stays unacknowledged until an
+ *  operator resolves it through the API (a HEURISTIC record in the log, an audit
  *  entry with the reason); db2 restarted then commits it.
  */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,7 +187,7 @@ s_check_error (s_resp_t r, int code, const char *what)
  */
 
 static int
-s_start_coord (void)
+s_start_coord (char *const env[])
 {
     char log[700], http[32];
     snprintf (log, sizeof log, "%s/coordinator.log", W.dir);
@@ -194,7 +197,7 @@ s_start_coord (void)
                      "--http-token-file", W.token_file,
                      "--vote-timeout-ms", "3000", "--ack-wait-ms", "300",
                      "--heartbeat-ms", "200", "--insecure-plaintext", NULL };
-    return tpc_harness_start_coord (&W.coord, args, NULL, log);
+    return tpc_harness_start_coord (&W.coord, args, env, log);
 }
 
 static int
@@ -236,7 +239,7 @@ s_setup (void)
     W.hport = tpc_harness_free_port ();
     snprintf (W.logdir, sizeof W.logdir, "%s/log", W.dir);
     snprintf (W.token_file, sizeof W.token_file, "%s/token", W.dir);
-    if (tpc_harness_write_line (W.token_file, S_TOKEN) || s_start_coord ()
+    if (tpc_harness_write_line (W.token_file, S_TOKEN) || s_start_coord (NULL)
         || s_start_agent (0, NULL) || s_start_agent (1, NULL))
         return -1;
     return s_wait_agents ();
@@ -656,20 +659,42 @@ test_writes_refused_and_malformed (void)
 /*  A really stuck transaction: GET /api/v1/agents shows db2 down; POST
  *  retry and resolve with the token; GET /api/v1/audit has both; the log
  *  has the HEURISTIC record; db2 restarted commits.                      */
+typedef struct {
+    char gid[TPC_CLIENT_GID_MAX];
+    int rc;
+} s_xfer_t;
+
+static void *
+s_xfer_thread (void *arg)
+{
+    s_xfer_t *x = arg;
+    x->rc = s_transfer (x->gid);
+    return NULL;
+}
+
 static void
 test_stuck_retry_resolve_audit (void)
 {
-    /* db2 again, set to die right after its yes vote */
-    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
-    char *env[] = { "TPC_CRASH_POINT=agent.after_vote", NULL };
-    CU_ASSERT_EQUAL_FATAL (s_start_agent (1, env), 0);
+    /* the coordinator again, set to stop once its first COMMIT is durable */
+    tpc_proc_kill (&W.coord, SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=coord.after_fsync",
+                    "TPC_CRASH_ACTION=stop", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (env), 0);
     CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
     int64_t b1 = s_bal (0), b2 = s_bal (1);
-    char gid[TPC_CLIENT_GID_MAX] = "", path[256];
-    int rc = s_transfer (gid);
-    CU_ASSERT (rc == 0 || rc == TPC_EIN_DOUBT);
-    int st = tpc_proc_wait (&W.agent[1], 5000);
-    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    long off = tpc_proc_log_size (&W.coord);
+    s_xfer_t x = { "", -1 };
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&th, NULL, s_xfer_thread, &x), 0);
+    /* stopped with the decision durable: db2 dies, prepared, unaware */
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&W.coord, "action=stop", off, 15000),
+                     0);
+    tpc_proc_kill (&W.agent[1], SIGKILL, 5000);
+    CU_ASSERT_EQUAL (kill (W.coord.pid, SIGCONT), 0);
+    pthread_join (th, NULL);
+    char gid[TPC_GID_MAX], path[256];
+    snprintf (gid, sizeof gid, "%s", x.gid);
+    CU_ASSERT (x.rc == 0 || x.rc == TPC_EIN_DOUBT);
     CU_ASSERT_EQUAL (tpc_harness_sql_int (W.db[1], PREPARED_SQL), 1);
 
     /* agents: db2 down (the coordinator notices within 3 heartbeats) */
