@@ -697,6 +697,18 @@ s_engine_open (coord_server_t *self, const coord_server_config_t *cfg,
     return 0;
 }
 
+/*  "HOST:PORT" of BIND as coord_http reads it (a bare or ":PORT" is
+ *  127.0.0.1's) into OUT.                                                */
+static void
+s_http_addr (const char *bind_to, char *out, size_t size)
+{
+    const char *colon = strrchr (bind_to, ':');
+    if (!colon || colon == bind_to)
+        snprintf (out, size, "127.0.0.1:%s", colon ? colon + 1 : bind_to);
+    else
+        snprintf (out, size, "%s", bind_to);
+}
+
 /*  The HTTP servers: --http (the console, /metrics too) and
  *  --metrics-bind (/metrics only) unless both name the same address.
  *  0 or -1 with ERRBUF set.                                              */
@@ -719,8 +731,12 @@ s_http_open (coord_server_t *self, char *errbuf, size_t errlen)
     if (cfg->http_bind && !(self->http = coord_http_new (&hc, errbuf,
                                                          errlen)))
         return -1;
-    if (cfg->metrics_bind
-        && !(cfg->http_bind && !strcmp (cfg->http_bind, cfg->metrics_bind))) {
+    char a[300] = "", b[300] = "";
+    if (cfg->http_bind && cfg->metrics_bind) {
+        s_http_addr (cfg->http_bind, a, sizeof a);
+        s_http_addr (cfg->metrics_bind, b, sizeof b);
+    }
+    if (cfg->metrics_bind && !(cfg->http_bind && !strcmp (a, b))) {
         hc.bind = cfg->metrics_bind;
         hc.flag = "--metrics-bind";
         hc.console = NULL;
