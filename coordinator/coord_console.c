@@ -413,8 +413,11 @@ coord_console_snap_get (coord_console_t *self)
         uint64_t gen = self->generation;
         bool poke = !self->asked;
         self->asked = true;
-        if (poke)
+        if (poke) {             /* no system call under the mutex */
+            pthread_mutex_unlock (&self->mutex);
             s_poke (self);
+            pthread_mutex_lock (&self->mutex);
+        }
         struct timespec ts;
         s_deadline (&ts, 2000);
         while (self->generation == gen)
@@ -454,7 +457,9 @@ coord_console_command (coord_console_t *self, coord_console_cmd_t cmd,
     c.id = self->next_id++;
     c.next = self->cmds;
     self->cmds = &c;
+    pthread_mutex_unlock (&self->mutex);
     s_poke (self);
+    pthread_mutex_lock (&self->mutex);
     struct timespec ts;
     s_deadline (&ts, 10000);
     while (!c.done)

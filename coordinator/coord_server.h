@@ -15,7 +15,10 @@
  *       the actions it queued (sends go out at once; appends are written,
  *       not synced; a forced append asks the sync thread for its LSN)
  *    -> tick the engine if its wake time has come
- *    -> checkpoint when the log grew by checkpoint_records/_bytes.
+ *    -> checkpoint when the log grew by checkpoint_records/_bytes
+ *    -> (--http) the console's eventfd: make it a snapshot, run its
+ *       retry / resolve commands (coord_console.h); its HTTP threads
+ *       never touch the engine.
  *
  *  GROUP COMMIT: the sync thread runs ONE tpc_log_sync() for the newest
  *  LSN asked, then reports its ticket; whatever was appended meanwhile
