@@ -211,6 +211,8 @@ coord_console_ended (coord_console_t *self, const coord_action_t *act,
     e->decide_ms = act->decide_ms;
     e->commit_ms = act->commit_ms;
     snprintf (e->reason, sizeof e->reason, "%s", act->text ? act->text : "");
+    snprintf (e->parts, sizeof e->parts, "%s", act->parts ? act->parts : "");
+    e->all_acked = act->nacked == act->nparts;
     self->ended_at[slot] = now;
 }
 

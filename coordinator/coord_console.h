@@ -55,6 +55,8 @@ typedef struct {
     uint64_t prepare_ms, decide_ms, commit_ms;  /* COORD_NEVER: none */
     uint64_t ago_ms;            /* ended this long before the snapshot */
     char reason[160];           /* why it did not commit ("" none) */
+    char parts[128];            /* "db1,db2" (cut at 127 bytes) */
+    bool all_acked;             /* every phase-2 participant acked */
 } coord_console_ended_t;
 
 typedef struct {

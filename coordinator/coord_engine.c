@@ -977,6 +977,7 @@ coord_action_clear (coord_action_t *act)
     tpc_msg_destroy (&act->msg);
     free (act->rec);
     free (act->text);
+    free (act->parts);
     memset (act, 0, sizeof *act);
 }
 

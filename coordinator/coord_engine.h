@@ -25,7 +25,8 @@
  *            replaces any earlier WAKE (one timer for the whole engine)
  *    ENDED   GID finished with OUTCOME, NACKED of NPARTS participants acked
  *            (for reporting: --recover-only prints these); TEXT why it
- *            did not commit, or NULL
+ *            did not commit, or NULL; PARTS its participants' names,
+ *            comma-separated (the console)
  *    LOG     TEXT for the operator's log; LEVEL 0 = verbose, 1 = warning
  *
  *  Life cycle: coord_engine_new -> coord_engine_replay (each owner record of
@@ -115,7 +116,8 @@ typedef struct {
     tpc_outcome_t outcome;      /* ENDED */
     size_t nacked, nparts;      /* ENDED */
     int level;                  /* LOG */
-    char *text;                 /* LOG */
+    char *text;                 /* LOG; ENDED: why not committed, or NULL */
+    char *parts;                /* ENDED: "db1,db2" */
     /* ENDED, for metrics: milliseconds from begin to end, and of each
      * phase the transaction went through (COORD_NEVER: not this one):
      * prepare = prepares sent -> every vote in (one phase: work sent ->

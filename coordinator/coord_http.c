@@ -295,6 +295,35 @@ s_item (const coord_view_txn_t *t)
     return o;
 }
 
+/*  The names of "db1,db2" as a JSON array.                             */
+static cJSON *
+s_names (const char *csv)
+{
+    cJSON *a = cJSON_CreateArray ();
+    while (a && *csv) {
+        size_t n = strcspn (csv, ",");
+        char name[TPC_RECORD_NAME_MAX];
+        snprintf (name, sizeof name, "%.*s", (int) n, csv);
+        cJSON_AddItemToArray (a, cJSON_CreateString (name));
+        csv += n + (csv[n] == ',');
+    }
+    return a;
+}
+
+/*  Is NAME one of "db1,db2"?                                             */
+static bool
+s_csv_has (const char *csv, const char *name)
+{
+    size_t len = strlen (name);
+    for (const char *p = csv; *p;) {
+        size_t n = strcspn (p, ",");
+        if (n == len && !strncmp (p, name, n))
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
 static cJSON *
 s_ended_item (const coord_console_ended_t *e)
 {
@@ -306,7 +335,7 @@ s_ended_item (const coord_console_ended_t *e)
     cJSON_AddItemToObject (o, "outcome", s_str_or_null (s_outcome (
                                                  e->outcome)));
     cJSON_AddNumberToObject (o, "age_ms", (double) (e->age_ms + e->ago_ms));
-    cJSON_AddArrayToObject (o, "participants");
+    cJSON_AddItemToObject (o, "participants", s_names (e->parts));
     cJSON_AddBoolToObject (o, "in_doubt", false);
     cJSON_AddBoolToObject (o, "waiting", false);
     cJSON_AddBoolToObject (o, "retryable", false);
@@ -376,7 +405,8 @@ s_transactions (struct MHD_Connection *conn, const coord_console_snap_t *s)
     }
     for (size_t i = 0; ended && i < s->nended; i++) {
         const coord_console_ended_t *e = &s->ended[i];
-        if (e->age_ms + e->ago_ms < min_age || part
+        if (e->age_ms + e->ago_ms < min_age
+            || (part && !s_csv_has (e->parts, part))
             || (prefix && strncmp (e->gid, prefix, plen)))
             continue;
         if (total >= offset && total < offset + limit)
@@ -584,8 +614,25 @@ s_transaction (struct MHD_Connection *conn, const coord_console_snap_t *s,
         cJSON_AddBoolToObject (j, "retryable", false);
         cJSON_AddStringToObject (j, "reason", r ? r->reason
                                             : x ? x->reason : "");
-        if (x)
+        if (x) {
             s_ev_ended (&ev, x);
+            const char *q = x->parts;
+            while (*q) {
+                size_t n = strcspn (q, ",");
+                cJSON *o = cJSON_CreateObject ();
+                if (!o)
+                    break;
+                char name[TPC_RECORD_NAME_MAX];
+                snprintf (name, sizeof name, "%.*s", (int) n, q);
+                cJSON_AddStringToObject (o, "name", name);
+                cJSON_AddNullToObject (o, "vote");
+                cJSON_AddNullToObject (o, "reason");
+                cJSON_AddBoolToObject (o, "acked", x->all_acked);
+                cJSON_AddBoolToObject (o, "waiting", false);
+                cJSON_AddItemToArray (parts, o);
+                q += n + (q[n] == ',');
+            }
+        }
         if (r && r->ago_ms != COORD_NEVER && age < r->ago_ms)
             age = r->ago_ms;
     }

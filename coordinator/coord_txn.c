@@ -631,6 +631,15 @@ ce_forget (coord_engine_t *self, ce_txn_t *t, ce_end_t end)
     if (self->started) {
         if (t->reason && end != CE_END_COMMITTED)   /* the console */
             act.text = strdup (t->reason);
+        size_t len = 1;
+        for (size_t i = 0; i < t->nparts; i++)
+            len += strlen (t->parts[i].name) + 1;
+        if ((act.parts = malloc (len))) {
+            char *p = act.parts;
+            *p = '\0';
+            for (size_t i = 0; i < t->nparts; i++)
+                p += sprintf (p, "%s%s", i ? "," : "", t->parts[i].name);
+        }
         ce_push (self, &act);
         self->n_committed += end == CE_END_COMMITTED;
         self->n_aborted += end == CE_END_ABORTED;

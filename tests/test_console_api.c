@@ -538,6 +538,17 @@ test_transaction_detail (void)
         CU_ASSERT (s_num (e, "t_ms") >= 0);
     }
     CU_ASSERT (begin && decision);
+    const cJSON *ep = cJSON_GetObjectItem (r.json, "participants");
+    CU_ASSERT_EQUAL (cJSON_GetArraySize (ep), 2);
+    CU_ASSERT_STRING_EQUAL (s_str (cJSON_GetArrayItem (ep, 1), "name"),
+                            "db2");
+    CU_ASSERT (s_bool (cJSON_GetArrayItem (ep, 1), "acked"));
+    s_resp_free (&r);
+    char lpath[256];
+    snprintf (lpath, sizeof lpath, "/api/v1/transactions?state=ended&"
+              "participant=db2&prefix=%s", gid);
+    r = s_get (lpath);
+    CU_ASSERT_EQUAL (s_num (r.json, "total"), 1);
     s_resp_free (&r);
 
     /* a live one: participants with their votes, a timeline */
