@@ -1140,6 +1140,9 @@ coord_http_new (const coord_http_config_t *cfg, char *errbuf, size_t errlen)
          && s_read_token (self, cfg->token_file, errbuf, errlen))
         || s_resolve (flag, cfg->bind ? cfg->bind : "", &ai, errbuf, errlen))
         goto fail;
+    /* no MHD_OPTION_LISTENING_ADDRESS_REUSE: that is SO_REUSEPORT, and a
+     * second coordinator on the port would share its requests; the
+     * default is SO_REUSEADDR only */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD
                      | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     if (ai->ai_family == AF_INET6)
@@ -1150,7 +1153,6 @@ coord_http_new (const coord_http_config_t *cfg, char *errbuf, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) S_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 16384,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_END);
     if (!self->daemon) {

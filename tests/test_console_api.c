@@ -810,6 +810,34 @@ test_stuck_retry_resolve_audit (void)
             PRId64 ", prepared left 0", gid, s_bal (0) - b1, s_bal (1) - b2);
 }
 
+/*  A second coordinator cannot take the console's port (no SO_REUSEPORT:
+ *  it would get half of the requests): it says so and exits.            */
+static void
+test_http_port_taken (void)
+{
+    char exe[600], log[700], logdir[700], http[32], cep[64], aep[64];
+    snprintf (exe, sizeof exe, "%s/tpc-coordinator", tpc_harness_builddir ());
+    snprintf (log, sizeof log, "%s/second.log", W.dir);
+    snprintf (logdir, sizeof logdir, "%s/log-second", W.dir);
+    snprintf (http, sizeof http, "127.0.0.1:%d", W.hport);
+    snprintf (cep, sizeof cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    snprintf (aep, sizeof aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
+    char *argv[] = { exe, "--id", "c2", "--bind", cep, "--agent-bind", aep,
+                     "--log-dir", logdir, "--http", http,
+                     "--insecure-plaintext", NULL };
+    tpc_proc_t p;
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, argv, NULL, log), 0);
+    int st = tpc_proc_wait (&p, 10000);
+    if (st == -1)
+        tpc_proc_kill (&p, SIGKILL, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) != 0);
+    CU_ASSERT (tpc_harness_file_has (log, "--http"));
+    /* the first one still answers */
+    s_resp_t r = s_get ("/api/v1/whoami");
+    CU_ASSERT_EQUAL (r.code, 200);
+    s_resp_free (&r);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "static_and_metrics", test_static_and_metrics },
     { "overview_whoami_series", test_overview_whoami_series },
@@ -817,6 +845,7 @@ static const tpc_test_case_t s_cases[] = {
     { "transaction_detail", test_transaction_detail },
     { "script_escaped", test_script_escaped },
     { "writes_refused_and_malformed", test_writes_refused_and_malformed },
+    { "http_port_taken", test_http_port_taken },
     { "stuck_retry_resolve_audit", test_stuck_retry_resolve_audit },
     { NULL, NULL }
 };
