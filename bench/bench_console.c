@@ -37,7 +37,7 @@ s_get (int port, const char *path)
         return false;
     }
     char req[256], buf[16384];
-    int n = snprintf (req, sizeof req, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n",
+    int n = snprintf (req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
                       path);
     bool ok = write (fd, req, (size_t) n) == n;
     ssize_t r, total = 0;

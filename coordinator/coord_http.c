@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "coord_assets.h"
@@ -36,6 +37,7 @@
 
 struct coord_http {
     coord_http_config_t cfg;
+    char bind_host[256];        /* the host part of cfg.bind */
     struct MHD_Daemon *daemon;
     int port;
     char token[S_TOKEN_MAX + 1];
@@ -161,6 +163,38 @@ s_writable (coord_http_t *self, struct MHD_Connection *conn)
 {
     return s_token_ok (self, MHD_lookup_connection_value (
                                  conn, MHD_HEADER_KIND, "X-TPC-Token"));
+}
+
+/*  May a page served under the request's Host read the console?  An IP
+ *  address, "localhost" or the --http host name: yes.  Another name is
+ *  what DNS rebinding looks like (a site's name resolving to this
+ *  address, its script reading the API as same-origin): no.  No Host
+ *  header (not a browser): yes.                                          */
+static bool
+s_host_ok (coord_http_t *self, struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                 "Host");
+    if (!h)
+        return true;
+    char host[256];
+    size_t n = strlen (h);
+    if (*h == '[') {                    /* [v6]:port */
+        const char *end = strchr (h, ']');
+        n = end ? (size_t) (end - h - 1) : 0;
+        h++;
+    }
+    else if (strchr (h, ':') == strrchr (h, ':') && strchr (h, ':'))
+        n = (size_t) (strchr (h, ':') - h);   /* name:port */
+    if (n == 0 || n >= sizeof host)
+        return false;
+    memcpy (host, h, n);
+    host[n] = '\0';
+    unsigned char addr[16];
+    return inet_pton (AF_INET, host, addr) == 1
+           || inet_pton (AF_INET6, host, addr) == 1
+           || !strcasecmp (host, "localhost")
+           || !strcasecmp (host, self->bind_host);
 }
 
 static const char *
@@ -1022,6 +1056,10 @@ s_handler (void *cls, struct MHD_Connection *conn, const char *url,
         return s_respond (conn, 404, "text/plain; charset=utf-8", text,
                           sizeof text - 1, true);
     }
+    if (!s_host_ok (self, conn))
+        return s_error (conn, 403, "Host is not this console's address (an "
+                        "IP address, localhost or the --http host): DNS "
+                        "rebinding?");
     static const char api[] = "/api/v1/";
     if (!strncmp (url, api, sizeof api - 1))
         return s_api (self, conn, req, method, url + sizeof api - 1);
@@ -1073,17 +1111,18 @@ s_read_token (coord_http_t *self, const char *file, char *errbuf,
     return 0;
 }
 
-/*  BIND into *AI; 0 or -1 with ERRBUF set.                               */
+/*  BIND into *AI and its host part into HOST (256 bytes); 0 or -1 with
+ *  ERRBUF set.                                                           */
 static int
 s_resolve (const char *flag, const char *bind_to, struct addrinfo **ai,
-           char *errbuf, size_t errlen)
+           char *host, char *errbuf, size_t errlen)
 {
-    char host[256] = "127.0.0.1";
+    snprintf (host, 256, "127.0.0.1");
     const char *port = bind_to;
     const char *colon = strrchr (bind_to, ':');
     if (colon) {
         size_t n = (size_t) (colon - bind_to);
-        if (n >= sizeof host) {
+        if (n >= 256) {
             snprintf (errbuf, errlen, "%s '%s': host too long", flag,
                       bind_to);
             return -1;
@@ -1138,7 +1177,8 @@ coord_http_new (const coord_http_config_t *cfg, char *errbuf, size_t errlen)
               cfg->version ? cfg->version : "");
     if ((cfg->token_file && cfg->console
          && s_read_token (self, cfg->token_file, errbuf, errlen))
-        || s_resolve (flag, cfg->bind ? cfg->bind : "", &ai, errbuf, errlen))
+        || s_resolve (flag, cfg->bind ? cfg->bind : "", &ai, self->bind_host,
+                      errbuf, errlen))
         goto fail;
     /* no MHD_OPTION_LISTENING_ADDRESS_REUSE: that is SO_REUSEPORT, and a
      * second coordinator on the port would share its requests; the

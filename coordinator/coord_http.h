@@ -16,7 +16,9 @@
  *  "Content-Type: application/json" (415 otherwise): a form another site
  *  posts cannot carry either.  Every response says
  *  "Content-Security-Policy: default-src 'self'" and "X-Content-Type-
- *  Options: nosniff"; the API's "Cache-Control: no-store".  JSON strings
+ *  Options: nosniff"; the API's "Cache-Control: no-store".  The page and
+ *  the API answer only a Host that is an IP address, "localhost" or the
+ *  bind host (DNS rebinding), 403 otherwise.  JSON strings
  *  escape <, > and & (\u003c ...), so a statement's text can never be
  *  markup.
  */

@@ -370,6 +370,27 @@ test_static_and_metrics (void)
     CU_ASSERT_EQUAL (r.code, 200);
     CU_ASSERT (r.head && strstr (r.head, "Content-Type: text/css"));
     s_resp_free (&r);
+    /* DNS rebinding: a page of another name may not read the console */
+    static const char *const refused[] = {
+        "GET /api/v1/overview HTTP/1.0\r\nHost: evil.example:80\r\n\r\n",
+        "GET / HTTP/1.0\r\nHost: evil.example\r\n\r\n", NULL
+    };
+    static const char *const allowed[] = {
+        "GET /api/v1/whoami HTTP/1.0\r\nHost: localhost:1\r\n\r\n",
+        "GET /api/v1/whoami HTTP/1.0\r\nHost: [::1]:8080\r\n\r\n",
+        "GET /api/v1/whoami HTTP/1.0\r\n\r\n", NULL
+    };
+    for (int i = 0; refused[i]; i++) {
+        r = s_raw (refused[i], strlen (refused[i]));
+        CU_ASSERT_EQUAL (r.code, 403);
+        CU_ASSERT (r.body && strstr (r.body, "rebinding") != NULL);
+        s_resp_free (&r);
+    }
+    for (int i = 0; allowed[i]; i++) {
+        r = s_raw (allowed[i], strlen (allowed[i]));
+        CU_ASSERT_EQUAL (r.code, 200);
+        s_resp_free (&r);
+    }
     r = s_get ("/no-such-file.js");
     CU_ASSERT_EQUAL (r.code, 404);
     s_resp_free (&r);
