@@ -15,7 +15,10 @@
  *       the actions it queued (sends go out at once; appends are written,
  *       not synced; a forced append asks the sync thread for its LSN)
  *    -> tick the engine if its wake time has come
- *    -> checkpoint when the log grew by checkpoint_records/_bytes.
+ *    -> checkpoint when the log grew by checkpoint_records/_bytes
+ *    -> (--http) the console's eventfd: make it a snapshot, run its
+ *       retry / resolve commands (coord_console.h); its HTTP threads
+ *       never touch the engine.
  *
  *  GROUP COMMIT: the sync thread runs ONE tpc_log_sync() for the newest
  *  LSN asked, then reports its ticket; whatever was appended meanwhile
@@ -98,6 +101,13 @@ typedef struct {
     /*  HOST:PORT for GET /metrics (Prometheus text, coord_metrics.h);
      *  NULL = no metrics endpoint.                                       */
     const char *metrics_bind;
+    /*  The operator console (coord_http.h, docs/CONSOLE.md): HOST:PORT,
+     *  :PORT or PORT of its HTTP server (which serves /metrics too; the
+     *  same address as metrics_bind = one server); NULL = no console.
+     *  http_token_file: the token writes need; NULL = read-only.        */
+    const char *http_bind;
+    const char *http_token_file;
+    const char *version;        /* shown by the console */
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on
@@ -127,7 +137,8 @@ const char *coord_server_agent_endpoint (coord_server_t *self);
  *  start) or "plaintext", for the ready line.                            */
 const char *coord_server_security (coord_server_t *self);
 
-/*  The metrics endpoint's port (0 = none).                               */
+/*  The metrics endpoint's port, the console's (0 = none).               */
 int coord_server_metrics_port (coord_server_t *self);
+int coord_server_http_port (coord_server_t *self);
 
 #endif

@@ -245,6 +245,8 @@ ce_agent_destroy (void **item)
     if (a) {
         free (a->peer);
         free (a->owed);
+        tpc_strv_free (&a->prepared, a->nprepared);
+        a->nprepared = 0;
     }
     free (a);
     *item = NULL;
@@ -627,6 +629,17 @@ ce_forget (coord_engine_t *self, ce_txn_t *t, ce_end_t end)
     if (t->durable_at && end == CE_END_COMMITTED)
         act.commit_ms = now > t->durable_at ? now - t->durable_at : 0;
     if (self->started) {
+        if (t->reason && end != CE_END_COMMITTED)   /* the console */
+            act.text = strdup (t->reason);
+        size_t len = 1;
+        for (size_t i = 0; i < t->nparts; i++)
+            len += strlen (t->parts[i].name) + 1;
+        if ((act.parts = malloc (len))) {
+            char *p = act.parts;
+            *p = '\0';
+            for (size_t i = 0; i < t->nparts; i++)
+                p += sprintf (p, "%s%s", i ? "," : "", t->parts[i].name);
+        }
         ce_push (self, &act);
         self->n_committed += end == CE_END_COMMITTED;
         self->n_aborted += end == CE_END_ABORTED;
