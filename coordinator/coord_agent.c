@@ -119,6 +119,15 @@ ce_on_hello (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
         if (msg->peer && !(a->peer = strdup (msg->peer)))
             self->err = TPC_ENOMEM;
     }
+    if (msg->name) {            /* a real hello: its prepared gids */
+        tpc_strv_free (&a->prepared, a->nprepared);
+        a->nprepared = 0;
+        for (size_t i = 0; i < msg->ngids; i++)
+            ce_keep_err (self, tpc_msg_strv_push (&a->prepared,
+                                                  &a->nprepared,
+                                                  msg->gids[i]));
+        a->prepared_at = now;
+    }
     if (s_reborn (self, a, msg))
         s_agent_reborn (self, a, now);
     if (a->connected)
@@ -200,6 +209,7 @@ ce_on_vote (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     if (t && p && t->state == CE_PREPARING && p->asked
         && p->vote == TPC_VOTE_NONE) {
         p->vote = msg->vote;
+        p->vote_at = now;
         if (msg->vote == TPC_VOTE_NO) {
             ce_set_reason (self, t, "participant '%s' voted no: %s", name,
                            msg->reason ? msg->reason : "(no reason given)");
@@ -286,6 +296,7 @@ ce_on_ack (coord_engine_t *self, const char *name, const tpc_msg_t *msg,
     if (msg->outcome != want)
         s_heuristic (self, t, name, msg);
     p->acked = true;
+    p->ack_at = now;
     t->nunacked--;
     if (t->state == CE_ABORTING) {
         ce_abort_settle (self, t, now);

@@ -489,8 +489,8 @@ ce_on_status (coord_engine_t *self, const uint8_t *id, size_t len,
 
 /*  Does T wait for its member P (a worked, a vote, an ack, a
  *  precommitted)?  What `list` and `show` name as "waiting for".        */
-static bool
-s_waits_for (coord_engine_t *self, const ce_txn_t *t, size_t i)
+bool
+ce_waits_for (coord_engine_t *self, const ce_txn_t *t, size_t i)
 {
     const ce_member_t *p = &t->parts[i];
     switch (t->state) {
@@ -539,7 +539,7 @@ ce_on_list (coord_engine_t *self, const uint8_t *id, size_t len,
         for (size_t j = 0; j < t->nparts; j++) {
             ce_keep_err (self, tpc_msg_strv_push (&info->parts, &info->nparts,
                                                   t->parts[j].name));
-            if (s_waits_for (self, t, j))
+            if (ce_waits_for (self, t, j))
                 ce_keep_err (self, tpc_msg_strv_push (&info->waiting,
                                                       &info->nwaiting,
                                                       t->parts[j].name));

@@ -286,6 +286,8 @@ ce_abort (coord_engine_t *self, ce_txn_t *t, uint64_t now)
             || (t->state == CE_PRECOMMITTING && t->pc_durable));
     const char *reason = t->reason ? t->reason : "aborted";
     bool was_pc = t->state == CE_PRECOMMITTING;
+    if (!t->aborted_at)
+        t->aborted_at = now;
     if (was_pc)
         self->precommitting--;
     ce_log (self, 0, "%s: abort: %s", t->gid, reason);
@@ -883,6 +885,35 @@ coord_engine_durable (coord_engine_t *self, uint64_t ticket, uint64_t now)
             s_commit_durable (self, t, now);
     }
     ce_resolves_durable (self, ticket, now);
+    return s_finish (self);
+}
+
+int
+coord_engine_retry (coord_engine_t *self, const char *gid, uint64_t now,
+                    char *why, size_t whylen)
+{
+    self->now = now;
+    ce_txn_t *t = gid ? ce_txn_lookup (self, gid) : NULL;
+    if (!t) {
+        snprintf (why, whylen, "%s is not a live transaction",
+                  gid ? gid : "(none)");
+        return TPC_EUNKNOWN_GID;
+    }
+    bool resend = (t->state == CE_COMMITTING && t->durable && t->nunacked)
+                  || (t->state == CE_ABORTING && t->nunacked && !t->lingered
+                      && now < t->linger_until)
+                  || (t->state == CE_PRECOMMITTING && t->pc_durable
+                      && t->nunacked);
+    if (!resend) {
+        snprintf (why, whylen, "%s (%s) has no decision waiting to be "
+                  "resent", gid, ce_state_names[t->state]);
+        return TPC_ESTATE;
+    }
+    ce_log (self, 1, "%s: retry now, asked by an operator", gid);
+    /* due now, with a fresh backoff: ce_txn_due resends and reschedules */
+    t->backoff = self->cfg.resend_min_ms;
+    t->resend_at = now;
+    ce_txn_due (self, t, now);
     return s_finish (self);
 }
 

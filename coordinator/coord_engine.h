@@ -253,4 +253,81 @@ int coord_engine_foreach_resolved (coord_engine_t *self,
 /*  Highest forced ticket issued so far (0 = none).                        */
 uint64_t coord_engine_last_ticket (coord_engine_t *self);
 
+/* ---------------------------------------------------------------------
+ *  The operator console's view (coord_view.c): a copy of the engine's
+ *  state the console serves from another thread, bounded in size, made
+ *  in the loop in O(live + agents' prepared gids + resolves).  Times are
+ *  milliseconds; "_at" times are since the transaction's begin,
+ *  COORD_NEVER when the step did not happen.                            */
+typedef struct {
+    char name[TPC_RECORD_NAME_MAX];
+    tpc_vote_t vote;            /* TPC_VOTE_NONE: none yet */
+    bool acked, waiting;
+    uint64_t vote_at, ack_at;
+} coord_view_part_t;
+
+typedef struct {
+    char gid[TPC_GID_MAX];
+    const char *state;          /* as `tpcctl list` says (static) */
+    tpc_outcome_t outcome;      /* IN_PROGRESS while undecided */
+    uint64_t age_ms;
+    bool in_doubt;              /* as the in-doubt gauge counts */
+    bool waiting;               /* waits on a resend backoff or an agent
+                                   not connected */
+    bool backoff;               /* a resend is due later: retry applies */
+    char reason[256];           /* why it aborts ("" none) */
+    uint64_t prepare_at, voted_at, decided_at, durable_at, aborted_at;
+    size_t nparts;
+    coord_view_part_t *parts;
+} coord_view_txn_t;
+
+typedef struct {
+    char name[TPC_RECORD_NAME_MAX];
+    bool connected;
+    uint64_t hello_ago_ms;
+    char peer[256];             /* hello.peer, "" none */
+    size_t in_flight;           /* live transactions naming it */
+    uint64_t prepared_ago_ms;   /* COORD_NEVER: no hello with gids yet */
+    char **prepared;            /* its database's prepared gids (hello) */
+    size_t nprepared;
+    char **unknown;             /* ... that the log does not know */
+    size_t nunknown;
+    char **decided;             /* ... whose outcome is decided */
+    size_t ndecided;
+} coord_view_agent_t;
+
+typedef struct {
+    char gid[TPC_GID_MAX];
+    tpc_outcome_t outcome;
+    char reason[256];
+    uint64_t ago_ms;            /* COORD_NEVER: replayed from the log */
+} coord_view_resolve_t;
+
+typedef struct {
+    coord_engine_stats_t stats;
+    uint64_t epoch;
+    uint64_t oldest_in_doubt_ms;
+    size_t live;                /* live transactions (>= ntxns) */
+    size_t ntxns;               /* the oldest MAX_TXNS of them, gid order */
+    coord_view_txn_t *txns;
+    size_t nagents;
+    coord_view_agent_t *agents;
+    size_t nresolves;
+    coord_view_resolve_t *resolves;
+} coord_view_t;
+
+/*  A new view of at most MAX_TXNS transactions at NOW, or NULL (memory). */
+coord_view_t *coord_engine_view (coord_engine_t *self, size_t max_txns,
+                                 uint64_t now);
+
+/*  Free a view; *self_p becomes NULL.  Idempotent.                       */
+void coord_view_destroy (coord_view_t **self_p);
+
+/*  "Retry now": a live transaction waiting on its resend backoff sends
+ *  its decision (or 3PC precommit) again at once and its backoff starts
+ *  over.  Returns 0, TPC_EUNKNOWN_GID (not live), TPC_ESTATE (nothing
+ *  to resend) with a sentence in WHY.                                    */
+int coord_engine_retry (coord_engine_t *self, const char *gid, uint64_t now,
+                        char *why, size_t whylen);
+
 #endif

@@ -10,6 +10,7 @@
  *    coord_ask.c      presumed abort, checked (outcome_of rounds)
  *    coord_ops.c      operator resolve and summary
  *    coord_replay.c   replay and checkpoint walks
+ *    coord_view.c     the console's bounded snapshot, retry now
  *  Functions shared between these files are named ce_*; a file's own
  *  helpers stay static s_*.
  *
@@ -74,6 +75,8 @@ typedef struct {
     bool acked;
     bool precommitted;          /* 3PC: answered state precommitted (or
                                    committed) */
+    uint64_t vote_at, ack_at;   /* when its vote, its ack came (the
+                                   console's timeline); 0 = not yet */
 } ce_member_t;
 
 typedef struct {
@@ -121,12 +124,14 @@ struct ce_txn {
     uint64_t prepare_at, voted_at, durable_at;  /* phase starts (metrics);
                                                    0 = not reached */
     uint64_t decided_at;        /* 3PC: commit decided after pre-commit */
+    uint64_t aborted_at;        /* the abort decision (the console) */
 };
 
 /*  An outcome an operator forced (resolve): what status and queries say. */
 typedef struct {
     tpc_outcome_t outcome;
     char reason[256];
+    uint64_t at;                /* engine time it took effect; 0 = replayed */
 } ce_heur_t;
 
 /*  A resolve whose HEURISTIC record is not durable yet.                  */
@@ -153,6 +158,10 @@ typedef struct {
                                    connect (oldest first, at most
                                    cfg.ended_cache) */
     size_t nowed, capowed;
+    char **prepared;            /* gids its last hello said its database
+                                   holds prepared (the console), or NULL */
+    size_t nprepared;
+    uint64_t prepared_at;       /* when that hello came; 0 = never */
 } ce_agent_t;
 
 struct coord_engine {
@@ -258,6 +267,7 @@ void ce_forget (coord_engine_t *self, ce_txn_t *t, ce_end_t end);
 ce_view_t ce_view (coord_engine_t *self, const char *gid);
 bool ce_earlier_unknown (coord_engine_t *self, const char *gid);
 ce_txn_t **ce_sorted (coord_engine_t *self, size_t *n);
+bool ce_waits_for (coord_engine_t *self, const ce_txn_t *t, size_t i);
 
 /* coord_engine.c */
 tpc_msg_t *ce_decide_msg (coord_engine_t *self, const char *gid,

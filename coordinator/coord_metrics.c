@@ -1,5 +1,5 @@
-/*  coord_metrics: atomic counters and a tiny HTTP server for Prometheus
- *  (see coord_metrics.h for the metrics and the server's rules).
+/*  coord_metrics: atomic counters rendered for Prometheus (see
+ *  coord_metrics.h for the metrics; coord_http serves them).
  *
  *  A histogram keeps one atomic count per bucket (not cumulative), an
  *  atomic count and an atomic sum in microseconds; rendering reads them
@@ -8,27 +8,17 @@
  *  Prometheus tolerates.                                                 */
 #include "coord_metrics.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "tpc_clock.h"
+#include "tpc_error.h"
 
 #define S_NBUCKETS 14           /* 13 bounds and +Inf */
-#define S_REQ_MAX 8192
-#define S_REQ_MS 2000
 
 static const double s_bounds[S_NBUCKETS - 1] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
@@ -44,11 +34,6 @@ enum { S_COMMITTED, S_ABORTED, S_UNKNOWN, S_NOUTCOMES };
 enum { S_PREPARE, S_PRECOMMIT, S_DECIDE, S_COMMIT, S_NPHASES };
 
 struct coord_metrics {
-    int listen_fd;
-    int stop[2];
-    int port;
-    pthread_t thread;
-    bool running;
     _Atomic uint64_t ended[S_NOUTCOMES];
     s_hist_t txn, phase[S_NPHASES], sync;
     _Atomic uint64_t syncs;
@@ -235,197 +220,33 @@ s_render (coord_metrics_t *self, s_buf_t *b)
            s_get (&self->agent_connects));
 }
 
-/* ---------------------------------------------------------------------
- *  HTTP
- */
-
-static void
-s_write_all (int fd, const char *p, size_t n)
+int
+coord_metrics_render (coord_metrics_t *self, char **out, size_t *len)
 {
-    uint64_t end = (uint64_t) tpc_now_ms () + S_REQ_MS;
-    while (n > 0 && (uint64_t) tpc_now_ms () < end) {
-        ssize_t w = send (fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd pf = { .fd = fd, .events = POLLOUT };
-            poll (&pf, 1, 100);
-            continue;
-        }
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t) w;
-    }
-}
-
-static void
-s_respond (int fd, int code, const char *reason, const char *type,
-           const char *body, size_t len)
-{
-    char head[256];
-    int n = snprintf (head, sizeof head, "HTTP/1.0 %d %s\r\nContent-Type: "
-                      "%s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                      code, reason, type, len);
-    s_write_all (fd, head, (size_t) n);
-    s_write_all (fd, body, len);
-}
-
-/*  Read one request from FD and answer it.                               */
-static void
-s_serve (coord_metrics_t *self, int fd)
-{
-    char req[S_REQ_MAX + 1];
-    size_t n = 0;
-    uint64_t end = (uint64_t) tpc_now_ms () + S_REQ_MS;
-    while (n < S_REQ_MAX && !memmem (req, n, "\r\n\r\n", 4)
-           && !memmem (req, n, "\n\n", 2)) {
-        uint64_t now = (uint64_t) tpc_now_ms ();
-        if (now >= end)
-            return;
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        if (poll (&pf, 1, (int) (end - now)) <= 0)
-            continue;
-        ssize_t r = recv (fd, req + n, S_REQ_MAX - n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return;
-        n += (size_t) r;
-    }
-    req[n] = '\0';
-    static const char text[] = "text/plain; charset=utf-8";
-    if (strncmp (req, "GET ", 4)) {
-        s_respond (fd, 405, "Method Not Allowed", text, "GET only\n", 9);
-        return;
-    }
-    const char *path = strchr (req, ' ') + 1;
-    size_t plen = strcspn (path, " ?\r\n");
-    if (plen != 8 || strncmp (path, "/metrics", 8)) {
-        s_respond (fd, 404, "Not Found", text, "try /metrics\n", 13);
-        return;
-    }
     s_buf_t b = { .cap = 8192 };
+    *out = NULL;
+    *len = 0;
     b.p = malloc (b.cap);
     if (b.p)
         s_render (self, &b);
-    if (!b.p || b.failed)
-        s_respond (fd, 500, "Internal Server Error", text, "out of memory\n",
-                   14);
-    else
-        s_respond (fd, 200, "OK", "text/plain; version=0.0.4; "
-                   "charset=utf-8", b.p, b.n);
-    free (b.p);
-}
-
-static void *
-s_run (void *arg)
-{
-    coord_metrics_t *self = arg;
-    for (;;) {
-        struct pollfd pf[2] = { { .fd = self->stop[0], .events = POLLIN },
-                                { .fd = self->listen_fd, .events = POLLIN } };
-        int rc = poll (pf, 2, -1);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0 || pf[0].revents)
-            break;
-        if (pf[1].revents & POLLIN) {
-            int fd = accept (self->listen_fd, NULL, NULL);
-            if (fd >= 0) {
-                s_serve (self, fd);
-                close (fd);
-            }
-        }
+    if (!b.p || b.failed) {
+        free (b.p);
+        return TPC_ENOMEM;
     }
-    return NULL;
+    *out = b.p;
+    *len = b.n;
+    return 0;
 }
 
 coord_metrics_t *
-coord_metrics_new (const char *bind_to, char *errbuf, size_t errlen)
+coord_metrics_new (void)
 {
-    char dummy[8], host[256];
-    if (!errbuf) {
-        errbuf = dummy;
-        errlen = sizeof dummy;
-    }
-    const char *colon = bind_to ? strrchr (bind_to, ':') : NULL;
-    if (!colon || colon == bind_to || (size_t) (colon - bind_to)
-                                      >= sizeof host) {
-        snprintf (errbuf, errlen, "--metrics-bind '%s': give HOST:PORT, e.g. "
-                  "127.0.0.1:9464", bind_to ? bind_to : "");
-        return NULL;
-    }
-    memcpy (host, bind_to, (size_t) (colon - bind_to));
-    host[colon - bind_to] = '\0';
-    coord_metrics_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        snprintf (errbuf, errlen, "out of memory");
-        return NULL;
-    }
-    self->listen_fd = self->stop[0] = self->stop[1] = -1;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC,
-                              .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
-                    *ai = NULL;
-    int grc = getaddrinfo (host, colon + 1, &hints, &ai);
-    if (grc) {
-        snprintf (errbuf, errlen, "--metrics-bind %s: %s", bind_to,
-                  gai_strerror (grc));
-        goto fail;
-    }
-    self->listen_fd = socket (ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (self->listen_fd < 0
-        || setsockopt (self->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                       sizeof one)
-        || bind (self->listen_fd, ai->ai_addr, ai->ai_addrlen)
-        || listen (self->listen_fd, 16)) {
-        snprintf (errbuf, errlen, "--metrics-bind %s: %s", bind_to,
-                  strerror (errno));
-        goto fail;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname (self->listen_fd, (struct sockaddr *) &ss, &sl) == 0)
-        self->port = ntohs (ss.ss_family == AF_INET6
-                            ? ((struct sockaddr_in6 *) &ss)->sin6_port
-                            : ((struct sockaddr_in *) &ss)->sin_port);
-    if (pipe (self->stop) != 0
-        || pthread_create (&self->thread, NULL, s_run, self) != 0) {
-        snprintf (errbuf, errlen, "cannot start the metrics thread");
-        goto fail;
-    }
-    self->running = true;
-    freeaddrinfo (ai);
-    return self;
-fail:
-    if (ai)
-        freeaddrinfo (ai);
-    coord_metrics_destroy (&self);
-    return NULL;
+    return calloc (1, sizeof (coord_metrics_t));
 }
 
 void
 coord_metrics_destroy (coord_metrics_t **self_p)
 {
-    coord_metrics_t *self = *self_p;
-    if (!self)
-        return;
-    if (self->running && write (self->stop[1], "x", 1) == 1)
-        pthread_join (self->thread, NULL);
-    if (self->listen_fd >= 0)
-        close (self->listen_fd);
-    if (self->stop[0] >= 0)
-        close (self->stop[0]);
-    if (self->stop[1] >= 0)
-        close (self->stop[1]);
-    free (self);
+    free (*self_p);
     *self_p = NULL;
-}
-
-int
-coord_metrics_port (coord_metrics_t *self)
-{
-    return self ? self->port : 0;
 }

@@ -1,14 +1,13 @@
-/*  coord_metrics: the coordinator's metrics, served over HTTP in the
- *  Prometheus text format (version 0.0.4) at GET /metrics.
+/*  coord_metrics: the coordinator's metrics in the Prometheus text
+ *  format (version 0.0.4), served at GET /metrics by coord_http (the
+ *  libmicrohttpd server of --metrics-bind and --http).
  *
  *  The main loop records events (a transaction ended, a log sync) and
  *  publishes gauges (coord_engine_stats, at most once a second: counting
- *  the in-doubt walks every live transaction) with lock-free atomics; a
- *  small HTTP/1.0 server in its own thread renders them on request.  It
- *  answers one request per connection, GET /metrics only (404 for other
- *  paths, 405 for other methods), reads at most 8 KiB of request within
- *  2 s, and never touches the engine.  Plain HTTP without authentication:
- *  bind it to loopback or a monitoring network only.
+ *  the in-doubt walks every live transaction) with lock-free atomics; an
+ *  HTTP thread renders them on request and never touches the engine.
+ *  Plain HTTP without authentication: bind it to loopback or a
+ *  monitoring network only.
  *
  *  METRICS
  *    tpc_transactions_total{outcome="committed|aborted|unknown"}  counter
@@ -39,16 +38,15 @@
 
 typedef struct coord_metrics coord_metrics_t;
 
-/*  Listen on BIND ("HOST:PORT", PORT 0 = any free port) and start the
- *  HTTP thread.  NULL with a sentence in ERRBUF.                         */
-coord_metrics_t *coord_metrics_new (const char *bind, char *errbuf,
-                                    size_t errlen);
+/*  New counters, all zero; NULL when out of memory.                     */
+coord_metrics_t *coord_metrics_new (void);
 
-/*  Stop the thread, close the socket; *self_p becomes NULL.  Idempotent. */
+/*  Free; *self_p becomes NULL.  Idempotent.                              */
 void coord_metrics_destroy (coord_metrics_t **self_p);
 
-/*  The port actually bound.                                              */
-int coord_metrics_port (coord_metrics_t *self);
+/*  The text of GET /metrics now: *OUT (malloc'd, the caller frees) of
+ *  *LEN bytes.  0 or TPC_ENOMEM.  Any thread.                            */
+int coord_metrics_render (coord_metrics_t *self, char **out, size_t *len);
 
 /*  A transaction ended (a COORD_ACT_ENDED action).                        */
 void coord_metrics_ended (coord_metrics_t *self, const coord_action_t *act);

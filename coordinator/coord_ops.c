@@ -51,6 +51,7 @@ ce_heur_set (coord_engine_t *self, const char *gid, tpc_outcome_t outcome,
         zhashx_insert (self->heuristics, gid, h);
     }
     h->outcome = outcome;
+    h->at = self->started ? self->now : 0;
     snprintf (h->reason, sizeof h->reason, "%s", reason ? reason : "");
 }
 

@@ -176,6 +176,9 @@ s_perform (coord_server_t *self)
     while (coord_engine_pop (self->engine, &act)) {
         switch (act.type) {
         case COORD_ACT_CLIENT:
+            if (coord_console_reply (self->console, act.client,
+                                     act.client_len, act.msg))
+                break;
             rc = s_send (self->clients, act.client, act.client_len, act.msg,
                          &unroutable);
             if (rc)
@@ -215,6 +218,7 @@ s_perform (coord_server_t *self)
         }
         case COORD_ACT_ENDED:
             coord_metrics_ended (self->metrics, &act);
+            coord_console_ended (self->console, &act, s_now ());
             if (self->cfg.recover_only) {
                 printf ("recover gid=%s outcome=%s acked=%zu/%zu\n", act.gid,
                         tpc_outcome_name (act.outcome), act.nacked,
@@ -693,6 +697,40 @@ s_engine_open (coord_server_t *self, const coord_server_config_t *cfg,
     return 0;
 }
 
+/*  The HTTP servers: --http (the console, /metrics too) and
+ *  --metrics-bind (/metrics only) unless both name the same address.
+ *  0 or -1 with ERRBUF set.                                              */
+static int
+s_http_open (coord_server_t *self, char *errbuf, size_t errlen)
+{
+    const coord_server_config_t *cfg = &self->cfg;
+    if (!cfg->metrics_bind && !cfg->http_bind)
+        return 0;
+    if (!(self->metrics = coord_metrics_new ())
+        || (cfg->http_bind && !(self->console = coord_console_new (0)))) {
+        snprintf (errbuf, errlen, "out of memory");
+        return -1;
+    }
+    coord_http_config_t hc = {
+        .bind = cfg->http_bind, .flag = "--http", .metrics = self->metrics,
+        .console = self->console, .token_file = cfg->http_token_file,
+        .coord_id = cfg->id, .version = cfg->version
+    };
+    if (cfg->http_bind && !(self->http = coord_http_new (&hc, errbuf,
+                                                         errlen)))
+        return -1;
+    if (cfg->metrics_bind
+        && !(cfg->http_bind && !strcmp (cfg->http_bind, cfg->metrics_bind))) {
+        hc.bind = cfg->metrics_bind;
+        hc.flag = "--metrics-bind";
+        hc.console = NULL;
+        hc.token_file = NULL;
+        if (!(self->http_metrics = coord_http_new (&hc, errbuf, errlen)))
+            return -1;
+    }
+    return 0;
+}
+
 /*  ZeroMQ: the context, CURVE, the agent and client sockets bound, the
  *  metrics endpoint and the socket monitors.  0 or -1 with ERRBUF set.   */
 static int
@@ -722,9 +760,7 @@ s_sockets_open (coord_server_t *self, char *errbuf, size_t errlen)
         if (!self->clients)
             return -1;
     }
-    if (cfg->metrics_bind
-        && !(self->metrics = coord_metrics_new (cfg->metrics_bind, errbuf,
-                                                errlen)))
+    if (s_http_open (self, errbuf, errlen))
         return -1;
     self->monitor[0] = s_monitor (self, self->agents, "agents");
     self->monitor[1] = self->clients ? s_monitor (self, self->clients,
@@ -782,6 +818,9 @@ coord_server_destroy (coord_server_t **self_p)
         zmq_close (self->agents);
     tpc_zap_destroy (&self->zap);
     coord_route_destroy (&self->route);
+    coord_http_destroy (&self->http);          /* its threads first */
+    coord_http_destroy (&self->http_metrics);
+    coord_console_destroy (&self->console);
     coord_metrics_destroy (&self->metrics);
     explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)
@@ -842,12 +881,16 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             until = self->monitor_at;
         long timeout = until <= now ? 0
                      : until - now > 1000 ? 1000 : (long) (until - now);
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             { .fd = self->syncer.efd, .events = ZMQ_POLLIN },
+            /* the console's eventfd (none: the sync one, no events) */
+            { .fd = self->console ? coord_console_fd (self->console)
+                                  : self->syncer.efd,
+              .events = self->console ? ZMQ_POLLIN : 0 },
             { .socket = self->agents, .events = ZMQ_POLLIN },
             { .socket = self->clients, .events = ZMQ_POLLIN },
         };
-        int rc = zmq_poll (items, self->clients ? 3 : 2, timeout);
+        int rc = zmq_poll (items, self->clients ? 4 : 3, timeout);
         if (rc < 0 && errno != EINTR) {
             cs_say (self, 1, "poll failed: %s", zmq_strerror (errno));
             status = 2;
@@ -855,6 +898,11 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             s_durable (self);
+        if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
+            s_engine_rc (coord_console_service (self->console, self->engine,
+                                                s_now ()));
+            s_perform (self);
+        }
         if (rc > 0)
             s_batch (self);
         now = s_now ();
@@ -936,5 +984,13 @@ coord_server_security (coord_server_t *self)
 int
 coord_server_metrics_port (coord_server_t *self)
 {
-    return coord_metrics_port (self->metrics);
+    return coord_http_port (self->http_metrics ? self->http_metrics
+                                               : self->cfg.metrics_bind
+                                               ? self->http : NULL);
+}
+
+int
+coord_server_http_port (coord_server_t *self)
+{
+    return coord_http_port (self->http);
 }

@@ -91,6 +91,13 @@ typedef struct {
     /*  HOST:PORT for GET /metrics (Prometheus text, coord_metrics.h);
      *  NULL = no metrics endpoint.                                       */
     const char *metrics_bind;
+    /*  The operator console (coord_http.h, docs/CONSOLE.md): HOST:PORT,
+     *  :PORT or PORT of its HTTP server (which serves /metrics too; the
+     *  same address as metrics_bind = one server); NULL = no console.
+     *  http_token_file: the token writes need; NULL = read-only.        */
+    const char *http_bind;
+    const char *http_token_file;
+    const char *version;        /* shown by the console */
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on
@@ -120,7 +127,8 @@ const char *coord_server_agent_endpoint (coord_server_t *self);
  *  start) or "plaintext", for the ready line.                            */
 const char *coord_server_security (coord_server_t *self);
 
-/*  The metrics endpoint's port (0 = none).                               */
+/*  The metrics endpoint's port, the console's (0 = none).               */
 int coord_server_metrics_port (coord_server_t *self);
+int coord_server_http_port (coord_server_t *self);
 
 #endif

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coord_console.h"
+#include "coord_http.h"
 #include "coord_metrics.h"
 #include "coord_route.h"
 #include "coord_server.h"
@@ -81,6 +83,9 @@ struct coord_server {
     tpc_curve_cert_t cert;      /* ... and this coordinator's keys */
     char security[96];
     coord_metrics_t *metrics;   /* NULL: no metrics endpoint */
+    coord_console_t *console;   /* NULL: no console (--http) */
+    coord_http_t *http;         /* the console's server (and /metrics) */
+    coord_http_t *http_metrics; /* --metrics-bind's, when elsewhere */
     uint64_t metrics_at;        /* next publication of the gauges */
     uint64_t monitor_at;        /* next read of the socket monitors */
     uint64_t replay_said;       /* replay progress: last line, ms */

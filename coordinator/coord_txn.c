@@ -245,6 +245,8 @@ ce_agent_destroy (void **item)
     if (a) {
         free (a->peer);
         free (a->owed);
+        tpc_strv_free (&a->prepared, a->nprepared);
+        a->nprepared = 0;
     }
     free (a);
     *item = NULL;

@@ -37,7 +37,7 @@
 typedef struct {
     const char *bind, *agent_bind, *log_dir, *id, *reply_on, *protocol,
                *curve_secret, *allow_clients, *allow_admins, *allow_agents,
-               *metrics_bind;
+               *metrics_bind, *http_bind, *http_token_file;
     uint64_t txn_timeout_ms, vote_timeout_ms, ack_wait_ms, max_msg_bytes,
              heartbeat_ms, recover_timeout_ms, log_segment_bytes,
              checkpoint_records, max_txns, max_txns_per_client, max_stmts,
@@ -102,6 +102,10 @@ s_settings_init (s_settings_t *st)
                "rows in one exec result (100000)"),
         S_STR ("metrics-bind", metrics_bind, "HOST:PORT",
                "Prometheus /metrics endpoint (off)"),
+        S_STR ("http", http_bind, "[HOST:]PORT",
+               "operator console and /metrics (off; host 127.0.0.1)"),
+        S_STR ("http-token-file", http_token_file, "FILE",
+               "the console's write token (none: read-only)"),
         { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
     };
     _Static_assert (sizeof table <= sizeof st->table, "S_NOPTS too small");
@@ -124,6 +128,8 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
         .curve_secret = st->curve_secret,
         .allow_clients = st->allow_clients, .allow_admins = st->allow_admins,
         .allow_agents = st->allow_agents, .metrics_bind = st->metrics_bind,
+        .http_bind = st->http_bind, .http_token_file = st->http_token_file,
+        .version = TPC_VERSION,
     };
     cfg->engine.txn_timeout_ms = st->txn_timeout_ms;
     cfg->engine.vote_timeout_ms = st->vote_timeout_ms;
@@ -189,14 +195,15 @@ s_say_ready (coord_server_t *server, const coord_server_config_t *cfg)
     const char *cep = coord_server_client_endpoint (server);
     fprintf (stderr, S_PROG ": ready id=%s epoch=%" PRIu64
              " clients=%s agents=%s replayed=%" PRIu64 " in_doubt=%zu%s"
-             " security=%s metrics=%d protocol=%s\n",
+             " security=%s metrics=%d protocol=%s http=%d\n",
              cfg->id, coord_server_epoch (server), cep ? cep : "none",
              coord_server_agent_endpoint (server),
              coord_server_replayed (server), coord_server_unfinished (server),
              cfg->recover_only ? " mode=recover-only" : "",
              coord_server_security (server),
              coord_server_metrics_port (server),
-             tpc_proto_name (cfg->engine.protocol));
+             tpc_proto_name (cfg->engine.protocol),
+             coord_server_http_port (server));
     if (cfg->crash.point)
         fprintf (stderr, S_PROG ": crash point %s armed at pass %"
                  PRIu64 "%s\n", cfg->crash.point, cfg->crash.at,
