@@ -45,7 +45,7 @@
     var TOKEN_KEY = 'tpc-console-token';
     var SVG_NS = 'http://www.w3.org/2000/svg';
     var STATES = ['active', 'preparing', 'onephase', 'committing',
-                  'aborting', 'precommitting'];
+                  'aborting', 'precommitting', 'ended'];
     var PAGE_SIZES = [25, 50, 100, 500];
 
     /* the page's one piece of state */
@@ -124,7 +124,8 @@
         if (ms < 1000)
             return Math.round(ms) + ' ms';
         if (ms < 60000)
-            return (ms / 1000).toFixed(1) + ' s';
+            return (ms % 1000 === 0 ? String(ms / 1000)
+                                    : (ms / 1000).toFixed(1)) + ' s';
         if (ms < 3600000)
             return Math.floor(ms / 60000) + ' min'
                    + (ms % 60000 >= 1000 ? ' ' + Math.floor((ms % 60000)
@@ -357,12 +358,13 @@
                 card('ov-committed', 'committed (total)'),
                 card('ov-aborted', 'aborted (total)')));
             main.appendChild(el('p', { id: 'ov-info', 'class': 'muted' }));
-            main.appendChild(el('h2', null, 'Outcomes per second'));
-            main.appendChild(el('div', { id: 'ov-chart-outcomes',
-                                         'class': 'chart' }));
-            main.appendChild(el('h2', null, 'Latency (ms)'));
-            main.appendChild(el('div', { id: 'ov-chart-latency',
-                                         'class': 'chart' }));
+            main.appendChild(el('div', { 'class': 'charts' },
+                el('div', null,
+                   el('h2', null, 'Outcomes per second'),
+                   el('div', { id: 'ov-chart-outcomes', 'class': 'chart' })),
+                el('div', null,
+                   el('h2', null, 'Latency, p50 and p99 (ms)'),
+                   el('div', { id: 'ov-chart-latency', 'class': 'chart' }))));
             var tick = 0;
             return function (gen) {
                 var seriesToo = tick++ % 2 === 0;   /* every 2 s */
@@ -423,12 +425,15 @@
 
     function s_series_show(s) {
         var pts = (s && Array.isArray(s.points)) ? s.points : [];
-        var perSec = 1000 / (Number(s.interval_ms) || 1000);
-        var win = 300000;
+        var step = Number(s.interval_ms) || 1000;
+        var perSec = 1000 / step;
+        /* the last minute at least, up to the 5 minutes the API keeps */
+        var win = 60000;
         pts.forEach(function (p) {
             if (p.t_ms_ago > win)
                 win = p.t_ms_ago;
         });
+        win = Math.ceil(win / 60000) * 60000;
         function line(key, scale) {
             return pts.map(function (p) {
                 var v = p[key];
@@ -437,27 +442,33 @@
                                                           : Number(v) * scale };
             });
         }
-        drawChart(document.getElementById('ov-chart-outcomes'), win, [
+        drawChart(document.getElementById('ov-chart-outcomes'), win, step, [
             { name: 'committed', cls: 'committed', pts: line('committed',
                                                              perSec) },
             { name: 'aborted', cls: 'aborted', pts: line('aborted', perSec) }
-        ], '/s');
-        drawChart(document.getElementById('ov-chart-latency'), win, [
+        ], '/s', true);
+        drawChart(document.getElementById('ov-chart-latency'), win, step, [
             { name: 'p50', cls: 'p50', pts: line('p50_ms', 1) },
             { name: 'p99', cls: 'p99', pts: line('p99_ms', 1) }
-        ], ' ms');
+        ], ' ms', false);
     }
 
-    /*  Lines of SERIES ({name, cls, pts: [{x: ms ago, y}]}) over the last
-     *  WIN ms, as one SVG in BOX (its old chart replaced).               */
-    function drawChart(box, win, series, unit) {
+    /*  SERIES ({name, cls, pts: [{x: ms ago, y}]}) over the last WIN ms,
+     *  one point per STEP ms, as one SVG in BOX (its old chart replaced):
+     *  STACKED bars (the series add up) or lines with a dot per point.  */
+    function drawChart(box, win, step, series, unit, stacked) {
         if (!box)
             return;
-        var W = 900, H = 200, L = 56, R = 8, T = 8, B = 22;
-        var max = 0, n = 0;
+        var W = 600, H = 220, L = 56, R = 8, T = 8, B = 22;
+        var max = 0, n = 0, sums = {};
         series.forEach(function (s) {
             s.pts.forEach(function (p) {
-                if (p.y !== null && p.y > max)
+                if (p.y === null || isNaN(p.y))
+                    return;
+                sums[p.x] = (stacked ? sums[p.x] || 0 : 0) + p.y;
+                if (sums[p.x] > max)
+                    max = sums[p.x];
+                if (p.y > max)
                     max = p.y;
             });
             n = Math.max(n, s.pts.length);
@@ -490,7 +501,27 @@
                 'text-anchor': i === 0 ? 'start' : i === 2 ? 'end' : 'middle'
             }, ago ? '-' + fmtMs(ago) : 'now'));
         });
+        var base = {};      /* stacked: each interval's height so far */
+        var bw = Math.max(1, (W - L - R) * step / win - 1);
         series.forEach(function (s) {
+            if (!stacked)
+                return;
+            s.pts.forEach(function (p) {
+                if (p.y === null || isNaN(p.y) || !(p.y > 0))
+                    return;
+                var below = base[p.x] || 0;
+                base[p.x] = below + p.y;
+                chart.appendChild(svg('rect', {
+                    x: (X(p.x) - bw).toFixed(1), width: bw.toFixed(1),
+                    y: Y(below + p.y).toFixed(1),
+                    height: Math.max(0.5, Y(below) - Y(below + p.y))
+                        .toFixed(1),
+                    'class': 'bar ' + s.cls }));
+            });
+        });
+        series.forEach(function (s) {
+            if (stacked)
+                return;
             var d = '', pen = false;
             s.pts.slice().sort(function (a, b) { return b.x - a.x; })
                 .forEach(function (p) {
@@ -505,6 +536,13 @@
             if (d)
                 chart.appendChild(svg('path', { d: d, 'class': 'line '
                                                 + s.cls }));
+            if (s.pts.length <= 120)
+                s.pts.forEach(function (p) {
+                    if (p.y !== null && !isNaN(p.y))
+                        chart.appendChild(svg('circle', {
+                            cx: X(p.x).toFixed(1), cy: Y(p.y).toFixed(1),
+                            r: 2, 'class': 'dot ' + s.cls }));
+                });
         });
         var legend = el('div', { 'class': 'legend' });
         series.forEach(function (s) {
@@ -725,7 +763,10 @@
                 el('dt', null, 'outcome'), el('dd', { id: 'txd-outcome' },
                                                   '–'),
                 el('dt', null, 'age'), el('dd', { id: 'txd-age' }, '–'),
-                el('dt', null, 'needs'), el('dd', { id: 'txd-needs' }, '–')));
+                el('dt', null, 'needs'), el('dd', { id: 'txd-needs' }, '–'),
+                el('dt', null, 'reason'), el('dd', { id: 'txd-reason',
+                                                     'class': 'reason' },
+                                                 '–')));
 
             var reason = el('textarea', { id: 'reason', rows: 2,
                                           maxlength: 400,
@@ -771,26 +812,31 @@
                           }));
                 var waiting = typeof t.waiting === 'boolean' ? t.waiting
                                                               : false;
-                return { inDoubt: inDoubt, waiting: waiting };
+                /* retry resends a decision on backoff: the server says
+                 * when one waits (retryable); else go by "waiting" */
+                var retry = typeof t.retryable === 'boolean' ? t.retryable
+                                                              : waiting;
+                return { inDoubt: inDoubt, waiting: waiting, retry: retry };
             }
 
             function update() {
                 var why = '';
                 var f = known ? flags(known) : { inDoubt: false,
-                                                 waiting: false };
+                                                 waiting: false,
+                                                 retry: false };
                 var hasReason = reason.value.trim() !== '';
                 if (!app.writable)
                     why = 'Read-only: paste the admin token at the top to '
                           + 'act.';
                 else if (!known)
                     why = 'Unknown transaction.';
-                else if (!f.inDoubt && !f.waiting)
+                else if (!f.inDoubt && !f.retry)
                     why = 'Nothing to do: the transaction is neither in '
                           + 'doubt nor waiting.';
                 else if (!hasReason)
                     why = 'Type a reason to enable the actions.';
                 var ok = app.writable && known && hasReason && !busy;
-                bRetry.disabled = !(ok && f.waiting);
+                bRetry.disabled = !(ok && f.retry);
                 bCommit.disabled = !(ok && f.inDoubt);
                 bAbort.disabled = !(ok && f.inDoubt);
                 setText('action-hint', why);
@@ -870,6 +916,7 @@
         st.className = 'state ' + str(t.state);
         setText('txd-outcome', str(t.outcome || 'not decided'));
         setText('txd-age', fmtMs(t.age_ms));
+        setText('txd-reason', str(t.reason) || '–');
         var needs = [];
         if (f.inDoubt)
             needs.push('in doubt');
@@ -879,6 +926,7 @@
                                                    : 'nothing');
         nd.setAttribute('data-in-doubt', String(f.inDoubt));
         nd.setAttribute('data-waiting', String(f.waiting));
+        nd.setAttribute('data-retryable', String(f.retry));
         var rows = (t.participants || []).map(function (p) {
             return el('tr', { id: 'part-row-' + str(p.name),
                               'data-name': str(p.name),

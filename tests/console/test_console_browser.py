@@ -12,8 +12,9 @@ chromium + chromium-driver, python3-selenium; no download, no pip):
 waiting on the daemons' "ready" lines and on the API's own answers,
 never on a fixed sleep.  Then, in the browser, each step a case:
 
-  overview_live      the overview while 30 transfers run (tpcctl): the
-                     committed counter moves, the charts get points
+  overview_live      the overview while transfers run (tpcctl): the
+                     committed counter seen growing three times while
+                     they run, then equal to their number; the chart's bars
   transactions       two open transactions in the list; the gid-prefix
                      and state filters; paging with limit=1
   script_as_text     a statement and an error holding <script> (and an
@@ -55,6 +56,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 
 try:
@@ -273,7 +275,7 @@ class Browser:
         o = webdriver.ChromeOptions()
         o.binary_location = CHROMIUM
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                  "--disable-dev-shm-usage", "--window-size=1280,860",
+                  "--disable-dev-shm-usage", "--window-size=1280,1000",
                   "--no-first-run", "--disable-extensions",
                   "--user-data-dir=" + os.path.join(tmp, "chromium")):
             o.add_argument(a)
@@ -409,42 +411,62 @@ def main():
                 raise Fail("agents up/down shown %s/%s, expected 2/0" % (
                     b.text("ov-agents-up"), b.text("ov-agents-down")))
             errors = []
+            done = []
+            stop = threading.Event()
 
-            def load():
-                for i in range(30):
+            def load():         # transfers until told to stop (>= 40)
+                i = 0
+                while (i < 40 or not stop.is_set()) and i < 2000 \
+                        and not errors:
                     r = world.transfer(amount=1, src=1 + i % 10,
                                        dst=1 + (i + 3) % 10)
                     if r.returncode != 0 or "committed gid=" not in r.stdout:
                         errors.append(r.stdout + r.stderr)
+                    else:
+                        done.append(i)
+                    i += 1
             th = threading.Thread(target=load)
             th.start()
+            seen = []
             try:
-                b.wait("the committed counter to move by 10 while "
-                       "transfers run",
-                       lambda d: int(b.attr("ov-committed", "data-value"))
-                       >= c0 + 10)
-                seen_live = th.is_alive()
-                b.wait("the series chart to get points",
-                       lambda d: int(d.find_element(
-                           By.CSS_SELECTOR, "#ov-chart-outcomes svg")
-                           .get_attribute("data-points") or 0) > 0)
+                # the counter seen at three growing values while the
+                # transfers still run
+                def moved(d):
+                    if errors or not th.is_alive():
+                        raise Fail("the transfers ended before the page "
+                                   "showed the counter move (%d done%s)" % (
+                                       len(done), ": " + errors[0]
+                                       if errors else ""))
+                    v = int(b.attr("ov-committed", "data-value"))
+                    if v > (seen[-1] if seen else c0):
+                        seen.append(v)
+                    return len(seen) >= 3
+                b.wait("the committed counter to move while transfers run",
+                       moved)
+                b.wait("the outcomes chart to get bars",
+                       lambda d: d.find_elements(
+                           By.CSS_SELECTOR, "#ov-chart-outcomes rect.bar"))
+                b.wait("a committed rate above 0",
+                       lambda d: b.text("ov-tps-committed") not in
+                       ("–", "0.0"))
+                b.shot(outdir, "overview.png")
             finally:
+                stop.set()
                 th.join()
             if errors:
                 raise Fail("transfers failed: %s" % errors[0])
-            b.wait("all 30 transfers counted",
+            n = len(done)
+            state["transfers"] = n
+            b.wait("the counter to equal the %d transfers" % n,
                    lambda d: int(b.attr("ov-committed", "data-value"))
-                   >= c0 + 30)
-            b.wait("a committed rate above 0",
-                   lambda d: b.text("ov-tps-committed") not in ("–", "0.0"))
-            b.shot(outdir, "overview.png")
-            log("committed %d -> %s (moved while transfers ran: %s), "
-                "committed/s %s" % (c0, b.attr("ov-committed", "data-value"),
-                                    seen_live, b.text("ov-tps-committed")))
+                   == c0 + n)
+            log("committed %d -> %s, seen while transfers ran: %s; %d "
+                "transfers" % (c0, b.attr("ov-committed", "data-value"),
+                               ", ".join(map(str, seen)), n))
             s1 = world.sql("db1", "SELECT sum(balance) FROM accounts")
             s2 = world.sql("db2", "SELECT sum(balance) FROM accounts")
-            if (s1, s2) != ("9970", "10030"):
-                raise Fail("balances after 30 transfers: %s %s" % (s1, s2))
+            if (int(s1), int(s2)) != (10000 - n, 10000 + n):
+                raise Fail("balances after %d transfers: %s %s" % (n, s1, s2))
 
         def transactions():
             b = browser
@@ -503,34 +525,38 @@ def main():
 
         def script_as_text():
             b = browser
-            gid = state["open"][0]
-            # a statement with <script> in the open transaction, and one
-            # whose error repeats it
-            r = world.tpcctl("exec", "--gid", gid, "--on", "db2",
-                             "UPDATE accounts SET balance = balance WHERE "
-                             "id = 7 AND '%s' <> ''" % XSS.replace("'", "''"))
-            if r.returncode != 0:
-                raise Fail("statement with <script>: %s" % r.stderr)
-            r = world.tpcctl("exec", "--gid", gid, "--on", "db1",
-                             "SELECT '%s'::int" % XSS.replace("'", "''"))
-            b.go("#/tx/" + gid)
-            b.wait("the detail of %s" % gid,
-                   lambda d: b.text("txd-state") not in ("", "–"))
-            body = b.d.find_element(By.ID, "view").text
+            # an error holding <script>: the server's 400 for a gid that is
+            # <script>..., quoted in its message; the gid in the heading
+            # comes from the URL
+            b.go("#/tx/" + urllib.parse.quote(XSS, safe=""))
+            b.wait("the 400 message quoting the bad gid",
+                   lambda d: b.by_id("txd-error").is_displayed()
+                   and XSS in b.text("txd-error"))
             b.no_alert()
+            if b.text("txd-gid") != XSS:
+                raise Fail("heading shows %r" % b.text("txd-gid"))
             made = b.d.find_elements(By.CSS_SELECTOR, "#view script, "
                                      "#view img, #view iframe")
             if made:
                 raise Fail("elements made from data: %d" % len(made))
-            where = [w for w, s in (("statement", "balance WHERE id = 7"),
-                                    ("error", "::int"),
-                                    ("literal", XSS)) if s in body]
-            log("detail of %s shows: %s" % (gid, ", ".join(where) or
-                                             "no statement or error text"))
             b.shot(outdir, "tx-script-text.png")
-            state["xss_in_detail"] = XSS in body
-            # the same gid in the list is text too; the rest of this
-            # check is the operator's reason in the audit case below
+            log("error shown as text: %s" % b.text("txd-error"))
+            # a failing statement with <script> in an open transaction:
+            # the error comes back to the client with the text as is
+            gid = state["open"][0]
+            r = world.tpcctl("exec", "--gid", gid, "--on", "db1",
+                             "SELECT '%s'::int" % XSS.replace("'", "''"))
+            if r.returncode == 0 or XSS not in r.stdout + r.stderr:
+                raise Fail("the failing statement: %s %s" % (r.stdout,
+                                                            r.stderr))
+            b.go("#/tx/" + gid)
+            b.wait("the detail of %s (live or ended)" % gid,
+                   lambda d: b.text("txd-state") not in ("", "–"))
+            b.no_alert()
+            if b.d.find_elements(By.CSS_SELECTOR, "#view script"):
+                raise Fail("a script element in the detail view")
+            state["xss_in_detail"] = XSS in b.by_id("view").text
+            # the operator's reason (timeline, audit) is checked below
 
         def agent_down():
             b = browser
@@ -625,7 +651,7 @@ def main():
             b.wait("resolve commit enabled",
                    lambda d: b.by_id("btn-resolve-commit").is_enabled())
             if b.by_id("btn-retry").is_enabled() and b.attr(
-                    "txd-needs", "data-waiting") != "true":
+                    "txd-needs", "data-retryable") != "true":
                 raise Fail("retry enabled for a transaction not waiting")
             stored = b.d.execute_script(
                 "return sessionStorage.getItem('tpc-console-token')")
@@ -636,9 +662,8 @@ def main():
             # (3 heartbeats without its hello)
             wait_until("db2 counted down by the coordinator",
                        lambda: world.api("/overview")["agents_down"] == 1)
-            b.shot(outdir, "tx-detail.png")
             # waiting on db2: "retry now" first, when the server says so
-            if b.attr("txd-needs", "data-waiting") == "true":
+            if b.attr("txd-needs", "data-retryable") == "true":
                 b.wait("retry enabled",
                        lambda d: b.by_id("btn-retry").is_enabled())
                 b.by_id("btn-retry").click()
@@ -649,10 +674,16 @@ def main():
                     raise Fail("retry: %s" % b.text("action-result"))
                 state["retried"] = True
                 log("retry: %s" % b.text("action-result"))
+                b.wait("the retry in the timeline, its reason as text",
+                       lambda d: [li for li in d.find_elements(
+                           By.CSS_SELECTOR, "#tl-list li[data-event=retry]")
+                           if XSS in li.text])
+                b.no_alert()
                 reason.send_keys("db2 lost; it committed before dying "
                                  + XSS)
                 b.wait("resolve commit enabled again",
                        lambda d: b.by_id("btn-resolve-commit").is_enabled())
+            b.shot(outdir, "tx-detail.png")
             b.by_id("btn-resolve-commit").click()
             b.wait("the resolve to be done",
                    lambda d: "done" in b.text("action-result"))
@@ -660,6 +691,10 @@ def main():
             log("resolve: %s" % b.text("action-result"))
             b.wait("the transaction no longer in doubt",
                    lambda d: world.api("/overview")["in_doubt"] == 0)
+            b.wait("the resolve in the timeline",
+                   lambda d: d.find_elements(
+                       By.CSS_SELECTOR, "#tl-list li[data-event=resolve]"))
+            b.shot(outdir, "tx-resolved.png")
             # the log has the HEURISTIC record, with the reason
             r = world.tpcctl("log", "dump", world.logdir)
             lines = [ln for ln in r.stdout.splitlines()
