@@ -939,6 +939,12 @@
                       el('td', { 'class': 'reason' }, str(p.reason)),
                       el('td', null, p.acked ? 'yes' : 'no'));
         });
+        if (!rows.length)
+            rows.push(el('tr', { 'class': 'empty' },
+                         el('td', { colspan: 4 }, t.state === 'ended'
+                            ? 'ended: the coordinator keeps only its outcome '
+                              + 'and timings'
+                            : 'no participant yet')));
         parts.replaceChildren.apply(parts, rows);
         var items = (t.timeline || []).map(function (e, i) {
             return el('li', { 'data-event': str(e.event), 'data-i': i,

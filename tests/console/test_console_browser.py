@@ -17,9 +17,12 @@ never on a fixed sleep.  Then, in the browser, each step a case:
                      they run, then equal to their number; the chart's bars
   transactions       two open transactions in the list; the gid-prefix
                      and state filters; paging with limit=1
-  script_as_text     a statement and an error holding <script> (and an
-                     operator's reason, below) show as text: no alert, no
-                     element made from them, the literal characters there
+  script_as_text     an error holding <script> (the server's 400 for the
+                     gid "<script>...", quoting it) and a failing
+                     statement holding it: shown as text, no alert, no
+                     element made from them; the operator's reason with
+                     <script> is checked the same way in the timeline
+                     and the audit below
   agent_down         db2 SIGKILLed: the overview counts an agent down and
                      the agents page marks db2 down
   in_doubt_resolve   db2 restarted with the crash point
@@ -28,9 +31,15 @@ never on a fixed sleep.  Then, in the browser, each step a case:
                      transaction is decided, in doubt, owed an ack by an
                      agent that is gone; found in the list (state filter),
                      opened (timeline), read-only without the token, a
-                     wrong token refused, resolved "commit" with the token
-                     and a reason; the HEURISTIC record is in the log
-  audit              the audit page shows the resolve with its reason
+                     wrong token refused; with the token "retry now"
+                     (its reason in the timeline), then "resolve commit"
+                     with a reason: the HEURISTIC record is in the log,
+                     both databases hold the transfer, none is prepared
+  audit              the audit page shows the retry and the resolve with
+                     the reason
+  page_clean         no script error and no CSP report in the browser's
+                     log (the 4xx the cases asked for aside); / is served
+                     with CSP default-src 'self' and has no inline code
 
 Screenshots of every page go to $TPC_TEST_OUT, or else to the build
 tree's tests/console-shots/ (README's docs/console-*.png come from there).
@@ -272,12 +281,15 @@ class World:
 
 class Browser:
     def __init__(self, tmp, base):
+        # the profile is removed even with TPC_TEST_KEEP (the sanitizer
+        # pass keeps every test's folder and greps it)
+        self.profile = tempfile.mkdtemp(prefix="chromium.", dir=tmp)
         o = webdriver.ChromeOptions()
         o.binary_location = CHROMIUM
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
                   "--disable-dev-shm-usage", "--window-size=1280,1000",
                   "--no-first-run", "--disable-extensions",
-                  "--user-data-dir=" + os.path.join(tmp, "chromium")):
+                  "--user-data-dir=" + self.profile):
             o.add_argument(a)
         o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.d = webdriver.Chrome(
@@ -343,6 +355,7 @@ class Browser:
             self.d.quit()
         except WebDriverException:
             pass
+        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 def d_rows(b):
@@ -764,6 +777,15 @@ def main():
         def page_clean():
             if bad:
                 raise Fail("browser errors: %s" % bad[:5])
+            # what the page leans on: served with CSP default-src 'self'
+            with urllib.request.urlopen(world.base + "/", timeout=5) as r:
+                csp = r.headers.get("Content-Security-Policy", "")
+                body = r.read().decode()
+            if "default-src 'self'" not in csp:
+                raise Fail("/ served without CSP default-src 'self': %r"
+                           % csp)
+            if re.search(r"<script>|<style>|\sstyle=|\son[a-z]+=", body):
+                raise Fail("inline script or style in index.html")
         suite.run("page_clean", page_clean)
     except Exception as e:              # noqa: BLE001 (the world failed)
         suite.failed += 1
