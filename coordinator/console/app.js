@@ -355,8 +355,8 @@
                 card('ov-oldest-in-doubt', 'oldest in doubt'),
                 card('ov-agents-up', 'agents up'),
                 card('ov-agents-down', 'agents down'),
-                card('ov-committed', 'committed (total)'),
-                card('ov-aborted', 'aborted (total)')));
+                card('ov-committed', 'committed'),
+                card('ov-aborted', 'aborted')));
             main.appendChild(el('p', { id: 'ov-info', 'class': 'muted' }));
             main.appendChild(el('div', { 'class': 'charts' },
                 el('div', null,
@@ -976,7 +976,7 @@
                     el('th', null, 'last heartbeat'),
                     el('th', null, 'address'), el('th', null, 'in flight'),
                     el('th', null, 'prepared in its database'),
-                    el('th', null, 'asked'))),
+                    el('th', null, 'as of'))),
                 tbody));
             main.appendChild(el('h2', null, 'Database against log'));
             main.appendChild(el('p', { 'class': 'muted' },
@@ -1012,6 +1012,10 @@
     }
 
     function s_agents_show(tbody, cmp, items) {
+        items = items.slice().sort(function (a, b) {
+            return str(a.name) < str(b.name) ? -1
+                 : str(a.name) > str(b.name) ? 1 : 0;
+        });
         var rows = items.map(function (a) {
             var up = !!a.connected;
             return el('tr', { id: 'agent-row-' + str(a.name),

@@ -287,7 +287,7 @@ class Browser:
         o = webdriver.ChromeOptions()
         o.binary_location = CHROMIUM
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                  "--disable-dev-shm-usage", "--window-size=1280,1000",
+                  "--disable-dev-shm-usage", "--window-size=1280,1300",
                   "--no-first-run", "--disable-extensions",
                   "--user-data-dir=" + self.profile):
             o.add_argument(a)
@@ -331,8 +331,12 @@ class Browser:
         return len(self.d.find_elements(By.ID, id_)) > 0
 
     def shot(self, outdir, name):
+        """The whole page (its body, however tall), as NAME in OUTDIR."""
         path = os.path.join(outdir, name)
-        self.d.save_screenshot(path)
+        try:
+            self.d.find_element(By.TAG_NAME, "body").screenshot(path)
+        except WebDriverException:
+            self.d.save_screenshot(path)
         log("screenshot %s" % path)
 
     def no_alert(self):
@@ -591,6 +595,12 @@ def main():
                    and b.attr("agent-row-db2", "data-connected") == "false")
             if b.attr("agent-row-db1", "data-connected") != "true":
                 raise Fail("db1 not shown up")
+            for name in ("db1", "db2"):     # the database-vs-log lists
+                for lst in ("unknown", "decided", "prepared"):
+                    if b.attr("agent-%s-%s" % (lst, name), "data-count") \
+                            != "0":
+                        raise Fail("agent-%s-%s lists %s" % (
+                            lst, name, b.text("agent-%s-%s" % (lst, name))))
             b.shot(outdir, "agents-down.png")
             log("db2 killed: overview agents up 1 / down 1; agents page: %s"
                 % b.d.find_element(By.ID, "agent-row-db2").text)
