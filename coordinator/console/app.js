@@ -248,8 +248,9 @@
     function checkToken() {
         return api('/whoami').then(function (r) {
             setWritable(r.writable, !r.writable && token() !== '');
-        }, function () {
-            setWritable(false, false);
+        }, function (e) {
+            setWritable(false, token() !== ''
+                               && (e.status === 401 || e.status === 403));
         });
     }
 
