@@ -750,6 +750,7 @@
         title: function (r) { return r.arg; },
         mount: function (main, r) {
             var gid = r.arg;
+            var gen0 = app.gen;         /* this view's generation */
             var known = null;           /* the last detail we got */
             var busy = false;           /* a POST is under way */
             main.appendChild(el('p', { 'class': 'crumbs' },
@@ -868,7 +869,7 @@
                         + (e.status || 'no answer') + '): ' + e.message;
                 }).then(function () {
                     busy = false;
-                    refresh(app.gen).catch(function () {});
+                    refresh(gen0).catch(function () {});
                 });
             }
             bRetry.addEventListener('click', function () {
