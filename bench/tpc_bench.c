@@ -6,6 +6,7 @@
  *              [--coordinator EP] [--part1 NAME --part2 NAME]
  *              [--protocol 2pc|3pc]
  *              [--label NAME] [--hist-out FILE] [--progress]
+ *              [--poll-console PORT [--poll-hz N]]
  *    tpc_bench --merge FILE...
  *
  *  One thread per client, each with its own session (bench_work.h: two
@@ -54,6 +55,7 @@
 
 #include <zmq.h>
 
+#include "bench_console.h"
 #include "bench_hist.h"
 #include "bench_pg.h"
 #include "bench_tpc.h"
@@ -78,6 +80,8 @@ typedef struct {
     uint64_t seed;
     const char *hist_out;
     bool progress;
+    int poll_port;              /* the console polled during the run; 0 no */
+    double poll_hz;
 } s_opts_t;
 
 /*  The clock, shared read-only once the threads run.                    */
@@ -319,6 +323,8 @@ s_usage (FILE *f)
         "  --seed N             random seed (default 1)\n"
         "  --hist-out FILE      save the run for --merge\n"
         "  --progress           transfers per second on stderr while running\n"
+        "  --poll-console PORT  load the operator console at 127.0.0.1:PORT meanwhile\n"
+        "  --poll-hz N          ... N page refreshes a second (default 10)\n"
         "  --merge FILE...      add saved runs together and report them\n",
         "tcp://127.0.0.1:7400");
 }
@@ -372,6 +378,8 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
         { "seed", required_argument, NULL, 'S' },
         { "hist-out", required_argument, NULL, 'H' },
         { "progress", no_argument, NULL, 'p' },
+        { "poll-console", required_argument, NULL, 'K' },
+        { "poll-hz", required_argument, NULL, 'Z' },
         { "merge", no_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -435,6 +443,16 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
             break;
         case 'H': o->hist_out = optarg; break;
         case 'p': o->progress = true; break;
+        case 'K':
+            if (s_number (optarg, 1, 65535, &v) < 0 || v != (int) v)
+                bad = "--poll-console wants the console's port";
+            o->poll_port = (int) v;
+            break;
+        case 'Z':
+            if (s_number (optarg, 0.1, 1000, &v) < 0)
+                bad = "--poll-hz wants 0.1 .. 1000";
+            o->poll_hz = v;
+            break;
         case 'M': *merge = true; break;
         case 'h': return 1;
         default: return -1;
@@ -545,10 +563,15 @@ s_bench (const s_opts_t *o)
             break;
         }
     }
+    bench_console_t *poller = o->poll_port
+                              ? bench_console_new (o->poll_port, o->poll_hz)
+                              : NULL;
     if (started == o->clients && o->progress)
         s_watch (o, &clock, cl);
     for (int i = 0; i < started; i++)
         pthread_join (th[i], NULL);
+    uint64_t polls = 0, poll_failed = 0;
+    bench_console_destroy (&poller, &polls, &poll_failed);
     if (started < o->clients)
         goto cleanup;
 
@@ -569,8 +592,13 @@ s_bench (const s_opts_t *o)
     char extra[192];
     int used = snprintf (extra, sizeof extra, "; %" PRIu64 " transfers in all", all);
     if (o->rate > 0)
+        used += snprintf (extra + used, sizeof extra - (size_t) used,
+                          "; open loop %.1f/s offered, %" PRIu64 " unsent",
+                          o->rate, unsent);
+    if (o->poll_port)
         snprintf (extra + used, sizeof extra - (size_t) used,
-                  "; open loop %.1f/s offered, %" PRIu64 " unsent", o->rate, unsent);
+                  "; console polled %" PRIu64 " times (%" PRIu64 " failed)",
+                  polls, poll_failed);
     s_report (name, o->clients, seconds, ok, errors, merged, extra);
     if (first_err)
         fprintf (stderr, "tpc_bench: %s: first error: %s\n", name, first_err);

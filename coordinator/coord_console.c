@@ -51,6 +51,8 @@ struct coord_console {
     coord_console_snap_t *snap;     /* newest, counted */
     uint64_t generation;
     bool asked;
+    bool stale;                     /* a command ran since the snapshot:
+                                       the next read makes a new one */
     s_cmd_t *cmds;
     uint64_t next_id;
     uint64_t start_ms;
@@ -208,6 +210,7 @@ coord_console_ended (coord_console_t *self, const coord_action_t *act,
     e->prepare_ms = act->prepare_ms;
     e->decide_ms = act->decide_ms;
     e->commit_ms = act->commit_ms;
+    snprintf (e->reason, sizeof e->reason, "%s", act->text ? act->text : "");
     self->ended_at[slot] = now;
 }
 
@@ -277,6 +280,7 @@ s_answer (coord_console_t *self, uint64_t id, int rc, tpc_outcome_t outcome,
             pthread_cond_broadcast (&self->cond);
             break;
         }
+    self->stale = true;
     pthread_mutex_unlock (&self->mutex);
 }
 
@@ -295,7 +299,9 @@ s_run (coord_console_t *self, coord_engine_t *engine, const s_cmd_t *c,
         if (rc == 0)
             s_note_retry (self, c, now);
         s_answer (self, c->id, rc, TPC_OUTCOME_IN_PROGRESS,
-                  rc ? tpc_strerror (rc) : "resent");
+                  rc ? tpc_strerror (rc) : "resent to the connected "
+                  "participants that have not acknowledged; the others get "
+                  "it at their next hello");
         return rc;
     }
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_RESOLVE);
@@ -352,6 +358,7 @@ coord_console_service (coord_console_t *self, coord_engine_t *engine,
     if (snap) {
         old = self->snap;
         self->snap = snap;
+        self->stale = false;
         if (old && --old->refs > 0)
             old = NULL;
     }
@@ -401,7 +408,8 @@ coord_console_snap_get (coord_console_t *self)
     coord_console_snap_t *snap = NULL;
     pthread_mutex_lock (&self->mutex);
     uint64_t now = (uint64_t) tpc_now_ms ();
-    if (!self->snap || now - self->snap->mono_ms >= CONSOLE_FRESH_MS) {
+    if (!self->snap || self->stale
+        || now - self->snap->mono_ms >= CONSOLE_FRESH_MS) {
         uint64_t gen = self->generation;
         bool poke = !self->asked;
         self->asked = true;

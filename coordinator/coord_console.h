@@ -6,7 +6,8 @@
  *    -----------                        -------------------
  *    coord_console_snap_get()           polls coord_console_fd(); then
  *      a snapshot younger than            coord_console_service():
- *      CONSOLE_FRESH_MS: take it        - asked for a snapshot: make one
+ *      CONSOLE_FRESH_MS (and no command - asked for a snapshot: make one
+ *      answered since): take it
  *      else ask (eventfd) and wait        (coord_engine_view, at most
  *      for the next one, <= 2 s           max_txns transactions), swap it
  *                                         in, wake the waiters
@@ -36,7 +37,9 @@
 #define CONSOLE_SERIES 300          /* seconds of series kept */
 #define CONSOLE_ENDED_MAX 1000      /* ended transactions remembered */
 #define CONSOLE_RETRY_MAX 256       /* retries remembered (audit) */
-#define CONSOLE_REASON_MAX 200      /* an operator's reason, bytes */
+#define CONSOLE_REASON_MAX 128      /* an operator's reason, bytes: with
+                                       "console: " it fits the HEURISTIC
+                                       record's 140 */
 #define CONSOLE_WHO "console"       /* resolve reason prefix: who */
 
 typedef struct coord_console coord_console_t;
@@ -51,6 +54,7 @@ typedef struct {
     uint64_t age_ms;            /* begin -> end */
     uint64_t prepare_ms, decide_ms, commit_ms;  /* COORD_NEVER: none */
     uint64_t ago_ms;            /* ended this long before the snapshot */
+    char reason[160];           /* why it did not commit ("" none) */
 } coord_console_ended_t;
 
 typedef struct {

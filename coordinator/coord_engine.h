@@ -24,7 +24,8 @@
  *    WAKE    call coord_engine_tick() at time AT (UINT64_MAX: no timer);
  *            replaces any earlier WAKE (one timer for the whole engine)
  *    ENDED   GID finished with OUTCOME, NACKED of NPARTS participants acked
- *            (for reporting: --recover-only prints these)
+ *            (for reporting: --recover-only prints these); TEXT why it
+ *            did not commit, or NULL
  *    LOG     TEXT for the operator's log; LEVEL 0 = verbose, 1 = warning
  *
  *  Life cycle: coord_engine_new -> coord_engine_replay (each owner record of

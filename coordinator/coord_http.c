@@ -62,6 +62,9 @@ s_respond (struct MHD_Connection *conn, unsigned code, const char *type,
         len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
+    /* an HTTP/1.0 status line, as the server before it said (scrapers
+     * match it); keep-alive only when the client asks */
+    MHD_set_response_options (r, MHD_RF_HTTP_1_0_SERVER, MHD_RO_END);
     MHD_add_response_header (r, "Content-Type", type);
     MHD_add_response_header (r, "Content-Security-Policy",
                              "default-src 'self'");
@@ -288,6 +291,7 @@ s_item (const coord_view_txn_t *t)
     cJSON_AddBoolToObject (o, "in_doubt", t->in_doubt);
     cJSON_AddBoolToObject (o, "waiting", t->waiting);
     cJSON_AddBoolToObject (o, "retryable", t->backoff);
+    cJSON_AddStringToObject (o, "reason", t->reason);
     return o;
 }
 
@@ -306,6 +310,7 @@ s_ended_item (const coord_console_ended_t *e)
     cJSON_AddBoolToObject (o, "in_doubt", false);
     cJSON_AddBoolToObject (o, "waiting", false);
     cJSON_AddBoolToObject (o, "retryable", false);
+    cJSON_AddStringToObject (o, "reason", e->reason);
     return o;
 }
 
@@ -506,8 +511,9 @@ s_ev_ended (s_events_t *e, const coord_console_ended_t *x)
         s_ev (e, t + x->decide_ms, "decide_sent", "decide(committed) sent");
     }
     else
-        s_ev (e, x->age_ms, "decision", "%s",
-              x->outcome == TPC_OUTCOME_COMMITTED ? "commit" : "abort");
+        s_ev (e, x->age_ms, "decision", "%s%s%s",
+              x->outcome == TPC_OUTCOME_COMMITTED ? "commit" : "abort",
+              *x->reason ? ": " : "", x->reason);
     s_ev (e, x->age_ms, "ack", "the last ack: %s",
           s_outcome (x->outcome) ? s_outcome (x->outcome) : "outcome unknown");
 }
@@ -576,7 +582,8 @@ s_transaction (struct MHD_Connection *conn, const coord_console_snap_t *s,
         cJSON_AddBoolToObject (j, "in_doubt", false);
         cJSON_AddBoolToObject (j, "waiting", false);
         cJSON_AddBoolToObject (j, "retryable", false);
-        cJSON_AddStringToObject (j, "reason", r ? r->reason : "");
+        cJSON_AddStringToObject (j, "reason", r ? r->reason
+                                            : x ? x->reason : "");
         if (x)
             s_ev_ended (&ev, x);
         if (r && r->ago_ms != COORD_NEVER && age < r->ago_ms)

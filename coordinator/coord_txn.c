@@ -629,6 +629,8 @@ ce_forget (coord_engine_t *self, ce_txn_t *t, ce_end_t end)
     if (t->durable_at && end == CE_END_COMMITTED)
         act.commit_ms = now > t->durable_at ? now - t->durable_at : 0;
     if (self->started) {
+        if (t->reason && end != CE_END_COMMITTED)   /* the console */
+            act.text = strdup (t->reason);
         ce_push (self, &act);
         self->n_committed += end == CE_END_COMMITTED;
         self->n_aborted += end == CE_END_ABORTED;

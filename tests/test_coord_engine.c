@@ -2991,6 +2991,96 @@ test_abort_agent_down (void)
     fx_destroy (&fx);
 }
 
+/*  The operator console's view (coord_view.c) and "retry now": votes and
+ *  acks with their times, the in-doubt and waiting flags, the agents'
+ *  prepared gids from their hellos against the log, resolves; a retry
+ *  resends the decision at once only when one is waiting to be resent. */
+static void
+test_console_view_retry (void)
+{
+    fx_t *fx = fx_new ();
+    fx_hellos (fx, AB);
+    const char *g = fx_submit (fx, 1, AB);
+    char gid[TPC_GID_MAX], why[256];
+    snprintf (gid, sizeof gid, "%s", g);
+    CU_ASSERT_EQUAL (coord_engine_retry (fx->e, gid, fx->now, why,
+                                         sizeof why), TPC_ESTATE);
+    CU_ASSERT_EQUAL (coord_engine_retry (fx->e, "tpc_c1_1_99", fx->now, why,
+                                         sizeof why), TPC_EUNKNOWN_GID);
+    fx->now += 5;
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx->now += 5;
+    fx_agent (fx, "b", m_vote (gid, TPC_VOTE_YES, NULL));
+    fx_durable (fx);
+    fx->now += 5;
+    fx_agent (fx, "a", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    /* a's hello lists the gid and one this coordinator never logged */
+    tpc_msg_t *h = m_hello ("a");
+    tpc_msg_strv_push (&h->gids, &h->ngids, gid);
+    tpc_msg_strv_push (&h->gids, &h->ngids, "tpc_c1_1_77");
+    tpc_msg_strv_push (&h->gids, &h->ngids, "tpc_other_1_1");
+    fx_agent (fx, "a", h);
+
+    coord_view_t *v = coord_engine_view (fx->e, 10, fx->now + 100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+    CU_ASSERT_EQUAL (v->live, 1);
+    CU_ASSERT_EQUAL_FATAL (v->ntxns, 1);
+    coord_view_txn_t *t = &v->txns[0];
+    CU_ASSERT_STRING_EQUAL (t->gid, gid);
+    CU_ASSERT_STRING_EQUAL (t->state, "committing");
+    CU_ASSERT_EQUAL (t->outcome, TPC_OUTCOME_COMMITTED);
+    CU_ASSERT (t->in_doubt && t->waiting && t->backoff);
+    CU_ASSERT_EQUAL (t->age_ms, 115);
+    CU_ASSERT_EQUAL_FATAL (t->nparts, 2);
+    CU_ASSERT_EQUAL (t->parts[0].vote, TPC_VOTE_YES);
+    CU_ASSERT_EQUAL (t->parts[0].vote_at, 5);
+    CU_ASSERT_EQUAL (t->parts[1].vote_at, 10);
+    CU_ASSERT (t->parts[0].acked && !t->parts[1].acked);
+    CU_ASSERT_EQUAL (t->parts[0].ack_at, 15);
+    CU_ASSERT_EQUAL (t->parts[1].ack_at, COORD_NEVER);
+    CU_ASSERT (t->parts[1].waiting);
+    CU_ASSERT_EQUAL (t->durable_at, 10);
+    CU_ASSERT_EQUAL (t->aborted_at, COORD_NEVER);
+    CU_ASSERT_EQUAL (v->stats.in_doubt, 1);
+    CU_ASSERT_EQUAL_FATAL (v->nagents, 2);
+    for (size_t i = 0; i < v->nagents; i++) {
+        coord_view_agent_t *a = &v->agents[i];
+        CU_ASSERT_EQUAL (a->in_flight, 1);
+        if (strcmp (a->name, "a"))
+            continue;
+        CU_ASSERT (a->connected);
+        CU_ASSERT_EQUAL (a->nprepared, 3);
+        CU_ASSERT_EQUAL_FATAL (a->nunknown, 1);
+        CU_ASSERT_STRING_EQUAL (a->unknown[0], "tpc_c1_1_77");
+        CU_ASSERT_EQUAL_FATAL (a->ndecided, 1);
+        CU_ASSERT_STRING_EQUAL (a->decided[0], gid);
+        CU_ASSERT_EQUAL (a->prepared_ago_ms, 100);
+    }
+    coord_view_destroy (&v);
+    coord_view_destroy (&v);
+    CU_ASSERT_PTR_NULL (v);
+
+    /* retry now: the decide goes to b again at once, not to a (acked) */
+    fx_clear (fx);
+    CU_ASSERT_EQUAL (coord_engine_retry (fx->e, gid, fx->now, why,
+                                         sizeof why), 0);
+    fx_drain (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_DECIDE), 1);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 0);
+
+    /* b acks: the transaction ends, nothing left to retry */
+    fx_agent (fx, "b", m_ack (gid, TPC_OUTCOME_COMMITTED));
+    CU_ASSERT_EQUAL (coord_engine_retry (fx->e, gid, fx->now, why,
+                                         sizeof why), TPC_EUNKNOWN_GID);
+    CU_ASSERT (strstr (why, "not a live transaction") != NULL);
+    v = coord_engine_view (fx->e, 10, fx->now);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+    CU_ASSERT_EQUAL (v->ntxns, 0);
+    CU_ASSERT_EQUAL (v->stats.committed, 1);
+    coord_view_destroy (&v);
+    fx_destroy (&fx);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "two_phase_commit", test_two_phase_commit },
     { "reply_on_decision", test_reply_on_decision },
@@ -3035,6 +3125,7 @@ static const tpc_test_case_t s_cases[] = {
     { "presumed_abort_yes_vote", test_presumed_abort_yes_vote },
     { "status_checked", test_status_checked },
     { "abort_agent_down", test_abort_agent_down },
+    { "console_view_retry", test_console_view_retry },
     { NULL, NULL }
 };
 

@@ -771,7 +771,7 @@
                                                  '–')));
 
             var reason = el('textarea', { id: 'reason', rows: 2,
-                                          maxlength: 400,
+                                          maxlength: 128,
                                           placeholder: 'why (required, '
                                           + 'kept in the log and the audit '
                                           + 'trail)' });
