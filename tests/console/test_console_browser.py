@@ -15,8 +15,10 @@ never on a fixed sleep.  Then, in the browser, each step a case:
   overview_live      the overview while transfers run (tpcctl): the
                      committed counter seen growing three times while
                      they run, then equal to their number; the chart's bars
-  transactions       two open transactions in the list; the gid-prefix
-                     and state filters; paging with limit=1
+  transactions       two open transactions in the list; the gid-prefix,
+                     participant and minimum-age filters through the form,
+                     the state filter; paging with limit=1; a bad value's
+                     400 message shown
   script_as_text     errors holding <script>: the server's 400 for the
                      gid "<script>..." (quoting it), and PostgreSQL's for
                      a statement holding it (the transaction's reason
@@ -516,6 +518,31 @@ def main():
                    lambda d: b.exists("tx-row-" + gids[1])
                    and not b.exists("tx-row-" + gids[0])
                    and "prefix=" in d.current_url)
+            # participant and minimum age, through the form (seconds)
+            b.route("#/transactions")
+            b.wait("the unfiltered list",
+                   lambda d: b.exists("tx-row-" + gids[0])
+                   and b.by_id("tx-filter-participant").get_attribute(
+                       "value") == "")
+            part = b.by_id("tx-filter-participant")
+            part.send_keys("db2")
+            b.by_id("tx-apply").click()
+            b.wait("participant=db2 to list neither (their work is on db1)",
+                   lambda d: "participant=db2" in d.current_url
+                   and b.text("tx-range") == "none")
+            part = b.by_id("tx-filter-participant")
+            part.clear()
+            part.send_keys("db1")
+            age = b.by_id("tx-filter-min-age")
+            age.send_keys("3600")
+            b.by_id("tx-apply").click()
+            b.wait("min age 3600 s to list none",
+                   lambda d: "min_age_ms=3600000" in d.current_url
+                   and b.text("tx-range") == "none")
+            b.route("#/transactions?participant=db1&min_age_ms=0")
+            b.wait("participant=db1 to list both",
+                   lambda d: b.exists("tx-row-" + gids[0])
+                   and b.exists("tx-row-" + gids[1]))
             # a state no open transaction is in
             b.route("#/transactions?state=committing&prefix=" + gids[0])
             b.wait("state=committing to list neither",
