@@ -1,5 +1,5 @@
 /*  coordinator/console/app.js: the operator console (plain JavaScript,
- *  no library, no build step).
+ *  no library, no build step), over the JSON API of docs/CONSOLE.md.
  *
  *  One page, five views chosen by the URL's hash:
  *
