@@ -846,8 +846,7 @@ s_api (coord_http_t *self, struct MHD_Connection *conn, s_req_t *req,
         return s_action (self, conn, req, gid, slash + 1);
     }
     if (!get)
-        return s_error (conn, post ? 405 : 405, "%s is not allowed here",
-                        method);
+        return s_error (conn, 405, "%s is not allowed here", method);
     if (!strcmp (path, "whoami")) {
         cJSON *j = cJSON_CreateObject ();
         if (j)
