@@ -693,6 +693,41 @@ test_bad_setup (void)
     tpc_harness_maria_close (&c);
 }
 
+/*  The binary log: refused with binlog_format != ROW or sync_binlog != 1,
+ *  accepted (and XA works) with both.                                    */
+static void
+test_binlog_settings (void)
+{
+    char dir[700], ci[512], err[1024];
+    snprintf (dir, sizeof dir, "%s/maria_binlog", s_dir);
+    setenv ("TPC_MARIA_ARGS", "--log-bin=binlog --binlog-format=MIXED "
+            "--sync-binlog=0", 1);
+    int rc = tpc_harness_maria_start (dir, ci, sizeof ci);
+    unsetenv ("TPC_MARIA_ARGS");
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
+    CU_ASSERT_EQUAL (tpc_harness_maria_sql_int (ci, "SELECT @@log_bin"), 1);
+    part_maria_config_t cfg = { .conninfo = ci, .agent = "b", .pool = 2 };
+    CU_ASSERT_PTR_NULL (part_maria_new (&cfg, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL (strstr (err, "binlog_format = ROW"));
+    CU_ASSERT_EQUAL (tpc_harness_maria_sql (ci, "SET GLOBAL binlog_format = "
+                     "'ROW'; SET GLOBAL sync_binlog = 1; CREATE TABLE b (k "
+                     "INT PRIMARY KEY) ENGINE=InnoDB"), 0);
+    part_maria_t *m = part_maria_new (&cfg, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    const part_rm_t *rm = part_maria_rm (m);
+    int64_t end = tpc_now_ms () + 20000;
+    while (part_maria_connected (m) < 2 && tpc_now_ms () < end)
+        s_turn (rm);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_BEGIN, G1)->status, 0);
+    CU_ASSERT_EQUAL (S_SQL (rm, PART_RM_PREPARE, G1,
+                            "INSERT INTO b VALUES (1)")->status, 0);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_COMMIT_PREPARED, G1)->status, 0);
+    CU_ASSERT_EQUAL (tpc_harness_maria_sql_int (ci, "SELECT COUNT(*) FROM b"),
+                     1);
+    part_maria_destroy (&m);
+    CU_ASSERT_EQUAL (tpc_harness_maria_cmd ("destroy", dir), 0);
+}
+
 /* ------------------------------------------------------------------ */
 
 static int
@@ -736,6 +771,7 @@ static const tpc_test_case_t s_cases[] = {
     { "phase2_elsewhere", test_phase2_elsewhere },
     { "many_concurrent", test_many_concurrent },
     { "bad_setup", test_bad_setup },
+    { "binlog_settings", test_binlog_settings },
     { NULL, NULL }
 };
 
