@@ -523,11 +523,22 @@ s_setup (part_maria_t *self, MYSQL *m, char *errbuf, size_t errlen)
                   v[1], v[2]);
         goto cleanup;
     }
-    if (!strcmp (v[4], "SERIALIZABLE"))
-        part_maria_log (self, 0, "sessions keep the server's SERIALIZABLE");
+    self->serializable = !strcmp (v[4], "SERIALIZABLE");
     char sql[1024];
+    /* created only when missing: an account without CREATE can use a
+     * table its owner made */
+    snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM information_schema."
+              "TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+              "'tpc_marker'");
+    if (s_query_row (m, sql, v, 1)) {
+        rc = TPC_EDB;
+        snprintf (errbuf, errlen, "cannot look for the marker table: %s",
+                  mysql_error (m));
+        goto cleanup;
+    }
+    bool exists = strcmp (v[0], "0") != 0;
     snprintf (sql, sizeof sql, PART_MARIA_MARKER_DDL, self->db);
-    if (mysql_query (m, sql)) {
+    if (!exists && mysql_query (m, sql)) {
         snprintf (errbuf, errlen, "cannot create the marker table %s."
                   "tpc_marker: %s\nhint: run as an account that may: %s",
                   self->db, mysql_error (m), sql);

@@ -299,7 +299,8 @@ s_step_done (part_maria_t *self, part_maria_conn_t *c, MYSQL *mret, int ierr,
         }
         c->state = C_SETUP;
         c->deadline = self->now + self->cfg.connect_timeout_ms;
-        if (!(c->sql = strdup (S_SETUP_SQL))) {
+        if (!(c->sql = strdup (self->serializable ? S_SETUP_SERIAL_SQL
+                                                  : S_SETUP_SQL))) {
             part_maria_connect_failed (self, c, "out of memory");
             return false;
         }

@@ -101,6 +101,8 @@ struct part_maria {
     tpc_maria_conninfo_t ci;
     char branch[9];             /* the xid's branch tag */
     char db[140];               /* `database`, backquoted */
+    bool serializable;          /* the server's default isolation is
+                                   SERIALIZABLE: sessions keep it */
     part_maria_conn_t *conns;
     size_t npool;
     size_t pinned;

@@ -693,6 +693,47 @@ test_bad_setup (void)
     tpc_harness_maria_close (&c);
 }
 
+/*  An account without CREATE: a clear refusal while the marker table is
+ *  missing, and the table its owner made used as is.                     */
+static void
+test_least_privilege (void)
+{
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_sql (s_conninfo, "CREATE USER "
+                           "IF NOT EXISTS lp@'127.0.0.1' IDENTIFIED BY 'pw'; "
+                           "GRANT SELECT, INSERT, UPDATE, DELETE ON tpc.* TO "
+                           "lp@'127.0.0.1'; DROP TABLE IF EXISTS tpc_marker"),
+                           0);
+    char ci[600], err[1024];
+    const char *port = strstr (s_conninfo, "port=");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (port);
+    snprintf (ci, sizeof ci, "host=127.0.0.1 %.*s user=lp password=pw "
+              "database=tpc", (int) strcspn (port, " "), port);
+    part_maria_config_t cfg = { .conninfo = ci, .agent = "lp", .pool = 2 };
+    CU_ASSERT_PTR_NULL (part_maria_new (&cfg, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL (strstr (err, "cannot create the marker table"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (err, "hint: "));
+    /* the owner's agent makes it */
+    part_maria_t *m = s_rm_new ("a1", 1);
+    part_maria_destroy (&m);
+    s_reset_table ();
+    m = part_maria_new (&cfg, err, sizeof err);
+    if (!m)
+        fprintf (stderr, "  %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    const part_rm_t *rm = part_maria_rm (m);
+    int64_t end = tpc_now_ms () + 20000;
+    while (part_maria_connected (m) < 2 && tpc_now_ms () < end)
+        s_turn (rm);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_BEGIN, G1)->status, 0);
+    CU_ASSERT_EQUAL (S_SQL (rm, PART_RM_PREPARE, G1,
+                            "INSERT INTO t VALUES (1, 1)")->status, 0);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_RECOVER, NULL)->ngids, 1);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_COMMIT_PREPARED, G1)->status, 0);
+    CU_ASSERT_EQUAL (s_int ("SELECT COUNT(*) FROM t"), 1);
+    CU_ASSERT_EQUAL (s_xa_left (), 0);
+    part_maria_destroy (&m);
+}
+
 /*  The binary log: refused with binlog_format != ROW or sync_binlog != 1,
  *  accepted (and XA works) with both.                                    */
 static void
@@ -772,6 +813,7 @@ static const tpc_test_case_t s_cases[] = {
     { "many_concurrent", test_many_concurrent },
     { "bad_setup", test_bad_setup },
     { "binlog_settings", test_binlog_settings },
+    { "least_privilege", test_least_privilege },
     { NULL, NULL }
 };
 
