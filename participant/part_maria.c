@@ -276,6 +276,7 @@ s_interrupt (void *self_, const char *gid)
         c->job = NULL;
         part_maria_complete (self, job, TPC_EABORTED, "interrupted: the "
                              "MariaDB session was closed", NULL);
+        zhashx_update (self->lost, gid, (void *) 1);
         part_maria_unpin (self, c);
         part_maria_conn_reset (self, c);
     }

@@ -560,6 +560,49 @@ test_lock_wait_timeout_votes_no (void)
     part_maria_destroy (&m);
 }
 
+/*  interrupt() of a statement blocked on a lock: it completes at once
+ *  (TPC_EABORTED), the branch goes when the server ends the statement.   */
+static void
+test_interrupt (void)
+{
+    part_maria_t *m = s_rm_new ("a1", 2);
+    const part_rm_t *rm = part_maria_rm (m);
+    s_reset_table ();
+    CU_ASSERT_EQUAL (tpc_harness_maria_sql (s_conninfo,
+                     "INSERT INTO t VALUES (1, 1)"), 0);
+    void *other = tpc_harness_maria_connect (s_conninfo);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (other);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "BEGIN; UPDATE t SET "
+                     "v = 5 WHERE k = 1"), 0);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_BEGIN, G1)->status, 0);
+    uint64_t req = s_submit (rm, PART_RM_EXEC, G1, (const char *const[]) {
+                             "UPDATE t SET v = 7 WHERE k = 1" }, 1);
+    int64_t end = tpc_now_ms () + 10000;
+    bool waiting = false;
+    while (!waiting && tpc_now_ms () < end) {
+        s_turn (rm);
+        waiting = s_int ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                         "WHERE INFO LIKE 'UPDATE t SET v = 7%'") >= 1;
+    }
+    CU_ASSERT_TRUE_FATAL (waiting);
+    rm->interrupt (rm->self, G1);
+    s_res_t *r = s_wait (rm, req);
+    CU_ASSERT_EQUAL (r->status, TPC_EABORTED);
+    CU_ASSERT_EQUAL (S_SQL (rm, PART_RM_EXEC, G1, "SELECT 1")->status,
+                     TPC_ECONNECT);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "COMMIT"), 0);
+    tpc_harness_maria_close (&other);
+    /* the other session's write stands; the interrupted one never ran */
+    CU_ASSERT_EQUAL (s_int ("SELECT v FROM t WHERE k = 1"), 5);
+    CU_ASSERT_EQUAL (s_xa_left (), 0);
+    /* the pool is whole again */
+    end = tpc_now_ms () + 20000;
+    while (part_maria_connected (m) < 2 && tpc_now_ms () < end)
+        s_turn (rm);
+    CU_ASSERT_EQUAL (part_maria_connected (m), 2);
+    part_maria_destroy (&m);
+}
+
 /*  KILL CONNECTION every idle session of database tpc but the asker's
  *  (the process list is live, unlike INNODB_TRX's 0.1 s cache); how many. */
 static int
@@ -833,6 +876,7 @@ static const tpc_test_case_t s_cases[] = {
     { "deadlock_votes_no", test_deadlock_votes_no },
     { "lock_wait_timeout_votes_no", test_lock_wait_timeout_votes_no },
     { "phase2_elsewhere", test_phase2_elsewhere },
+    { "interrupt", test_interrupt },
     { "many_concurrent", test_many_concurrent },
     { "bad_setup", test_bad_setup },
     { "binlog_settings", test_binlog_settings },
