@@ -17,7 +17,7 @@
 /*  Settings of a run, shared read-only by every session.                 */
 typedef struct {
     const char *db1;            /* libpq conninfo (bare, floor, plain) */
-    const char *db2;
+    const char *db2;            /* mixed-bare: a MariaDB conninfo FILE */
     const char *coordinator;    /* tpc endpoint (tpc) */
     const char *part1;          /* participant names (tpc) */
     const char *part2;
@@ -25,6 +25,7 @@ typedef struct {
     void *zmq_context;          /* tpc: one context for every session */
     int lock_timeout_ms;        /* SET lock_timeout on every connection */
     int timeout_ms;             /* tpc client call timeout */
+    int literal;                /* tpc: values in the SQL text, no $n */
 } bench_work_config_t;
 
 typedef struct {
