@@ -11,8 +11,8 @@
  *                   db2 XA END + XA ROLLBACK      (s_resolve_* retry with
  *                   -> idle, counted as an error   reconnects) -> idle
  *
- *  Reads (once per session) the first line of the MariaDB conninfo file:
- *  space-separated key=value, keys host port user password database socket.
+ *  Reads (once per session) the first line of the MariaDB conninfo file
+ *  (format: common/tpc_maria_conninfo.h).
  */
 #include "bench_mixed.h"
 
@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tpc_maria_conninfo.h"
+
 #define S_RETRIES 5
 #define S_RETRY_SLEEP_MS 100
 #define S_GID_MAX 64
@@ -33,14 +35,9 @@
 #define S_ER_XAER_NOTA 1397         /* XAER_NOTA: unknown XID */
 
 typedef struct {
-    char host[256], user[128], password[256], database[128], socket[512];
-    unsigned port;
-} s_ci_t;
-
-typedef struct {
     PGconn *pg;
     MYSQL *my;
-    s_ci_t ci;
+    tpc_maria_conninfo_t ci;
     int thread;
     long pid;
     int lock_timeout_ms;
@@ -78,10 +75,9 @@ s_err_note (char *err, size_t errlen, const char *note)
 
 /*  FILE's first line into CI.  0 or -1 with the reason in ERR.          */
 static int
-s_ci_read (const char *file, s_ci_t *ci, char *err, size_t errlen)
+s_ci_read (const char *file, tpc_maria_conninfo_t *ci, char *err, size_t errlen)
 {
-    char line[1024];
-    memset (ci, 0, sizeof *ci);
+    char line[1024], why[256];
     FILE *f = fopen (file, "r");
     if (!f) {
         snprintf (err, errlen, "cannot read the MariaDB conninfo file %s", file);
@@ -89,39 +85,9 @@ s_ci_read (const char *file, s_ci_t *ci, char *err, size_t errlen)
     }
     char *got = fgets (line, sizeof line, f);
     fclose (f);
-    if (!got) {
-        snprintf (err, errlen, "%s is empty", file);
+    if (!got || tpc_maria_conninfo_parse (line, ci, why, sizeof why) != 0) {
+        snprintf (err, errlen, "%s: %s", file, got ? why : "empty");
         return -1;
-    }
-    for (char *tok = strtok (line, " \t\r\n"); tok; tok = strtok (NULL, " \t\r\n")) {
-        char *eq = strchr (tok, '=');
-        if (!eq) {
-            snprintf (err, errlen, "%s: '%s' is not key=value", file, tok);
-            return -1;
-        }
-        *eq = '\0';
-        const char *v = eq + 1;
-        char *dst = NULL;
-        size_t size = 0;
-        if (!strcmp (tok, "port")) {
-            ci->port = (unsigned) atoi (v);
-            continue;
-        }
-        if (!strcmp (tok, "host"))
-            dst = ci->host, size = sizeof ci->host;
-        else if (!strcmp (tok, "user"))
-            dst = ci->user, size = sizeof ci->user;
-        else if (!strcmp (tok, "password"))
-            dst = ci->password, size = sizeof ci->password;
-        else if (!strcmp (tok, "database"))
-            dst = ci->database, size = sizeof ci->database;
-        else if (!strcmp (tok, "socket"))
-            dst = ci->socket, size = sizeof ci->socket;
-        if (!dst || strlen (v) >= size) {
-            snprintf (err, errlen, "%s: unknown key or too long a value: %s", file, tok);
-            return -1;
-        }
-        snprintf (dst, size, "%s", v);
     }
     return 0;
 }
@@ -174,7 +140,7 @@ s_my_connect (s_session_t *s, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         return -1;
     }
-    const s_ci_t *ci = &s->ci;
+    const tpc_maria_conninfo_t *ci = &s->ci;
     if (!mysql_real_connect (s->my, ci->socket[0] ? NULL : ci->host,
                              ci->user[0] ? ci->user : NULL,
                              ci->password[0] ? ci->password : NULL,

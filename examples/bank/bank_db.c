@@ -1,9 +1,6 @@
 /*  bank_db: the bank's two engines behind one set of calls (see bank_db.h).
- *
- *  Reads (MariaDB only) the first line of a conninfo file:
- *      key=value [key=value ...]   keys host port user password database
- *                                  socket; values have no spaces
- *  Unknown keys are an error (a typo must not connect somewhere else).
+ *  Reads (MariaDB only) the first line of a conninfo file, in the format
+ *  of common/tpc_maria_conninfo.h.
  */
 #include "bank_db.h"
 
@@ -15,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tpc_maria_conninfo.h"
+
 #define S_LINE_MAX 1024
 #define S_SQL_MAX 1024
 
@@ -24,76 +23,29 @@ struct bank_db_t {
     MYSQL *my;
 };
 
-typedef struct {
-    char host[256], user[128], password[256], database[128], socket[512];
-    unsigned port;
-} s_maria_ci_t;
-
-/*  Parse the first line of FILE into CI.  0 or -1 (reason on stderr).    */
+/*  The first line of FILE, parsed (common/tpc_maria_conninfo.h).  0 or
+ *  -1 with the reason on stderr.                                         */
 static int
-s_maria_ci_read (const char *file, s_maria_ci_t *ci)
+s_maria_ci_read (const char *file, tpc_maria_conninfo_t *ci)
 {
-    char line[S_LINE_MAX];
-    int rc = -1;
-    memset (ci, 0, sizeof *ci);
+    char line[S_LINE_MAX], why[256];
     FILE *f = fopen (file, "r");
     if (!f) {
         fprintf (stderr, "bank: cannot read %s: ", file);
         perror (NULL);
         return -1;
     }
-    if (!fgets (line, sizeof line, f)) {
-        fprintf (stderr, "bank: %s is empty\n", file);
-        goto cleanup;
-    }
-    for (char *tok = strtok (line, " \t\r\n"); tok; tok = strtok (NULL, " \t\r\n")) {
-        char *eq = strchr (tok, '=');
-        if (!eq) {
-            fprintf (stderr, "bank: %s: '%s' is not key=value\n", file, tok);
-            goto cleanup;
-        }
-        *eq = '\0';
-        const char *v = eq + 1;
-        char *dst = NULL;
-        size_t size = 0;
-        if (!strcmp (tok, "host"))
-            dst = ci->host, size = sizeof ci->host;
-        else if (!strcmp (tok, "user"))
-            dst = ci->user, size = sizeof ci->user;
-        else if (!strcmp (tok, "password"))
-            dst = ci->password, size = sizeof ci->password;
-        else if (!strcmp (tok, "database"))
-            dst = ci->database, size = sizeof ci->database;
-        else if (!strcmp (tok, "socket"))
-            dst = ci->socket, size = sizeof ci->socket;
-        else if (!strcmp (tok, "port")) {
-            char *end;
-            long p = strtol (v, &end, 10);
-            if (*end || p < 1 || p > 65535) {
-                fprintf (stderr, "bank: %s: bad port '%s'\n", file, v);
-                goto cleanup;
-            }
-            ci->port = (unsigned) p;
-            continue;
-        }
-        else {
-            fprintf (stderr, "bank: %s: unknown key '%s'\n", file, tok);
-            goto cleanup;
-        }
-        if (strlen (v) >= size) {
-            fprintf (stderr, "bank: %s: %s too long\n", file, tok);
-            goto cleanup;
-        }
-        snprintf (dst, size, "%s", v);
-    }
-    if (!ci->socket[0] && !ci->host[0]) {
-        fprintf (stderr, "bank: %s: give host= (and port=) or socket=\n", file);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
+    char *got = fgets (line, sizeof line, f);
     fclose (f);
-    return rc;
+    if (!got) {
+        fprintf (stderr, "bank: %s is empty\n", file);
+        return -1;
+    }
+    if (tpc_maria_conninfo_parse (line, ci, why, sizeof why) != 0) {
+        fprintf (stderr, "bank: %s: %s\n", file, why);
+        return -1;
+    }
+    return 0;
 }
 
 bank_db_t *
@@ -113,7 +65,7 @@ bank_db_new (bank_db_engine_t engine, const char *where)
         }
         return self;
     }
-    s_maria_ci_t ci;
+    tpc_maria_conninfo_t ci;
     if (s_maria_ci_read (where, &ci) < 0)
         goto fail;
     self->my = mysql_init (NULL);
