@@ -10,6 +10,7 @@
  *  "--"; every key optional, unknown keys refused:
  *      {"name": "bank1", "coordinator": "tcp://127.0.0.1:7401",
  *       "pg-file": "/etc/tpc/bank1.conninfo", "backend": "pg", "pool": 8,
+ *       "maria-file": "/etc/tpc/orders.maria" (with "backend": "maria"),
  *       "queue": 1024, "heartbeat-ms": 1000, "stmt-cache": 64,
  *       "verbose": false, "state-dir": "/var/lib/tpc/bank1",
  *       "peer-bind": "tcp://10.0.0.5:7501", "peer-endpoint": "...",
@@ -50,6 +51,7 @@
 #include <string.h>
 
 #include "part_agent.h"
+#include "part_maria.h"
 #include "part_mem.h"
 #include "part_pg.h"
 #include "tpc_error.h"
@@ -65,7 +67,8 @@
 
 /*  The settings as read (0 / NULL = not given: the default).             */
 typedef struct {
-    const char *name, *coordinator, *pg, *pg_file, *backend, *curve_secret,
+    const char *name, *coordinator, *pg, *pg_file, *maria_file, *backend,
+               *curve_secret,
                *coordinator_public, *state_dir, *peer_bind, *peer_endpoint,
                *peer_keys;
     uint64_t pool, queue, heartbeat_ms, stmt_cache, p3_timeout_ms,
@@ -93,7 +96,12 @@ s_opts_init (s_opts_t *o)
         S_STR ("pg-file", pg_file, "FILE",
                "read the connection string from FILE's first\n"
                "line (keeps passwords off the command line)"),
-        S_STR ("backend", backend, "pg|mem", "resource manager (default pg)"),
+        S_STR ("maria-file", maria_file, "FILE",
+               "--backend maria: the MariaDB connection line\n"
+               "(FILE's first line: host= port= user= password=\n"
+               "database= socket=; README \"MariaDB\")"),
+        S_STR ("backend", backend, "pg|maria|mem",
+               "resource manager (default pg)"),
         S_NUM ("pool", pool, 1, S_BIG,
                "PostgreSQL connections (default 8; with\n"
                "--backend mem: sessions, up to 100000)", NULL),
@@ -188,8 +196,16 @@ s_parse (int argc, char **argv, s_opts_t *o)
     }
     if (!o->backend)
         o->backend = "pg";
-    if (strcmp (o->backend, "pg") && strcmp (o->backend, "mem")) {
-        fprintf (stderr, "tpc-participant: --backend must be pg or mem\n");
+    if (strcmp (o->backend, "pg") && strcmp (o->backend, "mem")
+        && strcmp (o->backend, "maria")) {
+        fprintf (stderr, "tpc-participant: --backend must be pg, maria or "
+                 "mem\n");
+        return 2;
+    }
+    if (!strcmp (o->backend, "maria") != !!o->maria_file) {
+        fprintf (stderr, "tpc-participant: --backend maria and --maria-file "
+                 "FILE go together (the connection line is never read from "
+                 "the command line)\n");
         return 2;
     }
     if (o->pool > (strcmp (o->backend, "mem") ? 250 : 100000)) {
@@ -251,7 +267,35 @@ s_conninfo (const s_opts_t *o)
 typedef struct {
     part_pg_t *pg;
     part_mem_t *mem;
+    part_maria_t *maria;
 } s_rms_t;
+
+/*  The MariaDB resource manager: the first line of --maria-file.         */
+static const part_rm_t *
+s_open_maria (s_opts_t *o, s_rms_t *rms)
+{
+    char err[1024];
+    char *line = s_read_file (o->maria_file, 64 * 1024);
+    if (!line) {
+        fprintf (stderr, S_PROG ": cannot read --maria-file %s: %s\n",
+                 o->maria_file, strerror (errno));
+        return NULL;
+    }
+    line[strcspn (line, "\r\n")] = '\0';
+    part_maria_config_t mc = {
+        .conninfo = line, .agent = o->name, .pool = (size_t) o->pool,
+        .queue_max = (size_t) o->queue, .log = part_agent_log,
+        .log_arg = &o->verbose
+    };
+    rms->maria = part_maria_new (&mc, err, sizeof err);
+    memset (line, 0, strlen (line));
+    free (line);
+    if (!rms->maria) {
+        fprintf (stderr, S_PROG ": %s\n", err);
+        return NULL;
+    }
+    return part_maria_rm (rms->maria);
+}
 
 /*  Open the resource manager O names; NULL (message printed) on failure. */
 static const part_rm_t *
@@ -267,6 +311,8 @@ s_open_rm (s_opts_t *o, s_rms_t *rms)
         }
         return part_mem_rm (rms->mem);
     }
+    if (!strcmp (o->backend, "maria"))
+        return s_open_maria (o, rms);
     char *conninfo = s_conninfo (o);
     if (!conninfo)
         return NULL;
@@ -352,7 +398,7 @@ main (int argc, char **argv)
 {
     int status = 2;
     s_opts_t o;
-    s_rms_t rms = { NULL, NULL };
+    s_rms_t rms = { NULL, NULL, NULL };
     part_agent_t *agent = NULL;
     int prc = s_parse (argc, argv, &o);
     if (prc != 0) {
@@ -400,6 +446,7 @@ cleanup:
     part_agent_destroy (&agent);
     part_pg_destroy (&rms.pg);
     part_mem_destroy (&rms.mem);
+    part_maria_destroy (&rms.maria);
     tpc_opts_destroy (&o.opts);
     return status;
 }
