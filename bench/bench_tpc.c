@@ -10,7 +10,6 @@ typedef struct {
     tpc_client_t *client;
     const char *part[2];
     const char *protocol;
-    int literal;
 } s_session_t;
 
 static void *
@@ -34,7 +33,6 @@ s_open (const bench_work_config_t *cfg, int thread, char *err, size_t errlen)
     s->part[0] = cfg->part1 ? cfg->part1 : "db1";
     s->part[1] = cfg->part2 ? cfg->part2 : "db2";
     s->protocol = cfg->protocol;
-    s->literal = cfg->literal;
     return s;
 }
 
@@ -48,17 +46,11 @@ s_run (void *session, const bench_txn_t *t, char *err, size_t errlen)
     snprintf (to, sizeof to, "%u", t->to);
     const char *debit[2] = { amount, from };
     const char *credit[2] = { amount, to };
-    tpc_client_stmt_t stmts[2] = {
+    const tpc_client_stmt_t stmts[2] = {
         { s->part[0], "UPDATE accounts SET balance = balance - $1 WHERE id = $2", 2, debit },
         { s->part[1], "UPDATE accounts SET balance = balance + $1 WHERE id = $2", 2, credit },
     };
-    char text[2][128];
-    if (s->literal) {           /* --literal: numbers in the text */
-        snprintf (text[0], sizeof text[0], "UPDATE accounts SET balance = balance - %s WHERE id = %s", amount, from);
-        snprintf (text[1], sizeof text[1], "UPDATE accounts SET balance = balance + %s WHERE id = %s", amount, to);
-        for (int k = 0; k < 2; k++)
-            stmts[k] = (tpc_client_stmt_t) { s->part[k], text[k], 0, NULL };
-    }
+
     char gid[TPC_CLIENT_GID_MAX] = "", reason[256] = "";
     tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
     tpc_txn_opts_t topts = { .protocol = s->protocol };

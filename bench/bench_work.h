@@ -25,7 +25,6 @@ typedef struct {
     void *zmq_context;          /* tpc: one context for every session */
     int lock_timeout_ms;        /* SET lock_timeout on every connection */
     int timeout_ms;             /* tpc client call timeout */
-    int literal;                /* tpc: values in the SQL text, no $n */
 } bench_work_config_t;
 
 typedef struct {

@@ -4,14 +4,14 @@
  *    tpc_bench --mode bare|floor|plain|mixed-bare|tpc [--clients N]
  *              [--seconds S] [--warmup S] [--rate R] [--rows N]
  *              [--db1 CI --db2 CI] [--coordinator EP]
- *              [--part1 NAME --part2 NAME] [--protocol 2pc|3pc] [--literal]
+ *              [--part1 NAME --part2 NAME] [--protocol 2pc|3pc]
  *              [--label NAME] [--hist-out FILE] [--progress]
  *    tpc_bench --merge FILE...
  *
  *  One thread per client, each with its own session (bench_work.h: two
  *  libpq connections; mixed-bare: one libpq and one MariaDB connection,
  *  --db2 naming the MariaDB conninfo file (bench_mixed.h); or one libtpc
- *  client, --literal for agents that take no $n parameters), opened before the clock
+ *  client), opened before the clock
  *  starts.  A transfer moves 1..100 between random rows (1 .. --rows) of
  *  accounts on the two databases.
  *
@@ -317,7 +317,6 @@ s_usage (FILE *f)
         "  --part1 NAME         participant of database 1 (tpc; default db1)\n"
         "  --part2 NAME         participant of database 2 (tpc; default db2)\n"
         "  --protocol P         tpc: 2pc or 3pc (default: the coordinator's)\n"
-        "  --literal            tpc: values in the statements' text, no $n parameters\n"
         "  --timeout-ms N       tpc client call timeout (default 30000)\n"
         "  --label NAME         mode name in the output (e.g. tpc-mem)\n"
         "  --seed N             random seed (default 1)\n"
@@ -378,7 +377,6 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
         { "seed", required_argument, NULL, 'S' },
         { "hist-out", required_argument, NULL, 'H' },
         { "progress", no_argument, NULL, 'p' },
-        { "literal", no_argument, NULL, 'x' },
         { "merge", no_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -442,7 +440,6 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
             break;
         case 'H': o->hist_out = optarg; break;
         case 'p': o->progress = true; break;
-        case 'x': o->wcfg.literal = 1; break;
         case 'M': *merge = true; break;
         case 'h': return 1;
         default: return -1;

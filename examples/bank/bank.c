@@ -17,14 +17,14 @@
  *    bank setup DB DB [--accounts N] [--balance B]
  *    bank run   [--coordinator EP] --on NAME --on NAME [--transfers N]
  *               [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]
- *               [--protocol 2pc|3pc] [--interactive K] [--literal]
+ *               [--protocol 2pc|3pc] [--interactive K]
  *    bank check DB DB [--accounts N] [--balance B]
  *               [--ledger FILE] [--wait-ms T]
  *
  *  where DB is --db URL (PostgreSQL: a libpq conninfo) or --maria-file
  *  FILE (MariaDB: the agent's conninfo file, see bank_db.h), in the order
- *  of the --on names.  --literal writes the values into the statements'
- *  text instead of $1, $2 parameters (they are digits and [A-Za-z0-9_]).
+ *  of the --on names.  The statements are the same on both engines (the
+ *  MariaDB agent binds $n parameters itself).
  *
  *  The ledger has one line per transfer: "<tid> <outcome> <gid>", outcome
  *  committed | aborted | in_doubt (no answer reached the client).  check
@@ -65,7 +65,6 @@ typedef struct {
     const char *protocol;       /* "2pc", "3pc" or NULL (coordinator's) */
     long accounts, balance, transfers, clients, timeout_ms, wait_ms;
     long interactive;           /* every K-th transfer begin/exec/commit */
-    bool literal;               /* values in the text, no $n parameters */
     unsigned seed;
 } s_args_t;
 
@@ -159,16 +158,6 @@ s_worker (void *arg)
             { a->on[1 - dir], "UPDATE accounts SET balance = balance + $1 WHERE id = $2", 2, credit_p },
             { a->on[1 - dir], "INSERT INTO transfers (tid, amount) VALUES ($1, $2)", 2, log_p },
         };
-        char lit[3][160];
-        if (a->literal) {
-            /* digits and [A-Za-z0-9_]: safe as literals in both dialects */
-            snprintf (lit[0], sizeof lit[0], "UPDATE accounts SET balance = balance - %s WHERE id = %s", amount, from);
-            snprintf (lit[1], sizeof lit[1], "INSERT INTO transfers (tid, amount) VALUES ('%s', %s)", tid, amount);
-            snprintf (lit[2], sizeof lit[2], "UPDATE accounts SET balance = balance + %s WHERE id = %s", amount, to);
-            const char *text[4] = { lit[0], lit[1], lit[2], lit[1] };
-            for (int i = 0; i < 4; i++)
-                st[i] = (tpc_client_stmt_t) { st[i].on, text[i], 0, NULL };
-        }
         char gid[TPC_CLIENT_GID_MAX] = "";
         tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
         char reason[256] = "";
@@ -379,7 +368,7 @@ s_usage (FILE *f)
              "usage: bank setup DB DB [--accounts N] [--balance B]\n"
              "       bank run [--coordinator EP] --on NAME --on NAME [--transfers N]\n"
              "                [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]\n"
-             "                [--protocol 2pc|3pc] [--interactive K] [--literal]\n"
+             "                [--protocol 2pc|3pc] [--interactive K]\n"
              "       bank check DB DB [--accounts N] [--balance B]\n"
              "                [--ledger FILE] [--wait-ms T]\n"
              "DB: --db URL (PostgreSQL) or --maria-file FILE (MariaDB conninfo file)\n"
@@ -400,16 +389,11 @@ main (int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v && strcmp (k, "--literal") != 0) {
+        if (!v) {
             fprintf (stderr, "bank: %s needs a value\n", k);
             return 2;
         }
         i++;
-        if (!strcmp (k, "--literal")) {
-            a.literal = true;
-            i--;                /* a flag: no value */
-            continue;
-        }
         if ((!strcmp (k, "--db") || !strcmp (k, "--maria-file")) && a.ndb < MAX_DBS) {
             a.engine[a.ndb] = !strcmp (k, "--db") ? BANK_DB_PG : BANK_DB_MARIA;
             a.db[a.ndb++] = v;
