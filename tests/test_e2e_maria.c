@@ -73,6 +73,17 @@ s_start_agent (int i)
 }
 
 static int
+s_start_coord (char *const env[])
+{
+    char log[480];
+    s_path (log, sizeof log, "coordinator.log");
+    char *args[] = { "--id", "e2em", "--bind", W.cep, "--agent-bind", W.aep,
+                     "--log-dir", W.logdir, "--txn-timeout-ms", "20000",
+                     "--vote-timeout-ms", "5000", "--insecure-plaintext", NULL };
+    return tpc_harness_start_coord (&W.coord, args, env, log);
+}
+
+static int
 s_setup (void)
 {
     memset (&W, 0, sizeof W);
@@ -85,13 +96,7 @@ s_setup (void)
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
-    char log[480];
-    s_path (log, sizeof log, "coordinator.log");
-    char *args[] = { "--id", "e2em", "--bind", W.cep, "--agent-bind", W.aep,
-                     "--log-dir", W.logdir, "--txn-timeout-ms", "20000",
-                     "--vote-timeout-ms", "5000", "--insecure-plaintext", NULL };
-    if (tpc_harness_start_coord (&W.coord, args, NULL, log)
-        || s_start_agent (0) || s_start_agent (1) || s_wait_agents ())
+    if (s_start_coord (NULL) || s_start_agent (0) || s_start_agent (1) || s_wait_agents ())
         return -1;
     return 0;
 }
@@ -398,12 +403,56 @@ test_bank_mixed_engines (void)
     CU_ASSERT_EQUAL (s_prepared (), 0);
 }
 
+/*  The coordinator dies right after its commit decision is durable, with
+ *  both branches prepared; mariadbd is SIGKILLed and restarted meanwhile.
+ *  The XA branch survives the crash, and the restarted coordinator with
+ *  the reconnected agent commits it on both sides.                       */
+static void
+test_mariadb_restart_while_prepared (void)
+{
+    tpc_proc_kill (&W.coord, SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=coord.after_fsync", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (env), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
+    int64_t p = s_pg_bal (8), m = s_maria_bal (8);
+    tpc_client_t *c = s_client (3000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    CU_ASSERT_NOT_EQUAL (s_transfer (c, 2, 8, 8, gid, &out), 0);  /* in doubt */
+    int st = tpc_proc_wait (&W.coord, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    CU_ASSERT_EQUAL (tpc_harness_sql_int (W.pg[0], PG_PREPARED_SQL), 1);
+    CU_ASSERT_EQUAL (s_xa_recover (), 1);
+    /* crash mariadbd and bring it back: the branch is still prepared */
+    CU_ASSERT_EQUAL (tpc_harness_maria_cmd ("kill", W.mariadir[0]), 0);
+    char ci[512];
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_start (W.mariadir[0], ci, sizeof ci), 0);
+    CU_ASSERT_STRING_EQUAL (ci, W.maria[0]);
+    CU_ASSERT_EQUAL (s_xa_recover (), 1);
+    CU_ASSERT_EQUAL (s_maria_bal (8), m);
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (20000), 0);
+    CU_ASSERT_EQUAL (s_pg_bal (8), p - 2);
+    CU_ASSERT_EQUAL (s_maria_bal (8), m + 2);
+    /* the MariaDB agent works again after its server came back */
+    CU_ASSERT_EQUAL (s_wait_agents (), 0);
+    tpc_client_destroy (&c);
+    c = s_client (15000);
+    out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    CU_ASSERT_EQUAL (s_transfer (c, 1, 8, 8, gid, &out), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_COMMITTED);
+    CU_ASSERT_EQUAL (s_maria_bal (8), m + 3);
+    tpc_client_destroy (&c);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "transfer_pg_to_maria", test_transfer_pg_to_maria },
     { "concurrent_transfers", test_concurrent_transfers },
     { "statement_error_on_maria_aborts_both", test_statement_error_on_maria_aborts_both },
     { "tpcctl_exec_pg_and_maria", test_tpcctl_exec_pg_and_maria },
     { "bank_mixed_engines", test_bank_mixed_engines },
+    { "mariadb_restart_while_prepared", test_mariadb_restart_while_prepared },
     { NULL, NULL }
 };
 
