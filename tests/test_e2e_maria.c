@@ -56,7 +56,7 @@ s_wait_agents (void)
 }
 
 static int
-s_start_agent (int i)
+s_start_agent_env (int i, char *const env[])
 {
     char log[480], file[480];
     s_path (log, sizeof log, i == 0 ? "agent-pg.log" : "agent-maria.log");
@@ -69,7 +69,13 @@ s_start_agent (int i)
                            "--backend", "maria", "--maria-file", file,
                            "--insecure-plaintext", NULL };
     return tpc_harness_start_agent (&W.agent[i], i == 0 ? pg_args : maria_args,
-                                    NULL, log);
+                                    env, log);
+}
+
+static int
+s_start_agent (int i)
+{
+    return s_start_agent_env (i, NULL);
 }
 
 static int
@@ -446,6 +452,35 @@ test_mariadb_restart_while_prepared (void)
     tpc_client_destroy (&c);
 }
 
+/*  The MariaDB agent dies right after its XA PREPARE, before it votes:
+ *  the coordinator aborts (the agent restarted before it voted), and the
+ *  restarted agent finds the branch (XA RECOVER) and rolls it back - its
+ *  own marker row, locked by the prepared branch, must not stall it.     */
+static void
+test_maria_agent_killed_after_prepare (void)
+{
+    tpc_proc_kill (&W.agent[1], SIGTERM, 5000);
+    char *env[] = { "TPC_CRASH_POINT=agent.after_prepare", NULL };
+    CU_ASSERT_EQUAL_FATAL (s_start_agent_env (1, env), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (), 0);
+    int64_t p = s_pg_sum (), m = s_maria_sum ();
+    tpc_client_t *c = s_client (15000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    s_transfer (c, 3, 9, 9, gid, &out);
+    int st = tpc_proc_wait (&W.agent[1], 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 99);
+    CU_ASSERT_EQUAL (s_xa_recover (), 1);              /* left prepared */
+    CU_ASSERT_EQUAL_FATAL (s_start_agent (1), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_ABORTED);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (15000), 0);   /* recovery undid it */
+    CU_ASSERT_EQUAL (s_pg_sum (), p);
+    CU_ASSERT_EQUAL (s_maria_sum (), m);
+    tpc_client_destroy (&c);
+    CU_ASSERT_EQUAL (s_wait_agents (), 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "transfer_pg_to_maria", test_transfer_pg_to_maria },
     { "concurrent_transfers", test_concurrent_transfers },
@@ -453,6 +488,7 @@ static const tpc_test_case_t s_cases[] = {
     { "tpcctl_exec_pg_and_maria", test_tpcctl_exec_pg_and_maria },
     { "bank_mixed_engines", test_bank_mixed_engines },
     { "mariadb_restart_while_prepared", test_mariadb_restart_while_prepared },
+    { "maria_agent_killed_after_prepare", test_maria_agent_killed_after_prepare },
     { NULL, NULL }
 };
 
