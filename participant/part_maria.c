@@ -752,6 +752,22 @@ s_interrupt (void *self_, const char *gid)
     }
 }
 
+/*  The poll events C waits for: those of its pending call, or POLLIN on
+ *  an idle session (the server closing it: KILL, shutdown, a crash).     */
+static short
+s_events (const part_maria_conn_t *c)
+{
+    if (!c->m)
+        return 0;
+    if (c->wait & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT))
+        return (short) ((c->wait & MYSQL_WAIT_READ ? POLLIN : 0)
+                        | (c->wait & MYSQL_WAIT_WRITE ? POLLOUT : 0)
+                        | (c->wait & MYSQL_WAIT_EXCEPT ? POLLPRI : 0));
+    if (c->state == C_READY && !c->in_round)
+        return POLLIN;
+    return 0;
+}
+
 static size_t
 s_pollfds (void *self_, part_rm_pollfd_t *fds, size_t max)
 {
@@ -759,13 +775,11 @@ s_pollfds (void *self_, part_rm_pollfd_t *fds, size_t max)
     size_t n = 0;
     for (size_t i = 0; i < self->npool && n < max; i++) {
         part_maria_conn_t *c = &self->conns[i];
-        if (!c->m || !(c->wait & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE
-                                  | MYSQL_WAIT_EXCEPT)))
+        short ev = s_events (c);
+        if (!ev)
             continue;
         fds[n].fd = (int) mysql_get_socket (c->m);
-        fds[n].events = (short) ((c->wait & MYSQL_WAIT_READ ? POLLIN : 0)
-                                 | (c->wait & MYSQL_WAIT_WRITE ? POLLOUT : 0)
-                                 | (c->wait & MYSQL_WAIT_EXCEPT ? POLLPRI : 0));
+        fds[n].events = ev;
         if (fds[n].fd >= 0)
             n++;
     }
@@ -868,17 +882,15 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
             s_connect_failed (self, c, "connect timed out");
             continue;
         }
-        if (!c->m || !c->wait)
-            continue;
-        if ((c->wait & MYSQL_WAIT_TIMEOUT) && self->now >= c->wait_until) {
+        if (c->m && (c->wait & MYSQL_WAIT_TIMEOUT)
+            && self->now >= c->wait_until) {
             s_drive (self, c, MYSQL_WAIT_TIMEOUT);
             continue;
         }
-        if (n < sizeof pfd / sizeof pfd[0]) {
+        short ev = s_events (c);
+        if (ev && n < sizeof pfd / sizeof pfd[0]) {
             pfd[n].fd = (int) mysql_get_socket (c->m);
-            pfd[n].events = (short) ((c->wait & MYSQL_WAIT_READ ? POLLIN : 0)
-                                     | (c->wait & MYSQL_WAIT_WRITE ? POLLOUT : 0)
-                                     | (c->wait & MYSQL_WAIT_EXCEPT ? POLLPRI : 0));
+            pfd[n].events = ev;
             pfd[n].revents = 0;
             idx[n++] = i;
         }
@@ -887,9 +899,18 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
         for (size_t k = 0; k < n; k++) {
             part_maria_conn_t *c = &self->conns[idx[k]];
             short re = pfd[k].revents;
-            if (!re || !c->m || !c->wait
-                || (int) mysql_get_socket (c->m) != pfd[k].fd)
+            if (!re || !c->m || (int) mysql_get_socket (c->m) != pfd[k].fd)
                 continue;
+            if (!c->wait) {
+                /* an idle session readable: the server closed it */
+                if (c->state == C_READY && !c->in_round) {
+                    part_maria_log (self, 1, "MariaDB closed session %zu",
+                                    c->index);
+                    part_maria_conn_lost (self, c, "MariaDB closed the "
+                                          "session", false);
+                }
+                continue;
+            }
             int flags = 0;
             if (re & (POLLIN | POLLHUP | POLLERR))
                 flags |= MYSQL_WAIT_READ;
@@ -952,7 +973,7 @@ s_setup (part_maria_t *self, MYSQL *m, char *errbuf, size_t errlen)
     }
     if (s_query_row (m, "SELECT @@log_bin, @@binlog_format, @@sync_binlog, "
                      "@@innodb_flush_log_at_trx_commit, @@tx_isolation, "
-                     "@@have_innodb", v, 6)) {
+                     "@@innodb_page_size", v, 6)) {
         rc = TPC_EDB;
         snprintf (errbuf, errlen, "cannot read the server's settings: %s",
                   mysql_error (m));
@@ -991,11 +1012,12 @@ s_setup (part_maria_t *self, MYSQL *m, char *errbuf, size_t errlen)
                   self->db, mysql_error (m));
         goto cleanup;
     }
-    if (s_query_row (m, "SELECT COUNT(*) FROM information_schema.INNODB_TRX",
-                     v, 1)) {
-        snprintf (errbuf, errlen, "cannot read information_schema.INNODB_TRX "
-                  "(the read-only test): %s\nhint: GRANT PROCESS ON *.* TO "
-                  "the agent's account", mysql_error (m));
+    if (s_query_row (m, "SELECT COUNT(*) FROM information_schema."
+                     "SESSION_STATUS WHERE VARIABLE_NAME = 'HANDLER_WRITE'",
+                     v, 1) || strcmp (v[0], "1") != 0) {
+        snprintf (errbuf, errlen, "cannot read the session's Handler_write "
+                  "in information_schema.SESSION_STATUS (the read-only "
+                  "test): %s", mysql_error (m));
         goto cleanup;
     }
     if (mysql_query (m, "XA RECOVER")) {

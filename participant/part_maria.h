@@ -15,9 +15,8 @@
  *  change otherwise): MariaDB >= 10.5; innodb_flush_log_at_trx_commit = 1
  *  (XA PREPARE durable when it returns); the binary log OFF, or ON with
  *  binlog_format = ROW and sync_binlog = 1; the account may create the
- *  marker table (or it exists), INSERT/SELECT it, run XA RECOVER and read
- *  information_schema.INNODB_TRX (the PROCESS privilege: the read-only
- *  test).  Every session runs at REPEATABLE READ (SET SESSION TRANSACTION
+ *  marker table (or it exists), INSERT/SELECT it and run XA RECOVER.
+ *  Every session runs at REPEATABLE READ (SET SESSION TRANSACTION
  *  ISOLATION LEVEL REPEATABLE READ when it opens; SERIALIZABLE is kept if
  *  it is the server's default).
  *

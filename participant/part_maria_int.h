@@ -127,12 +127,12 @@ void part_maria_complete (part_maria_t *self, part_maria_job_t *job,
                           const char *sqlstate);
 /*  Send SQL (taken: freed by the round) as C's round.                    */
 void part_maria_round (part_maria_t *self, part_maria_conn_t *c, char *sql);
-/*  Close C's session (the server rolls back its open branch and detaches
- *  its prepared one) and open it again at once.                          */
-void part_maria_conn_lost (part_maria_t *self, part_maria_conn_t *c,
-                           const char *why, bool retry_now);
 /*  C broke or was closed (WHY): its pinned branch is lost, its job fails
  *  with TPC_ECONNECT, it is opened again (now, or after its backoff).  */
+void part_maria_conn_lost (part_maria_t *self, part_maria_conn_t *c,
+                           const char *why, bool retry_now);
+/*  Close C's session (the server rolls back its open branch and detaches
+ *  its prepared one) and open it again at once.                          */
 void part_maria_conn_reset (part_maria_t *self, part_maria_conn_t *c);
 void part_maria_unpin (part_maria_t *self, part_maria_conn_t *c);
 void part_maria_park (part_maria_t *self, part_maria_conn_t *c);

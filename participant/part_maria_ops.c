@@ -6,14 +6,18 @@
  *
  *    BEGIN              nothing yet: pins a session; XA START goes with
  *                       the first statements
- *    EXEC               [XA START xid;] stmt1; ... stmtN
- *    PREPARE            [XA START xid;] stmt1; ...; stmtN; INSERT INTO M
- *                       (branch, gid) SELECT B, gid FROM DUAL WHERE EXISTS
- *                       (SELECT 1 FROM information_schema.INNODB_TRX WHERE
- *                       trx_mysql_thread_id = CONNECTION_ID() AND
- *                       trx_rows_modified > 0); XA END xid; XA PREPARE xid
+ *    EXEC               [XA START xid; SET @tpc_w = W;] stmt1; ... stmtN
+ *    PREPARE            [XA START xid; SET @tpc_w = W;] stmt1; ...; stmtN;
+ *                       INSERT INTO M (branch, gid) SELECT B, gid FROM DUAL
+ *                       WHERE W > @tpc_w; XA END xid; XA PREPARE xid
  *                       - ONE round trip for a work's statements and its
- *                       prepare.  The INSERT's row count is the read-only
+ *                       prepare.  W = the session's Handler_write +
+ *                       Handler_update + Handler_delete counters
+ *                       (information_schema.SESSION_STATUS; temporary
+ *                       tables count apart), so W grew iff the branch
+ *                       wrote a row.  (information_schema.INNODB_TRX's
+ *                       trx_rows_modified is a cache refreshed every 0.1 s:
+ *                       not usable.)  The INSERT's row count is the read-only
  *                       test: 0 rows (and no keep_readonly) -> XA COMMIT
  *                       xid on the same session, completed readonly (a
  *                       second round trip for the rare case).  Any error:
@@ -74,6 +78,10 @@
 #include "tpc_error.h"
 
 #define S_NOTA 1397                 /* ER_XAER_NOTA */
+/*  The session's row writes so far (the read-only test).                 */
+#define S_WRITES "(SELECT SUM(VARIABLE_VALUE) FROM " \
+    "information_schema.SESSION_STATUS WHERE VARIABLE_NAME IN " \
+    "('HANDLER_WRITE', 'HANDLER_UPDATE', 'HANDLER_DELETE'))"
 #define S_RETRY_MS 20
 #define S_RETRY_MAX 250
 
@@ -162,8 +170,8 @@ s_work_sql (part_maria_t *self, part_maria_conn_t *c, part_maria_job_t *job,
         return NULL;
     }
     if (!c->begun) {
-        fprintf (f, "XA START %s", xid);
-        n++;
+        fprintf (f, "XA START %s;\nSET @tpc_w = " S_WRITES, xid);
+        n += 2;
     }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < job->nstmts; i++) {
@@ -215,10 +223,8 @@ s_marker_insert (part_maria_t *self, const part_maria_job_t *job, bool keep,
                   "VALUES ('%s', '%s')", self->db, self->branch, job->gid);
     else
         snprintf (buf, size, "INSERT INTO %s.tpc_marker (branch, gid) "
-                  "SELECT '%s', '%s' FROM DUAL WHERE EXISTS (SELECT 1 FROM "
-                  "information_schema.INNODB_TRX WHERE trx_mysql_thread_id "
-                  "= CONNECTION_ID() AND trx_rows_modified > 0)", self->db,
-                  self->branch, job->gid);
+                  "SELECT '%s', '%s' FROM DUAL WHERE " S_WRITES " > @tpc_w",
+                  self->db, self->branch, job->gid);
 }
 
 void

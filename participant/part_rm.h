@@ -69,20 +69,10 @@
  *    a BEGIN/EXEC running for gid, completes early with an error.  Used when
  *    the coordinator aborts a transaction whose statement is blocked.
  *
- *  A SECOND ENGINE (MariaDB) fits behind this table without touching the
- *  engine or the agent: BEGIN = XA START 'gid' on a pinned connection (XA
- *  binds the branch to the connection, as PostgreSQL binds the transaction);
- *  EXEC = the statements; PREPARE = the read-only test (e.g. rows modified
- *  of the connection's trx in information_schema.INNODB_TRX), then INSERT of
- *  the marker, XA END, XA PREPARE (read-only: XA END + XA COMMIT ONE PHASE);
- *  COMMIT_ONEPHASE = marker, XA END, XA COMMIT 'gid' ONE PHASE; ROLLBACK = XA
- *  END + XA ROLLBACK; COMMIT/ROLLBACK_PREPARED = XA COMMIT / XA ROLLBACK from
- *  any connection (MariaDB >= 10.5 keeps prepared branches across
- *  disconnects), error ER_XAER_NOTA mapped to TPC_ENOENT; RECOVER = XA
- *  RECOVER filtered on the "tpc_" prefix; OUTCOME_OF / TOMBSTONE = the same
- *  marker table.  Asynchrony comes from MariaDB Connector/C's non-blocking
- *  API (mysql_real_query_start / _cont), whose socket and wait flags map onto
- *  pollfds() and process().
+ *  A SECOND ENGINE: part_maria (MariaDB through XA, Connector/C's
+ *  non-blocking API) sits behind this table next to part_pg, without
+ *  touching the engine or the agent; its mapping and MariaDB's traps are
+ *  in participant/part_maria_ops.c.
  */
 #ifndef PART_RM_H
 #define PART_RM_H
@@ -153,7 +143,7 @@ typedef void (part_rm_emit_fn) (void *arg, const part_rm_result_t *result);
 /*  The function table.  SELF is the backend's object; the table and SELF
  *  are owned by the backend (part_pg, part_mem) and live as long as it.   */
 typedef struct part_rm {
-    const char *name;           /* "pg", "mem" */
+    const char *name;           /* "pg", "maria", "mem" */
     void *self;
     /*  Queue REQ; see RULES.  NOW_MS: a monotonic clock in milliseconds. */
     int (*submit) (void *self, const part_rm_req_t *req, uint64_t now_ms);
