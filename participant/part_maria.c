@@ -1,7 +1,7 @@
 /*  part_maria: the MariaDB resource manager (see part_maria.h) - the
- *  part_rm_t entry points, the jobs and their queues, the sessions (life
- *  drawn in part_maria_int.h, backoff, rounds, the pool) and start/stop.
- *  The SQL of each operation is in part_maria_ops.c.
+ *  part_rm_t entry points, the jobs and their queues, start/stop.  The
+ *  sessions are in part_maria_conn.c (their life drawn in
+ *  part_maria_int.h), the SQL of each operation in part_maria_ops.c.
  *
  *  Everything runs on the agent's thread through Connector/C's
  *  non-blocking calls: each *_start / *_cont returns the MYSQL_WAIT_*
@@ -18,7 +18,6 @@
 #include "part_maria_int.h"
 
 #include <errno.h>
-#include <errmsg.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,8 +52,8 @@ part_maria_jobq_push (part_maria_jobq_t *q, part_maria_job_t *job)
     q->size++;
 }
 
-static part_maria_job_t *
-s_jobq_pop (part_maria_jobq_t *q)
+part_maria_job_t *
+part_maria_jobq_pop (part_maria_jobq_t *q)
 {
     part_maria_job_t *job = q->head;
     if (!job)
@@ -111,476 +110,6 @@ part_maria_err_lost (unsigned err)
 }
 
 /* ------------------------------------------------------------------ */
-/*  Sessions                                                          */
-
-static size_t
-s_ready_count (const part_maria_t *self)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < self->npool; i++)
-        n += self->conns[i].state == C_READY;
-    return n;
-}
-
-static bool
-s_conn_free (const part_maria_conn_t *c)
-{
-    return c->state == C_READY && !c->pinned && !c->parked && !c->job
-           && !c->in_round;
-}
-
-static size_t
-s_pin_limit (const part_maria_t *self)
-{
-    return self->npool >= 2 ? self->npool - 1 : 1;
-}
-
-static void
-s_round_clear (part_maria_conn_t *c)
-{
-    for (size_t i = 0; i < c->nres; i++)
-        if (c->res[i].res)
-            mysql_free_result (c->res[i].res);
-    c->nres = 0;
-    free (c->sql);
-    c->sql = NULL;
-    free (c->errmsg);
-    c->errmsg = NULL;
-    c->err = 0;
-    c->errstate[0] = '\0';
-    c->in_round = false;
-    c->phase = Q_NONE;
-    c->wait = 0;
-}
-
-void
-part_maria_unpin (part_maria_t *self, part_maria_conn_t *c)
-{
-    if (!c->pinned)
-        return;
-    zhashx_delete (self->pins, c->gid);
-    self->pinned--;
-    c->pinned = false;
-    c->begun = false;
-}
-
-void
-part_maria_park (part_maria_t *self, part_maria_conn_t *c)
-{
-    c->parked = true;
-    c->parked_at = self->now;
-    zhashx_update (self->parks, c->gid, c);
-}
-
-void
-part_maria_unpark (part_maria_t *self, part_maria_conn_t *c)
-{
-    if (!c->parked)
-        return;
-    if (zhashx_lookup (self->parks, c->gid) == c)
-        zhashx_delete (self->parks, c->gid);
-    c->parked = false;
-}
-
-static void
-s_conn_close (part_maria_t *self, part_maria_conn_t *c)
-{
-    s_round_clear (c);
-    part_maria_unpark (self, c);
-    if (c->m)
-        mysql_close (c->m);
-    c->m = NULL;
-    c->state = C_DOWN;
-}
-
-/*  No session is usable: BEGINs cannot wait for one.                     */
-static void
-s_outage (part_maria_t *self)
-{
-    if (s_ready_count (self) > 0)
-        return;
-    self->had_ready = false;
-    part_maria_job_t *job;
-    while ((job = s_jobq_pop (&self->wait_begin)))
-        part_maria_complete (self, job, TPC_ECONNECT,
-                             "not connected to MariaDB", NULL);
-}
-
-static void
-s_schedule_retry (part_maria_t *self, part_maria_conn_t *c)
-{
-    c->retry_at = self->now + c->backoff;
-    c->backoff = c->backoff * 2 > self->cfg.backoff_max_ms
-                 ? self->cfg.backoff_max_ms : c->backoff * 2;
-}
-
-void
-part_maria_conn_lost (part_maria_t *self, part_maria_conn_t *c, const char *why,
-             bool retry_now)
-{
-    if (c->pinned) {
-        zhashx_update (self->lost, c->gid, (void *) 1);
-        part_maria_unpin (self, c);
-    }
-    part_maria_job_t *job = c->job;
-    c->job = NULL;
-    if (job)
-        part_maria_complete (self, job, TPC_ECONNECT, why, "08S01");
-    s_conn_close (self, c);
-    if (retry_now)
-        c->retry_at = self->now;
-    else
-        s_schedule_retry (self, c);
-    s_outage (self);
-}
-
-void
-part_maria_conn_reset (part_maria_t *self, part_maria_conn_t *c)
-{
-    s_conn_close (self, c);
-    c->retry_at = self->now;
-}
-
-static void s_drive (part_maria_t *self, part_maria_conn_t *c, int flags);
-
-static void
-s_connect_failed (part_maria_t *self, part_maria_conn_t *c, const char *why)
-{
-    part_maria_log (self, self->outage_logged ? 0 : 1, "cannot connect to "
-                    "MariaDB (session %zu, next try in %llu ms): %s",
-                    c->index, (unsigned long long) c->backoff, why);
-    self->outage_logged = true;
-    s_conn_close (self, c);
-    s_schedule_retry (self, c);
-    s_outage (self);
-}
-
-/*  The session statement every session runs once: REPEATABLE READ at
- *  least (a server default of SERIALIZABLE is kept).                    */
-#define S_SETUP_SQL \
-    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
-#define S_SETUP_SERIAL_SQL \
-    "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"
-
-static void
-s_connect_start (part_maria_t *self, part_maria_conn_t *c)
-{
-    c->m = mysql_init (NULL);
-    if (!c->m) {
-        s_connect_failed (self, c, "out of memory");
-        return;
-    }
-    unsigned timeout = (unsigned) ((self->cfg.connect_timeout_ms + 999) / 1000);
-    mysql_options (c->m, MYSQL_OPT_NONBLOCK, 0);
-    mysql_options (c->m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    c->state = C_CONNECTING;
-    c->deadline = self->now + self->cfg.connect_timeout_ms;
-    c->phase = Q_CONNECT;
-    s_drive (self, c, -1);
-}
-
-static void
-s_conn_ready (part_maria_t *self, part_maria_conn_t *c)
-{
-    c->state = C_READY;
-    c->backoff = self->cfg.backoff_min_ms;
-    if (!self->had_ready) {
-        self->had_ready = true;
-        self->need_connected = true;
-        self->outage_logged = false;
-        part_maria_log (self, 0, "connected to MariaDB");
-    }
-}
-
-/*  The round on C is over: the session's own setup, or a job's.          */
-static void
-s_round_done (part_maria_t *self, part_maria_conn_t *c)
-{
-    c->in_round = false;
-    c->phase = Q_NONE;
-    c->wait = 0;
-    if (c->state == C_SETUP) {
-        if (c->err) {
-            char why[300];
-            snprintf (why, sizeof why, "session setup: %s",
-                      c->errmsg ? c->errmsg : "?");
-            s_connect_failed (self, c, why);
-            return;
-        }
-        s_round_clear (c);
-        s_conn_ready (self, c);
-        return;
-    }
-    part_maria_on_round (self, c);
-}
-
-/*  Record the error of C's pending call (the round ends with it).        */
-static void
-s_round_error (part_maria_conn_t *c)
-{
-    c->err = mysql_errno (c->m);
-    if (!c->err)
-        c->err = CR_UNKNOWN_ERROR;
-    snprintf (c->errstate, sizeof c->errstate, "%s", mysql_sqlstate (c->m));
-    free (c->errmsg);
-    c->errmsg = strdup (mysql_error (c->m));
-}
-
-/*  Call (FLAGS < 0: start, else continue with FLAGS) the pending call of
- *  C, and go on with the next ones as long as they finish at once.       */
-static void
-s_drive (part_maria_t *self, part_maria_conn_t *c, int flags)
-{
-    for (;;) {
-        int st = 0, ierr = 0;
-        MYSQL *mret = NULL;
-        MYSQL_RES *res = NULL;
-        switch (c->phase) {
-        case Q_NONE:
-            return;
-        case Q_CONNECT:
-            st = flags < 0
-                 ? mysql_real_connect_start (&mret, c->m,
-                                             *self->ci.host ? self->ci.host : NULL,
-                                             self->ci.user, self->ci.password,
-                                             self->ci.database, self->ci.port,
-                                             *self->ci.socket ? self->ci.socket : NULL,
-                                             CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS)
-                 : mysql_real_connect_cont (&mret, c->m, flags);
-            break;
-        case Q_QUERY:
-            st = flags < 0
-                 ? mysql_real_query_start (&ierr, c->m, c->sql,
-                                           (unsigned long) strlen (c->sql))
-                 : mysql_real_query_cont (&ierr, c->m, flags);
-            break;
-        case Q_STORE:
-            st = flags < 0 ? mysql_store_result_start (&res, c->m)
-                           : mysql_store_result_cont (&res, c->m, flags);
-            break;
-        case Q_NEXT:
-            st = flags < 0 ? mysql_next_result_start (&ierr, c->m)
-                           : mysql_next_result_cont (&ierr, c->m, flags);
-            break;
-        }
-        if (st != 0) {
-            c->wait = st;
-            if (st & MYSQL_WAIT_TIMEOUT)
-                c->wait_until = self->now + mysql_get_timeout_value_ms (c->m);
-            return;
-        }
-        c->wait = 0;
-        flags = -1;
-        switch (c->phase) {
-        case Q_NONE:
-            return;
-        case Q_CONNECT:
-            if (!mret) {
-                char why[300];
-                snprintf (why, sizeof why, "%s", mysql_error (c->m));
-                s_connect_failed (self, c, why);
-                return;
-            }
-            c->state = C_SETUP;
-            c->deadline = self->now + self->cfg.connect_timeout_ms;
-            c->sql = strdup (S_SETUP_SQL);
-            if (!c->sql) {
-                s_connect_failed (self, c, "out of memory");
-                return;
-            }
-            c->in_round = true;
-            c->phase = Q_QUERY;
-            break;
-        case Q_QUERY:
-            if (ierr) {
-                s_round_error (c);
-                s_round_done (self, c);
-                return;
-            }
-            c->phase = Q_STORE;
-            break;
-        case Q_STORE:
-            if (!res && mysql_field_count (c->m) != 0) {
-                s_round_error (c);
-                s_round_done (self, c);
-                return;
-            }
-            if (c->nres == c->cap) {
-                size_t cap = c->cap ? c->cap * 2 : 8;
-                part_maria_res_t *r = realloc (c->res, cap * sizeof *r);
-                if (!r) {
-                    if (res)
-                        mysql_free_result (res);
-                    part_maria_conn_lost (self, c, "out of memory for a result", true);
-                    return;
-                }
-                c->res = r;
-                c->cap = cap;
-            }
-            c->res[c->nres].res = res;
-            c->res[c->nres].affected = res ? -1
-                                       : (int64_t) mysql_affected_rows (c->m);
-            c->nres++;
-            if (!mysql_more_results (c->m)) {
-                s_round_done (self, c);
-                return;
-            }
-            c->phase = Q_NEXT;
-            break;
-        case Q_NEXT:
-            if (ierr > 0) {
-                s_round_error (c);
-                s_round_done (self, c);
-                return;
-            }
-            if (ierr < 0) {
-                s_round_done (self, c);
-                return;
-            }
-            c->phase = Q_STORE;
-            break;
-        }
-    }
-}
-
-void
-part_maria_round (part_maria_t *self, part_maria_conn_t *c, char *sql)
-{
-    s_round_clear (c);
-    if (!sql) {
-        part_maria_conn_lost (self, c, "out of memory for a statement", true);
-        return;
-    }
-    c->sql = sql;
-    c->in_round = true;
-    c->phase = Q_QUERY;
-    s_drive (self, c, -1);
-}
-
-/*  After s_drive: a session that ended its round with a client error is
- *  handled by the ops (they see c->err); one that failed to connect is
- *  DOWN already.                                                         */
-
-static void
-s_dispatch (part_maria_t *self);
-
-void
-part_maria_release (part_maria_t *self, part_maria_conn_t *c)
-{
-    s_round_clear (c);
-    s_dispatch (self);
-}
-
-void
-part_maria_wait_any (part_maria_t *self, part_maria_job_t *job,
-                     uint64_t not_before)
-{
-    job->not_before = not_before;
-    part_maria_jobq_push (&self->wait_any, job);
-}
-
-/*  The oldest parked session (to free it when work waits), or NULL.      */
-static part_maria_conn_t *
-s_oldest_parked (part_maria_t *self)
-{
-    part_maria_conn_t *best = NULL;
-    for (size_t i = 0; i < self->npool; i++) {
-        part_maria_conn_t *c = &self->conns[i];
-        if (c->state == C_READY && c->parked && !c->job && !c->in_round
-            && (!best || c->parked_at < best->parked_at))
-            best = c;
-    }
-    return best;
-}
-
-/*  The first job of Q due at NOW (taken out of Q), or NULL.              */
-static part_maria_job_t *
-s_take_due (part_maria_jobq_t *q, uint64_t now)
-{
-    part_maria_job_t *prev = NULL;
-    for (part_maria_job_t *j = q->head; j; prev = j, j = j->next) {
-        if (j->not_before > now)
-            continue;
-        if (prev)
-            prev->next = j->next;
-        else
-            q->head = j->next;
-        if (q->tail == j)
-            q->tail = prev;
-        q->size--;
-        j->next = NULL;
-        return j;
-    }
-    return NULL;
-}
-
-static bool
-s_any_due (const part_maria_jobq_t *q, uint64_t now)
-{
-    for (part_maria_job_t *j = q->head; j; j = j->next)
-        if (j->not_before <= now)
-            return true;
-    return false;
-}
-
-static void
-s_pin (part_maria_t *self, part_maria_conn_t *c, const char *gid)
-{
-    c->pinned = true;
-    c->begun = false;
-    snprintf (c->gid, sizeof c->gid, "%s", gid);
-    zhashx_insert (self->pins, c->gid, c);
-    self->pinned++;
-}
-
-/*  Give free sessions to waiting work: phase 2 first, then BEGINs.  When
- *  work waits and no session is free, a parked session is closed (its
- *  prepared branch stays in the server, detached) and opened again.      */
-static void
-s_dispatch (part_maria_t *self)
-{
-    if (self->dispatching) {
-        self->dispatch_again = true;
-        return;
-    }
-    self->dispatching = true;
-    do {
-        self->dispatch_again = false;
-        bool gave = false;
-        for (size_t i = 0; i < self->npool; i++) {
-            part_maria_conn_t *c = &self->conns[i];
-            if (!s_conn_free (c))
-                continue;
-            part_maria_job_t *job = s_take_due (&self->wait_any, self->now);
-            if (job) {
-                part_maria_start (self, c, job);
-                gave = true;
-            }
-            else if (self->wait_begin.head
-                     && self->pinned < s_pin_limit (self)) {
-                job = s_jobq_pop (&self->wait_begin);
-                s_pin (self, c, job->gid);
-                part_maria_complete (self, job, 0, NULL, NULL);
-                gave = true;
-            }
-        }
-        bool want = s_any_due (&self->wait_any, self->now)
-                    || (self->wait_begin.head
-                        && self->pinned < s_pin_limit (self));
-        if (!gave && want) {
-            part_maria_conn_t *p = s_oldest_parked (self);
-            if (p) {
-                part_maria_log (self, 0, "session %zu: closed to free it "
-                                "(%s stays prepared, detached)",
-                                p->index, p->gid);
-                part_maria_conn_reset (self, p);
-            }
-        }
-    } while (self->dispatch_again);
-    self->dispatching = false;
-}
-
-/* ------------------------------------------------------------------ */
 /*  The part_rm_t table                                               */
 
 static part_maria_job_t *
@@ -627,7 +156,7 @@ static part_maria_conn_t *
 s_find_free (part_maria_t *self)
 {
     for (size_t i = 0; i < self->npool; i++)
-        if (s_conn_free (&self->conns[i]))
+        if (part_maria_conn_free (&self->conns[i]))
             return &self->conns[i];
     return NULL;
 }
@@ -654,12 +183,12 @@ s_submit (void *self_, const part_rm_req_t *req, uint64_t now_ms)
         if (zhashx_lookup (self->pins, job->gid))
             part_maria_complete (self, job, TPC_ESTATE,
                                  "transaction already open", NULL);
-        else if (s_ready_count (self) == 0)
+        else if (part_maria_ready_count (self) == 0)
             part_maria_complete (self, job, TPC_ECONNECT,
                                  "not connected to MariaDB", NULL);
-        else if (self->pinned < s_pin_limit (self)
+        else if (self->pinned < part_maria_pin_limit (self)
                  && (c = s_find_free (self))) {
-            s_pin (self, c, job->gid);
+            part_maria_pin (self, c, job->gid);
             part_maria_complete (self, job, 0, NULL, NULL);
         }
         else if (waiting >= self->cfg.queue_max) {
@@ -669,7 +198,7 @@ s_submit (void *self_, const part_rm_req_t *req, uint64_t now_ms)
         }
         else {
             part_maria_jobq_push (&self->wait_begin, job);
-            s_dispatch (self);
+            part_maria_dispatch (self);
         }
         break;
     case PART_RM_EXEC:
@@ -717,7 +246,7 @@ s_submit (void *self_, const part_rm_req_t *req, uint64_t now_ms)
         }
         else {
             part_maria_wait_any (self, job, 0);
-            s_dispatch (self);
+            part_maria_dispatch (self);
         }
         break;
     }
@@ -730,7 +259,7 @@ s_interrupt (void *self_, const char *gid)
     part_maria_t *self = self_;
     part_maria_jobq_t keep = { NULL, NULL, 0 };
     part_maria_job_t *job;
-    while ((job = s_jobq_pop (&self->wait_begin))) {
+    while ((job = part_maria_jobq_pop (&self->wait_begin))) {
         if (!strcmp (job->gid, gid))
             part_maria_complete (self, job, TPC_EABORTED, "interrupted while "
                                  "waiting for a MariaDB session", NULL);
@@ -747,6 +276,7 @@ s_interrupt (void *self_, const char *gid)
         c->job = NULL;
         part_maria_complete (self, job, TPC_EABORTED, "interrupted: the "
                              "MariaDB session was closed", NULL);
+        zhashx_update (self->lost, gid, (void *) 1);
         part_maria_unpin (self, c);
         part_maria_conn_reset (self, c);
     }
@@ -874,17 +404,17 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
     for (size_t i = 0; i < self->npool; i++) {
         part_maria_conn_t *c = &self->conns[i];
         if (c->state == C_DOWN && self->now >= c->retry_at) {
-            s_connect_start (self, c);
+            part_maria_connect_start (self, c);
             continue;
         }
         if ((c->state == C_CONNECTING || c->state == C_SETUP)
             && self->now >= c->deadline) {
-            s_connect_failed (self, c, "connect timed out");
+            part_maria_connect_failed (self, c, "connect timed out");
             continue;
         }
         if (c->m && (c->wait & MYSQL_WAIT_TIMEOUT)
             && self->now >= c->wait_until) {
-            s_drive (self, c, MYSQL_WAIT_TIMEOUT);
+            part_maria_drive (self, c, MYSQL_WAIT_TIMEOUT);
             continue;
         }
         short ev = s_events (c);
@@ -918,17 +448,17 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
                 flags |= MYSQL_WAIT_WRITE;
             if (re & POLLPRI)
                 flags |= MYSQL_WAIT_EXCEPT;
-            s_drive (self, c, flags & (c->wait | MYSQL_WAIT_READ));
+            part_maria_drive (self, c, flags & (c->wait | MYSQL_WAIT_READ));
         }
     }
-    s_dispatch (self);
+    part_maria_dispatch (self);
     if (self->need_connected) {
         self->need_connected = false;
         part_rm_result_t ev = { .op = PART_RM_CONNECTED, .affected = -1 };
         emit (arg, &ev);
     }
     part_maria_job_t *job;
-    while ((job = s_jobq_pop (&self->done))) {
+    while ((job = part_maria_jobq_pop (&self->done))) {
         s_emit_job (job, emit, arg);
         s_job_free (&job);
     }
@@ -994,11 +524,22 @@ s_setup (part_maria_t *self, MYSQL *m, char *errbuf, size_t errlen)
                   v[1], v[2]);
         goto cleanup;
     }
-    if (!strcmp (v[4], "SERIALIZABLE"))
-        part_maria_log (self, 0, "sessions keep the server's SERIALIZABLE");
+    self->serializable = !strcmp (v[4], "SERIALIZABLE");
     char sql[1024];
+    /* created only when missing: an account without CREATE can use a
+     * table its owner made */
+    snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM information_schema."
+              "TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+              "'tpc_marker'");
+    if (s_query_row (m, sql, v, 1)) {
+        rc = TPC_EDB;
+        snprintf (errbuf, errlen, "cannot look for the marker table: %s",
+                  mysql_error (m));
+        goto cleanup;
+    }
+    bool exists = strcmp (v[0], "0") != 0;
     snprintf (sql, sizeof sql, PART_MARIA_MARKER_DDL, self->db);
-    if (mysql_query (m, sql)) {
+    if (!exists && mysql_query (m, sql)) {
         snprintf (errbuf, errlen, "cannot create the marker table %s."
                   "tpc_marker: %s\nhint: run as an account that may: %s",
                   self->db, mysql_error (m), sql);
@@ -1141,17 +682,17 @@ part_maria_destroy (part_maria_t **self_p)
     if (self->conns) {
         for (size_t i = 0; i < self->npool; i++) {
             s_job_free (&self->conns[i].job);
-            s_conn_close (self, &self->conns[i]);
+            part_maria_conn_close (self, &self->conns[i]);
             free (self->conns[i].res);
         }
         free (self->conns);
     }
     part_maria_job_t *job;
-    while ((job = s_jobq_pop (&self->wait_any)))
+    while ((job = part_maria_jobq_pop (&self->wait_any)))
         s_job_free (&job);
-    while ((job = s_jobq_pop (&self->wait_begin)))
+    while ((job = part_maria_jobq_pop (&self->wait_begin)))
         s_job_free (&job);
-    while ((job = s_jobq_pop (&self->done)))
+    while ((job = part_maria_jobq_pop (&self->done)))
         s_job_free (&job);
     zhashx_destroy (&self->pins);
     zhashx_destroy (&self->parks);
@@ -1170,7 +711,7 @@ part_maria_rm (part_maria_t *self)
 size_t
 part_maria_connected (part_maria_t *self)
 {
-    return s_ready_count (self);
+    return part_maria_ready_count (self);
 }
 
 const char *

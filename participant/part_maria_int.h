@@ -1,7 +1,7 @@
 /*  part_maria_int.h: what the files of the MariaDB resource manager share
  *  (not installed).  part_maria.c holds the part_rm_t entry points, the
- *  jobs, the sessions (life, backoff, rounds, the pool) and start/stop;
- *  part_maria_ops.c the SQL of each operation, a {start, done} pair.
+ *  jobs and start/stop; part_maria_conn.c the sessions (life, backoff,
+ *  rounds, the pool); part_maria_ops.c the SQL of each operation.
  *  Words as in part_pg: a JOB is one operation; it runs as ROUNDS on one
  *  session; a round is one multi-statement text sent with
  *  mysql_real_query, whose results are read one by one (store_result,
@@ -101,6 +101,8 @@ struct part_maria {
     tpc_maria_conninfo_t ci;
     char branch[9];             /* the xid's branch tag */
     char db[140];               /* `database`, backquoted */
+    bool serializable;          /* the server's default isolation is
+                                   SERIALIZABLE: sessions keep it */
     part_maria_conn_t *conns;
     size_t npool;
     size_t pinned;
@@ -121,6 +123,7 @@ struct part_maria {
 void part_maria_log (part_maria_t *self, int level, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 void part_maria_jobq_push (part_maria_jobq_t *q, part_maria_job_t *job);
+part_maria_job_t *part_maria_jobq_pop (part_maria_jobq_t *q);
 /*  Finish JOB with STATUS and ERROR (copied) and queue its completion.   */
 void part_maria_complete (part_maria_t *self, part_maria_job_t *job,
                           int status, const char *error,
@@ -144,6 +147,26 @@ void part_maria_wait_any (part_maria_t *self, part_maria_job_t *job,
                           uint64_t not_before);
 /*  A client error (the session broke), not the server's refusal.         */
 bool part_maria_err_lost (unsigned err);
+
+/* part_maria_conn.c: sessions, rounds, the pool */
+size_t part_maria_ready_count (const part_maria_t *self);
+/*  READY, not pinned, not parked, idle.                                  */
+bool part_maria_conn_free (const part_maria_conn_t *c);
+/*  Sessions transactions may pin (one stays free when pool >= 2).        */
+size_t part_maria_pin_limit (const part_maria_t *self);
+void part_maria_pin (part_maria_t *self, part_maria_conn_t *c,
+                     const char *gid);
+/*  Give free sessions to waiting work (see part_maria_conn.c).          */
+void part_maria_dispatch (part_maria_t *self);
+/*  DOWN -> CONNECTING (retry_at passed); a failed attempt back to DOWN.  */
+void part_maria_connect_start (part_maria_t *self, part_maria_conn_t *c);
+void part_maria_connect_failed (part_maria_t *self, part_maria_conn_t *c,
+                                const char *why);
+/*  Start (FLAGS < 0) or continue (FLAGS: the MYSQL_WAIT_* that happened)
+ *  C's pending call, and the calls after it that finish at once.         */
+void part_maria_drive (part_maria_t *self, part_maria_conn_t *c, int flags);
+/*  Close C's MYSQL handle (DOWN), its round and parking forgotten.       */
+void part_maria_conn_close (part_maria_t *self, part_maria_conn_t *c);
 
 /* part_maria_ops.c */
 /*  Run JOB on C (C takes it).                                            */

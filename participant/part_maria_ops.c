@@ -448,6 +448,11 @@ s_done_phase2 (part_maria_t *self, part_maria_conn_t *c,
     part_maria_release (self, c);
 }
 
+static void s_done_work (part_maria_t *self, part_maria_conn_t *c,
+                         part_maria_job_t *job);
+static void s_done_query (part_maria_t *self, part_maria_conn_t *c,
+                          part_maria_job_t *job);
+
 void
 part_maria_on_round (part_maria_t *self, part_maria_conn_t *c)
 {
@@ -473,6 +478,17 @@ part_maria_on_round (part_maria_t *self, part_maria_conn_t *c)
         part_maria_conn_lost (self, c, why, false);
         return;
     }
+    if (job->op == PART_RM_OUTCOME_OF || job->op == PART_RM_TOMBSTONE
+        || job->op == PART_RM_RECOVER)
+        s_done_query (self, c, job);
+    else
+        s_done_work (self, c, job);
+}
+
+/*  EXEC, PREPARE, COMMIT_ONEPHASE, ROLLBACK: C's round is over.          */
+static void
+s_done_work (part_maria_t *self, part_maria_conn_t *c, part_maria_job_t *job)
+{
     switch (job->op) {
     case PART_RM_EXEC:
         c->job = NULL;
@@ -527,6 +543,20 @@ part_maria_on_round (part_maria_t *self, part_maria_conn_t *c)
         else
             part_maria_release (self, c);
         return;
+    default:
+        c->job = NULL;
+        part_maria_complete (self, job, TPC_EINVAL, "unknown operation",
+                             NULL);
+        part_maria_release (self, c);
+        return;
+    }
+}
+
+/*  OUTCOME_OF, TOMBSTONE, RECOVER: C's round is over.                    */
+static void
+s_done_query (part_maria_t *self, part_maria_conn_t *c, part_maria_job_t *job)
+{
+    switch (job->op) {
     case PART_RM_OUTCOME_OF:
         c->job = NULL;
         if (c->err)

@@ -38,6 +38,38 @@ int tpc_harness_sql (const char *conninfo, const char *sql);
 /*  First column of the first row of SQL as an integer; INT64_MIN on error. */
 int64_t tpc_harness_sql_int (const char *conninfo, const char *sql);
 
+/* ---------------------------------------------------------------------
+ *  MariaDB (tests/tpc_harness_maria.c): throwaway servers made by
+ *  scripts/mariatmp, SQL through blocking Connector/C.  CONNINFO is the
+ *  agent's line (common/tpc_maria_conninfo.h): write it to a
+ *  --maria-file with tpc_harness_write_line.
+ */
+
+/*  Start (or restart) the server in DIR: 0 and CONNINFO filled.          */
+int tpc_harness_maria_start (const char *dir, char *conninfo, size_t size);
+int tpc_harness_maria_cmd (const char *cmd, const char *dir); /* stop|kill|destroy */
+
+/*  Run SQL (several statements allowed) on a new connection; 0 or -1
+ *  with the error printed.                                               */
+int tpc_harness_maria_sql (const char *conninfo, const char *sql);
+
+/*  First column of the first row of SQL as an integer (NULL = 0);
+ *  INT64_MIN on error.                                                   */
+int64_t tpc_harness_maria_sql_int (const char *conninfo, const char *sql);
+
+/*  A connection kept open (a MYSQL *) for tests that need a session of
+ *  their own (locks, XA by hand); NULL with the error printed.           */
+void *tpc_harness_maria_connect (const char *conninfo);
+int tpc_harness_maria_conn_sql (void *conn, const char *sql);
+void tpc_harness_maria_close (void **conn_p);
+
+/*  Start N servers DIR/maria1 ... DIR/mariaN (DBDIR[i], conninfo DB[i])
+ *  and run SQL (may be NULL) in each; 0 or -1.  tpc_harness_maria_destroy
+ *  kills and removes them (before tpc_harness_clean removes DIR).        */
+int tpc_harness_maria_world (const char *dir, size_t n, char dbdir[][512],
+                             char db[][512], const char *sql);
+void tpc_harness_maria_destroy (const char *dir, size_t n);
+
 typedef struct {
     pid_t pid;
     char log[512];              /* stderr+stdout of the process */
@@ -128,37 +160,5 @@ int tpc_harness_curve_keys (const char *keys, const char *const names[],
 /*  Destroy the NCLUSTERS clusters DIR/pg1 ... DIR/pgN, remove DIR (kept,
  *  and said so, when TPC_TEST_KEEP is set) and free *DIR_P.              */
 void tpc_harness_clean (char **dir_p, size_t nclusters);
-
-/* ---------------------------------------------------------------------
- *  MariaDB (tests/tpc_harness_maria.c): throwaway servers made by
- *  scripts/mariatmp, SQL through blocking Connector/C.  CONNINFO is the
- *  agent's line (common/tpc_maria_conninfo.h): write it to a
- *  --maria-file with tpc_harness_write_line.
- */
-
-/*  Start (or restart) the server in DIR: 0 and CONNINFO filled.          */
-int tpc_harness_maria_start (const char *dir, char *conninfo, size_t size);
-int tpc_harness_maria_cmd (const char *cmd, const char *dir); /* stop|kill|destroy */
-
-/*  Run SQL (several statements allowed) on a new connection; 0 or -1
- *  with the error printed.                                               */
-int tpc_harness_maria_sql (const char *conninfo, const char *sql);
-
-/*  First column of the first row of SQL as an integer (NULL = 0);
- *  INT64_MIN on error.                                                   */
-int64_t tpc_harness_maria_sql_int (const char *conninfo, const char *sql);
-
-/*  A connection kept open (a MYSQL *) for tests that need a session of
- *  their own (locks, XA by hand); NULL with the error printed.           */
-void *tpc_harness_maria_connect (const char *conninfo);
-int tpc_harness_maria_conn_sql (void *conn, const char *sql);
-void tpc_harness_maria_close (void **conn_p);
-
-/*  Start N servers DIR/maria1 ... DIR/mariaN (DBDIR[i], conninfo DB[i])
- *  and run SQL (may be NULL) in each; 0 or -1.  tpc_harness_maria_destroy
- *  kills and removes them (before tpc_harness_clean removes DIR).        */
-int tpc_harness_maria_world (const char *dir, size_t n, char dbdir[][512],
-                             char db[][512], const char *sql);
-void tpc_harness_maria_destroy (const char *dir, size_t n);
 
 #endif
