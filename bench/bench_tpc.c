@@ -50,6 +50,7 @@ s_run (void *session, const bench_txn_t *t, char *err, size_t errlen)
         { s->part[0], "UPDATE accounts SET balance = balance - $1 WHERE id = $2", 2, debit },
         { s->part[1], "UPDATE accounts SET balance = balance + $1 WHERE id = $2", 2, credit },
     };
+
     char gid[TPC_CLIENT_GID_MAX] = "", reason[256] = "";
     tpc_client_outcome_t outcome = TPC_CLIENT_OUTCOME_UNKNOWN;
     tpc_txn_opts_t topts = { .protocol = s->protocol };

@@ -17,7 +17,7 @@
 /*  Settings of a run, shared read-only by every session.                 */
 typedef struct {
     const char *db1;            /* libpq conninfo (bare, floor, plain) */
-    const char *db2;
+    const char *db2;            /* mixed-bare: a MariaDB conninfo FILE */
     const char *coordinator;    /* tpc endpoint (tpc) */
     const char *part1;          /* participant names (tpc) */
     const char *part2;

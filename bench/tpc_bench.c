@@ -1,16 +1,18 @@
 /*  tpc_bench: the transfer benchmark driver - the same workload through a
  *  bare libpq 2PC client, the 2PC message floor, plain commits and tpc.
  *
- *    tpc_bench --mode bare|floor|plain|tpc [--clients N] [--seconds S]
- *              [--warmup S] [--rate R] [--rows N] [--db1 CI --db2 CI]
- *              [--coordinator EP] [--part1 NAME --part2 NAME]
- *              [--protocol 2pc|3pc]
+ *    tpc_bench --mode bare|floor|plain|mixed-bare|tpc [--clients N]
+ *              [--seconds S] [--warmup S] [--rate R] [--rows N]
+ *              [--db1 CI --db2 CI] [--coordinator EP]
+ *              [--part1 NAME --part2 NAME] [--protocol 2pc|3pc]
  *              [--label NAME] [--hist-out FILE] [--progress]
  *              [--poll-console PORT [--poll-hz N]]
  *    tpc_bench --merge FILE...
  *
  *  One thread per client, each with its own session (bench_work.h: two
- *  libpq connections, or one libtpc client), opened before the clock
+ *  libpq connections; mixed-bare: one libpq and one MariaDB connection,
+ *  --db2 naming the MariaDB conninfo file (bench_mixed.h); or one libtpc
+ *  client), opened before the clock
  *  starts.  A transfer moves 1..100 between random rows (1 .. --rows) of
  *  accounts on the two databases.
  *
@@ -57,6 +59,7 @@
 
 #include "bench_console.h"
 #include "bench_hist.h"
+#include "bench_mixed.h"
 #include "bench_pg.h"
 #include "bench_tpc.h"
 #include "bench_work.h"
@@ -304,7 +307,7 @@ static void
 s_usage (FILE *f)
 {
     fprintf (f,
-        "usage: tpc_bench --mode bare|floor|plain|tpc [options]\n"
+        "usage: tpc_bench --mode bare|floor|plain|mixed-bare|tpc [options]\n"
         "       tpc_bench --merge FILE...\n"
         "  --clients N          client threads (default 1)\n"
         "  --seconds S          measured window (default 10)\n"
@@ -312,7 +315,7 @@ s_usage (FILE *f)
         "  --rate R             open loop: R transfers/s offered (default 0: closed loop)\n"
         "  --rows N             accounts rows 1..N on each database (default 10000)\n"
         "  --db1 CONNINFO       libpq connection of database 1 (bare, floor, plain)\n"
-        "  --db2 CONNINFO       libpq connection of database 2\n"
+        "  --db2 CONNINFO       libpq connection of database 2 (mixed-bare: MariaDB conninfo FILE)\n"
         "  --lock-timeout-ms N  SET lock_timeout on every connection (default 5000)\n"
         "  --coordinator EP     tpc coordinator's client endpoint (tpc; default %s)\n"
         "  --part1 NAME         participant of database 1 (tpc; default db1)\n"
@@ -350,6 +353,8 @@ s_work (const char *mode)
         return bench_pg_floor ();
     if (strcmp (mode, "plain") == 0)
         return bench_pg_plain ();
+    if (strcmp (mode, "mixed-bare") == 0)
+        return bench_mixed_bare ();
     if (strcmp (mode, "tpc") == 0)
         return bench_tpc ();
     return NULL;
@@ -474,7 +479,7 @@ s_parse (int argc, char **argv, s_opts_t *o, bool *merge)
         return -1;
     }
     if (!o->mode || !(o->work = s_work (o->mode))) {
-        fprintf (stderr, "tpc_bench: --mode bare|floor|plain|tpc is required\n");
+        fprintf (stderr, "tpc_bench: --mode bare|floor|plain|mixed-bare|tpc is required\n");
         return -1;
     }
     if (o->work != bench_tpc () && (!o->wcfg.db1 || !o->wcfg.db2)) {

@@ -774,8 +774,10 @@ s_on_tombstone (part_engine_t *self, pe_rec_t *rec, const part_rm_result_t *res,
          * it, prepared after all (a PREPARE of a crashed incarnation was
          * still running when ROLLBACK PREPARED found nothing): list the
          * prepared ones now, which turns this record into an in-doubt one
-         * (pe_on_recovered) */
-        if (!strcmp (res->sqlstate, "55P03")) {
+         * (pe_on_recovered).  Any database error counts, not only
+         * PostgreSQL's 55P03: MariaDB says lock wait timeout (1205) with
+         * the generic SQLSTATE HY000, and a listing too many is cheap. */
+        if (res->status == TPC_EDB) {
             if (self->recover_req)
                 self->recover_again = true;
             else

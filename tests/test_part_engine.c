@@ -1331,6 +1331,34 @@ test_tombstone_blocked_by_prepared (void)
     s_teardown (&fx);
 }
 
+/*  The same with MariaDB (crash matrix, TPC_CRASH_ENGINES=pg,maria,
+ *  agent.after_prepare): its lock wait timeout on the marker (error 1205)
+ *  comes with SQLSTATE HY000, not 55P03; the tombstone was retried for
+ *  ever and the branch stayed in XA RECOVER.                            */
+static void
+test_tombstone_blocked_by_prepared_mariadb (void)
+{
+    s_fx_t fx;
+    s_setup (&fx, 0, 0);
+    s_clear_out (&fx);
+    CU_ASSERT_EQUAL (part_mem_add_prepared (fx.mem, G1), 0);
+    part_mem_fail_next (fx.mem, PART_RM_ROLLBACK_PREPARED, TPC_ENOENT,
+                        "XAER_NOTA: Unknown XID", false);
+    part_mem_fail_next (fx.mem, PART_RM_TOMBSTONE, TPC_EDB,
+                        "Lock wait timeout exceeded; try restarting "
+                        "transaction (MariaDB error 1205)", false);
+    part_mem_fail_sqlstate (fx.mem, PART_RM_TOMBSTONE, "HY000");
+    s_gid_msg (&fx, TPC_MSG_DECIDE, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT (s_count (&fx, TPC_MSG_QUERY, G1) >= 1);
+    CU_ASSERT (part_mem_is_prepared (fx.mem, G1));
+    s_gid_msg (&fx, TPC_MSG_ANSWER, G1, TPC_OUTCOME_ABORTED);
+    s_pump (&fx);
+    CU_ASSERT_FALSE (part_mem_is_prepared (fx.mem, G1));
+    s_expect_ack (&fx, G1, TPC_OUTCOME_ABORTED);
+    s_teardown (&fx);
+}
+
 /* ------------------------------------------------------------------ */
 /*  Three-phase commit                                                 */
 
@@ -2759,6 +2787,8 @@ static const tpc_test_case_t s_cases[] = {
     { "onephase_repeat_acks_truth", test_onephase_repeat_acks_truth },
     { "stray_open_copy_rolled_back", test_stray_open_copy_rolled_back },
     { "tombstone_blocked_by_prepared", test_tombstone_blocked_by_prepared },
+    { "tombstone_blocked_by_prepared_mariadb",
+      test_tombstone_blocked_by_prepared_mariadb },
     { "3pc_coordinator_path", test_3pc_coordinator_path },
     { "3pc_persist_failure", test_3pc_persist_failure },
     { "3pc_readonly", test_3pc_readonly },

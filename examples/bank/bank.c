@@ -1,7 +1,8 @@
-/*  bank: money transfers between accounts in two PostgreSQL databases,
- *  through tpc, and the checker that proves nothing was half-done.
+/*  bank: money transfers between accounts in two databases (PostgreSQL,
+ *  MariaDB or one of each), through tpc, and the checker that proves
+ *  nothing was half-done.
  *
- *  Schema (same in both databases):
+ *  Schema (same in both databases; see bank_db.c for MariaDB's types):
  *      accounts  (id int PRIMARY KEY, balance bigint CHECK (balance >= 0))
  *      transfers (tid text PRIMARY KEY, amount bigint)
  *
@@ -13,29 +14,33 @@
  *  instead (tpc_begin, the four statements by tpc_exec, tpc_commit; an
  *  overdraft then fails its exec and the transfer is rolled back).
  *
- *    bank setup --db URL --db URL [--accounts N] [--balance B]
+ *    bank setup DB DB [--accounts N] [--balance B]
  *    bank run   [--coordinator EP] --on NAME --on NAME [--transfers N]
  *               [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]
  *               [--protocol 2pc|3pc] [--interactive K]
- *    bank check --db URL --db URL [--accounts N] [--balance B]
+ *    bank check DB DB [--accounts N] [--balance B]
  *               [--ledger FILE] [--wait-ms T]
+ *
+ *  where DB is --db URL (PostgreSQL: a libpq conninfo) or --maria-file
+ *  FILE (MariaDB: the agent's conninfo file, see bank_db.h), in the order
+ *  of the --on names.  The statements are the same on both engines (the
+ *  MariaDB agent binds $n parameters itself).
  *
  *  The ledger has one line per transfer: "<tid> <outcome> <gid>", outcome
  *  committed | aborted | in_doubt (no answer reached the client).  check
  *  proves: the sum of all balances is unchanged; every tid is in both
  *  databases or in neither (no mixed outcome); every acknowledged commit is
  *  in both and every acknowledged abort in neither; no prepared transaction
- *  is left (after waiting up to --wait-ms for recovery to finish).  It
- *  prints one line:
+ *  is left (after waiting up to --wait-ms for recovery to finish; MariaDB:
+ *  no row in XA RECOVER).  It prints one line:
  *      bank check: verdict=OK|FAIL transfers=.. committed=.. aborted=..
  *        in_doubt=.. mixed=.. lost=.. prepared_left=.. sum_before=..
- *        sum_after=..
+ *        sum_after=.. engines=<engine>,<engine>
  *  and exits 0 only for OK.  `run` takes CURVE keys from the environment,
  *  as tpcctl does: TPC_CURVE_SECRET (the client's key pair) and
  *  TPC_COORDINATOR_PUBLIC (the coordinator's public key).
  */
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,12 +50,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bank_db.h"
 #include "tpc_client.h"
 
 #define MAX_DBS 2
 
 typedef struct {
     const char *db[MAX_DBS];
+    bank_db_engine_t engine[MAX_DBS];
     const char *on[MAX_DBS];
     int ndb, non;
     const char *coordinator;
@@ -63,50 +70,15 @@ typedef struct {
 
 /* ---------------------------------------------------------------- setup */
 
-static PGconn *
-s_connect (const char *url)
-{
-    PGconn *c = PQconnectdb (url);
-    if (PQstatus (c) != CONNECTION_OK) {
-        fprintf (stderr, "bank: cannot connect: %s", PQerrorMessage (c));
-        PQfinish (c);
-        return NULL;
-    }
-    return c;
-}
-
-static int
-s_exec (PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec (c, sql);
-    ExecStatusType st = PQresultStatus (r);
-    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
-    if (rc)
-        fprintf (stderr, "bank: %s: %s", sql, PQresultErrorMessage (r));
-    PQclear (r);
-    return rc;
-}
-
 static int
 s_setup (const s_args_t *a)
 {
     for (int i = 0; i < a->ndb; i++) {
-        PGconn *c = s_connect (a->db[i]);
-        if (!c)
+        bank_db_t *db = bank_db_new (a->engine[i], a->db[i]);
+        if (!db)
             return 1;
-        char sql[512];
-        snprintf (sql, sizeof sql,
-                  "SET client_min_messages = warning;"
-                  "DROP TABLE IF EXISTS accounts, transfers;"
-                  "CREATE TABLE accounts (id int PRIMARY KEY,"
-                  " balance bigint NOT NULL CHECK (balance >= 0));"
-                  "CREATE TABLE transfers (tid text PRIMARY KEY,"
-                  " amount bigint NOT NULL);"
-                  "INSERT INTO accounts SELECT g, %ld"
-                  " FROM generate_series(1, %ld) g;",
-                  a->balance, a->accounts);
-        int rc = s_exec (c, sql);
-        PQfinish (c);
+        int rc = bank_db_setup (db, a->accounts, a->balance);
+        bank_db_destroy (&db);
         if (rc)
             return 1;
     }
@@ -266,49 +238,19 @@ s_run (const s_args_t *a)
 
 /* ---------------------------------------------------------------- check */
 
-static int64_t
-s_int (PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec (c, sql);
-    int64_t v = INT64_MIN;
-    if (PQresultStatus (r) == PGRES_TUPLES_OK && PQntuples (r) == 1)
-        v = PQgetisnull (r, 0, 0) ? 0 : strtoll (PQgetvalue (r, 0, 0), NULL, 10);
-    else
-        fprintf (stderr, "bank: %s: %s", sql, PQresultErrorMessage (r));
-    PQclear (r);
-    return v;
-}
-
-/*  1 if TID is in the transfers table of C, 0 if not, -1 on error.       */
-static int
-s_has_tid (PGconn *c, const char *tid)
-{
-    const char *p[] = { tid };
-    PGresult *r = PQexecParams (c, "SELECT count(*) FROM transfers WHERE tid = $1",
-                                1, NULL, p, NULL, NULL, 0);
-    int v = -1;
-    if (PQresultStatus (r) == PGRES_TUPLES_OK)
-        v = atoi (PQgetvalue (r, 0, 0)) > 0;
-    PQclear (r);
-    return v;
-}
-
 /*  Number of tids present in exactly one of the two databases (-1 on
  *  error): a merge of both sorted tid lists.                             */
 static long
-s_unmatched_tids (PGconn *c0, PGconn *c1)
+s_unmatched_tids (bank_db_t *c0, bank_db_t *c1)
 {
-    const char *q = "SELECT tid FROM transfers ORDER BY tid COLLATE \"C\"";
-    PGresult *r0 = PQexec (c0, q), *r1 = PQexec (c1, q);
+    char **t0 = NULL, **t1 = NULL;
+    size_t n0 = 0, n1 = 0, i = 0, j = 0;
     long n = -1;
-    if (PQresultStatus (r0) != PGRES_TUPLES_OK
-        || PQresultStatus (r1) != PGRES_TUPLES_OK)
+    if (bank_db_tids (c0, &t0, &n0) < 0 || bank_db_tids (c1, &t1, &n1) < 0)
         goto cleanup;
-    int i = 0, j = 0, n0 = PQntuples (r0), n1 = PQntuples (r1);
     n = 0;
     while (i < n0 || j < n1) {
-        int cmp = i >= n0 ? 1 : j >= n1 ? -1
-                  : strcmp (PQgetvalue (r0, i, 0), PQgetvalue (r1, j, 0));
+        int cmp = i >= n0 ? 1 : j >= n1 ? -1 : strcmp (t0[i], t1[j]);
         if (cmp == 0) {
             i++;
             j++;
@@ -316,16 +258,19 @@ s_unmatched_tids (PGconn *c0, PGconn *c1)
         }
         n++;
         fprintf (stderr, "bank check: MIXED tid=%s only in db%d\n",
-                 cmp < 0 ? PQgetvalue (r0, i, 0) : PQgetvalue (r1, j, 0),
-                 cmp < 0 ? 1 : 2);
+                 cmp < 0 ? t0[i] : t1[j], cmp < 0 ? 1 : 2);
         if (cmp < 0)
             i++;
         else
             j++;
     }
 cleanup:
-    PQclear (r0);
-    PQclear (r1);
+    for (size_t k = 0; t0 && k < n0; k++)
+        free (t0[k]);
+    for (size_t k = 0; t1 && k < n1; k++)
+        free (t1[k]);
+    free (t0);
+    free (t1);
     return n;
 }
 
@@ -333,29 +278,36 @@ static int
 s_check (const s_args_t *a)
 {
     if (a->ndb != 2) {
-        fprintf (stderr, "bank check: give exactly two --db URL\n");
+        fprintf (stderr, "bank check: give exactly two databases (--db URL, --maria-file FILE)\n");
         return 2;
     }
-    PGconn *c[2] = { s_connect (a->db[0]), s_connect (a->db[1]) };
-    if (!c[0] || !c[1])
+    bank_db_t *c[2] = { bank_db_new (a->engine[0], a->db[0]),
+                        bank_db_new (a->engine[1], a->db[1]) };
+    if (!c[0] || !c[1]) {
+        bank_db_destroy (&c[0]);
+        bank_db_destroy (&c[1]);
         return 1;
-    /* Recovery may still be finishing: wait for prepared transactions. */
+    }
+    /* Recovery may still be finishing: wait for prepared transactions
+     * (PostgreSQL's pg_prepared_xacts, MariaDB's XA RECOVER). */
     int64_t prepared = 0;
     for (long waited = 0;; waited += 200) {
         prepared = 0;
-        for (int i = 0; i < 2; i++)
-            prepared += s_int (c[i], "SELECT count(*) FROM pg_prepared_xacts"
-                                     " WHERE database = current_database()");
+        for (int i = 0; i < 2; i++) {
+            int64_t p = bank_db_prepared (c[i]);
+            prepared += p < 0 ? 1 : p;     /* an error is not a pass */
+        }
         if (prepared == 0 || waited >= a->wait_ms)
             break;
         usleep (200 * 1000);
     }
     int64_t sum_before = 2 * (int64_t) a->accounts * a->balance;
-    int64_t sum_after = s_int (c[0], "SELECT sum(balance) FROM accounts")
-                        + s_int (c[1], "SELECT sum(balance) FROM accounts");
+    int64_t s0 = bank_db_int (c[0], "SELECT sum(balance) FROM accounts");
+    int64_t s1 = bank_db_int (c[1], "SELECT sum(balance) FROM accounts");
+    int64_t sum_after = s0 == INT64_MIN || s1 == INT64_MIN ? -1 : s0 + s1;
     /* mixed: a tid present on one side only (full outer join per side). */
-    int64_t n0 = s_int (c[0], "SELECT count(*) FROM transfers");
-    int64_t n1 = s_int (c[1], "SELECT count(*) FROM transfers");
+    int64_t n0 = bank_db_int (c[0], "SELECT count(*) FROM transfers");
+    int64_t n1 = bank_db_int (c[1], "SELECT count(*) FROM transfers");
     long mixed = 0, lost = 0, committed = 0, aborted = 0, doubt = 0, lines = 0;
     FILE *f = a->ledger ? fopen (a->ledger, "r") : NULL;
     char line[512];
@@ -364,7 +316,7 @@ s_check (const s_args_t *a)
         if (sscanf (line, "%127s %31s", tid, outcome) != 2)
             continue;
         lines++;
-        int h0 = s_has_tid (c[0], tid), h1 = s_has_tid (c[1], tid);
+        int h0 = bank_db_has_tid (c[0], tid), h1 = bank_db_has_tid (c[1], tid);
         if (h0 != h1) {
             mixed++;
             fprintf (stderr, "bank check: MIXED tid=%s db1=%d db2=%d\n", tid, h0, h1);
@@ -398,11 +350,12 @@ s_check (const s_args_t *a)
               && prepared == 0 && n0 >= 0 && n1 >= 0;
     printf ("bank check: verdict=%s transfers=%ld committed=%ld aborted=%ld "
             "in_doubt=%ld applied=%" PRId64 " mixed=%ld lost=%ld prepared_left=%" PRId64
-            " sum_before=%" PRId64 " sum_after=%" PRId64 "\n",
+            " sum_before=%" PRId64 " sum_after=%" PRId64 " engines=%s,%s\n",
             ok ? "OK" : "FAIL", lines, committed, aborted, doubt, n0, mixed,
-            lost, prepared, sum_before, sum_after);
-    PQfinish (c[0]);
-    PQfinish (c[1]);
+            lost, prepared, sum_before, sum_after,
+            bank_db_engine_name (c[0]), bank_db_engine_name (c[1]));
+    bank_db_destroy (&c[0]);
+    bank_db_destroy (&c[1]);
     return ok ? 0 : 1;
 }
 
@@ -412,12 +365,13 @@ static void
 s_usage (FILE *f)
 {
     fprintf (f,
-             "usage: bank setup --db URL --db URL [--accounts N] [--balance B]\n"
+             "usage: bank setup DB DB [--accounts N] [--balance B]\n"
              "       bank run [--coordinator EP] --on NAME --on NAME [--transfers N]\n"
              "                [--clients C] [--timeout-ms T] [--seed S] [--ledger FILE]\n"
              "                [--protocol 2pc|3pc] [--interactive K]\n"
-             "       bank check --db URL --db URL [--accounts N] [--balance B]\n"
+             "       bank check DB DB [--accounts N] [--balance B]\n"
              "                [--ledger FILE] [--wait-ms T]\n"
+             "DB: --db URL (PostgreSQL) or --maria-file FILE (MariaDB conninfo file)\n"
              "exit: 0 ok, 1 failure (check: verdict FAIL), 2 usage\n");
 }
 
@@ -440,8 +394,10 @@ main (int argc, char **argv)
             return 2;
         }
         i++;
-        if (!strcmp (k, "--db") && a.ndb < MAX_DBS)
+        if ((!strcmp (k, "--db") || !strcmp (k, "--maria-file")) && a.ndb < MAX_DBS) {
+            a.engine[a.ndb] = !strcmp (k, "--db") ? BANK_DB_PG : BANK_DB_MARIA;
             a.db[a.ndb++] = v;
+        }
         else if (!strcmp (k, "--on") && a.non < MAX_DBS)
             a.on[a.non++] = v;
         else if (!strcmp (k, "--coordinator"))
