@@ -14,7 +14,13 @@
  *
  *  ZMQ_IMMEDIATE makes a send wait for a connected coordinator rather than
  *  queue the request, so "unreachable" (nothing sent, nothing happened) is
- *  told apart from "no reply" (the request may have been acted on).  With
+ *  told apart from "no reply" (the request may have been acted on).  Until
+ *  a first request has gone out (ever_up) that wait lasts at most
+ *  connect_timeout_ms (2 s by default): a coordinator that is not running,
+ *  a wrong port, no route (the monitor counts the refused attempts) is
+ *  TPC_ECONNECT in seconds, with the endpoint and what to check.  Once a
+ *  client has been connected, a send waits up to the call's timeout, so a
+ *  coordinator that restarts is waited for.  With
  *  CURVE a connection counts only after its handshake; a socket monitor
  *  tells the send loop when handshakes fail, and the call returns
  *  TPC_EAUTH at once, nothing sent, when the coordinator refused the key
@@ -30,6 +36,11 @@
  *  request whose rid the coordinator could not read; as a client has one
  *  request in flight at a time, it is taken as the answer to that one.
  */
+/*  libtpc.so: this file's tpc_client_new is tpc_client_new@@LIBTPC_1.2
+ *  (see tpc_client_new_1_0 below for the older one).                    */
+#ifdef TPC_LIBTPC_SYMVER
+#define tpc_client_new tpc_client_new_1_2
+#endif
 #include "tpc_client.h"
 
 #include <errno.h>
@@ -79,6 +90,9 @@ struct tpc_client {
     void *sock;                 /* DEALER, connected to endpoint */
     char *endpoint;
     int timeout_ms;
+    int connect_timeout_ms;     /* first connection: at most this long */
+    bool ever_up;               /* a request has gone out on a link */
+    unsigned retries;           /* connection attempts failed, this call */
     size_t max_msg_size;
     uint64_t last_rid;          /* rid of the latest request sent */
     char errmsg[S_ERRMSG_MAX];
@@ -129,7 +143,7 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
 {
     if (!endpoint)
         endpoint = TPC_CLIENT_ENDPOINT_DEFAULT;
-    if (opts && opts->timeout_ms < 0) {
+    if (opts && (opts->timeout_ms < 0 || opts->connect_timeout_ms < 0)) {
         errno = EINVAL;
         return NULL;
     }
@@ -141,6 +155,11 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
     int err = ENOMEM;
     self->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
                                                 : TPC_CLIENT_TIMEOUT_DEFAULT;
+    self->connect_timeout_ms = opts && opts->connect_timeout_ms
+                               ? opts->connect_timeout_ms
+                               : TPC_CLIENT_CONNECT_TIMEOUT_DEFAULT;
+    if (self->connect_timeout_ms > self->timeout_ms)
+        self->connect_timeout_ms = self->timeout_ms;
     self->max_msg_size = opts && opts->max_msg_size ? opts->max_msg_size
                                                     : TPC_MSG_MAX_SIZE_DEFAULT;
     self->endpoint = strdup (endpoint);
@@ -173,6 +192,7 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
               (void *) self);
     self->monitor = tpc_monitor_new (self->ctx, self->sock,
                                      ZMQ_EVENT_CONNECTED
+                                     | ZMQ_EVENT_CONNECT_RETRIED
                                      | ZMQ_EVENT_DISCONNECTED
                                      | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
                                      | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -191,6 +211,42 @@ fail:
     errno = err;
     return NULL;
 }
+
+#ifdef TPC_LIBTPC_SYMVER
+/*  tpc_client_new@LIBTPC_1: the entry point of programs built against
+ *  libtpc 1.0 / 1.1, whose tpc_client_opts_t ends after zmq_context.
+ *  What they gave is copied into a zeroed struct of today (default
+ *  connect timeout), so nothing past their struct is read.  Only in
+ *  libtpc.so (configure defines TPC_LIBTPC_SYMVER when the linker takes
+ *  client/libtpc.map); the default tpc_client_new is @@LIBTPC_1.2.       */
+typedef struct {
+    int timeout_ms;
+    size_t max_msg_size;
+    const char *curve_secret_file;
+    const char *curve_server_file;
+    void *zmq_context;
+} s_opts_1_0_t;
+
+tpc_client_t *tpc_client_new_1_0 (const char *endpoint,
+                                  const s_opts_1_0_t *opts);
+__asm__ (".symver tpc_client_new_1_0, tpc_client_new@LIBTPC_1");
+__asm__ (".symver tpc_client_new_1_2, tpc_client_new@@LIBTPC_1.2");
+
+tpc_client_t *
+tpc_client_new_1_0 (const char *endpoint, const s_opts_1_0_t *opts)
+{
+    if (!opts)
+        return tpc_client_new (endpoint, NULL);
+    tpc_client_opts_t now = {
+        .timeout_ms = opts->timeout_ms,
+        .max_msg_size = opts->max_msg_size,
+        .curve_secret_file = opts->curve_secret_file,
+        .curve_server_file = opts->curve_server_file,
+        .zmq_context = opts->zmq_context,
+    };
+    return tpc_client_new (endpoint, &now);
+}
+#endif
 
 void
 tpc_client_destroy (tpc_client_t **self_p)
@@ -243,6 +299,9 @@ s_monitor_drain (tpc_client_t *self)
         switch (event) {
         case ZMQ_EVENT_CONNECTED:
             self->hs_connecting = true;
+            break;
+        case ZMQ_EVENT_CONNECT_RETRIED:     /* refused, no route... */
+            self->retries++;
             break;
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             self->hs_connecting = false;
@@ -315,9 +374,22 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
     s_monitor_drain (self);
     self->hs_failed = self->lost = false;
     self->hs_closes = 0;
+    self->retries = 0;
+    /* never connected yet: a coordinator that is not there is told in
+     * connect_timeout_ms, not after the whole call's timeout */
+    int waited_ms = self->timeout_ms;
+    if (!self->ever_up) {
+        int64_t cdeadline = tpc_now_ms () + self->connect_timeout_ms;
+        if (cdeadline < deadline) {
+            deadline = cdeadline;
+            waited_ms = self->connect_timeout_ms;
+        }
+    }
     for (;;) {
-        if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) >= 0)
+        if (zmq_send (self->sock, buf, len, ZMQ_DONTWAIT) >= 0) {
+            self->ever_up = true;
             return 0;
+        }
         if (errno != EAGAIN && errno != EINTR)
             return s_fail (self, TPC_ECONNECT, "cannot send to %s: %s",
                            self->endpoint, zmq_strerror (errno));
@@ -332,12 +404,19 @@ s_send_request (tpc_client_t *self, const char *buf, size_t len,
                            "connection lost to the coordinator at %s (%s) "
                            "and not back within %d ms: did it stop? (%s "
                            "request not sent)", self->endpoint,
-                           self->lost_why, self->timeout_ms, what);
-        if (left <= 0)
+                           self->lost_why, waited_ms, what);
+        if (left <= 0) {
+            char tries[64] = "";
+            if (self->retries)
+                snprintf (tries, sizeof tries, "; connection refused or no "
+                          "route, %u attempts", self->retries + 1);
             return s_fail (self, TPC_ECONNECT,
                            "coordinator at %s not reachable within %d ms "
-                           "(%s request not sent)", self->endpoint,
-                           self->timeout_ms, what);
+                           "(%s request not sent%s): is the coordinator "
+                           "running? right host:port?%s", self->endpoint,
+                           waited_ms, what, tries,
+                           self->curve ? " right keys?" : "");
+        }
         zmq_pollitem_t items[2] = {
             { self->sock, 0, ZMQ_POLLOUT, 0 },
             { tpc_monitor_socket (self->monitor), 0, ZMQ_POLLIN, 0 },

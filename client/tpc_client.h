@@ -26,6 +26,9 @@
  *  not, and the library never guesses.  Ask tpc_status() with the gid later.
  *  A request that could not even be handed to a connected coordinator
  *  returns TPC_CLIENT_ECONNECT: nothing was sent, so nothing happened.
+ *  Until it has been connected once a client waits connect_timeout_ms
+ *  (2 s by default) for that, not the whole timeout_ms; the message
+ *  names the endpoint and what to check.
  *  TPC_CLIENT_ECONNLOST says the connection broke: while the request
  *  waited for its reply (it may have been acted on; commit, rollback and
  *  submit then return TPC_CLIENT_EIN_DOUBT), or mid-handshake with no
@@ -69,6 +72,7 @@ extern "C" {
 
 #define TPC_CLIENT_GID_MAX 80           /* gid buffer size, NUL included */
 #define TPC_CLIENT_TIMEOUT_DEFAULT 30000
+#define TPC_CLIENT_CONNECT_TIMEOUT_DEFAULT 2000
 #define TPC_CLIENT_ENDPOINT_DEFAULT "tcp://127.0.0.1:7400"
 
 typedef enum {
@@ -98,6 +102,20 @@ typedef struct {
      *  makes its own.  The caller keeps it alive until every client using
      *  it is destroyed, then terminates it.  (Added last, like the keys.) */
     void *zmq_context;
+    /*  How long a call waits for a first connection to the coordinator
+     *  (TCP and, with CURVE, the handshake) before it gives up with
+     *  TPC_CLIENT_ECONNECT, nothing sent: a coordinator that is not
+     *  running, a wrong host or port, no route.  0 =
+     *  TPC_CLIENT_CONNECT_TIMEOUT_DEFAULT (2 s, as etcdctl's dial
+     *  timeout); capped by timeout_ms.
+     *  It bounds the wait until this client has been connected once;
+     *  after that a broken link is a coordinator restarting and a call
+     *  waits for it up to timeout_ms (TPC_CLIENT_ECONNLOST).  Added last
+     *  (libtpc 1.2): a zeroed struct keeps the default.  Programs built
+     *  against an older tpc_client.h, whose struct ends before this
+     *  field, are bound to tpc_client_new@LIBTPC_1, which never reads
+     *  it.                                                               */
+    int connect_timeout_ms;
 } tpc_client_opts_t;
 
 typedef struct {

@@ -48,6 +48,7 @@ enum {
 typedef struct {
     const char *coordinator;    /* NULL = $TPC_COORDINATOR or default */
     int timeout_ms;             /* 0 = library default */
+    int connect_timeout_ms;     /* 0 = library default (2 s) */
     bool json;
     const char *curve_secret;   /* NULL = $TPC_CURVE_SECRET or none */
     const char *coordinator_public;  /* NULL = $TPC_COORDINATOR_PUBLIC */
@@ -66,7 +67,8 @@ static void
 s_usage (FILE *f)
 {
     fprintf (f,
-"usage: tpcctl [--coordinator EP] [--timeout-ms N] [--json] COMMAND [ARGS]\n"
+"usage: tpcctl [--coordinator EP] [--timeout-ms N] [--connect-timeout-ms N]\n"
+"              [--json] COMMAND [ARGS]\n"
 "\n"
 "commands:\n"
 "  exec --on P 'SQL' [--param V | --null ...] [--on P 'SQL' ...]\n"
@@ -106,6 +108,9 @@ s_usage (FILE *f)
 "  --coordinator EP  the coordinator's client endpoint; default\n"
 "                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
 "  --timeout-ms N    how long to wait for each reply (default %d)\n"
+"  --connect-timeout-ms N  how long to wait for the connection to the\n"
+"                    coordinator (default %d, at most --timeout-ms): then\n"
+"                    `not reachable`, exit 3\n"
 "  --json            print one JSON document on stdout (errors too:\n"
 "                    {\"error\":{\"code\",\"name\",\"message\"}}, same exit)\n"
 "  --curve-secret FILE        this client's key pair (NAME.key_secret);\n"
@@ -123,7 +128,7 @@ s_usage (FILE *f)
 "     or no reply in time\n"
 "  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`;\n"
 "     `status` without GID: transactions are in doubt (in_doubt > 0)\n",
-             TPC_CLIENT_TIMEOUT_DEFAULT);
+             TPC_CLIENT_TIMEOUT_DEFAULT, TPC_CLIENT_CONNECT_TIMEOUT_DEFAULT);
 }
 
 static int
@@ -162,9 +167,10 @@ s_global_opt (int argc, char **argv, int *i, s_global_t *g)
     }
     bool coord = !strcmp (a, "--coordinator");
     bool timeout = !strcmp (a, "--timeout-ms");
+    bool ctimeout = !strcmp (a, "--connect-timeout-ms");
     bool secret = !strcmp (a, "--curve-secret");
     bool server = !strcmp (a, "--coordinator-public");
-    if (!coord && !timeout && !secret && !server)
+    if (!coord && !timeout && !ctimeout && !secret && !server)
         return 0;
     if (*i + 1 >= argc) {
         s_usage_error ("%s needs a value", a);
@@ -188,11 +194,13 @@ s_global_opt (int argc, char **argv, int *i, s_global_t *g)
     else {
         uint64_t n;
         if (s_parse_uint (v, 24ULL * 3600 * 1000, &n)) {
-            s_usage_error ("--timeout-ms: '%s' is not a number of "
-                           "milliseconds (1 .. 86400000)", v);
+            char m[200];
+            snprintf (m, sizeof m, "%s: '%.100s' is not a number of "
+                      "milliseconds (1 .. 86400000)", a, v);
+            s_usage_error ("%s", m);
             return -1;
         }
-        g->timeout_ms = (int) n;
+        *(timeout ? &g->timeout_ms : &g->connect_timeout_ms) = (int) n;
     }
     return 1;
 }
@@ -794,7 +802,8 @@ s_connect (const s_global_t *g, int *exit_code)
         if (!ep || !*ep)
             ep = TPC_CLIENT_ENDPOINT_DEFAULT;
     }
-    tpc_client_opts_t opts = { .timeout_ms = g->timeout_ms };
+    tpc_client_opts_t opts = { .timeout_ms = g->timeout_ms,
+                               .connect_timeout_ms = g->connect_timeout_ms };
     opts.curve_secret_file = s_setting (g->curve_secret, "TPC_CURVE_SECRET");
     opts.curve_server_file = s_setting (g->coordinator_public,
                                         "TPC_COORDINATOR_PUBLIC");
@@ -913,7 +922,7 @@ s_run_txn_cmd (const char *cmd, const s_global_t *g, const s_exec_t *x,
 int
 main (int argc, char **argv)
 {
-    s_global_t g = { NULL, 0, false, NULL, NULL };
+    s_global_t g = { NULL, 0, 0, false, NULL, NULL };
     s_exec_t x = { NULL, 0, NULL, { 0, NULL }, NULL };
     s_txn_args_t a = { NULL, NULL, TPC_CLIENT_OUTCOME_UNKNOWN, false };
     int exit_code = S_EXIT_OK;

@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "tpc_client.h"
+#include "tpc_clock.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
 #include "tpc_test.h"
@@ -776,6 +777,66 @@ test_client_new (void)
     tpc_client_destroy (&c);
 }
 
+/*  No coordinator at the endpoint: a call gives up after the connect
+ *  timeout (2 s by default), not after the reply timeout (30 s here),
+ *  with the endpoint and what to check in its message; nothing is sent.
+ *  The elapsed time is an upper bound on a wait, so it has a generous
+ *  slack (6 s) for a loaded machine.  A working coordinator still
+ *  answers under the default connect timeout.                            */
+static void
+test_connect_timeout (void)
+{
+    char dead[128];
+    s_dead_endpoint (dead, sizeof dead);
+    tpc_client_opts_t opts = { .timeout_ms = 30000 };
+    tpc_client_t *c = tpc_client_new (dead, &opts);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t outcome;
+    int64_t t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_ECONNECT);
+    int64_t waited = tpc_now_ms () - t0;
+    const char *m = tpc_client_errmsg (c);
+    printf ("\n    unreachable, told after %lld ms: %s", (long long) waited, m);
+    CU_ASSERT (waited < 6000);
+    CU_ASSERT_PTR_NOT_NULL (strstr (m, dead));
+    CU_ASSERT_PTR_NOT_NULL (strstr (m, "not reachable within 2000 ms"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (m, "connection refused or no route"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (m, "is the coordinator running? right "
+                                       "host:port?"));
+    tpc_client_destroy (&c);
+
+    /* a connect timeout of its own; one over the reply timeout is cut
+     * to it; a negative one is refused                                   */
+    tpc_client_opts_t own = { .timeout_ms = 30000, .connect_timeout_ms = 300 };
+    c = tpc_client_new (dead, &own);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_ECONNECT);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_OUTCOME_UNKNOWN);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "within 300 ms"));
+    tpc_client_destroy (&c);
+    tpc_client_opts_t capped = { .timeout_ms = 200, .connect_timeout_ms = 5000 };
+    c = tpc_client_new (dead, &capped);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &outcome, NULL, 0),
+                     TPC_CLIENT_ECONNECT);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "within 200 ms"));
+    tpc_client_destroy (&c);
+    tpc_client_opts_t bad = { .connect_timeout_ms = -1 };
+    CU_ASSERT_PTR_NULL (tpc_client_new (dead, &bad));
+    CU_ASSERT_EQUAL (s_nreqs (), 0);
+
+    /* a coordinator that is there: a transaction as before               */
+    atomic_store (&s_fake.script, s_script_interactive);
+    c = tpc_client_new (s_fake.endpoint, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    CU_ASSERT_EQUAL (tpc_commit (c, S_GID, &outcome, NULL, 0), 0);
+    CU_ASSERT_EQUAL (outcome, TPC_CLIENT_COMMITTED);
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
+    tpc_client_destroy (&c);
+}
+
 /* ---------------------------------------------------------------------- */
 /*  tpcctl                                                                */
 
@@ -858,6 +919,41 @@ test_tpcctl_usage (void)
     CU_ASSERT_PTR_NOT_NULL (strstr (out, "tpcctl log dump"));
     CU_ASSERT_EQUAL (TPCCTL (out, "log", "verify", "/nonexistent/tpc/log"), 1);
     CU_ASSERT_EQUAL (s_nreqs (), 0);    /* none of these reached the fake */
+}
+
+/*  `tpcctl status` against nothing, with no timeout option: exit 3 after
+ *  the 2 s connect timeout (upper bound 6 s: a loaded machine), the
+ *  endpoint and the hint in the error.                                   */
+static void
+test_tpcctl_connect_timeout (void)
+{
+    char out[4096], dead[128];
+    s_dead_endpoint (dead, sizeof dead);
+    int64_t t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", dead, "--json", "status"),
+                     3);
+    int64_t waited = tpc_now_ms () - t0;
+    printf ("\n    tpcctl status, nothing there: exit 3 after %lld ms: %s",
+            (long long) waited, out);
+    CU_ASSERT (waited < 6000);
+    cJSON *doc = cJSON_Parse (out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
+    cJSON *e = cJSON_GetObjectItem (doc, "error");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+    CU_ASSERT_STRING_EQUAL (cJSON_GetStringValue (
+                            cJSON_GetObjectItem (e, "name")), "TPC_ECONNECT");
+    const char *m = cJSON_GetStringValue (cJSON_GetObjectItem (e, "message"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    CU_ASSERT_PTR_NOT_NULL (strstr (m, dead));
+    CU_ASSERT_PTR_NOT_NULL (strstr (m, "is the coordinator running?"));
+    cJSON_Delete (doc);
+    /* --connect-timeout-ms: its own value, and a bad one is a usage error */
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", dead, "--json",
+                             "--connect-timeout-ms", "250", "list"), 3);
+    CU_ASSERT_PTR_NOT_NULL (strstr (out, "within 250 ms"));
+    CU_ASSERT_EQUAL (TPCCTL (out, "--connect-timeout-ms", "x", "list"), 2);
+    CU_ASSERT_EQUAL (TPCCTL (out, "list", "--connect-timeout-ms"), 2);
+    CU_ASSERT_EQUAL (s_nreqs (), 0);
 }
 
 static void
@@ -1176,9 +1272,11 @@ static const tpc_test_case_t s_cases[] = {
     { "stale_reply", test_stale_reply },
     { "malformed_reply", test_malformed_reply },
     { "client_new", test_client_new },
+    { "connect_timeout", test_connect_timeout },
     { "shared_context", test_shared_context },
     { "tpcctl_usage", test_tpcctl_usage },
     { "tpcctl_unreachable", test_tpcctl_unreachable },
+    { "tpcctl_connect_timeout", test_tpcctl_connect_timeout },
     { "tpcctl_exec", test_tpcctl_exec },
     { "tpcctl_read", test_tpcctl_read },
     { "tpcctl_exec_rows", test_tpcctl_exec_rows },

@@ -1098,6 +1098,30 @@ test_connection_lost_is_not_eauth (void)
     tpc_client_destroy (&c);
 }
 
+/*  A key the coordinator does not accept is named as such as soon as the
+ *  ZAP handler says no: TPC_EAUTH, "refused this client's key", never a
+ *  connect timeout (both timeouts are 30 s here, so an answer before 6 s
+ *  comes from the refusal, with plenty of slack for a loaded machine).   */
+static void
+test_wrong_key_named_at_once (void)
+{
+    tpc_client_opts_t o = { .timeout_ms = 30000, .connect_timeout_ms = 30000,
+                            .curve_secret_file = s_sec ("stranger"),
+                            .curve_server_file = s_pub ("coordinator") };
+    tpc_client_t *c = tpc_client_new (W.cep, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_summary_t s;
+    int64_t t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    int64_t waited = tpc_now_ms () - t0;
+    printf ("\n    unlisted key: %s after %lld ms: %s", tpc_errname (TPC_EAUTH),
+            (long long) waited, tpc_client_errmsg (c));
+    CU_ASSERT (waited < 6000);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "the coordinator "
+                                    "refused this client's key"));
+    tpc_client_destroy (&c);
+}
+
 /* -------------------------------------------------- routing takeover */
 
 /*  ZeroMQ's handshake: a DEALER with routing id ID and agent KEY's key
@@ -1355,6 +1379,7 @@ static const tpc_test_case_t s_cases[] = {
     { "allow_list_reload", test_allow_list_reload },
     { "capture_no_plaintext", test_capture_no_plaintext },
     { "connection_lost_is_not_eauth", test_connection_lost_is_not_eauth },
+    { "wrong_key_named_at_once", test_wrong_key_named_at_once },
     { "agent_takeover_refused", test_agent_takeover_refused },
     { "agent_dead_link_reconnects", test_agent_dead_link_reconnects },
     { "agent_peer_takeover_refused", test_agent_peer_takeover_refused },

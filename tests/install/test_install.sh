@@ -8,6 +8,9 @@
 #  3. check the program needs libtpc.so.1 and that `nm -D` on the installed
 #     library shows exactly the functions tpc_client.h declares (no
 #     tpc_log_, tpc_msg_, tpc_crash_ ... internals);
+#     tpc_client_new is there twice: @@LIBTPC_1.2 for hello and
+#     @LIBTPC_1 for tests/install/old_abi.c, a program of libtpc 1.1 (its
+#     shorter opts struct), which must still get a client;
 #  4. start a coordinator and two in-memory agents (--backend mem) from the
 #     build tree on ipc:// endpoints and run one transaction with the
 #     program, loading the installed library (LD_LIBRARY_PATH).
@@ -67,6 +70,22 @@ fi
 grep -E '^tpc_(log|msg|crash|record|io|gid|curve|zap|crc32c)_' "$tmp/exported" \
     && s_fail "internal symbols exported"
 echo "nm -D: $n symbols, all declared in tpc_client.h"
+# tpc_client_new: @@LIBTPC_1.2 (the opts struct with connect_timeout_ms)
+# for new programs, @LIBTPC_1 kept for the ones built before (libtpc.map)
+nm -D --defined-only "$lib/libtpc.so.1" | grep -q ' tpc_client_new@LIBTPC_1$' \
+    || s_fail "libtpc.so lost tpc_client_new@LIBTPC_1 (older programs)"
+nm -D "$tmp/hello" | grep -q 'tpc_client_new@LIBTPC_1\.2$' \
+    || s_fail "hello is not bound to tpc_client_new@LIBTPC_1.2"
+echo "nm -D: tpc_client_new@LIBTPC_1 and @@LIBTPC_1.2"
+# a program of libtpc 1.1 (the shorter opts struct) gets the old entry
+$CC -std=c11 -Wall -Wextra -Werror $CFLAGS $pc_cflags \
+    -o "$tmp/old_abi" "$top_srcdir/tests/install/old_abi.c" $LDFLAGS $pc_libs \
+    > "$tmp/cc-old.log" 2>&1 || s_fail "cannot build old_abi"
+nm -D "$tmp/old_abi" | grep -q 'tpc_client_new@LIBTPC_1$' \
+    || s_fail "old_abi is not bound to tpc_client_new@LIBTPC_1"
+LD_LIBRARY_PATH="$lib" "$tmp/old_abi" "ipc://$tmp/nobody" > "$tmp/old_abi.log" \
+    2>&1 || s_fail "a libtpc 1.1 program broke on this libtpc"
+cat "$tmp/old_abi.log"
 
 # 4. a transaction through the installed library
 "$top_builddir/tpc-coordinator" --id install --bind "ipc://$tmp/clients" \
@@ -79,6 +98,14 @@ a1_pid=$!
 "$top_builddir/tpc-participant" --name a2 --coordinator "ipc://$tmp/agents" \
     --backend mem --insecure-plaintext > "$tmp/a2.log" 2>&1 &
 a2_pid=$!
+# the client waits 2 s for a first connection (connect_timeout_ms): start
+# it once the coordinator has bound its endpoints (its ready line)
+for _ in $(seq 300); do
+    grep -q ': ready ' "$tmp/coordinator.log" && break
+    kill -0 "$coord_pid" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q ': ready ' "$tmp/coordinator.log" || s_fail "the coordinator is not ready"
 LD_LIBRARY_PATH="$lib" "$tmp/hello" "ipc://$tmp/clients" a1 a2 \
     > "$tmp/hello.log" 2>&1 || s_fail "the transaction did not commit"
 cat "$tmp/hello.log"
