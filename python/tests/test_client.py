@@ -241,14 +241,14 @@ def test_busy_over_the_per_key_limit(world):
 
 def test_unreachable_within_the_connect_timeout():
     ep = "tcp://127.0.0.1:%d" % free_port()
-    with tpc.Client(ep, timeout_ms=30000) as c:   # connect timeout: 3000
+    with tpc.Client(ep, timeout_ms=30000) as c:   # connect timeout: 2000
         t0 = time.monotonic()
         with pytest.raises(tpc.Unreachable) as ei:
             c.status("tpc_c1_1_1")
         took = time.monotonic() - t0
     e = ei.value
     print("unreachable reported in %.2f s" % took)
-    assert 2.9 <= took <= 3.5, took    # the default connect timeout, 3 s
+    assert 1.9 <= took <= 4.0, took    # the default connect timeout, 2 s (as libtpc)
     assert e.endpoint == ep and ep in e.message and e.code == -10
     assert "is tpc-coordinator running" in e.hint
     with tpc.Client(ep, connect_timeout_ms=300) as c:

@@ -23,7 +23,7 @@ def main(argv=None):
     ap.add_argument("--coordinator", default=None,
                     help="client endpoint (default $TPC_COORDINATOR)")
     ap.add_argument("--timeout-ms", type=int, default=30000)
-    ap.add_argument("--connect-timeout-ms", type=int, default=3000)
+    ap.add_argument("--connect-timeout-ms", type=int, default=2000)
     sub = ap.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="what became of a transaction")
     st.add_argument("gid")

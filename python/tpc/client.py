@@ -51,7 +51,7 @@ __all__ = ["Client", "Transaction", "Result", "TxStatus", "TxInfo",
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7400"
 TIMEOUT_DEFAULT_MS = 30000
-CONNECT_TIMEOUT_DEFAULT_MS = 3000
+CONNECT_TIMEOUT_DEFAULT_MS = 2000
 TXN_TIMEOUT_MAX_MS = 86400000           # 24 h, as the coordinator checks
 MAX_MSG_SIZE = 1 << 20                  # the coordinator's default limit
 
@@ -269,7 +269,7 @@ class Client:
     only by a coordinator run with --insecure-plaintext).
 
     ``timeout_ms`` (default 30000) bounds every call; ``connect_timeout_ms``
-    (default 3000) bounds how long a request waits for a TCP connection to
+    (default 2000, as libtpc) bounds how long a request waits for a TCP connection to
     the coordinator before :class:`~tpc.Unreachable` (nothing sent).
     ``context``: a ``zmq.Context`` to share (default: the client's own).
 
