@@ -25,10 +25,17 @@
  *  is in flight wait for the next one.  A batch over batch_bytes (1 MiB by
  *  default: etcd refuses requests over 1.5 MiB, and base64 adds a third)
  *  is split into several batch keys, written in order; durable_lsn moves
- *  only once the last one succeeded.  Any error (HTTP, etcd, timeout) is
- *  sticky: the store refuses every later write, and nothing after it is
- *  reported durable.  Connection refused moves to the next endpoint; any
- *  other failure does not retry (the write's fate is unknown).
+ *  only once the last one succeeded.  Connection refused moves to the
+ *  next endpoint.  A txn whose fate is unknown (a timeout, a connection
+ *  lost mid-request, an HTTP error: a member killed, a Raft election) is
+ *  sent again to the next member (after S_RETRY_MS, within 3 x timeout_ms
+ *  in all: long enough for etcd to elect a new Raft leader): the
+ *  batch key's create_revision = 0 compare makes that safe (it can land
+ *  once only), and when the retry's compare fails the key is read back:
+ *  holding our value, the first attempt landed (success); anything else
+ *  is another writer (TPC_EBUSY).  An error left at the end (HTTP, etcd,
+ *  timeout) is sticky: the store refuses every later write, and nothing
+ *  after it is reported durable (never acknowledged).
  *
  *  FENCE.  With fence_key set, every txn compares that key's
  *  create_revision with fence_rev; its failure branch reads the key back,
@@ -64,7 +71,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "tpc_clock.h"
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
 #include "tpc_le.h"
@@ -75,6 +84,7 @@
 #define S_REC_HDR 9             /* type, len, crc */
 #define S_BATCH_DEFAULT (1024 * 1024)
 #define S_RANGE_PAGE 8          /* batches per range request at open */
+#define S_RETRY_MS 100          /* pause before a write's retry */
 
 typedef struct {
     char *data;
@@ -491,6 +501,41 @@ s_add_delete_below (s_etcd_t *self, cJSON *success, uint64_t below)
 /*  Write the packed records BUF (LEN bytes) as batches of at most
  *  batch_bytes, one txn each; with DELETE_BELOW the last one also deletes
  *  the batch keys below that sequence number.  Holds io.                */
+/*  A write whose fate is unknown: worth asking the next member.          */
+static bool
+s_unknown (int rc)
+{
+    return rc == TPC_ETIMEDOUT || rc == TPC_ECONNECT || rc == TPC_EIO;
+}
+
+/*  After an attempt of unknown fate, the retry found KEY created: read it
+ *  back.  0 when it holds VALUE (LEN bytes: our first attempt landed),
+ *  TPC_EBUSY when it holds anything else or nothing, or s_post's error.  */
+static int
+s_landed (s_etcd_t *self, const char *key, const uint8_t *value, size_t len)
+{
+    cJSON *req = cJSON_CreateObject (), *reply = NULL;
+    char *ours = s_b64_encode (value, len);
+    int rc = TPC_ENOMEM;
+    if (!req || !ours || s_add_b64 (req, "key", key, strlen (key)))
+        goto cleanup;
+    rc = s_post (self, "kv/range", req, &reply);
+    if (rc)
+        goto cleanup;
+    const cJSON *kv = cJSON_GetArrayItem (
+        cJSON_GetObjectItemCaseSensitive (reply, "kvs"), 0);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (kv, "value");
+    rc = cJSON_IsString (v) && strcmp (v->valuestring, ours) == 0
+         ? 0 : TPC_EBUSY;
+    if (!rc)
+        s_warn (self, "batch key %s: the earlier attempt landed", key);
+cleanup:
+    free (ours);
+    cJSON_Delete (req);
+    cJSON_Delete (reply);
+    return rc;
+}
+
 static int
 s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
                  uint64_t delete_below)
@@ -530,8 +575,21 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
         if (!rc && last && delete_below)
             rc = s_add_delete_below (self, success, delete_below);
         uint64_t deleted = 0;
-        if (!rc)
+        int64_t until = tpc_now_ms () + 3 * (int64_t) self->timeout_ms;
+        bool unknown = false;       /* an earlier attempt's fate unknown */
+        while (!rc) {
             rc = s_txn (self, txn, NULL, &deleted);
+            if (rc == TPC_EBUSY && unknown)
+                rc = s_landed (self, key, value, S_HDR + end - at);
+            if (!s_unknown (rc) || tpc_now_ms () + S_RETRY_MS >= until)
+                break;
+            unknown = true;
+            s_warn (self, "kv/txn of %s: fate unknown (%s); asking the next "
+                    "member", key, tpc_strerror (rc));
+            self->cur = (self->cur + 1) % self->neps;
+            usleep (S_RETRY_MS * 1000);     /* a Raft election: not a spin */
+            rc = 0;
+        }
         cJSON_Delete (txn);
         if (rc == TPC_EBUSY)
             s_warn (self, "batch key %s exists already: another coordinator "

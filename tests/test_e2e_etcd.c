@@ -8,7 +8,11 @@
  *  started again on the same etcd: it must find its decisions there,
  *  finish the in-doubt transactions, and leave the bank balanced with
  *  nothing prepared.  With 2 of 3 etcd members killed it must stop
- *  (exit 3) without acknowledging the decision it could not write.  etcd or PostgreSQL missing is a failure.
+ *  (exit 3) without acknowledging the decision it could not write.
+ *  etcd faults under load (below): one member killed (service goes on),
+ *  two of three (no acknowledged transfer lost, nothing mixed, stop, then
+ *  finish once the quorum is back), all down (an erroring write is never
+ *  acknowledged).  etcd or PostgreSQL missing is a failure.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -342,11 +346,232 @@ test_quorum_lost_stops (void)
     fflush (stdout);
 }
 
+/* ------------------------------------------------------- etcd faults
+ *  Under a load of S_CLIENTS transfer loops (each moves 1 from db1 to
+ *  db2): one member killed (service goes on), two of three killed (no
+ *  decision acknowledged that is not on etcd, nothing mixed, the
+ *  coordinator stops and, restarted once the quorum is back, finishes
+ *  everything), every member down (a write that errors is never
+ *  acknowledged).
+ */
+
+typedef struct {
+    s_load_t load;
+    s_worker_t w[S_CLIENTS];
+    pthread_t t[S_CLIENTS];
+    int64_t s1, s2;             /* the sums before */
+} s_run_t;
+
+static int
+s_run_start (s_run_t *r)
+{
+    memset (r, 0, sizeof *r);
+    r->s1 = s_sum (0);
+    r->s2 = s_sum (1);
+    for (int i = 0; i < S_CLIENTS; i++) {
+        r->w[i] = (s_worker_t) { .load = &r->load, .n = i };
+        if (pthread_create (&r->t[i], NULL, s_worker_main, &r->w[i]))
+            return -1;
+    }
+    return 0;
+}
+
+/*  Wait until N more transfers were acknowledged than AFTER; the count. */
+static long
+s_run_wait_acked (s_run_t *r, long after, long n, int timeout_ms)
+{
+    int64_t end = tpc_now_ms () + timeout_ms;
+    while (atomic_load (&r->load.acked) < after + n && tpc_now_ms () < end)
+        usleep (5 * 1000);
+    return atomic_load (&r->load.acked);
+}
+
+static void
+s_run_stop (s_run_t *r)
+{
+    atomic_store (&r->load.stop, true);
+    for (int i = 0; i < S_CLIENTS; i++)
+        pthread_join (r->t[i], NULL);
+}
+
+/*  The bank check once nothing is prepared: every transfer whole, none
+ *  acknowledged lost.  *MOVED: transfers that moved money.  True if it
+ *  holds.                                                                */
+static bool
+s_run_check (s_run_t *r, int64_t *moved)
+{
+    int64_t d1 = r->s1 - s_sum (0), d2 = s_sum (1) - r->s2;
+    long acked = atomic_load (&r->load.acked);
+    *moved = d1;
+    CU_ASSERT_EQUAL (d1, d2);                           /* nothing mixed */
+    CU_ASSERT (d1 >= acked);                            /* none lost */
+    CU_ASSERT (d1 <= acked + atomic_load (&r->load.unknown));
+    return d1 == d2 && d1 >= acked
+           && d1 <= acked + atomic_load (&r->load.unknown);
+}
+
+static bool
+s_coord_alive (void)
+{
+    return tpc_proc_wait (&W.coord, 0) == -1 && W.coord.pid > 0;
+}
+
+/*  Account 11 (balance 100) in both databases, once: the rows the load
+ *  (accounts 1-10) never touches, so a transfer after a stop is not held
+ *  by the row lock of a load transaction its agent still has open.       */
+static void
+s_spare_account (void)
+{
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL (tpc_harness_sql (W.db[i], "INSERT INTO acct VALUES "
+                                          "(11, 100) ON CONFLICT DO "
+                                          "NOTHING"), 0);
+}
+
+/*  Print the coordinator log's lines about etcd (a failed case's why).   */
+static void
+s_show_etcd_lines (void)
+{
+    char path[480], line[512];
+    s_path (path, sizeof path, "coordinator.log");
+    FILE *f = fopen (path, "r");
+    while (f && fgets (line, sizeof line, f))
+        if (strstr (line, "etcd") || strstr (line, "FATAL"))
+            printf ("  coordinator.log: %s", line);
+    if (f)
+        fclose (f);
+}
+
+/*  The member the coordinator talks to (its first endpoint) is SIGKILLed
+ *  under load: the store moves to another member, the coordinator keeps
+ *  deciding, transfers keep being acknowledged.                          */
+static void
+test_member_killed_under_load (void)
+{
+    if (!s_coord_alive ())
+        CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    s_run_t r;
+    CU_ASSERT_EQUAL_FATAL (s_run_start (&r), 0);
+    long before = s_run_wait_acked (&r, 0, 30, 20000);
+    CU_ASSERT (before >= 30);
+    CU_ASSERT_EQUAL (tpc_harness_etcd_cmd ("kill", W.etcd_dir, "1"), 0);
+    long at_kill = atomic_load (&r.load.acked);
+    long after = s_run_wait_acked (&r, at_kill, 30, 20000) - at_kill;
+    s_run_stop (&r);
+    bool alive = s_coord_alive ();
+    CU_ASSERT (after >= 30);                            /* service goes on */
+    CU_ASSERT (alive);
+    if (!alive || after < 30)
+        s_show_etcd_lines ();
+    int64_t left = s_wait_no_prepared (20000), moved = 0;
+    CU_ASSERT_EQUAL (left, 0);
+    bool ok = s_run_check (&r, &moved);
+    printf ("\ne2e etcd member_killed clients=%d acked_before=%ld "
+            "acked_after=%ld in_doubt=%ld moved=%lld coordinator_alive=%d "
+            "mixed=%d lost=%d prepared_left=%lld\n", S_CLIENTS, at_kill,
+            after, atomic_load (&r.load.unknown), (long long) moved, alive,
+            !ok, moved < atomic_load (&r.load.acked), (long long) left);
+    fflush (stdout);
+    char eps[512];
+    CU_ASSERT_EQUAL (tpc_harness_etcd_start (W.etcd_dir, 3, eps, sizeof eps),
+                     0);
+}
+
+/*  Two of three members SIGKILLed under load: the coordinator cannot
+ *  write a decision and stops (exit 3) without acknowledging it; every
+ *  acknowledged transfer is on etcd (none lost once it is back); the
+ *  quorum back and the coordinator restarted, everything finishes whole
+ *  and new transfers commit.                                             */
+static void
+test_quorum_lost_under_load (void)
+{
+    if (!s_coord_alive ())
+        CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    s_run_t r;
+    CU_ASSERT_EQUAL_FATAL (s_run_start (&r), 0);
+    CU_ASSERT (s_run_wait_acked (&r, 0, 30, 20000) >= 30);
+    CU_ASSERT_EQUAL (tpc_harness_etcd_cmd ("kill", W.etcd_dir, "2 3"), 0);
+    long at_kill = atomic_load (&r.load.acked);
+    int st = tpc_proc_wait (&W.coord, 15000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
+    long at_stop = atomic_load (&r.load.acked);
+    s_run_stop (&r);
+    int64_t prepared = s_prepared (0) + s_prepared (1);
+    char eps[512];
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_etcd_start (W.etcd_dir, 3, eps,
+                                                   sizeof eps), 0);
+    int64_t t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    int64_t left = s_wait_no_prepared (20000), moved = 0;
+    int64_t finished_ms = tpc_now_ms () - t0;
+    CU_ASSERT_EQUAL (left, 0);
+    bool ok = s_run_check (&r, &moved);
+    /* service resumes */
+    s_spare_account ();
+    tpc_client_opts_t o = { .timeout_ms = 10000 };
+    tpc_client_t *c = tpc_client_new (W.cep, &o);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    CU_ASSERT_EQUAL (s_transfer (c, "1", "11", "11", gid, &out), 0);
+    CU_ASSERT_EQUAL (out, TPC_CLIENT_COMMITTED);
+    tpc_client_destroy (&c);
+    printf ("\ne2e etcd quorum_lost_under_load clients=%d acked_at_kill=%ld "
+            "acked_after_kill=%ld coordinator_exit=%d prepared_at_stop=%lld "
+            "in_doubt=%ld moved=%lld finished_ms=%lld mixed=%d lost=%d "
+            "prepared_left=%lld resumed=%d\n", S_CLIENTS, at_kill,
+            at_stop - at_kill, st != -1 && WIFEXITED (st)
+            ? WEXITSTATUS (st) : -1, (long long) prepared,
+            atomic_load (&r.load.unknown), (long long) moved,
+            (long long) finished_ms, !ok,
+            moved < atomic_load (&r.load.acked), (long long) left,
+            out == TPC_CLIENT_COMMITTED);
+    fflush (stdout);
+}
+
+/*  Every member down: the decision's write errors (connection refused on
+ *  each endpoint), the transfer is not acknowledged, the coordinator
+ *  stops; with etcd back it ends whole.                                  */
+static void
+test_all_members_down (void)
+{
+    if (!s_coord_alive ())
+        CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    s_spare_account ();
+    int64_t s1 = s_sum (0), s2 = s_sum (1);
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_etcd_cmd ("kill", W.etcd_dir, NULL),
+                           0);
+    tpc_client_opts_t o = { .timeout_ms = 8000 };
+    tpc_client_t *c = tpc_client_new (W.cep, &o);
+    char gid[TPC_CLIENT_GID_MAX];
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    int rc = s_transfer (c, "9", "11", "11", gid, &out);
+    CU_ASSERT (rc != 0 && out != TPC_CLIENT_COMMITTED);
+    tpc_client_destroy (&c);
+    int st = tpc_proc_wait (&W.coord, 10000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
+    char eps[512];
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_etcd_start (W.etcd_dir, 3, eps,
+                                                   sizeof eps), 0);
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (NULL), 0);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (20000), 0);
+    int64_t d1 = s1 - s_sum (0), d2 = s_sum (1) - s2;
+    CU_ASSERT_EQUAL (d1, d2);
+    CU_ASSERT (d1 == 0 || d1 == 9);
+    printf ("\ne2e etcd all_down coordinator_exit=%d acknowledged=%d "
+            "outcome=%s mixed=%d\n", st != -1 && WIFEXITED (st)
+            ? WEXITSTATUS (st) : -1, out == TPC_CLIENT_COMMITTED,
+            d1 ? "committed" : "aborted", d1 != d2);
+    fflush (stdout);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "commit_on_etcd", test_commit_on_etcd },
     { "killed_after_decision", test_killed_after_decision },
     { "sigkill_under_load", test_sigkill_under_load },
     { "quorum_lost_stops", test_quorum_lost_stops },
+    { "member_killed_under_load", test_member_killed_under_load },
+    { "quorum_lost_under_load", test_quorum_lost_under_load },
+    { "all_members_down", test_all_members_down },
     { NULL, NULL }
 };
 

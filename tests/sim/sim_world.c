@@ -119,12 +119,14 @@
 
 typedef enum {
     EV_MSG = 1, EV_TIMER, EV_SYNC_DONE, EV_CLIENT_START, EV_CLIENT_TIMEOUT,
-    EV_CLIENT_STATUS, EV_COORD_RESTART, EV_AGENT_RESTART, EV_DB_UP, EV_COORD_UP, EV_AGENT_GONE
+    EV_CLIENT_STATUS, EV_COORD_RESTART, EV_AGENT_RESTART, EV_DB_UP, EV_COORD_UP, EV_AGENT_GONE,
+    EV_TAKEOVER, EV_DEP_WAKE
 } s_ev_type_t;
 
 static const char *const s_ev_names[] = {
     "?", "msg", "timer", "sync-done", "client-start", "client-timeout",
-    "client-status", "coord-restart", "agent-restart", "db-up", "coord-up", "agent-gone"
+    "client-status", "coord-restart", "agent-restart", "db-up", "coord-up", "agent-gone",
+    "takeover", "deposed-wakes"
 };
 
 typedef enum { TO_COORD_FROM_AGENT, TO_COORD_FROM_CLIENT, TO_AGENT,
@@ -167,6 +169,10 @@ typedef struct {
     unsigned crash_p3coord;     /* per PRECOMMIT append / precommit sent */
     unsigned resolve;           /* per fault-phase step: an operator's
                                    resolve */
+    /* high availability (cfg.ha) */
+    unsigned ha_pause;          /* per fault-phase step: the leader pauses */
+    unsigned ha_pause_commit;   /* per forced COMMIT append: it pauses */
+    uint64_t lease_max;         /* ms, pause -> takeover (lease expiry) */
 } s_profile_t;
 
 /*  One entry of an agent's durable 3PC state log (latest per gid).       */
@@ -239,7 +245,21 @@ struct sim_world {
     uint64_t pending_ticket, synced_ticket;
     bool sync_inflight, crash_now;
     bool precommit_logged;      /* the last fsync made a PRECOMMIT durable */
+    uint64_t sync_ticket;       /* the write in flight: its ticket ... */
+    size_t sync_upto;           /* ... and the log length it covers */
     s_timer_t coord_timer;
+    /* high availability (cfg.ha): the store's fence, a deposed leader */
+    bool ha;
+    bool pause_now;             /* pause the leader at the end of the drain */
+    uint64_t fence;             /* the leader key's create revision */
+    coord_engine_t *dep;        /* the deposed incarnation (paused, then
+                                   awake until it stops), or NULL */
+    uint64_t dep_fence;         /* the fence its writes compare */
+    uint64_t dep_heard;         /* ticket of its write that landed before
+                                   the takeover (it hears on waking), 0 */
+    tpc_record_t **dep_tail;    /* what it appended and never wrote */
+    size_t ndep_tail, capdep_tail;
+    size_t takeovers, fenced;
     /* agents and clients */
     s_agent_t agents[S_PARTS];
     part_mem_t *mems[S_PARTS];
@@ -632,6 +652,7 @@ s_log_durable (sim_world_t *w, size_t upto)
 
 static void s_coord_crash (sim_world_t *w, const char *why);
 static void s_coord_die (sim_world_t *w, const char *why, bool forever);
+static void s_coord_pause (sim_world_t *w, const char *why);
 
 static void
 s_coord_sync (sim_world_t *w)
@@ -639,6 +660,8 @@ s_coord_sync (sim_world_t *w)
     if (!w->coord || w->sync_inflight || w->pending_ticket <= w->synced_ticket)
         return;
     w->sync_inflight = true;
+    w->sync_ticket = w->pending_ticket;
+    w->sync_upto = w->nlog;
     uint64_t at = w->now + (w->faults ? sim_rng_range (&w->rng, 0,
                                                        w->prof.sync_max) : 1);
     s_push (w, (s_ev_t) { .at = at, .type = EV_SYNC_DONE, .gen = w->coord_inc,
@@ -731,6 +754,10 @@ s_coord_drain (sim_world_t *w)
             if (act.rec->type == TPC_REC_COMMIT && w->faults
                 && sim_rng_chance (&w->rng, w->prof.crash_commit))
                 w->crash_now = true;
+            else if (act.rec->type == TPC_REC_COMMIT && act.forced
+                     && w->ha && w->faults && !w->dep
+                     && sim_rng_chance (&w->rng, w->prof.ha_pause_commit))
+                w->pause_now = true;
             if (act.rec->type == TPC_REC_PRECOMMIT && w->faults
                 && sim_rng_chance (&w->rng, w->prof.crash_p3coord))
                 w->crash_now = true;
@@ -748,9 +775,15 @@ s_coord_drain (sim_world_t *w)
             break;
         }
         coord_action_clear (&act);
-        if (w->stop_now)
+        if (w->stop_now || w->pause_now)
             break;
     }
+    if (w->pause_now && !w->stop_now && !w->crash_now) {
+        w->pause_now = false;
+        s_coord_pause (w, "right after a forced COMMIT append");
+        return;
+    }
+    w->pause_now = false;
     if (w->stop_now) {
         bool forever = w->stop_now == 2;
         w->stop_now = 0;
@@ -915,6 +948,195 @@ s_coord_checkpoint (sim_world_t *w)
         free (old[i]);
     free (old);
     w->checkpoints++;
+}
+
+/* ---------------------------------------------------------------------
+ *  High availability: the store's fence, a deposed leader, the takeover
+ *
+ *  In an HA world (cfg.ha) the log stands for the decision store on etcd
+ *  (coord_store_etcd): the durable prefix is what etcd holds, a sync is
+ *  one group-commit txn, and every txn compares the leader key's create
+ *  revision (w->fence) with the one its writer won (w->dep_fence for a
+ *  deposed incarnation).  A pause (SIGSTOP, a long GC, a partition) of
+ *  the leader runs:
+ *
+ *     LEADING --pause--> PAUSED --lease expires--> (the other incarnation
+ *        ^                 |       TAKEOVER: fence+1, replays the store,
+ *        |                 |       new EPOCH, re-drives, serves)
+ *        |                 +--wakes--> AWAKE: hears a write that landed
+ *        |                               before the takeover, performs
+ *        |                               the actions it had queued, ticks
+ *        |                               once, then writes what it
+ *        |                               appended: the compare fails,
+ *        |                               NOTHING is written (fenced), it
+ *        +-- (another pause of the        stops serving at once; with
+ *             new leader, later)          nothing to write it stops on
+ *                                         the lost lease
+ *
+ *  The write that was in flight when it paused either landed before the
+ *  lease expired (etcd evaluated its compare while the fence was still
+ *  ours: durable, replayed by the successor) or reaches etcd only after
+ *  the takeover (refused with the rest of its tail).  The deposed
+ *  incarnation's sends (decisions it re-drives, replies to clients) go
+ *  on the wire like any other and are checked by the oracle like the
+ *  leader's: a commit it announces must be durable in the store.
+ */
+
+static bool
+s_dep_push (sim_world_t *w, tpc_record_t *rec)
+{
+    if (w->ndep_tail == w->capdep_tail) {
+        size_t cap = w->capdep_tail ? w->capdep_tail * 2 : 16;
+        tpc_record_t **v = realloc (w->dep_tail, cap * sizeof *v);
+        if (!v) {
+            sim_oracle_fail (w->oracle, "simulation: out of memory");
+            free (rec);
+            return false;
+        }
+        w->dep_tail = v;
+        w->capdep_tail = cap;
+    }
+    w->dep_tail[w->ndep_tail++] = rec;
+    return true;
+}
+
+static void
+s_dep_free (sim_world_t *w)
+{
+    coord_engine_destroy (&w->dep);
+    for (size_t i = 0; i < w->ndep_tail; i++)
+        free (w->dep_tail[i]);
+    free (w->dep_tail);
+    w->dep_tail = NULL;
+    w->ndep_tail = w->capdep_tail = 0;
+    w->dep_heard = 0;
+}
+
+/*  Pause the leader: its engine keeps every piece of state (w->dep), its
+ *  unwritten records stay in its memory, the id has no leader until the
+ *  lease expires (EV_TAKEOVER).                                          */
+static void
+s_coord_pause (sim_world_t *w, const char *why)
+{
+    if (!w->coord || w->dep)
+        return;
+    bool landed = false;
+    if (w->sync_inflight && sim_rng_chance (&w->rng, 500)) {
+        s_log_durable (w, w->sync_upto);
+        w->dep_heard = w->sync_ticket;
+        landed = true;
+    }
+    for (size_t i = w->durable; i < w->nlog; i++)
+        if (!s_dep_push (w, w->log[i]))
+            w->log[i] = NULL;
+    w->nlog = w->durable;
+    w->dep = w->coord;
+    w->dep_fence = w->fence;
+    w->coord = NULL;
+    s_timer_cancel (&w->coord_timer);
+    w->coord_inc++;
+    w->sync_inflight = false;
+    w->pending_ticket = w->synced_ticket = 0;
+    uint64_t at = w->now + sim_rng_range (&w->rng, 50, w->prof.lease_max);
+    s_trace (w, "PAUSE leader (%s): %zu records unwritten%s; the lease "
+             "expires at %" PRIu64, why, w->ndep_tail,
+             landed ? ", its write in flight landed" : "", at);
+    s_at (w, at, EV_TAKEOVER, 0, 0);
+}
+
+/*  The lease expired: another incarnation of the id wins the leader key
+ *  (a new create revision: the fence), replays the store and serves.    */
+static void
+s_takeover (sim_world_t *w)
+{
+    w->fence++;
+    w->takeovers++;
+    s_trace (w, "TAKEOVER: leader key re-created (fence %" PRIu64 ")",
+             w->fence);
+    s_coord_restart (w);
+    s_at (w, w->now + sim_rng_range (&w->rng, 0, w->prof.lease_max),
+          EV_DEP_WAKE, 0, 0);
+}
+
+/*  Perform what the deposed incarnation queued; its appends stay in its
+ *  memory (they reach the store only through a write, which is fenced).  */
+static void
+s_dep_drain (sim_world_t *w)
+{
+    coord_action_t act;
+    while (w->dep && coord_engine_pop (w->dep, &act)) {
+        int i;
+        switch (act.type) {
+        case COORD_ACT_CLIENT:
+            i = s_client_of (w, act.client, act.client_len);
+            if (i < 0)
+                break;
+            sim_oracle_to_client (w->oracle, act.msg);
+            s_send (w, TO_CLIENT, i, 0, act.msg);
+            break;
+        case COORD_ACT_AGENT:
+            i = s_agent_index (w, act.agent);
+            if (i < 0) {
+                sim_oracle_fail (w->oracle, "deposed coordinator sent '%s' "
+                                 "to unknown agent '%s'",
+                                 tpc_msg_type_name (act.msg->type), act.agent);
+                break;
+            }
+            sim_oracle_to_agent (w->oracle, (size_t) i, act.msg);
+            if (!w->agents[i].eng)
+                coord_engine_send_failed (w->dep, act.agent, act.msg, w->now);
+            else
+                s_send (w, TO_AGENT, i, w->agents[i].inc, act.msg);
+            break;
+        case COORD_ACT_APPEND:
+            s_trace (w, "deposed: append %s %s%s (in memory)",
+                     tpc_record_type_name ((uint8_t) act.rec->type),
+                     act.rec->gid, act.forced ? " FORCED" : "");
+            sim_oracle_appended (w->oracle, act.rec);
+            if (s_dep_push (w, act.rec))
+                act.rec = NULL;
+            break;
+        case COORD_ACT_LOG:
+            s_trace (w, "deposed: %s", act.text);
+            break;
+        default:
+            break;
+        }
+        coord_action_clear (&act);
+    }
+}
+
+/*  The deposed incarnation wakes: see the drawing above.                 */
+static void
+s_dep_wake (sim_world_t *w)
+{
+    if (!w->dep)
+        return;
+    s_trace (w, "deposed leader wakes (fence %" PRIu64 ", the store's %"
+             PRIu64 ")", w->dep_fence, w->fence);
+    int rc = 0;
+    if (w->dep_heard)
+        rc = coord_engine_durable (w->dep, w->dep_heard, w->now);
+    s_dep_drain (w);
+    if (!rc)
+        rc = coord_engine_tick (w->dep, w->now);
+    s_dep_drain (w);
+    if (rc)
+        sim_oracle_fail (w->oracle, "deposed coordinator failed: %s",
+                         tpc_strerror (rc));
+    if (w->ndep_tail && w->dep_fence != w->fence) {
+        w->fenced++;
+        s_trace (w, "store REFUSES the deposed leader's write of %zu "
+                 "record(s) (fence %" PRIu64 " != %" PRIu64 "): nothing "
+                 "written; it stops serving", w->ndep_tail, w->dep_fence,
+                 w->fence);
+    }
+    else if (w->ndep_tail)
+        sim_oracle_fail (w->oracle, "simulation: a deposed leader holds "
+                         "the fence");
+    else
+        s_trace (w, "deposed leader finds its lease lost: it stops serving");
+    s_dep_free (w);
 }
 
 /* ---------------------------------------------------------------------
@@ -1820,7 +2042,16 @@ s_step (sim_world_t *w, s_ev_t *ev)
             s_coord_drain (w);
         }
         break;
+    case EV_TAKEOVER:
+        s_takeover (w);
+        break;
+    case EV_DEP_WAKE:
+        s_dep_wake (w);
+        break;
     }
+    if (w->faults && w->ha && w->coord && !w->dep
+        && sim_rng_chance (&w->rng, w->prof.ha_pause))
+        s_coord_pause (w, "random");
     if (w->faults)
         s_random_fault (w);
     if (w->faults && w->coord && sim_rng_chance (&w->rng, w->prof.resolve))
@@ -1850,6 +2081,8 @@ s_settled (sim_world_t *w, char *why, size_t size)
     bool open_ok = w->coord_dead;
     if (!w->coord && !w->coord_dead)
         return snprintf (why, size, "coordinator down"), false;
+    if (w->dep)
+        return snprintf (why, size, "a deposed leader still paused"), false;
     if (w->coord && coord_engine_live (w->coord))
         return snprintf (why, size, "coordinator has %zu live transaction(s)",
                          coord_engine_live (w->coord)), false;
@@ -1936,6 +2169,24 @@ s_profile_p3 (sim_world_t *w)
     }
 }
 
+/*  HA: how often the leader pauses, how long its lease runs.  Drawn
+ *  last, so a 2PC or 3PC seed draws exactly what it always did.          */
+static void
+s_profile_ha (sim_world_t *w)
+{
+    sim_rng_t *r = &w->rng;
+    static const unsigned pause[] = { 0, 2, 5, 10 };
+    static const unsigned pcommit[] = { 0, 50, 200, 500 };
+    static const uint64_t lease[] = { 200, 1000, 3000 };
+#define S_PICK(v) (v)[sim_rng_below (r, sizeof (v) / sizeof *(v))]
+    w->prof.ha_pause = S_PICK (pause);
+    w->prof.ha_pause_commit = S_PICK (pcommit);
+    w->prof.lease_max = S_PICK (lease);
+#undef S_PICK
+    if (!w->prof.ha_pause && !w->prof.ha_pause_commit)
+        w->prof.ha_pause_commit = 200;
+}
+
 static void
 s_profile (sim_world_t *w)
 {
@@ -1987,12 +2238,15 @@ s_profile (sim_world_t *w)
     w->prof.long_max = 2500;
     if (w->p3)
         s_profile_p3 (w);
+    if (w->ha)
+        s_profile_ha (w);
 }
 
 static void
 s_world_free (sim_world_t *w)
 {
     coord_engine_destroy (&w->coord);
+    s_dep_free (w);
     for (size_t i = 0; i < S_PARTS; i++) {
         s_agent_t *a = &w->agents[i];
         part_engine_destroy (&a->eng);
@@ -2024,6 +2278,7 @@ s_world_new (const sim_config_t *cfg)
         w->cfg.steps = 400;
     w->partition = cfg->partition;
     w->p3 = cfg->p3 || cfg->partition;
+    w->ha = cfg->ha && !w->p3;
     sim_rng_seed (&w->rng, cfg->seed);
     w->hash = 0xcbf29ce484222325ull;
     w->faults = true;
@@ -2196,6 +2451,8 @@ sim_world_run (const sim_config_t *cfg, sim_result_t *result)
     result->persists = w->persists;
     result->resolves = w->resolves;
     result->resolved = sim_oracle_resolved (w->oracle);
+    result->takeovers = w->takeovers;
+    result->fenced = w->fenced;
     result->hash = w->hash;
     s_world_free (w);
     return 0;

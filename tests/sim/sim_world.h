@@ -31,6 +31,15 @@
  *  a few p3_timeout_ms.  Each side elects its own termination leader: the
  *  classic rule then commits on one side and aborts on the other.  Such a
  *  mixed outcome is counted (sim_result_t.mixed), not a violation.
+ *
+ *  HIGH AVAILABILITY (cfg.ha, 2PC).  The decision log stands for the
+ *  fenced store on etcd shared by two incarnations of one coordinator id:
+ *  now and then the leader pauses (at a random step, or right after a
+ *  forced COMMIT append) past its lease; the other incarnation takes
+ *  over (the fence moves, it replays the store, writes a new EPOCH,
+ *  re-drives); the deposed one wakes, performs what it had queued, and
+ *  its write is refused by the fence (nothing written) before it stops.
+ *  Counted: sim_result_t.takeovers, .fenced.
  */
 #ifndef SIM_WORLD_H
 #define SIM_WORLD_H
@@ -47,6 +56,9 @@ typedef struct {
     FILE *trace;                /* verbose trace of every step, or NULL */
     bool p3;                    /* three-phase commit */
     bool partition;             /* the partition case (implies p3) */
+    bool ha;                    /* high availability (2PC only): the log is
+                                   the fenced decision store, leaders get
+                                   deposed and replaced */
 } sim_config_t;
 
 typedef struct {
@@ -71,6 +83,9 @@ typedef struct {
     size_t persists;            /* 3PC states made durable */
     size_t resolves;            /* operators' resolves sent */
     size_t resolved;            /* ... accepted (HEURISTIC record durable) */
+    /* high availability */
+    size_t takeovers;           /* leaders deposed and replaced */
+    size_t fenced;              /* deposed leaders' writes the store refused */
 } sim_result_t;
 
 /*  Run one seed to the end and fill *RESULT.  Returns 0, or TPC_ENOMEM

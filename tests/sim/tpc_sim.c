@@ -15,21 +15,27 @@
  *  one seed); --recheck K runs every K-th seed (default 100) twice and
  *  counts a different trace digest as a violation (determinism).
  *
- *  Without --protocol or --partition it runs three passes: the 2PC
- *  worlds, the 3PC worlds (N seeds each) and the partition case
- *  (--partition-seeds, default 1000); --protocol 2pc|3pc runs that pass
- *  alone, --partition the partition case alone (N seeds).  Each pass ends
+ *  Without --protocol, --partition or --ha it runs four passes: the 2PC
+ *  worlds, the 3PC worlds (N seeds each), the partition case
+ *  (--partition-seeds, default 1000) and the HA worlds (--ha-seeds,
+ *  default 10000: 2PC on the fenced decision store, leaders paused past
+ *  their lease, deposed and replaced; sim_world.h); --protocol 2pc|3pc
+ *  runs that pass alone, --partition the partition case alone, --ha the
+ *  HA worlds alone (N seeds).  Each pass ends
  *  with its line:
  *
  *      sim protocol=2pc seeds=<n> steps=<total steps> violations=<v>
  *      sim protocol=3pc seeds=<n> steps=<total steps> violations=<v>
  *      sim protocol=3pc partition seeds=<n> mixed=<seeds with a mixed
  *                                                 outcome>
+ *      sim protocol=2pc ha seeds=<n> steps=<n> violations=<v>
+ *                      fenced=<deposed leaders' writes refused>
+ *                      takeovers=<leaders deposed and replaced>
  *
  *  The partition case shows the documented hazard of 3PC's classic
  *  termination rule under a partition: its mixed outcomes are expected
  *  and counted, and whatever else it finds is printed but does not change
- *  the exit status.  Exit status: 0 when no 2PC or 3PC seed violated
+ *  the exit status.  Exit status: 0 when no 2PC, 3PC or HA seed violated
  *  anything, 1 otherwise, 2 on bad usage.
  */
 #include <errno.h>
@@ -45,10 +51,10 @@
 
 #define S_JOBS_MAX 64
 
-typedef enum { S_2PC, S_3PC, S_PARTITION, S_MODES } s_mode_t;
+typedef enum { S_2PC, S_3PC, S_PARTITION, S_HA, S_MODES } s_mode_t;
 
 typedef struct {
-    uint64_t first, seeds, steps, recheck, partition_seeds;
+    uint64_t first, seeds, steps, recheck, partition_seeds, ha_seeds;
     unsigned jobs;
     bool one, verbose;
     bool run[S_MODES];          /* the passes to run */
@@ -63,10 +69,11 @@ typedef struct {
     uint64_t p3_gids, coord_dead, partitioned, mixed, mixed_seeds;
     uint64_t peer_msgs, persists;
     uint64_t resolves, resolved;
+    uint64_t takeovers, fenced, fenced_seeds;
 } s_totals_t;
 
 static const char *const s_mode_flags[S_MODES] = {
-    " --protocol 2pc", " --protocol 3pc", " --partition"
+    " --protocol 2pc", " --protocol 3pc", " --partition", " --ha"
 };
 
 static void
@@ -75,9 +82,9 @@ s_usage (FILE *f)
     fprintf (f,
         "usage: tpc_sim [--seeds N] [--first S] [--steps N] [--jobs J]\n"
         "               [--recheck K] [--protocol 2pc|3pc] [--partition]\n"
-        "               [--partition-seeds N]\n"
-        "       tpc_sim --seed S [--protocol 2pc|3pc | --partition] [-v] "
-        "[--steps N]\n"
+        "               [--partition-seeds N] [--ha] [--ha-seeds N]\n"
+        "       tpc_sim --seed S [--protocol 2pc|3pc | --partition | --ha] "
+        "[-v] [--steps N]\n"
         "  --seeds N     run N seeds (default 10000) starting at --first "
         "(default 1)\n"
         "  --seed S      run seed S alone (replay); -v traces every step\n"
@@ -93,7 +100,11 @@ s_usage (FILE *f)
         "outcomes)\n"
         "  --partition-seeds N  seeds of the partition case when all "
         "passes run\n"
-        "                (default 1000)\n");
+        "                (default 1000)\n"
+        "  --ha          run only the HA pass (2PC on the fenced store, leaders\n"
+        "                deposed and replaced)\n"
+        "  --ha-seeds N  seeds of the HA pass when all passes run (default "
+        "10000)\n");
 }
 
 static bool
@@ -114,7 +125,7 @@ static int
 s_parse (int argc, char **argv, s_opts_t *o)
 {
     *o = (s_opts_t) { .first = 1, .seeds = 10000, .jobs = 2, .recheck = 100,
-                      .partition_seeds = 1000 };
+                      .partition_seeds = 1000, .ha_seeds = 10000 };
     bool jobs_given = false, chosen = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -143,6 +154,11 @@ s_parse (int argc, char **argv, s_opts_t *o)
             chosen = true;
             continue;
         }
+        if (!strcmp (a, "--ha")) {
+            o->run[S_HA] = true;
+            chosen = true;
+            continue;
+        }
         if (!s_number (v, &n)) {
             fprintf (stderr, "tpc_sim: %s needs a number\n", a);
             return -1;
@@ -167,6 +183,8 @@ s_parse (int argc, char **argv, s_opts_t *o)
             o->recheck = n;
         else if (!strcmp (a, "--partition-seeds"))
             o->partition_seeds = n;
+        else if (!strcmp (a, "--ha-seeds"))
+            o->ha_seeds = n;
         else {
             fprintf (stderr, "tpc_sim: bad option %s %s\n", a, v);
             return -1;
@@ -181,7 +199,7 @@ s_parse (int argc, char **argv, s_opts_t *o)
             n += o->run[m];
         if (n != 1) {
             fprintf (stderr, "tpc_sim: --seed replays one pass: give one "
-                     "--protocol or --partition\n");
+                     "--protocol, --partition or --ha\n");
             return -1;
         }
     }
@@ -197,8 +215,9 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
 {
     sim_config_t cfg = { .seed = seed, .steps = o->steps,
                          .trace = o->verbose ? stdout : NULL,
-                         .p3 = o->mode != S_2PC,
-                         .partition = o->mode == S_PARTITION };
+                         .p3 = o->mode == S_3PC || o->mode == S_PARTITION,
+                         .partition = o->mode == S_PARTITION,
+                         .ha = o->mode == S_HA };
     sim_result_t r;
     if (sim_world_run (&cfg, &r) != 0) {
         printf ("tpc_sim: seed %" PRIu64 ": out of memory\n", seed);
@@ -225,6 +244,9 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
     t->persists += r.persists;
     t->resolves += r.resolves;
     t->resolved += r.resolved;
+    t->takeovers += r.takeovers;
+    t->fenced += r.fenced;
+    t->fenced_seeds += r.fenced > 0;
     if (!r.violation[0] && o->recheck && seed % o->recheck == 0) {
         sim_result_t again;
         cfg.trace = NULL;
@@ -243,7 +265,10 @@ s_run_seed (const s_opts_t *o, uint64_t seed, s_totals_t *t)
                 "\n", seed, r.steps, r.sim_ms, r.txns, r.committed,
                 r.aborted, r.heard_committed, r.coord_crashes,
                 r.agent_crashes, r.db_crashes, r.hash);
-        if (o->mode != S_2PC)
+        if (o->mode == S_HA)
+            printf ("seed %" PRIu64 ": ha: %zu takeovers, %zu deposed "
+                    "leaders' writes fenced\n", seed, r.takeovers, r.fenced);
+        if (o->mode == S_3PC || o->mode == S_PARTITION)
             printf ("seed %" PRIu64 ": 3pc: %zu gids, coordinator %s, %s%zu "
                     "mixed, %zu peer messages, %zu states made durable\n",
                     seed, r.p3_gids, r.coord_dead ? "dead for good"
@@ -290,6 +315,9 @@ s_add (s_totals_t *sum, const s_totals_t *t)
     sum->persists += t->persists;
     sum->resolves += t->resolves;
     sum->resolved += t->resolved;
+    sum->takeovers += t->takeovers;
+    sum->fenced += t->fenced;
+    sum->fenced_seeds += t->fenced_seeds;
 }
 
 /*  Worker J of o->jobs: seeds first + J, first + J + jobs, ...  Writes
@@ -372,12 +400,16 @@ s_report (const s_opts_t *o, const s_totals_t *t)
                 PRIu64 " checkpoints; %" PRIu64 " s simulated; %" PRIu64
                 " operator resolves, %" PRIu64 " accepted\n",
                 o->mode == S_2PC ? "" : o->mode == S_3PC ? " (3pc)"
-                                                         : " (partition)",
+                : o->mode == S_HA ? " (ha)" : " (partition)",
                 t->txns, t->committed, t->aborted, t->heard_committed,
                 t->coord_crashes, t->agent_crashes, t->db_crashes,
                 t->checkpoints, t->sim_ms / 1000, t->resolves,
                 t->resolved);
-        if (o->mode != S_2PC)
+        if (o->mode == S_HA)
+            printf ("sim figures (ha): %" PRIu64 " takeovers, %" PRIu64
+                    " deposed leaders' writes fenced (in %" PRIu64 " seeds)\n",
+                    t->takeovers, t->fenced, t->fenced_seeds);
+        if (o->mode == S_3PC || o->mode == S_PARTITION)
             printf ("sim figures%s: %" PRIu64 " 3pc gids, %" PRIu64 " states "
                     "made durable, %" PRIu64 " peer messages; the coordinator "
                     "died for good in %" PRIu64 " seeds; %" PRIu64
@@ -388,7 +420,12 @@ s_report (const s_opts_t *o, const s_totals_t *t)
                               ? " (and other findings above: not counted)"
                               : "");
     }
-    if (o->mode == S_PARTITION)
+    if (o->mode == S_HA)
+        printf ("sim protocol=2pc ha seeds=%" PRIu64 " steps=%" PRIu64
+                " violations=%" PRIu64 " fenced=%" PRIu64 " takeovers=%"
+                PRIu64 "\n", t->seeds, t->steps, t->violations, t->fenced,
+                t->takeovers);
+    else if (o->mode == S_PARTITION)
         printf ("sim protocol=3pc partition seeds=%" PRIu64 " mixed=%" PRIu64
                 "\n", t->seeds, t->mixed_seeds);
     else
@@ -406,7 +443,8 @@ main (int argc, char **argv)
         return 2;
     }
     setvbuf (stdout, NULL, _IOLBF, 0);
-    bool all = o.run[S_2PC] && o.run[S_3PC] && o.run[S_PARTITION];
+    bool all = o.run[S_2PC] && o.run[S_3PC] && o.run[S_PARTITION]
+               && o.run[S_HA];
     int status = 0;
     for (int m = 0; m < S_MODES; m++) {
         if (!o.run[m])
@@ -415,6 +453,8 @@ main (int argc, char **argv)
         pass.mode = (s_mode_t) m;
         if (m == S_PARTITION && all && !o.one)
             pass.seeds = o.partition_seeds;
+        if (m == S_HA && all && !o.one)
+            pass.seeds = o.ha_seeds;
         if (pass.seeds == 0)
             continue;
         s_totals_t total;
