@@ -919,6 +919,9 @@ test_binlog_settings (void)
 
 /* ------------------------------------------------------------------ */
 
+static int s_suite_clean (void);
+
+/*  A failed init cleans up itself (CUnit runs no cleanup after it).      */
 static int
 s_suite_init (void)
 {
@@ -926,12 +929,15 @@ s_suite_init (void)
     if (!s_dir)
         return -1;
     snprintf (s_mdir, sizeof s_mdir, "%s/maria1", s_dir);
-    if (tpc_harness_maria_start (s_mdir, s_conninfo, sizeof s_conninfo))
-        return -1;
-    return tpc_harness_maria_sql (s_conninfo, "CREATE TABLE t (k INT PRIMARY "
+    if (tpc_harness_maria_start (s_mdir, s_conninfo, sizeof s_conninfo)
+        || tpc_harness_maria_sql (s_conninfo, "CREATE TABLE t (k INT PRIMARY "
                                   "KEY, v BIGINT NOT NULL) ENGINE=InnoDB; "
                                   "CREATE TABLE t2 (k INT PRIMARY KEY, "
-                                  "v BIGINT, note TEXT) ENGINE=InnoDB");
+                                  "v BIGINT, note TEXT) ENGINE=InnoDB")) {
+        s_suite_clean ();
+        return -1;
+    }
+    return 0;
 }
 
 static int
