@@ -642,19 +642,17 @@ test_lock_wait_timeout_votes_no (void)
     part_maria_destroy (&m);
 }
 
-/*  interrupt() of a statement blocked on a lock: it completes at once
- *  (TPC_EABORTED), the branch goes when the server ends the statement.   */
+/*  G1's EXEC waits for a row lock of *OTHER's open transaction and is
+ *  interrupted: its session closed, G1 lost.                            */
 static void
-test_interrupt (void)
+s_interrupted (const part_rm_t *rm, void **other)
 {
-    part_maria_t *m = s_rm_new ("a1", 2);
-    const part_rm_t *rm = part_maria_rm (m);
     s_reset_table ();
     CU_ASSERT_EQUAL (tpc_harness_maria_sql (s_conninfo,
                      "INSERT INTO t VALUES (1, 1)"), 0);
-    void *other = tpc_harness_maria_connect (s_conninfo);
-    CU_ASSERT_PTR_NOT_NULL_FATAL (other);
-    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "BEGIN; UPDATE t SET "
+    *other = tpc_harness_maria_connect (s_conninfo);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (*other);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (*other, "BEGIN; UPDATE t SET "
                      "v = 5 WHERE k = 1"), 0);
     CU_ASSERT_EQUAL (S_OP (rm, PART_RM_BEGIN, G1)->status, 0);
     uint64_t req = s_submit (rm, PART_RM_EXEC, G1, (const char *const[]) {
@@ -670,6 +668,36 @@ test_interrupt (void)
     rm->interrupt (rm->self, G1);
     s_res_t *r = s_wait (rm, req);
     CU_ASSERT_EQUAL (r->status, TPC_EABORTED);
+}
+
+/*  A lost session's gid is remembered until its next operation, whatever
+ *  it is (a tombstone, phase 2): no entry left behind per lost session.  */
+static void
+test_lost_forgotten (void)
+{
+    part_maria_t *m = s_rm_new ("a1", 2);
+    const part_rm_t *rm = part_maria_rm (m);
+    void *other = NULL;
+    s_interrupted (rm, &other);
+    CU_ASSERT_EQUAL (part_maria_lost_count (m), 1);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_TOMBSTONE, G1)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_maria_lost_count (m), 0);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "COMMIT"), 0);
+    tpc_harness_maria_close (&other);
+    CU_ASSERT_EQUAL (s_xa_left (), 0);
+    part_maria_destroy (&m);
+}
+
+/*  interrupt() of a statement blocked on a lock: it completes at once
+ *  (TPC_EABORTED), the branch goes when the server ends the statement.   */
+static void
+test_interrupt (void)
+{
+    part_maria_t *m = s_rm_new ("a1", 2);
+    const part_rm_t *rm = part_maria_rm (m);
+    void *other = NULL;
+    s_interrupted (rm, &other);
     CU_ASSERT_EQUAL (S_SQL (rm, PART_RM_EXEC, G1, "SELECT 1")->status,
                      TPC_ECONNECT);
     CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "COMMIT"), 0);
@@ -678,7 +706,7 @@ test_interrupt (void)
     CU_ASSERT_EQUAL (s_int ("SELECT v FROM t WHERE k = 1"), 5);
     CU_ASSERT_EQUAL (s_xa_left (), 0);
     /* the pool is whole again */
-    end = tpc_now_ms () + 20000;
+    int64_t end = tpc_now_ms () + 20000;
     while (part_maria_connected (m) < 2 && tpc_now_ms () < end)
         s_turn (rm);
     CU_ASSERT_EQUAL (part_maria_connected (m), 2);
@@ -966,6 +994,7 @@ static const tpc_test_case_t s_cases[] = {
     { "lock_wait_timeout_votes_no", test_lock_wait_timeout_votes_no },
     { "phase2_elsewhere", test_phase2_elsewhere },
     { "interrupt", test_interrupt },
+    { "lost_forgotten", test_lost_forgotten },
     { "many_concurrent", test_many_concurrent },
     { "bad_setup", test_bad_setup },
     { "binlog_settings", test_binlog_settings },
