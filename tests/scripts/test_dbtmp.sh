@@ -10,7 +10,8 @@
 #  3. mariatmp: `kill` leaves no mariadbd.pid behind; a pid file naming a
 #     live process that is not this DIR's mariadbd (PID reuse) neither
 #     makes `start` claim a server is running nor gets that process
-#     killed by `stop` or `destroy`.
+#     killed by `stop` or `destroy`; `destroy` kills DIR's mariadbd even
+#     when its pid file does not name it (no orphan server).
 #  A missing mariadbd or PostgreSQL is a failure.
 #
 #  tests/test_dbtmp (made by tests/Makemodule.am) sets top_srcdir and
@@ -96,7 +97,7 @@ else
         s_fail "start trusted a pid file naming another process: $(cat "$tmp/err")"
     fi
     [ "$(cat "$tmp/ci2")" = "$(cat "$tmp/ci")" ] || s_fail "conninfo changed: $(cat "$tmp/ci2")"
-    "$top_srcdir/scripts/mariatmp" stop "$m"
+    real=$(cat "$m/mariadbd.pid")
     echo "$decoy" > "$m/mariadbd.pid"
     "$top_srcdir/scripts/mariatmp" stop "$m"
     "$top_srcdir/scripts/mariatmp" destroy "$m"
@@ -104,6 +105,13 @@ else
         s_ok "stop and destroy leave the unrelated process $decoy alone"
     else
         s_fail "mariatmp stop/destroy killed the unrelated process $decoy"
+    fi
+    # the server whose pid file no longer names it is not orphaned
+    if kill -0 "$real" 2>/dev/null; then
+        s_fail "destroy left mariadbd $real running (its pid file named another process)"
+        kill -9 "$real"
+    else
+        s_ok "destroy kills DIR's mariadbd without its pid file"
     fi
     [ -e "$m" ] && s_fail "destroy left $m"
 fi
