@@ -299,7 +299,9 @@ s_post (s_etcd_t *self, const char *path, cJSON *body, cJSON **reply)
         char url[512];
         snprintf (url, sizeof url, "http://%s/v3/%s", self->eps[self->cur],
                   path);
-        self->reply.len = 0;
+        self->reply.len = 0;    /* and no old text: an empty body is empty */
+        if (self->reply.data)
+            self->reply.data[0] = '\0';
         curl_easy_setopt (self->curl, CURLOPT_URL, url);
         curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE, (long) strlen (text));
@@ -322,7 +324,7 @@ s_post (s_etcd_t *self, const char *path, cJSON *body, cJSON **reply)
                 : curl_easy_strerror (cc), self->eps[self->cur]);
         goto cleanup;
     }
-    *reply = self->reply.data ? cJSON_Parse (self->reply.data) : NULL;
+    *reply = self->reply.len ? cJSON_Parse (self->reply.data) : NULL;
     if (status != 200) {
         const cJSON *m = *reply ? cJSON_GetObjectItemCaseSensitive (*reply,
                                                                     "error")
@@ -335,8 +337,9 @@ s_post (s_etcd_t *self, const char *path, cJSON *body, cJSON **reply)
         rc = TPC_EIO;
     }
     else if (!*reply) {
-        s_warn (self, "%s: etcd %s answered something that is not JSON",
-                path, self->eps[self->cur]);
+        s_warn (self, "%s: etcd %s answered %s", path, self->eps[self->cur],
+                self->reply.len ? "something that is not JSON"
+                : "an empty body");
         rc = TPC_EPROTO;
     }
 cleanup:

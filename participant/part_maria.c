@@ -18,6 +18,7 @@
 #include "part_maria_int.h"
 
 #include <errno.h>
+#include <mysqld_error.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -228,6 +229,9 @@ s_submit (void *self_, const part_rm_req_t *req, uint64_t now_ms)
         break;
     default:
         c = NULL;
+        /* phase 2 or a tombstone ends gid: no lost mark to keep */
+        if (req->op != PART_RM_RECOVER && req->op != PART_RM_OUTCOME_OF)
+            zhashx_delete (self->lost, job->gid);
         if (req->op == PART_RM_COMMIT_PREPARED
             || req->op == PART_RM_ROLLBACK_PREPARED) {
             /* the session that prepared gid, while it still holds it */
@@ -501,9 +505,21 @@ s_setup (part_maria_t *self, MYSQL *m, char *errbuf, size_t errlen)
                   mysql_get_server_info (m));
         goto cleanup;
     }
-    if (s_query_row (m, "SELECT @@log_bin, @@binlog_format, @@sync_binlog, "
-                     "@@innodb_flush_log_at_trx_commit, @@tx_isolation, "
-                     "@@innodb_page_size", v, 6)) {
+    /* the isolation level is @@transaction_isolation since MariaDB 11.1
+     * (@@tx_isolation deprecated there), only @@tx_isolation before */
+    const char *iso[] = { "transaction_isolation", "tx_isolation" };
+    int q = -1;
+    for (size_t i = 0; i < 2 && q; i++) {
+        char settings[256];
+        snprintf (settings, sizeof settings, "SELECT @@log_bin, "
+                  "@@binlog_format, @@sync_binlog, "
+                  "@@innodb_flush_log_at_trx_commit, @@%s, "
+                  "@@innodb_page_size", iso[i]);
+        q = s_query_row (m, settings, v, 6);
+        if (q && mysql_errno (m) != ER_UNKNOWN_SYSTEM_VARIABLE)
+            break;
+    }
+    if (q) {
         rc = TPC_EDB;
         snprintf (errbuf, errlen, "cannot read the server's settings: %s",
                   mysql_error (m));
@@ -706,6 +722,12 @@ const part_rm_t *
 part_maria_rm (part_maria_t *self)
 {
     return &self->rm;
+}
+
+size_t
+part_maria_lost_count (part_maria_t *self)
+{
+    return zhashx_size (self->lost);
 }
 
 size_t

@@ -81,6 +81,9 @@ const part_rm_t *part_maria_rm (part_maria_t *self);
 
 /*  Sessions usable right now (for logs and tests).                       */
 size_t part_maria_connected (part_maria_t *self);
+/*  Gids whose session broke, remembered until their next operation
+ *  (tests).                                                              */
+size_t part_maria_lost_count (part_maria_t *self);
 
 /*  The branch tag (8 hex digits) of this agent's xids (tests, docs).     */
 const char *part_maria_branch (const part_maria_t *self);

@@ -32,8 +32,11 @@
  *                       closed, which rolls the branch back)
  *    COMMIT_PREPARED    XA COMMIT xid    } on the session that prepared it
  *    ROLLBACK_PREPARED  XA ROLLBACK xid  } if it still holds it, else any
- *    OUTCOME_OF         SELECT kind FROM M WHERE branch = B AND gid = g;
- *                       XA RECOVER
+ *    OUTCOME_OF         XA RECOVER; SELECT kind FROM M WHERE branch = B
+ *                       AND gid = g (in this order: a gid RECOVER no
+ *                       longer lists committed before the SELECT, whose
+ *                       fresh read view sees the 'C'; the other order
+ *                       could miss both and say aborted)
  *    TOMBSTONE          SET STATEMENT innodb_lock_wait_timeout = 5 FOR
  *                       INSERT IGNORE INTO M VALUES (B, g, 'T'); SELECT kind
  *                       FROM M WHERE branch = B AND gid = g
@@ -278,8 +281,8 @@ part_maria_start (part_maria_t *self, part_maria_conn_t *c,
         sql = s_printf ("XA ROLLBACK %s", xid);
         break;
     case PART_RM_OUTCOME_OF:
-        sql = s_printf ("SELECT kind FROM %s.tpc_marker WHERE branch = '%s' "
-                        "AND gid = '%s';\nXA RECOVER", self->db, self->branch,
+        sql = s_printf ("XA RECOVER;\nSELECT kind FROM %s.tpc_marker WHERE "
+                        "branch = '%s' AND gid = '%s'", self->db, self->branch,
                         job->gid);
         break;
     case PART_RM_TOMBSTONE:
@@ -562,10 +565,10 @@ s_done_query (part_maria_t *self, part_maria_conn_t *c, part_maria_job_t *job)
         if (c->err)
             s_fail_db (self, c, job);
         else {
-            const char *kind = c->nres >= 1 ? s_cell (c->res[0].res) : NULL;
-            bool listed = c->nres >= 2
-                          && s_recover_rows (self, c->res[1].res, job->gid,
+            bool listed = c->nres >= 1
+                          && s_recover_rows (self, c->res[0].res, job->gid,
                                              NULL);
+            const char *kind = c->nres >= 2 ? s_cell (c->res[1].res) : NULL;
             job->outcome = kind && kind[0] == 'C' ? TPC_OUTCOME_COMMITTED
                          : listed ? TPC_OUTCOME_IN_PROGRESS
                          : TPC_OUTCOME_ABORTED;

@@ -90,6 +90,18 @@ s_start_coord (char *const env[])
 }
 
 static int
+s_teardown (void)
+{
+    tpc_harness_stop (&W.coord, W.agent, 2);
+    if (W.dir)
+        tpc_harness_maria_destroy (W.dir, 1);
+    tpc_harness_clean (&W.dir, 1);
+    return 0;
+}
+
+/*  CUnit runs no cleanup after a failed init: a failed setup tears down
+ *  itself (else its mariadbd and postgres outlive the test).             */
+static int
 s_setup (void)
 {
     memset (&W, 0, sizeof W);
@@ -98,23 +110,16 @@ s_setup (void)
         return -1;
     if (tpc_harness_pg_world (W.dir, 1, W.pgdir, W.pg, TPC_HARNESS_ACCT_SQL ("100"))
         || tpc_harness_maria_world (W.dir, 1, W.mariadir, W.maria, MARIA_ACCT_SQL))
-        return -1;
+        goto fail;
     s_path (W.logdir, sizeof W.logdir, "log");
     snprintf (W.cep, sizeof W.cep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     snprintf (W.aep, sizeof W.aep, "tcp://127.0.0.1:%d", tpc_harness_free_port ());
     if (s_start_coord (NULL) || s_start_agent (0) || s_start_agent (1) || s_wait_agents ())
-        return -1;
+        goto fail;
     return 0;
-}
-
-static int
-s_teardown (void)
-{
-    tpc_harness_stop (&W.coord, W.agent, 2);
-    if (W.dir)
-        tpc_harness_maria_destroy (W.dir, 1);
-    tpc_harness_clean (&W.dir, 1);
-    return 0;
+fail:
+    s_teardown ();
+    return -1;
 }
 
 /* ------------------------------------------------------------- helpers */

@@ -421,6 +421,88 @@ test_recover_after_disconnect (void)
     part_maria_destroy (&m);
 }
 
+/*  OUTCOME_OF racing the branch's XA COMMIT, made deterministic.  Both
+ *  RMs work in database tgate (one branch name), whose tpc_marker is a
+ *  view: one committed row of tgate.g, read first (the read view opens),
+ *  then the gate - GET_LOCK, held here - then the marker rows.  RM B's
+ *  OUTCOME_OF waits at the gate while RM A commits the branch.  A marker
+ *  read BEFORE XA RECOVER then misses the 'C' and RECOVER no longer lists
+ *  the gid: ABORTED for a committed gid.  XA RECOVER first lists it (a
+ *  later read sees a commit made before it): IN_PROGRESS, never ABORTED. */
+static void
+test_outcome_races_commit (void)
+{
+    void *h = tpc_harness_maria_connect (s_conninfo);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+    char ddl[1024];
+    snprintf (ddl, sizeof ddl, PART_MARIA_MARKER_DDL, "tgate");
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_conn_sql (h,
+        "DROP DATABASE IF EXISTS tgate; CREATE DATABASE tgate"), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_conn_sql (h, ddl), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_conn_sql (h,
+        "RENAME TABLE tgate.tpc_marker TO tgate.m; "
+        "CREATE TABLE tgate.g (x INT) ENGINE=InnoDB; "
+        "INSERT INTO tgate.g VALUES (1); "
+        "CREATE FUNCTION tgate.gate (x INT) RETURNS INT NOT DETERMINISTIC "
+        "RETURN x + GET_LOCK ('tpc_gate', 60) + RELEASE_LOCK ('tpc_gate'); "
+        "CREATE VIEW tgate.tpc_marker AS SELECT m.branch, m.gid, m.kind, "
+        "m.at FROM tgate.g STRAIGHT_JOIN tgate.m WHERE tgate.gate (g.x) > 0; "
+        "DELETE FROM t"), 0);
+    char ci[600];
+    const char *db = strstr (s_conninfo, "database=tpc");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (db);
+    snprintf (ci, sizeof ci, "%.*sdatabase=tgate%s", (int) (db - s_conninfo),
+              s_conninfo, db + strlen ("database=tpc"));
+    part_maria_t *m[2] = { NULL, NULL };
+    for (int i = 0; i < 2; i++) {
+        char err[1024] = "";
+        part_maria_config_t cfg = { .conninfo = ci, .agent = "a1", .pool = 1 };
+        m[i] = part_maria_new (&cfg, err, sizeof err);
+        if (!m[i])
+            fprintf (stderr, "part_maria_new: %s\n", err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL (m[i]);
+        int64_t end = tpc_now_ms () + 20000;
+        while (part_maria_connected (m[i]) < 1 && tpc_now_ms () < end)
+            s_turn (part_maria_rm (m[i]));
+        CU_ASSERT_EQUAL_FATAL (part_maria_connected (m[i]), 1);
+    }
+    const part_rm_t *ra = part_maria_rm (m[0]), *rb = part_maria_rm (m[1]);
+    CU_ASSERT_EQUAL (S_OP (ra, PART_RM_BEGIN, G1)->status, 0);
+    CU_ASSERT_EQUAL (S_SQL (ra, PART_RM_PREPARE, G1,
+                            "INSERT INTO tpc.t VALUES (1, 1)")->status, 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_conn_sql (h,
+                           "DO GET_LOCK ('tpc_gate', 10)"), 0);
+    uint64_t req = s_submit (rb, PART_RM_OUTCOME_OF, G1, NULL, 0);
+    /* RM B's marker read waits at the gate, its read view open */
+    int64_t waiting = 0, end = tpc_now_ms () + 30000;
+    while (waiting < 1 && tpc_now_ms () < end) {
+        s_turn (rb);
+        waiting = s_int ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                         "WHERE STATE = 'User lock'");
+    }
+    CU_ASSERT_EQUAL (waiting, 1);
+    /* the branch commits now; then the gate opens */
+    CU_ASSERT_EQUAL (S_OP (ra, PART_RM_COMMIT_PREPARED, G1)->status, 0);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (h, "DO RELEASE_LOCK "
+                                                 "('tpc_gate')"), 0);
+    s_res_t *r = s_wait (rb, req);
+    CU_ASSERT_EQUAL (r->status, 0);
+    CU_ASSERT_NOT_EQUAL (r->outcome, TPC_OUTCOME_ABORTED);
+    printf ("\npart_maria outcome_races_commit outcome=%s\n",
+            r->outcome == TPC_OUTCOME_ABORTED ? "aborted"
+            : r->outcome == TPC_OUTCOME_IN_PROGRESS ? "in_progress"
+            : r->outcome == TPC_OUTCOME_COMMITTED ? "committed" : "?");
+    CU_ASSERT_EQUAL (S_OP (rb, PART_RM_OUTCOME_OF, G1)->outcome,
+                     TPC_OUTCOME_COMMITTED);
+    CU_ASSERT_EQUAL (s_int ("SELECT COUNT(*) FROM t WHERE k = 1"), 1);
+    CU_ASSERT_EQUAL (s_xa_left (), 0);
+    part_maria_destroy (&m[1]);
+    part_maria_destroy (&m[0]);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (h, "DROP DATABASE tgate; "
+                                                 "DELETE FROM t"), 0);
+    tpc_harness_maria_close (&h);
+}
+
 static void
 test_recover_after_server_kill (void)
 {
@@ -560,19 +642,17 @@ test_lock_wait_timeout_votes_no (void)
     part_maria_destroy (&m);
 }
 
-/*  interrupt() of a statement blocked on a lock: it completes at once
- *  (TPC_EABORTED), the branch goes when the server ends the statement.   */
+/*  G1's EXEC waits for a row lock of *OTHER's open transaction and is
+ *  interrupted: its session closed, G1 lost.                            */
 static void
-test_interrupt (void)
+s_interrupted (const part_rm_t *rm, void **other)
 {
-    part_maria_t *m = s_rm_new ("a1", 2);
-    const part_rm_t *rm = part_maria_rm (m);
     s_reset_table ();
     CU_ASSERT_EQUAL (tpc_harness_maria_sql (s_conninfo,
                      "INSERT INTO t VALUES (1, 1)"), 0);
-    void *other = tpc_harness_maria_connect (s_conninfo);
-    CU_ASSERT_PTR_NOT_NULL_FATAL (other);
-    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "BEGIN; UPDATE t SET "
+    *other = tpc_harness_maria_connect (s_conninfo);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (*other);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (*other, "BEGIN; UPDATE t SET "
                      "v = 5 WHERE k = 1"), 0);
     CU_ASSERT_EQUAL (S_OP (rm, PART_RM_BEGIN, G1)->status, 0);
     uint64_t req = s_submit (rm, PART_RM_EXEC, G1, (const char *const[]) {
@@ -588,6 +668,36 @@ test_interrupt (void)
     rm->interrupt (rm->self, G1);
     s_res_t *r = s_wait (rm, req);
     CU_ASSERT_EQUAL (r->status, TPC_EABORTED);
+}
+
+/*  A lost session's gid is remembered until its next operation, whatever
+ *  it is (a tombstone, phase 2): no entry left behind per lost session.  */
+static void
+test_lost_forgotten (void)
+{
+    part_maria_t *m = s_rm_new ("a1", 2);
+    const part_rm_t *rm = part_maria_rm (m);
+    void *other = NULL;
+    s_interrupted (rm, &other);
+    CU_ASSERT_EQUAL (part_maria_lost_count (m), 1);
+    CU_ASSERT_EQUAL (S_OP (rm, PART_RM_TOMBSTONE, G1)->outcome,
+                     TPC_OUTCOME_ABORTED);
+    CU_ASSERT_EQUAL (part_maria_lost_count (m), 0);
+    CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "COMMIT"), 0);
+    tpc_harness_maria_close (&other);
+    CU_ASSERT_EQUAL (s_xa_left (), 0);
+    part_maria_destroy (&m);
+}
+
+/*  interrupt() of a statement blocked on a lock: it completes at once
+ *  (TPC_EABORTED), the branch goes when the server ends the statement.   */
+static void
+test_interrupt (void)
+{
+    part_maria_t *m = s_rm_new ("a1", 2);
+    const part_rm_t *rm = part_maria_rm (m);
+    void *other = NULL;
+    s_interrupted (rm, &other);
     CU_ASSERT_EQUAL (S_SQL (rm, PART_RM_EXEC, G1, "SELECT 1")->status,
                      TPC_ECONNECT);
     CU_ASSERT_EQUAL (tpc_harness_maria_conn_sql (other, "COMMIT"), 0);
@@ -596,7 +706,7 @@ test_interrupt (void)
     CU_ASSERT_EQUAL (s_int ("SELECT v FROM t WHERE k = 1"), 5);
     CU_ASSERT_EQUAL (s_xa_left (), 0);
     /* the pool is whole again */
-    end = tpc_now_ms () + 20000;
+    int64_t end = tpc_now_ms () + 20000;
     while (part_maria_connected (m) < 2 && tpc_now_ms () < end)
         s_turn (rm);
     CU_ASSERT_EQUAL (part_maria_connected (m), 2);
@@ -837,6 +947,9 @@ test_binlog_settings (void)
 
 /* ------------------------------------------------------------------ */
 
+static int s_suite_clean (void);
+
+/*  A failed init cleans up itself (CUnit runs no cleanup after it).      */
 static int
 s_suite_init (void)
 {
@@ -844,12 +957,15 @@ s_suite_init (void)
     if (!s_dir)
         return -1;
     snprintf (s_mdir, sizeof s_mdir, "%s/maria1", s_dir);
-    if (tpc_harness_maria_start (s_mdir, s_conninfo, sizeof s_conninfo))
-        return -1;
-    return tpc_harness_maria_sql (s_conninfo, "CREATE TABLE t (k INT PRIMARY "
+    if (tpc_harness_maria_start (s_mdir, s_conninfo, sizeof s_conninfo)
+        || tpc_harness_maria_sql (s_conninfo, "CREATE TABLE t (k INT PRIMARY "
                                   "KEY, v BIGINT NOT NULL) ENGINE=InnoDB; "
                                   "CREATE TABLE t2 (k INT PRIMARY KEY, "
-                                  "v BIGINT, note TEXT) ENGINE=InnoDB");
+                                  "v BIGINT, note TEXT) ENGINE=InnoDB")) {
+        s_suite_clean ();
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -872,11 +988,13 @@ static const tpc_test_case_t s_cases[] = {
     { "tombstone", test_tombstone },
     { "recover_after_disconnect", test_recover_after_disconnect },
     { "recover_after_server_kill", test_recover_after_server_kill },
+    { "outcome_races_commit", test_outcome_races_commit },
     { "two_participants", test_two_participants },
     { "deadlock_votes_no", test_deadlock_votes_no },
     { "lock_wait_timeout_votes_no", test_lock_wait_timeout_votes_no },
     { "phase2_elsewhere", test_phase2_elsewhere },
     { "interrupt", test_interrupt },
+    { "lost_forgotten", test_lost_forgotten },
     { "many_concurrent", test_many_concurrent },
     { "bad_setup", test_bad_setup },
     { "binlog_settings", test_binlog_settings },

@@ -13,10 +13,13 @@
  *  forwards the txn and drops etcd's answer, or drops the txn itself) is
  *  retried on the next member and written exactly once.
  *  Each case works under its own key prefix /t/<case>/.
+ *  empty_reply runs against a fake etcd (a thread on a loopback port
+ *  with canned answers) that answers a txn with HTTP 200 and no body.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -730,6 +733,144 @@ test_request_lost (void)
     s_unknown_fate ("/t/request_lost/", S_DROP_REQUEST);
 }
 
+/* ------------------------------------------------------------------
+ *  A fake etcd: one thread on a loopback port answering every POST with
+ *  HTTP 200 and a canned body: kv/range an empty range, kv/txn a
+ *  succeeded txn for the first ok_txns, then an EMPTY body.             */
+typedef struct {
+    int fd;                     /* listening socket */
+    int port;
+    int ok_txns;
+    atomic_int txns;            /* txns answered */
+    atomic_bool stop;
+    pthread_t thread;
+} s_fake_t;
+
+/*  Answer the requests of connection FD until it closes.                */
+static void
+s_fake_serve (s_fake_t *f, int fd)
+{
+    char buf[65536];
+    size_t have = 0;
+    while (!atomic_load (&f->stop)) {
+        char *end = NULL;
+        buf[have] = '\0';
+        end = strstr (buf, "\r\n\r\n");
+        if (end) {
+            const char *cl = strcasestr (buf, "content-length:");
+            size_t body = cl && cl < end ? strtoul (cl + 15, NULL, 10) : 0;
+            size_t need = (size_t) (end + 4 - buf) + body;
+            if (have >= need) {
+                const char *answer = "{\"header\":{\"revision\":\"5\"}}";
+                if (strstr (buf, "/v3/kv/txn"))
+                    answer = atomic_fetch_add (&f->txns, 1) < f->ok_txns
+                             ? "{\"header\":{\"revision\":\"6\"},"
+                               "\"succeeded\":true}"
+                             : "";
+                char out[512];
+                int n = snprintf (out, sizeof out, "HTTP/1.1 200 OK\r\n"
+                                  "Content-Type: application/json\r\n"
+                                  "Content-Length: %zu\r\n\r\n%s",
+                                  strlen (answer), answer);
+                if (write (fd, out, (size_t) n) != n)
+                    return;
+                memmove (buf, buf + need, have - need);
+                have -= need;
+                continue;
+            }
+        }
+        if (have + 1 >= sizeof buf)
+            return;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll (&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = read (fd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0)
+            return;
+        have += (size_t) r;
+    }
+}
+
+static void *
+s_fake_main (void *arg)
+{
+    s_fake_t *f = arg;
+    while (!atomic_load (&f->stop)) {
+        struct pollfd p = { .fd = f->fd, .events = POLLIN };
+        if (poll (&p, 1, 100) <= 0)
+            continue;
+        int c = accept (f->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        s_fake_serve (f, c);
+        close (c);
+    }
+    return NULL;
+}
+
+static int
+s_fake_start (s_fake_t *f, int ok_txns)
+{
+    memset (f, 0, sizeof *f);
+    f->ok_txns = ok_txns;
+    f->fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t alen = sizeof a;
+    if (f->fd < 0 || bind (f->fd, (struct sockaddr *) &a, sizeof a)
+        || listen (f->fd, 4)
+        || getsockname (f->fd, (struct sockaddr *) &a, &alen)
+        || pthread_create (&f->thread, NULL, s_fake_main, f)) {
+        if (f->fd >= 0)
+            close (f->fd);
+        return -1;
+    }
+    f->port = ntohs (a.sin_port);
+    return 0;
+}
+
+static void
+s_fake_stop (s_fake_t *f)
+{
+    atomic_store (&f->stop, true);
+    pthread_join (f->thread, NULL);
+    close (f->fd);
+}
+
+/*  etcd answers a txn with HTTP 200 and an empty body: that is no answer
+ *  (TPC_EPROTO), never the previous txn's {"succeeded":true} read again;
+ *  the store stays failed and nothing more is durable.                  */
+static void
+test_empty_reply (void)
+{
+    s_fake_t fake;
+    CU_ASSERT_EQUAL_FATAL (s_fake_start (&fake, 1), 0);
+    char eps[64];
+    snprintf (eps, sizeof eps, "etcd://127.0.0.1:%d", fake.port);
+    coord_store_etcd_config_t cfg = { .endpoints = eps, .prefix = "/t/empty/",
+                                      .timeout_ms = 5000 };
+    coord_store_t *store = NULL;
+    char err[512] = "";
+    CU_ASSERT_EQUAL (coord_store_etcd_open (&cfg, NULL, NULL, &store, err,
+                                            sizeof err), 0);
+    if (store) {
+        uint64_t lsn = s_put (store, 1, 30);
+        CU_ASSERT_EQUAL (coord_store_sync (store, lsn), 0);
+        CU_ASSERT_EQUAL (coord_store_durable_lsn (store), lsn);
+        uint64_t lsn2 = s_put (store, 2, 30);
+        int rc = coord_store_sync (store, lsn2);
+        CU_ASSERT_EQUAL (rc, TPC_EPROTO);
+        CU_ASSERT_EQUAL (coord_store_durable_lsn (store), lsn);
+        CU_ASSERT_NOT_EQUAL (coord_store_sync (store, lsn2), 0);  /* sticky */
+        CU_ASSERT_EQUAL (coord_store_durable_lsn (store), lsn);
+        CU_ASSERT_EQUAL (atomic_load (&fake.txns), 2);
+        printf ("\nstore etcd empty_reply sync=%s durable_after=%" PRIu64 "\n",
+                tpc_errname (rc), coord_store_durable_lsn (store) - lsn);
+    }
+    coord_store_destroy (&store);
+    s_fake_stop (&fake);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "reopen_in_order", test_reopen_in_order },
     { "group_commit", test_group_commit },
@@ -741,6 +882,7 @@ static const tpc_test_case_t s_cases[] = {
     { "answer_lost", test_answer_lost },
     { "request_lost", test_request_lost },
     { "quorum_lost", test_quorum_lost },
+    { "empty_reply", test_empty_reply },
     { NULL, NULL }
 };
 
