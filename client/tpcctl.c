@@ -105,6 +105,8 @@ s_usage (FILE *f)
 "options (before or after COMMAND):\n"
 "  --coordinator EP  the coordinator's client endpoint; default\n"
 "                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
+"                    (an HA group: EP,EP,... its members' endpoints;\n"
+"                    the leader is found and followed)\n"
 "  --timeout-ms N    how long to wait for each reply (default %d)\n"
 "  --json            print one JSON document on stdout (errors too:\n"
 "                    {\"error\":{\"code\",\"name\",\"message\"}}, same exit)\n"
