@@ -44,6 +44,8 @@ typedef struct {
     part_agent_t *agent;
     int stop[2];
     pthread_t thread;
+    char list[300];             /* --coordinator A,B (the agent keeps the
+                                   pointer) */
 } s_fx_t;
 
 static void
@@ -195,10 +197,10 @@ s_fx_start (s_fx_t *fx)
     CU_ASSERT_PTR_NOT_NULL_FATAL (fx->mem);
     CU_ASSERT_EQUAL_FATAL (part_mem_add_prepared (fx->mem, S_GID), 0);
     CU_ASSERT_EQUAL_FATAL (pipe (fx->stop), 0);
-    char list[300];
-    snprintf (list, sizeof list, "%s, %s", fx->a.endpoint, fx->b.endpoint);
+    snprintf (fx->list, sizeof fx->list, "%s, %s", fx->a.endpoint,
+              fx->b.endpoint);
     part_agent_config_t cfg = {
-        .name = "db1", .endpoint = list, .heartbeat_ms = 100,
+        .name = "db1", .endpoint = fx->list, .heartbeat_ms = 100,
         .stop_fd = fx->stop[0],
     };
     char err[512] = "";
