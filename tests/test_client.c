@@ -1371,6 +1371,29 @@ test_ha_commit_lost_then_status (void)
     s_fake_stop_on (&s_fake2);
 }
 
+/*  tpcctl --coordinator with a group's list: a follower first.          */
+static void
+test_ha_tpcctl_list (void)
+{
+    CU_ASSERT_EQUAL_FATAL (s_fake_start_on (&s_fake2), 0);
+    atomic_store (&s_fake2.script, s_script_follower_named);
+    atomic_store (&s_fake.script, s_script_interactive);
+    char out[8192], list[300];
+    snprintf (list, sizeof list, "%s,%s", s_fake2.endpoint, s_fake.endpoint);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", list, "status", S_GID),
+                     0);
+    CU_ASSERT_STRING_EQUAL (out, "gid=" S_GID
+                            " outcome=in_progress state=prepared\n");
+    CU_ASSERT_EQUAL (s_nreqs_of (&s_fake2), 1);
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
+    /* every member a follower with no leader: exit 3, not acted on */
+    atomic_store (&s_fake.script, s_script_follower_unknown);
+    atomic_store (&s_fake2.script, s_script_follower_unknown);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", list, "--timeout-ms",
+                             "500", "status", S_GID), 3);
+    s_fake_stop_on (&s_fake2);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "begin_exec_rows", test_begin_exec_rows },
     { "commit_rollback", test_commit_rollback },
@@ -1394,6 +1417,7 @@ static const tpc_test_case_t s_cases[] = {
     { "ha_not_leader_unknown", test_ha_not_leader_unknown },
     { "ha_first_down", test_ha_first_down },
     { "ha_commit_lost_then_status", test_ha_commit_lost_then_status },
+    { "ha_tpcctl_list", test_ha_tpcctl_list },
     { NULL, NULL }
 };
 
