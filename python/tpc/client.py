@@ -682,10 +682,15 @@ class Client:
         try:
             try:
                 reply = self._call(msg, "outcome", deadline=deadline)
-            except E.ConnectionLost:
+            except E.ConnectionLost as lost:
                 if gid is None or len(self.endpoints) == 1:
                     raise
-                reply = self._ask_after_loss(gid, deadline)
+                try:
+                    reply = self._ask_after_loss(gid, deadline)
+                except E.Error as e:
+                    raise E.ConnectionLost(
+                        "%s; asking the group for the status of %s did not "
+                        "tell: %s" % (lost.message, gid, e.message)) from e
             rgid = reply.get("gid")
             if gid is not None:
                 self._reply_gid(reply, gid)
