@@ -43,7 +43,8 @@
  *                           round of the list, a pause of
  *                           S_STATUS_POLL_MS); resend (a fresh rid)
  *    not connected within   nothing was sent: move to the next member,
- *    S_MEMBER_CONNECT_MS    send there
+ *    S_MEMBER_CONNECT_MS    send there (every member down: round the
+ *                           list until the deadline, then ECONNECT)
  *    link broke after the   status, list, summary, begin: resend to the
  *    request left           next member (begin may leave an empty
  *                           transaction at the old member: it times out,
@@ -633,15 +634,26 @@ resend:
                      len, self->max_msg_size);
         goto cleanup;
     }
-    int64_t send_by = deadline;
-    if (group && tpc_now_ms () + S_MEMBER_CONNECT_MS < deadline)
-        send_by = tpc_now_ms () + S_MEMBER_CONNECT_MS;
+    int64_t send_at = tpc_now_ms (), send_by = deadline;
+    if (group && send_at + S_MEMBER_CONNECT_MS < deadline)
+        send_by = send_at + S_MEMBER_CONNECT_MS;
     rc = s_send_request (self, buf, len, what, send_by);
     if ((rc == TPC_ECONNECT || rc == TPC_ECONNLOST) && group
-        && hops++ < S_MAX_HOPS && tpc_now_ms () < deadline) {
+        && tpc_now_ms () < deadline
+        /* a member that made us wait its turn is no loop: the whole
+         * group down (restarting) is tried until the deadline */
+        && (tpc_now_ms () - send_at >= S_MEMBER_CONNECT_MS / 2
+            || hops++ < S_MAX_HOPS)) {
         /* nothing sent: the next member */
         if (s_move (self, NULL) == 0)
             goto resend;
+    }
+    if (rc && group && (rc == TPC_ECONNECT || rc == TPC_ECONNLOST)) {
+        char last[S_ERRMSG_MAX];
+        snprintf (last, sizeof last, "%s", self->errmsg);
+        s_fail (self, rc, "no member of the group (%zu endpoints) took the "
+                "%s request within %d ms; the last: %.400s", self->neps,
+                what, self->timeout_ms, last);
     }
     if (rc)
         goto cleanup;

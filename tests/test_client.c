@@ -1337,6 +1337,19 @@ test_ha_first_down (void)
                                    call's whole timeout */
     CU_ASSERT_EQUAL (s_nreqs (), 1);
     tpc_client_destroy (&c);
+    /* every member down: tried in turn until the deadline, nothing sent */
+    char dead2[128];
+    s_dead_endpoint (dead2, sizeof dead2);
+    c = s_group_client (dead, dead2, 2500);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), TPC_ECONNECT);
+    took = tpc_now_ms () - t0;
+    CU_ASSERT (took >= 2500 && took < 5000);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "no member"));
+    printf ("\n    every member down: %lld ms, %s", (long long) took,
+            tpc_client_errmsg (c));
+    tpc_client_destroy (&c);
     /* a list with an empty member is refused */
     tpc_client_opts_t opts = { .timeout_ms = 1000 };
     CU_ASSERT_PTR_NULL (tpc_client_new ("tcp://127.0.0.1:1,,", &opts));
