@@ -565,6 +565,7 @@ class Client:
         hops = leaderless = 0
         while True:
             self._sent = False
+            t0 = time.monotonic()
             try:
                 return self._call_once(msg, want, deadline)
             except E.NotLeader as e:
@@ -590,9 +591,13 @@ class Client:
                 if not group or time.monotonic() >= deadline \
                         or (self._sent and not resend_lost):
                     raise
-                hops += 1
-                if hops > _MAX_HOPS:
-                    raise
+                # a member that made us wait its turn is no loop: the
+                # whole group down is tried until the deadline
+                if self._sent or time.monotonic() - t0 \
+                        < self.connect_timeout_ms / 2000.0:
+                    hops += 1
+                    if hops > _MAX_HOPS:
+                        raise
                 self._move()
 
     def _call_once(self, msg, want, deadline):
