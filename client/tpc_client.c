@@ -58,7 +58,8 @@
  *                           transaction back; submit: no gid to ask about)
  *
  *  all within the call's one deadline (timeout_ms), and at most
- *  S_MAX_HOPS moves per call to a named leader or for a link.  With one endpoint nothing of this applies.
+ *  S_MAX_HOPS moves per call to a named leader or for a broken link.
+ *  With one endpoint nothing of this applies.
  */
 #include "tpc_client.h"
 
@@ -597,13 +598,37 @@ s_move (tpc_client_t *self, const char *leader)
                    self->eps[to]);
 }
 
+/*  Wait for the reply to WHAT (rid RID) before DEADLINE, dropping stale
+ *  ones.  0 with *MSG the reply (ours: our rid, or an error with rid 0),
+ *  or a negative code with errmsg set.                                   */
+static int
+s_await_reply (tpc_client_t *self, const char *what, uint64_t rid,
+               int64_t deadline, tpc_msg_t **msg)
+{
+    *msg = NULL;
+    for (;;) {
+        int rc = s_await_readable (self, what, rid, deadline);
+        if (rc < 0)
+            return rc;
+        rc = rc ? s_read_reply (self, what, msg) : 0;
+        if (rc)
+            return rc;
+        if (*msg && ((*msg)->rid == rid
+                     || ((*msg)->type == TPC_MSG_ERROR && (*msg)->rid == 0)))
+            return 0;
+        /* none yet, or stale: answer to a timed-out request */
+        tpc_msg_destroy (msg);
+    }
+}
+
 /*  Send REQ (its rid is set here) and wait for the reply of type WANT.
  *  0: *REPLY is that reply.  Otherwise a negative code, errmsg set, and
  *  *REPLY NULL; for an "error" reply that names a gid, ERR_GID (may be
  *  NULL, TPC_GID_MAX bytes) receives it.  With an endpoint list, follows
  *  not_leader and skips members not reachable (nothing sent); when
  *  RESEND_LOST, also resends to the next member after a link broke with
- *  the request on it (the header comment says which requests).          */
+ *  the request on it (the header comment says which requests).  Each
+ *  round of the loop sends once, to one member.                          */
 static int
 s_call_ex (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
            tpc_msg_t **reply, char *err_gid, bool resend_lost)
@@ -617,66 +642,54 @@ s_call_ex (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
     unsigned hops = 0, leaderless = 0;
     bool group = self->neps > 1;
     char leader[256];
+    tpc_msg_t *msg = NULL;
 
-resend:
-    free (buf);
-    buf = NULL;
-    req->rid = ++self->last_rid;
-    rc = tpc_msg_encode (req, &buf, &len);
-    if (rc) {
-        rc = s_fail (self, rc, "cannot encode %s request: %s", what,
-                     tpc_strerror (rc));
-        goto cleanup;
-    }
-    if (len > self->max_msg_size) {
-        rc = s_fail (self, TPC_EMSG_TOO_BIG,
-                     "%s request is %zu bytes, over the limit of %zu", what,
-                     len, self->max_msg_size);
-        goto cleanup;
-    }
-    int64_t send_at = tpc_now_ms (), send_by = deadline;
-    if (group && send_at + S_MEMBER_CONNECT_MS < deadline)
-        send_by = send_at + S_MEMBER_CONNECT_MS;
-    rc = s_send_request (self, buf, len, what, send_by);
-    if ((rc == TPC_ECONNECT || rc == TPC_ECONNLOST) && group
-        && tpc_now_ms () < deadline
-        /* a member that made us wait its turn is no loop: the whole
-         * group down (restarting) is tried until the deadline */
-        && (tpc_now_ms () - send_at >= S_MEMBER_CONNECT_MS / 2
-            || hops++ < S_MAX_HOPS)) {
-        /* nothing sent: the next member */
-        if (s_move (self, NULL) == 0)
-            goto resend;
-    }
-    if (rc && group && (rc == TPC_ECONNECT || rc == TPC_ECONNLOST)) {
-        char last[S_ERRMSG_MAX];
-        snprintf (last, sizeof last, "%s", self->errmsg);
-        s_fail (self, rc, "no member of the group (%zu endpoints) took the "
-                "%s request within %d ms; the last: %.400s", self->neps,
-                what, self->timeout_ms, last);
-    }
-    if (rc)
-        goto cleanup;
-    self->lost = false;         /* from now on: the link the request took */
     for (;;) {
-        rc = s_await_readable (self, what, req->rid, deadline);
+        free (buf);
+        buf = NULL;
+        req->rid = ++self->last_rid;
+        rc = tpc_msg_encode (req, &buf, &len);
+        if (rc) {
+            rc = s_fail (self, rc, "cannot encode %s request: %s", what,
+                         tpc_strerror (rc));
+            goto cleanup;
+        }
+        if (len > self->max_msg_size) {
+            rc = s_fail (self, TPC_EMSG_TOO_BIG,
+                         "%s request is %zu bytes, over the limit of %zu",
+                         what, len, self->max_msg_size);
+            goto cleanup;
+        }
+        int64_t send_at = tpc_now_ms (), send_by = deadline;
+        if (group && send_at + S_MEMBER_CONNECT_MS < deadline)
+            send_by = send_at + S_MEMBER_CONNECT_MS;
+        rc = s_send_request (self, buf, len, what, send_by);
+        bool unsent = rc == TPC_ECONNECT || rc == TPC_ECONNLOST;
+        /* nothing sent: the next member.  One that made us wait its
+         * turn is no loop: a group wholly down (restarting) is tried
+         * until the deadline */
+        if (unsent && group && tpc_now_ms () < deadline
+            && (tpc_now_ms () - send_at >= S_MEMBER_CONNECT_MS / 2
+                || hops++ < S_MAX_HOPS)
+            && s_move (self, NULL) == 0)
+            continue;
+        if (unsent && group) {
+            char last[S_ERRMSG_MAX];
+            snprintf (last, sizeof last, "%s", self->errmsg);
+            s_fail (self, rc, "no member of the group (%zu endpoints) took "
+                    "the %s request within %d ms; the last: %.400s",
+                    self->neps, what, self->timeout_ms, last);
+        }
+        if (rc)
+            goto cleanup;
+        self->lost = false;     /* from now on: the link the request took */
+        rc = s_await_reply (self, what, req->rid, deadline, &msg);
         if (rc == TPC_ECONNLOST && group && resend_lost
             && hops++ < S_MAX_HOPS && tpc_now_ms () < deadline
             && s_move (self, NULL) == 0)
-            goto resend;
-        if (rc < 0)
-            goto cleanup;
-        tpc_msg_t *msg = NULL;
-        rc = rc ? s_read_reply (self, what, &msg) : 0;
+            continue;
         if (rc)
             goto cleanup;
-        bool ours = msg && (msg->rid == req->rid
-                            || (msg->type == TPC_MSG_ERROR && msg->rid == 0));
-        if (!ours) {            /* none yet, or stale: answer to a
-                                   timed-out request */
-            tpc_msg_destroy (&msg);
-            continue;
-        }
         if (msg->type == TPC_MSG_ERROR && msg->rid != 0
             && msg->code == TPC_ENOT_LEADER && group
             && tpc_now_ms () < deadline
@@ -696,18 +709,19 @@ resend:
                 goto cleanup;
             }
             if (s_move (self, leader) == 0)
-                goto resend;
+                continue;
             rc = TPC_ECONNECT;
             goto cleanup;
         }
         rc = s_check_reply (self, msg, what, want, err_gid);
-        if (rc)
-            tpc_msg_destroy (&msg);
-        else
+        if (!rc) {
             *reply = msg;
+            msg = NULL;
+        }
         goto cleanup;
     }
 cleanup:
+    tpc_msg_destroy (&msg);
     free (buf);
     return rc;
 }
