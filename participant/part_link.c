@@ -148,9 +148,9 @@ s_hello_answer (part_agent_t *self, size_t i, const tpc_msg_t *msg)
         fprintf (stderr, "tpc-participant: connected to the coordinator at "
                  "%s (id %s)\n", link->endpoint, msg->name ? msg->name : "?");
     else if (link->relinked || !link->answered || link->follower)
-        fprintf (stderr, "tpc-participant: the coordinator at %s answers "
-                 "again%s\n", link->endpoint, link->follower
-                 ? ", as the leader" : " on the new link");
+        fprintf (stderr, "tpc-participant: the coordinator answers "
+                 "again%s (%s)\n", link->follower ? ", as the leader"
+                 : " on the new link", link->endpoint);
     link->connected_said = link->answered = true;
     link->relinked = link->follower = false;
     if (self->leader == (int) i)
@@ -282,7 +282,7 @@ s_handshake_event (part_agent_t *self, part_link_t *link, uint16_t event)
         link->heard_at = (uint64_t) tpc_now_ms ();
         if (link->hs_failing)
             fprintf (stderr, "tpc-participant: CURVE handshake with the "
-                     "coordinator at %s succeeded\n", link->endpoint);
+                     "coordinator succeeded (%s)\n", link->endpoint);
         link->hs_failing = false;
     }
     if (failed && !link->hs_failing) {
