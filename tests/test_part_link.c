@@ -8,7 +8,8 @@
  *  and answers with hand-written JSON.  A follower answers a hello with
  *  an error TPC_ENOT_LEADER (-19); a leader with hello.  The agent holds
  *  one prepared gid from the start, so it must ask the leader about it
- *  (recovery query) and never a follower.  Every wait is for a message,
+ *  (recovery query) and never a follower, and reply on the link a request
+ *  came on.  Every wait is for a message,
  *  bounded by a deadline.
  */
 #include <pthread.h>
@@ -301,12 +302,42 @@ test_leader_dies (void)
     s_fx_stop (&fx);
 }
 
+/*  A is the leader the agent knows; B, which the agent still takes for a
+ *  follower, sends a decide (it just won and has not answered a hello
+ *  yet): the ack goes back to B, on the link the decide came on.         */
+static void
+test_reply_on_request_link (void)
+{
+    s_fx_t fx;
+    s_fx_start (&fx);
+    tpc_msg_t *q = s_serve_until (&fx.a, true, TPC_MSG_QUERY);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (q);
+    tpc_msg_destroy (&q);
+    tpc_msg_t *hello = s_serve_until (&fx.b, false, TPC_MSG_HELLO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (hello);
+    tpc_msg_destroy (&hello);
+    s_follower_answer (&fx.b, fx.a.endpoint);
+    s_say (&fx.b, "{\"v\":1,\"type\":\"decide\",\"gid\":\"" S_GID "\","
+           "\"outcome\":\"aborted\"}");
+    tpc_msg_t *ack = s_serve_until (&fx.b, false, TPC_MSG_ACK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (ack);
+    CU_ASSERT_STRING_EQUAL (ack->gid, S_GID);
+    tpc_msg_destroy (&ack);
+    /* A, the leader, got hellos and the one query, no ack */
+    tpc_msg_t *m = s_serve_for (&fx.a, true, TPC_MSG_ACK, 300);
+    CU_ASSERT_PTR_NULL (m);
+    tpc_msg_destroy (&m);
+    CU_ASSERT_EQUAL (fx.a.others, 0);
+    s_fx_stop (&fx);
+}
+
 int
 main (void)
 {
     static const tpc_test_case_t cases[] = {
         { "follower_first", test_follower_first },
         { "leader_dies", test_leader_dies },
+        { "reply_on_request_link", test_reply_on_request_link },
         { NULL, NULL }
     };
     static const tpc_test_suite_t suites[] = {
