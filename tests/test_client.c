@@ -1442,9 +1442,34 @@ test_ha_first_down (void)
     took = tpc_now_ms () - t0;
     CU_ASSERT (took >= 2500 && took < 5000);
     CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "no member"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), dead));
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), dead2));
     printf ("\n    every member down: %lld ms, %s", (long long) took,
             tpc_client_errmsg (c));
     tpc_client_destroy (&c);
+    /* a connect timeout under 1 s is each member's wait: the last
+     * member's message says so, and the group is still tried until the
+     * call's deadline                                                    */
+    char list[300];
+    snprintf (list, sizeof list, "%s,%s", dead, dead2);
+    tpc_client_opts_t quick = { .timeout_ms = 1500,
+                                .connect_timeout_ms = 300 };
+    c = tpc_client_new (list, &quick);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), TPC_ECONNECT);
+    took = tpc_now_ms () - t0;
+    CU_ASSERT (took >= 1500 && took < 5000);
+    const char *last = strstr (tpc_client_errmsg (c), "; the last: ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (last);
+    last = strstr (last, " not reachable within ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (last);
+    int member_ms = atoi (last + strlen (" not reachable within "));
+    CU_ASSERT (member_ms > 0 && member_ms <= 300);
+    printf ("\n    every member down, connect timeout 300 ms: %lld ms, %s",
+            (long long) took, tpc_client_errmsg (c));
+    tpc_client_destroy (&c);
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
     /* a list with an empty member is refused */
     tpc_client_opts_t opts = { .timeout_ms = 1000 };
     CU_ASSERT_PTR_NULL (tpc_client_new ("tcp://127.0.0.1:1,,", &opts));
