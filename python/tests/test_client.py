@@ -563,6 +563,17 @@ def test_group_first_member_down():
         leader.close()
 
 
+def test_group_wholly_down_names_the_group():
+    dead = ["tcp://127.0.0.1:%d" % free_port() for _ in range(2)]
+    with tpc.Client(dead, timeout_ms=1500, connect_timeout_ms=300) as c:
+        t0 = time.monotonic()
+        with pytest.raises(tpc.Unreachable) as ei:
+            c.status("tpc_c1_1_1")
+        assert 1.5 <= time.monotonic() - t0 < 5
+    assert "no member of the group %s,%s" % tuple(dead) in str(ei.value)
+    assert ei.value.endpoint == ",".join(dead)
+
+
 def test_group_commit_lost_asks_status_not_commit():
     old = FakeCoordinator([{"type": "begun", "gid": "tpc_c1_1_1"}, None])
     new = FakeCoordinator([{"type": "txstatus", "gid": "tpc_c1_1_1",

@@ -38,8 +38,11 @@ list).  As libtpc, the client talks to one member at a time and moves:
   move to the ``leader`` it names (added to the list if new) or, when it
   names none (an election under way), to the next member, pausing 0.1 s
   after each round of the list; resend;
-- a member not reachable within ``connect_timeout_ms``, or a link that
-  broke before the request left: nothing was sent; the next member;
+- a member not reachable within 1 s (or ``connect_timeout_ms`` if
+  shorter), or a link that broke before the request left: nothing was
+  sent; the next member (the whole group down: round the list until the
+  deadline, then Unreachable naming the group); a key a member refused is
+  KeyRefused at once (every member has the same key);
 - the link broke with the request on it: status, list, summary and begin
   are resent to the next member; commit and rollback are never resent:
   the client asks the group ``status(gid)`` until it tells committed or
@@ -74,6 +77,7 @@ TXN_TIMEOUT_MAX_MS = 86400000           # 24 h, as the coordinator checks
 MAX_MSG_SIZE = 1 << 20                  # the coordinator's default limit
 _MAX_MEMBERS = 16                       # endpoints of a group, leaders added
 _MAX_HOPS = 8                           # moves to a named leader / for a link
+_MEMBER_CONNECT_MS = 1000               # a member not connected: skipped
 _POLL_S = 0.1                           # pause: no leader known, in progress
 
 _GID = re.compile(r"tpc_[A-Za-z0-9]{1,32}_[1-9][0-9]*_[1-9][0-9]*\Z")
@@ -513,7 +517,7 @@ class Client:
         self._retried = False
         start = time.monotonic()
         connect_deadline = min(deadline, start
-                               + self.connect_timeout_ms / 1000.0)
+                               + self._member_wait_ms() / 1000.0)
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLOUT)
         poller.register(self._mon, zmq.POLLIN)
@@ -554,6 +558,13 @@ class Client:
                        deadline) - now
             poller.poll(max(1, min(100, int(left * 1000) + 1)))
 
+    def _member_wait_ms(self):
+        """How long a send waits for a TCP link: connect_timeout_ms; in a
+        group at most _MEMBER_CONNECT_MS, then the next member."""
+        if len(self.endpoints) > 1:
+            return min(self.connect_timeout_ms, _MEMBER_CONNECT_MS)
+        return self.connect_timeout_ms
+
     def _call(self, msg, want, resend_lost=False, deadline=None):
         """Send MSG (a dict; v and rid are set here) and return the reply
         of type WANT, or raise.  With an HA group, follow not_leader, skip
@@ -587,14 +598,25 @@ class Client:
                                           self.timeout_ms, msg["type"]),
                             code=-19) from None
                 self._move(e.leader)
-            except (E.Unreachable, E.ConnectionLost):
-                if not group or time.monotonic() >= deadline \
-                        or (self._sent and not resend_lost):
+            except (E.Unreachable, E.ConnectionLost) as e:
+                if not group or (self._sent and not resend_lost):
                     raise
+                if time.monotonic() >= deadline:
+                    if self._sent:
+                        raise
+                    group_eps = ",".join(self.endpoints)
+                    raise type(e)(
+                        "no member of the group %s took the %s request "
+                        "within %d ms; the last: %s"
+                        % (group_eps, msg["type"], self.timeout_ms,
+                           e.message), **({"endpoint": group_eps,
+                                           "hint": e.hint}
+                                          if isinstance(e, E.Unreachable)
+                                          else {})) from None
                 # a member that made us wait its turn is no loop: the
                 # whole group down is tried until the deadline
                 if self._sent or time.monotonic() - t0 \
-                        < self.connect_timeout_ms / 2000.0:
+                        < self._member_wait_ms() / 2000.0:
                     hops += 1
                     if hops > _MAX_HOPS:
                         raise
