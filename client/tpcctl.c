@@ -107,6 +107,8 @@ s_usage (FILE *f)
 "options (before or after COMMAND):\n"
 "  --coordinator EP  the coordinator's client endpoint; default\n"
 "                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
+"                    (an HA group: EP,EP,... its members' endpoints;\n"
+"                    the leader is found and followed)\n"
 "  --timeout-ms N    how long to wait for each reply (default %d)\n"
 "  --connect-timeout-ms N  how long to wait for the connection to the\n"
 "                    coordinator (default %d, at most --timeout-ms): then\n"
@@ -125,7 +127,7 @@ s_usage (FILE *f)
 "  1  the transaction aborted, or the coordinator answered with an error\n"
 "  2  usage error\n"
 "  3  coordinator unreachable, refused the keys or lost the connection,\n"
-"     or no reply in time\n"
+"     or no reply (or, of an HA group, no leader) in time\n"
 "  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`;\n"
 "     `status` without GID: transactions are in doubt (in_doubt > 0)\n",
              TPC_CLIENT_TIMEOUT_DEFAULT, TPC_CLIENT_CONNECT_TIMEOUT_DEFAULT);
@@ -215,6 +217,7 @@ s_exit_for (int rc)
     case TPC_ECONNECT:
     case TPC_EAUTH:
     case TPC_ECONNLOST:
+    case TPC_ENOT_LEADER:       /* no member of the group led in time */
     case TPC_ETIMEDOUT: return S_EXIT_UNREACHABLE;
     default: return S_EXIT_FAILED;
     }

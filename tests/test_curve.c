@@ -1120,6 +1120,24 @@ test_wrong_key_named_at_once (void)
     CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "the coordinator "
                                     "refused this client's key"));
     tpc_client_destroy (&c);
+
+    /* an HA group's list: a member down is skipped (1 s), the refusal
+     * by the next is TPC_EAUTH at once, not skipped as if it were down
+     * (every member has the same key), and names that member            */
+    char list[300];
+    snprintf (list, sizeof list, "tcp://127.0.0.1:1,%s", W.cep);
+    c = tpc_client_new (list, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_summary (c, &s), TPC_EAUTH);
+    waited = tpc_now_ms () - t0;
+    printf ("\n    unlisted key, a group's list: after %lld ms: %s",
+            (long long) waited, tpc_client_errmsg (c));
+    CU_ASSERT (waited < 6000);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "the coordinator "
+                                    "refused this client's key"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), W.cep));
+    tpc_client_destroy (&c);
 }
 
 /* -------------------------------------------------- routing takeover */

@@ -18,6 +18,7 @@ code has its class; all derive from :class:`Error`::
      +-- PermissionDenied         -15  this key's role may not (resolve)
      +-- LimitExceeded            -16  over a limit of the coordinator
      +-- ConnectionLost           -17  the link broke while a request waited
+     +-- NotLeader                -19  a follower of an HA group: leader
      +-- UnknownGid               -300 no such transaction
      +-- UnknownParticipant       -301 no such participant / agent not connected
      +-- Aborted                  -302 the transaction was aborted: reason
@@ -33,7 +34,8 @@ A code without a class of its own (a newer coordinator's) raises
 __all__ = [
     "Error", "BadRequest", "MalformedMessage", "Timeout", "Busy",
     "StateError", "Unreachable", "ProtocolError", "KeyRefused",
-    "PermissionDenied", "LimitExceeded", "ConnectionLost", "UnknownGid",
+    "PermissionDenied", "LimitExceeded", "ConnectionLost", "NotLeader",
+    "UnknownGid",
     "UnknownParticipant", "Aborted", "DatabaseError", "InDoubt",
     "error_for",
 ]
@@ -45,7 +47,7 @@ NAMES = {
     -9: "TPC_ESTATE", -10: "TPC_ECONNECT", -11: "TPC_EDB",
     -12: "TPC_ECONFIG", -13: "TPC_EPROTO", -14: "TPC_EAUTH",
     -15: "TPC_EPERM", -16: "TPC_ELIMIT", -17: "TPC_ECONNLOST",
-    -18: "TPC_EFENCED",
+    -18: "TPC_EFENCED", -19: "TPC_ENOT_LEADER",
     -100: "TPC_EMSG_TOO_BIG", -101: "TPC_EMSG_NOT_UTF8",
     -102: "TPC_EMSG_SYNTAX", -103: "TPC_EMSG_TRAILING",
     -104: "TPC_EMSG_TOO_DEEP", -105: "TPC_EMSG_NOT_OBJECT",
@@ -153,6 +155,18 @@ class ConnectionLost(Error):
     code = -17
 
 
+class NotLeader(Error):
+    """The coordinator asked is a follower of its HA group and did not act
+    on the request; ``leader`` is the leader's client endpoint ("" when
+    unknown).  A Client given the group's endpoints follows it by itself
+    and raises this only when no member knew a leader in time."""
+    code = -19
+
+    def __init__(self, message, code=None, gid=None, leader=""):
+        super().__init__(message, code=code, gid=gid)
+        self.leader = leader or ""
+
+
 class UnknownGid(Error):
     """No such transaction."""
     code = -300
@@ -191,7 +205,7 @@ _BY_CODE = {
     -2: BadRequest, -7: Timeout, -8: Busy, -9: StateError,
     -10: Unreachable, -11: DatabaseError, -13: ProtocolError,
     -14: KeyRefused, -15: PermissionDenied, -16: LimitExceeded,
-    -17: ConnectionLost, -300: UnknownGid, -301: UnknownParticipant,
+    -17: ConnectionLost, -19: NotLeader, -300: UnknownGid, -301: UnknownParticipant,
     -302: Aborted, -303: InDoubt,
 }
 
