@@ -30,6 +30,7 @@ static const s_errdesc_t s_errors[] = {
     E (TPC_ELIMIT, "over a configured limit"),
     E (TPC_ECONNLOST, "connection lost: the peer stopped or closed the link"),
     E (TPC_EFENCED, "write refused by the store: this coordinator's fence (its leader key) is gone"),
+    E (TPC_ENOT_LEADER, "this coordinator is not the leader of its group"),
     E (TPC_EMSG_TOO_BIG, "message larger than the configured limit"),
     E (TPC_EMSG_NOT_UTF8, "message is not valid UTF-8"),
     E (TPC_EMSG_SYNTAX, "message is not valid JSON"),

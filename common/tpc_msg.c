@@ -179,6 +179,7 @@ static const tpcm_field_t s_f_error[] = {
     { .name = "message", .kind = TPCM_STR, .flags = TPCM_REQ,
       .off = M (message) },
     { .name = "gid", .kind = TPCM_GID, .off = M (gid) },
+    { .name = "leader", .kind = TPCM_STR, .off = M (leader) },
 };
 static const tpcm_field_t s_f_hello[] = {
     { .name = "name", .kind = TPCM_STR, .flags = TPCM_REQ, .off = M (name) },
@@ -351,6 +352,7 @@ tpc_msg_destroy (tpc_msg_t **self_p)
     free (self->reason);
     free (self->state);
     free (self->message);
+    free (self->leader);
     s_strv_free (self->gids, self->ngids);
     if (self->txns)
         for (size_t i = 0; i < self->ntxns; i++)

@@ -40,8 +40,11 @@
  *
  *  COORDINATOR -> CLIENT
  *  outcome  rid, gid, outcome, reason?   final: "committed" | "aborted"
- *  error    rid, code, message, gid?     any request that failed; code is a
- *                                        tpc_err_t (tpc_error.h)
+ *  error    rid, code, message, gid?,    any request that failed; code is a
+ *           leader?                      tpc_err_t (tpc_error.h); leader:
+ *                                        with TPC_ENOT_LEADER (-19, an HA
+ *                                        follower), the leader's client
+ *                                        endpoint ("" or absent: unknown)
  *  txlist.txns[] = {gid, state, age_ms, parts: [string], waiting?:
  *                   [string] (the participants it waits for)}
  *
@@ -289,6 +292,8 @@ typedef struct {
     char *state;                /* txstatus */
     int code;                   /* error: a tpc_err_t */
     char *message;              /* error */
+    char *leader;               /* error: TPC_ENOT_LEADER's leader client
+                                   endpoint; NULL = absent */
     size_t ngids;               /* hello: prepared gids */
     char **gids;
     size_t ntxns;               /* txlist */

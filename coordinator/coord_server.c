@@ -71,6 +71,12 @@ cs_fatal_log (const char *what, int rc)
 }
 
 void
+coord_server_depose (coord_server_t *self)
+{
+    atomic_store (&self->deposed, true);
+}
+
+void
 cs_fatal (const char *what, int rc)
 {
     fprintf (stderr, "tpc-coordinator: FATAL: %s: %s\n", what,
@@ -90,13 +96,16 @@ s_engine_rc (int rc)
  *  Sending
  */
 
+/*  Deposed (HA: the lease is lost): nothing leaves any more.            */
 static int
-s_send (void *sock, const void *id, size_t idlen, const tpc_msg_t *msg,
-        bool *unroutable)
+s_send (coord_server_t *self, void *sock, const void *id, size_t idlen,
+        const tpc_msg_t *msg, bool *unroutable)
 {
     char *buf = NULL;
     size_t len = 0;
     *unroutable = false;
+    if (atomic_load (&self->deposed))
+        return 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
     if (rc)
         return rc;
@@ -119,7 +128,7 @@ s_reply_error (coord_server_t *self, const void *id, size_t idlen, int code,
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
-        s_send (self->clients, id, idlen, msg, &unroutable);
+        s_send (self, self->clients, id, idlen, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
 }
@@ -134,7 +143,7 @@ s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
         msg->rid = rid;
-        s_send (self->clients, id, idlen, msg, &unroutable);
+        s_send (self, self->clients, id, idlen, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
 }
@@ -179,7 +188,7 @@ s_perform (coord_server_t *self)
             if (coord_console_reply (self->console, act.client,
                                      act.client_len, act.msg))
                 break;
-            rc = s_send (self->clients, act.client, act.client_len, act.msg,
+            rc = s_send (self, self->clients, act.client, act.client_len, act.msg,
                          &unroutable);
             if (rc)
                 cs_say (self, 0, "reply '%s' not delivered: %s",
@@ -188,7 +197,7 @@ s_perform (coord_server_t *self)
         case COORD_ACT_AGENT: {
             size_t ridlen = 0;
             const void *rid = coord_route_to (self->route, act.agent, &ridlen);
-            rc = rid ? s_send (self->agents, rid, ridlen, act.msg,
+            rc = rid ? s_send (self, self->agents, rid, ridlen, act.msg,
                                &unroutable)
                      : TPC_ECONNECT;
             if (!rid)
@@ -349,7 +358,7 @@ s_hello_back (coord_server_t *self, const void *rid, size_t len)
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_HELLO);
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->name, self->id) == 0)
-        s_send (self->agents, rid, len, msg, &unroutable);
+        s_send (self, self->agents, rid, len, msg, &unroutable);
     tpc_msg_destroy (&msg);
 }
 
@@ -364,7 +373,7 @@ s_refuse_agent (coord_server_t *self, const void *rid, size_t len, int code,
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
-        s_send (self->agents, rid, len, msg, &unroutable);
+        s_send (self, self->agents, rid, len, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
 }
