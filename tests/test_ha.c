@@ -68,7 +68,8 @@ s_start_coord (int i, char *const env[])
                      "--lease-ttl-ms", "2000", "--bind", W.cep[i],
                      "--agent-bind", W.aep[i], "--txn-timeout-ms", "20000",
                      "--vote-timeout-ms", "2000", "--store-timeout-ms",
-                     "1000", "--insecure-plaintext", NULL };
+                     "1000", "--heartbeat-ms", "300", "--insecure-plaintext",
+                     getenv ("TPC_HA_KEEP") ? "--verbose" : NULL, NULL };
     return tpc_harness_start_coord (&W.coord[i], args, env, log);
 }
 
@@ -88,7 +89,8 @@ s_start_agents (int i)
         if (tpc_harness_write_line (file, W.db[a]))
             return -1;
         char *args[] = { "--name", name, "--coordinator", W.aep[i],
-                         "--pg-file", file, "--insecure-plaintext", NULL };
+                         "--pg-file", file, "--heartbeat-ms", "300",
+                         "--insecure-plaintext", NULL };
         if (tpc_harness_start_agent (&W.agent[a], args, NULL, log))
             return -1;
     }
@@ -187,6 +189,14 @@ s_setup (void)
     if (tpc_harness_pg_world (W.dir, 2, W.dbdir, W.db,
                               TPC_HARNESS_ACCT_SQL ("100")))
         return -1;
+    /* the agents are restarted on each leader change (for now): a killed
+     * agent's session waiting for a row lock must not live on and run the
+     * PREPARE it had pipelined once the lock is free                      */
+    for (int i = 0; i < 2; i++)
+        if (tpc_harness_sql (W.db[i], "ALTER SYSTEM SET "
+                             "client_connection_check_interval = '100ms'")
+            || tpc_harness_sql (W.db[i], "SELECT pg_reload_conf ()"))
+            return -1;
     for (int i = 0; i < 2; i++) {
         snprintf (W.cep[i], sizeof W.cep[i], "tcp://127.0.0.1:%d",
                   tpc_harness_free_port ());
@@ -212,7 +222,10 @@ s_teardown (void)
     tpc_harness_stop (&W.coord[1], NULL, 0);
     tpc_harness_stop (&W.coord[0], W.agent, 2);
     tpc_harness_etcd_cmd ("destroy", W.etcd_dir, NULL);
-    tpc_harness_clean (&W.dir, 2);
+    if (getenv ("TPC_HA_KEEP"))        /* debugging: keep the logs */
+        printf ("\ntest_ha: logs kept in %s\n", W.dir);
+    else
+        tpc_harness_clean (&W.dir, 2);
     return 0;
 }
 
