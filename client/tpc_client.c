@@ -29,6 +29,37 @@
  *  lost connection) is reported as TPC_EIN_DOUBT, never as an outcome.  An "error" with rid 0 answers a
  *  request whose rid the coordinator could not read; as a client has one
  *  request in flight at a time, it is taken as the answer to that one.
+ *
+ *  ENDPOINT LISTS (a coordinator HA group, docs/PROTOCOL.md "Finding the
+ *  leader")
+ *  The endpoint may be "tcp://a:1,tcp://b:2,...": the members of one HA
+ *  group.  The client talks to one member at a time (one DEALER, re-made
+ *  when it moves) and moves on:
+ *
+ *    error TPC_ENOT_LEADER  the member did not act on the request: move to
+ *                           the "leader" it names (added to the list if it
+ *                           is not in it), or to the next member when it
+ *                           names none (an election under way: after each
+ *                           round of the list, a pause of
+ *                           S_STATUS_POLL_MS); resend (a fresh rid)
+ *    not connected within   nothing was sent: move to the next member,
+ *    S_MEMBER_CONNECT_MS    send there (every member down: round the
+ *                           list until the deadline, then ECONNECT)
+ *    link broke after the   status, list, summary, begin: resend to the
+ *    request left           next member (begin may leave an empty
+ *                           transaction at the old member: it times out,
+ *                           and a new leader presumes it aborted);
+ *                           commit, rollback: the outcome is unknown, so
+ *                           never resend: ask "status gid" of the group
+ *                           (following not_leader) until it says
+ *                           committed or aborted or the call's deadline
+ *                           passes (then TPC_EIN_DOUBT); exec, submit,
+ *                           resolve: returned as before (exec: roll the
+ *                           transaction back; submit: no gid to ask about)
+ *
+ *  all within the call's one deadline (timeout_ms), and at most
+ *  S_MAX_HOPS moves per call to a named leader or for a broken link.
+ *  With one endpoint nothing of this applies.
  */
 #include "tpc_client.h"
 
@@ -60,6 +91,7 @@ _Static_assert (TPC_CLIENT_EAUTH == TPC_EAUTH, "code drift");
 _Static_assert (TPC_CLIENT_EPERM == TPC_EPERM, "code drift");
 _Static_assert (TPC_CLIENT_ELIMIT == TPC_ELIMIT, "code drift");
 _Static_assert (TPC_CLIENT_ECONNLOST == TPC_ECONNLOST, "code drift");
+_Static_assert (TPC_CLIENT_ENOT_LEADER == TPC_ENOT_LEADER, "code drift");
 _Static_assert (TPC_CLIENT_EMSG_TOO_BIG == TPC_EMSG_TOO_BIG, "code drift");
 _Static_assert (TPC_CLIENT_EUNKNOWN_GID == TPC_EUNKNOWN_GID, "code drift");
 _Static_assert (TPC_CLIENT_EUNKNOWN_PART == TPC_EUNKNOWN_PART, "code drift");
@@ -72,12 +104,24 @@ _Static_assert ((int) TPC_CLIENT_COMMITTED == (int) TPC_OUTCOME_COMMITTED
                    == (int) TPC_OUTCOME_IN_PROGRESS, "outcome drift");
 
 #define S_ERRMSG_MAX 512
+#define S_MAX_MEMBERS 16        /* endpoints of a list, leaders added */
+#define S_MEMBER_CONNECT_MS 1000 /* a list's member not connected within
+                                    this is skipped (nothing sent) */
+#define S_MAX_HOPS 8            /* moves between members in one call */
+#define S_STATUS_POLL_MS 100    /* commit's doubt: status asked again;
+                                   no member knows a leader: asked again */
 
 struct tpc_client {
     void *ctx;                  /* ZeroMQ context: own, or the caller's */
     bool own_ctx;               /* terminate ctx at destroy */
     void *sock;                 /* DEALER, connected to endpoint */
-    char *endpoint;
+    const char *endpoint;       /* the member talked to: eps[cur] */
+    char *eps[S_MAX_MEMBERS];   /* the endpoint list, leaders named added */
+    size_t neps;
+    size_t cur;
+    unsigned links;             /* DEALERs made: names their monitors */
+    char *curve_secret_file;    /* kept to make the next DEALER */
+    char *curve_server_file;
     int timeout_ms;
     size_t max_msg_size;
     uint64_t last_rid;          /* rid of the latest request sent */
@@ -124,6 +168,92 @@ s_copy (char *dst, size_t size, const char *src)
         snprintf (dst, size, "%s", src ? src : "");
 }
 
+/*  Close the DEALER (and its monitor) of the current member.             */
+static void
+s_link_close (tpc_client_t *self)
+{
+    tpc_monitor_destroy (&self->monitor);
+    if (self->sock)
+        zmq_close (self->sock);
+    self->sock = NULL;
+    self->hs_connecting = self->hs_failed = self->lost = false;
+    self->hs_closes = 0;
+}
+
+/*  Make a DEALER connected to eps[CUR].  0 or an errno value.             */
+static int
+s_link_open (tpc_client_t *self, size_t cur)
+{
+    int err = ENOMEM;
+    self->cur = cur;
+    self->endpoint = self->eps[cur];
+    self->sock = zmq_socket (self->ctx, ZMQ_DEALER);
+    if (!self->sock)
+        goto fail;
+    int linger = 0, immediate = 1;
+    if (zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger)
+        || zmq_setsockopt (self->sock, ZMQ_IMMEDIATE, &immediate,
+                           sizeof immediate))
+        goto fail;
+    if (self->curve_secret_file || self->curve_server_file) {
+        char why[512];
+        int rc = tpc_curve_client_files (self->sock, self->curve_secret_file,
+                                         self->curve_server_file, why,
+                                         sizeof why);
+        if (rc) {
+            err = rc == TPC_ENOENT ? ENOENT : rc == TPC_EPERM ? EACCES
+                : rc == TPC_ENOMEM ? ENOMEM : EINVAL;
+            goto fail;
+        }
+        self->curve = true;
+    }
+    char monep[80];
+    snprintf (monep, sizeof monep, "inproc://tpc-client-monitor-%p-%u",
+              (void *) self, self->links++);
+    self->monitor = tpc_monitor_new (self->ctx, self->sock,
+                                     ZMQ_EVENT_CONNECTED
+                                     | ZMQ_EVENT_DISCONNECTED
+                                     | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                     | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
+                                     monep);
+    if (!self->monitor)
+        goto fail;
+    if (zmq_connect (self->sock, self->endpoint)) {
+        err = errno == ENOMEM ? ENOMEM : EINVAL;
+        goto fail;
+    }
+    return 0;
+fail:
+    s_link_close (self);
+    return err;
+}
+
+/*  Split the comma-separated LIST into self->eps.  0 or EINVAL / ENOMEM.  */
+static int
+s_parse_endpoints (tpc_client_t *self, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr (p, ',');
+        size_t len = comma ? (size_t) (comma - p) : strlen (p);
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0 || self->neps == S_MAX_MEMBERS)
+            return EINVAL;
+        self->eps[self->neps] = strndup (p, len);
+        if (!self->eps[self->neps])
+            return ENOMEM;
+        self->neps++;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 tpc_client_t *
 tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
 {
@@ -143,47 +273,28 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
                                                 : TPC_CLIENT_TIMEOUT_DEFAULT;
     self->max_msg_size = opts && opts->max_msg_size ? opts->max_msg_size
                                                     : TPC_MSG_MAX_SIZE_DEFAULT;
-    self->endpoint = strdup (endpoint);
+    err = s_parse_endpoints (self, endpoint);
+    if (err)
+        goto fail;
+    err = ENOMEM;
+    if (opts && opts->curve_secret_file
+        && !(self->curve_secret_file = strdup (opts->curve_secret_file)))
+        goto fail;
+    if (opts && opts->curve_server_file
+        && !(self->curve_server_file = strdup (opts->curve_server_file)))
+        goto fail;
     self->own_ctx = !(opts && opts->zmq_context);
     self->ctx = self->own_ctx ? zmq_ctx_new () : opts->zmq_context;
-    if (!self->endpoint || !self->ctx)
+    if (!self->ctx)
         goto fail;
-    self->sock = zmq_socket (self->ctx, ZMQ_DEALER);
-    if (!self->sock)
-        goto fail;
-    int linger = 0, immediate = 1;
-    if (zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof linger)
-        || zmq_setsockopt (self->sock, ZMQ_IMMEDIATE, &immediate,
-                           sizeof immediate))
-        goto fail;
-    if (opts && (opts->curve_secret_file || opts->curve_server_file)) {
-        char why[512];
-        int rc = tpc_curve_client_files (self->sock, opts->curve_secret_file,
-                                         opts->curve_server_file, why,
-                                         sizeof why);
-        if (rc) {
-            err = rc == TPC_ENOENT ? ENOENT : rc == TPC_EPERM ? EACCES
-                : rc == TPC_ENOMEM ? ENOMEM : EINVAL;
+    /* every member is checked now (a bad endpoint or key file fails
+     * here, not at the first move); the first one stays connected */
+    for (size_t i = self->neps; i-- > 0;) {
+        err = s_link_open (self, i);
+        if (err)
             goto fail;
-        }
-        self->curve = true;
-    }
-    char monep[64];
-    snprintf (monep, sizeof monep, "inproc://tpc-client-monitor-%p",
-              (void *) self);
-    self->monitor = tpc_monitor_new (self->ctx, self->sock,
-                                     ZMQ_EVENT_CONNECTED
-                                     | ZMQ_EVENT_DISCONNECTED
-                                     | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                                     | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                                     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                     | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
-                                     monep);
-    if (!self->monitor)
-        goto fail;
-    if (zmq_connect (self->sock, endpoint)) {
-        err = errno == ENOMEM ? ENOMEM : EINVAL;
-        goto fail;
+        if (i)
+            s_link_close (self);
     }
     return self;
 fail:
@@ -198,12 +309,13 @@ tpc_client_destroy (tpc_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     tpc_client_t *self = *self_p;
-    tpc_monitor_destroy (&self->monitor);
-    if (self->sock)
-        zmq_close (self->sock);
+    s_link_close (self);
     if (self->ctx && self->own_ctx)
         zmq_ctx_term (self->ctx);
-    free (self->endpoint);
+    for (size_t i = 0; i < self->neps; i++)
+        free (self->eps[i]);
+    free (self->curve_secret_file);
+    free (self->curve_server_file);
     free (self);
     *self_p = NULL;
 }
@@ -455,63 +567,170 @@ s_check_reply (tpc_client_t *self, const tpc_msg_t *msg, const char *what,
     return 0;
 }
 
+/*  Move to another member of the list: LEADER if it is given (added to
+ *  the list if it is not in it and there is room), else the next one.
+ *  0, or a negative code with errmsg set (no DEALER could be made).      */
+static int
+s_move (tpc_client_t *self, const char *leader)
+{
+    size_t to = (self->cur + 1) % self->neps;
+    if (leader && *leader) {
+        size_t i = 0;
+        while (i < self->neps && strcmp (self->eps[i], leader))
+            i++;
+        if (i == self->neps && self->neps < S_MAX_MEMBERS
+            && strlen (leader) < 256 && !strchr (leader, ',')) {
+            self->eps[i] = strdup (leader);
+            if (self->eps[i])
+                self->neps++;
+        }
+        if (i < self->neps)
+            to = i;
+    }
+    s_link_close (self);
+    if (s_link_open (self, to) == 0)
+        return 0;
+    /* a leader named with an endpoint we cannot use: the next member */
+    to = (to + 1) % self->neps;
+    if (s_link_open (self, to) == 0)
+        return 0;
+    return s_fail (self, TPC_ECONNECT, "cannot make a link to %s",
+                   self->eps[to]);
+}
+
+/*  Wait for the reply to WHAT (rid RID) before DEADLINE, dropping stale
+ *  ones.  0 with *MSG the reply (ours: our rid, or an error with rid 0),
+ *  or a negative code with errmsg set.                                   */
+static int
+s_await_reply (tpc_client_t *self, const char *what, uint64_t rid,
+               int64_t deadline, tpc_msg_t **msg)
+{
+    *msg = NULL;
+    for (;;) {
+        int rc = s_await_readable (self, what, rid, deadline);
+        if (rc < 0)
+            return rc;
+        rc = rc ? s_read_reply (self, what, msg) : 0;
+        if (rc)
+            return rc;
+        if (*msg && ((*msg)->rid == rid
+                     || ((*msg)->type == TPC_MSG_ERROR && (*msg)->rid == 0)))
+            return 0;
+        /* none yet, or stale: answer to a timed-out request */
+        tpc_msg_destroy (msg);
+    }
+}
+
 /*  Send REQ (its rid is set here) and wait for the reply of type WANT.
  *  0: *REPLY is that reply.  Otherwise a negative code, errmsg set, and
  *  *REPLY NULL; for an "error" reply that names a gid, ERR_GID (may be
- *  NULL, TPC_GID_MAX bytes) receives it.                                 */
+ *  NULL, TPC_GID_MAX bytes) receives it.  With an endpoint list, follows
+ *  not_leader and skips members not reachable (nothing sent); when
+ *  RESEND_LOST, also resends to the next member after a link broke with
+ *  the request on it (the header comment says which requests).  Each
+ *  round of the loop sends once, to one member.                          */
 static int
-s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
-        tpc_msg_t **reply, char *err_gid)
+s_call_ex (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
+           tpc_msg_t **reply, char *err_gid, bool resend_lost)
 {
     *reply = NULL;
     char *buf = NULL;
     size_t len = 0;
     int rc = 0;
     const char *what = tpc_msg_type_name (req->type);
-
-    req->rid = ++self->last_rid;
-    rc = tpc_msg_encode (req, &buf, &len);
-    if (rc) {
-        rc = s_fail (self, rc, "cannot encode %s request: %s", what,
-                     tpc_strerror (rc));
-        goto cleanup;
-    }
-    if (len > self->max_msg_size) {
-        rc = s_fail (self, TPC_EMSG_TOO_BIG,
-                     "%s request is %zu bytes, over the limit of %zu", what,
-                     len, self->max_msg_size);
-        goto cleanup;
-    }
     int64_t deadline = tpc_now_ms () + self->timeout_ms;
-    rc = s_send_request (self, buf, len, what, deadline);
-    if (rc)
-        goto cleanup;
-    self->lost = false;         /* from now on: the link the request took */
+    unsigned hops = 0, leaderless = 0;
+    bool group = self->neps > 1;
+    char leader[256];
+    tpc_msg_t *msg = NULL;
+
     for (;;) {
-        rc = s_await_readable (self, what, req->rid, deadline);
-        if (rc < 0)
+        free (buf);
+        buf = NULL;
+        req->rid = ++self->last_rid;
+        rc = tpc_msg_encode (req, &buf, &len);
+        if (rc) {
+            rc = s_fail (self, rc, "cannot encode %s request: %s", what,
+                         tpc_strerror (rc));
             goto cleanup;
-        tpc_msg_t *msg = NULL;
-        rc = rc ? s_read_reply (self, what, &msg) : 0;
+        }
+        if (len > self->max_msg_size) {
+            rc = s_fail (self, TPC_EMSG_TOO_BIG,
+                         "%s request is %zu bytes, over the limit of %zu",
+                         what, len, self->max_msg_size);
+            goto cleanup;
+        }
+        int64_t send_at = tpc_now_ms (), send_by = deadline;
+        if (group && send_at + S_MEMBER_CONNECT_MS < deadline)
+            send_by = send_at + S_MEMBER_CONNECT_MS;
+        rc = s_send_request (self, buf, len, what, send_by);
+        bool unsent = rc == TPC_ECONNECT || rc == TPC_ECONNLOST;
+        /* nothing sent: the next member.  One that made us wait its
+         * turn is no loop: a group wholly down (restarting) is tried
+         * until the deadline */
+        if (unsent && group && tpc_now_ms () < deadline
+            && (tpc_now_ms () - send_at >= S_MEMBER_CONNECT_MS / 2
+                || hops++ < S_MAX_HOPS)
+            && s_move (self, NULL) == 0)
+            continue;
+        if (unsent && group) {
+            char last[S_ERRMSG_MAX];
+            snprintf (last, sizeof last, "%s", self->errmsg);
+            s_fail (self, rc, "no member of the group (%zu endpoints) took "
+                    "the %s request within %d ms; the last: %.400s",
+                    self->neps, what, self->timeout_ms, last);
+        }
         if (rc)
             goto cleanup;
-        bool ours = msg && (msg->rid == req->rid
-                            || (msg->type == TPC_MSG_ERROR && msg->rid == 0));
-        if (!ours) {            /* none yet, or stale: answer to a
-                                   timed-out request */
-            tpc_msg_destroy (&msg);
+        self->lost = false;     /* from now on: the link the request took */
+        rc = s_await_reply (self, what, req->rid, deadline, &msg);
+        if (rc == TPC_ECONNLOST && group && resend_lost
+            && hops++ < S_MAX_HOPS && tpc_now_ms () < deadline
+            && s_move (self, NULL) == 0)
             continue;
+        if (rc)
+            goto cleanup;
+        if (msg->type == TPC_MSG_ERROR && msg->rid != 0
+            && msg->code == TPC_ENOT_LEADER && group
+            && tpc_now_ms () < deadline
+            && (!msg->leader || !*msg->leader || hops++ < S_MAX_HOPS)) {
+            /* a follower: it did not act on the request.  No leader
+             * named (an election under way): the next member, and a
+             * pause after each round of the list, until the deadline */
+            s_copy (leader, sizeof leader, msg->leader);
+            tpc_msg_destroy (&msg);
+            if (!*leader && ++leaderless % self->neps == 0)
+                zmq_poll (NULL, 0, S_STATUS_POLL_MS);
+            if (tpc_now_ms () >= deadline) {
+                rc = s_fail (self, TPC_ENOT_LEADER, "no member of %zu "
+                             "knows a leader within %d ms (an election "
+                             "under way?); %s request not acted on",
+                             self->neps, self->timeout_ms, what);
+                goto cleanup;
+            }
+            if (s_move (self, leader) == 0)
+                continue;
+            rc = TPC_ECONNECT;
+            goto cleanup;
         }
         rc = s_check_reply (self, msg, what, want, err_gid);
-        if (rc)
-            tpc_msg_destroy (&msg);
-        else
+        if (!rc) {
             *reply = msg;
+            msg = NULL;
+        }
         goto cleanup;
     }
 cleanup:
+    tpc_msg_destroy (&msg);
     free (buf);
     return rc;
+}
+
+static int
+s_call (tpc_client_t *self, tpc_msg_t *req, tpc_msg_type_t want,
+        tpc_msg_t **reply, char *err_gid)
+{
+    return s_call_ex (self, req, want, reply, err_gid, false);
 }
 
 /*  A reply must be about the transaction it was asked about.             */
@@ -577,7 +796,7 @@ tpc_begin (tpc_client_t *self, const tpc_txn_opts_t *opts,
     rc = s_txn_opts (self, req, opts);
     if (rc)
         goto cleanup;
-    rc = s_call (self, req, TPC_MSG_BEGUN, &reply, NULL);
+    rc = s_call_ex (self, req, TPC_MSG_BEGUN, &reply, NULL, true);
     if (rc)
         goto cleanup;
     if (!reply->gid || tpc_gid_parse (reply->gid, NULL)) {
@@ -695,6 +914,52 @@ s_decided (tpc_client_t *self, int rc, const tpc_msg_t *reply,
                    "tpc_status", what, reply->gid);
 }
 
+/*  The link broke with commit or rollback of GID on it, and SELF talks to
+ *  an HA group: the request may have been acted on, so it is not resent;
+ *  ask "status GID" of the group (following not_leader) until it tells
+ *  committed or aborted or DEADLINE passes.  0 with *REPLY a txstatus
+ *  with a final outcome, else a negative code (errmsg set).              */
+static int
+s_ask_after_loss (tpc_client_t *self, const char *gid, int64_t deadline,
+                  tpc_msg_t **reply)
+{
+    *reply = NULL;
+    int rc = TPC_ECONNLOST;
+    int timeout_ms = self->timeout_ms;
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_STATUS);
+    if (!req || tpc_msg_set_str (&req->gid, gid)) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_move (self, NULL);   /* the member we lost may be gone */
+    while (!rc) {
+        int64_t left = deadline - tpc_now_ms ();
+        if (left <= 0) {
+            rc = TPC_ETIMEDOUT;
+            break;
+        }
+        self->timeout_ms = (int) left;
+        rc = s_call_ex (self, req, TPC_MSG_TXSTATUS, reply, NULL, true);
+        if (rc == 0 && s_check_gid (self, *reply, gid) == 0
+            && ((*reply)->outcome == TPC_OUTCOME_COMMITTED
+                || (*reply)->outcome == TPC_OUTCOME_ABORTED))
+            break;
+        if (rc == 0) {          /* still being decided (or a takeover
+                                   not complete): ask again */
+            tpc_msg_destroy (reply);
+            zmq_poll (NULL, 0, S_STATUS_POLL_MS);
+        }
+        else if (rc == TPC_ECONNLOST || rc == TPC_ECONNECT)
+            rc = s_move (self, NULL);
+    }
+cleanup:
+    self->timeout_ms = timeout_ms;
+    tpc_msg_destroy (&req);
+    if (rc)
+        tpc_msg_destroy (reply);
+    return rc;
+}
+
 static int
 s_finish (tpc_client_t *self, tpc_msg_type_t type, const char *gid,
           tpc_client_outcome_t want, tpc_client_outcome_t *outcome,
@@ -715,7 +980,20 @@ s_finish (tpc_client_t *self, tpc_msg_type_t type, const char *gid,
         rc = s_fail (self, TPC_ENOMEM, "out of memory");
         goto cleanup;
     }
+    int64_t deadline = tpc_now_ms () + self->timeout_ms;
     rc = s_call (self, req, TPC_MSG_OUTCOME, &reply, NULL);
+    if (rc == TPC_ECONNLOST && self->neps > 1) {
+        char lost[S_ERRMSG_MAX];
+        snprintf (lost, sizeof lost, "%s", self->errmsg);
+        if (s_ask_after_loss (self, gid, deadline, &reply) == 0) {
+            rc = 0;             /* a txstatus with the final outcome */
+            self->errmsg[0] = '\0';
+        }
+        else
+            s_fail (self, TPC_ECONNLOST, "%s; asking the group for the "
+                    "status of %s did not tell: %.200s", lost, gid,
+                    self->errmsg);
+    }
     if (!rc)
         rc = s_check_gid (self, reply, gid);
     rc = s_decided (self, rc, reply, want, tpc_msg_type_name (type), gid,
@@ -815,7 +1093,7 @@ tpc_status (tpc_client_t *self, const char *gid,
         rc = s_fail (self, TPC_ENOMEM, "out of memory");
         goto cleanup;
     }
-    rc = s_call (self, req, TPC_MSG_TXSTATUS, &reply, NULL);
+    rc = s_call_ex (self, req, TPC_MSG_TXSTATUS, &reply, NULL, true);
     if (rc)
         goto cleanup;
     rc = s_check_gid (self, reply, gid);
@@ -852,7 +1130,7 @@ tpc_list (tpc_client_t *self, tpc_txlist_t **list)
         rc = s_fail (self, TPC_ENOMEM, "out of memory");
         goto cleanup;
     }
-    rc = s_call (self, req, TPC_MSG_TXLIST, &reply, NULL);
+    rc = s_call_ex (self, req, TPC_MSG_TXLIST, &reply, NULL, true);
     if (rc)
         goto cleanup;
     tpc_txlist_t *out = malloc (sizeof *out);
@@ -1035,7 +1313,7 @@ tpc_summary (tpc_client_t *self, tpc_summary_t *out)
         rc = s_fail (self, TPC_ENOMEM, "out of memory");
         goto cleanup;
     }
-    rc = s_call (self, req, TPC_MSG_TXSUMMARY, &reply, NULL);
+    rc = s_call_ex (self, req, TPC_MSG_TXSUMMARY, &reply, NULL, true);
     if (rc)
         goto cleanup;
     out->in_flight = reply->in_flight;

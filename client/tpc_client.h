@@ -61,6 +61,9 @@ extern "C" {
 #define TPC_CLIENT_ELIMIT        -16    /* over a limit of the coordinator */
 #define TPC_CLIENT_ECONNLOST     -17    /* the connection broke (the coordinator
                                            stopped?): see tpc_client_errmsg */
+#define TPC_CLIENT_ENOT_LEADER   -19    /* a follower of an HA group; with an
+                                           endpoint list, only when no member
+                                           knew a leader in time: not acted on */
 #define TPC_CLIENT_EMSG_TOO_BIG -100    /* message larger than the size limit */
 #define TPC_CLIENT_EUNKNOWN_GID -300    /* no such transaction */
 #define TPC_CLIENT_EUNKNOWN_PART -301   /* no such participant */
@@ -116,7 +119,15 @@ typedef struct {
 } tpc_client_stmt_t;
 
 /*  A client connected (lazily, by ZeroMQ) to ENDPOINT (NULL = the default
- *  tcp://127.0.0.1:7400).  OPTS may be NULL.  Returns NULL on failure with
+ *  tcp://127.0.0.1:7400).  ENDPOINT may be a comma-separated list of the
+ *  client endpoints of one coordinator HA group ("tcp://a:7400,
+ *  tcp://b:7400", at most 16): the client talks to one member at a time,
+ *  follows a follower's not_leader answer to the leader it names (or to
+ *  the next member), skips a member not connected within 1 s, and after
+ *  a link broke under a commit or rollback asks the group for the gid's
+ *  status rather than resending (see tpc_client.c for each request); all
+ *  within the call's timeout.  With CURVE every member has the same
+ *  coordinator public key (curve_server_file).  OPTS may be NULL.  Returns NULL on failure with
  *  errno EINVAL for a bad endpoint or option (a key file that is not a
  *  certificate, only one of the two key files), ENOENT for a key file
  *  that is not there, EACCES for a secret key file others may read,

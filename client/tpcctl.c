@@ -105,6 +105,8 @@ s_usage (FILE *f)
 "options (before or after COMMAND):\n"
 "  --coordinator EP  the coordinator's client endpoint; default\n"
 "                    $TPC_COORDINATOR, else " TPC_CLIENT_ENDPOINT_DEFAULT "\n"
+"                    (an HA group: EP,EP,... its members' endpoints;\n"
+"                    the leader is found and followed)\n"
 "  --timeout-ms N    how long to wait for each reply (default %d)\n"
 "  --json            print one JSON document on stdout (errors too:\n"
 "                    {\"error\":{\"code\",\"name\",\"message\"}}, same exit)\n"
@@ -120,7 +122,7 @@ s_usage (FILE *f)
 "  1  the transaction aborted, or the coordinator answered with an error\n"
 "  2  usage error\n"
 "  3  coordinator unreachable, refused the keys or lost the connection,\n"
-"     or no reply in time\n"
+"     or no reply (or, of an HA group, no leader) in time\n"
 "  4  outcome in doubt (commit sent, no answer): ask `tpcctl status GID`;\n"
 "     `status` without GID: transactions are in doubt (in_doubt > 0)\n",
              TPC_CLIENT_TIMEOUT_DEFAULT);
@@ -207,6 +209,7 @@ s_exit_for (int rc)
     case TPC_ECONNECT:
     case TPC_EAUTH:
     case TPC_ECONNLOST:
+    case TPC_ENOT_LEADER:       /* no member of the group led in time */
     case TPC_ETIMEDOUT: return S_EXIT_UNREACHABLE;
     default: return S_EXIT_FAILED;
     }

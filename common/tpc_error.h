@@ -31,8 +31,7 @@ typedef enum {
     TPC_ECONNLOST = -17,      /* the connection to a peer was lost */
     TPC_EFENCED = -18,        /* a store write refused: its fence (the
                                  leader key) is no longer ours */
-    TPC_ENOT_LEADER = -19,    /* this coordinator is not the leader of
-                                 its group (HA: a follower) */
+    TPC_ENOT_LEADER = -19,    /* this coordinator is not the leader of its group */
 
     /* wire format (tpc_msg) */
     TPC_EMSG_TOO_BIG = -100,      /* message longer than the configured limit */

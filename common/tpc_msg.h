@@ -41,10 +41,12 @@
  *  COORDINATOR -> CLIENT
  *  outcome  rid, gid, outcome, reason?   final: "committed" | "aborted"
  *  error    rid, code, message, gid?,    any request that failed; code is a
- *           leader?                      tpc_err_t (tpc_error.h); leader:
- *                                        with TPC_ENOT_LEADER (-19, an HA
- *                                        follower), the leader's client
- *                                        endpoint ("" or absent: unknown)
+ *           leader?                      tpc_err_t (tpc_error.h); with code
+ *                                        TPC_ENOT_LEADER (-19, a follower of
+ *                                        an HA group) leader is the leader's
+ *                                        client endpoint ("" / absent:
+ *                                        unknown); to an agent's hello, the
+ *                                        leader's agent endpoint
  *  txlist.txns[] = {gid, state, age_ms, parts: [string], waiting?:
  *                   [string] (the participants it waits for)}
  *
@@ -292,8 +294,8 @@ typedef struct {
     char *state;                /* txstatus */
     int code;                   /* error: a tpc_err_t */
     char *message;              /* error */
-    char *leader;               /* error: TPC_ENOT_LEADER's leader client
-                                   endpoint; NULL = absent */
+    char *leader;               /* error TPC_ENOT_LEADER: the leader's
+                                   endpoint, if known */
     size_t ngids;               /* hello: prepared gids */
     char **gids;
     size_t ntxns;               /* txlist */

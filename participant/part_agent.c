@@ -583,7 +583,9 @@ s_min_timeout (int64_t a, int64_t b)
 int
 part_agent_run (part_agent_t *self)
 {
-    zmq_pollitem_t items[S_MAX_FDS + 3 + PART_AGENT_PEERS_MAX];
+    zmq_pollitem_t items[S_MAX_FDS + 2 + PART_LINKS_MAX
+                         + PART_AGENT_PEERS_MAX];
+    void *link_socks[PART_LINKS_MAX];
     void *peer_socks[PART_AGENT_PEERS_MAX];
     part_rm_pollfd_t fds[S_MAX_FDS];
     self->now = (uint64_t) tpc_now_ms ();
@@ -594,7 +596,12 @@ part_agent_run (part_agent_t *self)
         /* the monitor (reconnects, handshakes) is read every
          * S_MONITOR_MS rather than polled: every zmq socket polled costs
          * system calls on every wake-up */
-        items[n++] = (zmq_pollitem_t) { .socket = self->sock, .events = ZMQ_POLLIN };
+        size_t nlinks = self->nlinks;
+        for (size_t i = 0; i < nlinks; i++) {
+            link_socks[i] = self->links[i].sock;
+            items[n++] = (zmq_pollitem_t) { .socket = link_socks[i],
+                                            .events = ZMQ_POLLIN };
+        }
         size_t stop_at = SIZE_MAX;
         if (self->cfg.stop_fd >= 0) {
             stop_at = n;
@@ -642,8 +649,10 @@ part_agent_run (part_agent_t *self)
             part_link_check (self);
             self->monitor_at = self->now + S_MONITOR_MS;
         }
-        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            part_link_recv_all (self);
+        for (size_t i = 0; rc > 0 && i < nlinks && !self->fatal; i++)
+            if ((items[i].revents & ZMQ_POLLIN)
+                && self->links[i].sock == link_socks[i])
+                part_link_recv_all (self, i);
         if (rc > 0 && router_at != SIZE_MAX
             && (items[router_at].revents & ZMQ_POLLIN))
             s_router_recv_all (self);

@@ -67,7 +67,9 @@ typedef struct part_agent part_agent_t;
 
 typedef struct {
     const char *name;           /* [A-Za-z0-9_-]{1,63} */
-    const char *endpoint;       /* coordinator's agent endpoint */
+    const char *endpoint;       /* coordinator's agent endpoint, or an HA
+                                   group's, comma-separated (part_link.c);
+                                   kept, not copied */
     uint64_t heartbeat_ms;      /* hello interval; 0 = 1000 */
     int stop_fd;                /* readable = stop; -1 = none */
     bool verbose;

@@ -15,12 +15,42 @@
 #include "part_engine.h"
 #include "part_state.h"
 #include "tpc_curve.h"
+#include "tpc_gid.h"
 #include "tpc_monitor.h"
 #include "tpc_msg.h"
 
 #define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
 #define PART_LINK_WAIT_FIRST_MS 2000    /* no answer this long: say so */
 #define PART_LINK_WAIT_SAY_MS 30000     /* ... and again this often */
+#define PART_LINKS_MAX 8        /* coordinators of an HA group (--coordinator
+                                   EP,EP,...) */
+#define PART_ROUTES 4096        /* gid -> link of its last request (replies
+                                   go back on it); a hash table, a slot
+                                   taken by another gid is overwritten */
+
+/*  The link to one coordinator of the group: a DEALER and its monitor.  */
+typedef struct {
+    char *endpoint;
+    void *sock;
+    tpc_monitor_t *monitor;     /* the socket's connect events */
+    bool hs_failing;            /* handshakes fail; said once until one
+                                   succeeds */
+    bool hs_connecting;         /* TCP up, handshake not done */
+    bool linked;                /* a handshake succeeded, no disconnect */
+    uint64_t heard_at;          /* last frame from the coordinator */
+    bool relinked;              /* a new link, not answered yet */
+    bool answered;              /* the current link answered a hello */
+    bool connected_said;        /* "connected to the coordinator" said */
+    bool follower;              /* its last answer to a hello: not_leader */
+    uint64_t wait_say_at;       /* next "waiting for the coordinator" */
+    uint64_t busy_said_at;      /* "another live process has this name"
+                                   last said (ms), 0 = never */
+} part_link_t;
+
+typedef struct {
+    char gid[TPC_GID_MAX];
+    int link;
+} part_route_t;
 
 
 /*  A DEALER to another agent (the peer link's client side).             */
@@ -46,26 +76,18 @@ struct part_agent {
     const part_rm_t *rm;
     part_engine_t *engine;
     void *zctx;
-    void *sock;
-    tpc_monitor_t *monitor;     /* the socket's connect events */
+    part_link_t links[PART_LINKS_MAX];  /* one per coordinator endpoint */
+    size_t nlinks;
+    int leader;                 /* the link that accepted a hello most
+                                   recently (answered hello), -1 = none */
+    part_route_t *routes;       /* PART_ROUTES, with several links */
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
     bool verbose;
     bool announced;
     uint64_t now;
     uint64_t monitor_at;        /* next read of the socket monitor */
-    bool hs_failing;            /* handshakes fail; said once until one
-                                   succeeds */
-    bool hs_connecting;         /* TCP up, handshake not done */
-    bool linked;                /* a handshake succeeded, no disconnect */
-    uint64_t heard_at;          /* last frame from the coordinator */
-    unsigned links;             /* DEALERs made so far (monitor names) */
-    bool relinked;              /* a new link, not answered yet */
-    bool answered;              /* the current link answered a hello */
-    bool connected_said;        /* "connected to the coordinator" said */
-    uint64_t wait_say_at;       /* next "waiting for the coordinator" */
+    unsigned links_made;        /* DEALERs made so far (monitor names) */
     bool refused;               /* the coordinator refused this agent */
-    uint64_t busy_said_at;      /* "another live process has this name"
-                                   last said (ms), 0 = never */
     /* three-phase commit */
     part_state_t *state;        /* the 3PC state log, or NULL */
     tpc_io_failsync_t state_io; /* its file I/O: crash point
@@ -88,16 +110,18 @@ struct part_agent {
 /*  Execute the actions the engine queued (after every engine call).    */
 void part_agent_drain (part_agent_t *self);
 
-/* part_link.c: the link to the coordinator */
-/*  Make the link: a DEALER, its monitor, connected.  0, or -1 with a
- *  sentence in ERRBUF (the socket may be half made: part_link_close).  */
+/* part_link.c: the links to the coordinator(s) */
+/*  Make the links, one per endpoint of cfg.endpoint (a comma-separated
+ *  list): a DEALER each, its monitor, connected.  0, or -1 with a
+ *  sentence in ERRBUF (sockets may be half made: part_link_close).     */
 int part_link_open (part_agent_t *self, char *errbuf, size_t errlen);
 void part_link_close (part_agent_t *self);
-/*  A SEND action: MSG to the coordinator (takes MSG).                    */
+/*  A SEND action: MSG to the coordinator (takes MSG): hello to every
+ *  link, query to the leader's, a reply to the link its gid's last
+ *  request came on.                                                      */
 int part_link_send (void *arg, tpc_msg_t **msg_p);
-/*  Hand every message waiting from the coordinator (up to a batch) to
- *  the engine.                                                           */
-void part_link_recv_all (part_agent_t *self);
+/*  Hand every message waiting on link I (up to a batch) to the engine.   */
+void part_link_recv_all (part_agent_t *self, size_t i);
 /*  Read the link's monitor: handshakes, reconnections.                   */
 void part_link_monitor (part_agent_t *self);
 /*  A link that answers no hello for a while is replaced.                 */

@@ -89,9 +89,10 @@ s_opts_init (s_opts_t *o)
     memset (o, 0, sizeof *o);
     const tpc_opt_t table[] = {
         S_STR ("name", name, "NAME", "agent name, [A-Za-z0-9_-]{1,63}"),
-        S_STR ("coordinator", coordinator, "EP",
-               "coordinator's agent endpoint (default "
-               S_DEFAULT_ENDPOINT ")"),
+        S_STR ("coordinator", coordinator, "EP[,EP...]",
+               "coordinator's agent endpoint (default\n"
+               S_DEFAULT_ENDPOINT "); of an HA group: every\n"
+               "member's, comma-separated"),
         S_STR ("pg", pg, "CONNINFO", "PostgreSQL connection string (libpq)"),
         S_STR ("pg-file", pg_file, "FILE",
                "read the connection string from FILE's first\n"

@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "tpc_client.h"
+#include "tpc_clock.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
 #include "tpc_test.h"
@@ -48,9 +49,13 @@ struct s_fake {
     int nreqs;                  /* requests received (decoded or not) */
     tpc_msg_t *reqs[S_MAX_REQS];
     int bad_reqs;               /* requests our codec refused */
+    atomic_bool die;            /* a script sets it: the fake closes its
+                                   socket (a coordinator that died) */
 };
 
 static s_fake_t s_fake;         /* one fake per test, set up/torn down */
+static s_fake_t s_fake2;        /* a second member of an HA group, started
+                                   by the tests that need it */
 
 /*  Send one reply frame (printf format) to the peer being served.         */
 static void
@@ -103,55 +108,85 @@ s_fake_run (void *arg)
         if (rc || n >= S_MAX_REQS)
             tpc_msg_destroy (&req);
         zmq_msg_close (&fake->peer);
+        if (atomic_load (&fake->die)) {
+            zmq_close (fake->router);
+            fake->router = NULL;
+            break;
+        }
     }
     return NULL;
 }
 
 static int
+s_fake_start_on (s_fake_t *f)
+{
+    memset (f, 0, sizeof *f);
+    pthread_mutex_init (&f->lock, NULL);
+    f->ctx = zmq_ctx_new ();
+    f->router = zmq_socket (f->ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt (f->router, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind (f->router, "tcp://127.0.0.1:*"))
+        return -1;
+    size_t len = sizeof f->endpoint;
+    zmq_getsockopt (f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
+    return pthread_create (&f->thread, NULL, s_fake_run, f);
+}
+
+static int
 s_fake_start (void)
 {
-    memset (&s_fake, 0, sizeof s_fake);
-    pthread_mutex_init (&s_fake.lock, NULL);
-    s_fake.ctx = zmq_ctx_new ();
-    s_fake.router = zmq_socket (s_fake.ctx, ZMQ_ROUTER);
-    int linger = 0;
-    zmq_setsockopt (s_fake.router, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind (s_fake.router, "tcp://127.0.0.1:*"))
-        return -1;
-    size_t len = sizeof s_fake.endpoint;
-    zmq_getsockopt (s_fake.router, ZMQ_LAST_ENDPOINT, s_fake.endpoint, &len);
-    return pthread_create (&s_fake.thread, NULL, s_fake_run, &s_fake);
+    return s_fake_start_on (&s_fake);
+}
+
+static void
+s_fake_stop_on (s_fake_t *f)
+{
+    atomic_store (&f->stop, true);
+    pthread_join (f->thread, NULL);
+    if (f->router)
+        zmq_close (f->router);
+    zmq_ctx_term (f->ctx);
+    for (int i = 0; i < S_MAX_REQS; i++)
+        tpc_msg_destroy (&f->reqs[i]);
+    pthread_mutex_destroy (&f->lock);
 }
 
 static void
 s_fake_stop (void)
 {
-    atomic_store (&s_fake.stop, true);
-    pthread_join (s_fake.thread, NULL);
-    zmq_close (s_fake.router);
-    zmq_ctx_term (s_fake.ctx);
-    for (int i = 0; i < S_MAX_REQS; i++)
-        tpc_msg_destroy (&s_fake.reqs[i]);
-    pthread_mutex_destroy (&s_fake.lock);
+    s_fake_stop_on (&s_fake);
 }
 
-/*  Request number N as the fake decoded it (NULL if none).               */
+/*  Request number N as fake F decoded it (NULL if none).                 */
+static const tpc_msg_t *
+s_req_of (s_fake_t *f, int n)
+{
+    pthread_mutex_lock (&f->lock);
+    const tpc_msg_t *r = n < S_MAX_REQS ? f->reqs[n] : NULL;
+    pthread_mutex_unlock (&f->lock);
+    return r;
+}
+
 static const tpc_msg_t *
 s_req (int n)
 {
-    pthread_mutex_lock (&s_fake.lock);
-    const tpc_msg_t *r = n < S_MAX_REQS ? s_fake.reqs[n] : NULL;
-    pthread_mutex_unlock (&s_fake.lock);
-    return r;
+    return s_req_of (&s_fake, n);
+}
+
+static int
+s_nreqs_of (s_fake_t *f)
+{
+    pthread_mutex_lock (&f->lock);
+    int n = f->nreqs;
+    pthread_mutex_unlock (&f->lock);
+    return n;
 }
 
 static int
 s_nreqs (void)
 {
-    pthread_mutex_lock (&s_fake.lock);
-    int n = s_fake.nreqs;
-    pthread_mutex_unlock (&s_fake.lock);
-    return n;
+    return s_nreqs_of (&s_fake);
 }
 
 static tpc_client_t *
@@ -1165,6 +1200,213 @@ test_tpcctl_read (void)
     cJSON_Delete (doc);
 }
 
+/* ---------------------------------------------------------------------- */
+/*  HA groups: endpoint lists, not_leader, failover.                      */
+
+/*  A follower that knows the leader: s_fake.                              */
+static void
+s_script_follower_named (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    s_reply (f, "{\"v\":1,\"type\":\"error\",\"rid\":%llu,\"code\":-19,"
+             "\"message\":\"this coordinator is not the leader of its "
+             "group\",\"leader\":\"%s\"}", RID (req), s_fake.endpoint);
+}
+
+/*  A follower that does not know the leader (yet).                        */
+static void
+s_script_follower_unknown (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    s_reply (f, "{\"v\":1,\"type\":\"error\",\"rid\":%llu,\"code\":-19,"
+             "\"message\":\"this coordinator is not the leader of its "
+             "group\",\"leader\":\"\"}", RID (req));
+}
+
+/*  A leader that dies with the commit on it: no reply, link closed.       */
+static void
+s_script_dies_at_commit (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    if (req->type == TPC_MSG_COMMIT)
+        atomic_store (&f->die, true);
+    else
+        s_script_interactive (f, req, n);
+}
+
+/*  The new leader after a takeover: knows S_GID committed.                */
+static void
+s_script_took_over (s_fake_t *f, const tpc_msg_t *req, int n)
+{
+    (void) n;
+    if (req->type == TPC_MSG_STATUS)
+        s_reply (f, "{\"v\":1,\"type\":\"txstatus\",\"rid\":%llu,"
+                 "\"gid\":\"%s\",\"state\":\"committed\","
+                 "\"outcome\":\"committed\"}", RID (req), req->gid);
+    else
+        s_script_interactive (f, req, n);
+}
+
+static tpc_client_t *
+s_group_client (const char *first, const char *second, int timeout_ms)
+{
+    char list[300];
+    snprintf (list, sizeof list, "%s, %s", first, second);
+    tpc_client_opts_t opts = { .timeout_ms = timeout_ms };
+    return tpc_client_new (list, &opts);
+}
+
+static void
+test_ha_not_leader_named (void)
+{
+    CU_ASSERT_EQUAL_FATAL (s_fake_start_on (&s_fake2), 0);
+    atomic_store (&s_fake2.script, s_script_follower_named);
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_group_client (s_fake2.endpoint, "tcp://127.0.0.1:1",
+                                      5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char gid[TPC_CLIENT_GID_MAX];
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), 0);
+    CU_ASSERT_STRING_EQUAL (gid, S_GID);
+    /* the follower saw the begin once, the leader (not in the list) once */
+    CU_ASSERT_EQUAL (s_nreqs_of (&s_fake2), 1);
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
+    CU_ASSERT_EQUAL (s_req (0)->type, TPC_MSG_BEGIN);
+    /* the client stays with the leader */
+    tpc_client_outcome_t oc;
+    CU_ASSERT_EQUAL (tpc_commit (c, gid, &oc, NULL, 0), 0);
+    CU_ASSERT_EQUAL (oc, TPC_CLIENT_COMMITTED);
+    CU_ASSERT_EQUAL (s_nreqs_of (&s_fake2), 1);
+    CU_ASSERT_EQUAL (s_nreqs (), 2);
+    tpc_client_destroy (&c);
+    /* one endpoint, a follower: the error reaches the caller */
+    tpc_client_opts_t opts = { .timeout_ms = 2000 };
+    c = tpc_client_new (s_fake2.endpoint, &opts);
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), TPC_ENOT_LEADER);
+    tpc_client_destroy (&c);
+    s_fake_stop_on (&s_fake2);
+}
+
+static void
+test_ha_not_leader_unknown (void)
+{
+    CU_ASSERT_EQUAL_FATAL (s_fake_start_on (&s_fake2), 0);
+    atomic_store (&s_fake2.script, s_script_follower_unknown);
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_group_client (s_fake2.endpoint, s_fake.endpoint,
+                                      5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    tpc_client_outcome_t oc;
+    char state[32];
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &oc, state, sizeof state), 0);
+    CU_ASSERT_STRING_EQUAL (state, "prepared");
+    CU_ASSERT_EQUAL (s_nreqs_of (&s_fake2), 1);
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
+    tpc_client_destroy (&c);
+    /* every member a follower (an election under way): asked in turn,
+     * with a pause after each round, until the deadline: not_leader */
+    atomic_store (&s_fake.script, s_script_follower_unknown);
+    c = s_group_client (s_fake2.endpoint, s_fake.endpoint, 1000);
+    int64_t t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_status (c, S_GID, &oc, NULL, 0), TPC_ENOT_LEADER);
+    int64_t took = tpc_now_ms () - t0;
+    CU_ASSERT (took >= 1000 && took < 3000);
+    int asked = s_nreqs_of (&s_fake2) + s_nreqs () - 2;
+    printf ("\n    no leader known: asked %d times in %lld ms", asked,
+            (long long) took);
+    CU_ASSERT (asked >= 4 && asked <= 40);
+    tpc_client_destroy (&c);
+    s_fake_stop_on (&s_fake2);
+}
+
+static void
+test_ha_first_down (void)
+{
+    char dead[128];
+    s_dead_endpoint (dead, sizeof dead);
+    atomic_store (&s_fake.script, s_script_interactive);
+    tpc_client_t *c = s_group_client (dead, s_fake.endpoint, 10000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char gid[TPC_CLIENT_GID_MAX];
+    int64_t t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), 0);
+    int64_t took = tpc_now_ms () - t0;
+    printf ("\n    first member down: begin answered in %lld ms",
+            (long long) took);
+    CU_ASSERT (took < 5000);    /* one member's connect wait, not the
+                                   call's whole timeout */
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
+    tpc_client_destroy (&c);
+    /* every member down: tried in turn until the deadline, nothing sent */
+    char dead2[128];
+    s_dead_endpoint (dead2, sizeof dead2);
+    c = s_group_client (dead, dead2, 2500);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    t0 = tpc_now_ms ();
+    CU_ASSERT_EQUAL (tpc_begin (c, NULL, gid), TPC_ECONNECT);
+    took = tpc_now_ms () - t0;
+    CU_ASSERT (took >= 2500 && took < 5000);
+    CU_ASSERT_PTR_NOT_NULL (strstr (tpc_client_errmsg (c), "no member"));
+    printf ("\n    every member down: %lld ms, %s", (long long) took,
+            tpc_client_errmsg (c));
+    tpc_client_destroy (&c);
+    /* a list with an empty member is refused */
+    tpc_client_opts_t opts = { .timeout_ms = 1000 };
+    CU_ASSERT_PTR_NULL (tpc_client_new ("tcp://127.0.0.1:1,,", &opts));
+    CU_ASSERT_PTR_NULL (tpc_client_new (",tcp://127.0.0.1:1", &opts));
+}
+
+static void
+test_ha_commit_lost_then_status (void)
+{
+    CU_ASSERT_EQUAL_FATAL (s_fake_start_on (&s_fake2), 0);
+    atomic_store (&s_fake2.script, s_script_dies_at_commit);
+    atomic_store (&s_fake.script, s_script_took_over);
+    tpc_client_t *c = s_group_client (s_fake2.endpoint, s_fake.endpoint,
+                                      10000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+    char gid[TPC_CLIENT_GID_MAX];
+    CU_ASSERT_EQUAL_FATAL (tpc_begin (c, NULL, gid), 0);
+    tpc_client_outcome_t oc = TPC_CLIENT_OUTCOME_UNKNOWN;
+    int rc = tpc_commit (c, gid, &oc, NULL, 0);
+    printf ("\n    commit lost with its leader: rc %d, %s", rc,
+            tpc_client_errmsg (c));
+    CU_ASSERT_EQUAL (rc, 0);
+    CU_ASSERT_EQUAL (oc, TPC_CLIENT_COMMITTED);
+    /* the commit went to the dead leader only; the new one was asked
+     * for the status, never sent the commit again */
+    CU_ASSERT_EQUAL (s_nreqs_of (&s_fake2), 2);
+    CU_ASSERT_EQUAL (s_req_of (&s_fake2, 1)->type, TPC_MSG_COMMIT);
+    CU_ASSERT (s_nreqs () >= 1);
+    for (int i = 0; i < s_nreqs () && i < S_MAX_REQS; i++)
+        CU_ASSERT_EQUAL (s_req (i)->type, TPC_MSG_STATUS);
+    tpc_client_destroy (&c);
+    s_fake_stop_on (&s_fake2);
+}
+
+/*  tpcctl --coordinator with a group's list: a follower first.          */
+static void
+test_ha_tpcctl_list (void)
+{
+    CU_ASSERT_EQUAL_FATAL (s_fake_start_on (&s_fake2), 0);
+    atomic_store (&s_fake2.script, s_script_follower_named);
+    atomic_store (&s_fake.script, s_script_interactive);
+    char out[8192], list[300];
+    snprintf (list, sizeof list, "%s,%s", s_fake2.endpoint, s_fake.endpoint);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", list, "status", S_GID),
+                     0);
+    CU_ASSERT_STRING_EQUAL (out, "gid=" S_GID
+                            " outcome=in_progress state=prepared\n");
+    CU_ASSERT_EQUAL (s_nreqs_of (&s_fake2), 1);
+    CU_ASSERT_EQUAL (s_nreqs (), 1);
+    /* every member a follower with no leader: exit 3, not acted on */
+    atomic_store (&s_fake.script, s_script_follower_unknown);
+    atomic_store (&s_fake2.script, s_script_follower_unknown);
+    CU_ASSERT_EQUAL (TPCCTL (out, "--coordinator", list, "--timeout-ms",
+                             "500", "status", S_GID), 3);
+    s_fake_stop_on (&s_fake2);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "begin_exec_rows", test_begin_exec_rows },
     { "commit_rollback", test_commit_rollback },
@@ -1184,6 +1426,11 @@ static const tpc_test_case_t s_cases[] = {
     { "tpcctl_exec_rows", test_tpcctl_exec_rows },
     { "tpcctl_interactive", test_tpcctl_interactive },
     { "tpcctl_version_summary", test_tpcctl_version_summary },
+    { "ha_not_leader_named", test_ha_not_leader_named },
+    { "ha_not_leader_unknown", test_ha_not_leader_unknown },
+    { "ha_first_down", test_ha_first_down },
+    { "ha_commit_lost_then_status", test_ha_commit_lost_then_status },
+    { "ha_tpcctl_list", test_ha_tpcctl_list },
     { NULL, NULL }
 };
 

@@ -324,8 +324,9 @@ def test_bad_arguments():
                      FileNotFoundError)]:
         with pytest.raises(exc):
             tpc.Client(ep, **kw)
-    with pytest.raises(ValueError):
-        tpc.Client([ep, ep])
+    for bad in ([], "%s,,%s" % (ep, ep), [ep, ""], ",%s" % ep):
+        with pytest.raises(ValueError):
+            tpc.Client(bad)
     with pytest.raises(ValueError):
         tpc.Client("no-transport")
     with pytest.raises(TypeError):
@@ -490,6 +491,103 @@ def test_coordinator_gone_while_waiting_is_connection_lost(fake):
     t.join()
 
 
+# -- an HA group: endpoint lists, not_leader, failover ----------------------
+
+def _not_leader(leader=""):
+    return {"type": "error", "code": -19, "leader": leader,
+            "message": "this coordinator is not the leader of its group"}
+
+
+def test_group_follows_the_named_leader():
+    leader = FakeCoordinator([{"type": "txstatus", "gid": "tpc_c1_1_1",
+                               "state": "committed",
+                               "outcome": "committed"}])
+    follower = FakeCoordinator([_not_leader(leader.endpoint)])
+    dead = "tcp://127.0.0.1:%d" % free_port()
+    try:
+        # the leader is not in the list: the follower names it
+        with tpc.Client([follower.endpoint, dead], timeout_ms=10000) as c:
+            st = c.status("tpc_c1_1_1")
+            assert st.outcome == "committed"
+            assert c.endpoint == leader.endpoint
+        assert [r["type"] for r in follower.requests] == ["status"]
+        assert [r["type"] for r in leader.requests] == ["status"]
+    finally:
+        leader.close()
+        follower.close()
+
+
+def test_group_unknown_leader_tries_the_next():
+    follower = FakeCoordinator([_not_leader()])
+    leader = FakeCoordinator([{"type": "txlist", "txns": []}])
+    try:
+        with tpc.Client("%s, %s" % (follower.endpoint, leader.endpoint),
+                        timeout_ms=10000) as c:
+            assert c.list() == []
+        assert len(follower.requests) == 1 and len(leader.requests) == 1
+    finally:
+        leader.close()
+        follower.close()
+
+
+def test_group_no_leader_known_is_not_leader():
+    a = FakeCoordinator([_not_leader()] * 100)
+    b = FakeCoordinator([_not_leader()] * 100)
+    try:
+        with tpc.Client([a.endpoint, b.endpoint], timeout_ms=1000) as c:
+            t0 = time.monotonic()
+            with pytest.raises(tpc.NotLeader) as ei:
+                c.status("tpc_c1_1_1")
+            assert 1.0 <= time.monotonic() - t0 < 3.0
+        assert ei.value.code == -19 and "not acted on" in ei.value.message
+        assert len(a.requests) + len(b.requests) >= 4
+        # one endpoint: the error as it came
+        with tpc.Client(a.endpoint, timeout_ms=2000) as c, \
+                pytest.raises(tpc.NotLeader):
+            c.status("tpc_c1_1_1")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_group_first_member_down():
+    leader = FakeCoordinator([{"type": "begun", "gid": "tpc_c1_1_1"}])
+    dead = "tcp://127.0.0.1:%d" % free_port()
+    try:
+        with tpc.Client([dead, leader.endpoint], timeout_ms=10000,
+                        connect_timeout_ms=500) as c:
+            t0 = time.monotonic()
+            assert c.begin().gid == "tpc_c1_1_1"
+            assert time.monotonic() - t0 < 5
+    finally:
+        leader.close()
+
+
+def test_group_commit_lost_asks_status_not_commit():
+    old = FakeCoordinator([{"type": "begun", "gid": "tpc_c1_1_1"}, None])
+    new = FakeCoordinator([{"type": "txstatus", "gid": "tpc_c1_1_1",
+                            "state": "committed", "outcome": "committed"}])
+
+    def die_at_commit():
+        end = time.monotonic() + 20
+        while len(old.requests) < 2 and time.monotonic() < end:
+            old.got.wait(1)
+            old.got.clear()
+        old.close()
+    t = threading.Thread(target=die_at_commit)
+    t.start()
+    try:
+        with tpc.Client([old.endpoint, new.endpoint], timeout_ms=10000) as c:
+            tx = c.begin()
+            c.commit(tx.gid)            # committed: no exception
+        assert [r["type"] for r in old.requests] == ["begin", "commit"]
+        assert [r["type"] for r in new.requests] == ["status"]
+    finally:
+        t.join()
+        new.close()
+        old.close()
+
+
 # -- the command line and the example --------------------------------------
 
 def test_python_m_tpc(world, client):
@@ -567,7 +665,8 @@ def test_codes_match_tpc_error_h():
                       (-10, tpc.Unreachable), (-11, tpc.DatabaseError),
                       (-13, tpc.ProtocolError), (-14, tpc.KeyRefused),
                       (-15, tpc.PermissionDenied), (-16, tpc.LimitExceeded),
-                      (-17, tpc.ConnectionLost), (-300, tpc.UnknownGid),
+                      (-17, tpc.ConnectionLost), (-19, tpc.NotLeader),
+                      (-300, tpc.UnknownGid),
                       (-301, tpc.UnknownParticipant), (-302, tpc.Aborted),
                       (-303, tpc.InDoubt)]:
         assert cls.code == code and code in codes

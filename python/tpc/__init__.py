@@ -23,7 +23,7 @@ from .client import (Client, Transaction, Result, TxStatus, TxInfo, Summary,
 from .errors import (Error, BadRequest, MalformedMessage, Timeout, Busy,
                      StateError, Unreachable, ProtocolError, KeyRefused,
                      PermissionDenied, LimitExceeded, ConnectionLost,
-                     UnknownGid, UnknownParticipant, Aborted, DatabaseError,
+                     NotLeader, UnknownGid, UnknownParticipant, Aborted, DatabaseError,
                      InDoubt)
 
 __version__ = "0.1.0"
@@ -33,6 +33,6 @@ __all__ = [
     "PROTOCOL_VERSION", "DEFAULT_ENDPOINT",
     "Error", "BadRequest", "MalformedMessage", "Timeout", "Busy",
     "StateError", "Unreachable", "ProtocolError", "KeyRefused",
-    "PermissionDenied", "LimitExceeded", "ConnectionLost", "UnknownGid",
-    "UnknownParticipant", "Aborted", "DatabaseError", "InDoubt",
+    "PermissionDenied", "LimitExceeded", "ConnectionLost", "NotLeader",
+    "UnknownGid", "UnknownParticipant", "Aborted", "DatabaseError", "InDoubt",
 ]

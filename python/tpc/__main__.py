@@ -21,7 +21,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m tpc",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--coordinator", default=None,
-                    help="client endpoint (default $TPC_COORDINATOR)")
+                    help="client endpoint, or an HA group's EP,EP,... "
+                         "(default $TPC_COORDINATOR)")
     ap.add_argument("--timeout-ms", type=int, default=30000)
     ap.add_argument("--connect-timeout-ms", type=int, default=3000)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -58,7 +59,7 @@ def main(argv=None):
         print("python3 -m tpc: %s" % e, file=sys.stderr)
         return 2
     except (tpc.Unreachable, tpc.KeyRefused, tpc.ConnectionLost,
-            tpc.Timeout) as e:
+            tpc.Timeout, tpc.NotLeader) as e:
         print("python3 -m tpc: %s" % e, file=sys.stderr)
         return 3
     except tpc.Error as e:

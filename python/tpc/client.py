@@ -29,6 +29,24 @@ is :class:`~tpc.InDoubt`, never a guess.
 
 A Client is not thread-safe: use one per thread (they may share a
 ``zmq.Context`` given as ``context=``).
+
+An HA group (several coordinators of one id, docs/PROTOCOL.md "Finding
+the leader"): ``endpoints`` lists its members ("tcp://a:1,tcp://b:2" or a
+list).  As libtpc, the client talks to one member at a time and moves:
+
+- an error ``not_leader`` (-19): the member did not act on the request;
+  move to the ``leader`` it names (added to the list if new) or, when it
+  names none (an election under way), to the next member, pausing 0.1 s
+  after each round of the list; resend;
+- a member not reachable within ``connect_timeout_ms``, or a link that
+  broke before the request left: nothing was sent; the next member;
+- the link broke with the request on it: status, list, summary and begin
+  are resent to the next member; commit and rollback are never resent:
+  the client asks the group ``status(gid)`` until it tells committed or
+  aborted (else :class:`~tpc.InDoubt`); exec, submit and resolve raise as
+  with one coordinator;
+
+all within the call's ``timeout_ms``.
 """
 
 import collections
@@ -54,6 +72,9 @@ TIMEOUT_DEFAULT_MS = 30000
 CONNECT_TIMEOUT_DEFAULT_MS = 3000
 TXN_TIMEOUT_MAX_MS = 86400000           # 24 h, as the coordinator checks
 MAX_MSG_SIZE = 1 << 20                  # the coordinator's default limit
+_MAX_MEMBERS = 16                       # endpoints of a group, leaders added
+_MAX_HOPS = 8                           # moves to a named leader / for a link
+_POLL_S = 0.1                           # pause: no leader known, in progress
 
 _GID = re.compile(r"tpc_[A-Za-z0-9]{1,32}_[1-9][0-9]*_[1-9][0-9]*\Z")
 _Z85_KEY = re.compile(r"[0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}\Z")
@@ -253,14 +274,14 @@ def _load_public(value):
 
 
 class Client:
-    """A connection to one tpc coordinator.
+    """A connection to one tpc coordinator, or to an HA group of them.
 
     ``endpoints``: the coordinator's client endpoint, e.g.
     ``"tcp://10.0.0.5:7400"`` (None = $TPC_COORDINATOR or
-    tcp://127.0.0.1:7400), or a list holding it.  As libtpc, a client
-    talks to exactly one coordinator: gids, status and commits belong to
-    the coordinator that issued them, so a list of several is refused
-    (make one Client per coordinator).
+    tcp://127.0.0.1:7400), or the client endpoints of the members of one
+    coordinator HA group (a list, or one comma-separated string): the
+    client finds and follows the leader (see the module's text).  With
+    CURVE every member holds the same coordinator key.
 
     CurveZMQ: ``client_secret`` is this client's key pair (a
     NAME.key_secret file of ``tpcctl keygen``, mode 0600, or a Z85 secret
@@ -284,13 +305,19 @@ class Client:
         self._own_ctx = False
         if endpoints is None:
             endpoints = os.environ.get("TPC_COORDINATOR") or DEFAULT_ENDPOINT
-        if isinstance(endpoints, (list, tuple)):
-            if len(endpoints) != 1:
-                raise ValueError("a Client talks to one coordinator: give "
-                                 "one endpoint, not %d (one Client per "
-                                 "coordinator)" % len(endpoints))
-            endpoints = endpoints[0]
-        self.endpoint = _check_name("endpoint", endpoints)
+        if isinstance(endpoints, str):
+            endpoints = endpoints.split(",")
+        if not isinstance(endpoints, (list, tuple)):
+            raise TypeError("endpoints must be a str or a list of str, not "
+                            "%s" % type(endpoints).__name__)
+        self.endpoints = [_check_name("endpoint", e).strip()
+                          for e in endpoints]
+        if not self.endpoints or not all(self.endpoints) \
+                or len(self.endpoints) > _MAX_MEMBERS:
+            raise ValueError("endpoints: 1 to %d non-empty endpoints, not %r"
+                             % (_MAX_MEMBERS, endpoints))
+        self._cur = 0
+        self.endpoint = self.endpoints[0]
         for what, v in (("timeout_ms", timeout_ms),
                         ("connect_timeout_ms", connect_timeout_ms)):
             if isinstance(v, bool) or not isinstance(v, int):
@@ -313,31 +340,78 @@ class Client:
         self._hs_closes = 0         # links closed mid-handshake in a row
         self._lost = None           # why a link broke, or None
         self._retried = False       # the connect was retried (refused)
+        self._keys = keys
         self._own_ctx = context is None
         self._ctx = zmq.Context() if context is None else context
         try:
-            sock = self._sock = self._ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IMMEDIATE, 1)
-            if keys:
-                (pub, sec), server = keys
-                sock.curve_publickey = pub
-                sock.curve_secretkey = sec
-                sock.curve_serverkey = server
-            self._mon = sock.get_monitor_socket(
-                zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED
-                | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
-                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-            try:
-                sock.connect(self.endpoint)
-            except zmq.ZMQError as e:
-                raise ValueError("bad endpoint %r: %s"
-                                 % (self.endpoint, e)) from None
+            # every member's endpoint is checked now; the first stays
+            for i in reversed(range(len(self.endpoints))):
+                self._open_link(i)
+                if i:
+                    self._close_link()
         except BaseException:
             self.close()
             raise
+
+    # -- the link to the member talked to ---------------------------------
+
+    def _open_link(self, i):
+        """A DEALER (and its monitor) connected to member I."""
+        self._cur = i
+        self.endpoint = self.endpoints[i]
+        self._tcp_up = self._hs_pending = False
+        self._hs_failed = self._lost = None
+        self._hs_closes = 0
+        keys = self._keys
+        sock = self._sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        if keys:
+            (pub, sec), server = keys
+            sock.curve_publickey = pub
+            sock.curve_secretkey = sec
+            sock.curve_serverkey = server
+        self._mon = sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED
+            | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        try:
+            sock.connect(self.endpoint)
+        except zmq.ZMQError as e:
+            raise ValueError("bad endpoint %r: %s"
+                             % (self.endpoint, e)) from None
+
+    def _close_link(self):
+        if self._sock is not None:
+            try:
+                self._sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+        if self._mon is not None:
+            self._mon.close(0)
+            self._mon = None
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    def _move(self, leader=None):
+        """Talk to LEADER (added to the list if new) or the next member."""
+        to = (self._cur + 1) % len(self.endpoints)
+        if leader:
+            if leader not in self.endpoints \
+                    and len(self.endpoints) < _MAX_MEMBERS \
+                    and "," not in leader:
+                self.endpoints.append(leader)
+            if leader in self.endpoints:
+                to = self.endpoints.index(leader)
+        self._close_link()
+        try:
+            self._open_link(to)
+        except ValueError:          # a leader named with a bad endpoint
+            self._close_link()
+            self._open_link((to + 1) % len(self.endpoints))
 
     # -- life cycle -------------------------------------------------------
 
@@ -480,9 +554,53 @@ class Client:
                        deadline) - now
             poller.poll(max(1, min(100, int(left * 1000) + 1)))
 
-    def _call(self, msg, want):
+    def _call(self, msg, want, resend_lost=False, deadline=None):
         """Send MSG (a dict; v and rid are set here) and return the reply
-        of type WANT, or raise."""
+        of type WANT, or raise.  With an HA group, follow not_leader, skip
+        members not reachable, and when RESEND_LOST resend after a link
+        broke with the request on it (see the module's text)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout_ms / 1000.0
+        group = len(self.endpoints) > 1
+        hops = leaderless = 0
+        while True:
+            self._sent = False
+            t0 = time.monotonic()
+            try:
+                return self._call_once(msg, want, deadline)
+            except E.NotLeader as e:
+                if not group or time.monotonic() >= deadline:
+                    raise
+                if e.leader:
+                    hops += 1
+                    if hops > _MAX_HOPS:
+                        raise
+                else:
+                    leaderless += 1
+                    if leaderless % len(self.endpoints) == 0:
+                        time.sleep(_POLL_S)
+                    if time.monotonic() >= deadline:
+                        raise E.NotLeader(
+                            "no member of %d knows a leader within %d ms "
+                            "(an election under way?); %s request not "
+                            "acted on" % (len(self.endpoints),
+                                          self.timeout_ms, msg["type"]),
+                            code=-19) from None
+                self._move(e.leader)
+            except (E.Unreachable, E.ConnectionLost):
+                if not group or time.monotonic() >= deadline \
+                        or (self._sent and not resend_lost):
+                    raise
+                # a member that made us wait its turn is no loop: the
+                # whole group down is tried until the deadline
+                if self._sent or time.monotonic() - t0 \
+                        < self.connect_timeout_ms / 2000.0:
+                    hops += 1
+                    if hops > _MAX_HOPS:
+                        raise
+                self._move()
+
+    def _call_once(self, msg, want, deadline):
         what = msg["type"]
         self._rid += 1
         rid = self._rid
@@ -494,8 +612,8 @@ class Client:
                           % (what, len(frame), MAX_MSG_SIZE), code=-100)
         if self._sock is None:
             raise E.StateError("the client is closed")
-        deadline = time.monotonic() + self.timeout_ms / 1000.0
         self._send(frame, what, deadline)
+        self._sent = True
         self._lost = None           # from now on: the link it took
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
@@ -542,6 +660,11 @@ class Client:
                 if rrid == 0 or not isinstance(code, int) or code >= 0:
                     # rid 0: it could not read SOME request of ours
                     raise E.ProtocolError(text, gid=reply.get("gid"))
+                if code == -19:
+                    leader = reply.get("leader")
+                    raise E.NotLeader(text, code=code, gid=reply.get("gid"),
+                                      leader=leader if isinstance(
+                                          leader, str) else "")
                 raise E.error_for(code, text, reply.get("gid"))
             if rtype != want:
                 raise E.ProtocolError("malformed reply to %s from %s: type "
@@ -560,8 +683,19 @@ class Client:
         return its reply; raise Aborted / InDoubt / StateError as libtpc
         does.  GID is None for submit."""
         what = msg["type"]
+        deadline = time.monotonic() + self.timeout_ms / 1000.0
         try:
-            reply = self._call(msg, "outcome")
+            try:
+                reply = self._call(msg, "outcome", deadline=deadline)
+            except E.ConnectionLost as lost:
+                if gid is None or len(self.endpoints) == 1:
+                    raise
+                try:
+                    reply = self._ask_after_loss(gid, deadline)
+                except E.Error as e:
+                    raise E.ConnectionLost(
+                        "%s; asking the group for the status of %s did not "
+                        "tell: %s" % (lost.message, gid, e.message)) from e
             rgid = reply.get("gid")
             if gid is not None:
                 self._reply_gid(reply, gid)
@@ -594,6 +728,29 @@ class Client:
         raise E.InDoubt("coordinator reports %s of %s still in progress; "
                         "ask status(gid)" % (what, rgid), gid=rgid)
 
+    def _ask_after_loss(self, gid, deadline):
+        """The link broke with commit/rollback of GID on it (an HA group):
+        never resend it; ask the group status(gid) until it tells committed
+        or aborted.  Returns that txstatus reply, or raises (ConnectionLost,
+        Timeout ...: the caller reports InDoubt)."""
+        self._move()                # the member we lost may be gone
+        while True:
+            try:
+                reply = self._call({"type": "status", "gid": gid},
+                                   "txstatus", resend_lost=True,
+                                   deadline=deadline)
+                if reply.get("gid") == gid \
+                        and reply.get("outcome") in ("committed", "aborted"):
+                    return reply
+            except (E.ConnectionLost, E.Unreachable):
+                if time.monotonic() >= deadline:
+                    raise
+                self._move()
+                continue
+            if time.monotonic() + _POLL_S >= deadline:
+                raise E.Timeout("%s still in progress at the deadline" % gid)
+            time.sleep(_POLL_S)     # still being decided: ask again
+
     # -- the calls --------------------------------------------------------
 
     def begin(self, *, timeout_ms=None, protocol=None):
@@ -611,7 +768,7 @@ class Client:
                 tx.exec("db2", "UPDATE ...", [10, 2])
         """
         msg = _txn_opts({"type": "begin"}, timeout_ms, protocol)
-        reply = self._call(msg, "begun")
+        reply = self._call(msg, "begun", resend_lost=True)
         gid = reply.get("gid")
         if not isinstance(gid, str) or not _GID.match(gid):
             raise E.ProtocolError("malformed begun reply: no gid")
@@ -663,7 +820,7 @@ class Client:
         """What became of GID: a :class:`TxStatus`.  Raises
         :class:`~tpc.UnknownGid` for a gid the coordinator does not know."""
         reply = self._call({"type": "status", "gid": _check_gid(gid)},
-                           "txstatus")
+                           "txstatus", resend_lost=True)
         self._reply_gid(reply, gid)
         return TxStatus(gid, reply.get("outcome"), reply.get("state") or "",
                         reply.get("reason") or "")
@@ -671,7 +828,7 @@ class Client:
     def list(self):
         """The coordinator's in-flight and in-doubt transactions, as
         :class:`TxInfo` tuples."""
-        reply = self._call({"type": "list"}, "txlist")
+        reply = self._call({"type": "list"}, "txlist", resend_lost=True)
         return [TxInfo(t.get("gid"), t.get("state"), t.get("age_ms", 0),
                        list(t.get("parts") or []),
                        list(t.get("waiting") or []))
@@ -679,7 +836,7 @@ class Client:
 
     def summary(self):
         """The coordinator at a glance: a :class:`Summary`."""
-        r = self._call({"type": "summary"}, "txsummary")
+        r = self._call({"type": "summary"}, "txsummary", resend_lost=True)
         return Summary(r.get("in_flight", 0), r.get("in_doubt", 0),
                        r.get("committed", 0), r.get("aborted", 0),
                        r.get("heuristic", 0), r.get("oldest_ms", 0),

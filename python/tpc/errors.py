@@ -18,6 +18,7 @@ code has its class; all derive from :class:`Error`::
      +-- PermissionDenied         -15  this key's role may not (resolve)
      +-- LimitExceeded            -16  over a limit of the coordinator
      +-- ConnectionLost           -17  the link broke while a request waited
+     +-- NotLeader                -19  a follower of an HA group: leader
      +-- UnknownGid               -300 no such transaction
      +-- UnknownParticipant       -301 no such participant / agent not connected
      +-- Aborted                  -302 the transaction was aborted: reason
@@ -33,7 +34,8 @@ A code without a class of its own (a newer coordinator's) raises
 __all__ = [
     "Error", "BadRequest", "MalformedMessage", "Timeout", "Busy",
     "StateError", "Unreachable", "ProtocolError", "KeyRefused",
-    "PermissionDenied", "LimitExceeded", "ConnectionLost", "UnknownGid",
+    "PermissionDenied", "LimitExceeded", "ConnectionLost", "NotLeader",
+    "UnknownGid",
     "UnknownParticipant", "Aborted", "DatabaseError", "InDoubt",
     "error_for",
 ]
@@ -153,6 +155,18 @@ class ConnectionLost(Error):
     code = -17
 
 
+class NotLeader(Error):
+    """The coordinator asked is a follower of its HA group and did not act
+    on the request; ``leader`` is the leader's client endpoint ("" when
+    unknown).  A Client given the group's endpoints follows it by itself
+    and raises this only when no member knew a leader in time."""
+    code = -19
+
+    def __init__(self, message, code=None, gid=None, leader=""):
+        super().__init__(message, code=code, gid=gid)
+        self.leader = leader or ""
+
+
 class UnknownGid(Error):
     """No such transaction."""
     code = -300
@@ -191,7 +205,7 @@ _BY_CODE = {
     -2: BadRequest, -7: Timeout, -8: Busy, -9: StateError,
     -10: Unreachable, -11: DatabaseError, -13: ProtocolError,
     -14: KeyRefused, -15: PermissionDenied, -16: LimitExceeded,
-    -17: ConnectionLost, -300: UnknownGid, -301: UnknownParticipant,
+    -17: ConnectionLost, -19: NotLeader, -300: UnknownGid, -301: UnknownParticipant,
     -302: Aborted, -303: InDoubt,
 }
 
