@@ -85,7 +85,7 @@ coord_follow_run (const coord_follow_config_t *cfg, coord_elect_t *elect,
 {
     int rc = 0;
     void *ctx = zmq_ctx_new (), *clients = NULL, *agents = NULL;
-    char leader[256] = "", member[128] = "";
+    char leader[256] = "", leader_agent[256] = "", member[128] = "";
     bool said_ready = false;
     if (!ctx) {
         snprintf (errbuf, errlen, "follower: no ZeroMQ context");
@@ -114,6 +114,7 @@ coord_follow_run (const coord_follow_config_t *cfg, coord_elect_t *elect,
             if (!r && l.create_rev && (strcmp (leader, l.client)
                                        || strcmp (member, l.member))) {
                 snprintf (leader, sizeof leader, "%s", l.client);
+                snprintf (leader_agent, sizeof leader_agent, "%s", l.agent);
                 snprintf (member, sizeof member, "%s", l.member);
                 fprintf (stderr, "tpc-coordinator: follower id=%s "
                          "leader=%s member=%s\n", cfg->id, leader, member);
@@ -133,7 +134,7 @@ coord_follow_run (const coord_follow_config_t *cfg, coord_elect_t *elect,
         if (items[0].revents & ZMQ_POLLIN)
             s_drain (clients, leader);
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain (agents, leader);
+            s_drain (agents, leader_agent);
     }
 cleanup:
     if (clients)

@@ -3,7 +3,8 @@
  *  It binds the client and agent endpoints it would serve as leader (two
  *  ZeroMQ ROUTER sockets, plain text) and answers every message there
  *  with an "error" reply, code TPC_ENOT_LEADER (-19), "leader" = the
- *  leader's advertised client endpoint ("" when none is known), rid
+ *  leader's advertised client endpoint to a client, its agent endpoint
+ *  to an agent ("" when none is known), rid
  *  echoed from the request (tpc_msg_peek_rid; 0 for an agent's hello).
  *  It serves no transaction and writes nothing.  Every poll_ms it reads
  *  the leader key (coord_elect_read); when the key is gone it campaigns

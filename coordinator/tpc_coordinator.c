@@ -328,7 +328,8 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
     uint64_t ttl = coord_elect_ttl_ms (ha->elect);
     ha->grace_ms = ttl / 4;
     coord_follow_config_t fc = { .id = cfg->id, .bind = bind,
-                                 .agent_bind = abind, .poll_ms = ttl / 4 };
+                                 .agent_bind = abind,
+                                 .poll_ms = ttl / 8 < 200 ? ttl / 8 : 200 };
     int rc = coord_follow_run (&fc, ha->elect, tpc_stop_flag (), &ha->won,
                                err, sizeof err);
     if (rc < 0) {
