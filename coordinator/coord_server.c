@@ -946,6 +946,11 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             coord_engine_stats_t st;
             coord_engine_stats (self->engine, &st);
             coord_metrics_publish (self->metrics, &st);
+            coord_store_stats_t ss;
+            coord_store_stats (self->store, &ss);
+            coord_metrics_store (self->metrics, ss.writes, ss.fenced,
+                                 self->epoch,
+                                 (uint64_t) self->cfg.fence_rev);
             self->metrics_at = now + 1000;
         }
     }
