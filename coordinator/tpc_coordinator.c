@@ -249,7 +249,7 @@ static void
 s_rejoin (void *arg)
 {
     s_ha_t *ha = arg;
-    fprintf (stderr, S_PROG ": deposed id member=%s: rejoining as a "
+    fprintf (stderr, S_PROG ": deposed member=%s: rejoining as a "
              "follower (re-exec)\n", ha->member);
     fflush (stderr);
     unsetenv ("TPC_CRASH_POINT");
