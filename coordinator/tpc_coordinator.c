@@ -31,6 +31,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +266,11 @@ s_rejoin (void *arg)
     }
     if (d)
         closedir (d);
+    /* the new image inherits this thread's signal mask: a keepalive or
+     * sync thread may block the stop signals                            */
+    sigset_t none;
+    sigemptyset (&none);
+    pthread_sigmask (SIG_SETMASK, &none, NULL);
     execv ("/proc/self/exe", ha->argv);
     fprintf (stderr, S_PROG ": FATAL: cannot re-execute: %s\n",
              strerror (errno));
@@ -420,10 +427,14 @@ main (int argc, char **argv)
                  cfg.bind ? cfg.bind : COORD_CLIENT_EP_DEFAULT,
                  cfg.agent_bind ? cfg.agent_bind : COORD_AGENT_EP_DEFAULT);
     if (st.ha) {
-        status = s_ha_campaign (&st, &cfg, &ha);
-        if (status)
+        int rc = s_ha_campaign (&st, &cfg, &ha);
+        if (rc == 1) {          /* a follower stopped by a signal */
+            status = 0;
+            fprintf (stderr, S_PROG ": stopped (%s), exit status 0\n",
+                     tpc_stop_name (*tpc_stop_flag ()));
+        }
+        if (rc)
             goto cleanup;
-        status = 2;
     }
     server = coord_server_new (&cfg, err, sizeof err);
     if (!server) {

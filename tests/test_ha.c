@@ -528,6 +528,11 @@ test_split_brain (void)
     /* the new leader still serves; the old one refuses */
     CU_ASSERT_EQUAL (s_transfer_on (f, "1", 10000), 0);
     CU_ASSERT_NOT_EQUAL (s_transfer_on (l, "1", 3000), 0);
+    /* the re-executed process is an ordinary follower: SIGTERM stops it
+     * cleanly; it comes back for the next case                         */
+    int st = tpc_proc_kill (&W.coord[l], SIGTERM, 5000);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    CU_ASSERT_EQUAL (s_start_follower (l, NULL), 0);
     printf ("\nha split-brain fenced_writes=%d committed_by_new=%d "
             "old_acknowledged=0 mixed=%d prepared_left=%lld\n", fenced,
             committed, d1 != d2, (long long) s_prepared ());
