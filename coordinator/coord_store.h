@@ -35,8 +35,9 @@
  *              concurrent open moved it: two starts never share an epoch.
  *    stats     counters for tests and metrics (durable writes, fenced).
  *
- *  FENCING (etcd; for leader election, later): every etcd write is a txn
- *  that may carry a compare on a leader key's create_revision; when the
+ *  FENCING (etcd; HA leader election, coord_elect.h): every etcd write is
+ *  a txn that may carry a compare on a leader key's create_revision (an
+ *  --ha leader sets fence_key / fence_rev to its own leader key); when the
  *  compare fails the write is refused, counted in stats.fenced and
  *  reported as TPC_EFENCED, and nothing of it is written.
  */
