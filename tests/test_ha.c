@@ -12,9 +12,10 @@
  *  Cases: the follower refuses and names the leader; SIGKILL of the
  *  leader under 16 clients of transfers (the follower takes over and
  *  every in-doubt transaction ends within 2 x the lease TTL of the kill);
- *  the coordinator crash points after_fsync (decision durable, nothing
- *  sent), before_decision (votes in, no decision) and commit_sent (mid
- *  phase 2); split brain: the leader SIGSTOPped (a crash point with
+ *  the two-phase coordinator crash points prepare_sent, votes_in,
+ *  before_decision (no decision: aborted), after_decision_append (not
+ *  durable: aborted), after_fsync (decision durable, nothing sent),
+ *  commit_sent (mid phase 2), before_end (all acked, no END); split brain: the leader SIGSTOPped (a crash point with
  *  action=stop) right after the last vote of a transfer, past its lease,
  *  the follower takes over and commits new transfers, the old one is
  *  SIGCONTed: its first act is the decision write, which etcd refuses
@@ -485,6 +486,30 @@ test_crash_commit_sent (void)
 }
 
 static void
+test_crash_prepare_sent (void)
+{
+    s_crash_case ("prepare_sent", false);
+}
+
+static void
+test_crash_votes_in (void)
+{
+    s_crash_case ("votes_in", false);
+}
+
+static void
+test_crash_after_decision_append (void)
+{
+    s_crash_case ("after_decision_append", false);     /* not durable */
+}
+
+static void
+test_crash_before_end (void)
+{
+    s_crash_case ("before_end", true);
+}
+
+static void
 test_split_brain (void)
 {
     char *env[] = { "TPC_CRASH_POINT=coord.before_decision",
@@ -600,6 +625,10 @@ static const tpc_test_case_t s_cases[] = {
     { "crash_after_fsync", test_crash_after_fsync },
     { "crash_before_decision", test_crash_before_decision },
     { "crash_commit_sent", test_crash_commit_sent },
+    { "crash_prepare_sent", test_crash_prepare_sent },
+    { "crash_votes_in", test_crash_votes_in },
+    { "crash_after_decision_append", test_crash_after_decision_append },
+    { "crash_before_end", test_crash_before_end },
     { "split_brain", test_split_brain },
     { "cut_from_etcd", test_cut_from_etcd },
     { NULL, NULL }
