@@ -28,6 +28,7 @@ struct coord_elect {
     size_t neps, cur;
     char key[256];
     char *value;                /* our leader key value (JSON) */
+    char member[128];
     uint64_t ttl_ms, timeout_ms;
     CURL *curl;
     struct curl_slist *headers;
@@ -204,6 +205,7 @@ coord_elect_new (const coord_elect_config_t *cfg, char *errbuf,
     if (self->timeout_ms > self->ttl_ms / 3)
         self->timeout_ms = self->ttl_ms / 3;
     snprintf (self->key, sizeof self->key, "%sleader", cfg->prefix);
+    snprintf (self->member, sizeof self->member, "%s", cfg->member);
     const char *spec = cfg->endpoints ? cfg->endpoints : "";
     if (!strncmp (spec, "etcd://", 7))
         spec += 7;
@@ -543,6 +545,12 @@ const char *
 coord_elect_key (coord_elect_t *self)
 {
     return self->key;
+}
+
+const char *
+coord_elect_member (coord_elect_t *self)
+{
+    return self->member;
 }
 
 uint64_t

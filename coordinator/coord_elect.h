@@ -87,6 +87,7 @@ void coord_elect_resign (coord_elect_t *self);
 /*  The leader key (P"leader"), the lease's TTL in ms as granted, the ms
  *  left of it by our clock (0 when not leading), leadership terms won.  */
 const char *coord_elect_key (coord_elect_t *self);
+const char *coord_elect_member (coord_elect_t *self);
 uint64_t coord_elect_ttl_ms (coord_elect_t *self);
 uint64_t coord_elect_ttl_left_ms (coord_elect_t *self);
 

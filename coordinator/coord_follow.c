@@ -14,9 +14,26 @@
 #include "tpc_error.h"
 #include "tpc_msg.h"
 
-/*  Answer every message waiting on SOCK with TPC_ENOT_LEADER.           */
+/*  The "clusterinfo" of a follower (ELECT) that follows LEADER.         */
+static tpc_msg_t *
+s_clusterinfo (coord_elect_t *elect, const char *leader, uint64_t rid)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_CLUSTERINFO);
+    if (msg && !tpc_msg_set_str (&msg->role, "follower")
+        && !tpc_msg_set_str (&msg->member, coord_elect_member (elect))
+        && !tpc_msg_set_str (&msg->leader, leader)) {
+        msg->rid = rid;
+        msg->lease_ttl_ms = coord_elect_ttl_ms (elect);
+        return msg;
+    }
+    tpc_msg_destroy (&msg);
+    return NULL;
+}
+
+/*  Answer every message waiting on SOCK with TPC_ENOT_LEADER (a client's
+ *  "cluster", when ELECT is given, with clusterinfo).                   */
 static void
-s_drain (void *sock, const char *leader)
+s_drain (void *sock, const char *leader, coord_elect_t *elect)
 {
     for (int n = 0; n < 1024; n++) {
         zmq_msg_t id, body;
@@ -41,10 +58,22 @@ s_drain (void *sock, const char *leader)
             first = false;
             zmq_msg_close (&part);
         }
-        tpc_msg_t *msg = tpc_msg_new (TPC_MSG_ERROR);
+        tpc_msg_t *req = NULL, *msg = NULL;
         char *buf = NULL;
         size_t len = 0;
-        if (msg && !tpc_msg_set_str (&msg->message,
+        if (elect && !tpc_msg_decode (zmq_msg_data (&body),
+                                      zmq_msg_size (&body), NULL, &req,
+                                      NULL, 0)
+            && req->type == TPC_MSG_CLUSTER
+            && (msg = s_clusterinfo (elect, leader, req->rid))) {
+            if (!tpc_msg_encode (msg, &buf, &len)
+                && zmq_send (sock, zmq_msg_data (&id), zmq_msg_size (&id),
+                             ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+                (void) zmq_send (sock, buf, len, ZMQ_DONTWAIT);
+            tpc_msg_destroy (&msg);
+        }
+        else if ((msg = tpc_msg_new (TPC_MSG_ERROR))
+                 && !tpc_msg_set_str (&msg->message,
                                      tpc_strerror (TPC_ENOT_LEADER))
             && !tpc_msg_set_str (&msg->leader, leader)) {
             msg->code = TPC_ENOT_LEADER;
@@ -57,6 +86,7 @@ s_drain (void *sock, const char *leader)
         }
         free (buf);
         tpc_msg_destroy (&msg);
+        tpc_msg_destroy (&req);
         zmq_msg_close (&id);
         zmq_msg_close (&body);
     }
@@ -132,9 +162,9 @@ coord_follow_run (const coord_follow_config_t *cfg, coord_elect_t *elect,
         if (zmq_poll (items, 2, wait > 0 ? (long) wait : 0) < 0)
             continue;           /* EINTR: a signal; *stop says */
         if (items[0].revents & ZMQ_POLLIN)
-            s_drain (clients, leader);
+            s_drain (clients, leader, elect);
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain (agents, leader_agent);
+            s_drain (agents, leader_agent, NULL);
     }
 cleanup:
     if (clients)

@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "coord_elect.h"
 #include "tpc_clock.h"
 #include "tpc_error.h"
 #include "tpc_monitor.h"
@@ -303,6 +304,28 @@ s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
     return true;
 }
 
+/*  "cluster": this member's view of its HA group (coord_elect.h).       */
+static void
+s_cluster (coord_server_t *self, const void *id, size_t idlen, uint64_t rid)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_CLUSTERINFO);
+    coord_elect_t *e = self->cfg.elect;
+    coord_store_stats_t ss;
+    coord_store_stats (self->store, &ss);
+    bool unroutable;
+    if (msg && !tpc_msg_set_str (&msg->role, e ? "leader" : "single")
+        && !tpc_msg_set_str (&msg->member, e ? coord_elect_member (e) : "")
+        && !tpc_msg_set_str (&msg->leader, self->client_ep)) {
+        msg->rid = rid;
+        msg->epoch = self->epoch;
+        msg->lease_ttl_ms = e ? coord_elect_ttl_ms (e) : 0;
+        msg->lease_left_ms = e ? coord_elect_ttl_left_ms (e) : 0;
+        msg->revision = ss.revision > 0 ? (uint64_t) ss.revision : 0;
+        s_send (self, self->clients, id, idlen, msg, &unroutable);
+    }
+    tpc_msg_destroy (&msg);
+}
+
 static void
 s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -323,6 +346,11 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                                            zmq_msg_size (body))
                        : 0;
         s_refuse (self, cid, cidlen, rid, rc, *err ? err : tpc_strerror (rc));
+        return;
+    }
+    if (msg->type == TPC_MSG_CLUSTER) {     /* read-only: any client */
+        s_cluster (self, cid, cidlen, msg->rid);
+        tpc_msg_destroy (&msg);
         return;
     }
     /* CURVE: the key's role (ZAP user id) decides what it may ask, and

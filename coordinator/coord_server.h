@@ -115,6 +115,7 @@ typedef struct {
      *  rejoin as a follower); NULL = exit 3 as without HA.              */
     const char *fence_key;
     int64_t fence_rev;
+    struct coord_elect *elect;  /* HA: answers "cluster" (NULL: single) */
     void (*deposed) (void *arg);
     void *deposed_arg;
 } coord_server_config_t;

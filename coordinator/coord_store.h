@@ -55,6 +55,7 @@ typedef struct {
     uint64_t writes;            /* durable writes: fdatasyncs / etcd txns */
     uint64_t fenced;            /* etcd writes refused by the fence */
     uint64_t deleted;           /* batches (etcd) dropped by checkpoints */
+    int64_t revision;           /* etcd revision of the last write (0) */
 } coord_store_stats_t;
 
 /*  The function table of one store implementation (IMPL is its state).  */

@@ -351,6 +351,7 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
     }
     cfg->fence_key = coord_elect_key (ha->elect);
     cfg->fence_rev = ha->won.create_rev;
+    cfg->elect = ha->elect;
     cfg->deposed = s_rejoin;
     cfg->deposed_arg = ha;
     return 0;

@@ -335,6 +335,24 @@ test_follower_refuses (void)
     tpc_client_destroy (&c);
     CU_ASSERT_EQUAL (s_wait_no_prepared (5000), 0);
     CU_ASSERT_EQUAL (s_sum (0), s1 - 5);
+    /* tpcctl cluster: each member's view, a leader and a follower       */
+    char cmd[1024], out_text[4096] = "";
+    snprintf (cmd, sizeof cmd, "%s/tpcctl --coordinator %s,%s cluster",
+              tpc_harness_builddir (), W.cep[W.leader], W.cep[f]);
+    FILE *p = popen (cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+    size_t n = fread (out_text, 1, sizeof out_text - 1, p);
+    out_text[n] = '\0';
+    int st = pclose (p);
+    printf ("\n%s", out_text);
+    CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 0);
+    CU_ASSERT (strstr (out_text, "role=leader") != NULL);
+    CU_ASSERT (strstr (out_text, "role=follower") != NULL);
+    char want[256];
+    snprintf (want, sizeof want, "cluster leader=%s members=2 answered=2",
+              W.cep[W.leader]);
+    CU_ASSERT (strstr (out_text, want) != NULL);
+    CU_ASSERT (strstr (out_text, "revision=0\nmember") == NULL);
     /* the follower served nothing: its log has no transaction */
     CU_ASSERT_FALSE (tpc_harness_file_has (W.coord[f].log, "submit"));
 }
