@@ -1427,6 +1427,40 @@ cleanup:
     return rc;
 }
 
+int
+tpc_cluster (tpc_client_t *self, tpc_cluster_t *out)
+{
+    if (out)
+        memset (out, 0, sizeof *out);
+    int rc = s_check_args (self, NULL);
+    if (rc)
+        return rc;
+    if (!out)
+        return s_fail (self, TPC_EINVAL, "no cluster view to fill");
+    tpc_msg_t *req = tpc_msg_new (TPC_MSG_CLUSTER), *reply = NULL;
+    if (!req) {
+        rc = s_fail (self, TPC_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = s_call_ex (self, req, TPC_MSG_CLUSTERINFO, &reply, NULL, true);
+    if (rc)
+        goto cleanup;
+    snprintf (out->role, sizeof out->role, "%s",
+              reply->role ? reply->role : "");
+    snprintf (out->member, sizeof out->member, "%s",
+              reply->member ? reply->member : "");
+    snprintf (out->leader, sizeof out->leader, "%s",
+              reply->leader ? reply->leader : "");
+    out->epoch = reply->epoch;
+    out->lease_ttl_ms = reply->lease_ttl_ms;
+    out->lease_left_ms = reply->lease_left_ms;
+    out->revision = reply->revision;
+cleanup:
+    tpc_msg_destroy (&req);
+    tpc_msg_destroy (&reply);
+    return rc;
+}
+
 void
 tpc_summary_clear (tpc_summary_t *summary)
 {

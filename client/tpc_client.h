@@ -262,6 +262,22 @@ typedef struct {
 int tpc_summary (tpc_client_t *self, tpc_summary_t *out);
 void tpc_summary_clear (tpc_summary_t *summary);
 
+/*  One member's view of its coordinator HA group ("cluster", answered by
+ *  a leader and a follower alike; role "single" without --ha).          */
+typedef struct {
+    char role[16];              /* leader | follower | single */
+    char member[128];           /* the member that answered */
+    char leader[256];           /* the leader's client endpoint ("") */
+    uint64_t epoch;             /* the leader's epoch (0 from a follower) */
+    uint64_t lease_ttl_ms;      /* the group's lease */
+    uint64_t lease_left_ms;     /* left of the leader's lease (leader) */
+    uint64_t revision;          /* etcd revision of the last decision
+                                   write (leader; 0 none) */
+} tpc_cluster_t;
+
+/*  Ask the member this client talks to.  Returns 0 or a code.            */
+int tpc_cluster (tpc_client_t *self, tpc_cluster_t *out);
+
 /*  Result of tpc_exec.  Cells are text; a SQL NULL is a NULL pointer.
  *  Out-of-range indexes give NULL.  affected is -1 when not applicable. */
 size_t tpc_result_ncolumns (const tpc_result_t *self);

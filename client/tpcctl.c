@@ -89,6 +89,9 @@ s_usage (FILE *f)
 "  status            the coordinator at a glance: in flight, in doubt,\n"
 "                    committed, aborted, heuristic, oldest in-doubt age,\n"
 "                    connected agents; exits 4 if any are in doubt\n"
+"  cluster           each member of the --coordinator list: its role\n"
+"                    (leader, follower, single), the leader, epoch, lease\n"
+"                    TTL and time left, last decision revision (etcd)\n"
 "  show GID          everything the coordinator knows of a transaction\n"
 "  list              in-flight and in-doubt transactions: age, participants\n"
 "  resolve GID commit|abort --force [--reason TEXT]\n"
@@ -827,6 +830,56 @@ s_connect (const s_global_t *g, int *exit_code)
     return client;
 }
 
+/*  cluster: ask every member of the --coordinator list for its view of
+ *  the HA group, one line each:
+ *    member EP role=leader|follower|single id=M leader=EP epoch=E
+ *      lease_ttl_ms=T lease_left_ms=L revision=R     (or: unreachable: ...)
+ *  then `cluster leader=EP members=N answered=A`.  Exit 0 when a leader
+ *  answered, S_EXIT_UNREACHABLE when none did.                          */
+static int
+s_cmd_cluster (const s_global_t *g)
+{
+    const char *eps = g->coordinator;
+    if (!eps || !*eps)
+        eps = getenv ("TPC_COORDINATOR");
+    if (!eps || !*eps)
+        eps = TPC_CLIENT_ENDPOINT_DEFAULT;
+    char *copy = strdup (eps), *save = NULL, leader[256] = "";
+    if (!copy) {
+        fprintf (stderr, "tpcctl: out of memory\n");
+        return S_EXIT_FAILED;
+    }
+    int members = 0, answered = 0;
+    for (char *ep = strtok_r (copy, ",", &save); ep;
+         ep = strtok_r (NULL, ",", &save)) {
+        members++;
+        s_global_t one = *g;
+        one.coordinator = ep;
+        int code = S_EXIT_OK;
+        tpc_client_t *c = s_connect (&one, &code);
+        tpc_cluster_t v;
+        int rc = c ? tpc_cluster (c, &v) : TPC_ECONNECT;
+        if (rc)
+            printf ("member %s unreachable: %s\n", ep,
+                    c ? tpc_client_errmsg (c) : "no socket");
+        else {
+            answered++;
+            if (!strcmp (v.role, "leader") || !strcmp (v.role, "single"))
+                snprintf (leader, sizeof leader, "%s", ep);
+            printf ("member %s role=%s id=%s leader=%s epoch=%" PRIu64
+                    " lease_ttl_ms=%" PRIu64 " lease_left_ms=%" PRIu64
+                    " revision=%" PRIu64 "\n", ep, v.role, v.member,
+                    v.leader, v.epoch, v.lease_ttl_ms, v.lease_left_ms,
+                    v.revision);
+        }
+        tpc_client_destroy (&c);
+    }
+    free (copy);
+    printf ("cluster leader=%s members=%d answered=%d\n",
+            *leader ? leader : "none", members, answered);
+    return *leader ? S_EXIT_OK : S_EXIT_UNREACHABLE;
+}
+
 /*  The arguments of status, show, list and resolve.                      */
 typedef struct {
     const char *gid;            /* NULL = none given */
@@ -971,6 +1024,15 @@ main (int argc, char **argv)
     }
     if (!strcmp (cmd, "keygen"))
         return s_cmd_keygen (argc, argv, i);
+    if (!strcmp (cmd, "cluster")) {
+        for (; i < argc; i++)
+            if (s_global_opt (argc, argv, &i, &g) <= 0) {
+                fprintf (stderr, "tpcctl: cluster takes no argument "
+                         "'%s'\n", argv[i]);
+                return S_EXIT_USAGE;
+            }
+        return s_cmd_cluster (&g);
+    }
     if (!s_is_txn_cmd (cmd)) {
         fprintf (stderr, "tpcctl: unknown command '%s'\n", cmd);
         s_usage (stderr);

@@ -36,6 +36,7 @@ const char *const tpcm_type_names[TPC_MSG_TYPE_COUNT] = {
     [TPC_MSG_TXSUMMARY] = "txsummary", [TPC_MSG_PRECOMMIT] = "precommit",
     [TPC_MSG_GETSTATE] = "getstate", [TPC_MSG_STATE] = "state",
     [TPC_MSG_OUTCOME_OF] = "outcome_of", [TPC_MSG_KNOWN] = "known",
+    [TPC_MSG_CLUSTER] = "cluster", [TPC_MSG_CLUSTERINFO] = "clusterinfo",
 };
 
 static const char *const s_proto_names[] = { "2pc", "3pc" };
@@ -252,6 +253,16 @@ static const tpcm_field_t s_f_txsummary[] = {
       .count_off = M (nagents) },
 };
 
+static const tpcm_field_t s_f_rid_only[] = { F_RID };
+static const tpcm_field_t s_f_clusterinfo[] = {
+    F_RID,
+    { .name = "role", .kind = TPCM_STR, .flags = TPCM_REQ, .off = M (role) },
+    { .name = "member", .kind = TPCM_STR, .off = M (member) },
+    { .name = "leader", .kind = TPCM_STR, .off = M (leader) },
+    F_COUNT (epoch), F_COUNT (lease_ttl_ms), F_COUNT (lease_left_ms),
+    F_COUNT (revision),
+};
+
 #define S_MSG(t, f) [t] = { NULL, f, TPCM_COUNT (f) }
 const tpcm_object_t tpcm_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_BEGIN, s_f_begin),
@@ -284,6 +295,8 @@ const tpcm_object_t tpcm_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_STATE, s_f_state),
     S_MSG (TPC_MSG_OUTCOME_OF, s_f_gid),
     S_MSG (TPC_MSG_KNOWN, s_f_known),
+    S_MSG (TPC_MSG_CLUSTER, s_f_rid_only),
+    S_MSG (TPC_MSG_CLUSTERINFO, s_f_clusterinfo),
 };
 
 /*  --------------------------------------------------------------------
@@ -353,6 +366,8 @@ tpc_msg_destroy (tpc_msg_t **self_p)
     free (self->state);
     free (self->message);
     free (self->leader);
+    free (self->role);
+    free (self->member);
     s_strv_free (self->gids, self->ngids);
     if (self->txns)
         for (size_t i = 0; i < self->ntxns; i++)

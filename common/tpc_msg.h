@@ -38,6 +38,13 @@
  *                                        in_doubt, committed, aborted,
  *                                        heuristic, oldest_ms, agents}
  *
+ *  cluster  rid                          clusterinfo {rid, role, member?,
+ *                                        leader?, epoch, lease_ttl_ms,
+ *                                        lease_left_ms, revision}: any
+ *                                        member of an HA group answers
+ *                                        (role leader|follower; single
+ *                                        without --ha)
+ *
  *  COORDINATOR -> CLIENT
  *  outcome  rid, gid, outcome, reason?   final: "committed" | "aborted"
  *  error    rid, code, message, gid?,    any request that failed; code is a
@@ -213,6 +220,8 @@ typedef enum {
     TPC_MSG_PRECOMMIT, TPC_MSG_GETSTATE, TPC_MSG_STATE,
     /* presumed-abort check: coordinator -> agent, and the reply */
     TPC_MSG_OUTCOME_OF, TPC_MSG_KNOWN,
+    /* HA (coord_elect.h): any client -> any member of a group, the reply */
+    TPC_MSG_CLUSTER, TPC_MSG_CLUSTERINFO,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -294,6 +303,13 @@ typedef struct {
     char *state;                /* txstatus */
     int code;                   /* error: a tpc_err_t */
     char *message;              /* error */
+    char *role;                 /* clusterinfo: leader|follower|single */
+    char *member;               /* clusterinfo: the member answering */
+    uint64_t epoch;             /* clusterinfo: its epoch (0 follower) */
+    uint64_t lease_ttl_ms;      /* clusterinfo: the group's lease */
+    uint64_t lease_left_ms;     /* clusterinfo: left of the leader's */
+    uint64_t revision;          /* clusterinfo: etcd revision of the last
+                                   decision write (0: none, or no etcd) */
     char *leader;               /* error TPC_ENOT_LEADER: the leader's
                                    endpoint, if known */
     size_t ngids;               /* hello: prepared gids */

@@ -38,6 +38,7 @@ struct coord_metrics {
     s_hist_t txn, phase[S_NPHASES], sync;
     _Atomic uint64_t syncs;
     _Atomic uint64_t in_flight, in_doubt, heuristic, agents, agent_connects;
+    _Atomic uint64_t store_writes, store_fenced, epoch, fence_rev;
 };
 
 static const char *s_outcome_label[S_NOUTCOMES] = {
@@ -99,6 +100,18 @@ coord_metrics_publish (coord_metrics_t *self,
                            memory_order_relaxed);
     atomic_store_explicit (&self->agent_connects, st->agent_connects,
                            memory_order_relaxed);
+}
+
+void
+coord_metrics_store (coord_metrics_t *self, uint64_t writes, uint64_t fenced,
+                     uint64_t epoch, uint64_t fence_rev)
+{
+    if (!self)
+        return;
+    atomic_store_explicit (&self->store_writes, writes, memory_order_relaxed);
+    atomic_store_explicit (&self->store_fenced, fenced, memory_order_relaxed);
+    atomic_store_explicit (&self->epoch, epoch, memory_order_relaxed);
+    atomic_store_explicit (&self->fence_rev, fence_rev, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------
@@ -218,6 +231,24 @@ s_render (coord_metrics_t *self, s_buf_t *b)
            s_get (&self->in_flight), s_get (&self->in_doubt),
            s_get (&self->heuristic), s_get (&self->agents),
            s_get (&self->agent_connects));
+    s_put (b, "# HELP tpc_store_writes_total Durable writes of the decision "
+           "store (fdatasyncs, or etcd transactions).\n"
+           "# TYPE tpc_store_writes_total counter\n"
+           "tpc_store_writes_total %" PRIu64 "\n"
+           "# HELP tpc_store_fenced_writes_total etcd writes refused by the "
+           "fence (this coordinator is no longer the leader).\n"
+           "# TYPE tpc_store_fenced_writes_total counter\n"
+           "tpc_store_fenced_writes_total %" PRIu64 "\n"
+           "# HELP tpc_epoch This boot's epoch: every start and every HA "
+           "leadership change raises it by one.\n"
+           "# TYPE tpc_epoch gauge\n"
+           "tpc_epoch %" PRIu64 "\n"
+           "# HELP tpc_ha_fence_revision etcd create_revision of the leader "
+           "key this leader holds (0: no HA).\n"
+           "# TYPE tpc_ha_fence_revision gauge\n"
+           "tpc_ha_fence_revision %" PRIu64 "\n",
+           s_get (&self->store_writes), s_get (&self->store_fenced),
+           s_get (&self->epoch), s_get (&self->fence_rev));
 }
 
 int

@@ -25,6 +25,12 @@
  *    tpc_heuristic_resolutions                      gauge
  *    tpc_agents_connected                           gauge
  *    tpc_agent_connections_total                    counter
+ *    tpc_store_writes_total, tpc_store_fenced_writes_total   counters
+ *        (the decision store's durable writes, and its etcd writes the
+ *        HA fence refused; the write latency is tpc_log_sync_seconds)
+ *    tpc_epoch                                      gauge (each start and
+ *                                                   leadership change +1)
+ *    tpc_ha_fence_revision                          gauge (HA leader key)
  *  Histogram buckets (seconds): .001 .0025 .005 .01 .025 .05 .1 .25 .5 1
  *  2.5 5 10 +Inf.
  */
@@ -57,5 +63,11 @@ void coord_metrics_sync (coord_metrics_t *self, uint64_t us);
 /*  The engine's current counters and gauges.                             */
 void coord_metrics_publish (coord_metrics_t *self,
                             const coord_engine_stats_t *stats);
+
+/*  The decision store's counters (coord_store_stats), this boot's epoch
+ *  and the HA fence revision (0 without HA).                             */
+void coord_metrics_store (coord_metrics_t *self, uint64_t writes,
+                          uint64_t fenced, uint64_t epoch,
+                          uint64_t fence_rev);
 
 #endif

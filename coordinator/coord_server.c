@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "coord_elect.h"
 #include "tpc_clock.h"
 #include "tpc_error.h"
 #include "tpc_monitor.h"
@@ -71,6 +72,12 @@ cs_fatal_log (const char *what, int rc)
 }
 
 void
+coord_server_depose (coord_server_t *self)
+{
+    atomic_store (&self->deposed, true);
+}
+
+void
 cs_fatal (const char *what, int rc)
 {
     fprintf (stderr, "tpc-coordinator: FATAL: %s: %s\n", what,
@@ -90,13 +97,16 @@ s_engine_rc (int rc)
  *  Sending
  */
 
+/*  Deposed (HA: the lease is lost): nothing leaves any more.            */
 static int
-s_send (void *sock, const void *id, size_t idlen, const tpc_msg_t *msg,
-        bool *unroutable)
+s_send (coord_server_t *self, void *sock, const void *id, size_t idlen,
+        const tpc_msg_t *msg, bool *unroutable)
 {
     char *buf = NULL;
     size_t len = 0;
     *unroutable = false;
+    if (atomic_load (&self->deposed))
+        return 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
     if (rc)
         return rc;
@@ -119,7 +129,7 @@ s_reply_error (coord_server_t *self, const void *id, size_t idlen, int code,
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
-        s_send (self->clients, id, idlen, msg, &unroutable);
+        s_send (self, self->clients, id, idlen, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
 }
@@ -134,7 +144,7 @@ s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
         msg->rid = rid;
-        s_send (self->clients, id, idlen, msg, &unroutable);
+        s_send (self, self->clients, id, idlen, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
 }
@@ -179,7 +189,7 @@ s_perform (coord_server_t *self)
             if (coord_console_reply (self->console, act.client,
                                      act.client_len, act.msg))
                 break;
-            rc = s_send (self->clients, act.client, act.client_len, act.msg,
+            rc = s_send (self, self->clients, act.client, act.client_len, act.msg,
                          &unroutable);
             if (rc)
                 cs_say (self, 0, "reply '%s' not delivered: %s",
@@ -188,7 +198,7 @@ s_perform (coord_server_t *self)
         case COORD_ACT_AGENT: {
             size_t ridlen = 0;
             const void *rid = coord_route_to (self->route, act.agent, &ridlen);
-            rc = rid ? s_send (self->agents, rid, ridlen, act.msg,
+            rc = rid ? s_send (self, self->agents, rid, ridlen, act.msg,
                                &unroutable)
                      : TPC_ECONNECT;
             if (!rid)
@@ -294,6 +304,28 @@ s_recv (void *sock, zmq_msg_t *id, zmq_msg_t *body, int *nbody)
     return true;
 }
 
+/*  "cluster": this member's view of its HA group (coord_elect.h).       */
+static void
+s_cluster (coord_server_t *self, const void *id, size_t idlen, uint64_t rid)
+{
+    tpc_msg_t *msg = tpc_msg_new (TPC_MSG_CLUSTERINFO);
+    coord_elect_t *e = self->cfg.elect;
+    coord_store_stats_t ss;
+    coord_store_stats (self->store, &ss);
+    bool unroutable;
+    if (msg && !tpc_msg_set_str (&msg->role, e ? "leader" : "single")
+        && !tpc_msg_set_str (&msg->member, e ? coord_elect_member (e) : "")
+        && !tpc_msg_set_str (&msg->leader, self->client_ep)) {
+        msg->rid = rid;
+        msg->epoch = self->epoch;
+        msg->lease_ttl_ms = e ? coord_elect_ttl_ms (e) : 0;
+        msg->lease_left_ms = e ? coord_elect_ttl_left_ms (e) : 0;
+        msg->revision = ss.revision > 0 ? (uint64_t) ss.revision : 0;
+        s_send (self, self->clients, id, idlen, msg, &unroutable);
+    }
+    tpc_msg_destroy (&msg);
+}
+
 static void
 s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -314,6 +346,11 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                                            zmq_msg_size (body))
                        : 0;
         s_refuse (self, cid, cidlen, rid, rc, *err ? err : tpc_strerror (rc));
+        return;
+    }
+    if (msg->type == TPC_MSG_CLUSTER) {     /* read-only: any client */
+        s_cluster (self, cid, cidlen, msg->rid);
+        tpc_msg_destroy (&msg);
         return;
     }
     /* CURVE: the key's role (ZAP user id) decides what it may ask, and
@@ -349,7 +386,7 @@ s_hello_back (coord_server_t *self, const void *rid, size_t len)
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_HELLO);
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->name, self->id) == 0)
-        s_send (self->agents, rid, len, msg, &unroutable);
+        s_send (self, self->agents, rid, len, msg, &unroutable);
     tpc_msg_destroy (&msg);
 }
 
@@ -364,7 +401,7 @@ s_refuse_agent (coord_server_t *self, const void *rid, size_t len, int code,
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
-        s_send (self->agents, rid, len, msg, &unroutable);
+        s_send (self, self->agents, rid, len, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
 }
@@ -937,6 +974,11 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             coord_engine_stats_t st;
             coord_engine_stats (self->engine, &st);
             coord_metrics_publish (self->metrics, &st);
+            coord_store_stats_t ss;
+            coord_store_stats (self->store, &ss);
+            coord_metrics_store (self->metrics, ss.writes, ss.fenced,
+                                 self->epoch,
+                                 (uint64_t) self->cfg.fence_rev);
             self->metrics_at = now + 1000;
         }
     }

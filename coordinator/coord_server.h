@@ -108,6 +108,16 @@ typedef struct {
     const char *http_bind;
     const char *http_token_file;
     const char *version;        /* shown by the console */
+    /*  HA (coord_elect.h): every etcd write compares fence_key's
+     *  create_revision with fence_rev (NULL: no fence).  deposed (ARG) is
+     *  called, from the sync thread, when a store write fails (fenced or
+     *  not): it must not return (tpc-coordinator re-executes itself to
+     *  rejoin as a follower); NULL = exit 3 as without HA.              */
+    const char *fence_key;
+    int64_t fence_rev;
+    struct coord_elect *elect;  /* HA: answers "cluster" (NULL: single) */
+    void (*deposed) (void *arg);
+    void *deposed_arg;
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on
@@ -122,6 +132,10 @@ void coord_server_destroy (coord_server_t **self_p);
  *  the process exit status: 0 clean stop (or recover_only: everything
  *  ended), 1 recover_only with unfinished transactions, 2 a fatal error.  */
 int coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop);
+
+/*  HA: the lease is lost: from now on nothing is sent (no reply, no
+ *  decide).  Any thread.                                                 */
+void coord_server_depose (coord_server_t *self);
 
 /*  This boot's epoch, records replayed, the unfinished transactions at
  *  start (coord_engine_unfinished() after the replay: decided or

@@ -8,6 +8,7 @@
 #define COORD_SERVER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +91,7 @@ struct coord_server {
     uint64_t metrics_at;        /* next publication of the gauges */
     uint64_t monitor_at;        /* next read of the socket monitors */
     uint64_t replay_said;       /* replay progress: last line, ms */
+    atomic_bool deposed;        /* HA: lease lost, nothing is sent */
 };
 
 /* coord_server.c */

@@ -177,6 +177,14 @@ s_sync_main (void *arg)
         pthread_mutex_unlock (&y->mutex);
         int64_t t0 = tpc_now_ns ();
         int rc = coord_store_sync (self->store, lsn);
+        if (rc && self->cfg.deposed) {
+            /* HA: stop serving at once, rejoin as a follower */
+            atomic_store (&self->deposed, true);
+            fprintf (stderr, "tpc-coordinator: the etcd write of the "
+                     "decision records failed: %s (%s); deposed, nothing "
+                     "acknowledged\n", tpc_strerror (rc), tpc_errname (rc));
+            self->cfg.deposed (self->cfg.deposed_arg);
+        }
         if (rc)
             cs_fatal_log (strcmp (coord_store_name (self->store), "etcd")
                           ? "fdatasync of the decision log"
@@ -315,6 +323,7 @@ s_open_etcd (coord_server_t *self, char *errbuf, size_t errlen)
         .endpoints = self->cfg.store,
         .prefix = self->cfg.store_prefix ? self->cfg.store_prefix : prefix,
         .timeout_ms = self->cfg.store_timeout_ms,
+        .fence_key = self->cfg.fence_key, .fence_rev = self->cfg.fence_rev,
         .warn = s_etcd_warn, .warn_arg = self };
     char eerr[512] = "";
     int rc = coord_store_etcd_open (&ecfg, s_replay_one, self, &self->store,

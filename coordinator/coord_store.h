@@ -35,8 +35,9 @@
  *              concurrent open moved it: two starts never share an epoch.
  *    stats     counters for tests and metrics (durable writes, fenced).
  *
- *  FENCING (etcd; for leader election, later): every etcd write is a txn
- *  that may carry a compare on a leader key's create_revision; when the
+ *  FENCING (etcd; HA leader election, coord_elect.h): every etcd write is
+ *  a txn that may carry a compare on a leader key's create_revision (an
+ *  --ha leader sets fence_key / fence_rev to its own leader key); when the
  *  compare fails the write is refused, counted in stats.fenced and
  *  reported as TPC_EFENCED, and nothing of it is written.
  */
@@ -54,6 +55,7 @@ typedef struct {
     uint64_t writes;            /* durable writes: fdatasyncs / etcd txns */
     uint64_t fenced;            /* etcd writes refused by the fence */
     uint64_t deleted;           /* batches (etcd) dropped by checkpoints */
+    int64_t revision;           /* etcd revision of the last write (0) */
 } coord_store_stats_t;
 
 /*  The function table of one store implementation (IMPL is its state).  */

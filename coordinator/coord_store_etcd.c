@@ -460,6 +460,8 @@ s_txn (s_etcd_t *self, cJSON *txn, int64_t *header_rev, uint64_t *deleted)
     }
     pthread_mutex_lock (&self->mu);
     self->stats.writes++;
+    self->stats.revision = s_get_i64 (cJSON_GetObjectItemCaseSensitive (
+                                          reply, "header"), "revision");
     pthread_mutex_unlock (&self->mu);
 cleanup:
     cJSON_Delete (reply);

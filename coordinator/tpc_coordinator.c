@@ -14,24 +14,40 @@
  *  --allow-admins (only --allow-agents with --recover-only, which serves
  *  no clients) turns CurveZMQ on (tpc_zap.h); without them it refuses
  *  to start unless --insecure-plaintext says so, and then it warns loudly.
+ *  HA (--ha --store etcd://...): coordinators of one --id campaign for
+ *  the leader key (coord_elect.h); a follower answers TPC_ENOT_LEADER
+ *  (coord_follow.h); the winner serves with every decision write fenced
+ *  on its leader key.  REJOIN: a deposed leader (its lease lost, or a
+ *  store write refused or failed) sends nothing more and re-executes
+ *  itself (/proc/self/exe, the same arguments, crash points disarmed):
+ *  nothing of the deposed engine survives, the process id and stderr
+ *  stay, and the new image starts as a follower.
  *  Test hooks (environment): TPC_CRASH_POINT=coord.<point>, TPC_CRASH_AT=<n>,
  *  TPC_CRASH_ACTION=exit|stop|failsync arm one crash point
  *  (common/tpc_crash.h; coord.log_sync with failsync makes the log's
  *  fdatasyncs fail with EIO once the coordinator is serving).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "coord_elect.h"
+#include "coord_follow.h"
 #include "coord_server.h"
 #include "tpc_error.h"
 #include "tpc_opts.h"
 #include "tpc_stop.h"
 
 #define S_PROG "tpc-coordinator"
-#define S_NOPTS 32
+#define S_NOPTS 40
 
 /*  The settings as read (0 / NULL = not given: the server's default).    */
 typedef struct {
@@ -45,6 +61,9 @@ typedef struct {
              checkpoint_records, max_txns, max_txns_per_client, max_stmts,
              max_result_rows;
     bool recover_only, verbose, insecure_plaintext;
+    bool ha;                                /* HA: campaign on etcd */
+    uint64_t lease_ttl_ms;
+    const char *advertise_client, *advertise_agent;
     tpc_opt_t table[S_NOPTS];
 } s_settings_t;
 
@@ -115,6 +134,14 @@ s_settings_init (s_settings_t *st)
                "operator console and /metrics (off; host 127.0.0.1)"),
         S_STR ("http-token-file", http_token_file, "FILE",
                "the console's write token (none: read-only)"),
+        S_FLAG ("ha", 0, ha, "campaign for leadership of --id on the etcd "
+                "store; follow when another leads"),
+        S_U64 ("lease-ttl-ms", lease_ttl_ms,
+               "--ha: the leader's lease, whole seconds (2000)"),
+        S_STR ("advertise-client", advertise_client, "EP",
+               "--ha: the client endpoint others are told (--bind)"),
+        S_STR ("advertise-agent", advertise_agent, "EP",
+               "--ha: the agent endpoint others are told (--agent-bind)"),
         { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
     };
     _Static_assert (sizeof table <= sizeof st->table, "S_NOPTS too small");
@@ -208,6 +235,128 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
     return 0;
 }
 
+/*  HA: the election around the server.                                  */
+typedef struct {
+    char **argv;
+    coord_elect_t *elect;
+    _Atomic (coord_server_t *) server;
+    uint64_t grace_ms;          /* lease lost: a write under way may
+                                   meet the fence meanwhile */
+    char prefix[64], member[160];
+    coord_elect_leader_t won;
+} s_ha_t;
+
+/*  Deposed: re-execute this program as a follower.  Never returns.      */
+static void
+s_rejoin (void *arg)
+{
+    s_ha_t *ha = arg;
+    fprintf (stderr, S_PROG ": deposed member=%s: rejoining as a "
+             "follower (re-exec)\n", ha->member);
+    fflush (stderr);
+    unsetenv ("TPC_CRASH_POINT");
+    unsetenv ("TPC_CRASH_AT");
+    unsetenv ("TPC_CRASH_ACTION");
+    DIR *d = opendir ("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir (d))) {
+        int fd = atoi (e->d_name);
+        if (fd > 2 && fd != dirfd (d))
+            (void) fcntl (fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (d)
+        closedir (d);
+    /* the new image inherits this thread's signal mask: a keepalive or
+     * sync thread may block the stop signals                            */
+    sigset_t none;
+    sigemptyset (&none);
+    pthread_sigmask (SIG_SETMASK, &none, NULL);
+    execv ("/proc/self/exe", ha->argv);
+    fprintf (stderr, S_PROG ": FATAL: cannot re-execute: %s\n",
+             strerror (errno));
+    _exit (3);
+}
+
+/*  The lease is lost (coord_elect's thread): stop sending at once, let a
+ *  decision write under way meet the fence, rejoin.                     */
+static void
+s_lost (void *arg)
+{
+    s_ha_t *ha = arg;
+    fprintf (stderr, S_PROG ": lease lost: deposed, nothing more is "
+             "sent\n");
+    coord_server_t *server = atomic_load (&ha->server);
+    if (server) {
+        coord_server_depose (server);
+        usleep ((useconds_t) ha->grace_ms * 1000);
+    }
+    s_rejoin (ha);
+}
+
+/*  --ha: check the settings, follow until this process wins.  0 won
+ *  (CFG fenced, the keepalive running), 1 stopped by a signal, 2 error
+ *  (printed).                                                            */
+static int
+s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
+               s_ha_t *ha)
+{
+    char err[512];
+    if (!cfg->store || strncmp (cfg->store, "etcd://", 7)) {
+        fprintf (stderr, S_PROG ": --ha needs --store etcd://...\n");
+        return 2;
+    }
+    if (cfg->recover_only || cfg->curve_secret) {
+        fprintf (stderr, S_PROG ": --ha does not go with %s (not yet)\n",
+                 cfg->recover_only ? "--recover-only" : "--curve-secret");
+        return 2;
+    }
+    snprintf (ha->prefix, sizeof ha->prefix, "/tpc/%s/", cfg->id);
+    char host[64] = "host";
+    (void) gethostname (host, sizeof host - 1);
+    snprintf (ha->member, sizeof ha->member, "%s-%ld", host,
+              (long) getpid ());
+    const char *bind = cfg->bind ? cfg->bind : COORD_CLIENT_EP_DEFAULT;
+    const char *abind = cfg->agent_bind ? cfg->agent_bind
+                                        : COORD_AGENT_EP_DEFAULT;
+    coord_elect_config_t ec = {
+        .endpoints = cfg->store,
+        .prefix = cfg->store_prefix ? cfg->store_prefix : ha->prefix,
+        .id = cfg->id, .member = ha->member,
+        .client_ep = st->advertise_client ? st->advertise_client : bind,
+        .agent_ep = st->advertise_agent ? st->advertise_agent : abind,
+        .ttl_ms = st->lease_ttl_ms ? st->lease_ttl_ms : 2000,
+        .timeout_ms = cfg->store_timeout_ms,
+    };
+    ha->elect = coord_elect_new (&ec, err, sizeof err);
+    if (!ha->elect) {
+        fprintf (stderr, S_PROG ": %s\n", err);
+        return 2;
+    }
+    uint64_t ttl = coord_elect_ttl_ms (ha->elect);
+    ha->grace_ms = ttl / 4;
+    coord_follow_config_t fc = { .id = cfg->id, .bind = bind,
+                                 .agent_bind = abind,
+                                 .poll_ms = ttl / 8 < 200 ? ttl / 8 : 200 };
+    int rc = coord_follow_run (&fc, ha->elect, tpc_stop_flag (), &ha->won,
+                               err, sizeof err);
+    if (rc < 0) {
+        fprintf (stderr, S_PROG ": %s\n", err);
+        return 2;
+    }
+    if (rc == 0)
+        return 1;
+    if (coord_elect_keep (ha->elect, s_lost, ha)) {
+        fprintf (stderr, S_PROG ": cannot start the lease keepalive\n");
+        return 2;
+    }
+    cfg->fence_key = coord_elect_key (ha->elect);
+    cfg->fence_rev = ha->won.create_rev;
+    cfg->elect = ha->elect;
+    cfg->deposed = s_rejoin;
+    cfg->deposed_arg = ha;
+    return 0;
+}
+
 static void
 s_say_ready (coord_server_t *server, const coord_server_config_t *cfg)
 {
@@ -235,6 +384,7 @@ main (int argc, char **argv)
     int status = 2;
     s_settings_t st;
     coord_server_t *server = NULL;
+    s_ha_t ha = { .argv = argv };
     s_settings_init (&st);
     tpc_opts_t *opts = tpc_opts_new (S_PROG, st.table);
     char err[1024];
@@ -277,18 +427,40 @@ main (int argc, char **argv)
                  "transactions cross the network in clear text.\n",
                  cfg.bind ? cfg.bind : COORD_CLIENT_EP_DEFAULT,
                  cfg.agent_bind ? cfg.agent_bind : COORD_AGENT_EP_DEFAULT);
+    if (st.ha) {
+        int rc = s_ha_campaign (&st, &cfg, &ha);
+        if (rc == 1) {          /* a follower stopped by a signal */
+            status = 0;
+            fprintf (stderr, S_PROG ": stopped (%s), exit status 0\n",
+                     tpc_stop_name (*tpc_stop_flag ()));
+        }
+        if (rc)
+            goto cleanup;
+    }
     server = coord_server_new (&cfg, err, sizeof err);
     if (!server) {
         fprintf (stderr, S_PROG ": %s\n", err);
+        if (ha.elect)           /* HA: let another try; follow it */
+            s_rejoin (&ha);
         goto cleanup;
+    }
+    if (ha.elect) {
+        atomic_store (&ha.server, server);
+        fprintf (stderr, S_PROG ": leader id=%s member=%s epoch=%" PRIu64
+                 " fence=%" PRId64 " ttl_ms=%" PRIu64 "\n", cfg.id,
+                 ha.member, coord_server_epoch (server), ha.won.create_rev,
+                 coord_elect_ttl_ms (ha.elect));
     }
     s_say_ready (server, &cfg);
     status = coord_server_run (server, tpc_stop_flag ());
+    if (ha.elect)               /* a clean stop: a follower takes over now */
+        coord_elect_resign (ha.elect);
     if (*tpc_stop_flag ())
         fprintf (stderr, S_PROG ": stopped (%s), exit status %d\n",
                  tpc_stop_name (*tpc_stop_flag ()), status);
 cleanup:
     coord_server_destroy (&server);
+    coord_elect_destroy (&ha.elect);
     tpc_opts_destroy (&opts);
     return status;
 }

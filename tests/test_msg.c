@@ -163,6 +163,19 @@ s_make (tpc_msg_type_t type, bool full)
     case TPC_MSG_OUTCOME_OF:
         s_ok (tpc_msg_set_str (&m->gid, G2));
         break;
+    case TPC_MSG_CLUSTER:
+        break;
+    case TPC_MSG_CLUSTERINFO:
+        s_ok (tpc_msg_set_str (&m->role, full ? "follower" : "single"));
+        if (full) {
+            s_ok (tpc_msg_set_str (&m->member, "host-42"));
+            s_ok (tpc_msg_set_str (&m->leader, "tcp://127.0.0.1:7400"));
+            m->epoch = 3;
+            m->lease_ttl_ms = 2000;
+            m->lease_left_ms = 1500;
+            m->revision = 77;
+        }
+        break;
     case TPC_MSG_KNOWN:
         s_ok (tpc_msg_set_str (&m->gid, G1));
         m->p3 = full ? TPC_P3_COMMITTED : TPC_P3_UNKNOWN;
@@ -302,6 +315,12 @@ s_diff (const tpc_msg_t *a, const tpc_msg_t *b)
     SAME (s_streq (a->state, b->state), "state");
     SAME (a->code == b->code, "code");
     SAME (s_streq (a->message, b->message), "message");
+    SAME (s_streq (a->role, b->role), "role");
+    SAME (s_streq (a->member, b->member), "member");
+    SAME (s_streq (a->leader, b->leader), "leader");
+    SAME (a->epoch == b->epoch && a->lease_ttl_ms == b->lease_ttl_ms
+          && a->lease_left_ms == b->lease_left_ms
+          && a->revision == b->revision, "clusterinfo counts");
     SAME (s_strveq (a->gids, a->ngids, b->gids, b->ngids), "gids");
     SAME (a->ntxns == b->ntxns, "ntxns");
     for (size_t i = 0; i < a->ntxns; i++) {
