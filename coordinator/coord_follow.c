@@ -11,8 +11,10 @@
 #include <zmq.h>
 
 #include "tpc_clock.h"
+#include "tpc_curve.h"
 #include "tpc_error.h"
 #include "tpc_msg.h"
+#include "tpc_zap.h"
 
 /*  The "clusterinfo" of a follower (ELECT) that follows LEADER.         */
 static tpc_msg_t *
@@ -92,13 +94,16 @@ s_drain (void *sock, const char *leader, coord_elect_t *elect)
     }
 }
 
+/*  A ROUTER bound to EP; a CURVE server in ZAP DOMAIN when CERT.       */
 static void *
-s_bind (void *ctx, const char *ep, char *errbuf, size_t errlen)
+s_bind (void *ctx, const char *ep, const tpc_curve_cert_t *cert,
+        const char *domain, char *errbuf, size_t errlen)
 {
     void *sock = zmq_socket (ctx, ZMQ_ROUTER);
     int zero = 0, one = 1;
     if (sock && !zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof zero)
         && !zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one)
+        && (!cert || !tpc_curve_server_setup (sock, cert, domain))
         && !zmq_bind (sock, ep))
         return sock;
     snprintf (errbuf, errlen, "follower: cannot bind %s: %s", ep,
@@ -117,12 +122,45 @@ coord_follow_run (const coord_follow_config_t *cfg, coord_elect_t *elect,
     void *ctx = zmq_ctx_new (), *clients = NULL, *agents = NULL;
     char leader[256] = "", leader_agent[256] = "", member[128] = "";
     bool said_ready = false;
+    tpc_zap_t *zap = NULL;
+    tpc_curve_cert_t cert;
+    memset (&cert, 0, sizeof cert);
     if (!ctx) {
         snprintf (errbuf, errlen, "follower: no ZeroMQ context");
         return TPC_ENOMEM;
     }
-    if (!(clients = s_bind (ctx, cfg->bind, errbuf, errlen))
-        || !(agents = s_bind (ctx, cfg->agent_bind, errbuf, errlen))) {
+    if (cfg->curve_secret) {
+        /* the leader's setup (coord_server's s_curve_setup): the ZAP
+         * handler before any socket binds                              */
+        char err[512];
+        tpc_zap_config_t zc = { .allow_clients = cfg->allow_clients,
+                                .allow_admins = cfg->allow_admins,
+                                .allow_agents = cfg->allow_agents,
+                                .log_name = "tpc-coordinator" };
+        if (tpc_curve_cert_load (cfg->curve_secret, true, &cert, err,
+                                 sizeof err)) {
+            snprintf (errbuf, errlen, "--curve-secret: %s", err);
+            rc = TPC_EINVAL;
+            goto cleanup;
+        }
+        if (!cfg->allow_agents
+            || (!cfg->allow_clients && !cfg->allow_admins)) {
+            snprintf (errbuf, errlen, "--allow-agents DIR and one of "
+                      "--allow-clients / --allow-admins DIR are required "
+                      "with --curve-secret");
+            rc = TPC_EINVAL;
+            goto cleanup;
+        }
+        if (!(zap = tpc_zap_new (ctx, &zc, errbuf, errlen))) {
+            rc = TPC_EINVAL;
+            goto cleanup;
+        }
+    }
+    const tpc_curve_cert_t *c = zap ? &cert : NULL;
+    if (!(clients = s_bind (ctx, cfg->bind, c, TPC_ZAP_CLIENTS, errbuf,
+                            errlen))
+        || !(agents = s_bind (ctx, cfg->agent_bind, c, TPC_ZAP_AGENTS,
+                              errbuf, errlen))) {
         rc = TPC_ECONNECT;
         goto cleanup;
     }
@@ -171,6 +209,8 @@ cleanup:
         zmq_close (clients);
     if (agents)
         zmq_close (agents);
+    tpc_zap_destroy (&zap);
+    explicit_bzero (&cert, sizeof cert);
     zmq_ctx_term (ctx);
     return rc;
 }

@@ -1,7 +1,9 @@
 /*  coord_follow: an HA coordinator while it is a follower.
  *
  *  It binds the client and agent endpoints it would serve as leader (two
- *  ZeroMQ ROUTER sockets, plain text) and answers every message there
+ *  ZeroMQ ROUTER sockets; with curve_secret, CURVE servers behind the
+ *  same ZAP allow-lists as the leader's (tpc_zap.h), so a key the leader
+ *  would refuse is refused at the handshake here too) and answers every message there
  *  with an "error" reply, code TPC_ENOT_LEADER (-19), "leader" = the
  *  leader's advertised client endpoint to a client, its agent endpoint
  *  to an agent ("" when none is known), rid
@@ -28,6 +30,10 @@ typedef struct {
     const char *bind;           /* client endpoint */
     const char *agent_bind;     /* agent endpoint */
     uint64_t poll_ms;           /* leader key read this often */
+    const char *curve_secret;   /* NULL: plain text; else as the leader's */
+    const char *allow_clients;  /* (coord_server_config_t) */
+    const char *allow_admins;
+    const char *allow_agents;
 } coord_follow_config_t;
 
 /*  Follow until this process wins (1, *WON the leader key as created:

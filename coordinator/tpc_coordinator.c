@@ -305,9 +305,8 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
         fprintf (stderr, S_PROG ": --ha needs --store etcd://...\n");
         return 2;
     }
-    if (cfg->recover_only || cfg->curve_secret) {
-        fprintf (stderr, S_PROG ": --ha does not go with %s (not yet)\n",
-                 cfg->recover_only ? "--recover-only" : "--curve-secret");
+    if (cfg->recover_only) {
+        fprintf (stderr, S_PROG ": --ha does not go with --recover-only\n");
         return 2;
     }
     snprintf (ha->prefix, sizeof ha->prefix, "/tpc/%s/", cfg->id);
@@ -336,7 +335,11 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
     ha->grace_ms = ttl / 4;
     coord_follow_config_t fc = { .id = cfg->id, .bind = bind,
                                  .agent_bind = abind,
-                                 .poll_ms = ttl / 8 < 200 ? ttl / 8 : 200 };
+                                 .poll_ms = ttl / 8 < 200 ? ttl / 8 : 200,
+                                 .curve_secret = cfg->curve_secret,
+                                 .allow_clients = cfg->allow_clients,
+                                 .allow_admins = cfg->allow_admins,
+                                 .allow_agents = cfg->allow_agents };
     int rc = coord_follow_run (&fc, ha->elect, tpc_stop_flag (), &ha->won,
                                err, sizeof err);
     if (rc < 0) {

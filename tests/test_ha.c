@@ -21,6 +21,8 @@
  *  SIGCONTed: its first act is the decision write, which etcd refuses
  *  (fenced_writes >= 1), it sends nothing and rejoins as a follower.
  *  The leader cut from etcd (every member SIGSTOPped) stops deciding.
+ *  Last, the group again with CURVE keys (curve_group): the follower
+ *  refuses an unlisted key as the leader does, failover still works.
  *  Every case ends with the bank whole and nothing prepared.
  */
 #include <pthread.h>
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "tpc_client.h"
+#include "tpc_error.h"
 #include "tpc_harness.h"
 #include "tpc_test.h"
 
@@ -51,6 +54,8 @@ typedef struct {
     tpc_proc_t coord[2];
     tpc_proc_t agent[2];
     int leader;                 /* index of the leading coordinator */
+    bool curve;                 /* CURVE keys in KEYS (case curve_group) */
+    char keys[520];
 } s_world_t;
 
 static s_world_t W;
@@ -61,19 +66,62 @@ s_path (char *buf, size_t size, const char *name)
     snprintf (buf, size, "%s/%s", W.dir, name);
 }
 
+/*  KEYS/private/NAME.key_secret (SECRET) or NAME.key, in one of four
+ *  rotating buffers.                                                     */
+static const char *
+s_key (const char *name, bool secret)
+{
+    static char buf[4][700];
+    static int n;
+    char *p = buf[n++ % 4];
+    snprintf (p, 700, "%s/private/%s.key%s", W.keys, name,
+              secret ? "_secret" : "");
+    return p;
+}
+
 static int
 s_start_coord (int i, char *const env[])
 {
-    char log[480], name[32];
+    char log[480], name[32], dirs[3][600];
     snprintf (name, sizeof name, "coord%d.log", i + 1);
     s_path (log, sizeof log, name);
+    snprintf (dirs[0], sizeof dirs[0], "%s/clients", W.keys);
+    snprintf (dirs[1], sizeof dirs[1], "%s/admins", W.keys);
+    snprintf (dirs[2], sizeof dirs[2], "%s/agents", W.keys);
     char *args[] = { "--id", "ha", "--store", W.store, "--ha",
                      "--lease-ttl-ms", S_TTL_TEXT, "--bind", W.cep[i],
                      "--agent-bind", W.aep[i], "--txn-timeout-ms", "20000",
                      "--vote-timeout-ms", "2000", "--store-timeout-ms",
                      "1000", "--heartbeat-ms", "300", "--insecure-plaintext",
-                     getenv ("TPC_HA_KEEP") ? "--verbose" : NULL, NULL };
+                     getenv ("TPC_HA_KEEP") ? "--verbose" : NULL, NULL,
+                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    if (W.curve) {              /* the plaintext flag becomes the keys */
+        char **a = args;
+        while (strcmp (*a, "--insecure-plaintext"))
+            a++;
+        *a++ = "--curve-secret";
+        *a++ = (char *) s_key ("coordinator", true);
+        *a++ = "--allow-clients";
+        *a++ = dirs[0];
+        *a++ = "--allow-admins";
+        *a++ = dirs[1];
+        *a++ = "--allow-agents";
+        *a++ = dirs[2];
+        *a++ = getenv ("TPC_HA_KEEP") ? "--verbose" : NULL;
+    }
     return tpc_harness_start_coord (&W.coord[i], args, env, log);
+}
+
+/*  Client options: TIMEOUT_MS, and with CURVE the key pair NAME.         */
+static tpc_client_opts_t
+s_opts (const char *name, int timeout_ms)
+{
+    tpc_client_opts_t o = { .timeout_ms = timeout_ms };
+    if (W.curve) {
+        o.curve_secret_file = s_key (name, true);
+        o.curve_server_file = s_key ("coordinator", false);
+    }
+    return o;
 }
 
 /*  The agents, on both coordinators' agent endpoints.                  */
@@ -93,7 +141,13 @@ s_start_agents (void)
             return -1;
         char *args[] = { "--name", name, "--coordinator", eps,
                          "--pg-file", file, "--heartbeat-ms", "300",
-                         "--insecure-plaintext", NULL };
+                         "--insecure-plaintext", NULL, NULL, NULL, NULL };
+        if (W.curve) {              /* in place of --insecure-plaintext */
+            args[8] = "--curve-secret";
+            args[9] = (char *) s_key (name, true);
+            args[10] = "--coordinator-public";
+            args[11] = (char *) s_key ("coordinator", false);
+        }
         if (tpc_harness_start_agent (&W.agent[a], args, NULL, log))
             return -1;
     }
@@ -104,7 +158,8 @@ static int
 s_wait_agents (int i)
 {
     static const char *const names[] = { "db1", "db2" };
-    return tpc_harness_wait_agents (W.cep[i], NULL, names, 2,
+    tpc_client_opts_t o = s_opts ("ops", 2000);
+    return tpc_harness_wait_agents (W.cep[i], &o, names, 2,
                                     TPC_HARNESS_BY_SUMMARY);
 }
 
@@ -275,7 +330,7 @@ s_transfer (tpc_client_t *c, const char *amount, const char *from,
 static int
 s_transfer_on (int i, const char *amount, int timeout_ms)
 {
-    tpc_client_opts_t o = { .timeout_ms = timeout_ms };
+    tpc_client_opts_t o = s_opts ("app", timeout_ms);
     tpc_client_t *c = tpc_client_new (W.cep[i], &o);
     tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
     int rc = c ? s_transfer (c, amount, "3", "3", &out) : -1;
@@ -637,6 +692,86 @@ test_cut_from_etcd (void)
     fflush (stdout);
 }
 
+/*  A transfer of AMOUNT (account 1 to 1) through EPS as key NAME: the
+ *  return code of tpc_submit, 0 only when committed.                   */
+static int
+s_transfer_as (const char *eps, const char *name, const char *amount)
+{
+    tpc_client_opts_t o = s_opts (name, 5000);
+    tpc_client_t *c = tpc_client_new (eps, &o);
+    tpc_client_outcome_t out = TPC_CLIENT_OUTCOME_UNKNOWN;
+    int rc = c ? s_transfer (c, amount, "1", "1", &out) : TPC_ENOMEM;
+    tpc_client_destroy (&c);
+    return rc == 0 && out != TPC_CLIENT_COMMITTED ? TPC_EPROTO : rc;
+}
+
+/*  CURVE in an HA group: the plain group stopped, both coordinators
+ *  started again with a key pair and the allow-lists, the agents and
+ *  clients with keys.  The follower refuses an unlisted key at the
+ *  handshake (TPC_EAUTH) as the leader does, and answers a listed one
+ *  TPC_ENOT_LEADER; through the group's list the transfer commits.
+ *  SIGKILL of the leader: the follower takes over, the agents follow it,
+ *  a transfer through the list commits, the unlisted key is still
+ *  refused, the bank is whole and nothing stays prepared.              */
+static void
+test_curve_group (void)
+{
+    int l = W.leader, f = 1 - l;
+    tpc_proc_kill (&W.coord[f], SIGTERM, 5000);
+    for (int a = 0; a < 2; a++)
+        tpc_proc_kill (&W.agent[a], SIGTERM, 5000);
+    tpc_proc_kill (&W.coord[l], SIGTERM, 5000);
+    snprintf (W.keys, sizeof W.keys, "%s/keys", W.dir);
+    const char *names[] = { "coordinator", "app", "ops", "db1", "db2",
+                            "stranger" };
+    const char *roles[] = { NULL, "clients", "admins", "agents", "agents",
+                            NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_harness_curve_keys (W.keys, names, roles, 6),
+                           0);
+    W.curve = true;
+    long at[2] = { s_log_size (0), s_log_size (1) };
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (l, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_leader (l, at[l], 10000), 0);
+    CU_ASSERT_EQUAL_FATAL (s_start_coord (f, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_wait_log (&W.coord[f], "follower id=ha ",
+                                              at[f], 10000), 0);
+    CU_ASSERT_EQUAL_FATAL (s_start_agents (), 0);
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (l), 0);
+    int64_t s1 = s_sum (0), s2 = s_sum (1);
+    char group[160];
+    snprintf (group, sizeof group, "%s,%s", W.cep[f], W.cep[l]);
+    int unlisted_f = s_transfer_as (W.cep[f], "stranger", "5");
+    int listed_f = s_transfer_as (W.cep[f], "app", "5");
+    int via_group = s_transfer_as (group, "app", "5");
+    CU_ASSERT_EQUAL (unlisted_f, TPC_EAUTH);
+    CU_ASSERT_EQUAL (listed_f, TPC_ENOT_LEADER);
+    CU_ASSERT_EQUAL (via_group, 0);
+    /* failover */
+    at[f] = s_log_size (f);
+    int64_t t0 = tpc_now_ms ();
+    tpc_proc_kill (&W.coord[l], SIGKILL, 5000);
+    CU_ASSERT_EQUAL_FATAL (s_wait_leader (f, at[f], 4 * S_TTL_MS), 0);
+    int64_t takeover = tpc_now_ms () - t0;
+    W.leader = f;
+    CU_ASSERT_EQUAL_FATAL (s_wait_agents (f), 0);
+    int after = s_transfer_as (group, "app", "5");
+    int unlisted_l = s_transfer_as (W.cep[f], "stranger", "5");
+    CU_ASSERT_EQUAL (after, 0);
+    CU_ASSERT_EQUAL (unlisted_l, TPC_EAUTH);
+    CU_ASSERT_EQUAL (s_start_follower (l, NULL), 0);
+    CU_ASSERT_EQUAL (s_wait_no_prepared (10000), 0);
+    int64_t d1 = s1 - s_sum (0), d2 = s_sum (1) - s2;
+    CU_ASSERT_EQUAL (d1, 10);
+    CU_ASSERT_EQUAL (d2, 10);
+    printf ("\nha curve_group follower_unlisted=%s follower_listed=%s "
+            "takeover_ms=%lld leader_unlisted=%s committed=%d mixed=%d "
+            "prepared_left=%lld\n", tpc_errname (unlisted_f),
+            tpc_errname (listed_f), (long long) takeover,
+            tpc_errname (unlisted_l), (via_group == 0) + (after == 0),
+            d1 != d2, (long long) s_prepared ());
+    fflush (stdout);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "follower_refuses", test_follower_refuses },
     { "failover_under_load", test_failover_under_load },
@@ -649,6 +784,7 @@ static const tpc_test_case_t s_cases[] = {
     { "crash_before_end", test_crash_before_end },
     { "split_brain", test_split_brain },
     { "cut_from_etcd", test_cut_from_etcd },
+    { "curve_group", test_curve_group },
     { NULL, NULL }
 };
 
