@@ -517,6 +517,40 @@ def test_group_follows_the_named_leader():
         follower.close()
 
 
+def test_cluster():
+    """Client.cluster(): the cluster request, each member's clusterinfo
+    (a follower answers it: no not_leader), a malformed one refused."""
+    leader = FakeCoordinator([{"type": "clusterinfo", "role": "leader",
+                               "member": "m1-42", "leader": "tcp://a:1",
+                               "epoch": 4, "lease_ttl_ms": 2000,
+                               "lease_left_ms": 1730, "revision": 981}])
+    follower = FakeCoordinator([{"type": "clusterinfo", "role": "follower",
+                                 "member": "m2-43", "leader": "tcp://a:1",
+                                 "lease_ttl_ms": 2000},
+                                {"type": "clusterinfo", "role": "leader",
+                                 "epoch": "4"}])
+    try:
+        with tpc.Client(leader.endpoint, timeout_ms=10000) as c:
+            v = c.cluster()
+        assert v == tpc.Cluster("leader", "m1-42", "tcp://a:1", 4, 2000,
+                                1730, 981)
+        assert [r["type"] for r in leader.requests] == ["cluster"]
+        assert set(leader.requests[0]) == {"v", "type", "rid"}
+        # the group's list, the follower first: its own view, not moved
+        with tpc.Client([follower.endpoint, leader.endpoint],
+                        timeout_ms=10000) as c:
+            v = c.cluster()
+            assert c.endpoint == follower.endpoint
+            assert (v.role, v.member, v.epoch, v.lease_left_ms,
+                    v.revision) == ("follower", "m2-43", 0, 0, 0)
+            with pytest.raises(tpc.ProtocolError) as ei:
+                c.cluster()
+            assert "epoch" in ei.value.message
+    finally:
+        leader.close()
+        follower.close()
+
+
 def test_group_unknown_leader_tries_the_next():
     follower = FakeCoordinator([_not_leader()])
     leader = FakeCoordinator([{"type": "txlist", "txns": []}])

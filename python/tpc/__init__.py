@@ -19,7 +19,7 @@ Errors are :class:`tpc.Error` subclasses, one per protocol error code
 ``PYTHONPATH=python``; installed: the python3-tpc package.
 """
 from .client import (Client, Transaction, Result, TxStatus, TxInfo, Summary,
-                     PROTOCOL_VERSION, DEFAULT_ENDPOINT)
+                     Cluster, PROTOCOL_VERSION, DEFAULT_ENDPOINT)
 from .errors import (Error, BadRequest, MalformedMessage, Timeout, Busy,
                      StateError, Unreachable, ProtocolError, KeyRefused,
                      PermissionDenied, LimitExceeded, ConnectionLost,
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Client", "Transaction", "Result", "TxStatus", "TxInfo", "Summary",
-    "PROTOCOL_VERSION", "DEFAULT_ENDPOINT",
+    "Cluster", "PROTOCOL_VERSION", "DEFAULT_ENDPOINT",
     "Error", "BadRequest", "MalformedMessage", "Timeout", "Busy",
     "StateError", "Unreachable", "ProtocolError", "KeyRefused",
     "PermissionDenied", "LimitExceeded", "ConnectionLost", "NotLeader",

@@ -67,7 +67,7 @@ from zmq.utils.monitor import recv_monitor_message
 from . import errors as E
 
 __all__ = ["Client", "Transaction", "Result", "TxStatus", "TxInfo",
-           "Summary", "PROTOCOL_VERSION", "DEFAULT_ENDPOINT"]
+           "Summary", "Cluster", "PROTOCOL_VERSION", "DEFAULT_ENDPOINT"]
 
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7400"
@@ -98,6 +98,17 @@ Summary = collections.namedtuple(
                "agents")
 Summary.__doc__ = """The coordinator at a glance (``tpcctl status``);
 ``agents`` are the agents connected now."""
+
+Cluster = collections.namedtuple(
+    "Cluster", "role member leader epoch lease_ttl_ms lease_left_ms "
+               "revision")
+Cluster.__doc__ = """One member's view of its HA group (``tpcctl cluster``,
+libtpc's tpc_cluster_t): ``role`` "leader", "follower" or "single" (no
+--ha); ``member`` the answering process; ``leader`` the leader's client
+endpoint; ``epoch`` the leader's (0 from a follower); ``lease_ttl_ms``
+the group's lease, ``lease_left_ms`` what is left of it (0 from a
+follower); ``revision`` etcd's revision of the last decision write (0:
+none)."""
 
 
 class Result:
@@ -863,6 +874,26 @@ class Client:
                        r.get("committed", 0), r.get("aborted", 0),
                        r.get("heuristic", 0), r.get("oldest_ms", 0),
                        list(r.get("agents") or []))
+
+    def cluster(self):
+        """The view of the member this client talks to, as libtpc's
+        tpc_cluster: a :class:`Cluster`.  A follower answers it as a
+        leader does (no not_leader): ask each member with a Client of
+        its own endpoint to see the whole group."""
+        r = self._call({"type": "cluster"}, "clusterinfo", resend_lost=True)
+        ints = {}
+        for k in ("epoch", "lease_ttl_ms", "lease_left_ms", "revision"):
+            v = r.get(k, 0)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise E.ProtocolError("malformed clusterinfo from %s: %s "
+                                      "is %r" % (self.endpoint, k, v))
+            ints[k] = v
+        for k in ("role", "member", "leader"):
+            if not isinstance(r.get(k, ""), str):
+                raise E.ProtocolError("malformed clusterinfo from %s: %s "
+                                      "is %r" % (self.endpoint, k, r[k]))
+        return Cluster(r.get("role") or "", r.get("member") or "",
+                       r.get("leader") or "", **ints)
 
     def resolve(self, gid, outcome, reason=None):
         """Settle a stuck transaction by force (admin keys only): OUTCOME
