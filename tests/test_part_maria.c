@@ -171,6 +171,29 @@ s_xa_left (void)
     return n;
 }
 
+/*  After a failed assert: which server answers on s_conninfo (its data
+ *  directory should be s_mdir's), and the branches it holds prepared.     */
+static void
+s_server_report (void)
+{
+    void *c = tpc_harness_maria_connect (s_conninfo);
+    MYSQL_RES *r = NULL;
+    MYSQL_ROW row;
+    if (c && !mysql_query (c, "SELECT @@port, @@datadir")
+        && (r = mysql_store_result (c)) && (row = mysql_fetch_row (r)))
+        fprintf (stderr, "  server: port %s, datadir %s (ours: %s/data)\n",
+                 row[0], row[1], s_mdir);
+    if (r)
+        mysql_free_result (r);
+    r = NULL;
+    if (c && !mysql_query (c, "XA RECOVER") && (r = mysql_store_result (c)))
+        while ((row = mysql_fetch_row (r)))
+            fprintf (stderr, "  prepared: %s\n", row[3] ? row[3] : "?");
+    if (r)
+        mysql_free_result (r);
+    tpc_harness_maria_close (&c);
+}
+
 static void
 s_reset_table (void)
 {
@@ -859,6 +882,7 @@ test_many_concurrent (void)
         }
         fprintf (stderr, "; rows outside 1..%d: %lld\n", N, (long long) s_int (
                  "SELECT COUNT(*) FROM t WHERE k NOT BETWEEN 1 AND 40"));
+        s_server_report ();
     }
     CU_ASSERT_EQUAL (s_xa_left (), 0);
     part_maria_destroy (&m);
@@ -898,11 +922,14 @@ test_bad_setup (void)
 static void
 test_least_privilege (void)
 {
-    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_sql (s_conninfo, "CREATE USER "
-                           "IF NOT EXISTS lp@'127.0.0.1' IDENTIFIED BY 'pw'; "
-                           "GRANT SELECT, INSERT, UPDATE, DELETE ON tpc.* TO "
-                           "lp@'127.0.0.1'; DROP TABLE IF EXISTS tpc_marker"),
-                           0);
+    int rc = tpc_harness_maria_sql (s_conninfo, "CREATE USER IF NOT EXISTS "
+                                    "lp@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT "
+                                    "SELECT, INSERT, UPDATE, DELETE ON tpc.* "
+                                    "TO lp@'127.0.0.1'; DROP TABLE IF EXISTS "
+                                    "tpc_marker");
+    if (rc)
+        s_server_report ();         /* a branch left prepared blocks DROP */
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
     char ci[600], err[1024];
     const char *port = strstr (s_conninfo, "port=");
     CU_ASSERT_PTR_NOT_NULL_FATAL (port);
