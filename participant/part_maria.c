@@ -271,18 +271,23 @@ s_interrupt (void *self_, const char *gid)
             part_maria_jobq_push (&keep, job);
     }
     self->wait_begin = keep;
-    /* a statement running on its pinned session: the session is closed
-     * (the server rolls the branch back when the statement ends) */
+    /* a statement running on its pinned session: the session is closed,
+     * and its server thread killed from another session - closing alone
+     * does not stop it (the server notices only when the statement ends,
+     * holding its locks meanwhile: a lock wait lasts up to
+     * innodb_lock_wait_timeout); the kill rolls the branch back at once */
     part_maria_conn_t *c = zhashx_lookup (self->pins, gid);
     if (c && c->job && c->in_round
         && (c->job->op == PART_RM_EXEC || c->job->op == PART_RM_BEGIN)) {
         job = c->job;
         c->job = NULL;
+        c->kill_tid = c->m ? mysql_thread_id (c->m) : 0;
         part_maria_complete (self, job, TPC_EABORTED, "interrupted: the "
                              "MariaDB session was closed", NULL);
         zhashx_update (self->lost, gid, (void *) 1);
         part_maria_unpin (self, c);
         part_maria_conn_reset (self, c);
+        part_maria_dispatch (self);
     }
 }
 

@@ -433,6 +433,16 @@ s_any_due (const part_maria_jobq_t *q, uint64_t now)
     return false;
 }
 
+/*  A session whose interrupted predecessor's thread is to be killed.     */
+static part_maria_conn_t *
+s_to_kill (part_maria_t *self)
+{
+    for (size_t i = 0; i < self->npool; i++)
+        if (self->conns[i].kill_tid)
+            return &self->conns[i];
+    return NULL;
+}
+
 void
 part_maria_pin (part_maria_t *self, part_maria_conn_t *c, const char *gid)
 {
@@ -461,6 +471,17 @@ part_maria_dispatch (part_maria_t *self)
             part_maria_conn_t *c = &self->conns[i];
             if (!part_maria_conn_free (c))
                 continue;
+            part_maria_conn_t *k = s_to_kill (self);
+            if (k) {
+                /* a round of no job: its end (even an error, e.g. the
+                 * thread gone already) releases C */
+                char sql[48];
+                snprintf (sql, sizeof sql, "KILL CONNECTION %lu", k->kill_tid);
+                k->kill_tid = 0;
+                part_maria_round (self, c, strdup (sql));
+                gave = true;
+                continue;
+            }
             part_maria_job_t *job = s_take_due (&self->wait_any, self->now);
             if (job) {
                 part_maria_start (self, c, job);

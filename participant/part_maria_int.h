@@ -93,6 +93,10 @@ typedef struct part_maria_conn {
     unsigned err;               /* the round's error (0 = none) */
     char errstate[6];
     char *errmsg;
+    unsigned long kill_tid;     /* the server thread of this session's
+                                   interrupted predecessor, still running
+                                   its statement: KILL CONNECTION it from
+                                   the next free session (0 = none) */
 } part_maria_conn_t;
 
 struct part_maria {

@@ -41,6 +41,13 @@
  *                       INSERT IGNORE INTO M VALUES (B, g, 'T'); SELECT kind
  *                       FROM M WHERE branch = B AND gid = g
  *    RECOVER            XA RECOVER, rows of our formatID and branch only
+ *    interrupt()        of a running EXEC: its session is closed and
+ *                       KILL CONNECTION <its thread id> runs on the next
+ *                       free session (a round of no job): closing alone
+ *                       left the statement running on the server, e.g.
+ *                       waiting for a row lock up to
+ *                       innodb_lock_wait_timeout while holding its own
+ *                       (tests/test_part_maria.c, "interrupt")
  *
  *  Work statements are sent as written, separated by ";\n" (a trailing
  *  ';' is cut); their parameters $1..$N (outside quotes) are replaced by

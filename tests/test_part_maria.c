@@ -171,6 +171,29 @@ s_xa_left (void)
     return n;
 }
 
+/*  After a failed assert: which server answers on s_conninfo (its data
+ *  directory should be s_mdir's), and the branches it holds prepared.     */
+static void
+s_server_report (void)
+{
+    void *c = tpc_harness_maria_connect (s_conninfo);
+    MYSQL_RES *r = NULL;
+    MYSQL_ROW row;
+    if (c && !mysql_query (c, "SELECT @@port, @@datadir")
+        && (r = mysql_store_result (c)) && (row = mysql_fetch_row (r)))
+        fprintf (stderr, "  server: port %s, datadir %s (ours: %s/data)\n",
+                 row[0], row[1], s_mdir);
+    if (r)
+        mysql_free_result (r);
+    r = NULL;
+    if (c && !mysql_query (c, "XA RECOVER") && (r = mysql_store_result (c)))
+        while ((row = mysql_fetch_row (r)))
+            fprintf (stderr, "  prepared: %s\n", row[3] ? row[3] : "?");
+    if (r)
+        mysql_free_result (r);
+    tpc_harness_maria_close (&c);
+}
+
 static void
 s_reset_table (void)
 {
@@ -668,6 +691,17 @@ s_interrupted (const part_rm_t *rm, void **other)
     rm->interrupt (rm->self, G1);
     s_res_t *r = s_wait (rm, req);
     CU_ASSERT_EQUAL (r->status, TPC_EABORTED);
+    /* the statement stopped on the server while *OTHER still holds the
+     * row (closing the session alone left it waiting for the lock, then
+     * running: up to innodb_lock_wait_timeout of locks held by nobody) */
+    end = tpc_now_ms () + 10000;
+    int64_t running = 1;
+    while (running && tpc_now_ms () < end) {
+        s_turn (rm);
+        running = s_int ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                         "WHERE INFO LIKE 'UPDATE t SET v = 7%'");
+    }
+    CU_ASSERT_EQUAL (running, 0);
 }
 
 /*  A lost session's gid is remembered until its next operation, whatever
@@ -835,7 +869,21 @@ test_many_concurrent (void)
     }
     CU_ASSERT_EQUAL (done, N);
     CU_ASSERT_EQUAL (fails, 0);
-    CU_ASSERT_EQUAL (s_int ("SELECT COUNT(*) FROM t"), N);
+    int64_t rows = s_int ("SELECT COUNT(*) FROM t");
+    CU_ASSERT_EQUAL (rows, N);
+    if (rows != N) {
+        /* which of them are missing, and what else is there */
+        fprintf (stderr, "  %lld rows, not %d:", (long long) rows, N);
+        for (int i = 0; i < N; i++) {
+            char q[80];
+            snprintf (q, sizeof q, "SELECT COUNT(*) FROM t WHERE k = %d", i + 1);
+            if (s_int (q) != 1)
+                fprintf (stderr, " %s", gid[i]);
+        }
+        fprintf (stderr, "; rows outside 1..%d: %lld\n", N, (long long) s_int (
+                 "SELECT COUNT(*) FROM t WHERE k NOT BETWEEN 1 AND 40"));
+        s_server_report ();
+    }
     CU_ASSERT_EQUAL (s_xa_left (), 0);
     part_maria_destroy (&m);
 }
@@ -874,11 +922,14 @@ test_bad_setup (void)
 static void
 test_least_privilege (void)
 {
-    CU_ASSERT_EQUAL_FATAL (tpc_harness_maria_sql (s_conninfo, "CREATE USER "
-                           "IF NOT EXISTS lp@'127.0.0.1' IDENTIFIED BY 'pw'; "
-                           "GRANT SELECT, INSERT, UPDATE, DELETE ON tpc.* TO "
-                           "lp@'127.0.0.1'; DROP TABLE IF EXISTS tpc_marker"),
-                           0);
+    int rc = tpc_harness_maria_sql (s_conninfo, "CREATE USER IF NOT EXISTS "
+                                    "lp@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT "
+                                    "SELECT, INSERT, UPDATE, DELETE ON tpc.* "
+                                    "TO lp@'127.0.0.1'; DROP TABLE IF EXISTS "
+                                    "tpc_marker");
+    if (rc)
+        s_server_report ();         /* a branch left prepared blocks DROP */
+    CU_ASSERT_EQUAL_FATAL (rc, 0);
     char ci[600], err[1024];
     const char *port = strstr (s_conninfo, "port=");
     CU_ASSERT_PTR_NOT_NULL_FATAL (port);
