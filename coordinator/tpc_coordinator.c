@@ -354,6 +354,9 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
     }
     cfg->fence_key = coord_elect_key (ha->elect);
     cfg->fence_rev = ha->won.create_rev;
+    /* a one-phase commit logs nothing, so no fence would stop a deposed
+     * leader's work(then=commit): every outcome is a fenced record      */
+    cfg->engine.no_onephase = true;
     cfg->elect = ha->elect;
     cfg->deposed = s_rejoin;
     cfg->deposed_arg = ha;
