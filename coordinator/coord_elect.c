@@ -197,7 +197,13 @@ coord_elect_new (const coord_elect_config_t *cfg, char *errbuf,
         goto fail;
     pthread_mutex_init (&self->io, NULL);
     pthread_mutex_init (&self->mu, NULL);
-    pthread_cond_init (&self->cond, NULL);
+    /* the keepalive's timed wait runs on the monotonic clock: a step of
+     * the wall clock must not stretch or skip a renewal                 */
+    pthread_condattr_t ca;
+    pthread_condattr_init (&ca);
+    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->cond, &ca);
+    pthread_condattr_destroy (&ca);
     self->ttl_ms = (cfg->ttl_ms ? cfg->ttl_ms + 999 : 2000) / 1000 * 1000;
     if (self->ttl_ms < 1000)
         self->ttl_ms = 1000;
@@ -480,7 +486,7 @@ s_keeper (void *arg)
     pthread_mutex_lock (&self->mu);
     while (!self->stop) {
         struct timespec ts;
-        clock_gettime (CLOCK_REALTIME, &ts);
+        clock_gettime (CLOCK_MONOTONIC, &ts);
         uint64_t ns = (uint64_t) ts.tv_nsec + self->ttl_ms / 4 * 1000000;
         ts.tv_sec += (time_t) (ns / 1000000000);
         ts.tv_nsec = (long) (ns % 1000000000);
