@@ -441,7 +441,9 @@ coord_elect_campaign (coord_elect_t *self, coord_elect_leader_t *out)
                                                            "response_range");
     s_leader_from_kv (cJSON_GetArrayItem (
         cJSON_GetObjectItemCaseSensitive (range, "kvs"), 0), out);
-    rc = 0;
+    /* s_post re-sends the txn to the next endpoint after a timeout: when
+     * the first one landed, the retry's compare fails on OUR key        */
+    rc = out->create_rev > 0 && out->lease == self->lease ? 1 : 0;
 cleanup:
     free (k);
     free (v);
