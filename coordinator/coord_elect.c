@@ -533,12 +533,20 @@ coord_elect_keep (coord_elect_t *self, void (*lost) (void *arg), void *arg)
 void
 coord_elect_resign (coord_elect_t *self)
 {
-    if (!self || !self->lease)
+    if (!self)
         return;
     pthread_mutex_lock (&self->mu);
     self->stop = true;
     pthread_cond_signal (&self->cond);
     pthread_mutex_unlock (&self->mu);
+    /* the keepalive thread ends before the lease does: it renews
+     * nothing more, and is not running LOST after the caller returns   */
+    if (self->running) {
+        pthread_join (self->thread, NULL);
+        self->running = false;
+    }
+    if (!self->lease)
+        return;
     cJSON *body = cJSON_CreateObject (), *reply = NULL;
     char id[24];
     snprintf (id, sizeof id, "%" PRId64, self->lease);

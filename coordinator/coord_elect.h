@@ -80,8 +80,9 @@ int coord_elect_campaign (coord_elect_t *self, coord_elect_leader_t *out);
 int coord_elect_keep (coord_elect_t *self, void (*lost) (void *arg),
                       void *arg);
 
-/*  Give up leadership on a clean stop: revoke the lease (the key goes at
- *  once, a follower takes over without waiting a ttl).                  */
+/*  Give up leadership on a clean stop: stop and join the keepalive
+ *  thread, then revoke the lease (the key goes at once, a follower takes
+ *  over without waiting a ttl).  Not from the keepalive thread.         */
 void coord_elect_resign (coord_elect_t *self);
 
 /*  The leader key (P"leader"), the lease's TTL in ms as granted, the ms

@@ -290,6 +290,8 @@ s_lost (void *arg)
         coord_server_depose (server);
         usleep ((useconds_t) ha->grace_ms * 1000);
     }
+    if (*tpc_stop_flag ())      /* told to stop: main resigns, exits */
+        return;
     s_rejoin (ha);
 }
 
@@ -465,6 +467,7 @@ main (int argc, char **argv)
         fprintf (stderr, S_PROG ": stopped (%s), exit status %d\n",
                  tpc_stop_name (*tpc_stop_flag ()), status);
 cleanup:
+    atomic_store (&ha.server, NULL);    /* s_lost must not touch it */
     coord_server_destroy (&server);
     coord_elect_destroy (&ha.elect);
     tpc_opts_destroy (&opts);
