@@ -557,6 +557,47 @@ coord_elect_resign (coord_elect_t *self)
     self->lease = 0;
 }
 
+static size_t
+s_discard (char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    (void) ptr;
+    (void) arg;
+    return size * nmemb;
+}
+
+void
+coord_elect_abandon (coord_elect_t *self, uint64_t budget_ms)
+{
+    int64_t lease = self ? self->lease : 0;
+    CURL *c = lease ? curl_easy_init () : NULL;
+    if (!c)
+        return;
+    char body[64];
+    snprintf (body, sizeof body, "{\"ID\":\"%" PRId64 "\"}", lease);
+    long each = (long) (budget_ms / self->neps);
+    if (each < 50)
+        each = 50;
+    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, each);
+    curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, each);
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, self->headers);
+    curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_discard);
+    for (size_t i = 0; i < self->neps; i++) {
+        char url[512];
+        snprintf (url, sizeof url, "http://%s/v3/lease/revoke",
+                  self->eps[i]);
+        curl_easy_setopt (c, CURLOPT_URL, url);
+        long status = 0;
+        if (curl_easy_perform (c) == CURLE_OK
+            && curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status)
+               == CURLE_OK
+            && status > 0)      /* etcd answered: revoked or gone */
+            break;
+    }
+    curl_easy_cleanup (c);
+}
+
 const char *
 coord_elect_key (coord_elect_t *self)
 {

@@ -240,17 +240,26 @@ typedef struct {
     char **argv;
     coord_elect_t *elect;
     _Atomic (coord_server_t *) server;
-    uint64_t grace_ms;          /* lease lost: a write under way may
-                                   meet the fence meanwhile */
+    atomic_bool rejoining;      /* s_rejoin runs once */
+    uint64_t grace_ms;          /* lease lost: a decision write under way
+                                   meets the fence meanwhile (refused,
+                                   visibly) rather than being cut off */
     char prefix[64], member[160];
     coord_elect_leader_t won;
 } s_ha_t;
 
-/*  Deposed: re-execute this program as a follower.  Never returns.      */
+/*  Deposed: re-execute this program as a follower.  Never returns.  The
+ *  keepalive and the sync thread may both get here: the second waits
+ *  for the first's execv.  The lease is revoked first (bounded), so the
+ *  new image does not find its own stale key and wait a TTL.           */
 static void
 s_rejoin (void *arg)
 {
     s_ha_t *ha = arg;
+    if (atomic_exchange (&ha->rejoining, true))
+        for (;;)
+            pause ();
+    coord_elect_abandon (ha->elect, 500);
     fprintf (stderr, S_PROG ": deposed member=%s: rejoining as a "
              "follower (re-exec)\n", ha->member);
     fflush (stderr);
