@@ -178,7 +178,7 @@ ce_on_submit (coord_engine_t *self, const uint8_t *id, size_t len,
     ce_txn_t *t = s_txn_admit (self, id, len, msg, owner, now);
     if (!t)
         return;
-    bool onephase = nnames == 1;
+    bool onephase = nnames == 1 && !self->cfg.no_onephase;
     t->p3 = !onephase && s_wants_p3 (self, msg);
     t->state = onephase ? CE_ONEPHASE : CE_PREPARING;
     t->prepare_at = now;
@@ -359,7 +359,7 @@ ce_on_commit (coord_engine_t *self, const uint8_t *id, size_t len,
         }
     t->vote_deadline = now + self->cfg.vote_timeout_ms;
     t->prepare_at = now;
-    if (t->nparts == 1) {
+    if (t->nparts == 1 && !self->cfg.no_onephase) {
         ce_member_t *p = &t->parts[0];
         tpc_msg_t *work = ce_msg (self, TPC_MSG_WORK);
         if (work) {

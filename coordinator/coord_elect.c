@@ -197,7 +197,13 @@ coord_elect_new (const coord_elect_config_t *cfg, char *errbuf,
         goto fail;
     pthread_mutex_init (&self->io, NULL);
     pthread_mutex_init (&self->mu, NULL);
-    pthread_cond_init (&self->cond, NULL);
+    /* the keepalive's timed wait runs on the monotonic clock: a step of
+     * the wall clock must not stretch or skip a renewal                 */
+    pthread_condattr_t ca;
+    pthread_condattr_init (&ca);
+    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->cond, &ca);
+    pthread_condattr_destroy (&ca);
     self->ttl_ms = (cfg->ttl_ms ? cfg->ttl_ms + 999 : 2000) / 1000 * 1000;
     if (self->ttl_ms < 1000)
         self->ttl_ms = 1000;
@@ -435,7 +441,9 @@ coord_elect_campaign (coord_elect_t *self, coord_elect_leader_t *out)
                                                            "response_range");
     s_leader_from_kv (cJSON_GetArrayItem (
         cJSON_GetObjectItemCaseSensitive (range, "kvs"), 0), out);
-    rc = 0;
+    /* s_post re-sends the txn to the next endpoint after a timeout: when
+     * the first one landed, the retry's compare fails on OUR key        */
+    rc = out->create_rev > 0 && out->lease == self->lease ? 1 : 0;
 cleanup:
     free (k);
     free (v);
@@ -480,7 +488,7 @@ s_keeper (void *arg)
     pthread_mutex_lock (&self->mu);
     while (!self->stop) {
         struct timespec ts;
-        clock_gettime (CLOCK_REALTIME, &ts);
+        clock_gettime (CLOCK_MONOTONIC, &ts);
         uint64_t ns = (uint64_t) ts.tv_nsec + self->ttl_ms / 4 * 1000000;
         ts.tv_sec += (time_t) (ns / 1000000000);
         ts.tv_nsec = (long) (ns % 1000000000);
@@ -525,12 +533,20 @@ coord_elect_keep (coord_elect_t *self, void (*lost) (void *arg), void *arg)
 void
 coord_elect_resign (coord_elect_t *self)
 {
-    if (!self || !self->lease)
+    if (!self)
         return;
     pthread_mutex_lock (&self->mu);
     self->stop = true;
     pthread_cond_signal (&self->cond);
     pthread_mutex_unlock (&self->mu);
+    /* the keepalive thread ends before the lease does: it renews
+     * nothing more, and is not running LOST after the caller returns   */
+    if (self->running) {
+        pthread_join (self->thread, NULL);
+        self->running = false;
+    }
+    if (!self->lease)
+        return;
     cJSON *body = cJSON_CreateObject (), *reply = NULL;
     char id[24];
     snprintf (id, sizeof id, "%" PRId64, self->lease);
@@ -539,6 +555,47 @@ coord_elect_resign (coord_elect_t *self)
     cJSON_Delete (body);
     cJSON_Delete (reply);
     self->lease = 0;
+}
+
+static size_t
+s_discard (char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    (void) ptr;
+    (void) arg;
+    return size * nmemb;
+}
+
+void
+coord_elect_abandon (coord_elect_t *self, uint64_t budget_ms)
+{
+    int64_t lease = self ? self->lease : 0;
+    CURL *c = lease ? curl_easy_init () : NULL;
+    if (!c)
+        return;
+    char body[64];
+    snprintf (body, sizeof body, "{\"ID\":\"%" PRId64 "\"}", lease);
+    long each = (long) (budget_ms / self->neps);
+    if (each < 50)
+        each = 50;
+    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, each);
+    curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, each);
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, self->headers);
+    curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_discard);
+    for (size_t i = 0; i < self->neps; i++) {
+        char url[512];
+        snprintf (url, sizeof url, "http://%s/v3/lease/revoke",
+                  self->eps[i]);
+        curl_easy_setopt (c, CURLOPT_URL, url);
+        long status = 0;
+        if (curl_easy_perform (c) == CURLE_OK
+            && curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status)
+               == CURLE_OK
+            && status > 0)      /* etcd answered: revoked or gone */
+            break;
+    }
+    curl_easy_cleanup (c);
 }
 
 const char *

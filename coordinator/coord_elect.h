@@ -80,9 +80,16 @@ int coord_elect_campaign (coord_elect_t *self, coord_elect_leader_t *out);
 int coord_elect_keep (coord_elect_t *self, void (*lost) (void *arg),
                       void *arg);
 
-/*  Give up leadership on a clean stop: revoke the lease (the key goes at
- *  once, a follower takes over without waiting a ttl).                  */
+/*  Give up leadership on a clean stop: stop and join the keepalive
+ *  thread, then revoke the lease (the key goes at once, a follower takes
+ *  over without waiting a ttl).  Not from the keepalive thread.         */
 void coord_elect_resign (coord_elect_t *self);
+
+/*  Deposed, about to re-execute: revoke the lease at once, best effort,
+ *  within about BUDGET_MS in all (its own HTTP handle: callable from any
+ *  thread while another request is under way), so neither a follower
+ *  nor our own next image waits a TTL for a key nobody renews.          */
+void coord_elect_abandon (coord_elect_t *self, uint64_t budget_ms);
 
 /*  The leader key (P"leader"), the lease's TTL in ms as granted, the ms
  *  left of it by our clock (0 when not leading), leadership terms won.  */

@@ -87,6 +87,9 @@ typedef struct {
     tpc_proto_t protocol;       /* a begin/submit without "protocol":
                                    TPC_PROTO_2PC (0, default) or
                                    TPC_PROTO_3PC */
+    bool no_onephase;           /* true (--ha): one participant goes two
+                                   phases too, so its outcome is a
+                                   durable, fenced decision record */
 } coord_engine_config_t;
 
 typedef enum {

@@ -97,7 +97,10 @@ s_engine_rc (int rc)
  *  Sending
  */
 
-/*  Deposed (HA: the lease is lost): nothing leaves any more.            */
+/*  Deposed (HA: the lease is lost): nothing leaves any more.  The
+ *  keepalive thread may notice late (stuck in a renewal), so the lease
+ *  left by our monotonic clock is checked here too: under a quarter of
+ *  the TTL, this leader deposes itself before anything leaves.          */
 static int
 s_send (coord_server_t *self, void *sock, const void *id, size_t idlen,
         const tpc_msg_t *msg, bool *unroutable)
@@ -105,6 +108,10 @@ s_send (coord_server_t *self, void *sock, const void *id, size_t idlen,
     char *buf = NULL;
     size_t len = 0;
     *unroutable = false;
+    coord_elect_t *e = self->cfg.elect;
+    if (e && !atomic_load (&self->deposed)
+        && coord_elect_ttl_left_ms (e) <= coord_elect_ttl_ms (e) / 4)
+        coord_server_depose (self);
     if (atomic_load (&self->deposed))
         return 0;
     int rc = tpc_msg_encode (msg, &buf, &len);

@@ -240,17 +240,26 @@ typedef struct {
     char **argv;
     coord_elect_t *elect;
     _Atomic (coord_server_t *) server;
-    uint64_t grace_ms;          /* lease lost: a write under way may
-                                   meet the fence meanwhile */
+    atomic_bool rejoining;      /* s_rejoin runs once */
+    uint64_t grace_ms;          /* lease lost: a decision write under way
+                                   meets the fence meanwhile (refused,
+                                   visibly) rather than being cut off */
     char prefix[64], member[160];
     coord_elect_leader_t won;
 } s_ha_t;
 
-/*  Deposed: re-execute this program as a follower.  Never returns.      */
+/*  Deposed: re-execute this program as a follower.  Never returns.  The
+ *  keepalive and the sync thread may both get here: the second waits
+ *  for the first's execv.  The lease is revoked first (bounded), so the
+ *  new image does not find its own stale key and wait a TTL.           */
 static void
 s_rejoin (void *arg)
 {
     s_ha_t *ha = arg;
+    if (atomic_exchange (&ha->rejoining, true))
+        for (;;)
+            pause ();
+    coord_elect_abandon (ha->elect, 500);
     fprintf (stderr, S_PROG ": deposed member=%s: rejoining as a "
              "follower (re-exec)\n", ha->member);
     fflush (stderr);
@@ -290,6 +299,8 @@ s_lost (void *arg)
         coord_server_depose (server);
         usleep ((useconds_t) ha->grace_ms * 1000);
     }
+    if (*tpc_stop_flag ())      /* told to stop: main resigns, exits */
+        return;
     s_rejoin (ha);
 }
 
@@ -354,6 +365,9 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
     }
     cfg->fence_key = coord_elect_key (ha->elect);
     cfg->fence_rev = ha->won.create_rev;
+    /* a one-phase commit logs nothing, so no fence would stop a deposed
+     * leader's work(then=commit): every outcome is a fenced record      */
+    cfg->engine.no_onephase = true;
     cfg->elect = ha->elect;
     cfg->deposed = s_rejoin;
     cfg->deposed_arg = ha;
@@ -462,6 +476,7 @@ main (int argc, char **argv)
         fprintf (stderr, S_PROG ": stopped (%s), exit status %d\n",
                  tpc_stop_name (*tpc_stop_flag ()), status);
 cleanup:
+    atomic_store (&ha.server, NULL);    /* s_lost must not touch it */
     coord_server_destroy (&server);
     coord_elect_destroy (&ha.elect);
     tpc_opts_destroy (&opts);

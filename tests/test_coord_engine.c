@@ -609,6 +609,44 @@ test_one_phase (void)
     fx_destroy (&fx);
 }
 
+/*  no_onephase (--ha): one participant goes two phases, with a forced
+ *  COMMIT record (the fenced decision), submit and interactive alike.  */
+static void
+test_no_onephase (void)
+{
+    coord_engine_config_t cfg = { .coord_id = "c1", .no_onephase = true };
+    fx_t *fx = fx_new_started (&cfg);
+    fx_hellos (fx, AB);
+    fx_client (fx, C1, m_submit (3, "a", "INSERT 1", NULL));
+    const tpc_msg_t *w = fx_find_agent (fx, "a", TPC_MSG_WORK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (w);
+    CU_ASSERT_EQUAL (w->then, TPC_THEN_PREPARE);
+    char gid[TPC_GID_MAX];
+    snprintf (gid, sizeof gid, "%s", w->gid);
+    fx_agent (fx, "a", m_vote (gid, TPC_VOTE_YES, NULL));
+    CU_ASSERT_EQUAL_FATAL (fx->nlog, 1);
+    CU_ASSERT_EQUAL (fx->log[0].type, TPC_REC_COMMIT);
+    CU_ASSERT_STRING_EQUAL (fx->log[0].parts, "a");
+    CU_ASSERT (fx->log[0].forced);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, NULL, TPC_MSG_DECIDE), 0);
+    fx_durable (fx);
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "a", TPC_MSG_DECIDE), 1);
+
+    /* interactive, one participant: commit sends prepare, not commit */
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_BEGIN, 10, NULL));
+    const tpc_msg_t *r = fx_reply (fx, C1, 10);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (r);
+    snprintf (gid, sizeof gid, "%s", r->gid);
+    fx_client (fx, C1, m_exec (11, gid, "b", "UPDATE z SET v = 0"));
+    fx_agent (fx, "b", m_worked (gid, 1, true, NULL));
+    fx_clear (fx);
+    fx_client (fx, C1, m_new (TPC_MSG_COMMIT, 12, gid));
+    CU_ASSERT_EQUAL (fx_count_agent (fx, "b", TPC_MSG_PREPARE), 1);
+    CU_ASSERT_PTR_NULL (fx_find_agent (fx, "b", TPC_MSG_WORK));
+    fx_destroy (&fx);
+}
+
 static void
 test_one_phase_no_ack (void)
 {
@@ -3087,6 +3125,7 @@ static const tpc_test_case_t s_cases[] = {
     { "ack_wait", test_ack_wait },
     { "one_phase", test_one_phase },
     { "one_phase_no_ack", test_one_phase_no_ack },
+    { "no_onephase", test_no_onephase },
     { "readonly", test_readonly },
     { "vote_no", test_vote_no },
     { "vote_timeout", test_vote_timeout },
