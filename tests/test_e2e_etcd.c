@@ -66,7 +66,7 @@ s_start_coord (char *const env[])
     char *args[] = { "--id", "e2eetcd", "--store", W.store, "--bind", W.cep,
                      "--agent-bind", W.aep, "--txn-timeout-ms", "20000",
                      "--vote-timeout-ms", "2000", "--store-timeout-ms",
-                     "2000", "--checkpoint-records", "50",
+                     "5000", "--checkpoint-records", "50",
                      "--insecure-plaintext", NULL };
     if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
