@@ -29,7 +29,8 @@
  *  next endpoint.  A txn whose fate is unknown (a timeout, a connection
  *  lost mid-request, an HTTP error: a member killed, a Raft election) is
  *  sent again to the next member (after S_RETRY_MS, within 3 x timeout_ms
- *  in all: long enough for etcd to elect a new Raft leader): the
+ *  in all, the last attempt cut short to fit: long enough for etcd to
+ *  elect a new Raft leader, and a bound a supervisor can count on): the
  *  batch key's create_revision = 0 compare makes that safe (it can land
  *  once only), and when the retry's compare fails the key is read back:
  *  holding our value, the first attempt landed (success); anything else
@@ -583,6 +584,12 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
         int64_t until = tpc_now_ms () + 3 * (int64_t) self->timeout_ms;
         bool unknown = false;       /* an earlier attempt's fate unknown */
         while (!rc) {
+            /* no attempt outlives the 3 x timeout_ms budget in all */
+            int64_t left = until - tpc_now_ms ();
+            curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, (long)
+                              (left < (int64_t) self->timeout_ms
+                               ? (left > S_RETRY_MS ? left : S_RETRY_MS)
+                               : (int64_t) self->timeout_ms));
             rc = s_txn (self, txn, NULL, &deleted);
             if (rc == TPC_EBUSY && unknown)
                 rc = s_landed (self, key, value, S_HDR + end - at);
@@ -595,6 +602,8 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
             usleep (S_RETRY_MS * 1000);     /* a Raft election: not a spin */
             rc = 0;
         }
+        curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS,
+                          (long) self->timeout_ms);
         cJSON_Delete (txn);
         if (rc == TPC_EBUSY)
             s_warn (self, "batch key %s exists already: another coordinator "

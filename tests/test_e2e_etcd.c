@@ -30,6 +30,12 @@
 
 #define PREPARED_SQL "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
 #define S_CLIENTS 4
+/* --store-timeout-ms: a write of unknown fate is retried within 3 x this
+ * in all (coord_store_etcd.c), so a coordinator that cannot write stops
+ * within 3 x this of the write's start; the tests wait that plus a margin
+ * for a loaded machine (CI runs under ASan too)                         */
+#define S_STORE_TIMEOUT "5000"
+#define S_EXIT_WAIT_MS (3 * 5000 + 10000)
 
 typedef struct {
     char *dir;
@@ -66,7 +72,7 @@ s_start_coord (char *const env[])
     char *args[] = { "--id", "e2eetcd", "--store", W.store, "--bind", W.cep,
                      "--agent-bind", W.aep, "--txn-timeout-ms", "20000",
                      "--vote-timeout-ms", "2000", "--store-timeout-ms",
-                     "5000", "--checkpoint-records", "50",
+                     S_STORE_TIMEOUT, "--checkpoint-records", "50",
                      "--insecure-plaintext", NULL };
     if (tpc_harness_start_coord (&W.coord, args, env, log))
         return -1;
@@ -322,7 +328,7 @@ test_quorum_lost_stops (void)
     int rc = s_transfer (c, "7", "2", "2", gid, &out);
     CU_ASSERT (rc != 0 && out != TPC_CLIENT_COMMITTED);
     tpc_client_destroy (&c);
-    int st = tpc_proc_wait (&W.coord, 10000);
+    int st = tpc_proc_wait (&W.coord, S_EXIT_WAIT_MS);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
     char log[480];
     s_path (log, sizeof log, "coordinator.log");
@@ -492,7 +498,7 @@ test_quorum_lost_under_load (void)
     CU_ASSERT (s_run_wait_acked (&r, 0, 30, 20000) >= 30);
     CU_ASSERT_EQUAL (tpc_harness_etcd_cmd ("kill", W.etcd_dir, "2 3"), 0);
     long at_kill = atomic_load (&r.load.acked);
-    int st = tpc_proc_wait (&W.coord, 15000);
+    int st = tpc_proc_wait (&W.coord, S_EXIT_WAIT_MS);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
     long at_stop = atomic_load (&r.load.acked);
     s_run_stop (&r);
@@ -547,7 +553,7 @@ test_all_members_down (void)
     int rc = s_transfer (c, "9", "11", "11", gid, &out);
     CU_ASSERT (rc != 0 && out != TPC_CLIENT_COMMITTED);
     tpc_client_destroy (&c);
-    int st = tpc_proc_wait (&W.coord, 10000);
+    int st = tpc_proc_wait (&W.coord, S_EXIT_WAIT_MS);
     CU_ASSERT (st != -1 && WIFEXITED (st) && WEXITSTATUS (st) == 3);
     char eps[512];
     CU_ASSERT_EQUAL_FATAL (tpc_harness_etcd_start (W.etcd_dir, 3, eps,
