@@ -11,6 +11,8 @@
  *  phase to quiescence, with the invariants of sim_oracle.h checked after
  *  every step.  A violation prints the seed, the step and the invariant;
  *  `--seed S -v` replays that seed alone with a trace of every step.
+ *  TPC_SIM_SEEDS=N in the environment caps every pass's default seed
+ *  count at N (the sanitizer pass of scripts/test).
  *  --jobs runs seeds in that many worker processes (default: 2, or 1 for
  *  one seed); --recheck K runs every K-th seed (default 100) twice and
  *  counts a different trace digest as a violation (determinism).
@@ -127,6 +129,16 @@ s_parse (int argc, char **argv, s_opts_t *o)
     *o = (s_opts_t) { .first = 1, .seeds = 10000, .jobs = 2, .recheck = 100,
                       .partition_seeds = 1000, .ha_seeds = 10000 };
     bool jobs_given = false, chosen = false;
+    /* TPC_SIM_SEEDS=N: the default seed counts of every pass at most N
+     * (scripts/test's sanitizer pass, where a seed costs a few times more);
+     * flags still win                                                    */
+    uint64_t cap = 0;
+    if (s_number (getenv ("TPC_SIM_SEEDS"), &cap) && cap > 0) {
+        o->seeds = o->seeds < cap ? o->seeds : cap;
+        o->partition_seeds = o->partition_seeds < cap ? o->partition_seeds
+                                                      : cap;
+        o->ha_seeds = o->ha_seeds < cap ? o->ha_seeds : cap;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
