@@ -133,6 +133,8 @@ part_link_send (void *arg, tpc_msg_t **msg_p)
         if (!rc && msg->type == TPC_MSG_VOTE && msg->vote == TPC_VOTE_YES)
             tpc_crash_hit (self->crash, "agent.after_vote");
     }
+    if (rc == 0)
+        pa_trace_sent (self, msg);
     free (buf);
     tpc_msg_destroy (&msg);
     return rc;
@@ -254,6 +256,7 @@ part_link_recv_all (part_agent_t *self, size_t i)
             tpc_msg_destroy (&msg);
             return;
         }
+        pa_trace_recv (self, msg);
         s_route_set (self, msg->gid, i);
         self->now = (uint64_t) tpc_now_ms ();
         part_engine_on_message (self->engine, &msg, self->now);
