@@ -196,9 +196,9 @@ s_perform (coord_server_t *self)
             if (coord_console_reply (self->console, act.client,
                                      act.client_len, act.msg))
                 break;
+            cs_trace_out (self, act.msg);
             rc = s_send (self, self->clients, act.client, act.client_len, act.msg,
                          &unroutable);
-            cs_trace_out (self, act.msg);
             if (rc)
                 cs_say (self, 0, "reply '%s' not delivered: %s",
                         tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
@@ -206,6 +206,7 @@ s_perform (coord_server_t *self)
         case COORD_ACT_AGENT: {
             size_t ridlen = 0;
             const void *rid = coord_route_to (self->route, act.agent, &ridlen);
+            cs_trace_out (self, act.msg);
             rc = rid ? s_send (self, self->agents, rid, ridlen, act.msg,
                                &unroutable)
                      : TPC_ECONNECT;
@@ -220,7 +221,6 @@ s_perform (coord_server_t *self)
                         tpc_strerror (rc));
             else
                 s_crash_sent (self, act.msg);
-            cs_trace_out (self, act.msg);
             break;
         }
         case COORD_ACT_APPEND: {

@@ -4,7 +4,9 @@
  *  the engine, so the time the request was read is kept (trace_in) and
  *  written when its first work leaves; likewise the time the sync thread
  *  said "durable" (trace_durable) is written when the decides it released
- *  leave.  Both are 0 outside the s_perform they belong to.
+ *  leave.  Both are 0 outside the s_perform they belong to.  A message
+ *  is marked sent just before it is handed to ZeroMQ: its receiver may
+ *  read it before the send call returns.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +40,7 @@ cs_trace_in (coord_server_t *self, const tpc_msg_t *msg, bool client)
         tpc_trace_mark (self->trace, msg->gid, TPC_TRACE_ACK_RECV);
 }
 
+/*  MSG is about to leave (to an agent or a client).                    */
 void
 cs_trace_out (coord_server_t *self, const tpc_msg_t *msg)
 {

@@ -113,6 +113,7 @@ part_link_send (void *arg, tpc_msg_t **msg_p)
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
     int to = rc ? 0 : s_route (self, msg);
+    pa_trace_sent (self, msg);
     if (rc != 0)
         fprintf (stderr, "tpc-participant: cannot encode %s for %s: %s\n",
                  tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
@@ -133,8 +134,6 @@ part_link_send (void *arg, tpc_msg_t **msg_p)
         if (!rc && msg->type == TPC_MSG_VOTE && msg->vote == TPC_VOTE_YES)
             tpc_crash_hit (self->crash, "agent.after_vote");
     }
-    if (rc == 0)
-        pa_trace_sent (self, msg);
     free (buf);
     tpc_msg_destroy (&msg);
     return rc;
