@@ -10,13 +10,20 @@
  *  another, the latest times do too (max of a_i <= max of b_i when every
  *  a_i <= b_i).  For each gid the stages present are walked in the order
  *  of tpc_trace_stage_t; each pair of consecutive present stages gives
- *  one delta.  Printed: a markdown table (per pair, then end to end:
+ *  one delta.  When the reply left before the last ack (--reply-on
+ *  decision), phase 2 (agent_decide, phase2_done, ack_recv) is left out
+ *  of that walk and walked on its own from decide_sent: its rows come
+ *  after the end-to-end row, marked "(after the reply)".  Printed: a markdown table (per pair, then end to end:
  *  client_send -> client_recv) of the median and p99 in microseconds and
  *  the number of gids, then one machine line per row:
  *
  *    bench trace clients=<n> stage=<a>-><b> p50_us=<x> p99_us=<y> n=<k>
  *    bench trace clients=<n> stage=end_to_end p50_us=<x> p99_us=<y> n=<k>
  *
+ *  When some gid has a client_send line, the gids without one are left
+ *  out (the daemons also traced transfers of other clients: bench/run's
+ *  probes, or another run's; join a run's client file with the daemons'
+ *  files to get that run alone).
  *  The medians of the pairs need not add up to the end-to-end median.
  *  Unknown stage names and malformed lines are counted and skipped.
  *  Exit status 0, 1 when no gid has both client stages or a file cannot
@@ -150,12 +157,17 @@ main (int argc, char **argv)
     s_mark_t *marks = NULL;
     size_t n = 0, cap = 0, bad = 0;
     s_vec_t pair[S_NS][S_NS], e2e = { NULL, 0, 0 };
+    bool side[S_NS][S_NS];      /* a pair of phase 2 after the reply */
     memset (pair, 0, sizeof pair);
+    memset (side, 0, sizeof side);
     int rc = 1;
     for (int i = first; i < argc; i++)
         if (s_read (argv[i], &marks, &n, &cap, &bad))
             goto cleanup;
     qsort (marks, n, sizeof *marks, s_cmp_mark);
+    bool clients_only = false;
+    for (size_t i = 0; i < n && !clients_only; i++)
+        clients_only = marks[i].stage == TPC_TRACE_CLIENT_SEND;
     size_t gids = 0;
     for (size_t i = 0; i < n;) {
         int64_t at[S_NS];
@@ -168,14 +180,26 @@ main (int argc, char **argv)
             seen[s] = true;
         }
         i = j;
+        if (clients_only && !seen[TPC_TRACE_CLIENT_SEND])
+            continue;
         gids++;
-        int prev = -1;
-        for (int s = 0; s < S_NS; s++) {
-            if (!seen[s])
-                continue;
-            if (prev >= 0 && s_push (&pair[prev][s], at[s] - at[prev]))
-                goto cleanup;
-            prev = s;
+        /* --reply-on decision: the reply left before the acks came */
+        bool early = seen[TPC_TRACE_REPLY_SENT] && seen[TPC_TRACE_ACK_RECV]
+                     && at[TPC_TRACE_REPLY_SENT] < at[TPC_TRACE_ACK_RECV];
+        for (int walk = 0; walk < (early ? 2 : 1); walk++) {
+            int prev = -1;
+            for (int s = 0; s < S_NS; s++) {
+                bool p2 = s > TPC_TRACE_DECIDE_SENT
+                          && s <= TPC_TRACE_ACK_RECV;
+                if (!seen[s] || (early && walk == 0 && p2)
+                    || (walk == 1 && !p2 && s != TPC_TRACE_DECIDE_SENT))
+                    continue;
+                if (prev >= 0 && s_push (&pair[prev][s], at[s] - at[prev]))
+                    goto cleanup;
+                if (prev >= 0 && walk == 1)
+                    side[prev][s] = true;
+                prev = s;
+            }
         }
         if (seen[TPC_TRACE_CLIENT_SEND] && seen[TPC_TRACE_CLIENT_RECV]
             && s_push (&e2e, at[TPC_TRACE_CLIENT_RECV]
@@ -187,17 +211,20 @@ main (int argc, char **argv)
         printf (", %u client(s)", clients);
     printf ("; a stage at its latest agent; µs\n\n");
     printf ("| stage | p50 µs | p99 µs | n |\n|---|---:|---:|---:|\n");
-    for (int a = 0; a < S_NS; a++)
-        for (int b = a + 1; b < S_NS; b++) {
-            if (!pair[a][b].n)
-                continue;
-            char label[128];
-            snprintf (label, sizeof label, "%s -> %s",
-                      tpc_trace_stage_name (a), tpc_trace_stage_name (b));
-            s_row (label, &pair[a][b]);
-        }
-    if (e2e.n)
-        s_row ("**end to end** (client_send -> client_recv)", &e2e);
+    for (int p2 = 0; p2 < 2; p2++) {
+        for (int a = 0; a < S_NS; a++)
+            for (int b = a + 1; b < S_NS; b++) {
+                if (!pair[a][b].n || side[a][b] != (p2 == 1))
+                    continue;
+                char label[128];
+                snprintf (label, sizeof label, "%s%s -> %s",
+                          p2 ? "(after the reply) " : "",
+                          tpc_trace_stage_name (a), tpc_trace_stage_name (b));
+                s_row (label, &pair[a][b]);
+            }
+        if (!p2 && e2e.n)
+            s_row ("**end to end** (client_send -> client_recv)", &e2e);
+    }
     printf ("\n");
     for (int a = 0; a < S_NS; a++)
         for (int b = a + 1; b < S_NS; b++)
