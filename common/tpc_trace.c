@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +13,11 @@
 #include "tpc_clock.h"
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
+#include "tpc_gid.h"
 #include "tpc_trace.h"
 
-#define S_LINE_MAX 160          /* gid (< 80) + stage name + 20 digits */
+#define S_LINE_MAX 160          /* gid (< 80) + 2 spaces + stage name (< 40)
+                                   + 20 digits + LF */
 
 struct tpc_trace {
     int fd;
@@ -143,17 +144,35 @@ tpc_trace_now (const tpc_trace_t *self)
     return self ? tpc_now_ns () : 0;
 }
 
-/*  Append one line (SELF on, GID sampled).                              */
+/*  Append one line (SELF on, GID sampled), formatted by hand (no format
+ *  string to parse): about 0.1 µs a mark (test_trace prints it).        */
 static void
 s_put (tpc_trace_t *self, const char *gid, tpc_trace_stage_t stage,
        int64_t t_ns)
 {
+    size_t glen = strnlen (gid, TPC_GID_MAX);
+    size_t slen = strlen (s_names[stage]);
+    if (glen >= TPC_GID_MAX || t_ns < 0)
+        return;
     if (sizeof self->buf - self->used < S_LINE_MAX)
         tpc_trace_flush (self);
-    int n = snprintf (self->buf + self->used, S_LINE_MAX, "%s %s %" PRId64
-                      "\n", gid, s_names[stage], t_ns);
-    if (n > 0 && n < S_LINE_MAX)
-        self->used += (size_t) n;
+    char *p = self->buf + self->used;
+    memcpy (p, gid, glen);
+    p += glen;
+    *p++ = ' ';
+    memcpy (p, s_names[stage], slen);
+    p += slen;
+    *p++ = ' ';
+    char digits[24];
+    size_t nd = 0;
+    uint64_t v = (uint64_t) t_ns;
+    do
+        digits[nd++] = (char) ('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (nd)
+        *p++ = digits[--nd];
+    *p++ = '\n';
+    self->used = (size_t) (p - self->buf);
 }
 
 void

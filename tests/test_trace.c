@@ -180,12 +180,40 @@ test_env (void)
     free (dir);
 }
 
+/*  What a mark costs (printed, never asserted: a shared machine).       */
+static void
+test_cost (void)
+{
+    char *dir = tpc_test_tmpdir ("trace");
+    tpc_trace_t *all = tpc_trace_new (s_path (dir, "all"), 1);
+    tpc_trace_t *few = tpc_trace_new (s_path (dir, "few"), 1000000);
+    tpc_trace_t *off = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (all);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (few);
+    tpc_trace_t *t[3] = { all, few, off };
+    double ns[3];
+    const int n = 200000;
+    for (int k = 0; k < 3; k++) {
+        int64_t a = tpc_now_ns ();
+        for (int i = 0; i < n; i++)
+            tpc_trace_mark (t[k], "tpc_bench1_17_123456", TPC_TRACE_VOTE_RECV);
+        ns[k] = (double) (tpc_now_ns () - a) / n;
+    }
+    printf ("\n  a mark: %.0f ns written, %.0f ns not sampled, %.1f ns off\n",
+            ns[0], ns[1], ns[2]);
+    tpc_trace_destroy (&all);
+    tpc_trace_destroy (&few);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "trace_null_noop", test_null_noop },
     { "trace_names", test_names },
     { "trace_sampling", test_sampling },
     { "trace_lines", test_lines },
     { "trace_env", test_env },
+    { "trace_cost", test_cost },
     { NULL, NULL }
 };
 
