@@ -183,9 +183,11 @@ main (int argc, char **argv)
         if (clients_only && !seen[TPC_TRACE_CLIENT_SEND])
             continue;
         gids++;
-        /* --reply-on decision: the reply left before the acks came */
-        bool early = seen[TPC_TRACE_REPLY_SENT] && seen[TPC_TRACE_ACK_RECV]
-                     && at[TPC_TRACE_REPLY_SENT] < at[TPC_TRACE_ACK_RECV];
+        /* --reply-on decision: the reply left before the acks came (or
+         * the trace ended before they did: the daemons stopped) */
+        bool early = seen[TPC_TRACE_REPLY_SENT]
+                     && (!seen[TPC_TRACE_ACK_RECV]
+                         || at[TPC_TRACE_REPLY_SENT] < at[TPC_TRACE_ACK_RECV]);
         for (int walk = 0; walk < (early ? 2 : 1); walk++) {
             int prev = -1;
             for (int s = 0; s < S_NS; s++) {
