@@ -6,7 +6,7 @@
  *  each gid, and their latest times follow the order of the stages.
  *  A second pass with --trace-sample 3 everywhere: the same gids appear
  *  in every file.  bench/trace_report reads the files and prints the
- *  end-to-end row.
+ *  end-to-end row; with --reply-on decision, phase 2 on rows of its own.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,7 +63,7 @@ s_read (const char *path, int file, int *stray, int *bad)
  *  (the caller cleans it) with the files client/coord/agent1/agent2.trace.
  */
 static char *
-s_run (unsigned sample)
+s_run (unsigned sample, const char *reply_on)
 {
     char *dir = tpc_test_tmpdir ("e2etrace");
     CU_ASSERT_PTR_NOT_NULL_FATAL (dir);
@@ -77,7 +77,8 @@ s_run (unsigned sample)
     tpc_proc_t coord, agents[2];
     char *cargs[] = { "--id", "t1", "--bind", cep, "--agent-bind", aep,
                       "--log-dir", logdir, "--insecure-plaintext",
-                      "--trace-file", trace, "--trace-sample", smp, NULL };
+                      "--trace-file", trace, "--trace-sample", smp,
+                      "--reply-on", (char *) reply_on, NULL };
     CU_ASSERT_EQUAL_FATAL (tpc_harness_start_coord (&coord, cargs, NULL, log),
                            0);
     const char *names[] = { "m1", "m2" };
@@ -136,7 +137,7 @@ s_read_all (const char *dir, int *stray, int *bad)
 static void
 test_every_stage_in_order (void)
 {
-    char *dir = s_run (1);
+    char *dir = s_run (1, "applied");
     int stray = 0, bad = 0;
     s_read_all (dir, &stray, &bad);
     CU_ASSERT_EQUAL (bad, 0);
@@ -187,7 +188,7 @@ test_every_stage_in_order (void)
 static void
 test_same_sample_everywhere (void)
 {
-    char *dir = s_run (3);
+    char *dir = s_run (3, "applied");
     int stray = 0, bad = 0;
     s_read_all (dir, &stray, &bad);
     CU_ASSERT_EQUAL (bad, 0);
@@ -202,9 +203,42 @@ test_same_sample_everywhere (void)
     tpc_harness_clean (&dir, 0);
 }
 
+/*  --reply-on decision: the reply leaves before phase 2 ends; the report
+ *  puts phase 2 on rows of its own and no row goes backwards.            */
+static void
+test_report_reply_on_decision (void)
+{
+    char *dir = s_run (1, "decision");
+    char cmd[4096];
+    snprintf (cmd, sizeof cmd, "%s/bench/trace_report --clients 1 %s/client."
+              "trace %s/coord.trace %s/agent1.trace %s/agent2.trace",
+              tpc_harness_builddir (), dir, dir, dir, dir);
+    FILE *p = popen (cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL (p);
+    char line[512];
+    int negative = 0, early = 0, side = 0, e2e = 0;
+    while (fgets (line, sizeof line, p)) {
+        const char *v = strstr (line, " p50_us=");
+        if (!strncmp (line, "bench trace ", 12) && v && atof (v + 8) < 0) {
+            fprintf (stderr, "\n  %s", line);
+            negative++;
+        }
+        early += !!strstr (line, "stage=decide_sent->reply_sent ");
+        e2e += !!strstr (line, "stage=end_to_end ");
+        side += !strncmp (line, "| (after the reply) ", 20);
+    }
+    CU_ASSERT_EQUAL (pclose (p), 0);
+    CU_ASSERT_EQUAL (negative, 0);
+    CU_ASSERT_EQUAL (early, 1);
+    CU_ASSERT_EQUAL (e2e, 1);
+    CU_ASSERT_EQUAL (side, 3);
+    tpc_harness_clean (&dir, 0);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "trace_every_stage_in_order", test_every_stage_in_order },
     { "trace_same_sample_everywhere", test_same_sample_everywhere },
+    { "trace_report_reply_on_decision", test_report_reply_on_decision },
     { NULL, NULL }
 };
 
