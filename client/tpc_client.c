@@ -92,6 +92,7 @@
 #include "tpc_gid.h"
 #include "tpc_monitor.h"
 #include "tpc_msg.h"
+#include "tpc_trace.h"
 
 /*  The installed header mirrors these numbers; they must never drift.    */
 _Static_assert (TPC_CLIENT_ENOMEM == TPC_ENOMEM, "code drift");
@@ -155,6 +156,8 @@ struct tpc_client {
     bool lost;                  /* a link broke since the flag was cleared
                                    (s_call clears it before sending) */
     char lost_why[200];
+    tpc_trace_t *trace;         /* TPC_TRACE_FILE: the latency trace of
+                                   tpc_submit, or NULL (off) */
 };
 
 struct tpc_result {
@@ -295,6 +298,7 @@ tpc_client_new (const char *endpoint, const tpc_client_opts_t *opts)
                                : TPC_CLIENT_CONNECT_TIMEOUT_DEFAULT;
     if (self->connect_timeout_ms > self->timeout_ms)
         self->connect_timeout_ms = self->timeout_ms;
+    self->trace = tpc_trace_from_env ();
     self->max_msg_size = opts && opts->max_msg_size ? opts->max_msg_size
                                                     : TPC_MSG_MAX_SIZE_DEFAULT;
     err = s_parse_endpoints (self, endpoint);
@@ -376,6 +380,7 @@ tpc_client_destroy (tpc_client_t **self_p)
         free (self->eps[i]);
     free (self->curve_secret_file);
     free (self->curve_server_file);
+    tpc_trace_destroy (&self->trace);
     free (self);
     *self_p = NULL;
 }
@@ -1153,12 +1158,17 @@ tpc_submit (tpc_client_t *self, const tpc_client_stmt_t *stmts,
             rc = s_fail (self, TPC_ENOMEM, "out of memory");
             goto cleanup;
         }
+    int64_t sent_ns = tpc_trace_now (self->trace);  /* the gid comes back */
     rc = s_call (self, req, TPC_MSG_OUTCOME, &reply, gid);
     if (!rc) {
         if (!reply->gid || tpc_gid_parse (reply->gid, NULL))
             rc = s_fail (self, TPC_EPROTO, "malformed outcome reply: no gid");
         else
             s_copy (gid, sizeof gid, reply->gid);
+    }
+    if (!rc && tpc_trace_sampled (self->trace, gid)) {
+        tpc_trace_mark_at (self->trace, gid, TPC_TRACE_CLIENT_SEND, sent_ns);
+        tpc_trace_mark (self->trace, gid, TPC_TRACE_CLIENT_RECV);
     }
     s_copy (gid_out, TPC_GID_MAX, gid);
     rc = s_decided (self, rc, reply, TPC_CLIENT_COMMITTED, "submit", gid,

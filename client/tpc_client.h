@@ -153,7 +153,12 @@ typedef struct {
  *  that is not there, EACCES for a secret key file others may read,
  *  ENOMEM otherwise.  A refused CURVE handshake shows later: calls return
  *  TPC_CLIENT_EAUTH, nothing sent (the coordinator refused the key, or
- *  closed the link mid-handshake twice in a row: a wrong server key).    */
+ *  closed the link mid-handshake twice in a row: a wrong server key).
+ *  Latency trace (README "Performance"): with the environment variable
+ *  TPC_TRACE_FILE set, each tpc_submit of a sampled gid (one in
+ *  TPC_TRACE_SAMPLE, default 1) appends its send and receive times to
+ *  that file; a file that cannot be opened is warned about on stderr
+ *  and the client works untraced.                                        */
 tpc_client_t *tpc_client_new (const char *endpoint,
                               const tpc_client_opts_t *opts);
 

@@ -196,6 +196,7 @@ s_perform (coord_server_t *self)
             if (coord_console_reply (self->console, act.client,
                                      act.client_len, act.msg))
                 break;
+            cs_trace_out (self, act.msg);
             rc = s_send (self, self->clients, act.client, act.client_len, act.msg,
                          &unroutable);
             if (rc)
@@ -205,6 +206,7 @@ s_perform (coord_server_t *self)
         case COORD_ACT_AGENT: {
             size_t ridlen = 0;
             const void *rid = coord_route_to (self->route, act.agent, &ridlen);
+            cs_trace_out (self, act.msg);
             rc = rid ? s_send (self, self->agents, rid, ridlen, act.msg,
                                &unroutable)
                      : TPC_ECONNECT;
@@ -227,6 +229,7 @@ s_perform (coord_server_t *self)
             else if (act.rec->type == TPC_REC_END)
                 tpc_crash_hit (self->crash, "coord.before_end");
             uint64_t lsn = cs_append_record (self, act.rec);
+            cs_trace_append (self, act.rec);
             if (act.rec->type == TPC_REC_COMMIT)
                 tpc_crash_hit (self->crash, "coord.after_decision_append");
             if (act.forced)
@@ -274,8 +277,10 @@ s_durable (coord_server_t *self)
         tpc_crash_hit (self->crash, "coord.precommit_logged");
     if (ticket > y->applied_ticket) {
         y->applied_ticket = ticket;
+        self->trace_durable = tpc_trace_now (self->trace);
         s_engine_rc (coord_engine_durable (self->engine, ticket, s_now ()));
         s_perform (self);
+        self->trace_durable = 0;
     }
 }
 
@@ -377,6 +382,7 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         return;
     }
     size_t live = coord_engine_live (self->engine);
+    cs_trace_in (self, msg, true);
     s_engine_rc (coord_engine_client_as (self->engine, cid, cidlen, user,
                                          msg, s_now ()));
     if ((msg->type == TPC_MSG_BEGIN || msg->type == TPC_MSG_SUBMIT)
@@ -384,6 +390,7 @@ s_on_client (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         tpc_crash_hit (self->crash, "coord.registered");
     tpc_msg_destroy (&msg);
     s_perform (self);
+    self->trace_in = 0;
 }
 
 /*  Answer a hello accepted from connection RID: the link is alive.      */
@@ -504,6 +511,7 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         return;
     }
     uint64_t ticket = coord_engine_last_ticket (self->engine);
+    cs_trace_in (self, msg, false);
     s_engine_rc (coord_engine_agent (self->engine, name, msg, s_now ()));
     /* a vote that made the engine force a record completed a commit */
     if (msg->type == TPC_MSG_VOTE
@@ -854,6 +862,8 @@ coord_server_new (const coord_server_config_t *cfg, char *errbuf,
     if (cs_sync_init (self, errbuf, errlen))
         goto fail;
     s_config (self, cfg);
+    if (cs_trace_open (self, errbuf, errlen))
+        goto fail;
     /* bind first: a coordinator that cannot bind (an endpoint in use,
      * another coordinator) leaves no log directory nor segment behind */
     if (s_sockets_open (self, errbuf, errlen)
@@ -894,6 +904,7 @@ coord_server_destroy (coord_server_t **self_p)
     pthread_mutex_destroy (&self->syncer.mutex);
     pthread_cond_destroy (&self->syncer.cond);
     tpc_crash_destroy (&self->crash);
+    tpc_trace_destroy (&self->trace);
     free (self);
     *self_p = NULL;
 }

@@ -118,6 +118,10 @@ typedef struct {
     struct coord_elect *elect;  /* HA: answers "cluster" (NULL: single) */
     void (*deposed) (void *arg);
     void *deposed_arg;
+    /*  The per-stage latency trace (tpc_trace.h): its file (NULL = off)
+     *  and one gid in trace_sample (0 = 1) traced.                      */
+    const char *trace_file;
+    unsigned trace_sample;
 } coord_server_config_t;
 
 /*  Open the log, replay it, write the EPOCH record, bind.  NULL on

@@ -24,6 +24,7 @@
 #include "tpc_log.h"
 #include "tpc_monitor.h"
 #include "tpc_record.h"
+#include "tpc_trace.h"
 #include "tpc_zap.h"
 
 #define CS_EXIT_LOG_FAILED 3     /* append/sync failed: stop at once */
@@ -92,6 +93,8 @@ struct coord_server {
     uint64_t monitor_at;        /* next read of the socket monitors */
     uint64_t replay_said;       /* replay progress: last line, ms */
     atomic_bool deposed;        /* HA: lease lost, nothing is sent */
+    tpc_trace_t *trace;         /* --trace-file, or NULL (off) */
+    int64_t trace_in, trace_durable;    /* coord_server_trace.c */
 };
 
 /* coord_server.c */
@@ -109,5 +112,11 @@ void cs_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
 int cs_sync_init (coord_server_t *self, char *errbuf, size_t errlen);
 int cs_sync_start (coord_server_t *self);
 void cs_sync_stop (coord_server_t *self);
+
+/* coord_server_trace.c: the latency trace's marks (no-ops when off) */
+int cs_trace_open (coord_server_t *self, char *errbuf, size_t errlen);
+void cs_trace_in (coord_server_t *self, const tpc_msg_t *msg, bool client);
+void cs_trace_out (coord_server_t *self, const tpc_msg_t *msg);
+void cs_trace_append (coord_server_t *self, const tpc_record_t *rec);
 
 #endif

@@ -47,7 +47,7 @@
 #include "tpc_stop.h"
 
 #define S_PROG "tpc-coordinator"
-#define S_NOPTS 40
+#define S_NOPTS 44
 
 /*  The settings as read (0 / NULL = not given: the server's default).    */
 typedef struct {
@@ -64,6 +64,8 @@ typedef struct {
     bool ha;                                /* HA: campaign on etcd */
     uint64_t lease_ttl_ms;
     const char *advertise_client, *advertise_agent;
+    const char *trace_file;                 /* the latency trace */
+    uint64_t trace_sample;
     tpc_opt_t table[S_NOPTS];
 } s_settings_t;
 
@@ -142,6 +144,10 @@ s_settings_init (s_settings_t *st)
                "--ha: the client endpoint others are told (--bind)"),
         S_STR ("advertise-agent", advertise_agent, "EP",
                "--ha: the agent endpoint others are told (--agent-bind)"),
+        S_STR ("trace-file", trace_file, "FILE",
+               "append the per-stage latency trace to FILE (off)"),
+        { "trace-sample", 0, TPC_OPT_UINT, &st->trace_sample, "N",
+          "trace one gid in N (1: every gid)", 1, 1000000000, NULL },
         { NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL }
     };
     _Static_assert (sizeof table <= sizeof st->table, "S_NOPTS too small");
@@ -166,6 +172,8 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
         .allow_agents = st->allow_agents, .metrics_bind = st->metrics_bind,
         .http_bind = st->http_bind, .http_token_file = st->http_token_file,
         .version = TPC_VERSION,
+        .trace_file = st->trace_file,
+        .trace_sample = (unsigned) st->trace_sample,
     };
     cfg->engine.txn_timeout_ms = st->txn_timeout_ms;
     cfg->engine.vote_timeout_ms = st->vote_timeout_ms;

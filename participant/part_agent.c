@@ -69,6 +69,7 @@ static void
 s_emit (void *arg, const part_rm_result_t *res)
 {
     part_agent_t *self = arg;
+    pa_trace_result (self, res);
     if (res->status == 0) {
         if (res->op == PART_RM_EXEC)
             tpc_crash_hit (self->crash, "agent.after_work");
@@ -383,6 +384,7 @@ s_execute (part_agent_t *self, part_action_t *act)
         s_peer_reply (self, act->from, act->from_len, &act->msg);
         return 0;
     case PART_ACT_SUBMIT:
+        pa_trace_submit (self, &act->req);
         return self->rm->submit (self->rm->self, &act->req, self->now);
     case PART_ACT_INTERRUPT:
         self->rm->interrupt (self->rm->self, act->gid);
@@ -909,7 +911,8 @@ part_agent_new (const part_agent_config_t *config, const part_rm_t *rm,
             return NULL;
         }
     }
-    if (s_peer_link_new (self, errbuf, errlen) != 0
+    if (pa_trace_open (self, errbuf, errlen) != 0
+        || s_peer_link_new (self, errbuf, errlen) != 0
         || part_link_open (self, errbuf, errlen) != 0) {
         part_agent_destroy (&self);
         return NULL;
@@ -978,6 +981,7 @@ part_agent_destroy (part_agent_t **self_p)
     if (self->zctx)
         zmq_ctx_term (self->zctx);
     tpc_crash_destroy (&self->crash);
+    tpc_trace_destroy (&self->trace);
     free (self->name);
     free (self);
     *self_p = NULL;

@@ -92,6 +92,10 @@ typedef struct {
     uint64_t p3_timeout_ms;     /* part_engine_config_t's; 0 = defaults */
     uint64_t p3_collect_ms;
     uint64_t p3_forget_ms;      /* also the state log's forget_ms */
+    /*  The per-stage latency trace (tpc_trace.h): its file (NULL = off)
+     *  and one gid in trace_sample (0 = 1) traced.                      */
+    const char *trace_file;
+    unsigned trace_sample;
 } part_agent_config_t;
 
 #define PART_AGENT_PEERS_MAX 256   /* DEALERs to peers kept open */

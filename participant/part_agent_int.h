@@ -18,6 +18,7 @@
 #include "tpc_gid.h"
 #include "tpc_monitor.h"
 #include "tpc_msg.h"
+#include "tpc_trace.h"
 
 #define PART_AGENT_RECV_BATCH 1000  /* messages taken from a socket at once */
 #define PART_LINK_WAIT_FIRST_MS 2000    /* no answer this long: say so */
@@ -104,6 +105,7 @@ struct part_agent {
     int fatal;                  /* the state log failed: stop */
     int in_persist;             /* inside the engine's persist call */
     part_agent_failed_t *failed, *failed_tail;   /* to report */
+    tpc_trace_t *trace;         /* --trace-file, or NULL (off) */
 };
 
 /* part_agent.c */
@@ -126,5 +128,12 @@ void part_link_recv_all (part_agent_t *self, size_t i);
 void part_link_monitor (part_agent_t *self);
 /*  A link that answers no hello for a while is replaced.                 */
 void part_link_check (part_agent_t *self);
+
+/* part_agent_trace.c: the latency trace's marks (no-ops when off) */
+int pa_trace_open (part_agent_t *self, char *errbuf, size_t errlen);
+void pa_trace_recv (part_agent_t *self, const tpc_msg_t *msg);
+void pa_trace_sent (part_agent_t *self, const tpc_msg_t *msg);
+void pa_trace_submit (part_agent_t *self, const part_rm_req_t *req);
+void pa_trace_result (part_agent_t *self, const part_rm_result_t *res);
 
 #endif

@@ -113,6 +113,7 @@ part_link_send (void *arg, tpc_msg_t **msg_p)
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
     int to = rc ? 0 : s_route (self, msg);
+    pa_trace_sent (self, msg);
     if (rc != 0)
         fprintf (stderr, "tpc-participant: cannot encode %s for %s: %s\n",
                  tpc_msg_type_name (msg->type), msg->gid ? msg->gid : "-",
@@ -254,6 +255,7 @@ part_link_recv_all (part_agent_t *self, size_t i)
             tpc_msg_destroy (&msg);
             return;
         }
+        pa_trace_recv (self, msg);
         s_route_set (self, msg->gid, i);
         self->now = (uint64_t) tpc_now_ms ();
         part_engine_on_message (self->engine, &msg, self->now);

@@ -60,7 +60,7 @@
 
 #define S_PROG "tpc-participant"
 #define S_DEFAULT_ENDPOINT "tcp://127.0.0.1:7401"
-#define S_NOPTS 24
+#define S_NOPTS 28
 #define S_BIG 1000000000
 #define S_MARKER_RETENTION_S 604800     /* 7 days: part_pg.c, "MARKER
                                            RETENTION" */
@@ -73,6 +73,8 @@ typedef struct {
                *peer_keys;
     uint64_t pool, queue, heartbeat_ms, stmt_cache, p3_timeout_ms,
              marker_retention_s, marker_purge_ms;
+    const char *trace_file;     /* the latency trace */
+    uint64_t trace_sample;
     bool verbose, insecure_plaintext;
     tpc_opt_t table[S_NOPTS];
     tpc_opts_t *opts;
@@ -129,6 +131,11 @@ s_opts_init (s_opts_t *o)
         S_FLAG ("insecure-plaintext", 0, insecure_plaintext,
                 "no CURVE: no authentication, no encryption\n"
                 "(tests only; says so loudly)"),
+        S_STR ("trace-file", trace_file, "FILE",
+               "append the per-stage latency trace to FILE\n"
+               "(off; README \"Performance\")"),
+        S_NUM ("trace-sample", trace_sample, 1, S_BIG,
+               "trace one gid in N (default 1: every gid)", NULL),
         S_STR ("state-dir", state_dir, "DIR",
                "three-phase commit: the agent's durable 3PC\n"
                "state log (without it 3PC prepares vote no)"),
@@ -381,6 +388,8 @@ s_agent_config (const s_opts_t *o, part_agent_config_t *ac)
         .curve_secret = o->curve_secret,
         .coordinator_public = o->coordinator_public,
         .state_dir = o->state_dir,
+        .trace_file = o->trace_file,
+        .trace_sample = (unsigned) o->trace_sample,
         .peer_bind = o->peer_bind,
         .peer_endpoint = o->peer_endpoint,
         .peer_keys = o->peer_keys,
