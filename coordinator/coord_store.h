@@ -94,6 +94,10 @@ typedef struct {
     uint64_t timeout_ms;        /* one HTTP request; 0 = 5000 */
     size_t batch_bytes;         /* records per batch value; 0 = 1 MiB (etcd
                                    refuses requests over 1.5 MiB) */
+    int any_member;             /* 0: at open, write to the member that is
+                                   Raft leader (found by asking each
+                                   endpoint's status); 1: start with the
+                                   first endpoint (tests with a proxy) */
     void (*warn) (void *arg, const char *text);  /* NULL = stderr */
     void *warn_arg;
 } coord_store_etcd_config_t;

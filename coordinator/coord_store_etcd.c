@@ -25,7 +25,11 @@
  *  is in flight wait for the next one.  A batch over batch_bytes (1 MiB by
  *  default: etcd refuses requests over 1.5 MiB, and base64 adds a third)
  *  is split into several batch keys, written in order; durable_lsn moves
- *  only once the last one succeeded.  Connection refused moves to the
+ *  only once the last one succeeded.  open starts with the endpoint that
+ *  is etcd's Raft leader (each one's /v3/maintenance/status; a write sent
+ *  to a follower costs a hop more: forwarded to the leader, answered once
+ *  the follower applied it); the order given is kept when none says so
+ *  (any_member: the first).  Connection refused moves to the
  *  next endpoint.  A txn whose fate is unknown (a timeout, a connection
  *  lost mid-request, an HTTP error: a member killed, a Raft election) is
  *  sent again to the next member (after S_RETRY_MS, within 3 x timeout_ms
@@ -346,6 +350,58 @@ s_post (s_etcd_t *self, const char *path, cJSON *body, cJSON **reply)
 cleanup:
     free (text);
     return rc;
+}
+
+/*  The etcd member id in a status answer's FIELD ("leader", or
+ *  header.member_id when HEADER); 0 when absent.                          */
+static uint64_t
+s_member_id (const cJSON *status, bool header, const char *field)
+{
+    const cJSON *obj = header ? cJSON_GetObjectItemCaseSensitive (status,
+                                                                 "header")
+                              : status;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (obj, field);
+    return cJSON_IsString (v) ? strtoull (v->valuestring, NULL, 10) : 0;
+}
+
+/*  Make the endpoint that is etcd's Raft leader the one in use: a write
+ *  sent to a follower is forwarded to the leader, and the follower answers
+ *  only once it applied the entry itself (one more hop between members
+ *  per txn).  Asks each endpoint's /v3/maintenance/status (half a second
+ *  at most each, silently); when none answers as the leader, cur stays.
+ *  Holds io (at open).                                                    */
+static void
+s_find_leader (s_etcd_t *self)
+{
+    long most = (long) (self->timeout_ms < 500 ? self->timeout_ms : 500);
+    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, most);
+    for (size_t i = 0; i < self->neps; i++) {
+        size_t at = (self->cur + i) % self->neps;
+        char url[512];
+        snprintf (url, sizeof url, "http://%s/v3/maintenance/status",
+                  self->eps[at]);
+        self->reply.len = 0;
+        curl_easy_setopt (self->curl, CURLOPT_URL, url);
+        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, "{}");
+        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE, 2L);
+        long status = 0;
+        if (curl_easy_perform (self->curl) != CURLE_OK
+            || curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE,
+                                  &status) != CURLE_OK
+            || status != 200 || !self->reply.len)
+            continue;
+        cJSON *reply = cJSON_Parse (self->reply.data);
+        uint64_t leader = s_member_id (reply, false, "leader");
+        bool found = leader && leader == s_member_id (reply, true,
+                                                      "member_id");
+        cJSON_Delete (reply);
+        if (found) {
+            self->cur = at;
+            break;
+        }
+    }
+    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS,
+                      (long) self->timeout_ms);
 }
 
 /* ---------------------------------------------------------------------
@@ -1131,6 +1187,8 @@ coord_store_etcd_open (const coord_store_etcd_config_t *cfg,
     curl_easy_setopt (self->curl, CURLOPT_WRITEFUNCTION, s_on_data);
     curl_easy_setopt (self->curl, CURLOPT_WRITEDATA, &self->reply);
     curl_easy_setopt (self->curl, CURLOPT_PROTOCOLS_STR, "http");
+    if (!cfg->any_member && self->neps > 1)
+        s_find_leader (self);
     rc = s_load_epoch (self, errbuf, errlen);
     if (!rc)
         rc = s_load_batches (self, fn, arg, errbuf, errlen);

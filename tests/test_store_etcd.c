@@ -12,6 +12,8 @@
  *  A write whose fate is unknown (a proxy in front of the first member
  *  forwards the txn and drops etcd's answer, or drops the txn itself) is
  *  retried on the next member and written exactly once.
+ *  The store writes to the Raft leader whatever the endpoints' order (a
+ *  proxy in front of each member counts the txns).
  *  Each case works under its own key prefix /t/<case>/.
  *  empty_reply runs against a fake etcd (a thread on a loopback port
  *  with canned answers) that answers a txn with HTTP 200 and no body.
@@ -540,6 +542,7 @@ typedef struct {
     int lfd, port, to_port;
     atomic_int drop;            /* S_*: what to do with the next kv/txn */
     atomic_int dropped;         /* kv/txn requests left unanswered */
+    atomic_int txns;            /* kv/txn requests seen */
     atomic_bool stop;
     pthread_t thread;
 } s_proxy_t;
@@ -594,6 +597,8 @@ s_proxy_one (s_proxy_t *px, int cfd)
     if (n <= 0)
         return;
     bool txn = strncmp (req, "POST /v3/kv/txn ", 16) == 0;
+    if (txn)
+        atomic_fetch_add (&px->txns, 1);
     int mode = txn ? atomic_exchange (&px->drop, S_FORWARD) : S_FORWARD;
     if (mode == S_DROP_REQUEST) {
         atomic_fetch_add (&px->dropped, 1);
@@ -684,7 +689,7 @@ s_unknown_fate (const char *prefix, int mode)
     char eps[700];
     snprintf (eps, sizeof eps, "etcd://127.0.0.1:%d,%s", px.port, s_eps);
     coord_store_etcd_config_t cfg = { .endpoints = eps, .prefix = prefix,
-                                      .timeout_ms = 3000 };
+                                      .timeout_ms = 3000, .any_member = 1 };
     coord_store_t *store = NULL;
     char err[512] = "";
     CU_ASSERT_EQUAL_FATAL (coord_store_etcd_open (&cfg, NULL, NULL, &store,
@@ -731,6 +736,65 @@ static void
 test_request_lost (void)
 {
     s_unknown_fate ("/t/request_lost/", S_DROP_REQUEST);
+}
+
+/*  The store writes to etcd's Raft leader whatever the endpoints' order:
+ *  a proxy in front of each member, the leader's listed last; every txn
+ *  goes through the leader's proxy.                                      */
+static void
+test_leader_first (void)
+{
+    char list[512], *save = NULL;
+    int port[3] = { 0 }, leader = -1, n = 0;
+    snprintf (list, sizeof list, "%s", s_eps);
+    for (char *t = strtok_r (list, ",", &save); t && n < 3;
+         t = strtok_r (NULL, ",", &save), n++) {
+        char out[1024] = "";
+        port[n] = atoi (strchr (t, ':') + 1);
+        if (tpc_harness_etcdctl (t, "endpoint status", out, sizeof out) == 0
+            && strstr (out, ", true,"))
+            leader = n;
+    }
+    CU_ASSERT_EQUAL_FATAL (n, 3);
+    CU_ASSERT_FATAL (leader >= 0);
+    static s_proxy_t px[3];
+    char eps[700] = "etcd://";
+    int order[3], k = 0;
+    for (int i = 0; i < 3; i++)
+        if (i != leader)
+            order[k++] = i;
+    order[2] = leader;
+    for (int i = 0; i < 3; i++) {
+        int m = order[i];
+        CU_ASSERT_EQUAL_FATAL (s_proxy_start (&px[m], port[m]), 0);
+        size_t at = strlen (eps);
+        snprintf (eps + at, sizeof eps - at, "%s127.0.0.1:%d", i ? "," : "",
+                  px[m].port);
+    }
+    coord_store_etcd_config_t cfg = { .endpoints = eps,
+                                      .prefix = "/t/leader_first/",
+                                      .timeout_ms = 3000 };
+    coord_store_t *store = NULL;
+    char err[512] = "";
+    CU_ASSERT_EQUAL (coord_store_etcd_open (&cfg, NULL, NULL, &store, err,
+                                            sizeof err), 0);
+    int txns = 0;
+    if (store) {
+        CU_ASSERT_EQUAL (coord_store_set_high_water (store, 1), 0);
+        for (int i = 1; i <= 3; i++)
+            CU_ASSERT_EQUAL (coord_store_sync (store, s_put (store, i, 40)),
+                             0);
+        for (int i = 0; i < 3; i++)
+            txns += atomic_load (&px[i].txns);
+        CU_ASSERT_EQUAL (txns, 4);
+        CU_ASSERT_EQUAL (atomic_load (&px[leader].txns), 4);
+    }
+    coord_store_destroy (&store);
+    for (int i = 0; i < 3; i++)
+        s_proxy_stop (&px[i]);
+    printf ("\nstore etcd leader_first leader_member=%d txns=%d "
+            "via_leader=%d\n", leader + 1, txns,
+            atomic_load (&px[leader].txns));
 }
 
 /* ------------------------------------------------------------------
@@ -883,6 +947,7 @@ static const tpc_test_case_t s_cases[] = {
     { "request_lost", test_request_lost },
     { "quorum_lost", test_quorum_lost },
     { "empty_reply", test_empty_reply },
+    { "leader_first", test_leader_first },
     { NULL, NULL }
 };
 
