@@ -748,13 +748,9 @@ test_leader_first (void)
     int port[3] = { 0 }, leader = -1, n = 0;
     snprintf (list, sizeof list, "%s", s_eps);
     for (char *t = strtok_r (list, ",", &save); t && n < 3;
-         t = strtok_r (NULL, ",", &save), n++) {
-        char out[1024] = "";
+         t = strtok_r (NULL, ",", &save), n++)
         port[n] = atoi (strchr (t, ':') + 1);
-        if (tpc_harness_etcdctl (t, "endpoint status", out, sizeof out) == 0
-            && strstr (out, ", true,"))
-            leader = n;
-    }
+    leader = tpc_harness_etcd_leader (s_eps) - 1;
     CU_ASSERT_EQUAL_FATAL (n, 3);
     CU_ASSERT_FATAL (leader >= 0);
     static s_proxy_t px[3];

@@ -183,4 +183,8 @@ int tpc_harness_etcdctl (const char *endpoints, const char *args, char *out,
 /*  The number of keys under PREFIX; -1 on error.                         */
 long tpc_harness_etcd_keys (const char *endpoints, const char *prefix);
 
+/*  Which member of ENDPOINTS ("h:p,h:p,...", in etcdtmp's order) is etcd's
+ *  Raft leader now: 1-based, or -1 when none says so.                    */
+int tpc_harness_etcd_leader (const char *endpoints);
+
 #endif

@@ -75,3 +75,20 @@ tpc_harness_etcd_keys (const char *endpoints, const char *prefix)
             n++;
     return n;
 }
+
+int
+tpc_harness_etcd_leader (const char *endpoints)
+{
+    char list[1024], *save = NULL;
+    snprintf (list, sizeof list, "%s", endpoints);
+    int n = 1;
+    for (char *t = strtok_r (list, ",", &save); t;
+         t = strtok_r (NULL, ",", &save), n++) {
+        char out[1024] = "";
+        /* etcdctl's table: endpoint, ID, version, db size, is leader, ... */
+        if (tpc_harness_etcdctl (t, "endpoint status", out, sizeof out) == 0
+            && strstr (out, ", true,"))
+            return n;
+    }
+    return -1;
+}
