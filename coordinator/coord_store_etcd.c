@@ -63,7 +63,12 @@
  *  EPOCH.  open reads P"epoch" and its mod_revision; set_high_water writes
  *  the new value in a txn that compares that mod_revision, so of two
  *  coordinators opening P at once only one gets an epoch: the other's
- *  compare fails and it stops (TPC_EBUSY).
+ *  compare fails and it stops (TPC_EBUSY).  Without a fence_key the epoch
+ *  is the fence: every batch txn also compares P"epoch"'s mod_revision
+ *  with the one this store wrote, so a write of an earlier incarnation
+ *  that reaches etcd late (its process died with the request in flight,
+ *  a supervisor restarted the coordinator, the new one took an epoch)
+ *  is refused instead of landing among the new one's batches.
  */
 #include "coord_store.h"
 
@@ -634,6 +639,14 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
         if (!rc)    /* never over another writer's batch */
             rc = s_add_compare (compare, key, "CREATE", "create_revision",
                                 0);
+        if (!rc && !self->fence_key && self->epoch_mod) {
+            /* no leader key: the epoch is the fence (a late write of an
+             * earlier incarnation never lands after a restart's)        */
+            char ekey[512];
+            s_key (self, ekey, sizeof ekey, "epoch", false, 0);
+            rc = s_add_compare (compare, ekey, "MOD", "mod_revision",
+                                self->epoch_mod);
+        }
         if (!rc && last && delete_below)
             rc = s_add_delete_below (self, success, delete_below);
         uint64_t deleted = 0;
@@ -662,8 +675,9 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
                           (long) self->timeout_ms);
         cJSON_Delete (txn);
         if (rc == TPC_EBUSY)
-            s_warn (self, "batch key %s exists already: another coordinator "
-                    "writes under this prefix; stopping", key);
+            s_warn (self, "batch key %s exists already or the epoch moved: "
+                    "another coordinator writes under this prefix; stopping",
+                    key);
         if (rc)
             break;
         self->next_seq++;
