@@ -195,7 +195,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TPC_PROTOCOL_VERSION 1
+#define TPC_PROTOCOL_VERSION 2
+#define TPC_MSG_BATCH_MAX 256           /* gids per decides / acks frame */
+/*  The largest encoded decides / acks frame: TPC_MSG_BATCH_MAX gids of at
+ *  most TPC_GID_MAX - 1 bytes, quoted and comma'd, and the envelope.     */
+#define TPC_MSG_BATCH_BYTES_MAX (TPC_MSG_BATCH_MAX * (80 + 2) + 128)
 #define TPC_MSG_MAX_SIZE_DEFAULT (1024 * 1024)
 #define TPC_MSG_TIMEOUT_MAX_MS 86400000ull      /* timeout_ms: 24 h at most */
 #define TPC_MSG_MAX_DEPTH_DEFAULT 8
@@ -222,6 +226,9 @@ typedef enum {
     TPC_MSG_OUTCOME_OF, TPC_MSG_KNOWN,
     /* HA (coord_elect.h): any client -> any member of a group, the reply */
     TPC_MSG_CLUSTER, TPC_MSG_CLUSTERINFO,
+    /* protocol 2: one frame for many gids (coordinator -> agent, the
+       reply agent -> coordinator) */
+    TPC_MSG_DECIDES, TPC_MSG_ACKS,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -264,6 +271,8 @@ typedef struct {
  *  Which fields a type uses is listed in the comment at the top.         */
 typedef struct {
     tpc_msg_type_t type;
+    uint64_t version;           /* decode: the message's "v"; encode: the
+                                   "v" to emit, 0 = TPC_PROTOCOL_VERSION */
     uint64_t rid;               /* client request id, echoed in the reply */
     char *gid;
     char *name;                 /* hello; precommit, getstate, decide on
@@ -325,6 +334,10 @@ typedef struct {
     uint64_t oldest_ms;         /* txsummary: age of the oldest in doubt */
     size_t nagents;             /* txsummary: connected agents */
     char **agents;
+    size_t ncommits;            /* decides, acks: the gids committed */
+    char **commits;
+    size_t naborts;             /* decides, acks: the gids aborted */
+    char **aborts;
 } tpc_msg_t;
 
 typedef struct {

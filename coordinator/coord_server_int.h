@@ -57,6 +57,15 @@ typedef struct {
     int efd;                        /* eventfd: done_ticket moved */
 } cs_syncer_t;
 
+/*  The decides (per gid, from the engine) held for one agent while the
+ *  loop performs a batch of actions; sent as one "decides" frame per
+ *  TPC_MSG_BATCH_MAX gids when the batch ends (coord_server.c).          */
+typedef struct {
+    char agent[TPC_RECORD_NAME_MAX];
+    tpc_msg_t **msgs;               /* owned */
+    size_t n, cap;
+} cs_batch_t;
+
 struct coord_server {
     coord_server_config_t cfg;
     char id[TPC_COORD_ID_MAX];
@@ -92,6 +101,8 @@ struct coord_server {
     uint64_t monitor_at;        /* next read of the socket monitors */
     uint64_t replay_said;       /* replay progress: last line, ms */
     atomic_bool deposed;        /* HA: lease lost, nothing is sent */
+    cs_batch_t *batches;        /* decides held per agent (s_perform) */
+    size_t nbatches, batches_cap;
 };
 
 /* coord_server.c */
