@@ -7,8 +7,14 @@
  *  agents talk to its agent endpoint with a DEALER socket whose routing id
  *  is the agent's name.  Every object carries:
  *
- *      "v"     integer   protocol version, TPC_PROTOCOL_VERSION (1).  A
+ *      "v"     integer   protocol version, TPC_PROTOCOL_VERSION (2).  A
  *                        larger number is refused (TPC_EMSG_VERSION).
+ *                        Version 2 added decides and acks (below); the
+ *                        other messages are the same in 1 and 2.  The
+ *                        coordinator refuses a hello of an older version
+ *                        with an error TPC_EMSG_VERSION naming both
+ *                        versions, encoded in the agent's version (so
+ *                        that it can read it); the agent stops on it.
  *      "type"  string    one of the message names below.
  *
  *  and then exactly the fields its type defines (an unknown field is an
@@ -111,6 +117,25 @@
  *                                for a gid with no record (of an earlier
  *                                boot) is answered aborted; reply known
  *
+ *  BATCHES (version 2): many gids in one frame
+ *  decides  committed?, aborted?  coordinator -> agent: one decide per
+ *                                gid listed (committed first, in order),
+ *                                on the coordinator link only (never with
+ *                                name): the decisions one group commit
+ *                                made durable, one frame per agent
+ *  acks     committed?, aborted?  agent -> coordinator: one ack per gid
+ *                                (the acks of one turn of the agent's
+ *                                loop; an ack with a reason goes alone)
+ *                                Each list: [gid], at most
+ *                                TPC_MSG_BATCH_MAX (256) gids (more:
+ *                                TPC_EMSG_FIELD_VALUE naming the list;
+ *                                the encoder refuses, TPC_EINVAL); the
+ *                                shells put at most TPC_MSG_BATCH_MAX
+ *                                gids in a frame (under
+ *                                TPC_MSG_BATCH_BYTES_MAX bytes) and split
+ *                                larger batches.  A lone gid travels as
+ *                                decide / ack.
+ *
  *  AGENT -> COORDINATOR (reply to outcome_of)
  *  known    gid, state           what this agent and its database know:
  *                                "committed" (commit marker, or decided
@@ -135,7 +160,8 @@
  *  columns, rows and affected come all together or not at all.
  *
  *  ENCODER (struct -> JSON)
- *  Emits "v", "type", then the type's fields in the order listed above,
+ *  Emits "v" (the message's version member, 0 = TPC_PROTOCOL_VERSION),
+ *  "type", then the type's fields in the order listed above,
  *  as compact JSON (no spaces); equal structs give identical bytes.  A
  *  required field is always emitted: a NULL string, an invalid gid, an
  *  unset vote or outcome (or "in_progress" where not allowed), an integer
@@ -146,7 +172,8 @@
  *      timeout_ms, seq (precommit,
  *        getstate, state)               non-zero (0 = coordinator default)
  *      protocol                         has_protocol
- *      params, prepared, parts, peers   count non-zero
+ *      params, prepared, parts, peers,
+ *        committed, aborted             count non-zero
  *      peer, boot, name (peer link)     non-NULL
  *      columns, rows, affected (worked) has_result
  *  Members a type does not use are ignored (e.g. stmt.on in "work").
@@ -179,7 +206,8 @@
  *        array over TPC_MSG_MAX_ITEMS               TPC_EMSG_FIELD_VALUE
  *      a gid that tpc_gid_parse refuses             TPC_EMSG_BAD_GID
  *  A number with an integral value (1, 1.0, 1e2) counts as an integer.
- *  Decoding sets has_protocol and has_result when those fields were there;
+ *  Decoding sets version to the message's "v", has_protocol and
+ *  has_result when those fields were there;
  *  absent optional fields stay 0/NULL (affected -1).  Keys may come in any
  *  order.  Thread-safe, but for cJSON's global last-error record, which
  *  cJSON writes on every parse and this codec never reads.
@@ -197,8 +225,9 @@
 
 #define TPC_PROTOCOL_VERSION 2
 #define TPC_MSG_BATCH_MAX 256           /* gids per decides / acks frame */
-/*  The largest encoded decides / acks frame: TPC_MSG_BATCH_MAX gids of at
- *  most TPC_GID_MAX - 1 bytes, quoted and comma'd, and the envelope.     */
+/*  The largest decides / acks frame the shells send (TPC_MSG_BATCH_MAX
+ *  gids in all, of at most TPC_GID_MAX - 1 bytes, quoted and comma'd,
+ *  and the envelope); the decoder takes up to TPC_MSG_BATCH_MAX per list. */
 #define TPC_MSG_BATCH_BYTES_MAX (TPC_MSG_BATCH_MAX * (80 + 2) + 128)
 #define TPC_MSG_MAX_SIZE_DEFAULT (1024 * 1024)
 #define TPC_MSG_TIMEOUT_MAX_MS 86400000ull      /* timeout_ms: 24 h at most */
