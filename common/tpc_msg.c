@@ -38,6 +38,7 @@ const char *const tpcm_type_names[TPC_MSG_TYPE_COUNT] = {
     [TPC_MSG_OUTCOME_OF] = "outcome_of", [TPC_MSG_KNOWN] = "known",
     [TPC_MSG_CLUSTER] = "cluster", [TPC_MSG_CLUSTERINFO] = "clusterinfo",
     [TPC_MSG_DECIDES] = "decides", [TPC_MSG_ACKS] = "acks",
+    [TPC_MSG_PRECOMMITS] = "precommits",
 };
 
 static const char *const s_proto_names[] = { "2pc", "3pc" };
@@ -246,6 +247,10 @@ static const tpcm_field_t s_f_batch[] = {
     { .name = "aborted", .kind = TPCM_GIDV, .max = TPC_MSG_BATCH_MAX,
       .off = M (aborts), .count_off = M (naborts) },
 };
+static const tpcm_field_t s_f_precommits[] = {
+    { .name = "gids", .kind = TPCM_GIDV, .flags = TPCM_REQ,
+      .max = TPC_MSG_BATCH_MAX, .off = M (gids), .count_off = M (ngids) },
+};
 static const tpcm_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
 
 static const tpcm_field_t s_f_resolve[] = {
@@ -307,6 +312,7 @@ const tpcm_object_t tpcm_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_CLUSTERINFO, s_f_clusterinfo),
     S_MSG (TPC_MSG_DECIDES, s_f_batch),
     S_MSG (TPC_MSG_ACKS, s_f_batch),
+    S_MSG (TPC_MSG_PRECOMMITS, s_f_precommits),
 };
 
 /*  --------------------------------------------------------------------

@@ -135,6 +135,12 @@
  *                                TPC_MSG_BATCH_BYTES_MAX bytes) and split
  *                                larger batches.  A lone gid travels as
  *                                decide / ack.
+ *  precommits gids               coordinator -> agent (3PC): one precommit
+ *                                per gid listed (no seq, no name), the
+ *                                gids one group commit made PRECOMMIT
+ *                                durable; each is answered by its own
+ *                                state.  gids: [gid], at most
+ *                                TPC_MSG_BATCH_MAX
  *
  *  AGENT -> COORDINATOR (reply to outcome_of)
  *  known    gid, state           what this agent and its database know:
@@ -257,7 +263,7 @@ typedef enum {
     TPC_MSG_CLUSTER, TPC_MSG_CLUSTERINFO,
     /* protocol 2: one frame for many gids (coordinator -> agent, the
        reply agent -> coordinator) */
-    TPC_MSG_DECIDES, TPC_MSG_ACKS,
+    TPC_MSG_DECIDES, TPC_MSG_ACKS, TPC_MSG_PRECOMMITS,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -350,7 +356,7 @@ typedef struct {
                                    decision write (0: none, or no etcd) */
     char *leader;               /* error TPC_ENOT_LEADER: the leader's
                                    endpoint, if known */
-    size_t ngids;               /* hello: prepared gids */
+    size_t ngids;               /* hello: prepared gids; precommits */
     char **gids;
     size_t ntxns;               /* txlist */
     tpc_txinfo_t *txns;

@@ -192,23 +192,28 @@ s_unroutable (coord_server_t *self, const char *agent, const tpc_msg_t *msg)
                                            s_now ()));
 }
 
-/*  Send N decides (per gid, to agent B->agent) as one frame: a lone one
- *  as "decide", more as "decides" (the gids borrowed from the decides,
- *  never copied).                                                         */
+/*  Send N decides or N precommits (per gid, all of one type, to AGENT)
+ *  as one frame: a lone one as itself, more as "decides" / "precommits"
+ *  (the gids borrowed from the messages, never copied).                  */
 static void
-s_send_decides (coord_server_t *self, const char *agent, tpc_msg_t **msgs,
-                size_t n)
+s_send_batch (coord_server_t *self, const char *agent, tpc_msg_t **msgs,
+              size_t n)
 {
     size_t ridlen = 0;
     const void *rid = coord_route_to (self->route, agent, &ridlen);
     bool unroutable = !rid;             /* it never said hello */
     int rc = TPC_ECONNECT;
+    bool decide = msgs[0]->type == TPC_MSG_DECIDE;
     char *commits[TPC_MSG_BATCH_MAX], *aborts[TPC_MSG_BATCH_MAX];
-    tpc_msg_t frame = { .type = TPC_MSG_DECIDES, .affected = -1,
-                        .commits = commits, .aborts = aborts };
+    tpc_msg_t frame = { .type = decide ? TPC_MSG_DECIDES
+                                       : TPC_MSG_PRECOMMITS,
+                        .affected = -1, .commits = commits,
+                        .aborts = aborts, .gids = commits };
     assert (n >= 1 && n <= TPC_MSG_BATCH_MAX);
     for (size_t i = 0; i < n; i++) {
-        if (msgs[i]->outcome == TPC_OUTCOME_COMMITTED)
+        if (!decide)
+            commits[frame.ngids++] = msgs[i]->gid;
+        else if (msgs[i]->outcome == TPC_OUTCOME_COMMITTED)
             commits[frame.ncommits++] = msgs[i]->gid;
         else
             aborts[frame.naborts++] = msgs[i]->gid;
@@ -220,29 +225,52 @@ s_send_decides (coord_server_t *self, const char *agent, tpc_msg_t **msgs,
         for (size_t i = 0; i < n; i++)
             s_unroutable (self, agent, msgs[i]);
     else if (rc)
-        cs_say (self, 1, "%zu decide(s) to agent '%s' not sent: %s", n,
-                agent, tpc_strerror (rc));
+        cs_say (self, 1, "%zu %s(s) to agent '%s' not sent: %s", n,
+                tpc_msg_type_name (msgs[0]->type), agent, tpc_strerror (rc));
     else {
-        coord_metrics_decides (self->metrics, 1, n);
+        if (decide)
+            coord_metrics_decides (self->metrics, 1, n);
         for (size_t i = 0; i < n; i++)
             s_crash_sent (self, msgs[i]);
     }
 }
 
-/*  Send the decides held for batch I, TPC_MSG_BATCH_MAX gids a frame,
- *  and empty it.                                                         */
+/*  Send the decides, then the precommits, held for batch I,
+ *  TPC_MSG_BATCH_MAX gids a frame, and empty it.                         */
 static void
 s_flush_batch (coord_server_t *self, size_t i)
 {
+    static const tpc_msg_type_t types[] = { TPC_MSG_DECIDE,
+                                            TPC_MSG_PRECOMMIT };
     cs_batch_t *b = &self->batches[i];
-    for (size_t at = 0; at < b->n; at += TPC_MSG_BATCH_MAX) {
-        size_t k = b->n - at < TPC_MSG_BATCH_MAX ? b->n - at
-                                                  : TPC_MSG_BATCH_MAX;
-        s_send_decides (self, b->agent, b->msgs + at, k);
+    tpc_msg_t *chunk[TPC_MSG_BATCH_MAX];
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        size_t k = 0;
+        for (size_t j = 0; j < b->n; j++) {
+            if (b->msgs[j]->type != types[t])
+                continue;
+            chunk[k++] = b->msgs[j];
+            if (k == TPC_MSG_BATCH_MAX) {
+                s_send_batch (self, b->agent, chunk, k);
+                k = 0;
+            }
+        }
+        if (k)
+            s_send_batch (self, b->agent, chunk, k);
     }
     for (size_t k = 0; k < b->n; k++)
         tpc_msg_destroy (&b->msgs[k]);
     b->n = 0;
+}
+
+/*  Is MSG to an agent one the loop holds for the batch: a decide or a
+ *  precommit of the coordinator link (the peer link's carry a name, a
+ *  termination round's a seq)?                                           */
+static bool
+s_batchable (const tpc_msg_t *msg)
+{
+    return (msg->type == TPC_MSG_DECIDE || msg->type == TPC_MSG_PRECOMMIT)
+           && !msg->name && !msg->seq;
 }
 
 /*  The batch held for AGENT, or -1.                                      */
@@ -255,7 +283,7 @@ s_batch_of (coord_server_t *self, const char *agent)
     return -1;
 }
 
-/*  Hold *MSG_P, a decide to AGENT (taken).  False: no memory (the caller
+/*  Hold *MSG_P, a decide or precommit to AGENT (taken).  False: no memory (the caller
  *  then sends it alone).                                                 */
 static bool
 s_batch_add (coord_server_t *self, const char *agent, tpc_msg_t **msg_p)
@@ -318,17 +346,16 @@ s_perform_queued (coord_server_t *self)
                         tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
             break;
         case COORD_ACT_AGENT: {
-            /* a decide to the agent's coordinator link (not a termination
-             * peer's: no name) waits for the batch's end; anything else
-             * to that agent goes after the decides held for it */
-            if (act.msg->type == TPC_MSG_DECIDE && !act.msg->name
+            /* a decide or precommit waits for the batch's end; anything
+             * else to that agent goes after those held for it */
+            if (s_batchable (act.msg)
                 && s_batch_add (self, act.agent, &act.msg))
                 break;
             ssize_t held = s_batch_of (self, act.agent);
             if (held >= 0)
                 s_flush_batch (self, (size_t) held);
-            if (act.msg->type == TPC_MSG_DECIDE && !act.msg->name) {
-                s_send_decides (self, act.agent, &act.msg, 1);
+            if (s_batchable (act.msg)) {
+                s_send_batch (self, act.agent, &act.msg, 1);
                 break;
             }
             size_t ridlen = 0;
@@ -382,10 +409,10 @@ s_perform_queued (coord_server_t *self)
     return n;
 }
 
-/*  Perform every queued action, then send the decides held: one frame
- *  per agent for all the gids decided in this turn (e.g. by one group
- *  commit), which the engine queued only once their decision was
- *  durable.  A send that finds no agent is reported to the engine, which
+/*  Perform every queued action, then send the decides (and 3PC
+ *  precommits) held: one frame per agent for all the gids decided in
+ *  this turn (e.g. by one group commit), which the engine queued only
+ *  once their decision (PRECOMMIT record) was durable.  A send that finds no agent is reported to the engine, which
  *  may queue more: performed in turn.                                    */
 static void
 s_perform (coord_server_t *self)

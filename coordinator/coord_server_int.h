@@ -57,9 +57,10 @@ typedef struct {
     int efd;                        /* eventfd: done_ticket moved */
 } cs_syncer_t;
 
-/*  The decides (per gid, from the engine) held for one agent while the
- *  loop performs a batch of actions; sent as one "decides" frame per
- *  TPC_MSG_BATCH_MAX gids when the batch ends (coord_server.c).          */
+/*  The decides and 3PC precommits (per gid, from the engine) held for
+ *  one agent while the loop performs a batch of actions; sent as one
+ *  "decides" / "precommits" frame per TPC_MSG_BATCH_MAX gids when the
+ *  batch ends (coord_server.c).                                          */
 typedef struct {
     char agent[TPC_RECORD_NAME_MAX];
     tpc_msg_t **msgs;               /* owned */

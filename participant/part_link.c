@@ -37,13 +37,15 @@
  *
  *  BATCHES (protocol 2)
  *  A "decides" frame is handed to the engine as one decide per gid, in
- *  its order (committed first, then aborted).  The acks the engine sends
+ *  its order (committed first, then aborted); a "precommits" frame as
+ *  one precommit per gid (each answered by its own state).  The acks the engine sends
  *  to the coordinator (without a reason) are held until the loop turn
  *  ends (part_link_flush): then one "acks" frame per link carries them
  *  (a lone one goes as "ack"), TPC_MSG_BATCH_MAX gids a frame at most.
- *  An "error" TPC_EMSG_VERSION (the coordinator speaks another protocol
- *  version), or a frame this agent cannot decode because its "v" is
- *  newer, stops the agent (exit 2): retrying cannot help.
+ *  An "error" TPC_EMSG_VERSION (the coordinator refuses this agent's
+ *  protocol version) stops the agent like any refusal (exit 2):
+ *  retrying cannot help.  A single frame of a newer "v" is logged and
+ *  ignored, as any frame that does not decode.
  */
 #include "part_agent_int.h"
 
@@ -261,23 +263,31 @@ s_not_leader (part_agent_t *self, size_t i, const tpc_msg_t *msg)
         self->leader = -1;              /* until a hello is answered */
 }
 
-/*  "decides" on link I: one decide per gid to the engine, in order.     */
+/*  "decides" or "precommits" on link I: one decide (precommit) per gid
+ *  to the engine, in order.                                              */
 static void
 s_decides (part_agent_t *self, size_t i, const tpc_msg_t *batch)
 {
+    bool decide = batch->type == TPC_MSG_DECIDES;
     for (int c = 0; c < 2 && !self->fatal; c++) {
-        char **gids = c ? batch->aborts : batch->commits;
-        size_t n = c ? batch->naborts : batch->ncommits;
+        char **gids = !decide ? batch->gids : c ? batch->aborts
+                                                : batch->commits;
+        size_t n = !decide ? (c ? 0 : batch->ngids)
+                           : c ? batch->naborts : batch->ncommits;
         for (size_t k = 0; k < n && !self->fatal; k++) {
-            tpc_msg_t *msg = tpc_msg_new (TPC_MSG_DECIDE);
+            tpc_msg_t *msg = tpc_msg_new (decide ? TPC_MSG_DECIDE
+                                                 : TPC_MSG_PRECOMMIT);
             if (!msg || tpc_msg_set_str (&msg->gid, gids[k])) {
-                fprintf (stderr, "tpc-participant: out of memory: decide "
+                fprintf (stderr, "tpc-participant: out of memory: %s "
                          "for %s dropped (the coordinator sends it "
-                         "again)\n", gids[k]);
+                         "again)\n", decide ? "decide" : "precommit",
+                         gids[k]);
                 tpc_msg_destroy (&msg);
                 continue;
             }
-            msg->outcome = c ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_COMMITTED;
+            if (decide)
+                msg->outcome = c ? TPC_OUTCOME_ABORTED
+                                 : TPC_OUTCOME_COMMITTED;
             msg->version = batch->version;
             s_route_set (self, msg->gid, i);
             self->now = (uint64_t) tpc_now_ms ();
@@ -319,15 +329,6 @@ part_link_recv_all (part_agent_t *self, size_t i)
         int rc = tpc_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame),
                                  NULL, &msg, err, sizeof err);
         zmq_msg_close (&frame);
-        if (rc == TPC_EMSG_VERSION) {   /* a newer coordinator */
-            fprintf (stderr, "tpc-participant: FATAL: the coordinator at %s "
-                     "speaks a newer protocol than this agent (version %d): "
-                     "%s.  Stopping.\n", link->endpoint,
-                     TPC_PROTOCOL_VERSION, err);
-            self->refused = true;
-            self->fatal = TPC_EMSG_VERSION;
-            return;
-        }
         if (rc != 0) {
             fprintf (stderr, "tpc-participant: bad message from the coordinator "
                      "ignored: %s\n", err);
@@ -370,7 +371,8 @@ part_link_recv_all (part_agent_t *self, size_t i)
             tpc_msg_destroy (&msg);
             return;
         }
-        if (msg->type == TPC_MSG_DECIDES) {
+        if (msg->type == TPC_MSG_DECIDES
+            || msg->type == TPC_MSG_PRECOMMITS) {
             s_decides (self, i, msg);
             tpc_msg_destroy (&msg);
             continue;

@@ -92,19 +92,25 @@ s_hellos (fx_t *fx)
                  "\"peer\":\"tcp://127.0.0.1:%d\"}", s_names[i], 9 + i);
 }
 
-/*  GID's decide (the first one when GID is NULL) in the batch B, as a
- *  "decide" of its own, or NULL.                                         */
+/*  GID's decide or precommit (the first one when GID is NULL) in the
+ *  batch B ("decides" or "precommits"), as a message of its own, or
+ *  NULL.                                                                 */
 static tpc_msg_t *
 s_decide_in (const tpc_msg_t *b, const char *gid)
 {
+    bool decide = b->type == TPC_MSG_DECIDES;
     for (int c = 0; c < 2; c++) {
-        char **v = c ? b->aborts : b->commits;
-        size_t n = c ? b->naborts : b->ncommits;
+        char **v = !decide ? b->gids : c ? b->aborts : b->commits;
+        size_t n = !decide ? (c ? 0 : b->ngids)
+                           : c ? b->naborts : b->ncommits;
         for (size_t k = 0; k < n; k++)
             if (!gid || !strcmp (v[k], gid)) {
-                tpc_msg_t *d = tpc_msg_new (TPC_MSG_DECIDE);
+                tpc_msg_t *d = tpc_msg_new (decide ? TPC_MSG_DECIDE
+                                                   : TPC_MSG_PRECOMMIT);
                 CU_ASSERT_FATAL (d && !tpc_msg_set_str (&d->gid, v[k]));
-                d->outcome = c ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_COMMITTED;
+                if (decide)
+                    d->outcome = c ? TPC_OUTCOME_ABORTED
+                                   : TPC_OUTCOME_COMMITTED;
                 return d;
             }
     }
@@ -127,8 +133,10 @@ s_agent_wait (fx_t *fx, int i, tpc_msg_type_t type, const char *gid,
         tpc_msg_t *m = s_recv (fx->agent[i], 50);
         if (m && m->type == type && (!gid || strcmp (m->gid, gid) == 0))
             return m;
-        if (m && m->type == TPC_MSG_DECIDES && type == TPC_MSG_DECIDE) {
-            /* a batch (protocol 2): GID's decide in it, if there */
+        if (m && ((m->type == TPC_MSG_DECIDES && type == TPC_MSG_DECIDE)
+                  || (m->type == TPC_MSG_PRECOMMITS
+                      && type == TPC_MSG_PRECOMMIT))) {
+            /* a batch (protocol 2): GID's message in it, if there */
             tpc_msg_t *d = s_decide_in (m, gid);
             tpc_msg_destroy (&m);
             if (d)
@@ -813,7 +821,8 @@ test_p3_precommit_restart (void)
     for (int i = 0; i < 2; i++) {
         tpc_msg_t *m;
         while ((m = s_recv (fx->agent[i], 100))) {
-            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_PRECOMMIT);
+            CU_ASSERT (m->type != TPC_MSG_PRECOMMIT
+                       && m->type != TPC_MSG_PRECOMMITS);
             CU_ASSERT (m->type != TPC_MSG_DECIDE
                        && m->type != TPC_MSG_DECIDES);
             tpc_msg_destroy (&m);

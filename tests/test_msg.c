@@ -241,6 +241,12 @@ s_make (tpc_msg_type_t type, bool full)
             s_ok (tpc_msg_strv_push (&m->agents, &m->nagents, "bank-b"));
         }
         break;
+    case TPC_MSG_PRECOMMITS:
+        if (full) {
+            s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G1));
+            s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G2));
+        }
+        break;
     case TPC_MSG_DECIDES: case TPC_MSG_ACKS:     /* both lists optional */
         if (full) {
             s_ok (tpc_msg_strv_push (&m->commits, &m->ncommits, G1));
@@ -1405,6 +1411,26 @@ test_batch_bounds (void)
         free (j);
         tpc_msg_destroy (&m);
     }
+    /* precommits: the same bound on its one list */
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_PRECOMMITS), *back = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    char gid[TPC_GID_MAX], *json = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < TPC_MSG_BATCH_MAX; i++) {
+        s_long_gid (gid, sizeof gid, i);
+        s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, gid));
+    }
+    CU_ASSERT_EQUAL_FATAL (tpc_msg_encode (m, &json, &len), 0);
+    CU_ASSERT (len <= TPC_MSG_BATCH_BYTES_MAX);
+    CU_ASSERT_EQUAL (s_decode (json, len, &back, NULL, 0), 0);
+    CU_ASSERT (back && s_diff (m, back) == NULL);
+    tpc_msg_destroy (&back);
+    free (json);
+    json = NULL;
+    s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G1));
+    CU_ASSERT_EQUAL (tpc_msg_encode (m, &json, &len), TPC_EINVAL);
+    CU_ASSERT_PTR_NULL (json);
+    tpc_msg_destroy (&m);
 }
 
 /*  Malformed batches: each refused with its code and a sentence, never a
@@ -1433,6 +1459,10 @@ test_batch_malformed (void)
           TPC_EMSG_VERSION, "newer" },
         { "{\"v\":2,\"type\":\"decides\",\"committed\":[\"" G1 "\"",
           TPC_EMSG_SYNTAX, NULL },
+        { "{\"v\":2,\"type\":\"precommits\"}", TPC_EMSG_MISSING_FIELD,
+          "gids" },
+        { "{\"v\":2,\"type\":\"precommits\",\"gids\":[\"x\"]}",
+          TPC_EMSG_BAD_GID, "gids" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tpc_msg_t *m = NULL;
