@@ -37,6 +37,8 @@ const char *const tpcm_type_names[TPC_MSG_TYPE_COUNT] = {
     [TPC_MSG_GETSTATE] = "getstate", [TPC_MSG_STATE] = "state",
     [TPC_MSG_OUTCOME_OF] = "outcome_of", [TPC_MSG_KNOWN] = "known",
     [TPC_MSG_CLUSTER] = "cluster", [TPC_MSG_CLUSTERINFO] = "clusterinfo",
+    [TPC_MSG_DECIDES] = "decides", [TPC_MSG_ACKS] = "acks",
+    [TPC_MSG_PRECOMMITS] = "precommits",
 };
 
 static const char *const s_proto_names[] = { "2pc", "3pc" };
@@ -238,6 +240,17 @@ static const tpcm_field_t s_f_known[] = {
 static const tpcm_field_t s_f_decide[] = {
     F_GID, F_OUTCOME (S_FINAL), F_FROM
 };
+/*  decides, acks (protocol 2): up to TPC_MSG_BATCH_MAX gids per list     */
+static const tpcm_field_t s_f_batch[] = {
+    { .name = "committed", .kind = TPCM_GIDV, .max = TPC_MSG_BATCH_MAX,
+      .off = M (commits), .count_off = M (ncommits) },
+    { .name = "aborted", .kind = TPCM_GIDV, .max = TPC_MSG_BATCH_MAX,
+      .off = M (aborts), .count_off = M (naborts) },
+};
+static const tpcm_field_t s_f_precommits[] = {
+    { .name = "gids", .kind = TPCM_GIDV, .flags = TPCM_REQ,
+      .max = TPC_MSG_BATCH_MAX, .off = M (gids), .count_off = M (ngids) },
+};
 static const tpcm_field_t s_f_answer[] = { F_GID, F_OUTCOME (S_ANY_OUTCOME) };
 
 static const tpcm_field_t s_f_resolve[] = {
@@ -297,6 +310,9 @@ const tpcm_object_t tpcm_msgs[TPC_MSG_TYPE_COUNT] = {
     S_MSG (TPC_MSG_KNOWN, s_f_known),
     S_MSG (TPC_MSG_CLUSTER, s_f_rid_only),
     S_MSG (TPC_MSG_CLUSTERINFO, s_f_clusterinfo),
+    S_MSG (TPC_MSG_DECIDES, s_f_batch),
+    S_MSG (TPC_MSG_ACKS, s_f_batch),
+    S_MSG (TPC_MSG_PRECOMMITS, s_f_precommits),
 };
 
 /*  --------------------------------------------------------------------
@@ -374,6 +390,8 @@ tpc_msg_destroy (tpc_msg_t **self_p)
             s_txinfo_clear (&self->txns[i]);
     free (self->txns);
     s_strv_free (self->agents, self->nagents);
+    s_strv_free (self->commits, self->ncommits);
+    s_strv_free (self->aborts, self->naborts);
     free (self);
     *self_p = NULL;
 }

@@ -7,8 +7,14 @@
  *  agents talk to its agent endpoint with a DEALER socket whose routing id
  *  is the agent's name.  Every object carries:
  *
- *      "v"     integer   protocol version, TPC_PROTOCOL_VERSION (1).  A
+ *      "v"     integer   protocol version, TPC_PROTOCOL_VERSION (2).  A
  *                        larger number is refused (TPC_EMSG_VERSION).
+ *                        Version 2 added decides and acks (below); the
+ *                        other messages are the same in 1 and 2.  The
+ *                        coordinator refuses a hello of an older version
+ *                        with an error TPC_EMSG_VERSION naming both
+ *                        versions, encoded in the agent's version (so
+ *                        that it can read it); the agent stops on it.
  *      "type"  string    one of the message names below.
  *
  *  and then exactly the fields its type defines (an unknown field is an
@@ -111,6 +117,31 @@
  *                                for a gid with no record (of an earlier
  *                                boot) is answered aborted; reply known
  *
+ *  BATCHES (version 2): many gids in one frame
+ *  decides  committed?, aborted?  coordinator -> agent: one decide per
+ *                                gid listed (committed first, in order),
+ *                                on the coordinator link only (never with
+ *                                name): the decisions one group commit
+ *                                made durable, one frame per agent
+ *  acks     committed?, aborted?  agent -> coordinator: one ack per gid
+ *                                (the acks of one turn of the agent's
+ *                                loop; an ack with a reason goes alone)
+ *                                Each list: [gid], at most
+ *                                TPC_MSG_BATCH_MAX (256) gids (more:
+ *                                TPC_EMSG_FIELD_VALUE naming the list;
+ *                                the encoder refuses, TPC_EINVAL); the
+ *                                shells put at most TPC_MSG_BATCH_MAX
+ *                                gids in a frame (under
+ *                                TPC_MSG_BATCH_BYTES_MAX bytes) and split
+ *                                larger batches.  A lone gid travels as
+ *                                decide / ack.
+ *  precommits gids               coordinator -> agent (3PC): one precommit
+ *                                per gid listed (no seq, no name), the
+ *                                gids one group commit made PRECOMMIT
+ *                                durable; each is answered by its own
+ *                                state.  gids: [gid], at most
+ *                                TPC_MSG_BATCH_MAX
+ *
  *  AGENT -> COORDINATOR (reply to outcome_of)
  *  known    gid, state           what this agent and its database know:
  *                                "committed" (commit marker, or decided
@@ -135,7 +166,8 @@
  *  columns, rows and affected come all together or not at all.
  *
  *  ENCODER (struct -> JSON)
- *  Emits "v", "type", then the type's fields in the order listed above,
+ *  Emits "v" (the message's version member, 0 = TPC_PROTOCOL_VERSION),
+ *  "type", then the type's fields in the order listed above,
  *  as compact JSON (no spaces); equal structs give identical bytes.  A
  *  required field is always emitted: a NULL string, an invalid gid, an
  *  unset vote or outcome (or "in_progress" where not allowed), an integer
@@ -146,7 +178,8 @@
  *      timeout_ms, seq (precommit,
  *        getstate, state)               non-zero (0 = coordinator default)
  *      protocol                         has_protocol
- *      params, prepared, parts, peers   count non-zero
+ *      params, prepared, parts, peers,
+ *        committed, aborted             count non-zero
  *      peer, boot, name (peer link)     non-NULL
  *      columns, rows, affected (worked) has_result
  *  Members a type does not use are ignored (e.g. stmt.on in "work").
@@ -179,7 +212,8 @@
  *        array over TPC_MSG_MAX_ITEMS               TPC_EMSG_FIELD_VALUE
  *      a gid that tpc_gid_parse refuses             TPC_EMSG_BAD_GID
  *  A number with an integral value (1, 1.0, 1e2) counts as an integer.
- *  Decoding sets has_protocol and has_result when those fields were there;
+ *  Decoding sets version to the message's "v", has_protocol and
+ *  has_result when those fields were there;
  *  absent optional fields stay 0/NULL (affected -1).  Keys may come in any
  *  order.  Thread-safe, but for cJSON's global last-error record, which
  *  cJSON writes on every parse and this codec never reads.
@@ -195,7 +229,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TPC_PROTOCOL_VERSION 1
+#define TPC_PROTOCOL_VERSION 2
+#define TPC_MSG_BATCH_MAX 256           /* gids per decides / acks frame */
+/*  The largest decides / acks frame the shells send (TPC_MSG_BATCH_MAX
+ *  gids in all, of at most TPC_GID_MAX - 1 bytes, quoted and comma'd,
+ *  and the envelope); the decoder takes up to TPC_MSG_BATCH_MAX per list. */
+#define TPC_MSG_BATCH_BYTES_MAX (TPC_MSG_BATCH_MAX * (80 + 2) + 128)
 #define TPC_MSG_MAX_SIZE_DEFAULT (1024 * 1024)
 #define TPC_MSG_TIMEOUT_MAX_MS 86400000ull      /* timeout_ms: 24 h at most */
 #define TPC_MSG_MAX_DEPTH_DEFAULT 8
@@ -222,6 +261,9 @@ typedef enum {
     TPC_MSG_OUTCOME_OF, TPC_MSG_KNOWN,
     /* HA (coord_elect.h): any client -> any member of a group, the reply */
     TPC_MSG_CLUSTER, TPC_MSG_CLUSTERINFO,
+    /* protocol 2: one frame for many gids (coordinator -> agent, the
+       reply agent -> coordinator) */
+    TPC_MSG_DECIDES, TPC_MSG_ACKS, TPC_MSG_PRECOMMITS,
     TPC_MSG_TYPE_COUNT
 } tpc_msg_type_t;
 
@@ -264,6 +306,8 @@ typedef struct {
  *  Which fields a type uses is listed in the comment at the top.         */
 typedef struct {
     tpc_msg_type_t type;
+    uint64_t version;           /* decode: the message's "v"; encode: the
+                                   "v" to emit, 0 = TPC_PROTOCOL_VERSION */
     uint64_t rid;               /* client request id, echoed in the reply */
     char *gid;
     char *name;                 /* hello; precommit, getstate, decide on
@@ -312,7 +356,7 @@ typedef struct {
                                    decision write (0: none, or no etcd) */
     char *leader;               /* error TPC_ENOT_LEADER: the leader's
                                    endpoint, if known */
-    size_t ngids;               /* hello: prepared gids */
+    size_t ngids;               /* hello: prepared gids; precommits */
     char **gids;
     size_t ntxns;               /* txlist */
     tpc_txinfo_t *txns;
@@ -325,6 +369,10 @@ typedef struct {
     uint64_t oldest_ms;         /* txsummary: age of the oldest in doubt */
     size_t nagents;             /* txsummary: connected agents */
     char **agents;
+    size_t ncommits;            /* decides, acks: the gids committed */
+    char **commits;
+    size_t naborts;             /* decides, acks: the gids aborted */
+    char **aborts;
 } tpc_msg_t;
 
 typedef struct {

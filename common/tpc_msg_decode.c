@@ -390,7 +390,13 @@ s_value_ok (const tpcm_field_t *f, const cJSON *j, const cJSON *obj,
                 && !strcmp (f->en->names[v], j->valuestring))
                 return true;
         return false;
-    case TPCM_STRV: case TPCM_GIDV: case TPCM_PARAMS:
+    case TPCM_GIDV:
+        if (f->max) {       /* decides, acks: TPC_MSG_BATCH_MAX */
+            *why = "has more gids than a batch holds (TPC_MSG_BATCH_MAX)";
+            return s_array_len (j) <= f->max;
+        }
+        /* fall through */
+    case TPCM_STRV: case TPCM_PARAMS:
     case TPCM_STMTS: case TPCM_TXNS:
         *why = "has more than TPC_MSG_MAX_ITEMS elements";
         return s_array_len (j) <= TPC_MSG_MAX_ITEMS;
@@ -672,9 +678,10 @@ s_parse (s_ctx_t *ctx, const void *buf, size_t len, cJSON **root_out)
     return 0;
 }
 
-/*  The first "v" of ROOT is a positive integer no newer than ours.       */
+/*  The first "v" of ROOT is a positive integer no newer than ours: in
+ *  *VERSION.                                                              */
 static int
-s_check_version (s_ctx_t *ctx, const cJSON *root)
+s_check_version (s_ctx_t *ctx, const cJSON *root, uint64_t *version)
 {
     const cJSON *v = NULL;
     for (const cJSON *c = root->child; c && !v; c = c->next)
@@ -690,6 +697,7 @@ s_check_version (s_ctx_t *ctx, const cJSON *root)
                        "\"v\" %.0f is newer than protocol %d",
                        v->valuedouble < 1e18 ? v->valuedouble : 1e18,
                        TPC_PROTOCOL_VERSION);
+    *version = (uint64_t) v->valuedouble;
     return 0;
 }
 
@@ -765,7 +773,8 @@ tpc_msg_decode (const void *buf, size_t len, const tpc_msg_limits_t *limits,
                      "the message is not a JSON object");
         goto cleanup;
     }
-    if ((rc = s_check_version (&ctx, root))
+    uint64_t version = 0;
+    if ((rc = s_check_version (&ctx, root, &version))
         || (rc = s_check_type (&ctx, root, &t))
         || (rc = s_check_message (&ctx, t, root)))
         goto cleanup;
@@ -778,6 +787,7 @@ tpc_msg_decode (const void *buf, size_t len, const tpc_msg_limits_t *limits,
         s_fail (&ctx, rc, "out of memory decoding \"%s\"", ctx.type);
         goto cleanup;
     }
+    msg->version = version;
     *out = msg;
     msg = NULL;
     rc = 0;

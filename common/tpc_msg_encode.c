@@ -152,6 +152,9 @@ s_emit_field (const tpcm_field_t *f, const void *base, cJSON *out)
         return s_add (out, f->name, cJSON_CreateString (f->en->names[v]));
     }
     case TPCM_STRV: case TPCM_GIDV: case TPCM_PARAMS:
+        if (f->kind == TPCM_GIDV && f->max
+            && *TPCM_CAT (base, f->count_off, size_t) > f->max)
+            return TPC_EINVAL;  /* decides, acks: TPC_MSG_BATCH_MAX */
         rc = s_emit_strv (*TPCM_CAT (base, f->off, char **),
                           *TPCM_CAT (base, f->count_off, size_t),
                           f->kind == TPCM_PARAMS, f->kind == TPCM_GIDV, &item);
@@ -229,7 +232,9 @@ tpc_msg_encode (const tpc_msg_t *self, char **out, size_t *len)
     cJSON *root = cJSON_CreateObject ();
     if (!root)
         goto cleanup;
-    if ((rc = s_add (root, "v", s_raw_i64 (TPC_PROTOCOL_VERSION)))
+    if ((rc = s_add (root, "v", s_raw_i64 (
+                       self->version ? (int64_t) self->version
+                                     : TPC_PROTOCOL_VERSION)))
         || (rc = s_add (root, "type",
                         cJSON_CreateString (tpcm_type_names[self->type])))
         || (rc = s_emit_object (&tpcm_msgs[self->type], self, root)))

@@ -36,7 +36,7 @@ enum { S_PREPARE, S_PRECOMMIT, S_DECIDE, S_COMMIT, S_NPHASES };
 struct coord_metrics {
     _Atomic uint64_t ended[S_NOUTCOMES];
     s_hist_t txn, phase[S_NPHASES], sync;
-    _Atomic uint64_t syncs;
+    _Atomic uint64_t syncs, decides, decide_frames;
     _Atomic uint64_t in_flight, in_doubt, heuristic, agents, agent_connects;
     _Atomic uint64_t store_writes, store_fenced, epoch, fence_rev;
 };
@@ -83,6 +83,16 @@ coord_metrics_sync (coord_metrics_t *self, uint64_t us)
         return;
     atomic_fetch_add_explicit (&self->syncs, 1, memory_order_relaxed);
     s_observe (&self->sync, us);
+}
+
+void
+coord_metrics_decides (coord_metrics_t *self, uint64_t frames, uint64_t gids)
+{
+    if (!self)
+        return;
+    atomic_fetch_add_explicit (&self->decide_frames, frames,
+                               memory_order_relaxed);
+    atomic_fetch_add_explicit (&self->decides, gids, memory_order_relaxed);
 }
 
 void
@@ -205,6 +215,14 @@ s_render (coord_metrics_t *self, s_buf_t *b)
         snprintf (label, sizeof label, "phase=\"%s\"", s_phase_label[i]);
         s_put_hist (b, "tpc_phase_seconds", label, &self->phase[i]);
     }
+    s_put (b, "# HELP tpc_decides_total Decisions sent to agents (one per "
+           "gid and agent).\n# TYPE tpc_decides_total counter\n"
+           "tpc_decides_total %" PRIu64 "\n", s_get (&self->decides));
+    s_put (b, "# HELP tpc_decide_frames_total Frames that carried the "
+           "decisions to agents (decide, decides).\n"
+           "# TYPE tpc_decide_frames_total counter\n"
+           "tpc_decide_frames_total %" PRIu64 "\n",
+           s_get (&self->decide_frames));
     s_put (b, "# HELP tpc_log_fdatasyncs_total fdatasync calls on the "
            "decision log (group commit: one covers many decisions).\n"
            "# TYPE tpc_log_fdatasyncs_total counter\n"

@@ -19,6 +19,11 @@
  *        decide   every vote in (3PC: every participant pre-committed)
  *                 -> COMMIT record durable (the log force)
  *        commit   COMMIT durable -> every participant acked
+ *    tpc_decides_total                              counter: decisions
+ *        sent to agents (one per gid and agent)
+ *    tpc_decide_frames_total                        counter: the frames
+ *        that carried them ("decide" or "decides": one per agent per
+ *        group commit, TPC_MSG_BATCH_MAX gids at most)
  *    tpc_log_fdatasyncs_total                       counter
  *    tpc_log_sync_seconds                           histogram
  *    tpc_transactions_in_flight, tpc_transactions_in_doubt   gauges
@@ -59,6 +64,10 @@ void coord_metrics_ended (coord_metrics_t *self, const coord_action_t *act);
 
 /*  One fdatasync of the decision log took US microseconds.               */
 void coord_metrics_sync (coord_metrics_t *self, uint64_t us);
+
+/*  FRAMES frames carrying GIDS decides went to agents.                   */
+void coord_metrics_decides (coord_metrics_t *self, uint64_t frames,
+                            uint64_t gids);
 
 /*  The engine's current counters and gauges.                             */
 void coord_metrics_publish (coord_metrics_t *self,

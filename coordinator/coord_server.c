@@ -24,6 +24,7 @@
  */
 #include "coord_server_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -183,14 +184,156 @@ s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
         tpc_crash_hit (self->crash, "coord.precommit_sent");
 }
 
-/*  Perform every queued action: sends go out, appends are written.      */
+/*  Report to the engine that MSG to AGENT found no connection.           */
 static void
-s_perform (coord_server_t *self)
+s_unroutable (coord_server_t *self, const char *agent, const tpc_msg_t *msg)
+{
+    s_engine_rc (coord_engine_send_failed (self->engine, agent, msg,
+                                           s_now ()));
+}
+
+/*  Send N decides or N precommits (per gid, all of one type, to AGENT)
+ *  as one frame: a lone one as itself, more as "decides" / "precommits"
+ *  (the gids borrowed from the messages, never copied).                  */
+static void
+s_send_batch (coord_server_t *self, const char *agent, tpc_msg_t **msgs,
+              size_t n)
+{
+    size_t ridlen = 0;
+    const void *rid = coord_route_to (self->route, agent, &ridlen);
+    bool unroutable = !rid;             /* it never said hello */
+    int rc = TPC_ECONNECT;
+    bool decide = msgs[0]->type == TPC_MSG_DECIDE;
+    char *commits[TPC_MSG_BATCH_MAX], *aborts[TPC_MSG_BATCH_MAX];
+    tpc_msg_t frame = { .type = decide ? TPC_MSG_DECIDES
+                                       : TPC_MSG_PRECOMMITS,
+                        .affected = -1, .commits = commits,
+                        .aborts = aborts, .gids = commits };
+    assert (n >= 1 && n <= TPC_MSG_BATCH_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (!decide)
+            commits[frame.ngids++] = msgs[i]->gid;
+        else if (msgs[i]->outcome == TPC_OUTCOME_COMMITTED)
+            commits[frame.ncommits++] = msgs[i]->gid;
+        else
+            aborts[frame.naborts++] = msgs[i]->gid;
+    }
+    if (rid)
+        rc = s_send (self, self->agents, rid, ridlen,
+                     n == 1 ? msgs[0] : &frame, &unroutable);
+    if (rc && unroutable)
+        for (size_t i = 0; i < n; i++)
+            s_unroutable (self, agent, msgs[i]);
+    else if (rc)
+        cs_say (self, 1, "%zu %s(s) to agent '%s' not sent: %s", n,
+                tpc_msg_type_name (msgs[0]->type), agent, tpc_strerror (rc));
+    else {
+        if (decide)
+            coord_metrics_decides (self->metrics, 1, n);
+        for (size_t i = 0; i < n; i++)
+            s_crash_sent (self, msgs[i]);
+    }
+}
+
+/*  Send the decides, then the precommits, held for batch I,
+ *  TPC_MSG_BATCH_MAX gids a frame, and empty it.                         */
+static void
+s_flush_batch (coord_server_t *self, size_t i)
+{
+    static const tpc_msg_type_t types[] = { TPC_MSG_DECIDE,
+                                            TPC_MSG_PRECOMMIT };
+    cs_batch_t *b = &self->batches[i];
+    tpc_msg_t *chunk[TPC_MSG_BATCH_MAX];
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        size_t k = 0;
+        for (size_t j = 0; j < b->n; j++) {
+            if (b->msgs[j]->type != types[t])
+                continue;
+            chunk[k++] = b->msgs[j];
+            if (k == TPC_MSG_BATCH_MAX) {
+                s_send_batch (self, b->agent, chunk, k);
+                k = 0;
+            }
+        }
+        if (k)
+            s_send_batch (self, b->agent, chunk, k);
+    }
+    for (size_t k = 0; k < b->n; k++)
+        tpc_msg_destroy (&b->msgs[k]);
+    b->n = 0;
+}
+
+/*  Is MSG to an agent one the loop holds for the batch: a decide or a
+ *  precommit of the coordinator link (the peer link's carry a name, a
+ *  termination round's a seq)?                                           */
+static bool
+s_batchable (const tpc_msg_t *msg)
+{
+    return (msg->type == TPC_MSG_DECIDE || msg->type == TPC_MSG_PRECOMMIT)
+           && !msg->name && !msg->seq;
+}
+
+/*  The batch held for AGENT, or -1.                                      */
+static ssize_t
+s_batch_of (coord_server_t *self, const char *agent)
+{
+    for (size_t i = 0; i < self->nbatches; i++)
+        if (self->batches[i].n && !strcmp (self->batches[i].agent, agent))
+            return (ssize_t) i;
+    return -1;
+}
+
+/*  Hold *MSG_P, a decide or precommit to AGENT (taken).  False: no memory (the caller
+ *  then sends it alone).                                                 */
+static bool
+s_batch_add (coord_server_t *self, const char *agent, tpc_msg_t **msg_p)
+{
+    ssize_t at = s_batch_of (self, agent);
+    if (at < 0) {
+        for (at = 0; (size_t) at < self->nbatches
+                     && self->batches[at].n; at++)
+            ;
+        if ((size_t) at == self->nbatches) {
+            if (self->nbatches == self->batches_cap) {
+                size_t cap = self->batches_cap ? self->batches_cap * 2 : 8;
+                cs_batch_t *v = realloc (self->batches, cap * sizeof *v);
+                if (!v)
+                    return false;
+                memset (v + self->batches_cap, 0,
+                        (cap - self->batches_cap) * sizeof *v);
+                self->batches = v;
+                self->batches_cap = cap;
+            }
+            self->nbatches++;
+        }
+        snprintf (self->batches[at].agent, sizeof self->batches[at].agent,
+                  "%s", agent);
+    }
+    cs_batch_t *b = &self->batches[at];
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        tpc_msg_t **v = realloc (b->msgs, cap * sizeof *v);
+        if (!v)
+            return false;
+        b->msgs = v;
+        b->cap = cap;
+    }
+    b->msgs[b->n++] = *msg_p;
+    *msg_p = NULL;
+    return true;
+}
+
+/*  Perform the actions queued now: sends go out, appends are written;
+ *  decides to agents are held in the batches.  Returns how many.        */
+static size_t
+s_perform_queued (coord_server_t *self)
 {
     coord_action_t act;
     bool unroutable;
     int rc;
+    size_t n = 0;
     while (coord_engine_pop (self->engine, &act)) {
+        n++;
         switch (act.type) {
         case COORD_ACT_CLIENT:
             if (coord_console_reply (self->console, act.client,
@@ -204,6 +347,20 @@ s_perform (coord_server_t *self)
                         tpc_msg_type_name (act.msg->type), tpc_strerror (rc));
             break;
         case COORD_ACT_AGENT: {
+            /* a decide or precommit waits for the batch's end; anything
+             * else to that agent goes after those held for it */
+            bool batchable = s_batchable (act.msg);
+            if (batchable)      /* marked as it is queued: leaves this turn */
+                cs_trace_out (self, act.msg);
+            if (batchable && s_batch_add (self, act.agent, &act.msg))
+                break;
+            ssize_t held = s_batch_of (self, act.agent);
+            if (held >= 0)
+                s_flush_batch (self, (size_t) held);
+            if (batchable) {
+                s_send_batch (self, act.agent, &act.msg, 1);
+                break;
+            }
             size_t ridlen = 0;
             const void *rid = coord_route_to (self->route, act.agent, &ridlen);
             cs_trace_out (self, act.msg);
@@ -213,8 +370,7 @@ s_perform (coord_server_t *self)
             if (!rid)
                 unroutable = true;      /* it never said hello */
             if (rc && unroutable)
-                s_engine_rc (coord_engine_send_failed (
-                    self->engine, act.agent, act.msg, s_now ()));
+                s_unroutable (self, act.agent, act.msg);
             else if (rc)
                 cs_say (self, 1, "'%s' to agent '%s' not sent: %s",
                         tpc_msg_type_name (act.msg->type), act.agent,
@@ -255,6 +411,23 @@ s_perform (coord_server_t *self)
         }
         coord_action_clear (&act);
     }
+    return n;
+}
+
+/*  Perform every queued action, then send the decides (and 3PC
+ *  precommits) held: one frame per agent for all the gids decided in
+ *  this turn (e.g. by one group commit), which the engine queued only
+ *  once their decision (PRECOMMIT record) was durable.  A send that finds no agent is reported to the engine, which
+ *  may queue more: performed in turn.                                    */
+static void
+s_perform (coord_server_t *self)
+{
+    do {
+        s_perform_queued (self);
+        for (size_t i = 0; i < self->nbatches; i++)
+            if (self->batches[i].n)
+                s_flush_batch (self, i);
+    } while (s_perform_queued (self) > 0);
 }
 
 /*  The sync thread told the loop something became durable: hand it to the
@@ -409,12 +582,13 @@ s_hello_back (coord_server_t *self, const void *rid, size_t len)
  *  holds its name.                                                       */
 static void
 s_refuse_agent (coord_server_t *self, const void *rid, size_t len, int code,
-                const char *text)
+                const char *text, uint64_t version)
 {
     tpc_msg_t *msg = tpc_msg_new (TPC_MSG_ERROR);
     bool unroutable;
     if (msg && tpc_msg_set_str (&msg->message, text) == 0) {
         msg->code = code;
+        msg->version = version;     /* 0: ours; an older agent's: its own */
         s_send (self, self->agents, rid, len, msg, &unroutable);
     }
     tpc_msg_destroy (&msg);
@@ -446,6 +620,25 @@ s_connected (coord_server_t *self, const char *name)
     return !gone;
 }
 
+/*  "acks" from agent NAME: each gid's ack to the engine, as if alone.   */
+static void
+s_acks (coord_server_t *self, const char *name, const tpc_msg_t *msg)
+{
+    for (int c = 0; c < 2; c++) {
+        char **gids = c ? msg->aborts : msg->commits;
+        size_t n = c ? msg->naborts : msg->ncommits;
+        for (size_t i = 0; i < n; i++) {
+            tpc_msg_t ack = { .type = TPC_MSG_ACK, .affected = -1,
+                              .version = msg->version, .gid = gids[i],
+                              .outcome = c ? TPC_OUTCOME_ABORTED
+                                           : TPC_OUTCOME_COMMITTED };
+            cs_trace_in (self, &ack, false);
+            s_engine_rc (coord_engine_agent (self->engine, name, &ack,
+                                             s_now ()));
+        }
+    }
+}
+
 static void
 s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
 {
@@ -464,6 +657,19 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
      * name with TPC_EBUSY: it waits and says hello again (coord_route.h) */
     const char *user = self->zap ? zmq_msg_gets (body, "User-Id") : NULL;
     bool hello = msg && msg->type == TPC_MSG_HELLO;
+    if (hello && msg->version < TPC_PROTOCOL_VERSION) {
+        /* an older agent: refused in its own version, which it can read */
+        char text[256];
+        snprintf (text, sizeof text, "agent '%.63s' speaks protocol version "
+                  "%" PRIu64 ", this coordinator protocol version %d: "
+                  "upgrade the agent", msg->name, msg->version,
+                  TPC_PROTOCOL_VERSION);
+        cs_say (self, 1, "refused: %s", text);
+        s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id),
+                        TPC_EMSG_VERSION, text, msg->version);
+        tpc_msg_destroy (&msg);
+        return;
+    }
     int who = coord_route_from (self->route, zmq_msg_data (id),
                                 zmq_msg_size (id), user,
                                 hello ? msg->name : NULL,
@@ -483,7 +689,7 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
     else if (who == TPC_EEXIST || who == TPC_EBUSY) {
         cs_say (self, 1, "warning: %s", why);
         s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id), who,
-                        why);
+                        why, 0);
     }
     else if (who == TPC_EPERM && hello) {
         char text[256], keyname[TPC_RECORD_NAME_MAX] = "";
@@ -493,7 +699,7 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
                   *keyname ? keyname : "(none)");
         cs_say (self, 1, "agent message dropped: %s", why);
         s_refuse_agent (self, zmq_msg_data (id), zmq_msg_size (id),
-                        TPC_EPERM, text);
+                        TPC_EPERM, text, 0);
     }
     else if (who == TPC_EPERM)
         cs_say (self, 1, "agent message dropped: %s", why);
@@ -511,8 +717,12 @@ s_on_agent (coord_server_t *self, zmq_msg_t *id, zmq_msg_t *body, int nbody)
         return;
     }
     uint64_t ticket = coord_engine_last_ticket (self->engine);
-    cs_trace_in (self, msg, false);
-    s_engine_rc (coord_engine_agent (self->engine, name, msg, s_now ()));
+    if (msg->type == TPC_MSG_ACKS)
+        s_acks (self, name, msg);
+    else {
+        cs_trace_in (self, msg, false);
+        s_engine_rc (coord_engine_agent (self->engine, name, msg, s_now ()));
+    }
     /* a vote that made the engine force a record completed a commit */
     if (msg->type == TPC_MSG_VOTE
         && coord_engine_last_ticket (self->engine) > ticket)
@@ -893,6 +1103,12 @@ coord_server_destroy (coord_server_t **self_p)
     coord_http_destroy (&self->http_metrics);
     coord_console_destroy (&self->console);
     coord_metrics_destroy (&self->metrics);
+    for (size_t i = 0; i < self->batches_cap; i++) {
+        for (size_t k = 0; k < self->batches[i].n; k++)
+            tpc_msg_destroy (&self->batches[i].msgs[k]);
+        free (self->batches[i].msgs);
+    }
+    free (self->batches);
     explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)
         zmq_ctx_term (self->ctx);

@@ -58,6 +58,16 @@ typedef struct {
     int efd;                        /* eventfd: done_ticket moved */
 } cs_syncer_t;
 
+/*  The decides and 3PC precommits (per gid, from the engine) held for
+ *  one agent while the loop performs a batch of actions; sent as one
+ *  "decides" / "precommits" frame per TPC_MSG_BATCH_MAX gids when the
+ *  batch ends (coord_server.c).                                          */
+typedef struct {
+    char agent[TPC_RECORD_NAME_MAX];
+    tpc_msg_t **msgs;               /* owned */
+    size_t n, cap;
+} cs_batch_t;
+
 struct coord_server {
     coord_server_config_t cfg;
     char id[TPC_COORD_ID_MAX];
@@ -95,6 +105,8 @@ struct coord_server {
     atomic_bool deposed;        /* HA: lease lost, nothing is sent */
     tpc_trace_t *trace;         /* --trace-file, or NULL (off) */
     int64_t trace_in, trace_durable;    /* coord_server_trace.c */
+    cs_batch_t *batches;        /* decides held per agent (s_perform) */
+    size_t nbatches, batches_cap;
 };
 
 /* coord_server.c */

@@ -667,6 +667,7 @@ part_agent_run (part_agent_t *self)
         if (part_engine_timeout (self->engine, self->now) == 0)
             part_engine_tick (self->engine, self->now);
         part_agent_drain (self);
+        part_link_flush (self);     /* this turn's acks: one frame */
         size_t found = 0;
         if (!self->announced && part_engine_ready (self->engine, &found)) {
             self->announced = true;
@@ -970,6 +971,9 @@ part_agent_destroy (part_agent_t **self_p)
         free (f);
     }
     part_state_destroy (&self->state);
+    for (size_t i = 0; i < self->nacks; i++)
+        tpc_msg_destroy (&self->acks[i]);
+    free (self->acks);
     for (size_t i = 0; i < self->npeers; i++)
         s_peer_close (&self->peers[i]);
     if (self->router)

@@ -106,6 +106,8 @@ struct part_agent {
     int in_persist;             /* inside the engine's persist call */
     part_agent_failed_t *failed, *failed_tail;   /* to report */
     tpc_trace_t *trace;         /* --trace-file, or NULL (off) */
+    tpc_msg_t **acks;           /* acks held until the loop turn ends */
+    size_t nacks, acks_cap;
 };
 
 /* part_agent.c */
@@ -122,6 +124,9 @@ void part_link_close (part_agent_t *self);
  *  link, query to the leader's, a reply to the link its gid's last
  *  request came on.                                                      */
 int part_link_send (void *arg, tpc_msg_t **msg_p);
+/*  Send the acks held in this loop turn: one "acks" frame per link (and
+ *  per TPC_MSG_BATCH_MAX gids).                                          */
+void part_link_flush (part_agent_t *self);
 /*  Hand every message waiting on link I (up to a batch) to the engine.   */
 void part_link_recv_all (part_agent_t *self, size_t i);
 /*  Read the link's monitor: handshakes, reconnections.                   */

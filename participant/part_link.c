@@ -34,6 +34,18 @@
  *  Work (work, prepare, decide, outcome_of ...) is served from any link:
  *  only a leader sends it.  With one endpoint all of this reduces to
  *  today's single link.
+ *
+ *  BATCHES (protocol 2)
+ *  A "decides" frame is handed to the engine as one decide per gid, in
+ *  its order (committed first, then aborted); a "precommits" frame as
+ *  one precommit per gid (each answered by its own state).  The acks the engine sends
+ *  to the coordinator (without a reason) are held until the loop turn
+ *  ends (part_link_flush): then one "acks" frame per link carries them
+ *  (a lone one goes as "ack"), TPC_MSG_BATCH_MAX gids a frame at most.
+ *  An "error" TPC_EMSG_VERSION (the coordinator refuses this agent's
+ *  protocol version) stops the agent like any refusal (exit 2):
+ *  retrying cannot help.  A single frame of a newer "v" is logged and
+ *  ignored, as any frame that does not decode.
  */
 #include "part_agent_int.h"
 
@@ -109,6 +121,20 @@ part_link_send (void *arg, tpc_msg_t **msg_p)
         tpc_msg_destroy (&msg);
         return self->fatal;
     }
+    if (msg->type == TPC_MSG_ACK && !msg->reason && !msg->name) {
+        if (self->nacks == self->acks_cap) {
+            size_t cap = self->acks_cap ? self->acks_cap * 2 : 32;
+            tpc_msg_t **v = realloc (self->acks, cap * sizeof *v);
+            if (v) {
+                self->acks = v;
+                self->acks_cap = cap;
+            }
+        }
+        if (self->nacks < self->acks_cap) {     /* else: sent alone now */
+            self->acks[self->nacks++] = msg;
+            return 0;
+        }
+    }
     char *buf = NULL;
     size_t len = 0;
     int rc = tpc_msg_encode (msg, &buf, &len);
@@ -137,6 +163,62 @@ part_link_send (void *arg, tpc_msg_t **msg_p)
     free (buf);
     tpc_msg_destroy (&msg);
     return rc;
+}
+
+/*  Send the N acks at ACKS (to link TO) as one frame.                    */
+static void
+s_send_acks (part_agent_t *self, int to, tpc_msg_t **acks, size_t n)
+{
+    char *commits[TPC_MSG_BATCH_MAX], *aborts[TPC_MSG_BATCH_MAX];
+    tpc_msg_t frame = { .type = TPC_MSG_ACKS, .affected = -1,
+                        .commits = commits, .aborts = aborts };
+    for (size_t i = 0; i < n; i++) {
+        if (acks[i]->outcome == TPC_OUTCOME_COMMITTED)
+            commits[frame.ncommits++] = acks[i]->gid;
+        else
+            aborts[frame.naborts++] = acks[i]->gid;
+    }
+    const tpc_msg_t *msg = n == 1 ? acks[0] : &frame;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = tpc_msg_encode (msg, &buf, &len);
+    if (rc)
+        fprintf (stderr, "tpc-participant: cannot encode %zu ack(s): %s\n",
+                 n, tpc_strerror (rc));
+    else
+        s_send_on (self, &self->links[to], buf, len, msg);
+    free (buf);
+}
+
+void
+part_link_flush (part_agent_t *self)
+{
+    size_t n = self->nacks;
+    self->nacks = 0;
+    bool send = !self->fatal && self->nlinks > 0;   /* stopping: drop */
+    tpc_msg_t *group[TPC_MSG_BATCH_MAX];
+    bool done[PART_LINKS_MAX] = { false };
+    /* a link each, in the order held: the acks routed to it */
+    for (size_t first = 0; send && first < n; first++) {
+        int to = s_route (self, self->acks[first]);
+        if (to < 0 || (size_t) to >= self->nlinks || done[to])
+            continue;
+        done[to] = true;
+        size_t k = 0;
+        for (size_t i = first; i < n; i++) {
+            if (s_route (self, self->acks[i]) != to)
+                continue;
+            group[k++] = self->acks[i];
+            if (k == TPC_MSG_BATCH_MAX) {
+                s_send_acks (self, to, group, k);
+                k = 0;
+            }
+        }
+        if (k)
+            s_send_acks (self, to, group, k);
+    }
+    for (size_t i = 0; i < n; i++)
+        tpc_msg_destroy (&self->acks[i]);
 }
 
 /*  Link I answered our hello with hello: it is the leader (or the only
@@ -180,6 +262,42 @@ s_not_leader (part_agent_t *self, size_t i, const tpc_msg_t *msg)
     link->relinked = false;
     if (self->leader == (int) i)
         self->leader = -1;              /* until a hello is answered */
+}
+
+/*  "decides" or "precommits" on link I: one decide (precommit) per gid
+ *  to the engine, in order.                                              */
+static void
+s_decides (part_agent_t *self, size_t i, const tpc_msg_t *batch)
+{
+    bool decide = batch->type == TPC_MSG_DECIDES;
+    for (int c = 0; c < 2 && !self->fatal; c++) {
+        char **gids = !decide ? batch->gids : c ? batch->aborts
+                                                : batch->commits;
+        size_t n = !decide ? (c ? 0 : batch->ngids)
+                           : c ? batch->naborts : batch->ncommits;
+        for (size_t k = 0; k < n && !self->fatal; k++) {
+            tpc_msg_t *msg = tpc_msg_new (decide ? TPC_MSG_DECIDE
+                                                 : TPC_MSG_PRECOMMIT);
+            if (!msg || tpc_msg_set_str (&msg->gid, gids[k])) {
+                fprintf (stderr, "tpc-participant: out of memory: %s "
+                         "for %s dropped (the coordinator sends it "
+                         "again)\n", decide ? "decide" : "precommit",
+                         gids[k]);
+                tpc_msg_destroy (&msg);
+                continue;
+            }
+            if (decide)
+                msg->outcome = c ? TPC_OUTCOME_ABORTED
+                                 : TPC_OUTCOME_COMMITTED;
+            msg->version = batch->version;
+            s_route_set (self, msg->gid, i);
+            pa_trace_recv (self, msg);
+            self->now = (uint64_t) tpc_now_ms ();
+            part_engine_on_message (self->engine, &msg, self->now);
+            tpc_msg_destroy (&msg);
+            part_agent_drain (self);
+        }
+    }
 }
 
 /*  Take every message waiting on link I (up to a batch).                */
@@ -254,6 +372,12 @@ part_link_recv_all (part_agent_t *self, size_t i)
             self->fatal = TPC_EPERM;
             tpc_msg_destroy (&msg);
             return;
+        }
+        if (msg->type == TPC_MSG_DECIDES
+            || msg->type == TPC_MSG_PRECOMMITS) {
+            s_decides (self, i, msg);
+            tpc_msg_destroy (&msg);
+            continue;
         }
         pa_trace_recv (self, msg);
         s_route_set (self, msg->gid, i);

@@ -334,7 +334,7 @@ test_client_garbage (void)
           TPC_EMSG_TOO_DEEP },
         { "[\"list\"]", TPC_EMSG_NOT_OBJECT },
         { "42", TPC_EMSG_NOT_OBJECT },
-        { "{\"v\":2,\"type\":\"list\",\"rid\":1}", TPC_EMSG_VERSION },
+        { "{\"v\":3,\"type\":\"list\",\"rid\":1}", TPC_EMSG_VERSION },
         { "{\"type\":\"list\",\"rid\":1}", TPC_EMSG_NO_VERSION },
         { "{\"v\":\"1\",\"type\":\"list\",\"rid\":1}", TPC_EMSG_NO_VERSION },
         { "{\"v\":1,\"type\":\"launch\",\"rid\":1}", TPC_EMSG_UNKNOWN_TYPE },

@@ -88,8 +88,33 @@ s_hellos (fx_t *fx)
     /* a peer endpoint each: three-phase commit needs them (never used
      * here: these fake agents run no termination protocol) */
     for (int i = 0; i < 2; i++)
-        s_sendf (fx->agent[i], "{\"v\":1,\"type\":\"hello\",\"name\":\"%s\","
+        s_sendf (fx->agent[i], "{\"v\":2,\"type\":\"hello\",\"name\":\"%s\","
                  "\"peer\":\"tcp://127.0.0.1:%d\"}", s_names[i], 9 + i);
+}
+
+/*  GID's decide or precommit (the first one when GID is NULL) in the
+ *  batch B ("decides" or "precommits"), as a message of its own, or
+ *  NULL.                                                                 */
+static tpc_msg_t *
+s_decide_in (const tpc_msg_t *b, const char *gid)
+{
+    bool decide = b->type == TPC_MSG_DECIDES;
+    for (int c = 0; c < 2; c++) {
+        char **v = !decide ? b->gids : c ? b->aborts : b->commits;
+        size_t n = !decide ? (c ? 0 : b->ngids)
+                           : c ? b->naborts : b->ncommits;
+        for (size_t k = 0; k < n; k++)
+            if (!gid || !strcmp (v[k], gid)) {
+                tpc_msg_t *d = tpc_msg_new (decide ? TPC_MSG_DECIDE
+                                                   : TPC_MSG_PRECOMMIT);
+                CU_ASSERT_FATAL (d && !tpc_msg_set_str (&d->gid, v[k]));
+                if (decide)
+                    d->outcome = c ? TPC_OUTCOME_ABORTED
+                                   : TPC_OUTCOME_COMMITTED;
+                return d;
+            }
+    }
+    return NULL;
 }
 
 /*  Wait for a message of TYPE (for GID if not NULL) on agent I, sending
@@ -108,6 +133,15 @@ s_agent_wait (fx_t *fx, int i, tpc_msg_type_t type, const char *gid,
         tpc_msg_t *m = s_recv (fx->agent[i], 50);
         if (m && m->type == type && (!gid || strcmp (m->gid, gid) == 0))
             return m;
+        if (m && ((m->type == TPC_MSG_DECIDES && type == TPC_MSG_DECIDE)
+                  || (m->type == TPC_MSG_PRECOMMITS
+                      && type == TPC_MSG_PRECOMMIT))) {
+            /* a batch (protocol 2): GID's message in it, if there */
+            tpc_msg_t *d = s_decide_in (m, gid);
+            tpc_msg_destroy (&m);
+            if (d)
+                return d;
+        }
         tpc_msg_destroy (&m);
     }
     return NULL;
@@ -264,7 +298,8 @@ fx_crash_after_decision (fx_t *fx, uint64_t rid)
     for (int i = 0; i < 2; i++) {
         tpc_msg_t *m;
         while ((m = s_recv (fx->agent[i], 100))) {
-            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            CU_ASSERT (m->type != TPC_MSG_DECIDE
+                       && m->type != TPC_MSG_DECIDES);
             tpc_msg_destroy (&m);
         }
     }
@@ -638,6 +673,57 @@ fx_full_commit (fx_t *fx, uint64_t rid, int nack, char *gid)
     }
 }
 
+/*  Protocol 2: an agent of protocol 1 is refused with an error it can
+ *  read (in its own version) that names both versions; one "acks" frame
+ *  carries several gids' acks.                                           */
+static void
+test_protocol_version (void)
+{
+    fx_t *fx = fx_new ();
+    fx_start (fx, NULL, true, NULL);
+    void *old = s_dealer (fx->ctx, fx->aep, "old");
+    long off = tpc_proc_log_size (&fx->coord);
+    s_sendf (old, "{\"v\":1,\"type\":\"hello\",\"name\":\"old\"}");
+    zmq_pollitem_t it = { .socket = old, .events = ZMQ_POLLIN };
+    CU_ASSERT_EQUAL (zmq_poll (&it, 1, 10000), 1);
+    char buf[1024] = "";
+    int n = zmq_recv (old, buf, sizeof buf - 1, ZMQ_DONTWAIT);
+    CU_ASSERT (n > 0);
+    buf[n > 0 ? n : 0] = '\0';
+    CU_ASSERT (strstr (buf, "{\"v\":1,\"type\":\"error\"") == buf);
+    tpc_msg_t *e = NULL;
+    CU_ASSERT_EQUAL (tpc_msg_decode (buf, strlen (buf), NULL, &e, NULL, 0),
+                     0);
+    CU_ASSERT (e && e->type == TPC_MSG_ERROR && e->version == 1
+               && e->code == TPC_EMSG_VERSION
+               && strstr (e->message, "protocol version 1")
+               && strstr (e->message, "protocol version 2"));
+    tpc_msg_destroy (&e);
+    zmq_close (old);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, "refused: agent 'old' "
+                                        "speaks protocol version 1", off,
+                                        5000), 0);
+    /* two transactions decided; each agent acks both in one frame */
+    char gid[2][TPC_GID_MAX];
+    for (int t = 0; t < 2; t++) {
+        snprintf (gid[t], TPC_GID_MAX, "%s", fx_commit_two (fx, 1 + t));
+        for (int i = 0; i < 2; i++) {
+            tpc_msg_t *d = s_agent_wait (fx, i, TPC_MSG_DECIDE, gid[t], 5000);
+            CU_ASSERT (d && d->outcome == TPC_OUTCOME_COMMITTED);
+            tpc_msg_destroy (&d);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        s_sendf (fx->agent[i], "{\"v\":2,\"type\":\"acks\",\"committed\":"
+                 "[\"%s\",\"%s\"]}", gid[0], gid[1]);
+    for (int t = 0; t < 2; t++) {
+        char line[256];
+        snprintf (line, sizeof line, "%s: committed and applied", gid[t]);
+        CU_ASSERT_EQUAL (tpc_proc_wait_log (&fx->coord, line, 0, 5000), 0);
+    }
+    fx_destroy (&fx);
+}
+
 static void
 test_checkpoint (void)
 {
@@ -692,7 +778,8 @@ test_failed_sync_stops (void)
     for (int i = 0; i < 2; i++) {
         tpc_msg_t *m;
         while ((m = s_recv (fx->agent[i], 200))) {
-            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            CU_ASSERT (m->type != TPC_MSG_DECIDE
+                       && m->type != TPC_MSG_DECIDES);
             tpc_msg_destroy (&m);
         }
     }
@@ -734,8 +821,10 @@ test_p3_precommit_restart (void)
     for (int i = 0; i < 2; i++) {
         tpc_msg_t *m;
         while ((m = s_recv (fx->agent[i], 100))) {
-            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_PRECOMMIT);
-            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            CU_ASSERT (m->type != TPC_MSG_PRECOMMIT
+                       && m->type != TPC_MSG_PRECOMMITS);
+            CU_ASSERT (m->type != TPC_MSG_DECIDE
+                       && m->type != TPC_MSG_DECIDES);
             tpc_msg_destroy (&m);
         }
     }
@@ -829,7 +918,8 @@ test_p3_crash_after_acks (void)
     for (int i = 0; i < 2; i++) {
         tpc_msg_t *m;
         while ((m = s_recv (fx->agent[i], 100))) {
-            CU_ASSERT_NOT_EQUAL (m->type, TPC_MSG_DECIDE);
+            CU_ASSERT (m->type != TPC_MSG_DECIDE
+                       && m->type != TPC_MSG_DECIDES);
             tpc_msg_destroy (&m);
         }
     }
@@ -1189,6 +1279,7 @@ static const tpc_test_case_t s_cases[] = {
     { "start_stop_lines", test_start_stop_lines },
     { "failed_sync_stops", test_failed_sync_stops },
     { "checkpoint", test_checkpoint },
+    { "protocol_version", test_protocol_version },
     { "crash_after_decision_restart", test_crash_after_decision_restart },
     { "recover_only", test_recover_only },
     { "client_protocol", test_client_protocol },

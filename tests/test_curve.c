@@ -1209,7 +1209,7 @@ test_agent_takeover_refused (void)
     void *ctx = zmq_ctx_new ();
     void *evil = s_agent_dealer (ctx, "db1", "db2");
     long off = tpc_proc_log_size (&W.coord);
-    const char *hello = "{\"v\":1,\"type\":\"hello\",\"name\":\"db1\"}";
+    const char *hello = "{\"v\":2,\"type\":\"hello\",\"name\":\"db1\"}";
     CU_ASSERT (zmq_send (evil, hello, strlen (hello), 0) >= 0);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&W.coord, "agent:db2", off, 10000),
                      0);

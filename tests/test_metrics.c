@@ -8,7 +8,10 @@
  *  counter ever goes down.  Afterwards the counters must equal the
  *  workload's own counts: transactions by outcome, histogram counts per
  *  phase, fdatasyncs between 1 and the number of commits (group commit),
- *  agents connected.  Wrong paths and methods get 404 and 405.
+ *  agents connected.  Then sixteen clients at once: every transfer
+ *  commits, and the decisions reach the agents in fewer frames than
+ *  decides (one "decides" frame per agent per group commit, protocol 2).
+ *  Wrong paths and methods get 404 and 405.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -276,6 +279,75 @@ test_metrics_match_workload (void)
     free (m);
 }
 
+#define S_BATCH_THREADS 16
+#define S_BATCH_PER_THREAD 25
+
+static void *
+s_transfers (void *arg)
+{
+    int *committed = arg;
+    tpc_client_opts_t o = { .timeout_ms = 10000 };
+    tpc_client_t *c = tpc_client_new (s_cep, &o);
+    for (int i = 0; c && i < S_BATCH_PER_THREAD; i++) {
+        tpc_client_stmt_t st[2] = {
+            { "m1", "UPDATE a SET x = x - 1", 0, NULL },
+            { "m2", "UPDATE b SET x = x + 1", 0, NULL },
+        };
+        char gid[TPC_CLIENT_GID_MAX], reason[128];
+        tpc_client_outcome_t out;
+        if (tpc_submit (c, st, 2, NULL, gid, &out, reason,
+                        sizeof reason) == 0)
+            (*committed)++;
+        else
+            fprintf (stderr, "transfer %s: %s\n", gid, reason);
+    }
+    tpc_client_destroy (&c);
+    return NULL;
+}
+
+/*  The decides and their frames on /metrics once nothing is in flight.  */
+static void
+s_decides (double *decides, double *frames)
+{
+    char *m = NULL;
+    for (int i = 0; i < 100; i++) {
+        free (m);
+        m = s_http ("GET", "/metrics");
+        if (m && s_value (m, "tpc_transactions_in_flight") == 0)
+            break;
+        usleep (50 * 1000);
+    }
+    *decides = m ? s_value (m, "tpc_decides_total") : -1;
+    *frames = m ? s_value (m, "tpc_decide_frames_total") : -1;
+    free (m);
+}
+
+static void
+test_metrics_decides_batched (void)
+{
+    double d0, f0, d1, f1;
+    s_decides (&d0, &f0);
+    CU_ASSERT (d0 >= 0 && f0 >= 0 && f0 <= d0);
+    pthread_t th[S_BATCH_THREADS];
+    int committed[S_BATCH_THREADS] = { 0 };
+    for (int i = 0; i < S_BATCH_THREADS; i++)
+        pthread_create (&th[i], NULL, s_transfers, &committed[i]);
+    int all = 0;
+    for (int i = 0; i < S_BATCH_THREADS; i++) {
+        pthread_join (th[i], NULL);
+        all += committed[i];
+    }
+    CU_ASSERT_EQUAL (all, S_BATCH_THREADS * S_BATCH_PER_THREAD);
+    s_decides (&d1, &f1);
+    double decides = d1 - d0, frames = f1 - f0;
+    /* a commit decide to each of the two agents, at least */
+    CU_ASSERT (decides >= 2.0 * all);
+    CU_ASSERT (frames >= 1 && frames < decides);
+    printf ("\n    %d clients: committed=%d decides=%.0f decide_frames=%.0f "
+            "(%.2f decides per frame)\n", S_BATCH_THREADS, all, decides,
+            frames, frames > 0 ? decides / frames : 0);
+}
+
 static void
 test_metrics_http_errors (void)
 {
@@ -293,6 +365,7 @@ test_metrics_http_errors (void)
 
 static const tpc_test_case_t s_cases[] = {
     { "metrics_match_workload", test_metrics_match_workload },
+    { "metrics_decides_batched", test_metrics_decides_batched },
     { "metrics_http_errors", test_metrics_http_errors },
     { NULL, NULL }
 };

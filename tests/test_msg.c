@@ -241,6 +241,20 @@ s_make (tpc_msg_type_t type, bool full)
             s_ok (tpc_msg_strv_push (&m->agents, &m->nagents, "bank-b"));
         }
         break;
+    case TPC_MSG_PRECOMMITS:
+        if (full) {
+            s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G1));
+            s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G2));
+        }
+        break;
+    case TPC_MSG_DECIDES: case TPC_MSG_ACKS:     /* both lists optional */
+        if (full) {
+            s_ok (tpc_msg_strv_push (&m->commits, &m->ncommits, G1));
+            s_ok (tpc_msg_strv_push (&m->commits, &m->ncommits, G2));
+            s_ok (tpc_msg_strv_push (&m->aborts, &m->naborts,
+                                     "tpc_coordA_1_43"));
+        }
+        break;
     default:
         CU_FAIL_FATAL ("no sample for this type");
     }
@@ -337,6 +351,9 @@ s_diff (const tpc_msg_t *a, const tpc_msg_t *b)
     SAME (a->heuristic == b->heuristic, "heuristic");
     SAME (a->oldest_ms == b->oldest_ms, "oldest_ms");
     SAME (s_strveq (a->agents, a->nagents, b->agents, b->nagents), "agents");
+    SAME (s_strveq (a->commits, a->ncommits, b->commits, b->ncommits),
+          "commits");
+    SAME (s_strveq (a->aborts, a->naborts, b->aborts, b->naborts), "aborts");
     return NULL;
 #undef SAME
 }
@@ -410,27 +427,27 @@ static void
 test_encode_bytes (void)
 {
     struct { tpc_msg_type_t t; bool full; const char *json; } want[] = {
-        { TPC_MSG_BEGIN, false, "{\"v\":1,\"type\":\"begin\",\"rid\":7}" },
-        { TPC_MSG_BEGIN, true, "{\"v\":1,\"type\":\"begin\","
+        { TPC_MSG_BEGIN, false, "{\"v\":2,\"type\":\"begin\",\"rid\":7}" },
+        { TPC_MSG_BEGIN, true, "{\"v\":2,\"type\":\"begin\","
           "\"rid\":9007199254740991,\"timeout_ms\":5000,\"protocol\":\"3pc\"}" },
-        { TPC_MSG_COMMIT, false, "{\"v\":1,\"type\":\"commit\",\"rid\":7,"
+        { TPC_MSG_COMMIT, false, "{\"v\":2,\"type\":\"commit\",\"rid\":7,"
           "\"gid\":\"" G1 "\"}" },
-        { TPC_MSG_WORKED, false, "{\"v\":1,\"type\":\"worked\",\"gid\":\"" G1
+        { TPC_MSG_WORKED, false, "{\"v\":2,\"type\":\"worked\",\"gid\":\"" G1
           "\",\"seq\":0,\"ok\":false}" },
-        { TPC_MSG_WORKED, true, "{\"v\":1,\"type\":\"worked\",\"gid\":\"" G1
+        { TPC_MSG_WORKED, true, "{\"v\":2,\"type\":\"worked\",\"gid\":\"" G1
           "\",\"seq\":9007199254740991,\"ok\":true,\"columns\":[\"bal\"],"
           "\"rows\":[[\"100\"],[null]],\"affected\":0,\"reason\":\"ok\"}" },
-        { TPC_MSG_RESULT, false, "{\"v\":1,\"type\":\"result\",\"rid\":7,"
+        { TPC_MSG_RESULT, false, "{\"v\":2,\"type\":\"result\",\"rid\":7,"
           "\"gid\":\"" G1 "\",\"columns\":[],\"rows\":[],\"affected\":-1}" },
-        { TPC_MSG_ERROR, false, "{\"v\":1,\"type\":\"error\",\"rid\":7,"
+        { TPC_MSG_ERROR, false, "{\"v\":2,\"type\":\"error\",\"rid\":7,"
           "\"code\":-113,\"message\":\"unknown transaction id\"}" },
-        { TPC_MSG_WORK, false, "{\"v\":1,\"type\":\"work\",\"gid\":\"" G1
+        { TPC_MSG_WORK, false, "{\"v\":2,\"type\":\"work\",\"gid\":\"" G1
           "\",\"seq\":3,\"stmts\":[],\"then\":\"none\"}" },
-        { TPC_MSG_TXLIST, false, "{\"v\":1,\"type\":\"txlist\",\"rid\":7,"
+        { TPC_MSG_TXLIST, false, "{\"v\":2,\"type\":\"txlist\",\"rid\":7,"
           "\"txns\":[]}" },
-        { TPC_MSG_RESOLVE, false, "{\"v\":1,\"type\":\"resolve\",\"rid\":7,"
+        { TPC_MSG_RESOLVE, false, "{\"v\":2,\"type\":\"resolve\",\"rid\":7,"
           "\"gid\":\"" G1 "\",\"outcome\":\"committed\"}" },
-        { TPC_MSG_TXSUMMARY, false, "{\"v\":1,\"type\":\"txsummary\","
+        { TPC_MSG_TXSUMMARY, false, "{\"v\":2,\"type\":\"txsummary\","
           "\"rid\":7,\"in_flight\":0,\"in_doubt\":0,\"committed\":0,"
           "\"aborted\":0,\"heuristic\":0,\"oldest_ms\":0,\"agents\":[]}" },
     };
@@ -558,7 +575,7 @@ static const s_bad_t s_bad[] = {
     { "{\"b\":[[[[[[[[1]]]]]]]],\"a\":\"\xc0\xaf\"}", 0,
       TPC_EMSG_NOT_UTF8, "overlong" },
     { "[1] x", 0, TPC_EMSG_TRAILING, NULL },
-    { "{\"v\":2,\"type\":\"frob\"}", 0, TPC_EMSG_VERSION, NULL },
+    { "{\"v\":3,\"type\":\"frob\"}", 0, TPC_EMSG_VERSION, NULL },
     { "{\"v\":1,\"type\":\"frob\",\"v\":1}", 0, TPC_EMSG_UNKNOWN_TYPE, NULL },
     /* syntax */
     { "", 0, TPC_EMSG_SYNTAX, NULL },
@@ -600,7 +617,7 @@ static const s_bad_t s_bad[] = {
     { "{\"v\":0,\"type\":\"list\",\"rid\":1}", 0, TPC_EMSG_NO_VERSION, NULL },
     { "{\"v\":-1,\"type\":\"list\",\"rid\":1}", 0, TPC_EMSG_NO_VERSION, NULL },
     { "{\"v\":-1e300,\"type\":\"list\",\"rid\":1}", 0, TPC_EMSG_NO_VERSION, NULL },
-    { "{\"v\":2,\"type\":\"list\",\"rid\":1}", 0, TPC_EMSG_VERSION, "newer" },
+    { "{\"v\":3,\"type\":\"list\",\"rid\":1}", 0, TPC_EMSG_VERSION, "newer" },
     { "{\"v\":1e300,\"type\":\"list\",\"rid\":1}", 0, TPC_EMSG_VERSION, NULL },
     /* type */
     { "{\"v\":1,\"type\":\"frob\",\"rid\":1}", 0, TPC_EMSG_UNKNOWN_TYPE,
@@ -1000,7 +1017,7 @@ static const char *const s_tokens[] = {
     "9007199254740992", "null", "true", "\\u0000", "\\ud800", "\\u00e9",
     "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\xef\xbb\xbf",
     "\x01", ",\"x\":1", ",\"gid\":\"" G1 "\"", "\"tpc_a_1_1\"", "[[[[",
-    "]]]]", "\"in_progress\"", "\"v\":2", "[]", "{}", "\"\"",
+    "]]]]", "\"in_progress\"", "\"v\":3", "[]", "{}", "\"\"",
 };
 
 /*  Mutate BUF (LEN bytes, room for CAP) once; returns the new length.    */
@@ -1325,6 +1342,158 @@ test_peek_rid (void)
     }
 }
 
+/*  ------------------------------------------------------------------
+ *  Batches (protocol 2): decides and acks.                             */
+
+/*  A gid of the largest size (70 bytes): coordinator id of 32, epoch and
+ *  seq of 16 digits; I makes it unique.                                  */
+static void
+s_long_gid (char *buf, size_t size, size_t i)
+{
+    snprintf (buf, size, "tpc_%s_9007199254740991_%llu",
+              "abcdefghijklmnopqrstuvwxyzABCDEF",
+              (unsigned long long) (9007199254740991ull - i));
+}
+
+/*  A full batch of the longest gids round trips, within the decoder's
+ *  default size and TPC_MSG_BATCH_BYTES_MAX; one gid more is refused by
+ *  the encoder (TPC_EINVAL) and by the decoder (TPC_EMSG_FIELD_VALUE
+ *  naming the list): the shells split at TPC_MSG_BATCH_MAX.              */
+static void
+test_batch_bounds (void)
+{
+    static const tpc_msg_type_t types[] = { TPC_MSG_DECIDES, TPC_MSG_ACKS };
+    for (size_t t = 0; t < 2; t++) {
+        tpc_msg_t *m = tpc_msg_new (types[t]), *back = NULL;
+        CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+        char gid[TPC_GID_MAX];
+        for (size_t i = 0; i < TPC_MSG_BATCH_MAX; i++) {
+            s_long_gid (gid, sizeof gid, i);
+            CU_ASSERT_EQUAL (tpc_gid_parse (gid, NULL), 0);
+            s_ok (tpc_msg_strv_push (&m->commits, &m->ncommits, gid));
+            s_long_gid (gid, sizeof gid, i + TPC_MSG_BATCH_MAX);
+            s_ok (tpc_msg_strv_push (&m->aborts, &m->naborts, gid));
+        }
+        char *json = NULL, err[256] = "";
+        size_t len = 0;
+        CU_ASSERT_EQUAL_FATAL (tpc_msg_encode (m, &json, &len), 0);
+        /* two full lists: each list is bounded, and so is the frame */
+        CU_ASSERT (len <= 2 * TPC_MSG_BATCH_BYTES_MAX);
+        CU_ASSERT (len < TPC_MSG_MAX_SIZE_DEFAULT);
+        CU_ASSERT_EQUAL (s_decode (json, len, &back, err, sizeof err), 0);
+        CU_ASSERT (back && s_diff (m, back) == NULL
+                   && back->version == TPC_PROTOCOL_VERSION);
+        tpc_msg_destroy (&back);
+        free (json);
+        json = NULL;
+        /* one more: the encoder refuses */
+        s_long_gid (gid, sizeof gid, 3 * TPC_MSG_BATCH_MAX);
+        s_ok (tpc_msg_strv_push (&m->commits, &m->ncommits, gid));
+        CU_ASSERT_EQUAL (tpc_msg_encode (m, &json, &len), TPC_EINVAL);
+        CU_ASSERT_PTR_NULL (json);
+        /* ... and the decoder, with a sentence naming the list */
+        size_t cap = 64 + (TPC_MSG_BATCH_MAX + 1) * (TPC_GID_MAX + 3);
+        char *j = malloc (cap), *p = j;
+        CU_ASSERT_PTR_NOT_NULL_FATAL (j);
+        if (!j)
+            return;
+        p += sprintf (p, "{\"v\":2,\"type\":\"%s\",\"aborted\":[",
+                      tpc_msg_type_name (types[t]));
+        for (size_t i = 0; i <= TPC_MSG_BATCH_MAX; i++) {
+            s_long_gid (gid, sizeof gid, i);
+            p += sprintf (p, "%s\"%s\"", i ? "," : "", gid);
+        }
+        p += sprintf (p, "]}");
+        CU_ASSERT_EQUAL (s_decode (j, (size_t) (p - j), &back, err,
+                                   sizeof err), TPC_EMSG_FIELD_VALUE);
+        CU_ASSERT_PTR_NULL (back);
+        CU_ASSERT (strstr (err, "\"aborted\"") && strstr (err, "batch"));
+        free (j);
+        tpc_msg_destroy (&m);
+    }
+    /* precommits: the same bound on its one list */
+    tpc_msg_t *m = tpc_msg_new (TPC_MSG_PRECOMMITS), *back = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (m);
+    char gid[TPC_GID_MAX], *json = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < TPC_MSG_BATCH_MAX; i++) {
+        s_long_gid (gid, sizeof gid, i);
+        s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, gid));
+    }
+    CU_ASSERT_EQUAL_FATAL (tpc_msg_encode (m, &json, &len), 0);
+    CU_ASSERT (len <= TPC_MSG_BATCH_BYTES_MAX);
+    CU_ASSERT_EQUAL (s_decode (json, len, &back, NULL, 0), 0);
+    CU_ASSERT (back && s_diff (m, back) == NULL);
+    tpc_msg_destroy (&back);
+    free (json);
+    json = NULL;
+    s_ok (tpc_msg_strv_push (&m->gids, &m->ngids, G1));
+    CU_ASSERT_EQUAL (tpc_msg_encode (m, &json, &len), TPC_EINVAL);
+    CU_ASSERT_PTR_NULL (json);
+    tpc_msg_destroy (&m);
+}
+
+/*  Malformed batches: each refused with its code and a sentence, never a
+ *  crash; v1 of a hello is still decoded (the coordinator refuses it,
+ *  test_coord_server) and its version kept.                              */
+static void
+test_batch_malformed (void)
+{
+    static const struct { const char *json; int code; const char *err; }
+    cases[] = {
+        { "{\"v\":2,\"type\":\"decides\",\"committed\":\"" G1 "\"}",
+          TPC_EMSG_FIELD_TYPE, "committed" },
+        { "{\"v\":2,\"type\":\"decides\",\"committed\":[1]}",
+          TPC_EMSG_FIELD_TYPE, "committed" },
+        { "{\"v\":2,\"type\":\"acks\",\"aborted\":[null]}",
+          TPC_EMSG_FIELD_TYPE, "aborted" },
+        { "{\"v\":2,\"type\":\"acks\",\"aborted\":[\"nope\"]}",
+          TPC_EMSG_BAD_GID, "aborted" },
+        { "{\"v\":2,\"type\":\"acks\",\"committed\":[[\"" G1 "\"]]}",
+          TPC_EMSG_FIELD_TYPE, "committed" },
+        { "{\"v\":2,\"type\":\"decides\",\"gid\":\"" G1 "\"}",
+          TPC_EMSG_UNKNOWN_FIELD, "gid" },
+        { "{\"v\":2,\"type\":\"decides\",\"committed\":[],"
+          "\"committed\":[]}", TPC_EMSG_FIELD_VALUE, "twice" },
+        { "{\"v\":3,\"type\":\"decides\",\"committed\":[]}",
+          TPC_EMSG_VERSION, "newer" },
+        { "{\"v\":2,\"type\":\"decides\",\"committed\":[\"" G1 "\"",
+          TPC_EMSG_SYNTAX, NULL },
+        { "{\"v\":2,\"type\":\"precommits\"}", TPC_EMSG_MISSING_FIELD,
+          "gids" },
+        { "{\"v\":2,\"type\":\"precommits\",\"gids\":[\"x\"]}",
+          TPC_EMSG_BAD_GID, "gids" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tpc_msg_t *m = NULL;
+        char err[256] = "";
+        int rc = s_decode (cases[i].json, strlen (cases[i].json), &m, err,
+                           sizeof err);
+        CU_ASSERT_EQUAL (rc, cases[i].code);
+        CU_ASSERT_PTR_NULL (m);
+        CU_ASSERT (*err);
+        if (cases[i].err)
+            CU_ASSERT (strstr (err, cases[i].err) != NULL);
+        if (rc != cases[i].code || (cases[i].err && !strstr (err,
+                                                             cases[i].err)))
+            fprintf (stderr, "batch case %zu: %s: %s\n", i,
+                     tpc_errname (rc), err);
+        tpc_msg_destroy (&m);
+    }
+    /* an old agent's hello decodes, its version kept (and re-encoded) */
+    const char *old = "{\"v\":1,\"type\":\"hello\",\"name\":\"a\"}";
+    tpc_msg_t *m = NULL;
+    CU_ASSERT_EQUAL (s_decode (old, strlen (old), &m, NULL, 0), 0);
+    CU_ASSERT (m && m->version == 1);
+    char *json = NULL;
+    size_t len;
+    CU_ASSERT (m && tpc_msg_encode (m, &json, &len) == 0
+               && !strcmp (json, old));
+    free (json);
+    tpc_msg_destroy (&m);
+    CU_ASSERT_EQUAL (TPC_PROTOCOL_VERSION, 2);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "msg_round_trip_all", test_round_trip_all },
     { "msg_encode_bytes", test_encode_bytes },
@@ -1338,6 +1507,8 @@ static const tpc_test_case_t s_cases[] = {
     { "msg_corpus", test_corpus },
     { "msg_helpers", test_helpers },
     { "msg_peek_rid", test_peek_rid },
+    { "msg_batch_bounds", test_batch_bounds },
+    { "msg_batch_malformed", test_batch_malformed },
     { NULL, NULL }
 };
 

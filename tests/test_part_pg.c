@@ -134,6 +134,24 @@ s_match (const tpc_msg_t *m, tpc_msg_type_t type, const char *gid)
     return m->type == type && (!gid || (m->gid && !strcmp (m->gid, gid)));
 }
 
+/*  An "acks" frame *M_P (taken): one "ack" per gid into the backlog.    */
+static void
+s_unbatch_acks (tpc_msg_t **m_p)
+{
+    tpc_msg_t *b = *m_p;
+    for (int c = 0; c < 2; c++) {
+        char **v = c ? b->aborts : b->commits;
+        size_t n = c ? b->naborts : b->ncommits;
+        for (size_t k = 0; k < n && s_nbacklog < BACKLOG; k++) {
+            tpc_msg_t *a = tpc_msg_new (TPC_MSG_ACK);
+            CU_ASSERT_FATAL (a && !tpc_msg_set_str (&a->gid, v[k]));
+            a->outcome = c ? TPC_OUTCOME_ABORTED : TPC_OUTCOME_COMMITTED;
+            s_backlog[s_nbacklog++] = a;
+        }
+    }
+    tpc_msg_destroy (m_p);
+}
+
 /*  The first message of TYPE (about GID unless NULL) within TIMEOUT_MS;
  *  others are kept for later calls, hellos dropped.                      */
 static tpc_msg_t *
@@ -155,6 +173,11 @@ s_expect (tpc_msg_type_t type, const char *gid, int timeout_ms)
         tpc_msg_t *m = s_recv_one ((int) left);
         if (!m)
             continue;
+        if (m->type == TPC_MSG_ACKS) {
+            /* a batch (protocol 2): one ack per gid, in the backlog */
+            s_unbatch_acks (&m);
+            return s_expect (type, gid, (int) (end - tpc_now_ms ()));
+        }
         if (s_match (m, type, gid))
             return m;
         if (m->type == TPC_MSG_HELLO || s_nbacklog == BACKLOG)
