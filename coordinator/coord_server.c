@@ -902,6 +902,14 @@ s_config_check (const coord_server_config_t *cfg, char *errbuf,
         snprintf (errbuf, errlen, "a log directory is required (--log-dir)");
         return -1;
     }
+    if (cfg->max_msg_bytes && cfg->max_msg_bytes < 2 * TPC_MSG_BATCH_BYTES_MAX) {
+        /* an agent's acks frame (TPC_MSG_BATCH_MAX gids) must fit */
+        snprintf (errbuf, errlen, "--max-msg-bytes %zu is too small: at "
+                  "least %d (a batch of %d acks from an agent must fit)",
+                  cfg->max_msg_bytes, 2 * TPC_MSG_BATCH_BYTES_MAX,
+                  TPC_MSG_BATCH_MAX);
+        return -1;
+    }
     return 0;
 }
 

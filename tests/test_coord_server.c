@@ -593,6 +593,15 @@ test_bad_flags (void)
     CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
     CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "--protocol: '4pc' is not", 0,
                                         1000), 0);
+    /* a batch of acks from an agent must fit in a message */
+    char *small_msg[] = { bin, "--id", "c1", "--log-dir", logdir,
+                          "--insecure-plaintext", "--max-msg-bytes", "4096",
+                          NULL };
+    CU_ASSERT_EQUAL_FATAL (tpc_proc_spawn (&p, small_msg, NULL, out), 0);
+    st = tpc_proc_wait (&p, 5000);
+    CU_ASSERT (WIFEXITED (st) && WEXITSTATUS (st) == 2);
+    CU_ASSERT_EQUAL (tpc_proc_wait_log (&p, "--max-msg-bytes 4096 is too "
+                                        "small: at least", 0, 1000), 0);
     /* config file keys = long flags; flags win */
     FILE *f = fopen (cfgpath, "w");
     fprintf (f, "{\"id\": \"fromfile\", \"log-dir\": \"%s\", \"bind\": "
