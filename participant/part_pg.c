@@ -142,7 +142,7 @@ part_pg_complete (part_pg_t *self, part_pg_job_t *job, int status, const char *e
     if (status != 0) {
         free (job->error);
         job->error = part_pg_trimmed (error ? error : tpc_strerror (status));
-        snprintf (job->sqlstate, sizeof job->sqlstate, "%s", sqlstate ? sqlstate : "");
+        part_rm_copy (job->sqlstate, sizeof job->sqlstate, sqlstate);
     }
     part_pg_jobq_push (&self->done, job);
 }
@@ -160,7 +160,7 @@ s_job_new (const part_rm_req_t *req)
     job->op = req->op;
     job->keep_readonly = req->keep_readonly;
     if (req->gid)
-        snprintf (job->gid, sizeof job->gid, "%s", req->gid);
+        part_rm_copy (job->gid, sizeof job->gid, req->gid);
     if ((req->op != PART_RM_EXEC && req->op != PART_RM_PREPARE
          && req->op != PART_RM_COMMIT_ONEPHASE) || req->nstmts == 0)
         return job;
@@ -350,7 +350,7 @@ s_emit_job (part_pg_t *self, part_pg_job_t *job, part_rm_emit_fn *emit, void *ar
         .status = job->status, .error = job->error, .affected = -1,
         .readonly = job->readonly, .outcome = job->outcome
     };
-    snprintf (res.sqlstate, sizeof res.sqlstate, "%s", job->sqlstate);
+    part_rm_copy (res.sqlstate, sizeof res.sqlstate, job->sqlstate);
     const char **columns = NULL, **cells = NULL;
     PGresult *r = job->status == 0 ? job->result : NULL;
     if (r && job->op == PART_RM_EXEC) {

@@ -67,7 +67,7 @@ part_pg_pin (part_pg_t *self, part_pg_conn_t *c, const char *gid)
 {
     c->pinned = true;
     c->begun = false;
-    snprintf (c->gid, sizeof c->gid, "%s", gid);
+    part_rm_copy (c->gid, sizeof c->gid, gid);
     zhashx_insert (self->pins, c->gid, c);
     self->pinned++;
 }
@@ -319,7 +319,7 @@ s_read_results (part_pg_t *self, part_pg_conn_t *c)
             part_pg_item_t *it = &c->items[c->ii];
             const char *state = PQresultErrorField (r, PG_DIAG_SQLSTATE);
             it->status = st;
-            snprintf (it->sqlstate, sizeof it->sqlstate, "%s", state ? state : "");
+            part_rm_copy (it->sqlstate, sizeof it->sqlstate, state);
             PGresult **slot = &c->res[it->slot];
             ExecStatusType was = *slot ? PQresultStatus (*slot) : PGRES_COMMAND_OK;
             if (was == PGRES_COMMAND_OK || was == PGRES_TUPLES_OK
@@ -412,7 +412,10 @@ part_pg_dispatch (part_pg_t *self)
     self->dispatching = true;
     do {
         self->dispatch_again = false;
-        for (size_t i = 0; i < self->npool; i++) {
+        /* nothing waits (the common case: a job found its session at
+         * once): no scan of the pool */
+        for (size_t i = 0; i < self->npool
+             && (self->wait_any.head || self->wait_begin.head); i++) {
             part_pg_conn_t *c = &self->conns[i];
             if (!part_pg_conn_free (c))
                 continue;

@@ -60,6 +60,7 @@ typedef struct {
     int nparams;
     bool live;                  /* the server has it (its Parse succeeded) */
     unsigned id;                /* server-side name "tpc_s<id>" */
+    char name[16];              /* ... that name, written once */
 } part_pg_stmt_t;
 
 /*  One protocol command of a round: what it is and which query's result

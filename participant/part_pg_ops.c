@@ -209,13 +209,22 @@ s_ends_transaction (const char *sql)
 static bool
 s_needs_discard (const char *sql)
 {
+    /* one pass over SQL (not one strcasestr per word): at each byte only
+     * the words starting with its letter are compared */
     static const char *const words[] = {
         "role", "authorization", "advisory", "temp", "listen", "cursor",
         "declare", "prepare", "deallocate", "discard"
     };
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strcasestr (sql, words[i]))
-            return true;
+    for (const char *p = sql; *p; p++) {
+        char l = (char) (*p | 0x20);    /* ASCII letters: lower case */
+        if (l != 'r' && l != 'a' && l != 't' && l != 'l' && l != 'c'
+            && l != 'd' && l != 'p')
+            continue;
+        for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+            if (words[i][0] == l
+                && !strncasecmp (p, words[i], strlen (words[i])))
+                return true;
+    }
     return false;
 }
 
@@ -284,6 +293,28 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
  *  (keep_readonly: three-phase commit): the marker is always written.   */
 #define S_MARKER_ALWAYS_SQL "INSERT INTO tpc_marker (gid) VALUES ($1::text)"
 
+/*  A, B, C and D (NULL: nothing) one after the other in BUF of SIZE bytes
+ *  (> 0), cut to fit like snprintf: the SQL and names built for every
+ *  transaction, without snprintf's format parsing.  Returns BUF.         */
+static const char *
+s_cat (char *buf, size_t size, const char *a, const char *b, const char *c,
+       const char *d)
+{
+    const char *parts[4] = { a, b, c, d };
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (!parts[i])
+            continue;
+        size_t k = strlen (parts[i]);
+        if (k > size - 1 - n)
+            k = size - 1 - n;
+        memcpy (buf + n, parts[i], k);
+        n += k;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /*  The name GID is prepared under in PostgreSQL: "gid@oid", the oid of
  *  this database, so that two agents on two databases of one cluster
  *  (whose prepared-transaction names are cluster-wide) can prepare the
@@ -294,8 +325,7 @@ s_pg_gid (part_pg_t *self, const char *gid, char *buf)
 {
     if (zhashx_lookup (self->plain, gid))
         return gid;
-    snprintf (buf, TPC_GID_MAX + 16, "%s%s", gid, self->gsuffix);
-    return buf;
+    return s_cat (buf, TPC_GID_MAX + 16, gid, self->gsuffix, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -341,10 +371,10 @@ s_end_start (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
     char sql[200];
     /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
     if (job->op == PART_RM_PREPARE)
-        snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s%s'", job->gid,
-                  self->gsuffix);
+        s_cat (sql, sizeof sql, "PREPARE TRANSACTION '", job->gid,
+               self->gsuffix, "'");
     else
-        snprintf (sql, sizeof sql, "COMMIT");
+        s_cat (sql, sizeof sql, "COMMIT", NULL, NULL, NULL);
     part_pg_query_t q[2] = {
         { job->keep_readonly ? S_MARKER_ALWAYS_SQL : S_MARKER_SQL, 1, gidp,
           true },
@@ -364,8 +394,8 @@ s_prepare_readonly (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
     part_pg_round_reset (c);
     c->job = job;
     job->step = 2;
-    snprintf (sql, sizeof sql, "COMMIT PREPARED '%s%s'", job->gid,
-              self->gsuffix);
+    s_cat (sql, sizeof sql, "COMMIT PREPARED '", job->gid, self->gsuffix,
+           "'");
     part_pg_query_t q = { sql, 0, NULL, false };
     part_pg_send_round (self, c, &q, 1, 0);
 }
@@ -459,9 +489,9 @@ s_finish_start (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
 {
     char sql[200], pggid[TPC_GID_MAX + 16];
     /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
-    snprintf (sql, sizeof sql, "%s PREPARED '%s'",
-              job->op == PART_RM_COMMIT_PREPARED ? "COMMIT" : "ROLLBACK",
-              s_pg_gid (self, job->gid, pggid));
+    s_cat (sql, sizeof sql, job->op == PART_RM_COMMIT_PREPARED
+           ? "COMMIT PREPARED '" : "ROLLBACK PREPARED '",
+           s_pg_gid (self, job->gid, pggid), "'", NULL);
     part_pg_query_t q = { sql, 0, NULL, false };
     part_pg_send_round (self, c, &q, 1, 0);
 }

@@ -80,6 +80,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tpc_msg.h"
 
@@ -162,5 +163,19 @@ typedef struct part_rm {
 
 /*  "begin", "exec", ... for logs.                                        */
 const char *part_rm_op_name (part_rm_op_t op);
+
+/*  Copy SRC (NULL: "") into DST of SIZE bytes (> 0), cut to fit, always
+ *  terminated: the agent's hot paths copy gids and SQLSTATEs this way
+ *  rather than with snprintf ("%s"), a tenth of the instructions.        */
+static inline void
+part_rm_copy (char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strlen (src) : 0;
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy (dst, src, n);
+    dst[n] = '\0';
+}
 
 #endif
