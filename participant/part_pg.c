@@ -768,6 +768,7 @@ part_pg_destroy (part_pg_t **self_p)
         for (size_t i = 0; i < self->npool; i++) {
             s_job_free (&self->conns[i].job);
             part_pg_conn_close (self, &self->conns[i]);
+            part_pg_round_free (&self->conns[i]);
             free (self->conns[i].stmts);
         }
         free (self->conns);

@@ -104,6 +104,8 @@ typedef struct part_pg_conn {
                                    of its commands, else its last result) */
     part_pg_item_t *items;            /* the round's commands */
     int nitems, ii;             /* ... how many, the one being read */
+    int cap;                    /* res holds cap, items 2 * cap: kept from
+                                   round to round (freed with the pool) */
     part_pg_stmt_t *stmts;            /* statement cache, stmt_cache entries */
     size_t nstmts;
     uint64_t seen[PART_PG_SEEN];      /* statements that ran once, unnamed */
@@ -165,6 +167,8 @@ void part_pg_pin (part_pg_t *self, part_pg_conn_t *c, const char *gid);
 void part_pg_unpin (part_pg_t *self, part_pg_conn_t *c);
 size_t part_pg_ready_count (const part_pg_t *self);
 void part_pg_round_reset (part_pg_conn_t *c);
+/*  part_pg_round_reset, then free C's round buffers (the pool goes).     */
+void part_pg_round_free (part_pg_conn_t *c);
 void part_pg_conn_close (part_pg_t *self, part_pg_conn_t *c);
 /*  No connection is usable: BEGINs cannot wait for one.                  */
 void part_pg_outage (part_pg_t *self);

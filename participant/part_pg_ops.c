@@ -103,6 +103,8 @@ static const part_pg_query_t s_reset_gucs[] = {
     { "RESET ALL", 0, NULL, true },
 };
 #define S_RESET_MAX 1
+/*  Rounds of up to this many queries build their list on the stack.     */
+#define S_LOCAL_QUERIES 16
 
 /*  Send QUERIES (N of them) for the pinned transaction of C, preceded by
  *  BEGIN when it was not sent yet.                                       */
@@ -110,7 +112,10 @@ static int
 s_send_txn_round (part_pg_t *self, part_pg_conn_t *c,
                   const part_pg_query_t *queries, int n)
 {
-    part_pg_query_t *q = calloc ((size_t) n + 1, sizeof *q);
+    part_pg_query_t local[S_LOCAL_QUERIES];
+    part_pg_query_t *q = (size_t) n + 1 <= S_LOCAL_QUERIES
+                         ? memset (local, 0, sizeof local)
+                         : calloc ((size_t) n + 1, sizeof *q);
     if (!q) {
         part_pg_job_t *job = c->job;
         c->job = NULL;
@@ -125,7 +130,8 @@ s_send_txn_round (part_pg_t *self, part_pg_conn_t *c,
     memcpy (q + base, queries, (size_t) n * sizeof *q);
     c->begun = true;
     int rc = part_pg_send_round (self, c, q, n + base, base);
-    free (q);
+    if (q != local)
+        free (q);
     return rc;
 }
 
@@ -235,8 +241,11 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
 {
     const char *refused = NULL, *state = NULL;
     int status = TPC_EDB;
-    part_pg_query_t *q = calloc (job->nstmts + S_RESET_MAX + (size_t) ntail + 1,
-                                 sizeof *q);
+    size_t nq = job->nstmts + S_RESET_MAX + (size_t) ntail + 1;
+    part_pg_query_t local[S_LOCAL_QUERIES];
+    part_pg_query_t *q = nq <= S_LOCAL_QUERIES
+                         ? memset (local, 0, sizeof local)
+                         : calloc (nq, sizeof *q);
     if (!q)
         status = TPC_ENOMEM;
     for (size_t i = 0; q && !refused && i < job->nstmts; i++) {
@@ -258,7 +267,8 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
     if (!q || refused) {
         /* nothing was sent; a PREPARE or one-phase COMMIT ends the
          * transaction either way (rolled back), an EXEC leaves it open */
-        free (q);
+        if (q != local)
+            free (q);
         c->job = NULL;
         part_pg_complete (self, job, status, refused, state);
         if (job->op != PART_RM_EXEC)
@@ -280,7 +290,8 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
     if (ntail)
         memcpy (q + job->nstmts + nreset, tail, (size_t) ntail * sizeof *q);
     s_send_txn_round (self, c, q, (int) job->nstmts + nreset + ntail);
-    free (q);
+    if (q != local)
+        free (q);
 }
 
 /*  Ends PREPARE and COMMIT_ONEPHASE rounds, before PREPARE TRANSACTION /
