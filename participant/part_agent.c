@@ -679,6 +679,7 @@ part_agent_run (part_agent_t *self)
                                            .events = POLLIN };
         }
         size_t nfds = self->rm->pollfds (self->rm->self, fds, S_MAX_FDS);
+        size_t rm_at = n;
         for (size_t i = 0; i < nfds; i++)
             items[n++] = (struct pollfd) {
                 .fd = fds[i].fd,
@@ -715,6 +716,12 @@ part_agent_run (part_agent_t *self)
         for (size_t i = 0; rc > 0 && i < npolled; i++)
             if (items[peers_at + i].revents & fired)
                 peer_ready[i] = true;
+        if (self->rm->polled && rc >= 0) {
+            short revents[S_MAX_FDS];
+            for (size_t i = 0; i < nfds; i++)
+                revents[i] = items[rm_at + i].revents;
+            self->rm->polled (self->rm->self, revents, nfds);
+        }
         self->now = (uint64_t) tpc_now_ms ();
         if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & POLLIN))
             return 0;

@@ -310,6 +310,13 @@ s_pollfds (void *self_, part_rm_pollfd_t *fds, size_t max)
     return 1;
 }
 
+static void
+s_polled (void *self_, const short *revents, size_t n)
+{
+    part_pg_t *self = self_;
+    self->epoll_idle = n >= 1 && !(revents[0] & (POLLIN | POLLERR | POLLHUP));
+}
+
 static int64_t
 s_timeout (void *self_, uint64_t now_ms)
 {
@@ -475,8 +482,12 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
             part_pg_connect_step (self, c);
     }
     /* Only the READY sessions the epoll set reports are stepped: a wake-up
-     * costs one system call, not one recv() per session of the pool.      */
-    int n = epoll_wait (self->epfd, self->evs, (int) self->npool, 0);
+     * costs one system call, not one recv() per session of the pool; and
+     * none when the agent's poll just found the set idle (s_polled: the
+     * set is level-triggered, what came since makes the next poll wake) */
+    int n = self->epoll_idle ? 0
+            : epoll_wait (self->epfd, self->evs, (int) self->npool, 0);
+    self->epoll_idle = false;
     for (int k = 0; k < n; k++) {
         size_t i = (size_t) self->evs[k].data.u64;
         part_pg_conn_t *c = i < self->npool ? &self->conns[i] : NULL;
@@ -755,6 +766,7 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
     self->rm.pollfds = s_pollfds;
     self->rm.timeout = s_timeout;
     self->rm.process = s_process;
+    self->rm.polled = s_polled;
     return self;
 }
 

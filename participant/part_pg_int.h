@@ -134,6 +134,8 @@ struct part_pg {
     bool outage_logged;
     bool dispatching, dispatch_again;
     int epfd;                   /* epoll set of the sessions' sockets */
+    bool epoll_idle;            /* polled(): the poll found epfd idle, the
+                                   next process() skips its epoll_wait */
     struct epoll_event *evs;    /* process(): what epoll_wait reports */
     uint64_t now;
     uint64_t purge_at;          /* marker retention: next DELETE (0: not

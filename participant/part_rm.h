@@ -159,6 +159,12 @@ typedef struct part_rm {
      *  completion and event that is ready.                               */
     void (*process) (void *self, uint64_t now_ms, part_rm_emit_fn *emit,
                      void *arg);
+    /*  Optional (NULL: never called).  After a poll of the descriptors
+     *  pollfds() gave, before the process() that follows it: REVENTS[i]
+     *  is what the poll found on fds[i] (N of them).  The next process()
+     *  may then skip the I/O the poll showed has nothing for it; a
+     *  process() without a polled() before it does all of its I/O.      */
+    void (*polled) (void *self, const short *revents, size_t n);
 } part_rm_t;
 
 /*  "begin", "exec", ... for logs.                                        */
