@@ -186,6 +186,7 @@ s_peer_setup (part_agent_t *self, part_agent_peer_t *p, char *err, size_t errlen
     /* no routing id: the peer's ROUTER assigns one; this agent's name
      * goes in each request, and with CURVE its key vouches for it */
     p->sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    self->peers_dirty = true;
     if (!p->sock
         || zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof linger)
         || zmq_setsockopt (p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
@@ -285,6 +286,7 @@ s_peer_send (void *arg, const char *name, const char *endpoint,
         goto cleanup;
     }
     p->used = ++self->peer_clock;
+    self->peers_dirty = true;
     rc = tpc_msg_encode (msg, &buf, &len);
     if (rc != 0)
         fprintf (stderr, "tpc-participant: cannot encode %s for agent %s: "
@@ -316,6 +318,7 @@ s_peer_reply (void *arg, const void *from, size_t from_len, tpc_msg_t **msg_p)
     int rc = TPC_EINVAL;
     if (!msg)
         return TPC_EINVAL;
+    self->peers_dirty = true;
     if (self->fatal)
         rc = self->fatal;
     else if (!self->router || !from || from_len == 0)
@@ -488,6 +491,7 @@ s_peer_sender (part_agent_t *self, zmq_msg_t *body, const tpc_msg_t *msg,
 static void
 s_router_recv_all (part_agent_t *self)
 {
+    self->peers_dirty = true;
     for (int i = 0; i < PART_AGENT_RECV_BATCH && !self->fatal; i++) {
         zmq_msg_t id, body;
         zmq_msg_init (&id);
@@ -534,6 +538,7 @@ s_router_recv_all (part_agent_t *self)
 static void
 s_peer_recv_all (part_agent_t *self, void *sock)
 {
+    self->peers_dirty = true;
     for (int i = 0; i < PART_AGENT_RECV_BATCH && !self->fatal; i++) {
         size_t k;
         for (k = 0; k < self->npeers && self->peers[k].sock != sock; k++)
@@ -582,51 +587,105 @@ s_min_timeout (int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/*  Whether ZeroMQ socket SOCK has a message to read (ZMQ_EVENTS: it
+ *  processes the socket's commands, which re-arms its ZMQ_FD).           */
+static bool
+s_zmq_readable (void *sock)
+{
+    uint32_t ev = 0;
+    size_t size = sizeof ev;
+    return zmq_getsockopt (sock, ZMQ_EVENTS, &ev, &size) == 0
+           && (ev & ZMQ_POLLIN);
+}
+
+static int
+s_zmq_fd (void *sock)
+{
+    int fd = -1;
+    size_t size = sizeof fd;
+    if (zmq_getsockopt (sock, ZMQ_FD, &fd, &size) != 0)
+        return -1;
+    return fd;
+}
+
+/*  THE POLL.  One poll(2) over every descriptor: the ZeroMQ sockets' by
+ *  their ZMQ_FD (which signals when the socket may have become readable,
+ *  edge-like), the stop pipe and the RM's.  zmq_poll would do the same
+ *  with two poll(2)s and, for every socket, ZMQ_EVENTS before and after
+ *  (each a poll(2) and a getpid(2) of ZeroMQ's): ten system calls per
+ *  wake-up with the link and the peer ROUTER.  The rules that keep it
+ *  exact: a socket's ZMQ_FD tells the truth only while nobody used the
+ *  socket since ZeroMQ last processed its commands, so a socket used
+ *  since (links[].dirty, peers_dirty: any send, a receive loop that did
+ *  not end on EAGAIN) is asked ZMQ_EVENTS before the poll, and a message
+ *  found then makes the poll not wait; a ZMQ_FD that fired sends its
+ *  socket to its receive loop, whose last receive (EAGAIN) processed the
+ *  commands and so re-armed the ZMQ_FD.                                  */
 int
 part_agent_run (part_agent_t *self)
 {
-    zmq_pollitem_t items[S_MAX_FDS + 2 + PART_LINKS_MAX
-                         + PART_AGENT_PEERS_MAX];
+    struct pollfd items[S_MAX_FDS + 2 + PART_LINKS_MAX
+                        + PART_AGENT_PEERS_MAX];
     void *link_socks[PART_LINKS_MAX];
     void *peer_socks[PART_AGENT_PEERS_MAX];
+    bool link_ready[PART_LINKS_MAX], peer_ready[PART_AGENT_PEERS_MAX];
+    bool router_ready;
     part_rm_pollfd_t fds[S_MAX_FDS];
     self->now = (uint64_t) tpc_now_ms ();
     part_engine_start (self->engine, self->now);
     part_agent_drain (self);
+    self->peers_dirty = true;
     while (!self->fatal) {
         size_t n = 0;
+        bool any = false;               /* a socket has a message now */
         /* the monitor (reconnects, handshakes) is read every
          * S_MONITOR_MS rather than polled: every zmq socket polled costs
          * system calls on every wake-up */
         size_t nlinks = self->nlinks;
         for (size_t i = 0; i < nlinks; i++) {
-            link_socks[i] = self->links[i].sock;
-            items[n++] = (zmq_pollitem_t) { .socket = link_socks[i],
-                                            .events = ZMQ_POLLIN };
+            part_link_t *link = &self->links[i];
+            link_socks[i] = link->sock;
+            link_ready[i] = false;
+            if (link->dirty) {
+                link_ready[i] = s_zmq_readable (link->sock);
+                link->dirty = false;
+                any |= link_ready[i];
+            }
+            items[n++] = (struct pollfd) { .fd = s_zmq_fd (link_socks[i]),
+                                           .events = POLLIN };
         }
         size_t stop_at = SIZE_MAX;
         if (self->cfg.stop_fd >= 0) {
             stop_at = n;
-            items[n++] = (zmq_pollitem_t) { .fd = self->cfg.stop_fd, .events = ZMQ_POLLIN };
+            items[n++] = (struct pollfd) { .fd = self->cfg.stop_fd, .events = POLLIN };
         }
+        bool peers_check = self->peers_dirty;
+        self->peers_dirty = false;
         size_t router_at = SIZE_MAX;
+        router_ready = false;
         if (self->router) {
             router_at = n;
-            items[n++] = (zmq_pollitem_t) { .socket = self->router, .events = ZMQ_POLLIN };
+            if (peers_check)
+                any |= router_ready = s_zmq_readable (self->router);
+            items[n++] = (struct pollfd) { .fd = s_zmq_fd (self->router),
+                                           .events = POLLIN };
         }
         /* the peers' DEALERs, remembered by socket: handling one reply
          * may close or replace others */
         size_t peers_at = n, npolled = self->npeers;
         for (size_t i = 0; i < npolled; i++) {
             peer_socks[i] = self->peers[i].sock;
-            items[n++] = (zmq_pollitem_t) { .socket = peer_socks[i], .events = ZMQ_POLLIN };
+            peer_ready[i] = peers_check && s_zmq_readable (peer_socks[i]);
+            any |= peer_ready[i];
+            items[n++] = (struct pollfd) { .fd = s_zmq_fd (peer_socks[i]),
+                                           .events = POLLIN };
         }
         size_t nfds = self->rm->pollfds (self->rm->self, fds, S_MAX_FDS);
+        size_t rm_at = n;
         for (size_t i = 0; i < nfds; i++)
-            items[n++] = (zmq_pollitem_t) {
+            items[n++] = (struct pollfd) {
                 .fd = fds[i].fd,
-                .events = (short) (((fds[i].events & POLLIN) ? ZMQ_POLLIN : 0)
-                                   | ((fds[i].events & POLLOUT) ? ZMQ_POLLOUT : 0))
+                .events = (short) (fds[i].events & (POLLIN | POLLOUT))
             };
         self->now = (uint64_t) tpc_now_ms ();
         int64_t timeout = s_min_timeout (
@@ -638,28 +697,48 @@ part_agent_run (part_agent_t *self)
             timeout = 0;
         else if ((uint64_t) timeout > self->monitor_at - self->now)
             timeout = (int64_t) (self->monitor_at - self->now);
-        int rc = zmq_poll (items, (int) n, (long) timeout);
+        if (any)
+            timeout = 0;
+        int rc = poll (items, (nfds_t) n, (int) timeout);
         if (rc < 0 && errno != EINTR) {
-            fprintf (stderr, "tpc-participant: poll failed: %s\n", zmq_strerror (errno));
+            fprintf (stderr, "tpc-participant: poll failed: %s\n", strerror (errno));
             return TPC_EIO;
         }
+        /* a ZMQ_FD that fired: the socket may be readable; its receive
+         * loop tries (a receive that finds nothing processes the
+         * socket's commands, which re-arms the ZMQ_FD: no ZMQ_EVENTS
+         * needed) */
+        const short fired = POLLIN | POLLERR | POLLHUP;
+        for (size_t i = 0; rc > 0 && i < nlinks; i++)
+            if (items[i].revents & fired)
+                link_ready[i] = true;
+        if (rc > 0 && router_at != SIZE_MAX
+            && (items[router_at].revents & fired))
+            router_ready = true;
+        for (size_t i = 0; rc > 0 && i < npolled; i++)
+            if (items[peers_at + i].revents & fired)
+                peer_ready[i] = true;
+        if (self->rm->polled && rc >= 0) {
+            short revents[S_MAX_FDS];
+            for (size_t i = 0; i < nfds; i++)
+                revents[i] = items[rm_at + i].revents;
+            self->rm->polled (self->rm->self, revents, nfds);
+        }
         self->now = (uint64_t) tpc_now_ms ();
-        if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & ZMQ_POLLIN))
+        if (stop_at != SIZE_MAX && rc > 0 && (items[stop_at].revents & POLLIN))
             return 0;
         if (self->now >= self->monitor_at) {
             part_link_monitor (self);
             part_link_check (self);
             self->monitor_at = self->now + S_MONITOR_MS;
         }
-        for (size_t i = 0; rc > 0 && i < nlinks && !self->fatal; i++)
-            if ((items[i].revents & ZMQ_POLLIN)
-                && self->links[i].sock == link_socks[i])
+        for (size_t i = 0; i < nlinks && !self->fatal; i++)
+            if (link_ready[i] && self->links[i].sock == link_socks[i])
                 part_link_recv_all (self, i);
-        if (rc > 0 && router_at != SIZE_MAX
-            && (items[router_at].revents & ZMQ_POLLIN))
+        if (router_ready && self->router)
             s_router_recv_all (self);
-        for (size_t i = 0; rc > 0 && i < npolled; i++)
-            if (items[peers_at + i].revents & ZMQ_POLLIN)
+        for (size_t i = 0; i < npolled; i++)
+            if (peer_ready[i])
                 s_peer_recv_all (self, peer_socks[i]);
         if (self->fatal)
             break;

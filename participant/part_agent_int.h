@@ -46,6 +46,9 @@ typedef struct {
     uint64_t wait_say_at;       /* next "waiting for the coordinator" */
     uint64_t busy_said_at;      /* "another live process has this name"
                                    last said (ms), 0 = never */
+    bool dirty;                 /* used since its ZMQ_FD last told the
+                                   truth: ask ZMQ_EVENTS before sleeping
+                                   (part_agent_run) */
 } part_link_t;
 
 typedef struct {
@@ -100,6 +103,8 @@ struct part_agent {
     char *advertised;           /* peer endpoint said in hello, or NULL */
     part_agent_peer_t peers[PART_AGENT_PEERS_MAX];
     size_t npeers;
+    bool peers_dirty;           /* the ROUTER or a peer DEALER was used:
+                                   ask their ZMQ_EVENTS before sleeping */
     uint64_t peer_clock;        /* LRU counter */
     bool said_no_keys;          /* "no --peer-keys" said once */
     int fatal;                  /* the state log failed: stop */

@@ -100,6 +100,7 @@ static int
 s_send_on (part_agent_t *self, part_link_t *link, const char *buf,
            size_t len, const tpc_msg_t *msg)
 {
+    link->dirty = true;                 /* see part_agent_run */
     if (zmq_send (link->sock, buf, len, ZMQ_DONTWAIT) >= 0)
         return 0;
     fprintf (stderr, "tpc-participant: %s for %s not sent to %s: %s\n",
@@ -305,10 +306,15 @@ void
 part_link_recv_all (part_agent_t *self, size_t i)
 {
     part_link_t *link = &self->links[i];
+    link->dirty = true;
     for (int n = 0; n < PART_AGENT_RECV_BATCH && !self->fatal; n++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, link->sock, ZMQ_DONTWAIT) < 0) {
+            /* EAGAIN: ZeroMQ processed the socket's commands, its
+             * ZMQ_FD signals the next message (part_agent_run) */
+            if (errno == EAGAIN)
+                link->dirty = false;
             zmq_msg_close (&frame);
             return;
         }
@@ -461,6 +467,7 @@ s_link_open (part_agent_t *self, part_link_t *link, char *errbuf,
      * two is refused by the decoder, logged and dropped */
     int64_t maxmsg = 2 * (int64_t) TPC_MSG_MAX_SIZE_DEFAULT;
     link->sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    link->dirty = true;
     if (!link->sock
         || zmq_setsockopt (link->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
         || zmq_setsockopt (link->sock, ZMQ_LINGER, &linger, sizeof linger) != 0

@@ -142,7 +142,7 @@ part_pg_complete (part_pg_t *self, part_pg_job_t *job, int status, const char *e
     if (status != 0) {
         free (job->error);
         job->error = part_pg_trimmed (error ? error : tpc_strerror (status));
-        snprintf (job->sqlstate, sizeof job->sqlstate, "%s", sqlstate ? sqlstate : "");
+        part_rm_copy (job->sqlstate, sizeof job->sqlstate, sqlstate);
     }
     part_pg_jobq_push (&self->done, job);
 }
@@ -160,7 +160,7 @@ s_job_new (const part_rm_req_t *req)
     job->op = req->op;
     job->keep_readonly = req->keep_readonly;
     if (req->gid)
-        snprintf (job->gid, sizeof job->gid, "%s", req->gid);
+        part_rm_copy (job->gid, sizeof job->gid, req->gid);
     if ((req->op != PART_RM_EXEC && req->op != PART_RM_PREPARE
          && req->op != PART_RM_COMMIT_ONEPHASE) || req->nstmts == 0)
         return job;
@@ -310,6 +310,13 @@ s_pollfds (void *self_, part_rm_pollfd_t *fds, size_t max)
     return 1;
 }
 
+static void
+s_polled (void *self_, const short *revents, size_t n)
+{
+    part_pg_t *self = self_;
+    self->epoll_idle = n >= 1 && !(revents[0] & (POLLIN | POLLERR | POLLHUP));
+}
+
 static int64_t
 s_timeout (void *self_, uint64_t now_ms)
 {
@@ -350,7 +357,7 @@ s_emit_job (part_pg_t *self, part_pg_job_t *job, part_rm_emit_fn *emit, void *ar
         .status = job->status, .error = job->error, .affected = -1,
         .readonly = job->readonly, .outcome = job->outcome
     };
-    snprintf (res.sqlstate, sizeof res.sqlstate, "%s", job->sqlstate);
+    part_rm_copy (res.sqlstate, sizeof res.sqlstate, job->sqlstate);
     const char **columns = NULL, **cells = NULL;
     PGresult *r = job->status == 0 ? job->result : NULL;
     if (r && job->op == PART_RM_EXEC) {
@@ -475,8 +482,12 @@ s_process (void *self_, uint64_t now_ms, part_rm_emit_fn *emit, void *arg)
             part_pg_connect_step (self, c);
     }
     /* Only the READY sessions the epoll set reports are stepped: a wake-up
-     * costs one system call, not one recv() per session of the pool.      */
-    int n = epoll_wait (self->epfd, self->evs, (int) self->npool, 0);
+     * costs one system call, not one recv() per session of the pool; and
+     * none when the agent's poll just found the set idle (s_polled: the
+     * set is level-triggered, what came since makes the next poll wake) */
+    int n = self->epoll_idle ? 0
+            : epoll_wait (self->epfd, self->evs, (int) self->npool, 0);
+    self->epoll_idle = false;
     for (int k = 0; k < n; k++) {
         size_t i = (size_t) self->evs[k].data.u64;
         part_pg_conn_t *c = i < self->npool ? &self->conns[i] : NULL;
@@ -755,6 +766,7 @@ part_pg_new (const part_pg_config_t *config, char *errbuf, size_t errlen)
     self->rm.pollfds = s_pollfds;
     self->rm.timeout = s_timeout;
     self->rm.process = s_process;
+    self->rm.polled = s_polled;
     return self;
 }
 
@@ -768,6 +780,7 @@ part_pg_destroy (part_pg_t **self_p)
         for (size_t i = 0; i < self->npool; i++) {
             s_job_free (&self->conns[i].job);
             part_pg_conn_close (self, &self->conns[i]);
+            part_pg_round_free (&self->conns[i]);
             free (self->conns[i].stmts);
         }
         free (self->conns);

@@ -67,7 +67,7 @@ part_pg_pin (part_pg_t *self, part_pg_conn_t *c, const char *gid)
 {
     c->pinned = true;
     c->begun = false;
-    snprintf (c->gid, sizeof c->gid, "%s", gid);
+    part_rm_copy (c->gid, sizeof c->gid, gid);
     zhashx_insert (self->pins, c->gid, c);
     self->pinned++;
 }
@@ -96,17 +96,25 @@ part_pg_ready_count (const part_pg_t *self)
 void
 part_pg_round_reset (part_pg_conn_t *c)
 {
-    if (c->res) {
-        for (int i = 0; i < c->nq; i++)
-            PQclear (c->res[i]);
-        free (c->res);
+    /* the buffers stay for the next round (part_pg_round_free) */
+    for (int i = 0; c->res && i < c->nq; i++) {
+        PQclear (c->res[i]);
+        c->res[i] = NULL;
     }
-    c->res = NULL;
-    free (c->items);
-    c->items = NULL;
     c->nq = c->base = c->nitems = c->ii = 0;
     c->resets = false;
     c->in_round = false;
+}
+
+void
+part_pg_round_free (part_pg_conn_t *c)
+{
+    part_pg_round_reset (c);
+    free (c->res);
+    free (c->items);
+    c->res = NULL;
+    c->items = NULL;
+    c->cap = 0;
 }
 
 /*  Take C's socket out of the epoll set (before libpq closes it).        */
@@ -269,10 +277,22 @@ int
 part_pg_send_round (part_pg_t *self, part_pg_conn_t *c,
                     const part_pg_query_t *q, int n, int base)
 {
-    c->res = calloc ((size_t) n, sizeof *c->res);
-    c->items = calloc ((size_t) n * 2, sizeof *c->items);
-    if (!c->res || !c->items)
-        goto broken;
+    if (n > c->cap) {
+        /* grown, never shrunk: a round is a transaction's statements */
+        int cap = n < 8 ? 8 : n;
+        PGresult **res = realloc (c->res, (size_t) cap * sizeof *res);
+        if (res)
+            c->res = res;
+        part_pg_item_t *items = res ? realloc (c->items, (size_t) cap * 2
+                                                         * sizeof *items)
+                                    : NULL;
+        if (items)
+            c->items = items;
+        if (!res || !items)
+            goto broken;
+        memset (c->res, 0, (size_t) cap * sizeof *res);
+        c->cap = cap;
+    }
     c->nq = n;
     c->nitems = c->ii = 0;
     for (int i = 0; i < n; i++)
@@ -319,7 +339,7 @@ s_read_results (part_pg_t *self, part_pg_conn_t *c)
             part_pg_item_t *it = &c->items[c->ii];
             const char *state = PQresultErrorField (r, PG_DIAG_SQLSTATE);
             it->status = st;
-            snprintf (it->sqlstate, sizeof it->sqlstate, "%s", state ? state : "");
+            part_rm_copy (it->sqlstate, sizeof it->sqlstate, state);
             PGresult **slot = &c->res[it->slot];
             ExecStatusType was = *slot ? PQresultStatus (*slot) : PGRES_COMMAND_OK;
             if (was == PGRES_COMMAND_OK || was == PGRES_TUPLES_OK
@@ -412,7 +432,10 @@ part_pg_dispatch (part_pg_t *self)
     self->dispatching = true;
     do {
         self->dispatch_again = false;
-        for (size_t i = 0; i < self->npool; i++) {
+        /* nothing waits (the common case: a job found its session at
+         * once): no scan of the pool */
+        for (size_t i = 0; i < self->npool
+             && (self->wait_any.head || self->wait_begin.head); i++) {
             part_pg_conn_t *c = &self->conns[i];
             if (!part_pg_conn_free (c))
                 continue;

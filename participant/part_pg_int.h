@@ -60,6 +60,7 @@ typedef struct {
     int nparams;
     bool live;                  /* the server has it (its Parse succeeded) */
     unsigned id;                /* server-side name "tpc_s<id>" */
+    char name[16];              /* ... that name, written once */
 } part_pg_stmt_t;
 
 /*  One protocol command of a round: what it is and which query's result
@@ -103,6 +104,8 @@ typedef struct part_pg_conn {
                                    of its commands, else its last result) */
     part_pg_item_t *items;            /* the round's commands */
     int nitems, ii;             /* ... how many, the one being read */
+    int cap;                    /* res holds cap, items 2 * cap: kept from
+                                   round to round (freed with the pool) */
     part_pg_stmt_t *stmts;            /* statement cache, stmt_cache entries */
     size_t nstmts;
     uint64_t seen[PART_PG_SEEN];      /* statements that ran once, unnamed */
@@ -131,6 +134,8 @@ struct part_pg {
     bool outage_logged;
     bool dispatching, dispatch_again;
     int epfd;                   /* epoll set of the sessions' sockets */
+    bool epoll_idle;            /* polled(): the poll found epfd idle, the
+                                   next process() skips its epoll_wait */
     struct epoll_event *evs;    /* process(): what epoll_wait reports */
     uint64_t now;
     uint64_t purge_at;          /* marker retention: next DELETE (0: not
@@ -164,6 +169,8 @@ void part_pg_pin (part_pg_t *self, part_pg_conn_t *c, const char *gid);
 void part_pg_unpin (part_pg_t *self, part_pg_conn_t *c);
 size_t part_pg_ready_count (const part_pg_t *self);
 void part_pg_round_reset (part_pg_conn_t *c);
+/*  part_pg_round_reset, then free C's round buffers (the pool goes).     */
+void part_pg_round_free (part_pg_conn_t *c);
 void part_pg_conn_close (part_pg_t *self, part_pg_conn_t *c);
 /*  No connection is usable: BEGINs cannot wait for one.                  */
 void part_pg_outage (part_pg_t *self);

@@ -103,6 +103,8 @@ static const part_pg_query_t s_reset_gucs[] = {
     { "RESET ALL", 0, NULL, true },
 };
 #define S_RESET_MAX 1
+/*  Rounds of up to this many queries build their list on the stack.     */
+#define S_LOCAL_QUERIES 16
 
 /*  Send QUERIES (N of them) for the pinned transaction of C, preceded by
  *  BEGIN when it was not sent yet.                                       */
@@ -110,7 +112,10 @@ static int
 s_send_txn_round (part_pg_t *self, part_pg_conn_t *c,
                   const part_pg_query_t *queries, int n)
 {
-    part_pg_query_t *q = calloc ((size_t) n + 1, sizeof *q);
+    part_pg_query_t local[S_LOCAL_QUERIES];
+    part_pg_query_t *q = (size_t) n + 1 <= S_LOCAL_QUERIES
+                         ? memset (local, 0, sizeof local)
+                         : calloc ((size_t) n + 1, sizeof *q);
     if (!q) {
         part_pg_job_t *job = c->job;
         c->job = NULL;
@@ -125,7 +130,8 @@ s_send_txn_round (part_pg_t *self, part_pg_conn_t *c,
     memcpy (q + base, queries, (size_t) n * sizeof *q);
     c->begun = true;
     int rc = part_pg_send_round (self, c, q, n + base, base);
-    free (q);
+    if (q != local)
+        free (q);
     return rc;
 }
 
@@ -209,13 +215,22 @@ s_ends_transaction (const char *sql)
 static bool
 s_needs_discard (const char *sql)
 {
+    /* one pass over SQL (not one strcasestr per word): at each byte only
+     * the words starting with its letter are compared */
     static const char *const words[] = {
         "role", "authorization", "advisory", "temp", "listen", "cursor",
         "declare", "prepare", "deallocate", "discard"
     };
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strcasestr (sql, words[i]))
-            return true;
+    for (const char *p = sql; *p; p++) {
+        char l = (char) (*p | 0x20);    /* ASCII letters: lower case */
+        if (l != 'r' && l != 'a' && l != 't' && l != 'l' && l != 'c'
+            && l != 'd' && l != 'p')
+            continue;
+        for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+            if (words[i][0] == l
+                && !strncasecmp (p, words[i], strlen (words[i])))
+                return true;
+    }
     return false;
 }
 
@@ -226,8 +241,11 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
 {
     const char *refused = NULL, *state = NULL;
     int status = TPC_EDB;
-    part_pg_query_t *q = calloc (job->nstmts + S_RESET_MAX + (size_t) ntail + 1,
-                                 sizeof *q);
+    size_t nq = job->nstmts + S_RESET_MAX + (size_t) ntail + 1;
+    part_pg_query_t local[S_LOCAL_QUERIES];
+    part_pg_query_t *q = nq <= S_LOCAL_QUERIES
+                         ? memset (local, 0, sizeof local)
+                         : calloc (nq, sizeof *q);
     if (!q)
         status = TPC_ENOMEM;
     for (size_t i = 0; q && !refused && i < job->nstmts; i++) {
@@ -249,7 +267,8 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
     if (!q || refused) {
         /* nothing was sent; a PREPARE or one-phase COMMIT ends the
          * transaction either way (rolled back), an EXEC leaves it open */
-        free (q);
+        if (q != local)
+            free (q);
         c->job = NULL;
         part_pg_complete (self, job, status, refused, state);
         if (job->op != PART_RM_EXEC)
@@ -271,7 +290,8 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
     if (ntail)
         memcpy (q + job->nstmts + nreset, tail, (size_t) ntail * sizeof *q);
     s_send_txn_round (self, c, q, (int) job->nstmts + nreset + ntail);
-    free (q);
+    if (q != local)
+        free (q);
 }
 
 /*  Ends PREPARE and COMMIT_ONEPHASE rounds, before PREPARE TRANSACTION /
@@ -284,6 +304,28 @@ s_start_stmts (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job,
  *  (keep_readonly: three-phase commit): the marker is always written.   */
 #define S_MARKER_ALWAYS_SQL "INSERT INTO tpc_marker (gid) VALUES ($1::text)"
 
+/*  A, B, C and D (NULL: nothing) one after the other in BUF of SIZE bytes
+ *  (> 0), cut to fit like snprintf: the SQL and names built for every
+ *  transaction, without snprintf's format parsing.  Returns BUF.         */
+static const char *
+s_cat (char *buf, size_t size, const char *a, const char *b, const char *c,
+       const char *d)
+{
+    const char *parts[4] = { a, b, c, d };
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (!parts[i])
+            continue;
+        size_t k = strlen (parts[i]);
+        if (k > size - 1 - n)
+            k = size - 1 - n;
+        memcpy (buf + n, parts[i], k);
+        n += k;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /*  The name GID is prepared under in PostgreSQL: "gid@oid", the oid of
  *  this database, so that two agents on two databases of one cluster
  *  (whose prepared-transaction names are cluster-wide) can prepare the
@@ -294,8 +336,7 @@ s_pg_gid (part_pg_t *self, const char *gid, char *buf)
 {
     if (zhashx_lookup (self->plain, gid))
         return gid;
-    snprintf (buf, TPC_GID_MAX + 16, "%s%s", gid, self->gsuffix);
-    return buf;
+    return s_cat (buf, TPC_GID_MAX + 16, gid, self->gsuffix, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -341,10 +382,10 @@ s_end_start (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
     char sql[200];
     /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
     if (job->op == PART_RM_PREPARE)
-        snprintf (sql, sizeof sql, "PREPARE TRANSACTION '%s%s'", job->gid,
-                  self->gsuffix);
+        s_cat (sql, sizeof sql, "PREPARE TRANSACTION '", job->gid,
+               self->gsuffix, "'");
     else
-        snprintf (sql, sizeof sql, "COMMIT");
+        s_cat (sql, sizeof sql, "COMMIT", NULL, NULL, NULL);
     part_pg_query_t q[2] = {
         { job->keep_readonly ? S_MARKER_ALWAYS_SQL : S_MARKER_SQL, 1, gidp,
           true },
@@ -364,8 +405,8 @@ s_prepare_readonly (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
     part_pg_round_reset (c);
     c->job = job;
     job->step = 2;
-    snprintf (sql, sizeof sql, "COMMIT PREPARED '%s%s'", job->gid,
-              self->gsuffix);
+    s_cat (sql, sizeof sql, "COMMIT PREPARED '", job->gid, self->gsuffix,
+           "'");
     part_pg_query_t q = { sql, 0, NULL, false };
     part_pg_send_round (self, c, &q, 1, 0);
 }
@@ -459,9 +500,9 @@ s_finish_start (part_pg_t *self, part_pg_conn_t *c, part_pg_job_t *job)
 {
     char sql[200], pggid[TPC_GID_MAX + 16];
     /* the gid passed tpc_gid_parse: [A-Za-z0-9_] only */
-    snprintf (sql, sizeof sql, "%s PREPARED '%s'",
-              job->op == PART_RM_COMMIT_PREPARED ? "COMMIT" : "ROLLBACK",
-              s_pg_gid (self, job->gid, pggid));
+    s_cat (sql, sizeof sql, job->op == PART_RM_COMMIT_PREPARED
+           ? "COMMIT PREPARED '" : "ROLLBACK PREPARED '",
+           s_pg_gid (self, job->gid, pggid), "'", NULL);
     part_pg_query_t q = { sql, 0, NULL, false };
     part_pg_send_round (self, c, &q, 1, 0);
 }

@@ -54,7 +54,6 @@ part_pg_send_query (part_pg_t *self, part_pg_conn_t *c,
 {
     uint64_t h = q->cache && self->cfg.stmt_cache ? s_hash (q->sql, q->nparams) : 0;
     int k = h ? s_stmt_find (c, h, q) : -1;
-    char name[24];
     if (k < 0 && h && s_seen (c, h) && c->nstmts < self->cfg.stmt_cache) {
         char *copy = strdup (q->sql);
         if (copy) {
@@ -62,7 +61,9 @@ part_pg_send_query (part_pg_t *self, part_pg_conn_t *c,
             c->stmts[k] = (part_pg_stmt_t) { .hash = h, .sql = copy,
                                        .nparams = q->nparams, .live = false,
                                        .id = ++c->next_id };
-            snprintf (name, sizeof name, "tpc_s%u", c->stmts[k].id);
+            const char *name = c->stmts[k].name;
+            snprintf (c->stmts[k].name, sizeof c->stmts[k].name, "tpc_s%u",
+                      c->stmts[k].id);
             part_pg_log (self, PART_PG_VERBOSE, "connection %zu: preparing %s: %.80s", c->index,
                          name, q->sql);
             if (!PQsendPrepare (c->pq, name, q->sql, q->nparams, NULL))
@@ -72,8 +73,7 @@ part_pg_send_query (part_pg_t *self, part_pg_conn_t *c,
         }
     }
     if (k >= 0) {
-        snprintf (name, sizeof name, "tpc_s%u", c->stmts[k].id);
-        if (!PQsendQueryPrepared (c->pq, name, q->nparams, q->params, NULL,
+        if (!PQsendQueryPrepared (c->pq, c->stmts[k].name, q->nparams, q->params, NULL,
                                   NULL, 0))
             return false;
         c->items[c->nitems++] = (part_pg_item_t) { I_NAMED, slot, k, 0,

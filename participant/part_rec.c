@@ -255,7 +255,7 @@ pe_rec_new (part_engine_t *self, const char *gid, pe_state_t state)
     pe_rec_t *rec = calloc (1, sizeof *rec);
     if (!rec)
         return NULL;
-    snprintf (rec->gid, sizeof rec->gid, "%s", gid);
+    part_rm_copy (rec->gid, sizeof rec->gid, gid);
     rec->state = state;
     if (zhashx_insert (self->recs, rec->gid, rec) != 0) {
         free (rec);

@@ -80,6 +80,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tpc_msg.h"
 
@@ -158,9 +159,29 @@ typedef struct part_rm {
      *  completion and event that is ready.                               */
     void (*process) (void *self, uint64_t now_ms, part_rm_emit_fn *emit,
                      void *arg);
+    /*  Optional (NULL: never called).  After a poll of the descriptors
+     *  pollfds() gave, before the process() that follows it: REVENTS[i]
+     *  is what the poll found on fds[i] (N of them).  The next process()
+     *  may then skip the I/O the poll showed has nothing for it; a
+     *  process() without a polled() before it does all of its I/O.      */
+    void (*polled) (void *self, const short *revents, size_t n);
 } part_rm_t;
 
 /*  "begin", "exec", ... for logs.                                        */
 const char *part_rm_op_name (part_rm_op_t op);
+
+/*  Copy SRC (NULL: "") into DST of SIZE bytes (> 0), cut to fit, always
+ *  terminated: the agent's hot paths copy gids and SQLSTATEs this way
+ *  rather than with snprintf ("%s"), a tenth of the instructions.        */
+static inline void
+part_rm_copy (char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strlen (src) : 0;
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy (dst, src, n);
+    dst[n] = '\0';
+}
 
 #endif
