@@ -9,11 +9,12 @@
  *  (common/tpc_log.h) of its own, in the directory given by
  *  tpc-participant --state-dir, and in memory (gid -> latest state).
  *
- *  LIFE OF A GID
- *    part_state_put (UNCERTAIN)       before PREPARE TRANSACTION (and so
+ *  LIFE OF A GID (each state durable, by a put or by an append and the
+ *  sync that covers its ticket, before the step it guards)
+ *    UNCERTAIN                        before PREPARE TRANSACTION (and so
  *                                     before the yes vote)
- *    part_state_put (PRECOMMITTED)    before the reply "state precommitted"
- *    part_state_put (COMMITTED|ABORTED)  before COMMIT/ROLLBACK PREPARED
+ *    PRECOMMITTED                     before the reply "state precommitted"
+ *    COMMITTED|ABORTED                before COMMIT/ROLLBACK PREPARED
  *    checkpoint                       a decided gid older than forget_ms
  *                                     is left out: forgotten
  *  A decided gid is forgotten forget_ms after its decision even if the
