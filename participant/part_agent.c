@@ -86,9 +86,48 @@ s_emit (void *arg, const part_rm_result_t *res)
  *  Three-phase commit: the state log and the peer link
  */
 
-/*  io->persist: GID's STATE durable before the engine acts on it.  A
- *  refused argument is the engine's to handle; a failed disk stops the
- *  agent (nothing is sent from now on, the loop returns).                */
+static void s_state_flush (part_agent_t *self);
+
+/*  The state log failed with RC (GID's STATE, or a sync when GID is
+ *  NULL): the agent stops; what waited for a sync is dropped unsent.     */
+static void
+s_state_fatal (part_agent_t *self, const char *gid, tpc_p3_t state, int rc)
+{
+    self->fatal = rc;
+    if (gid)
+        fprintf (stderr, "tpc-participant: FATAL: cannot make the 3PC state "
+                 "%s of %s durable in the state log %s: %s.  Stopping now: "
+                 "nothing that depends on it was or will be acknowledged.  "
+                 "Fix the disk and restart the agent; it recovers from the "
+                 "log.\n", tpc_p3_name (state), gid, self->cfg.state_dir,
+                 tpc_strerror (rc));
+    else
+        fprintf (stderr, "tpc-participant: FATAL: cannot make the 3PC "
+                 "state %s of %s (and %zu more state record(s) of its "
+                 "batch) durable in the state log %s: %s.  Stopping now: "
+                 "nothing that depends on them was or will be "
+                 "acknowledged.  Fix the disk and restart the agent; it "
+                 "recovers from the log.\n",
+                 tpc_p3_name (self->unsynced_state),
+                 *self->unsynced_gid ? self->unsynced_gid : "-",
+                 self->unsynced ? self->unsynced - 1 : 0,
+                 self->cfg.state_dir, tpc_strerror (rc));
+    while (self->held) {
+        part_agent_held_t *h = self->held;
+        self->held = h->next;
+        part_action_clear (&h->act);
+        free (h);
+    }
+    self->held_tail = NULL;
+}
+
+/*  io->persist (group commit): GID's STATE is appended to the state log,
+ *  not yet durable; every action the engine queues from now on is held
+ *  (part_agent_drain) until the sync at the end of the loop turn
+ *  (s_state_flush) covers it, so nothing that depends on the state
+ *  leaves before it is durable.  A refused argument is the engine's to
+ *  handle; a failed disk stops the agent (nothing is sent from now on,
+ *  the loop returns).                                                    */
 static int
 s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
            char *const *parts, char *const *peers)
@@ -96,14 +135,21 @@ s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
     part_agent_t *self = arg;
     self->in_persist++;
     part_agent_drain (self);    /* what the engine queued comes first */
+    if (self->unsynced >= PART_AGENT_STATE_BATCH)
+        s_state_flush (self);   /* a large batch: sync it now */
     self->in_persist--;
     if (self->fatal)
         return self->fatal;
-    int rc = part_state_put (self->state, gid, state, nparts, parts, peers,
-                             s_wall_ms ());
+    int rc = part_state_append (self->state, gid, state, nparts, parts,
+                                peers, s_wall_ms (), NULL);
     if (rc == 0) {
+        if (self->unsynced++ == 0) {
+            snprintf (self->unsynced_gid, sizeof self->unsynced_gid, "%s",
+                      gid);
+            self->unsynced_state = state;
+        }
         if (state == TPC_P3_PRECOMMITTED)
-            tpc_crash_hit (self->crash, "agent.after_precommit");
+            self->precommit_unsynced = true;
         return 0;
     }
     if (rc == TPC_EINVAL) {
@@ -113,13 +159,7 @@ s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
                  tpc_p3_name (state), gid ? gid : "-");
         return rc;
     }
-    self->fatal = rc;
-    fprintf (stderr, "tpc-participant: FATAL: cannot make the 3PC state %s "
-             "of %s durable in the state log %s: %s.  Stopping now: nothing "
-             "that depends on it was or will be acknowledged.  Fix the disk "
-             "and restart the agent; it recovers from the log.\n",
-             tpc_p3_name (state), gid ? gid : "-", self->cfg.state_dir,
-             tpc_strerror (rc));
+    s_state_fatal (self, gid ? gid : "-", state, rc);
     return rc;
 }
 
@@ -399,6 +439,48 @@ s_execute (part_agent_t *self, part_action_t *act)
     return 0;
 }
 
+/*  Execute ACT (taken), reporting a failure.                            */
+static void
+s_run (part_agent_t *self, part_action_t *act)
+{
+    int rc = s_execute (self, act);
+    if (rc != 0)
+        s_failed (self, act, rc);
+    else
+        part_action_clear (act);
+}
+
+/*  ACT (taken) must wait: a state record before it is not durable yet, or
+ *  an earlier action waits (order is kept).                              */
+static bool
+s_must_hold (part_agent_t *self, const part_action_t *act)
+{
+    if (!self->state || act->type == PART_ACT_LOG)
+        return false;           /* a log line depends on nothing */
+    return self->held || part_state_durable (self->state)
+                         < part_state_appended (self->state);
+}
+
+static void
+s_hold (part_agent_t *self, part_action_t *act)
+{
+    part_agent_held_t *h = calloc (1, sizeof *h);
+    if (!h) {
+        /* it cannot wait, so it may not leave: the agent stops */
+        part_action_clear (act);
+        s_state_fatal (self, NULL, TPC_P3_UNKNOWN, TPC_ENOMEM);
+        return;
+    }
+    h->act = *act;
+    memset (act, 0, sizeof *act);
+    h->ticket = part_state_appended (self->state);
+    if (self->held_tail)
+        self->held_tail->next = h;
+    else
+        self->held = h;
+    self->held_tail = h;
+}
+
 void
 part_agent_drain (part_agent_t *self)
 {
@@ -412,11 +494,49 @@ part_agent_drain (part_agent_t *self)
     }
     part_action_t act;
     while (self->engine && part_engine_pop (self->engine, &act)) {
-        int rc = s_execute (self, &act);
-        if (rc != 0)
-            s_failed (self, &act, rc);
+        if (self->fatal && act.type != PART_ACT_LOG)
+            part_action_clear (&act);   /* stopping: nothing leaves */
+        else if (s_must_hold (self, &act))
+            s_hold (self, &act);
         else
-            part_action_clear (&act);
+            s_run (self, &act);
+    }
+}
+
+/*  The state log's flush point (group commit), once per loop turn and
+ *  when a batch grows large: one fdatasync makes every record appended
+ *  since the last one durable, then the actions held for them leave, in
+ *  the order the engine queued them.  Releasing may make the engine
+ *  append again (a refusal reported): then it syncs again.  A failed
+ *  sync stops the agent and drops them all.                              */
+static void
+s_state_flush (part_agent_t *self)
+{
+    while (self->state && !self->fatal
+           && (self->held || part_state_durable (self->state)
+                             < part_state_appended (self->state))) {
+        int rc = part_state_sync (self->state);
+        if (rc) {
+            s_state_fatal (self, NULL, TPC_P3_UNKNOWN, rc);
+            return;
+        }
+        self->unsynced = 0;
+        if (self->precommit_unsynced) {
+            self->precommit_unsynced = false;
+            tpc_crash_hit (self->crash, "agent.after_precommit");
+        }
+        uint64_t durable = part_state_durable (self->state);
+        while (self->held && self->held->ticket <= durable && !self->fatal) {
+            part_agent_held_t *h = self->held;
+            self->held = h->next;
+            if (!self->held)
+                self->held_tail = NULL;
+            part_action_t act = h->act;
+            free (h);
+            s_run (self, &act);
+        }
+        if (!self->in_persist)
+            part_agent_drain (self);    /* reports of failed releases */
     }
 }
 
@@ -636,6 +756,12 @@ part_agent_run (part_agent_t *self)
     part_agent_drain (self);
     self->peers_dirty = true;
     while (!self->fatal) {
+        /* the state log's one sync per turn: what the events of the last
+         * turn appended becomes durable, the replies held for it leave  */
+        s_state_flush (self);
+        if (self->fatal)
+            break;
+        part_link_flush (self);     /* acks it released: before the poll */
         size_t n = 0;
         bool any = false;               /* a socket has a message now */
         /* the monitor (reconnects, handshakes) is read every
@@ -1043,6 +1169,12 @@ part_agent_destroy (part_agent_t **self_p)
     if (!self)
         return;
     part_engine_destroy (&self->engine);
+    while (self->held) {
+        part_agent_held_t *h = self->held;
+        self->held = h->next;
+        part_action_clear (&h->act);
+        free (h);
+    }
     while (self->failed) {
         part_agent_failed_t *f = self->failed;
         self->failed = f->next;

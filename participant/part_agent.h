@@ -19,13 +19,21 @@
  *  - State log: with config->state_dir the agent opens a part_state log
  *    there (a corrupt or locked one: part_agent_new fails), hands every
  *    gid it holds to part_engine_restore before the engine starts, and
- *    serves the engine's io->persist with part_state_put (append +
- *    fdatasync).  Without it io->persist is NULL and the engine votes no
- *    on 3PC.  A persist that fails for the disk makes the agent stop:
- *    from then on nothing more is sent (to the coordinator or to a peer)
- *    and part_agent_run returns the error; a restart recovers from the
- *    log.  Crash point agent.after_precommit: a PRECOMMITTED state was
- *    made durable, the engine has not replied yet.
+ *    serves the engine's io->persist by GROUP COMMIT: part_state_append
+ *    (written, not durable), and every action the engine queues after
+ *    it (a vote, a "state precommitted", the database's PREPARE or
+ *    COMMIT PREPARED, a peer's decide; log lines excepted) is held, in
+ *    order, until the one part_state_sync (fdatasync) the loop makes at
+ *    the top of each turn, or at once when PART_AGENT_STATE_BATCH records
+ *    wait, covers it.  So every gid whose state changed in a turn shares
+ *    one fdatasync, and nothing that depends on a state leaves before it
+ *    is durable.  Without a state log io->persist is NULL and the engine
+ *    votes no on 3PC.  An append or sync that fails for the disk makes
+ *    the agent stop: what was held is dropped, from then on nothing more
+ *    is sent (to the coordinator or to a peer) and part_agent_run returns
+ *    the error; a restart recovers from the log.  Crash point
+ *    agent.after_precommit: a sync made a PRECOMMITTED state durable, the
+ *    reply held for it has not left yet.
  *  - Peer link: a ROUTER bound at config->peer_bind takes getstate,
  *    precommit and decide from other agents (one frame of JSON after the
  *    routing id, decoded with the default limits; anything else is logged

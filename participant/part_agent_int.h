@@ -65,6 +65,18 @@ typedef struct {
     uint64_t used;              /* last send (LRU eviction) */
 } part_agent_peer_t;
 
+/*  Group commit of the 3PC state log: an action the engine queued after a
+ *  state record that is not durable yet waits here, in order, until the
+ *  sync at the end of the loop turn covers TICKET (part_state.h).        */
+#define PART_AGENT_STATE_BATCH 256  /* appends that force a sync at once */
+
+typedef struct part_agent_held part_agent_held_t;
+struct part_agent_held {
+    part_action_t act;
+    uint64_t ticket;
+    part_agent_held_t *next;
+};
+
 /*  An action whose execution failed inside a persist call: reported to
  *  the engine at the next drain.                                        */
 typedef struct part_agent_failed part_agent_failed_t;
@@ -109,6 +121,12 @@ struct part_agent {
     bool said_no_keys;          /* "no --peer-keys" said once */
     int fatal;                  /* the state log failed: stop */
     int in_persist;             /* inside the engine's persist call */
+    part_agent_held_t *held, *held_tail;  /* actions waiting for a sync */
+    size_t unsynced;            /* state records appended since the sync */
+    char unsynced_gid[TPC_GID_MAX];     /* ... the first one's gid ... */
+    tpc_p3_t unsynced_state;    /* ... and state (for the FATAL line) */
+    bool precommit_unsynced;    /* ... one of them PRECOMMITTED (crash
+                                   point agent.after_precommit) */
     part_agent_failed_t *failed, *failed_tail;   /* to report */
     tpc_trace_t *trace;         /* --trace-file, or NULL (off) */
     tpc_msg_t **acks;           /* acks held until the loop turn ends */
@@ -116,7 +134,8 @@ struct part_agent {
 };
 
 /* part_agent.c */
-/*  Execute the actions the engine queued (after every engine call).    */
+/*  Execute the actions the engine queued (after every engine call); those
+ *  that follow a state record not yet durable are held for the sync.    */
 void part_agent_drain (part_agent_t *self);
 
 /* part_link.c: the links to the coordinator(s) */

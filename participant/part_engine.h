@@ -11,7 +11,9 @@
  *  invariants are drawn at the top of part_engine.c, the three-phase
  *  commit state and termination protocol at the top of part_p3.c: for
  *  three-phase commit (prepare/work with protocol 3pc) the 3PC state of
- *  each gid is made durable through io->persist (still a blocking call),
+ *  each gid is made durable through io->persist (a call; durable before
+ *  it returns or before the actions queued after it leave: the agent
+ *  shell's group commit),
  *  other agents are reached with PEER_SEND / PEER_REPLY actions for the
  *  termination protocol.
  */
@@ -66,7 +68,10 @@ typedef struct {
 typedef struct {
     void *arg;
     /*  3PC, optional when no 3PC is used.
-     *  Make GID's 3PC STATE durable (fdatasync'd) before returning 0.
+     *  Make GID's 3PC STATE durable before returning 0, or (group
+     *  commit, as the agent shell does) before any action the engine
+     *  queues after the call is executed: the shell may hold those until
+     *  one fdatasync covers many calls.
      *  PARTS and PEERS (NPARTS each) are the CanCommit's lists (given on
      *  every call).  Non-zero: storage failed; the engine does not act on
      *  the state, logs, and the shell must stop the process.  Without it

@@ -8,7 +8,9 @@
  *  THREE-PHASE COMMIT (prepare / work then=prepare with protocol 3pc;
  *  ARCHITECTURE.md, "Three-phase commit").  Besides its record, such a
  *  gid has a 3PC state (pe_p3_t), made durable through io->persist
- *  (fdatasync'd by the shell) BEFORE the engine acts on it.  Each arrow
+ *  BEFORE the engine acts on it: fdatasync'd before persist returns, or
+ *  (the agent shell's group commit) before any action queued after the
+ *  call leaves, so one fdatasync covers every gid of a loop turn.  Each arrow
  *  names its function (s_start_prepare, s_on_prepared and pe_phase2 are
  *  in part_engine.c).
  *

@@ -3,7 +3,9 @@
  *
  *  Memory: a zhashx gid -> s_entry_t with the latest state of every gid
  *  held, which is exactly what a checkpoint writes back.  The log itself
- *  is a tpc_log in its own directory; each put is append + sync.
+ *  is a tpc_log in its own directory; a put is append + sync, an append
+ *  only writes (its ticket is the record's LSN) and part_state_sync makes
+ *  every record appended so far durable with one fdatasync.
  */
 #include "part_state.h"
 
@@ -258,9 +260,11 @@ fail:
  *  Log I/O
  */
 
-/*  Append one record for E and (when SYNC) make it durable.             */
+/*  Append one record for E and (when SYNC) make it durable; *TICKET (may
+ *  be NULL) gets its LSN.                                                */
 static int
-s_append (part_state_t *self, const s_entry_t *e, bool sync)
+s_append (part_state_t *self, const s_entry_t *e, bool sync,
+          uint64_t *ticket)
 {
     size_t need = s_encoded_size (e->gid, e->state, e->nparts, e->parts,
                                   e->peers);
@@ -283,8 +287,11 @@ s_append (part_state_t *self, const s_entry_t *e, bool sync)
                              &lsn);
     if (!rc && sync)
         rc = tpc_log_sync (self->log, lsn);
-    if (!rc)
+    if (!rc) {
         self->since_ckpt++;
+        if (ticket)
+            *ticket = lsn;
+    }
     return rc;
 }
 
@@ -315,7 +322,7 @@ part_state_checkpoint (part_state_t *self, uint64_t now)
     rc = tpc_log_checkpoint_begin (self->log);
     for (s_entry_t *e = zhashx_first (self->gids); e && !rc;
          e = zhashx_next (self->gids))
-        rc = s_append (self, e, false);
+        rc = s_append (self, e, false, NULL);
     if (!rc)
         rc = tpc_log_checkpoint_end (self->log);     /* syncs */
     if (!rc) {
@@ -443,10 +450,12 @@ part_state_destroy (part_state_t **self_p)
     *self_p = NULL;
 }
 
-int
-part_state_put (part_state_t *self, const char *gid, tpc_p3_t state,
-                size_t nparts, char *const *parts, char *const *peers,
-                uint64_t now)
+/*  Append GID's STATE, take it as the latest, and (when SYNC) make it
+ *  durable; *TICKET (may be NULL) its LSN.                               */
+static int
+s_put (part_state_t *self, const char *gid, tpc_p3_t state, size_t nparts,
+       char *const *parts, char *const *peers, uint64_t now, bool sync,
+       uint64_t *ticket)
 {
     assert (self);
     int rc = tpc_log_error (self->log);
@@ -461,7 +470,7 @@ part_state_put (part_state_t *self, const char *gid, tpc_p3_t state,
     s_entry_t *e = s_entry_new (gid, state, at, nparts, parts, peers);
     if (!e)
         return TPC_ENOMEM;
-    rc = s_append (self, e, true);
+    rc = s_append (self, e, sync, ticket);
     if (rc) {
         s_entry_destroy ((void **) &e);
         return rc;
@@ -469,8 +478,62 @@ part_state_put (part_state_t *self, const char *gid, tpc_p3_t state,
     s_table_set (self, e);
     if (self->since_ckpt >= self->ckpt_min
         && self->since_ckpt >= self->ckpt_held)
-        rc = part_state_checkpoint (self, now);
+        rc = part_state_checkpoint (self, now);     /* syncs */
     return rc;
+}
+
+int
+part_state_put (part_state_t *self, const char *gid, tpc_p3_t state,
+                size_t nparts, char *const *parts, char *const *peers,
+                uint64_t now)
+{
+    return s_put (self, gid, state, nparts, parts, peers, now, true, NULL);
+}
+
+int
+part_state_append (part_state_t *self, const char *gid, tpc_p3_t state,
+                   size_t nparts, char *const *parts, char *const *peers,
+                   uint64_t now, uint64_t *ticket)
+{
+    uint64_t t = 0;
+    int rc = s_put (self, gid, state, nparts, parts, peers, now, false, &t);
+    if (ticket)
+        *ticket = rc ? 0 : t;
+    return rc;
+}
+
+int
+part_state_sync (part_state_t *self)
+{
+    assert (self);
+    int rc = tpc_log_error (self->log);
+    if (rc)
+        return rc;
+    uint64_t last = tpc_log_last_lsn (self->log);
+    if (tpc_log_durable_lsn (self->log) >= last)
+        return 0;
+    return tpc_log_sync (self->log, last);
+}
+
+uint64_t
+part_state_durable (part_state_t *self)
+{
+    assert (self);
+    return tpc_log_durable_lsn (self->log);   /* a failed log: frozen */
+}
+
+uint64_t
+part_state_appended (part_state_t *self)
+{
+    assert (self);
+    return tpc_log_last_lsn (self->log);
+}
+
+uint64_t
+part_state_sync_count (part_state_t *self)
+{
+    assert (self);
+    return tpc_log_sync_count (self->log);
 }
 
 tpc_p3_t

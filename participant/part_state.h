@@ -9,11 +9,12 @@
  *  (common/tpc_log.h) of its own, in the directory given by
  *  tpc-participant --state-dir, and in memory (gid -> latest state).
  *
- *  LIFE OF A GID
- *    part_state_put (UNCERTAIN)       before PREPARE TRANSACTION (and so
+ *  LIFE OF A GID (each state durable, by a put or by an append and the
+ *  sync that covers its ticket, before the step it guards)
+ *    UNCERTAIN                        before PREPARE TRANSACTION (and so
  *                                     before the yes vote)
- *    part_state_put (PRECOMMITTED)    before the reply "state precommitted"
- *    part_state_put (COMMITTED|ABORTED)  before COMMIT/ROLLBACK PREPARED
+ *    PRECOMMITTED                     before the reply "state precommitted"
+ *    COMMITTED|ABORTED                before COMMIT/ROLLBACK PREPARED
  *    checkpoint                       a decided gid older than forget_ms
  *                                     is left out: forgotten
  *  A decided gid is forgotten forget_ms after its decision even if the
@@ -22,8 +23,16 @@
  *  asks the coordinator), so keep forget_ms well above any expected
  *  downtime.
  *  Each put appends one record and returns only after an fdatasync that
- *  covers it returned 0 (write-ahead).  The log never holds a state the
- *  agent acted on without it being durable first.
+ *  covers it returned 0 (write-ahead).  GROUP COMMIT: part_state_append
+ *  only writes the record (the kernel has it, it is NOT durable) and
+ *  returns its ticket (its LSN); part_state_sync makes every record
+ *  appended so far durable with one fdatasync, and part_state_durable
+ *  says up to which ticket they are.  The owner holds back whatever
+ *  depends on a record (a vote, a reply, the database's PREPARE) until
+ *  part_state_durable() >= its ticket: the log never holds a state the
+ *  agent acted on without it being durable first.  An appended record is
+ *  the gid's latest state at once (get, foreach, checkpoints see it; a
+ *  checkpoint syncs, and so makes it durable too).
  *
  *  RECORD (tpc_log record type PART_STATE_REC_P3 = 0x01; this log's own
  *  type space, unrelated to the coordinator's tpc_record types).  All
@@ -60,7 +69,9 @@
  *
  *  FAILURE
  *  A failed write or fdatasync puts the log in the FAILED state
- *  (tpc_log.h): that put and every later one return the error, and
+ *  (tpc_log.h): that put (or sync: every record appended since the last
+ *  good one stays undurable, part_state_durable() never moves again) and
+ *  every later put, append and sync return the error, and
  *  part_state_error() says so; the owner must stop the process, never
  *  retry and acknowledge.  A put refused for its arguments (TPC_EINVAL:
  *  bad gid, too many parts, a name too long) writes nothing and leaves the
@@ -114,7 +125,8 @@ typedef int (part_state_fn) (void *arg, const char *gid, tpc_p3_t state,
 int part_state_open (const part_state_config_t *cfg, uint64_t now,
                      part_state_t **out, char *errbuf, size_t errlen);
 
-/*  Close the log (no implicit sync needed: every put was synced);
+/*  Close the log (no implicit sync: records appended since the last sync
+ *  may be lost, as in a crash);
  *  *self_p becomes NULL.  Idempotent.                                    */
 void part_state_destroy (part_state_t **self_p);
 
@@ -126,6 +138,27 @@ void part_state_destroy (part_state_t **self_p);
 int part_state_put (part_state_t *self, const char *gid, tpc_p3_t state,
                     size_t nparts, char *const *parts, char *const *peers,
                     uint64_t now);
+
+/*  Group commit: append GID's STATE like part_state_put, but without the
+ *  fdatasync: not durable until part_state_durable() >= *TICKET (may be
+ *  NULL; 0 on failure).  The same errors as put.                         */
+int part_state_append (part_state_t *self, const char *gid, tpc_p3_t state,
+                       size_t nparts, char *const *parts, char *const *peers,
+                       uint64_t now, uint64_t *ticket);
+
+/*  One fdatasync making every record appended so far durable (none when
+ *  they already are).  0, or the failure that put the log in FAILED: the
+ *  caller must stop, and release nothing that waited on a ticket.        */
+int part_state_sync (part_state_t *self);
+
+/*  The highest ticket durable / appended so far (0 = none); a record is
+ *  durable once part_state_durable() >= its ticket.  Appended >
+ *  durable: a sync is owed.                                              */
+uint64_t part_state_durable (part_state_t *self);
+uint64_t part_state_appended (part_state_t *self);
+
+/*  fdatasyncs made since open (benchmarks, tests).                       */
+uint64_t part_state_sync_count (part_state_t *self);
 
 /*  GID's latest state (TPC_P3_UNKNOWN if none held).                      */
 tpc_p3_t part_state_get (part_state_t *self, const char *gid);

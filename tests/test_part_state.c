@@ -6,6 +6,9 @@
  *  one; a checksummed record that is no P3 record) refused, a second
  *  process refused by the lock, and a failed fdatasync (through the tpc_io
  *  seam) failing the put, every later put, and leaving nothing recorded.
+ *  Group commit: many appends and one fdatasync, all durable after a
+ *  reopen; a torn tail after an unsynced batch loses only that batch; a
+ *  failed batch sync fails every later call and reports nothing durable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -515,6 +518,207 @@ test_fsync_failure (void)
     free (dir);
 }
 
+/*  Group commit: NGIDS gids appended (UNCERTAIN, then PRECOMMITTED) with
+ *  GID prefix PFX, their tickets rising; no fdatasync among them.        */
+static uint64_t
+s_append_batch (part_state_t *st, const char *pfx, int ngids, tpc_p3_t state,
+                uint64_t *first)
+{
+    uint64_t last = 0;
+    for (int i = 0; i < ngids; i++) {
+        char gid[64];
+        snprintf (gid, sizeof gid, "%s%d", pfx, i + 1);
+        uint64_t t = 0;
+        CU_ASSERT_EQUAL (part_state_append (st, gid, state, 3, s_parts,
+                                            s_peers, T0, &t), 0);
+        CU_ASSERT (t > last);
+        if (i == 0 && first)
+            *first = t;
+        last = t;
+        CU_ASSERT_EQUAL (part_state_get (st, gid), state);
+    }
+    return last;
+}
+
+static void
+test_group_commit (void)
+{
+    char *dir = tpc_test_tmpdir ("pstate");
+    tpc_io_failsync_t f;        /* counts the fdatasyncs */
+    tpc_io_failsync_init (&f, NULL);
+    part_state_t *st = s_open (dir, T0, &f.io, NULL, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (st);
+    uint64_t syncs = f.syncs, count = part_state_sync_count (st);
+    CU_ASSERT_EQUAL (part_state_sync (st), 0);      /* nothing owed */
+    CU_ASSERT_EQUAL (f.syncs, syncs);
+    /* 200 records of 100 gids: appended, none durable, no fdatasync */
+    s_append_batch (st, "tpc_c3_1_", 100, TPC_P3_UNCERTAIN, NULL);
+    uint64_t last = s_append_batch (st, "tpc_c3_1_", 100,
+                                    TPC_P3_PRECOMMITTED, NULL);
+    CU_ASSERT_EQUAL (f.syncs, syncs);
+    CU_ASSERT (part_state_durable (st) < last);
+    CU_ASSERT_EQUAL (part_state_appended (st), last);
+    /* one sync makes them all durable */
+    CU_ASSERT_EQUAL (part_state_sync (st), 0);
+    CU_ASSERT_EQUAL (f.syncs, syncs + 1);
+    CU_ASSERT_EQUAL (part_state_sync_count (st), count + 1);
+    CU_ASSERT (part_state_durable (st) >= last);
+    CU_ASSERT_EQUAL (part_state_sync (st), 0);      /* covered: no sync */
+    CU_ASSERT_EQUAL (f.syncs, syncs + 1);
+    part_state_destroy (&st);
+    /* all durable after a reopen */
+    st = s_open (dir, T0, NULL, NULL, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (st);
+    CU_ASSERT_EQUAL (part_state_size (st), 100);
+    int pre = 0;
+    for (int i = 0; i < 100; i++) {
+        char gid[64];
+        snprintf (gid, sizeof gid, "tpc_c3_1_%d", i + 1);
+        pre += part_state_get (st, gid) == TPC_P3_PRECOMMITTED;
+    }
+    CU_ASSERT_EQUAL (pre, 100);
+    part_state_destroy (&st);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+/*  Where the record of LSN WANT is (read-only scan).                     */
+typedef struct { uint64_t want, segment, offset; int found; } s_at_t;
+
+static int
+s_at_cb (void *arg, const tpc_log_rec_t *rec, const void *p, size_t len)
+{
+    (void) p;
+    (void) len;
+    s_at_t *a = arg;
+    if (rec->lsn == a->want) {
+        a->segment = rec->segment;
+        a->offset = rec->offset;
+        a->found++;
+    }
+    return 0;
+}
+
+/*  Zero FILE from OFF to its end (what a crash leaves of writes the
+ *  kernel never made durable, in a zero-filled segment).                 */
+static int
+s_zero_from (const char *file, uint64_t off)
+{
+    int fd = open (file, O_RDWR);
+    if (fd < 0)
+        return -1;
+    off_t end = lseek (fd, 0, SEEK_END);
+    char zeros[4096] = { 0 };
+    int rc = 0;
+    for (off_t at = (off_t) off; at < end && rc == 0;) {
+        size_t n = (size_t) (end - at) < sizeof zeros ? (size_t) (end - at)
+                                                      : sizeof zeros;
+        if (pwrite (fd, zeros, n, at) != (ssize_t) n)
+            rc = -1;
+        at += (off_t) n;
+    }
+    if (rc == 0 && fsync (fd) != 0)
+        rc = -1;
+    close (fd);
+    return rc;
+}
+
+static void
+test_torn_unsynced_batch (void)
+{
+    char *dir = tpc_test_tmpdir ("pstate");
+    part_state_t *st = s_open (dir, T0, NULL, NULL, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (st);
+    /* batch 1 durable; batch 2 (new gids, and batch 1's pre-commits)
+     * only appended when the machine dies                               */
+    s_append_batch (st, "tpc_c4_1_", 20, TPC_P3_UNCERTAIN, NULL);
+    CU_ASSERT_EQUAL (part_state_sync (st), 0);
+    uint64_t first = 0;
+    s_append_batch (st, "tpc_c4_2_", 20, TPC_P3_UNCERTAIN, &first);
+    s_append_batch (st, "tpc_c4_1_", 20, TPC_P3_PRECOMMITTED, NULL);
+    CU_ASSERT (part_state_durable (st) < first);
+    part_state_destroy (&st);
+    /* the crash: batch 2 never reached the disk, its first record only
+     * half (a torn write)                                               */
+    s_at_t at = { .want = first };
+    char err[512];
+    tpc_log_scan (dir, s_at_cb, &at, NULL, err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL (at.found, 1);
+    char seg[600];
+    s_segment_path (seg, sizeof seg, dir, at.segment);
+    CU_ASSERT_EQUAL_FATAL (s_zero_from (seg, at.offset + 8), 0);
+    int before = s_warnings, rc;
+    st = s_open (dir, T0, NULL, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (st);
+    CU_ASSERT (s_warnings > before);    /* cut off, and said so */
+    /* only the unsynced records are lost */
+    CU_ASSERT_EQUAL (part_state_size (st), 20);
+    int unc = 0;
+    for (int i = 0; i < 20; i++) {
+        char gid[64];
+        snprintf (gid, sizeof gid, "tpc_c4_1_%d", i + 1);
+        unc += part_state_get (st, gid) == TPC_P3_UNCERTAIN;
+        snprintf (gid, sizeof gid, "tpc_c4_2_%d", i + 1);
+        CU_ASSERT_EQUAL (part_state_get (st, gid), TPC_P3_UNKNOWN);
+    }
+    CU_ASSERT_EQUAL (unc, 20);
+    part_state_destroy (&st);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
+static void
+test_group_commit_sync_fails (void)
+{
+    char *dir = tpc_test_tmpdir ("pstate");
+    tpc_io_failsync_t f;
+    tpc_io_failsync_init (&f, NULL);
+    part_state_t *st = s_open (dir, T0, &f.io, NULL, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (st);
+    CU_ASSERT_EQUAL (part_state_append (st, GID_A, TPC_P3_UNCERTAIN, 3,
+                                        s_parts, s_peers, T0, NULL), 0);
+    CU_ASSERT_EQUAL (part_state_sync (st), 0);
+    uint64_t durable = part_state_durable (st), tb = 0, tc = 0;
+    /* a batch of two; its fdatasync fails */
+    CU_ASSERT_EQUAL (part_state_append (st, GID_B, TPC_P3_UNCERTAIN, 3,
+                                        s_parts, s_peers, T0, &tb), 0);
+    CU_ASSERT_EQUAL (part_state_append (st, GID_A, TPC_P3_PRECOMMITTED, 3,
+                                        s_parts, s_peers, T0, &tc), 0);
+    tpc_io_failsync_arm (&f, 1, false);
+    uint64_t syncs = f.syncs;
+    int rc = part_state_sync (st);
+    CU_ASSERT (rc < 0 && rc != TPC_EINVAL);
+    CU_ASSERT_EQUAL (f.syncs, syncs + 1);
+    CU_ASSERT_NOT_EQUAL (part_state_error (st), 0);
+    /* nothing of the batch is reported durable, now or later */
+    CU_ASSERT_EQUAL (part_state_durable (st), durable);
+    CU_ASSERT (part_state_durable (st) < tb && tb < tc);
+    /* the disk is back: the log stays failed, every later call fails
+     * and syncs nothing                                                 */
+    tpc_io_failsync_arm (&f, 0, false);
+    syncs = f.syncs;
+    uint64_t t = 99;
+    CU_ASSERT (part_state_append (st, GID_C, TPC_P3_UNCERTAIN, 3, s_parts,
+                                  s_peers, T0, &t) < 0);
+    CU_ASSERT_EQUAL (t, 0);
+    CU_ASSERT_EQUAL (part_state_get (st, GID_C), TPC_P3_UNKNOWN);
+    CU_ASSERT (part_state_put (st, GID_C, TPC_P3_UNCERTAIN, 3, s_parts,
+                               s_peers, T0) < 0);
+    CU_ASSERT (part_state_sync (st) < 0);
+    CU_ASSERT_EQUAL (f.syncs, syncs);
+    CU_ASSERT_EQUAL (part_state_durable (st), durable);
+    part_state_destroy (&st);
+    /* a restart recovers what was durable (A at least UNCERTAIN) */
+    st = s_open (dir, T0, NULL, &rc, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (st);
+    tpc_p3_t a = part_state_get (st, GID_A);
+    CU_ASSERT (a == TPC_P3_UNCERTAIN || a == TPC_P3_PRECOMMITTED);
+    CU_ASSERT_EQUAL (part_state_get (st, GID_C), TPC_P3_UNKNOWN);
+    part_state_destroy (&st);
+    tpc_test_rmtree (dir);
+    free (dir);
+}
+
 static const tpc_test_case_t s_cases[] = {
     { "codec", test_codec },
     { "round_trip_latest_state", test_round_trip_latest_state },
@@ -524,6 +728,9 @@ static const tpc_test_case_t s_cases[] = {
     { "corruption_refused", test_corruption_refused },
     { "locked", test_locked },
     { "fsync_failure", test_fsync_failure },
+    { "group_commit", test_group_commit },
+    { "torn_unsynced_batch", test_torn_unsynced_batch },
+    { "group_commit_sync_fails", test_group_commit_sync_fails },
     { NULL, NULL }
 };
 

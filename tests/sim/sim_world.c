@@ -66,11 +66,17 @@
  *                 3PC's synchronous assumption.  The coordinator's links
  *                 keep their faults, long delays bounded by p3_timeout_ms
  *                 / 2.
- *    state log    io->persist appends to the agent's durable store (a
- *                 list per agent, first-seen order), kept across crashes
- *                 and replayed through part_engine_restore before
- *                 part_engine_start.  Faults: a failed fdatasync (the
- *                 state written or not, the agent stops), a crash right
+ *    state log    group commit, as the daemon's shell: io->persist
+ *                 appends a record, and every action the engine queues
+ *                 after it (but log lines) is held; at the end of the step
+ *                 one "fdatasync" moves the step's records into the
+ *                 agent's durable store (a list per agent, first-seen
+ *                 order; kept across crashes and replayed through
+ *                 part_engine_restore before part_engine_start) and the
+ *                 held actions leave in order.  A crash before that loses
+ *                 the records and the held actions.  Faults: a failed
+ *                 fdatasync (a prefix of the batch on disk, maybe none;
+ *                 the agent stops, nothing held leaves), a crash right
  *                 after PRECOMMITTED is durable (agent.after_precommit)
  *                 or right after a decision is durable, before it acts.
  *                 A dying agent sends nothing more; it crashes at the end
@@ -200,7 +206,20 @@ typedef struct {
     char endpoint[32];          /* its peer endpoint (3PC) */
     s_p3rec_t *store;           /* the durable 3PC state log */
     size_t nstore, capstore;
+    s_p3rec_t *pend;            /* appended, not yet synced (group commit:
+                                   lost in a crash before the step ends) */
+    size_t npend, cappend;
+    uint64_t appended, synced;  /* tickets: records appended / synced */
+    struct s_held *held, *held_tail;    /* actions waiting for the sync */
 } s_agent_t;
+
+/*  An action queued after a record not yet synced (the daemon's
+ *  part_agent_drain holds it the same way).                              */
+typedef struct s_held {
+    part_action_t act;
+    uint64_t ticket;
+    struct s_held *next;
+} s_held_t;
 
 typedef enum { C_IDLE, C_SUBMIT, C_BEGUN, C_EXEC, C_COMMIT, C_ROLLBACK,
                C_LATER, C_STATUS, C_DONE } s_cstate_t;
@@ -1339,44 +1358,73 @@ s_agent_log (void *arg, int level, const char *line)
     s_trace (a->w, "%s: %s", a->name, line);
 }
 
-/*  Execute the actions agent A's engine queued, in order: what its calls
- *  of io->send, rm->submit ... did before the engine queued them.  (Sends
- *  and submits never fail here; a failure would be reported at once.)   */
+/*  Execute ACT (taken), one action agent A's engine queued.              */
 static void
-s_agent_drain (s_agent_t *a)
+s_agent_exec (s_agent_t *a, part_action_t *act_p)
 {
     sim_world_t *w = a->w;
     const part_rm_t *rm = part_mem_rm (a->mem);
+    part_action_t act = *act_p;
+    memset (act_p, 0, sizeof *act_p);
+    switch (act.type) {
+    case PART_ACT_SEND:
+        s_agent_send (a, &act.msg);
+        break;
+    case PART_ACT_PEER_SEND:
+        if (s_peer_send (a, act.name, act.endpoint, &act.msg) != 0)
+            part_engine_peer_failed (a->eng, &act, w->now);
+        break;
+    case PART_ACT_PEER_REPLY:
+        s_peer_reply (a, act.from, act.from_len, &act.msg);
+        break;
+    case PART_ACT_SUBMIT: {
+        int rc = rm->submit (rm->self, &act.req, w->now);
+        if (rc != 0)
+            part_engine_submit_refused (a->eng, &act, rc, w->now);
+        break;
+    }
+    case PART_ACT_INTERRUPT:
+        rm->interrupt (rm->self, act.gid);
+        break;
+    case PART_ACT_LOG:
+        if (w->cfg.trace)
+            s_agent_log (a, act.level, act.text);
+        break;
+    }
+    part_action_clear (&act);
+}
+
+/*  Execute the actions agent A's engine queued, in order: what its calls
+ *  of io->send, rm->submit ... did before the engine queued them.  (Sends
+ *  and submits never fail here; a failure would be reported at once.)
+ *  Group commit: after a state record not synced yet, they are held
+ *  (log lines excepted) until s_agent_flush.                             */
+static void
+s_agent_drain (s_agent_t *a)
+{
     part_action_t act;
     while (a->eng && part_engine_pop (a->eng, &act)) {
-        switch (act.type) {
-        case PART_ACT_SEND:
-            s_agent_send (a, &act.msg);
-            break;
-        case PART_ACT_PEER_SEND:
-            if (s_peer_send (a, act.name, act.endpoint, &act.msg) != 0)
-                part_engine_peer_failed (a->eng, &act, w->now);
-            break;
-        case PART_ACT_PEER_REPLY:
-            s_peer_reply (a, act.from, act.from_len, &act.msg);
-            break;
-        case PART_ACT_SUBMIT: {
-            int rc = rm->submit (rm->self, &act.req, w->now);
-            if (rc != 0)
-                part_engine_submit_refused (a->eng, &act, rc, w->now);
-            break;
+        if (act.type == PART_ACT_LOG
+            || (!a->held && a->appended == a->synced)) {
+            s_agent_exec (a, &act);
+            continue;
         }
-        case PART_ACT_INTERRUPT:
-            rm->interrupt (rm->self, act.gid);
-            break;
-        case PART_ACT_LOG:
-            if (w->cfg.trace)
-                s_agent_log (a, act.level, act.text);
-            break;
+        s_held_t *h = calloc (1, sizeof *h);
+        if (!h) {
+            part_action_clear (&act);
+            sim_oracle_fail (a->w->oracle, "simulation: out of memory");
+            continue;
         }
-        part_action_clear (&act);
+        h->act = act;
+        h->ticket = a->appended;
+        if (a->held_tail)
+            a->held_tail->next = h;
+        else
+            a->held = h;
+        a->held_tail = h;
     }
 }
+
 
 static int
 s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
@@ -1385,31 +1433,117 @@ s_persist (void *arg, const char *gid, tpc_p3_t state, size_t nparts,
     s_agent_t *a = arg;
     s_agent_drain (a);          /* what the engine queued comes first */
     sim_world_t *w = a->w;
-    const s_profile_t *p = &w->prof;
     if (!gid || a->dying)
         return TPC_EIO;
-    if (w->faults && sim_rng_chance (&w->rng, p->persist_fail)) {
-        bool written = sim_rng_chance (&w->rng, 500);
-        s_trace (w, "%s: persist %s %s: FSYNC FAILS (%s on disk); the agent "
-                 "stops", a->name, gid, tpc_p3_name (state),
-                 written ? "the state is" : "nothing");
-        if (written)
-            s_store_put (a, gid, state, nparts, parts, peers);
-        s_agent_dies (a, "its state log's fdatasync failed");
-        return TPC_EIO;
+    if (a->npend == a->cappend) {
+        size_t cap = a->cappend ? a->cappend * 2 : 8;
+        s_p3rec_t *v = realloc (a->pend, cap * sizeof *v);
+        if (!v)
+            return TPC_ENOMEM;
+        a->pend = v;
+        a->cappend = cap;
     }
-    if (!s_store_put (a, gid, state, nparts, parts, peers))
+    s_p3rec_t *r = &a->pend[a->npend];
+    memset (r, 0, sizeof *r);
+    snprintf (r->gid, sizeof r->gid, "%s", gid);
+    r->state = state;
+    if (tpc_strv_copy (&r->parts, nparts, parts, nparts) != 0
+        || tpc_strv_copy (&r->peers, nparts, peers, nparts) != 0) {
+        tpc_strv_free (&r->parts, nparts);
+        tpc_strv_free (&r->peers, nparts);
         return TPC_ENOMEM;
-    s_trace (w, "%s: persist %s %s (durable)", a->name, gid,
-             tpc_p3_name (state));
-    if (w->faults && state == TPC_P3_PRECOMMITTED
-        && sim_rng_chance (&w->rng, p->crash_precommit))
-        s_agent_dies (a, "agent.after_precommit");
-    else if (w->faults && (state == TPC_P3_COMMITTED
-                           || state == TPC_P3_ABORTED)
-             && sim_rng_chance (&w->rng, p->crash_decided))
-        s_agent_dies (a, "a decision durable, not acted on");
+    }
+    r->nparts = nparts;
+    a->npend++;
+    a->appended++;
+    s_trace (w, "%s: persist %s %s (appended, ticket %" PRIu64 ")", a->name,
+             gid, tpc_p3_name (state), a->appended);
     return 0;
+}
+
+/*  Forget A's records not yet synced and the actions held for them.      */
+static void
+s_agent_unsynced_clear (s_agent_t *a)
+{
+    for (size_t i = 0; i < a->npend; i++) {
+        tpc_strv_free (&a->pend[i].parts, a->pend[i].nparts);
+        tpc_strv_free (&a->pend[i].peers, a->pend[i].nparts);
+    }
+    a->npend = 0;
+    a->synced = a->appended;
+    while (a->held) {
+        s_held_t *h = a->held;
+        a->held = h->next;
+        part_action_clear (&h->act);
+        free (h);
+    }
+    a->held_tail = NULL;
+}
+
+/*  The end of A's step: one fdatasync makes its batch durable, then what
+ *  was held for it leaves (which may append again: then again).          */
+static void
+s_agent_flush (s_agent_t *a)
+{
+    sim_world_t *w = a->w;
+    const s_profile_t *p = &w->prof;
+    while (a->eng && !a->dying && (a->npend || a->held)) {
+        if (a->npend && w->faults
+            && sim_rng_chance (&w->rng, p->persist_fail)) {
+            size_t k = (size_t) sim_rng_range (&w->rng, 0, a->npend);
+            s_trace (w, "%s: sync of %zu state record(s): FSYNC FAILS (the "
+                     "first %zu on disk); the agent stops", a->name,
+                     a->npend, k);
+            for (size_t i = 0; i < k; i++)
+                s_store_put (a, a->pend[i].gid, a->pend[i].state,
+                             a->pend[i].nparts, a->pend[i].parts,
+                             a->pend[i].peers);
+            s_agent_unsynced_clear (a);
+            s_agent_dies (a, "its state log's fdatasync failed");
+            return;
+        }
+        const char *die = NULL;
+        for (size_t i = 0; i < a->npend; i++) {
+            s_p3rec_t *r = &a->pend[i];
+            if (!s_store_put (a, r->gid, r->state, r->nparts, r->parts,
+                              r->peers))
+                return;
+            s_trace (w, "%s: %s %s durable", a->name, r->gid,
+                     tpc_p3_name (r->state));
+            if (die || !w->faults)
+                continue;
+            if (r->state == TPC_P3_PRECOMMITTED
+                && sim_rng_chance (&w->rng, p->crash_precommit))
+                die = "agent.after_precommit";
+            else if ((r->state == TPC_P3_COMMITTED
+                      || r->state == TPC_P3_ABORTED)
+                     && sim_rng_chance (&w->rng, p->crash_decided))
+                die = "a decision durable, not acted on";
+        }
+        uint64_t synced = a->appended;
+        for (size_t i = 0; i < a->npend; i++) {
+            tpc_strv_free (&a->pend[i].parts, a->pend[i].nparts);
+            tpc_strv_free (&a->pend[i].peers, a->pend[i].nparts);
+        }
+        a->npend = 0;
+        a->synced = synced;
+        if (die) {
+            s_agent_unsynced_clear (a);
+            s_agent_dies (a, die);
+            return;
+        }
+        while (a->held && a->held->ticket <= a->synced && a->eng
+               && !a->dying) {
+            s_held_t *h = a->held;
+            a->held = h->next;
+            if (!a->held)
+                a->held_tail = NULL;
+            part_action_t act = h->act;
+            free (h);
+            s_agent_exec (a, &act);
+        }
+        s_agent_drain (a);
+    }
 }
 
 static void
@@ -1477,6 +1611,7 @@ s_agent_crash (sim_world_t *w, s_agent_t *a, const char *why)
         return;
     const part_rm_t *rm = part_mem_rm (a->mem);
     s_trace (w, "CRASH %s (%s)", a->name, why);
+    s_agent_unsynced_clear (a);     /* never synced: lost */
     a->observe_only = true;
     if (sim_rng_chance (&w->rng, 500))
         rm->process (rm->self, w->now, s_emit, a);  /* effects, no replies */
@@ -2066,6 +2201,8 @@ s_step (sim_world_t *w, s_ev_t *ev)
         }
     }
     for (size_t i = 0; i < S_PARTS; i++)
+        s_agent_flush (&w->agents[i]);  /* the turn's one fdatasync */
+    for (size_t i = 0; i < S_PARTS; i++)
         if (w->agents[i].dying && w->agents[i].eng)
             s_agent_crash (w, &w->agents[i], w->agents[i].dying_why
                                              ? w->agents[i].dying_why
@@ -2256,6 +2393,8 @@ s_world_free (sim_world_t *w)
             tpc_strv_free (&a->store[j].peers, a->store[j].nparts);
         }
         free (a->store);
+        s_agent_unsynced_clear (a);
+        free (a->pend);
     }
     for (size_t i = 0; i < w->nheap; i++)
         free (w->heap[i].data);
