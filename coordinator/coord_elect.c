@@ -1,11 +1,11 @@
 /*  coord_elect: leader election on etcd (see coord_elect.h for the keys,
- *  the value of the leader key and the states).  etcd's v3 JSON gateway:
- *  keys and values are base64 in the JSON, int64 fields decimal strings.
+ *  the value of the leader key and the states).  etcd's v3 JSON gateway
+ *  (coord_etcd_http: endpoints, libcurl, TLS, auth): keys and values are
+ *  base64 in the JSON, int64 fields decimal strings.
  */
 #include "coord_elect.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,24 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coord_etcd_http.h"
 #include "tpc_clock.h"
 #include "tpc_error.h"
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} s_buf_t;
-
 struct coord_elect {
-    char **eps;
-    size_t neps, cur;
+    coord_etcd_http_t *http;    /* endpoints, curl, TLS, auth */
     char key[256];
     char *value;                /* our leader key value (JSON) */
     char member[128];
     uint64_t ttl_ms, timeout_ms;
-    CURL *curl;
-    struct curl_slist *headers;
-    s_buf_t reply;
     pthread_mutex_t io;         /* one request at a time */
     int64_t lease;              /* 0: none */
     /* the keepalive thread */
@@ -50,28 +42,11 @@ struct coord_elect {
  *  base64 (etcd's JSON carries keys and values so)
  */
 
-static const char s_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/*  Base64 of the string TEXT; NULL when out of memory.                 */
 static char *
 s_b64_encode (const char *text)
 {
-    const uint8_t *p = (const uint8_t *) text;
-    size_t len = strlen (text);
-    char *out = malloc ((len + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t) p[i] << 16
-                     | (i + 1 < len ? (uint32_t) p[i + 1] << 8 : 0)
-                     | (i + 2 < len ? p[i + 2] : 0);
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = i + 1 < len ? s_b64[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < len ? s_b64[v & 63] : '=';
-    }
-    *o = '\0';
-    return out;
+    return coord_etcd_b64_encode (text, strlen (text));
 }
 
 /*  Decode base64 TEXT into OUT (NUL-terminated, at most SIZE - 1 bytes);
@@ -79,65 +54,18 @@ s_b64_encode (const char *text)
 static bool
 s_b64_decode (const char *text, char *out, size_t size)
 {
-    size_t n = strlen (text), o = 0;
-    if (n % 4)
-        return false;
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t w = 0;
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            const char *c = text[i + k] ? strchr (s_b64, text[i + k]) : NULL;
-            if (text[i + k] == '=' && k >= 2 && i + 4 == n)
-                pad++;
-            else if (!c || pad)
-                return false;
-            w = w << 6 | (c ? (uint32_t) (c - s_b64) : 0);
-        }
-        for (int k = 0; k < 3 - pad; k++) {
-            if (o + 1 >= size)
-                return false;
-            out[o++] = (char) (w >> (16 - 8 * k));
-        }
-    }
-    out[o] = '\0';
-    return true;
-}
-
-static int64_t
-s_get_i64 (const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive (obj, name);
-    if (cJSON_IsString (v))
-        return strtoll (v->valuestring, NULL, 10);
-    if (cJSON_IsNumber (v))
-        return (int64_t) v->valuedouble;
-    return 0;
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    bool ok = !coord_etcd_b64_decode (text, &raw, &n) && n < size;
+    if (ok)
+        memcpy (out, raw, n + 1);
+    free (raw);
+    return ok;
 }
 
 /* ---------------------------------------------------------------------
  *  HTTP
  */
-
-static size_t
-s_on_data (char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    s_buf_t *b = arg;
-    size_t len = size * nmemb;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *p = realloc (b->data, cap);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy (b->data + b->len, ptr, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return len;
-}
 
 /*  POST BODY to /v3/PATH; *REPLY the parsed answer of an HTTP 200.  An
  *  endpoint that does not answer moves to the next.  0, TPC_ECONNECT,
@@ -145,40 +73,11 @@ s_on_data (char *ptr, size_t size, size_t nmemb, void *arg)
 static int
 s_post (coord_elect_t *self, const char *path, cJSON *body, cJSON **reply)
 {
-    *reply = NULL;
-    char *text = cJSON_PrintUnformatted (body);
-    if (!text)
-        return TPC_ENOMEM;
-    int rc = TPC_ECONNECT;
     pthread_mutex_lock (&self->io);
-    for (size_t tries = 0; tries < self->neps; tries++) {
-        char url[512];
-        snprintf (url, sizeof url, "http://%s/v3/%s", self->eps[self->cur],
-                  path);
-        self->reply.len = 0;
-        if (self->reply.data)
-            self->reply.data[0] = '\0';
-        curl_easy_setopt (self->curl, CURLOPT_URL, url);
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE,
-                          (long) strlen (text));
-        long status = 0;
-        if (curl_easy_perform (self->curl) != CURLE_OK) {
-            self->cur = (self->cur + 1) % self->neps;
-            continue;
-        }
-        curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
-        if (status != 200) {
-            rc = TPC_EIO;
-            self->cur = (self->cur + 1) % self->neps;
-            continue;
-        }
-        *reply = self->reply.data ? cJSON_Parse (self->reply.data) : NULL;
-        rc = *reply ? 0 : TPC_EPROTO;
-        break;
-    }
+    int rc = coord_etcd_http_post (self->http, path, body,
+                                   COORD_ETCD_ROTATE_ALL | COORD_ETCD_QUIET,
+                                   reply);
     pthread_mutex_unlock (&self->io);
-    free (text);
     return rc;
 }
 
@@ -191,7 +90,6 @@ coord_elect_new (const coord_elect_config_t *cfg, char *errbuf,
                  size_t errlen)
 {
     coord_elect_t *self = calloc (1, sizeof *self);
-    char *copy = NULL;
     cJSON *v = NULL;
     if (!self)
         goto fail;
@@ -212,25 +110,13 @@ coord_elect_new (const coord_elect_config_t *cfg, char *errbuf,
         self->timeout_ms = self->ttl_ms / 3;
     snprintf (self->key, sizeof self->key, "%sleader", cfg->prefix);
     snprintf (self->member, sizeof self->member, "%s", cfg->member);
-    const char *spec = cfg->endpoints ? cfg->endpoints : "";
-    if (!strncmp (spec, "etcd://", 7))
-        spec += 7;
-    copy = strdup (spec);
-    if (!copy)
-        goto fail;
-    char *save = NULL;
-    for (char *t = strtok_r (copy, ",", &save); t;
-         t = strtok_r (NULL, ",", &save)) {
-        char **eps = realloc (self->eps, (self->neps + 1) * sizeof *eps);
-        if (!eps)
-            goto fail;
-        self->eps = eps;
-        if (!(eps[self->neps] = strdup (t)))
-            goto fail;
-        self->neps++;
-    }
-    if (!self->neps) {
-        snprintf (errbuf, errlen, "no etcd endpoint in '%s'", spec);
+    *errbuf = '\0';
+    coord_etcd_http_config_t hcfg = {
+        .endpoints = cfg->endpoints, .auth = cfg->auth,
+        .timeout_ms = self->timeout_ms };
+    if (coord_etcd_http_new (&hcfg, &self->http, errbuf, errlen)) {
+        if (!*errbuf)
+            snprintf (errbuf, errlen, "out of memory (leader election)");
         goto fail_said;
     }
     v = cJSON_CreateObject ();
@@ -241,26 +127,12 @@ coord_elect_new (const coord_elect_config_t *cfg, char *errbuf,
         || !cJSON_AddNumberToObject (v, "pid", (double) getpid ())
         || !(self->value = cJSON_PrintUnformatted (v)))
         goto fail;
-    if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK
-        || !(self->curl = curl_easy_init ())
-        || !(self->headers = curl_slist_append (NULL, "Content-Type: "
-                                                "application/json")))
-        goto fail;
-    curl_easy_setopt (self->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, (long) self->timeout_ms);
-    curl_easy_setopt (self->curl, CURLOPT_CONNECTTIMEOUT_MS,
-                      (long) self->timeout_ms);
-    curl_easy_setopt (self->curl, CURLOPT_HTTPHEADER, self->headers);
-    curl_easy_setopt (self->curl, CURLOPT_WRITEFUNCTION, s_on_data);
-    curl_easy_setopt (self->curl, CURLOPT_WRITEDATA, &self->reply);
     cJSON_Delete (v);
-    free (copy);
     return self;
 fail:
     snprintf (errbuf, errlen, "out of memory (leader election)");
 fail_said:
     cJSON_Delete (v);
-    free (copy);
     coord_elect_destroy (&self);
     return NULL;
 }
@@ -278,14 +150,8 @@ coord_elect_destroy (coord_elect_t **self_p)
         pthread_mutex_unlock (&self->mu);
         pthread_join (self->thread, NULL);
     }
-    if (self->curl)
-        curl_easy_cleanup (self->curl);
-    curl_slist_free_all (self->headers);
-    for (size_t i = 0; i < self->neps; i++)
-        free (self->eps[i]);
-    free (self->eps);
+    coord_etcd_http_destroy (&self->http);
     free (self->value);
-    free (self->reply.data);
     pthread_cond_destroy (&self->cond);
     pthread_mutex_destroy (&self->mu);
     pthread_mutex_destroy (&self->io);
@@ -304,8 +170,8 @@ s_leader_from_kv (const cJSON *kv, coord_elect_leader_t *out)
     memset (out, 0, sizeof *out);
     if (!kv)
         return;
-    out->create_rev = s_get_i64 (kv, "create_revision");
-    out->lease = s_get_i64 (kv, "lease");
+    out->create_rev = coord_etcd_get_i64 (kv, "create_revision");
+    out->lease = coord_etcd_get_i64 (kv, "lease");
     const cJSON *val = cJSON_GetObjectItemCaseSensitive (kv, "value");
     char text[1024];
     cJSON *v = cJSON_IsString (val)
@@ -359,8 +225,8 @@ s_grant (coord_elect_t *self)
     rc = s_post (self, "lease/grant", body, &reply);
     if (rc)
         goto cleanup;
-    self->lease = s_get_i64 (reply, "ID");
-    int64_t granted = s_get_i64 (reply, "TTL");
+    self->lease = coord_etcd_get_i64 (reply, "ID");
+    int64_t granted = coord_etcd_get_i64 (reply, "TTL");
     if (!self->lease || granted <= 0) {
         rc = TPC_EPROTO;
         goto cleanup;
@@ -418,7 +284,7 @@ coord_elect_campaign (coord_elect_t *self, coord_elect_leader_t *out)
     if (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (reply,
                                                         "succeeded"))) {
         s_leader_from_kv (NULL, out);
-        out->create_rev = s_get_i64 (cJSON_GetObjectItemCaseSensitive (
+        out->create_rev = coord_etcd_get_i64 (cJSON_GetObjectItemCaseSensitive (
                                          reply, "header"), "revision");
         out->lease = self->lease;
         cJSON *me = cJSON_Parse (self->value);
@@ -474,7 +340,7 @@ s_keepalive (coord_elect_t *self)
     }
     /* the gateway wraps a stream's answers in {"result": ...} */
     const cJSON *r = cJSON_GetObjectItemCaseSensitive (reply, "result");
-    ttl = s_get_i64 (r ? r : reply, "TTL");
+    ttl = coord_etcd_get_i64 (r ? r : reply, "TTL");
 cleanup:
     cJSON_Delete (body);
     cJSON_Delete (reply);
@@ -557,45 +423,21 @@ coord_elect_resign (coord_elect_t *self)
     self->lease = 0;
 }
 
-static size_t
-s_discard (char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    (void) ptr;
-    (void) arg;
-    return size * nmemb;
-}
-
 void
 coord_elect_abandon (coord_elect_t *self, uint64_t budget_ms)
 {
     int64_t lease = self ? self->lease : 0;
-    CURL *c = lease ? curl_easy_init () : NULL;
-    if (!c)
+    if (!lease)
         return;
     char body[64];
     snprintf (body, sizeof body, "{\"ID\":\"%" PRId64 "\"}", lease);
-    long each = (long) (budget_ms / self->neps);
+    long each = (long) (budget_ms / coord_etcd_http_count (self->http));
     if (each < 50)
         each = 50;
-    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, each);
-    curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, each);
-    curl_easy_setopt (c, CURLOPT_HTTPHEADER, self->headers);
-    curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_discard);
-    for (size_t i = 0; i < self->neps; i++) {
-        char url[512];
-        snprintf (url, sizeof url, "http://%s/v3/lease/revoke",
-                  self->eps[i]);
-        curl_easy_setopt (c, CURLOPT_URL, url);
-        long status = 0;
-        if (curl_easy_perform (c) == CURLE_OK
-            && curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status)
-               == CURLE_OK
-            && status > 0)      /* etcd answered: revoked or gone */
-            break;
-    }
-    curl_easy_cleanup (c);
+    /* a handle of its own: the keepalive may be in a request; the first
+     * member that answers at all revoked it, or it is gone             */
+    (void) coord_etcd_http_post_fresh (self->http, "lease/revoke", body,
+                                       each);
 }
 
 const char *

@@ -37,10 +37,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coord_etcd_http.h"
+
 typedef struct coord_elect coord_elect_t;
 
 typedef struct {
-    const char *endpoints;      /* "etcd://host:port[,host:port...]" */
+    const char *endpoints;      /* "etcd://host:port[,host:port...]",
+                                   "etcds://..." for HTTPS */
+    coord_etcd_auth_t auth;     /* TLS files, user file (as the store's) */
     const char *prefix;         /* "/tpc/<id>/" */
     const char *id;             /* the coordinator id */
     const char *member;         /* this process's name (unique) */

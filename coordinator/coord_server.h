@@ -58,6 +58,7 @@
 #include <stdint.h>
 
 #include "coord_engine.h"
+#include "coord_etcd_http.h"
 #include "tpc_crash.h"
 
 #define COORD_CLIENT_EP_DEFAULT "tcp://127.0.0.1:7400"
@@ -78,6 +79,8 @@ typedef struct {
     const char *store;
     const char *store_prefix;
     uint64_t store_timeout_ms;
+    coord_etcd_auth_t store_auth;   /* etcds:// TLS files, the etcd user
+                                       file (coord_etcd_http.h) */
     coord_engine_config_t engine;   /* timeouts etc.; coord_id ignored */
     size_t max_msg_bytes;       /* decoder limit; 0 = 1 MiB */
     int verbose;                /* 0 warnings only, 1 every event */

@@ -312,7 +312,7 @@ s_etcd_warn (void *arg, const char *text)
     fprintf (stderr, "tpc-coordinator: etcd: %s\n", text);
 }
 
-/*  The etcd store at cfg.store (etcd://...), under cfg.store_prefix
+/*  The etcd store at cfg.store (etcd:// or etcds://...), under cfg.store_prefix
  *  (default /tpc/<id>/): replay it into the engine.  0 or -1 with ERRBUF. */
 static int
 s_open_etcd (coord_server_t *self, char *errbuf, size_t errlen)
@@ -320,7 +320,7 @@ s_open_etcd (coord_server_t *self, char *errbuf, size_t errlen)
     char prefix[64];
     snprintf (prefix, sizeof prefix, "/tpc/%s/", self->id);
     coord_store_etcd_config_t ecfg = {
-        .endpoints = self->cfg.store,
+        .endpoints = self->cfg.store, .auth = self->cfg.store_auth,
         .prefix = self->cfg.store_prefix ? self->cfg.store_prefix : prefix,
         .timeout_ms = self->cfg.store_timeout_ms,
         .fence_key = self->cfg.fence_key, .fence_rev = self->cfg.fence_rev,

@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "tpc_log.h"
+#include "coord_etcd_http.h"
 
 typedef struct coord_store coord_store_t;
 
@@ -87,7 +88,10 @@ int coord_store_file_open (const tpc_log_config_t *cfg,
 /*  The etcd store (coord_store_etcd.c).                                  */
 typedef struct {
     const char *endpoints;      /* "host:port[,host:port...]"; an
-                                   "etcd://" in front is accepted */
+                                   "etcd://" in front is accepted,
+                                   "etcds://" means HTTPS */
+    coord_etcd_auth_t auth;     /* TLS files, the user file (all NULL:
+                                   none; coord_etcd_http.h) */
     const char *prefix;         /* every key starts with it, e.g. "/tpc/c1/" */
     const char *fence_key;      /* NULL: no fence; else each write compares */
     int64_t fence_rev;          /* ... its create_revision with this */

@@ -1,7 +1,8 @@
 /*  coord_store_etcd: the decision store on etcd (see coord_store.h for
- *  the contract).  etcd 3.4's v3 JSON gateway over HTTP (libcurl), bodies
- *  built and read with cJSON: POST /v3/kv/range and /v3/kv/txn, keys and
- *  values base64 in the JSON.  etcd (Raft) makes a write durable on a
+ *  the contract).  etcd 3.4's v3 JSON gateway over HTTP or HTTPS
+ *  (coord_etcd_http: endpoints, libcurl, TLS, auth), bodies built and
+ *  read with cJSON: POST /v3/kv/range and /v3/kv/txn, keys and values
+ *  base64 in the JSON.  etcd (Raft) makes a write durable on a
  *  majority of its members before it answers.
  *
  *  KEYS (P = the prefix, "/tpc/<coordinator id>/" by default)
@@ -73,7 +74,6 @@
 #include "coord_store.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -83,6 +83,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coord_etcd_http.h"
 #include "tpc_clock.h"
 #include "tpc_crc32c.h"
 #include "tpc_error.h"
@@ -102,8 +103,7 @@ typedef struct {
 } s_buf_t;
 
 typedef struct {
-    char **eps;                 /* "host:port" */
-    size_t neps, cur;           /* cur: the endpoint in use */
+    coord_etcd_http_t *http;    /* endpoints, curl, TLS, auth */
     char *prefix;
     char *fence_key;            /* NULL: no fence */
     int64_t fence_rev;
@@ -111,9 +111,6 @@ typedef struct {
     size_t batch_bytes;
     void (*warn) (void *arg, const char *text);
     void *warn_arg;
-    CURL *curl;
-    struct curl_slist *headers;
-    s_buf_t reply;
     /* io: one request at a time (curl, next_seq, ckpt_seq, epoch) */
     pthread_mutex_t io;
     pthread_cond_t ckpt_over;
@@ -152,80 +149,6 @@ s_buf_add (s_buf_t *b, const void *data, size_t len)
     return 0;
 }
 
-static const char s_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/*  Base64 of LEN bytes, NUL-terminated; NULL when out of memory.       */
-static char *
-s_b64_encode (const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    char *out = malloc ((len + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = s_b64[(v >> 6) & 63];
-        *o++ = s_b64[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t) p[i] << 16
-                     | (i + 1 < len ? (uint32_t) p[i + 1] << 8 : 0);
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = i + 1 < len ? s_b64[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-static int
-s_b64_val (char c)
-{
-    const char *p = c ? strchr (s_b64, c) : NULL;
-    return p ? (int) (p - s_b64) : -1;
-}
-
-/*  Decode TEXT into a new buffer (*OUT, *LEN).  TPC_EPROTO when it is
- *  not base64, TPC_ENOMEM.                                              */
-static int
-s_b64_decode (const char *text, uint8_t **out, size_t *len)
-{
-    size_t n = strlen (text);
-    *out = NULL;
-    *len = 0;
-    if (n % 4)
-        return TPC_EPROTO;
-    uint8_t *buf = malloc (n / 4 * 3 + 1);
-    if (!buf)
-        return TPC_ENOMEM;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++)
-            v[k] = text[i + k] == '=' && i + 4 == n && k >= 2
-                   ? 0 : s_b64_val (text[i + k]);
-        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) {
-            free (buf);
-            return TPC_EPROTO;
-        }
-        uint32_t w = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12
-                     | (uint32_t) v[2] << 6 | (uint32_t) v[3];
-        buf[o++] = (uint8_t) (w >> 16);
-        if (text[i + 2] != '=')
-            buf[o++] = (uint8_t) (w >> 8);
-        if (text[i + 3] != '=')
-            buf[o++] = (uint8_t) w;
-    }
-    *out = buf;
-    *len = o;
-    return 0;
-}
-
 static void
 s_warn (s_etcd_t *self, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
@@ -244,6 +167,13 @@ s_warn (s_etcd_t *self, const char *fmt, ...)
         fprintf (stderr, "etcd store: %s\n", text);
 }
 
+/*  The connection's warnings go where the store's do.                   */
+static void
+s_http_warn (void *arg, const char *text)
+{
+    s_warn (arg, "%s", text);
+}
+
 /*  P + SUFFIX (+ 16 hex of SEQ when SEQ_HEX), in OUT.                    */
 static void
 s_key (s_etcd_t *self, char *out, size_t len, const char *suffix,
@@ -259,7 +189,7 @@ s_key (s_etcd_t *self, char *out, size_t len, const char *suffix,
 static int
 s_add_b64 (cJSON *obj, const char *name, const void *data, size_t len)
 {
-    char *b = s_b64_encode (data, len);
+    char *b = coord_etcd_b64_encode (data, len);
     if (!b || !cJSON_AddStringToObject (obj, name, b)) {
         free (b);
         return TPC_ENOMEM;
@@ -268,28 +198,9 @@ s_add_b64 (cJSON *obj, const char *name, const void *data, size_t len)
     return 0;
 }
 
-/*  An int64 field: a decimal string in etcd's JSON (proto3 int64).      */
-static int64_t
-s_get_i64 (const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive (obj, name);
-    if (cJSON_IsString (v))
-        return strtoll (v->valuestring, NULL, 10);
-    if (cJSON_IsNumber (v))
-        return (int64_t) v->valuedouble;
-    return 0;
-}
-
 /* ---------------------------------------------------------------------
  *  HTTP
  */
-
-static size_t
-s_on_data (char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    s_buf_t *b = arg;
-    return s_buf_add (b, ptr, size * nmemb) ? 0 : size * nmemb;
-}
 
 /*  POST BODY to /v3/PATH on the endpoint in use (the next ones when it
  *  refuses the connection); *REPLY the parsed answer of an HTTP 200.
@@ -298,63 +209,7 @@ s_on_data (char *ptr, size_t size, size_t nmemb, void *arg)
 static int
 s_post (s_etcd_t *self, const char *path, cJSON *body, cJSON **reply)
 {
-    *reply = NULL;
-    char *text = cJSON_PrintUnformatted (body);
-    if (!text)
-        return TPC_ENOMEM;
-    int rc = TPC_ECONNECT;
-    CURLcode cc = CURLE_OK;
-    long status = 0;
-    for (size_t tries = 0; tries < self->neps; tries++) {
-        char url[512];
-        snprintf (url, sizeof url, "http://%s/v3/%s", self->eps[self->cur],
-                  path);
-        self->reply.len = 0;    /* and no old text: an empty body is empty */
-        if (self->reply.data)
-            self->reply.data[0] = '\0';
-        curl_easy_setopt (self->curl, CURLOPT_URL, url);
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE, (long) strlen (text));
-        cc = curl_easy_perform (self->curl);
-        if (cc == CURLE_COULDNT_CONNECT) {
-            self->cur = (self->cur + 1) % self->neps;
-            continue;
-        }
-        if (cc != CURLE_OK) {
-            rc = cc == CURLE_OPERATION_TIMEDOUT ? TPC_ETIMEDOUT : TPC_ECONNECT;
-            break;
-        }
-        curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
-        rc = 0;
-        break;
-    }
-    if (rc) {
-        s_warn (self, "%s: %s (endpoint %s)", path,
-                cc == CURLE_OK ? "no endpoint accepts connections"
-                : curl_easy_strerror (cc), self->eps[self->cur]);
-        goto cleanup;
-    }
-    *reply = self->reply.len ? cJSON_Parse (self->reply.data) : NULL;
-    if (status != 200) {
-        const cJSON *m = *reply ? cJSON_GetObjectItemCaseSensitive (*reply,
-                                                                    "error")
-                                : NULL;
-        s_warn (self, "%s: etcd %s answered HTTP %ld: %s", path,
-                self->eps[self->cur], status, cJSON_IsString (m)
-                ? m->valuestring : self->reply.data ? self->reply.data : "");
-        cJSON_Delete (*reply);
-        *reply = NULL;
-        rc = TPC_EIO;
-    }
-    else if (!*reply) {
-        s_warn (self, "%s: etcd %s answered %s", path, self->eps[self->cur],
-                self->reply.len ? "something that is not JSON"
-                : "an empty body");
-        rc = TPC_EPROTO;
-    }
-cleanup:
-    free (text);
-    return rc;
+    return coord_etcd_http_post (self->http, path, body, 0, reply);
 }
 
 /*  The etcd member id in a status answer's FIELD ("leader", or
@@ -378,35 +233,26 @@ s_member_id (const cJSON *status, bool header, const char *field)
 static void
 s_find_leader (s_etcd_t *self)
 {
-    long most = (long) (self->timeout_ms < 500 ? self->timeout_ms : 500);
-    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, most);
-    for (size_t i = 0; i < self->neps; i++) {
-        size_t at = (self->cur + i) % self->neps;
-        char url[512];
-        snprintf (url, sizeof url, "http://%s/v3/maintenance/status",
-                  self->eps[at]);
-        self->reply.len = 0;
-        curl_easy_setopt (self->curl, CURLOPT_URL, url);
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, "{}");
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE, 2L);
-        long status = 0;
-        if (curl_easy_perform (self->curl) != CURLE_OK
-            || curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE,
-                                  &status) != CURLE_OK
-            || status != 200 || !self->reply.len)
+    size_t n = coord_etcd_http_count (self->http);
+    size_t cur = coord_etcd_http_current (self->http);
+    coord_etcd_http_set_timeout (self->http, self->timeout_ms < 500
+                                             ? self->timeout_ms : 500);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = (cur + i) % n;
+        cJSON *reply = NULL;
+        if (coord_etcd_http_post_at (self->http, at, "maintenance/status",
+                                     "{}", &reply))
             continue;
-        cJSON *reply = cJSON_Parse (self->reply.data);
         uint64_t leader = s_member_id (reply, false, "leader");
         bool found = leader && leader == s_member_id (reply, true,
                                                       "member_id");
         cJSON_Delete (reply);
         if (found) {
-            self->cur = at;
+            coord_etcd_http_use (self->http, at);
             break;
         }
     }
-    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS,
-                      (long) self->timeout_ms);
+    coord_etcd_http_set_timeout (self->http, self->timeout_ms);
 }
 
 /* ---------------------------------------------------------------------
@@ -478,7 +324,7 @@ s_fenced (s_etcd_t *self, const cJSON *reply)
                                                            "response_range");
     const cJSON *kv = cJSON_GetArrayItem (
         cJSON_GetObjectItemCaseSensitive (range, "kvs"), 0);
-    return !kv || s_get_i64 (kv, "create_revision") != self->fence_rev;
+    return !kv || coord_etcd_get_i64 (kv, "create_revision") != self->fence_rev;
 }
 
 /*  Send TXN; 0 when it succeeded (*HEADER_REV its revision, *DELETED what
@@ -507,7 +353,7 @@ s_txn (s_etcd_t *self, cJSON *txn, int64_t *header_rev, uint64_t *deleted)
         goto cleanup;
     }
     if (header_rev)
-        *header_rev = s_get_i64 (cJSON_GetObjectItemCaseSensitive (reply,
+        *header_rev = coord_etcd_get_i64 (cJSON_GetObjectItemCaseSensitive (reply,
                                                                    "header"),
                                  "revision");
     if (deleted) {
@@ -517,12 +363,12 @@ s_txn (s_etcd_t *self, cJSON *txn, int64_t *header_rev, uint64_t *deleted)
             const cJSON *d = cJSON_GetObjectItemCaseSensitive (
                 r, "response_delete_range");
             if (d)
-                *deleted += (uint64_t) s_get_i64 (d, "deleted");
+                *deleted += (uint64_t) coord_etcd_get_i64 (d, "deleted");
         }
     }
     pthread_mutex_lock (&self->mu);
     self->stats.writes++;
-    self->stats.revision = s_get_i64 (cJSON_GetObjectItemCaseSensitive (
+    self->stats.revision = coord_etcd_get_i64 (cJSON_GetObjectItemCaseSensitive (
                                           reply, "header"), "revision");
     pthread_mutex_unlock (&self->mu);
 cleanup:
@@ -582,7 +428,7 @@ static int
 s_landed (s_etcd_t *self, const char *key, const uint8_t *value, size_t len)
 {
     cJSON *req = cJSON_CreateObject (), *reply = NULL;
-    char *ours = s_b64_encode (value, len);
+    char *ours = coord_etcd_b64_encode (value, len);
     int rc = TPC_ENOMEM;
     if (!req || !ours || s_add_b64 (req, "key", key, strlen (key)))
         goto cleanup;
@@ -655,10 +501,10 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
         while (!rc) {
             /* no attempt outlives the 3 x timeout_ms budget in all */
             int64_t left = until - tpc_now_ms ();
-            curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, (long)
-                              (left < (int64_t) self->timeout_ms
-                               ? (left > S_RETRY_MS ? left : S_RETRY_MS)
-                               : (int64_t) self->timeout_ms));
+            coord_etcd_http_set_timeout (self->http, (uint64_t)
+                (left < (int64_t) self->timeout_ms
+                 ? (left > S_RETRY_MS ? left : S_RETRY_MS)
+                 : (int64_t) self->timeout_ms));
             rc = s_txn (self, txn, NULL, &deleted);
             if (rc == TPC_EBUSY && unknown)
                 rc = s_landed (self, key, value, S_HDR + end - at);
@@ -667,12 +513,11 @@ s_write_batches (s_etcd_t *self, const uint8_t *buf, size_t len,
             unknown = true;
             s_warn (self, "kv/txn of %s: fate unknown (%s); asking the next "
                     "member", key, tpc_strerror (rc));
-            self->cur = (self->cur + 1) % self->neps;
+            coord_etcd_http_next (self->http);
             usleep (S_RETRY_MS * 1000);     /* a Raft election: not a spin */
             rc = 0;
         }
-        curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS,
-                          (long) self->timeout_ms);
+        coord_etcd_http_set_timeout (self->http, self->timeout_ms);
         cJSON_Delete (txn);
         if (rc == TPC_EBUSY)
             s_warn (self, "batch key %s exists already or the epoch moved: "
@@ -907,15 +752,9 @@ s_destroy (void **impl_p)
     s_etcd_t *self = *impl_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->neps; i++)
-        free (self->eps[i]);
-    free (self->eps);
+    coord_etcd_http_destroy (&self->http);
     free (self->prefix);
     free (self->fence_key);
-    if (self->curl)
-        curl_easy_cleanup (self->curl);
-    curl_slist_free_all (self->headers);
-    free (self->reply.data);
     free (self->pend.data);
     pthread_mutex_destroy (&self->io);
     pthread_mutex_destroy (&self->mu);
@@ -937,37 +776,6 @@ static const coord_store_ops_t s_etcd_ops = {
 /* ---------------------------------------------------------------------
  *  Open: endpoints, the epoch, the replay
  */
-
-/*  Split "etcd://h:p,h:p" into self->eps.  0, TPC_ECONFIG, TPC_ENOMEM.   */
-static int
-s_parse_endpoints (s_etcd_t *self, const char *spec)
-{
-    if (!spec)
-        return TPC_ECONFIG;
-    if (!strncmp (spec, "etcd://", 7))
-        spec += 7;
-    char *copy = strdup (spec), *save = NULL;
-    if (!copy)
-        return TPC_ENOMEM;
-    int rc = 0;
-    for (char *t = strtok_r (copy, ",", &save); t && !rc;
-         t = strtok_r (NULL, ",", &save)) {
-        const char *colon = strrchr (t, ':');
-        char **eps = realloc (self->eps, (self->neps + 1) * sizeof *eps);
-        if (!colon || colon == t || !colon[1]
-            || strspn (colon + 1, "0123456789") != strlen (colon + 1)
-            || strlen (t) > 255)
-            rc = TPC_ECONFIG;
-        else if (!eps || !(eps[self->neps] = strdup (t)))
-            rc = TPC_ENOMEM;
-        if (eps)
-            self->eps = eps;
-        if (!rc)
-            self->neps++;
-    }
-    free (copy);
-    return rc ? rc : self->neps ? 0 : TPC_ECONFIG;
-}
 
 /*  Replay one batch value (sequence SEQ) through FN.                    */
 static int
@@ -1021,8 +829,8 @@ s_load_epoch (s_etcd_t *self, char *errbuf, size_t errlen)
         goto cleanup;
     rc = s_post (self, "kv/range", req, &reply);
     if (rc) {
-        snprintf (errbuf, errlen, "cannot read %s from etcd at %s", key,
-                  self->eps[self->cur]);
+        snprintf (errbuf, errlen, "cannot read %s from etcd: %s", key,
+                  coord_etcd_http_error (self->http));
         goto cleanup;
     }
     const cJSON *kv = cJSON_GetArrayItem (
@@ -1031,7 +839,7 @@ s_load_epoch (s_etcd_t *self, char *errbuf, size_t errlen)
         goto cleanup;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive (kv, "value");
     size_t n = 0;
-    rc = cJSON_IsString (v) ? s_b64_decode (v->valuestring, &raw, &n)
+    rc = cJSON_IsString (v) ? coord_etcd_b64_decode (v->valuestring, &raw, &n)
                             : TPC_EPROTO;
     char text[24] = "";
     if (!rc && n < sizeof text)
@@ -1043,7 +851,7 @@ s_load_epoch (s_etcd_t *self, char *errbuf, size_t errlen)
         rc = rc ? rc : TPC_ELOG_CORRUPT;
         goto cleanup;
     }
-    self->epoch_mod = s_get_i64 (kv, "mod_revision");
+    self->epoch_mod = coord_etcd_get_i64 (kv, "mod_revision");
 cleanup:
     free (raw);
     cJSON_Delete (req);
@@ -1063,10 +871,10 @@ s_load_kv (s_etcd_t *self, const cJSON *item, size_t blen, char *start,
     const cJSON *v = cJSON_GetObjectItemCaseSensitive (item, "value");
     uint8_t *kraw = NULL, *raw = NULL;
     size_t kn = 0, n = 0;
-    int rc = cJSON_IsString (k) ? s_b64_decode (k->valuestring, &kraw, &kn)
+    int rc = cJSON_IsString (k) ? coord_etcd_b64_decode (k->valuestring, &kraw, &kn)
                                 : TPC_EPROTO;
     if (!rc)
-        rc = cJSON_IsString (v) ? s_b64_decode (v->valuestring, &raw, &n)
+        rc = cJSON_IsString (v) ? coord_etcd_b64_decode (v->valuestring, &raw, &n)
                                 : TPC_EPROTO;
     if (rc)
         goto cleanup;
@@ -1127,7 +935,7 @@ s_load_batches (s_etcd_t *self, tpc_log_replay_fn *fn, void *arg,
             break;
         }
         if (!revision)
-            revision = s_get_i64 (cJSON_GetObjectItemCaseSensitive (reply,
+            revision = coord_etcd_get_i64 (cJSON_GetObjectItemCaseSensitive (reply,
                                                                     "header"),
                                   "revision");
         more = cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (reply, "more"));
@@ -1167,12 +975,13 @@ coord_store_etcd_open (const coord_store_etcd_config_t *cfg,
     self->fence_rev = cfg->fence_rev;
     self->warn = cfg->warn;
     self->warn_arg = cfg->warn_arg;
-    int rc = s_parse_endpoints (self, cfg->endpoints);
-    if (rc == TPC_ECONFIG) {
-        snprintf (errbuf, errlen, "'%s' is not etcd://HOST:PORT[,HOST:PORT"
-                  "...]", cfg->endpoints ? cfg->endpoints : "");
-        goto fail;
-    }
+    coord_etcd_http_config_t hcfg = {
+        .endpoints = cfg->endpoints, .auth = cfg->auth,
+        .timeout_ms = self->timeout_ms,
+        .connect_timeout_ms = self->timeout_ms < 1000 ? self->timeout_ms
+                                                      : 1000,
+        .warn = s_http_warn, .warn_arg = self };
+    int rc = coord_etcd_http_new (&hcfg, &self->http, errbuf, errlen);
     if (rc)
         goto fail;
     rc = TPC_ECONFIG;
@@ -1186,22 +995,7 @@ coord_store_etcd_open (const coord_store_etcd_config_t *cfg,
     if (!self->prefix
         || (cfg->fence_key && !(self->fence_key = strdup (cfg->fence_key))))
         goto fail;
-    if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK
-        || !(self->curl = curl_easy_init ())
-        || !(self->headers = curl_slist_append (NULL, "Content-Type: "
-                                                "application/json"))
-        || !curl_slist_append (self->headers, "Expect:"))
-        goto fail;
-    curl_easy_setopt (self->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, (long) self->timeout_ms);
-    curl_easy_setopt (self->curl, CURLOPT_CONNECTTIMEOUT_MS,
-                      (long) (self->timeout_ms < 1000 ? self->timeout_ms
-                                                      : 1000));
-    curl_easy_setopt (self->curl, CURLOPT_HTTPHEADER, self->headers);
-    curl_easy_setopt (self->curl, CURLOPT_WRITEFUNCTION, s_on_data);
-    curl_easy_setopt (self->curl, CURLOPT_WRITEDATA, &self->reply);
-    curl_easy_setopt (self->curl, CURLOPT_PROTOCOLS_STR, "http");
-    if (!cfg->any_member && self->neps > 1)
+    if (!cfg->any_member && coord_etcd_http_count (self->http) > 1)
         s_find_leader (self);
     rc = s_load_epoch (self, errbuf, errlen);
     if (!rc)

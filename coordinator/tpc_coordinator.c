@@ -53,6 +53,7 @@
 typedef struct {
     const char *store, *store_prefix;       /* the decision store */
     uint64_t store_timeout_ms;
+    const char *store_cacert, *store_cert, *store_key, *store_user_file;
     const char *bind, *agent_bind, *log_dir, *id, *reply_on, *protocol,
                *curve_secret, *allow_clients, *allow_admins, *allow_agents,
                *metrics_bind, *http_bind, *http_token_file;
@@ -82,11 +83,20 @@ s_settings_init (s_settings_t *st)
         S_STR ("log-dir", log_dir, "DIR",
                "decision log directory (required with --store file)"),
         S_STR ("store", store, "STORE",
-               "file | etcd://HOST:PORT[,HOST:PORT...] (file: --log-dir)"),
+               "file | etcd[s]://HOST:PORT[,HOST:PORT...] (file: --log-dir;"
+               " etcds: HTTPS)"),
         S_STR ("store-prefix", store_prefix, "P",
                "etcd key prefix (/tpc/<id>/)"),
         S_U64 ("store-timeout-ms", store_timeout_ms,
                "one etcd request gives up after (5000)"),
+        S_STR ("store-cacert", store_cacert, "FILE",
+               "etcds: CA certificates (PEM) for etcd's (system's)"),
+        S_STR ("store-cert", store_cert, "FILE",
+               "etcds: client certificate (PEM; with --store-key)"),
+        S_STR ("store-key", store_key, "FILE",
+               "etcds: the client certificate's key (PEM)"),
+        S_STR ("store-user-file", store_user_file, "FILE",
+               "etcd auth: a file whose first line is user:password"),
         S_STR ("bind", bind, "EP",
                "client endpoint (default " COORD_CLIENT_EP_DEFAULT ")"),
         S_STR ("agent-bind", agent_bind, "EP",
@@ -209,10 +219,14 @@ s_to_config (const s_settings_t *st, coord_server_config_t *cfg)
     cfg->store = st->store;
     cfg->store_prefix = st->store_prefix;
     cfg->store_timeout_ms = st->store_timeout_ms;
+    cfg->store_auth = (coord_etcd_auth_t) {
+        .cacert = st->store_cacert, .cert = st->store_cert,
+        .key = st->store_key, .user_file = st->store_user_file };
     bool file = !st->store || !strcmp (st->store, "file");
-    if (!file && strncmp (st->store, "etcd://", 7)) {
+    if (!file && strncmp (st->store, "etcd://", 7)
+        && strncmp (st->store, "etcds://", 8)) {
         fprintf (stderr, S_PROG ": --store: '%s' is not file or "
-                 "etcd://HOST:PORT[,HOST:PORT...]\n", st->store);
+                 "etcd[s]://HOST:PORT[,HOST:PORT...]\n", st->store);
         return TPC_EINVAL;
     }
     if (file && (!cfg->log_dir || !*cfg->log_dir)) {
@@ -320,8 +334,9 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
                s_ha_t *ha)
 {
     char err[512];
-    if (!cfg->store || strncmp (cfg->store, "etcd://", 7)) {
-        fprintf (stderr, S_PROG ": --ha needs --store etcd://...\n");
+    if (!cfg->store || (strncmp (cfg->store, "etcd://", 7)
+                        && strncmp (cfg->store, "etcds://", 8))) {
+        fprintf (stderr, S_PROG ": --ha needs --store etcd[s]://...\n");
         return 2;
     }
     if (cfg->recover_only) {
@@ -337,7 +352,7 @@ s_ha_campaign (const s_settings_t *st, coord_server_config_t *cfg,
     const char *abind = cfg->agent_bind ? cfg->agent_bind
                                         : COORD_AGENT_EP_DEFAULT;
     coord_elect_config_t ec = {
-        .endpoints = cfg->store,
+        .endpoints = cfg->store, .auth = cfg->store_auth,
         .prefix = cfg->store_prefix ? cfg->store_prefix : ha->prefix,
         .id = cfg->id, .member = ha->member,
         .client_ep = st->advertise_client ? st->advertise_client : bind,
@@ -423,7 +438,7 @@ main (int argc, char **argv)
     }
     if (tpc_opts_help (opts)) {
         tpc_opts_usage (opts, stdout, S_PROG " --id ID {--log-dir DIR | --store "
-                        "etcd://HOST:PORT[,...]} "
+                        "etcd[s]://HOST:PORT[,...]} "
                         "[options]\n  runs two-phase commit (presumed "
                         "abort) or three-phase commit for clients\n"
                         "  against tpc agents");

@@ -170,6 +170,11 @@ void tpc_harness_clean (char **dir_p, size_t nclusters);
 int tpc_harness_etcd_start (const char *dir, int n, char *endpoints,
                             size_t size);
 
+/*  The same with TLS (etcdtmp start-tls): DIR/tls/ca.pem, client.pem,
+ *  client.key, anon.pem, anon.key, other-ca.pem; use etcds://.          */
+int tpc_harness_etcd_start_tls (const char *dir, int n, char *endpoints,
+                                size_t size);
+
 /*  etcdtmp WHAT DIR MEMBERS: stop | kill (MEMBERS "1 2", NULL = all) |
  *  destroy.  0 or -1.                                                    */
 int tpc_harness_etcd_cmd (const char *what, const char *dir,

@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-tpc_harness_etcd_start (const char *dir, int n, char *endpoints, size_t size)
+/*  etcdtmp START (start | start-tls) DIR N; its endpoints.              */
+static int
+s_start (const char *start, const char *dir, int n, char *endpoints,
+         size_t size)
 {
     char cmd[1024];
-    snprintf (cmd, sizeof cmd, "'%s/scripts/etcdtmp' start '%s' %d",
-              tpc_harness_srcdir (), dir, n);
+    snprintf (cmd, sizeof cmd, "'%s/scripts/etcdtmp' %s '%s' %d",
+              tpc_harness_srcdir (), start, dir, n);
     FILE *f = popen (cmd, "r");
     if (!f)
         return -1;
@@ -27,6 +29,19 @@ tpc_harness_etcd_start (const char *dir, int n, char *endpoints, size_t size)
         return -1;
     }
     return 0;
+}
+
+int
+tpc_harness_etcd_start (const char *dir, int n, char *endpoints, size_t size)
+{
+    return s_start ("start", dir, n, endpoints, size);
+}
+
+int
+tpc_harness_etcd_start_tls (const char *dir, int n, char *endpoints,
+                            size_t size)
+{
+    return s_start ("start-tls", dir, n, endpoints, size);
 }
 
 int
