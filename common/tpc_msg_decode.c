@@ -409,6 +409,34 @@ s_value_ok (const tpcm_field_t *f, const cJSON *j, const cJSON *obj,
     }
 }
 
+/*  OUT (SIZE bytes) = PREFIX NAME "[" K "]" TAIL, cut to fit as snprintf
+ *  would: formatted by hand, it runs for every nested object of every
+ *  message (a submit's transactions and statements).                     */
+static void
+s_path (char *out, size_t size, const char *prefix, const char *name,
+        size_t k, const char *tail)
+{
+    char num[24];
+    size_t nd = 0;
+    do
+        num[nd++] = (char) ('0' + k % 10);
+    while ((k /= 10) && nd < sizeof num);
+    size_t at = 0;
+    const char *parts[2] = { prefix, name };
+    for (int i = 0; i < 2; i++)
+        for (const char *c = parts[i]; *c && at + 1 < size; c++)
+            out[at++] = *c;
+    if (at + 1 < size)
+        out[at++] = '[';
+    while (nd && at + 1 < size)
+        out[at++] = num[--nd];
+    if (at + 1 < size)
+        out[at++] = ']';
+    for (const char *c = tail; *c && at + 1 < size; c++)
+        out[at++] = *c;
+    out[at] = '\0';
+}
+
 /*  Run STAGE over object J whose fields OBJ lists, then over the
  *  objects nested in it.  PREFIX is the path of J for error sentences
  *  ("" at the top, which also knows "v" and "type").                      */
@@ -459,8 +487,7 @@ s_check_fields (s_ctx_t *ctx, const tpcm_object_t *obj, const cJSON *j,
             for (const cJSON *e = c->child; e; e = e->next, k++)
                 if (tpc_gid_parse (e->valuestring, NULL)) {
                     char path[96];
-                    snprintf (path, sizeof path, "%s%s[%zu]", prefix,
-                              f->name, k);
+                    s_path (path, sizeof path, prefix, f->name, k, "");
                     return s_field_fail (ctx, TPC_EMSG_BAD_GID, path, "",
                                          "not a tpc gid");
                 }
@@ -474,8 +501,7 @@ s_check_fields (s_ctx_t *ctx, const tpcm_object_t *obj, const cJSON *j,
                 if (!cJSON_IsObject (e))
                     continue;
                 char path[64];
-                snprintf (path, sizeof path, "%s%s[%zu].", prefix, f->name,
-                          k);
+                s_path (path, sizeof path, prefix, f->name, k, ".");
                 int rc = s_check_fields (ctx, f->sub, e, path, stage);
                 if (rc)
                     return rc;
