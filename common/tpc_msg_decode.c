@@ -40,6 +40,17 @@ tpcm_utf8_check (const unsigned char *p, size_t len, size_t *at,
 {
     size_t i = 0;
     while (i < len) {
+        /* ASCII without NUL, eight bytes at a time: every message is
+         * checked whole, and almost all of its bytes are that          */
+        const uint64_t ones = 0x0101010101010101u, highs = ones << 7;
+        uint64_t v;
+        while (len - i >= 8
+               && (memcpy (&v, p + i, 8),
+                   ((v | ((v | highs) - ones)) & highs) == highs
+                   && !(v & highs)))
+            i += 8;
+        if (i >= len)
+            break;
         unsigned char c = p[i];
         size_t need;
         unsigned char lo = 0x80, hi = 0xBF;     /* range of the 2nd byte */
