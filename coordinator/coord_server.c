@@ -1186,6 +1186,7 @@ coord_server_run (coord_server_t *self, volatile sig_atomic_t *stop)
             { .socket = self->agents, .events = ZMQ_POLLIN },
             { .socket = self->clients, .events = ZMQ_POLLIN },
         };
+        cs_sync_flush (self);   /* this pass's forced records: one sync */
         int rc = zmq_poll (items, self->clients ? 4 : 3, timeout);
         if (rc < 0 && errno != EINTR) {
             cs_say (self, 1, "poll failed: %s", zmq_strerror (errno));

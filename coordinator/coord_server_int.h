@@ -54,6 +54,9 @@ typedef struct {
                                        seen by the loop */
     bool done_precommit;            /* the same for a PRECOMMIT (3PC) */
     uint64_t applied_ticket;        /* loop: given to the engine so far */
+    uint64_t pend_lsn, pend_ticket; /* loop: asked in this pass, not yet
+                                       handed over (cs_sync_flush) */
+    bool pend_commit, pend_precommit;
     bool stop;
     int efd;                        /* eventfd: done_ticket moved */
 } cs_syncer_t;
@@ -121,6 +124,7 @@ uint64_t cs_append_record (coord_server_t *self, const tpc_record_t *rec);
 void cs_maybe_checkpoint (coord_server_t *self);
 void cs_sync_request (coord_server_t *self, uint64_t lsn, uint64_t ticket,
                       tpc_rec_type_t type);
+void cs_sync_flush (coord_server_t *self);
 int cs_sync_init (coord_server_t *self, char *errbuf, size_t errlen);
 int cs_sync_start (coord_server_t *self);
 void cs_sync_stop (coord_server_t *self);
