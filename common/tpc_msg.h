@@ -10,7 +10,9 @@
  *      "v"     integer   protocol version, TPC_PROTOCOL_VERSION (2).  A
  *                        larger number is refused (TPC_EMSG_VERSION).
  *                        Version 2 added decides and acks (below); the
- *                        other messages are the same in 1 and 2.  The
+ *                        other messages are the same in 1 and 2 and
+ *                        are sent as version 1 (a libtpc or tpcctl of
+ *                        version 1 reads every reply).  The
  *                        coordinator refuses a hello of an older version
  *                        with an error TPC_EMSG_VERSION naming both
  *                        versions, encoded in the agent's version (so
@@ -166,7 +168,10 @@
  *  columns, rows and affected come all together or not at all.
  *
  *  ENCODER (struct -> JSON)
- *  Emits "v" (the message's version member, 0 = TPC_PROTOCOL_VERSION),
+ *  Emits "v" (the message's version member; 0 = the oldest version that
+ *  defines the type: 2 for decides, acks and precommits, 1 for the rest,
+ *  TPC_PROTOCOL_VERSION for a hello, so a version-1 client still reads
+ *  every reply),
  *  "type", then the type's fields in the order listed above,
  *  as compact JSON (no spaces); equal structs give identical bytes.  A
  *  required field is always emitted: a NULL string, an invalid gid, an

@@ -219,6 +219,25 @@ s_emit_object (const tpcm_object_t *obj, const void *base, cJSON *out)
     return 0;
 }
 
+/*  The "v" a message says when its version member is 0: the oldest
+ *  version that defines its type, so a peer of version 1 (an older libtpc
+ *  or tpcctl) still reads every reply it can understand; a hello says
+ *  this side's version (the coordinator refuses an older agent by it).  */
+static uint64_t
+s_version_of (tpc_msg_type_t type)
+{
+    switch (type) {
+    case TPC_MSG_HELLO:
+        return TPC_PROTOCOL_VERSION;
+    case TPC_MSG_DECIDES:
+    case TPC_MSG_ACKS:
+    case TPC_MSG_PRECOMMITS:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
 int
 tpc_msg_encode (const tpc_msg_t *self, char **out, size_t *len)
 {
@@ -234,7 +253,7 @@ tpc_msg_encode (const tpc_msg_t *self, char **out, size_t *len)
         goto cleanup;
     if ((rc = s_add (root, "v", s_raw_i64 (
                        self->version ? (int64_t) self->version
-                                     : TPC_PROTOCOL_VERSION)))
+                                     : (int64_t) s_version_of (self->type))))
         || (rc = s_add (root, "type",
                         cJSON_CreateString (tpcm_type_names[self->type])))
         || (rc = s_emit_object (&tpcm_msgs[self->type], self, root)))

@@ -158,6 +158,26 @@ s_refuse (coord_server_t *self, const void *id, size_t idlen, uint64_t rid,
 }
 
 /*  Crash points after a message to an agent left.                        */
+/*  True the first time GID is seen in this s_perform pass (remembered;
+ *  false when out of memory: the point is then not counted).            */
+static bool
+s_partial_first (coord_server_t *self, const char *gid)
+{
+    for (size_t i = 0; i < self->npartial; i++)
+        if (!strcmp (self->partial[i], gid))
+            return false;
+    if (self->npartial == self->partial_cap) {
+        size_t cap = self->partial_cap ? self->partial_cap * 2 : 64;
+        char (*v)[TPC_GID_MAX] = realloc (self->partial, cap * sizeof *v);
+        if (!v)
+            return false;
+        self->partial = v;
+        self->partial_cap = cap;
+    }
+    snprintf (self->partial[self->npartial++], TPC_GID_MAX, "%s", gid);
+    return true;
+}
+
 static void
 s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
 {
@@ -167,11 +187,9 @@ s_crash_sent (coord_server_t *self, const tpc_msg_t *msg)
     else if (msg->type == TPC_MSG_DECIDE
              && msg->outcome == TPC_OUTCOME_COMMITTED) {
         tpc_crash_hit (self->crash, "coord.commit_sent");
-        /* the first decide of a gid in a row: the others are not sent yet */
-        if (tpc_crash_armed (self->crash)
-            && strcmp (self->crash_gid, msg->gid)) {
-            snprintf (self->crash_gid, sizeof self->crash_gid, "%s",
-                      msg->gid);
+        /* a gid's first decide frame of this pass: its other agents'
+         * frames are flushed after this one (s_perform), not sent yet   */
+        if (tpc_crash_armed (self->crash) && s_partial_first (self, msg->gid)) {
             if (tpc_crash_next_fires (self->crash, "coord.commit_partial")) {
                 cs_say (self, 1, "crash point coord.commit_partial: gid %s",
                         msg->gid);
@@ -422,6 +440,7 @@ s_perform_queued (coord_server_t *self)
 static void
 s_perform (coord_server_t *self)
 {
+    self->npartial = 0;         /* coord.commit_partial: a new pass */
     do {
         s_perform_queued (self);
         for (size_t i = 0; i < self->nbatches; i++)
@@ -1117,6 +1136,7 @@ coord_server_destroy (coord_server_t **self_p)
         free (self->batches[i].msgs);
     }
     free (self->batches);
+    free (self->partial);
     explicit_bzero (&self->cert, sizeof self->cert);
     if (self->ctx)
         zmq_ctx_term (self->ctx);

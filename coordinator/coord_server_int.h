@@ -77,8 +77,11 @@ struct coord_server {
     coord_engine_t *engine;
     coord_store_t *store;       /* the decision records (coord_store.h) */
     tpc_crash_t *crash;         /* crash points (tpc_crash.h) */
-    char crash_gid[TPC_GID_MAX];    /* gid of the last decide(committed)
-                                       sent while a point is armed */
+    char (*partial)[TPC_GID_MAX];   /* coord.commit_partial: the gids
+                                       whose first decide(committed) frame
+                                       left in this s_perform pass (their
+                                       other agents' frames wait) */
+    size_t npartial, partial_cap;
     void *ctx, *clients, *agents;
     tpc_monitor_t *monitor[2];  /* disconnects of agents, clients */
     char client_ep[256], agent_ep[256];

@@ -427,27 +427,27 @@ static void
 test_encode_bytes (void)
 {
     struct { tpc_msg_type_t t; bool full; const char *json; } want[] = {
-        { TPC_MSG_BEGIN, false, "{\"v\":2,\"type\":\"begin\",\"rid\":7}" },
-        { TPC_MSG_BEGIN, true, "{\"v\":2,\"type\":\"begin\","
+        { TPC_MSG_BEGIN, false, "{\"v\":1,\"type\":\"begin\",\"rid\":7}" },
+        { TPC_MSG_BEGIN, true, "{\"v\":1,\"type\":\"begin\","
           "\"rid\":9007199254740991,\"timeout_ms\":5000,\"protocol\":\"3pc\"}" },
-        { TPC_MSG_COMMIT, false, "{\"v\":2,\"type\":\"commit\",\"rid\":7,"
+        { TPC_MSG_COMMIT, false, "{\"v\":1,\"type\":\"commit\",\"rid\":7,"
           "\"gid\":\"" G1 "\"}" },
-        { TPC_MSG_WORKED, false, "{\"v\":2,\"type\":\"worked\",\"gid\":\"" G1
+        { TPC_MSG_WORKED, false, "{\"v\":1,\"type\":\"worked\",\"gid\":\"" G1
           "\",\"seq\":0,\"ok\":false}" },
-        { TPC_MSG_WORKED, true, "{\"v\":2,\"type\":\"worked\",\"gid\":\"" G1
+        { TPC_MSG_WORKED, true, "{\"v\":1,\"type\":\"worked\",\"gid\":\"" G1
           "\",\"seq\":9007199254740991,\"ok\":true,\"columns\":[\"bal\"],"
           "\"rows\":[[\"100\"],[null]],\"affected\":0,\"reason\":\"ok\"}" },
-        { TPC_MSG_RESULT, false, "{\"v\":2,\"type\":\"result\",\"rid\":7,"
+        { TPC_MSG_RESULT, false, "{\"v\":1,\"type\":\"result\",\"rid\":7,"
           "\"gid\":\"" G1 "\",\"columns\":[],\"rows\":[],\"affected\":-1}" },
-        { TPC_MSG_ERROR, false, "{\"v\":2,\"type\":\"error\",\"rid\":7,"
+        { TPC_MSG_ERROR, false, "{\"v\":1,\"type\":\"error\",\"rid\":7,"
           "\"code\":-113,\"message\":\"unknown transaction id\"}" },
-        { TPC_MSG_WORK, false, "{\"v\":2,\"type\":\"work\",\"gid\":\"" G1
+        { TPC_MSG_WORK, false, "{\"v\":1,\"type\":\"work\",\"gid\":\"" G1
           "\",\"seq\":3,\"stmts\":[],\"then\":\"none\"}" },
-        { TPC_MSG_TXLIST, false, "{\"v\":2,\"type\":\"txlist\",\"rid\":7,"
+        { TPC_MSG_TXLIST, false, "{\"v\":1,\"type\":\"txlist\",\"rid\":7,"
           "\"txns\":[]}" },
-        { TPC_MSG_RESOLVE, false, "{\"v\":2,\"type\":\"resolve\",\"rid\":7,"
+        { TPC_MSG_RESOLVE, false, "{\"v\":1,\"type\":\"resolve\",\"rid\":7,"
           "\"gid\":\"" G1 "\",\"outcome\":\"committed\"}" },
-        { TPC_MSG_TXSUMMARY, false, "{\"v\":2,\"type\":\"txsummary\","
+        { TPC_MSG_TXSUMMARY, false, "{\"v\":1,\"type\":\"txsummary\","
           "\"rid\":7,\"in_flight\":0,\"in_doubt\":0,\"committed\":0,"
           "\"aborted\":0,\"heuristic\":0,\"oldest_ms\":0,\"agents\":[]}" },
     };
